@@ -1,0 +1,3 @@
+from perfedit.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,193 @@
+"""Command line: ``perfedit suggest``, ``perfedit lsp``, ``perfedit model pull|list``.
+
+Exit codes: 0 a faster version was found (or the command succeeded); 1 no faster version (or
+no usable code) was found; 2 bad input (file, function, tests, settings); 3 the model is
+missing or broken; 130 cancelled.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from perfedit import __version__, config, modelstore
+from perfedit.errors import Cancelled, InputError, ModelError, NoCodeGenerated, NoFasterVersion, PerfeditError
+from perfedit.pipeline import Request, Suggestion, suggest
+
+_EXIT_CODES: list[tuple[type[PerfeditError], int]] = [
+    (InputError, 2), (ModelError, 3), (Cancelled, 130), (NoFasterVersion, 1), (NoCodeGenerated, 1),
+    (PerfeditError, 1),
+]
+
+
+class _RichProgress:
+    """Turns engine progress reports into one rich progress bar per phase (on stderr)."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._tasks: dict[str, Any] = {}
+
+    def __call__(self, phase: str, completed: float, total: float | None) -> None:
+        key = phase.split(" ", 1)[0] if phase.startswith("validating") else phase
+        if key not in self._tasks:
+            for task in self._tasks.values():
+                self._progress.update(task, completed=self._progress.tasks[task].total or 1, total=self._progress.tasks[task].total or 1)
+            self._tasks[key] = self._progress.add_task(phase, total=total)
+        self._progress.update(self._tasks[key], description=phase, completed=completed, total=total)
+
+
+def _progress_bar(console: Console, *, bytes_: bool = False) -> Progress:
+    counter = DownloadColumn() if bytes_ else MofNCompleteColumn()
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), counter, TimeElapsedColumn(), console=console)
+
+
+def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
+    c = s.winner.comparison
+    assert c is not None
+    return {
+        "found": True,
+        "target": {"path": str(s.target.path), "name": s.target.name, "kind": s.target.kind},
+        "tests": {"kind": s.suite.kind, "description": s.suite.describe(), "passed": s.winner.tests_passed, "total": s.winner.tests_total},
+        "winner": s.winner.label,
+        "speedup": c.speedup,
+        "ci95": list(c.ci95),
+        "p_value": c.p_value,
+        "rtr_percent": c.rtr,
+        "baseline_s": c.baseline_s,
+        "candidate_s": c.candidate_s,
+        "peak_rss_bytes": {"original": s.baseline.peak_rss_bytes, "candidate": s.winner.peak_rss_bytes},
+        "changed_lines": s.changed_lines,
+        "diff": s.diff,
+        "facts": s.facts,
+        "reason": s.reason,
+        "candidates": [{"label": v.label, "verdict": v.verdict, "reason": v.reason} for v in s.verdicts],
+        "timings_s": s.timings_s,
+        "generated_tokens": s.generated_tokens,
+        "applied": applied,
+    }
+
+
+def _print_suggestion(console: Console, s: Suggestion, applied: bool) -> None:
+    from rich.syntax import Syntax
+
+    console.print(f"[bold]Faster version of {s.target.name}[/bold] ({s.winner.label})")
+    console.print(Syntax(s.diff, "diff", theme="ansi_dark", background_color="default"))
+    for fact in s.facts:
+        console.print(f"• {fact}")
+    if s.reason:
+        console.print(f"• Why: {s.reason}")
+    console.print(f"Candidates: {len(s.verdicts)} ({sum(v.verdict == 'faster' for v in s.verdicts)} faster)")
+    console.print(f"[green]Applied to {s.target.path}[/green]" if applied else "Not applied (use --apply).")
+
+
+def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
+    path = Path(args.file)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    settings = config.load(path).replace(samples=args.samples, model=args.model, runs=args.runs, explain=False if args.no_explain else None)
+    request = Request(
+        path=path, source=source, function=args.function,
+        tests=Path(args.tests) if args.tests else None,
+        candidates_file=Path(args.candidates) if args.candidates else None,
+    )
+
+    @functools.cache
+    def model():  # loaded at most once, only if needed
+        from perfedit.llm import LocalModel
+
+        with console.status(f"loading model {settings.model}"):
+            return LocalModel.load(settings.model)
+
+    with _progress_bar(console) as bar:
+        suggestion = suggest(request, settings, model, _RichProgress(bar))
+    applied = False
+    if args.apply:
+        if path.read_text(encoding="utf-8") != source:
+            raise InputError(f"{path} changed while perfedit was working; not applied. Run again.")
+        path.write_text(suggestion.new_source, encoding="utf-8")
+        applied = True
+    if args.json:
+        print(json.dumps(_suggestion_json(suggestion, applied), indent=2))
+    else:
+        _print_suggestion(console, suggestion, applied)
+    return 0
+
+
+def _cmd_model_pull(args: argparse.Namespace, console: Console) -> int:
+    with _progress_bar(console, bytes_=True) as bar:
+        path = modelstore.pull(args.name, progress=_RichProgress(bar))
+    console.print(f"{args.name}: ready at {path}")
+    return 0
+
+
+def _cmd_model_list(args: argparse.Namespace, console: Console) -> int:
+    for alias, hub_id, local in modelstore.list_models():
+        console.print(f"{alias:22} {hub_id:40} {local or 'not downloaded (perfedit model pull ' + alias + ')'}")
+    return 0
+
+
+def _cmd_lsp(args: argparse.Namespace, console: Console) -> int:
+    from perfedit.lsp import serve
+
+    serve()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``perfedit`` command."""
+    parser = argparse.ArgumentParser(prog="perfedit", description=__doc__.split("\n")[0])
+    parser.add_argument("--version", action="version", version=f"perfedit {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    s = commands.add_parser("suggest", help="suggest a faster version of a function or script")
+    s.add_argument("file", help="the Python file")
+    s.add_argument("--function", help="the function to speed up (default: the file as a stdin/stdout script)")
+    s.add_argument("--tests", help="pytest file or folder, or a folder of input.N.txt/output.N.txt cases")
+    s.add_argument("--samples", type=int, help="sampled candidates besides the greedy one (default 8)")
+    s.add_argument("--runs", type=int, help="timed runs per candidate and baseline (default 10)")
+    s.add_argument("--model", help="model alias, Hub id or local path (default qwen2.5-coder-0.5b)")
+    s.add_argument("--candidates", help="stub proposer: take candidate versions from this file instead of the model")
+    s.add_argument("--no-explain", action="store_true", help="skip the model-written explanation")
+    s.add_argument("--apply", action="store_true", help="write the faster version into FILE if one was found")
+    s.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    s.set_defaults(handler=_cmd_suggest)
+
+    lsp = commands.add_parser("lsp", help="run the language server on stdio")
+    lsp.set_defaults(handler=_cmd_lsp)
+
+    model = commands.add_parser("model", help="manage local models").add_subparsers(dest="model_command", required=True)
+    pull = model.add_parser("pull", help="fetch, verify and convert a model (idempotent)")
+    pull.add_argument("name", nargs="?", default=modelstore.DEFAULT_MODEL, help="model alias or Hub id")
+    pull.set_defaults(handler=_cmd_model_pull)
+    model.add_parser("list", help="known models and where they are").set_defaults(handler=_cmd_model_list)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``perfedit`` console script; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    console = Console(stderr=True)
+    try:
+        return args.handler(args, console)
+    except NoFasterVersion as exc:
+        if getattr(args, "json", False):
+            print(json.dumps({"found": False, "message": str(exc), "candidates": exc.reasons}, indent=2))
+        console.print(str(exc), style="yellow", markup=False)
+        for label, reason in exc.reasons.items():
+            console.print(f"  {label}: {reason}", markup=False)
+        return 1
+    except PerfeditError as exc:
+        console.print(f"perfedit: {exc}", style="red", markup=False, highlight=False)
+        return next(code for kind, code in _EXIT_CODES if isinstance(exc, kind))
+    except KeyboardInterrupt:
+        console.print("cancelled")
+        return 130

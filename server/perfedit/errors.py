@@ -1,0 +1,86 @@
+"""perfedit's exceptions, all in one place.
+
+Every error a user can meet says what happened and what to do next. The hierarchy::
+
+    PerfeditError
+    ├── InputError (ValueError)           the user's input cannot be used as it is
+    │   ├── SourceSyntaxError             the file does not parse
+    │   ├── TargetNotFound (LookupError)  no such function / no function at the cursor
+    │   ├── NoTestsFound                  nothing exercises the target
+    │   ├── OriginalFailsTests            the tests fail before any change
+    │   └── ConfigError                   an invalid [tool.perfedit] / LSP setting
+    ├── ModelError
+    │   ├── ModelMissing (FileNotFoundError)   weights not on this machine
+    │   └── ModelIntegrityError                a download failed its size / SHA-256 check
+    ├── NoCodeGenerated                   the model replied without usable code
+    ├── NoFasterVersion                   every candidate was rejected or not faster
+    ├── SandboxError (RuntimeError)       the harness itself failed (not the candidate)
+    └── Cancelled                         the user cancelled the job
+
+Only the CLI and the language server turn these into exit codes and messages.
+"""
+
+from __future__ import annotations
+
+
+class PerfeditError(Exception):
+    """Base of every error perfedit raises on purpose."""
+
+
+class InputError(PerfeditError, ValueError):
+    """The user's input (file, function, tests, settings) cannot be used as it is."""
+
+
+class SourceSyntaxError(InputError):
+    """The source file does not parse; nothing can be suggested until it does."""
+
+
+class TargetNotFound(InputError, LookupError):
+    """The named function does not exist, or the cursor is not inside a function."""
+
+
+class NoTestsFound(InputError):
+    """No pytest test, doctest or input/output case exercises the target."""
+
+
+class OriginalFailsTests(InputError):
+    """The tests fail on the unmodified original, so they cannot judge a candidate."""
+
+
+class ConfigError(InputError):
+    """A setting has an invalid value."""
+
+
+class ModelError(PerfeditError):
+    """The model could not be found, fetched or loaded."""
+
+
+class ModelMissing(ModelError, FileNotFoundError):
+    """The model's weights are not on this machine (run `perfedit model pull`)."""
+
+
+class ModelIntegrityError(ModelError):
+    """A downloaded model file failed its size or SHA-256 check and was not used."""
+
+
+class NoCodeGenerated(PerfeditError):
+    """The model's replies contained no code that could replace the target."""
+
+
+class NoFasterVersion(PerfeditError):
+    """Every candidate was rejected or was not significantly faster.
+
+    ``reasons`` maps each candidate's label to why it was not chosen.
+    """
+
+    def __init__(self, message: str, reasons: dict[str, str]) -> None:
+        super().__init__(message)
+        self.reasons = reasons
+
+
+class SandboxError(PerfeditError, RuntimeError):
+    """The validation harness itself failed (a bug or a broken environment, not the candidate)."""
+
+
+class Cancelled(PerfeditError):
+    """The job was cancelled by the user before it finished."""

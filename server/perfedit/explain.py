@@ -1,0 +1,54 @@
+"""Explanations: the measured facts about a suggestion, plus a model-written reason.
+
+The facts are computed, never generated: speedup with its 95% CI and p-value, the tests run,
+peak memory before and after, lines changed. The reason is a short model-written paragraph
+(PIE appendix C style prompt, :func:`perfedit.prompts.explain_messages`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from perfedit.prompts import explain_messages
+from perfedit.proposers.model import extract_code
+from perfedit.testsource import TestSuite
+from perfedit.validate import Baseline, Verdict
+
+if TYPE_CHECKING:
+    from perfedit.llm import LocalModel
+
+_MAX_REASON_CHARS = 600
+
+
+def _mib(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.1f} MiB"
+
+
+def facts(verdict: Verdict, baseline: Baseline, suite: TestSuite, changed_lines: int) -> list[str]:
+    """Measured facts, one sentence each (times in ms, memory in MiB)."""
+    comparison = verdict.comparison
+    assert comparison is not None, "facts() needs a timed verdict"
+    low, high = comparison.ci95
+    timing = "CPU time of the program, interpreter start-up excluded" if suite.kind == "cases" else (
+        "time per test call, pytest start-up excluded"
+    )
+    return [
+        f"{comparison.speedup:.2f}x faster (95% CI {low:.2f}x–{high:.2f}x, one-sided Welch's t-test p={comparison.p_value:.2g}): "
+        f"{comparison.baseline_s * 1e3:.3f} ms → {comparison.candidate_s * 1e3:.3f} ms per run ({timing}).",
+        f"Passes all {verdict.tests_passed} of {verdict.tests_total} tests ({suite.describe()}).",
+        f"Peak memory {_mib(baseline.peak_rss_bytes)} → {_mib(verdict.peak_rss_bytes)}.",
+        f"{changed_lines} line(s) changed.",
+    ]
+
+
+def reason(model: LocalModel, original: str, faster: str) -> str:
+    """The model's short explanation of why ``faster`` beats ``original`` (plain prose, at most
+    ~600 characters; code blocks in the reply are dropped)."""
+    reply = model.complete(explain_messages(original, faster), max_new_tokens=160)
+    for block in extract_code(reply):
+        if block != reply:
+            reply = reply.replace(block, "")
+    text = " ".join(reply.replace("```python", "").replace("```", "").split())
+    if len(text) > _MAX_REASON_CHARS:
+        text = text[:_MAX_REASON_CHARS].rsplit(". ", 1)[0] + "."
+    return text

@@ -1,0 +1,216 @@
+"""The local model: Hugging Face transformers on CPU (bf16 where the CPU has it) or CUDA.
+
+:meth:`LocalModel.generate` produces one greedy reply and ``num_samples`` sampled ones in a
+single batched ``generate`` call (PIE's greedy + best-of-k): every row samples, but a logits
+processor leaves only the argmax open in row 0, so row 0 is exactly greedy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LogitsProcessor,
+    LogitsProcessorList,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    StoppingCriteria,
+    StoppingCriteriaList,
+)
+
+from perfedit import modelstore
+from perfedit.errors import Cancelled
+
+#: ``on_step(step, max_new_tokens)``: called after each generated token position.
+StepFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Generation:
+    """The replies of one :meth:`LocalModel.generate` call."""
+
+    texts: list[str]  # texts[0] is the greedy reply, then the samples
+    new_tokens: int  # tokens generated over all rows, up to each row's end-of-sequence
+    seconds: float  # wall time of the generate call
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Generated tokens per second of wall time, over all rows."""
+        return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
+
+
+class _GreedyRowZero(LogitsProcessor):
+    """Leaves only the highest-scoring token possible in batch row 0 (so sampling it is greedy)."""
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        row = scores[0]  # (V,)
+        best = row.argmax()
+        scores[0] = torch.full_like(row, float("-inf"))
+        scores[0, best] = row[best]
+        return scores  # (B, V)
+
+
+class _StepHook(StoppingCriteria):
+    """Reports each step to ``on_step`` and stops every row once ``should_stop()`` is True."""
+
+    def __init__(
+        self,
+        prompt_tokens: int,
+        max_new_tokens: int,
+        should_stop: Callable[[], bool] | None,
+        on_step: StepFn | None,
+    ) -> None:
+        self.prompt_tokens = prompt_tokens
+        self.max_new_tokens = max_new_tokens
+        self.should_stop = should_stop
+        self.on_step = on_step
+        self.stopped = False
+
+    def __call__(
+        self, input_ids: torch.LongTensor, scores: torch.FloatTensor | None, **kwargs
+    ) -> torch.BoolTensor:
+        if self.on_step is not None:
+            self.on_step(input_ids.shape[1] - self.prompt_tokens, self.max_new_tokens)
+        self.stopped = self.stopped or (self.should_stop is not None and self.should_stop())
+        return torch.full((input_ids.shape[0],), self.stopped, device=input_ids.device)  # (B,)
+
+
+def _pick_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def _pick_dtype(device: torch.device) -> torch.dtype:
+    """bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16 / AMX), otherwise float32."""
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if torch.cpu._is_avx512_bf16_supported() else torch.float32
+
+
+class LocalModel:
+    """A causal language model and its tokenizer, ready to generate chat replies."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        *,
+        name: str,
+        load_seconds: float,
+    ) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.name = name
+        self.load_seconds = load_seconds  # wall time of :meth:`load`
+
+    @classmethod
+    def load(cls, model: str = modelstore.DEFAULT_MODEL, *, device: str = "auto") -> LocalModel:
+        """Load ``model`` (directory, alias or hub id; see :func:`modelstore.resolve`).
+
+        A directory holding a PEFT LoRA adapter (``adapter_config.json``) is loaded on top of its
+        base model, which is resolved the same way. ``device`` is ``"auto"`` (CUDA if present,
+        else CPU) or a torch device string. Never downloads.
+
+        Raises:
+            ModelMissing: the model (or an adapter's base model) is not on this machine.
+        """
+        start = time.perf_counter()
+        path = modelstore.resolve(model)
+        torch_device = _pick_device(device)
+        dtype = _pick_dtype(torch_device)
+        adapter = (path / "adapter_config.json").is_file()
+        if adapter:
+            from peft import PeftConfig, PeftModel
+
+            base = modelstore.resolve(PeftConfig.from_pretrained(path).base_model_name_or_path)
+            network = PeftModel.from_pretrained(
+                AutoModelForCausalLM.from_pretrained(base, dtype=dtype), path
+            )
+            has_tokenizer = (path / "tokenizer_config.json").is_file()
+            tokenizer = AutoTokenizer.from_pretrained(path if has_tokenizer else base)
+        else:
+            network = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            tokenizer = AutoTokenizer.from_pretrained(path)
+        tokenizer.padding_side = "left"  # batched generation continues every row at the same column
+        if tokenizer.pad_token is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        network.to(torch_device).eval()
+        return cls(network, tokenizer, name=model, load_seconds=time.perf_counter() - start)
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.device
+
+    def generate(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        num_samples: int = 8,
+        temperature: float = 0.7,
+        max_new_tokens: int = 512,
+        seed: int | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        on_step: StepFn | None = None,
+    ) -> Generation:
+        """One greedy reply and ``num_samples`` replies sampled at ``temperature``, batched.
+
+        ``messages`` are chat turns (``{"role": ..., "content": ...}``) put through the tokenizer's
+        chat template. ``seed`` seeds torch's global RNG first. ``should_stop`` is polled after
+        every token; ``on_step(step, max_new_tokens)`` reports progress in tokens.
+
+        Raises:
+            Cancelled: ``should_stop()`` returned True.
+        """
+        prompt = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+        ).to(self.device)
+        prompt_tokens = prompt["input_ids"].shape[1]  # (1, T)
+        hook = _StepHook(prompt_tokens, max_new_tokens, should_stop, on_step)
+        sampling = (
+            {"do_sample": False}
+            if num_samples == 0
+            else {
+                "do_sample": True,
+                "temperature": temperature,
+                "num_return_sequences": 1 + num_samples,
+                "logits_processor": LogitsProcessorList([_GreedyRowZero()]),
+            }
+        )
+        if seed is not None:
+            torch.manual_seed(seed)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            sequences = self.model.generate(
+                **prompt,
+                max_new_tokens=max_new_tokens,
+                pad_token_id=self.tokenizer.pad_token_id,
+                stopping_criteria=StoppingCriteriaList([hook]),
+                **sampling,
+            )  # (1 + num_samples, T + new)
+        seconds = time.perf_counter() - start
+        if hook.stopped:
+            raise Cancelled("Generation was cancelled.")
+        replies = sequences[:, prompt_tokens:]  # (B, new)
+        return Generation(
+            texts=self.tokenizer.batch_decode(replies, skip_special_tokens=True),
+            new_tokens=self._count_tokens(replies),
+            seconds=seconds,
+        )
+
+    def complete(self, messages: list[dict[str, str]], *, max_new_tokens: int = 256) -> str:
+        """The greedy reply to ``messages`` (at most ``max_new_tokens`` tokens)."""
+        return self.generate(messages, num_samples=0, max_new_tokens=max_new_tokens).texts[0]
+
+    def _count_tokens(self, replies: torch.Tensor) -> int:
+        """Tokens in ``replies`` (B, new) up to and including each row's first end-of-sequence."""
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = torch.tensor(eos if isinstance(eos, list) else [eos], device=replies.device)
+        is_eos = torch.isin(replies, eos_ids).int()  # (B, new)
+        eos_before = is_eos.cumsum(dim=1) - is_eos  # (B, new): EOS tokens strictly before
+        return int((eos_before == 0).sum())

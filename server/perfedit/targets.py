@@ -1,0 +1,149 @@
+"""Targets: the function or script to speed up, with its exact source span (libcst).
+
+A target is either a function (found by qualified name or by a line inside it) or a whole
+stdin/stdout script. Its span covers whole lines, decorators included, so a candidate
+replaces exactly those lines and nothing else in the file.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from perfedit.errors import SourceSyntaxError, TargetNotFound
+
+
+@dataclass(frozen=True)
+class Target:
+    """A span of ``source`` to replace.
+
+    ``start_line``/``end_line`` are 0-based, end exclusive; ``start``/``end`` are the matching
+    character offsets into ``source`` (whole lines, trailing newline included).
+    """
+
+    path: Path
+    source: str
+    kind: Literal["function", "script"]
+    name: str
+    start_line: int
+    end_line: int
+    start: int
+    end: int
+
+    @property
+    def code(self) -> str:
+        """The target's own source text (the lines of its span)."""
+        return self.source[self.start : self.end]
+
+    def replace(self, new_code: str) -> str:
+        """The whole file with the target's span replaced by ``new_code``."""
+        if new_code and not new_code.endswith("\n") and self.end < len(self.source):
+            new_code += "\n"
+        return self.source[: self.start] + new_code + self.source[self.end :]
+
+
+def parse(source: str, path: Path) -> cst.Module:
+    """Parse ``source`` with libcst; raises SourceSyntaxError naming the line and column."""
+    try:
+        return cst.parse_module(source)
+    except cst.ParserSyntaxError as exc:
+        raise SourceSyntaxError(
+            f"{path}:{exc.raw_line}:{exc.raw_column + 1}: syntax error: {exc.message}. "
+            "Fix the syntax error, then ask again."
+        ) from exc
+
+
+class _FunctionSpans(cst.CSTVisitor):
+    """Collects ``qualified name -> (first line, last line)`` (1-based, inclusive) of every def."""
+
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self) -> None:
+        self.spans: dict[str, tuple[int, int]] = {}
+        self._scope: list[str] = []
+
+    def _enter(self, node: cst.FunctionDef | cst.ClassDef) -> None:
+        self._scope.append(node.name.value)
+        if isinstance(node, cst.FunctionDef):
+            position = self.get_metadata(PositionProvider, node)
+            first = min([position.start.line] + [self._line(d) for d in node.decorators])
+            self.spans.setdefault(".".join(self._scope), (first, position.end.line))
+
+    def _line(self, decorator: cst.Decorator) -> int:
+        return self.get_metadata(PositionProvider, decorator).start.line
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
+        self._enter(node)
+
+    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+        self._scope.pop()
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> None:
+        self._enter(node)
+
+    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
+        self._scope.pop()
+
+
+def function_spans(source: str, path: Path) -> dict[str, tuple[int, int]]:
+    """Every function's qualified name (``Class.method``, ``outer.inner``) and its 1-based line span."""
+    visitor = _FunctionSpans()
+    MetadataWrapper(parse(source, path)).visit(visitor)
+    return visitor.spans
+
+
+def _line_offsets(source: str) -> list[int]:
+    offsets = [0]
+    for line in source.splitlines(keepends=True):
+        offsets.append(offsets[-1] + len(line))
+    return offsets
+
+
+def _make(path: Path, source: str, kind: Literal["function", "script"], name: str, first: int, last: int) -> Target:
+    offsets = _line_offsets(source)
+    return Target(path, source, kind, name, first - 1, last, offsets[first - 1], offsets[min(last, len(offsets) - 1)])
+
+
+def reads_stdin(source: str) -> bool:
+    """True if the program reads standard input (``input()``, ``sys.stdin``, ``open(0)``)."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+            if node.func.id == "input":
+                return True
+            if node.func.id == "open" and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value == 0:
+                return True
+        if isinstance(node, ast.Attribute) and node.attr == "stdin":
+            return True
+    return False
+
+
+def find(path: Path, source: str, *, function: str | None = None, line: int | None = None) -> Target:
+    """The target in ``source``: the function named ``function``, the innermost function around
+    the 0-based ``line``, or (neither given) the whole file as a script.
+
+    Raises SourceSyntaxError if the file does not parse, TargetNotFound if there is no such
+    function, or, for a script, if the file neither reads stdin nor defines a function.
+    """
+    spans = function_spans(source, path)
+    if function is not None:
+        matches = [name for name in spans if name == function or name.endswith("." + function)]
+        if not matches:
+            known = ", ".join(sorted(spans)) or "none"
+            raise TargetNotFound(f"{path}: no function named {function!r} (functions here: {known}).")
+        return _make(path, source, "function", matches[0], *spans[matches[0]])
+    if line is not None:
+        around = [(last - first, name) for name, (first, last) in spans.items() if first <= line + 1 <= last]
+        if not around:
+            raise TargetNotFound(f"{path}:{line + 1}: the cursor is not inside a function.")
+        name = min(around)[1]
+        return _make(path, source, "function", name, *spans[name])
+    if not reads_stdin(source):
+        raise TargetNotFound(
+            f"{path} does not read standard input, so it is not a script; name a function with --function."
+        )
+    return _make(path, source, "script", path.stem, 1, max(1, len(source.splitlines())))

@@ -1,0 +1,175 @@
+"""Tests that exercise a target: pytest tests, doctests, or stdin/stdout case folders.
+
+Discovery order for a function: the pytest tests in the project that reference it by name,
+then the doctests in its docstring. For a script: a folder of ``input.N.txt``/``output.N.txt``
+cases (the PIE layout) next to it. ``--tests`` (or ``tests`` in ``[tool.perfedit]``) names a
+pytest file, a folder of pytest files, or a case folder, recognised by its contents.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from perfedit.config import find_project_root
+from perfedit.errors import NoTestsFound
+from perfedit.targets import Target
+
+_CASE_INPUT = re.compile(r"input\.(\d+)\.txt")
+_SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache", "build", "dist"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One stdin/stdout case: the program reads ``stdin`` and must print ``expected``."""
+
+    name: str
+    stdin: str
+    expected: str
+
+
+@dataclass(frozen=True)
+class TestSuite:
+    """The tests for one target.
+
+    ``root`` is the folder copied into the sandbox (the project root for pytest/doctest);
+    ``node_ids`` are pytest node ids relative to ``root``; ``cases`` holds stdin/stdout cases.
+    """
+
+    kind: Literal["pytest", "doctest", "cases"]
+    root: Path
+    node_ids: tuple[str, ...] = ()
+    cases: tuple[Case, ...] = ()
+
+    @property
+    def size(self) -> int:
+        """Number of test items as selected (a parametrised test counts once)."""
+        return len(self.cases) if self.kind == "cases" else len(self.node_ids)
+
+    def describe(self) -> str:
+        """One line for reports, e.g. ``3 pytest tests in tests/test_slow.py``."""
+        if self.kind == "cases":
+            return f"{len(self.cases)} stdin/stdout cases"
+        files = sorted({node.split("::")[0] for node in self.node_ids})
+        return f"{len(self.node_ids)} {self.kind} test(s) in {', '.join(files)}"
+
+
+def is_case_folder(folder: Path) -> bool:
+    """True if ``folder`` holds ``input.N.txt`` files (the PIE layout)."""
+    return folder.is_dir() and any(_CASE_INPUT.fullmatch(p.name) for p in folder.iterdir())
+
+
+def load_cases(folder: Path) -> tuple[Case, ...]:
+    """The ``input.N.txt``/``output.N.txt`` pairs of ``folder`` in numeric order.
+
+    Raises NoTestsFound if an input has no matching output.
+    """
+    cases = []
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
+        match = _CASE_INPUT.fullmatch(path.name)
+        if not match:
+            continue
+        output = folder / f"output.{match[1]}.txt"
+        if not output.is_file():
+            raise NoTestsFound(f"{path} has no matching {output.name}; add it or remove the input.")
+        cases.append((int(match[1]), Case(f"case {match[1]}", path.read_text(), output.read_text())))
+    return tuple(case for _, case in sorted(cases, key=lambda item: item[0]))
+
+
+def _is_test_file(path: Path) -> bool:
+    return path.suffix == ".py" and (path.name.startswith("test_") or path.stem.endswith("_test"))
+
+
+def _project_files(root: Path) -> list[Path]:
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if not _SKIPPED_DIRS.intersection(path.relative_to(root).parts):
+            found.append(path)
+    return found
+
+
+def _tests_referencing(path: Path, name: str) -> list[str]:
+    """``test_x`` / ``TestC::test_x`` names in ``path`` whose body mentions ``name``."""
+    try:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+    except (SyntaxError, UnicodeDecodeError):
+        return []
+
+    def mentions(node: ast.AST) -> bool:
+        return any(
+            (isinstance(n, ast.Name) and n.id == name) or (isinstance(n, ast.Attribute) and n.attr == name)
+            for n in ast.walk(node)
+        )
+
+    found = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test") and mentions(node):
+            found.append(node.name)
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            found += [
+                f"{node.name}::{item.name}"
+                for item in node.body
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and item.name.startswith("test") and mentions(item)
+            ]
+    return found
+
+
+def _pytest_suite(root: Path, files: list[Path], name: str) -> TestSuite | None:
+    node_ids = [
+        f"{file.relative_to(root).as_posix()}::{test}" for file in files for test in _tests_referencing(file, name)
+    ]
+    return TestSuite("pytest", root, tuple(node_ids)) if node_ids else None
+
+
+def _doctest_suite(target: Target, root: Path) -> TestSuite | None:
+    tree = ast.parse(textwrap.dedent(target.code))
+    definition = next((n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)), None)
+    docstring = ast.get_docstring(definition) if definition else None
+    if not docstring or ">>>" not in docstring:
+        return None
+    module = target.path.resolve().relative_to(root).as_posix()
+    return TestSuite("doctest", root, (f"{module}::{target.path.stem}.{target.name}",))
+
+
+def discover(target: Target, tests: Path | None = None) -> TestSuite:
+    """The tests for ``target``: from ``tests`` if given (pytest file, pytest folder or case
+    folder), else discovered in the target's project.
+
+    Raises NoTestsFound, saying where it looked and how to point at tests.
+    """
+    root = find_project_root(target.path.resolve())
+    short_name = target.name.rsplit(".", 1)[-1]
+    if tests is not None:
+        tests = tests.resolve()
+        if is_case_folder(tests):
+            return TestSuite("cases", tests, cases=load_cases(tests))
+        if tests.is_file() or tests.is_dir():
+            files = [tests] if tests.is_file() else [p for p in _project_files(tests) if _is_test_file(p)]
+            suite_root = root if tests.is_relative_to(root) else tests if tests.is_dir() else tests.parent
+            suite = _pytest_suite(suite_root, files, short_name)
+            if suite:
+                return suite
+            raise NoTestsFound(f"no test in {tests} references {short_name!r}; name tests that call it.")
+        raise NoTestsFound(f"{tests} does not exist.")
+    if target.kind == "script":
+        here = target.path.resolve().parent
+        for folder in (here / f"{target.path.stem}_tests", here / "tests" / target.path.stem, here / "tests", here):
+            if is_case_folder(folder):
+                return TestSuite("cases", folder, cases=load_cases(folder))
+        raise NoTestsFound(
+            f"no input.N.txt/output.N.txt cases found for {target.path.name} (looked in "
+            f"{target.path.stem}_tests/, tests/{target.path.stem}/, tests/ and beside it); "
+            "pass --tests FOLDER."
+        )
+    suite = _pytest_suite(root, [p for p in _project_files(root) if _is_test_file(p)], short_name)
+    suite = suite or _doctest_suite(target, root)
+    if suite:
+        return suite
+    raise NoTestsFound(
+        f"no pytest test under {root} references {short_name!r} and its docstring has no doctest; "
+        "write a test that calls it, or pass --tests PATH."
+    )

@@ -1,0 +1,201 @@
+"""Validation: is a candidate correct, and is it significantly faster than the original?
+
+The :class:`Harness` keeps a warm worker for the original (the baseline) for the whole job.
+Each candidate gets its own workspace and worker: one correctness run, then E timed runs
+interleaved with E baseline runs (A B A B ...), compared with :func:`perfedit.timing.compare`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from perfedit.config import Settings
+from perfedit.errors import Cancelled, OriginalFailsTests, SourceSyntaxError
+from perfedit.progress import CancelFn, never_cancelled
+from perfedit.sandbox import Limits, TestRecord, Worker, Workspace
+from perfedit.targets import Target, parse
+from perfedit.testsource import TestSuite
+from perfedit.timing import Comparison, compare, trimmed_mean
+
+_FLOAT_TOLERANCE = 1e-3
+_NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+
+
+def outputs_match(actual: str, expected: str) -> bool:
+    """PIE's output check: equal after stripping trailing whitespace on each line and trailing
+    blank lines; numeric tokens may differ by at most 1e-3."""
+
+    def lines(text: str) -> list[str]:
+        return [line.rstrip() for line in text.rstrip().splitlines()]
+
+    got, want = lines(actual), lines(expected)
+    if got == want:
+        return True
+    if len(got) != len(want):
+        return False
+    for got_line, want_line in zip(got, want, strict=True):
+        got_tokens, want_tokens = got_line.split(), want_line.split()
+        if len(got_tokens) != len(want_tokens):
+            return False
+        for a, b in zip(got_tokens, want_tokens, strict=True):
+            if a == b:
+                continue
+            if not (_NUMBER.fullmatch(a) and _NUMBER.fullmatch(b)) or abs(float(a) - float(b)) > _FLOAT_TOLERANCE:
+                return False
+    return True
+
+
+def _failure(record: TestRecord, suite: TestSuite) -> str | None:
+    """Why ``record`` counts as a failed test, or None if it passed."""
+    if not record.ran_cleanly:
+        return f"{record.name}: {record.status}: {record.detail.strip()[-1500:]}"
+    if suite.kind == "cases":
+        case = next(c for c in suite.cases if c.name == record.name)
+        if not outputs_match(record.stdout, case.expected):
+            return (
+                f"{record.name}: wrong output\n--- expected\n{case.expected.strip()[:600]}\n"
+                f"--- got\n{record.stdout.strip()[:600]}"
+            )
+    return None
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The original program: per-test trimmed-mean times (seconds), its slowest test (the
+    PerfCodeGen feedback test), peak resident memory (bytes) and the number of tests."""
+
+    per_test_s: dict[str, float]
+    slowest_test: str
+    peak_rss_bytes: int
+    tests_total: int
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome for one candidate.
+
+    ``verdict``: "rejected" (does not parse, fails a test, crashes, times out), "not_faster"
+    (correct but not significantly >= min_speedup faster) or "faster". ``comparison`` is None
+    for rejected candidates. Memory in bytes, times in seconds.
+    """
+
+    label: str
+    verdict: Literal["rejected", "not_faster", "faster"]
+    reason: str
+    tests_passed: int
+    tests_total: int
+    comparison: Comparison | None = None
+    peak_rss_bytes: int = 0
+    per_test_s: dict[str, float] = field(default_factory=dict)
+
+
+class Harness:
+    """Validates candidates for ``target`` against ``suite`` (see module docstring).
+
+    Use as a context manager; :meth:`baseline` must be called first and raises
+    OriginalFailsTests if the original does not pass.
+    """
+
+    def __init__(self, target: Target, suite: TestSuite, settings: Settings, cancel: CancelFn = never_cancelled) -> None:
+        self.target = target
+        self.suite = suite
+        self.settings = settings
+        self.cancel = cancel
+        self.limits = Limits(timeout_s=settings.timeout_s, memory_limit_bytes=settings.memory_limit_bytes)
+        self.relative_path = (
+            Path(target.path.name) if suite.kind == "cases" else target.path.resolve().relative_to(suite.root)
+        )
+        self._workspace = Workspace(suite, self.relative_path, target.source)
+        self._worker = Worker(self._workspace, suite, self.limits)
+
+    def __enter__(self) -> Harness:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the baseline worker and delete its workspace."""
+        self._worker.close()
+        self._workspace.close()
+
+    def _check_cancel(self) -> None:
+        if self.cancel():
+            raise Cancelled("cancelled by the user")
+
+    def baseline(self, runs: int = 3) -> Baseline:
+        """Run the original: correctness once, then ``runs`` timed runs for per-test times."""
+        records = self._worker.run()
+        failures = [reason for r in records if (reason := _failure(r, self.suite))]
+        if failures:
+            raise OriginalFailsTests(
+                f"the tests fail on the original {self.target.name} ({len(failures)} of {len(records)}), "
+                f"so they cannot judge a faster version. Fix the code or the tests first.\n{failures[0]}"
+            )
+        timed = []
+        for _ in range(runs):
+            self._check_cancel()
+            timed.append(self._worker.run(calibrate=True))
+        per_test = _per_test(timed)
+        return Baseline(
+            per_test_s=per_test,
+            slowest_test=max(per_test, key=per_test.__getitem__),
+            peak_rss_bytes=max(r.peak_rss_bytes for r in records),
+            tests_total=len(records),
+        )
+
+    def validate(self, label: str, source: str) -> Verdict:
+        """Validate and time the whole new file ``source`` (label names the candidate)."""
+        try:
+            parse(source, self.target.path)
+        except SourceSyntaxError as exc:
+            return Verdict(label, "rejected", f"does not parse: {exc}", 0, self.suite.size)
+        workspace = Workspace(self.suite, self.relative_path, source)
+        try:
+            with Worker(workspace, self.suite, self.limits) as worker:
+                return self._validate_in(label, worker)
+        finally:
+            workspace.close()
+
+    def _validate_in(self, label: str, worker: Worker) -> Verdict:
+        self._check_cancel()
+        records = worker.run()
+        failures = [reason for r in records if (reason := _failure(r, self.suite))]
+        passed = len(records) - len(failures)
+        if failures:
+            return Verdict(label, "rejected", f"fails {len(failures)} of {len(records)} tests: {failures[0]}", passed, len(records))
+        baseline_runs, candidate_runs = [], []
+        for _ in range(self.settings.runs):
+            self._check_cancel()
+            baseline_runs.append(self._worker.run(calibrate=True))
+            candidate_runs.append(worker.run(calibrate=True))
+            broken = [reason for r in candidate_runs[-1] if (reason := _failure(r, self.suite))]
+            if broken:
+                return Verdict(label, "rejected", f"failed during a timing run: {broken[0]}", passed, len(records))
+        comparison = compare(
+            [sum(r.seconds for r in run) for run in baseline_runs],
+            [sum(r.seconds for r in run) for run in candidate_runs],
+            alpha=self.settings.alpha,
+            min_speedup=self.settings.min_speedup,
+        )
+        if comparison.faster:
+            verdict, reason = "faster", f"{comparison.speedup:.2f}x faster (p={comparison.p_value:.3g})"
+        else:
+            verdict, reason = "not_faster", (
+                f"correct but not significantly >= {self.settings.min_speedup:.2f}x faster "
+                f"({comparison.speedup:.2f}x, p={comparison.p_value:.3g})"
+            )
+        return Verdict(
+            label, verdict, reason, passed, len(records), comparison,
+            peak_rss_bytes=max(r.peak_rss_bytes for r in records),
+            per_test_s=_per_test(candidate_runs),
+        )
+
+
+def _per_test(runs: list[list[TestRecord]]) -> dict[str, float]:
+    """Per-test trimmed mean over runs, seconds."""
+    names = [record.name for record in runs[0]]
+    return {name: trimmed_mean([run[i].seconds for run in runs]) for i, name in enumerate(names)}
