@@ -48,10 +48,10 @@ class _GreedyRowZero(LogitsProcessor):
     """Leaves only the highest-scoring token possible in batch row 0 (so sampling it is greedy)."""
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
-        row = scores[0]  # (V,)
-        best = row.argmax()
-        scores[0] = torch.full_like(row, float("-inf"))
-        scores[0, best] = row[best]
+        best = scores[0].argmax()  # the first of tied maxima, as greedy decoding picks
+        greedy = torch.full_like(scores[0], float("-inf"))  # (V,)
+        greedy[best] = scores[0, best]
+        scores[0] = greedy
         return scores  # (B, V)
 
 

@@ -241,7 +241,7 @@ def _run_pytest(spec, alarm, calibrate, closed_fds):
                  "peak_rss_bytes": usage.ru_maxrss * 1024, "stdout": "",
                  "detail": f"pytest collected no tests (exit code {report['exit_code']}): {output}"}]
     records = []
-    for node_id, (outcome, longrepr, duration) in sorted(report["reports"].items()):
+    for node_id, (outcome, longrepr, duration) in report["reports"].items():
         records.append({
             "name": node_id,
             "status": "passed" if outcome == "passed" else "failed",

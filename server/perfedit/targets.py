@@ -48,14 +48,18 @@ class Target:
 
 
 def parse(source: str, path: Path) -> cst.Module:
-    """Parse ``source`` with libcst; raises SourceSyntaxError naming the line and column."""
+    """Parse ``source`` with libcst; raises SourceSyntaxError naming the line and column.
+
+    CPython's own parser runs first because its messages and positions are the ones users know.
+    """
     try:
+        ast.parse(source, filename=str(path))
         return cst.parse_module(source)
+    except SyntaxError as exc:
+        where, message = f"{exc.lineno}:{exc.offset}", exc.msg
     except cst.ParserSyntaxError as exc:
-        raise SourceSyntaxError(
-            f"{path}:{exc.raw_line}:{exc.raw_column + 1}: syntax error: {exc.message}. "
-            "Fix the syntax error, then ask again."
-        ) from exc
+        where, message = f"{exc.raw_line}:{exc.raw_column + 1}", exc.message
+    raise SourceSyntaxError(f"{path}:{where}: syntax error: {message}. Fix it, then ask again.")
 
 
 class _FunctionSpans(cst.CSTVisitor):

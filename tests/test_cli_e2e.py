@@ -1,0 +1,129 @@
+"""The CLI as a process: every bad input gives a clear message and a non-zero exit, and no
+file changes; the stub proposer drives the selection and --apply paths deterministically."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FAST = '''\
+def unique_in_order(items):
+    """Return the distinct items of ``items`` in the order they first appear."""
+    return list(dict.fromkeys(items))
+'''
+WRONG = "def unique_in_order(items):\n    return sorted(set(items))\n"
+
+
+def perfedit(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "perfedit", *args], cwd=cwd, capture_output=True, text=True, timeout=900,
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+    )
+
+
+def _snapshot(folder: Path) -> dict[str, str]:
+    return {str(p): p.read_text() for p in sorted(folder.rglob("*.py"))}
+
+
+def failing_run(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess[str]:
+    """Run perfedit and assert that no file in ``cwd`` changed."""
+    before = _snapshot(cwd)
+    result = perfedit(*args, cwd=cwd, **kwargs)
+    assert _snapshot(cwd) == before, "a failed run must not change any file"
+    return result
+
+
+@pytest.fixture
+def unchanged(dedupe_project: Path) -> Path:
+    return dedupe_project
+
+
+def test_syntax_error(unchanged: Path):
+    (unchanged / "dedupe.py").write_text("def unique_in_order(items:\n    pass\n")
+    result = failing_run("suggest", "dedupe.py", "--function", "unique_in_order", cwd=unchanged)
+    assert result.returncode == 2 and "syntax error" in result.stderr and "dedupe.py:1" in result.stderr
+
+
+def test_unknown_function(unchanged: Path):
+    result = failing_run("suggest", "dedupe.py", "--function", "nope", cwd=unchanged)
+    assert result.returncode == 2 and "no function named 'nope'" in result.stderr
+
+
+def test_no_tests(unchanged: Path):
+    (unchanged / "dedupe.py").write_text((unchanged / "dedupe.py").read_text() + "\n\ndef untested(x):\n    return x\n")
+    result = failing_run("suggest", "dedupe.py", "--function", "untested", cwd=unchanged)
+    assert result.returncode == 2 and "no pytest test" in result.stderr and "--tests" in result.stderr
+
+
+def test_tests_fail_on_original(unchanged: Path):
+    test_file = unchanged / "tests" / "test_dedupe.py"
+    test_file.write_text(test_file.read_text().replace("[3, 1, 2]", "[1, 2, 3]"))
+    result = failing_run("suggest", "dedupe.py", "--function", "unique_in_order", cwd=unchanged)
+    assert result.returncode == 2 and "tests fail on the original" in result.stderr
+
+
+def test_model_missing_names_the_pull_command(unchanged: Path, tmp_path: Path):
+    env = {"PERFEDIT_CACHE_DIR": str(tmp_path / "empty-cache"), "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
+    result = failing_run("suggest", "dedupe.py", "--function", "unique_in_order", "--runs", "3", cwd=unchanged, env=env)
+    assert result.returncode == 3 and "perfedit model pull qwen2.5-coder-0.5b" in result.stderr
+
+
+def test_every_candidate_fails(unchanged: Path, tmp_path: Path):
+    stub = tmp_path / "stub.py"
+    stub.write_text(WRONG + "# --- candidate ---\ndef unique_in_order(items):\n    return items\n")
+    result = failing_run(
+        "suggest", "dedupe.py", "--function", "unique_in_order", "--candidates", str(stub), "--runs", "3", "--apply", cwd=unchanged
+    )
+    assert result.returncode == 1
+    assert "no faster version of unique_in_order found" in result.stderr
+    assert "stub 1: fails" in result.stderr and "stub 2: fails" in result.stderr
+
+
+def test_no_usable_code(unchanged: Path, tmp_path: Path):
+    stub = tmp_path / "stub.py"
+    stub.write_text("def something_else():\n    pass\n")
+    result = failing_run("suggest", "dedupe.py", "--function", "unique_in_order", "--candidates", str(stub), cwd=unchanged)
+    assert result.returncode == 1 and "no usable code" in result.stderr
+
+
+def test_stub_winner_applied_and_reported_as_json(dedupe_project: Path, tmp_path: Path):
+    stub = tmp_path / "stub.py"
+    stub.write_text(WRONG + "# --- candidate ---\n" + FAST)
+    result = perfedit(
+        "suggest", "dedupe.py", "--function", "unique_in_order", "--candidates", str(stub),
+        "--runs", "5", "--no-explain", "--apply", "--json", cwd=dedupe_project,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["winner"] == "stub 2" and report["applied"]
+    assert report["speedup"] > 2 and report["ci95"][0] <= report["speedup"] <= report["ci95"][1]
+    assert report["p_value"] < 0.05 and report["tests"]["passed"] == 2
+    assert "+    return list(dict.fromkeys(items))" in report["diff"]
+    assert [c["verdict"] for c in report["candidates"]] == ["rejected", "faster"]
+    assert "dict.fromkeys" in (dedupe_project / "dedupe.py").read_text()
+
+
+def test_script_mode_with_case_folder(script_project: Path, tmp_path: Path):
+    stub = tmp_path / "stub.py"
+    stub.write_text("import sys\ndata = sys.stdin.read().split()\nseen = set()\nfor x in data[1:]:\n"
+                    "    print('YES' if x in seen else 'NO')\n    seen.add(x)\n")
+    result = perfedit("suggest", "seen_before.py", "--tests", "tests", "--candidates", str(stub), "--runs", "5",
+                      "--no-explain", "--json", cwd=script_project)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["target"]["kind"] == "script" and report["tests"]["kind"] == "cases"
+    assert report["speedup"] > 1.1 and not report["applied"]
+
+
+@pytest.mark.model
+def test_real_model_generates_candidates(dedupe_project: Path):
+    """SmolLM2-135M really generates; whatever it proposes is validated and reported."""
+    result = perfedit("suggest", "dedupe.py", "--function", "unique_in_order", "--model", "smollm2-135m",
+                      "--samples", "2", "--runs", "3", "--json", cwd=dedupe_project)
+    assert result.returncode in (0, 1), result.stderr
+    report = json.loads(result.stdout)
+    labels = [c["label"] for c in report["candidates"]] if report["found"] else list(report["candidates"])
+    assert labels and set(labels) <= {"greedy", "sample 1", "sample 2"}
