@@ -70,12 +70,14 @@ class NoCodeGenerated(PerfeditError):
 class NoFasterVersion(PerfeditError):
     """Every candidate was rejected or was not significantly faster.
 
-    ``reasons`` maps each candidate's label to why it was not chosen.
+    ``reasons`` maps each candidate's label to why it was not chosen, ``verdicts`` to its
+    verdict ("rejected" or "not_faster": correct but not significantly faster).
     """
 
-    def __init__(self, message: str, reasons: dict[str, str]) -> None:
+    def __init__(self, message: str, reasons: dict[str, str], verdicts: dict[str, str]) -> None:
         super().__init__(message)
         self.reasons = reasons
+        self.verdicts = verdicts
 
 
 class SandboxError(PerfeditError, RuntimeError):

@@ -139,8 +139,8 @@ def suggest(
         generation = getattr(proposer, "last_generation", None)
         if not candidates:
             raise NoCodeGenerated(
-                "the model's replies contained no usable code for "
-                f"{target.name}; try again with more --samples or a larger model (--model qwen2.5-coder-1.5b)."
+                f"no candidate contained usable code for {target.name} (a definition of it, "
+                "or a whole program for a script); try again with more --samples or a larger model (--model qwen2.5-coder-1.5b)."
             )
         kept, verdicts = _unique(candidates, target)
         started = time.perf_counter()
@@ -157,6 +157,7 @@ def suggest(
         raise NoFasterVersion(
             f"no faster version of {target.name} found among {len(candidates)} candidates.",
             {v.label: v.reason for v in verdicts},
+            {v.label: v.verdict for v in verdicts},
         )
     best = by_label[winner.label]
     reason = ""

@@ -1,0 +1,371 @@
+"""The language server end to end: the real ``perfedit lsp`` over stdio, driven by pytest-lsp.
+
+The server works on a copy of ``examples/dedupe`` whose ``unique_in_order`` is the target. The
+stub proposer (``candidatesFile``) supplies a known faster version, so no model is needed except in
+the test marked ``model``. The copy's last line holds an astral character (🐢, two UTF-16 code
+units) before its end and no newline, so the edit's end column differs between code points and
+UTF-16: a missing conversion would leave the last letter behind.
+
+At the bottom, unit tests of the server's type conversions (no subprocess).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Union
+
+import pytest
+import pytest_lsp
+from lsprotocol import types
+from pygls.exceptions import JsonRpcRequestCancelled
+from pygls.protocol import default_converter
+from pygls.workspace import PositionCodec, TextDocument
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+from pytest_lsp.client import register_lsp_features
+
+from perfedit import diffs, lsp, modelstore
+from perfedit.errors import ConfigError, ModelMissing
+from perfedit.proposers.model import fit_to_target
+from perfedit.targets import find
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dedupe"
+
+UNTESTED = '''
+
+def count_items(items):
+    return len(items)
+'''
+
+FASTER = '''def unique_in_order(items):
+    """Return the distinct items of ``items`` in order → dict keys keep insertion order (é, 🚀)."""
+    return list(dict.fromkeys(items))
+'''
+
+JOB_TIMEOUT_S = 180
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of examples/dedupe: an untested function first, then the target, with 🐢 on its last line."""
+    root = tmp_path / "dedupe"
+    shutil.copytree(EXAMPLE, root)
+    module = root / "dedupe.py"
+    head, target = module.read_text(encoding="utf-8").split("\n\n\ndef unique_in_order", 1)
+    source = head + UNTESTED + "\n\ndef unique_in_order" + target.rstrip("\n") + "  # 🐢 slow"
+    module.write_text(source, encoding="utf-8")
+    (root / "faster_versions.py").write_text(FASTER, encoding="utf-8")
+    return root
+
+
+def client_converter():
+    """pygls' converter, except that a CodeAction carrying a ``command`` object is read as a
+    CodeAction: lsprotocol's hook reads any object with a "command" key as a Command."""
+    converter = default_converter()
+
+    def command_or_action(value: dict[str, Any], _: object) -> types.Command | types.CodeAction:
+        return converter.structure(value, types.Command if isinstance(value.get("command"), str) else types.CodeAction)
+
+    converter.register_structure_hook(Union[types.Command, types.CodeAction], command_or_action)  # noqa: UP007
+    return converter
+
+
+def make_client() -> LanguageClient:
+    """pytest-lsp's test client with :func:`client_converter`."""
+    client = LanguageClient(converter_factory=client_converter)
+    register_lsp_features(client)
+    return client
+
+
+SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "perfedit", "lsp"], client_factory=make_client)
+
+
+@pytest_lsp.fixture(config=SERVER)
+async def client(lsp_client: LanguageClient):
+    yield
+    await lsp_client.shutdown_session()
+
+
+@pytest.fixture
+def applied(client: LanguageClient) -> list[types.ApplyWorkspaceEditParams]:
+    """The ``workspace/applyEdit`` requests the server sends; the client accepts each one."""
+    received: list[types.ApplyWorkspaceEditParams] = []
+
+    @client.feature(types.WORKSPACE_APPLY_EDIT)
+    def apply_edit(params: types.ApplyWorkspaceEditParams) -> types.ApplyWorkspaceEditResult:
+        received.append(params)
+        return types.ApplyWorkspaceEditResult(applied=True)
+
+    return received
+
+
+async def open_project(client: LanguageClient, project: Path, **options: Any) -> types.TextDocumentItem:
+    """Initialize as VS Code does (UTF-16, work-done progress, configuration) and open dedupe.py."""
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities("visual-studio-code"),
+            root_uri=project.as_uri(),
+            workspace_folders=[types.WorkspaceFolder(uri=project.as_uri(), name=project.name)],
+            initialization_options=options,
+        )
+    )
+    path = project / "dedupe.py"
+    document = types.TextDocumentItem(uri=path.as_uri(), language_id="python", version=1, text=path.read_text(encoding="utf-8"))
+    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=document))
+    return document
+
+
+def line_of(document: types.TextDocumentItem, text: str) -> int:
+    return next(i for i, line in enumerate(document.text.splitlines()) if text in line)
+
+
+async def code_actions(client: LanguageClient, document: types.TextDocumentItem, line: int, only: list[str] | None = None):
+    where = types.Range(start=types.Position(line=line, character=4), end=types.Position(line=line, character=4))
+    return await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=document.uri),
+            range=where,
+            context=types.CodeActionContext(diagnostics=[], only=only),
+        )
+    )
+
+
+def stub_options(project: Path) -> dict[str, Any]:
+    return {"runs": 5, "explain": False, "candidatesFile": "faster_versions.py"}
+
+
+def expected_source(document: types.TextDocumentItem) -> str:
+    """What the file must read after the edit: the target's lines replaced by FASTER."""
+    target = find(Path(document.uri), document.text, function="unique_in_order")
+    code = fit_to_target(FASTER, target)
+    assert code is not None
+    return target.replace(code)
+
+
+def apply(document: types.TextDocumentItem, edits: list[types.TextEdit]) -> str:
+    """Apply TextEdits (UTF-16 positions, as VS Code sends them) the way pygls applies changes."""
+    text = TextDocument(document.uri, document.text, version=document.version)
+    for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
+        text.apply_change(types.TextDocumentContentChangePartial(range=edit.range, text=edit.new_text))
+    return text.source
+
+
+async def wait_until(condition, timeout_s: float = JOB_TIMEOUT_S) -> None:
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), timeout_s)
+
+
+def progress_kinds(client: LanguageClient) -> list[str]:
+    (reports,) = client.progress_reports.values()
+    return [report.kind for report in reports]
+
+
+def begun(client: LanguageClient) -> bool:
+    return any(r.kind == "begin" for reports in client.progress_reports.values() for r in reports)
+
+
+def execute(client: LanguageClient, action: types.CodeAction, msg_id: str | None = None):
+    assert action.command is not None
+    params = types.ExecuteCommandParams(command=action.command.command, arguments=action.command.arguments)
+    return asyncio.ensure_future(client.protocol.send_request_async(types.WORKSPACE_EXECUTE_COMMAND, params, msg_id=msg_id))
+
+
+async def test_code_action_offered_disabled_and_filtered(client: LanguageClient, project: Path):
+    """One action inside a tested function; disabled with the reason in an untested one; none for
+    another kind or outside any function of a file that is not a script."""
+    document = await open_project(client, project, **stub_options(project))
+
+    (action,) = await code_actions(client, document, line_of(document, "result.append"))
+    assert action.title == "Suggest faster version of `unique_in_order`"
+    assert action.kind == "refactor.rewrite.perfedit"
+    assert action.disabled is None
+    assert action.command is not None and action.command.command == "perfedit.suggest"
+    assert list(action.command.arguments) == [document.uri, line_of(document, "result.append"), 1]
+
+    (untested,) = await code_actions(client, document, line_of(document, "return len(items)"))
+    assert untested.title == "Suggest faster version of `count_items`"
+    assert untested.disabled is not None and "count_items" in untested.disabled.reason
+
+    assert not await code_actions(client, document, line_of(document, "result.append"), only=["quickfix"])
+    assert await code_actions(client, document, line_of(document, "result.append"), only=["refactor.rewrite"])
+    assert not await code_actions(client, document, 0)  # the module docstring
+
+
+async def test_suggest_applies_faster_version_with_progress_and_hover(
+    client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]
+):
+    """executeCommand reports progress, sends one versioned, annotated edit whose UTF-16 positions
+    turn the file into the faster version, shows a summary, and the hover explains it."""
+    document = await open_project(client, project, **stub_options(project))
+    (action,) = await code_actions(client, document, line_of(document, "result.append"))
+
+    result = await asyncio.wait_for(execute(client, action), JOB_TIMEOUT_S)
+
+    assert result["applied"] is True and result["speedup"] > 1.1
+    kinds = progress_kinds(client)
+    assert kinds[0] == "begin" and kinds[-1] == "end" and "report" in kinds
+    (request,) = applied
+    (change,) = request.edit.document_changes
+    assert change.text_document.uri == document.uri and change.text_document.version == 1
+    assert all(edit.annotation_id == "perfedit" for edit in change.edits)
+    annotation = request.edit.change_annotations["perfedit"]
+    assert annotation.needs_confirmation is True and "faster" in annotation.description
+    new_text = apply(document, change.edits)
+    assert new_text != document.text
+    assert new_text == expected_source(document)
+    compile(new_text, "dedupe.py", "exec")
+    (summary,) = [m for m in client.messages if m.type == types.MessageType.Info]
+    assert "perfedit: unique_in_order is" in summary.message and "faster" in summary.message
+
+    hover = await client.text_document_hover_async(
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=document.uri),
+            position=types.Position(line=line_of(document, "result.append"), character=8),
+        )
+    )
+    assert hover is not None and "faster" in hover.contents.value and "```diff" in hover.contents.value
+    outside = await client.text_document_hover_async(
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=document.uri), position=types.Position(line=0, character=0))
+    )
+    assert outside is None
+
+
+async def test_not_applied_when_document_changed_during_job(
+    client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]
+):
+    """An edit made while the job runs wins: no applyEdit, a warning says why."""
+    document = await open_project(client, project, **stub_options(project))
+    (action,) = await code_actions(client, document, line_of(document, "result.append"))
+
+    running = execute(client, action)
+    await wait_until(lambda: begun(client))
+    end = types.Position(line=0, character=0)
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=document.uri, version=2),
+            content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=end, end=end), text="# edited\n")],
+        )
+    )
+    result = await asyncio.wait_for(running, JOB_TIMEOUT_S)
+
+    assert result["applied"] is False and result["error"] == "the document changed"
+    assert applied == []
+    assert any(m.type == types.MessageType.Warning and "file changed" in m.message for m in client.messages)
+
+
+@pytest.mark.parametrize("how", ["progress", "request"])
+async def test_cancel_stops_job_without_edit(
+    client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams], how: str
+):
+    """window/workDoneProgress/cancel or $/cancelRequest, sent once the progress begins, stops the
+    job: progress ends, 'cancelled' is shown and nothing is applied."""
+    document = await open_project(client, project, **stub_options(project))
+    (action,) = await code_actions(client, document, line_of(document, "result.append"))
+
+    running = execute(client, action, msg_id="suggest-1")
+    await wait_until(lambda: begun(client))
+    if how == "progress":
+        (token,) = client.progress_reports
+        client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+        result = await asyncio.wait_for(running, JOB_TIMEOUT_S)
+        assert result["cancelled"] is True and result["applied"] is False
+    else:
+        client.cancel_request(types.CancelParams(id="suggest-1"))
+        with pytest.raises(JsonRpcRequestCancelled):
+            await asyncio.wait_for(running, JOB_TIMEOUT_S)
+    await wait_until(lambda: any("cancelled" in m.message for m in client.messages))
+    await wait_until(lambda: progress_kinds(client)[-1] == "end")
+    assert applied == []
+
+
+@pytest.mark.model
+async def test_real_model_job_completes_with_a_shown_outcome(
+    client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]
+):
+    """With SmolLM2-135M generating (no stub), the whole job runs and ends in an applied edit, or in
+    a shown 'no faster version' / 'no usable code' message — never in an error."""
+    try:
+        modelstore.resolve("smollm2-135m")
+    except ModelMissing as exc:
+        pytest.skip(str(exc))
+    document = await open_project(client, project, model="smollm2-135m", samples=1, max_new_tokens=64, runs=3)
+    (action,) = await code_actions(client, document, line_of(document, "result.append"))
+
+    result = await asyncio.wait_for(execute(client, action), 2 * JOB_TIMEOUT_S)
+
+    assert result.get("cancelled") is not True
+    outcomes = [m.message for m in client.messages]
+    print("result:", result, "messages:", outcomes)
+    if result["applied"]:
+        assert len(applied) == 1 and any("faster" in m for m in outcomes)
+    else:
+        assert applied == []
+        assert any("no faster version" in m or "no usable code" in m for m in outcomes), outcomes
+    assert progress_kinds(client)[0] == "begin" and progress_kinds(client)[-1] == "end"
+
+
+# ---- unit tests of the server's conversions --------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-16", "utf-32"])
+def test_text_edits_round_trip_in_every_position_encoding(encoding: str):
+    """Edits in code points, converted to the client's units, rebuild the new text exactly."""
+    old = "def f():\n    s = 'é'\n    return s  # 🐢 slow"
+    new = "def f():\n    '''→ 🚀'''\n    return 'é'  # 🐇"
+    codec = PositionCodec(encoding)
+    edits = lsp.text_edits(diffs.line_edits(old, new), old, codec, annotated=True)
+    document = TextDocument("file:///f.py", old, position_codec=codec)
+    for edit in reversed(edits):
+        document.apply_change(types.TextDocumentContentChangePartial(range=edit.range, text=edit.new_text))
+    assert document.source == new
+    if encoding != "utf-32":
+        assert edits[-1].range.end.character > len("    return s  # 🐢 slow")
+
+
+@pytest.mark.parametrize(
+    ("only", "offered"),
+    [(None, True), (["refactor"], True), (["refactor.rewrite"], True), (["refactor.rewrite.perfedit"], True),
+     (["quickfix"], False), (["refactor.re"], False), (["refactor.rewrite.perfedit.more"], False), (["quickfix", "refactor"], True)],
+)
+def test_kind_requested_matches_hierarchical_prefixes(only: list[str] | None, offered: bool):
+    assert lsp.kind_requested(only) is offered
+
+
+def test_editor_options_split_lsp_keys_and_reject_unknown_settings():
+    options = lsp.EditorOptions.from_json({"runs": 5, "candidatesFile": "c.py", "needsConfirmation": False})
+    assert options == lsp.EditorOptions(settings={"runs": 5}, candidates_file="c.py", needs_confirmation=False)
+    with pytest.raises(ConfigError):
+        lsp.EditorOptions.from_json({"runz": 5})
+    with pytest.raises(ConfigError):
+        lsp.EditorOptions.from_json({"runs": "five"})
+
+
+def test_progress_percentages_never_go_back():
+    floor, seen = 0, []
+    for phase, done, total in [("running the original", 0, None), ("generating", 32, 64), ("validating stub 1", 0, 2),
+                               ("validating stub 2", 1, 2), ("explaining", 0, None), ("mystery", 0, None)]:
+        value = lsp.progress_value(phase, done, total, floor)
+        floor = value.percentage
+        seen.append(floor)
+    assert seen == sorted(seen) and seen[1] == 32 and seen[-1] == 95
+
+
+async def test_deliver_refuses_a_result_for_an_older_version():
+    """The version check alone (no subprocess): the document moved from version 1 to 2."""
+    document = TextDocument("file:///d.py", "x = 1\n", version=2)
+    shown: list[types.ShowMessageParams] = []
+    comparison = SimpleNamespace(speedup=3.0, ci95=(2.5, 3.5))
+    suggestion = SimpleNamespace(winner=SimpleNamespace(comparison=comparison, tests_passed=2), target=SimpleNamespace(name="f"))
+    server = SimpleNamespace(workspace=SimpleNamespace(get_text_document=lambda uri: document), window_show_message=shown.append)
+
+    result = await lsp.deliver(server, document.uri, 1, "x = 1\n", suggestion)  # type: ignore[arg-type]
+
+    assert result == {"applied": False, "speedup": 3.0, "error": "the document changed"}
+    (message,) = shown
+    assert message.type == types.MessageType.Warning and "3.0x faster" in message.message
