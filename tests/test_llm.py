@@ -1,4 +1,4 @@
-"""LocalModel on the real SmolLM2-135M-Instruct: batched greedy + samples, progress, cancelling.
+"""LocalModel on the real SmolLM2-135M-Instruct: greedy + samples, progress, cancelling, LoRA.
 
 The model must have been pulled (`perfedit model pull smollm2-135m`); if it is missing these
 tests fail rather than skip, so that a broken setup cannot pass unnoticed.
@@ -6,9 +6,13 @@ tests fail rather than skip, so that a broken setup cannot pass unnoticed.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
+from transformers import AutoModelForCausalLM
 
+from perfedit import modelstore
 from perfedit.errors import Cancelled, ModelMissing
 from perfedit.llm import LocalModel
 
@@ -58,3 +62,21 @@ def test_complete_is_the_greedy_reply(smollm):
 def test_should_stop_cancels_generation(smollm):
     with pytest.raises(Cancelled):
         smollm.generate(MESSAGES, num_samples=2, max_new_tokens=24, should_stop=lambda: True)
+
+
+def test_lora_adapter_loads_on_its_base_model_by_alias(smollm, tmp_path):
+    from peft import LoraConfig, PeftModel, get_peft_model
+
+    base = AutoModelForCausalLM.from_pretrained(modelstore.resolve("smollm2-135m"))
+    get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(tmp_path)
+    config_path = tmp_path / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = "smollm2-135m"  # an alias, resolved through modelstore
+    config_path.write_text(json.dumps(config))
+
+    adapted = LocalModel.load(str(tmp_path), device="cpu")
+    assert isinstance(adapted.model, PeftModel)
+    # A fresh LoRA adapter is the identity (its B matrices are zero), so greedy replies agree.
+    assert adapted.complete(MESSAGES, max_new_tokens=8) == smollm.complete(
+        MESSAGES, max_new_tokens=8
+    )

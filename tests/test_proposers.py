@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
+from perfedit.progress import never_cancelled, no_progress
 from perfedit.proposers.model import extract_code, fit_to_target
 from perfedit.proposers.stub import StubProposer
-from perfedit.progress import never_cancelled, no_progress
 from perfedit.targets import find
 
 MODULE = "import os\n\n\nclass C:\n    def slow(self, xs):\n        return [x for x in xs if x in list(xs)]\n\n\ndef top(xs):\n    return sorted(xs)[0]\n"

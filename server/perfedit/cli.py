@@ -10,15 +10,29 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from perfedit import __version__, config, modelstore
-from perfedit.errors import Cancelled, InputError, ModelError, NoCodeGenerated, NoFasterVersion, PerfeditError
+from perfedit.errors import (
+    Cancelled,
+    InputError,
+    ModelError,
+    NoCodeGenerated,
+    NoFasterVersion,
+    PerfeditError,
+)
 from perfedit.pipeline import Request, Suggestion, suggest
 
 _EXIT_CODES: list[tuple[type[PerfeditError], int]] = [

