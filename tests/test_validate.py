@@ -80,4 +80,5 @@ def test_pytest_suite_rejects_reordering(dedupe_project: Path):
         harness.baseline(runs=1)
         verdict = harness.validate("set", target.replace("def unique_in_order(items):\n    return list(set(items))\n"))
     assert verdict.verdict == "rejected"
-    assert "test_small" in verdict.reason and "AssertionError" in verdict.reason
+    assert "test_small" in verdict.reason and "assert [" in verdict.reason
+    assert "AssertionError" in verdict.detail

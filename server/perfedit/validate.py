@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from perfedit.config import Settings
 from perfedit.errors import Cancelled, OriginalFailsTests, SourceSyntaxError
@@ -48,17 +48,31 @@ def outputs_match(actual: str, expected: str) -> bool:
     return True
 
 
-def _failure(record: TestRecord, suite: TestSuite) -> str | None:
+class Failure(NamedTuple):
+    """A failed test: ``headline`` ("case 2: wrong output", "test_x: failed: TypeError: ...")
+    and ``detail``, the test's full output (traceback, expected and actual output)."""
+
+    headline: str
+    detail: str
+
+
+def _telling_line(detail: str) -> str:
+    """pytest's first ``E`` line, else the last line of a traceback."""
+    lines = [line.strip() for line in detail.splitlines() if line.strip()]
+    errors = [line[1:].strip() for line in lines if line.startswith("E ")]
+    return (errors[0] if errors else lines[-1] if lines else "")[:200]
+
+
+def _failure(record: TestRecord, suite: TestSuite) -> Failure | None:
     """Why ``record`` counts as a failed test, or None if it passed."""
     if not record.ran_cleanly:
-        return f"{record.name}: {record.status}: {record.detail.strip()[-1500:]}"
+        detail = record.detail.strip()[-1500:]
+        return Failure(f"{record.name}: {record.status}: {_telling_line(detail)}", detail)
     if suite.kind == "cases":
         case = next(c for c in suite.cases if c.name == record.name)
         if not outputs_match(record.stdout, case.expected):
-            return (
-                f"{record.name}: wrong output\n--- expected\n{case.expected.strip()[:600]}\n"
-                f"--- got\n{record.stdout.strip()[:600]}"
-            )
+            detail = f"--- expected\n{case.expected.strip()[:600]}\n--- got\n{record.stdout.strip()[:600]}"
+            return Failure(f"{record.name}: wrong output", detail)
     return None
 
 
@@ -78,8 +92,9 @@ class Verdict:
     """The outcome for one candidate.
 
     ``verdict``: "rejected" (does not parse, fails a test, crashes, times out), "not_faster"
-    (correct but not significantly >= min_speedup faster) or "faster". ``comparison`` is None
-    for rejected candidates. Memory in bytes, times in seconds.
+    (correct but not significantly >= min_speedup faster) or "faster"; ``reason`` says why in
+    one line, ``detail`` holds the first failing test's full output. ``comparison`` is None for
+    rejected candidates. Memory in bytes, times in seconds.
     """
 
     label: str
@@ -90,6 +105,7 @@ class Verdict:
     comparison: Comparison | None = None
     peak_rss_bytes: int = 0
     per_test_s: dict[str, float] = field(default_factory=dict)
+    detail: str = ""
 
 
 class Harness:
@@ -133,7 +149,8 @@ class Harness:
         if failures:
             raise OriginalFailsTests(
                 f"the tests fail on the original {self.target.name} ({len(failures)} of {len(records)}), "
-                f"so they cannot judge a faster version. Fix the code or the tests first.\n{failures[0]}"
+                f"so they cannot judge a faster version. Fix the code or the tests first.\n"
+                f"{failures[0].headline}\n{failures[0].detail}"
             )
         timed = []
         for _ in range(runs):
@@ -166,7 +183,8 @@ class Harness:
         failures = [reason for r in records if (reason := _failure(r, self.suite))]
         passed = len(records) - len(failures)
         if failures:
-            return Verdict(label, "rejected", f"fails {len(failures)} of {len(records)} tests: {failures[0]}", passed, len(records))
+            reason = f"fails {len(failures)} of {len(records)} tests: {failures[0].headline}"
+            return Verdict(label, "rejected", reason, passed, len(records), detail=failures[0].detail)
         baseline_runs, candidate_runs = [], []
         for _ in range(self.settings.runs):
             self._check_cancel()
@@ -174,7 +192,8 @@ class Harness:
             candidate_runs.append(worker.run(calibrate=True))
             broken = [reason for r in candidate_runs[-1] if (reason := _failure(r, self.suite))]
             if broken:
-                return Verdict(label, "rejected", f"failed during a timing run: {broken[0]}", passed, len(records))
+                reason = f"failed during a timing run: {broken[0].headline}"
+                return Verdict(label, "rejected", reason, passed, len(records), detail=broken[0].detail)
         comparison = compare(
             [sum(r.seconds for r in run) for run in baseline_runs],
             [sum(r.seconds for r in run) for run in candidate_runs],
