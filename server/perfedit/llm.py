@@ -124,8 +124,7 @@ class LocalModel:
         path = modelstore.resolve(model)
         torch_device = _pick_device(device)
         dtype = _pick_dtype(torch_device)
-        adapter = (path / "adapter_config.json").is_file()
-        if adapter:
+        if (path / "adapter_config.json").is_file():
             from peft import PeftConfig, PeftModel
 
             base = modelstore.resolve(PeftConfig.from_pretrained(path).base_model_name_or_path)
@@ -145,6 +144,7 @@ class LocalModel:
 
     @property
     def device(self) -> torch.device:
+        """Where the weights are (and where prompts are sent)."""
         return self.model.device
 
     def generate(
