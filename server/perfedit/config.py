@@ -24,7 +24,7 @@ class Settings:
     model: str = field(default=DEFAULT_MODEL, metadata={"help": "model alias, Hub id or local path"})
     samples: int = field(default=8, metadata={"help": "sampled candidates besides the greedy one (PIE Best@k)"})
     temperature: float = field(default=0.7, metadata={"help": "sampling temperature"})
-    max_new_tokens: int = field(default=768, metadata={"help": "generation budget per candidate, tokens"})
+    max_new_tokens: int = field(default=512, metadata={"help": "generation budget per candidate, tokens"})
     runs: int = field(default=10, metadata={"help": "timed runs E per candidate and per baseline, interleaved"})
     alpha: float = field(default=0.05, metadata={"help": "significance level of the one-sided Welch's t-test"})
     min_speedup: float = field(default=1.10, metadata={"help": "smallest speedup (old/new) that counts"})

@@ -157,12 +157,15 @@ class LocalModel:
         seed: int | None = None,
         should_stop: Callable[[], bool] | None = None,
         on_step: StepFn | None = None,
+        stop_strings: list[str] | None = None,
     ) -> Generation:
         """One greedy reply and ``num_samples`` replies sampled at ``temperature``, batched.
 
         ``messages`` are chat turns (``{"role": ..., "content": ...}``) put through the tokenizer's
         chat template. ``seed`` seeds torch's global RNG first. ``should_stop`` is polled after
-        every token; ``on_step(step, max_new_tokens)`` reports progress in tokens.
+        every token; ``on_step(step, max_new_tokens)`` reports progress in tokens. A row also
+        ends once its reply contains one of ``stop_strings`` (e.g. a closing code fence), so one
+        rambling row does not keep the whole batch going.
 
         Raises:
             Cancelled: ``should_stop()`` returned True.
@@ -191,6 +194,8 @@ class LocalModel:
                 max_new_tokens=max_new_tokens,
                 pad_token_id=self.tokenizer.pad_token_id,
                 stopping_criteria=StoppingCriteriaList([hook]),
+                stop_strings=stop_strings,
+                tokenizer=self.tokenizer if stop_strings else None,
                 **sampling,
             )  # (1 + num_samples, T + new)
         seconds = time.perf_counter() - start

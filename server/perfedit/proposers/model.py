@@ -20,6 +20,8 @@ from perfedit.targets import Target
 if TYPE_CHECKING:
     from perfedit.llm import Generation, LocalModel
 
+#: A row's reply is complete once its code block closes (an opening fence has a language tag).
+CLOSING_FENCE = "\n```\n"
 _FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
 
 
@@ -87,6 +89,7 @@ class ModelProposer:
             seed=self.settings.seed,
             should_stop=cancel,
             on_step=lambda step, total: progress("generating", step, total),
+            stop_strings=[CLOSING_FENCE],
         )
         self.last_generation = generation
         candidates = []
