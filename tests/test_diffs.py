@@ -4,11 +4,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from perfedit.diffs import Edit, changed_lines, line_edits, unified_diff
+from perfedit.targets import split_lines
 
 
 def apply(text: str, edits: list[Edit]) -> str:
     """Apply non-overlapping edits (code-point columns) from last to first."""
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     offsets = [0]
     for line in lines:
         offsets.append(offsets[-1] + len(line))
@@ -22,7 +23,10 @@ def apply(text: str, edits: list[Edit]) -> str:
     return text
 
 
-LINES = st.lists(st.sampled_from(["a = 1\n", "b = [x for x in é]\n", "  →return 2\n", "\n", "z = '日本'\n", "q"]), max_size=8)
+LINES = st.lists(
+    st.sampled_from(["a = 1\n", "b = [x for x in é]\n", "  →return 2\n", "\n", "z = '日本'\r\n", "# \x0c\u2028 kept\n", "q"]),
+    max_size=8,
+)
 
 
 @given(LINES, LINES)
@@ -48,3 +52,8 @@ def test_unified_diff_and_size():
     assert diff.startswith("--- a/m.py\n+++ b/m.py\n")
     assert changed_lines(diff) == 2
     assert unified_diff("same\n", "same\n", "m.py") == ""
+
+
+def test_only_lsp_line_breaks_split_lines():
+    assert split_lines("a\x0cb\u2028c\r\nd\re\nf") == ["a\x0cb\u2028c\r\n", "d\r", "e\n", "f"]
+    assert split_lines("") == [] and split_lines("x\n") == ["x\n"]

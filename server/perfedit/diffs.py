@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import unidiff
 
+from perfedit.targets import split_lines
+
 
 @dataclass(frozen=True)
 class Edit:
@@ -24,9 +26,7 @@ class Edit:
 
 def unified_diff(old: str, new: str, path: str) -> str:
     """Unified diff text from ``a/path`` to ``b/path`` (3 lines of context); empty if equal."""
-    lines = difflib.unified_diff(
-        old.splitlines(keepends=True), new.splitlines(keepends=True), f"a/{path}", f"b/{path}"
-    )
+    lines = difflib.unified_diff(split_lines(old), split_lines(new), f"a/{path}", f"b/{path}")
     return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
 
 
@@ -47,7 +47,7 @@ def _end_of(lines: list[str], index: int) -> tuple[int, int]:
 def line_edits(old: str, new: str) -> list[Edit]:
     """Minimal whole-line edits turning ``old`` into ``new``, in document order and
     non-overlapping (applying them all to ``old`` gives exactly ``new``)."""
-    old_lines, new_lines = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    old_lines, new_lines = split_lines(old), split_lines(new)
     edits = []
     matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():

@@ -65,6 +65,7 @@ from perfedit.errors import (
 )
 from perfedit.pipeline import Request, Suggestion
 from perfedit.progress import CancelFn, ProgressFn
+from perfedit.targets import split_lines
 
 if TYPE_CHECKING:
     from perfedit.llm import LocalModel
@@ -163,7 +164,7 @@ class ResultCache:
         for (result_uri, _), result in self._results.items():
             s = result.suggestion
             if result_uri == uri and source == s.new_source:
-                grown = len(s.new_source.splitlines()) - len(s.target.source.splitlines())
+                grown = len(split_lines(s.new_source)) - len(split_lines(s.target.source))
                 result.spans[version] = (s.target.start_line, s.target.end_line + grown)
 
 
@@ -291,7 +292,7 @@ def suggest_at(
 
 def text_edits(edits: Sequence[Edit], source: str, codec: PositionCodec, annotated: bool) -> list[types.TextEdit]:
     """The engine's edits (code-point columns in ``source``) in the client's position units."""
-    lines = source.splitlines(keepends=True)
+    lines = split_lines(source)
 
     def position(at: tuple[int, int]) -> types.Position:
         return codec.position_to_client_units(lines, types.Position(line=at[0], character=at[1]))

@@ -8,6 +8,7 @@ replaces exactly those lines and nothing else in the file.
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -101,9 +102,18 @@ def function_spans(source: str, path: Path) -> dict[str, tuple[int, int]]:
     return visitor.spans
 
 
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines of ``text`` with their endings, split only at ``\n``, ``\r\n`` and ``\r`` as Python's
+    tokenizer and LSP count them (``str.splitlines`` also splits at form feeds and U+2028)."""
+    return _LINE.findall(text)
+
+
 def _line_offsets(source: str) -> list[int]:
     offsets = [0]
-    for line in source.splitlines(keepends=True):
+    for line in split_lines(source):
         offsets.append(offsets[-1] + len(line))
     return offsets
 
@@ -150,4 +160,4 @@ def find(path: Path, source: str, *, function: str | None = None, line: int | No
         raise TargetNotFound(
             f"{path} does not read standard input, so it is not a script; name a function with --function."
         )
-    return _make(path, source, "script", path.stem, 1, max(1, len(source.splitlines())))
+    return _make(path, source, "script", path.stem, 1, max(1, len(split_lines(source))))
