@@ -77,9 +77,9 @@ def locate(request: Request, settings: Settings) -> tuple[targets.Target, testso
     Raises SourceSyntaxError, TargetNotFound or NoTestsFound.
     """
     target = targets.find(request.path, request.source, function=request.function, line=request.line)
-    tests = request.tests or (Path(settings.tests) if settings.tests else None)
-    if tests is not None and not tests.is_absolute():
-        tests = request.path.resolve().parent / tests
+    tests = request.tests
+    if tests is None and settings.tests:  # from [tool.perfedit]: relative to the file's folder
+        tests = request.path.resolve().parent / settings.tests
     return target, testsource.discover(target, tests)
 
 
