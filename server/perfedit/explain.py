@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from perfedit.llm import LocalModel
 
 _MAX_REASON_SENTENCES = 2
+_LIST_MARKER = re.compile(r"(^|:)\s*\d+\.$")
 
 
 def _mib(n_bytes: int) -> str:
@@ -49,6 +50,9 @@ def reason(model: LocalModel, original: str, faster: str) -> str:
     for block in extract_code(reply):
         if block != reply:
             reply = reply.replace(block, "")
-    text = " ".join(reply.replace("```python", "").replace("```", "").split())
-    sentences = re.split(r"(?<=[.!?])\s+", text)
+    text = " ".join(re.sub(r"```(?:python)?|\*\*|__|`|#+ ", "", reply).split())
+    sentences = [
+        sentence for sentence in re.split(r"(?<=[.!?])\s+", text)
+        if not _LIST_MARKER.search(sentence)  # "Here is why: 1." introduces a list: skip it
+    ]
     return " ".join(sentences[:_MAX_REASON_SENTENCES])
