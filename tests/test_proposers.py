@@ -19,7 +19,7 @@ def test_extract_fenced_unterminated_and_bare():
 def test_fit_function_keeps_imports_and_drops_other_code():
     target = find(Path("m.py"), MODULE, function="top")
     code = fit_to_target("import heapq\n\ndef top(xs):\n    return min(xs)\n\nprint(top([3, 1]))\n", target)
-    assert code == "import heapq\ndef top(xs):\n    return min(xs)\n"
+    assert code == "import heapq\n\n\ndef top(xs):\n    return min(xs)\n"
 
 
 def test_fit_method_is_reindented():

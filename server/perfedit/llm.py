@@ -22,6 +22,7 @@ from transformers import (
     StoppingCriteria,
     StoppingCriteriaList,
 )
+from transformers.utils import logging as transformers_logging
 
 from perfedit import modelstore
 from perfedit.errors import Cancelled
@@ -121,6 +122,7 @@ class LocalModel:
             ModelMissing: the model (or an adapter's base model) is not on this machine.
         """
         start = time.perf_counter()
+        transformers_logging.disable_progress_bar()  # callers show their own progress
         path = modelstore.resolve(model)
         torch_device = _pick_device(device)
         dtype = _pick_dtype(torch_device)

@@ -185,6 +185,9 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     """Dequantize a GGUF file into bf16 safetensors + tokenizer in ``out_dir`` (tens of seconds)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # perfedit reports the phase itself
 
     model_dir, name = gguf_path.parent, gguf_path.name
     model = AutoModelForCausalLM.from_pretrained(model_dir, gguf_file=name, dtype=torch.bfloat16)

@@ -65,7 +65,7 @@ def fit_to_target(code: str, target: Target) -> str | None:
     imports = "".join(
         "".join(lines[n.lineno - 1 : n.end_lineno]) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)
     )
-    return imports + function
+    return f"{imports}\n\n{function}" if imports else function
 
 
 class ModelProposer:
