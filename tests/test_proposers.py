@@ -40,5 +40,5 @@ def test_stub_proposer_reads_separated_versions(tmp_path: Path):
     stub.write_text("def top(xs):\n    return min(xs)\n# --- candidate ---\nnot python(\n# --- candidate ---\ndef top(xs):\n    return xs[0]\n")
     target = find(Path("m.py"), MODULE, function="top")
     candidates = StubProposer(stub).propose(target, no_progress, never_cancelled)
-    assert [c.label for c in candidates] == ["stub 1", "stub 3"]
+    assert [(c.label, c.usable) for c in candidates] == [("stub 1", True), ("stub 2", False), ("stub 3", True)]
     assert candidates[0].source == MODULE.replace("sorted(xs)[0]", "min(xs)")

@@ -83,9 +83,9 @@ def locate(request: Request, settings: Settings) -> tuple[targets.Target, testso
     return target, testsource.discover(target, tests)
 
 
-def _unique(candidates: list[Candidate], target: targets.Target) -> tuple[list[Candidate], list[Verdict]]:
-    """Candidates with duplicates (same AST) and copies of the original removed; the removed
-    ones come back as rejected verdicts."""
+def _screen(candidates: list[Candidate], target: targets.Target) -> tuple[list[Candidate], list[Verdict]]:
+    """The candidates worth validating, and rejected verdicts for the others: replies without
+    usable code, duplicates (same AST) and copies of the original."""
 
     def key(code: str) -> str:
         try:
@@ -96,6 +96,9 @@ def _unique(candidates: list[Candidate], target: targets.Target) -> tuple[list[C
     seen = {key(target.code.strip()): "the original"}
     kept, dropped = [], []
     for candidate in candidates:
+        if not candidate.usable:
+            dropped.append(Verdict(candidate.label, "rejected", "no usable code in the reply", 0, 0))
+            continue
         k = key(candidate.code)
         if k in seen:
             dropped.append(Verdict(candidate.label, "rejected", f"same as {seen[k]}", 0, 0))
@@ -137,12 +140,12 @@ def suggest(
         candidates = proposer.propose(target, progress, cancel)
         timings["generation_s"] = time.perf_counter() - started
         generation = getattr(proposer, "last_generation", None)
-        if not candidates:
+        if not any(c.usable for c in candidates):
             raise NoCodeGenerated(
                 f"no candidate contained usable code for {target.name} (a definition of it, "
                 "or a whole program for a script); try again with more --samples or a larger model (--model qwen2.5-coder-1.5b)."
             )
-        kept, verdicts = _unique(candidates, target)
+        kept, verdicts = _screen(candidates, target)
         started = time.perf_counter()
         for index, candidate in enumerate(kept):
             progress(f"validating {candidate.label}", index, len(kept))

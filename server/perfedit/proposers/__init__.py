@@ -17,12 +17,24 @@ from perfedit.targets import Target
 class Candidate:
     """A proposed replacement ``code`` for the target's span; ``source`` is the whole new file.
 
-    ``label`` names where it came from ("greedy", "sample 3", "stub 1").
+    ``label`` names where it came from ("greedy", "sample 3", "stub 1"). A reply that held no
+    usable code is still reported, with ``code`` and ``source`` empty (see :attr:`usable`), so
+    that the user learns what became of every sample.
     """
 
     label: str
     code: str
     source: str
+
+    @property
+    def usable(self) -> bool:
+        """True if there is code to validate."""
+        return bool(self.code)
+
+    @classmethod
+    def unusable(cls, label: str) -> Candidate:
+        """The placeholder for a reply without usable code."""
+        return cls(label, "", "")
 
 
 class Proposer(Protocol):

@@ -77,7 +77,8 @@ class ModelProposer:
         self.last_generation: Generation | None = None
 
     def propose(self, target: Target, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
-        """Candidates from one batched generation; replies without usable code are dropped.
+        """One candidate per reply of one batched generation (:meth:`Candidate.unusable` for a
+        reply without code that fits the target).
 
         Raises Cancelled if ``cancel()`` turns true during generation.
         """
@@ -96,6 +97,5 @@ class ModelProposer:
         for index, reply in enumerate(generation.texts):
             label = "greedy" if index == 0 else f"sample {index}"
             code = next((c for c in map(lambda b: fit_to_target(b, target), extract_code(reply)) if c), None)
-            if code is not None:
-                candidates.append(Candidate(label, code, target.replace(code)))
+            candidates.append(Candidate(label, code, target.replace(code)) if code else Candidate.unusable(label))
         return candidates

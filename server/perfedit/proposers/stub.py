@@ -25,10 +25,10 @@ class StubProposer:
         self.path = path
 
     def propose(self, target: Target, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
-        """One candidate per version in the file that fits the target (others are skipped)."""
+        """One candidate per version in the file (:meth:`Candidate.unusable` if it does not fit the target)."""
         candidates = []
         for index, chunk in enumerate(self.path.read_text(encoding="utf-8").split(SEPARATOR), start=1):
             code = fit_to_target(chunk, target)
-            if code is not None:
-                candidates.append(Candidate(f"stub {index}", code, target.replace(code)))
+            label = f"stub {index}"
+            candidates.append(Candidate(label, code, target.replace(code)) if code else Candidate.unusable(label))
         return candidates
