@@ -25,7 +25,9 @@ class Settings:
     samples: int = field(default=8, metadata={"help": "sampled candidates besides the greedy one (PIE Best@k)"})
     temperature: float = field(default=0.7, metadata={"help": "sampling temperature"})
     max_new_tokens: int = field(default=512, metadata={"help": "generation budget per candidate, tokens"})
-    runs: int = field(default=10, metadata={"help": "timed runs E per candidate and per baseline, interleaved"})
+    runs: int = field(default=10, metadata={"help": "timed runs E per candidate and per baseline, interleaved (the most, when adaptive)"})
+    adaptive: bool = field(default=True, metadata={"help": "stop timing once the decision is clear (alpha split over the looks)"})
+    min_runs: int = field(default=5, metadata={"help": "timed runs before the adaptive mode's first look"})
     alpha: float = field(default=0.05, metadata={"help": "significance level of the one-sided Welch's t-test"})
     min_speedup: float = field(default=1.10, metadata={"help": "smallest speedup (old/new) that counts"})
     timeout_s: float = field(default=10.0, metadata={"help": "wall-clock limit per test run, seconds"})
@@ -33,6 +35,7 @@ class Settings:
     explain: bool = field(default=True, metadata={"help": "ask the model why the winner is faster"})
     tests: str | None = field(default=None, metadata={"help": "tests to use instead of discovery"})
     seed: int | None = field(default=0, metadata={"help": "sampling seed (None: random)"})
+    rules: bool = field(default=True, metadata={"help": "add the rule-based candidates to the model's"})
 
     def __post_init__(self) -> None:
         checks = [
@@ -40,6 +43,7 @@ class Settings:
             (self.temperature > 0, "temperature must be > 0"),
             (self.max_new_tokens > 0, "max_new_tokens must be > 0"),
             (self.runs >= 3, "runs must be >= 3 (the trimmed mean drops the min and the max)"),
+            (self.min_runs >= 3, "min_runs must be >= 3 (the trimmed mean drops the min and the max)"),
             (0 < self.alpha < 1, "alpha must be between 0 and 1"),
             (self.min_speedup >= 1, "min_speedup must be >= 1"),
             (self.timeout_s > 0, "timeout_s must be > 0"),

@@ -81,6 +81,7 @@ CLIENT_KEYS = frozenset({"path", "trace"})
 #: Where each engine phase sits on the 0–100 progress bar (percentages never go back).
 _PHASE_PERCENT = {
     "running the original": (0, 10),
+    "applying rules": (10, 10),
     "loading the model": (10, 15),
     "generating": (15, 50),
     "validating": (50, 95),

@@ -19,8 +19,9 @@ from perfedit.config import Settings
 from perfedit.diffs import Edit, changed_lines, line_edits, unified_diff
 from perfedit.errors import NoCodeGenerated, NoFasterVersion
 from perfedit.progress import CancelFn, ProgressFn, never_cancelled, no_progress
-from perfedit.proposers import Candidate, Proposer
+from perfedit.proposers import Candidate
 from perfedit.proposers.model import ModelProposer
+from perfedit.proposers.rules import RuleProposer
 from perfedit.proposers.stub import StubProposer
 from perfedit.select import choose
 from perfedit.validate import Baseline, Harness, Verdict
@@ -130,16 +131,18 @@ def suggest(
         baseline = harness.baseline()
         timings["baseline_s"] = time.perf_counter() - clock
 
-        proposer: Proposer
+        started = time.perf_counter()
+        candidates, generation = [], None
         if request.candidates_file is not None:
-            proposer = StubProposer(request.candidates_file)
+            candidates = StubProposer(request.candidates_file).propose(target, progress, cancel)
         else:
+            if settings.rules:  # instant and model-free: first
+                candidates = RuleProposer().propose(target, progress, cancel)
             progress("loading the model", 0, None)
             proposer = ModelProposer(model(), settings)
-        started = time.perf_counter()
-        candidates = proposer.propose(target, progress, cancel)
+            candidates += proposer.propose(target, progress, cancel)
+            generation = proposer.last_generation
         timings["generation_s"] = time.perf_counter() - started
-        generation = getattr(proposer, "last_generation", None)
         if not any(c.usable for c in candidates):
             raise NoCodeGenerated(
                 f"no candidate contained usable code for {target.name} (a definition of it, "
