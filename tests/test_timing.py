@@ -1,11 +1,21 @@
-"""Timing statistics on fixed samples, checked against hand computations and scipy."""
+"""Timing statistics and the sequential rule on fixed samples, checked against hand
+computations, scipy, and seeded simulations of equal programs (no processes)."""
 
 import math
 
+import numpy as np
 import pytest
 from scipy import stats
 
-from perfedit.timing import compare, speedup_ci95, trimmed, trimmed_mean, welch_greater
+from perfedit.timing import (
+    SequentialRule,
+    compare,
+    speedup_ci95,
+    trimmed,
+    trimmed_mean,
+    trimmed_sample,
+    yuen_welch_p,
+)
 
 BASE = [10.0, 10.2, 9.9, 10.1, 10.0, 30.0, 10.3, 9.8, 10.1, 10.0]  # one outlier (30)
 FAST = [5.0, 5.1, 4.9, 5.0, 5.2, 4.8, 5.0, 5.1, 0.1, 5.0]  # one outlier (0.1)
@@ -18,11 +28,12 @@ def test_trimmed_mean_drops_min_and_max():
         trimmed_mean([])
 
 
-def test_welch_matches_scipy_one_sided():
-    t, p = welch_greater(BASE, FAST)
-    ref = stats.ttest_ind(BASE, FAST, equal_var=False, alternative="greater")
-    assert t == pytest.approx(ref.statistic) and p == pytest.approx(ref.pvalue)
-    assert welch_greater(FAST, BASE)[1] > 0.5  # wrong direction: no evidence
+def test_yuen_welch_matches_scipy_trimmed_one_sided():
+    """With 10 runs, scipy's trim=0.1 drops one value at each end, as perfedit does."""
+    ref = stats.ttest_ind(BASE, FAST, equal_var=False, trim=0.1, alternative="greater")
+    assert yuen_welch_p(BASE, FAST) == pytest.approx(ref.pvalue)
+    assert yuen_welch_p(FAST, BASE) > 0.5  # wrong direction: no evidence
+    assert yuen_welch_p([1.0] * 5, [1.0] * 5) == 1.0 and yuen_welch_p([2.0] * 5, [1.0] * 5) == 0.0
 
 
 def test_clear_speedup_is_faster_with_ci_around_two():
@@ -47,15 +58,115 @@ def test_noise_only_is_not_faster():
 
 
 def test_ci_delta_method_hand_computation():
-    b, c = [2.0, 2.2, 1.8, 2.0], [1.0, 1.1, 0.9, 1.0]
+    """Yuen's squared standard error: winsorized variance * (n - 1) / (h * (h - 1)), h = n - 2."""
+    b, c = [2.0, 2.2, 1.8, 2.0, 9.0, 1.0], [1.0, 1.1, 0.9, 1.0, 0.1, 5.0]
     low, high = speedup_ci95(b, c)
-    var = lambda xs: sum((x - sum(xs) / 4) ** 2 for x in xs) / 3  # noqa: E731
-    vb, vc = var(b) / (4 * 2.0**2), var(c) / (4 * 1.0**2)
+
+    def se2_of_log_mean(winsorized: list[float], mean: float) -> float:
+        m = sum(winsorized) / 6
+        return sum((x - m) ** 2 for x in winsorized) / 5 * 5 / (4 * 3) / mean**2
+
+    vb = se2_of_log_mean([2.0, 2.2, 1.8, 2.0, 2.2, 1.8], 2.0)
+    vc = se2_of_log_mean([1.0, 1.1, 0.9, 1.0, 0.9, 1.1], 1.0)
     dof = (vb + vc) ** 2 / (vb**2 / 3 + vc**2 / 3)
     half = stats.t.ppf(0.975, dof) * math.sqrt(vb + vc)
     assert (low, high) == pytest.approx((2 * math.exp(-half), 2 * math.exp(half)))
+    assert trimmed_sample(b).mean_s == pytest.approx(2.0) and trimmed_sample(b).h == 4
 
 
 def test_compare_needs_three_runs():
     with pytest.raises(ValueError):
         compare([1.0, 2.0], [1.0, 2.0, 3.0])
+    three = compare([2.0, 2.1, 1.9], [1.0, 1.1, 0.9])  # one value left after trimming: no test
+    assert three.p_value == 1.0 and three.ci95 == (0.0, math.inf) and not three.faster
+
+
+def _equal_programs(rng: np.random.Generator, runs: int) -> tuple[list[float], list[float]]:
+    """Per-run times of two equal programs: lognormal noise, 5% spread, ~20 ms (seconds)."""
+    return list(0.02 * rng.lognormal(0, 0.05, runs)), list(0.02 * rng.lognormal(0, 0.05, runs))
+
+
+def _declared_faster(rule: SequentialRule, baseline: list[float], candidate: list[float]) -> bool:
+    for pairs in range(1, rule.max_runs + 1):
+        decision = rule.decide(baseline[:pairs], candidate[:pairs])
+        if decision is not None:
+            return decision.faster
+    raise AssertionError("the rule must decide by max_runs")
+
+
+def test_fixed_mode_is_one_look_at_alpha():
+    rule = SequentialRule(max_runs=10, adaptive=False)
+    assert (rule.first_look, rule.looks, rule.alpha_per_look) == (10, 1, 0.05)
+    assert rule.decide(BASE[:9], FAST[:9]) is None
+    assert rule.decide(BASE, FAST) == compare(BASE, FAST)
+
+
+def test_adaptive_mode_splits_alpha_over_its_looks():
+    rule = SequentialRule(max_runs=10, min_runs=5, alpha=0.05)
+    assert (rule.first_look, rule.looks) == (5, 6) and rule.alpha_per_look == pytest.approx(0.05 / 6)
+    assert SequentialRule(max_runs=3, min_runs=5).looks == 1  # first look capped at max_runs
+
+
+def test_clearly_faster_stops_at_the_first_look():
+    rule = SequentialRule(max_runs=10, min_runs=5)
+    assert rule.decide(BASE[:4], FAST[:4]) is None
+    decision = rule.decide(BASE[:5], FAST[:5])
+    assert decision is not None and decision.faster and decision.runs == 5
+    assert decision.alpha == pytest.approx(0.05 / 6)
+
+
+def test_clearly_not_faster_stops_for_futility():
+    """Equal programs: the whole CI lies below 1.10x at the first look, so timing stops."""
+    same = [10.1, 9.9, 10.0, 10.2, 9.8]
+    decision = SequentialRule(max_runs=10).decide(BASE[:5], same)
+    assert decision is not None and not decision.faster and decision.ci95[1] < 1.10
+
+
+def test_unclear_case_runs_to_the_maximum():
+    """A noisy 1.15x speedup: neither boundary is crossed before max_runs."""
+    noisy = [1.0, 1.3, 0.8, 1.2, 0.9, 1.1, 1.25, 0.85]
+    quicker = [x / 1.15 for x in noisy[::-1]]
+    rule = SequentialRule(max_runs=8, min_runs=5)
+    assert all(rule.decide(noisy[:n], quicker[:n]) is None for n in range(5, 8))
+    assert rule.decide(noisy, quicker) is not None
+
+
+def test_strict_threshold_needs_more_evidence_than_one_look():
+    """p between alpha/K and alpha: faster with one look, not yet with six."""
+    base = [1.00, 1.10, 0.95, 1.05, 1.02]
+    cand = [0.82, 1.00, 0.95, 0.85, 0.88]
+    p = compare(base, cand).p_value
+    assert 0.05 / 6 < p < 0.05
+    assert SequentialRule(max_runs=5, adaptive=False).decide(base, cand).faster
+    assert SequentialRule(max_runs=10, min_runs=5).decide(base, cand) is None
+
+
+def test_repeated_looks_keep_the_false_positive_rate_below_alpha():
+    """2000 seeded pairs of equal programs, speedup threshold off (1.0) so that only the test
+    decides: the adaptive rule declares <= alpha of them faster, the fixed rule about alpha,
+    while naive looks at the full alpha after every pair would declare far more (the reason for
+    the split)."""
+    rng = np.random.default_rng(20240603)
+    samples = [_equal_programs(rng, 10) for _ in range(2000)]
+    adaptive = SequentialRule(max_runs=10, min_runs=5, min_speedup=1.0)
+    fixed = SequentialRule(max_runs=10, min_speedup=1.0, adaptive=False)
+    naive = [any(compare(b[:n], c[:n], min_speedup=1.0).faster for n in range(5, 11)) for b, c in samples]
+    adaptive_rate = np.mean([_declared_faster(adaptive, b, c) for b, c in samples])
+    fixed_rate = np.mean([_declared_faster(fixed, b, c) for b, c in samples])
+    assert adaptive_rate <= 0.05
+    assert 0.03 <= fixed_rate <= 0.065
+    assert np.mean(naive) > 0.08
+
+
+def test_adaptive_rule_detects_a_true_speedup_early():
+    """Seeded 1.25x speedups with 5% noise: almost all are declared faster, most at the first look."""
+    rng = np.random.default_rng(7)
+    rule = SequentialRule(max_runs=10, min_runs=5)
+    stops = []
+    for _ in range(200):
+        baseline, candidate = _equal_programs(rng, 10)
+        candidate = [x / 1.25 for x in candidate]
+        decision = next(d for n in range(1, 11) if (d := rule.decide(baseline[:n], candidate[:n])) is not None)
+        stops.append((decision.faster, decision.runs))
+    assert np.mean([faster for faster, _ in stops]) >= 0.95
+    assert np.median([runs for _, runs in stops]) == 5

@@ -1,8 +1,9 @@
-"""Command line: ``perfedit suggest``, ``perfedit lsp``, ``perfedit model pull|list``.
+"""Command line: ``perfedit suggest``, ``perfedit compare``, ``perfedit doctor``,
+``perfedit lsp``, ``perfedit model pull|list``.
 
-Exit codes: 0 a faster version was found (or the command succeeded); 1 no faster version (or
-no usable code) was found; 2 bad input (file, function, tests, settings); 3 the model is
-missing or broken; 130 cancelled.
+Exit codes: 0 a faster version was found (or the command succeeded: ``compare`` exits 0
+whatever its verdict); 1 no faster version (or no usable code) was found; 2 bad input (file,
+function, tests, settings); 3 the model is missing or broken; 130 cancelled.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,7 @@ from rich.progress import (
 )
 
 from perfedit import __version__, config, modelstore
+from perfedit.compare import Outcome, compare_files
 from perfedit.errors import (
     Cancelled,
     InputError,
@@ -34,6 +37,7 @@ from perfedit.errors import (
     PerfeditError,
 )
 from perfedit.pipeline import Request, Suggestion, suggest
+from perfedit.sandbox import isolation_report
 
 _EXIT_CODES: list[tuple[type[PerfeditError], int]] = [
     (InputError, 2), (ModelError, 3), (Cancelled, 130), (NoFasterVersion, 1), (NoCodeGenerated, 1),
@@ -136,6 +140,76 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _finite(value: float) -> float | None:
+    """``value``, or None where it is infinite or NaN (JSON has no such numbers)."""
+    return value if math.isfinite(value) else None
+
+
+def _compare_json(o: Outcome) -> dict[str, Any]:
+    """The ``compare --json`` object; timing fields are null for a rejected candidate."""
+    v, c = o.verdict, o.verdict.comparison
+    return {
+        "verdict": v.verdict,
+        "reason": v.reason,
+        "speedup": _finite(c.speedup) if c else None,
+        "ci95": [_finite(bound) for bound in c.ci95] if c else None,
+        "p_value": c.p_value if c else None,
+        "alpha": c.alpha if c else None,
+        "runs": c.runs if c else None,
+        "time_s": {"original": c.baseline_s, "candidate": c.candidate_s} if c else None,
+        "tests_passed": v.tests_passed,
+        "tests_total": v.tests_total,
+        "tests": o.suite.describe(),
+        "peak_rss_bytes": {"original": o.baseline.peak_rss_bytes, "candidate": v.peak_rss_bytes or None},
+        "target": {"path": str(o.target.path), "name": o.target.name, "kind": o.target.kind},
+        "detail": v.detail,
+    }
+
+
+def _compare_lines(o: Outcome) -> list[str]:
+    """The ``compare`` report, one fact per line (times in ms, memory in MiB)."""
+    v, c = o.verdict, o.verdict.comparison
+    lines = [f"{v.verdict}: {v.reason}"]
+    if c is not None:
+        what = "CPU time of the program, start-up excluded" if o.suite.kind == "cases" else "time per test call"
+        lines += [
+            f"speedup {c.speedup:.2f}x (95% CI {c.ci95[0]:.2f}x–{c.ci95[1]:.2f}x), one-sided Yuen-Welch test "
+            f"p={c.p_value:.3g} (threshold {c.alpha:.3g}), {c.runs} timed runs per side",
+            f"time {c.baseline_s * 1e3:.3f} ms → {c.candidate_s * 1e3:.3f} ms per run ({what})",
+        ]
+    lines.append(f"tests {v.tests_passed} of {v.tests_total} passed ({o.suite.describe()})")
+    candidate_rss = f"{v.peak_rss_bytes / 2**20:.1f} MiB" if v.peak_rss_bytes else "not measured"
+    lines.append(f"peak memory {o.baseline.peak_rss_bytes / 2**20:.1f} MiB → {candidate_rss}")
+    if v.detail:
+        lines += ["", v.detail]
+    return lines
+
+
+def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
+    original = Path(args.original)
+    settings = config.load(original).replace(runs=args.runs)
+    with console.status(f"validating {args.candidate} against {args.original}"):
+        outcome = compare_files(
+            original, Path(args.candidate), settings,
+            function=args.function, tests=Path(args.tests) if args.tests else None,
+        )
+    if args.json:
+        print(json.dumps(_compare_json(outcome), indent=2))
+    else:
+        print("\n".join(_compare_lines(outcome)))
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace, console: Console) -> int:
+    report = isolation_report()
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        for key, value in report.items():
+            print(f"{key}: {value}")
+    return 0
+
+
 def _cmd_model_pull(args: argparse.Namespace, console: Console) -> int:
     with _progress_bar(console, bytes_=True) as bar:
         path = modelstore.pull(args.name, progress=_RichProgress(bar))
@@ -174,6 +248,19 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--apply", action="store_true", help="write the faster version into FILE if one was found")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     s.set_defaults(handler=_cmd_suggest)
+
+    c = commands.add_parser("compare", help="validate a faster version you wrote and time it against the original")
+    c.add_argument("original", help="the original Python file")
+    c.add_argument("candidate", help="the new version of the whole file")
+    c.add_argument("--function", help="the function to compare (default: the files as stdin/stdout scripts)")
+    c.add_argument("--tests", help="pytest file or folder, or a folder of input.N.txt/output.N.txt cases")
+    c.add_argument("--runs", type=int, help="most timed runs per side (default 10)")
+    c.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    c.set_defaults(handler=_cmd_compare)
+
+    doctor = commands.add_parser("doctor", help="show which sandbox isolation (network guard, limits) is active")
+    doctor.add_argument("--json", action="store_true", help="print one JSON object")
+    doctor.set_defaults(handler=_cmd_doctor)
 
     lsp = commands.add_parser("lsp", help="run the language server on stdio")
     lsp.set_defaults(handler=_cmd_lsp)

@@ -36,12 +36,15 @@ class Settings:
     tests: str | None = field(default=None, metadata={"help": "tests to use instead of discovery"})
     seed: int | None = field(default=0, metadata={"help": "sampling seed (None: random)"})
     rules: bool = field(default=True, metadata={"help": "add the rule-based candidates to the model's"})
+    refine_rounds: int = field(default=1, metadata={"help": "PerfCodeGen refinement rounds (0: none)"})
+    refine_candidates: int = field(default=1, metadata={"help": "candidates fixed, and optimised, per round"})
 
     def __post_init__(self) -> None:
         checks = [
             (self.samples >= 0, "samples must be >= 0"),
             (self.temperature > 0, "temperature must be > 0"),
             (self.max_new_tokens > 0, "max_new_tokens must be > 0"),
+            (self.refine_rounds >= 0 and self.refine_candidates >= 0, "refine_rounds and refine_candidates must be >= 0"),
             (self.runs >= 3, "runs must be >= 3 (the trimmed mean drops the min and the max)"),
             (self.min_runs >= 3, "min_runs must be >= 3 (the trimmed mean drops the min and the max)"),
             (0 < self.alpha < 1, "alpha must be between 0 and 1"),

@@ -23,6 +23,7 @@ from perfedit.proposers import Candidate
 from perfedit.proposers.model import ModelProposer
 from perfedit.proposers.rules import RuleProposer
 from perfedit.proposers.stub import StubProposer
+from perfedit.refine import refinements
 from perfedit.select import choose
 from perfedit.validate import Baseline, Harness, Verdict
 
@@ -84,9 +85,11 @@ def locate(request: Request, settings: Settings) -> tuple[targets.Target, testso
     return target, testsource.discover(target, tests)
 
 
-def _screen(candidates: list[Candidate], target: targets.Target) -> tuple[list[Candidate], list[Verdict]]:
+def _screen(
+    candidates: list[Candidate], target: targets.Target, earlier: list[Candidate] = ()  # type: ignore[assignment]
+) -> tuple[list[Candidate], list[Verdict]]:
     """The candidates worth validating, and rejected verdicts for the others: replies without
-    usable code, duplicates (same AST) and copies of the original."""
+    usable code, duplicates (same AST, also of ``earlier`` candidates) and copies of the original."""
 
     def key(code: str) -> str:
         try:
@@ -94,7 +97,7 @@ def _screen(candidates: list[Candidate], target: targets.Target) -> tuple[list[C
         except SyntaxError:
             return code
 
-    seen = {key(target.code.strip()): "the original"}
+    seen = {key(target.code.strip()): "the original", **{key(c.code): c.label for c in earlier}}
     kept, dropped = [], []
     for candidate in candidates:
         if not candidate.usable:
@@ -107,6 +110,15 @@ def _screen(candidates: list[Candidate], target: targets.Target) -> tuple[list[C
             seen[k] = candidate.label
             kept.append(candidate)
     return kept, dropped
+
+
+def _validate_all(harness: Harness, candidates: list[Candidate], progress: ProgressFn) -> list[Verdict]:
+    """Validate and time each candidate in turn (see :meth:`Harness.validate`)."""
+    verdicts = []
+    for index, candidate in enumerate(candidates):
+        progress(f"validating {candidate.label}", index, len(candidates))
+        verdicts.append(harness.validate(candidate.label, candidate.source))
+    return verdicts
 
 
 def suggest(
@@ -150,9 +162,18 @@ def suggest(
             )
         kept, verdicts = _screen(candidates, target)
         started = time.perf_counter()
-        for index, candidate in enumerate(kept):
-            progress(f"validating {candidate.label}", index, len(kept))
-            verdicts.append(harness.validate(candidate.label, candidate.source))
+        verdicts += _validate_all(harness, kept, progress)
+        latest = list(verdicts)  # each refinement round works on the previous round's results
+        for round_ in range(settings.refine_rounds if request.candidates_file is None else 0):
+            progress("refining", round_, settings.refine_rounds)
+            refined = refinements(
+                model(), target, suite, {c.label: c for c in kept}, latest,
+                per_phase=settings.refine_candidates, max_new_tokens=settings.max_new_tokens,
+            )
+            new, dropped = _screen(refined, target, kept)
+            latest = _validate_all(harness, new, progress)
+            verdicts += dropped + latest
+            candidates, kept = candidates + refined, kept + new
         timings["validation_s"] = time.perf_counter() - started
         order = {c.label: index for index, c in enumerate(candidates)}
         verdicts.sort(key=lambda v: order[v.label])

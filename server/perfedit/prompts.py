@@ -5,6 +5,8 @@
   demonstrations were written for perfedit; none is taken from a dataset.
 * :func:`explain_messages`: PIE appendix C style: given the original and the faster version,
   say in a few sentences why the new one is faster.
+* :func:`fix_messages` and :func:`optimize_with_test_messages`: PerfCodeGen's execution-feedback
+  rounds (Peng et al. 2024, section 2), used by :mod:`perfedit.refine`.
 """
 
 from __future__ import annotations
@@ -87,6 +89,42 @@ def explain_messages(original: str, faster: str) -> list[dict[str, str]]:
                 f"Original:\n{_fenced(original)}\n\nFaster version:\n{_fenced(faster)}\n\n"
                 "In at most two sentences of plain prose (no code), explain which change makes it faster "
                 "and why (algorithmic complexity, fewer interpreter operations, faster I/O, built-ins)."
+            ),
+        },
+    ]
+
+
+def fix_messages(code: str, kind: str, test: str, error: str) -> list[dict[str, str]]:
+    """PerfCodeGen's correctness round (Peng et al. 2024, section 2): the failing candidate, one
+    failing test and its error; reflect and plan, then write the corrected code."""
+    what = "function" if kind == "function" else "program"
+    return [
+        {"role": "system", "content": SYSTEM.replace(" and nothing else", " after a short reflection")},
+        {
+            "role": "user",
+            "content": (
+                f"This faster version of a Python {what} fails a test.\n\n{_fenced(code)}\n\n"
+                f"Test:\n{test}\n\nError:\n{error}\n\n"
+                "First reflect in two or three sentences on what went wrong and how to fix it while "
+                "keeping the code fast. Then write the corrected complete code in one ```python block."
+            ),
+        },
+    ]
+
+
+def optimize_with_test_messages(code: str, kind: str, test: str, seconds: float) -> list[dict[str, str]]:
+    """PerfCodeGen's performance round (section 2): a correct candidate and its most expensive
+    test (trimmed-mean time), asking for a version that is faster on inputs like it."""
+    what = "function" if kind == "function" else "program"
+    return [
+        {"role": "system", "content": SYSTEM},
+        {
+            "role": "user",
+            "content": (
+                f"This Python {what} is correct.\n\n{_fenced(code)}\n\n"
+                f"Its most expensive test takes {seconds * 1e3:.2f} ms:\n{test}\n\n"
+                "Rewrite it to run faster on inputs like this one, keeping exactly the same behaviour. "
+                f"Reply with the complete code in one ```python block."
             ),
         },
     ]

@@ -1,11 +1,17 @@
-"""The sandbox: untrusted programs run only here, in a throw-away copy, in a limited child.
+"""The sandbox: untrusted programs run only here, in a throw-away copy, in a confined child.
 
 A :class:`Workspace` is a temporary copy of the files the tests need, with one file replaced by
-the program under test. A :class:`Worker` is a warm ``python -I`` process started inside it
-(:mod:`perfedit.sandbox_worker`) in its own session, with a scrubbed environment; it forks a
-resource-limited child per test run (address space, CPU seconds, output bytes, open files,
-wall-clock timeout) and answers on a private pipe. On any exit the whole process tree is
-killed and reaped with psutil.
+the program under test. A :class:`Worker` is a warm ``python -I`` process started inside it, in
+its own session, with a scrubbed environment and HOME and TMPDIR in the workspace. A keeper
+process (:mod:`perfedit.sandbox_confine`) confines it first: PID, mount and network namespaces,
+Landlock (writes only to HOME/TMPDIR and the output folder; no signals out of the sandbox), no
+capabilities; where the pids controller is writable, all of it runs in its own
+:class:`~perfedit.pids_cgroup.PidsCgroup`. The worker (:mod:`perfedit.sandbox_worker`) forks a
+resource-limited child per test run (address space, CPU seconds, processes, file size, open
+files, wall-clock timeout) and answers on a private pipe. Whatever a program does,
+:meth:`Worker.run` returns records: a worker that dies or stops answering turns into "crashed"
+tests. On close the process tree, the session and the cgroup are killed and reaped.
+:func:`isolation_report` says which of these guards are in force on this machine.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import marshal
 import os
 import select
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -25,21 +32,29 @@ from typing import Any
 import psutil
 
 from perfedit.errors import SandboxError
+from perfedit.pids_cgroup import PidsCgroup
 from perfedit.testsource import TestSuite
 
-WORKER = Path(__file__).with_name("sandbox_worker.py")
+CONFINE = Path(__file__).with_name("sandbox_confine.py")
 _IGNORED = (".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache", "*.pyc")
 _KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT")
+_OWN_PROCESSES = 4  # the keeper, the worker, the pytest server and its run child
+_START_TIMEOUT_S = 30.0
+_ANSWER_SLACK_S = 30.0
+_KILL_ROUNDS = 50
+_GO = b"G"  # see sandbox_confine
 
 
 @dataclass(frozen=True)
 class Limits:
     """Per test run: ``timeout_s`` wall clock (seconds), ``memory_limit_bytes`` address space,
-    ``max_output_bytes`` of stdout/stderr and written files."""
+    ``max_output_bytes`` of stdout/stderr and of any file written, ``max_processes`` that a test
+    may start."""
 
     timeout_s: float = 10.0
     memory_limit_bytes: int = 2 * 1024**3
     max_output_bytes: int = 16 * 1024**2
+    max_processes: int = 64
 
 
 @dataclass(frozen=True)
@@ -66,32 +81,68 @@ class TestRecord:
 
 
 def kill_tree(pid: int) -> None:
-    """Kill ``pid`` and every descendant, then reap them (no-op if already gone)."""
+    """Kill ``pid`` and every descendant, then reap them (no-op if already gone).
+
+    Descendants go first, round by round, so that processes a sandbox worker adopts as child
+    subreaper while it still lives are found too; zombies are left to their parents.
+    """
     try:
-        parent = psutil.Process(pid)
-        processes = [*parent.children(recursive=True), parent]
+        root = psutil.Process(pid)
     except psutil.NoSuchProcess:
         return
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-    psutil.wait_procs(processes, timeout=5)
+    for _ in range(_KILL_ROUNDS):
+        try:
+            living = [child for child in root.children(recursive=True) if _is_living(child)]
+        except psutil.NoSuchProcess:
+            break
+        if not living:
+            break
+        for process in living:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+    with contextlib.suppress(psutil.NoSuchProcess):
+        root.kill()
+    psutil.wait_procs([root], timeout=5)
+
+
+def _is_living(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def kill_session(sid: int) -> None:
+    """Kill every process of session ``sid`` (those that left the tree but not the session)."""
+    for pid in psutil.pids():
+        with contextlib.suppress(OSError):
+            if os.getsid(pid) == sid and pid != os.getpid():
+                os.kill(pid, signal.SIGKILL)
 
 
 class Workspace:
-    """A temporary copy of ``suite.root`` (pytest/doctest) or an empty folder (cases) in which
-    ``relative_path`` holds ``program``. Removed by :meth:`close`."""
+    """A temporary folder, removed by :meth:`close`, holding:
+
+    * ``root``: a copy of ``suite.root`` (pytest/doctest) or an empty folder with the cases'
+      inputs, in which ``relative_path`` holds ``program``; the tests' working directory;
+    * ``home``: HOME and TMPDIR of the tests, and ``output``: their captured stdout and stderr.
+
+    Where Landlock is available a test may write only in ``home`` and ``output``: the copy is
+    read-only, so a program cannot rewrite the tests or their data (or shadow a module).
+    """
 
     def __init__(self, suite: TestSuite, relative_path: Path, program: str) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="perfedit-")
-        self.root = Path(self._tmp.name) / "project"
+        folder = Path(self._tmp.name)
+        self.root, self.home, self.output = folder / "project", folder / "home", folder / "output"
         if suite.kind == "cases":
             self.root.mkdir()
             for index, case in enumerate(suite.cases):
                 (self.root / f".perfedit-in.{index}").write_text(case.stdin, encoding="utf-8")
         else:
             shutil.copytree(suite.root, self.root, ignore=shutil.ignore_patterns(*_IGNORED), symlinks=True)
-        (self.root / "home").mkdir(exist_ok=True)
+        self.home.mkdir()
+        self.output.mkdir()
         self.program = self.root / relative_path
         self.program.parent.mkdir(parents=True, exist_ok=True)
         self.program.write_text(program, encoding="utf-8")
@@ -110,77 +161,119 @@ def _environment(home: Path) -> dict[str, str]:
     return env
 
 
+def _spec(workspace: Workspace, suite: TestSuite, limits: Limits) -> dict[str, Any]:
+    """The job spec the worker receives first (see :mod:`perfedit.sandbox_worker`); times in seconds."""
+    tests = max(1, suite.size)
+    return {
+        "mode": "cases" if suite.kind == "cases" else "pytest",
+        "program": str(workspace.program),
+        "inputs": [f".perfedit-in.{i}" for i in range(len(suite.cases))],
+        "names": [case.name for case in suite.cases],
+        "node_ids": list(suite.node_ids),
+        "doctest": suite.kind == "doctest",
+        "sys_path": [str(workspace.root), str(workspace.program.parent)],
+        "output_dir": str(workspace.output),
+        "timeout_s": limits.timeout_s,
+        "run_timeout_s": limits.timeout_s * tests + 1,
+        "collect_timeout_s": limits.timeout_s + 5,
+        "cpu_s": int(limits.timeout_s * (tests + 1) + 5) + 1,  # the pytest server: collection and a run
+        "memory_limit_bytes": limits.memory_limit_bytes,
+        "max_output_bytes": limits.max_output_bytes,
+        "max_processes": limits.max_processes,
+    }
+
+
 class Worker:
     """A warm worker process running ``suite`` against the program in ``workspace``.
 
-    Use as a context manager; :meth:`run` performs one run of every test. Raises SandboxError if
-    the worker itself dies or stops answering (the program's own failures are TestRecords).
+    Use as a context manager; :meth:`run` performs one run of every test. ``isolation`` says
+    which guards are in force (see :func:`isolation_report`). Raises SandboxError only if the
+    worker cannot start; a worker the program kills or stops yields "crashed" records.
     """
 
     def __init__(self, workspace: Workspace, suite: TestSuite, limits: Limits) -> None:
         self.suite = suite
-        spec: dict[str, Any] = {
-            "mode": "cases" if suite.kind == "cases" else "pytest",
-            "program": str(workspace.program),
-            "inputs": [f".perfedit-in.{i}" for i in range(len(suite.cases))],
-            "names": [case.name for case in suite.cases],
-            "node_ids": list(suite.node_ids),
-            "doctest": suite.kind == "doctest",
-            "sys_path": [str(workspace.root), str(workspace.program.parent)],
-            "timeout_s": limits.timeout_s if suite.kind == "cases" else limits.timeout_s * max(1, suite.size) + 5,
-            "memory_limit_bytes": limits.memory_limit_bytes,
-            "max_output_bytes": limits.max_output_bytes,
-        }
-        self._run_timeout_s = spec["timeout_s"] * max(1, len(suite.cases)) + 30
-        cmd_read, self._cmd_write = os.pipe()
-        self._result_read, result_write = os.pipe()
+        self._lost = ""  # why the worker is gone; every later run fails with it
+        spec = _spec(workspace, suite, limits)
+        per_run_s = (limits.timeout_s + 1) * len(suite.cases) if suite.kind == "cases" else (
+            spec["collect_timeout_s"] + spec["run_timeout_s"]
+        )
+        self._answer_timeout_s = per_run_s + _ANSWER_SLACK_S
+        self._cgroup = PidsCgroup.create(limits.max_processes + _OWN_PROCESSES)
+        cmd_read, cmd_write = os.pipe()
+        result_read, result_write = os.pipe()
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-I", str(WORKER), str(cmd_read), str(result_write)],
-                cwd=workspace.root, env=_environment(workspace.root / "home"),
+                [sys.executable, "-I", str(CONFINE), os.pathsep.join(map(str, (workspace.home, workspace.output))),
+                 str(cmd_read), str(result_write)],
+                cwd=workspace.root, env=_environment(workspace.home),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 pass_fds=(cmd_read, result_write), start_new_session=True,
             )
         finally:
             os.close(cmd_read)
             os.close(result_write)
-        self._commands = os.fdopen(self._cmd_write, "wb")
-        self._results = os.fdopen(self._result_read, "rb")
-        self._send(spec)
+        self._commands = os.fdopen(cmd_write, "wb")
+        self._results = os.fdopen(result_read, "rb")
+        self._join_cgroup()
+        with contextlib.suppress(BrokenPipeError):
+            self._commands.write(_GO)  # the keeper forks the worker only now, inside the cgroup
+        hello = self._exchange(spec, _START_TIMEOUT_S)
+        if hello is None:
+            self.close()
+            raise SandboxError(f"the sandbox worker did not start: {self._lost}")
+        self.isolation = _describe(hello["isolation"], limits, self._cgroup)
 
-    def _send(self, message: dict[str, Any]) -> None:
+    def _join_cgroup(self) -> None:
+        """Move the keeper into the pids cgroup (it forks nothing before it reads ``_GO``)."""
+        if self._cgroup is None:
+            return
+        try:
+            self._cgroup.add(self._process.pid)
+        except OSError:
+            self._cgroup.close()
+            self._cgroup = None
+
+    def _exchange(self, message: dict[str, Any], timeout_s: float) -> dict[str, Any] | None:
+        """Send ``message`` and return the worker's answer; None, with ``_lost`` saying why, if
+        the worker died or gave no answer within ``timeout_s`` (its tree is then killed)."""
         try:
             marshal.dump(message, self._commands)
             self._commands.flush()
-        except BrokenPipeError as exc:
-            raise SandboxError(f"the sandbox worker exited early: {self._stderr()}") from exc
+            ready, _, _ = select.select([self._results], [], [], timeout_s)
+            if not ready:
+                return self._give_up(f"the sandbox worker did not answer within {timeout_s:g} s (did the program stop it?)")
+            return marshal.load(self._results)
+        except (OSError, EOFError, ValueError, TypeError):
+            return self._give_up("the sandbox worker was killed (did the program kill its parent?)")
+
+    def _give_up(self, reason: str) -> None:
+        kill_tree(self._process.pid)
+        self._process.wait()
+        self._lost = f"{reason}\n{self._stderr()}".strip()
+        return None
 
     def _stderr(self) -> str:
-        self._process.poll()
-        if self._process.returncode is None or self._process.stderr is None or self._process.stderr.closed:
-            return "(still running)"
-        return self._process.stderr.read().decode("utf-8", "replace")[-2000:] or f"exit code {self._process.returncode}"
+        """The dead worker's last words (a traceback if it failed by itself)."""
+        if self._process.stderr is None or self._process.stderr.closed:
+            return ""
+        return self._process.stderr.read().decode("utf-8", "replace")[-2000:]
 
     def run(self, *, calibrate: bool = False) -> list[TestRecord]:
         """Run every test once; ``calibrate`` loops pytest test calls for stable timings."""
-        self._send({"op": "run", "calibrate": calibrate})
-        ready, _, _ = select.select([self._results], [], [], self._run_timeout_s)
-        if not ready:
-            self.close()
-            raise SandboxError(f"the sandbox worker did not answer within {self._run_timeout_s:g} s")
-        try:
-            answer = marshal.load(self._results)
-        except (EOFError, ValueError, TypeError) as exc:
-            kill_tree(self._process.pid)
-            message = self._stderr()
-            self.close()
-            raise SandboxError(f"the sandbox worker failed: {message}") from exc
+        answer = None if self._lost else self._exchange({"op": "run", "calibrate": calibrate}, self._answer_timeout_s)
+        if answer is None:
+            names = [case.name for case in self.suite.cases] or list(self.suite.node_ids) or ["pytest"]
+            return [TestRecord(name, "crashed", 0.0, 0.0, 0, "", self._lost) for name in names]
         return [TestRecord(**record) for record in answer["tests"]]
 
     def close(self) -> None:
-        """Stop the worker and kill and reap its whole process tree."""
+        """Stop the worker; kill and reap its tree, its session and its cgroup."""
         kill_tree(self._process.pid)
         self._process.wait()
+        kill_session(self._process.pid)
+        if self._cgroup is not None:
+            self._cgroup.close()
         for stream in (self._commands, self._results, self._process.stderr):
             if stream is not None:
                 with contextlib.suppress(BrokenPipeError):
@@ -191,3 +284,62 @@ class Worker:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) -> dict[str, str]:
+    """One line per guard from the worker's ``facts`` (see :mod:`perfedit.sandbox_confine`)."""
+    filesystem = facts.get("filesystem", "none")
+    landlock = int(filesystem.removeprefix("landlock-")) if filesystem.startswith("landlock-") else 0
+    network = {
+        "namespace": "network namespace: no interface but a loopback that is down",
+        "audit-hook": "audit hook: Python refuses non-Unix sockets and name lookups (not ctypes, not other programs)",
+    }[facts.get("network", "audit-hook")]
+    if landlock >= 4:
+        network += "; Landlock refuses TCP bind and connect"
+    processes = [f"RLIMIT_NPROC {facts.get('nproc', '?')}"]
+    if facts.get("pids") == "namespace":
+        processes.append("own PID namespace: the worker is its init, tests cannot kill it, all die with it")
+    if cgroup is not None:
+        processes.append(f"pids cgroup: at most {limits.max_processes + _OWN_PROCESSES} per worker")
+    elif facts.get("nproc", "").startswith("ignored"):
+        processes.append("no pids cgroup writable here: a fork bomb runs until the wall-clock limit")
+    return {
+        "network": network,
+        "filesystem": (
+            f"Landlock ABI {landlock}: files change only in the sandbox's HOME/TMPDIR and output folders, /dev/shm "
+            "and /dev/null (the project copy is read-only)"
+            if landlock else "no guard: HOME, TMPDIR and the working directory are in the workspace, other paths stay writable"
+        ),
+        "signals": (
+            "Landlock scope: no signals or abstract Unix sockets to processes outside the sandbox"
+            if landlock >= 6 else "not scoped: a test may signal any process of this user"
+        ),
+        "capabilities": (
+            "all dropped, bounding set included; no new privileges" if facts.get("capabilities") == "dropped"
+            else "kept"
+        ),
+        "processes": "; ".join(processes),
+        "orphans": {
+            "init": "adopted by the worker (PID 1 of the namespace), killed and reaped after every test",
+            "subreaper": "adopted by the worker (child subreaper), killed and reaped after every test",
+        }.get(facts.get("orphans", ""), "killed with the worker's session when it closes"),
+        "wall_clock": f"{limits.timeout_s:g} s per test",
+        "cpu": f"RLIMIT_CPU {int(limits.timeout_s) + 1} s per case (pytest: the run's wall-clock limit + 5 s)",
+        "memory": f"RLIMIT_AS {limits.memory_limit_bytes} bytes",
+        "file_size": f"RLIMIT_FSIZE {limits.max_output_bytes} bytes",
+        "open_files": f"RLIMIT_NOFILE {facts.get('open_files', '?')}",
+        "environment": "scrubbed (PATH and locale kept); HOME and TMPDIR in the workspace",
+    }
+
+
+def isolation_report() -> dict[str, str]:
+    """How a test run is confined on this machine, measured by starting a worker with the
+    default :class:`Limits`: guard name ("network", "filesystem", "processes", ...) -> one line."""
+    with tempfile.TemporaryDirectory(prefix="perfedit-probe-") as folder:
+        suite = TestSuite(kind="cases", root=Path(folder))
+        workspace = Workspace(suite, Path("probe.py"), "")
+        try:
+            with Worker(workspace, suite, Limits()) as worker:
+                return dict(worker.isolation)
+        finally:
+            workspace.close()

@@ -1,44 +1,149 @@
-"""The warm worker: runs tests of one program in forked, resource-limited children.
+"""The warm worker: runs the tests of one program in forked, resource-limited children.
 
-Started by :mod:`perfedit.sandbox` as ``python -I sandbox_worker.py CMD_FD RESULT_FD`` inside a
-throw-away copy of the project. It imports only built-in modules (the program's own imports are
-part of its cost, so none may be pre-loaded for it), except pytest in pytest mode. Protocol,
-with :mod:`marshal` on both pipes:
+Started by :mod:`perfedit.sandbox_confine`, which confines it first, as
+``python -I sandbox_worker.py CMD_FD RESULT_FD key=value ...`` inside a throw-away copy of the
+project; the ``key=value`` arguments say which guards took effect. It imports only built-in
+modules and ``resource``: a program's own imports are part of its cost, so none may be
+pre-loaded for it (``_signal`` rather than ``signal``, which would load enum, functools and
+collections; pytest only in the pytest server). Protocol with the manager, :mod:`marshal` on
+both pipes:
 
-* the manager sends the job spec, then one ``{"op": "run", "calibrate": bool}`` per run;
-* for each run the worker forks one child per test (cases mode) or one pytest child (pytest
-  mode), times it, and answers ``{"tests": [record, ...]}`` on RESULT_FD, which the children
-  never hold open.
+* the manager sends the job spec; the worker answers ``{"isolation": {key: value}}``;
+* then one ``{"op": "run", "calibrate": bool}`` per run, answered ``{"tests": [record, ...]}``
+  on RESULT_FD, which no child ever holds open.
 
-Timing excludes interpreter start-up: the interpreter is already running when a child is forked.
-For a case the time is the child's own CPU time (user + system, from ``wait4``'s rusage, which
-the program cannot forge); its wall time from fork to reap is reported beside it. For a pytest
-test it is the mean wall time of one call of the test function, calibrated pyperf-style (loops
-until a sample lasts ``MIN_SAMPLE_S``) after one warm-up call.
+Cases (stdin/stdout programs): one forked child per case. Its time is its own CPU time (user +
+system from ``wait4``, which the program cannot forge) plus that of any process it left
+behind; interpreter start-up is excluded (the interpreter is already running), the program's
+own imports are included.
+
+pytest: one server child per worker imports pytest and collects once, then forks a fresh run
+child for every run, so each run starts from the state right after collection. The run child
+times each test function pyperf-style (one warm-up call, then loops until a sample lasts
+``MIN_SAMPLE_S``) with a clock captured before any of the project's code was imported, and sends
+its report on a pipe the worker opened for the server, never on stdout or in a file. The worker
+accepts a report only if it carries the run's nonce, names exactly the collected tests, and its
+timed calls fit inside the run's wall time measured here; otherwise the run fails with "timing
+report inconsistent".
+
+After every case and every pytest run, each process left below the worker is killed and reaped
+(the worker is its PID namespace's init, or else a child subreaper, so daemonised processes are
+its children too); a test that left processes running fails.
 """
 
-import contextlib
+import _signal  # not ``signal``: that would pre-import enum, functools and collections
 import marshal
 import os
 import resource
-import signal
 import sys
 import time
 
 MIN_SAMPLE_S = 0.005
 MAX_LOOPS = 10_000
 DETAIL_BYTES = 4000
+MAX_FRAME_BYTES = 64 * 1024**2
+SWEEP_ROUNDS = 100
+OPEN_FILES = 256
+OWN_PROCESSES = 4  # the keeper, the worker, the pytest server and its run child
+CLOCK_SLACK_S = 0.002  # between the run child's clock and the worker's
+AF_UNIX = 1
+NAME_LOOKUPS = frozenset({"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo"})
+SIGNAL_NAMES = {}
+for _name in sorted(dir(_signal)):
+    if _name.startswith("SIG") and not _name.startswith("SIG_"):
+        SIGNAL_NAMES.setdefault(getattr(_signal, _name), _name)
 
 
-def _limit(spec):
-    """Apply the spec's resource limits to the current (child) process."""
-    memory = spec["memory_limit_bytes"]
-    for kind, value in (
-        (resource.RLIMIT_AS, memory),
-        (resource.RLIMIT_CPU, int(spec["timeout_s"]) + 1),
+class BrokenChannel(Exception):
+    """A pipe carried something that is not a frame."""
+
+
+class ChannelClosed(BrokenChannel):
+    """A pipe was closed by every process that could write to it."""
+
+
+class BadReport(Exception):
+    """A pytest run's report is not consistent with what the worker saw."""
+
+
+def send_frame(fd, message):
+    """Write ``message`` to ``fd`` as one frame: its marshal size (4 bytes, little-endian), then it."""
+    data = marshal.dumps(message)
+    view = memoryview(len(data).to_bytes(4, "little") + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def receive_frame(fd):
+    """Read one frame from ``fd``; raises ChannelClosed at end of file, BrokenChannel on
+    malformed data."""
+    size = int.from_bytes(_read_exactly(fd, 4), "little")
+    if size > MAX_FRAME_BYTES:
+        raise BrokenChannel(f"a frame of {size} bytes")
+    try:
+        return marshal.loads(_read_exactly(fd, size))
+    except (EOFError, ValueError, TypeError) as exc:
+        raise BrokenChannel("a malformed frame") from exc
+
+
+def _read_exactly(fd, size):
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            raise ChannelClosed("end of file")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def _refuse_network(event, args):
+    """Audit hook, used when no network namespace could be made: refuses every socket but Unix
+    sockets, and host name lookups (ctypes calls and other programs are not covered)."""
+    if event == "socket.__new__" and args[1] != AF_UNIX or event in NAME_LOOKUPS:
+        raise PermissionError(f"network access is blocked in the perfedit sandbox ({event})")
+
+
+def _process_limit(spec, facts):
+    """RLIMIT_NPROC for the children: ``max_processes`` more than this user runs now, counted in
+    the worker's own user namespace if it has one, else machine-wide. The kernel ignores it for
+    real root, whose cap is the manager's pids cgroup."""
+    limit = spec["max_processes"] + OWN_PROCESSES
+    if facts.get("userns") == "1" or _is_real_root():
+        return limit
+    uid, count = os.getuid(), 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                count += os.stat(f"/proc/{name}").st_uid == uid
+            except OSError:
+                continue
+    return limit + count
+
+
+def _is_real_root():
+    """True for uid 0 of the initial user namespace (not root of a rootless container)."""
+    try:
+        with open("/proc/self/uid_map") as handle:
+            return os.geteuid() == 0 and handle.read().split()[:2] == ["0", "0"]
+    except OSError:
+        return os.geteuid() == 0
+
+
+def _limit(spec, cpu_s):
+    """Apply the spec's resource limits (``cpu_s`` CPU seconds) to the current child."""
+    limits = [
+        (resource.RLIMIT_AS, spec["memory_limit_bytes"]),
+        (resource.RLIMIT_CPU, cpu_s),
         (resource.RLIMIT_FSIZE, spec["max_output_bytes"]),
-        (resource.RLIMIT_NOFILE, 256),
-    ):
+        (resource.RLIMIT_NOFILE, OPEN_FILES),
+        (resource.RLIMIT_CORE, 0),
+        (resource.RLIMIT_NPROC, spec["nproc"]),
+    ]
+    for kind, value in limits:
+        _, hard = resource.getrlimit(kind)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
         resource.setrlimit(kind, (value, value))
 
 
@@ -64,216 +169,549 @@ def _read(path, limit=DETAIL_BYTES):
         return ""
 
 
+def _flush_stdio():
+    """Flush sys.stdout and sys.stderr; False if either failed."""
+    ok = True
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            ok = False
+    return ok
+
+
+def _wait_for_threads():
+    """Wait for the program's non-daemon threads, as the interpreter does at exit."""
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        threading._shutdown()
+
+
+def _child(spec, closed_fds, cpu_s, body):
+    """In a freshly forked child: own process group, limits, ``body()``, exit; never returns."""
+    status = 70
+    try:
+        os.setpgid(0, 0)
+        for fd in closed_fds:
+            os.close(fd)
+        _signal.signal(_signal.SIGALRM, _signal.SIG_DFL)
+        _signal.signal(_signal.SIGINT, _signal.default_int_handler)
+        _signal.signal(_signal.SIGXFSZ, _signal.SIG_DFL)  # Python ignores it; die at the size limit
+        _limit(spec, cpu_s)
+        status = body()
+    except SystemExit as exc:
+        status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if not isinstance(exc.code, int | None):
+            print(exc.code, file=sys.stderr)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        status = 1
+    finally:
+        if not _flush_stdio():
+            status = status or 1
+        os._exit(status & 0xFF if isinstance(status, int) else 1)
+
+
 class _Alarm:
-    """Kills the child's process group when the wall-clock limit passes."""
+    """Calls ``on_fire`` (in the worker, from SIGALRM) when a wall-clock limit passes."""
 
     def __init__(self):
-        self.pid = None
         self.fired = False
-        signal.signal(signal.SIGALRM, self._fire)
+        self._on_fire = None
+        _signal.signal(_signal.SIGALRM, self._fire)
 
     def _fire(self, signum, frame):
         self.fired = True
-        if self.pid:
-            _kill_group(self.pid)
+        if self._on_fire is not None:
+            self._on_fire()
 
-    def arm(self, pid, seconds):
-        self.pid, self.fired = pid, False
-        signal.setitimer(signal.ITIMER_REAL, seconds)
+    def arm(self, seconds, on_fire):
+        self.fired, self._on_fire = False, on_fire
+        _signal.setitimer(_signal.ITIMER_REAL, seconds)
 
     def disarm(self):
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        self.pid = None
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
+        self._on_fire = None
 
 
-def _kill_group(pid):
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+def _kill(pid):
+    try:
+        os.kill(pid, _signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
-def _fork_and_time(spec, alarm, child_body, closed_fds):
-    """Fork, run ``child_body()`` in the child, reap it; returns (status, wall_s, rusage)."""
-    started = time.perf_counter()
-    pid = os.fork()
-    if pid == 0:
-        status = 70
+def _kill_group(pgid):
+    try:
+        os.killpg(pgid, _signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_child(pid):
+    """Kill a test child and its process group (the child itself may have left the group)."""
+    _kill(pid)
+    _kill_group(pid)
+
+
+def _children(pid):
+    """The direct children of ``pid`` (of all its threads), from /proc."""
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return []
+    children = []
+    for thread in threads:
         try:
-            os.setpgid(0, 0)
-            for fd in closed_fds:
-                os.close(fd)
-            signal.signal(signal.SIGALRM, signal.SIG_DFL)
-            _limit(spec)
-            status = child_body()
-        except SystemExit as exc:
-            status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-            if not isinstance(exc.code, int | None):
-                print(exc.code, file=sys.stderr)
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()
-            status = 1
-        finally:
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except BaseException:
-                    status = status or 1
-            os._exit(status & 0xFF if isinstance(status, int) else 1)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.setpgid(pid, pid)
-    alarm.arm(pid, spec["timeout_s"])
-    _, wait_status, usage = os.wait4(pid, 0)
-    elapsed = time.perf_counter() - started
-    alarm.disarm()
-    _kill_group(pid)  # anything the program left running
-    return wait_status, elapsed, usage
+            with open(f"/proc/{pid}/task/{thread}/children", "rb") as handle:
+                children.extend(int(child) for child in handle.read().split())
+        except FileNotFoundError:
+            return _children_by_scan(pid)  # a kernel without CONFIG_PROC_CHILDREN
+        except OSError:
+            continue
+    return children
 
 
-def _outcome(wait_status, alarm, usage, spec):
-    if alarm.fired:
+def _children_by_scan(pid):
+    """The direct children of ``pid``, from every process's /proc/PID/stat."""
+    children = []
+    for name in os.listdir("/proc"):
+        if name.isdigit() and _stat_fields(int(name))[1:2] == [str(pid)]:
+            children.append(int(name))
+    return children
+
+
+def _stat_fields(pid):
+    """/proc/PID/stat after the command name: [state, ppid, ...]; [] if the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rpartition(b")")[2].decode().split()
+    except OSError:
+        return []
+
+
+def _is_running(pid):
+    """True unless ``pid`` is gone or a zombie."""
+    return _stat_fields(pid)[:1] not in ([], ["Z"], ["X"])
+
+
+def _sweep(spare=0):
+    """Kill and reap every process below the worker but ``spare`` (a pid; 0: none).
+
+    Returns (how many of them were still running, the CPU seconds of those reaped). Orphans
+    are re-parented to the worker (init or subreaper), so killing and reaping its children
+    round by round exposes their children in the next round.
+    """
+    me = os.getpid()
+    running, cpu_s = set(), 0.0
+    for _ in range(SWEEP_ROUNDS):
+        pids = [pid for pid in _children(me) if pid != spare]
+        if not pids:
+            break
+        running.update(pid for pid in pids if _is_running(pid))
+        for pid in pids:
+            _kill(pid)
+        for pid in pids:
+            try:
+                _, _, usage = os.wait4(pid, 0)
+            except ChildProcessError:
+                continue
+            cpu_s += usage.ru_utime + usage.ru_stime
+    return len(running), cpu_s
+
+
+def _outcome(wait_status, timed_out, spec):
+    """(status, detail) of a child from its wait status; a clean exit is ("passed" | "error", "")."""
+    if timed_out:
         return "timeout", f"killed after the {spec['timeout_s']:g} s wall-clock limit"
     if os.WIFSIGNALED(wait_status):
         signum = os.WTERMSIG(wait_status)
-        if signum == signal.SIGXCPU:
+        if signum == _signal.SIGXCPU:
             return "timeout", "killed after exceeding its CPU-time limit"
-        if signum == signal.SIGXFSZ:
-            return "error", f"wrote more than {spec['max_output_bytes']} bytes of output"
-        return "crashed", f"killed by signal {signal.Signals(signum).name}"
+        if signum == _signal.SIGXFSZ:
+            return "error", f"wrote more than {spec['max_output_bytes']} bytes to a file or its output"
+        return "crashed", f"killed by signal {SIGNAL_NAMES.get(signum, signum)}"
     return ("passed" if os.WEXITSTATUS(wait_status) == 0 else "error"), ""
 
 
-def _run_cases(spec, alarm, closed_fds):
-    program = spec["program"]
-    with open(program, encoding="utf-8") as handle:
-        code = compile(handle.read(), program, "exec")
-    records = []
-    for index, stdin_path in enumerate(spec["inputs"]):
-        out_path, err_path = f".perfedit-out.{index}", f".perfedit-err.{index}"
+def _left_running(count):
+    return f"left {count} process(es) running after it ended (killed)"
 
-        def body(stdin_path=stdin_path, out_path=out_path, err_path=err_path):
-            _redirect(stdin_path, out_path, err_path)
-            sys.argv = [program]
-            exec(code, {"__name__": "__main__", "__file__": program, "__builtins__": __builtins__})
-            return 0
 
-        wait_status, elapsed, usage = _fork_and_time(spec, alarm, body, closed_fds)
-        status, detail = _outcome(wait_status, alarm, usage, spec)
+class _Cases:
+    """Runs each stdin/stdout case of the program in its own forked child."""
+
+    def __init__(self, spec, alarm, closed_fds):
+        self.spec, self.alarm, self.closed_fds = spec, alarm, closed_fds
+        program = spec["program"]
+        self.code, self.problem = None, ""
+        try:
+            with open(program, encoding="utf-8") as handle:
+                self.code = compile(handle.read(), program, "exec")
+        except (SyntaxError, ValueError, UnicodeDecodeError, OSError) as exc:
+            self.problem = f"the program does not compile: {exc!r}"
+
+    def run(self, calibrate):
+        return [self._case(index) for index in range(len(self.spec["inputs"]))]
+
+    def _execute(self, stdin_path, out_path, err_path):
+        """The child's body: run the program like ``python program.py < stdin_path``."""
+        _redirect(stdin_path, out_path, err_path)
+        program = self.spec["program"]
+        sys.argv = [program]
+        main = type(sys)("__main__")  # a real module, so that pickle finds the program's functions
+        main.__file__, main.__builtins__ = program, __builtins__
+        sys.modules["__main__"] = main
+        try:
+            exec(self.code, main.__dict__)
+        finally:
+            _wait_for_threads()
+            import atexit
+
+            atexit._run_exitfuncs()
+        return 0
+
+    def _case(self, index):
+        spec = self.spec
+        name = spec["names"][index]
+        if self.problem:
+            return _record(name, "error", 0.0, 0.0, 0, self.problem)
+        out_path, err_path = _output(spec, f"out.{index}"), _output(spec, f"err.{index}")
+        started = time.perf_counter()
+        pid = os.fork()
+        if pid == 0:
+            _child(spec, self.closed_fds, int(spec["timeout_s"]) + 1,
+                   lambda: self._execute(spec["inputs"][index], out_path, err_path))
+        try:
+            os.setpgid(pid, pid)
+        except (ProcessLookupError, PermissionError):
+            pass  # the child did it first
+        self.alarm.arm(spec["timeout_s"], lambda: _kill_child(pid))
+        _, wait_status, usage = os.wait4(pid, 0)
+        elapsed = time.perf_counter() - started
+        self.alarm.disarm()
+        left_running, left_cpu_s = _sweep()
+        status, detail = _outcome(wait_status, self.alarm.fired, spec)
         if status == "error" and not detail:
             detail = _read(err_path) or f"exit status {os.WEXITSTATUS(wait_status)}"
-        records.append({
-            "name": spec["names"][index],
-            "status": status,
-            "seconds": usage.ru_utime + usage.ru_stime,
-            "wall_seconds": elapsed,
-            "peak_rss_bytes": usage.ru_maxrss * 1024,
-            "stdout": _read(out_path, spec["max_output_bytes"]),
-            "detail": detail,
-        })
-    return records
+        if left_running and status == "passed":
+            status, detail = "error", _left_running(left_running)
+        record = _record(name, status, usage.ru_utime + usage.ru_stime + left_cpu_s, elapsed,
+                         usage.ru_maxrss * 1024, detail)
+        record["stdout"] = _read(out_path, spec["max_output_bytes"])
+        return record
+
+    def close(self):
+        _sweep()
 
 
-def _pytest_plugin(calibrate, seconds, reports):
+def _output(spec, name):
+    """Path of the captured output file ``name`` ("out.3", "err") in the workspace's output folder."""
+    return os.path.join(spec["output_dir"], name)
+
+
+def _last_words(spec, reason):
+    """``reason`` after the tail of the pytest processes' stderr (the headline is the last line)."""
+    return f"{_read_tail(_output(spec, 'err'))}\n{reason}".strip()
+
+
+def _read_tail(path, limit=DETAIL_BYTES):
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(max(0, os.fstat(handle.fileno()).st_size - limit))
+            return handle.read(limit).decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def _record(name, status, seconds, wall_seconds, peak_rss_bytes, detail):
+    """A test record as the manager's TestRecord takes it (``stdout`` only for cases)."""
+    return {"name": name, "status": status, "seconds": seconds, "wall_seconds": wall_seconds,
+            "peak_rss_bytes": peak_rss_bytes, "stdout": "", "detail": detail}
+
+
+class _Pytest:
+    """The worker's side of the pytest server: start it, send runs, check its reports."""
+
+    def __init__(self, spec, alarm, closed_fds):
+        self.spec, self.alarm, self.closed_fds = spec, alarm, closed_fds
+        self.server = 0
+        self.commands = self.reports = -1
+        self.collected = []
+        self.problem = ""  # why the tests cannot run at all (collection failed): every run fails
+
+    def run(self, calibrate):
+        if not self.server and not self.problem:
+            self._start()
+        if self.problem:
+            return [_record("pytest", "error", 0.0, 0.0, 0, self.problem)]
+        nonce = os.urandom(8).hex()
+        started = time.perf_counter()
+        failure = None
+        self.alarm.arm(self.spec["run_timeout_s"], self._kill_server)
+        try:
+            send_frame(self.commands, {"calibrate": calibrate, "nonce": nonce})
+            report, done = self._receive_run(nonce)
+            records = self._records(report, done, time.perf_counter() - started)
+        except (BrokenChannel, OSError, BadReport) as exc:
+            failure = exc
+        finally:
+            self.alarm.disarm()
+        if failure is not None or self.alarm.fired:
+            return [self._failed_run(failure, time.perf_counter() - started)]
+        return self._check_leftovers(records)
+
+    def _failed_run(self, exc, wall_s):
+        """The record of a run that timed out (``exc`` may be None then) or ended without a
+        usable report (``exc``); the server is killed, to be restarted by the next run."""
+        self._kill_server()
+        self._forget_server()
+        if self.alarm.fired:
+            status, detail = "timeout", f"killed after the {self.spec['run_timeout_s']:g} s wall-clock limit"
+        elif isinstance(exc, BadReport | BrokenChannel) and not isinstance(exc, ChannelClosed):
+            status, detail = "error", f"timing report inconsistent: {exc}"
+        else:
+            status, detail = "crashed", _last_words(self.spec, "the pytest process exited unexpectedly (did a test kill its parent?)")
+        return _record("pytest", status, wall_s, wall_s, 0, detail)
+
+    def _receive_run(self, nonce):
+        """The run child's report (None if it sent none) and the server's ``done`` frame."""
+        report = None
+        while True:
+            frame = receive_frame(self.reports)
+            if not isinstance(frame, dict):
+                raise BadReport("a frame that is not a report")
+            if "done" in frame:
+                return report, frame
+            if report is not None or frame.get("nonce") != nonce:
+                raise BadReport("an unexpected report")
+            report = frame
+
+    def _records(self, report, done, wall_s):
+        """Per-test records; raises BadReport unless ``report`` names exactly the collected
+        tests and its timed calls fit inside ``wall_s``, the run's wall time measured here."""
+        peak_rss_bytes = done.get("peak_rss_bytes")
+        peak_rss_bytes = peak_rss_bytes if isinstance(peak_rss_bytes, int) else 0
+        if report is None:
+            wait_status = done["done"] if isinstance(done["done"], int) else 0
+            status, detail = _outcome(wait_status, False, self.spec)
+            if status in ("passed", "error"):
+                status, detail = "error", _last_words(
+                    self.spec, f"the test process exited with status {os.WEXITSTATUS(wait_status)} before reporting (os._exit in a test?)"
+                )
+            return [_record("pytest", status, wall_s, wall_s, peak_rss_bytes, detail)]
+        tests = report.get("tests")
+        if not isinstance(tests, dict) or set(tests) != set(self.collected):
+            raise BadReport("it does not name the collected tests")
+        records, timed_s = [], 0.0
+        for node_id in self.collected:
+            entry = tests[node_id]
+            if not (isinstance(entry, tuple) and len(entry) == 4):
+                raise BadReport(f"a malformed entry for {node_id}")
+            outcome, detail, seconds, test_timed_s = entry
+            if not (isinstance(outcome, str) and isinstance(detail, str) and isinstance(seconds, float)
+                    and isinstance(test_timed_s, float) and 0.0 <= seconds <= test_timed_s <= wall_s):
+                raise BadReport(f"impossible figures for {node_id}")
+            timed_s += test_timed_s
+            status = "passed" if outcome == "passed" else "failed"
+            records.append(_record(node_id, status, seconds, wall_s, peak_rss_bytes, detail[:DETAIL_BYTES]))
+        if timed_s > wall_s + CLOCK_SLACK_S:
+            raise BadReport(f"{timed_s:.4f} s of timed calls in a run that lasted {wall_s:.4f} s")
+        return records
+
+    def _check_leftovers(self, records):
+        """Fail every test of a run that left processes running (then restart the server)."""
+        me = os.getpid()
+        strays = [pid for pid in _children(me) if pid != self.server]
+        if self.server:
+            strays += _children(self.server)
+        running = sum(1 for pid in strays if _is_running(pid))
+        if not running:
+            _sweep(spare=self.server)  # reap processes that ended without being waited for
+            return records
+        self._kill_server()
+        self._forget_server()
+        return [{**record, "status": "error", "detail": _left_running(running)} for record in records]
+
+    def _start(self):
+        """Fork the server and wait until it has collected the tests (sets ``problem`` if not)."""
+        commands_read, self.commands = os.pipe()
+        self.reports, reports_write = os.pipe()
+        spec = self.spec
+        pid = os.fork()
+        if pid == 0:
+            _child(spec, (*self.closed_fds, self.commands, self.reports), spec["cpu_s"],
+                   lambda: _serve(spec, commands_read, reports_write))
+        os.close(commands_read)
+        os.close(reports_write)
+        try:
+            os.setpgid(pid, pid)
+        except (ProcessLookupError, PermissionError):
+            pass  # the child did it first
+        self.server = pid
+        self.alarm.arm(spec["collect_timeout_s"], self._kill_server)
+        try:
+            hello = receive_frame(self.reports)
+            self.collected = [node_id for node_id in hello["collected"] if isinstance(node_id, str)]
+            error = hello["error"]
+        except (BrokenChannel, KeyError, TypeError):
+            self.collected, error = [], "pytest exited before collecting the tests"
+        finally:
+            self.alarm.disarm()
+        if self.alarm.fired:
+            error = f"collecting the tests took longer than {spec['collect_timeout_s']:g} s"
+        if error or not self.collected:
+            output = _read(_output(spec, "out")) + _read(_output(spec, "err"))
+            self.problem = f"{error or 'pytest collected no tests'}\n{output}".strip()
+            self._kill_server()
+            self._forget_server()
+
+    def _kill_server(self):
+        """Kill the server and everything below the worker (safe inside the alarm's handler)."""
+        if self.server:
+            _kill_child(self.server)
+        _sweep()
+
+    def _forget_server(self):
+        for fd in (self.commands, self.reports):
+            if fd >= 0:
+                os.close(fd)
+        self.server, self.commands, self.reports = 0, -1, -1
+
+    def close(self):
+        self._kill_server()
+        self._forget_server()
+
+
+def _serve(spec, commands, reports):
+    """The pytest server's body: collect once, then serve runs (see :func:`_server_plugin`)."""
     import pytest
 
-    class Timer:
+    _redirect(os.devnull, _output(spec, "out"), _output(spec, "err"))
+    args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--rootdir", ".", *spec["node_ids"]]
+    if spec["doctest"]:
+        args.insert(0, "--doctest-modules")
+    pytest.main(args, plugins=[_server_plugin(pytest, commands, reports)])
+    return 0
+
+
+def _server_plugin(pytest, commands, reports):
+    """The server's pytest plugin. Its clock is captured here, before collection imports any of
+    the project's code, so replacing ``time.perf_counter`` there does not reach it."""
+    clock = time.perf_counter
+
+    class Server:
+        def __init__(self):
+            self.collect_errors = []
+            self.calibrate = False
+            self.timings = {}  # node id -> (seconds per call, seconds of all timed calls)
+            self.outcomes = {}  # node id -> (outcome, detail, call duration in seconds)
+
+        def pytest_collectreport(self, report):
+            if report.failed:
+                self.collect_errors.append(report.longreprtext[:DETAIL_BYTES])
+
+        @pytest.hookimpl(tryfirst=True)
+        def pytest_runtestloop(self, session):
+            collected = [item.nodeid for item in session.items]
+            send_frame(reports, {"collected": collected, "error": "\n".join(self.collect_errors)})
+            if self.collect_errors or not collected:
+                return True
+            while True:
+                try:
+                    command = receive_frame(commands)
+                except BrokenChannel:
+                    return True
+                _flush_stdio()
+                pid = os.fork()
+                if pid == 0:
+                    self._run(session, command)
+                _, status, usage = os.wait4(pid, 0)
+                send_frame(reports, {"done": status, "peak_rss_bytes": usage.ru_maxrss * 1024})
+
+        def _run(self, session, command):
+            """In the run child: run every collected test once, report, exit; never returns."""
+            status = 1
+            try:
+                os.close(commands)
+                self.calibrate = command["calibrate"]
+                items = session.items
+                for index, item in enumerate(items):
+                    nextitem = items[index + 1] if index + 1 < len(items) else None
+                    item.ihook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                _wait_for_threads()
+                tests = {}
+                for item in items:
+                    outcome, detail, duration = self.outcomes.get(item.nodeid, ("failed", "did not run", 0.0))
+                    seconds, timed_s = self.timings.get(item.nodeid, (duration, duration))
+                    tests[item.nodeid] = (outcome, detail, float(seconds), float(timed_s))
+                send_frame(reports, {"nonce": command["nonce"], "tests": tests})
+                status = 0
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                _flush_stdio()
+                os._exit(status)
+
         @pytest.hookimpl(tryfirst=True)
         def pytest_pyfunc_call(self, pyfuncitem):
             function = pyfuncitem.obj
             if getattr(function, "__code__", None) and function.__code__.co_flags & 0x180:
                 return None  # coroutine / async generator: leave it to its plugin
             kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-            started = time.perf_counter()
+            started = clock()
             function(**kwargs)
-            elapsed = time.perf_counter() - started
-            if calibrate:
+            elapsed = timed_s = clock() - started
+            if self.calibrate:
                 loops = max(1, min(MAX_LOOPS, int(MIN_SAMPLE_S / max(elapsed, 1e-9)) + 1))
-                started = time.perf_counter()
+                started = clock()
                 for _ in range(loops):
                     function(**kwargs)
-                elapsed = (time.perf_counter() - started) / loops
-            seconds[pyfuncitem.nodeid] = elapsed
+                sample_s = clock() - started
+                elapsed, timed_s = sample_s / loops, timed_s + sample_s
+            self.timings[pyfuncitem.nodeid] = (elapsed, timed_s)
             return True
 
         def pytest_runtest_logreport(self, report):
             if report.when == "call" or report.outcome != "passed":
-                previous = reports.get(report.nodeid)
+                previous = self.outcomes.get(report.nodeid)
                 if previous is None or previous[0] == "passed":
-                    reports[report.nodeid] = (report.outcome, report.longreprtext[:DETAIL_BYTES], report.duration)
+                    self.outcomes[report.nodeid] = (report.outcome, report.longreprtext[:DETAIL_BYTES], report.duration)
 
-    return Timer()
-
-
-def _run_pytest(spec, alarm, calibrate, closed_fds):
-    report_path = ".perfedit-pytest-report"
-
-    def body():
-        import pytest
-
-        _redirect(os.devnull, ".perfedit-out", ".perfedit-err")
-        seconds, reports = {}, {}
-        args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--rootdir", ".", *spec["node_ids"]]
-        if spec["doctest"]:
-            args.insert(0, "--doctest-modules")
-        exit_code = pytest.main(args, plugins=[_pytest_plugin(calibrate, seconds, reports)])
-        with open(report_path, "wb") as handle:
-            marshal.dump({"seconds": seconds, "reports": reports, "exit_code": int(exit_code)}, handle)
-        return 0
-
-    wait_status, elapsed, usage = _fork_and_time(spec, alarm, body, closed_fds)
-    status, detail = _outcome(wait_status, alarm, usage, spec)
-    try:
-        with open(report_path, "rb") as handle:
-            report = marshal.load(handle)
-        os.unlink(report_path)
-    except (OSError, EOFError, ValueError, TypeError):
-        report = None
-    if status != "passed" or report is None:
-        detail = detail or _read(".perfedit-err") or _read(".perfedit-out") or "pytest did not report"
-        return [{"name": "pytest", "status": status if status != "passed" else "error", "seconds": elapsed,
-                 "wall_seconds": elapsed, "peak_rss_bytes": usage.ru_maxrss * 1024, "stdout": "", "detail": detail}]
-    if not report["reports"]:
-        output = _read(".perfedit-out")
-        return [{"name": "pytest", "status": "error", "seconds": elapsed, "wall_seconds": elapsed,
-                 "peak_rss_bytes": usage.ru_maxrss * 1024, "stdout": "",
-                 "detail": f"pytest collected no tests (exit code {report['exit_code']}): {output}"}]
-    records = []
-    for node_id, (outcome, longrepr, duration) in report["reports"].items():
-        records.append({
-            "name": node_id,
-            "status": "passed" if outcome == "passed" else "failed",
-            "seconds": report["seconds"].get(node_id, duration),
-            "wall_seconds": elapsed,
-            "peak_rss_bytes": usage.ru_maxrss * 1024,
-            "stdout": "",
-            "detail": longrepr,
-        })
-    return records
+    return Server()
 
 
 def main():
     cmd_fd, result_fd = int(sys.argv[1]), int(sys.argv[2])
-    commands = os.fdopen(cmd_fd, "rb")
-    results = os.fdopen(result_fd, "wb")
+    facts = dict(argument.partition("=")[::2] for argument in sys.argv[3:])
+    sys.dont_write_bytecode = True  # imports must not write .pyc files outside the workspace
+    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # as a namespace's init, a test cannot signal it then
+    commands, results = os.fdopen(cmd_fd, "rb"), os.fdopen(result_fd, "wb")
     spec = marshal.load(commands)
     sys.path[:0] = spec["sys_path"]
-    if spec["mode"] == "pytest":
-        import pytest  # noqa: F401  (warm: forked children reuse it)
-    alarm = _Alarm()
-    closed_fds = (cmd_fd, result_fd)
-    while True:
-        try:
-            command = marshal.load(commands)
-        except EOFError:
-            return
-        if command["op"] == "exit":
-            return
-        if spec["mode"] == "cases":
-            records = _run_cases(spec, alarm, closed_fds)
-        else:
-            records = _run_pytest(spec, alarm, command["calibrate"], closed_fds)
-        marshal.dump({"tests": records}, results)
-        results.flush()
+    if facts.get("network") != "namespace":
+        sys.addaudithook(_refuse_network)
+    spec["nproc"] = _process_limit(spec, facts)
+    facts.update(nproc=str(spec["nproc"]) if not _is_real_root() else "ignored for root", open_files=str(OPEN_FILES))
+    marshal.dump({"isolation": facts}, results)
+    results.flush()
+    runner = (_Cases if spec["mode"] == "cases" else _Pytest)(spec, _Alarm(), (cmd_fd, result_fd))
+    try:
+        while True:
+            try:
+                command = marshal.load(commands)
+            except EOFError:
+                return
+            if command["op"] == "exit":
+                return
+            marshal.dump({"tests": runner.run(command["calibrate"])}, results)
+            results.flush()
+    finally:
+        runner.close()
 
 
 if __name__ == "__main__":

@@ -173,3 +173,27 @@ def discover(target: Target, tests: Path | None = None) -> TestSuite:
         f"no pytest test under {root} references {short_name!r} and its docstring has no doctest; "
         "write a test that calls it, or pass --tests PATH."
     )
+
+
+def feedback_text(suite: TestSuite, name: str, limit_chars: int = 1200) -> str:
+    """What a model needs to see of test ``name`` (a case name or pytest node id): a case's stdin
+    and expected stdout, a pytest test function's source, else the node id; truncated to
+    ``limit_chars``."""
+    text = name
+    if suite.kind == "cases":
+        case = next(c for c in suite.cases if c.name == name)
+        text = f"stdin:\n{case.stdin}\nexpected stdout:\n{case.expected}"
+    elif suite.kind == "pytest":
+        path, *names = name.split("[", 1)[0].split("::")
+        try:
+            source = (suite.root / path).read_text(encoding="utf-8")
+            tree = ast.parse(source)
+        except (OSError, SyntaxError, UnicodeDecodeError):
+            tree = None
+        functions = [
+            node for node in (ast.walk(tree) if tree else ())
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == names[-1]
+        ]
+        if functions:
+            text = ast.get_source_segment(source, functions[0]) or name
+    return text if len(text) <= limit_chars else text[:limit_chars] + "\n… (truncated)"

@@ -1,10 +1,16 @@
-"""Timing statistics: trimmed means, the one-sided Welch's t-test, speedup with a 95% CI.
+"""Timing statistics: trimmed means, the one-sided Welch's t-test, speedup with a 95% CI, and
+the sequential rule that decides when enough runs have been taken.
 
 Samples are per-run times in seconds, E runs per side, taken interleaved (baseline, candidate,
 baseline, ...) so that drift in the machine's speed hits both sides alike (DESIGN.md, step 5).
-A candidate counts as faster only if the one-sided Welch's t-test rejects "not faster" at
-``alpha`` and the speedup is at least ``min_speedup`` (PIE, section 2: %OPT counts programs
-at least 10% faster).
+Each side is summarised by its trimmed mean (minimum and maximum dropped). A candidate counts as
+faster only if the one-sided Welch's t-test on trimmed means rejects "not faster" at ``alpha``
+and the speedup is at least ``min_speedup`` (PIE, section 2: %OPT counts programs at least 10%
+faster). The test is Yuen's (1974) form of Welch's test, whose standard errors come from the
+winsorized variance: a plain Welch's test on the trimmed values underestimates their spread and
+declares 7-9% of equal pairs faster at alpha = 0.05 (tests/test_timing.py).
+:class:`SequentialRule` applies the test after every pair and stops as soon as the answer is
+clear, holding the false-positive rate at ``alpha`` over all its looks.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy import stats
@@ -37,8 +44,10 @@ class Comparison:
     """Baseline against candidate.
 
     ``speedup`` = baseline / candidate trimmed means (> 1 is faster); ``ci95`` its 95%
-    confidence interval; ``p_value`` of the one-sided Welch's t-test (H1: candidate faster);
-    ``faster`` applies both thresholds; times in seconds.
+    confidence interval; ``p_value`` of the one-sided Yuen-Welch test (H1: candidate faster);
+    ``faster`` applies both thresholds; times in seconds. ``runs`` is the number of runs per
+    side compared (E, before trimming) and ``alpha`` the threshold the p-value was held to
+    (smaller than the configured alpha when the sequential rule split it over its looks).
     """
 
     baseline_s: float
@@ -47,6 +56,8 @@ class Comparison:
     ci95: tuple[float, float]
     p_value: float
     faster: bool
+    runs: int = 0
+    alpha: float = 0.05
 
     @property
     def rtr(self) -> float:
@@ -54,29 +65,55 @@ class Comparison:
         return (self.baseline_s - self.candidate_s) / self.baseline_s * 100
 
 
-def welch_greater(baseline: Sequence[float], candidate: Sequence[float]) -> tuple[float, float]:
-    """One-sided Welch's t-test that the baseline mean exceeds the candidate mean.
+class TrimmedSample(NamedTuple):
+    """One side as Yuen's test sees it: ``mean_s`` the trimmed mean (seconds), ``se2`` its
+    squared standard error (seconds squared) and ``h`` the number of values left after trimming."""
 
-    Returns ``(t statistic, p value)``; identical constant samples give p = 1 (no evidence).
-    """
-    if np.ptp(baseline) == 0 and np.ptp(candidate) == 0:
-        return 0.0, 0.0 if np.mean(baseline) > np.mean(candidate) else 1.0
-    result = stats.ttest_ind(baseline, candidate, equal_var=False, alternative="greater")
-    return float(result.statistic), float(result.pvalue)
+    mean_s: float
+    se2: float
+    h: int
+
+
+def trimmed_sample(samples: Sequence[float]) -> TrimmedSample:
+    """Trimmed mean and its squared standard error from the winsorized variance, one value
+    trimmed at each end (Yuen 1974, "The two-sample trimmed t for unequal population
+    variances", Biometrika 61(1); Wilcox, "Introduction to Robust Estimation and Hypothesis
+    Testing", 4th ed., section 5.3). Needs at least 4 samples (h >= 2)."""
+    x = np.sort(np.asarray(samples, dtype=float))
+    n, h = len(x), len(x) - 2
+    winsorized = np.clip(x, x[1], x[-2])
+    se2 = (n - 1) * float(winsorized.var(ddof=1)) / (h * (h - 1))
+    return TrimmedSample(float(x[1:-1].mean()), se2, h)
+
+
+def _welch_dof(v1: float, h1: int, v2: float, h2: int) -> float:
+    """Welch-Satterthwaite degrees of freedom for squared standard errors ``v1``, ``v2``."""
+    return (v1 + v2) ** 2 / (v1**2 / (h1 - 1) + v2**2 / (h2 - 1))
+
+
+def yuen_welch_p(baseline: Sequence[float], candidate: Sequence[float]) -> float:
+    """One-sided p-value of Yuen's trimmed-mean Welch's t-test, H1: the baseline's trimmed mean
+    exceeds the candidate's (the same test as ``scipy.stats.ttest_ind(..., equal_var=False,
+    trim=1/n, alternative="greater")``). Raw per-run samples, at least 4 each; two constant
+    samples give 0 if the baseline is slower, else 1."""
+    b, c = trimmed_sample(baseline), trimmed_sample(candidate)
+    se2 = b.se2 + c.se2
+    if se2 == 0:
+        return 0.0 if b.mean_s > c.mean_s else 1.0
+    t = (b.mean_s - c.mean_s) / math.sqrt(se2)
+    return float(stats.t.sf(t, _welch_dof(b.se2, b.h, c.se2, c.h)))
 
 
 def speedup_ci95(baseline: Sequence[float], candidate: Sequence[float]) -> tuple[float, float]:
-    """95% CI of mean(baseline)/mean(candidate) by the delta method on the log ratio, with
-    Welch-Satterthwaite degrees of freedom. Samples need at least 2 values each."""
-    b, c = np.asarray(baseline, dtype=float), np.asarray(candidate, dtype=float)
-    mb, mc = b.mean(), c.mean()
-    vb, vc = b.var(ddof=1) / (len(b) * mb**2), c.var(ddof=1) / (len(c) * mc**2)
-    se = math.sqrt(vb + vc)
-    ratio = mb / mc
-    if se == 0:
+    """95% CI of trimmed mean(baseline) / trimmed mean(candidate) by the delta method on the log
+    ratio, with Yuen's standard errors and Welch-Satterthwaite degrees of freedom. Raw per-run
+    samples, at least 4 each."""
+    b, c = trimmed_sample(baseline), trimmed_sample(candidate)
+    ratio = b.mean_s / c.mean_s
+    vb, vc = b.se2 / b.mean_s**2, c.se2 / c.mean_s**2  # squared standard errors of the log means
+    if vb + vc == 0:
         return ratio, ratio
-    dof = (vb + vc) ** 2 / (vb**2 / (len(b) - 1) + vc**2 / (len(c) - 1))
-    half = stats.t.ppf(0.975, dof) * se
+    half = stats.t.ppf(0.975, _welch_dof(vb, b.h, vc, c.h)) * math.sqrt(vb + vc)
     return float(ratio * math.exp(-half)), float(ratio * math.exp(half))
 
 
@@ -85,20 +122,89 @@ def compare(
 ) -> Comparison:
     """Compare per-run times (seconds, one value per run, E runs each side; E >= 3).
 
-    Both sides are trimmed (minimum and maximum dropped) before the test and the means.
-    Raises ValueError with fewer than 3 runs on a side.
+    Means are trimmed (minimum and maximum dropped); the test is :func:`yuen_welch_p`. With 3
+    runs on a side one value is left after trimming, too few to estimate spread: p = 1 and the
+    CI is (0, inf). Raises ValueError with fewer than 3 runs on a side.
     """
     if len(baseline) < 3 or len(candidate) < 3:
         raise ValueError("compare needs at least 3 runs per side")
-    b, c = trimmed(baseline), trimmed(candidate)
-    _, p_value = welch_greater(b, c)
-    mean_b, mean_c = float(np.mean(b)), float(np.mean(c))
+    mean_b, mean_c = trimmed_mean(baseline), trimmed_mean(candidate)
     speedup = mean_b / mean_c if mean_c > 0 else math.inf
+    if min(len(baseline), len(candidate)) < 4:
+        p_value, ci95 = 1.0, (0.0, math.inf)
+    else:
+        p_value, ci95 = yuen_welch_p(baseline, candidate), speedup_ci95(baseline, candidate)
     return Comparison(
         baseline_s=mean_b,
         candidate_s=mean_c,
         speedup=speedup,
-        ci95=speedup_ci95(b, c),
+        ci95=ci95,
         p_value=p_value,
         faster=p_value < alpha and speedup >= min_speedup,
+        runs=len(baseline),
+        alpha=alpha,
     )
+
+
+@dataclass(frozen=True)
+class SequentialRule:
+    """When to stop taking interleaved pairs of runs, and the decision at that point.
+
+    Fixed mode (``adaptive=False``) looks once, after ``max_runs`` pairs, and applies
+    :func:`compare` at ``alpha``. Adaptive mode looks after every pair from ``min_runs`` on
+    (capped at ``max_runs``), K = max_runs - first look + 1 looks in all, and stops at the
+    first look where either
+
+    * the candidate is **clearly faster**: :func:`compare` declares it faster at the stricter
+      threshold alpha / K (p < alpha / K and speedup >= ``min_speedup``); or
+    * it is **clearly not faster enough** (futility): the whole 95% CI of the speedup lies below
+      ``min_speedup``;
+
+    and otherwise decides at ``max_runs`` with the same alpha / K.
+
+    Why the false-positive rate stays <= alpha despite repeated looks: testing the same data
+    again and again inflates the chance that *some* look is significant by noise alone (about
+    14% for five looks at 0.05, Armitage, McPherson & Rowe 1969, "Repeated significance tests
+    on accumulating data", J. R. Stat. Soc. A 132(2)). Splitting alpha equally over the K
+    planned looks bounds that chance by the union (Bonferroni) bound: P(any look rejects | no
+    speedup) <= K * alpha / K = alpha, whatever the correlation between looks. It is the
+    conservative form of Pocock's constant boundary (Pocock 1977, "Group sequential methods in
+    the design and analysis of clinical trials", Biometrika 64(2); Jennison & Turnbull 2000,
+    "Group Sequential Methods with Applications to Clinical Trials", ch. 2), which reaches
+    exactly alpha only under normality with known variance; Bonferroni needs neither.
+    Futility stops never declare a candidate faster, so they can only lower the false-positive
+    rate (a "non-binding" futility boundary); they cost power only for candidates whose true
+    speedup is close to ``min_speedup``. Measured rates are in docs/benchmarks.md.
+    """
+
+    max_runs: int
+    min_runs: int = 5
+    alpha: float = 0.05
+    min_speedup: float = 1.10
+    adaptive: bool = True
+
+    @property
+    def first_look(self) -> int:
+        """Pairs taken before the first decision can be made."""
+        return min(self.min_runs, self.max_runs) if self.adaptive else self.max_runs
+
+    @property
+    def looks(self) -> int:
+        """K, the number of planned looks (1 in fixed mode)."""
+        return self.max_runs - self.first_look + 1
+
+    @property
+    def alpha_per_look(self) -> float:
+        """The p-value threshold at every look: alpha / K (Bonferroni split)."""
+        return self.alpha / self.looks
+
+    def decide(self, baseline: Sequence[float], candidate: Sequence[float]) -> Comparison | None:
+        """The decision after ``len(baseline)`` pairs (per-run seconds, one value per run and
+        side, in run order), or None to take another pair."""
+        if len(baseline) < self.first_look:
+            return None
+        comparison = compare(baseline, candidate, alpha=self.alpha_per_look, min_speedup=self.min_speedup)
+        futile = comparison.ci95[1] < self.min_speedup
+        if comparison.faster or futile or len(baseline) >= self.max_runs:
+            return comparison
+        return None

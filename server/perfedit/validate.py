@@ -1,8 +1,10 @@
 """Validation: is a candidate correct, and is it significantly faster than the original?
 
 The :class:`Harness` keeps a warm worker for the original (the baseline) for the whole job.
-Each candidate gets its own workspace and worker: one correctness run, then E timed runs
-interleaved with E baseline runs (A B A B ...), compared with :func:`perfedit.timing.compare`.
+Each candidate gets its own workspace and worker: one correctness run, one warm-up run per side
+(discarded), then timed runs interleaved with baseline runs (A B A B ...) until
+:class:`perfedit.timing.SequentialRule` decides (after at most E = ``settings.runs`` pairs).
+Every candidate run is checked for correctness again, timed or not.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from perfedit.progress import CancelFn, never_cancelled
 from perfedit.sandbox import Limits, TestRecord, Worker, Workspace
 from perfedit.targets import Target, parse
 from perfedit.testsource import TestSuite
-from perfedit.timing import Comparison, compare, trimmed_mean
+from perfedit.timing import Comparison, SequentialRule, trimmed_mean
 
 _FLOAT_TOLERANCE = 1e-3
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
@@ -49,9 +51,10 @@ def outputs_match(actual: str, expected: str) -> bool:
 
 
 class Failure(NamedTuple):
-    """A failed test: ``headline`` ("case 2: wrong output", "test_x: failed: TypeError: ...")
-    and ``detail``, the test's full output (traceback, expected and actual output)."""
+    """A failed test ``test``: ``headline`` ("case 2: wrong output", "test_x: failed: TypeError:
+    ...") and ``detail``, the test's full output (traceback, expected and actual output)."""
 
+    test: str
     headline: str
     detail: str
 
@@ -67,12 +70,12 @@ def _failure(record: TestRecord, suite: TestSuite) -> Failure | None:
     """Why ``record`` counts as a failed test, or None if it passed."""
     if not record.ran_cleanly:
         detail = record.detail.strip()[-1500:]
-        return Failure(f"{record.name}: {record.status}: {_telling_line(detail)}", detail)
+        return Failure(record.name, f"{record.name}: {record.status}: {_telling_line(detail)}", detail)
     if suite.kind == "cases":
         case = next(c for c in suite.cases if c.name == record.name)
         if not outputs_match(record.stdout, case.expected):
             detail = f"--- expected\n{case.expected.strip()[:600]}\n--- got\n{record.stdout.strip()[:600]}"
-            return Failure(f"{record.name}: wrong output", detail)
+            return Failure(record.name, f"{record.name}: wrong output", detail)
     return None
 
 
@@ -93,7 +96,7 @@ class Verdict:
 
     ``verdict``: "rejected" (does not parse, fails a test, crashes, times out), "not_faster"
     (correct but not significantly >= min_speedup faster) or "faster"; ``reason`` says why in
-    one line, ``detail`` holds the first failing test's full output. ``comparison`` is None for
+    one line, ``detail`` holds the first failing test's (``failed_test``) full output. ``comparison`` is None for
     rejected candidates. Memory in bytes, times in seconds.
     """
 
@@ -106,6 +109,7 @@ class Verdict:
     peak_rss_bytes: int = 0
     per_test_s: dict[str, float] = field(default_factory=dict)
     detail: str = ""
+    failed_test: str = ""
 
 
 class Harness:
@@ -121,6 +125,10 @@ class Harness:
         self.settings = settings
         self.cancel = cancel
         self.limits = Limits(timeout_s=settings.timeout_s, memory_limit_bytes=settings.memory_limit_bytes)
+        self.rule = SequentialRule(
+            max_runs=settings.runs, min_runs=settings.min_runs, alpha=settings.alpha,
+            min_speedup=settings.min_speedup, adaptive=settings.adaptive,
+        )
         self.relative_path = (
             Path(target.path.name) if suite.kind == "cases" else target.path.resolve().relative_to(suite.root)
         )
@@ -145,7 +153,7 @@ class Harness:
     def baseline(self, runs: int = 3) -> Baseline:
         """Run the original: correctness once, then ``runs`` timed runs for per-test times."""
         records = self._worker.run()
-        failures = [reason for r in records if (reason := _failure(r, self.suite))]
+        failures = self._failures(records)
         if failures:
             raise OriginalFailsTests(
                 f"the tests fail on the original {self.target.name} ({len(failures)} of {len(records)}), "
@@ -177,41 +185,49 @@ class Harness:
         finally:
             workspace.close()
 
+    def _failures(self, records: list[TestRecord]) -> list[Failure]:
+        return [reason for r in records if (reason := _failure(r, self.suite))]
+
+    def _warm_up(self, worker: Worker) -> None:
+        """One run per side, discarded: caches and CPU frequency settle before timing."""
+        self._worker.run(calibrate=True)
+        worker.run(calibrate=True)
+
     def _validate_in(self, label: str, worker: Worker) -> Verdict:
         self._check_cancel()
         records = worker.run()
-        failures = [reason for r in records if (reason := _failure(r, self.suite))]
+        failures = self._failures(records)
         passed = len(records) - len(failures)
         if failures:
             reason = f"fails {len(failures)} of {len(records)} tests: {failures[0].headline}"
-            return Verdict(label, "rejected", reason, passed, len(records), detail=failures[0].detail)
-        baseline_runs, candidate_runs = [], []
-        for _ in range(self.settings.runs):
+            return Verdict(label, "rejected", reason, passed, len(records), detail=failures[0].detail, failed_test=failures[0].test)
+        self._warm_up(worker)
+        baseline_s: list[float] = []
+        candidate_runs: list[list[TestRecord]] = []
+        while (comparison := self.rule.decide(baseline_s, [_total_s(run) for run in candidate_runs])) is None:
             self._check_cancel()
-            baseline_runs.append(self._worker.run(calibrate=True))
+            baseline_s.append(_total_s(self._worker.run(calibrate=True)))
             candidate_runs.append(worker.run(calibrate=True))
-            broken = [reason for r in candidate_runs[-1] if (reason := _failure(r, self.suite))]
-            if broken:
+            if broken := self._failures(candidate_runs[-1]):
                 reason = f"failed during a timing run: {broken[0].headline}"
-                return Verdict(label, "rejected", reason, passed, len(records), detail=broken[0].detail)
-        comparison = compare(
-            [sum(r.seconds for r in run) for run in baseline_runs],
-            [sum(r.seconds for r in run) for run in candidate_runs],
-            alpha=self.settings.alpha,
-            min_speedup=self.settings.min_speedup,
-        )
-        if comparison.faster:
-            verdict, reason = "faster", f"{comparison.speedup:.2f}x faster (p={comparison.p_value:.3g})"
-        else:
-            verdict, reason = "not_faster", (
-                f"correct but not significantly >= {self.settings.min_speedup:.2f}x faster "
-                f"({comparison.speedup:.2f}x, p={comparison.p_value:.3g})"
-            )
+                return Verdict(label, "rejected", reason, passed, len(records), detail=broken[0].detail, failed_test=broken[0].test)
         return Verdict(
-            label, verdict, reason, passed, len(records), comparison,
+            label, *self._judge(comparison), passed, len(records), comparison,
             peak_rss_bytes=max(r.peak_rss_bytes for r in records),
             per_test_s=_per_test(candidate_runs),
         )
+
+    def _judge(self, c: Comparison) -> tuple[Literal["not_faster", "faster"], str]:
+        """The verdict and its one-line reason for a correct candidate."""
+        evidence = f"p={c.p_value:.3g} vs {c.alpha:.3g} after {c.runs} of {self.rule.max_runs} runs"
+        if c.faster:
+            return "faster", f"{c.speedup:.2f}x faster ({evidence})"
+        return "not_faster", f"correct but not significantly >= {self.rule.min_speedup:.2f}x faster ({c.speedup:.2f}x, {evidence})"
+
+
+def _total_s(run: list[TestRecord]) -> float:
+    """One run's time, the sum over its tests, seconds."""
+    return sum(record.seconds for record in run)
 
 
 def _per_test(runs: list[list[TestRecord]]) -> dict[str, float]:

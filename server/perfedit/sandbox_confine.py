@@ -1,0 +1,263 @@
+"""Confines a sandbox worker and keeps watch over it from outside.
+
+Started by :mod:`perfedit.sandbox` as ``python -I sandbox_confine.py WRITABLE CMD_FD RESULT_FD``,
+WRITABLE being the folders a test may write in, joined with ``os.pathsep``. This process (the
+keeper) forks the worker, confines it, and execs ``python -I sandbox_worker.py CMD_FD RESULT_FD
+key=value ...`` in it; the ``key=value`` arguments say which guards took effect, and the worker
+reports them to the manager. Each guard is applied if the kernel allows it:
+
+* ``pids=namespace``: the worker is PID 1 of new PID and mount namespaces with their own /proc.
+  Every orphan is re-parented to it, a test cannot kill it (the kernel does not deliver SIGKILL
+  to a namespace's init from inside), and when it dies the kernel kills everything in the
+  namespace. Else ``pids=shared``, and the worker is a child subreaper (``orphans=subreaper``),
+  so processes escaping with ``setsid`` or a double fork are still re-parented to it.
+* ``network=namespace``: a new network namespace (no interface but a loopback that is down);
+  else ``network=audit-hook`` (the worker refuses socket calls with an audit hook). Unless
+  root, the namespaces live inside a new user namespace mapping the user to itself
+  (``userns=1``).
+* ``filesystem=landlock-N``: a Landlock domain (ABI N) in which files may be created, written,
+  renamed or removed only beneath the WRITABLE folders, ``/dev/shm`` (POSIX semaphores and
+  shared memory) and ``/dev/null``; TCP connect and bind are refused (ABI >= 4); abstract Unix
+  sockets and signals cannot reach processes outside the domain (ABI >= 6), the keeper included.
+* ``capabilities=dropped``: no-new-privileges, and every capability (bounding set included)
+  dropped, so even root cannot leave the namespaces, raise a hard resource limit or re-mount.
+
+The keeper forks nothing before the manager's first byte on CMD_FD (``GO``): by then the
+manager has moved it into the worker's pids cgroup. It is a subreaper outside the sandbox: if the worker dies (a test killed it), whatever
+it left is re-parented to the keeper, which kills and reaps it, then exits with the worker's
+status. The worker has ``PR_SET_PDEATHSIG``: killing the keeper kills the worker.
+
+The keeper imports ctypes for the system calls; the worker starts through ``execv`` from a
+clean interpreter, so nothing is pre-imported for measured programs.
+"""
+
+import ctypes
+import os
+import sys
+
+WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_worker.py")
+
+PR_SET_PDEATHSIG = 1
+PR_CAPBSET_DROP = 24
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_NO_NEW_PRIVS = 38
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
+CLONE_NEWNET = 0x40000000
+MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+SIGKILL = 9
+GO = b"G"  # the manager's first byte: this process is in its cgroup now, so it may fork
+SWEEP_ROUNDS = 100
+CAPABILITY_VERSION_3 = 0x20080522
+SYS_LANDLOCK_CREATE_RULESET = 444  # the same number on every architecture
+SYS_LANDLOCK_ADD_RULE = 445
+SYS_LANDLOCK_RESTRICT_SELF = 446
+LANDLOCK_CREATE_RULESET_VERSION = 1
+LANDLOCK_RULE_PATH_BENEATH = 1
+
+# Landlock filesystem rights that change the file system (reading and executing stay allowed).
+FS_WRITE_FILE = 1 << 1
+FS_FILE_RIGHTS = FS_WRITE_FILE | 1 << 14  # write, truncate (ABI >= 3)
+FS_TREE_RIGHTS = FS_WRITE_FILE | sum(1 << bit for bit in range(4, 13))  # remove_*, make_*
+FS_REFER = 1 << 13  # ABI >= 2
+FS_TRUNCATE = 1 << 14  # ABI >= 3
+NET_TCP = 1 << 0 | 1 << 1  # bind, connect (ABI >= 4)
+SCOPES = 1 << 0 | 1 << 1  # abstract Unix sockets, signals (ABI >= 6)
+
+
+class _RulesetAttr(ctypes.Structure):
+    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
+                ("scoped", ctypes.c_uint64)]
+
+
+class _PathBeneathAttr(ctypes.Structure):
+    _pack_ = 1
+    _fields_ = [("allowed_access", ctypes.c_uint64), ("parent_fd", ctypes.c_int32)]
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+LIBC.syscall.restype = ctypes.c_long
+
+
+def _call(function, *args):
+    """Call a libc function; True on success (every guard is optional, so errno is not raised)."""
+    return function(*args) >= 0
+
+
+def _unshare(flags):
+    """unshare(2) ``flags``, inside a new user namespace that maps this user to itself unless
+    root (which needs none); True on success."""
+    uid, gid = os.getuid(), os.getgid()
+    if os.geteuid() != 0:
+        flags |= CLONE_NEWUSER
+    if not _call(LIBC.unshare, flags):
+        return False
+    if flags & CLONE_NEWUSER:
+        for path, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{path}", "w") as handle:
+                handle.write(text)
+    return True
+
+
+def _own_proc():
+    """In the first process of a new PID namespace: a new mount namespace with a /proc of it."""
+    return (
+        _call(LIBC.unshare, CLONE_NEWNS)
+        and _call(LIBC.mount, None, b"/", None, MS_REC | MS_PRIVATE, None)
+        and _call(LIBC.mount, b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    )
+
+
+def _exit_code(wait_status):
+    code = os.waitstatus_to_exitcode(wait_status)
+    return code if code >= 0 else 128 - code
+
+
+def _pid_namespace_works():
+    """Whether a PID namespace with its own /proc can be made here, tried in a throw-away child
+    (a process cannot leave a PID namespace once it has asked for one)."""
+    pid = os.fork()
+    if pid == 0:
+        status = 1
+        try:
+            if _unshare(CLONE_NEWPID):
+                init = os.fork()
+                if init == 0:
+                    os._exit(0 if _own_proc() else 1)
+                status = _exit_code(os.waitpid(init, 0)[1])
+        finally:
+            os._exit(status)
+    return _exit_code(os.waitpid(pid, 0)[1]) == 0
+
+
+def _children():
+    """This process's children (of all its threads), from /proc; [] where /proc cannot say."""
+    children = []
+    for thread in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{thread}/children", "rb") as handle:
+                children.extend(int(child) for child in handle.read().split())
+        except OSError:
+            continue
+    return children
+
+
+def _keep(worker, pipe_fds):
+    """The keeper: wait for the worker, kill and reap whatever it left behind (orphans come to
+    this subreaper), exit with the worker's status; never returns."""
+    for fd in pipe_fds:
+        os.close(fd)  # the manager must see end of file when the worker dies
+    status = os.waitpid(worker, 0)[1]
+    for _ in range(SWEEP_ROUNDS):
+        children = _children()
+        if not children:
+            break
+        for child in children:
+            try:
+                os.kill(child, SIGKILL)
+            except ProcessLookupError:
+                continue
+        for child in children:
+            try:
+                os.waitpid(child, 0)
+            except ChildProcessError:
+                continue
+    os._exit(_exit_code(status))
+
+
+def _worker_namespaces(in_new_pid_namespace):
+    """In the worker: finish its namespaces; returns the facts for it (see the module docstring)."""
+    if in_new_pid_namespace:
+        if not _own_proc():
+            os._exit(111)  # the probe said it works; never run against another namespace's /proc
+        return {"pids": "namespace", "network": "namespace", "orphans": "init",
+                "userns": "1" if os.geteuid() != 0 else "0"}
+    network = _unshare(CLONE_NEWNET)
+    return {
+        "pids": "shared",
+        "network": "namespace" if network else "audit-hook",
+        "userns": "1" if network and os.geteuid() != 0 else "0",
+        "orphans": "subreaper" if _call(LIBC.prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) else "none",
+    }
+
+
+def _landlock(writable):
+    """Restrict writes to the ``writable`` folders, /dev/shm and /dev/null; returns the ABI
+    version in force, or 0 if Landlock is not available."""
+    abi = LIBC.syscall(SYS_LANDLOCK_CREATE_RULESET, None, 0, LANDLOCK_CREATE_RULESET_VERSION)
+    if abi < 1:
+        return 0
+    tree = FS_TREE_RIGHTS | (FS_REFER if abi >= 2 else 0) | (FS_TRUNCATE if abi >= 3 else 0)
+    files = FS_FILE_RIGHTS if abi >= 3 else FS_WRITE_FILE
+    attr = _RulesetAttr(tree, NET_TCP if abi >= 4 else 0, SCOPES if abi >= 6 else 0)
+    size = 24 if abi >= 6 else 16 if abi >= 4 else 8
+    ruleset = LIBC.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), 0)
+    if ruleset < 0:
+        return 0
+    try:
+        for path, rights in (*((folder, tree) for folder in writable), ("/dev/shm", tree), ("/dev/null", files)):
+            try:
+                fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+            except OSError:
+                continue  # no /dev/shm here: nothing to allow
+            try:
+                rule = _PathBeneathAttr(rights, fd)
+                if LIBC.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule), 0) < 0:
+                    return 0
+            finally:
+                os.close(fd)
+        if LIBC.syscall(SYS_LANDLOCK_RESTRICT_SELF, ruleset, 0) < 0:
+            return 0
+    finally:
+        os.close(ruleset)
+    return abi
+
+
+def _drop_capabilities():
+    """Drop every capability, the bounding set included, so an exec cannot regain them."""
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as handle:
+            last = int(handle.read())
+    except (OSError, ValueError):
+        last = 40
+    for cap in range(last + 1):
+        LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)  # fails without CAP_SETPCAP: nothing to drop then
+    LIBC.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = _CapHeader(CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    return _call(LIBC.capset, ctypes.byref(header), data)
+
+
+def main():
+    writable, cmd_fd, result_fd = sys.argv[1:4]
+    if os.read(int(cmd_fd), 1) != GO:
+        os._exit(1)  # the manager is gone
+    _call(LIBC.prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    in_new_pid_namespace = _pid_namespace_works() and _unshare(CLONE_NEWPID | CLONE_NEWNET)
+    worker = os.fork()
+    if worker:
+        _keep(worker, (int(cmd_fd), int(result_fd)))
+    LIBC.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
+    facts = _worker_namespaces(in_new_pid_namespace)
+    _call(LIBC.prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    abi = _landlock(writable.split(os.pathsep))
+    facts["filesystem"] = f"landlock-{abi}" if abi else "none"
+    facts["capabilities"] = "dropped" if _drop_capabilities() else "kept"
+    os.execv(sys.executable, [sys.executable, "-I", WORKER, cmd_fd, result_fd,
+                              *(f"{key}={value}" for key, value in facts.items())])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,270 @@
+"""Adversarial candidates through the real harness: the sandbox holds.
+
+Each candidate attacks the harness: it hangs, exhausts memory or processes, floods its output,
+tampers with files, opens a socket, kills its parent, crashes, exits early, leaves processes or
+threads running, fakes its timing or its report. Each must end rejected with a clear reason (the
+timer monkeypatch: not declared faster); after each, the same Harness must still validate a
+correct candidate, the canary files outside the workspace must be unchanged, a loopback
+listener must have seen no connection, and no process may be left beyond the baseline worker's.
+When the harness closes, no process it started may remain.
+"""
+
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+
+from perfedit.config import Settings
+from perfedit.sandbox import isolation_report
+from perfedit.targets import find
+from perfedit.testsource import discover
+from perfedit.validate import Harness, Verdict
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+MARKER = f"perfedit-adversary-{uuid.uuid4().hex}"  # in the command line of every process a candidate starts
+SETTINGS = Settings(runs=3, timeout_s=1.0, memory_limit_bytes=256 * 1024**2)
+CANARY_TEXT = "a canary: nothing may change me\n"
+
+FAST_SCRIPT = """\
+import sys
+data = sys.stdin.read().split()
+seen = set()
+out = []
+for x in data[1:]:
+    out.append("YES" if x in seen else "NO")
+    seen.add(x)
+print("\\n".join(out))
+"""
+FAST_FUNCTION = "def unique_in_order(items):\n    return list(dict.fromkeys(items))\n"
+SLEEPER = 'subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1000)", MARKER], start_new_session=True)'
+
+
+@dataclass
+class Arena:
+    """A Harness with its baseline taken, canaries outside its workspace and a listener."""
+
+    harness: Harness
+    canaries: list[Path]
+    listener: socket.socket
+    baseline_pids: set[int]
+    correct: str
+    target_replace: bool  # candidates are function sources to put in the target's place
+
+    def fill(self, template: str) -> str:
+        """The candidate's source: placeholders replaced, a function put into the whole file."""
+        source = (
+            template.replace("HOME_CANARY", repr(str(self.canaries[0])))
+            .replace("PROJECT_CANARY", repr(str(self.canaries[1])))
+            .replace("WORKSPACES", repr(tempfile.gettempdir()))
+            .replace("PORT", str(self.listener.getsockname()[1]))
+            .replace("SLEEPER", SLEEPER)
+            .replace("MARKER", repr(MARKER))
+            .replace("FAST_SCRIPT", FAST_SCRIPT)
+        )
+        return self.harness.target.replace(source) if self.target_replace else source
+
+    def attack(self, template: str) -> Verdict:
+        """Validate the candidate, then check that the sandbox held."""
+        verdict = self.harness.validate("adversary", self.fill(template))
+        for canary in self.canaries:
+            assert canary.read_text() == CANARY_TEXT, f"{canary} changed"
+        with pytest.raises(BlockingIOError):
+            self.listener.accept()
+        assert _descendants() <= self.baseline_pids, "the candidate left processes behind"
+        assert _marked_processes() == []
+        correct = self.harness.validate("correct", self.correct)
+        assert correct.verdict != "rejected", f"the harness stopped working: {correct.reason}"
+        return verdict
+
+
+def _descendants() -> set[int]:
+    return {process.pid for process in psutil.Process().children(recursive=True)}
+
+
+def _marked_processes() -> list[int]:
+    """Every process on the machine started by a candidate (MARKER in its command line)."""
+    marked = []
+    for process in psutil.process_iter(["cmdline"]):
+        if MARKER in " ".join(process.info["cmdline"] or ()):
+            marked.append(process.pid)
+    return marked
+
+
+@pytest.fixture(scope="module")
+def isolation() -> dict[str, str]:
+    return isolation_report()
+
+
+def _arena(tmp: Path, example: str, file: str, function: str | None, correct: str) -> Iterator[Arena]:
+    """Copy ``example``, plant canaries (in a temporary HOME and in the project), start a
+    loopback listener and a Harness with its baseline; afterwards, check that nothing leaked."""
+    project = Path(shutil.copytree(EXAMPLES / example, tmp / example))
+    home = tmp / "home"
+    home.mkdir()
+    canaries = [home / "canary.txt", project / "canary.txt"]
+    for canary in canaries:
+        canary.write_text(CANARY_TEXT)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    path = project / file
+    target = find(path, path.read_text(), function=function)
+    before = _descendants()  # another module-scoped arena's processes
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        with Harness(target, discover(target), SETTINGS) as harness:
+            harness.baseline(runs=3)
+            yield Arena(harness, canaries, listener, _descendants(), correct, function is not None)
+    listener.close()
+    assert _descendants() <= before, "processes outlived the harness"
+    assert _marked_processes() == []
+    assert all(canary.read_text() == CANARY_TEXT for canary in canaries)
+
+
+@pytest.fixture(scope="module")
+def script_arena(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Arena]:
+    """Cases mode: examples/script, a stdin/stdout program with input.N/output.N cases."""
+    yield from _arena(tmp_path_factory.mktemp("script"), "script", "seen_before.py", None, FAST_SCRIPT)
+
+
+@pytest.fixture(scope="module")
+def dedupe_arena(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Arena]:
+    """pytest mode: examples/dedupe, a function with pytest tests."""
+    yield from _arena(tmp_path_factory.mktemp("dedupe"), "dedupe", "dedupe.py", "unique_in_order", FAST_FUNCTION)
+
+
+# (name, candidate, the rejection reason must match this, needs Landlock)
+SCRIPT_ATTACKS = [
+    ("loops forever", "while True:\n    pass\n", r"timeout: killed after the 1 s wall-clock limit", False),
+    ("allocates without bound", "blocks = []\nwhile True:\n    blocks.append(bytearray(10**7))\n",
+     r"MemoryError", False),
+    ("fork bomb (bounded at 300)",
+     "import os, time\nfor _ in range(300):\n    if os.fork() == 0:\n        time.sleep(30)\n        os._exit(0)\n",
+     r"Resource temporarily unavailable|process\(es\) running", False),
+    ("prints gigabytes", 'import sys\nchunk = "x" * 2**20 + "\\n"\nfor _ in range(4096):\n    sys.stdout.write(chunk)\n',
+     r"wrote more than \d+ bytes", False),
+    ("deletes a file of the project by absolute path", "import os\nos.remove(PROJECT_CANARY)\n",
+     r"PermissionError", True),
+    ("rewrites a file in HOME by absolute path", 'with open(HOME_CANARY, "w") as f:\n    f.write("owned")\n',
+     r"PermissionError", True),
+    ("deletes every perfedit workspace", 'import glob, os, shutil\n'
+     'for folder in glob.glob(os.path.join(WORKSPACES, "perfedit-*")):\n    shutil.rmtree(folder)\n',
+     r"PermissionError", True),
+    ("connects to a loopback listener", 'import socket\nsocket.create_connection(("127.0.0.1", PORT), timeout=1).sendall(b"x")\n',
+     r"PermissionError|Network is unreachable", False),
+    ("kills its parent, leaving a daemon", "import os, signal, subprocess, sys\nSLEEPER\nos.kill(os.getppid(), signal.SIGKILL)\n",
+     r"wrong output|process\(es\) running|the sandbox worker was killed", False),
+    ("segfaults through ctypes", "import ctypes\nctypes.string_at(0)\n", r"crashed: killed by signal SIGSEGV", False),
+    ("calls os._exit(0)", "import os\nos._exit(0)\n", r"wrong output", False),
+    ("calls sys.exit(3)", "import sys\nsys.exit(3)\n", r"exit status 3", False),
+    ("leaves processes and a thread running (setsid, double fork)",
+     "import os, subprocess, sys, threading, time\nSLEEPER\n"
+     "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(1000)\n    os._exit(0)\n"
+     "os.wait()\nthreading.Thread(target=time.sleep, args=(1000,), daemon=True).start()\nFAST_SCRIPT",
+     r"left \d+ process\(es\) running", False),
+    ("prints a fake passed report and writes to other descriptors",
+     'import os\nprint("==== 4 passed in 0.01s ====")\nfor fd in range(3, 21):\n'
+     '    try:\n        os.write(fd, b"{\\"tests\\": []}")\n    except OSError:\n        pass\n',
+     r"wrong output", False),
+]
+
+DEDUPE_ATTACKS = [
+    ("loops forever", "def unique_in_order(items):\n    while True:\n        pass\n", r"timeout", False),
+    ("allocates without bound",
+     "def unique_in_order(items):\n    blocks = []\n    while True:\n        blocks.append(bytearray(10**7))\n",
+     r"MemoryError", False),
+    ("calls os._exit(0) in the function", "def unique_in_order(items):\n    import os\n    os._exit(0)\n",
+     r"exited with status 0 before reporting", False),
+    ("calls sys.exit(0) in the function", "def unique_in_order(items):\n    import sys\n    sys.exit(0)\n",
+     r"SystemExit", False),
+    ("kills its parent",
+     "def unique_in_order(items):\n    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+     "    return list(dict.fromkeys(items))\n",
+     r"the pytest process exited unexpectedly|the sandbox worker was killed", False),
+    ("segfaults through ctypes", "def unique_in_order(items):\n    import ctypes\n    ctypes.string_at(0)\n",
+     r"crashed: killed by signal SIGSEGV", False),
+    ("leaves a process running",
+     "def unique_in_order(items):\n    import subprocess, sys\n    SLEEPER\n    return list(dict.fromkeys(items))\n",
+     r"left \d+ process\(es\) running", False),
+    ("leaves a thread running",
+     "def unique_in_order(items):\n    import threading, time\n"
+     "    threading.Thread(target=time.sleep, args=(1000,)).start()\n    return list(dict.fromkeys(items))\n",
+     r"timeout", False),
+    ("rewrites the tests at import", 'with open("tests/test_dedupe.py", "w") as f:\n    f.write("def test_ok(): pass\\n")\n\n\n'
+     + FAST_FUNCTION, r"PermissionError", True),
+    ("forges the report: old report file, descriptors 3..20, stdout",
+     "def unique_in_order(items):\n    import marshal, os\n"
+     '    fake = marshal.dumps({"tests": {}, "nonce": "", "reports": {}, "exit_code": 0})\n'
+     '    try:\n        with open(".perfedit-pytest-report", "wb") as f:\n            f.write(fake)\n'
+     "    except OSError:\n        pass\n"
+     '    print("==== 2 passed in 0.01s ====")\n    for fd in range(3, 21):\n'
+     '        try:\n            os.write(fd, len(fake).to_bytes(4, "little") + fake)\n'
+     "        except OSError:\n            pass\n    return list(dict.fromkeys(items))\n",
+     r"timing report inconsistent", False),
+]
+
+
+def _ids(attacks: list[tuple[str, str, str, bool]]) -> list[str]:
+    return [name for name, *_ in attacks]
+
+
+@pytest.mark.parametrize(("name", "candidate", "reason", "needs_landlock"), SCRIPT_ATTACKS, ids=_ids(SCRIPT_ATTACKS))
+def test_script_attack_is_rejected(script_arena: Arena, isolation: dict[str, str], name: str, candidate: str,
+                                   reason: str, needs_landlock: bool):
+    if needs_landlock and not isolation["filesystem"].startswith("Landlock"):
+        pytest.skip(f"no filesystem guard here: {isolation['filesystem']}")
+    verdict = script_arena.attack(candidate)
+    assert verdict.verdict == "rejected", f"{name}: {verdict.reason}"
+    assert verdict.reason.startswith("fails ") and re.search(reason, verdict.reason), verdict.reason
+
+
+@pytest.mark.parametrize(("name", "candidate", "reason", "needs_landlock"), DEDUPE_ATTACKS, ids=_ids(DEDUPE_ATTACKS))
+def test_pytest_attack_is_rejected(dedupe_arena: Arena, isolation: dict[str, str], name: str, candidate: str,
+                                   reason: str, needs_landlock: bool):
+    if needs_landlock and not isolation["filesystem"].startswith("Landlock"):
+        pytest.skip(f"no filesystem guard here: {isolation['filesystem']}")
+    verdict = dedupe_arena.attack(candidate)
+    assert verdict.verdict == "rejected", f"{name}: {verdict.reason}"
+    assert re.search(reason, verdict.reason), verdict.reason
+
+
+def test_zeroed_timer_is_not_faster(dedupe_arena: Arena):
+    """The original algorithm with every clock of the time module replaced by zero, before the
+    tests import it: the worker's clock was captured earlier, so the times stay real."""
+    original = (EXAMPLES / "dedupe" / "dedupe.py").read_text()
+    zeroed = ("import time\n\ntime.perf_counter = lambda: 0.0\ntime.perf_counter_ns = lambda: 0\n"
+              "time.monotonic = lambda: 0.0\ntime.time = lambda: 0.0\n\n\n" + original)
+    verdict = dedupe_arena.harness.validate("zeroed timer", zeroed)
+    assert verdict.verdict == "not_faster", verdict.reason
+    assert min(verdict.per_test_s.values()) > 0
+
+
+def test_isolation_report_names_every_guard(isolation: dict[str, str]):
+    assert set(isolation) >= {"network", "filesystem", "processes", "orphans", "cpu", "memory", "file_size",
+                              "open_files", "wall_clock", "environment"}
+    assert all(isinstance(line, str) and line for line in isolation.values())
+    assert isolation["network"].startswith(("network namespace", "audit hook"))
+
+
+def test_audit_hook_fallback_refuses_network():
+    """Without a network namespace the worker installs an audit hook; in a separate interpreter
+    (an audit hook cannot be removed), it refuses IP sockets and name lookups, not Unix sockets."""
+    code = (
+        "import socket, sys\n"
+        "from perfedit.sandbox_worker import _refuse_network\n"
+        "sys.addaudithook(_refuse_network)\n"
+        "socket.socketpair()\n"
+        "for attempt in (lambda: socket.socket(), lambda: socket.getaddrinfo('localhost', 80)):\n"
+        "    try:\n        attempt()\n    except PermissionError:\n        continue\n"
+        "    sys.exit('not refused')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
