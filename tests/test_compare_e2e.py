@@ -10,16 +10,8 @@ from pathlib import Path
 
 import pytest
 
-FAST_SCRIPT = """\
-import sys
-data = sys.stdin.read().split()
-seen = set()
-out = []
-for x in data[1:]:
-    out.append("YES" if x in seen else "NO")
-    seen.add(x)
-print("\\n".join(out))
-"""
+from programs import FAST_SCRIPT
+
 FAST_DEDUPE = '''\
 """An example project for perfedit: a correct but slow function and its tests."""
 

@@ -28,22 +28,13 @@ from perfedit.sandbox import isolation_report
 from perfedit.targets import find
 from perfedit.testsource import discover
 from perfedit.validate import Harness, Verdict
+from programs import FAST_SCRIPT
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 MARKER = f"perfedit-adversary-{uuid.uuid4().hex}"  # in the command line of every process a candidate starts
 SETTINGS = Settings(runs=3, timeout_s=1.0, memory_limit_bytes=256 * 1024**2)
 CANARY_TEXT = "a canary: nothing may change me\n"
 
-FAST_SCRIPT = """\
-import sys
-data = sys.stdin.read().split()
-seen = set()
-out = []
-for x in data[1:]:
-    out.append("YES" if x in seen else "NO")
-    seen.add(x)
-print("\\n".join(out))
-"""
 FAST_FUNCTION = "def unique_in_order(items):\n    return list(dict.fromkeys(items))\n"
 SLEEPER = 'subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1000)", MARKER], start_new_session=True)'
 

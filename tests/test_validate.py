@@ -10,17 +10,7 @@ from perfedit.errors import OriginalFailsTests
 from perfedit.targets import find
 from perfedit.testsource import discover
 from perfedit.validate import Harness, outputs_match
-
-FAST_SCRIPT = """\
-import sys
-data = sys.stdin.read().split()
-seen = set()
-out = []
-for x in data[1:]:
-    out.append("YES" if x in seen else "NO")
-    seen.add(x)
-print("\\n".join(out))
-"""
+from programs import FAST_SCRIPT
 
 
 def _harness(project: Path, settings: Settings) -> Harness:

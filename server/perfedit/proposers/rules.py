@@ -130,7 +130,20 @@ class PopFront(_Rewriter):
         return updated
 
 
-class _LoopFold(_Rewriter):
+class _BlockRewriter(_Rewriter):
+    """Base of rules that rewrite a sequence of statements (a block or the module body)."""
+
+    def _rewrite_body(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        raise NotImplementedError
+
+    def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
+        return updated.with_changes(body=self._rewrite_body(list(updated.body)))
+
+    def leave_Module(self, original: cst.Module, updated: cst.Module) -> cst.Module:
+        return updated.with_changes(body=self._rewrite_body(list(updated.body)))
+
+
+class _LoopFold(_BlockRewriter):
     """Base of rules that fold ``name = init`` followed by a ``for`` loop into one expression."""
 
     def _fold(self, init: cst.Assign, loop: cst.For) -> cst.BaseExpression | None:
@@ -154,11 +167,6 @@ class _LoopFold(_Rewriter):
             out.append(statement)
         return out
 
-    def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
-        return updated.with_changes(body=self._rewrite_body(list(updated.body)))
-
-    def leave_Module(self, original: cst.Module, updated: cst.Module) -> cst.Module:
-        return updated.with_changes(body=self._rewrite_body(list(updated.body)))
 
     @staticmethod
     def _only(loop: cst.For) -> cst.BaseStatement | cst.BaseSmallStatement | None:
@@ -257,7 +265,7 @@ class RangeLen(_Rewriter):
         return self._done(updated.with_changes(target=cst.Name(item), iter=cst.Name(sequence), body=body))
 
 
-class HoistAppend(_Rewriter):
+class HoistAppend(_BlockRewriter):
     """``for ...: out.append(x)`` → ``out_append = out.append`` before the loop: one attribute
     lookup instead of one per iteration."""
 
@@ -275,11 +283,6 @@ class HoistAppend(_Rewriter):
             out.append(statement)
         return out
 
-    def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
-        return updated.with_changes(body=self._rewrite_body(list(updated.body)))
-
-    def leave_Module(self, original: cst.Module, updated: cst.Module) -> cst.Module:
-        return updated.with_changes(body=self._rewrite_body(list(updated.body)))
 
 
 class CacheRecursion(_Rewriter):
