@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -86,7 +86,7 @@ def locate(request: Request, settings: Settings) -> tuple[targets.Target, testso
 
 
 def _screen(
-    candidates: list[Candidate], target: targets.Target, earlier: list[Candidate] = ()  # type: ignore[assignment]
+    candidates: list[Candidate], target: targets.Target, earlier: Sequence[Candidate] = ()
 ) -> tuple[list[Candidate], list[Verdict]]:
     """The candidates worth validating, and rejected verdicts for the others: replies without
     usable code, duplicates (same AST, also of ``earlier`` candidates) and copies of the original."""
