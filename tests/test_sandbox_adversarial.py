@@ -207,24 +207,27 @@ def _ids(attacks: list[tuple[str, str, str, bool]]) -> list[str]:
     return [name for name, *_ in attacks]
 
 
+def _rejected(arena: Arena, isolation: dict[str, str], name: str, candidate: str, reason: str, needs_landlock: bool):
+    """Run the attack (skipped where its guard is missing); it must be rejected for ``reason``."""
+    if needs_landlock and not isolation["filesystem"].startswith("Landlock"):
+        pytest.skip(f"no filesystem guard here: {isolation['filesystem']}")
+    verdict = arena.attack(candidate)
+    assert verdict.verdict == "rejected", f"{name}: {verdict.reason}"
+    assert re.search(reason, verdict.reason), verdict.reason
+    return verdict
+
+
 @pytest.mark.parametrize(("name", "candidate", "reason", "needs_landlock"), SCRIPT_ATTACKS, ids=_ids(SCRIPT_ATTACKS))
 def test_script_attack_is_rejected(script_arena: Arena, isolation: dict[str, str], name: str, candidate: str,
                                    reason: str, needs_landlock: bool):
-    if needs_landlock and not isolation["filesystem"].startswith("Landlock"):
-        pytest.skip(f"no filesystem guard here: {isolation['filesystem']}")
-    verdict = script_arena.attack(candidate)
-    assert verdict.verdict == "rejected", f"{name}: {verdict.reason}"
-    assert verdict.reason.startswith("fails ") and re.search(reason, verdict.reason), verdict.reason
+    verdict = _rejected(script_arena, isolation, name, candidate, reason, needs_landlock)
+    assert verdict.reason.startswith("fails "), verdict.reason
 
 
 @pytest.mark.parametrize(("name", "candidate", "reason", "needs_landlock"), DEDUPE_ATTACKS, ids=_ids(DEDUPE_ATTACKS))
 def test_pytest_attack_is_rejected(dedupe_arena: Arena, isolation: dict[str, str], name: str, candidate: str,
                                    reason: str, needs_landlock: bool):
-    if needs_landlock and not isolation["filesystem"].startswith("Landlock"):
-        pytest.skip(f"no filesystem guard here: {isolation['filesystem']}")
-    verdict = dedupe_arena.attack(candidate)
-    assert verdict.verdict == "rejected", f"{name}: {verdict.reason}"
-    assert re.search(reason, verdict.reason), verdict.reason
+    _rejected(dedupe_arena, isolation, name, candidate, reason, needs_landlock)
 
 
 def test_zeroed_timer_is_not_faster(dedupe_arena: Arena):
