@@ -36,8 +36,10 @@ from perfedit.errors import (
     NoFasterVersion,
     PerfeditError,
 )
+from perfedit.explain import timed_quantity
 from perfedit.pipeline import Request, Suggestion, suggest
 from perfedit.sandbox import isolation_report
+from perfedit.targets import read_source
 
 _EXIT_CODES: list[tuple[type[PerfeditError], int]] = [
     (InputError, 2), (ModelError, 3), (Cancelled, 130), (NoFasterVersion, 1), (NoCodeGenerated, 1),
@@ -66,6 +68,11 @@ def _progress_bar(console: Console, *, bytes_: bool = False) -> Progress:
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), counter, TimeElapsedColumn(), console=console)
 
 
+def _finite(value: float) -> float | None:
+    """``value``, or None where it is infinite or NaN (JSON has no such numbers)."""
+    return value if math.isfinite(value) else None
+
+
 def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
     c = s.winner.comparison
     assert c is not None
@@ -74,8 +81,8 @@ def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
         "target": {"path": str(s.target.path), "name": s.target.name, "kind": s.target.kind},
         "tests": {"kind": s.suite.kind, "description": s.suite.describe(), "passed": s.winner.tests_passed, "total": s.winner.tests_total},
         "winner": s.winner.label,
-        "speedup": c.speedup,
-        "ci95": list(c.ci95),
+        "speedup": _finite(c.speedup),
+        "ci95": [_finite(bound) for bound in c.ci95],
         "p_value": c.p_value,
         "rtr_percent": c.rtr,
         "baseline_s": c.baseline_s,
@@ -107,10 +114,7 @@ def _print_suggestion(console: Console, s: Suggestion, applied: bool) -> None:
 
 def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     path = Path(args.file)
-    try:
-        source = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    source = read_source(path)
     settings = config.load(path).replace(samples=args.samples, model=args.model, runs=args.runs, explain=False if args.no_explain else None)
     request = Request(
         path=path, source=source, function=args.function,
@@ -140,11 +144,6 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _finite(value: float) -> float | None:
-    """``value``, or None where it is infinite or NaN (JSON has no such numbers)."""
-    return value if math.isfinite(value) else None
-
-
 def _compare_json(o: Outcome) -> dict[str, Any]:
     """The ``compare --json`` object; timing fields are null for a rejected candidate."""
     v, c = o.verdict, o.verdict.comparison
@@ -171,7 +170,7 @@ def _compare_lines(o: Outcome) -> list[str]:
     v, c = o.verdict, o.verdict.comparison
     lines = [f"{v.verdict}: {v.reason}"]
     if c is not None:
-        what = "CPU time of the program, start-up excluded" if o.suite.kind == "cases" else "time per test call"
+        what = timed_quantity(o.suite)
         lines += [
             f"speedup {c.speedup:.2f}x (95% CI {c.ci95[0]:.2f}x–{c.ci95[1]:.2f}x), one-sided Yuen-Welch test "
             f"p={c.p_value:.3g} (threshold {c.alpha:.3g}), {c.runs} timed runs per side",

@@ -13,7 +13,6 @@ from pathlib import Path
 
 from perfedit import targets
 from perfedit.config import Settings
-from perfedit.errors import InputError
 from perfedit.pipeline import Request, locate
 from perfedit.progress import CancelFn, never_cancelled
 from perfedit.testsource import TestSuite
@@ -28,16 +27,6 @@ class Outcome:
     suite: TestSuite
     baseline: Baseline
     verdict: Verdict
-
-
-def read_source(path: Path) -> str:
-    """The text of ``path``; raises InputError if it cannot be read."""
-    try:
-        return path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
-    except UnicodeDecodeError as exc:
-        raise InputError(f"cannot read {path}: not UTF-8 text ({exc.reason})") from exc
 
 
 def check_candidate(path: Path, source: str, function: str | None) -> None:
@@ -65,7 +54,7 @@ def compare_files(
     SourceSyntaxError, TargetNotFound, NoTestsFound), or OriginalFailsTests after the baseline
     run. A candidate that fails is an outcome with verdict "rejected", not an error.
     """
-    original_source, candidate_source = read_source(original), read_source(candidate)
+    original_source, candidate_source = targets.read_source(original), targets.read_source(candidate)
     target, suite = locate(Request(path=original, source=original_source, function=function, tests=tests), settings)
     check_candidate(candidate, candidate_source, function)
     with Harness(target, suite, settings, cancel) as harness:

@@ -26,14 +26,19 @@ def _mib(n_bytes: int) -> str:
     return f"{n_bytes / 2**20:.1f} MiB"
 
 
+def timed_quantity(suite: TestSuite) -> str:
+    """What a run's time measures for ``suite``'s kind of tests."""
+    if suite.kind == "cases":
+        return "CPU time of the program, interpreter start-up excluded"
+    return "time per test call, pytest start-up excluded"
+
+
 def facts(verdict: Verdict, baseline: Baseline, suite: TestSuite, changed_lines: int) -> list[str]:
     """Measured facts, one sentence each (times in ms, memory in MiB)."""
     comparison = verdict.comparison
     assert comparison is not None, "facts() needs a timed verdict"
     low, high = comparison.ci95
-    timing = "CPU time of the program, interpreter start-up excluded" if suite.kind == "cases" else (
-        "time per test call, pytest start-up excluded"
-    )
+    timing = timed_quantity(suite)
     return [
         f"{comparison.speedup:.2f}x faster (95% CI {low:.2f}x–{high:.2f}x, one-sided Welch's t-test p={comparison.p_value:.2g}): "
         f"{comparison.baseline_s * 1e3:.3f} ms → {comparison.candidate_s * 1e3:.3f} ms per run ({timing}).",

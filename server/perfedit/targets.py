@@ -16,7 +16,7 @@ from typing import Literal
 import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
-from perfedit.errors import SourceSyntaxError, TargetNotFound
+from perfedit.errors import InputError, SourceSyntaxError, TargetNotFound
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,16 @@ class Target:
         if new_code and not new_code.endswith("\n") and self.end < len(self.source):
             new_code += "\n"
         return self.source[: self.start] + new_code + self.source[self.end :]
+
+
+def read_source(path: Path) -> str:
+    """The text of ``path``; raises InputError if it cannot be read."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise InputError(f"cannot read {path}: not UTF-8 text ({exc.reason})") from exc
 
 
 def parse(source: str, path: Path) -> cst.Module:
