@@ -30,7 +30,7 @@ from pathlib import Path
 
 from perfedit import config
 from perfedit.errors import NoCodeGenerated, NoFasterVersion
-from perfedit.llm import LocalModel
+from perfedit.llm import shared
 from perfedit.pipeline import Request, suggest
 
 
@@ -98,7 +98,7 @@ def main() -> None:
     args = parser.parse_args()
 
     settings = config.Settings(model=args.model, samples=args.samples, runs=args.runs)
-    model = functools.cache(lambda: LocalModel.load(settings.model))
+    model = functools.partial(shared, settings.model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     done = {json.loads(line)["submission"]: json.loads(line) for line in args.out.read_text().splitlines()} if args.out.exists() else {}
     records = []

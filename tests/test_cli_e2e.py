@@ -67,7 +67,7 @@ def test_tests_fail_on_original(unchanged: Path):
 
 def test_model_missing_names_the_pull_command(unchanged: Path, tmp_path: Path):
     env = {"PERFEDIT_CACHE_DIR": str(tmp_path / "empty-cache"), "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
-    result = failing_run("suggest", "dedupe.py", "--function", "unique_in_order", "--runs", "3", cwd=unchanged, env=env)
+    result = failing_run("suggest", "dedupe.py", "--function", "unique_in_order", "--runs", "5", cwd=unchanged, env=env)
     assert result.returncode == 3 and "perfedit model pull qwen2.5-coder-0.5b" in result.stderr
 
 
@@ -75,7 +75,7 @@ def test_every_candidate_fails(unchanged: Path, tmp_path: Path):
     stub = tmp_path / "stub.py"
     stub.write_text(WRONG + "# --- candidate ---\ndef unique_in_order(items):\n    return items\n")
     result = failing_run(
-        "suggest", "dedupe.py", "--function", "unique_in_order", "--candidates", str(stub), "--runs", "3", "--apply", cwd=unchanged
+        "suggest", "dedupe.py", "--function", "unique_in_order", "--candidates", str(stub), "--runs", "5", "--apply", cwd=unchanged
     )
     assert result.returncode == 1
     assert "no faster version of unique_in_order found" in result.stderr
@@ -125,7 +125,7 @@ def test_real_model_generates_candidates(dedupe_project: Path):
     pyproject = dedupe_project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + "max_new_tokens = 96\n")
     result = perfedit("suggest", "dedupe.py", "--function", "unique_in_order", "--model", "smollm2-135m",
-                      "--samples", "2", "--runs", "3", "--json", cwd=dedupe_project)
+                      "--samples", "2", "--runs", "5", "--json", cwd=dedupe_project)
     assert result.returncode in (0, 1), result.stderr
     report = json.loads(result.stdout)
     labels = [c["label"] for c in report["candidates"]] if report["found"] else list(report["candidates"])

@@ -25,8 +25,8 @@ def test_bad_settings_name_the_problem(tmp_path: Path):
         config.from_mapping({"sample": 3})
     with pytest.raises(ConfigError, match="'runs' must be int"):
         config.from_mapping({"runs": "many"})
-    with pytest.raises(ConfigError, match="runs must be >= 3"):
-        config.from_mapping({"runs": 2})
+    with pytest.raises(ConfigError, match="runs must be >= 5"):
+        config.from_mapping({"runs": 4})
     (tmp_path / "pyproject.toml").write_text("[tool.perfedit\n")
     with pytest.raises(ConfigError, match="pyproject.toml"):
         config.load(tmp_path / "m.py")

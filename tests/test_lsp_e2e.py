@@ -377,7 +377,7 @@ async def test_real_model_job_completes_with_a_shown_outcome(
         modelstore.resolve("smollm2-135m")
     except ModelMissing as exc:
         pytest.skip(str(exc))
-    document = await open_project(client, project, model="smollm2-135m", samples=1, max_new_tokens=64, runs=3)
+    document = await open_project(client, project, model="smollm2-135m", samples=1, max_new_tokens=64, runs=5)
     (action,) = await code_actions(client, document, line_of(document, "result.append"))
 
     result = await asyncio.wait_for(execute(client, action), 2 * JOB_TIMEOUT_S)

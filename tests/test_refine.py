@@ -40,7 +40,7 @@ def test_real_model_refines_failed_and_correct_candidates(script_project: Path):
     target = find(path, path.read_text())
     suite = discover(target)
     candidates = {"bad": Candidate("bad", BAD, BAD), "good": Candidate("good", GOOD, GOOD)}
-    with Harness(target, suite, Settings(runs=3)) as harness:
+    with Harness(target, suite, Settings(runs=5)) as harness:
         harness.baseline(runs=1)
         verdicts = [harness.validate(label, c.source) for label, c in candidates.items()]
     assert verdicts[0].failed_test == "case 0" and verdicts[1].verdict != "rejected"

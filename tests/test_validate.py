@@ -57,7 +57,7 @@ def test_script_candidates_judged(script_project: Path):
 def test_original_must_pass(script_project: Path):
     (script_project / "tests" / "output.0.txt").write_text("YES\n")
     with (
-        _harness(script_project, Settings(runs=3)) as harness,
+        _harness(script_project, Settings(runs=5)) as harness,
         pytest.raises(OriginalFailsTests, match="case 0: wrong output"),
     ):
         harness.baseline()
@@ -66,7 +66,7 @@ def test_original_must_pass(script_project: Path):
 def test_pytest_suite_rejects_reordering(dedupe_project: Path):
     path = dedupe_project / "dedupe.py"
     target = find(path, path.read_text(), function="unique_in_order")
-    with Harness(target, discover(target), Settings(runs=3)) as harness:
+    with Harness(target, discover(target), Settings(runs=5)) as harness:
         harness.baseline(runs=1)
         verdict = harness.validate("set", target.replace("def unique_in_order(items):\n    return list(set(items))\n"))
     assert verdict.verdict == "rejected"

@@ -9,7 +9,6 @@ function, tests, settings); 3 the model is missing or broken; 130 cancelled.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
 from pathlib import Path
@@ -122,12 +121,11 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
         candidates_file=Path(args.candidates) if args.candidates else None,
     )
 
-    @functools.cache
     def model():  # loaded at most once, only if needed
-        from perfedit.llm import LocalModel
+        from perfedit.llm import shared
 
         with console.status(f"loading model {settings.model}"):
-            return LocalModel.load(settings.model)
+            return shared(settings.model)
 
     with _progress_bar(console) as bar:
         suggestion = suggest(request, settings, model, _RichProgress(bar))

@@ -7,6 +7,7 @@ processor leaves only the argmax open in row 0, so row 0 is exactly greedy.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -221,3 +222,16 @@ class LocalModel:
         is_eos = torch.isin(replies, eos_ids).int()  # (B, new)
         eos_before = is_eos.cumsum(dim=1) - is_eos  # (B, new): EOS tokens strictly before
         return int((eos_before == 0).sum())
+
+
+_loaded: dict[str, LocalModel] = {}
+_loading = threading.Lock()
+
+
+def shared(model: str) -> LocalModel:
+    """The model ``model`` loaded once per process and kept (the CLI, the server and the benchmarks
+    share it); thread-safe. Raises ModelMissing as :meth:`LocalModel.load`."""
+    with _loading:
+        if model not in _loaded:
+            _loaded[model] = LocalModel.load(model)
+        return _loaded[model]

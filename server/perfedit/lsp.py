@@ -185,7 +185,7 @@ class PerfeditProtocol(LanguageServerProtocol):
 
 
 class PerfeditServer(LanguageServer):
-    """The server and its state: editor options, running jobs, cached results, loaded models."""
+    """The server and its state: editor options, running jobs, cached results."""
 
     def __init__(self) -> None:
         super().__init__("perfedit", __version__, protocol_cls=PerfeditProtocol)
@@ -193,8 +193,6 @@ class PerfeditServer(LanguageServer):
         self.options = EditorOptions()
         self.jobs = Jobs()
         self.results = ResultCache()
-        self._models: dict[str, LocalModel] = {}
-        self._model_lock = threading.Lock()
         self._warned: set[str] = set()
 
     def warn_once(self, message: str) -> None:
@@ -241,17 +239,17 @@ class PerfeditServer(LanguageServer):
         stub = config.find_project_root(path) / candidates if candidates else None  # absolute stays absolute
         return Request(path, document.source, line=line, candidates_file=stub), self.settings_for(path)
 
-    def model(self, name: str) -> LocalModel:
-        """The model ``name``, loaded on first use and kept for the life of the server."""
-        with self._model_lock:
-            if name not in self._models:
-                from perfedit.llm import LocalModel
-
-                self._models[name] = LocalModel.load(name)
-            return self._models[name]
 
 
 server = PerfeditServer()
+
+
+def _shared_model(name: str) -> LocalModel:
+    """The model ``name``, loaded on first use and kept for the life of the server (torch is
+    imported only then, so the server starts fast)."""
+    from perfedit.llm import shared
+
+    return shared(name)
 
 
 # ---- type conversion helpers -------------------------------------------------------------------
@@ -434,7 +432,7 @@ async def run_job(ls: PerfeditServer, request: Request, settings: Settings) -> S
         token = await create_progress(ls, f"perfedit: {request.path.name}")
         ls.jobs.add(cancel, ("token", token))
         report = ProgressReporter(ls, token, asyncio.get_running_loop())
-        model = functools.partial(ls.model, settings.model)
+        model = functools.partial(_shared_model, settings.model)
         return await asyncio.to_thread(suggest_at, request, settings, model, report, cancel.is_set)
     finally:
         ls.jobs.remove(cancel)
