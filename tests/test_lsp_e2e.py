@@ -351,7 +351,7 @@ async def test_cancel_stops_job_without_edit(
 
 @pytest.mark.parametrize(
     ("options", "configuration", "warning"),
-    [({"runz": 5}, None, "unknown perfedit setting(s): runz"), ({}, {"runs": 1}, "runs must be >= 3")],
+    [({"runz": 5}, None, "unknown perfedit setting(s): runz"), ({}, {"runs": 1}, "runs must be >= 5")],
 )
 async def test_invalid_settings_are_shown_and_ignored(
     client: LanguageClient, project: Path, options: dict[str, Any], configuration: dict[str, Any] | None, warning: str

@@ -38,6 +38,10 @@ class Settings:
     rules: bool = field(default=True, metadata={"help": "add the rule-based candidates to the model's"})
     refine_rounds: int = field(default=1, metadata={"help": "PerfCodeGen refinement rounds (0: none)"})
     refine_candidates: int = field(default=1, metadata={"help": "candidates fixed, and optimised, per round"})
+    minimise: bool = field(default=True, metadata={"help": "revert diff hunks the speedup does not need (each step re-validated)"})
+    minimise_validations: int = field(default=8, metadata={"help": "most re-validations spent on minimising the diff"})
+    differential_min_tests: int = field(default=3, metadata={"help": "check functions with fewer tests than this by differential testing too (0: never)"})
+    differential_examples: int = field(default=100, metadata={"help": "inputs generated with hypothesis for differential testing"})
 
     def __post_init__(self) -> None:
         checks = [
@@ -45,6 +49,8 @@ class Settings:
             (self.temperature > 0, "temperature must be > 0"),
             (self.max_new_tokens > 0, "max_new_tokens must be > 0"),
             (self.refine_rounds >= 0 and self.refine_candidates >= 0, "refine_rounds and refine_candidates must be >= 0"),
+            (self.minimise_validations >= 0, "minimise_validations must be >= 0"),
+            (self.differential_min_tests >= 0 and self.differential_examples >= 0, "differential_min_tests and differential_examples must be >= 0"),
             (self.runs >= 5, "runs must be >= 5 (fewer leave too few trimmed samples for Yuen's test)"),
             (self.min_runs >= 5, "min_runs must be >= 5 (fewer leave too few trimmed samples for Yuen's test)"),
             (0 < self.alpha < 1, "alpha must be between 0 and 1"),

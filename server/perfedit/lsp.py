@@ -352,10 +352,11 @@ def summary(s: Suggestion) -> str:
     c = s.winner.comparison
     assert c is not None, "a winner is always timed"
     low, high = c.ci95
-    return (
-        f"perfedit: {s.target.name} is {c.speedup:.1f}x faster (95% CI {low:.1f}x–{high:.1f}x), "
-        f"{s.winner.tests_passed} tests pass"
-    )
+    checked = s.winner.differential
+    evidence = f"{s.winner.tests_passed} tests pass"
+    if checked:
+        evidence += f", checked by differential testing on {checked.inputs} inputs"
+    return f"perfedit: {s.target.name} is {c.speedup:.1f}x faster (95% CI {low:.1f}x–{high:.1f}x), {evidence}"
 
 
 def hover_markdown(s: Suggestion) -> str:

@@ -36,6 +36,9 @@ from perfedit.pids_cgroup import PidsCgroup
 from perfedit.testsource import TestSuite
 
 CONFINE = Path(__file__).with_name("sandbox_confine.py")
+DIFFERENTIAL_HELPER = Path(__file__).with_name("sandbox_differential.py")
+DIFFERENTIAL_RUN = "differential inputs"  # the one "test" of a timing run in differential mode
+DIFFERENTIAL_BUDGET = 3  # a differential request may take this many times timeout_s in all
 _IGNORED = (".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache", "*.pyc")
 _KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT")
 _OWN_PROCESSES = 4  # the keeper, the worker, the pytest server and its run child
@@ -55,6 +58,17 @@ class Limits:
     memory_limit_bytes: int = 2 * 1024**3
     max_output_bytes: int = 16 * 1024**2
     max_processes: int = 64
+
+
+@dataclass(frozen=True)
+class Calls:
+    """What a worker in differential mode calls: ``function``, a module-level function of the
+    module named ``module``, importable from the folder ``import_root`` (relative to the
+    workspace root)."""
+
+    module: str
+    function: str
+    import_root: Path
 
 
 @dataclass(frozen=True)
@@ -161,8 +175,19 @@ def _environment(home: Path) -> dict[str, str]:
     return env
 
 
-def _spec(workspace: Workspace, suite: TestSuite, limits: Limits) -> dict[str, Any]:
+def _spec(workspace: Workspace, suite: TestSuite, limits: Limits, calls: Calls | None) -> dict[str, Any]:
     """The job spec the worker receives first (see :mod:`perfedit.sandbox_worker`); times in seconds."""
+    if calls is not None:
+        run_timeout_s = limits.timeout_s * DIFFERENTIAL_BUDGET
+        return {
+            "mode": "differential", "program": str(workspace.program), "helper": str(DIFFERENTIAL_HELPER),
+            "module": calls.module, "function": calls.function, "run_name": DIFFERENTIAL_RUN,
+            "sys_path": [str(workspace.root / calls.import_root), str(workspace.root)],
+            "output_dir": str(workspace.output),
+            "timeout_s": limits.timeout_s, "run_timeout_s": run_timeout_s, "cpu_s": int(run_timeout_s) + 1,
+            "memory_limit_bytes": limits.memory_limit_bytes, "max_output_bytes": limits.max_output_bytes,
+            "max_processes": limits.max_processes,
+        }
     tests = max(1, suite.size)
     return {
         "mode": "cases" if suite.kind == "cases" else "pytest",
@@ -184,20 +209,27 @@ def _spec(workspace: Workspace, suite: TestSuite, limits: Limits) -> dict[str, A
 
 
 class Worker:
-    """A warm worker process running ``suite`` against the program in ``workspace``.
+    """A warm worker process running ``suite`` against the program in ``workspace``, or, given
+    ``calls``, calling that function on inputs (differential mode, :mod:`perfedit.differential`).
 
-    Use as a context manager; :meth:`run` performs one run of every test. ``isolation`` says
+    Use as a context manager; :meth:`run` performs one run of every test (in differential mode:
+    one timed pass over the inputs), :meth:`request` sends a differential-mode request. ``isolation`` says
     which guards are in force (see :func:`isolation_report`). Raises SandboxError only if the
     worker cannot start; a worker the program kills or stops yields "crashed" records.
     """
 
-    def __init__(self, workspace: Workspace, suite: TestSuite, limits: Limits) -> None:
+    def __init__(self, workspace: Workspace, suite: TestSuite, limits: Limits, calls: Calls | None = None) -> None:
         self.suite = suite
         self._lost = ""  # why the worker is gone; every later run fails with it
-        spec = _spec(workspace, suite, limits)
-        per_run_s = (limits.timeout_s + 1) * len(suite.cases) if suite.kind == "cases" else (
-            spec["collect_timeout_s"] + spec["run_timeout_s"]
-        )
+        spec = _spec(workspace, suite, limits, calls)
+        if calls is not None:
+            self._run_names = [DIFFERENTIAL_RUN]
+            per_run_s = spec["run_timeout_s"] + limits.timeout_s
+        else:
+            self._run_names = [case.name for case in suite.cases] or list(suite.node_ids) or ["pytest"]
+            per_run_s = (limits.timeout_s + 1) * len(suite.cases) if suite.kind == "cases" else (
+                spec["collect_timeout_s"] + spec["run_timeout_s"]
+            )
         self._answer_timeout_s = per_run_s + _ANSWER_SLACK_S
         self._cgroup = PidsCgroup.create(limits.max_processes + _OWN_PROCESSES)
         cmd_read, cmd_write = os.pipe()
@@ -263,9 +295,14 @@ class Worker:
         """Run every test once; ``calibrate`` loops pytest test calls for stable timings."""
         answer = None if self._lost else self._exchange({"op": "run", "calibrate": calibrate}, self._answer_timeout_s)
         if answer is None:
-            names = [case.name for case in self.suite.cases] or list(self.suite.node_ids) or ["pytest"]
-            return [TestRecord(name, "crashed", 0.0, 0.0, 0, "", self._lost) for name in names]
+            return [TestRecord(name, "crashed", 0.0, 0.0, 0, "", self._lost) for name in self._run_names]
         return [TestRecord(**record) for record in answer["tests"]]
+
+    def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        """Send a differential-mode request (see :mod:`perfedit.sandbox_worker`) and return the
+        answer, or ``{"problem": why}`` if the worker is gone."""
+        answer = None if self._lost else self._exchange(message, self._answer_timeout_s)
+        return answer if answer is not None else {"problem": self._lost}
 
     def close(self) -> None:
         """Stop the worker; kill and reap its tree, its session and its cgroup."""

@@ -26,6 +26,15 @@ accepts a report only if it carries the run's nonce, names exactly the collected
 timed calls fit inside the run's wall time measured here; otherwise the run fails with "timing
 report inconsistent".
 
+Differential mode (:mod:`perfedit.differential`): the worker holds pickled calls (``{"op":
+"inputs", "inputs": [bytes, ...]}``) and forks one child per request, which loads
+:mod:`perfedit.sandbox_differential` by path and calls the target function: ``{"op":
+"generate", ...}`` makes inputs with hypothesis; ``{"op": "outcomes", "limits_s": [...],
+"keep_going": bool}`` describes every call, each within its own wall-clock limit (a call that
+times out or crashes is marked stopped; with ``keep_going`` a fresh child goes on with the next
+input); ``{"op": "run"}`` times passes over all the inputs like a test run. Every request has
+``run_timeout_s`` in all.
+
 After every case and every pytest run, each process left below the worker is killed and reaped
 (the worker is its PID namespace's init, or else a child subreaper, so daemonised processes are
 its children too); a test that left processes running fails.
@@ -585,6 +594,174 @@ class _Pytest:
         self._forget_server()
 
 
+class _Calls:
+    """Differential mode: one forked child per request calls the target function on the held
+    inputs (see the module docstring and :mod:`perfedit.sandbox_differential`)."""
+
+    def __init__(self, spec, alarm, closed_fds):
+        self.spec, self.alarm, self.closed_fds = spec, alarm, closed_fds
+        self.inputs = []
+
+    def handle(self, command):
+        op = command["op"]
+        if op == "inputs":
+            self.inputs = [data for data in command["inputs"] if isinstance(data, bytes)]
+            return {"inputs": len(self.inputs)}
+        if op == "generate":
+            return self._generate(command)
+        if op == "outcomes":
+            return self._outcomes(command["limits_s"], command["keep_going"])
+        return {"problem": f"unknown request {op!r}"}
+
+    def _start(self, task):
+        """Fork a child serving ``task``; returns its pid and the read end of its frames."""
+        frames, child_frames = os.pipe()
+        spec = self.spec
+        pid = os.fork()
+        if pid == 0:
+            _child(spec, (*self.closed_fds, frames), spec["cpu_s"],
+                   lambda: _serve_calls(spec, task, self.inputs, child_frames))
+        os.close(child_frames)
+        try:
+            os.setpgid(pid, pid)
+        except (ProcessLookupError, PermissionError):
+            pass  # the child did it first
+        return pid, frames
+
+    def _receive(self, frames, timeout_s):
+        """The child's next frame (a dict), or None if it sent none within ``timeout_s``
+        (``alarm.fired``; everything below the worker is killed then) or ended without one."""
+        self.alarm.arm(max(timeout_s, 0.001), _sweep)
+        try:
+            frame = receive_frame(frames)
+        except BrokenChannel:
+            frame = None
+        finally:
+            self.alarm.disarm()
+        return frame if isinstance(frame, dict) else None
+
+    def _end(self, pid, frames, stopped, kill=False):
+        """Reap the child (killed first if ``kill``) and whatever it left. Returns why it
+        ``stopped`` early ("" if it did not): "timeout", else how it ended; and its peak
+        resident memory in bytes (0 if the alarm's sweep reaped it)."""
+        timed_out = self.alarm.fired
+        if kill:
+            _kill_child(pid)
+        self.alarm.arm(self.spec["timeout_s"], _sweep)  # a child that stopped sending but runs on
+        try:
+            _, wait_status, usage = os.wait4(pid, 0)
+            peak_rss_bytes = usage.ru_maxrss * 1024
+        except ChildProcessError:
+            wait_status, peak_rss_bytes = 0, 0
+        finally:
+            lingered = self.alarm.fired
+            self.alarm.disarm()
+        _sweep()
+        os.close(frames)
+        if not stopped:
+            return "", peak_rss_bytes
+        if timed_out:
+            return "timeout", peak_rss_bytes
+        if lingered:
+            return "stopped sending results but kept running (killed)", peak_rss_bytes
+        if os.WIFSIGNALED(wait_status):
+            return _outcome(wait_status, False, self.spec)[1], peak_rss_bytes
+        last_words = _read_tail(_output(self.spec, "differential.err"), 600).strip().splitlines()
+        return f"exited with status {os.WEXITSTATUS(wait_status)} before it finished" + (
+            f": {last_words[-1]}" if last_words else ""
+        ), peak_rss_bytes
+
+    def _generate(self, command):
+        pid, frames = self._start({**command, "start": 0})
+        frame = self._receive(frames, self.spec["run_timeout_s"])
+        reason, _ = self._end(pid, frames, frame is None)
+        if frame is None:
+            return {"generated": [], "problem": f"generating inputs stopped: {reason}"}
+        generated = frame.get("generated", [])
+        problem = frame.get("problem", "")
+        return {
+            "generated": [data for data in generated if isinstance(data, bytes)] if isinstance(generated, list) else [],
+            "problem": problem[:DETAIL_BYTES] if isinstance(problem, str) else "",
+        }
+
+    def _outcomes(self, limits_s, keep_going):
+        """One entry per input: ``{"outcome", "call", "result", "args"}``, ``{"stopped":
+        "timeout" | reason}``, or None where none was reached within ``run_timeout_s``; or
+        ``{"problem": ...}`` if the module does not import."""
+        deadline = time.perf_counter() + self.spec["run_timeout_s"]
+        entries = [None] * len(self.inputs)
+        start = 0
+        while start < len(self.inputs) and time.perf_counter() < deadline:
+            pid, frames = self._start({"op": "outcomes", "start": start})
+            ready = self._receive(frames, min(self.spec["timeout_s"], deadline - time.perf_counter()))
+            if ready is None or ready.get("ready") is not True:
+                reason, _ = self._end(pid, frames, True)
+                problem = ready.get("problem") if ready else None
+                if reason == "timeout":
+                    reason = f"importing it took longer than {self.spec['timeout_s']:g} s"
+                return {"problem": problem[:DETAIL_BYTES] if isinstance(problem, str) else f"the module did not load: {reason}"}
+            index, malformed = start, False
+            while index < len(self.inputs):
+                frame = self._receive(frames, min(limits_s[index], deadline - time.perf_counter()))
+                if not _is_outcome(frame, index):
+                    malformed = frame is not None
+                    break
+                entries[index] = {key: frame[key] for key in ("outcome", "call", "result", "args")}
+                index += 1
+            stopped = index < len(self.inputs)
+            reason, _ = self._end(pid, frames, stopped, kill=malformed)
+            if not stopped:
+                break
+            if time.perf_counter() < deadline:
+                entries[index] = {"stopped": "sent a malformed result" if malformed else reason}
+            if not keep_going:
+                break
+            start = index + 1
+        return {"outcomes": entries}
+
+    def run(self, calibrate):
+        """Time passes over every input like one test run (record named ``spec["run_name"]``)."""
+        spec = self.spec
+        started = time.perf_counter()
+        pid, frames = self._start({"op": "time", "calibrate": calibrate, "min_sample_s": MIN_SAMPLE_S, "max_loops": MAX_LOOPS})
+        frame = self._receive(frames, spec["run_timeout_s"])
+        wall_s = time.perf_counter() - started
+        reason, peak_rss_bytes = self._end(pid, frames, frame is None)
+        if frame is None:
+            status = "timeout" if reason == "timeout" else "crashed"
+            return [_record(spec["run_name"], status, wall_s, wall_s, peak_rss_bytes, reason)]
+        seconds, timed_s = frame.get("seconds"), frame.get("timed_s")
+        if not (isinstance(seconds, float) and isinstance(timed_s, float) and 0.0 <= seconds <= timed_s <= wall_s + CLOCK_SLACK_S):
+            detail = frame.get("problem") if isinstance(frame.get("problem"), str) else "timing report inconsistent"
+            return [_record(spec["run_name"], "error", wall_s, wall_s, peak_rss_bytes, detail[:DETAIL_BYTES])]
+        return [_record(spec["run_name"], "passed", seconds, wall_s, peak_rss_bytes, "")]
+
+    def close(self):
+        _sweep()
+
+
+def _is_outcome(frame, index):
+    """True if ``frame`` describes the call of input ``index`` as the helper does."""
+    return (
+        isinstance(frame, dict) and frame.get("index") == index
+        and all(isinstance(frame.get(key), str) for key in ("outcome", "call", "result"))
+        and isinstance(frame.get("args"), list) and all(isinstance(text, str) for text in frame["args"])
+    )
+
+
+def _serve_calls(spec, task, inputs, frames):
+    """A differential child's body: load :mod:`perfedit.sandbox_differential` by path, serve ``task``."""
+    clock = time.perf_counter  # before any of the project's code runs
+    _redirect(os.devnull, _output(spec, "differential.out"), _output(spec, "differential.err"))
+    helper = type(sys)("_perfedit_differential")
+    helper.__file__ = spec["helper"]
+    sys.modules[helper.__name__] = helper
+    with open(spec["helper"], encoding="utf-8") as handle:
+        exec(compile(handle.read(), spec["helper"], "exec"), helper.__dict__)
+    helper.serve(spec, task, inputs, lambda message: send_frame(frames, message), clock)
+    return 0
+
+
 def _serve(spec, commands, reports):
     """The pytest server's body: collect once, then serve runs (see :func:`_server_plugin`)."""
     import pytest
@@ -699,7 +876,7 @@ def main():
     facts.update(nproc=str(spec["nproc"]) if not _is_real_root() else "ignored for root", open_files=str(OPEN_FILES))
     marshal.dump({"isolation": facts}, results)
     results.flush()
-    runner = (_Cases if spec["mode"] == "cases" else _Pytest)(spec, _Alarm(), (cmd_fd, result_fd))
+    runner = {"cases": _Cases, "pytest": _Pytest, "differential": _Calls}[spec["mode"]](spec, _Alarm(), (cmd_fd, result_fd))
     try:
         while True:
             try:
@@ -708,7 +885,8 @@ def main():
                 return
             if command["op"] == "exit":
                 return
-            marshal.dump({"tests": runner.run(command["calibrate"])}, results)
+            answer = {"tests": runner.run(command["calibrate"])} if command["op"] == "run" else runner.handle(command)
+            marshal.dump(answer, results)
             results.flush()
     finally:
         runner.close()

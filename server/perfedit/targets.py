@@ -47,6 +47,12 @@ class Target:
             new_code += "\n"
         return self.source[: self.start] + new_code + self.source[self.end :]
 
+    def code_in(self, new_source: str) -> str:
+        """The target's span as it reads in ``new_source``, a version of the file that differs
+        from ``source`` only inside the span (as :meth:`replace` makes)."""
+        grown = len(split_lines(new_source)) - len(split_lines(self.source))
+        return "".join(split_lines(new_source)[self.start_line : self.end_line + grown])
+
 
 def read_source(path: Path) -> str:
     """The text of ``path``; raises InputError if it cannot be read."""

@@ -1,7 +1,9 @@
 """Tests that exercise a target: pytest tests, doctests, or stdin/stdout case folders.
 
 Discovery order for a function: the pytest tests in the project that reference it by name,
-then the doctests in its docstring. For a script: a folder of ``input.N.txt``/``output.N.txt``
+then the doctests in its docstring, then, for a module-level function whose parameters all
+have type hints (or defaults), none: it is checked by differential testing on generated inputs
+(:mod:`perfedit.differential`). For a script: a folder of ``input.N.txt``/``output.N.txt``
 cases (the PIE layout) next to it. ``--tests`` (or ``tests`` in ``[tool.perfedit]``) names a
 pytest file, a folder of pytest files, or a case folder, recognised by its contents.
 """
@@ -36,11 +38,12 @@ class Case:
 class TestSuite:
     """The tests for one target.
 
-    ``root`` is the folder copied into the sandbox (the project root for pytest/doctest);
-    ``node_ids`` are pytest node ids relative to ``root``; ``cases`` holds stdin/stdout cases.
+    ``root`` is the folder copied into the sandbox (the project root for pytest/doctest, and for
+    "differential": no tests, only differential testing); ``node_ids`` are pytest node ids
+    relative to ``root``; ``cases`` holds stdin/stdout cases.
     """
 
-    kind: Literal["pytest", "doctest", "cases"]
+    kind: Literal["pytest", "doctest", "cases", "differential"]
     root: Path
     node_ids: tuple[str, ...] = ()
     cases: tuple[Case, ...] = ()
@@ -54,6 +57,8 @@ class TestSuite:
         """One line for reports, e.g. ``3 pytest tests in tests/test_slow.py``."""
         if self.kind == "cases":
             return f"{len(self.cases)} stdin/stdout cases"
+        if self.kind == "differential":
+            return "no tests: differential testing only"
         files = sorted({node.split("::")[0] for node in self.node_ids})
         return f"{len(self.node_ids)} {self.kind} test(s) in {', '.join(files)}"
 
@@ -126,8 +131,7 @@ def _pytest_suite(root: Path, files: list[Path], name: str) -> TestSuite | None:
 
 
 def _doctest_suite(target: Target, root: Path) -> TestSuite | None:
-    tree = ast.parse(textwrap.dedent(target.code))
-    definition = next((n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)), None)
+    definition = _definition(target)
     docstring = ast.get_docstring(definition) if definition else None
     if not docstring or ">>>" not in docstring:
         return None
@@ -135,11 +139,42 @@ def _doctest_suite(target: Target, root: Path) -> TestSuite | None:
     return TestSuite("doctest", root, (f"{module}::{target.path.stem}.{target.name}",))
 
 
-def discover(target: Target, tests: Path | None = None) -> TestSuite:
-    """The tests for ``target``: from ``tests`` if given (pytest file, pytest folder or case
-    folder), else discovered in the target's project.
+def _definition(target: Target) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+    tree = ast.parse(textwrap.dedent(target.code))
+    return next((n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)), None)
 
-    Raises NoTestsFound, saying where it looked and how to point at tests.
+
+def differential_blocker(target: Target) -> str | None:
+    """Why differential testing cannot call ``target``, or None: it calls plain module-level
+    functions only (not scripts, methods, nested or async functions)."""
+    if target.kind != "function":
+        return "it is a script (its stdin/stdout cases compare outputs already)"
+    if "." in target.name:
+        return "it is a method or a nested function"
+    if not isinstance(_definition(target), ast.FunctionDef):
+        return "it is an async function"
+    return None
+
+
+def unhinted_parameters(target: Target) -> list[str]:
+    """The parameters of the function ``target`` with neither a type hint nor a default (``*args``
+    and ``**kwargs`` excepted): generated inputs need one or the other."""
+    definition = _definition(target)
+    if definition is None:
+        return []
+    arguments = definition.args
+    positional = [*arguments.posonlyargs, *arguments.args]
+    required = positional[: len(positional) - len(arguments.defaults)]
+    required += [arg for arg, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True) if default is None]
+    return [arg.arg for arg in required if arg.annotation is None]
+
+
+def discover(target: Target, tests: Path | None = None, *, differential: bool = True) -> TestSuite:
+    """The tests for ``target``: from ``tests`` if given (pytest file, pytest folder or case
+    folder), else discovered in the target's project; else, if ``differential`` and its
+    parameters are hinted, a suite of kind "differential" (no tests).
+
+    Raises NoTestsFound, saying where it looked and how to point at tests (or add type hints).
     """
     root = find_project_root(target.path.resolve())
     short_name = target.name.rsplit(".", 1)[-1]
@@ -169,10 +204,16 @@ def discover(target: Target, tests: Path | None = None) -> TestSuite:
     suite = suite or _doctest_suite(target, root)
     if suite:
         return suite
-    raise NoTestsFound(
-        f"no pytest test under {root} references {short_name!r} and its docstring has no doctest; "
-        "write a test that calls it, or pass --tests PATH."
-    )
+    missing = f"no pytest test under {root} references {short_name!r} and its docstring has no doctest"
+    if not differential or differential_blocker(target) is not None:
+        raise NoTestsFound(f"{missing}; write a test that calls it, or pass --tests PATH.")
+    unhinted = unhinted_parameters(target)
+    if unhinted:
+        raise NoTestsFound(
+            f"{missing}; write a test that calls it, pass --tests PATH, or add type hints to its parameters "
+            f"({', '.join(unhinted)}) so that candidates can be checked by differential testing on generated inputs."
+        )
+    return TestSuite("differential", root)
 
 
 def feedback_text(suite: TestSuite, name: str, limit_chars: int = 1200) -> str:
@@ -183,7 +224,7 @@ def feedback_text(suite: TestSuite, name: str, limit_chars: int = 1200) -> str:
     if suite.kind == "cases":
         case = next(c for c in suite.cases if c.name == name)
         text = f"stdin:\n{case.stdin}\nexpected stdout:\n{case.expected}"
-    elif suite.kind == "pytest":
+    elif suite.kind == "pytest" and "::" in name:  # not a differential testing input
         path, *names = name.split("[", 1)[0].split("::")
         try:
             source = (suite.root / path).read_text(encoding="utf-8")

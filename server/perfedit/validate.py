@@ -5,6 +5,11 @@ Each candidate gets its own workspace and worker: one correctness run, one warm-
 (discarded), then timed runs interleaved with baseline runs (A B A B ...) until
 :class:`perfedit.timing.SequentialRule` decides (after at most E = ``settings.runs`` pairs).
 Every candidate run is checked for correctness again, timed or not.
+
+When the tests are thin (fewer than ``settings.differential_min_tests``) or absent, a candidate
+that passes them must also match the original by differential testing
+(:mod:`perfedit.differential`) before it is timed; with no tests, the timed run is one pass of
+calls over the differential inputs.
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
+from perfedit import differential
 from perfedit.config import Settings
+from perfedit.differential import Differential, DifferentialCheck, Mismatch
 from perfedit.errors import Cancelled, OriginalFailsTests, SourceSyntaxError
 from perfedit.progress import CancelFn, never_cancelled
 from perfedit.sandbox import Limits, TestRecord, Worker, Workspace
@@ -82,7 +89,8 @@ def _failure(record: TestRecord, suite: TestSuite) -> Failure | None:
 @dataclass(frozen=True)
 class Baseline:
     """The original program: per-test trimmed-mean times (seconds), its slowest test (the
-    PerfCodeGen feedback test), peak resident memory (bytes) and the number of tests."""
+    PerfCodeGen feedback test), peak resident memory (bytes) and the number of tests (0 when it
+    has none and is checked by differential testing only)."""
 
     per_test_s: dict[str, float]
     slowest_test: str
@@ -97,7 +105,8 @@ class Verdict:
     ``verdict``: "rejected" (does not parse, fails a test, crashes, times out), "not_faster"
     (correct but not significantly >= min_speedup faster) or "faster"; ``reason`` says why in
     one line, ``detail`` holds the first failing test's (``failed_test``) full output. ``comparison`` is None for
-    rejected candidates. Memory in bytes, times in seconds.
+    rejected candidates. ``differential`` says on how many inputs the candidate was checked by
+    differential testing (None: it was not). Memory in bytes, times in seconds.
     """
 
     label: str
@@ -110,6 +119,7 @@ class Verdict:
     per_test_s: dict[str, float] = field(default_factory=dict)
     detail: str = ""
     failed_test: str = ""
+    differential: DifferentialCheck | None = None
 
 
 class Harness:
@@ -132,8 +142,12 @@ class Harness:
         self.relative_path = (
             Path(target.path.name) if suite.kind == "cases" else target.path.resolve().relative_to(suite.root)
         )
+        self.differential = (
+            Differential(target, suite, settings, self.limits, self.relative_path)
+            if differential.applies(target, suite, settings) else None
+        )
         self._workspace = Workspace(suite, self.relative_path, target.source)
-        self._worker = Worker(self._workspace, suite, self.limits)
+        self._worker = self._open_worker(self._workspace)
 
     def __enter__(self) -> Harness:
         return self
@@ -150,8 +164,38 @@ class Harness:
         if self.cancel():
             raise Cancelled("cancelled by the user")
 
+    def _open_worker(self, workspace: Workspace) -> Worker:
+        """The worker that runs (and times) the tests in ``workspace``: with no tests, a
+        differential-mode worker calling the function on the differential inputs."""
+        if self.differential is not None and self.suite.kind == "differential":
+            return self.differential.open_worker(workspace)
+        return Worker(workspace, self.suite, self.limits)
+
+    def _prepare_differential(self, checker: Differential) -> None:
+        """Find the differential inputs and the original's outcomes (raises NoTestsFound if the
+        target has no tests and no input could be made)."""
+        if self.suite.kind == "differential":
+            checker.prepare(self._worker)
+            return
+        with checker.open_worker(self._workspace) as worker:
+            checker.prepare(worker)
+
+    def _differential_mismatch(self, worker: Worker, workspace: Workspace) -> Mismatch | None:
+        """How the candidate in ``workspace`` (served by ``worker``) fails differential testing,
+        or None if it passes or is not checked that way."""
+        if self.differential is None or self.differential.check is None:
+            return None
+        if self.suite.kind == "differential":
+            return self.differential.compare(worker)
+        with self.differential.open_worker(workspace) as calls:
+            return self.differential.compare(calls)
+
     def baseline(self, runs: int = 3) -> Baseline:
-        """Run the original: correctness once, then ``runs`` timed runs for per-test times."""
+        """Run the original: differential testing's inputs and outcomes if the tests are thin,
+        correctness once, then ``runs`` timed runs for per-test times."""
+        if self.differential is not None:
+            self._check_cancel()
+            self._prepare_differential(self.differential)
         records = self._worker.run()
         failures = self._failures(records)
         if failures:
@@ -169,7 +213,7 @@ class Harness:
             per_test_s=per_test,
             slowest_test=max(per_test, key=per_test.__getitem__),
             peak_rss_bytes=max(r.peak_rss_bytes for r in records),
-            tests_total=len(records),
+            tests_total=len(records) if self.suite.size else 0,
         )
 
     def validate(self, label: str, source: str) -> Verdict:
@@ -180,8 +224,8 @@ class Harness:
             return Verdict(label, "rejected", f"does not parse: {exc}", 0, self.suite.size)
         workspace = Workspace(self.suite, self.relative_path, source)
         try:
-            with Worker(workspace, self.suite, self.limits) as worker:
-                return self._validate_in(label, worker)
+            with self._open_worker(workspace) as worker:
+                return self._validate_in(label, worker, workspace)
         finally:
             workspace.close()
 
@@ -193,14 +237,18 @@ class Harness:
         self._worker.run(calibrate=True)
         worker.run(calibrate=True)
 
-    def _validate_in(self, label: str, worker: Worker) -> Verdict:
+    def _validate_in(self, label: str, worker: Worker, workspace: Workspace) -> Verdict:
         self._check_cancel()
-        records = worker.run()
+        records = worker.run() if self.suite.size else []
         failures = self._failures(records)
         passed = len(records) - len(failures)
         if failures:
             reason = f"fails {len(failures)} of {len(records)} tests: {failures[0].headline}"
             return Verdict(label, "rejected", reason, passed, len(records), detail=failures[0].detail, failed_test=failures[0].test)
+        checked = self.differential.check if self.differential is not None else None
+        if mismatch := self._differential_mismatch(worker, workspace):
+            return Verdict(label, "rejected", mismatch.reason, passed, len(records), detail=mismatch.detail,
+                           failed_test=mismatch.call, differential=checked)
         self._warm_up(worker)
         baseline_s: list[float] = []
         candidate_runs: list[list[TestRecord]] = []
@@ -213,8 +261,8 @@ class Harness:
                 return Verdict(label, "rejected", reason, passed, len(records), detail=broken[0].detail, failed_test=broken[0].test)
         return Verdict(
             label, *self._judge(comparison), passed, len(records), comparison,
-            peak_rss_bytes=max(r.peak_rss_bytes for r in records),
-            per_test_s=_per_test(candidate_runs),
+            peak_rss_bytes=max(r.peak_rss_bytes for r in records or candidate_runs[0]),
+            per_test_s=_per_test(candidate_runs), differential=checked,
         )
 
     def _judge(self, c: Comparison) -> tuple[Literal["not_faster", "faster"], str]:

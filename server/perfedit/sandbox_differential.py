@@ -1,0 +1,359 @@
+"""Differential testing, the sandbox's side: runs in a child of a worker in "differential" mode.
+
+Never imported by the server: :mod:`perfedit.sandbox_worker` forks a resource-limited child,
+redirects its output, and loads this file by path in the child only (so the worker itself
+pre-imports nothing). The child imports the program's module, finds the target function and
+serves one task (:func:`serve`), sending marshal frames to the worker:
+
+* ``generate``: inputs made with hypothesis (derandomized, no example database, at most
+  ``examples`` of them) from the function's type hints, else from the types of the values the
+  recorded calls passed; answered ``{"generated": [bytes, ...], "problem": str}``.
+* ``outcomes``: the function called on each input from ``start`` on, one frame per input
+  (``{"index", "outcome", "call", "result", "args"}``) after a ``{"ready": True}`` frame.
+* ``time``: the function called once on every input per pass, timed pyperf-style; answered
+  ``{"seconds": per pass, "timed_s": all timed passes}``.
+
+An input is the :mod:`pickle` of one call's ``(args, kwargs)``. Pickles are loaded here, in the
+sandbox, and never in the server: the program and its candidates are untrusted. What goes back
+is plain data: bytes of pickles the server only passes on, and outcomes as JSON text.
+
+An outcome describes what one call did in canonical, JSON-safe form: ``result`` is
+``["returns", value]`` or ``["raises", exception type]`` (the message is ignored), ``args`` and
+``kwargs`` are the arguments after the call (so mutation counts). A value is ``[type name,
+contents]``: sets and dicts are sorted canonically, floats stay numbers (the server compares
+them with a tolerance), non-finite floats become strings, iterators are consumed (up to
+``MAX_ITEMS``), other objects are described by their attributes, else by their ``repr`` with
+memory addresses removed. A description longer than ``MAX_JSON_CHARS`` is replaced by its
+SHA-256 digest (compared exactly); one of more than ``MAX_NODES`` values is cut short.
+"""
+
+import hashlib
+import json
+import math
+import pickle
+import reprlib
+import sys
+import traceback
+
+MAX_NODES = 200_000
+MAX_DEPTH = 100
+MAX_ITEMS = 10_000
+MAX_JSON_CHARS = 256 * 1024
+MAX_TEXT_CHARS = 120
+MAX_COLLECTION_SIZE = 30  # generated lists, sets and dicts built from recorded values
+SAMPLED_ITEMS = 200  # items of a recorded container looked at to infer its element types
+_SCALARS = (bool, int, float, complex, str, bytes, bytearray, type(None))
+
+
+def serve(spec, task, inputs, send, clock):
+    """Do ``task`` (see the module docstring) for the function ``spec["function"]`` of module
+    ``spec["module"]`` on ``inputs`` (pickled calls); ``send`` writes one frame to the worker,
+    ``clock`` is the worker's ``time.perf_counter``, captured before any project code ran."""
+    try:
+        __import__(spec["module"])
+        function = getattr(sys.modules[spec["module"]], spec["function"])
+    except BaseException:
+        send({"problem": f"importing {spec['module']}.{spec['function']} failed:\n{_traceback()}"})
+        return
+    if task["op"] == "generate":
+        send(generate(function, task["recorded"], task["examples"], task["max_input_bytes"], task["storage_dir"]))
+    elif task["op"] == "outcomes":
+        send({"ready": True})
+        for index in range(task["start"], len(inputs)):
+            send({"index": index, **describe_call(function, spec["function"], inputs[index])})
+    elif task["op"] == "time":
+        send(time_calls(function, inputs, task["calibrate"], task["min_sample_s"], task["max_loops"], clock))
+
+
+def _traceback():
+    return traceback.format_exc()[-2000:]
+
+
+# --- generating inputs -------------------------------------------------------------------------
+
+
+def generate(function, recorded, examples, max_input_bytes, storage_dir):
+    """Up to ``examples`` distinct pickled calls of ``function`` drawn by hypothesis, each at
+    most ``max_input_bytes``: each parameter from its type hint, else from the types of the
+    values that the ``recorded`` calls passed to it; a parameter with neither but with a
+    default keeps its default. ``storage_dir`` is hypothesis' storage folder (its Unicode
+    tables; no example database is used). ``problem`` says why no input could be made."""
+    import inspect
+    import os
+    import typing
+
+    if examples == 0:
+        return {"generated": [], "problem": "differential_examples is 0"}
+    os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = storage_dir
+    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import strategies as st
+
+    try:
+        signature = inspect.signature(function)
+        hints = typing.get_type_hints(function)
+    except Exception:
+        return {"generated": [], "problem": f"cannot read the signature or type hints:\n{_traceback()}"}
+    try:
+        call = _call_strategy(st, signature, hints, _recorded_values(signature, recorded))
+    except Exception:
+        return {"generated": [], "problem": f"no strategy for its parameters:\n{_traceback()}"}
+    if isinstance(call, str):
+        return {"generated": [], "problem": call}
+    made, problems = {}, []
+
+    @settings(
+        max_examples=examples, derandomize=True, database=None, deadline=None,
+        phases=[Phase.generate], suppress_health_check=list(HealthCheck),
+    )
+    @given(call)
+    def collect(drawn):
+        args, kwargs = drawn
+        try:
+            data = pickle.dumps((args, kwargs))
+        except Exception as exc:
+            problems.append(f"a generated input cannot be pickled: {exc!r}")
+            return
+        if len(data) <= max_input_bytes:
+            made.setdefault(data, None)
+
+    try:
+        collect()
+    except Exception:
+        return {"generated": list(made), "problem": f"hypothesis could not generate inputs:\n{_traceback()}"}
+    return {"generated": list(made), "problem": "" if made else "; ".join(problems[:1]) or "no input was generated"}
+
+
+def _recorded_values(signature, recorded):
+    """Parameter name -> the values the ``recorded`` calls passed to it (calls that cannot be
+    loaded here, e.g. with an object of a test module, are skipped)."""
+    seen = {name: [] for name in signature.parameters}
+    for data in recorded:
+        try:
+            args, kwargs = pickle.loads(data)
+            bound = signature.bind(*args, **kwargs)
+        except Exception:
+            continue
+        for name, value in bound.arguments.items():
+            seen[name].append(value)
+    return seen
+
+
+def _call_strategy(st, signature, hints, seen):
+    """A strategy for ``(args, kwargs)`` of a call (see :func:`generate`), or why there is none."""
+    positional, keywords, skipped = [], {}, False
+    for name, parameter in signature.parameters.items():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if name in hints:
+            strategy = st.from_type(hints[name])
+        elif seen[name]:
+            strategy = like(st, seen[name])
+        elif parameter.default is not parameter.empty:
+            skipped = True  # keeps its default; the parameters after it go by keyword
+            continue
+        else:
+            return f"parameter {name!r} has no type hint and no recorded value"
+        if parameter.kind == parameter.KEYWORD_ONLY or skipped and parameter.kind == parameter.POSITIONAL_OR_KEYWORD:
+            keywords[name] = strategy
+        elif not skipped:
+            positional.append(strategy)
+        # else: positional-only after a skipped one; it has a default too, and keeps it
+    return st.tuples(st.tuples(*positional), st.fixed_dictionaries(keywords))
+
+
+def like(st, values):
+    """A hypothesis strategy for values of the same types (and shapes) as ``values``: scalars
+    from their type, lists, sets, dicts and tuples of such, values of other types drawn from
+    ``values`` themselves."""
+    by_type = {}
+    for value in values:
+        by_type.setdefault(type(value), []).append(value)
+    strategies = []
+    for kind, group in by_type.items():
+        if kind in _SCALARS:
+            strategies.append(st.from_type(kind))
+        elif kind in (list, set, frozenset):
+            elements = like(st, [item for value in group for item in list(value)[:SAMPLED_ITEMS]])
+            build = {list: st.lists, set: st.sets, frozenset: st.frozensets}[kind]
+            strategies.append(build(elements, max_size=MAX_COLLECTION_SIZE))
+        elif kind is dict:
+            pairs = [pair for value in group for pair in list(value.items())[:SAMPLED_ITEMS]]
+            strategies.append(st.dictionaries(
+                like(st, [key for key, _ in pairs]), like(st, [item for _, item in pairs]), max_size=MAX_COLLECTION_SIZE,
+            ))
+        elif kind is tuple:
+            for size in sorted({len(value) for value in group}):
+                columns = zip(*(value for value in group if len(value) == size), strict=True)
+                strategies.append(st.tuples(*(like(st, list(column)) for column in columns)))
+        else:
+            strategies.append(st.sampled_from(group[:SAMPLED_ITEMS]))  # a type hypothesis may not know how to build
+    return st.one_of(strategies) if strategies else st.nothing()
+
+
+# --- describing calls --------------------------------------------------------------------------
+
+
+def describe_call(function, name, data):
+    """What calling ``function`` on the pickled call ``data`` did: ``outcome`` (JSON text, see
+    the module docstring), ``call`` (how it was called, short), ``result`` and ``args`` (short
+    texts of the result and of the arguments after the call)."""
+    try:
+        args, kwargs = pickle.loads(data)
+    except Exception:
+        return {"outcome": json.dumps({"unusable": _traceback()[-300:]}), "call": "?", "result": "", "args": []}
+    call = f"{name}({', '.join([*map(short, args), *(f'{key}={short(value)}' for key, value in kwargs.items())])})"
+    try:
+        value = function(*args, **kwargs)
+    except BaseException as exc:
+        result, text = ["raises", type_name(type(exc))], f"raises {type_name(type(exc))}"
+    else:
+        result, text = ["returns", canonical(value)], f"returns {short(value)}"
+    outcome = {
+        "result": result,
+        "args": [canonical(arg) for arg in args],
+        "kwargs": [[key, canonical(value)] for key, value in sorted(kwargs.items())],
+    }
+    texts = [*map(short, args), *(short(value) for _, value in sorted(kwargs.items()))]
+    return {"outcome": _bounded(json.dumps(outcome, allow_nan=False)), "call": _cut(call), "result": _cut(text), "args": texts}
+
+
+def _bounded(text):
+    """``text``, or a JSON digest of it when it is longer than MAX_JSON_CHARS."""
+    if len(text) <= MAX_JSON_CHARS:
+        return text
+    return json.dumps({"sha256": hashlib.sha256(text.encode()).hexdigest()})
+
+
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxlist, _SHORT.maxtuple, _SHORT.maxdict, _SHORT.maxset = 3, 8, 8, 6, 8
+_SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 40, 40, 40
+
+
+def short(value):
+    """A short ``repr`` of ``value`` (at most MAX_TEXT_CHARS)."""
+    try:
+        return _cut(_SHORT.repr(value))
+    except Exception:
+        return f"<{type_name(type(value))} that cannot be shown>"
+
+
+def _cut(text):
+    return text if len(text) <= MAX_TEXT_CHARS else text[: MAX_TEXT_CHARS - 1] + "…"
+
+
+def type_name(kind):
+    """``qualname`` for built-in types, ``module.qualname`` for the others."""
+    module = getattr(kind, "__module__", "")
+    qualname = getattr(kind, "__qualname__", "?")
+    return qualname if module == "builtins" else f"{module}.{qualname}"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def canonical(value):
+    """The canonical, JSON-safe form of ``value`` (see the module docstring); computing it may
+    run the value's own code (iteration, ``repr``): that is why it happens in the sandbox."""
+    nodes = [0]
+    try:
+        return _canonical(value, 0, set(), nodes)
+    except _TooLarge:
+        return ["too-large", type_name(type(value))]
+    except Exception as exc:
+        return ["unrepresentable", type_name(type(value)), type_name(type(exc))]
+
+
+def _canonical(value, depth, active, nodes):
+    nodes[0] += 1
+    if nodes[0] > MAX_NODES:
+        raise _TooLarge
+    kind = type(value)
+    name = type_name(kind)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**63:
+        return [name, hex(value)]  # JSON readers lose such numbers; decimal text is length-limited
+    if value is None or isinstance(value, bool | int | str):
+        return [name, value]
+    if isinstance(value, float):
+        return [name, value if math.isfinite(value) else repr(value)]
+    if isinstance(value, complex):
+        return [name, [_canonical(value.real, depth, active, nodes), _canonical(value.imag, depth, active, nodes)]]
+    if isinstance(value, bytes | bytearray):
+        return [name, value.hex()]
+    if depth >= MAX_DEPTH:
+        return [name, "too-deep"]
+    if id(value) in active:
+        return [name, "cycle"]
+    active.add(id(value))
+    try:
+        return [name, *_contents(value, depth + 1, active, nodes)]
+    finally:
+        active.discard(id(value))
+
+
+def _contents(value, depth, active, nodes):
+    """The contents part of a container's or an object's canonical form (a list)."""
+
+    def walk(item):
+        return _canonical(item, depth, active, nodes)
+
+    if isinstance(value, list | tuple):
+        return [[walk(item) for item in value]]
+    if isinstance(value, set | frozenset):
+        return [sorted((walk(item) for item in value), key=_order)]
+    if isinstance(value, dict):
+        return [sorted(([walk(key), walk(item)] for key, item in value.items()), key=_order)]
+    if type(value).__module__.split(".")[0] == "numpy" and hasattr(value, "tolist"):
+        return [str(getattr(value, "dtype", "")), walk(value.tolist())]
+    if hasattr(type(value), "__next__") and iter(value) is value:
+        items = []
+        for item in value:
+            if len(items) == MAX_ITEMS:
+                return [[walk(item) for item in items], "more"]
+            items.append(item)
+        return [[walk(item) for item in items]]
+    attributes = getattr(value, "__dict__", None)
+    slots = [slot for cls in type(value).__mro__ for slot in getattr(cls, "__slots__", ()) if isinstance(slot, str)]
+    if isinstance(attributes, dict) or slots:
+        fields = dict(attributes) if isinstance(attributes, dict) else {}
+        fields.update((slot, getattr(value, slot)) for slot in slots if slot != "__dict__" and hasattr(value, slot))
+        return [walk(fields)]
+    return [_without_addresses(repr(value))]
+
+
+def _order(form):
+    return json.dumps(form, sort_keys=True)
+
+
+def _without_addresses(text):
+    """``text`` with `` at 0x…`` memory addresses removed (they differ between processes)."""
+    parts = text.split(" at 0x")
+    return parts[0] + "".join(part.lstrip("0123456789abcdefABCDEF") for part in parts[1:])
+
+
+# --- timing --------------------------------------------------------------------------------------
+
+
+def time_calls(function, inputs, calibrate, min_sample_s, max_loops, clock):
+    """Seconds per pass of calls of ``function`` on every input (each call on freshly loaded
+    arguments; loading is not timed; an exception ends only its call), pyperf-style: one pass,
+    then with ``calibrate`` as many passes as make a sample of ``min_sample_s``."""
+
+    def one_pass():
+        elapsed = 0.0
+        for data in inputs:
+            args, kwargs = pickle.loads(data)
+            started = clock()
+            try:  # noqa: SIM105 - contextlib.suppress would add its own calls to the timed region
+                function(*args, **kwargs)
+            except Exception:
+                pass
+            elapsed += clock() - started
+        return elapsed
+
+    seconds = timed_s = one_pass()
+    if calibrate:
+        loops = max(1, min(max_loops, int(min_sample_s / max(seconds, 1e-9)) + 1))
+        sample_s = sum(one_pass() for _ in range(loops))
+        seconds, timed_s = sample_s / loops, timed_s + sample_s
+    return {"seconds": float(seconds), "timed_s": float(timed_s)}

@@ -1,0 +1,211 @@
+"""Differential testing when the tests are thin or absent: the original and each candidate are
+called on the same recorded and generated inputs in the sandbox; return values, exception types
+and argument mutation must match, and the first mismatch names the input."""
+
+import builtins
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from perfedit import testsource
+from perfedit.config import Settings
+from perfedit.differential import applies, same
+from perfedit.errors import NoTestsFound
+from perfedit.pipeline import Request, suggest
+from perfedit.targets import Target, find
+from perfedit.testsource import discover
+from perfedit.validate import Harness
+
+MODULE = '''\
+def dedupe(items: list[int]) -> list[int]:
+    """The distinct items in first-seen order."""
+    result = []
+    for item in items:
+        if item not in result:
+            result.append(item)
+    return result
+
+
+def ratio(values: list[int]) -> float:
+    return values[0] / values[1]
+
+
+def sort_numbers(items: list[int]) -> list[int]:
+    """The items in ascending order, as a new list (bubble sort)."""
+    result = list(items)
+    for i in range(len(result)):
+        for j in range(len(result) - 1 - i):
+            if result[j] > result[j + 1]:
+                result[j], result[j + 1] = result[j + 1], result[j]
+    return result
+
+
+def lonely(x, scale=2):
+    return x * scale
+
+
+class Box:
+    def size(self, extra: int) -> int:
+        return extra
+'''
+FAST_SORT = "def sort_numbers(items: list[int]) -> list[int]:\n    return sorted(items)\n"
+SETTINGS = Settings(runs=5, timeout_s=2.0, explain=False)
+
+
+@pytest.fixture
+def untested(tmp_path: Path) -> Path:
+    """m.py in a project without a single test."""
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("")
+    (project / "m.py").write_text(MODULE)
+    return project / "m.py"
+
+
+def _target(path: Path, function: str) -> Target:
+    return find(path, path.read_text(), function=function)
+
+
+def _no_model():
+    raise AssertionError("the stub proposer needs no model")
+
+
+def test_thin_and_absent_suites_are_checked_differentially(untested: Path):
+    function = _target(untested, "dedupe")
+    two_tests = testsource.TestSuite("pytest", untested.parent, ("tests/test_m.py::test_a", "tests/test_m.py::test_b"))
+    assert applies(function, two_tests, Settings())
+    assert not applies(function, two_tests, Settings(differential_min_tests=2))
+    assert applies(function, discover(function), Settings())
+    assert not applies(_target(untested, "Box.size"), two_tests, Settings())  # methods: tests only
+
+
+def test_floats_match_within_tolerance_types_exactly():
+    assert same(["float", 0.1 + 0.2], ["float", 0.3])
+    assert not same(["float", 0.31], ["float", 0.3])
+    assert not same(["int", 3], ["float", 3.0])
+    assert not same(["list", [["int", 1], ["int", 2]]], ["list", [["int", 2], ["int", 1]]])
+
+
+def test_untested_function_without_hints_says_what_to_do(untested: Path):
+    with pytest.raises(NoTestsFound, match=r"add type hints to its parameters \(x\)"):
+        discover(_target(untested, "lonely"))
+    with pytest.raises(NoTestsFound, match="--tests") as error:
+        discover(_target(untested, "Box.size"))
+    assert "type hints" not in str(error.value)
+    with pytest.raises(NoTestsFound, match="--tests"):
+        discover(_target(untested, "dedupe"), differential=False)
+
+
+def test_untested_hinted_function_gets_a_suggestion_checked_by_differential_testing(untested: Path, tmp_path: Path):
+    stub = tmp_path / "stub.py"
+    stub.write_text(FAST_SORT)
+    request = Request(path=untested, source=untested.read_text(), function="sort_numbers", candidates_file=stub)
+    suggestion = suggest(request, SETTINGS, _no_model)
+    assert suggestion.suite.kind == "differential" and suggestion.baseline.tests_total == 0
+    check = suggestion.winner.differential
+    assert check is not None and check.recorded == 0 and check.generated > 20
+    assert f"Checked by differential testing on {check.inputs} inputs (0 recorded from your tests, {check.generated} generated)" in suggestion.explanation
+    assert "lower confidence" in suggestion.explanation and "Passes all" not in suggestion.explanation
+
+
+def test_different_values_and_mutation_are_rejected_with_the_input(untested: Path):
+    target = _target(untested, "dedupe")
+    with Harness(target, discover(target), SETTINGS) as harness:
+        harness.baseline(runs=1)
+        check = harness.differential.check
+        assert check is not None and check.generated > 20
+        reordered = harness.validate("sorted", target.replace("def dedupe(items: list[int]) -> list[int]:\n    return sorted(set(items))\n"))
+        assert reordered.verdict == "rejected"
+        assert reordered.reason.startswith("differential testing: returns [") and " instead of [" in reordered.reason
+        assert reordered.failed_test.startswith("dedupe([") and reordered.reason.endswith(f" for {reordered.failed_test}")
+        assert reordered.detail.startswith(f"input: {reordered.failed_test}\noriginal: returns [")
+
+        mutating = harness.validate("reverses", target.replace(
+            "def dedupe(items: list[int]) -> list[int]:\n    result = list(dict.fromkeys(items))\n    items.reverse()\n    return result\n"
+        ))
+        assert mutating.verdict == "rejected" and "leaves argument 1 as [" in mutating.reason, mutating.reason
+
+        faithful = harness.validate("dict", target.replace("def dedupe(items: list[int]) -> list[int]:\n    return list(dict.fromkeys(items))\n"))
+        assert faithful.verdict != "rejected", faithful.reason
+        assert faithful.differential == check
+
+
+def test_a_different_exception_type_is_rejected(untested: Path):
+    target = _target(untested, "ratio")
+    with Harness(target, discover(target), SETTINGS) as harness:
+        harness.baseline(runs=1)
+        verdict = harness.validate("value error", target.replace(
+            "def ratio(values: list[int]) -> float:\n    if len(values) < 2:\n        raise ValueError('two values needed')\n"
+            "    return values[0] / values[1]\n"
+        ))
+    assert verdict.verdict == "rejected"
+    assert verdict.reason == f"differential testing: raises ValueError instead of IndexError for {verdict.failed_test}"
+
+
+def test_inputs_recorded_from_thin_tests_catch_what_they_miss(dedupe_project: Path):
+    """examples/dedupe has two tests; they do not notice that a candidate empties its argument."""
+    target = _target(dedupe_project / "dedupe.py", "unique_in_order")
+    with Harness(target, discover(target), SETTINGS) as harness:
+        harness.baseline(runs=1)
+        check = harness.differential.check
+        assert check is not None
+        assert check.recorded == 4  # [3, 1, 3, 2, 1], [], "abracadabra" and test_large's list
+        assert check.generated > 20  # lists of ints and strings, like the recorded values
+        emptying = harness.validate("clears", target.replace(
+            "def unique_in_order(items):\n    result = list(dict.fromkeys(items))\n"
+            "    if isinstance(items, list):\n        items.clear()\n    return result\n"
+        ))
+    assert emptying.tests_passed == emptying.tests_total == 2
+    assert emptying.reason == (
+        "differential testing: leaves argument 1 as [] where the original leaves [3, 1, 3, 2, 1] "
+        "for unique_in_order([3, 1, 3, 2, 1])"
+    )
+
+
+EVIL = '''\
+class Evil:
+    """Runs code if this object is unpickled or shown (``repr``) in the process that sees it."""
+
+    def __reduce__(self):
+        return (exec, ("import builtins; builtins.PERFEDIT_PWNED = 'by unpickling'",))
+
+    def __repr__(self):
+        import builtins
+
+        builtins.PERFEDIT_PWNED = "by repr"
+        return "<evil>"
+
+
+def dedupe(items: list[int]) -> list[int]:
+    return Evil()
+'''
+
+
+def test_a_candidates_objects_never_run_code_in_this_process(untested: Path):
+    """The return value is described (``repr`` included) in the sandbox; only text comes back."""
+    target = _target(untested, "dedupe")
+    with Harness(target, discover(target), SETTINGS) as harness:
+        harness.baseline(runs=1)
+        verdict = harness.validate("evil", target.replace(EVIL))
+    assert verdict.verdict == "rejected" and verdict.reason.startswith("differential testing: returns <evil> instead of [")
+    assert not hasattr(builtins, "PERFEDIT_PWNED")
+
+
+def test_cli_reports_differential_testing(untested: Path, tmp_path: Path):
+    stub = tmp_path / "stub.py"
+    stub.write_text(FAST_SORT)
+    result = subprocess.run(
+        [str(Path(sys.executable).with_name("perfedit")), "suggest", untested.name, "--function", "sort_numbers",
+         "--candidates", str(stub), "--runs", "5", "--no-explain", "--json"],
+        cwd=untested.parent, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["tests"] == {"kind": "differential", "description": "no tests: differential testing only", "passed": 0, "total": 0}
+    checked = report["checked_by_differential_testing"]
+    assert checked["recorded"] == 0 and checked["generated"] > 20 and checked["inputs"] == checked["generated"]
+    assert any(fact.startswith(f"Checked by differential testing on {checked['inputs']} inputs") for fact in report["facts"])
+    assert "+    return sorted(items)" in report["diff"]

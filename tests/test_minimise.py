@@ -1,0 +1,108 @@
+"""Diff minimisation: hunks, ddmin, cosmetic reverts, and a real re-validated minimisation."""
+
+from pathlib import Path
+
+from perfedit.config import Settings
+from perfedit.minimise import apply, ddmin, hunks, minimise
+from perfedit.targets import find
+from perfedit.testsource import discover
+from perfedit.timing import Comparison
+from perfedit.validate import Harness, Verdict
+
+ORIGINAL = "a = 1\nb = 2\nc = 3\nd = 4\ne = 5\n"
+CANDIDATE = "a = 10\nb = 2\nc = 30\nd = 4\ne = 50\n"
+
+
+def faster(label: str = "x", speedup: float = 3.0) -> Verdict:
+    return Verdict(label, "faster", "", 2, 2, Comparison(1.0, 1 / speedup, speedup, (speedup * 0.9, speedup * 1.1), 0.001, True))
+
+
+def test_hunks_apply_any_subset():
+    found = hunks(ORIGINAL, CANDIDATE)
+    assert len(found) == 3 and all(h.changed_lines == 2 for h in found)
+    assert apply(ORIGINAL, CANDIDATE, found) == CANDIDATE
+    assert apply(ORIGINAL, CANDIDATE, []) == ORIGINAL
+    assert apply(ORIGINAL, CANDIDATE, [found[1]]) == "a = 1\nb = 2\nc = 30\nd = 4\ne = 5\n"
+
+
+def test_ddmin_finds_the_needed_pair():
+    items = hunks("".join(f"x{i} = 0\n\n" for i in range(6)), "".join(f"x{i} = 1\n\n" for i in range(6)))
+    needed = {items[2], items[4]}
+    tried = []
+
+    def test(subset):
+        tried.append(subset)
+        return needed <= set(subset)
+
+    assert set(ddmin(items, test)) == needed
+    assert len(tried) < 2 ** len(items)  # not an exhaustive search
+
+
+def test_minimise_keeps_only_what_the_speedup_needs():
+    checked = []
+
+    def check(source: str) -> Verdict:  # only "c = 30" makes it faster
+        checked.append(source)
+        return faster() if "c = 30" in source else Verdict("x", "not_faster", "", 2, 2, None)
+
+    result = minimise(ORIGINAL, CANDIDATE, faster(), check)
+    assert result.source == "a = 1\nb = 2\nc = 30\nd = 4\ne = 5\n"
+    assert (result.changed_lines_before, result.changed_lines_after) == (6, 2)
+    assert (result.hunks_before, result.hunks_after) == (3, 1)
+    assert result.validations == len(checked) <= 8
+
+
+def test_a_smaller_version_must_keep_most_of_the_speedup():
+    def check(source: str) -> Verdict:  # dropping hunks still "faster", but only 1.5x of 3x
+        return faster(speedup=3.0 if source == CANDIDATE else 1.5)
+
+    result = minimise(ORIGINAL, CANDIDATE, faster(speedup=3.0), check)
+    assert result.source == CANDIDATE and result.changed_lines_after == 6
+
+
+def test_cosmetic_hunks_are_reverted_without_running_anything():
+    original = "def f(x):\n    return x+1\n\n\ndef g(y):\n    return [v for v in y if v in y]\n"
+    candidate = "def f(x):\n    return x + 1  # spaced\n\n\ndef g(y):\n    s = set(y)\n    return [v for v in y if v in s]\n"
+
+    def check(source: str) -> Verdict:
+        raise AssertionError("a single substantive hunk needs no validation")
+
+    result = minimise(original, candidate, faster(), check)
+    assert result.source == "def f(x):\n    return x+1\n\n\ndef g(y):\n    s = set(y)\n    return [v for v in y if v in s]\n"
+    assert result.validations == 0 and result.hunks_after == 1
+
+
+def test_validation_budget_is_respected():
+    calls = []
+
+    def check(source: str) -> Verdict:
+        calls.append(source)
+        return faster()
+
+    minimise(ORIGINAL, CANDIDATE, faster(), check, max_validations=1)
+    assert len(calls) == 1
+
+
+def test_real_minimisation_reverts_an_unneeded_docstring_change(dedupe_project: Path):
+    path = dedupe_project / "dedupe.py"
+    target = find(path, path.read_text(), function="unique_in_order")
+    code = (
+        "def unique_in_order(items):\n"
+        '    """Distinct items, first-seen order."""\n'
+        "    result = []\n"
+        "    seen = set()\n"
+        "    for item in items:\n"
+        "        if item not in seen:\n"
+        "            seen.add(item)\n"
+        "            result.append(item)\n"
+        "    return result\n"
+    )
+    candidate = target.replace(code)
+    with Harness(target, discover(target), Settings(runs=5)) as harness:
+        harness.baseline()
+        verdict = harness.validate("set", candidate)
+        assert verdict.verdict == "faster"
+        result = minimise(target.source, candidate, verdict, lambda s: harness.validate("set (minimised)", s))
+    assert '"""Return the distinct items of ``items`` in the order they first appear."""' in result.source
+    assert "seen = set()" in result.source and result.verdict.verdict == "faster"
+    assert result.changed_lines_after < result.changed_lines_before
