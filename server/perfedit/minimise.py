@@ -144,28 +144,21 @@ def minimise(
     assert verdict.comparison is not None, "minimise() needs a faster verdict"
     floor = keep_fraction * verdict.comparison.speedup
     all_hunks = hunks(original, candidate)
-    best = [candidate, verdict]  # the smallest passing version so far: source, verdict
-    validations = 0
+    verdicts: dict[tuple[Hunk, ...], Verdict] = {}  # each validated subset's verdict
 
     def still_faster(kept: list[Hunk]) -> bool:
-        nonlocal validations
         if not kept:
             return False  # the original itself
-        if validations >= max_validations:
+        if len(verdicts) >= max_validations:
             raise BudgetSpent
-        validations += 1
-        source = apply(original, candidate, kept)
-        result = check(source)
-        ok = result.verdict == "faster" and result.comparison is not None and result.comparison.speedup >= floor
-        if ok:
-            best[:] = [source, result]
-        return ok
+        result = verdicts[tuple(kept)] = check(apply(original, candidate, kept))
+        return result.verdict == "faster" and result.comparison is not None and result.comparison.speedup >= floor
 
-    kept = _substantive(original, candidate, all_hunks)
-    if len(kept) < len(all_hunks):  # cosmetic hunks dropped: the tree, hence behaviour, is the winner's
-        best[0] = apply(original, candidate, kept)
-    ddmin(kept, still_faster)  # each smaller passing subset is recorded in best
-    source, final = best
+    # Without the cosmetic hunks the tree, hence the behaviour and verdict, is the winner's; ddmin
+    # only ever moves to a subset that passed, so its result carries a verdict.
+    kept = ddmin(_substantive(original, candidate, all_hunks), still_faster)
+    source = apply(original, candidate, kept)
+    final = verdicts.get(tuple(kept), verdict)
     after = hunks(original, source)
     return Minimised(
         source=source,
@@ -174,5 +167,5 @@ def minimise(
         changed_lines_after=sum(h.changed_lines for h in after),
         hunks_before=len(all_hunks),
         hunks_after=len(after),
-        validations=validations,
+        validations=len(verdicts),
     )

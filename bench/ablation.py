@@ -1,0 +1,237 @@
+"""Ablation of the candidate sources and steps on PIE and ENAMEL programs.
+
+Configurations, each the product's own steps (:class:`perfedit.pipeline.Job`) on the same
+program, model and timing settings:
+
+* model only: greedy + k samples (PIE Best@k), validated;
+* + refinement: PerfCodeGen refinement of the model's candidates (Peng et al. 2024, section 2);
+* + rules: the rule-based candidates added to the model's;
+* + both: rules and model candidates, refined together (what ``perfedit suggest`` does);
+* + minimisation: the "+ both" winner with unneeded hunks reverted (delta debugging).
+
+One run per program serves all five: candidates are generated once, and a candidate met again
+(same syntax tree) or a greedy refinement prompt asked again reuses the first result. Each
+configuration's wall time is the sum of the parts it uses (baseline, generation, the
+validation of its candidates, refinement, minimisation), as if it had run alone; the model's
+explanation is left out. Metrics (perfedit.metrics): %Correct, %OPT, SP and RTR, mean changed
+lines of the suggestion, median wall time per program.
+
+Datasets: PIE ``val.jsonl`` slow programs that pass their sample tests (script mode, stdin/stdout
+cases, round-robin over problems as bench/pie_val.py) and ENAMEL problems (bench/enamel_tasks.py:
+HumanEval canonical solution as the input, ENAMEL's generated large inputs as the workload, the
+expert solution validated the same way as the ceiling).
+
+Usage: python bench/ablation.py pie --data ../shared/data/pie --programs 30
+       python bench/ablation.py enamel --data ../shared/data/enamel --programs 20
+Each program's record is appended to --out as a JSON line, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import enamel_tasks
+from perfedit import config
+from perfedit.diffs import changed_lines, unified_diff
+from perfedit.errors import PerfeditError
+from perfedit.llm import Generation, LocalModel, shared
+from perfedit.metrics import Outcome, markdown_table, summarise
+from perfedit.pipeline import Job, Request, choose_winner, locate
+from perfedit.proposers import Candidate
+from perfedit.validate import Harness, Verdict
+from pie_val import select_programs
+
+CONFIGS = ["model only", "+ refinement", "+ rules", "+ both", "+ minimisation"]
+
+
+class MemoModel:
+    """A :class:`LocalModel` whose greedy replies (deterministic) are remembered per prompt;
+    ``charged_s`` adds up generation seconds, a remembered reply costing what it first cost."""
+
+    def __init__(self, model: LocalModel) -> None:
+        self._model = model
+        self._replies: dict[str, Generation] = {}
+        self.charged_s = 0.0
+
+    def generate(self, messages: list[dict[str, str]], *, num_samples: int = 0, **options: Any) -> Generation:
+        key = json.dumps([messages, num_samples, options], sort_keys=True, default=str)
+        if num_samples or key not in self._replies:
+            self._replies[key] = self._model.generate(messages, num_samples=num_samples, **options)
+        reply = self._replies[key]
+        self.charged_s += reply.seconds
+        return reply
+
+    def complete(self, messages: list[dict[str, str]], *, max_new_tokens: int = 256) -> str:
+        return self.generate(messages, max_new_tokens=max_new_tokens).texts[0]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+
+def _record(verdicts: list[Verdict], winner: Verdict | None, changed_lines: int | None, wall_s: float) -> dict[str, Any]:
+    """One configuration's result on one program."""
+    return {
+        "correct": any(v.verdict != "rejected" for v in verdicts),
+        "speedup": winner.comparison.speedup if winner and winner.comparison else None,
+        "winner": winner.label if winner else None,
+        "changed_lines": changed_lines,
+        "wall_s": wall_s,
+    }
+
+
+def ablate(request: Request, settings: config.Settings, model: LocalModel, ceiling: Path | None = None) -> dict[str, Any]:
+    """Every configuration on one program; a JSON-able record (times in seconds).
+
+    Raises PerfeditError (e.g. OriginalFailsTests) when the program cannot be run at all.
+    """
+    memo = MemoModel(model)
+    target, suite = locate(request, settings)
+    spent: dict[str, float] = {}
+
+    def wall(part: str, step, *args):
+        started = time.perf_counter()
+        result = step(*args)
+        spent[part] = time.perf_counter() - started
+        return result
+
+    def generating(part: str, step, *args):  # generation seconds (validation is counted per candidate)
+        charged = memo.charged_s
+        result = step(*args)
+        spent[part] = memo.charged_s - charged
+        return result
+
+    with Harness(target, suite, settings) as harness:
+        wall("baseline", harness.baseline)
+        job = Job(request, settings, lambda: memo, harness)
+        model_c = generating("generation", job.model_candidates)
+        rule_c = wall("rules", job.rule_candidates)
+        model_v = job.validate(model_c)
+        rule_v = job.validate(rule_c, model_c)
+        ref_m, ref_m_v = generating("refine model", job.refine, model_c, model_v)
+        ref_b, ref_b_v = generating("refine both", job.refine, model_c + rule_c, model_v + rule_v)
+        pools: dict[str, tuple[list[Candidate], list[Verdict], list[str]]] = {
+            "model only": (model_c, model_v, []),
+            "+ refinement": (model_c + ref_m, model_v + ref_m_v, ["refine model"]),
+            "+ rules": (model_c + rule_c, model_v + rule_v, ["rules"]),
+            "+ both": (model_c + rule_c + ref_b, model_v + rule_v + ref_b_v, ["rules", "refine both"]),
+        }
+        configs: dict[str, dict[str, Any]] = {}
+        for name, (candidates, verdicts, parts) in pools.items():
+            chosen = choose_winner(candidates, verdicts, target)
+            wall_s = sum(spent[p] for p in ["baseline", "generation", *parts]) + sum(job.validation_s.get(c.label, 0.0) for c in candidates)
+            size = changed_lines(unified_diff(target.source, chosen[0].source, target.path.name)) if chosen else None
+            configs[name] = _record(verdicts, chosen[1] if chosen else None, size, wall_s)
+        configs["+ minimisation"] = dict(configs["+ both"])
+        chosen = choose_winner(*pools["+ both"][:2], target)
+        if chosen:
+            minimised = wall("minimise", job.minimise, *chosen)
+            configs["+ minimisation"] = _record(
+                pools["+ both"][1], minimised.verdict, minimised.changed_lines_after, configs["+ both"]["wall_s"] + spent["minimise"],
+            )
+        record: dict[str, Any] = {"configs": configs, "reasons": {v.label: v.reason for v in pools["+ both"][1]}}
+        if ceiling is not None:
+            expert_job = Job(Request(request.path, request.source, request.function, candidates_file=ceiling), settings, lambda: memo, harness)
+            (expert,) = expert_job.validate(expert_job.model_candidates())
+            record["ceiling"] = {"verdict": expert.verdict, "speedup": expert.comparison.speedup if expert.comparison else None, "reason": expert.reason}
+    return record
+
+
+def pie_programs(data: Path, count: int, workdir: Path) -> Iterator[tuple[str, Request, Path | None]]:
+    """(name, request, ceiling) for ``count`` passing slow programs of val.jsonl (script mode)."""
+    for row in select_programs(data, count):
+        folder = workdir / row["submission_id_v0"]
+        folder.mkdir()
+        program = folder / "prog.py"
+        program.write_text(row["slow"])
+        yield f"{row['problem_id']}/{row['submission_id_v0']}", Request(program, row["slow"], tests=data / "tests" / row["problem_id"]), None
+
+
+def enamel_programs(data: Path, count: int, workdir: Path) -> Iterator[tuple[str, Request, Path | None]]:
+    """(name, request, ceiling) for the first ``count`` ENAMEL problems whose cases build."""
+    canonical = enamel_tasks.canonical_programs()
+    built = 0
+    for row in enamel_tasks.load_rows(data):
+        if built == count:
+            return
+        task = enamel_tasks.build(row, canonical[row["task_id"]], workdir / row["task_id"].replace("/", "_"), max_call_s=0.2)
+        if task is None:
+            print(f"{row['task_id']}: skipped (its cases could not be built)", flush=True)
+            continue
+        built += 1
+        source = task.solution.read_text()
+        yield row["task_id"], Request(task.solution, source, function=task.function, tests=task.tests), task.reference
+
+
+def summary(records: list[dict[str, Any]]) -> str:
+    """Markdown: PIE metrics per configuration, mean changed lines, median wall time."""
+    rows = []
+    for name in CONFIGS:
+        results = [r["configs"][name] for r in records]
+        rows.append((name, summarise([Outcome(r["correct"], r["speedup"]) for r in results])))
+    table = markdown_table(rows).splitlines()
+    table[0] += " mean changed lines | median wall time / program |"
+    table[1] += "---|---|"
+    for index, name in enumerate(CONFIGS, start=2):
+        sizes = [r["configs"][name]["changed_lines"] for r in records if r["configs"][name]["changed_lines"] is not None]
+        table[index] += f" {statistics.mean(sizes):.1f} |" if sizes else " – |"
+        table[index] += f" {statistics.median(r['configs'][name]['wall_s'] for r in records):.1f} s |"
+    ceilings = [r["ceiling"] for r in records if "ceiling" in r]
+    if ceilings:
+        faster = [c["speedup"] for c in ceilings if c["verdict"] == "faster"]
+        table.append(
+            f"\nCeiling (expert solution, same harness): faster on {len(faster)} of {len(ceilings)} problems, "
+            f"mean speedup {statistics.mean(faster) if faster else float('nan'):.2f}x over those."
+        )
+    return "\n".join(table)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("dataset", choices=["pie", "enamel"])
+    parser.add_argument("--data", type=Path, help="dataset folder (default ../shared/data/<dataset>)")
+    parser.add_argument("--programs", type=int, default=30)
+    parser.add_argument("--model", default=config.Settings().model)
+    parser.add_argument("--samples", type=int, default=config.Settings().samples, help="sampled candidates besides the greedy one")
+    parser.add_argument("--out", type=Path, help="JSON lines (default .bench-out/ablation-<dataset>.jsonl)")
+    args = parser.parse_args()
+    data = args.data or Path("../shared/data") / args.dataset
+    out = args.out or Path(f".bench-out/ablation-{args.dataset}.jsonl")
+    settings = config.Settings(model=args.model, samples=args.samples, explain=False)
+    model = functools.partial(shared, settings.model)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = {r["program"]: r for r in map(json.loads, out.read_text().splitlines())} if out.exists() else {}
+    records = []
+    programs = pie_programs if args.dataset == "pie" else enamel_programs
+    with tempfile.TemporaryDirectory() as workdir:
+        for index, (name, request, ceiling) in enumerate(programs(data, args.programs, Path(workdir)), start=1):
+            record = done.get(name)
+            if record is None:
+                started = time.perf_counter()
+                try:
+                    record = {"program": name, **ablate(request, settings, model(), ceiling)}
+                except PerfeditError as exc:
+                    print(f"[{index}] {name}: skipped: {str(exc).splitlines()[0]}", flush=True)
+                    continue
+                record["total_s"] = time.perf_counter() - started
+                with out.open("a") as handle:
+                    handle.write(json.dumps(record) + "\n")
+            records.append(record)
+            line = ", ".join(f"{c}: {r['speedup']:.2f}x" if r["speedup"] else f"{c}: {'correct' if r['correct'] else '-'}" for c, r in record["configs"].items())
+            print(f"[{index}] {name}: {line} ({record['total_s']:.0f} s)", flush=True)
+    print(f"\ncommand: python bench/ablation.py {args.dataset} --data {data} --programs {args.programs} --model {args.model} --samples {args.samples}")
+    print(f"settings: samples={settings.samples}, runs={settings.runs}, refine_rounds={settings.refine_rounds}, "
+          f"minimise_validations={settings.minimise_validations}; {len(records)} programs")
+    print(summary(records))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
