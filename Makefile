@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench-pie bench-server
+.PHONY: setup demo test lint bench-pie bench-server bench-ablation
+.PHONY: editors vsix client-test vscode-e2e-deps test-neovim test-vscode
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +23,10 @@ demo: setup
 	$(BIN)/perfedit suggest .demo/dedupe/dedupe.py --function unique_in_order
 	$(BIN)/perfedit suggest .demo/script/seen_before.py
 
-# The test suite; the end-to-end tests load the small SmolLM2-135M model for real.
-test: setup
+# The test suite; the end-to-end tests load the small SmolLM2-135M model for real. It includes
+# the editor end-to-end tests (real Neovim, real VS Code), so it first builds the extension, runs
+# its unit tests and installs what those tests drive.
+test: setup editors client-test
 	$(BIN)/perfedit model pull smollm2-135m
 	$(BIN)/python -m pytest
 
@@ -34,6 +37,57 @@ bench-pie: setup
 	$(BIN)/perfedit model pull qwen2.5-coder-0.5b
 	$(BIN)/python bench/pie_val.py --data ../shared/data/pie --programs 30
 
+bench-ablation: setup
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/perfedit model pull qwen2.5-coder-0.5b
+	$(BIN)/python bench/ablation.py pie --data ../shared/data/pie --programs 30
+	$(BIN)/python bench/ablation.py enamel --data ../shared/data/enamel --programs 20
+
 bench-server: setup
 	$(BIN)/perfedit model pull qwen2.5-coder-0.5b
 	$(BIN)/python bench/server.py
+
+# ---- editors: the VS Code extension (client-vscode/) and the editor end-to-end tests ----------
+# Stamps make re-runs fast: each step runs again only when its inputs change.
+CLIENT := client-vscode
+VSIX := $(CLIENT)/perfedit.vsix
+CLIENT_STAMP := $(CLIENT)/node_modules/.installed
+E2E_VSCODE := tests/editors/vscode
+E2E_STAMP := $(E2E_VSCODE)/node_modules/.installed
+APT_STAMP := .stamps/editor-apt
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+# Debian packages: Chromium (driven by playwright-core), ripgrep (VS Code's search binary, which
+# @vscode/ripgrep would download), libkrb5-dev and build tools (code-server's native modules).
+$(APT_STAMP):
+	dpkg -s chromium ripgrep libkrb5-dev build-essential >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium ripgrep libkrb5-dev build-essential; }
+	mkdir -p $(dir $@) && touch $@
+
+$(CLIENT_STAMP): $(CLIENT)/package-lock.json
+	cd $(CLIENT) && npm ci --no-audit --no-fund
+	touch $@
+
+$(VSIX): $(CLIENT_STAMP) $(CLIENT)/package.json $(CLIENT)/tsconfig.json $(CLIENT)/README.md $(CLIENT)/.vscodeignore $(wildcard $(CLIENT)/src/*.ts)
+	cd $(CLIENT) && npm run package
+
+$(E2E_STAMP): $(E2E_VSCODE)/package-lock.json $(E2E_VSCODE)/install.sh $(APT_STAMP)
+	$(E2E_VSCODE)/install.sh
+	touch $@
+
+vsix: $(VSIX)
+
+client-test: $(CLIENT_STAMP)
+	cd $(CLIENT) && npm test
+
+vscode-e2e-deps: $(E2E_STAMP)
+
+editors: $(VSIX) $(E2E_STAMP)
+
+test-neovim: setup
+	$(BIN)/perfedit model pull smollm2-135m
+	$(BIN)/python -m pytest tests/test_editor_neovim_e2e.py
+
+test-vscode: setup editors
+	$(BIN)/perfedit model pull smollm2-135m
+	$(BIN)/python -m pytest tests/test_editor_vscode_e2e.py

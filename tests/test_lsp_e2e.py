@@ -245,9 +245,11 @@ async def test_suggest_applies_faster_version_with_progress_and_hover(
     compile(new_text, "dedupe.py", "exec")
     (summary,) = [m for m in client.messages if m.type == types.MessageType.Info]
     assert "perfedit: unique_in_order is" in summary.message and "faster" in summary.message
+    assert result["summary"] == summary.message
 
     hover = await hover_at(client, document, line_of(document, "result.append"))
     assert hover is not None and "faster" in hover.contents.value and "```diff" in hover.contents.value
+    assert result["report"] == hover.contents.value  # for the client's "show last result"
     assert await hover_at(client, document, 0) is None
     (again,) = await code_actions(client, document, line_of(document, "result.append"))
     assert again.command is None and again.edit == request.edit  # cached for this version: no second job
@@ -423,7 +425,8 @@ def test_kind_requested_matches_hierarchical_prefixes(only: list[str] | None, of
 def test_editor_options_split_lsp_keys_skip_client_keys_and_reject_unknown_settings():
     options = lsp.EditorOptions.from_json({"runs": 5, "candidatesFile": "c.py", "needsConfirmation": False})
     assert options == lsp.EditorOptions(settings={"runs": 5}, candidates_file="c.py", needs_confirmation=False)
-    assert lsp.EditorOptions.from_json({"path": "perfedit", "trace": {"server": "off"}}) == lsp.EditorOptions()
+    client_only = {"python": "/v/bin/python", "path": "perfedit", "trace": {"server": "off"}}
+    assert lsp.EditorOptions.from_json(client_only) == lsp.EditorOptions()
     with pytest.raises(ConfigError):
         lsp.EditorOptions.from_json({"runz": 5})
     with pytest.raises(ConfigError):
@@ -445,11 +448,16 @@ async def test_deliver_refuses_a_result_for_an_older_version():
     document = TextDocument("file:///d.py", "x = 1\n", version=2)
     shown: list[types.ShowMessageParams] = []
     comparison = SimpleNamespace(speedup=3.0, ci95=(2.5, 3.5))
-    suggestion = SimpleNamespace(winner=SimpleNamespace(comparison=comparison, tests_passed=2), target=SimpleNamespace(name="f"))
+    winner = SimpleNamespace(comparison=comparison, tests_passed=2, differential=None, label="stub 1")
+    suggestion = SimpleNamespace(winner=winner, target=SimpleNamespace(name="f"), facts=["3.0x faster"], reason="", diff="-x\n+y\n")
     server = SimpleNamespace(workspace=SimpleNamespace(get_text_document=lambda uri: document), window_show_message=shown.append)
 
     result = await lsp.deliver(server, document.uri, 1, "x = 1\n", suggestion)  # type: ignore[arg-type]
 
-    assert result == {"applied": False, "speedup": 3.0, "error": "the document changed"}
+    assert result == {
+        "applied": False, "speedup": 3.0, "error": "the document changed",
+        "summary": "perfedit: f is 3.0x faster (95% CI 2.5x–3.5x), 2 tests pass",
+        "report": "**perfedit: a faster `f`** (stub 1)\n\n- 3.0x faster\n\n```diff\n-x\n+y\n```",
+    }
     (message,) = shown
     assert message.type == types.MessageType.Warning and "3.0x faster" in message.message

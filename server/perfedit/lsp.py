@@ -12,8 +12,9 @@ Features:
   or ``$/cancelRequest``, and delivers the result with ``workspace/applyEdit``: a versioned
   ``TextDocumentEdit`` under the change annotation ``perfedit`` (``needsConfirmation`` opens
   VS Code's refactor preview), then a summary ``window/showMessage``. Nothing is applied if the
-  document changed meanwhile. Returns ``{"applied": bool, "speedup": float}`` or
-  ``{"applied": false, "error": message, "cancelled": bool}``.
+  document changed meanwhile. Returns ``{"applied": bool, "speedup": float, "summary": the shown
+  message, "report": the hover's Markdown}`` or ``{"applied": false, "error": message, "cancelled":
+  bool}`` (the VS Code extension keeps it for "perfedit: Show Last Result").
 * ``textDocument/hover`` — on a function with a result (also once its edit is applied): the
   measured facts, the model's reason and the diff, as Markdown.
 
@@ -25,8 +26,8 @@ Settings: the project's ``[tool.perfedit]``, overridden by ``initializationOptio
 the ``perfedit`` section of ``workspace/configuration``; keys are the fields of
 :class:`perfedit.config.Settings`, plus two that only the editor has: ``candidatesFile`` (the stub
 proposer, :mod:`perfedit.proposers.stub`: for tests and hand-written versions) and
-``needsConfirmation`` (default true); ``path`` and ``trace`` are the editor extension's own and
-are skipped. Invalid settings are shown as a warning and ignored.
+``needsConfirmation`` (default true); ``python``, ``path`` and ``trace`` are the editor
+extension's own and are skipped. Invalid settings are shown as a warning and ignored.
 
 Handlers only convert types; the work is in :mod:`perfedit.pipeline`.
 """
@@ -75,8 +76,9 @@ ACTION_KIND = "refactor.rewrite.perfedit"
 ANNOTATION_ID = "perfedit"
 CONFIG_SECTION = "perfedit"
 #: Keys of the ``perfedit`` section that belong to the editor extension, not to the server
-#: (``perfedit.path``: the executable; ``perfedit.trace.server``: vscode-languageclient's tracing).
-CLIENT_KEYS = frozenset({"path", "trace"})
+#: (``perfedit.python``: the VS Code extension's interpreter; ``perfedit.path``: an executable;
+#: ``perfedit.trace.server``: vscode-languageclient's tracing).
+CLIENT_KEYS = frozenset({"python", "path", "trace"})
 
 #: Where each engine phase sits on the 0–100 progress bar (percentages never go back).
 _PHASE_PERCENT = {
@@ -442,17 +444,17 @@ async def run_job(ls: PerfeditServer, request: Request, settings: Settings) -> S
 
 async def deliver(ls: PerfeditServer, uri: str, version: int | None, source: str, s: Suggestion) -> dict[str, Any]:
     """Apply ``s`` if the document is still the one it was computed for; say what happened."""
-    speedup = s.winner.comparison.speedup if s.winner.comparison else 1.0
+    found = {"speedup": s.winner.comparison.speedup if s.winner.comparison else 1.0, "summary": summary(s), "report": hover_markdown(s)}
     document = ls.workspace.get_text_document(uri)
     if document.version != version or document.source != source:
         message = f"{summary(s)}; not applied: the file changed while perfedit was working. Run the action again."
         ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
-        return {"applied": False, "speedup": speedup, "error": "the document changed"}
+        return {"applied": False, **found, "error": "the document changed"}
     edit = suggestion_edit(ls, uri, version, source, s)
     result = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=f"perfedit: faster {s.target.name}"))
     note = "" if result.applied else f"; not applied ({result.failure_reason or 'declined'})"
     ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info, message=summary(s) + note))
-    return {"applied": result.applied, "speedup": speedup}
+    return {"applied": result.applied, **found}
 
 
 # ---- handlers ----------------------------------------------------------------------------------

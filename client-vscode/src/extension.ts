@@ -1,0 +1,182 @@
+/**
+ * The perfedit extension: starts `perfedit lsp` with the configured Python, passes the user's
+ * settings, shows the job's progress in the status bar, keeps the last result, and adds three
+ * commands. The server does the work (see docs/editors/vscode.md); the pure parts of this glue
+ * are in interpreter.ts, settings.ts and results.ts.
+ */
+import * as vscode from "vscode";
+import {
+  LanguageClient,
+  ResponseError,
+  StaticFeature,
+  WorkDoneProgress,
+  WorkDoneProgressCancelNotification,
+  WorkDoneProgressCreateRequest,
+  type FeatureState,
+  type LanguageClientOptions,
+  type ProgressToken,
+  type ServerOptions,
+} from "vscode-languageclient/node";
+import { checkPerfedit, resolveInterpreter, serverCommand } from "./interpreter";
+import { asSuggestResult, progressText, resultMarkdown, type ProgressValue, type SuggestResult } from "./results";
+import { serverSettings } from "./settings";
+
+const SUGGEST_COMMAND = "perfedit.suggest"; // the server's command behind the code action
+const ACTION_KIND = "refactor.rewrite.perfedit";
+const LAST_RESULT = vscode.Uri.parse("perfedit-result:/last-result.md"); // read-only, Markdown
+
+/** Shows the server's work-done progress in a status-bar item; a click cancels the job.
+ * Registered after the client's own progress feature, so that its handler of
+ * `window/workDoneProgress/create` is the one in effect. */
+class ProgressStatus implements StaticFeature {
+  private readonly subscriptions = new Map<ProgressToken, vscode.Disposable>();
+
+  constructor(
+    private readonly client: LanguageClient,
+    private readonly item: vscode.StatusBarItem,
+  ) {}
+
+  fillClientCapabilities(): void {} // the client's own progress feature declares workDoneProgress
+
+  initialize(): void {
+    this.client.onRequest(WorkDoneProgressCreateRequest.type, ({ token }) => this.track(token));
+  }
+
+  getState(): FeatureState {
+    return { kind: "static" };
+  }
+
+  clear(): void {
+    this.subscriptions.forEach((subscription) => subscription.dispose());
+    this.subscriptions.clear();
+  }
+
+  private track(token: ProgressToken): void {
+    let title = "perfedit";
+    const subscription = this.client.onProgress(WorkDoneProgress.type, token, (value: ProgressValue) => {
+      if (value.kind === "end") {
+        subscription.dispose();
+        this.subscriptions.delete(token);
+        this.item.hide(); // until the command's result arrives
+        return;
+      }
+      title = value.title ?? title;
+      this.item.text = progressText(value, title);
+      this.item.tooltip = "perfedit is working: click to cancel";
+      this.item.command = { title: "Cancel", command: "perfedit.cancelJob", arguments: [token] };
+      this.item.show();
+    });
+    this.subscriptions.set(token, subscription);
+  }
+}
+
+let client: LanguageClient | undefined;
+
+/** Starts the extension: the client (if perfedit is installed in the configured Python) and the commands. */
+export async function activate(context: vscode.ExtensionContext): Promise<void> {
+  const output = vscode.window.createOutputChannel("perfedit");
+  const status = vscode.window.createStatusBarItem("perfedit.status", vscode.StatusBarAlignment.Left, 100);
+  status.name = "perfedit";
+  let last: { result: SuggestResult; file: string } | undefined;
+  const lastResultChanged = new vscode.EventEmitter<vscode.Uri>();
+
+  const showResult = (result: SuggestResult, uri: string): void => {
+    last = { result, file: vscode.Uri.parse(uri).fsPath };
+    lastResultChanged.fire(LAST_RESULT);
+    const outcome = result.error === undefined ? `${result.speedup?.toFixed(1)}x faster` : "no result";
+    status.text = `$(${result.error === undefined ? "zap" : "info"}) perfedit: ${result.cancelled ? "cancelled" : outcome}`;
+    status.tooltip = `${result.error ?? result.summary ?? "perfedit"} (click for the last result)`;
+    status.command = "perfedit.showLastResult";
+    status.show();
+  };
+
+  const start = async (): Promise<void> => {
+    const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    const python = resolveInterpreter(vscode.workspace.getConfiguration("perfedit").get("python", ""), folder);
+    const check = await checkPerfedit(python);
+    if (!check.ok) {
+      output.appendLine(check.message);
+      const choice = await vscode.window.showErrorMessage(check.message, "Open Settings");
+      if (choice === "Open Settings") {
+        await vscode.commands.executeCommand("workbench.action.openSettings", "perfedit.python");
+      }
+      return;
+    }
+    output.appendLine(`perfedit ${check.version} in ${python}`);
+    const { command, args } = serverCommand(python);
+    const serverOptions: ServerOptions = { command, args, options: { cwd: folder } };
+    const clientOptions: LanguageClientOptions = {
+      documentSelector: [{ scheme: "file", language: "python" }],
+      outputChannel: output,
+      synchronize: { configurationSection: "perfedit" },
+      middleware: {
+        workspace: {
+          configuration: async (params, token, next) => {
+            const answers = await next(params, token);
+            if (answers instanceof ResponseError) {
+              return answers;
+            }
+            return params.items.map((item, index) => {
+              if (item.section !== "perfedit") {
+                return answers[index];
+              }
+              const scope = item.scopeUri ? vscode.Uri.parse(item.scopeUri) : undefined;
+              const section = vscode.workspace.getConfiguration("perfedit", scope);
+              return serverSettings((key) => section.inspect(key));
+            });
+          },
+        },
+        executeCommand: async (name, commandArgs, next) => {
+          const value = await next(name, commandArgs);
+          const result = name === SUGGEST_COMMAND ? asSuggestResult(value) : undefined;
+          if (result !== undefined && typeof commandArgs[0] === "string") {
+            showResult(result, commandArgs[0]);
+          }
+          return value;
+        },
+      },
+    };
+    client = new LanguageClient("perfedit", "perfedit", serverOptions, clientOptions);
+    client.registerFeature(new ProgressStatus(client, status));
+    await client.start();
+  };
+
+  const restart = async (): Promise<void> => {
+    const running = client;
+    client = undefined;
+    await running?.stop();
+    await start();
+  };
+
+  context.subscriptions.push(
+    output,
+    status,
+    lastResultChanged,
+    vscode.workspace.registerTextDocumentContentProvider(LAST_RESULT.scheme, {
+      onDidChange: lastResultChanged.event,
+      provideTextDocumentContent: () => resultMarkdown(last?.result, last?.file),
+    }),
+    vscode.commands.registerCommand("perfedit.suggestFasterVersion", () =>
+      vscode.commands.executeCommand("editor.action.codeAction", { kind: ACTION_KIND, apply: "first" }),
+    ),
+    vscode.commands.registerCommand("perfedit.showLastResult", async () => {
+      await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(LAST_RESULT), { preview: true });
+    }),
+    vscode.commands.registerCommand("perfedit.restartServer", restart),
+    vscode.commands.registerCommand("perfedit.cancelJob", async (token: ProgressToken) => {
+      await client?.sendNotification(WorkDoneProgressCancelNotification.type, { token });
+    }),
+    vscode.workspace.onDidChangeConfiguration((event) => {
+      if (event.affectsConfiguration("perfedit.python")) {
+        void restart();
+      }
+    }),
+  );
+  await start();
+}
+
+/** Stops the server. */
+export async function deactivate(): Promise<void> {
+  await client?.stop();
+  client = undefined;
+}

@@ -1,0 +1,99 @@
+-- Drives a real Neovim (0.11+) against `perfedit lsp`, configured as docs/editors/neovim.md says.
+--
+--   nvim --clean --headless -l neovim_e2e.lua FILE TEXT REPORT PYTHON OPTIONS_JSON TIMEOUT_S
+--
+-- Opens FILE, puts the cursor on the first line holding TEXT, asks for the perfedit code action
+-- with `apply = true`, waits for the work-done progress to end and for the edit, writes the
+-- buffer, then asks for a hover on the line holding TEXT in the edited buffer. Everything it saw goes to REPORT as JSON (the test
+-- asserts on it): progress kinds and messages, shown messages, the buffer text, the hover.
+
+vim.g.loaded_python3_provider = 0 -- no slow probe for a Python provider
+
+local file, text, report_path, python, options_json, timeout_s = unpack(arg)
+local timeout_ms = tonumber(timeout_s) * 1000
+
+local report = { progress = {}, messages = {}, errors = {} }
+
+local function finish()
+  local out = assert(io.open(report_path, "w"))
+  out:write(vim.json.encode(report))
+  out:close()
+  vim.cmd("qall!")
+end
+
+-- Every message the server shows, recorded before Neovim's own handler echoes it.
+local show_message = vim.lsp.handlers["window/showMessage"]
+vim.lsp.handlers["window/showMessage"] = function(err, params, ctx)
+  table.insert(report.messages, { message = params.message, type = params.type })
+  return show_message(err, params, ctx)
+end
+
+vim.lsp.config("perfedit", {
+  cmd = { python, "-m", "perfedit", "lsp" },
+  filetypes = { "python" },
+  root_markers = { "pyproject.toml", ".git" },
+  init_options = vim.json.decode(options_json),
+})
+vim.lsp.enable("perfedit")
+
+local progress_ended = false
+vim.api.nvim_create_autocmd("LspProgress", {
+  callback = function(ev)
+    local value = ev.data.params.value
+    table.insert(report.progress, { kind = value.kind, message = value.message or value.title })
+    if value.kind == "end" then
+      progress_ended = true
+    end
+  end,
+})
+
+vim.cmd.edit(vim.fn.fnameescape(file))
+vim.bo.filetype = "python"
+local buf = vim.api.nvim_get_current_buf()
+local original = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
+
+local function perfedit_client()
+  return vim.lsp.get_clients({ bufnr = buf, name = "perfedit" })[1]
+end
+
+if not vim.wait(30000, function()
+  local client = perfedit_client()
+  return client ~= nil and client.initialized
+end, 50) then
+  table.insert(report.errors, "perfedit did not start and attach within 30 s")
+  return finish()
+end
+
+-- The cursor on the line holding `text` (a plain search: no pattern characters).
+local function goto_text()
+  vim.api.nvim_win_set_cursor(0, { 1, 0 })
+  return vim.fn.search("\\V" .. vim.fn.escape(text, "\\"), "c") > 0
+end
+
+assert(goto_text(), "no line holds " .. text)
+vim.lsp.buf.code_action({ context = { only = { "refactor.rewrite.perfedit" } }, apply = true })
+
+local function edited()
+  return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n") ~= original
+end
+if not vim.wait(timeout_ms, function()
+  return progress_ended
+end, 200) then
+  table.insert(report.errors, ("the work-done progress did not end within %s s"):format(timeout_s))
+elseif not vim.wait(30000, edited, 50) then -- the edit follows the end of the progress
+  table.insert(report.errors, "no edit arrived after the progress ended")
+elseif not vim.wait(30000, function() return #report.messages > 0 end, 50) then -- then the summary
+  table.insert(report.errors, "no message after the edit")
+end
+vim.cmd.write()
+report.buffer = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
+
+goto_text()
+local params = vim.lsp.util.make_position_params(0, perfedit_client().offset_encoding)
+local hover = perfedit_client():request_sync("textDocument/hover", params, 30000, buf)
+if hover and hover.result and hover.result.contents then
+  report.hover = hover.result.contents.value
+else
+  table.insert(report.errors, "no hover: " .. vim.inspect(hover))
+end
+finish()
