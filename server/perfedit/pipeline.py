@@ -222,20 +222,25 @@ def suggest(
         timings["baseline_s"] = time.perf_counter() - clock
         job = Job(request, settings, model, harness, progress, cancel)
 
+        # Rule candidates need no model: they are validated first, so the editor shows them first.
         started = time.perf_counter()
-        rules = settings.rules and request.candidates_file is None
-        candidates = (job.rule_candidates() if rules else []) + job.model_candidates()  # rules first: instant
+        rules = job.rule_candidates() if settings.rules and request.candidates_file is None else []
+        verdicts = job.validate(rules)
+        timings["validation_s"] = time.perf_counter() - started
+        started = time.perf_counter()
+        generated = job.model_candidates()
         timings["generation_s"] = time.perf_counter() - started
+        candidates = rules + generated
         if not any(c.usable for c in candidates):
             raise NoCodeGenerated(
                 f"no candidate contained usable code for {target.name} (a definition of it, "
                 "or a whole program for a script); try again with more --samples or a larger model (--model qwen2.5-coder-1.5b)."
             )
         started = time.perf_counter()
-        verdicts = job.validate(candidates)
+        verdicts += job.validate(generated, rules)
         refined, refined_verdicts = job.refine(candidates, verdicts)
         candidates, verdicts = candidates + refined, verdicts + refined_verdicts
-        timings["validation_s"] = time.perf_counter() - started
+        timings["validation_s"] += time.perf_counter() - started
         chosen = choose_winner(candidates, verdicts, target)
         if chosen is None:
             raise NoFasterVersion(
