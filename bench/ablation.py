@@ -23,7 +23,8 @@ expert solution validated the same way as the ceiling).
 
 Usage: python bench/ablation.py pie --data ../shared/data/pie --programs 30
        python bench/ablation.py enamel --data ../shared/data/enamel --programs 20
-Each program's record is appended to --out as a JSON line, so an interrupted run resumes.
+Each program's record is appended to --out as a JSON line, so an interrupted run resumes;
+``--report`` prints the summary of the programs already there.
 """
 
 from __future__ import annotations
@@ -202,6 +203,7 @@ def main() -> None:
     parser.add_argument("--model", default=config.Settings().model)
     parser.add_argument("--samples", type=int, default=config.Settings().samples, help="sampled candidates besides the greedy one")
     parser.add_argument("--out", type=Path, help="JSON lines (default .bench-out/ablation-<dataset>.jsonl)")
+    parser.add_argument("--report", action="store_true", help="only summarise the programs already in --out")
     args = parser.parse_args()
     data = args.data or Path("../shared/data") / args.dataset
     out = args.out or Path(f".bench-out/ablation-{args.dataset}.jsonl")
@@ -209,6 +211,10 @@ def main() -> None:
     model = functools.partial(shared, settings.model)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {r["program"]: r for r in map(json.loads, out.read_text().splitlines())} if out.exists() else {}
+    if args.report:
+        print(f"{len(done)} programs from {out}")
+        print(summary(list(done.values())))
+        return
     records = []
     programs = pie_programs if args.dataset == "pie" else enamel_programs
     with tempfile.TemporaryDirectory() as workdir:
