@@ -1,5 +1,6 @@
 """Command line: ``perfedit suggest``, ``perfedit compare``, ``perfedit doctor``,
-``perfedit lsp``, ``perfedit model pull|list``.
+``perfedit lsp``, ``perfedit model pull|list``; the training commands ``perfedit train``,
+``perfedit data pairs`` and ``perfedit evaluate`` live in :mod:`perfedit.cli_train`.
 
 Exit codes: 0 a faster version was found (or the command succeeded: ``compare`` exits 0
 whatever its verdict); 1 no faster version (or no usable code) was found; 2 bad input (file,
@@ -25,8 +26,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from perfedit import __version__, config, modelstore
+from perfedit import __version__, cli_train, config, modelstore
 from perfedit.compare import Outcome, compare_files
+from perfedit.differential import DifferentialCheck
 from perfedit.errors import (
     Cancelled,
     InputError,
@@ -35,7 +37,7 @@ from perfedit.errors import (
     NoFasterVersion,
     PerfeditError,
 )
-from perfedit.explain import timed_quantity
+from perfedit.explain import differential_fact, timed_quantity
 from perfedit.pipeline import Request, Suggestion, suggest
 from perfedit.sandbox import isolation_report
 from perfedit.targets import read_source
@@ -72,6 +74,11 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def _differential_json(check: DifferentialCheck | None) -> dict[str, int] | None:
+    """The inputs a candidate was checked on by differential testing (lower confidence), or None."""
+    return None if check is None else {"inputs": check.inputs, "recorded": check.recorded, "generated": check.generated}
+
+
 def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
     c = s.winner.comparison
     assert c is not None
@@ -79,6 +86,7 @@ def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
         "found": True,
         "target": {"path": str(s.target.path), "name": s.target.name, "kind": s.target.kind},
         "tests": {"kind": s.suite.kind, "description": s.suite.describe(), "passed": s.winner.tests_passed, "total": s.winner.tests_total},
+        "checked_by_differential_testing": _differential_json(s.winner.differential),
         "winner": s.winner.label,
         "speedup": _finite(c.speedup),
         "ci95": [_finite(bound) for bound in c.ci95],
@@ -88,6 +96,7 @@ def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
         "candidate_s": c.candidate_s,
         "peak_rss_bytes": {"original": s.baseline.peak_rss_bytes, "candidate": s.winner.peak_rss_bytes},
         "changed_lines": s.changed_lines,
+        "changed_lines_before_minimisation": s.changed_lines_before,
         "diff": s.diff,
         "facts": s.facts,
         "reason": s.reason,
@@ -135,6 +144,8 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
             raise InputError(f"{path} changed while perfedit was working; not applied. Run again.")
         path.write_text(suggestion.new_source, encoding="utf-8")
         applied = True
+    if args.export_pair:
+        cli_train.export_pair(suggestion, Path(args.export_pair))
     if args.json:
         print(json.dumps(_suggestion_json(suggestion, applied), indent=2))
     else:
@@ -156,6 +167,7 @@ def _compare_json(o: Outcome) -> dict[str, Any]:
         "time_s": {"original": c.baseline_s, "candidate": c.candidate_s} if c else None,
         "tests_passed": v.tests_passed,
         "tests_total": v.tests_total,
+        "checked_by_differential_testing": _differential_json(v.differential),
         "tests": o.suite.describe(),
         "peak_rss_bytes": {"original": o.baseline.peak_rss_bytes, "candidate": v.peak_rss_bytes or None},
         "target": {"path": str(o.target.path), "name": o.target.name, "kind": o.target.kind},
@@ -175,6 +187,8 @@ def _compare_lines(o: Outcome) -> list[str]:
             f"time {c.baseline_s * 1e3:.3f} ms → {c.candidate_s * 1e3:.3f} ms per run ({what})",
         ]
     lines.append(f"tests {v.tests_passed} of {v.tests_total} passed ({o.suite.describe()})")
+    if v.differential is not None:
+        lines.append(differential_fact(v.differential))
     candidate_rss = f"{v.peak_rss_bytes / 2**20:.1f} MiB" if v.peak_rss_bytes else "not measured"
     lines.append(f"peak memory {o.baseline.peak_rss_bytes / 2**20:.1f} MiB → {candidate_rss}")
     if v.detail:
@@ -244,6 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-explain", action="store_true", help="skip the model-written explanation")
     s.add_argument("--apply", action="store_true", help="write the faster version into FILE if one was found")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    s.add_argument("--export-pair", metavar="FILE", help="append the accepted suggestion to FILE as a slow→fast training pair")
     s.set_defaults(handler=_cmd_suggest)
 
     c = commands.add_parser("compare", help="validate a faster version you wrote and time it against the original")
@@ -267,6 +282,7 @@ def build_parser() -> argparse.ArgumentParser:
     pull.add_argument("name", nargs="?", default=modelstore.DEFAULT_MODEL, help="model alias or Hub id")
     pull.set_defaults(handler=_cmd_model_pull)
     model.add_parser("list", help="known models and where they are").set_defaults(handler=_cmd_model_list)
+    cli_train.register(commands)  # train sft|rrhf, data pairs, evaluate
     return parser
 
 

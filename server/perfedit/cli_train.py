@@ -1,0 +1,140 @@
+"""Command line of the training side: ``perfedit train sft|rrhf``, ``perfedit data pairs`` and
+``perfedit evaluate`` (registered on the ``perfedit`` parser by :func:`register`).
+
+The handlers only read arguments, call :mod:`perfedit.training` and print; torch and
+transformers are imported when a command needs them, so ``perfedit --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+from perfedit import config, modelstore
+from perfedit.errors import InputError
+from perfedit.training import recipe as recipes
+
+if TYPE_CHECKING:
+    from perfedit.pipeline import Suggestion
+
+PIE_DATA = Path("../shared/data/pie")
+
+
+def _cmd_train(args: argparse.Namespace, console: Console) -> int:
+    overrides = dict(recipes.parse_override(text) for text in args.set)
+    recipe = recipes.load(Path(args.recipe) if args.recipe else None, overrides, args.method)
+    out = Path(args.out)
+    console.print(f"{recipe.method}: base {recipe.base}, {recipe.max_steps} steps, output in {out}", markup=False)
+    if isinstance(recipe, recipes.RRHFRecipe):
+        from perfedit.training.rrhf import train_rrhf
+
+        result = train_rrhf(recipe, out, resume=not args.no_resume)
+    else:
+        from perfedit.training.sft import train_sft
+
+        result = train_sft(recipe, out, resume=not args.no_resume)
+    resumed = f" (resumed at step {result.resumed_from})" if result.resumed_from else ""
+    console.print(f"done: {result.steps} steps{resumed} in {result.seconds:.0f} s; adapter in {result.adapter}; log {result.log}", markup=False)
+    return 0
+
+
+def _cmd_data_pairs(args: argparse.Namespace, console: Console) -> int:
+    from perfedit.training import mining
+
+    out = Path(args.out)
+    if args.git:
+        settings = config.Settings(runs=args.runs)
+        with console.status(f"mining {args.git}"):
+            pairs = mining.mine_git(Path(args.git), settings, max_commits=args.max_commits)
+        counts = mining.write_splits([{**p, "split": "train"} for p in pairs], out)
+        console.print(f"{len(pairs)} function pairs made significantly faster by a commit; written to {out}/train.jsonl")
+    else:
+        if not args.trajectories:
+            console.print("perfedit: give a trajectory file or --git REPO", style="red")
+            return 2
+        submissions = mining.read_trajectories(Path(args.trajectories))
+        pairs, dropped = mining.mine_trajectories(submissions, val_fraction=args.val_fraction, test_fraction=args.test_fraction)
+        counts = mining.write_splits(pairs, out)
+        console.print(f"{len(submissions)} submissions → {len(pairs)} pairs ({', '.join(f'{k} {v}' for k, v in counts.items())}) in {out}")
+        for reason, count in sorted(dropped.items()):
+            console.print(f"  dropped {count}: {reason}", markup=False)
+    print(json.dumps(counts))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
+    from perfedit.metrics import markdown_table
+    from perfedit.training import evaluate, pairs
+
+    if args.k < 1:
+        raise InputError("--k must be at least 1 (the greedy candidate)")
+    settings = config.Settings(model=args.model, samples=args.k - 1, runs=args.runs, seed=args.seed,
+                               max_new_tokens=args.max_new_tokens)
+    chosen = evaluate.programs(pairs.load(Path(args.pairs), Path(args.tests) if args.tests else None), args.programs)
+    with console.status(f"loading {args.model}"):
+        propose = evaluate.model_proposer(args.model, settings)
+
+    def report(index: int, total: int, record: dict[str, Any]) -> None:
+        verdicts = record.get("candidates", [])
+        counts = {v: sum(c["verdict"] == v for c in verdicts) for v in ("faster", "not_faster", "rejected")}
+        what = record.get("skipped") or ", ".join(f"{n} {v}" for v, n in counts.items())
+        console.print(f"[{index + 1}/{total}] {record['problem_id']} {record['id']}: {what} ({record['wall_s']:.0f} s)", markup=False)
+
+    meta = {"model": args.model, "k": args.k}
+    records = evaluate.evaluate(chosen, propose, settings, Path(args.out), meta=meta, on_record=report)
+    command = ["perfedit", "evaluate", "--pairs", args.pairs, "--model", args.model, "--k", str(args.k),
+               "--programs", str(args.programs), "--runs", str(args.runs), "--seed", str(args.seed),
+               "--max-new-tokens", str(args.max_new_tokens), "--out", args.out]
+    print(f"command: {shlex.join(command)}")
+    print(markdown_table(evaluate.summaries(records, args.k), first=f"{args.model} on {Path(args.pairs).name}"))
+    return 0
+
+
+def export_pair(suggestion: Suggestion, path: Path) -> None:
+    """Append ``suggestion`` to the pair file ``path`` (``perfedit suggest --export-pair``)."""
+    from perfedit.training.pairs import suggestion_record
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps(suggestion_record(suggestion)) + "\n")
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add ``train``, ``data`` and ``evaluate`` to the ``perfedit`` sub-command parsers."""
+    train = commands.add_parser("train", help="fine-tune a LoRA adapter (sft) or train it with PerfRL's RRHF (rrhf)")
+    methods = train.add_subparsers(dest="method", required=True)
+    for method, what in (("sft", "supervised fine-tuning on slow→fast pairs (PIE)"), ("rrhf", "RRHF with test-based rewards (PerfRL)")):
+        t = methods.add_parser(method, help=what)
+        t.add_argument("--recipe", help="TOML recipe (see models/recipes/); default: the built-in defaults")
+        t.add_argument("--out", required=True, help="output folder: log.jsonl, checkpoint-*/, adapter/")
+        t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe key (TOML value), repeatable")
+        t.add_argument("--no-resume", action="store_true", help="start afresh even if --out holds checkpoints")
+        t.set_defaults(handler=_cmd_train)
+
+    data = commands.add_parser("data", help="training data").add_subparsers(dest="data_command", required=True)
+    p = data.add_parser("pairs", help="mine slow→fast pairs from submission trajectories (PIE 2.1) or a git history")
+    p.add_argument("trajectories", nargs="?", help="CSV or JSON Lines file, one submission per row")
+    p.add_argument("--git", metavar="REPO", help="mine a git repository's history instead")
+    p.add_argument("--out", required=True, help="output folder for train/val/test.jsonl")
+    p.add_argument("--val-fraction", type=float, default=0.1, help="share of problems in val.jsonl")
+    p.add_argument("--test-fraction", type=float, default=0.1, help="share of problems in test.jsonl")
+    p.add_argument("--max-commits", type=int, default=100, help="--git: most recent first-parent commits to look at")
+    p.add_argument("--runs", type=int, default=10, help="--git: most timed runs per side when timing a change")
+    p.set_defaults(handler=_cmd_data_pairs)
+
+    e = commands.add_parser("evaluate", help="PIE metrics (%%Correct, %%OPT, SP, RTR at Best@1 and Best@k) of a model on a pair file")
+    e.add_argument("--pairs", default=str(PIE_DATA / "val.jsonl"), help="pair file (default ../shared/data/pie/val.jsonl)")
+    e.add_argument("--tests", help="folder of {problem_id}/ case folders (default: tests/ beside the pair file)")
+    e.add_argument("--model", default=modelstore.DEFAULT_MODEL, help="model alias, Hub id, local path or LoRA adapter folder")
+    e.add_argument("--k", type=int, default=8, help="candidates per program: the greedy one and k-1 samples (Best@k)")
+    e.add_argument("--programs", type=int, default=0, help="evaluate this many programs, round-robin over problems (0: all)")
+    e.add_argument("--out", required=True, help="JSON Lines results, one per program; an existing file is resumed")
+    e.add_argument("--runs", type=int, default=10, help="most timed runs per candidate and baseline")
+    e.add_argument("--seed", type=int, default=0, help="sampling seed")
+    e.add_argument("--max-new-tokens", type=int, default=512, help="generation budget per candidate, tokens")
+    e.set_defaults(handler=_cmd_evaluate)

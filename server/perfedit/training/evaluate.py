@@ -1,0 +1,155 @@
+"""``perfedit evaluate``: PIE's metrics for a model or adapter on a pair file (PIE, section 2.2).
+
+For each program (a pair's slow version whose tests pass, with its case folder), the model
+proposer generates, in one batched call, the greedy reply and ``k - 1`` samples (the product's
+prompt, temperature and code extraction); each candidate is validated and timed by the product's
+harness against the program (correct, significant at p < alpha and >= min_speedup faster).
+Best@1 is the greedy candidate alone, Best@k the best of all k (:func:`perfedit.metrics.best_of`).
+Neither the rule-based candidates nor refinement take part: this measures the model.
+
+Programs are chosen round-robin over problems (:func:`perfedit.training.pairs.round_robin`, as
+``bench/pie_val.py`` does). One JSON line per program is appended to the output file, so an
+interrupted evaluation resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from perfedit.config import Settings
+from perfedit.errors import InputError, OriginalFailsTests
+from perfedit.metrics import Outcome, Summary, best_of, summarise
+from perfedit.pipeline import Request, locate
+from perfedit.progress import never_cancelled, no_progress
+from perfedit.proposers import Candidate
+from perfedit.targets import Target
+from perfedit.training.pairs import Pair, round_robin
+from perfedit.validate import Harness, Verdict
+
+#: ``propose(target)``: the candidates for one program, the greedy (Best@1) one first.
+ProposeFn = Callable[[Target], list[Candidate]]
+
+
+def programs(pairs: Sequence[Pair], count: int) -> list[Pair]:
+    """The pairs to evaluate: scripts with a case folder whose slow version is not recorded as
+    failing, ``count`` of them (0: all) round-robin over problems."""
+    usable = [p for p in pairs if p.kind == "script" and p.tests is not None and p.slow_passes is not False]
+    return round_robin(usable, count)
+
+
+def outcome(verdict: dict[str, Any]) -> Outcome:
+    """A candidate's :class:`~perfedit.metrics.Outcome` from its record (see :func:`evaluate_one`)."""
+    return Outcome(correct=verdict["verdict"] != "rejected", speedup=verdict["speedup"] if verdict["verdict"] == "faster" else None)
+
+
+def _key(code: str) -> str:
+    try:
+        return ast.dump(ast.parse(code))
+    except SyntaxError:
+        return code
+
+
+def _record(verdict: Verdict) -> dict[str, Any]:
+    c = verdict.comparison
+    return {"label": verdict.label, "verdict": verdict.verdict, "reason": verdict.reason,
+            "speedup": c.speedup if c else None}
+
+
+def evaluate_one(pair: Pair, propose: ProposeFn, settings: Settings) -> dict[str, Any]:
+    """One program: its candidates' verdicts (``label``, ``verdict``, ``reason``, ``speedup``
+    old/new) in proposal order, wall times in seconds; ``skipped`` holds the reason when the
+    slow program fails its tests here (it then counts in no metric). Identical candidates (same
+    syntax tree) are validated once."""
+    started = time.perf_counter()
+    record: dict[str, Any] = {"id": pair.id, "problem_id": pair.problem_id}
+    with tempfile.TemporaryDirectory(prefix="perfedit-eval-") as folder:
+        program = Path(folder) / "prog.py"
+        program.write_text(pair.slow, encoding="utf-8")
+        target, suite = locate(Request(path=program, source=pair.slow, tests=pair.tests), settings)
+        with Harness(target, suite, settings) as harness:
+            try:
+                harness.baseline()
+            except OriginalFailsTests as exc:
+                return {**record, "skipped": str(exc).splitlines()[0], "wall_s": time.perf_counter() - started}
+            generation_started = time.perf_counter()
+            candidates = propose(target)
+            record["generation_s"] = time.perf_counter() - generation_started
+            seen: dict[str, dict[str, Any]] = {}
+            verdicts = []
+            for candidate in candidates:
+                if not candidate.usable:
+                    verdicts.append({"label": candidate.label, "verdict": "rejected", "reason": "no usable code", "speedup": None})
+                    continue
+                key = _key(candidate.code)
+                if key not in seen:
+                    seen[key] = _record(harness.validate(candidate.label, candidate.source))
+                verdicts.append({**seen[key], "label": candidate.label})
+    return {**record, "candidates": verdicts, "wall_s": time.perf_counter() - started}
+
+
+def summaries(records: Sequence[dict[str, Any]], k: int) -> list[tuple[str, Summary]]:
+    """``[("Best@1", ...), ("Best@k", ...)]`` over the records that were not skipped: Best@1 from
+    each program's first (greedy) candidate, Best@k from its first ``k``.
+
+    Raises:
+        ValueError: no record to summarise.
+    """
+    scored = [r for r in records if "skipped" not in r]
+    best1 = [best_of([outcome(r["candidates"][0])]) for r in scored]
+    bestk = [best_of([outcome(v) for v in r["candidates"][:k]]) for r in scored]
+    return [("Best@1", summarise(best1)), (f"Best@{k}", summarise(bestk))]
+
+
+def model_proposer(model_name: str, settings: Settings) -> ProposeFn:
+    """Candidates from the model proposer with the model (alias, path or adapter directory)
+    ``model_name``, loaded once; ``settings.samples`` samples besides the greedy reply.
+
+    Raises:
+        ModelMissing: the model is not on this machine.
+    """
+    from perfedit.llm import LocalModel
+    from perfedit.proposers.model import ModelProposer
+
+    proposer = ModelProposer(LocalModel.load(model_name), settings)
+    return lambda target: proposer.propose(target, no_progress, never_cancelled)
+
+
+#: ``on_record(index, total, record)``: called after each program (0-based ``index``).
+RecordFn = Callable[[int, int, dict[str, Any]], None]
+
+
+def evaluate(
+    chosen: Sequence[Pair], propose: ProposeFn, settings: Settings, out: Path, *,
+    meta: dict[str, Any], on_record: RecordFn | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`evaluate_one` for every pair in ``chosen``, appending each record (with ``meta``,
+    e.g. the model and k) to the JSON Lines file ``out``; pairs already recorded there are not
+    run again.
+
+    Raises:
+        InputError: ``out`` holds records made with other ``meta`` (another model or k).
+    """
+    done: dict[str, dict[str, Any]] = {}
+    if out.is_file():
+        for line in out.read_text().splitlines():
+            record = json.loads(line)
+            if any(record.get(key) != value for key, value in meta.items()):
+                raise InputError(f"{out} holds results of another evaluation ({record.get('model')}, k={record.get('k')}); use another --out")
+            done[record["id"]] = record
+    out.parent.mkdir(parents=True, exist_ok=True)
+    records = []
+    for index, pair in enumerate(chosen):
+        if pair.id not in done:
+            done[pair.id] = {**meta, **evaluate_one(pair, propose, settings)}
+            with out.open("a") as handle:
+                handle.write(json.dumps(done[pair.id]) + "\n")
+        records.append(done[pair.id])
+        if on_record:
+            on_record(index, len(chosen), done[pair.id])
+    return records

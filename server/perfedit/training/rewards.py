@@ -1,0 +1,106 @@
+"""PerfRL's reward tiers from the product's validation harness (PerfRL, section 4).
+
+Each candidate program for one training input is judged by :class:`perfedit.validate.Harness`
+against the input's stdin/stdout cases, with the slow program as the baseline:
+
+====  ======  ===============================================================
+tier  reward  the candidate
+====  ======  ===============================================================
+R1    0       does not parse (or the reply held no code at all)
+R2    1       parses, but raises, times out or fails a test
+R3    1.3     passes every test
+R4    2       passes and is significantly faster (one-sided test, >= min_speedup)
+====  ======  ===============================================================
+
+:func:`score_inputs` fans the inputs out over worker processes (``spawn``, so a parent holding
+torch threads is never forked); each worker judges all candidates of one input against one warm
+baseline. Jobs and results are plain picklable data (TRL's habit for reward functions).
+"""
+
+from __future__ import annotations
+
+import ast
+import concurrent.futures
+import multiprocessing
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from perfedit.config import Settings
+from perfedit.errors import OriginalFailsTests
+from perfedit.pipeline import Request, locate
+from perfedit.validate import Harness, Verdict
+
+#: R1–R4 of PerfRL, section 4.
+NO_PARSE, FAILS, PASSES, FASTER = 0.0, 1.0, 1.3, 2.0
+
+
+@dataclass(frozen=True)
+class RewardJob:
+    """The candidates of one training input: ``slow`` is the original program (the baseline),
+    ``tests`` its case folder, ``candidates`` whole programs (None: the reply held no code)."""
+
+    slow: str
+    tests: Path
+    candidates: tuple[str | None, ...]
+    settings: Settings
+
+
+def tier(code: str | None, verdict: Verdict | None) -> float:
+    """The reward of one candidate: ``code`` None or unparseable → R1; otherwise by the harness's
+    ``verdict`` ("rejected" → R2, "not_faster" → R3, "faster" → R4)."""
+    if code is None or verdict is None or not _parses(code):
+        return NO_PARSE
+    return {"rejected": FAILS, "not_faster": PASSES, "faster": FASTER}[verdict.verdict]
+
+
+def _parses(code: str) -> bool:
+    try:
+        ast.parse(code)
+    except SyntaxError:
+        return False
+    return True
+
+
+def judge(job: RewardJob) -> list[float] | None:
+    """The rewards of ``job.candidates``, in order; None when the slow program itself fails its
+    tests (the input cannot rank anything). Runs the programs in the sandbox; seconds per
+    candidate are about ``settings.runs`` times the tests' run time."""
+    with tempfile.TemporaryDirectory(prefix="perfedit-reward-") as folder:
+        program = Path(folder) / "prog.py"
+        program.write_text(job.slow, encoding="utf-8")
+        target, suite = locate(Request(path=program, source=job.slow, tests=job.tests), job.settings)
+        with Harness(target, suite, job.settings) as harness:
+            try:
+                harness.baseline(runs=1)
+            except OriginalFailsTests:
+                return None
+            rewards = []
+            for index, code in enumerate(job.candidates):
+                runnable = code is not None and _parses(code)
+                verdict = harness.validate(f"candidate {index}", code) if runnable else None
+                rewards.append(tier(code, verdict))
+            return rewards
+
+
+def reward_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
+    """``workers`` worker processes for :func:`score_inputs` (started with ``spawn``); use it as
+    a context manager so that the workers are shut down."""
+    return concurrent.futures.ProcessPoolExecutor(
+        max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+    )
+
+
+def score_inputs(
+    jobs: Sequence[RewardJob], pool: concurrent.futures.Executor | None = None
+) -> list[list[float] | None]:
+    """:func:`judge` for every job, in order: in the worker processes of ``pool`` (one job per
+    worker at a time), or in this process when ``pool`` is None.
+
+    Raises:
+        SandboxError: the harness itself failed (re-raised from the worker).
+    """
+    if pool is None:
+        return [judge(job) for job in jobs]
+    return list(pool.map(judge, jobs))
