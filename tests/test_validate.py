@@ -28,6 +28,7 @@ def test_outputs_match_like_pie():
 
 
 def test_script_candidates_judged(script_project: Path):
+    before = {p.pid for p in psutil.Process().children(recursive=True)}  # e.g. multiprocessing's resource tracker
     with _harness(script_project, Settings(runs=5, timeout_s=2)) as harness:
         baseline = harness.baseline()
         assert baseline.tests_total == 4
@@ -50,7 +51,7 @@ def test_script_candidates_judged(script_project: Path):
 
         broken = harness.validate("broken", "def f(:\n")
         assert broken.verdict == "rejected" and "does not parse" in broken.reason
-    leftovers = [p for p in psutil.Process().children(recursive=True)]
+    leftovers = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
     assert leftovers == []
 
 
