@@ -20,30 +20,24 @@ from __future__ import annotations
 
 import argparse
 import functools
-import itertools
 import json
 import statistics
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 
 from perfedit import config
 from perfedit.errors import NoCodeGenerated, NoFasterVersion
 from perfedit.llm import shared
 from perfedit.pipeline import Request, suggest
+from perfedit.training.pairs import round_robin
 
 
 def select_programs(data: Path, count: int) -> list[dict]:
     """``count`` passing slow programs from val.jsonl, round-robin over problems."""
     rows = [json.loads(line) for line in (data / "val.jsonl").read_text().splitlines()]
-    by_problem: dict[str, list[dict]] = defaultdict(list)
-    for row in rows:
-        if row["sample_tests_py311"]["slow"] == "pass":
-            by_problem[row["problem_id"]].append(row)
-    rounds = itertools.zip_longest(*(by_problem[p] for p in sorted(by_problem)))
-    ordered = [row for batch in rounds for row in batch if row is not None]
-    return ordered[:count]
+    passing = [row for row in rows if row["sample_tests_py311"]["slow"] == "pass"]
+    return round_robin(passing, count, problem=lambda row: row["problem_id"])
 
 
 def run_one(row: dict, data: Path, settings: config.Settings, model) -> dict:

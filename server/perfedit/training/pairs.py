@@ -16,16 +16,18 @@ import itertools
 import json
 import textwrap
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from perfedit.config import Settings
 from perfedit.errors import InputError
 from perfedit.prompts import _fenced as fenced  # the reply format of the prompt's demonstrations
 from perfedit.prompts import optimize_messages
 from perfedit.testsource import is_case_folder
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -111,12 +113,12 @@ def passing(pairs: Sequence[Pair], settings: Settings | None = None) -> list[Pai
     return [p for p in pairs if checked.get(id(p), p.passes is not False)]
 
 
-def round_robin(pairs: Sequence[Pair], count: int) -> list[Pair]:
-    """``count`` pairs (0: all) taken round-robin over problems in problem order, so that every
-    problem appears once before any appears twice (the selection of ``bench/pie_val.py``)."""
-    by_problem: dict[str, list[Pair]] = defaultdict(list)
+def round_robin(pairs: Sequence[T], count: int, problem: Callable[[T], str] = lambda pair: pair.problem_id) -> list[T]:
+    """``count`` pairs (0: all) taken round-robin over problems (``problem(pair)``) in problem
+    order, so that every problem appears once before any appears twice."""
+    by_problem: dict[str, list[T]] = defaultdict(list)
     for pair in pairs:
-        by_problem[pair.problem_id].append(pair)
+        by_problem[problem(pair)].append(pair)
     rounds = itertools.zip_longest(*(by_problem[p] for p in sorted(by_problem)))
     ordered = [pair for batch in rounds for pair in batch if pair is not None]
     return ordered[:count] if count else ordered
