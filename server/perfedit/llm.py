@@ -88,7 +88,7 @@ def _pick_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def _pick_dtype(device: torch.device) -> torch.dtype:
+def pick_dtype(device: torch.device) -> torch.dtype:
     """bf16 on CUDA and on CPUs with native bf16 (AVX512-BF16 / AMX), otherwise float32."""
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -126,7 +126,7 @@ class LocalModel:
         transformers_logging.disable_progress_bar()  # callers show their own progress
         path = modelstore.resolve(model)
         torch_device = _pick_device(device)
-        dtype = _pick_dtype(torch_device)
+        dtype = pick_dtype(torch_device)
         if (path / "adapter_config.json").is_file():
             from peft import PeftConfig, PeftModel
 

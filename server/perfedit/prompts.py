@@ -53,14 +53,15 @@ sys.stdout.write("".join(f"{v * v}\\n" for v in values))
 '''
 
 
-def _fenced(code: str) -> str:
+def fenced(code: str) -> str:
+    """``code`` in a python code fence: the form of every code block in the prompts and replies."""
     return f"```python\n{code.rstrip()}\n```"
 
 
 def _ask(code: str, kind: str) -> str:
     what = "function" if kind == "function" else "program (it reads stdin and writes stdout)"
     keep = "Keep its name and signature." if kind == "function" else "Keep its input and output format."
-    return f"Make this Python {what} faster. {keep}\n\n{_fenced(code)}"
+    return f"Make this Python {what} faster. {keep}\n\n{fenced(code)}"
 
 
 def optimize_messages(code: str, kind: str) -> list[dict[str, str]]:
@@ -70,7 +71,7 @@ def optimize_messages(code: str, kind: str) -> list[dict[str, str]]:
     return [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": _ask(slow, kind)},
-        {"role": "assistant", "content": _fenced(fast)},
+        {"role": "assistant", "content": fenced(fast)},
         {"role": "user", "content": _ask(code, kind)},
     ]
 
@@ -86,7 +87,7 @@ def explain_messages(original: str, faster: str) -> list[dict[str, str]]:
             "role": "user",
             "content": (
                 "The second version below was measured to be faster than the first and passes the same tests.\n\n"
-                f"Original:\n{_fenced(original)}\n\nFaster version:\n{_fenced(faster)}\n\n"
+                f"Original:\n{fenced(original)}\n\nFaster version:\n{fenced(faster)}\n\n"
                 "In at most two sentences of plain prose (no code), explain which change makes it faster "
                 "and why (algorithmic complexity, fewer interpreter operations, faster I/O, built-ins)."
             ),
@@ -103,7 +104,7 @@ def fix_messages(code: str, kind: str, test: str, error: str) -> list[dict[str, 
         {
             "role": "user",
             "content": (
-                f"This faster version of a Python {what} fails a test.\n\n{_fenced(code)}\n\n"
+                f"This faster version of a Python {what} fails a test.\n\n{fenced(code)}\n\n"
                 f"Test:\n{test}\n\nError:\n{error}\n\n"
                 "First reflect in two or three sentences on what went wrong and how to fix it while "
                 "keeping the code fast. Then write the corrected complete code in one ```python block."
@@ -121,7 +122,7 @@ def optimize_with_test_messages(code: str, kind: str, test: str, seconds: float)
         {
             "role": "user",
             "content": (
-                f"This Python {what} is correct.\n\n{_fenced(code)}\n\n"
+                f"This Python {what} is correct.\n\n{fenced(code)}\n\n"
                 f"Its most expensive test takes {seconds * 1e3:.2f} ms:\n{test}\n\n"
                 "Rewrite it to run faster on inputs like this one, keeping exactly the same behaviour. "
                 f"Reply with the complete code in one ```python block."

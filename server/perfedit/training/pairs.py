@@ -23,8 +23,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from perfedit.config import Settings
 from perfedit.errors import InputError
-from perfedit.prompts import _fenced as fenced  # the reply format of the prompt's demonstrations
-from perfedit.prompts import optimize_messages
+from perfedit.prompts import fenced, optimize_messages
 from perfedit.testsource import is_case_folder
 
 T = TypeVar("T")

@@ -37,7 +37,7 @@ from transformers.utils import logging as transformers_logging
 
 from perfedit import modelstore
 from perfedit.errors import ConfigError
-from perfedit.llm import _pick_dtype
+from perfedit.llm import pick_dtype
 from perfedit.training.recipe import SFTRecipe
 
 #: Recipe fields that may change when a run is resumed (how long and how often, not what).
@@ -73,7 +73,7 @@ def _dtype(recipe: SFTRecipe, device: torch.device) -> torch.dtype:
     """The base weights' dtype: ``precision`` "auto" takes the inference rule of
     :class:`~perfedit.llm.LocalModel` (bf16 on CUDA and on CPUs with native bf16, else float32)."""
     if recipe.precision == "auto":
-        return _pick_dtype(device)
+        return pick_dtype(device)
     return torch.bfloat16 if recipe.precision == "bf16" else torch.float32
 
 
