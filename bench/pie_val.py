@@ -29,6 +29,8 @@ from pathlib import Path
 from perfedit import config
 from perfedit.errors import NoCodeGenerated, NoFasterVersion
 from perfedit.llm import shared
+from perfedit.metrics import Outcome, markdown_table
+from perfedit.metrics import summarise as summarise_outcomes
 from perfedit.pipeline import Request, suggest
 from perfedit.training.pairs import round_robin
 
@@ -68,17 +70,14 @@ def run_one(row: dict, data: Path, settings: config.Settings, model) -> dict:
 
 
 def summarise(records: list[dict]) -> str:
-    """The metrics table (Markdown) over ``records``."""
-    n = len(records)
-    optimised = [r for r in records if r["optimised"]]
-    sp = statistics.mean(r["speedup"] for r in optimised) if optimised else float("nan")
-    rtr = statistics.mean(r["rtr"] for r in optimised) if optimised else float("nan")
-    return "\n".join([
-        "| programs | %Correct | %OPT | SP (mean over optimised) | RTR % (mean over optimised) | median wall time / program |",
-        "|---|---|---|---|---|---|",
-        f"| {n} | {100 * sum(r['correct'] for r in records) / n:.1f} | {100 * len(optimised) / n:.1f} | "
-        f"{sp:.2f} | {rtr:.1f} | {statistics.median(r['wall_s'] for r in records):.1f} s |",
-    ])
+    """The metrics table (Markdown, :mod:`perfedit.metrics`) over ``records``, with the median
+    wall time per program."""
+    summary = summarise_outcomes([Outcome(r["correct"], r["speedup"] if r["optimised"] else None) for r in records])
+    table = markdown_table([("suggest", summary)]).splitlines()
+    table[0] += " median wall time / program |"
+    table[1] += "---|"
+    table[2] += f" {statistics.median(r['wall_s'] for r in records):.1f} s |"
+    return "\n".join(table)
 
 
 def main() -> None:
