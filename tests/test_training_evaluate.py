@@ -72,3 +72,30 @@ def test_evaluate_cli_with_the_tiny_model(tmp_path: Path):
     assert "| Best@1 | 1 |" in done.stdout and "| Best@2 | 1 |" in done.stdout
     [record] = [json.loads(line) for line in out.read_text().splitlines()]
     assert record["model"] == "smollm2-135m" and [c["label"] for c in record["candidates"]] == ["greedy", "sample 1"]
+
+
+def _record(model: str, pid: str, verdicts: list[tuple[str, float | None]]) -> dict:
+    return {"model": model, "k": 2, "id": pid, "problem_id": "p" + pid,
+            "candidates": [{"label": f"c{i}", "verdict": v, "reason": "", "speedup": s} for i, (v, s) in enumerate(verdicts)]}
+
+
+def test_compare_cli_uses_the_programs_every_model_scored(tmp_path: Path):
+    base = [_record("base", "1", [("not_faster", None), ("rejected", None)]),
+            _record("base", "2", [("rejected", None), ("faster", 2.0)]),
+            {"model": "base", "k": 2, "id": "3", "problem_id": "p3", "skipped": "fails its tests"}]
+    tuned = [_record("sft", "1", [("faster", 4.0), ("faster", 2.0)]),
+             _record("sft", "2", [("rejected", None), ("rejected", None)]),
+             _record("sft", "4", [("faster", 9.0), ("faster", 9.0)])]  # not run for base: left out
+    for name, records in (("base", base), ("sft", tuned)):
+        (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    command = [sys.executable, "-m", "perfedit", "evaluate", "--k", "2", "--compare"]
+    done = subprocess.run([*command, f"base={tmp_path / 'base.jsonl'}", f"sft={tmp_path / 'sft.jsonl'}"],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert done.returncode == 0, done.stderr
+    rows = {line.split(" | ")[0].strip("| "): line.split(" | ")[1:4] for line in done.stdout.splitlines() if " Best@" in line}
+    assert rows == {"base Best@1": ["2", "50.0", "0.0"], "base Best@2": ["2", "100.0", "50.0"],
+                    "sft Best@1": ["2", "50.0", "50.0"], "sft Best@2": ["2", "50.0", "50.0"]}
+
+    missing = subprocess.run([*command, f"base={tmp_path / 'base.jsonl'}", f"sft={tmp_path / 'none.jsonl'}"],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode != 0 and "NAME=FILE" in missing.stderr

@@ -73,6 +73,10 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
 
     if args.k < 1:
         raise InputError("--k must be at least 1 (the greedy candidate)")
+    if args.compare:
+        return _compare(args.compare, args.k)
+    if not args.out:
+        raise InputError("--out is required (the JSON Lines file that receives one record per program)")
     settings = config.Settings(model=args.model, samples=args.k - 1, runs=args.runs, seed=args.seed,
                                max_new_tokens=args.max_new_tokens)
     chosen = evaluate.programs(pairs.load(Path(args.pairs), Path(args.tests) if args.tests else None), args.programs)
@@ -92,6 +96,24 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
                "--max-new-tokens", str(args.max_new_tokens), "--out", args.out]
     print(f"command: {shlex.join(command)}")
     print(markdown_table(evaluate.summaries(records, args.k), first=f"{args.model} on {Path(args.pairs).name}"))
+    return 0
+
+
+def _compare(named_files: list[str], k: int) -> int:
+    from perfedit.metrics import markdown_table
+    from perfedit.training import evaluate
+
+    results = {}
+    for item in named_files:
+        name, sep, file = item.partition("=")
+        if not sep or not name or not Path(file).is_file():
+            raise InputError(f"--compare takes NAME=FILE with an existing results file, not {item!r}")
+        results[name] = [json.loads(line) for line in Path(file).read_text().splitlines() if line.strip()]
+    try:
+        rows = evaluate.compare(results, k)
+    except ValueError as exc:
+        raise InputError(f"{exc}: evaluate every model on the same --programs first") from exc
+    print(markdown_table(rows, first="model"))
     return 0
 
 
@@ -133,7 +155,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     e.add_argument("--model", default=modelstore.DEFAULT_MODEL, help="model alias, Hub id, local path or LoRA adapter folder")
     e.add_argument("--k", type=int, default=8, help="candidates per program: the greedy one and k-1 samples (Best@k)")
     e.add_argument("--programs", type=int, default=0, help="evaluate this many programs, round-robin over problems (0: all)")
-    e.add_argument("--out", required=True, help="JSON Lines results, one per program; an existing file is resumed")
+    e.add_argument("--out", help="JSON Lines results, one per program; an existing file is resumed")
+    e.add_argument("--compare", nargs="+", metavar="NAME=FILE",
+                   help="print one table of the results files (e.g. base=eval-base.jsonl sft=eval-sft.jsonl) over the programs all of them scored; runs no model")
     e.add_argument("--runs", type=int, default=10, help="most timed runs per candidate and baseline")
     e.add_argument("--seed", type=int, default=0, help="sampling seed")
     e.add_argument("--max-new-tokens", type=int, default=512, help="generation budget per candidate, tokens")

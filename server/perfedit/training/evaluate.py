@@ -120,6 +120,22 @@ def model_proposer(model_name: str, settings: Settings) -> ProposeFn:
     return lambda target: proposer.propose(target, no_progress, never_cancelled)
 
 
+def compare(results: dict[str, Sequence[dict[str, Any]]], k: int) -> list[tuple[str, Summary]]:
+    """Rows ``"<name> Best@1"`` and ``"<name> Best@k"`` for each named result set (records as
+    :func:`evaluate` writes them), over only the programs scored in every set, so that the models
+    are compared on the same programs.
+
+    Raises:
+        ValueError: no program was scored in every set.
+    """
+    scored = [{r["id"] for r in records if "skipped" not in r} for records in results.values()]
+    common = set.intersection(*scored) if scored else set()
+    if not common:
+        raise ValueError("no program was scored in every result file")
+    return [(f"{name} {metric}", summary) for name, records in results.items()
+            for metric, summary in summaries([r for r in records if r["id"] in common], k)]
+
+
 #: ``on_record(index, total, record)``: called after each program (0-based ``index``).
 RecordFn = Callable[[int, int, dict[str, Any]], None]
 
