@@ -80,6 +80,29 @@ def test_resume_reaches_the_same_adapter(smoke_run, tmp_path: Path):
         train_sft(from_mapping({**SMOKE, **paths, "lora_r": 8, "max_steps": 4}), tmp_path, show_progress=False)
 
 
+def test_export_ships_the_adapter_in_bf16_and_it_loads(smoke_run, tmp_path: Path):
+    _, out, done = smoke_run
+    assert done.returncode == 0, done.stderr
+    shipped = tmp_path / "models" / "smoke"
+    exported = subprocess.run([sys.executable, "-m", "perfedit", "train", "export", str(out / "adapter"), "--out", str(shipped)],
+                              capture_output=True, text=True, timeout=300)
+    assert exported.returncode == 0, exported.stderr
+    assert sorted(p.name for p in shipped.iterdir()) == ["adapter_config.json", "adapter_model.safetensors", "recipe.json"]
+    trained, cast = load_file(out / "adapter" / "adapter_model.safetensors"), load_file(shipped / "adapter_model.safetensors")
+    assert cast.keys() == trained.keys() and all(t.dtype == torch.bfloat16 for t in cast.values())
+    assert all(torch.allclose(cast[k].float(), trained[k].float(), rtol=1e-2, atol=1e-6) for k in trained)
+
+    from perfedit.llm import LocalModel
+
+    model = LocalModel.load(str(shipped))
+    loaded = {k: v for k, v in model.model.state_dict().items() if "lora_B" in k}
+    assert loaded and all(v.abs().sum() > 0 for v in loaded.values())  # the trained B, not PEFT's zero init
+
+    refused = subprocess.run([sys.executable, "-m", "perfedit", "train", "export", str(out), "--out", str(tmp_path / "x")],
+                             capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "300"})
+    assert refused.returncode != 0 and "not a trained adapter folder" in refused.stderr
+
+
 def test_collate_masks_padding_and_prompt():
     batch = collate([([5, 6, 7], [IGNORE, 6, 7]), ([8], [IGNORE])], pad_id=0)
     assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 0, 0]]

@@ -43,6 +43,14 @@ def _cmd_train(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _cmd_export(args: argparse.Namespace, console: Console) -> int:
+    from perfedit.training.export import export_adapter
+
+    written = export_adapter(Path(args.adapter), Path(args.out))
+    console.print(f"adapter written to {args.out} ({written / 1e6:.1f} MB); add a model card (README.md) there", markup=False)
+    return 0
+
+
 def _cmd_data_pairs(args: argparse.Namespace, console: Console) -> int:
     from perfedit.training import mining
 
@@ -137,6 +145,10 @@ def register(commands: argparse._SubParsersAction) -> None:
         t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe key (TOML value), repeatable")
         t.add_argument("--no-resume", action="store_true", help="start afresh even if --out holds checkpoints")
         t.set_defaults(handler=_cmd_train)
+    x = methods.add_parser("export", help="copy a trained adapter into models/<name>/ for shipping (weights in bf16)")
+    x.add_argument("adapter", help="the adapter/ folder of a `perfedit train` output")
+    x.add_argument("--out", required=True, help="destination folder, e.g. models/<name>")
+    x.set_defaults(handler=_cmd_export)
 
     data = commands.add_parser("data", help="training data").add_subparsers(dest="data_command", required=True)
     p = data.add_parser("pairs", help="mine slow→fast pairs from submission trajectories (PIE 2.1) or a git history")

@@ -11,7 +11,8 @@ Modules, in the order the data flows:
 * :mod:`~perfedit.training.sft`: LoRA supervised fine-tuning (PIE, section 3), checkpoints, resume;
 * :mod:`~perfedit.training.rewards`: PerfRL's reward tiers from the validation harness;
 * :mod:`~perfedit.training.rrhf`: the RRHF loss and PerfRL's training loop (PerfRL, section 4);
-* :mod:`~perfedit.training.evaluate`: PIE's metrics for a model or adapter on a pair file.
+* :mod:`~perfedit.training.evaluate`: PIE's metrics for a model or adapter on a pair file;
+* :mod:`~perfedit.training.export`: a trained adapter's files for ``models/<name>/``.
 
 The heavy dependencies (torch, transformers, peft) are imported by the modules that need them,
 so ``perfedit data pairs`` and ``perfedit evaluate --help`` stay quick.
