@@ -136,7 +136,7 @@ def export_pair(suggestion: Suggestion, path: Path) -> None:
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``train``, ``data`` and ``evaluate`` to the ``perfedit`` sub-command parsers."""
-    train = commands.add_parser("train", help="fine-tune a LoRA adapter (sft) or train it with PerfRL's RRHF (rrhf)")
+    train = commands.add_parser("train", help="fine-tune a LoRA adapter (sft), train it with PerfRL's RRHF (rrhf), or ship it (export)")
     methods = train.add_subparsers(dest="method", required=True)
     for method, what in (("sft", "supervised fine-tuning on slow→fast pairs (PIE)"), ("rrhf", "RRHF with test-based rewards (PerfRL)")):
         t = methods.add_parser(method, help=what)
