@@ -143,7 +143,7 @@ def test_shipped_adapter_resolves_by_name_and_pulling_it_pulls_its_base(cache, r
     assert converter.calls == 1 and modelstore.resolve("fake-tiny") == cache / "models" / "fake-tiny"
     assert ("fake-adapter", "LoRA adapter on fake-tiny", shipped) in modelstore.list_models()
     with pytest.raises(ModelMissing):
-        modelstore.resolve("models/fake-adapter")  # a name, not a relative path
+        modelstore.resolve("../models/fake-adapter")  # a name, not a path below ADAPTERS_DIR
 
 
 def test_second_pull_fetches_and_converts_nothing(cache, register, index):
