@@ -36,7 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +44,7 @@ import enamel_tasks
 from perfedit import config
 from perfedit.diffs import changed_lines, unified_diff
 from perfedit.errors import PerfeditError
-from perfedit.llm import Generation, LocalModel, shared
+from perfedit.llm import ChatModel, Reply, shared
 from perfedit.metrics import Outcome, markdown_table, summarise
 from perfedit.pipeline import Job, Request, choose_winner, locate
 from perfedit.proposers import Candidate
@@ -54,28 +54,27 @@ from pie_val import select_programs
 CONFIGS = ["model only", "+ refinement", "+ rules", "+ both", "+ minimisation"]
 
 
-class MemoModel:
-    """A :class:`LocalModel` whose greedy replies (deterministic) are remembered per prompt;
-    ``charged_s`` adds up generation seconds, a remembered reply costing what it first cost."""
+class MemoModel(ChatModel):
+    """A model whose greedy replies (deterministic) are remembered per prompt; ``charged_s`` adds
+    up generation seconds, a remembered reply costing what it first cost."""
 
-    def __init__(self, model: LocalModel) -> None:
+    def __init__(self, model: ChatModel) -> None:
         self._model = model
-        self._replies: dict[str, Generation] = {}
+        self._replies: dict[str, list[Reply]] = {}
         self.charged_s = 0.0
+        self.name, self.backend, self.load_seconds = model.name, model.backend, model.load_seconds
 
-    def generate(self, messages: list[dict[str, str]], *, num_samples: int = 0, **options: Any) -> Generation:
-        key = json.dumps([messages, num_samples, options], sort_keys=True, default=str)
-        if num_samples or key not in self._replies:
-            self._replies[key] = self._model.generate(messages, num_samples=num_samples, **options)
-        reply = self._replies[key]
-        self.charged_s += reply.seconds
-        return reply
-
-    def complete(self, messages: list[dict[str, str]], *, max_new_tokens: int = 256) -> str:
-        return self.generate(messages, max_new_tokens=max_new_tokens).texts[0]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
+    def replies(self, messages: list[dict[str, str]], *, num_samples: int = 8, **options: Any) -> Iterator[Reply]:
+        if num_samples:
+            fresh: Iterable[Reply] = self._model.replies(messages, num_samples=num_samples, **options)
+        else:
+            key = json.dumps([messages, {k: v for k, v in options.items() if not callable(v)}], sort_keys=True, default=str)
+            if key not in self._replies:
+                self._replies[key] = list(self._model.replies(messages, num_samples=0, **options))
+            fresh = self._replies[key]
+        for reply in fresh:
+            self.charged_s += reply.seconds
+            yield reply
 
 
 def _record(verdicts: list[Verdict], winner: Verdict | None, changed_lines: int | None, wall_s: float) -> dict[str, Any]:
@@ -89,7 +88,7 @@ def _record(verdicts: list[Verdict], winner: Verdict | None, changed_lines: int 
     }
 
 
-def ablate(request: Request, settings: config.Settings, model: LocalModel, ceiling: Path | None = None) -> dict[str, Any]:
+def ablate(request: Request, settings: config.Settings, model: ChatModel, ceiling: Path | None = None) -> dict[str, Any]:
     """Every configuration on one program; a JSON-able record (times in seconds).
 
     Raises PerfeditError (e.g. OriginalFailsTests) when the program cannot be run at all.

@@ -29,7 +29,7 @@ import psutil
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
-from perfedit.llm import LocalModel
+from perfedit.llm import load
 from perfedit.prompts import optimize_messages
 from perfedit.targets import find
 
@@ -124,7 +124,7 @@ async def measure_server(model: str, samples: int) -> dict[str, float]:
 
 def measure_generation(model_name: str, samples: int) -> dict[str, float]:
     """Tokens/s of greedy (1 row) and of the default batch (1 + samples rows), and load time."""
-    model = LocalModel.load(model_name)
+    model = load(model_name)
     target = find(EXAMPLE / "dedupe.py", (EXAMPLE / "dedupe.py").read_text(), function="unique_in_order")
     messages = optimize_messages(target.code, "function")
     greedy = model.generate(messages, num_samples=0, max_new_tokens=128)

@@ -4,7 +4,7 @@ from perfedit.explain import reason
 
 
 class CannedModel:
-    """Stands in for LocalModel.complete with a fixed reply (the reply's cleaning is under test)."""
+    """Stands in for ChatModel.complete with a fixed reply (the reply's cleaning is under test)."""
 
     def __init__(self, reply: str) -> None:
         self.reply = reply

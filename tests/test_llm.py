@@ -1,4 +1,4 @@
-"""LocalModel on the real SmolLM2-135M-Instruct: greedy + samples, progress, cancelling, LoRA.
+"""The transformers backend on the real SmolLM2-135M-Instruct: greedy + samples, progress, cancelling, LoRA.
 
 The model must have been pulled (`perfedit model pull smollm2-135m`); if it is missing these
 tests fail rather than skip, so that a broken setup cannot pass unnoticed.
@@ -14,7 +14,7 @@ from transformers import AutoModelForCausalLM
 
 from perfedit import modelstore
 from perfedit.errors import Cancelled, ModelMissing
-from perfedit.llm import LocalModel
+from perfedit.llm.hf import TransformersModel
 
 pytestmark = pytest.mark.model
 
@@ -22,14 +22,14 @@ MESSAGES = [{"role": "user", "content": "Write a Python function that returns th
 
 
 @pytest.fixture(scope="module")
-def smollm() -> LocalModel:
+def smollm() -> TransformersModel:
     try:
-        return LocalModel.load("smollm2-135m", device="cpu")
+        return TransformersModel.load("smollm2-135m", device="cpu")
     except ModelMissing as error:
         pytest.fail(f"SmolLM2-135M is not pulled; run `perfedit model pull smollm2-135m`. {error}")
 
 
-def pure_greedy(smollm: LocalModel, max_new_tokens: int) -> str:
+def pure_greedy(smollm: TransformersModel, max_new_tokens: int) -> str:
     """The reply of plain transformers greedy decoding (do_sample=False), batch of one."""
     prompt = smollm.tokenizer.apply_chat_template(
         MESSAGES, add_generation_prompt=True, return_tensors="pt", return_dict=True
@@ -74,7 +74,7 @@ def test_lora_adapter_loads_on_its_base_model_by_alias(smollm, tmp_path):
     config["base_model_name_or_path"] = "smollm2-135m"  # an alias, resolved through modelstore
     config_path.write_text(json.dumps(config))
 
-    adapted = LocalModel.load(str(tmp_path), device="cpu")
+    adapted = TransformersModel.load(str(tmp_path), device="cpu")
     assert isinstance(adapted.model, PeftModel)
     # A fresh LoRA adapter is the identity (its B matrices are zero), so greedy replies agree.
     assert adapted.complete(MESSAGES, max_new_tokens=8) == smollm.complete(

@@ -34,7 +34,7 @@ def test_prompts_carry_the_feedback():
 
 @pytest.mark.model
 def test_real_model_refines_failed_and_correct_candidates(script_project: Path):
-    from perfedit.llm import LocalModel
+    from perfedit.llm import load
 
     path = script_project / "seen_before.py"
     target = find(path, path.read_text())
@@ -44,5 +44,5 @@ def test_real_model_refines_failed_and_correct_candidates(script_project: Path):
         harness.baseline(runs=1)
         verdicts = [harness.validate(label, c.source) for label, c in candidates.items()]
     assert verdicts[0].failed_test == "case 0" and verdicts[1].verdict != "rejected"
-    refined = refinements(LocalModel.load("smollm2-135m"), target, suite, candidates, verdicts, per_phase=1, max_new_tokens=48)
+    refined = refinements(load("smollm2-135m"), target, suite, candidates, verdicts, per_phase=1, max_new_tokens=48)
     assert [c.label for c in refined] == ["bad → fixed", "good → optimised"]

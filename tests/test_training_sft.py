@@ -92,9 +92,9 @@ def test_export_ships_the_adapter_in_bf16_and_it_loads(smoke_run, tmp_path: Path
     assert cast.keys() == trained.keys() and all(t.dtype == torch.bfloat16 for t in cast.values())
     assert all(torch.allclose(cast[k].float(), trained[k].float(), rtol=1e-2, atol=1e-6) for k in trained)
 
-    from perfedit.llm import LocalModel
+    from perfedit.llm.hf import TransformersModel
 
-    model = LocalModel.load(str(shipped))
+    model = TransformersModel.load(str(shipped))
     loaded = {k: v for k, v in model.model.state_dict().items() if "lora_B" in k}
     assert loaded and all(v.abs().sum() > 0 for v in loaded.values())  # the trained B, not PEFT's zero init
 

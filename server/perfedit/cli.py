@@ -13,22 +13,9 @@ import argparse
 import json
 import math
 from pathlib import Path
-from typing import Any
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from typing import TYPE_CHECKING, Any
 
 from perfedit import __version__, cli_train, config, modelstore
-from perfedit.compare import Outcome, compare_files
-from perfedit.differential import DifferentialCheck
 from perfedit.errors import (
     Cancelled,
     InputError,
@@ -37,10 +24,14 @@ from perfedit.errors import (
     NoFasterVersion,
     PerfeditError,
 )
-from perfedit.explain import differential_fact, timed_quantity
-from perfedit.pipeline import Request, Suggestion, suggest
-from perfedit.sandbox import isolation_report
-from perfedit.targets import read_source
+
+if TYPE_CHECKING:  # the handlers import these when they run, so --help and usage errors stay quick
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from perfedit.compare import Outcome
+    from perfedit.differential import DifferentialCheck
+    from perfedit.pipeline import Suggestion
 
 _EXIT_CODES: list[tuple[type[PerfeditError], int]] = [
     (InputError, 2), (ModelError, 3), (Cancelled, 130), (NoFasterVersion, 1), (NoCodeGenerated, 1),
@@ -56,6 +47,9 @@ class _RichProgress:
         self._tasks: dict[str, Any] = {}
 
     def __call__(self, phase: str, completed: float, total: float | None) -> None:
+        if phase.startswith("found "):  # a validated result: a line of its own that stays
+            self._progress.console.print(phase)
+            return
         key = phase.split(" ", 1)[0] if phase.startswith("validating") else phase
         if key not in self._tasks:
             for task in self._tasks.values():
@@ -65,6 +59,16 @@ class _RichProgress:
 
 
 def _progress_bar(console: Console, *, bytes_: bool = False) -> Progress:
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     counter = DownloadColumn() if bytes_ else MofNCompleteColumn()
     return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), counter, TimeElapsedColumn(), console=console)
 
@@ -103,6 +107,7 @@ def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
         "candidates": [{"label": v.label, "verdict": v.verdict, "reason": v.reason} for v in s.verdicts],
         "timings_s": s.timings_s,
         "generated_tokens": s.generated_tokens,
+        "stopped_early": s.stopped_early or None,
         "applied": applied,
     }
 
@@ -117,13 +122,21 @@ def _print_suggestion(console: Console, s: Suggestion, applied: bool) -> None:
     if s.reason:
         console.print(f"• Why: {s.reason}")
     console.print(f"Candidates: {len(s.verdicts)} ({sum(v.verdict == 'faster' for v in s.verdicts)} faster)")
+    if s.stopped_early:
+        console.print(f"Stopped generating early: {s.stopped_early}.")
     console.print(f"[green]Applied to {s.target.path}[/green]" if applied else "Not applied (use --apply).")
 
 
 def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
+    from perfedit.pipeline import Request, suggest
+    from perfedit.targets import read_source
+
     path = Path(args.file)
     source = read_source(path)
-    settings = config.load(path).replace(samples=args.samples, model=args.model, runs=args.runs, explain=False if args.no_explain else None)
+    settings = config.load(path).replace(
+        samples=args.samples, model=args.model, runs=args.runs, explain=False if args.no_explain else None,
+        budget_s=args.budget, backend=args.backend, endpoint=args.endpoint,
+    )
     request = Request(
         path=path, source=source, function=args.function,
         tests=Path(args.tests) if args.tests else None,
@@ -133,8 +146,7 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     def model():  # loaded at most once, only if needed
         from perfedit.llm import shared
 
-        with console.status(f"loading model {settings.model}"):
-            return shared(settings.model)
+        return shared(settings.model, backend=settings.backend, endpoint=settings.endpoint)
 
     with _progress_bar(console) as bar:
         suggestion = suggest(request, settings, model, _RichProgress(bar))
@@ -177,6 +189,8 @@ def _compare_json(o: Outcome) -> dict[str, Any]:
 
 def _compare_lines(o: Outcome) -> list[str]:
     """The ``compare`` report, one fact per line (times in ms, memory in MiB)."""
+    from perfedit.explain import differential_fact, timed_quantity
+
     v, c = o.verdict, o.verdict.comparison
     lines = [f"{v.verdict}: {v.reason}"]
     if c is not None:
@@ -197,6 +211,8 @@ def _compare_lines(o: Outcome) -> list[str]:
 
 
 def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
+    from perfedit.compare import compare_files
+
     original = Path(args.original)
     settings = config.load(original).replace(runs=args.runs)
     with console.status(f"validating {args.candidate} against {args.original}"):
@@ -212,6 +228,8 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace, console: Console) -> int:
+    from perfedit.sandbox import isolation_report
+
     report = isolation_report()
     if args.json:
         print(json.dumps(report, indent=2))
@@ -222,15 +240,29 @@ def _cmd_doctor(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_model_pull(args: argparse.Namespace, console: Console) -> int:
+    """Fetch and verify a model's GGUF file, saying what it does and why; one bar, in bytes."""
     with _progress_bar(console, bytes_=True) as bar:
-        path = modelstore.pull(args.name, progress=_RichProgress(bar))
-    console.print(f"{args.name}: ready at {path}")
+        def say(sentence: str) -> None:
+            bar.console.print(sentence, markup=False, highlight=False, soft_wrap=True)
+
+        path = modelstore.pull(args.name, progress=_RichProgress(bar), explain=say)
+    console.print(f"{args.name}: ready at {path}", markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
 def _cmd_model_list(args: argparse.Namespace, console: Console) -> int:
-    for alias, hub_id, local in modelstore.list_models():
-        console.print(f"{alias:22} {hub_id:40} {local or 'not downloaded (perfedit model pull ' + alias + ')'}")
+    """Each known model and perfedit adapter: its GGUF file and its converted transformers copy."""
+    for m in modelstore.list_models():
+        pull = f"run: perfedit model pull {m.name}"
+        lines = [f"{m.name}  {m.description}"]
+        if m.adapter is not None:
+            lines.append(f"  folder: {m.adapter}")
+            lines.append("  base model GGUF: " + (str(m.gguf) if m.gguf else f"{'damaged' if m.damaged else 'missing'} ({pull})"))
+        else:
+            lines.append("  GGUF: " + (str(m.gguf) if m.gguf else f"{'damaged' if m.damaged else 'not downloaded'} ({pull})"))
+            lines.append("  transformers copy: " + (str(m.converted) if m.converted else "none (made once, when first needed)"))
+        for line in lines:
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -253,7 +285,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tests", help="pytest file or folder, or a folder of input.N.txt/output.N.txt cases")
     s.add_argument("--samples", type=int, help="sampled candidates besides the greedy one (default 8)")
     s.add_argument("--runs", type=int, help="timed runs per candidate and baseline (default 10)")
-    s.add_argument("--model", help="model alias, Hub id or local path (default qwen2.5-coder-0.5b)")
+    s.add_argument("--model", help="model alias, Hub id or local path (default qwen2.5-coder-0.5b); with --endpoint, the server's model name")
+    s.add_argument("--backend", choices=["llama.cpp", "transformers"], help="in-process inference (default llama.cpp, on the GGUF file)")
+    s.add_argument("--endpoint", metavar="URL", help="an OpenAI-compatible server to use instead, e.g. http://127.0.0.1:11434/v1 (code is sent there)")
+    s.add_argument("--budget", type=float, metavar="SECONDS", help="time budget of the job; then the best validated candidate so far is returned (default 60)")
     s.add_argument("--candidates", help="stub proposer: take candidate versions from this file instead of the model")
     s.add_argument("--no-explain", action="store_true", help="skip the model-written explanation")
     s.add_argument("--apply", action="store_true", help="write the faster version into FILE if one was found")
@@ -278,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     lsp.set_defaults(handler=_cmd_lsp)
 
     model = commands.add_parser("model", help="manage local models").add_subparsers(dest="model_command", required=True)
-    pull = model.add_parser("pull", help="fetch, verify and convert a model (idempotent)")
+    pull = model.add_parser("pull", help="fetch and verify a model's GGUF file (idempotent)")
     pull.add_argument("name", nargs="?", default=modelstore.DEFAULT_MODEL, help="model alias or Hub id")
     pull.set_defaults(handler=_cmd_model_pull)
     model.add_parser("list", help="known models and where they are").set_defaults(handler=_cmd_model_list)
@@ -289,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``perfedit`` console script; returns the exit code."""
     args = build_parser().parse_args(argv)
+    from rich.console import Console
+
     console = Console(stderr=True)
     try:
         return args.handler(args, console)

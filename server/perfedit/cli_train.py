@@ -13,13 +13,13 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-
 from perfedit import config, modelstore
 from perfedit.errors import InputError
 from perfedit.training import recipe as recipes
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from perfedit.pipeline import Suggestion
 
 PIE_DATA = Path("../shared/data/pie")
@@ -47,7 +47,8 @@ def _cmd_export(args: argparse.Namespace, console: Console) -> int:
     from perfedit.training.export import export_adapter
 
     written = export_adapter(Path(args.adapter), Path(args.out))
-    console.print(f"adapter written to {args.out} ({written / 1e6:.1f} MB); add a model card (README.md) there", markup=False)
+    console.print(f"adapter written to {args.out} ({written / 1e6:.1f} MB: PEFT files in bf16 for transformers, "
+                  f"adapter.gguf for llama.cpp); add a model card (README.md) there", markup=False)
     return 0
 
 
@@ -145,9 +146,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe key (TOML value), repeatable")
         t.add_argument("--no-resume", action="store_true", help="start afresh even if --out holds checkpoints")
         t.set_defaults(handler=_cmd_train)
-    x = methods.add_parser("export", help="copy a trained adapter into models/<name>/ for shipping (weights in bf16)")
+    x = methods.add_parser("export", help="copy a trained adapter into models/<name>/ for shipping (weights in bf16, and adapter.gguf for llama.cpp)")
     x.add_argument("adapter", help="the adapter/ folder of a `perfedit train` output")
-    x.add_argument("--out", required=True, help="destination folder, e.g. models/<name>")
+    x.add_argument("--out", required=True, help="destination folder, e.g. models/<name> (the adapter folder itself: add adapter.gguf)")
     x.set_defaults(handler=_cmd_export)
 
     data = commands.add_parser("data", help="training data").add_subparsers(dest="data_command", required=True)

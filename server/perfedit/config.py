@@ -21,7 +21,11 @@ from perfedit.modelstore import DEFAULT_MODEL
 class Settings:
     """What a suggestion job may do; units are in the field names."""
 
-    model: str = field(default=DEFAULT_MODEL, metadata={"help": "model alias, Hub id or local path"})
+    model: str = field(default=DEFAULT_MODEL, metadata={"help": "model alias, Hub id or local path (with endpoint: the server's model name)"})
+    backend: str = field(default="llama.cpp", metadata={"help": "in-process inference: llama.cpp (GGUF, the default) or transformers"})
+    endpoint: str | None = field(default=None, metadata={"help": "base URL of an OpenAI-compatible server to use instead (code is sent there)"})
+    budget_s: float = field(default=60.0, metadata={"help": "wall-clock budget of a job, seconds: then the best validated candidate so far is returned"})
+    stop_at_speedup: float = field(default=10.0, metadata={"help": "stop generating once a validated candidate is at least this much faster (CI low end; 0: never)"})
     samples: int = field(default=8, metadata={"help": "sampled candidates besides the greedy one (PIE Best@k)"})
     temperature: float = field(default=0.7, metadata={"help": "sampling temperature"})
     max_new_tokens: int = field(default=512, metadata={"help": "generation budget per candidate, tokens"})
@@ -46,6 +50,10 @@ class Settings:
     def __post_init__(self) -> None:
         checks = [
             (self.samples >= 0, "samples must be >= 0"),
+            (self.backend in ("llama.cpp", "transformers"), "backend must be llama.cpp or transformers (an endpoint is chosen by its URL)"),
+            (self.endpoint is None or (isinstance(self.endpoint, str) and self.endpoint.startswith(("http://", "https://"))), "endpoint must be an http:// or https:// URL"),
+            (self.budget_s > 0, "budget_s must be > 0"),
+            (self.stop_at_speedup == 0 or self.stop_at_speedup >= 1, "stop_at_speedup must be 0 (never) or >= 1"),
             (self.temperature > 0, "temperature must be > 0"),
             (self.max_new_tokens > 0, "max_new_tokens must be > 0"),
             (self.refine_rounds >= 0 and self.refine_candidates >= 0, "refine_rounds and refine_candidates must be >= 0"),

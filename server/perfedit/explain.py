@@ -18,7 +18,7 @@ from perfedit.testsource import TestSuite
 from perfedit.validate import Baseline, Verdict
 
 if TYPE_CHECKING:
-    from perfedit.llm import LocalModel
+    from perfedit.llm import ChatModel
 
 _MAX_REASON_SENTENCES = 2
 _LIST_MARKER = re.compile(r"(^|:)\s*\d+\.$")
@@ -64,7 +64,7 @@ def facts(verdict: Verdict, baseline: Baseline, suite: TestSuite, changed_lines:
     ]
 
 
-def reason(model: LocalModel, original: str, faster: str) -> str:
+def reason(model: ChatModel, original: str, faster: str) -> str:
     """The model's short explanation of why ``faster`` beats ``original``: plain prose, its
     first two sentences (small models drift after that); code blocks in the reply are dropped."""
     reply = model.complete(explain_messages(original, faster), max_new_tokens=120)

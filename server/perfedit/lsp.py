@@ -29,7 +29,9 @@ proposer, :mod:`perfedit.proposers.stub`: for tests and hand-written versions) a
 ``needsConfirmation`` (default true); ``python``, ``path`` and ``trace`` are the editor
 extension's own and are skipped. Invalid settings are shown as a warning and ignored.
 
-Handlers only convert types; the work is in :mod:`perfedit.pipeline`.
+Handlers only convert types; the work is in :mod:`perfedit.pipeline`. The engine (libcst, numpy,
+scipy) is imported by the first code action or job, not at start-up, so ``initialize`` is answered
+at once.
 """
 
 from __future__ import annotations
@@ -50,9 +52,8 @@ from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.workspace import PositionCodec, TextDocument
 
-from perfedit import __version__, config, pipeline, targets
+from perfedit import __version__, config
 from perfedit.config import Settings
-from perfedit.diffs import Edit
 from perfedit.errors import (
     Cancelled,
     ConfigError,
@@ -64,12 +65,12 @@ from perfedit.errors import (
     SourceSyntaxError,
     TargetNotFound,
 )
-from perfedit.pipeline import Request, Suggestion
 from perfedit.progress import CancelFn, ProgressFn
-from perfedit.targets import split_lines
 
 if TYPE_CHECKING:
-    from perfedit.llm import LocalModel
+    from perfedit.diffs import Edit
+    from perfedit.llm import ChatModel
+    from perfedit.pipeline import ModelProvider, Request, Suggestion
 
 COMMAND = "perfedit.suggest"
 ACTION_KIND = "refactor.rewrite.perfedit"
@@ -81,12 +82,15 @@ CONFIG_SECTION = "perfedit"
 CLIENT_KEYS = frozenset({"python", "path", "trace"})
 
 #: Where each engine phase sits on the 0–100 progress bar (percentages never go back).
+#: Model candidates are validated while the next is generated, so "generating" (counted in
+#: candidates) carries the bar through both; "found …" reports keep the bar where it is.
 _PHASE_PERCENT = {
     "running the original": (0, 10),
-    "applying rules": (10, 10),
-    "loading the model": (10, 15),
-    "generating": (15, 50),
-    "validating": (50, 95),
+    "validating": (10, 15),
+    "loading the model": (15, 20),
+    "generating": (20, 85),
+    "refining": (85, 92),
+    "minimising the diff": (92, 95),
     "explaining": (95, 99),
 }
 
@@ -167,6 +171,8 @@ class ResultCache:
         for (result_uri, _), result in self._results.items():
             s = result.suggestion
             if result_uri == uri and source == s.new_source:
+                from perfedit.targets import split_lines  # loaded by the job that made ``s``
+
                 grown = len(split_lines(s.new_source)) - len(split_lines(s.target.source))
                 result.spans[version] = (s.target.start_line, s.target.end_line + grown)
 
@@ -236,6 +242,8 @@ class PerfeditServer(LanguageServer):
 
     def request_for(self, document: TextDocument, line: int) -> tuple[Request, Settings]:
         """The engine's request for the cursor ``line`` of the open ``document``, and its settings."""
+        from perfedit.pipeline import Request
+
         path = Path(document.path)
         candidates = self.options.candidates_file
         stub = config.find_project_root(path) / candidates if candidates else None  # absolute stays absolute
@@ -246,12 +254,12 @@ class PerfeditServer(LanguageServer):
 server = PerfeditServer()
 
 
-def _shared_model(name: str) -> LocalModel:
-    """The model ``name``, loaded on first use and kept for the life of the server (torch is
-    imported only then, so the server starts fast)."""
+def _shared_model(settings: Settings) -> ChatModel:
+    """The model of ``settings``, loaded on first use and kept for the life of the server (the
+    backend is imported only then, so the server starts fast)."""
     from perfedit.llm import shared
 
-    return shared(name)
+    return shared(settings.model, backend=settings.backend, endpoint=settings.endpoint)
 
 
 # ---- type conversion helpers -------------------------------------------------------------------
@@ -268,6 +276,8 @@ def locate_for_action(request: Request, settings: Settings) -> tuple[Request, st
     The function around ``request.line``, else the file as a script; raises SourceSyntaxError or
     TargetNotFound when there is nothing to offer.
     """
+    from perfedit import pipeline, targets
+
     try:
         target, _ = pipeline.locate(request, settings)
         return request, target.name, None
@@ -280,9 +290,11 @@ def locate_for_action(request: Request, settings: Settings) -> tuple[Request, st
 
 
 def suggest_at(
-    request: Request, settings: Settings, model: pipeline.ModelProvider, progress: ProgressFn, cancel: CancelFn
+    request: Request, settings: Settings, model: ModelProvider, progress: ProgressFn, cancel: CancelFn
 ) -> Suggestion:
     """:func:`pipeline.suggest` for the function around ``request.line``, else the whole script."""
+    from perfedit import pipeline
+
     try:
         return pipeline.suggest(request, settings, model, progress, cancel)
     except TargetNotFound:
@@ -293,6 +305,8 @@ def suggest_at(
 
 def text_edits(edits: Sequence[Edit], source: str, codec: PositionCodec, annotated: bool) -> list[types.TextEdit]:
     """The engine's edits (code-point columns in ``source``) in the client's position units."""
+    from perfedit.targets import split_lines
+
     lines = split_lines(source)
 
     def position(at: tuple[int, int]) -> types.Position:
@@ -435,7 +449,7 @@ async def run_job(ls: PerfeditServer, request: Request, settings: Settings) -> S
         token = await create_progress(ls, f"perfedit: {request.path.name}")
         ls.jobs.add(cancel, ("token", token))
         report = ProgressReporter(ls, token, asyncio.get_running_loop())
-        model = functools.partial(_shared_model, settings.model)
+        model = functools.partial(_shared_model, settings)
         return await asyncio.to_thread(suggest_at, request, settings, model, report, cancel.is_set)
     finally:
         ls.jobs.remove(cancel)

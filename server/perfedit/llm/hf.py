@@ -1,16 +1,16 @@
-"""The local model: Hugging Face transformers on CPU (bf16 where the CPU has it) or CUDA.
+"""The transformers backend (``backend = "transformers"``, and the model training fine-tunes):
+Hugging Face transformers on CPU (bf16 where the CPU has it) or CUDA.
 
-:meth:`LocalModel.generate` produces one greedy reply and ``num_samples`` sampled ones in a
+:meth:`TransformersModel.replies` produces one greedy reply and ``num_samples`` sampled ones in a
 single batched ``generate`` call (PIE's greedy + best-of-k): every row samples, but a logits
-processor leaves only the argmax open in row 0, so row 0 is exactly greedy.
+processor leaves only the argmax open in row 0, so row 0 is exactly greedy. All replies are
+therefore ready at the same moment; the llama.cpp backend streams them one by one.
 """
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 
 import torch
 from transformers import (
@@ -27,23 +27,7 @@ from transformers.utils import logging as transformers_logging
 
 from perfedit import modelstore
 from perfedit.errors import Cancelled
-
-#: ``on_step(step, max_new_tokens)``: called after each generated token position.
-StepFn = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Generation:
-    """The replies of one :meth:`LocalModel.generate` call."""
-
-    texts: list[str]  # texts[0] is the greedy reply, then the samples
-    new_tokens: int  # tokens generated over all rows, up to each row's end-of-sequence
-    seconds: float  # wall time of the generate call
-
-    @property
-    def tokens_per_second(self) -> float:
-        """Generated tokens per second of wall time, over all rows."""
-        return self.new_tokens / self.seconds if self.seconds > 0 else 0.0
+from perfedit.llm.base import ChatModel, Messages, Reply, StepFn
 
 
 class _GreedyRowZero(LogitsProcessor):
@@ -95,8 +79,10 @@ def pick_dtype(device: torch.device) -> torch.dtype:
     return torch.bfloat16 if torch.cpu._is_avx512_bf16_supported() else torch.float32
 
 
-class LocalModel:
+class TransformersModel(ChatModel):
     """A causal language model and its tokenizer, ready to generate chat replies."""
+
+    backend = "transformers"
 
     def __init__(
         self,
@@ -112,12 +98,13 @@ class LocalModel:
         self.load_seconds = load_seconds  # wall time of :meth:`load`
 
     @classmethod
-    def load(cls, model: str = modelstore.DEFAULT_MODEL, *, device: str = "auto") -> LocalModel:
+    def load(cls, model: str = modelstore.DEFAULT_MODEL, *, device: str = "auto") -> TransformersModel:
         """Load ``model`` (directory, alias or hub id; see :func:`modelstore.resolve`).
 
         A directory holding a PEFT LoRA adapter (``adapter_config.json``) is loaded on top of its
-        base model, which is resolved the same way. ``device`` is ``"auto"`` (CUDA if present,
-        else CPU) or a torch device string. Never downloads.
+        base model, which is resolved the same way (a model pulled as GGUF is converted to bf16
+        once, here). ``device`` is ``"auto"`` (CUDA if present, else CPU) or a torch device
+        string. Never downloads.
 
         Raises:
             ModelMissing: the model (or an adapter's base model) is not on this machine.
@@ -150,9 +137,9 @@ class LocalModel:
         """Where the weights are (and where prompts are sent)."""
         return self.model.device
 
-    def generate(
+    def replies(
         self,
-        messages: list[dict[str, str]],
+        messages: Messages,
         *,
         num_samples: int = 8,
         temperature: float = 0.7,
@@ -161,14 +148,12 @@ class LocalModel:
         should_stop: Callable[[], bool] | None = None,
         on_step: StepFn | None = None,
         stop_strings: list[str] | None = None,
-    ) -> Generation:
-        """One greedy reply and ``num_samples`` replies sampled at ``temperature``, batched.
+    ) -> Iterator[Reply]:
+        """:meth:`ChatModel.replies` as one batch: all replies come when the batch is done.
 
-        ``messages`` are chat turns (``{"role": ..., "content": ...}``) put through the tokenizer's
-        chat template. ``seed`` seeds torch's global RNG first. ``should_stop`` is polled after
-        every token; ``on_step(step, max_new_tokens)`` reports progress in tokens. A row also
-        ends once its reply contains one of ``stop_strings`` (e.g. a closing code fence), so one
-        rambling row does not keep the whole batch going.
+        ``messages`` go through the tokenizer's chat template; ``seed`` seeds torch's global RNG.
+        A row also ends once its reply contains one of ``stop_strings``, so one rambling row
+        does not keep the whole batch going; ``on_step`` is called per token position.
 
         Raises:
             Cancelled: ``should_stop()`` returned True.
@@ -204,34 +189,15 @@ class LocalModel:
         seconds = time.perf_counter() - start
         if hook.stopped:
             raise Cancelled("Generation was cancelled.")
-        replies = sequences[:, prompt_tokens:]  # (B, new)
-        return Generation(
-            texts=self.tokenizer.batch_decode(replies, skip_special_tokens=True),
-            new_tokens=self._count_tokens(replies),
-            seconds=seconds,
-        )
+        rows = sequences[:, prompt_tokens:]  # (B, new)
+        texts = self.tokenizer.batch_decode(rows, skip_special_tokens=True)
+        for text, tokens in zip(texts, self._count_tokens(rows), strict=True):
+            yield Reply(text, tokens, seconds)
 
-    def complete(self, messages: list[dict[str, str]], *, max_new_tokens: int = 256) -> str:
-        """The greedy reply to ``messages`` (at most ``max_new_tokens`` tokens)."""
-        return self.generate(messages, num_samples=0, max_new_tokens=max_new_tokens).texts[0]
-
-    def _count_tokens(self, replies: torch.Tensor) -> int:
-        """Tokens in ``replies`` (B, new) up to and including each row's first end-of-sequence."""
+    def _count_tokens(self, replies: torch.Tensor) -> list[int]:
+        """Tokens of each row of ``replies`` (B, new) up to and including its first end-of-sequence."""
         eos = self.model.generation_config.eos_token_id
         eos_ids = torch.tensor(eos if isinstance(eos, list) else [eos], device=replies.device)
         is_eos = torch.isin(replies, eos_ids).int()  # (B, new)
         eos_before = is_eos.cumsum(dim=1) - is_eos  # (B, new): EOS tokens strictly before
-        return int((eos_before == 0).sum())
-
-
-_loaded: dict[str, LocalModel] = {}
-_loading = threading.Lock()
-
-
-def shared(model: str) -> LocalModel:
-    """The model ``model`` loaded once per process and kept (the CLI, the server and the benchmarks
-    share it); thread-safe. Raises ModelMissing as :meth:`LocalModel.load`."""
-    with _loading:
-        if model not in _loaded:
-            _loaded[model] = LocalModel.load(model)
-        return _loaded[model]
+        return (eos_before == 0).sum(dim=1).tolist()

@@ -1,0 +1,149 @@
+"""The llama.cpp backend (the default): GGUF files run in-process through llama-cpp-python.
+
+The model is the GGUF file ``perfedit model pull`` fetched and verified (no conversion); a
+perfedit LoRA adapter runs on it from the adapter's ``adapter.gguf`` (``perfedit train export``
+writes it). Replies are generated one after another in one context, each streamed token by token,
+so the pipeline can validate a reply while the next one is generated.
+
+Copy-aware decoding: a faster version mostly copies the original, so with ``prompt_lookup`` the
+binding's prompt-lookup decoding (``LlamaPromptLookupDecoding``: draft tokens are n-grams of the
+prompt, verified in one batch) is used; ``bench/generation.py`` measures whether it pays.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from perfedit import modelstore
+from perfedit.errors import Cancelled, ModelError
+from perfedit.llm.base import ChatModel, Messages, Reply, StepFn
+
+#: Tokens of context: the longest prompt (refinement with a test) plus a reply.
+CONTEXT_TOKENS = 4096
+
+#: Draft tokens proposed per step by prompt-lookup decoding (the binding's default is 10).
+LOOKUP_TOKENS = 10
+
+#: The file of a perfedit adapter that llama.cpp loads (``perfedit train export`` writes it).
+ADAPTER_GGUF = "adapter.gguf"
+
+
+def threads() -> int:
+    """CPU threads for generation: every core this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def model_files(model: str) -> tuple[Path, Path | None]:
+    """The base GGUF file of ``model`` and its LoRA adapter GGUF file, or None without an adapter.
+
+    ``model`` is an alias, a hub id, a ``.gguf`` path, or an adapter directory (perfedit's own
+    ``models/<name>/`` by name, or a path) whose base is resolved in turn.
+
+    Raises:
+        ModelMissing: the GGUF file (or the adapter's ``adapter.gguf``) is not on this machine.
+        ModelIntegrityError: the GGUF file has the wrong size (damaged or truncated).
+    """
+    folder = modelstore.shipped_adapter(model) or Path(model).expanduser()
+    base = modelstore.adapter_base(folder) if folder.is_dir() else None
+    if base is None:
+        return modelstore.resolve_gguf(model), None
+    adapter = folder / ADAPTER_GGUF
+    if not adapter.is_file():
+        raise modelstore.ModelMissing(
+            f"the adapter {folder} has no {ADAPTER_GGUF} for llama.cpp; write it with "
+            f"`perfedit train export {folder} --out {folder}`, or run it with --backend transformers."
+        )
+    return modelstore.resolve_gguf(base), adapter
+
+
+class LlamaCppModel(ChatModel):
+    """A GGUF chat model in a llama.cpp context (one reply at a time; not thread-safe)."""
+
+    backend = "llama.cpp"
+
+    def __init__(self, llama: Any, *, name: str, load_seconds: float, files: tuple[Path, Path | None]) -> None:
+        self.llama = llama  # llama_cpp.Llama
+        self.name = name
+        self.load_seconds = load_seconds
+        self.files = files  # (base GGUF, adapter GGUF or None)
+
+    @classmethod
+    def load(cls, model: str = modelstore.DEFAULT_MODEL, *, prompt_lookup: bool = True, n_threads: int | None = None) -> LlamaCppModel:
+        """Load ``model`` (see :func:`model_files`) into a context of :data:`CONTEXT_TOKENS`.
+
+        ``prompt_lookup`` turns on prompt-lookup decoding; ``n_threads`` defaults to
+        :func:`threads`. Never downloads.
+
+        Raises:
+            ModelMissing, ModelIntegrityError: as :func:`model_files`.
+            ModelError: the binding is not installed, or llama.cpp cannot load the file.
+        """
+        start = time.perf_counter()
+        files = model_files(model)
+        try:
+            from llama_cpp import Llama
+            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+        except ImportError as error:
+            raise ModelError(
+                f"the llama.cpp binding (llama-cpp-python) is not installed or failed to build ({error}); "
+                "reinstall perfedit (`make setup`) or run with --backend transformers."
+            ) from error
+        gguf, adapter = files
+        try:
+            llama = Llama(
+                model_path=str(gguf),
+                lora_path=str(adapter) if adapter else None,
+                n_ctx=CONTEXT_TOKENS,
+                n_threads=n_threads or threads(),
+                draft_model=LlamaPromptLookupDecoding(num_pred_tokens=LOOKUP_TOKENS) if prompt_lookup else None,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError) as error:
+            raise ModelError(
+                f"llama.cpp could not load {gguf}{' with ' + str(adapter) if adapter else ''} ({error}): "
+                "the file is damaged or not a GGUF model. Delete it and fetch it again with "
+                "`perfedit model pull`."
+            ) from error
+        return cls(llama, name=model, load_seconds=time.perf_counter() - start, files=files)
+
+    def replies(
+        self,
+        messages: Messages,
+        *,
+        num_samples: int = 8,
+        temperature: float = 0.7,
+        max_new_tokens: int = 512,
+        seed: int | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        on_step: StepFn | None = None,
+        stop_strings: list[str] | None = None,
+    ) -> Iterator[Reply]:
+        """:meth:`ChatModel.replies`, one reply after another, each streamed (the GGUF's own chat
+        template formats ``messages``). Raises Cancelled when ``should_stop()`` turns true."""
+        base_seed = random.randrange(2**31) if seed is None else seed
+        for index in range(1 + num_samples):
+            start = time.perf_counter()
+            chunks = self.llama.create_chat_completion(
+                messages,
+                temperature=0.0 if index == 0 else temperature,  # 0: greedy
+                max_tokens=max_new_tokens,
+                seed=base_seed + index,
+                stop=stop_strings or [],
+                stream=True,
+            )
+            pieces: list[str] = []
+            for chunk in chunks:
+                if should_stop is not None and should_stop():
+                    chunks.close()
+                    raise Cancelled("Generation was cancelled.")
+                pieces.append(chunk["choices"][0]["delta"].get("content") or "")
+                if on_step is not None:
+                    on_step(min(len(pieces), max_new_tokens), max_new_tokens)
+            text = "".join(pieces)
+            tokens = len(self.llama.tokenize(text.encode(), add_bos=False, special=True)) if text else 0
+            yield Reply(text, tokens, time.perf_counter() - start)

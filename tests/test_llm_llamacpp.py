@@ -1,0 +1,90 @@
+"""The llama.cpp backend on the real SmolLM2-135M-Instruct GGUF: greedy + samples streamed one by
+one, prompt-lookup decoding, progress, cancelling, and the errors of a damaged file or a missing
+binding.
+
+The GGUF file must have been pulled (`perfedit model pull smollm2-135m`); if it is missing these
+tests fail rather than skip, so that a broken setup cannot pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from perfedit import llm
+from perfedit.errors import Cancelled, ModelError, ModelMissing
+from perfedit.llm.llamacpp import LlamaCppModel
+
+pytestmark = pytest.mark.model
+
+MESSAGES = [{"role": "user", "content": "Write a Python function that returns the sum of a list."}]
+
+
+@pytest.fixture(scope="module")
+def smollm() -> LlamaCppModel:
+    try:
+        return LlamaCppModel.load("smollm2-135m")
+    except ModelMissing as error:
+        pytest.fail(f"SmolLM2-135M is not pulled; run `perfedit model pull smollm2-135m`. {error}")
+
+
+def test_greedy_first_then_samples_each_streamed(smollm):
+    steps: list[tuple[int, int]] = []
+    replies = list(smollm.replies(MESSAGES, num_samples=2, max_new_tokens=24, seed=0, on_step=lambda s, n: steps.append((s, n))))
+    assert len(replies) == 3
+    assert all(0 < r.tokens <= 24 + 1 and r.seconds > 0 for r in replies)
+    assert steps[0] == (1, 24) and max(s for s, _ in steps) <= 24
+    # Greedy is deterministic; a sample with the same seed is reproducible.
+    again = list(smollm.replies(MESSAGES, num_samples=1, max_new_tokens=24, seed=0))
+    assert again[0].text == replies[0].text and again[1].text == replies[1].text
+
+
+def test_replies_arrive_one_at_a_time(smollm):
+    """The first reply is handed over before the second is generated (the pipeline validates it
+    meanwhile): the generator is lazy."""
+    replies = smollm.replies(MESSAGES, num_samples=3, max_new_tokens=16, seed=1)
+    first = next(replies)
+    tokens_before = smollm.llama.n_tokens
+    second = next(replies)
+    assert first.text and second.text is not None and smollm.llama.n_tokens != tokens_before
+    replies.close()
+
+
+def test_prompt_lookup_keeps_greedy_replies():
+    """Prompt-lookup decoding only drafts tokens that the model then verifies: greedy text is the
+    same with it on and off."""
+    on = LlamaCppModel.load("smollm2-135m", prompt_lookup=True)
+    off = LlamaCppModel.load("smollm2-135m", prompt_lookup=False)
+    assert on.complete(MESSAGES, max_new_tokens=32) == off.complete(MESSAGES, max_new_tokens=32)
+
+
+def test_stop_string_ends_a_reply(smollm):
+    reply = smollm.generate(MESSAGES, num_samples=0, max_new_tokens=200, stop_strings=["def "]).texts[0]
+    assert "def " not in reply
+
+
+def test_should_stop_cancels_generation(smollm):
+    with pytest.raises(Cancelled):
+        list(smollm.replies(MESSAGES, num_samples=2, max_new_tokens=24, should_stop=lambda: True))
+
+
+def test_generate_and_shared_use_the_default_backend(smollm):
+    generation = smollm.generate(MESSAGES, num_samples=1, max_new_tokens=12, seed=0)
+    assert len(generation.texts) == 2 and generation.tokens_per_second > 0
+    assert llm.shared("smollm2-135m") is llm.shared("smollm2-135m")
+    assert llm.shared("smollm2-135m").backend == "llama.cpp"
+
+
+def test_damaged_gguf_is_a_clear_model_error(tmp_path):
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(b"GGUF" + b"\x00" * 64)
+    with pytest.raises(ModelError, match="damaged or not a GGUF model"):
+        LlamaCppModel.load(str(broken))
+    assert broken.read_bytes() == b"GGUF" + b"\x00" * 64  # nothing on disk changed
+
+
+def test_missing_binding_says_what_to_do(monkeypatch):
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import llama_cpp now raises ImportError
+    with pytest.raises(ModelError, match="--backend transformers"):
+        LlamaCppModel.load("smollm2-135m")

@@ -1,0 +1,94 @@
+"""The streaming job: a model candidate is validated while the next one is generated, a faster
+candidate is announced at once, and the job stops early by its stated rule (a candidate already
+``stop_at_speedup`` times faster, or the time budget spent) with the best candidate so far."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from perfedit.config import Settings
+from perfedit.errors import Cancelled, NoFasterVersion
+from perfedit.llm import ChatModel, Reply
+from perfedit.pipeline import Request, suggest
+
+FAST = "```python\ndef unique_in_order(items):\n    return list(dict.fromkeys(items))\n```\n"
+ALSO_FAST = "```python\ndef unique_in_order(items):\n    seen = set()\n    return [x for x in items if not (x in seen or seen.add(x))]\n```\n"
+SLOW_COPY = "```python\ndef unique_in_order(items):\n    out = []\n    for x in items:\n        if x not in out:\n            out.append(x)\n    return out\n```\n"
+
+
+class PacedModel(ChatModel):
+    """A test double for the language model: it replies with ``texts`` in turn, and before each
+    reply after the first it waits (up to 120 s, generous for a loaded 2-core machine) until the
+    pipeline has started validating the previous one, recording whether that happened. Like the
+    real backends, it raises Cancelled once ``should_stop()`` is true."""
+
+    backend, load_seconds = "test", 0.0
+
+    def __init__(self, texts: list[str], validating: threading.Event) -> None:
+        self.name = "paced"
+        self.texts, self.validating = texts, validating
+        self.overlapped: list[bool] = []
+        self.stopped = False
+
+    def replies(self, messages, *, num_samples=8, should_stop=None, **options) -> Iterator[Reply]:
+        for index, text in enumerate(self.texts[: 1 + num_samples]):
+            if index:
+                deadline = time.monotonic() + 120
+                while not self.validating.wait(timeout=0.05) and time.monotonic() < deadline:
+                    if should_stop():
+                        self.stopped = True
+                        raise Cancelled("stopped")
+                self.overlapped.append(self.validating.is_set())
+                self.validating.clear()
+            yield Reply(text, 10, 0.01)
+
+
+def settings(**changes) -> Settings:
+    return Settings(runs=5, rules=False, refine_rounds=0, minimise=False, explain=False, samples=2, **changes)
+
+
+def request(project: Path) -> Request:
+    path = project / "dedupe.py"
+    return Request(path, path.read_text(), function="unique_in_order")
+
+
+def test_each_reply_is_validated_while_the_next_is_generated(dedupe_project: Path):
+    validating = threading.Event()
+    model = PacedModel([SLOW_COPY, FAST, ALSO_FAST], validating)
+    phases: list[str] = []
+
+    def progress(phase: str, completed: float, total: float | None) -> None:
+        phases.append(phase)
+        if phase.startswith("validating"):
+            validating.set()
+
+    result = suggest(request(dedupe_project), settings(stop_at_speedup=0), lambda: model, progress)
+    assert model.overlapped == [True, True]  # replies 2 and 3 came after validation had begun
+    assert result.winner.verdict == "faster" and result.winner.label in ("sample 1", "sample 2")
+    found = [p for p in phases if p.startswith("found ")]
+    assert found and found[0].endswith("× faster (validated)")
+    assert phases.index(found[0]) < max(i for i, p in enumerate(phases) if p.startswith("validating"))
+    assert result.timings_s["first_faster_s"] < result.timings_s["total_s"]
+    assert not result.stopped_early
+
+
+def test_a_large_enough_speedup_stops_generation(dedupe_project: Path):
+    validating = threading.Event()
+    model = PacedModel([FAST, ALSO_FAST, SLOW_COPY], validating)
+    progress = lambda phase, done, total: validating.set() if phase.startswith("validating") else None  # noqa: E731
+    result = suggest(request(dedupe_project), settings(stop_at_speedup=1.5), lambda: model, progress)
+    assert result.winner.label == "greedy" and "already at least 1.5x faster" in result.stopped_early
+    later = [v for v in result.verdicts if v.label != "greedy"]
+    assert all(v.verdict == "rejected" and v.reason.startswith("not validated") for v in later)
+    assert model.stopped  # the model was asked to stop, not run to the end
+
+
+def test_a_spent_budget_ends_the_job_with_a_clear_message(dedupe_project: Path):
+    model = PacedModel([FAST], threading.Event())
+    with pytest.raises(NoFasterVersion, match="time budget of 0.001 s was spent; raise --budget"):
+        suggest(request(dedupe_project), settings(budget_s=0.001), lambda: model)
