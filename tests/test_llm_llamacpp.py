@@ -40,15 +40,19 @@ def test_greedy_first_then_samples_each_streamed(smollm):
     assert again[0].text == replies[0].text and again[1].text == replies[1].text
 
 
-def test_replies_arrive_one_at_a_time(smollm):
-    """The first reply is handed over before the second is generated (the pipeline validates it
+def test_replies_arrive_one_at_a_time(smollm, monkeypatch):
+    """The first reply is handed over before the second is started (the pipeline validates it
     meanwhile): the generator is lazy."""
-    replies = smollm.replies(MESSAGES, num_samples=3, max_new_tokens=16, seed=1)
+    calls = []
+    real = smollm.llama.create_chat_completion
+    monkeypatch.setattr(smollm.llama, "create_chat_completion", lambda *a, **k: calls.append(k) or real(*a, **k))
+    replies = smollm.replies(MESSAGES, num_samples=3, max_new_tokens=8, seed=1)
     first = next(replies)
-    tokens_before = smollm.llama.n_tokens
+    assert first.text and len(calls) == 1 and calls[0]["temperature"] == 0.0
     second = next(replies)
-    assert first.text and second.text is not None and smollm.llama.n_tokens != tokens_before
+    assert second.text and len(calls) == 2 and calls[1]["temperature"] == 0.7
     replies.close()
+    assert len(calls) == 2
 
 
 def test_prompt_lookup_keeps_greedy_replies():

@@ -87,7 +87,7 @@ def test_export_ships_the_adapter_in_bf16_and_it_loads(smoke_run, tmp_path: Path
     exported = subprocess.run([sys.executable, "-m", "perfedit", "train", "export", str(out / "adapter"), "--out", str(shipped)],
                               capture_output=True, text=True, timeout=300)
     assert exported.returncode == 0, exported.stderr
-    assert sorted(p.name for p in shipped.iterdir()) == ["adapter_config.json", "adapter_model.safetensors", "recipe.json"]
+    assert sorted(p.name for p in shipped.iterdir()) == ["adapter.gguf", "adapter_config.json", "adapter_model.safetensors", "recipe.json"]
     trained, cast = load_file(out / "adapter" / "adapter_model.safetensors"), load_file(shipped / "adapter_model.safetensors")
     assert cast.keys() == trained.keys() and all(t.dtype == torch.bfloat16 for t in cast.values())
     assert all(torch.allclose(cast[k].float(), trained[k].float(), rtol=1e-2, atol=1e-6) for k in trained)
@@ -97,6 +97,11 @@ def test_export_ships_the_adapter_in_bf16_and_it_loads(smoke_run, tmp_path: Path
     model = TransformersModel.load(str(shipped))
     loaded = {k: v for k, v in model.model.state_dict().items() if "lora_B" in k}
     assert loaded and all(v.abs().sum() > 0 for v in loaded.values())  # the trained B, not PEFT's zero init
+
+    from perfedit.llm.llamacpp import LlamaCppModel
+
+    fast = LlamaCppModel.load(str(shipped))  # the base GGUF with adapter.gguf (llama.cpp refuses a malformed one)
+    assert fast.files[1] == shipped / "adapter.gguf"
 
     refused = subprocess.run([sys.executable, "-m", "perfedit", "train", "export", str(out), "--out", str(tmp_path / "x")],
                              capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "300"})

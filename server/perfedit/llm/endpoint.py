@@ -95,6 +95,7 @@ class EndpointModel(ChatModel):
             start = time.perf_counter()
             pieces: list[str] = []
             usage = None
+            chunks = 0
             try:
                 stream = self.client.chat.completions.create(
                     model=self.name,
@@ -109,11 +110,14 @@ class EndpointModel(ChatModel):
                     if should_stop is not None and should_stop():
                         stream.close()
                         raise Cancelled("Generation was cancelled.")
+                    chunks += 1
                     usage = getattr(chunk, "usage", None) or usage
                     if chunk.choices:
                         pieces.append(chunk.choices[0].delta.content or "")
                         if on_step is not None:
                             on_step(min(len(pieces), max_new_tokens), max_new_tokens)
+                if not chunks:  # a 200 answer without a single server-sent event
+                    raise ValueError("the answer held no chat completion chunk")
             except Cancelled:
                 raise
             except Exception as error:

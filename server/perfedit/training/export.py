@@ -64,7 +64,7 @@ def export_adapter(adapter: Path, out: Path) -> int:
         ModelError: the base's architecture is not one :func:`write_lora_gguf` supports.
     """
     import torch
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file, save
 
     if not all((adapter / name).is_file() for name in (*COPIED, WEIGHTS)):
         raise InputError(f"{adapter} is not a trained adapter folder (it needs {', '.join((*COPIED, WEIGHTS))}); "
@@ -75,8 +75,9 @@ def export_adapter(adapter: Path, out: Path) -> int:
         for name in COPIED:
             shutil.copyfile(adapter / name, out / name)
     weights = load_file(adapter / WEIGHTS)
-    partial = out / f".{WEIGHTS}.partial"
-    save_file({key: tensor.to(torch.bfloat16).contiguous() for key, tensor in weights.items()}, partial, metadata={"format": "pt"})
+    partial = out / f".{WEIGHTS}.partial"  # then renamed: ``out`` may be ``adapter``
+    # save() and a plain write, not save_file(), which leaves the file readable by its owner only.
+    partial.write_bytes(save({key: tensor.to(torch.bfloat16).contiguous() for key, tensor in weights.items()}, metadata={"format": "pt"}))
     os.replace(partial, out / WEIGHTS)
     try:
         write_lora_gguf(out, out / ADAPTER_GGUF, weights=weights)
