@@ -2,9 +2,11 @@
 the same prompt (the README example's optimisation prompt) and the same threads, by path.
 
 * ``perfedit llama.cpp``: :class:`perfedit.llm.llamacpp.LlamaCppModel` as the pipeline uses it
-  (streamed replies, prompt-lookup decoding on), and again with prompt lookup off;
+  (streamed replies, :func:`~perfedit.llm.llamacpp.threads` threads);
 * ``binding directly``: ``llama_cpp.Llama.create_chat_completion`` called plainly, no streaming,
-  no draft model — the reference for perfedit's own overhead (goal: perfedit ≥ 0.9× of it);
+  same threads — the reference for perfedit's own overhead (goal: perfedit ≥ 0.9× of it); then
+  the binding with prompt-lookup decoding (``LlamaPromptLookupDecoding``, copy-aware drafting),
+  and the binding on every core (what perfedit leaves to validation);
 * ``transformers``: :class:`perfedit.llm.hf.TransformersModel` (bf16 where the CPU has it, else
   float32), greedy alone and the batched greedy + samples.
 
@@ -18,6 +20,7 @@ Usage: python bench/generation.py [--model qwen2.5-coder-0.5b] [--samples 8] [--
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import statistics
 import time
@@ -42,10 +45,12 @@ def perfedit_path(model: LlamaCppModel, messages, max_new_tokens: int) -> RunFn:
     return run
 
 
-def binding_path(gguf: Path, messages, max_new_tokens: int, temperature: float) -> RunFn:
+def binding_path(gguf: Path, messages, max_new_tokens: int, temperature: float, *, n_threads: int, prompt_lookup: bool = False) -> RunFn:
     from llama_cpp import Llama
+    from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
-    llama = Llama(model_path=str(gguf), n_ctx=CONTEXT_TOKENS, n_threads=threads(), verbose=False)
+    draft = LlamaPromptLookupDecoding(num_pred_tokens=10) if prompt_lookup else None
+    llama = Llama(model_path=str(gguf), n_ctx=CONTEXT_TOKENS, n_threads=n_threads, draft_model=draft, verbose=False)
 
     def run(samples: int) -> int:
         tokens = 0
@@ -89,15 +94,18 @@ def main() -> None:
 
     target = find(EXAMPLE, EXAMPLE.read_text(), function="unique_in_order")
     messages = optimize_messages(target.code, "function")
+    gguf, cores = modelstore.resolve_gguf(args.model), len(os.sched_getaffinity(0))
+    binding = functools.partial(binding_path, gguf, messages, args.max_new_tokens, args.temperature)
     paths: dict[str, RunFn] = {
-        "binding directly": binding_path(modelstore.resolve_gguf(args.model), messages, args.max_new_tokens, args.temperature),
-        "perfedit llama.cpp, prompt lookup on": perfedit_path(LlamaCppModel.load(args.model, prompt_lookup=True), messages, args.max_new_tokens),
-        "perfedit llama.cpp, prompt lookup off": perfedit_path(LlamaCppModel.load(args.model, prompt_lookup=False), messages, args.max_new_tokens),
+        f"binding directly, {threads()} thread(s)": binding(n_threads=threads()),
+        f"perfedit llama.cpp, {threads()} thread(s)": perfedit_path(LlamaCppModel.load(args.model), messages, args.max_new_tokens),
+        "binding + prompt lookup": binding(n_threads=threads(), prompt_lookup=True),
+        f"binding directly, {cores} thread(s)": binding(n_threads=cores),
     }
     if not args.no_transformers:
         paths["transformers"] = transformers_path(args.model, messages, args.max_new_tokens)
 
-    print(f"model {args.model}, {threads()} threads, up to {args.max_new_tokens} new tokens per reply, median of {args.repeat}")
+    print(f"model {args.model}, up to {args.max_new_tokens} new tokens per reply, median of {args.repeat}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     print(f"| path | greedy tok/s | ratio | greedy + {args.samples} samples tok/s | ratio |")
     print("|---|---|---|---|---|")

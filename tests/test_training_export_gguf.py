@@ -10,6 +10,7 @@ adapter whose B matrices are zero leaves the greedy reply unchanged.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import gguf
@@ -147,12 +148,16 @@ def test_export_writes_peft_files_and_adapter_gguf_also_in_place(tmp_path: Path)
     np.testing.assert_allclose(tensors["blk.0.ffn_down.weight.lora_b"].astype(np.float32),
                                trained[f"{PEFT}mlp.down_proj.lora_B.weight"].numpy(), rtol=1e-3)  # from float32, not bf16
 
-    (shipped / "adapter.gguf").unlink()  # an adapter shipped before adapter.gguf existed
-    cast = load_file(shipped / "adapter_model.safetensors")
+    # In place, only adapter.gguf is added: to a training output (its weights stay float32), or to
+    # an adapter shipped before adapter.gguf existed.
+    export_adapter(tmp_path / "run" / "adapter", tmp_path / "run" / "adapter")
+    assert (tmp_path / "run" / "adapter" / "adapter.gguf").is_file()
+    assert all(t.dtype == torch.float32 for t in load_file(tmp_path / "run" / "adapter" / "adapter_model.safetensors").values())
+    (shipped / "adapter.gguf").unlink()
+    before = {name: (shipped / name).read_bytes() for name in files[1:]}
     export_adapter(shipped, shipped)
     assert sorted(p.name for p in shipped.iterdir()) == files
-    again = load_file(shipped / "adapter_model.safetensors")
-    assert all(torch.equal(again[k], cast[k]) for k in cast)
+    assert before == {name: (shipped / name).read_bytes() for name in files[1:]}
 
 
 def test_export_without_the_base_gguf_keeps_the_peft_files_and_says_so(tmp_path: Path):
@@ -164,6 +169,29 @@ def test_export_without_the_base_gguf_keeps_the_peft_files_and_says_so(tmp_path:
     with pytest.raises(ModelMissing, match="PEFT files .* but no adapter.gguf"):
         export_adapter(tmp_path / "adapter", tmp_path / "out")
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["adapter_config.json", "adapter_model.safetensors", "recipe.json"]
+
+
+def test_the_shipped_adapter_gguf_holds_the_shipped_weights():
+    """models/perfedit-qwen0.5b-pie-cpu/adapter.gguf is the export of its adapter_model.safetensors
+    (a Qwen2 base: no permutation, PEFT's scale alpha / r as llama.cpp's), not a stale copy."""
+    from safetensors.torch import load_file
+
+    from perfedit.modelstore import ADAPTERS_DIR
+
+    folder = ADAPTERS_DIR / "perfedit-qwen0.5b-pie-cpu"
+    fields, tensors, types = read(folder / "adapter.gguf")
+    config = json.loads((folder / "adapter_config.json").read_text())
+    assert fields == {"general.architecture": "qwen2", "general.type": "adapter", "adapter.type": "lora",
+                      "adapter.lora.alpha": float(config["lora_alpha"])}
+    assert set(types.values()) == {gguf.GGMLQuantizationType.F16}
+    weights = load_file(folder / "adapter_model.safetensors")
+    assert len(tensors) == len(weights) == 24 * len(config["target_modules"]) * 2
+    names = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
+             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    for key, tensor in weights.items():
+        block, module, half = re.fullmatch(r"base_model\.model\.model\.layers\.(\d+)\.(.+)\.lora_([AB])\.weight", key).groups()
+        np.testing.assert_allclose(tensors[f"blk.{block}.{names[module]}.weight.lora_{half.lower()}"].astype(np.float32),
+                                   tensor.float().numpy(), rtol=1e-2, atol=1e-6)
 
 
 # --- the real SmolLM2-135M: llama.cpp with adapter.gguf against transformers with the PEFT adapter
@@ -203,7 +231,7 @@ def llama_base():
     from perfedit.llm.llamacpp import LlamaCppModel
 
     try:
-        return LlamaCppModel.load("smollm2-135m", prompt_lookup=False)
+        return LlamaCppModel.load("smollm2-135m")
     except ModelMissing as error:
         pytest.fail(f"SmolLM2-135M is not pulled; run `perfedit model pull smollm2-135m`. {error}")
 
@@ -225,7 +253,7 @@ def test_llama_cpp_with_adapter_gguf_follows_transformers_with_the_adapter(llama
 
     peft = smollm_adapter(tmp_path / "adapter", targets, b_std=0.3)
     export_adapter(tmp_path / "adapter", tmp_path / "shipped")
-    adapted = LlamaCppModel.load(str(tmp_path / "shipped"), prompt_lookup=False)  # raises if llama.cpp refuses the file
+    adapted = LlamaCppModel.load(str(tmp_path / "shipped"))  # raises if llama.cpp refuses the file
     assert adapted.files == (llama_base.files[0], tmp_path / "shipped" / "adapter.gguf")
 
     tokens = adapted.llama.tokenize(CODE, add_bos=False)
@@ -250,7 +278,7 @@ def test_an_adapter_with_zero_b_leaves_llama_cpp_unchanged(llama_base, tmp_path:
 
     smollm_adapter(tmp_path / "adapter", EVERY_PROJECTION, b_std=0)
     export_adapter(tmp_path / "adapter", tmp_path / "shipped")
-    adapted = LlamaCppModel.load(str(tmp_path / "shipped"), prompt_lookup=False)
+    adapted = LlamaCppModel.load(str(tmp_path / "shipped"))
     tokens = adapted.llama.tokenize(CODE, add_bos=False)
     np.testing.assert_allclose(next_token_logits(adapted, tokens), next_token_logits(llama_base, tokens), atol=1e-4)
     assert adapted.complete(MESSAGES, max_new_tokens=16) == llama_base.complete(MESSAGES, max_new_tokens=16)

@@ -5,13 +5,15 @@ perfedit LoRA adapter runs on it from the adapter's ``adapter.gguf`` (``perfedit
 writes it). Replies are generated one after another in one context, each streamed token by token,
 so the pipeline can validate a reply while the next one is generated.
 
-Copy-aware decoding: a faster version mostly copies the original, so with ``prompt_lookup`` the
-binding's prompt-lookup decoding (``LlamaPromptLookupDecoding``: draft tokens are n-grams of the
-prompt, verified in one batch) is used; ``bench/generation.py`` measures whether it pays.
+Copy-aware decoding was measured and left out: the binding's prompt-lookup decoding
+(``LlamaPromptLookupDecoding``) generated at 0.55x the plain speed on this 2-core CPU
+(``bench/generation.py``, docs/results.md), and its chat API has no batch of several sequences in
+one context, so the samples are generated one after another.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
@@ -26,16 +28,24 @@ from perfedit.llm.base import ChatModel, Messages, Reply, StepFn
 #: Tokens of context: the longest prompt (refinement with a test) plus a reply.
 CONTEXT_TOKENS = 4096
 
-#: Draft tokens proposed per step by prompt-lookup decoding (the binding's default is 10).
-LOOKUP_TOKENS = 10
+#: ggml's log levels (ggml.h of the vendored llama.cpp) as logging levels. llama-cpp-python
+#: 0.3.36 maps them in an older order, which prints llama.cpp's warnings even with verbose=False.
+GGML_LOG_LEVELS = {0: logging.CRITICAL, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR, 5: logging.DEBUG}
 
 #: The file of a perfedit adapter that llama.cpp loads (``perfedit train export`` writes it).
 ADAPTER_GGUF = "adapter.gguf"
 
 
 def threads() -> int:
-    """CPU threads for generation: every core this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """CPU threads for generation: every core this process may run on but one.
+
+    The spare core is for validation, which runs while the next candidate is generated.
+    llama.cpp's threads wait for each other by spinning, so a thread that must share its core
+    stalls all of them: on this 2-core machine, with one other busy process, 0.5B generation ran
+    at 3 tokens/s with 2 threads and 18 tokens/s with 1 (bench/generation.py measures both).
+    """
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return max(1, cores - 1)
 
 
 def model_files(model: str) -> tuple[Path, Path | None]:
@@ -73,11 +83,9 @@ class LlamaCppModel(ChatModel):
         self.files = files  # (base GGUF, adapter GGUF or None)
 
     @classmethod
-    def load(cls, model: str = modelstore.DEFAULT_MODEL, *, prompt_lookup: bool = True, n_threads: int | None = None) -> LlamaCppModel:
-        """Load ``model`` (see :func:`model_files`) into a context of :data:`CONTEXT_TOKENS`.
-
-        ``prompt_lookup`` turns on prompt-lookup decoding; ``n_threads`` defaults to
-        :func:`threads`. Never downloads.
+    def load(cls, model: str = modelstore.DEFAULT_MODEL, *, n_threads: int | None = None) -> LlamaCppModel:
+        """Load ``model`` (see :func:`model_files`) into a context of :data:`CONTEXT_TOKENS`
+        tokens; ``n_threads`` defaults to :func:`threads`. Never downloads.
 
         Raises:
             ModelMissing, ModelIntegrityError: as :func:`model_files`.
@@ -86,13 +94,13 @@ class LlamaCppModel(ChatModel):
         start = time.perf_counter()
         files = model_files(model)
         try:
-            from llama_cpp import Llama
-            from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
+            from llama_cpp import Llama, _logger
         except ImportError as error:
             raise ModelError(
                 f"the llama.cpp binding (llama-cpp-python) is not installed or failed to build ({error}); "
                 "reinstall perfedit (`make setup`) or run with --backend transformers."
             ) from error
+        _logger.GGML_LOG_LEVEL_TO_LOGGING_LEVEL.update(GGML_LOG_LEVELS)
         gguf, adapter = files
         try:
             llama = Llama(
@@ -100,7 +108,6 @@ class LlamaCppModel(ChatModel):
                 lora_path=str(adapter) if adapter else None,
                 n_ctx=CONTEXT_TOKENS,
                 n_threads=n_threads or threads(),
-                draft_model=LlamaPromptLookupDecoding(num_pred_tokens=LOOKUP_TOKENS) if prompt_lookup else None,
                 verbose=False,
             )
         except (ValueError, RuntimeError) as error:

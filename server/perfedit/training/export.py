@@ -53,8 +53,9 @@ def export_adapter(adapter: Path, out: Path) -> int:
     shipping: its config and recipe, its LoRA weights cast to bf16 (half the bytes of the
     float32 training copy; PEFT casts them to the loaded model's dtype), and ``adapter.gguf``
     for llama.cpp (:func:`write_lora_gguf`, from the uncast weights). PEFT's generated README is
-    not copied: ``out`` gets a model card of its own. ``out`` may be ``adapter`` itself (an
-    adapter exported before ``adapter.gguf`` existed gets one). Returns the bytes written.
+    not copied: ``out`` gets a model card of its own. ``out`` may be ``adapter`` itself: then
+    only ``adapter.gguf`` is written (for an adapter exported before the file existed, or a
+    ``perfedit train`` output to run with llama.cpp). Returns the bytes of the files in ``out``.
 
     Raises:
         InputError: ``adapter`` is not an adapter folder, or its LoRA cannot be written for
@@ -70,15 +71,14 @@ def export_adapter(adapter: Path, out: Path) -> int:
         raise InputError(f"{adapter} is not a trained adapter folder (it needs {', '.join((*COPIED, WEIGHTS))}); "
                          "pass the adapter/ folder of a `perfedit train` output")
     out.mkdir(parents=True, exist_ok=True)
-    in_place = adapter.resolve() == out.resolve()
-    if not in_place:
+    weights = load_file(adapter / WEIGHTS)
+    if adapter.resolve() != out.resolve():  # else only adapter.gguf is added: the rest stays as it is
         for name in COPIED:
             shutil.copyfile(adapter / name, out / name)
-    weights = load_file(adapter / WEIGHTS)
-    partial = out / f".{WEIGHTS}.partial"  # then renamed: ``out`` may be ``adapter``
-    # save() and a plain write, not save_file(), which leaves the file readable by its owner only.
-    partial.write_bytes(save({key: tensor.to(torch.bfloat16).contiguous() for key, tensor in weights.items()}, metadata={"format": "pt"}))
-    os.replace(partial, out / WEIGHTS)
+        partial = out / f".{WEIGHTS}.partial"
+        # save() and a plain write, not save_file(), which leaves the file readable by its owner only.
+        partial.write_bytes(save({key: tensor.to(torch.bfloat16).contiguous() for key, tensor in weights.items()}, metadata={"format": "pt"}))
+        os.replace(partial, out / WEIGHTS)
     try:
         write_lora_gguf(out, out / ADAPTER_GGUF, weights=weights)
     except ModelMissing as error:
