@@ -72,6 +72,18 @@ def test_cosmetic_hunks_are_reverted_without_running_anything():
     assert result.validations == 0 and result.hunks_after == 1
 
 
+def test_a_dropped_docstring_comes_back_without_running_anything():
+    original = 'def g(y):\n    """Keep me."""\n    y = list(y)\n    return [v for v in y if v in y]\n'
+    candidate = "def g(y):\n    y = list(y)\n    s = set(y)\n    return [v for v in y if v in s]\n"
+
+    def check(source: str) -> Verdict:
+        raise AssertionError("a docstring hunk is cosmetic: no validation")
+
+    result = minimise(original, candidate, faster(), check)
+    assert result.source == 'def g(y):\n    """Keep me."""\n    y = list(y)\n    s = set(y)\n    return [v for v in y if v in s]\n'
+    assert result.validations == 0
+
+
 def test_validation_budget_is_respected():
     calls = []
 

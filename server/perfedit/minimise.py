@@ -4,7 +4,7 @@ The winner's diff against the original is split into hunks (maximal runs of chan
 :class:`difflib.SequenceMatcher`). Then:
 
 1. cosmetic hunks are reverted without running anything: those whose reversion leaves the
-   candidate's syntax tree unchanged (reformatting, comments, blank lines);
+   candidate's syntax tree unchanged (reformatting, comments, blank lines, docstrings);
 2. delta debugging over the remaining hunks (Zeller and Hildebrandt 2002, "Simplifying and
    Isolating Failure-Inducing Input", IEEE TSE 28(2), the ``ddmin`` algorithm) looks for the
    smallest subset that still passes the tests and is still significantly faster, keeping at
@@ -84,11 +84,17 @@ def apply(original: str, candidate: str, kept: Sequence[Hunk]) -> str:
 
 
 def _tree(source: str) -> str | None:
-    """A comparable dump of ``source``'s syntax tree (no positions), None if it does not parse."""
+    """A comparable dump of ``source``'s syntax tree without positions or docstrings (they do not
+    change what the code does, and small models often drop them), None if it does not parse."""
     try:
-        return ast.dump(ast.parse(source))
+        tree = ast.parse(source)
     except SyntaxError:
         return None
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and body and ast.get_docstring(node, clean=False) is not None:
+            node.body = body[1:]
+    return ast.dump(tree)
 
 
 def _substantive(original: str, candidate: str, all_hunks: list[Hunk]) -> list[Hunk]:

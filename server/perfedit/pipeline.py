@@ -1,8 +1,9 @@
 """The main job: target → tests → baseline → candidates (rules, model) → validation →
 refinement → selection → minimisation → diff → explanation.
 
-The job streams: rule candidates are validated at once; the model's replies are generated in a
-background thread and each is validated as soon as it is complete, while the next is generated.
+The job streams: the model starts generating in a background thread as soon as the job starts,
+while the original and the rule candidates run; each reply is validated as soon as it is
+complete, while the next is generated.
 Each validated faster candidate is reported at once (progress "found 3.2× faster (validated)").
 The job stops generating early by a stated rule (:func:`stop_reason`): the time budget
 (``budget_s``) is spent, or a candidate is already ``stop_at_speedup`` times faster at the low end
@@ -17,6 +18,7 @@ the (cached, lazily loaded) model.
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import queue
 import threading
@@ -264,36 +266,41 @@ def stop_reason(verdicts: Sequence[Verdict], settings: Settings, deadline: Deadl
 _DONE = object()
 
 
-def in_background(items: Iterator[Candidate], stop: threading.Event) -> Iterator[Candidate]:
-    """The items of ``items``, produced in a thread while the caller consumes them (generation
-    runs while the previous candidate is validated). Closing the returned iterator sets ``stop``
-    and waits for the thread, which ``items`` must honour by ending soon (raising Cancelled is
-    fine). Errors of the thread are raised here."""
-    channel: queue.Queue = queue.Queue()
+class Background:
+    """The items of ``items``, produced in a thread from construction on while the caller does
+    other work and then consumes them (generation runs while candidates are validated).
+    :meth:`close` sets ``stop`` and waits for the thread, which ``items`` must honour by ending
+    soon (raising Cancelled is fine). Errors of the thread are raised by the iteration."""
 
-    def produce() -> None:
+    def __init__(self, items: Iterator[Candidate], stop: threading.Event) -> None:
+        self._stop = stop
+        self._channel: queue.Queue = queue.Queue()
+        self._thread = threading.Thread(target=self._produce, args=(items,), name="perfedit-generation", daemon=True)
+        self._thread.start()
+
+    def _produce(self, items: Iterator[Candidate]) -> None:
         try:
             for item in items:
-                channel.put(item)
-                if stop.is_set():
+                self._channel.put(item)
+                if self._stop.is_set():
                     break
         except BaseException as error:  # handed to the consumer, which raises it
-            channel.put(error)
+            self._channel.put(error)
         finally:
-            channel.put(_DONE)
+            self._channel.put(_DONE)
 
-    thread = threading.Thread(target=produce, name="perfedit-generation", daemon=True)
-    thread.start()
-    try:
-        while (item := channel.get()) is not _DONE:
+    def __iter__(self) -> Iterator[Candidate]:
+        while (item := self._channel.get()) is not _DONE:
             if isinstance(item, BaseException):
-                if isinstance(item, Cancelled) and stop.is_set():
+                if isinstance(item, Cancelled) and self._stop.is_set():
                     return  # stopped on purpose, not by the user
                 raise item
             yield item
-    finally:
-        stop.set()
-        thread.join()
+
+    def close(self) -> None:
+        """Stop the producer and wait until it has ended."""
+        self._stop.set()
+        self._thread.join()
 
 
 def suggest(
@@ -324,34 +331,31 @@ def suggest(
 
     target, suite = locate(request, settings)
     with Harness(target, suite, settings, cancel) as harness:
-        progress("running the original", 0, None)
-        baseline = harness.baseline()
-        timings["baseline_s"] = time.perf_counter() - clock
         job = Job(request, settings, model, harness, noting_first_faster, cancel, deadline)
+        halt = threading.Event()
+        # The model starts generating at once, while the original and the rule candidates run.
+        with contextlib.closing(Background(job.model_stream(halt.is_set), halt)) as stream:
+            progress("running the original", 0, None)
+            baseline = harness.baseline()
+            timings["baseline_s"] = time.perf_counter() - clock
 
-        # Rule candidates need no model: they are validated first, so the editor shows them first.
-        started = time.perf_counter()
-        seen: dict[str, str] = {}
-        candidates = job.rule_candidates() if settings.rules and request.candidates_file is None else []
-        verdicts = [job.validate_one(c, seen, i, len(candidates)) for i, c in enumerate(candidates)]
-        stopped = stop_reason(verdicts, settings, deadline)
-        generation_done = False  # True once every model candidate was made
-        if not stopped:  # model candidates, each validated while the next is generated
-            halt = threading.Event()
-            stream = in_background(job.model_stream(halt.is_set), halt)
-            try:
-                for candidate in stream:
-                    candidates.append(candidate)
-                    if not stopped:
-                        verdicts.append(job.validate_one(candidate, seen))
-                        stopped = stop_reason(verdicts, settings, deadline)
-                        if stopped:
-                            halt.set()
-                    else:
-                        verdicts.append(Verdict(candidate.label, "rejected", f"not validated: {stopped}", 0, 0))
-                generation_done = not stopped
-            finally:
-                stream.close()
+            # Rule candidates need no model: they are validated first, so the editor shows them first.
+            started = time.perf_counter()
+            seen: dict[str, str] = {}
+            candidates = job.rule_candidates() if settings.rules and request.candidates_file is None else []
+            verdicts = [job.validate_one(c, seen, i, len(candidates)) for i, c in enumerate(candidates)]
+            stopped = stop_reason(verdicts, settings, deadline)
+            generation_done = False  # True once every model candidate was made
+            for candidate in () if stopped else stream:  # each validated while the next is generated
+                candidates.append(candidate)
+                if not stopped:
+                    verdicts.append(job.validate_one(candidate, seen))
+                    stopped = stop_reason(verdicts, settings, deadline)
+                    if stopped:
+                        halt.set()
+                else:
+                    verdicts.append(Verdict(candidate.label, "rejected", f"not validated: {stopped}", 0, 0))
+            generation_done = not stopped
         timings["validation_s"] = time.perf_counter() - started
         if generation_done and not any(c.usable for c in candidates):
             raise NoCodeGenerated(
