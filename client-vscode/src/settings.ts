@@ -10,6 +10,9 @@
  * editor-only keys); the rest (`python`, `trace`) belong to the extension. */
 export const SERVER_KEYS = [
   "model",
+  "backend",
+  "endpoint",
+  "budget_s",
   "samples",
   "runs",
   "timeout_s",

@@ -87,7 +87,7 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     if not args.out:
         raise InputError("--out is required (the JSON Lines file that receives one record per program)")
     settings = config.Settings(model=args.model, samples=args.k - 1, runs=args.runs, seed=args.seed,
-                               max_new_tokens=args.max_new_tokens)
+                               max_new_tokens=args.max_new_tokens, backend=args.backend, endpoint=args.endpoint)
     chosen = evaluate.programs(pairs.load(Path(args.pairs), Path(args.tests) if args.tests else None), args.programs)
     with console.status(f"loading {args.model}"):
         propose = evaluate.model_proposer(args.model, settings)
@@ -100,7 +100,8 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
 
     meta = {"model": args.model, "k": args.k}
     records = evaluate.evaluate(chosen, propose, settings, Path(args.out), meta=meta, on_record=report)
-    command = ["perfedit", "evaluate", "--pairs", args.pairs, "--model", args.model, "--k", str(args.k),
+    command = ["perfedit", "evaluate", "--pairs", args.pairs, "--model", args.model, "--backend", args.backend,
+               *(["--endpoint", args.endpoint] if args.endpoint else []), "--k", str(args.k),
                "--programs", str(args.programs), "--runs", str(args.runs), "--seed", str(args.seed),
                "--max-new-tokens", str(args.max_new_tokens), "--out", args.out]
     print(f"command: {shlex.join(command)}")
@@ -166,6 +167,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     e.add_argument("--pairs", default=str(PIE_DATA / "val.jsonl"), help="pair file (default ../shared/data/pie/val.jsonl)")
     e.add_argument("--tests", help="folder of {problem_id}/ case folders (default: tests/ beside the pair file)")
     e.add_argument("--model", default=modelstore.DEFAULT_MODEL, help="model alias, Hub id, local path or LoRA adapter folder")
+    e.add_argument("--backend", choices=["llama.cpp", "transformers"], default="llama.cpp",
+                   help="in-process inference (llama.cpp needs an adapter's adapter.gguf: `perfedit train export`; transformers loads the PEFT files)")
+    e.add_argument("--endpoint", metavar="URL", help="an OpenAI-compatible server to evaluate instead (--model is its model name)")
     e.add_argument("--k", type=int, default=8, help="candidates per program: the greedy one and k-1 samples (Best@k)")
     e.add_argument("--programs", type=int, default=0, help="evaluate this many programs, round-robin over problems (0: all)")
     e.add_argument("--out", help="JSON Lines results, one per program; an existing file is resumed")

@@ -54,7 +54,7 @@ def facts(verdict: Verdict, baseline: Baseline, suite: TestSuite, changed_lines:
     low, high = comparison.ci95
     timing = timed_quantity(suite)
     return [
-        f"{comparison.speedup:.2f}x faster (95% CI {low:.2f}x–{high:.2f}x, one-sided Welch's t-test p={comparison.p_value:.2g}): "
+        f"{comparison.speedup:.2f}x faster (95% CI {low:.2f}x–{high:.2f}x, one-sided Yuen's test p={comparison.p_value:.2g}): "
         f"{comparison.baseline_s * 1e3:.3f} ms → {comparison.candidate_s * 1e3:.3f} ms per run ({timing}).",
         *([f"Passes all {verdict.tests_passed} of {verdict.tests_total} tests ({suite.describe()})."] if suite.size else []),
         *([differential_fact(verdict.differential)] if verdict.differential else []),

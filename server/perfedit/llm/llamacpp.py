@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -116,7 +117,11 @@ class LlamaCppModel(ChatModel):
                 "the file is damaged or not a GGUF model. Delete it and fetch it again with "
                 "`perfedit model pull`."
             ) from error
-        return cls(llama, name=model, load_seconds=time.perf_counter() - start, files=files)
+        loaded = cls(llama, name=model, load_seconds=time.perf_counter() - start, files=files)
+        # Free the context when the model goes, or at exit before the interpreter tears down the
+        # binding's module (whose own __del__ then fails with a traceback on stderr).
+        weakref.finalize(loaded, llama.close)
+        return loaded
 
     def replies(
         self,
