@@ -16,9 +16,9 @@ from __future__ import annotations
 import threading
 
 from perfedit.errors import ConfigError
-from perfedit.llm.base import ChatModel, Generation, Messages, Reply, StepFn
+from perfedit.llm.base import ChatModel, Draw, Generation, Messages, Reply, StepFn
 
-__all__ = ["BACKENDS", "ChatModel", "Generation", "Messages", "Reply", "StepFn", "load", "shared"]
+__all__ = ["BACKENDS", "ChatModel", "Draw", "Generation", "Messages", "Reply", "StepFn", "load", "shared"]
 
 #: The in-process backends a setting may name (an endpoint is chosen by giving its URL).
 BACKENDS = ("llama.cpp", "transformers")

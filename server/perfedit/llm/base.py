@@ -1,12 +1,15 @@
 """What every inference backend offers: chat replies, one at a time, with progress and cancelling.
 
-A backend implements :meth:`ChatModel.replies`, which yields the greedy reply first and then
-``num_samples`` sampled ones, each as soon as it is complete (PIE's greedy + best-of-k, section
-3.3); :meth:`ChatModel.generate` and :meth:`ChatModel.complete` are built on it.
+:meth:`ChatModel.replies` yields the greedy reply first and then ``num_samples`` sampled ones,
+each as soon as it is complete (PIE's greedy + best-of-k, section 3.3). A streaming backend
+implements :meth:`ChatModel.reply` (one reply, decoded as a :class:`Draw` says); a batching one
+overrides :meth:`ChatModel.replies`. :meth:`ChatModel.generate` and :meth:`ChatModel.complete`
+are built on them.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,6 +28,29 @@ class Reply:
     text: str
     tokens: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class Draw:
+    """How to decode one reply: ``temperature`` 0 is greedy; ``seed`` seeds the sampler; the reply
+    ends at ``max_new_tokens`` tokens or once it contains one of ``stop_strings``;
+    ``should_stop`` is polled after every token, ``on_step(tokens so far, max_new_tokens)`` called."""
+
+    temperature: float
+    max_new_tokens: int
+    seed: int
+    stop_strings: list[str]
+    should_stop: Callable[[], bool] | None = None
+    on_step: StepFn | None = None
+
+    def cancelled(self) -> bool:
+        """True once the caller asked to stop."""
+        return self.should_stop is not None and self.should_stop()
+
+    def step(self, tokens: int) -> None:
+        """Report ``tokens`` generated so far."""
+        if self.on_step is not None:
+            self.on_step(min(tokens, self.max_new_tokens), self.max_new_tokens)
 
 
 @dataclass(frozen=True)
@@ -74,6 +100,13 @@ class ChatModel:
             Cancelled: ``should_stop()`` returned True.
             ModelError: the backend failed (an endpoint that is down or answers garbage).
         """
+        base_seed = random.randrange(2**31) if seed is None else seed
+        for index in range(1 + num_samples):
+            draw = Draw(0.0 if index == 0 else temperature, max_new_tokens, base_seed + index, stop_strings or [], should_stop, on_step)
+            yield self.reply(messages, draw)
+
+    def reply(self, messages: Messages, draw: Draw) -> Reply:
+        """One reply to ``messages``, decoded as ``draw`` says. Raises as :meth:`replies`."""
         raise NotImplementedError
 
     def generate(self, messages: Messages, **options) -> Generation:

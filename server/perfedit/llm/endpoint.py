@@ -10,13 +10,11 @@ The API key is read from ``PERFEDIT_API_KEY`` (else ``OPENAI_API_KEY``; local se
 from __future__ import annotations
 
 import os
-import random
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from perfedit.errors import Cancelled, ModelError, ModelMissing
-from perfedit.llm.base import ChatModel, Messages, Reply, StepFn
+from perfedit.llm.base import ChatModel, Draw, Messages, Reply
 
 #: Seconds to wait for the server to connect and answer one request.
 TIMEOUT_S = 120.0
@@ -70,57 +68,38 @@ class EndpointModel(ChatModel):
             raise _failure(url, error) from error
         return cls(client, url=url, name=model, load_seconds=time.perf_counter() - start)
 
-    def replies(
-        self,
-        messages: Messages,
-        *,
-        num_samples: int = 8,
-        temperature: float = 0.7,
-        max_new_tokens: int = 512,
-        seed: int | None = None,
-        should_stop: Callable[[], bool] | None = None,
-        on_step: StepFn | None = None,
-        stop_strings: list[str] | None = None,
-    ) -> Iterator[Reply]:
-        """:meth:`ChatModel.replies`, one streamed request per reply (servers differ in their
-        support of ``n``). Token counts come from the server's usage report when it sends one,
-        else from the number of streamed chunks.
+    def reply(self, messages: Messages, draw: Draw) -> Reply:
+        """:meth:`ChatModel.reply` as one streamed ``/chat/completions`` request (one per reply:
+        servers differ in their support of ``n``). Tokens come from the server's usage report when
+        it sends one, else from the number of streamed chunks.
 
         Raises:
-            Cancelled: ``should_stop()`` turned true.
+            Cancelled: ``draw`` says stop.
             ModelError: the server failed or answered garbage.
         """
-        base_seed = random.randrange(2**31) if seed is None else seed
-        for index in range(1 + num_samples):
-            start = time.perf_counter()
-            pieces: list[str] = []
-            usage = None
-            chunks = 0
-            try:
-                stream = self.client.chat.completions.create(
-                    model=self.name,
-                    messages=messages,
-                    temperature=0.0 if index == 0 else temperature,
-                    max_tokens=max_new_tokens,
-                    seed=base_seed + index,
-                    stop=stop_strings or None,
-                    stream=True,
-                )
-                for chunk in stream:
-                    if should_stop is not None and should_stop():
-                        stream.close()
-                        raise Cancelled("Generation was cancelled.")
-                    chunks += 1
-                    usage = getattr(chunk, "usage", None) or usage
-                    if chunk.choices:
-                        pieces.append(chunk.choices[0].delta.content or "")
-                        if on_step is not None:
-                            on_step(min(len(pieces), max_new_tokens), max_new_tokens)
-                if not chunks:  # a 200 answer without a single server-sent event
-                    raise ValueError("the answer held no chat completion chunk")
-            except Cancelled:
-                raise
-            except Exception as error:
-                raise _failure(self.url, error) from error
-            tokens = usage.completion_tokens if usage is not None else sum(1 for p in pieces if p)
-            yield Reply("".join(pieces), tokens, time.perf_counter() - start)
+        start = time.perf_counter()
+        pieces: list[str] = []
+        usage = None
+        chunks = 0
+        try:
+            stream = self.client.chat.completions.create(
+                model=self.name, messages=messages, temperature=draw.temperature, max_tokens=draw.max_new_tokens,
+                seed=draw.seed, stop=draw.stop_strings or None, stream=True,
+            )
+            for chunk in stream:
+                if draw.cancelled():
+                    stream.close()
+                    raise Cancelled("Generation was cancelled.")
+                chunks += 1
+                usage = getattr(chunk, "usage", None) or usage
+                if chunk.choices:
+                    pieces.append(chunk.choices[0].delta.content or "")
+                    draw.step(len(pieces))
+            if not chunks:  # a 200 answer without a single server-sent event
+                raise ValueError("the answer held no chat completion chunk")
+        except Cancelled:
+            raise
+        except Exception as error:
+            raise _failure(self.url, error) from error
+        tokens = usage.completion_tokens if usage is not None else sum(1 for p in pieces if p)
+        return Reply("".join(pieces), tokens, time.perf_counter() - start)

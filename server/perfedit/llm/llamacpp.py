@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import time
 import weakref
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from perfedit import modelstore
 from perfedit.errors import Cancelled, ModelError
-from perfedit.llm.base import ChatModel, Messages, Reply, StepFn
+from perfedit.llm.base import ChatModel, Draw, Messages, Reply
 
 #: Tokens of context: the longest prompt (refinement with a test) plus a reply.
 CONTEXT_TOKENS = 4096
@@ -123,39 +121,21 @@ class LlamaCppModel(ChatModel):
         weakref.finalize(loaded, llama.close)
         return loaded
 
-    def replies(
-        self,
-        messages: Messages,
-        *,
-        num_samples: int = 8,
-        temperature: float = 0.7,
-        max_new_tokens: int = 512,
-        seed: int | None = None,
-        should_stop: Callable[[], bool] | None = None,
-        on_step: StepFn | None = None,
-        stop_strings: list[str] | None = None,
-    ) -> Iterator[Reply]:
-        """:meth:`ChatModel.replies`, one reply after another, each streamed (the GGUF's own chat
-        template formats ``messages``). Raises Cancelled when ``should_stop()`` turns true."""
-        base_seed = random.randrange(2**31) if seed is None else seed
-        for index in range(1 + num_samples):
-            start = time.perf_counter()
-            chunks = self.llama.create_chat_completion(
-                messages,
-                temperature=0.0 if index == 0 else temperature,  # 0: greedy
-                max_tokens=max_new_tokens,
-                seed=base_seed + index,
-                stop=stop_strings or [],
-                stream=True,
-            )
-            pieces: list[str] = []
-            for chunk in chunks:
-                if should_stop is not None and should_stop():
-                    chunks.close()
-                    raise Cancelled("Generation was cancelled.")
-                pieces.append(chunk["choices"][0]["delta"].get("content") or "")
-                if on_step is not None:
-                    on_step(min(len(pieces), max_new_tokens), max_new_tokens)
-            text = "".join(pieces)
-            tokens = len(self.llama.tokenize(text.encode(), add_bos=False, special=True)) if text else 0
-            yield Reply(text, tokens, time.perf_counter() - start)
+    def reply(self, messages: Messages, draw: Draw) -> Reply:
+        """:meth:`ChatModel.reply`, streamed token by token in the model's one context (the GGUF's
+        own chat template formats ``messages``). Raises Cancelled when ``draw`` says stop."""
+        start = time.perf_counter()
+        chunks = self.llama.create_chat_completion(
+            messages, temperature=draw.temperature, max_tokens=draw.max_new_tokens, seed=draw.seed,
+            stop=draw.stop_strings, stream=True,
+        )
+        pieces: list[str] = []
+        for chunk in chunks:
+            if draw.cancelled():
+                chunks.close()
+                raise Cancelled("Generation was cancelled.")
+            pieces.append(chunk["choices"][0]["delta"].get("content") or "")
+            draw.step(len(pieces))
+        text = "".join(pieces)
+        tokens = len(self.llama.tokenize(text.encode(), add_bos=False, special=True)) if text else 0
+        return Reply(text, tokens, time.perf_counter() - start)
