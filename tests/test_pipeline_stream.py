@@ -14,7 +14,8 @@ import pytest
 from perfedit.config import Settings
 from perfedit.errors import Cancelled, NoFasterVersion
 from perfedit.llm import ChatModel, Reply
-from perfedit.pipeline import Request, suggest
+from perfedit.pipeline import Deadline, Job, Request, locate, suggest
+from perfedit.validate import Harness
 
 FAST = "```python\ndef unique_in_order(items):\n    return list(dict.fromkeys(items))\n```\n"
 ALSO_FAST = "```python\ndef unique_in_order(items):\n    seen = set()\n    return [x for x in items if not (x in seen or seen.add(x))]\n```\n"
@@ -92,3 +93,20 @@ def test_a_spent_budget_ends_the_job_with_a_clear_message(dedupe_project: Path):
     model = PacedModel([FAST], threading.Event())
     with pytest.raises(NoFasterVersion, match="time budget of 0.001 s was spent; raise --budget"):
         suggest(request(dedupe_project), settings(budget_s=0.001), lambda: model)
+
+
+def test_a_validation_the_budget_overtakes_is_cut_short(dedupe_project: Path):
+    """The harness polls the budget between runs: a candidate whose validation outlives the
+    budget is "not validated", and the job's harness stays usable for the next one."""
+    req, conf = request(dedupe_project), settings()
+    target, suite = locate(req, conf)
+    deadline = Deadline(3600)
+    with Harness(target, suite, conf, lambda: deadline.spent) as harness:
+        harness.baseline()
+        job = Job(req, conf, lambda: None, harness, deadline=deadline)
+        slow_copy = target.replace(SLOW_COPY.split("\n", 1)[1].rsplit("```", 1)[0])
+        deadline._end = time.monotonic() + 0.3  # spent once the candidate's worker has started
+        verdict = job.timed_validation("slow copy", slow_copy)
+        assert verdict.verdict == "rejected" and verdict.reason == "not validated: the time budget was spent"
+        deadline._end = time.monotonic() + 3600
+        assert job.timed_validation("slow copy", slow_copy).verdict == "not_faster"

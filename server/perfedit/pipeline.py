@@ -175,12 +175,30 @@ class Job:
         if key not in self._validated:
             self.progress(f"validating {candidate.label}", index, total)
             started = time.perf_counter()
-            verdict = self.harness.validate(candidate.label, candidate.source)
+            verdict = self.timed_validation(candidate.label, candidate.source)
             self._validated[key] = verdict, time.perf_counter() - started
             if verdict.verdict == "faster" and verdict.comparison is not None:
                 self.progress(f"found {verdict.comparison.speedup:.1f}× faster (validated)", 0, None)
         verdict, self.validation_s[candidate.label] = self._validated[key]
         return dataclasses.replace(verdict, label=candidate.label)
+
+    def over_budget(self) -> bool:
+        """True once the job's time budget is spent (never without a deadline)."""
+        return self.deadline is not None and self.deadline.spent
+
+    def timed_validation(self, label: str, source: str) -> Verdict:
+        """:meth:`Harness.validate`, within the budget: once it is spent (before or during the
+        validation; the harness polls between runs) the verdict is "not validated". Raises
+        Cancelled when the user cancels."""
+        budget_spent = Verdict(label, "rejected", "not validated: the time budget was spent", 0, 0)
+        if self.over_budget():
+            return budget_spent
+        try:
+            return self.harness.validate(label, source)
+        except Cancelled:
+            if self.cancel() or not self.over_budget():
+                raise
+            return budget_spent
 
     def refine(self, candidates: list[Candidate], verdicts: list[Verdict]) -> tuple[list[Candidate], list[Verdict]]:
         """``settings.refine_rounds`` rounds of PerfCodeGen refinement (:mod:`perfedit.refine`),
@@ -189,14 +207,21 @@ class Job:
         found_verdicts: list[Verdict] = []
         latest = verdicts
         for round_ in range(self.settings.refine_rounds if self.request.candidates_file is None else 0):
-            if self.deadline is not None and self.deadline.spent:
+            if self.over_budget():
                 break
             self.progress("refining", round_, self.settings.refine_rounds)
             known = candidates + found
-            refined = refinements(
-                self.model(), self.target, self.harness.suite, {c.label: c for c in known}, latest,
-                per_phase=self.settings.refine_candidates, max_new_tokens=self.settings.max_new_tokens,
-            )
+            try:
+                refined = refinements(
+                    self.model(), self.target, self.harness.suite, {c.label: c for c in known}, latest,
+                    per_phase=self.settings.refine_candidates, max_new_tokens=self.settings.max_new_tokens,
+                    should_stop=lambda: self.cancel() or self.over_budget(),
+                )
+            except Cancelled:
+                if self.cancel():
+                    raise
+                break  # the budget ran out while the model was writing
+
             latest = self.validate(refined, known)
             found += refined
             found_verdicts += latest
@@ -211,12 +236,10 @@ class Job:
         self.progress("minimising the diff", 0, None)
         label = f"{candidate.label} (minimised)"
 
-        def check(source: str) -> Verdict:  # once the budget is spent, a smaller diff is not tried
-            if self.deadline is not None and self.deadline.spent:
-                return Verdict(label, "rejected", "not validated: the time budget was spent", 0, 0)
-            return self.harness.validate(label, source)
-
-        return minimise(self.target.source, candidate.source, verdict, check, max_validations=self.settings.minimise_validations)
+        return minimise(
+            self.target.source, candidate.source, verdict, lambda source: self.timed_validation(label, source),
+            max_validations=self.settings.minimise_validations,
+        )
 
 
 def choose_winner(candidates: Sequence[Candidate], verdicts: Sequence[Verdict], target: targets.Target) -> tuple[Candidate, Verdict] | None:
@@ -330,7 +353,9 @@ def suggest(
         progress(phase, completed, total)
 
     target, suite = locate(request, settings)
-    with Harness(target, suite, settings, cancel) as harness:
+    timing_candidates = threading.Event()  # set after the baseline: only candidates are cut short
+    harness_stop = lambda: cancel() or (timing_candidates.is_set() and deadline.spent)  # noqa: E731
+    with Harness(target, suite, settings, harness_stop) as harness:
         job = Job(request, settings, model, harness, noting_first_faster, cancel, deadline)
         halt = threading.Event()
         # The model starts generating at once, while the original and the rule candidates run.
@@ -338,6 +363,7 @@ def suggest(
             progress("running the original", 0, None)
             baseline = harness.baseline()
             timings["baseline_s"] = time.perf_counter() - clock
+            timing_candidates.set()
 
             # Rule candidates need no model: they are validated first, so the editor shows them first.
             started = time.perf_counter()

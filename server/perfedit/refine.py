@@ -16,6 +16,7 @@ to the fastest correct candidate (the paper's fallback).
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from perfedit.prompts import fix_messages, optimize_with_test_messages
@@ -29,9 +30,10 @@ if TYPE_CHECKING:
     from perfedit.llm import ChatModel
 
 
-def _ask(model: ChatModel, messages: list[dict[str, str]], target: Target, label: str, max_new_tokens: int) -> Candidate:
+def _ask(model: ChatModel, messages: list[dict[str, str]], target: Target, label: str, max_new_tokens: int,
+         should_stop: Callable[[], bool] | None) -> Candidate:
     """One greedy reply turned into a candidate (:meth:`Candidate.unusable` if it has no fitting code)."""
-    reply = model.generate(messages, num_samples=0, max_new_tokens=max_new_tokens, stop_strings=[CLOSING_FENCE]).texts[0]
+    reply = model.complete(messages, max_new_tokens=max_new_tokens, stop_strings=[CLOSING_FENCE], should_stop=should_stop)
     return to_candidate(reply, target, label)
 
 
@@ -44,12 +46,14 @@ def refinements(
     *,
     per_phase: int,
     max_new_tokens: int,
+    should_stop: Callable[[], bool] | None = None,
 ) -> list[Candidate]:
     """Up to ``per_phase`` fixes of failed candidates and ``per_phase`` optimisations of correct
     ones (the fastest first), labelled ``"<label> → fixed"`` / ``"<label> → optimised"``.
 
     ``candidates`` maps labels to the candidates behind ``verdicts``; only candidates that ran
-    and failed a test are fixed (not those that did not parse or were duplicates).
+    and failed a test are fixed (not those that did not parse or were duplicates). Raises
+    Cancelled once ``should_stop()`` is true while the model writes.
     """
     failed = [v for v in verdicts if v.verdict == "rejected" and v.failed_test and v.label in candidates]
     correct = sorted(
@@ -60,10 +64,10 @@ def refinements(
     for verdict in failed[:per_phase]:
         code = textwrap.dedent(candidates[verdict.label].code)
         messages = fix_messages(code, target.kind, feedback_text(suite, verdict.failed_test), verdict.detail)
-        refined.append(_ask(model, messages, target, f"{verdict.label} → fixed", max_new_tokens))
+        refined.append(_ask(model, messages, target, f"{verdict.label} → fixed", max_new_tokens, should_stop))
     for verdict in correct[:per_phase]:
         slowest = max(verdict.per_test_s, key=verdict.per_test_s.__getitem__)
         code = textwrap.dedent(candidates[verdict.label].code)
         messages = optimize_with_test_messages(code, target.kind, feedback_text(suite, slowest), verdict.per_test_s[slowest])
-        refined.append(_ask(model, messages, target, f"{verdict.label} → optimised", max_new_tokens))
+        refined.append(_ask(model, messages, target, f"{verdict.label} → optimised", max_new_tokens, should_stop))
     return refined

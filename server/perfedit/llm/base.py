@@ -119,6 +119,7 @@ class ChatModel:
             seconds=time.perf_counter() - start,
         )
 
-    def complete(self, messages: Messages, *, max_new_tokens: int = 256) -> str:
-        """The greedy reply to ``messages`` (at most ``max_new_tokens`` tokens)."""
-        return next(iter(self.replies(messages, num_samples=0, max_new_tokens=max_new_tokens))).text
+    def complete(self, messages: Messages, *, max_new_tokens: int = 256, **options) -> str:
+        """The greedy reply to ``messages`` (at most ``max_new_tokens`` tokens; ``options`` as
+        :meth:`replies`'). Raises as :meth:`replies`."""
+        return next(iter(self.replies(messages, num_samples=0, max_new_tokens=max_new_tokens, **options))).text
