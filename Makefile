@@ -18,7 +18,7 @@ setup: $(STAMP)
 # The main job on the examples, with the default model (fetched, verified and converted once).
 # It works on a copy in .demo/ so the examples stay as they are; add --apply to write the result.
 demo: setup
-	$(BIN)/perfedit model pull qwen2.5-coder-0.5b
+	$(BIN)/perfedit model pull qwen2.5-coder-1.5b
 	rm -rf .demo && cp -r examples .demo
 	$(BIN)/perfedit suggest .demo/dedupe/dedupe.py --function unique_in_order
 	$(BIN)/perfedit suggest .demo/script/seen_before.py
@@ -34,17 +34,17 @@ lint: setup
 	$(BIN)/ruff check server tests bench
 
 bench-pie: setup
-	$(BIN)/perfedit model pull qwen2.5-coder-0.5b
+	$(BIN)/perfedit model pull qwen2.5-coder-1.5b
 	$(BIN)/python bench/pie_val.py --data ../shared/data/pie --programs 30
 
 bench-ablation: setup
 	$(BIN)/pip install --quiet -e '.[bench]'
-	$(BIN)/perfedit model pull qwen2.5-coder-0.5b
+	$(BIN)/perfedit model pull qwen2.5-coder-1.5b
 	$(BIN)/python bench/ablation.py pie --data ../shared/data/pie --programs 30
 	$(BIN)/python bench/ablation.py enamel --data ../shared/data/enamel --programs 20
 
 bench-server: setup
-	$(BIN)/perfedit model pull qwen2.5-coder-0.5b
+	$(BIN)/perfedit model pull qwen2.5-coder-1.5b
 	$(BIN)/python bench/server.py
 
 # ---- editors: the VS Code extension (client-vscode/) and the editor end-to-end tests ----------

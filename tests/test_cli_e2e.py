@@ -68,7 +68,7 @@ def test_tests_fail_on_original(unchanged: Path):
 def test_model_missing_names_the_pull_command(unchanged: Path, tmp_path: Path):
     env = {"PERFEDIT_CACHE_DIR": str(tmp_path / "empty-cache"), "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
     result = failing_run("suggest", "dedupe.py", "--function", "unique_in_order", "--runs", "5", cwd=unchanged, env=env)
-    assert result.returncode == 3 and "perfedit model pull qwen2.5-coder-0.5b" in result.stderr
+    assert result.returncode == 3 and "perfedit model pull qwen2.5-coder-1.5b" in result.stderr
 
 
 def test_every_candidate_fails(unchanged: Path, tmp_path: Path):

@@ -285,7 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--tests", help="pytest file or folder, or a folder of input.N.txt/output.N.txt cases")
     s.add_argument("--samples", type=int, help="sampled candidates besides the greedy one (default 8)")
     s.add_argument("--runs", type=int, help="timed runs per candidate and baseline (default 10)")
-    s.add_argument("--model", help="model alias, Hub id or local path (default qwen2.5-coder-0.5b); with --endpoint, the server's model name")
+    s.add_argument("--model", help="model alias, Hub id or local path (default qwen2.5-coder-1.5b); with --endpoint, the server's model name")
     s.add_argument("--backend", choices=["llama.cpp", "transformers"], help="in-process inference (default llama.cpp, on the GGUF file)")
     s.add_argument("--endpoint", metavar="URL", help="an OpenAI-compatible server to use instead, e.g. http://127.0.0.1:11434/v1 (code is sent there)")
     s.add_argument("--budget", type=float, metavar="SECONDS", help="time budget of the job; then the best validated candidate so far is returned (default 60)")
