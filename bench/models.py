@@ -157,7 +157,7 @@ def report(records: list[dict[str, Any]], models: list[str]) -> str:
     table[0] += " median wall time / program | median time to first faster | mean tokens generated / program | mean load avg (1 min) |"
     table[1] += "---|---|---|---|"
     table[2:] = [row + cells for row, cells in zip(table[2:], extra, strict=True)]
-    out = ["\n".join(table), *lines, ""]
+    out = ["\n".join(table), *([""] + lines if lines else []), ""]
     scores = {}
     for model in models:
         done = pooled[model]
