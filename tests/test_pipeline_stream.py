@@ -110,3 +110,30 @@ def test_a_validation_the_budget_overtakes_is_cut_short(dedupe_project: Path):
         assert verdict.verdict == "rejected" and verdict.reason == "not validated: the time budget was spent"
         deadline._end = time.monotonic() + 3600
         assert job.timed_validation("slow copy", slow_copy).verdict == "not_faster"
+
+
+class EndlessModel(ChatModel):
+    """A test double for a model writing a very long second reply: it ends only when asked to
+    stop (polled like a real backend, after every "token"), or after 300 s."""
+
+    backend, load_seconds, name = "test", 0.0, "endless"
+
+    def __init__(self) -> None:
+        self.stopped = False
+
+    def replies(self, messages, *, num_samples=8, should_stop=None, **options) -> Iterator[Reply]:
+        yield Reply(SLOW_COPY, 10, 0.01)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if should_stop():
+                self.stopped = True
+                raise Cancelled("stopped")
+            time.sleep(0.05)
+        yield Reply(FAST, 10, 300)
+
+
+def test_the_budget_stops_a_reply_being_written(dedupe_project: Path):
+    model = EndlessModel()
+    with pytest.raises(NoFasterVersion, match="time budget of 20 s was spent"):
+        suggest(request(dedupe_project), settings(budget_s=20, stop_at_speedup=0), lambda: model)
+    assert model.stopped

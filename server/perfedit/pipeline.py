@@ -358,8 +358,14 @@ def suggest(
     with Harness(target, suite, settings, harness_stop) as harness:
         job = Job(request, settings, model, harness, noting_first_faster, cancel, deadline)
         halt = threading.Event()
+
+        def stop_generating() -> bool:  # polled by the model after every token
+            if deadline.spent:
+                halt.set()
+            return halt.is_set()
+
         # The model starts generating at once, while the original and the rule candidates run.
-        with contextlib.closing(Background(job.model_stream(halt.is_set), halt)) as stream:
+        with contextlib.closing(Background(job.model_stream(stop_generating), halt)) as stream:
             progress("running the original", 0, None)
             baseline = harness.baseline()
             timings["baseline_s"] = time.perf_counter() - clock
@@ -381,12 +387,13 @@ def suggest(
                         halt.set()
                 else:
                     verdicts.append(Verdict(candidate.label, "rejected", f"not validated: {stopped}", 0, 0))
+            stopped = stopped or stop_reason(verdicts, settings, deadline)  # spent while a reply was written
             generation_done = not stopped
         timings["validation_s"] = time.perf_counter() - started
         if generation_done and not any(c.usable for c in candidates):
             raise NoCodeGenerated(
                 f"no candidate contained usable code for {target.name} (a definition of it, "
-                "or a whole program for a script); try again with more --samples or a larger model (--model qwen2.5-coder-1.5b)."
+                "or a whole program for a script); try again with more --samples or another model (--model)."
             )
         if not stopped and request.candidates_file is None:
             refined, refined_verdicts = job.refine(candidates, verdicts)
