@@ -100,15 +100,14 @@ def test_a_validation_the_budget_overtakes_is_cut_short(dedupe_project: Path):
     budget is "not validated", and the job's harness stays usable for the next one."""
     req, conf = request(dedupe_project), settings()
     target, suite = locate(req, conf)
-    deadline = Deadline(3600)
-    with Harness(target, suite, conf, lambda: deadline.spent) as harness:
+    with Harness(target, suite, conf, lambda: job.over_budget()) as harness:
+        job = Job(req, conf, lambda: None, harness, deadline=Deadline(3600))
         harness.baseline()
-        job = Job(req, conf, lambda: None, harness, deadline=deadline)
         slow_copy = target.replace(SLOW_COPY.split("\n", 1)[1].rsplit("```", 1)[0])
-        deadline._end = time.monotonic() + 0.3  # spent once the candidate's worker has started
+        job.deadline = Deadline(0.3)  # spent once the candidate's worker has started
         verdict = job.timed_validation("slow copy", slow_copy)
         assert verdict.verdict == "rejected" and verdict.reason == "not validated: the time budget was spent"
-        deadline._end = time.monotonic() + 3600
+        job.deadline = Deadline(3600)
         assert job.timed_validation("slow copy", slow_copy).verdict == "not_faster"
 
 

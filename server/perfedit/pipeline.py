@@ -111,8 +111,26 @@ def _key(code: str) -> str:
         return code
 
 
+class Deadline:
+    """The end of a time budget (``seconds`` of wall time from now)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        """Seconds left, never below 0."""
+        return max(0.0, self._end - time.monotonic())
+
+    @property
+    def spent(self) -> bool:
+        """True once the budget is used up."""
+        return self.left() == 0.0
+
+
 class Job:
-    """The steps of one suggestion job, inside an open :class:`Harness` whose baseline has run.
+    """The steps of one suggestion job, inside an open :class:`Harness` (its baseline must have run
+    before anything is validated; generation may start earlier).
 
     Validated candidates are remembered by syntax tree: a candidate met again (in another
     combination of steps) gets the earlier verdict under its own label without running again.
@@ -235,7 +253,6 @@ class Job:
             return Minimised.as_is(self.target.source, candidate.source, verdict)
         self.progress("minimising the diff", 0, None)
         label = f"{candidate.label} (minimised)"
-
         return minimise(
             self.target.source, candidate.source, verdict, lambda source: self.timed_validation(label, source),
             max_validations=self.settings.minimise_validations,
@@ -252,23 +269,6 @@ def choose_winner(candidates: Sequence[Candidate], verdicts: Sequence[Verdict], 
     }
     winner = choose([v for v in verdicts if v.label in sizes], sizes)
     return (by_label[winner.label], winner) if winner else None
-
-
-class Deadline:
-    """The end of a time budget (``seconds`` of wall time from now)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._end = time.monotonic() + seconds
-
-    def left(self) -> float:
-        """Seconds left, never below 0."""
-        return max(0.0, self._end - time.monotonic())
-
-    @property
-    def spent(self) -> bool:
-        """True once the budget is used up."""
-        return self.left() == 0.0
 
 
 def stop_reason(verdicts: Sequence[Verdict], settings: Settings, deadline: Deadline) -> str:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from perfedit import modelstore
-from perfedit.errors import Cancelled, ModelError
+from perfedit.errors import Cancelled, ModelError, ModelMissing
 from perfedit.llm.base import ChatModel, Draw, Messages, Reply
 
 #: Tokens of context: the longest prompt (refinement with a test) plus a reply.
@@ -63,7 +63,7 @@ def model_files(model: str) -> tuple[Path, Path | None]:
         return modelstore.resolve_gguf(model), None
     adapter = folder / ADAPTER_GGUF
     if not adapter.is_file():
-        raise modelstore.ModelMissing(
+        raise ModelMissing(
             f"the adapter {folder} has no {ADAPTER_GGUF} for llama.cpp; write it with "
             f"`perfedit train export {folder} --out {folder}`, or run it with --backend transformers."
         )
