@@ -106,6 +106,56 @@ def test_stub_winner_applied_and_reported_as_json(dedupe_project: Path, tmp_path
     assert "dict.fromkeys" in (dedupe_project / "dedupe.py").read_text()
 
 
+def test_unwritable_target_keeps_the_suggestion(dedupe_project: Path, tmp_path: Path):
+    """--apply on a file that cannot be written: the file stays as it was, the suggestion is still
+    reported, and its diff is saved as a patch file the message names (which applies cleanly)."""
+    stub = tmp_path / "stub.py"
+    stub.write_text(FAST)
+    work = tmp_path / "work"
+    work.mkdir()
+    original = (dedupe_project / "dedupe.py").read_text()
+    # The tests run as root, which file modes do not stop: the immutable attribute does.
+    if subprocess.run(["chattr", "+i", str(dedupe_project)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available on this file system")
+    try:
+        result = perfedit(
+            "suggest", str(dedupe_project / "dedupe.py"), "--function", "unique_in_order", "--candidates", str(stub),
+            "--runs", "5", "--no-explain", "--apply", "--json", cwd=work,
+        )
+    finally:
+        subprocess.run(["chattr", "-i", str(dedupe_project)], check=True)
+    assert result.returncode == 2, result.stderr
+    assert (dedupe_project / "dedupe.py").read_text() == original
+    report = json.loads(result.stdout)
+    assert report["winner"] == "stub 1" and not report["applied"]
+    patch = work / ".perfedit" / "dedupe.py.unique_in_order.patch"
+    assert f"could not write {dedupe_project / 'dedupe.py'}" in result.stderr and str(patch) in result.stderr
+    subprocess.run(["patch", "-p1", "-d", str(dedupe_project), "-i", str(patch)], check=True, capture_output=True)
+    assert "dict.fromkeys" in (dedupe_project / "dedupe.py").read_text()
+
+
+def test_undecodable_case_file(script_project: Path):
+    (script_project / "tests" / "output.1.txt").write_bytes(b"\xff\xfe not text")
+    result = failing_run("suggest", "seen_before.py", "--tests", "tests", cwd=script_project)
+    assert result.returncode == 2 and "output.1.txt: not UTF-8 text" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_model_fails_before_any_work(unchanged: Path):
+    """The model is checked with the arguments: the message comes before the original is run."""
+    result = failing_run("suggest", "dedupe.py", "--function", "unique_in_order", "--model", "no-such-model", cwd=unchanged)
+    assert result.returncode == 3 and "'no-such-model' is not a GGUF file" in result.stderr
+    assert "running the original" not in result.stderr
+
+
+def test_piped_messages_are_not_wrapped(unchanged: Path):
+    """Output to a pipe (a CI log) keeps each message on one line, whatever its length."""
+    result = failing_run("suggest", "dedupe.py", "--function", "no_such_function_" + "x" * 120, cwd=unchanged,
+                         env={"COLUMNS": "80"})
+    assert result.returncode == 2
+    assert any("no_such_function_" + "x" * 120 in line for line in result.stderr.splitlines())
+
+
 def test_script_mode_with_case_folder(script_project: Path, tmp_path: Path):
     stub = tmp_path / "stub.py"
     stub.write_text("import sys\ndata = sys.stdin.read().split()\nseen = set()\nfor x in data[1:]:\n"

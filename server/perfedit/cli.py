@@ -143,26 +143,72 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
         candidates_file=Path(args.candidates) if args.candidates else None,
     )
 
-    def model():  # loaded at most once, only if needed
-        from perfedit.llm import shared
+    from perfedit import llm
 
-        return shared(settings.model, backend=settings.backend, endpoint=settings.endpoint)
+    if not args.candidates:  # a model that cannot load fails now, not after the baseline
+        llm.check(settings.model, backend=settings.backend, endpoint=settings.endpoint)
+
+    def model():  # loaded at most once, only if needed
+        return llm.shared(settings.model, backend=settings.backend, endpoint=settings.endpoint)
 
     with _progress_bar(console) as bar:
         suggestion = suggest(request, settings, model, _RichProgress(bar))
-    applied = False
-    if args.apply:
-        if path.read_text(encoding="utf-8") != source:
-            raise InputError(f"{path} changed while perfedit was working; not applied. Run again.")
-        path.write_text(suggestion.new_source, encoding="utf-8")
-        applied = True
+    not_applied = _apply(suggestion, source) if args.apply else None
+    applied = bool(args.apply) and not_applied is None
     if args.export_pair:
         cli_train.export_pair(suggestion, Path(args.export_pair))
     if args.json:
         print(json.dumps(_suggestion_json(suggestion, applied), indent=2))
     else:
         _print_suggestion(console, suggestion, applied)
+    if not_applied:
+        raise not_applied
     return 0
+
+
+def _apply(s: Suggestion, source: str) -> InputError | None:
+    """Write the faster version into the target's file, atomically (a temporary file in the same
+    folder, then a rename), so a full disk or a crash never leaves the file half-written.
+
+    Returns None when written, else the error to report after the suggestion is shown; then the
+    diff is saved as a patch file the message names, so the suggestion is not lost.
+    """
+    import os
+    import tempfile
+
+    path = s.target.path
+    try:
+        if path.read_text(encoding="utf-8") != source:
+            return InputError(f"{path} changed while perfedit was working; not applied. Run again.")
+        mode = path.stat().st_mode & 0o7777
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".perfedit", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(s.new_source)
+            os.chmod(temporary, mode)
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        saved = _save_patch(s)
+        where = f"the diff is saved in {saved}; apply it with `patch -p1 -d {path.parent} < {saved}`" if saved else "the diff is above"
+        return InputError(f"could not write {path} ({exc.strerror or exc}); not applied: {where}.")
+    return None
+
+
+def _save_patch(s: Suggestion) -> Path | None:
+    """The suggestion's diff written to ``.perfedit/<file>.<function>.patch`` in the current folder,
+    else in perfedit's cache folder; None if neither can be written."""
+    name = f"{s.target.path.name}.{s.target.name}.patch"
+    for folder in (Path.cwd() / ".perfedit", modelstore.cache_root() / "patches"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(s.diff, encoding="utf-8")
+        except OSError:
+            continue
+        return folder / name
+    return None
 
 
 def _compare_json(o: Outcome) -> dict[str, Any]:
@@ -327,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
 
     console = Console(stderr=True)
+    console.soft_wrap = not console.is_terminal  # piped output: whole lines, never wrapped at 80
     try:
         return args.handler(args, console)
     except NoFasterVersion as exc:

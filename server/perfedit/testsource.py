@@ -19,7 +19,7 @@ from typing import Literal
 
 from perfedit.config import find_project_root
 from perfedit.errors import NoTestsFound
-from perfedit.targets import Target
+from perfedit.targets import Target, read_source
 
 _CASE_INPUT = re.compile(r"input\.(\d+)\.txt")
 _SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache", "build", "dist"}
@@ -71,7 +71,8 @@ def is_case_folder(folder: Path) -> bool:
 def load_cases(folder: Path) -> tuple[Case, ...]:
     """The ``input.N.txt``/``output.N.txt`` pairs of ``folder`` in numeric order.
 
-    Raises NoTestsFound if an input has no matching output.
+    Raises NoTestsFound if an input has no matching output, InputError if a file cannot be read
+    or is not UTF-8 text.
     """
     cases = []
     for path in sorted(folder.iterdir(), key=lambda p: p.name):
@@ -81,7 +82,7 @@ def load_cases(folder: Path) -> tuple[Case, ...]:
         output = folder / f"output.{match[1]}.txt"
         if not output.is_file():
             raise NoTestsFound(f"{path} has no matching {output.name}; add it or remove the input.")
-        cases.append((int(match[1]), Case(f"case {match[1]}", path.read_text(), output.read_text())))
+        cases.append((int(match[1]), Case(f"case {match[1]}", read_source(path), read_source(output))))
     return tuple(case for _, case in sorted(cases, key=lambda item: item[0]))
 
 

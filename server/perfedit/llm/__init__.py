@@ -18,7 +18,7 @@ import threading
 from perfedit.errors import ConfigError
 from perfedit.llm.base import ChatModel, Draw, Generation, Messages, Reply, StepFn
 
-__all__ = ["BACKENDS", "ChatModel", "Draw", "Generation", "Messages", "Reply", "StepFn", "load", "shared"]
+__all__ = ["BACKENDS", "ChatModel", "Draw", "Generation", "Messages", "Reply", "StepFn", "check", "load", "shared"]
 
 #: The in-process backends a setting may name (an endpoint is chosen by giving its URL).
 BACKENDS = ("llama.cpp", "transformers")
@@ -48,6 +48,26 @@ def load(model: str, *, backend: str = "llama.cpp", endpoint: str | None = None)
 
         return TransformersModel.load(model)
     raise ConfigError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+
+
+def check(model: str, *, backend: str = "llama.cpp", endpoint: str | None = None) -> None:
+    """Fail now, before any work starts, if :func:`load` certainly would: an unknown backend, or
+    a llama.cpp model whose files are not on this machine. Loads nothing and imports no backend
+    (milliseconds); an endpoint is only checked when it is first asked.
+
+    Raises:
+        ConfigError: ``backend`` is not one of :data:`BACKENDS`.
+        ModelMissing: the model's GGUF file (or its adapter's) is not on this machine.
+        ModelIntegrityError: the GGUF file has the wrong size.
+    """
+    if endpoint:
+        return
+    if backend not in BACKENDS:
+        raise ConfigError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    if backend == "llama.cpp":
+        from perfedit.llm.llamacpp import model_files
+
+        model_files(model)
 
 
 _loaded: dict[tuple[str, str, str | None], ChatModel] = {}
