@@ -148,4 +148,19 @@ def test_doctor_names_the_active_network_guard(tmp_path: Path):
     result = perfedit("doctor", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
+    checks = report.pop("timing checks (pyperf system show)")
     assert report["network"] and all(isinstance(value, str) for value in report.values())
+    assert any(line.startswith("CPU:") for line in checks["state"]), checks  # pyperf's own report
+
+
+def test_timings_saved_as_pyperf_files(script_project: Path, tmp_path: Path):
+    """--save-timings writes both sides' timed runs as pyperf files that pyperf's tools read."""
+    (script_project / "fast.py").write_text(FAST_SCRIPT)
+    out = tmp_path / "timings"
+    report = compare_json("seen_before.py", "fast.py", "--save-timings", str(out), cwd=script_project)
+    pyperf = [sys.executable, "-m", "pyperf"]
+    shown = subprocess.run([*pyperf, "compare_to", str(out / "original.json"), str(out / "candidate.json")],
+                           capture_output=True, text=True, check=True)
+    assert "faster" in shown.stdout, shown.stdout
+    dumped = subprocess.run([*pyperf, "dump", str(out / "candidate.json")], capture_output=True, text=True, check=True)
+    assert dumped.stdout.count("- value 1:") == report["runs"], dumped.stdout

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:  # the handlers import these when they run, so --help and usag
     from perfedit.compare import Outcome
     from perfedit.differential import DifferentialCheck
     from perfedit.pipeline import Suggestion
+    from perfedit.targets import Target
+    from perfedit.validate import Verdict
 
 _EXIT_CODES: list[tuple[type[PerfeditError], int]] = [
     (InputError, 2), (ModelError, 3), (Cancelled, 130), (NoFasterVersion, 1), (NoCodeGenerated, 1),
@@ -157,6 +160,8 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     applied = bool(args.apply) and not_applied is None
     if args.export_pair:
         cli_train.export_pair(suggestion, Path(args.export_pair))
+    if args.save_timings and suggestion.winner.comparison:
+        _save_timings(console, Path(args.save_timings), suggestion.target, suggestion.winner)
     if args.json:
         print(json.dumps(_suggestion_json(suggestion, applied), indent=2))
     else:
@@ -164,6 +169,23 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     if not_applied:
         raise not_applied
     return 0
+
+
+def _save_timings(console: Console, folder: Path, target: Target, verdict: Verdict) -> None:
+    """Write the compared runs as pyperf files in ``folder`` and say where (see
+    :mod:`perfedit.pyperf_files`). Raises InputError if the folder cannot be written."""
+    from perfedit.pyperf_files import save_timings
+
+    c = verdict.comparison
+    assert c is not None
+    metadata = {"description": f"perfedit: {target.name} in {target.path.name}, candidate {verdict.label}",
+                "perfedit_verdict": verdict.verdict}
+    try:
+        paths = save_timings(folder, target.name, {"original": c.baseline_runs_s, "candidate": c.candidate_runs_s}, metadata)
+    except OSError as exc:
+        raise InputError(f"could not write the timings to {folder}: {exc.strerror or exc}") from exc
+    console.print(f"Timings saved as pyperf files: python -m pyperf compare_to {paths[0]} {paths[1]}",
+                  markup=False, highlight=False)
 
 
 def _apply(s: Suggestion, source: str) -> InputError | None:
@@ -270,18 +292,26 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
         print(json.dumps(_compare_json(outcome), indent=2))
     else:
         print("\n".join(_compare_lines(outcome)))
+    if args.save_timings and outcome.verdict.comparison:
+        _save_timings(console, Path(args.save_timings), outcome.target, outcome.verdict)
     return 0
 
 
 def _cmd_doctor(args: argparse.Namespace, console: Console) -> int:
+    from perfedit.pyperf_files import system_checks
     from perfedit.sandbox import isolation_report
 
-    report = isolation_report()
+    report = {**isolation_report(), "load average (1, 5, 15 min)": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+              "timing checks (pyperf system show)": system_checks()}
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         for key, value in report.items():
-            print(f"{key}: {value}")
+            if isinstance(value, dict):
+                print(f"{key}:")
+                print("\n".join(f"  {section}: {line}" for section, lines in value.items() for line in lines))
+            else:
+                print(f"{key}: {value}")
     return 0
 
 
@@ -339,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-explain", action="store_true", help="skip the model-written explanation")
     s.add_argument("--apply", action="store_true", help="write the faster version into FILE if one was found")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    s.add_argument("--save-timings", metavar="DIR", help="write the original's and the winner's timed runs as pyperf JSON files in DIR")
     s.add_argument("--export-pair", metavar="FILE", help="append the accepted suggestion to FILE as a slow→fast training pair")
     s.set_defaults(handler=_cmd_suggest)
 
@@ -349,9 +380,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--tests", help="pytest file or folder, or a folder of input.N.txt/output.N.txt cases")
     c.add_argument("--runs", type=int, help="most timed runs per side (default 10)")
     c.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+    c.add_argument("--save-timings", metavar="DIR", help="write both sides' timed runs as pyperf JSON files in DIR")
     c.set_defaults(handler=_cmd_compare)
 
-    doctor = commands.add_parser("doctor", help="show which sandbox isolation (network guard, limits) is active")
+    doctor = commands.add_parser("doctor", help="show which sandbox isolation (network guard, limits) is active and pyperf's checks of this machine")
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
     doctor.set_defaults(handler=_cmd_doctor)
 

@@ -46,7 +46,8 @@ class Comparison:
     confidence interval; ``p_value`` of the one-sided Yuen-Welch test (H1: candidate faster);
     ``faster`` applies both thresholds; times in seconds. ``runs`` is the number of runs per
     side compared (E, before trimming) and ``alpha`` the threshold the p-value was held to
-    (smaller than the configured alpha when the sequential rule split it over its looks).
+    (smaller than the configured alpha when the sequential rule split it over its looks);
+    ``baseline_runs_s``/``candidate_runs_s`` are the raw per-run times (``runs`` values each).
     """
 
     baseline_s: float
@@ -57,6 +58,8 @@ class Comparison:
     faster: bool
     runs: int = 0
     alpha: float = 0.05
+    baseline_runs_s: tuple[float, ...] = ()  # the raw per-run times compared, in run order
+    candidate_runs_s: tuple[float, ...] = ()
 
     @property
     def rtr(self) -> float:
@@ -146,6 +149,8 @@ def compare(
         faster=p_value < alpha and speedup >= min_speedup,
         runs=len(baseline),
         alpha=alpha,
+        baseline_runs_s=tuple(baseline),
+        candidate_runs_s=tuple(candidate),
     )
 
 
