@@ -9,7 +9,7 @@ stdin/stdout cases already compare outputs.
 1. **Recording** (:func:`record_calls`): the existing tests run once on the original with the
    function wrapped so that each outermost call's ``(args, kwargs)`` is pickled before the call.
 2. **Generating**: in the sandbox, hypothesis draws more calls from the type hints, else from
-   the recorded values' types (:mod:`perfedit.sandbox_differential`).
+   the recorded values' types (:mod:`perfedit.sandbox.differential_child`).
 3. **Reference**: the original is called on every input twice, each time in a fresh child;
    inputs on which it times out (generated ones get ``GENERATED_INPUT_LIMIT_S``), crashes or
    behaves differently between the two runs are dropped.
@@ -35,7 +35,7 @@ from typing import Any
 from perfedit.config import Settings
 from perfedit.errors import NoTestsFound
 from perfedit.modelstore import cache_root
-from perfedit.sandbox import DIFFERENTIAL_BUDGET, Calls, Limits, Worker, Workspace
+from perfedit.sandbox import DIFFERENTIAL_BUDGET, Calls, Limits, WorkerHandle, Workspace
 from perfedit.targets import Target
 from perfedit.testsource import TestSuite, differential_blocker
 
@@ -159,7 +159,7 @@ def record_calls(suite: TestSuite, relative_path: Path, target: Target, limits: 
             max_calls=MAX_RECORDED_CALLS, max_bytes=MAX_RECORDED_BYTES,
         )
         workspace.program.write_text(target.source.rstrip("\n") + "\n" + recorder, encoding="utf-8")
-        with Worker(workspace, suite, limits) as worker:
+        with WorkerHandle(workspace, suite, limits) as worker:
             worker.run()
         try:
             data = (workspace.output / _RECORDING).read_bytes()
@@ -223,14 +223,14 @@ class Differential:
         self._inputs: list[bytes] = []
         self._reference: list[tuple[dict[str, Any], dict[str, Any]]] = []  # the original's entries and parsed outcomes
 
-    def open_worker(self, workspace: Workspace) -> Worker:
+    def open_worker(self, workspace: Workspace) -> WorkerHandle:
         """A differential-mode worker on ``workspace``, holding the inputs found by :meth:`prepare`."""
-        worker = Worker(workspace, self.suite, self.limits, self.calls)
+        worker = WorkerHandle(workspace, self.suite, self.limits, self.calls)
         if self._inputs:
             worker.request({"op": "inputs", "inputs": self._inputs})
         return worker
 
-    def prepare(self, worker: Worker) -> None:
+    def prepare(self, worker: WorkerHandle) -> None:
         """Record, generate, and run the original on every input (``worker``: a differential-mode
         worker on the original); loads the kept inputs into ``worker``.
 
@@ -265,14 +265,14 @@ class Differential:
             from_tests = sum(1 for index in kept if index < len(recorded))
             self.check = DifferentialCheck(from_tests, len(kept) - from_tests)
 
-    def _outcomes(self, worker: Worker, limits_s: list[float], *, keep_going: bool) -> list[Any]:
-        """The worker's entries for its inputs (see :mod:`perfedit.sandbox_worker`), or its
+    def _outcomes(self, worker: WorkerHandle, limits_s: list[float], *, keep_going: bool) -> list[Any]:
+        """The worker's entries for its inputs (see :mod:`perfedit.sandbox.worker`), or its
         ``problem`` (a string: the module did not load)."""
         answer = worker.request({"op": "outcomes", "limits_s": limits_s, "keep_going": keep_going})
         entries = answer.get("outcomes")
         return entries if isinstance(entries, list) else str(answer.get("problem", "")).strip() or "no answer"
 
-    def compare(self, worker: Worker) -> Mismatch | None:
+    def compare(self, worker: WorkerHandle) -> Mismatch | None:
         """The first input on which the candidate served by ``worker`` (a worker from
         :meth:`open_worker` on the candidate's workspace) does not behave as the original, or
         None if it matches on every input."""

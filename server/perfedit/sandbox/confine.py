@@ -1,8 +1,8 @@
 """Confines a sandbox worker and keeps watch over it from outside.
 
-Started by :mod:`perfedit.sandbox` as ``python -I sandbox_confine.py WRITABLE CMD_FD RESULT_FD``,
+Started by :mod:`perfedit.sandbox.manager` as ``python -I confine.py WRITABLE CMD_FD RESULT_FD``,
 WRITABLE being the folders a test may write in, joined with ``os.pathsep``. This process (the
-keeper) forks the worker, confines it, and execs ``python -I sandbox_worker.py CMD_FD RESULT_FD
+keeper) forks the worker, confines it, and execs ``python -I worker.py CMD_FD RESULT_FD
 key=value ...`` in it; the ``key=value`` arguments say which guards took effect, and the worker
 reports them to the manager. Each guard is applied if the kernel allows it:
 
@@ -22,20 +22,26 @@ reports them to the manager. Each guard is applied if the kernel allows it:
 * ``capabilities=dropped``: no-new-privileges, and every capability (bounding set included)
   dropped, so even root cannot leave the namespaces, raise a hard resource limit or re-mount.
 
-The keeper forks nothing before the manager's first byte on CMD_FD (``GO``): by then the
-manager has moved it into the worker's pids cgroup. It is a subreaper outside the sandbox: if the worker dies (a test killed it), whatever
-it left is re-parented to the keeper, which kills and reaps it, then exits with the worker's
+The keeper forks nothing before the manager's first byte on CMD_FD (``protocol.GO``): by then
+the manager has moved it into the worker's pids cgroup. It is a subreaper outside the sandbox: if
+the worker dies (a test killed it), whatever it left is re-parented to the keeper, which kills and reaps it, then exits with the worker's
 status. The worker has ``PR_SET_PDEATHSIG``: killing the keeper kills the worker.
 
-The keeper imports ctypes for the system calls; the worker starts through ``execv`` from a
-clean interpreter, so nothing is pre-imported for measured programs.
+The keeper imports ctypes for the system calls, and :mod:`perfedit.sandbox.protocol` with its
+own folder put first on ``sys.path`` (under ``-I`` it is not there); it runs no program, and the
+worker starts through ``execv`` from a clean interpreter, so nothing is pre-imported for measured
+programs.
 """
 
 import ctypes
 import os
 import sys
 
-WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_worker.py")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import protocol  # noqa: E402 - importable only once HERE is on sys.path
+
+WORKER = os.path.join(HERE, "worker.py")
 
 PR_SET_PDEATHSIG = 1
 PR_CAPBSET_DROP = 24
@@ -49,7 +55,6 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
 SIGKILL = 9
-GO = b"G"  # the manager's first byte: this process is in its cgroup now, so it may fork
 SWEEP_ROUNDS = 100
 CAPABILITY_VERSION_3 = 0x20080522
 SYS_LANDLOCK_CREATE_RULESET = 444  # the same number on every architecture
@@ -242,7 +247,7 @@ def _drop_capabilities():
 
 def main():
     writable, cmd_fd, result_fd = sys.argv[1:4]
-    if os.read(int(cmd_fd), 1) != GO:
+    if os.read(int(cmd_fd), 1) != protocol.GO:
         os._exit(1)  # the manager is gone
     _call(LIBC.prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     in_new_pid_namespace = _pid_namespace_works() and _unshare(CLONE_NEWPID | CLONE_NEWNET)

@@ -1,0 +1,135 @@
+"""The sandbox's protocol: everything that crosses its pipes, in the one file both sides load.
+
+Processes and channels (every message is a :func:`send_frame` frame, a marshal-able value):
+
+* manager -> keeper (:mod:`~perfedit.sandbox.confine`): one byte, :data:`GO`, on CMD_FD once the
+  keeper is in the worker's pids cgroup; the keeper forks nothing before it. The keeper execs
+  the worker with CMD_FD and RESULT_FD and the isolation facts as ``key=value`` arguments:
+  ``pids`` namespace | shared, ``network`` namespace | audit-hook, ``userns`` 1 | 0 (the
+  namespaces live in a user namespace of their own), ``orphans`` init | subreaper | none,
+  ``filesystem`` landlock-<ABI> | none, ``capabilities`` dropped | kept (meanings: the keeper's
+  docstring). The worker adds ``nproc`` (its RLIMIT_NPROC, or "ignored for root") and
+  ``open_files`` (its RLIMIT_NOFILE) and reports them all in its hello.
+* manager -> worker (:mod:`~perfedit.sandbox.worker`), CMD_FD: first the job spec
+  (:func:`job_spec`), answered ``{ISOLATION: facts}`` on RESULT_FD; then requests, each answered
+  on RESULT_FD, which no child of the worker ever holds open: ``{"op": RUN, "calibrate": bool}``
+  (:func:`run_request`), answered ``{TESTS: [record, ...]}`` (:func:`record`); in differential
+  mode also ``{"op": INPUTS, "inputs": [bytes, ...]}``, ``{"op": GENERATE, ...}`` and
+  ``{"op": OUTCOMES, "limits_s": [s, ...], "keep_going": bool}`` (see the worker's docstring).
+* worker <-> pytest server and its run children, and worker <- differential child
+  (:mod:`~perfedit.sandbox.differential_child`): frames of at most :data:`MAX_FRAME_BYTES`, as
+  those processes run the untrusted program.
+
+Stdlib only, and only modules every interpreter has loaded at start-up (marshal, os): the worker
+loads this file, and whatever it imports would be pre-imported for the programs it times. The
+manager imports it as ``perfedit.sandbox.protocol``. The worker and the keeper run as scripts
+under ``python -I``, where neither the package nor the script's own folder is on ``sys.path``.
+The worker loads this file by path, with ``exec`` into a module named
+``_perfedit_sandbox_protocol`` (which the differential child imports by that name): not through
+``importlib.util``, which would pre-import more modules for the timed programs, and not by
+putting its folder on ``sys.path``, where a program's own ``protocol`` module would then resolve
+to this one. The keeper runs no program and execs the worker, so it simply puts its folder first
+on ``sys.path`` and imports ``protocol``.
+"""
+
+import marshal
+import os
+
+GO = b"G"  # the manager's first byte to the keeper: it is in the worker's pids cgroup now
+OWN_PROCESSES = 4  # processes of the sandbox's own beside a test's: the keeper, the worker, the pytest server and its run child
+MAX_FRAME_BYTES = 64 * 1024**2  # the largest frame read from a process that runs the program
+
+# Job modes (``job_spec``'s ``mode``).
+CASES, PYTEST, DIFFERENTIAL = "cases", "pytest", "differential"
+
+#: The fields of the job spec, by mode; times in seconds, sizes in bytes, paths absolute.
+SPEC_FIELDS = {
+    "common": (
+        "mode", "program", "sys_path", "output_dir",
+        "timeout_s",  # wall clock per test (differential: per call)
+        "run_timeout_s",  # wall clock per run (pytest: after collection; differential: per request)
+        "cpu_s",  # RLIMIT_CPU of a pytest server or a differential child
+        "memory_limit_bytes", "max_output_bytes", "max_processes",
+    ),
+    CASES: ("inputs", "names", "node_ids", "doctest", "collect_timeout_s"),
+    PYTEST: ("inputs", "names", "node_ids", "doctest", "collect_timeout_s"),
+    DIFFERENTIAL: ("module", "function"),  # the function to call, importable from ``sys_path``
+}
+
+# Request ops: manager -> worker, and (TIME) worker -> differential child.
+RUN, INPUTS, GENERATE, OUTCOMES, TIME = "run", "inputs", "generate", "outcomes", "time"
+
+# Answer keys: the hello's facts, a run's records, why a request failed.
+ISOLATION, TESTS, PROBLEM = "isolation", "tests", "problem"
+
+# A test's status in a record.
+PASSED, FAILED, ERROR, TIMEOUT, CRASHED = "passed", "failed", "error", "timeout", "crashed"
+PYTEST_RUN = "pytest"  # the name of the record of a pytest run that failed as a whole
+DIFFERENTIAL_RUN = "differential inputs"  # the one "test" of a timing run in differential mode
+
+#: A test record's fields, in order (the manager's ``TestRecord``).
+RECORD_FIELDS = ("name", "status", "seconds", "wall_seconds", "peak_rss_bytes", "stdout", "detail")
+
+#: An entry of an OUTCOMES answer, as the differential child describes a call.
+OUTCOME_FIELDS = ("outcome", "call", "result", "args")
+
+
+class BrokenChannel(Exception):
+    """A pipe carried something that is not a frame."""
+
+
+class ChannelClosed(BrokenChannel):
+    """A pipe was closed by every process that could write to it."""
+
+
+def send_frame(fd, message):
+    """Write ``message`` to ``fd`` as one frame: its marshal size (4 bytes, little-endian), then it."""
+    data = marshal.dumps(message)
+    view = memoryview(len(data).to_bytes(4, "little") + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def receive_frame(fd, max_bytes=MAX_FRAME_BYTES):
+    """Read one frame of at most ``max_bytes`` (None: any size) from ``fd``; raises
+    ChannelClosed at end of file, BrokenChannel on malformed data."""
+    size = int.from_bytes(_read_exactly(fd, 4), "little")
+    if max_bytes is not None and size > max_bytes:
+        raise BrokenChannel(f"a frame of {size} bytes")
+    try:
+        return marshal.loads(_read_exactly(fd, size))
+    except (EOFError, ValueError, TypeError) as exc:
+        raise BrokenChannel("a malformed frame") from exc
+
+
+def _read_exactly(fd, size):
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            raise ChannelClosed("end of file")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def job_spec(mode, **fields):
+    """The job spec of ``mode`` (see :data:`SPEC_FIELDS`); raises ValueError unless ``fields``
+    are exactly that mode's."""
+    expected = {*SPEC_FIELDS["common"], *SPEC_FIELDS[mode]} - {"mode"}
+    if set(fields) != expected:
+        raise ValueError(f"a {mode} job spec needs {sorted(expected)}, got {sorted(fields)}")
+    return {"mode": mode, **fields}
+
+
+def run_request(calibrate):
+    """One run of every test; ``calibrate`` loops test calls for stable timings."""
+    return {"op": RUN, "calibrate": calibrate}
+
+
+def record(name, status, seconds, wall_seconds, peak_rss_bytes, detail, stdout=""):
+    """A test record (:data:`RECORD_FIELDS`): ``status`` one of PASSED ... CRASHED, ``seconds``
+    the test's own time, ``wall_seconds`` the wall time of its run, ``peak_rss_bytes``, ``detail``
+    (a failure message), ``stdout`` (case tests only)."""
+    return {"name": name, "status": status, "seconds": seconds, "wall_seconds": wall_seconds,
+            "peak_rss_bytes": peak_rss_bytes, "stdout": stdout, "detail": detail}
