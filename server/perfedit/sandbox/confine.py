@@ -187,14 +187,14 @@ def _worker_namespaces(in_new_pid_namespace):
     if in_new_pid_namespace:
         if not _own_proc():
             os._exit(111)  # the probe said it works; never run against another namespace's /proc
-        return {"pids": "namespace", "network": "namespace", "orphans": "init",
-                "userns": "1" if os.geteuid() != 0 else "0"}
+        return {protocol.PIDS: protocol.NAMESPACE, protocol.NETWORK: protocol.NAMESPACE, protocol.ORPHANS: protocol.INIT,
+                protocol.USERNS: protocol.YES if os.geteuid() != 0 else protocol.NO}
     network = _unshare(CLONE_NEWNET)
     return {
-        "pids": "shared",
-        "network": "namespace" if network else "audit-hook",
-        "userns": "1" if network and os.geteuid() != 0 else "0",
-        "orphans": "subreaper" if _call(LIBC.prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) else "none",
+        protocol.PIDS: protocol.SHARED,
+        protocol.NETWORK: protocol.NAMESPACE if network else protocol.AUDIT_HOOK,
+        protocol.USERNS: protocol.YES if network and os.geteuid() != 0 else protocol.NO,
+        protocol.ORPHANS: protocol.SUBREAPER if _call(LIBC.prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) else protocol.NONE,
     }
 
 
@@ -258,10 +258,10 @@ def main():
     facts = _worker_namespaces(in_new_pid_namespace)
     _call(LIBC.prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     abi = _landlock(writable.split(os.pathsep))
-    facts["filesystem"] = f"landlock-{abi}" if abi else "none"
-    facts["capabilities"] = "dropped" if _drop_capabilities() else "kept"
+    facts[protocol.FILESYSTEM] = f"{protocol.LANDLOCK}{abi}" if abi else protocol.NONE
+    facts[protocol.CAPABILITIES] = protocol.DROPPED if _drop_capabilities() else protocol.KEPT
     os.execv(sys.executable, [sys.executable, "-I", WORKER, cmd_fd, result_fd,
-                              *(f"{key}={value}" for key, value in facts.items())])
+                              *protocol.facts_to_args(facts)])
 
 
 if __name__ == "__main__":

@@ -322,20 +322,20 @@ class WorkerHandle:
 
 def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) -> dict[str, str]:
     """One line per guard from the worker's ``facts`` (see :mod:`perfedit.sandbox.protocol`)."""
-    filesystem = facts.get("filesystem", "none")
-    landlock = int(filesystem.removeprefix("landlock-")) if filesystem.startswith("landlock-") else 0
+    filesystem = facts.get(protocol.FILESYSTEM, protocol.NONE)
+    landlock = int(filesystem.removeprefix(protocol.LANDLOCK)) if filesystem.startswith(protocol.LANDLOCK) else 0
     network = {
-        "namespace": "network namespace: no interface but a loopback that is down",
-        "audit-hook": "audit hook: Python refuses non-Unix sockets and name lookups (not ctypes, not other programs)",
-    }[facts.get("network", "audit-hook")]
+        protocol.NAMESPACE: "network namespace: no interface but a loopback that is down",
+        protocol.AUDIT_HOOK: "audit hook: Python refuses non-Unix sockets and name lookups (not ctypes, not other programs)",
+    }[facts.get(protocol.NETWORK, protocol.AUDIT_HOOK)]
     if landlock >= 4:
         network += "; Landlock refuses TCP bind and connect"
-    processes = [f"RLIMIT_NPROC {facts.get('nproc', '?')}"]
-    if facts.get("pids") == "namespace":
+    processes = [f"RLIMIT_NPROC {facts.get(protocol.NPROC, '?')}"]
+    if facts.get(protocol.PIDS) == protocol.NAMESPACE:
         processes.append("own PID namespace: the worker is its init, tests cannot kill it, all die with it")
     if cgroup is not None:
         processes.append(f"pids cgroup: at most {limits.max_processes + protocol.OWN_PROCESSES} per worker")
-    elif facts.get("nproc", "").startswith("ignored"):
+    elif facts.get(protocol.NPROC) == protocol.IGNORED_FOR_ROOT:
         processes.append("no pids cgroup writable here: a fork bomb runs until the wall-clock limit")
     return {
         "network": network,
@@ -349,19 +349,19 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
             if landlock >= 6 else "not scoped: a test may signal any process of this user"
         ),
         "capabilities": (
-            "all dropped, bounding set included; no new privileges" if facts.get("capabilities") == "dropped"
+            "all dropped, bounding set included; no new privileges" if facts.get(protocol.CAPABILITIES) == protocol.DROPPED
             else "kept"
         ),
         "processes": "; ".join(processes),
         "orphans": {
-            "init": "adopted by the worker (PID 1 of the namespace), killed and reaped after every test",
-            "subreaper": "adopted by the worker (child subreaper), killed and reaped after every test",
-        }.get(facts.get("orphans", ""), "killed with the worker's session when it closes"),
+            protocol.INIT: "adopted by the worker (PID 1 of the namespace), killed and reaped after every test",
+            protocol.SUBREAPER: "adopted by the worker (child subreaper), killed and reaped after every test",
+        }.get(facts.get(protocol.ORPHANS, ""), "killed with the worker's session when it closes"),
         "wall_clock": f"{limits.timeout_s:g} s per test",
         "cpu": f"RLIMIT_CPU {int(limits.timeout_s) + 1} s per case (pytest: the run's wall-clock limit + 5 s)",
         "memory": f"RLIMIT_AS {limits.memory_limit_bytes} bytes",
         "file_size": f"RLIMIT_FSIZE {limits.max_output_bytes} bytes",
-        "open_files": f"RLIMIT_NOFILE {facts.get('open_files', '?')}",
+        "open_files": f"RLIMIT_NOFILE {facts.get(protocol.OPEN_FILES, '?')}",
         "environment": "scrubbed (PATH and locale kept); HOME and TMPDIR in the workspace",
     }
 

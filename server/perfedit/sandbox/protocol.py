@@ -4,12 +4,9 @@ Processes and channels (every message is a :func:`send_frame` frame, a marshal-a
 
 * manager -> keeper (:mod:`~perfedit.sandbox.confine`): one byte, :data:`GO`, on CMD_FD once the
   keeper is in the worker's pids cgroup; the keeper forks nothing before it. The keeper execs
-  the worker with CMD_FD and RESULT_FD and the isolation facts as ``key=value`` arguments:
-  ``pids`` namespace | shared, ``network`` namespace | audit-hook, ``userns`` 1 | 0 (the
-  namespaces live in a user namespace of their own), ``orphans`` init | subreaper | none,
-  ``filesystem`` landlock-<ABI> | none, ``capabilities`` dropped | kept (meanings: the keeper's
-  docstring). The worker adds ``nproc`` (its RLIMIT_NPROC, or "ignored for root") and
-  ``open_files`` (its RLIMIT_NOFILE) and reports them all in its hello.
+  the worker with CMD_FD and RESULT_FD and the isolation facts (which guards took effect, see
+  the keeper's docstring) as ``key=value`` arguments (:func:`facts_to_args`). The worker adds
+  its RLIMIT_NPROC and RLIMIT_NOFILE to them and reports them all in its hello.
 * manager -> worker (:mod:`~perfedit.sandbox.worker`), CMD_FD: first the job spec
   (:func:`job_spec`), answered ``{ISOLATION: facts}`` on RESULT_FD; then requests, each answered
   on RESULT_FD, which no child of the worker ever holds open: ``{"op": RUN, "calibrate": bool}``
@@ -62,6 +59,16 @@ RUN, INPUTS, GENERATE, OUTCOMES, TIME = "run", "inputs", "generate", "outcomes",
 # Answer keys: the hello's facts, a run's records, why a request failed.
 ISOLATION, TESTS, PROBLEM = "isolation", "tests", "problem"
 
+# The isolation facts, keys and values (all strings).
+PIDS, NETWORK, USERNS, ORPHANS = "pids", "network", "userns", "orphans"
+FILESYSTEM, CAPABILITIES, NPROC, OPEN_FILES = "filesystem", "capabilities", "nproc", "open_files"
+NAMESPACE, SHARED, AUDIT_HOOK = "namespace", "shared", "audit-hook"  # PIDS: NAMESPACE | SHARED; NETWORK: NAMESPACE | AUDIT_HOOK
+YES, NO = "1", "0"  # USERNS: the namespaces live in a user namespace of their own
+INIT, SUBREAPER, NONE = "init", "subreaper", "none"  # ORPHANS: who adopts them
+LANDLOCK = "landlock-"  # FILESYSTEM: LANDLOCK + its ABI version, or NONE
+DROPPED, KEPT = "dropped", "kept"  # CAPABILITIES
+IGNORED_FOR_ROOT = "ignored for root"  # NPROC, else RLIMIT_NPROC; OPEN_FILES: RLIMIT_NOFILE
+
 # A test's status in a record.
 PASSED, FAILED, ERROR, TIMEOUT, CRASHED = "passed", "failed", "error", "timeout", "crashed"
 PYTEST_RUN = "pytest"  # the name of the record of a pytest run that failed as a whole
@@ -111,6 +118,16 @@ def _read_exactly(fd, size):
         chunks.append(chunk)
         size -= len(chunk)
     return b"".join(chunks)
+
+
+def facts_to_args(facts):
+    """The keeper's ``key=value`` arguments to the worker for the isolation ``facts`` (a dict)."""
+    return [f"{key}={value}" for key, value in facts.items()]
+
+
+def facts_from_args(args):
+    """The isolation facts (a dict) from the worker's ``key=value`` arguments."""
+    return dict(argument.partition("=")[::2] for argument in args)
 
 
 def job_spec(mode, **fields):

@@ -98,7 +98,7 @@ def _process_limit(spec, facts):
     the worker's own user namespace if it has one, else machine-wide. The kernel ignores it for
     real root, whose cap is the manager's pids cgroup."""
     limit = spec["max_processes"] + protocol.OWN_PROCESSES
-    if facts.get("userns") == "1" or _is_real_root():
+    if facts.get(protocol.USERNS) == protocol.YES or _is_real_root():
         return limit
     uid, count = os.getuid(), 0
     for name in os.listdir("/proc"):
@@ -832,15 +832,16 @@ def _server_plugin(pytest, commands, reports):
 
 def main():
     cmd_fd, result_fd = int(sys.argv[1]), int(sys.argv[2])
-    facts = dict(argument.partition("=")[::2] for argument in sys.argv[3:])
+    facts = protocol.facts_from_args(sys.argv[3:])
     sys.dont_write_bytecode = True  # imports must not write .pyc files outside the workspace
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # as a namespace's init, a test cannot signal it then
     spec = receive_frame(cmd_fd, max_bytes=None)
     sys.path[:0] = spec["sys_path"]
-    if facts.get("network") != "namespace":
+    if facts.get(protocol.NETWORK) != protocol.NAMESPACE:
         sys.addaudithook(_refuse_network)
     spec["nproc"] = _process_limit(spec, facts)
-    facts.update(nproc=str(spec["nproc"]) if not _is_real_root() else "ignored for root", open_files=str(OPEN_FILES))
+    facts[protocol.NPROC] = str(spec["nproc"]) if not _is_real_root() else protocol.IGNORED_FOR_ROOT
+    facts[protocol.OPEN_FILES] = str(OPEN_FILES)
     send_frame(result_fd, {protocol.ISOLATION: facts})
     runner = {protocol.CASES: _Cases, protocol.PYTEST: _Pytest, protocol.DIFFERENTIAL: _Calls}[spec["mode"]]
     runner = runner(spec, _Alarm(), (cmd_fd, result_fd))
