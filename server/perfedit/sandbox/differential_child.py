@@ -8,7 +8,7 @@ worker has loaded as ``_perfedit_sandbox_protocol``) to the worker:
 
 * ``GENERATE``: inputs made with hypothesis (derandomized, no example database, at most
   ``examples`` of them) from the function's type hints, else from the types of the values the
-  recorded calls passed; answered ``{"generated": [bytes, ...], PROBLEM: str}``.
+  recorded calls passed; answered ``{GENERATED: [bytes, ...], PROBLEM: str}``.
 * ``OUTCOMES``: the function called on each input from ``start`` on, one frame per input
   (``{"index", *OUTCOME_FIELDS}``) after a ``{"ready": True}`` frame.
 * ``TIME``: the function called once on every input per pass, timed pyperf-style; answered
@@ -86,7 +86,7 @@ def generate(function, recorded, examples, max_input_bytes, storage_dir):
     import typing
 
     if examples == 0:
-        return {"generated": [], protocol.PROBLEM: "differential_examples is 0"}
+        return {protocol.GENERATED: [], protocol.PROBLEM: "differential_examples is 0"}
     os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = storage_dir
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import strategies as st
@@ -95,13 +95,13 @@ def generate(function, recorded, examples, max_input_bytes, storage_dir):
         signature = inspect.signature(function)
         hints = typing.get_type_hints(function)
     except Exception:
-        return {"generated": [], protocol.PROBLEM: f"cannot read the signature or type hints:\n{_traceback()}"}
+        return {protocol.GENERATED: [], protocol.PROBLEM: f"cannot read the signature or type hints:\n{_traceback()}"}
     try:
         call = _call_strategy(st, signature, hints, _recorded_values(signature, recorded))
     except Exception:
-        return {"generated": [], protocol.PROBLEM: f"no strategy for its parameters:\n{_traceback()}"}
+        return {protocol.GENERATED: [], protocol.PROBLEM: f"no strategy for its parameters:\n{_traceback()}"}
     if isinstance(call, str):
-        return {"generated": [], protocol.PROBLEM: call}
+        return {protocol.GENERATED: [], protocol.PROBLEM: call}
     made, problems = {}, []
 
     @settings(
@@ -122,8 +122,8 @@ def generate(function, recorded, examples, max_input_bytes, storage_dir):
     try:
         collect()
     except Exception:
-        return {"generated": list(made), protocol.PROBLEM: f"hypothesis could not generate inputs:\n{_traceback()}"}
-    return {"generated": list(made), protocol.PROBLEM: "" if made else "; ".join(problems[:1]) or "no input was generated"}
+        return {protocol.GENERATED: list(made), protocol.PROBLEM: f"hypothesis could not generate inputs:\n{_traceback()}"}
+    return {protocol.GENERATED: list(made), protocol.PROBLEM: "" if made else "; ".join(problems[:1]) or "no input was generated"}
 
 
 def _recorded_values(signature, recorded):

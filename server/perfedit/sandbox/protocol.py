@@ -11,8 +11,8 @@ Processes and channels (every message is a :func:`send_frame` frame, a marshal-a
   (:func:`job_spec`), answered ``{ISOLATION: facts}`` on RESULT_FD; then requests, each answered
   on RESULT_FD, which no child of the worker ever holds open: ``{"op": RUN, "calibrate": bool}``
   (:func:`run_request`), answered ``{TESTS: [record, ...]}`` (:func:`record`); in differential
-  mode also ``{"op": INPUTS, "inputs": [bytes, ...]}``, ``{"op": GENERATE, ...}`` and
-  ``{"op": OUTCOMES, "limits_s": [s, ...], "keep_going": bool}`` (see the worker's docstring).
+  mode also :func:`inputs_request`, :func:`generate_request` and :func:`outcomes_request`
+  (answered as their docstrings say; ``{PROBLEM: why}`` where the worker is gone).
 * worker <-> pytest server and its run children, and worker <- differential child
   (:mod:`~perfedit.sandbox.differential_child`): frames of at most :data:`MAX_FRAME_BYTES`, as
   those processes run the untrusted program.
@@ -56,8 +56,9 @@ SPEC_FIELDS = {
 # Request ops: manager -> worker, and (TIME) worker -> differential child.
 RUN, INPUTS, GENERATE, OUTCOMES, TIME = "run", "inputs", "generate", "outcomes", "time"
 
-# Answer keys: the hello's facts, a run's records, why a request failed.
-ISOLATION, TESTS, PROBLEM = "isolation", "tests", "problem"
+# Answer keys: the hello's facts, a run's records, why a request failed; GENERATE's inputs, and
+# an OUTCOMES entry for an input whose call did not finish (``{STOPPED: TIMEOUT | why}``).
+ISOLATION, TESTS, PROBLEM, GENERATED, STOPPED = "isolation", "tests", "problem", "generated", "stopped"
 
 # The isolation facts, keys and values (all strings).
 PIDS, NETWORK, USERNS, ORPHANS = "pids", "network", "userns", "orphans"
@@ -142,6 +143,27 @@ def job_spec(mode, **fields):
 def run_request(calibrate):
     """One run of every test; ``calibrate`` loops test calls for stable timings."""
     return {"op": RUN, "calibrate": calibrate}
+
+
+def inputs_request(inputs):
+    """Hold ``inputs`` (pickled calls, bytes) for the next requests; answered ``{INPUTS: count}``."""
+    return {"op": INPUTS, "inputs": inputs}
+
+
+def generate_request(recorded, examples, max_input_bytes, storage_dir):
+    """Generate up to ``examples`` inputs of at most ``max_input_bytes`` each with hypothesis
+    (``storage_dir``: its folder), from the types of the ``recorded`` calls' values where the
+    function has no type hints; answered ``{GENERATED: [bytes, ...], PROBLEM: str}``."""
+    return {"op": GENERATE, "recorded": recorded, "examples": examples, "max_input_bytes": max_input_bytes,
+            "storage_dir": storage_dir}
+
+
+def outcomes_request(limits_s, keep_going):
+    """Call the function on every held input, input i within ``limits_s[i]`` seconds; with
+    ``keep_going`` a call that does not finish does not stop the later ones. Answered
+    ``{OUTCOMES: [entry, ...]}``, one entry per input: a dict of :data:`OUTCOME_FIELDS`,
+    ``{STOPPED: ...}``, or None (not reached in time); or ``{PROBLEM: why}``."""
+    return {"op": OUTCOMES, "limits_s": limits_s, "keep_going": keep_going}
 
 
 def record(name, status, seconds, wall_seconds, peak_rss_bytes, detail, stdout=""):

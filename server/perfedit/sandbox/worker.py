@@ -578,7 +578,7 @@ class _Calls:
         op = command["op"]
         if op == protocol.INPUTS:
             self.inputs = [data for data in command["inputs"] if isinstance(data, bytes)]
-            return {"inputs": len(self.inputs)}
+            return {protocol.INPUTS: len(self.inputs)}
         if op == protocol.GENERATE:
             return self._generate(command)
         if op == protocol.OUTCOMES:
@@ -648,17 +648,16 @@ class _Calls:
         frame = self._receive(frames, self.spec["run_timeout_s"])
         reason, _ = self._end(pid, frames, frame is None)
         if frame is None:
-            return {"generated": [], protocol.PROBLEM: f"generating inputs stopped: {reason}"}
-        generated = frame.get("generated", [])
+            return {protocol.GENERATED: [], protocol.PROBLEM: f"generating inputs stopped: {reason}"}
+        generated = frame.get(protocol.GENERATED, [])
         problem = frame.get(protocol.PROBLEM, "")
         return {
-            "generated": [data for data in generated if isinstance(data, bytes)] if isinstance(generated, list) else [],
+            protocol.GENERATED: [data for data in generated if isinstance(data, bytes)] if isinstance(generated, list) else [],
             protocol.PROBLEM: problem[:DETAIL_BYTES] if isinstance(problem, str) else "",
         }
 
     def _outcomes(self, limits_s, keep_going):
-        """One entry per input: ``{"outcome", "call", "result", "args"}``, ``{"stopped":
-        TIMEOUT | reason}``, or None where none was reached within ``run_timeout_s``; or
+        """One entry per input: a dict of OUTCOME_FIELDS, ``{STOPPED: TIMEOUT | reason}``, or None where none was reached within ``run_timeout_s``; or
         ``{PROBLEM: ...}`` if the module does not import."""
         deadline = time.perf_counter() + self.spec["run_timeout_s"]
         entries = [None] * len(self.inputs)
@@ -685,11 +684,11 @@ class _Calls:
             if not stopped:
                 break
             if time.perf_counter() < deadline:
-                entries[index] = {"stopped": "sent a malformed result" if malformed else reason}
+                entries[index] = {protocol.STOPPED: "sent a malformed result" if malformed else reason}
             if not keep_going:
                 break
             start = index + 1
-        return {"outcomes": entries}
+        return {protocol.OUTCOMES: entries}
 
     def run(self, calibrate):
         """Time passes over every input like one test run (one record, DIFFERENTIAL_RUN)."""
