@@ -57,7 +57,7 @@ def test_test_record_fields_are_the_protocol_s():
 
 
 def test_job_spec_needs_exactly_its_mode_s_fields():
-    common = {name: None for name in protocol.SPEC_FIELDS["common"] if name != "mode"}
+    common = dict.fromkeys(protocol.SPEC_FIELDS["common"])
     spec = protocol.job_spec(protocol.DIFFERENTIAL, module="m", function="f", **common)
     assert spec["mode"] == protocol.DIFFERENTIAL
     with pytest.raises(ValueError, match="differential job spec"):

@@ -39,17 +39,19 @@ MAX_FRAME_BYTES = 64 * 1024**2  # the largest frame read from a process that run
 # Job modes (``job_spec``'s ``mode``).
 CASES, PYTEST, DIFFERENTIAL = "cases", "pytest", "differential"
 
-#: The fields of the job spec, by mode; times in seconds, sizes in bytes, paths absolute.
+_TEST_FIELDS = ("inputs", "names", "node_ids", "doctest", "collect_timeout_s")
+
+#: The fields of the job spec beside ``mode``, by mode; times in seconds, sizes in bytes, paths absolute.
 SPEC_FIELDS = {
     "common": (
-        "mode", "program", "sys_path", "output_dir",
+        "program", "sys_path", "output_dir",
         "timeout_s",  # wall clock per test (differential: per call)
         "run_timeout_s",  # wall clock per run (pytest: after collection; differential: per request)
         "cpu_s",  # RLIMIT_CPU of a pytest server or a differential child
         "memory_limit_bytes", "max_output_bytes", "max_processes",
     ),
-    CASES: ("inputs", "names", "node_ids", "doctest", "collect_timeout_s"),
-    PYTEST: ("inputs", "names", "node_ids", "doctest", "collect_timeout_s"),
+    CASES: _TEST_FIELDS,
+    PYTEST: _TEST_FIELDS,
     DIFFERENTIAL: ("module", "function"),  # the function to call, importable from ``sys_path``
 }
 
@@ -134,7 +136,7 @@ def facts_from_args(args):
 def job_spec(mode, **fields):
     """The job spec of ``mode`` (see :data:`SPEC_FIELDS`); raises ValueError unless ``fields``
     are exactly that mode's."""
-    expected = {*SPEC_FIELDS["common"], *SPEC_FIELDS[mode]} - {"mode"}
+    expected = {*SPEC_FIELDS["common"], *SPEC_FIELDS[mode]}
     if set(fields) != expected:
         raise ValueError(f"a {mode} job spec needs {sorted(expected)}, got {sorted(fields)}")
     return {"mode": mode, **fields}
@@ -168,7 +170,7 @@ def outcomes_request(limits_s, keep_going):
 
 def record(name, status, seconds, wall_seconds, peak_rss_bytes, detail, stdout=""):
     """A test record (:data:`RECORD_FIELDS`): ``status`` one of PASSED ... CRASHED, ``seconds``
-    the test's own time, ``wall_seconds`` the wall time of its run, ``peak_rss_bytes``, ``detail``
+    the test's own time and ``wall_seconds`` the wall time of its run (both in seconds),
+    ``peak_rss_bytes``, ``detail``
     (a failure message), ``stdout`` (case tests only)."""
-    return {"name": name, "status": status, "seconds": seconds, "wall_seconds": wall_seconds,
-            "peak_rss_bytes": peak_rss_bytes, "stdout": stdout, "detail": detail}
+    return dict(zip(RECORD_FIELDS, (name, status, seconds, wall_seconds, peak_rss_bytes, stdout, detail), strict=True))
