@@ -1,4 +1,4 @@
-"""The sandbox: untrusted programs run only here, in a throw-away copy, in a confined child.
+"""The sandbox, manager side: untrusted programs run only in a throw-away copy, in a confined child.
 
 A :class:`Workspace` is a temporary copy of the files the tests need, with one file replaced by
 the program under test. A :class:`WorkerHandle` starts a warm ``python -I`` worker process inside

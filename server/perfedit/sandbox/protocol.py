@@ -171,6 +171,5 @@ def outcomes_request(limits_s, keep_going):
 def record(name, status, seconds, wall_seconds, peak_rss_bytes, detail, stdout=""):
     """A test record (:data:`RECORD_FIELDS`): ``status`` one of PASSED ... CRASHED, ``seconds``
     the test's own time and ``wall_seconds`` the wall time of its run (both in seconds),
-    ``peak_rss_bytes``, ``detail``
-    (a failure message), ``stdout`` (case tests only)."""
+    ``peak_rss_bytes``, ``detail`` (a failure message), ``stdout`` (case tests only)."""
     return dict(zip(RECORD_FIELDS, (name, status, seconds, wall_seconds, peak_rss_bytes, stdout, detail), strict=True))
