@@ -57,7 +57,7 @@ from scipy import stats
 
 import perfedit
 from perfedit.config import Settings
-from perfedit.sandbox import Limits, Worker, Workspace
+from perfedit.sandbox import Limits, WorkerHandle, Workspace
 from perfedit.targets import find
 from perfedit.testsource import Case, TestSuite, discover
 from perfedit.timing import SequentialRule, compare, trimmed, trimmed_mean, yuen_welch_p
@@ -142,7 +142,7 @@ def run_times(program: Program, runs: int) -> tuple[list[float], list[float]]:
     workspace = Workspace(program.suite, Path(program.path.name), program.source)
     wall, own = [], []
     try:
-        with Worker(workspace, program.suite, Limits()) as worker:
+        with WorkerHandle(workspace, program.suite, Limits()) as worker:
             worker.run(calibrate=True)
             for _ in range(runs):
                 started = time.perf_counter()
@@ -404,7 +404,7 @@ def _load() -> str:
 def sandbox_digest() -> str:
     """The first 12 hex digits of the SHA-256 of the sandbox's sources, as imported."""
     digest = hashlib.sha256()
-    for path in sorted(Path(perfedit.__file__).parent.glob("sandbox*.py")):
+    for path in sorted((Path(perfedit.__file__).parent / "sandbox").glob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 

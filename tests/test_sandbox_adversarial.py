@@ -253,7 +253,7 @@ def test_audit_hook_fallback_refuses_network():
     (an audit hook cannot be removed), it refuses IP sockets and name lookups, not Unix sockets."""
     code = (
         "import socket, sys\n"
-        "from perfedit.sandbox_worker import _refuse_network\n"
+        "from perfedit.sandbox.worker import _refuse_network\n"
         "sys.addaudithook(_refuse_network)\n"
         "socket.socketpair()\n"
         "for attempt in (lambda: socket.socket(), lambda: socket.getaddrinfo('localhost', 80)):\n"

@@ -9,7 +9,7 @@ stdin/stdout cases already compare outputs.
 1. **Recording** (:func:`record_calls`): the existing tests run once on the original with the
    function wrapped so that each outermost call's ``(args, kwargs)`` is pickled before the call.
 2. **Generating**: in the sandbox, hypothesis draws more calls from the type hints, else from
-   the recorded values' types (:mod:`perfedit.sandbox_differential`).
+   the recorded values' types (:mod:`perfedit.sandbox.differential_child`).
 3. **Reference**: the original is called on every input twice, each time in a fresh child;
    inputs on which it times out (generated ones get ``GENERATED_INPUT_LIMIT_S``), crashes or
    behaves differently between the two runs are dropped.
@@ -35,7 +35,7 @@ from typing import Any
 from perfedit.config import Settings
 from perfedit.errors import NoTestsFound
 from perfedit.modelstore import cache_root
-from perfedit.sandbox import DIFFERENTIAL_BUDGET, Calls, Limits, Worker, Workspace
+from perfedit.sandbox import DIFFERENTIAL_BUDGET, Calls, Limits, WorkerHandle, Workspace, protocol
 from perfedit.targets import Target
 from perfedit.testsource import TestSuite, differential_blocker
 
@@ -159,7 +159,7 @@ def record_calls(suite: TestSuite, relative_path: Path, target: Target, limits: 
             max_calls=MAX_RECORDED_CALLS, max_bytes=MAX_RECORDED_BYTES,
         )
         workspace.program.write_text(target.source.rstrip("\n") + "\n" + recorder, encoding="utf-8")
-        with Worker(workspace, suite, limits) as worker:
+        with WorkerHandle(workspace, suite, limits) as worker:
             worker.run()
         try:
             data = (workspace.output / _RECORDING).read_bytes()
@@ -223,56 +223,55 @@ class Differential:
         self._inputs: list[bytes] = []
         self._reference: list[tuple[dict[str, Any], dict[str, Any]]] = []  # the original's entries and parsed outcomes
 
-    def open_worker(self, workspace: Workspace) -> Worker:
+    def open_worker(self, workspace: Workspace) -> WorkerHandle:
         """A differential-mode worker on ``workspace``, holding the inputs found by :meth:`prepare`."""
-        worker = Worker(workspace, self.suite, self.limits, self.calls)
+        worker = WorkerHandle(workspace, self.suite, self.limits, self.calls)
         if self._inputs:
-            worker.request({"op": "inputs", "inputs": self._inputs})
+            worker.request(protocol.inputs_request(self._inputs))
         return worker
 
-    def prepare(self, worker: Worker) -> None:
+    def prepare(self, worker: WorkerHandle) -> None:
         """Record, generate, and run the original on every input (``worker``: a differential-mode
         worker on the original); loads the kept inputs into ``worker``.
 
         Raises NoTestsFound if the target has no tests and no input could be made for it.
         """
         recorded = record_calls(self.suite, self.relative_path, self.target, self.limits) if self.suite.size else []
-        answer = worker.request({
-            "op": "generate", "recorded": recorded, "examples": self.settings.differential_examples,
-            "max_input_bytes": MAX_INPUT_BYTES, "storage_dir": str(hypothesis_storage()),
-        })
+        answer = worker.request(protocol.generate_request(
+            recorded, self.settings.differential_examples, MAX_INPUT_BYTES, str(hypothesis_storage()),
+        ))
         known = set(recorded)
-        generated = [data for data in answer.get("generated", []) if data not in known]
+        generated = [data for data in answer.get(protocol.GENERATED, []) if data not in known]
         inputs = recorded + generated
         generated_limit_s = min(self.limits.timeout_s, GENERATED_INPUT_LIMIT_S)
         limits_s = [self.limits.timeout_s] * len(recorded) + [generated_limit_s] * len(generated)
-        worker.request({"op": "inputs", "inputs": inputs})
+        worker.request(protocol.inputs_request(inputs))
         first, second = (_described(self._outcomes(worker, limits_s, keep_going=True)) for _ in range(2))
         kept = [  # (a run that failed as a whole described nothing: zip stops there)
             index for index, (a, b) in enumerate(zip(first, second, strict=False))
             if a is not None and b is not None and same(a[1], b[1])
         ]
         if not kept and self.suite.kind == "differential":
-            problem = str(answer.get("problem", "")).strip() or "the original timed out, crashed or varied on every input"
+            problem = str(answer.get(protocol.PROBLEM, "")).strip() or "the original timed out, crashed or varied on every input"
             raise NoTestsFound(
                 f"{self.target.name} has no tests, and differential testing found no input to call it on "
                 f"({problem.splitlines()[-1]}); write a test that calls it, or pass --tests PATH."
             )
         self._inputs = [inputs[index] for index in kept]
         self._reference = [described for index in kept if (described := first[index]) is not None]
-        worker.request({"op": "inputs", "inputs": self._inputs})
+        worker.request(protocol.inputs_request(self._inputs))
         if kept:
             from_tests = sum(1 for index in kept if index < len(recorded))
             self.check = DifferentialCheck(from_tests, len(kept) - from_tests)
 
-    def _outcomes(self, worker: Worker, limits_s: list[float], *, keep_going: bool) -> list[Any]:
-        """The worker's entries for its inputs (see :mod:`perfedit.sandbox_worker`), or its
+    def _outcomes(self, worker: WorkerHandle, limits_s: list[float], *, keep_going: bool) -> list[Any]:
+        """The worker's entries for its inputs (see :mod:`perfedit.sandbox.worker`), or its
         ``problem`` (a string: the module did not load)."""
-        answer = worker.request({"op": "outcomes", "limits_s": limits_s, "keep_going": keep_going})
-        entries = answer.get("outcomes")
-        return entries if isinstance(entries, list) else str(answer.get("problem", "")).strip() or "no answer"
+        answer = worker.request(protocol.outcomes_request(limits_s, keep_going))
+        entries = answer.get(protocol.OUTCOMES)
+        return entries if isinstance(entries, list) else str(answer.get(protocol.PROBLEM, "")).strip() or "no answer"
 
-    def compare(self, worker: Worker) -> Mismatch | None:
+    def compare(self, worker: WorkerHandle) -> Mismatch | None:
         """The first input on which the candidate served by ``worker`` (a worker from
         :meth:`open_worker` on the candidate's workspace) does not behave as the original, or
         None if it matches on every input."""
@@ -299,9 +298,9 @@ class Differential:
         outcome), or None if it does not."""
         if entry is None:
             return f"did not finish within the {self.limits.timeout_s * DIFFERENTIAL_BUDGET:g} s budget of differential testing"
-        if "stopped" in entry:
-            stopped = str(entry["stopped"])
-            return f"timed out after {self.limits.timeout_s:g} s" if stopped == "timeout" else f"crashed ({stopped[:300]})"
+        if protocol.STOPPED in entry:
+            stopped = str(entry[protocol.STOPPED])
+            return f"timed out after {self.limits.timeout_s:g} s" if stopped == protocol.TIMEOUT else f"crashed ({stopped[:300]})"
         got = _parse(entry["outcome"])
         if not isinstance(got, dict) or "result" not in got:
             return "could not be described" if not isinstance(got, dict) or "unusable" not in got else "could not load its input"

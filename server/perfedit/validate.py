@@ -24,7 +24,7 @@ from perfedit.config import Settings
 from perfedit.differential import Differential, DifferentialCheck, Mismatch
 from perfedit.errors import Cancelled, OriginalFailsTests, SourceSyntaxError
 from perfedit.progress import CancelFn, never_cancelled
-from perfedit.sandbox import Limits, TestRecord, Worker, Workspace
+from perfedit.sandbox import Limits, TestRecord, WorkerHandle, Workspace
 from perfedit.targets import Target, parse
 from perfedit.testsource import TestSuite
 from perfedit.timing import Comparison, SequentialRule, trimmed_mean
@@ -164,12 +164,12 @@ class Harness:
         if self.cancel():
             raise Cancelled("cancelled by the user")
 
-    def _open_worker(self, workspace: Workspace) -> Worker:
+    def _open_worker(self, workspace: Workspace) -> WorkerHandle:
         """The worker that runs (and times) the tests in ``workspace``: with no tests, a
         differential-mode worker calling the function on the differential inputs."""
         if self.differential is not None and self.suite.kind == "differential":
             return self.differential.open_worker(workspace)
-        return Worker(workspace, self.suite, self.limits)
+        return WorkerHandle(workspace, self.suite, self.limits)
 
     def _prepare_differential(self, checker: Differential) -> None:
         """Find the differential inputs and the original's outcomes (raises NoTestsFound if the
@@ -180,7 +180,7 @@ class Harness:
         with checker.open_worker(self._workspace) as worker:
             checker.prepare(worker)
 
-    def _differential_mismatch(self, worker: Worker, workspace: Workspace) -> Mismatch | None:
+    def _differential_mismatch(self, worker: WorkerHandle, workspace: Workspace) -> Mismatch | None:
         """How the candidate in ``workspace`` (served by ``worker``) fails differential testing,
         or None if it passes or is not checked that way."""
         if self.differential is None or self.differential.check is None:
@@ -232,12 +232,12 @@ class Harness:
     def _failures(self, records: list[TestRecord]) -> list[Failure]:
         return [reason for r in records if (reason := _failure(r, self.suite))]
 
-    def _warm_up(self, worker: Worker) -> None:
+    def _warm_up(self, worker: WorkerHandle) -> None:
         """One run per side, discarded: caches and CPU frequency settle before timing."""
         self._worker.run(calibrate=True)
         worker.run(calibrate=True)
 
-    def _validate_in(self, label: str, worker: Worker, workspace: Workspace) -> Verdict:
+    def _validate_in(self, label: str, worker: WorkerHandle, workspace: Workspace) -> Verdict:
         self._check_cancel()
         records = worker.run() if self.suite.size else []
         failures = self._failures(records)

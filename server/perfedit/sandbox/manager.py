@@ -1,15 +1,16 @@
-"""The sandbox: untrusted programs run only here, in a throw-away copy, in a confined child.
+"""The sandbox, manager side: untrusted programs run only in a throw-away copy, in a confined child.
 
 A :class:`Workspace` is a temporary copy of the files the tests need, with one file replaced by
-the program under test. A :class:`Worker` is a warm ``python -I`` process started inside it, in
-its own session, with a scrubbed environment and HOME and TMPDIR in the workspace. A keeper
-process (:mod:`perfedit.sandbox_confine`) confines it first: PID, mount and network namespaces,
+the program under test. A :class:`WorkerHandle` starts a warm ``python -I`` worker process inside
+it, in its own session, with a scrubbed environment and HOME and TMPDIR in the workspace, and
+talks to it (:mod:`perfedit.sandbox.protocol`). A keeper process
+(:mod:`perfedit.sandbox.confine`) confines the worker first: PID, mount and network namespaces,
 Landlock (writes only to HOME/TMPDIR and the output folder; no signals out of the sandbox), no
 capabilities; where the pids controller is writable, all of it runs in its own
-:class:`~perfedit.pids_cgroup.PidsCgroup`. The worker (:mod:`perfedit.sandbox_worker`) forks a
+:class:`~perfedit.sandbox.pids_cgroup.PidsCgroup`. The worker (:mod:`perfedit.sandbox.worker`) forks a
 resource-limited child per test run (address space, CPU seconds, processes, file size, open
 files, wall-clock timeout) and answers on a private pipe. Whatever a program does,
-:meth:`Worker.run` returns records: a worker that dies or stops answering turns into "crashed"
+:meth:`WorkerHandle.run` returns records: a worker that dies or stops answering turns into "crashed"
 tests. On close the process tree, the session and the cgroup are killed and reaped.
 :func:`isolation_report` says which of these guards are in force on this machine.
 """
@@ -17,7 +18,6 @@ tests. On close the process tree, the session and the cgroup are killed and reap
 from __future__ import annotations
 
 import contextlib
-import marshal
 import os
 import select
 import shutil
@@ -32,20 +32,17 @@ from typing import Any
 import psutil
 
 from perfedit.errors import SandboxError
-from perfedit.pids_cgroup import PidsCgroup
+from perfedit.sandbox import protocol
+from perfedit.sandbox.pids_cgroup import PidsCgroup
 from perfedit.testsource import TestSuite
 
-CONFINE = Path(__file__).with_name("sandbox_confine.py")
-DIFFERENTIAL_HELPER = Path(__file__).with_name("sandbox_differential.py")
-DIFFERENTIAL_RUN = "differential inputs"  # the one "test" of a timing run in differential mode
+CONFINE = Path(__file__).with_name("confine.py")
 DIFFERENTIAL_BUDGET = 3  # a differential request may take this many times timeout_s in all
 _IGNORED = (".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache", "*.pyc")
 _KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT")
-_OWN_PROCESSES = 4  # the keeper, the worker, the pytest server and its run child
 _START_TIMEOUT_S = 30.0
 _ANSWER_SLACK_S = 30.0
 _KILL_ROUNDS = 50
-_GO = b"G"  # see sandbox_confine
 
 
 @dataclass(frozen=True)
@@ -75,8 +72,9 @@ class Calls:
 class TestRecord:
     """One test's outcome in one run.
 
+    The fields are :data:`protocol.RECORD_FIELDS <perfedit.sandbox.protocol.RECORD_FIELDS>`:
     ``status`` is passed | failed | error | timeout | crashed; ``seconds`` is the test's time
-    without interpreter start-up (see :mod:`perfedit.sandbox_worker`); ``stdout`` is the
+    without interpreter start-up (see :mod:`perfedit.sandbox.worker`); ``stdout`` is the
     program's output (case tests only); ``detail`` is the failure message or traceback.
     """
 
@@ -91,7 +89,7 @@ class TestRecord:
     @property
     def ran_cleanly(self) -> bool:
         """True if the test ran to the end without error (outputs are compared elsewhere)."""
-        return self.status == "passed"
+        return self.status == protocol.PASSED
 
 
 def kill_tree(pid: int) -> None:
@@ -176,41 +174,42 @@ def _environment(home: Path) -> dict[str, str]:
 
 
 def _spec(workspace: Workspace, suite: TestSuite, limits: Limits, calls: Calls | None) -> dict[str, Any]:
-    """The job spec the worker receives first (see :mod:`perfedit.sandbox_worker`); times in seconds."""
+    """The job spec the worker receives first (:func:`protocol.job_spec
+    <perfedit.sandbox.protocol.job_spec>`); times in seconds."""
     if calls is not None:
         run_timeout_s = limits.timeout_s * DIFFERENTIAL_BUDGET
-        return {
-            "mode": "differential", "program": str(workspace.program), "helper": str(DIFFERENTIAL_HELPER),
-            "module": calls.module, "function": calls.function, "run_name": DIFFERENTIAL_RUN,
-            "sys_path": [str(workspace.root / calls.import_root), str(workspace.root)],
-            "output_dir": str(workspace.output),
-            "timeout_s": limits.timeout_s, "run_timeout_s": run_timeout_s, "cpu_s": int(run_timeout_s) + 1,
-            "memory_limit_bytes": limits.memory_limit_bytes, "max_output_bytes": limits.max_output_bytes,
-            "max_processes": limits.max_processes,
-        }
+        return protocol.job_spec(
+            protocol.DIFFERENTIAL, program=str(workspace.program), module=calls.module, function=calls.function,
+            sys_path=[str(workspace.root / calls.import_root), str(workspace.root)],
+            output_dir=str(workspace.output),
+            timeout_s=limits.timeout_s, run_timeout_s=run_timeout_s, cpu_s=int(run_timeout_s) + 1,
+            memory_limit_bytes=limits.memory_limit_bytes, max_output_bytes=limits.max_output_bytes,
+            max_processes=limits.max_processes,
+        )
     tests = max(1, suite.size)
-    return {
-        "mode": "cases" if suite.kind == "cases" else "pytest",
-        "program": str(workspace.program),
-        "inputs": [f".perfedit-in.{i}" for i in range(len(suite.cases))],
-        "names": [case.name for case in suite.cases],
-        "node_ids": list(suite.node_ids),
-        "doctest": suite.kind == "doctest",
-        "sys_path": [str(workspace.root), str(workspace.program.parent)],
-        "output_dir": str(workspace.output),
-        "timeout_s": limits.timeout_s,
-        "run_timeout_s": limits.timeout_s * tests + 1,
-        "collect_timeout_s": limits.timeout_s + 5,
-        "cpu_s": int(limits.timeout_s * (tests + 1) + 5) + 1,  # the pytest server: collection and a run
-        "memory_limit_bytes": limits.memory_limit_bytes,
-        "max_output_bytes": limits.max_output_bytes,
-        "max_processes": limits.max_processes,
-    }
+    return protocol.job_spec(
+        protocol.CASES if suite.kind == "cases" else protocol.PYTEST,
+        program=str(workspace.program),
+        inputs=[f".perfedit-in.{i}" for i in range(len(suite.cases))],
+        names=[case.name for case in suite.cases],
+        node_ids=list(suite.node_ids),
+        doctest=suite.kind == "doctest",
+        sys_path=[str(workspace.root), str(workspace.program.parent)],
+        output_dir=str(workspace.output),
+        timeout_s=limits.timeout_s,
+        run_timeout_s=limits.timeout_s * tests + 1,
+        collect_timeout_s=limits.timeout_s + 5,
+        cpu_s=int(limits.timeout_s * (tests + 1) + 5) + 1,  # the pytest server: collection and a run
+        memory_limit_bytes=limits.memory_limit_bytes,
+        max_output_bytes=limits.max_output_bytes,
+        max_processes=limits.max_processes,
+    )
 
 
-class Worker:
-    """A warm worker process running ``suite`` against the program in ``workspace``, or, given
-    ``calls``, calling that function on inputs (differential mode, :mod:`perfedit.differential`).
+class WorkerHandle:
+    """The manager's handle of a warm worker process running ``suite`` against the program in
+    ``workspace``, or, given ``calls``, calling that function on inputs (differential mode,
+    :mod:`perfedit.differential`).
 
     Use as a context manager; :meth:`run` performs one run of every test (in differential mode:
     one timed pass over the inputs), :meth:`request` sends a differential-mode request. ``isolation`` says
@@ -223,15 +222,15 @@ class Worker:
         self._lost = ""  # why the worker is gone; every later run fails with it
         spec = _spec(workspace, suite, limits, calls)
         if calls is not None:
-            self._run_names = [DIFFERENTIAL_RUN]
+            self._run_names = [protocol.DIFFERENTIAL_RUN]
             per_run_s = spec["run_timeout_s"] + limits.timeout_s
         else:
-            self._run_names = [case.name for case in suite.cases] or list(suite.node_ids) or ["pytest"]
+            self._run_names = [case.name for case in suite.cases] or list(suite.node_ids) or [protocol.PYTEST_RUN]
             per_run_s = (limits.timeout_s + 1) * len(suite.cases) if suite.kind == "cases" else (
                 spec["collect_timeout_s"] + spec["run_timeout_s"]
             )
         self._answer_timeout_s = per_run_s + _ANSWER_SLACK_S
-        self._cgroup = PidsCgroup.create(limits.max_processes + _OWN_PROCESSES)
+        self._cgroup = PidsCgroup.create(limits.max_processes + protocol.OWN_PROCESSES)
         cmd_read, cmd_write = os.pipe()
         result_read, result_write = os.pipe()
         try:
@@ -245,19 +244,19 @@ class Worker:
         finally:
             os.close(cmd_read)
             os.close(result_write)
-        self._commands = os.fdopen(cmd_write, "wb")
-        self._results = os.fdopen(result_read, "rb")
+        self._commands = os.fdopen(cmd_write, "wb", buffering=0)  # frames go straight to the fd
+        self._results = os.fdopen(result_read, "rb", buffering=0)
         self._join_cgroup()
         with contextlib.suppress(BrokenPipeError):
-            self._commands.write(_GO)  # the keeper forks the worker only now, inside the cgroup
+            self._commands.write(protocol.GO)  # the keeper forks the worker only now, inside the cgroup
         hello = self._exchange(spec, _START_TIMEOUT_S)
         if hello is None:
             self.close()
             raise SandboxError(f"the sandbox worker did not start: {self._lost}")
-        self.isolation = _describe(hello["isolation"], limits, self._cgroup)
+        self.isolation = _describe(hello[protocol.ISOLATION], limits, self._cgroup)
 
     def _join_cgroup(self) -> None:
-        """Move the keeper into the pids cgroup (it forks nothing before it reads ``_GO``)."""
+        """Move the keeper into the pids cgroup (it forks nothing before it reads ``protocol.GO``)."""
         if self._cgroup is None:
             return
         try:
@@ -270,13 +269,12 @@ class Worker:
         """Send ``message`` and return the worker's answer; None, with ``_lost`` saying why, if
         the worker died or gave no answer within ``timeout_s`` (its tree is then killed)."""
         try:
-            marshal.dump(message, self._commands)
-            self._commands.flush()
+            protocol.send_frame(self._commands.fileno(), message)
             ready, _, _ = select.select([self._results], [], [], timeout_s)
             if not ready:
                 return self._give_up(f"the sandbox worker did not answer within {timeout_s:g} s (did the program stop it?)")
-            return marshal.load(self._results)
-        except (OSError, EOFError, ValueError, TypeError):
+            return protocol.receive_frame(self._results.fileno(), max_bytes=None)
+        except (OSError, ValueError, protocol.BrokenChannel):
             return self._give_up("the sandbox worker was killed (did the program kill its parent?)")
 
     def _give_up(self, reason: str) -> None:
@@ -293,16 +291,16 @@ class Worker:
 
     def run(self, *, calibrate: bool = False) -> list[TestRecord]:
         """Run every test once; ``calibrate`` loops pytest test calls for stable timings."""
-        answer = None if self._lost else self._exchange({"op": "run", "calibrate": calibrate}, self._answer_timeout_s)
+        answer = None if self._lost else self._exchange(protocol.run_request(calibrate), self._answer_timeout_s)
         if answer is None:
-            return [TestRecord(name, "crashed", 0.0, 0.0, 0, "", self._lost) for name in self._run_names]
-        return [TestRecord(**record) for record in answer["tests"]]
+            return [TestRecord(**protocol.record(name, protocol.CRASHED, 0.0, 0.0, 0, self._lost)) for name in self._run_names]
+        return [TestRecord(**record) for record in answer[protocol.TESTS]]
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Send a differential-mode request (see :mod:`perfedit.sandbox_worker`) and return the
-        answer, or ``{"problem": why}`` if the worker is gone."""
+        """Send a differential-mode request (see :mod:`perfedit.sandbox.worker`) and return the
+        answer, or ``{PROBLEM: why}`` if the worker is gone."""
         answer = None if self._lost else self._exchange(message, self._answer_timeout_s)
-        return answer if answer is not None else {"problem": self._lost}
+        return answer if answer is not None else {protocol.PROBLEM: self._lost}
 
     def close(self) -> None:
         """Stop the worker; kill and reap its tree, its session and its cgroup."""
@@ -313,10 +311,9 @@ class Worker:
             self._cgroup.close()
         for stream in (self._commands, self._results, self._process.stderr):
             if stream is not None:
-                with contextlib.suppress(BrokenPipeError):
-                    stream.close()
+                stream.close()
 
-    def __enter__(self) -> Worker:
+    def __enter__(self) -> WorkerHandle:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -324,21 +321,21 @@ class Worker:
 
 
 def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) -> dict[str, str]:
-    """One line per guard from the worker's ``facts`` (see :mod:`perfedit.sandbox_confine`)."""
-    filesystem = facts.get("filesystem", "none")
-    landlock = int(filesystem.removeprefix("landlock-")) if filesystem.startswith("landlock-") else 0
+    """One line per guard from the worker's ``facts`` (see :mod:`perfedit.sandbox.protocol`)."""
+    filesystem = facts.get(protocol.FILESYSTEM, protocol.NONE)
+    landlock = int(filesystem.removeprefix(protocol.LANDLOCK)) if filesystem.startswith(protocol.LANDLOCK) else 0
     network = {
-        "namespace": "network namespace: no interface but a loopback that is down",
-        "audit-hook": "audit hook: Python refuses non-Unix sockets and name lookups (not ctypes, not other programs)",
-    }[facts.get("network", "audit-hook")]
+        protocol.NAMESPACE: "network namespace: no interface but a loopback that is down",
+        protocol.AUDIT_HOOK: "audit hook: Python refuses non-Unix sockets and name lookups (not ctypes, not other programs)",
+    }[facts.get(protocol.NETWORK, protocol.AUDIT_HOOK)]
     if landlock >= 4:
         network += "; Landlock refuses TCP bind and connect"
-    processes = [f"RLIMIT_NPROC {facts.get('nproc', '?')}"]
-    if facts.get("pids") == "namespace":
+    processes = [f"RLIMIT_NPROC {facts.get(protocol.NPROC, '?')}"]
+    if facts.get(protocol.PIDS) == protocol.NAMESPACE:
         processes.append("own PID namespace: the worker is its init, tests cannot kill it, all die with it")
     if cgroup is not None:
-        processes.append(f"pids cgroup: at most {limits.max_processes + _OWN_PROCESSES} per worker")
-    elif facts.get("nproc", "").startswith("ignored"):
+        processes.append(f"pids cgroup: at most {limits.max_processes + protocol.OWN_PROCESSES} per worker")
+    elif facts.get(protocol.NPROC) == protocol.IGNORED_FOR_ROOT:
         processes.append("no pids cgroup writable here: a fork bomb runs until the wall-clock limit")
     return {
         "network": network,
@@ -352,19 +349,19 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
             if landlock >= 6 else "not scoped: a test may signal any process of this user"
         ),
         "capabilities": (
-            "all dropped, bounding set included; no new privileges" if facts.get("capabilities") == "dropped"
+            "all dropped, bounding set included; no new privileges" if facts.get(protocol.CAPABILITIES) == protocol.DROPPED
             else "kept"
         ),
         "processes": "; ".join(processes),
         "orphans": {
-            "init": "adopted by the worker (PID 1 of the namespace), killed and reaped after every test",
-            "subreaper": "adopted by the worker (child subreaper), killed and reaped after every test",
-        }.get(facts.get("orphans", ""), "killed with the worker's session when it closes"),
+            protocol.INIT: "adopted by the worker (PID 1 of the namespace), killed and reaped after every test",
+            protocol.SUBREAPER: "adopted by the worker (child subreaper), killed and reaped after every test",
+        }.get(facts.get(protocol.ORPHANS, ""), "killed with the worker's session when it closes"),
         "wall_clock": f"{limits.timeout_s:g} s per test",
         "cpu": f"RLIMIT_CPU {int(limits.timeout_s) + 1} s per case (pytest: the run's wall-clock limit + 5 s)",
         "memory": f"RLIMIT_AS {limits.memory_limit_bytes} bytes",
         "file_size": f"RLIMIT_FSIZE {limits.max_output_bytes} bytes",
-        "open_files": f"RLIMIT_NOFILE {facts.get('open_files', '?')}",
+        "open_files": f"RLIMIT_NOFILE {facts.get(protocol.OPEN_FILES, '?')}",
         "environment": "scrubbed (PATH and locale kept); HOME and TMPDIR in the workspace",
     }
 
@@ -376,7 +373,7 @@ def isolation_report() -> dict[str, str]:
         suite = TestSuite(kind="cases", root=Path(folder))
         workspace = Workspace(suite, Path("probe.py"), "")
         try:
-            with Worker(workspace, suite, Limits()) as worker:
+            with WorkerHandle(workspace, suite, Limits()) as worker:
                 return dict(worker.isolation)
         finally:
             workspace.close()

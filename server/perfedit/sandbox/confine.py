@@ -1,8 +1,8 @@
 """Confines a sandbox worker and keeps watch over it from outside.
 
-Started by :mod:`perfedit.sandbox` as ``python -I sandbox_confine.py WRITABLE CMD_FD RESULT_FD``,
+Started by :mod:`perfedit.sandbox.manager` as ``python -I confine.py WRITABLE CMD_FD RESULT_FD``,
 WRITABLE being the folders a test may write in, joined with ``os.pathsep``. This process (the
-keeper) forks the worker, confines it, and execs ``python -I sandbox_worker.py CMD_FD RESULT_FD
+keeper) forks the worker, confines it, and execs ``python -I worker.py CMD_FD RESULT_FD
 key=value ...`` in it; the ``key=value`` arguments say which guards took effect, and the worker
 reports them to the manager. Each guard is applied if the kernel allows it:
 
@@ -22,20 +22,26 @@ reports them to the manager. Each guard is applied if the kernel allows it:
 * ``capabilities=dropped``: no-new-privileges, and every capability (bounding set included)
   dropped, so even root cannot leave the namespaces, raise a hard resource limit or re-mount.
 
-The keeper forks nothing before the manager's first byte on CMD_FD (``GO``): by then the
-manager has moved it into the worker's pids cgroup. It is a subreaper outside the sandbox: if the worker dies (a test killed it), whatever
-it left is re-parented to the keeper, which kills and reaps it, then exits with the worker's
+The keeper forks nothing before the manager's first byte on CMD_FD (``protocol.GO``): by then
+the manager has moved it into the worker's pids cgroup. It is a subreaper outside the sandbox: if
+the worker dies (a test killed it), whatever it left is re-parented to the keeper, which kills and reaps it, then exits with the worker's
 status. The worker has ``PR_SET_PDEATHSIG``: killing the keeper kills the worker.
 
-The keeper imports ctypes for the system calls; the worker starts through ``execv`` from a
-clean interpreter, so nothing is pre-imported for measured programs.
+The keeper imports ctypes for the system calls, and :mod:`perfedit.sandbox.protocol` with its
+own folder put first on ``sys.path`` (under ``-I`` it is not there); it runs no program, and the
+worker starts through ``execv`` from a clean interpreter, so nothing is pre-imported for measured
+programs.
 """
 
 import ctypes
 import os
 import sys
 
-WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox_worker.py")
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import protocol  # noqa: E402 - importable only once HERE is on sys.path
+
+WORKER = os.path.join(HERE, "worker.py")
 
 PR_SET_PDEATHSIG = 1
 PR_CAPBSET_DROP = 24
@@ -49,7 +55,6 @@ CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
 SIGKILL = 9
-GO = b"G"  # the manager's first byte: this process is in its cgroup now, so it may fork
 SWEEP_ROUNDS = 100
 CAPABILITY_VERSION_3 = 0x20080522
 SYS_LANDLOCK_CREATE_RULESET = 444  # the same number on every architecture
@@ -182,14 +187,14 @@ def _worker_namespaces(in_new_pid_namespace):
     if in_new_pid_namespace:
         if not _own_proc():
             os._exit(111)  # the probe said it works; never run against another namespace's /proc
-        return {"pids": "namespace", "network": "namespace", "orphans": "init",
-                "userns": "1" if os.geteuid() != 0 else "0"}
+        return {protocol.PIDS: protocol.NAMESPACE, protocol.NETWORK: protocol.NAMESPACE, protocol.ORPHANS: protocol.INIT,
+                protocol.USERNS: protocol.YES if os.geteuid() != 0 else protocol.NO}
     network = _unshare(CLONE_NEWNET)
     return {
-        "pids": "shared",
-        "network": "namespace" if network else "audit-hook",
-        "userns": "1" if network and os.geteuid() != 0 else "0",
-        "orphans": "subreaper" if _call(LIBC.prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) else "none",
+        protocol.PIDS: protocol.SHARED,
+        protocol.NETWORK: protocol.NAMESPACE if network else protocol.AUDIT_HOOK,
+        protocol.USERNS: protocol.YES if network and os.geteuid() != 0 else protocol.NO,
+        protocol.ORPHANS: protocol.SUBREAPER if _call(LIBC.prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) else protocol.NONE,
     }
 
 
@@ -242,7 +247,7 @@ def _drop_capabilities():
 
 def main():
     writable, cmd_fd, result_fd = sys.argv[1:4]
-    if os.read(int(cmd_fd), 1) != GO:
+    if os.read(int(cmd_fd), 1) != protocol.GO:
         os._exit(1)  # the manager is gone
     _call(LIBC.prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     in_new_pid_namespace = _pid_namespace_works() and _unshare(CLONE_NEWPID | CLONE_NEWNET)
@@ -253,10 +258,10 @@ def main():
     facts = _worker_namespaces(in_new_pid_namespace)
     _call(LIBC.prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
     abi = _landlock(writable.split(os.pathsep))
-    facts["filesystem"] = f"landlock-{abi}" if abi else "none"
-    facts["capabilities"] = "dropped" if _drop_capabilities() else "kept"
+    facts[protocol.FILESYSTEM] = f"{protocol.LANDLOCK}{abi}" if abi else protocol.NONE
+    facts[protocol.CAPABILITIES] = protocol.DROPPED if _drop_capabilities() else protocol.KEPT
     os.execv(sys.executable, [sys.executable, "-I", WORKER, cmd_fd, result_fd,
-                              *(f"{key}={value}" for key, value in facts.items())])
+                              *protocol.facts_to_args(facts)])
 
 
 if __name__ == "__main__":

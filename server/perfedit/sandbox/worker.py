@@ -1,15 +1,15 @@
 """The warm worker: runs the tests of one program in forked, resource-limited children.
 
-Started by :mod:`perfedit.sandbox_confine`, which confines it first, as
-``python -I sandbox_worker.py CMD_FD RESULT_FD key=value ...`` inside a throw-away copy of the
+Started by :mod:`perfedit.sandbox.confine`, which confines it first, as
+``python -I worker.py CMD_FD RESULT_FD key=value ...`` inside a throw-away copy of the
 project; the ``key=value`` arguments say which guards took effect. It imports only built-in
 modules and ``resource``: a program's own imports are part of its cost, so none may be
 pre-loaded for it (``_signal`` rather than ``signal``, which would load enum, functools and
-collections; pytest only in the pytest server). Protocol with the manager, :mod:`marshal` on
-both pipes:
+collections; pytest only in the pytest server). What crosses its pipes, and the frame format,
+are defined in :mod:`perfedit.sandbox.protocol`, which it loads by path (:func:`_load_beside`):
 
-* the manager sends the job spec; the worker answers ``{"isolation": {key: value}}``;
-* then one ``{"op": "run", "calibrate": bool}`` per run, answered ``{"tests": [record, ...]}``
+* the manager sends the job spec; the worker answers ``{ISOLATION: {key: value}}``;
+* then one ``{"op": RUN, "calibrate": bool}`` per run, answered ``{TESTS: [record, ...]}``
   on RESULT_FD, which no child ever holds open.
 
 Cases (stdin/stdout programs): one forked child per case. Its time is its own CPU time (user +
@@ -27,12 +27,12 @@ timed calls fit inside the run's wall time measured here; otherwise the run fail
 report inconsistent".
 
 Differential mode (:mod:`perfedit.differential`): the worker holds pickled calls (``{"op":
-"inputs", "inputs": [bytes, ...]}``) and forks one child per request, which loads
-:mod:`perfedit.sandbox_differential` by path and calls the target function: ``{"op":
-"generate", ...}`` makes inputs with hypothesis; ``{"op": "outcomes", "limits_s": [...],
+INPUTS, "inputs": [bytes, ...]}``) and forks one child per request, which loads
+:mod:`perfedit.sandbox.differential_child` by path and calls the target function: ``{"op":
+GENERATE, ...}`` makes inputs with hypothesis; ``{"op": OUTCOMES, "limits_s": [...],
 "keep_going": bool}`` describes every call, each within its own wall-clock limit (a call that
 times out or crashes is marked stopped; with ``keep_going`` a fresh child goes on with the next
-input); ``{"op": "run"}`` times passes over all the inputs like a test run. Every request has
+input); ``{"op": RUN}`` times passes over all the inputs like a test run. Every request has
 ``run_timeout_s`` in all.
 
 After every case and every pytest run, each process left below the worker is killed and reaped
@@ -41,19 +41,38 @@ its children too); a test that left processes running fails.
 """
 
 import _signal  # not ``signal``: that would pre-import enum, functools and collections
-import marshal
 import os
 import resource
 import sys
 import time
 
+
+def _load_beside(filename, name):
+    """Load ``filename`` from this file's folder as module ``name`` (also in ``sys.modules``).
+
+    By path and with ``exec``: under ``python -I`` neither the package nor this folder is on
+    ``sys.path``; ``importlib.util`` would pre-import modules for the timed programs, and this
+    folder on ``sys.path`` would shadow a program's own ``protocol`` module (see
+    :mod:`perfedit.sandbox.protocol`)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), filename)
+    module = type(sys)(name)
+    module.__file__ = path
+    sys.modules[name] = module
+    with open(path, encoding="utf-8") as handle:
+        exec(compile(handle.read(), path, "exec"), module.__dict__)
+    return module
+
+
+protocol = _load_beside("protocol.py", "_perfedit_sandbox_protocol")
+BrokenChannel, ChannelClosed = protocol.BrokenChannel, protocol.ChannelClosed
+send_frame, receive_frame = protocol.send_frame, protocol.receive_frame
+PASSED, FAILED, ERROR, TIMEOUT, CRASHED = protocol.PASSED, protocol.FAILED, protocol.ERROR, protocol.TIMEOUT, protocol.CRASHED
+
 MIN_SAMPLE_S = 0.005
 MAX_LOOPS = 10_000
 DETAIL_BYTES = 4000
-MAX_FRAME_BYTES = 64 * 1024**2
 SWEEP_ROUNDS = 100
 OPEN_FILES = 256
-OWN_PROCESSES = 4  # the keeper, the worker, the pytest server and its run child
 CLOCK_SLACK_S = 0.002  # between the run child's clock and the worker's
 AF_UNIX = 1
 NAME_LOOKUPS = frozenset({"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo"})
@@ -63,47 +82,8 @@ for _name in sorted(dir(_signal)):
         SIGNAL_NAMES.setdefault(getattr(_signal, _name), _name)
 
 
-class BrokenChannel(Exception):
-    """A pipe carried something that is not a frame."""
-
-
-class ChannelClosed(BrokenChannel):
-    """A pipe was closed by every process that could write to it."""
-
-
 class BadReport(Exception):
     """A pytest run's report is not consistent with what the worker saw."""
-
-
-def send_frame(fd, message):
-    """Write ``message`` to ``fd`` as one frame: its marshal size (4 bytes, little-endian), then it."""
-    data = marshal.dumps(message)
-    view = memoryview(len(data).to_bytes(4, "little") + data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def receive_frame(fd):
-    """Read one frame from ``fd``; raises ChannelClosed at end of file, BrokenChannel on
-    malformed data."""
-    size = int.from_bytes(_read_exactly(fd, 4), "little")
-    if size > MAX_FRAME_BYTES:
-        raise BrokenChannel(f"a frame of {size} bytes")
-    try:
-        return marshal.loads(_read_exactly(fd, size))
-    except (EOFError, ValueError, TypeError) as exc:
-        raise BrokenChannel("a malformed frame") from exc
-
-
-def _read_exactly(fd, size):
-    chunks = []
-    while size:
-        chunk = os.read(fd, min(size, 1 << 20))
-        if not chunk:
-            raise ChannelClosed("end of file")
-        chunks.append(chunk)
-        size -= len(chunk)
-    return b"".join(chunks)
 
 
 def _refuse_network(event, args):
@@ -117,8 +97,8 @@ def _process_limit(spec, facts):
     """RLIMIT_NPROC for the children: ``max_processes`` more than this user runs now, counted in
     the worker's own user namespace if it has one, else machine-wide. The kernel ignores it for
     real root, whose cap is the manager's pids cgroup."""
-    limit = spec["max_processes"] + OWN_PROCESSES
-    if facts.get("userns") == "1" or _is_real_root():
+    limit = spec["max_processes"] + protocol.OWN_PROCESSES
+    if facts.get(protocol.USERNS) == protocol.YES or _is_real_root():
         return limit
     uid, count = os.getuid(), 0
     for name in os.listdir("/proc"):
@@ -332,17 +312,17 @@ def _sweep(spare=0):
 
 
 def _outcome(wait_status, timed_out, spec):
-    """(status, detail) of a child from its wait status; a clean exit is ("passed" | "error", "")."""
+    """(status, detail) of a child from its wait status; a clean exit is (PASSED | ERROR, "")."""
     if timed_out:
-        return "timeout", f"killed after the {spec['timeout_s']:g} s wall-clock limit"
+        return TIMEOUT, f"killed after the {spec['timeout_s']:g} s wall-clock limit"
     if os.WIFSIGNALED(wait_status):
         signum = os.WTERMSIG(wait_status)
         if signum == _signal.SIGXCPU:
-            return "timeout", "killed after exceeding its CPU-time limit"
+            return TIMEOUT, "killed after exceeding its CPU-time limit"
         if signum == _signal.SIGXFSZ:
-            return "error", f"wrote more than {spec['max_output_bytes']} bytes to a file or its output"
-        return "crashed", f"killed by signal {SIGNAL_NAMES.get(signum, signum)}"
-    return ("passed" if os.WEXITSTATUS(wait_status) == 0 else "error"), ""
+            return ERROR, f"wrote more than {spec['max_output_bytes']} bytes to a file or its output"
+        return CRASHED, f"killed by signal {SIGNAL_NAMES.get(signum, signum)}"
+    return (PASSED if os.WEXITSTATUS(wait_status) == 0 else ERROR), ""
 
 
 def _left_running(count):
@@ -386,7 +366,7 @@ class _Cases:
         spec = self.spec
         name = spec["names"][index]
         if self.problem:
-            return _record(name, "error", 0.0, 0.0, 0, self.problem)
+            return protocol.record(name, ERROR, 0.0, 0.0, 0, self.problem)
         out_path, err_path = _output(spec, f"out.{index}"), _output(spec, f"err.{index}")
         started = time.perf_counter()
         pid = os.fork()
@@ -403,14 +383,12 @@ class _Cases:
         self.alarm.disarm()
         left_running, left_cpu_s = _sweep()
         status, detail = _outcome(wait_status, self.alarm.fired, spec)
-        if status == "error" and not detail:
+        if status == ERROR and not detail:
             detail = _read(err_path) or f"exit status {os.WEXITSTATUS(wait_status)}"
-        if left_running and status == "passed":
-            status, detail = "error", _left_running(left_running)
-        record = _record(name, status, usage.ru_utime + usage.ru_stime + left_cpu_s, elapsed,
-                         usage.ru_maxrss * 1024, detail)
-        record["stdout"] = _read(out_path, spec["max_output_bytes"])
-        return record
+        if left_running and status == PASSED:
+            status, detail = ERROR, _left_running(left_running)
+        return protocol.record(name, status, usage.ru_utime + usage.ru_stime + left_cpu_s, elapsed,
+                               usage.ru_maxrss * 1024, detail, stdout=_read(out_path, spec["max_output_bytes"]))
 
     def close(self):
         _sweep()
@@ -435,12 +413,6 @@ def _read_tail(path, limit=DETAIL_BYTES):
         return ""
 
 
-def _record(name, status, seconds, wall_seconds, peak_rss_bytes, detail):
-    """A test record as the manager's TestRecord takes it (``stdout`` only for cases)."""
-    return {"name": name, "status": status, "seconds": seconds, "wall_seconds": wall_seconds,
-            "peak_rss_bytes": peak_rss_bytes, "stdout": "", "detail": detail}
-
-
 class _Pytest:
     """The worker's side of the pytest server: start it, send runs, check its reports."""
 
@@ -455,7 +427,7 @@ class _Pytest:
         if not self.server and not self.problem:
             self._start()
         if self.problem:
-            return [_record("pytest", "error", 0.0, 0.0, 0, self.problem)]
+            return [protocol.record(protocol.PYTEST_RUN, ERROR, 0.0, 0.0, 0, self.problem)]
         nonce = os.urandom(8).hex()
         started = time.perf_counter()
         failure = None
@@ -478,12 +450,12 @@ class _Pytest:
         self._kill_server()
         self._forget_server()
         if self.alarm.fired:
-            status, detail = "timeout", f"killed after the {self.spec['run_timeout_s']:g} s wall-clock limit"
+            status, detail = TIMEOUT, f"killed after the {self.spec['run_timeout_s']:g} s wall-clock limit"
         elif isinstance(exc, BadReport | BrokenChannel) and not isinstance(exc, ChannelClosed):
-            status, detail = "error", f"timing report inconsistent: {exc}"
+            status, detail = ERROR, f"timing report inconsistent: {exc}"
         else:
-            status, detail = "crashed", _last_words(self.spec, "the pytest process exited unexpectedly (did a test kill its parent?)")
-        return _record("pytest", status, wall_s, wall_s, 0, detail)
+            status, detail = CRASHED, _last_words(self.spec, "the pytest process exited unexpectedly (did a test kill its parent?)")
+        return protocol.record(protocol.PYTEST_RUN, status, wall_s, wall_s, 0, detail)
 
     def _receive_run(self, nonce):
         """The run child's report (None if it sent none) and the server's ``done`` frame."""
@@ -506,11 +478,11 @@ class _Pytest:
         if report is None:
             wait_status = done["done"] if isinstance(done["done"], int) else 0
             status, detail = _outcome(wait_status, False, self.spec)
-            if status in ("passed", "error"):
-                status, detail = "error", _last_words(
+            if status in (PASSED, ERROR):
+                status, detail = ERROR, _last_words(
                     self.spec, f"the test process exited with status {os.WEXITSTATUS(wait_status)} before reporting (os._exit in a test?)"
                 )
-            return [_record("pytest", status, wall_s, wall_s, peak_rss_bytes, detail)]
+            return [protocol.record(protocol.PYTEST_RUN, status, wall_s, wall_s, peak_rss_bytes, detail)]
         tests = report.get("tests")
         if not isinstance(tests, dict) or set(tests) != set(self.collected):
             raise BadReport("it does not name the collected tests")
@@ -524,8 +496,8 @@ class _Pytest:
                     and isinstance(test_timed_s, float) and 0.0 <= seconds <= test_timed_s <= wall_s):
                 raise BadReport(f"impossible figures for {node_id}")
             timed_s += test_timed_s
-            status = "passed" if outcome == "passed" else "failed"
-            records.append(_record(node_id, status, seconds, wall_s, peak_rss_bytes, detail[:DETAIL_BYTES]))
+            status = PASSED if outcome == "passed" else FAILED
+            records.append(protocol.record(node_id, status, seconds, wall_s, peak_rss_bytes, detail[:DETAIL_BYTES]))
         if timed_s > wall_s + CLOCK_SLACK_S:
             raise BadReport(f"{timed_s:.4f} s of timed calls in a run that lasted {wall_s:.4f} s")
         return records
@@ -542,7 +514,7 @@ class _Pytest:
             return records
         self._kill_server()
         self._forget_server()
-        return [{**record, "status": "error", "detail": _left_running(running)} for record in records]
+        return [{**record, "status": ERROR, "detail": _left_running(running)} for record in records]
 
     def _start(self):
         """Fork the server and wait until it has collected the tests (sets ``problem`` if not)."""
@@ -596,7 +568,7 @@ class _Pytest:
 
 class _Calls:
     """Differential mode: one forked child per request calls the target function on the held
-    inputs (see the module docstring and :mod:`perfedit.sandbox_differential`)."""
+    inputs (see the module docstring and :mod:`perfedit.sandbox.differential_child`)."""
 
     def __init__(self, spec, alarm, closed_fds):
         self.spec, self.alarm, self.closed_fds = spec, alarm, closed_fds
@@ -604,14 +576,14 @@ class _Calls:
 
     def handle(self, command):
         op = command["op"]
-        if op == "inputs":
+        if op == protocol.INPUTS:
             self.inputs = [data for data in command["inputs"] if isinstance(data, bytes)]
-            return {"inputs": len(self.inputs)}
-        if op == "generate":
+            return {protocol.INPUTS: len(self.inputs)}
+        if op == protocol.GENERATE:
             return self._generate(command)
-        if op == "outcomes":
+        if op == protocol.OUTCOMES:
             return self._outcomes(command["limits_s"], command["keep_going"])
-        return {"problem": f"unknown request {op!r}"}
+        return {protocol.PROBLEM: f"unknown request {op!r}"}
 
     def _start(self, task):
         """Fork a child serving ``task``; returns its pid and the read end of its frames."""
@@ -661,7 +633,7 @@ class _Calls:
         if not stopped:
             return "", peak_rss_bytes
         if timed_out:
-            return "timeout", peak_rss_bytes
+            return TIMEOUT, peak_rss_bytes
         if lingered:
             return "stopped sending results but kept running (killed)", peak_rss_bytes
         if os.WIFSIGNALED(wait_status):
@@ -676,65 +648,64 @@ class _Calls:
         frame = self._receive(frames, self.spec["run_timeout_s"])
         reason, _ = self._end(pid, frames, frame is None)
         if frame is None:
-            return {"generated": [], "problem": f"generating inputs stopped: {reason}"}
-        generated = frame.get("generated", [])
-        problem = frame.get("problem", "")
+            return {protocol.GENERATED: [], protocol.PROBLEM: f"generating inputs stopped: {reason}"}
+        generated = frame.get(protocol.GENERATED, [])
+        problem = frame.get(protocol.PROBLEM, "")
         return {
-            "generated": [data for data in generated if isinstance(data, bytes)] if isinstance(generated, list) else [],
-            "problem": problem[:DETAIL_BYTES] if isinstance(problem, str) else "",
+            protocol.GENERATED: [data for data in generated if isinstance(data, bytes)] if isinstance(generated, list) else [],
+            protocol.PROBLEM: problem[:DETAIL_BYTES] if isinstance(problem, str) else "",
         }
 
     def _outcomes(self, limits_s, keep_going):
-        """One entry per input: ``{"outcome", "call", "result", "args"}``, ``{"stopped":
-        "timeout" | reason}``, or None where none was reached within ``run_timeout_s``; or
-        ``{"problem": ...}`` if the module does not import."""
+        """One entry per input: a dict of OUTCOME_FIELDS, ``{STOPPED: TIMEOUT | reason}``, or None where none was reached within ``run_timeout_s``; or
+        ``{PROBLEM: ...}`` if the module does not import."""
         deadline = time.perf_counter() + self.spec["run_timeout_s"]
         entries = [None] * len(self.inputs)
         start = 0
         while start < len(self.inputs) and time.perf_counter() < deadline:
-            pid, frames = self._start({"op": "outcomes", "start": start})
+            pid, frames = self._start({"op": protocol.OUTCOMES, "start": start})
             ready = self._receive(frames, min(self.spec["timeout_s"], deadline - time.perf_counter()))
             if ready is None or ready.get("ready") is not True:
                 reason, _ = self._end(pid, frames, True)
-                problem = ready.get("problem") if ready else None
-                if reason == "timeout":
+                problem = ready.get(protocol.PROBLEM) if ready else None
+                if reason == TIMEOUT:
                     reason = f"importing it took longer than {self.spec['timeout_s']:g} s"
-                return {"problem": problem[:DETAIL_BYTES] if isinstance(problem, str) else f"the module did not load: {reason}"}
+                return {protocol.PROBLEM: problem[:DETAIL_BYTES] if isinstance(problem, str) else f"the module did not load: {reason}"}
             index, malformed = start, False
             while index < len(self.inputs):
                 frame = self._receive(frames, min(limits_s[index], deadline - time.perf_counter()))
                 if not _is_outcome(frame, index):
                     malformed = frame is not None
                     break
-                entries[index] = {key: frame[key] for key in ("outcome", "call", "result", "args")}
+                entries[index] = {key: frame[key] for key in protocol.OUTCOME_FIELDS}
                 index += 1
             stopped = index < len(self.inputs)
             reason, _ = self._end(pid, frames, stopped, kill=malformed)
             if not stopped:
                 break
             if time.perf_counter() < deadline:
-                entries[index] = {"stopped": "sent a malformed result" if malformed else reason}
+                entries[index] = {protocol.STOPPED: "sent a malformed result" if malformed else reason}
             if not keep_going:
                 break
             start = index + 1
-        return {"outcomes": entries}
+        return {protocol.OUTCOMES: entries}
 
     def run(self, calibrate):
-        """Time passes over every input like one test run (record named ``spec["run_name"]``)."""
+        """Time passes over every input like one test run (one record, DIFFERENTIAL_RUN)."""
         spec = self.spec
         started = time.perf_counter()
-        pid, frames = self._start({"op": "time", "calibrate": calibrate, "min_sample_s": MIN_SAMPLE_S, "max_loops": MAX_LOOPS})
+        pid, frames = self._start({"op": protocol.TIME, "calibrate": calibrate, "min_sample_s": MIN_SAMPLE_S, "max_loops": MAX_LOOPS})
         frame = self._receive(frames, spec["run_timeout_s"])
         wall_s = time.perf_counter() - started
         reason, peak_rss_bytes = self._end(pid, frames, frame is None)
         if frame is None:
-            status = "timeout" if reason == "timeout" else "crashed"
-            return [_record(spec["run_name"], status, wall_s, wall_s, peak_rss_bytes, reason)]
+            status = TIMEOUT if reason == TIMEOUT else CRASHED
+            return [protocol.record(protocol.DIFFERENTIAL_RUN, status, wall_s, wall_s, peak_rss_bytes, reason)]
         seconds, timed_s = frame.get("seconds"), frame.get("timed_s")
         if not (isinstance(seconds, float) and isinstance(timed_s, float) and 0.0 <= seconds <= timed_s <= wall_s + CLOCK_SLACK_S):
-            detail = frame.get("problem") if isinstance(frame.get("problem"), str) else "timing report inconsistent"
-            return [_record(spec["run_name"], "error", wall_s, wall_s, peak_rss_bytes, detail[:DETAIL_BYTES])]
-        return [_record(spec["run_name"], "passed", seconds, wall_s, peak_rss_bytes, "")]
+            detail = frame.get(protocol.PROBLEM) if isinstance(frame.get(protocol.PROBLEM), str) else "timing report inconsistent"
+            return [protocol.record(protocol.DIFFERENTIAL_RUN, ERROR, wall_s, wall_s, peak_rss_bytes, detail[:DETAIL_BYTES])]
+        return [protocol.record(protocol.DIFFERENTIAL_RUN, PASSED, seconds, wall_s, peak_rss_bytes, "")]
 
     def close(self):
         _sweep()
@@ -744,20 +715,16 @@ def _is_outcome(frame, index):
     """True if ``frame`` describes the call of input ``index`` as the helper does."""
     return (
         isinstance(frame, dict) and frame.get("index") == index
-        and all(isinstance(frame.get(key), str) for key in ("outcome", "call", "result"))
+        and all(isinstance(frame.get(key), str) for key in protocol.OUTCOME_FIELDS if key != "args")
         and isinstance(frame.get("args"), list) and all(isinstance(text, str) for text in frame["args"])
     )
 
 
 def _serve_calls(spec, task, inputs, frames):
-    """A differential child's body: load :mod:`perfedit.sandbox_differential` by path, serve ``task``."""
+    """A differential child's body: load :mod:`perfedit.sandbox.differential_child`, serve ``task``."""
     clock = time.perf_counter  # before any of the project's code runs
     _redirect(os.devnull, _output(spec, "differential.out"), _output(spec, "differential.err"))
-    helper = type(sys)("_perfedit_differential")
-    helper.__file__ = spec["helper"]
-    sys.modules[helper.__name__] = helper
-    with open(spec["helper"], encoding="utf-8") as handle:
-        exec(compile(handle.read(), spec["helper"], "exec"), helper.__dict__)
+    helper = _load_beside("differential_child.py", "_perfedit_differential")
     helper.serve(spec, task, inputs, lambda message: send_frame(frames, message), clock)
     return 0
 
@@ -864,30 +831,30 @@ def _server_plugin(pytest, commands, reports):
 
 def main():
     cmd_fd, result_fd = int(sys.argv[1]), int(sys.argv[2])
-    facts = dict(argument.partition("=")[::2] for argument in sys.argv[3:])
+    facts = protocol.facts_from_args(sys.argv[3:])
     sys.dont_write_bytecode = True  # imports must not write .pyc files outside the workspace
     _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # as a namespace's init, a test cannot signal it then
-    commands, results = os.fdopen(cmd_fd, "rb"), os.fdopen(result_fd, "wb")
-    spec = marshal.load(commands)
+    spec = receive_frame(cmd_fd, max_bytes=None)
     sys.path[:0] = spec["sys_path"]
-    if facts.get("network") != "namespace":
+    if facts.get(protocol.NETWORK) != protocol.NAMESPACE:
         sys.addaudithook(_refuse_network)
     spec["nproc"] = _process_limit(spec, facts)
-    facts.update(nproc=str(spec["nproc"]) if not _is_real_root() else "ignored for root", open_files=str(OPEN_FILES))
-    marshal.dump({"isolation": facts}, results)
-    results.flush()
-    runner = {"cases": _Cases, "pytest": _Pytest, "differential": _Calls}[spec["mode"]](spec, _Alarm(), (cmd_fd, result_fd))
+    facts[protocol.NPROC] = str(spec["nproc"]) if not _is_real_root() else protocol.IGNORED_FOR_ROOT
+    facts[protocol.OPEN_FILES] = str(OPEN_FILES)
+    send_frame(result_fd, {protocol.ISOLATION: facts})
+    runner = {protocol.CASES: _Cases, protocol.PYTEST: _Pytest, protocol.DIFFERENTIAL: _Calls}[spec["mode"]]
+    runner = runner(spec, _Alarm(), (cmd_fd, result_fd))
     try:
         while True:
             try:
-                command = marshal.load(commands)
-            except EOFError:
+                command = receive_frame(cmd_fd, max_bytes=None)
+            except ChannelClosed:
                 return
-            if command["op"] == "exit":
-                return
-            answer = {"tests": runner.run(command["calibrate"])} if command["op"] == "run" else runner.handle(command)
-            marshal.dump(answer, results)
-            results.flush()
+            if command["op"] == protocol.RUN:
+                answer = {protocol.TESTS: runner.run(command["calibrate"])}
+            else:
+                answer = runner.handle(command)
+            send_frame(result_fd, answer)
     finally:
         runner.close()
 

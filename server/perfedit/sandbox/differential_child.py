@@ -1,16 +1,17 @@
 """Differential testing, the sandbox's side: runs in a child of a worker in "differential" mode.
 
-Never imported by the server: :mod:`perfedit.sandbox_worker` forks a resource-limited child,
+Never imported by the server: :mod:`perfedit.sandbox.worker` forks a resource-limited child,
 redirects its output, and loads this file by path in the child only (so the worker itself
 pre-imports nothing). The child imports the program's module, finds the target function and
-serves one task (:func:`serve`), sending marshal frames to the worker:
+serves one task (:func:`serve`), sending frames (:mod:`perfedit.sandbox.protocol`, which the
+worker has loaded as ``_perfedit_sandbox_protocol``) to the worker:
 
-* ``generate``: inputs made with hypothesis (derandomized, no example database, at most
+* ``GENERATE``: inputs made with hypothesis (derandomized, no example database, at most
   ``examples`` of them) from the function's type hints, else from the types of the values the
-  recorded calls passed; answered ``{"generated": [bytes, ...], "problem": str}``.
-* ``outcomes``: the function called on each input from ``start`` on, one frame per input
-  (``{"index", "outcome", "call", "result", "args"}``) after a ``{"ready": True}`` frame.
-* ``time``: the function called once on every input per pass, timed pyperf-style; answered
+  recorded calls passed; answered ``{GENERATED: [bytes, ...], PROBLEM: str}``.
+* ``OUTCOMES``: the function called on each input from ``start`` on, one frame per input
+  (``{"index", *OUTCOME_FIELDS}``) after a ``{"ready": True}`` frame.
+* ``TIME``: the function called once on every input per pass, timed pyperf-style; answered
   ``{"seconds": per pass, "timed_s": all timed passes}``.
 
 An input is the :mod:`pickle` of one call's ``(args, kwargs)``. Pickles are loaded here, in the
@@ -35,6 +36,8 @@ import reprlib
 import sys
 import traceback
 
+import _perfedit_sandbox_protocol as protocol
+
 MAX_NODES = 200_000
 MAX_DEPTH = 100
 MAX_ITEMS = 10_000
@@ -53,15 +56,15 @@ def serve(spec, task, inputs, send, clock):
         __import__(spec["module"])
         function = getattr(sys.modules[spec["module"]], spec["function"])
     except BaseException:
-        send({"problem": f"importing {spec['module']}.{spec['function']} failed:\n{_traceback()}"})
+        send({protocol.PROBLEM: f"importing {spec['module']}.{spec['function']} failed:\n{_traceback()}"})
         return
-    if task["op"] == "generate":
+    if task["op"] == protocol.GENERATE:
         send(generate(function, task["recorded"], task["examples"], task["max_input_bytes"], task["storage_dir"]))
-    elif task["op"] == "outcomes":
+    elif task["op"] == protocol.OUTCOMES:
         send({"ready": True})
         for index in range(task["start"], len(inputs)):
             send({"index": index, **describe_call(function, spec["function"], inputs[index])})
-    elif task["op"] == "time":
+    elif task["op"] == protocol.TIME:
         send(time_calls(function, inputs, task["calibrate"], task["min_sample_s"], task["max_loops"], clock))
 
 
@@ -83,7 +86,7 @@ def generate(function, recorded, examples, max_input_bytes, storage_dir):
     import typing
 
     if examples == 0:
-        return {"generated": [], "problem": "differential_examples is 0"}
+        return {protocol.GENERATED: [], protocol.PROBLEM: "differential_examples is 0"}
     os.environ["HYPOTHESIS_STORAGE_DIRECTORY"] = storage_dir
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import strategies as st
@@ -92,13 +95,13 @@ def generate(function, recorded, examples, max_input_bytes, storage_dir):
         signature = inspect.signature(function)
         hints = typing.get_type_hints(function)
     except Exception:
-        return {"generated": [], "problem": f"cannot read the signature or type hints:\n{_traceback()}"}
+        return {protocol.GENERATED: [], protocol.PROBLEM: f"cannot read the signature or type hints:\n{_traceback()}"}
     try:
         call = _call_strategy(st, signature, hints, _recorded_values(signature, recorded))
     except Exception:
-        return {"generated": [], "problem": f"no strategy for its parameters:\n{_traceback()}"}
+        return {protocol.GENERATED: [], protocol.PROBLEM: f"no strategy for its parameters:\n{_traceback()}"}
     if isinstance(call, str):
-        return {"generated": [], "problem": call}
+        return {protocol.GENERATED: [], protocol.PROBLEM: call}
     made, problems = {}, []
 
     @settings(
@@ -119,8 +122,8 @@ def generate(function, recorded, examples, max_input_bytes, storage_dir):
     try:
         collect()
     except Exception:
-        return {"generated": list(made), "problem": f"hypothesis could not generate inputs:\n{_traceback()}"}
-    return {"generated": list(made), "problem": "" if made else "; ".join(problems[:1]) or "no input was generated"}
+        return {protocol.GENERATED: list(made), protocol.PROBLEM: f"hypothesis could not generate inputs:\n{_traceback()}"}
+    return {protocol.GENERATED: list(made), protocol.PROBLEM: "" if made else "; ".join(problems[:1]) or "no input was generated"}
 
 
 def _recorded_values(signature, recorded):

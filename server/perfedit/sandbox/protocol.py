@@ -1,0 +1,175 @@
+"""The sandbox's protocol: everything that crosses its pipes, in the one file both sides load.
+
+Processes and channels (every message is a :func:`send_frame` frame, a marshal-able value):
+
+* manager -> keeper (:mod:`~perfedit.sandbox.confine`): one byte, :data:`GO`, on CMD_FD once the
+  keeper is in the worker's pids cgroup; the keeper forks nothing before it. The keeper execs
+  the worker with CMD_FD and RESULT_FD and the isolation facts (which guards took effect, see
+  the keeper's docstring) as ``key=value`` arguments (:func:`facts_to_args`). The worker adds
+  its RLIMIT_NPROC and RLIMIT_NOFILE to them and reports them all in its hello.
+* manager -> worker (:mod:`~perfedit.sandbox.worker`), CMD_FD: first the job spec
+  (:func:`job_spec`), answered ``{ISOLATION: facts}`` on RESULT_FD; then requests, each answered
+  on RESULT_FD, which no child of the worker ever holds open: ``{"op": RUN, "calibrate": bool}``
+  (:func:`run_request`), answered ``{TESTS: [record, ...]}`` (:func:`record`); in differential
+  mode also :func:`inputs_request`, :func:`generate_request` and :func:`outcomes_request`
+  (answered as their docstrings say; ``{PROBLEM: why}`` where the worker is gone).
+* worker <-> pytest server and its run children, and worker <- differential child
+  (:mod:`~perfedit.sandbox.differential_child`): frames of at most :data:`MAX_FRAME_BYTES`, as
+  those processes run the untrusted program.
+
+Stdlib only, and only modules every interpreter has loaded at start-up (marshal, os): the worker
+loads this file, and whatever it imports would be pre-imported for the programs it times. The
+manager imports it as ``perfedit.sandbox.protocol``. The worker and the keeper run as scripts
+under ``python -I``, where neither the package nor the script's own folder is on ``sys.path``.
+The worker loads this file by path, with ``exec`` into a module named
+``_perfedit_sandbox_protocol`` (which the differential child imports by that name): not through
+``importlib.util``, which would pre-import more modules for the timed programs, and not by
+putting its folder on ``sys.path``, where a program's own ``protocol`` module would then resolve
+to this one. The keeper runs no program and execs the worker, so it simply puts its folder first
+on ``sys.path`` and imports ``protocol``.
+"""
+
+import marshal
+import os
+
+GO = b"G"  # the manager's first byte to the keeper: it is in the worker's pids cgroup now
+OWN_PROCESSES = 4  # processes of the sandbox's own beside a test's: the keeper, the worker, the pytest server and its run child
+MAX_FRAME_BYTES = 64 * 1024**2  # the largest frame read from a process that runs the program
+
+# Job modes (``job_spec``'s ``mode``).
+CASES, PYTEST, DIFFERENTIAL = "cases", "pytest", "differential"
+
+_TEST_FIELDS = ("inputs", "names", "node_ids", "doctest", "collect_timeout_s")
+
+#: The fields of the job spec beside ``mode``, by mode; times in seconds, sizes in bytes, paths absolute.
+SPEC_FIELDS = {
+    "common": (
+        "program", "sys_path", "output_dir",
+        "timeout_s",  # wall clock per test (differential: per call)
+        "run_timeout_s",  # wall clock per run (pytest: after collection; differential: per request)
+        "cpu_s",  # RLIMIT_CPU of a pytest server or a differential child
+        "memory_limit_bytes", "max_output_bytes", "max_processes",
+    ),
+    CASES: _TEST_FIELDS,
+    PYTEST: _TEST_FIELDS,
+    DIFFERENTIAL: ("module", "function"),  # the function to call, importable from ``sys_path``
+}
+
+# Request ops: manager -> worker, and (TIME) worker -> differential child.
+RUN, INPUTS, GENERATE, OUTCOMES, TIME = "run", "inputs", "generate", "outcomes", "time"
+
+# Answer keys: the hello's facts, a run's records, why a request failed; GENERATE's inputs, and
+# an OUTCOMES entry for an input whose call did not finish (``{STOPPED: TIMEOUT | why}``).
+ISOLATION, TESTS, PROBLEM, GENERATED, STOPPED = "isolation", "tests", "problem", "generated", "stopped"
+
+# The isolation facts, keys and values (all strings).
+PIDS, NETWORK, USERNS, ORPHANS = "pids", "network", "userns", "orphans"
+FILESYSTEM, CAPABILITIES, NPROC, OPEN_FILES = "filesystem", "capabilities", "nproc", "open_files"
+NAMESPACE, SHARED, AUDIT_HOOK = "namespace", "shared", "audit-hook"  # PIDS: NAMESPACE | SHARED; NETWORK: NAMESPACE | AUDIT_HOOK
+YES, NO = "1", "0"  # USERNS: the namespaces live in a user namespace of their own
+INIT, SUBREAPER, NONE = "init", "subreaper", "none"  # ORPHANS: who adopts them
+LANDLOCK = "landlock-"  # FILESYSTEM: LANDLOCK + its ABI version, or NONE
+DROPPED, KEPT = "dropped", "kept"  # CAPABILITIES
+IGNORED_FOR_ROOT = "ignored for root"  # NPROC, else RLIMIT_NPROC; OPEN_FILES: RLIMIT_NOFILE
+
+# A test's status in a record.
+PASSED, FAILED, ERROR, TIMEOUT, CRASHED = "passed", "failed", "error", "timeout", "crashed"
+PYTEST_RUN = "pytest"  # the name of the record of a pytest run that failed as a whole
+DIFFERENTIAL_RUN = "differential inputs"  # the one "test" of a timing run in differential mode
+
+#: A test record's fields, in order (the manager's ``TestRecord``).
+RECORD_FIELDS = ("name", "status", "seconds", "wall_seconds", "peak_rss_bytes", "stdout", "detail")
+
+#: An entry of an OUTCOMES answer, as the differential child describes a call.
+OUTCOME_FIELDS = ("outcome", "call", "result", "args")
+
+
+class BrokenChannel(Exception):
+    """A pipe carried something that is not a frame."""
+
+
+class ChannelClosed(BrokenChannel):
+    """A pipe was closed by every process that could write to it."""
+
+
+def send_frame(fd, message):
+    """Write ``message`` to ``fd`` as one frame: its marshal size (4 bytes, little-endian), then it."""
+    data = marshal.dumps(message)
+    view = memoryview(len(data).to_bytes(4, "little") + data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def receive_frame(fd, max_bytes=MAX_FRAME_BYTES):
+    """Read one frame of at most ``max_bytes`` (None: any size) from ``fd``; raises
+    ChannelClosed at end of file, BrokenChannel on malformed data."""
+    size = int.from_bytes(_read_exactly(fd, 4), "little")
+    if max_bytes is not None and size > max_bytes:
+        raise BrokenChannel(f"a frame of {size} bytes")
+    try:
+        return marshal.loads(_read_exactly(fd, size))
+    except (EOFError, ValueError, TypeError) as exc:
+        raise BrokenChannel("a malformed frame") from exc
+
+
+def _read_exactly(fd, size):
+    chunks = []
+    while size:
+        chunk = os.read(fd, min(size, 1 << 20))
+        if not chunk:
+            raise ChannelClosed("end of file")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+def facts_to_args(facts):
+    """The keeper's ``key=value`` arguments to the worker for the isolation ``facts`` (a dict)."""
+    return [f"{key}={value}" for key, value in facts.items()]
+
+
+def facts_from_args(args):
+    """The isolation facts (a dict) from the worker's ``key=value`` arguments."""
+    return dict(argument.partition("=")[::2] for argument in args)
+
+
+def job_spec(mode, **fields):
+    """The job spec of ``mode`` (see :data:`SPEC_FIELDS`); raises ValueError unless ``fields``
+    are exactly that mode's."""
+    expected = {*SPEC_FIELDS["common"], *SPEC_FIELDS[mode]}
+    if set(fields) != expected:
+        raise ValueError(f"a {mode} job spec needs {sorted(expected)}, got {sorted(fields)}")
+    return {"mode": mode, **fields}
+
+
+def run_request(calibrate):
+    """One run of every test; ``calibrate`` loops test calls for stable timings."""
+    return {"op": RUN, "calibrate": calibrate}
+
+
+def inputs_request(inputs):
+    """Hold ``inputs`` (pickled calls, bytes) for the next requests; answered ``{INPUTS: count}``."""
+    return {"op": INPUTS, "inputs": inputs}
+
+
+def generate_request(recorded, examples, max_input_bytes, storage_dir):
+    """Generate up to ``examples`` inputs of at most ``max_input_bytes`` each with hypothesis
+    (``storage_dir``: its folder), from the types of the ``recorded`` calls' values where the
+    function has no type hints; answered ``{GENERATED: [bytes, ...], PROBLEM: str}``."""
+    return {"op": GENERATE, "recorded": recorded, "examples": examples, "max_input_bytes": max_input_bytes,
+            "storage_dir": storage_dir}
+
+
+def outcomes_request(limits_s, keep_going):
+    """Call the function on every held input, input i within ``limits_s[i]`` seconds; with
+    ``keep_going`` a call that does not finish does not stop the later ones. Answered
+    ``{OUTCOMES: [entry, ...]}``, one entry per input: a dict of :data:`OUTCOME_FIELDS`,
+    ``{STOPPED: ...}``, or None (not reached in time); or ``{PROBLEM: why}``."""
+    return {"op": OUTCOMES, "limits_s": limits_s, "keep_going": keep_going}
+
+
+def record(name, status, seconds, wall_seconds, peak_rss_bytes, detail, stdout=""):
+    """A test record (:data:`RECORD_FIELDS`): ``status`` one of PASSED ... CRASHED, ``seconds``
+    the test's own time and ``wall_seconds`` the wall time of its run (both in seconds),
+    ``peak_rss_bytes``, ``detail`` (a failure message), ``stdout`` (case tests only)."""
+    return dict(zip(RECORD_FIELDS, (name, status, seconds, wall_seconds, peak_rss_bytes, stdout, detail), strict=True))

@@ -1,0 +1,84 @@
+"""The sandbox protocol on its own (no sandbox processes): frames round-trip over a pipe and
+refuse what is not a frame, the manager's TestRecord takes the worker's records, job specs and
+isolation facts keep to their fields, and the worker loads protocol.py without importing
+anything for the programs it times."""
+
+import os
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from perfedit.sandbox import TestRecord as Record  # "Test...": pytest would collect it
+from perfedit.sandbox import protocol
+
+MARSHALABLE = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text() | st.binary(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(MARSHALABLE)
+def test_frame_round_trips_over_a_pipe(message):
+    read, write = os.pipe()
+    try:
+        protocol.send_frame(write, message)
+        assert protocol.receive_frame(read) == message
+    finally:
+        os.close(read)
+        os.close(write)
+
+
+def test_receive_frame_refuses_oversized_malformed_and_closed():
+    read, write = os.pipe()
+    try:
+        os.write(write, (protocol.MAX_FRAME_BYTES + 1).to_bytes(4, "little"))
+        with pytest.raises(protocol.BrokenChannel, match="bytes"):
+            protocol.receive_frame(read)
+        os.write(write, (3).to_bytes(4, "little") + b"\xff\xff\xff")
+        with pytest.raises(protocol.BrokenChannel, match="malformed"):
+            protocol.receive_frame(read)
+    finally:
+        os.close(write)
+    with pytest.raises(protocol.ChannelClosed):
+        protocol.receive_frame(read)
+    os.close(read)
+
+
+def test_test_record_fields_are_the_protocol_s():
+    assert tuple(field.name for field in fields(Record)) == protocol.RECORD_FIELDS
+    record = Record(**protocol.record("t", protocol.PASSED, 0.5, 0.6, 1024, "", stdout="out"))
+    assert record.ran_cleanly and record.stdout == "out"
+
+
+def test_job_spec_needs_exactly_its_mode_s_fields():
+    common = dict.fromkeys(protocol.SPEC_FIELDS["common"])
+    spec = protocol.job_spec(protocol.DIFFERENTIAL, module="m", function="f", **common)
+    assert spec["mode"] == protocol.DIFFERENTIAL
+    with pytest.raises(ValueError, match="differential job spec"):
+        protocol.job_spec(protocol.DIFFERENTIAL, module="m", **common)
+
+
+def test_facts_round_trip_through_arguments():
+    facts = {protocol.PIDS: protocol.NAMESPACE, protocol.FILESYSTEM: f"{protocol.LANDLOCK}6"}
+    assert protocol.facts_from_args(protocol.facts_to_args(facts)) == facts
+
+
+def test_worker_loads_protocol_without_importing_modules():
+    """The worker script, run under -I as the keeper runs it, loads protocol.py beside it and
+    adds no module to sys.modules but its private copy of it."""
+    worker = Path(protocol.__file__).with_name("worker.py")
+    code = (
+        "import sys\n"
+        "before = set(sys.modules)\n"
+        f"path = {str(worker)!r}\n"
+        "exec(compile(open(path).read(), path, 'exec'), {'__name__': 'worker', '__file__': path})\n"
+        "print(sorted(set(sys.modules) - before))\n"
+    )
+    result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "['_perfedit_sandbox_protocol', 'resource']"
