@@ -129,6 +129,7 @@ def _print_suggestion(console: Console, s: Suggestion, applied: bool) -> None:
 
 def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     from perfedit.pipeline import Request, suggest
+    from perfedit.proposers.stub import stub_proposer
     from perfedit.targets import read_source
 
     path = Path(args.file)
@@ -137,11 +138,9 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
         samples=args.samples, model=args.model, runs=args.runs, explain=False if args.no_explain else None,
         budget_s=args.budget, backend=args.backend, endpoint=args.endpoint,
     )
-    request = Request(
-        path=path, source=source, function=args.function,
-        tests=Path(args.tests) if args.tests else None,
-        candidates_file=Path(args.candidates) if args.candidates else None,
-    )
+    request = Request(path=path, source=source, function=args.function, tests=Path(args.tests) if args.tests else None)
+    # --candidates: the versions in that file instead of the rules, the model and refinement
+    proposers, refiners = ([stub_proposer(Path(args.candidates))], []) if args.candidates else (None, None)
 
     def model():  # loaded at most once, only if needed
         from perfedit.llm import shared
@@ -149,7 +148,7 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
         return shared(settings.model, backend=settings.backend, endpoint=settings.endpoint)
 
     with _progress_bar(console) as bar:
-        suggestion = suggest(request, settings, model, _RichProgress(bar))
+        suggestion = suggest(request, settings, model, _RichProgress(bar), proposers=proposers, refiners=refiners)
     applied = False
     if args.apply:
         if path.read_text(encoding="utf-8") != source:

@@ -1,27 +1,16 @@
-"""Explanations: the measured facts about a suggestion, plus a model-written reason.
+"""Explanations: the measured facts about a suggestion (the model-written reason beside them
+comes from :func:`perfedit.ask.why_faster`).
 
 The facts are computed, never generated: speedup with its 95% CI and p-value, the tests run,
 whether (and on how many inputs) differential testing checked it, peak memory before and
-after, lines changed. The reason is a short model-written paragraph
-(PIE appendix C style prompt, :func:`perfedit.prompts.explain_messages`).
+after, lines changed.
 """
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING
-
 from perfedit.differential import DifferentialCheck
-from perfedit.prompts import explain_messages
-from perfedit.proposers.model import extract_code
 from perfedit.testsource import TestSuite
 from perfedit.validate import Baseline, Verdict
-
-if TYPE_CHECKING:
-    from perfedit.llm import ChatModel
-
-_MAX_REASON_SENTENCES = 2
-_LIST_MARKER = re.compile(r"(^|:)\s*\d+\.$")
 
 
 def _mib(n_bytes: int) -> str:
@@ -62,18 +51,3 @@ def facts(verdict: Verdict, baseline: Baseline, suite: TestSuite, changed_lines:
         f"{changed_lines} line(s) changed"
         + (f" (minimised from {changed_lines_before}: the rest was not needed for the speedup)." if changed_lines_before not in (None, changed_lines) else "."),
     ]
-
-
-def reason(model: ChatModel, original: str, faster: str) -> str:
-    """The model's short explanation of why ``faster`` beats ``original``: plain prose, its
-    first two sentences (small models drift after that); code blocks in the reply are dropped."""
-    reply = model.complete(explain_messages(original, faster), max_new_tokens=120)
-    for block in extract_code(reply):
-        if block != reply:
-            reply = reply.replace(block, "")
-    text = " ".join(re.sub(r"```(?:python)?|\*\*|__|`|#+ ", "", reply).split())
-    sentences = [
-        sentence for sentence in re.split(r"(?<=[.!?])\s+", text)
-        if not _LIST_MARKER.search(sentence)  # "Here is why: 1." introduces a list: skip it
-    ]
-    return " ".join(sentences[:_MAX_REASON_SENTENCES])

@@ -30,7 +30,8 @@ from pathlib import Path
 from perfedit.config import Settings
 from perfedit.errors import OriginalFailsTests
 from perfedit.pipeline import Request, locate
-from perfedit.validate import Harness, Verdict
+from perfedit.proposers import Candidate
+from perfedit.validate import Harness, Verdict, validate_candidates
 
 #: R1–R4 of PerfRL, section 4.
 NO_PARSE, FAILS, PASSES, FASTER = 0.0, 1.0, 1.3, 2.0
@@ -47,10 +48,10 @@ class RewardJob:
     settings: Settings
 
 
-def tier(code: str | None, verdict: Verdict | None) -> float:
+def tier(code: str | None, verdict: Verdict) -> float:
     """The reward of one candidate: ``code`` None or unparseable → R1; otherwise by the harness's
     ``verdict`` ("rejected" → R2, "not_faster" → R3, "faster" → R4)."""
-    if code is None or verdict is None or not _parses(code):
+    if code is None or not _parses(code):
         return NO_PARSE
     return {"rejected": FAILS, "not_faster": PASSES, "faster": FASTER}[verdict.verdict]
 
@@ -65,7 +66,8 @@ def _parses(code: str) -> bool:
 
 def judge(job: RewardJob) -> list[float] | None:
     """The rewards of ``job.candidates``, in order; None when the slow program itself fails its
-    tests (the input cannot rank anything). Runs the programs in the sandbox; seconds per
+    tests (the input cannot rank anything). Runs the programs in the sandbox
+    (:func:`~perfedit.validate.validate_candidates`: a repeated program is run once); seconds per
     candidate are about ``settings.runs`` times the tests' run time."""
     with tempfile.TemporaryDirectory(prefix="perfedit-reward-") as folder:
         program = Path(folder) / "prog.py"
@@ -76,12 +78,12 @@ def judge(job: RewardJob) -> list[float] | None:
                 harness.baseline(runs=1)
             except OriginalFailsTests:
                 return None
-            rewards = []
-            for index, code in enumerate(job.candidates):
-                runnable = code is not None and _parses(code)
-                verdict = harness.validate(f"candidate {index}", code) if runnable else None
-                rewards.append(tier(code, verdict))
-            return rewards
+            candidates = [
+                Candidate(f"candidate {index}", code, code) if code is not None else Candidate.unusable(f"candidate {index}")
+                for index, code in enumerate(job.candidates)
+            ]
+            verdicts = validate_candidates(candidates, lambda c: harness.validate(c.label, c.source), {})
+            return [tier(code, verdict) for code, verdict in zip(job.candidates, verdicts, strict=True)]
 
 
 def reward_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
