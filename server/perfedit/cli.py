@@ -29,7 +29,7 @@ if TYPE_CHECKING:  # the handlers import these when they run, so --help and usag
     from rich.console import Console
     from rich.progress import Progress
 
-    from perfedit.compare import Outcome
+    from perfedit.compare import Report
     from perfedit.differential import DifferentialCheck
     from perfedit.pipeline import Suggestion
 
@@ -164,7 +164,7 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
-def _compare_json(o: Outcome) -> dict[str, Any]:
+def _compare_json(o: Report) -> dict[str, Any]:
     """The ``compare --json`` object; timing fields are null for a rejected candidate."""
     v, c = o.verdict, o.verdict.comparison
     return {
@@ -186,27 +186,13 @@ def _compare_json(o: Outcome) -> dict[str, Any]:
     }
 
 
-def _compare_lines(o: Outcome) -> list[str]:
-    """The ``compare`` report, one fact per line (times in ms, memory in MiB)."""
-    from perfedit.explain import differential_fact, timed_quantity
+def _compare_lines(o: Report) -> list[str]:
+    """The ``compare`` report: the verdict and why, its facts (:func:`perfedit.explain.facts`),
+    then the failing test's output."""
+    from perfedit.explain import facts
 
-    v, c = o.verdict, o.verdict.comparison
-    lines = [f"{v.verdict}: {v.reason}"]
-    if c is not None:
-        what = timed_quantity(o.suite)
-        lines += [
-            f"speedup {c.speedup:.2f}x (95% CI {c.ci95[0]:.2f}x–{c.ci95[1]:.2f}x), one-sided Yuen-Welch test "
-            f"p={c.p_value:.3g} (threshold {c.alpha:.3g}), {c.runs} timed runs per side",
-            f"time {c.baseline_s * 1e3:.3f} ms → {c.candidate_s * 1e3:.3f} ms per run ({what})",
-        ]
-    lines.append(f"tests {v.tests_passed} of {v.tests_total} passed ({o.suite.describe()})")
-    if v.differential is not None:
-        lines.append(differential_fact(v.differential))
-    candidate_rss = f"{v.peak_rss_bytes / 2**20:.1f} MiB" if v.peak_rss_bytes else "not measured"
-    lines.append(f"peak memory {o.baseline.peak_rss_bytes / 2**20:.1f} MiB → {candidate_rss}")
-    if v.detail:
-        lines += ["", v.detail]
-    return lines
+    v = o.verdict
+    return [f"{v.verdict}: {v.reason}", *facts(v, o.baseline, o.suite), *(["", v.detail] if v.detail else [])]
 
 
 def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
@@ -215,14 +201,14 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
     original = Path(args.original)
     settings = config.load(original).replace(runs=args.runs)
     with console.status(f"validating {args.candidate} against {args.original}"):
-        outcome = compare_files(
+        report = compare_files(
             original, Path(args.candidate), settings,
             function=args.function, tests=Path(args.tests) if args.tests else None,
         )
     if args.json:
-        print(json.dumps(_compare_json(outcome), indent=2))
+        print(json.dumps(_compare_json(report), indent=2))
     else:
-        print("\n".join(_compare_lines(outcome)))
+        print("\n".join(_compare_lines(report)))
     return 0
 
 

@@ -35,19 +35,42 @@ def differential_fact(check: DifferentialCheck) -> str:
     )
 
 
-def facts(verdict: Verdict, baseline: Baseline, suite: TestSuite, changed_lines: int, changed_lines_before: int | None = None) -> list[str]:
-    """Measured facts, one sentence each (times in ms, memory in MiB); ``changed_lines_before``
-    is the diff size before minimisation."""
-    comparison = verdict.comparison
-    assert comparison is not None, "facts() needs a timed verdict"
-    low, high = comparison.ci95
-    timing = timed_quantity(suite)
-    return [
-        f"{comparison.speedup:.2f}x faster (95% CI {low:.2f}x–{high:.2f}x, one-sided Yuen's test p={comparison.p_value:.2g}): "
-        f"{comparison.baseline_s * 1e3:.3f} ms → {comparison.candidate_s * 1e3:.3f} ms per run ({timing}).",
-        *([f"Passes all {verdict.tests_passed} of {verdict.tests_total} tests ({suite.describe()})."] if suite.size else []),
-        *([differential_fact(verdict.differential)] if verdict.differential else []),
-        f"Peak memory {_mib(baseline.peak_rss_bytes)} → {_mib(verdict.peak_rss_bytes)}.",
+def facts(
+    verdict: Verdict, baseline: Baseline, suite: TestSuite, changed_lines: int | None = None, changed_lines_before: int | None = None
+) -> list[str]:
+    """The measured facts of a verdict against ``baseline``, one sentence each (times in ms,
+    memory in MiB): the one rendering the CLI and the language server show. The speedup only
+    for a timed verdict; the diff size only when ``changed_lines`` is given
+    (``changed_lines_before``: its size before minimisation)."""
+    c = verdict.comparison
+    timed = [
+        f"Speedup {c.speedup:.2f}x (95% CI {c.ci95[0]:.2f}x–{c.ci95[1]:.2f}x, one-sided Yuen's trimmed-mean test "
+        f"p={c.p_value:.2g} against alpha {c.alpha:.2g}, {c.runs} timed runs per side): "
+        f"{c.baseline_s * 1e3:.3f} ms → {c.candidate_s * 1e3:.3f} ms per run ({timed_quantity(suite)})."
+    ] if c is not None else []
+    passed = "all " if verdict.tests_passed == verdict.tests_total else ""
+    candidate_rss = _mib(verdict.peak_rss_bytes) if verdict.peak_rss_bytes else "not measured"
+    diff = [] if changed_lines is None else [
         f"{changed_lines} line(s) changed"
-        + (f" (minimised from {changed_lines_before}: the rest was not needed for the speedup)." if changed_lines_before not in (None, changed_lines) else "."),
+        + (f" (minimised from {changed_lines_before}: the rest was not needed for the speedup)." if changed_lines_before not in (None, changed_lines) else ".")
     ]
+    return [
+        *timed,
+        *([f"Passes {passed}{verdict.tests_passed} of {verdict.tests_total} tests ({suite.describe()})."] if suite.size else []),
+        *([differential_fact(verdict.differential)] if verdict.differential else []),
+        f"Peak memory {_mib(baseline.peak_rss_bytes)} → {candidate_rss}.",
+        *diff,
+    ]
+
+
+def summary(name: str, verdict: Verdict) -> str:
+    """One line for a faster ``verdict`` of the target ``name``: speedup with its 95% CI, the
+    tests passed and whether differential testing checked it (for notifications)."""
+    c = verdict.comparison
+    assert c is not None, "a faster verdict is always timed"
+    low, high = c.ci95
+    checked = verdict.differential
+    evidence = f"{verdict.tests_passed} tests pass"
+    if checked:
+        evidence += f", checked by differential testing on {checked.inputs} inputs"
+    return f"perfedit: {name} is {c.speedup:.1f}x faster (95% CI {low:.1f}x–{high:.1f}x), {evidence}"

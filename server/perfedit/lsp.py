@@ -376,14 +376,9 @@ def code_action(
 
 
 def summary(s: Suggestion) -> str:
-    c = s.winner.comparison
-    assert c is not None, "a winner is always timed"
-    low, high = c.ci95
-    checked = s.winner.differential
-    evidence = f"{s.winner.tests_passed} tests pass"
-    if checked:
-        evidence += f", checked by differential testing on {checked.inputs} inputs"
-    return f"perfedit: {s.target.name} is {c.speedup:.1f}x faster (95% CI {low:.1f}x–{high:.1f}x), {evidence}"
+    from perfedit.explain import summary
+
+    return summary(s.target.name, s.winner)
 
 
 def hover_markdown(s: Suggestion) -> str:
