@@ -272,7 +272,7 @@ class Differential:
         entries = answer.get("outcomes")
         return entries if isinstance(entries, list) else str(answer.get("problem", "")).strip() or "no answer"
 
-    def compare(self, worker: Worker) -> Mismatch | None:
+    def mismatch(self, worker: Worker) -> Mismatch | None:
         """The first input on which the candidate served by ``worker`` (a worker from
         :meth:`open_worker` on the candidate's workspace) does not behave as the original, or
         None if it matches on every input."""

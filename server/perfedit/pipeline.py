@@ -60,7 +60,7 @@ class Request:
 class Suggestion:
     """A validated faster version. ``edits``/``diff`` turn the original file into ``new_source``
     (minimised: ``changed_lines`` of the winner's ``changed_lines_before``); ``winner`` is the
-    minimised version's verdict; ``verdicts`` holds every candidate's outcome; times in seconds."""
+    minimised version's verdict; ``verdicts`` holds every candidate's verdict; times in seconds."""
 
     target: targets.Target
     suite: testsource.TestSuite

@@ -109,7 +109,7 @@ class Baseline:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome for one candidate.
+    """The verdict on one candidate.
 
     ``verdict``: "rejected" (does not parse, fails a test, crashes, times out), "not_faster"
     (correct but not significantly >= min_speedup faster) or "faster"; ``reason`` says why in
@@ -197,9 +197,9 @@ class Harness:
         if self.differential is None or self.differential.check is None:
             return None
         if self.suite.kind == "differential":
-            return self.differential.compare(worker)
+            return self.differential.mismatch(worker)
         with self.differential.open_worker(workspace) as calls:
-            return self.differential.compare(calls)
+            return self.differential.mismatch(calls)
 
     def baseline(self, runs: int = 3) -> Baseline:
         """Run the original: differential testing's inputs and outcomes if the tests are thin,

@@ -102,7 +102,7 @@ def model_proposer(model_name: str, settings: Settings) -> Proposer:
     return model.model_proposer(lambda: loaded, settings)
 
 
-def compare(results: dict[str, Sequence[dict[str, Any]]], k: int) -> list[tuple[str, Summary]]:
+def side_by_side(results: dict[str, Sequence[dict[str, Any]]], k: int) -> list[tuple[str, Summary]]:
     """Rows ``"<name> Best@1"`` and ``"<name> Best@k"`` for each named result set (records as
     :func:`evaluate` writes them), over only the programs scored in every set, so that the models
     are compared on the same programs.
