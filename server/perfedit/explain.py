@@ -43,11 +43,14 @@ def facts(
     for a timed verdict; the diff size only when ``changed_lines`` is given
     (``changed_lines_before``: its size before minimisation)."""
     c = verdict.comparison
-    timed = [
-        f"Speedup {c.speedup:.2f}x (95% CI {c.ci95[0]:.2f}x–{c.ci95[1]:.2f}x, one-sided Yuen's trimmed-mean test "
-        f"p={c.p_value:.2g} against alpha {c.alpha:.2g}, {c.runs} timed runs per side): "
-        f"{c.baseline_s * 1e3:.3f} ms → {c.candidate_s * 1e3:.3f} ms per run ({timed_quantity(suite)})."
-    ] if c is not None else []
+    timed = []
+    if c is not None:
+        speedup = f"{c.speedup:.2f}x faster" if verdict.verdict == "faster" else f"Speedup {c.speedup:.2f}x"
+        timed = [
+            f"{speedup} (95% CI {c.ci95[0]:.2f}x–{c.ci95[1]:.2f}x, one-sided Yuen's trimmed-mean test "
+            f"p={c.p_value:.2g} against alpha {c.alpha:.2g}, {c.runs} timed runs per side): "
+            f"{c.baseline_s * 1e3:.3f} ms → {c.candidate_s * 1e3:.3f} ms per run ({timed_quantity(suite)})."
+        ]
     passed = "all " if verdict.tests_passed == verdict.tests_total else ""
     candidate_rss = _mib(verdict.peak_rss_bytes) if verdict.peak_rss_bytes else "not measured"
     diff = [] if changed_lines is None else [
