@@ -48,6 +48,10 @@ from perfedit.llm import ChatModel, Reply, shared
 from perfedit.metrics import Outcome, markdown_table, summarise
 from perfedit.pipeline import Job, Request, choose_winner, locate
 from perfedit.proposers import Candidate
+from perfedit.proposers.model import model_proposer
+from perfedit.proposers.rules import propose_rules
+from perfedit.proposers.stub import stub_proposer
+from perfedit.refine import refiner
 from perfedit.validate import Harness, Verdict
 from pie_val import select_programs
 
@@ -111,13 +115,14 @@ def ablate(request: Request, settings: config.Settings, model: ChatModel, ceilin
 
     with Harness(target, suite, settings) as harness:
         wall("baseline", harness.baseline)
-        job = Job(request, settings, lambda: memo, harness)
-        model_c = generating("generation", job.model_candidates)
-        rule_c = wall("rules", job.rule_candidates)
+        job = Job(settings, harness)
+        refiners = [refiner(lambda: memo, settings)]
+        model_c = generating("generation", lambda: list(job.propose([model_proposer(lambda: memo, settings)])))
+        rule_c = wall("rules", lambda: list(job.propose([propose_rules])))
         model_v = job.validate(model_c)
         rule_v = job.validate(rule_c, model_c)
-        ref_m, ref_m_v = generating("refine model", job.refine, model_c, model_v)
-        ref_b, ref_b_v = generating("refine both", job.refine, model_c + rule_c, model_v + rule_v)
+        ref_m, ref_m_v = generating("refine model", job.refine, refiners, model_c, model_v)
+        ref_b, ref_b_v = generating("refine both", job.refine, refiners, model_c + rule_c, model_v + rule_v)
         pools: dict[str, tuple[list[Candidate], list[Verdict], list[str]]] = {
             "model only": (model_c, model_v, []),
             "+ refinement": (model_c + ref_m, model_v + ref_m_v, ["refine model"]),
@@ -127,7 +132,7 @@ def ablate(request: Request, settings: config.Settings, model: ChatModel, ceilin
         configs: dict[str, dict[str, Any]] = {}
         for name, (candidates, verdicts, parts) in pools.items():
             chosen = choose_winner(candidates, verdicts, target)
-            wall_s = sum(spent[p] for p in ["baseline", "generation", *parts]) + sum(job.validation_s.get(c.label, 0.0) for c in candidates)
+            wall_s = sum(spent[p] for p in ["baseline", "generation", *parts]) + sum(v.validation_s for v in verdicts)
             size = changed_lines(unified_diff(target.source, chosen[0].source, target.path.name)) if chosen else None
             configs[name] = _record(verdicts, chosen[1] if chosen else None, size, wall_s)
         configs["+ minimisation"] = dict(configs["+ both"])
@@ -139,8 +144,7 @@ def ablate(request: Request, settings: config.Settings, model: ChatModel, ceilin
             )
         record: dict[str, Any] = {"configs": configs, "reasons": {v.label: v.reason for v in pools["+ both"][1]}}
         if ceiling is not None:
-            expert_job = Job(Request(request.path, request.source, request.function, candidates_file=ceiling), settings, lambda: memo, harness)
-            (expert,) = expert_job.validate(expert_job.model_candidates())
+            (expert,) = job.validate(list(job.propose([stub_proposer(ceiling)])))
             record["ceiling"] = {"verdict": expert.verdict, "speedup": expert.comparison.speedup if expert.comparison else None, "reason": expert.reason}
     return record
 

@@ -28,9 +28,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from perfedit import modelstore
+from perfedit.ask import CLOSING_FENCE
 from perfedit.llm.llamacpp import CONTEXT_TOKENS, LlamaCppModel, threads
 from perfedit.prompts import optimize_messages
-from perfedit.proposers.model import CLOSING_FENCE
 from perfedit.targets import find
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "dedupe" / "dedupe.py"

@@ -22,7 +22,7 @@
 
 5. The statistics alone, on simulated equal programs (seeded, no processes): the fraction of
    pairs declared faster at alpha = 0.05 by a plain Welch's t-test on the trimmed values (the
-   test perfedit used before), by Yuen's trimmed-mean Welch's test (the one it uses now), and,
+   test perfedit used before), by Yuen's trimmed-mean test (the one it uses now), and,
    over up to 10 runs, by the fixed rule, the adaptive rule and naive repeated looks at 0.05.
 
 Times are medians unless stated; "own time" is the program's CPU time (user + system from
@@ -60,7 +60,7 @@ from perfedit.config import Settings
 from perfedit.sandbox import Limits, WorkerHandle, Workspace
 from perfedit.targets import find
 from perfedit.testsource import Case, TestSuite, discover
-from perfedit.timing import SequentialRule, compare, trimmed, trimmed_mean, yuen_welch_p
+from perfedit.timing import SequentialRule, compare, trimmed, trimmed_mean, yuen_p
 from perfedit.validate import Harness, Verdict
 
 BUSY = """\
@@ -372,7 +372,7 @@ def simulated_tests(count: int, runs: int = 10) -> list[str]:
     for name, draw in NOISE.items():
         pairs = [(draw(rng, runs), draw(rng, runs)) for _ in range(count)]
         welch = sum(stats.ttest_ind(trimmed(a), trimmed(b), equal_var=False, alternative="greater").pvalue < 0.05 for a, b in pairs)
-        yuen = sum(yuen_welch_p(a, b) < 0.05 for a, b in pairs)
+        yuen = sum(yuen_p(a, b) < 0.05 for a, b in pairs)
         rows.append(f"| {name} | {runs} | {_pct(welch, count)} | {_pct(yuen, count)} |")
     return rows
 
@@ -468,7 +468,7 @@ def main() -> None:
                      throughput(program, args.throughput_candidates)), flush=True)
     progress("figure 5")
     print(f"\n## 5. The statistics on simulated equal programs ({args.simulations} pairs per row, no processes)\n")
-    print(_table("| noise | runs per side | plain Welch on trimmed values | Yuen-Welch (used) |", simulated_tests(args.simulations)))
+    print(_table("| noise | runs per side | plain Welch on trimmed values | Yuen's trimmed-mean test (used) |", simulated_tests(args.simulations)))
     print()
     print(_table("| rule (threshold 1.0x) | declared faster |", simulated_looks(args.simulations // 2)))
     print(f"\ntotal bench time {time.perf_counter() - started:.0f} s; load average at the end {_load()}")

@@ -5,7 +5,7 @@ run ``perfedit suggest`` (the same :func:`perfedit.pipeline.suggest` the CLI and
 on the slow version with ``tests/{problem_id}/`` as its cases, and report:
 
 * %Correct: programs where at least one candidate passed every test;
-* %OPT: programs where a candidate was correct, significant (one-sided Welch's t-test,
+* %OPT: programs where a candidate was correct, significant (one-sided Yuen's trimmed-mean test,
   p < 0.05) and at least 10% faster: a suggestion was delivered;
 * SP: mean speedup (old/new) over the optimised programs; RTR: mean relative time reduction,
   (old - new) / old * 100, over the optimised programs;

@@ -88,7 +88,7 @@ def test_text_report_states_verdict_speedup_and_memory(script_project: Path):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("faster: ")
     assert "95% CI" in result.stdout and "p=" in result.stdout
-    assert "tests 4 of 4 passed" in result.stdout and "peak memory" in result.stdout
+    assert "Passes all 4 of 4 tests" in result.stdout and "Peak memory" in result.stdout
 
 
 def test_function_mode_places_the_candidate_at_the_original_path(dedupe_project: Path, tmp_path: Path):

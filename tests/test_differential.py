@@ -15,6 +15,7 @@ from perfedit.config import Settings
 from perfedit.differential import applies, same
 from perfedit.errors import NoTestsFound
 from perfedit.pipeline import Request, suggest
+from perfedit.proposers.stub import stub_proposer
 from perfedit.targets import Target, find
 from perfedit.testsource import discover
 from perfedit.validate import Harness
@@ -102,8 +103,8 @@ def test_untested_function_without_hints_says_what_to_do(untested: Path):
 def test_untested_hinted_function_gets_a_suggestion_checked_by_differential_testing(untested: Path, tmp_path: Path):
     stub = tmp_path / "stub.py"
     stub.write_text(FAST_SORT)
-    request = Request(path=untested, source=untested.read_text(), function="sort_numbers", candidates_file=stub)
-    suggestion = suggest(request, SETTINGS, _no_model)
+    request = Request(path=untested, source=untested.read_text(), function="sort_numbers")
+    suggestion = suggest(request, SETTINGS, _no_model, proposers=[stub_proposer(stub)], refiners=[])
     assert suggestion.suite.kind == "differential" and suggestion.baseline.tests_total == 0
     check = suggestion.winner.differential
     assert check is not None and check.recorded == 0 and check.generated > 20

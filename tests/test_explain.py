@@ -1,6 +1,6 @@
-"""Explanations: facts are measured values; the model's reason is cut to two clean sentences."""
+"""Explanations: the model's reason is cut to two clean sentences."""
 
-from perfedit.explain import reason
+from perfedit.ask import why_faster
 
 
 class CannedModel:
@@ -14,11 +14,11 @@ class CannedModel:
         return self.reply
 
 
-def test_reason_keeps_two_sentences_without_list_markers_or_code():
+def test_why_faster_keeps_two_sentences_without_list_markers_or_code():
     reply = (
         "The new version avoids **unused imports**. Here's a detailed explanation: 1. "
         "Importing datetime costs time at start-up. 2. Fewer globals.\n```python\nimport sys\n```"
     )
-    assert reason(CannedModel(reply), "a", "b") == (
+    assert why_faster(CannedModel(reply), "a", "b") == (
         "The new version avoids unused imports. Importing datetime costs time at start-up."
     )

@@ -101,7 +101,7 @@ def test_a_validation_the_budget_overtakes_is_cut_short(dedupe_project: Path):
     req, conf = request(dedupe_project), settings()
     target, suite = locate(req, conf)
     with Harness(target, suite, conf, lambda: job.over_budget()) as harness:
-        job = Job(req, conf, lambda: None, harness, deadline=Deadline(3600))
+        job = Job(conf, harness, deadline=Deadline(3600))
         harness.baseline()
         slow_copy = target.replace(SLOW_COPY.split("\n", 1)[1].rsplit("```", 1)[0])
         job.deadline = Deadline(0.3)  # spent once the candidate's worker has started

@@ -2,9 +2,11 @@
 
 from pathlib import Path
 
+from perfedit.ask import extract_code
 from perfedit.progress import never_cancelled, no_progress
-from perfedit.proposers.model import extract_code, fit_to_target
-from perfedit.proposers.stub import StubProposer
+from perfedit.proposers import Feedback
+from perfedit.proposers.model import fit_to_target
+from perfedit.proposers.stub import stub_proposer
 from perfedit.targets import find
 
 MODULE = "import os\n\n\nclass C:\n    def slow(self, xs):\n        return [x for x in xs if x in list(xs)]\n\n\ndef top(xs):\n    return sorted(xs)[0]\n"
@@ -39,6 +41,6 @@ def test_stub_proposer_reads_separated_versions(tmp_path: Path):
     stub = tmp_path / "stub.py"
     stub.write_text("def top(xs):\n    return min(xs)\n# --- candidate ---\nnot python(\n# --- candidate ---\ndef top(xs):\n    return xs[0]\n")
     target = find(Path("m.py"), MODULE, function="top")
-    candidates = StubProposer(stub).propose(target, no_progress, never_cancelled)
+    candidates = stub_proposer(stub)(target, Feedback(), no_progress, never_cancelled)
     assert [(c.label, c.usable) for c in candidates] == [("stub 1", True), ("stub 2", False), ("stub 3", True)]
     assert candidates[0].source == MODULE.replace("sorted(xs)[0]", "min(xs)")

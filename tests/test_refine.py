@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 
 from perfedit.config import Settings
+from perfedit.progress import never_cancelled, no_progress
 from perfedit.prompts import fix_messages, optimize_with_test_messages
-from perfedit.proposers import Candidate
-from perfedit.refine import refinements
+from perfedit.proposers import Candidate, Feedback
+from perfedit.refine import refiner
 from perfedit.targets import find
 from perfedit.testsource import discover, feedback_text
 from perfedit.validate import Harness
@@ -44,5 +45,6 @@ def test_real_model_refines_failed_and_correct_candidates(script_project: Path):
         harness.baseline(runs=1)
         verdicts = [harness.validate(label, c.source) for label, c in candidates.items()]
     assert verdicts[0].failed_test == "case 0" and verdicts[1].verdict != "rejected"
-    refined = refinements(load("smollm2-135m"), target, suite, candidates, verdicts, per_phase=1, max_new_tokens=48)
+    refine = refiner(lambda: load("smollm2-135m"), Settings(refine_candidates=1, max_new_tokens=48))
+    refined = list(refine(target, Feedback(suite, candidates, verdicts), no_progress, never_cancelled))
     assert [c.label for c in refined] == ["bad → fixed", "good → optimised"]

@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from perfedit.progress import never_cancelled, no_progress
-from perfedit.proposers.rules import RULES, RuleProposer
+from perfedit.proposers import Feedback
+from perfedit.proposers.rules import RULES, propose_rules
 from perfedit.targets import find
 
 CASES = {
@@ -68,7 +69,7 @@ def test_buffered_stdin_only_for_scripts_reading_twice():
 def test_proposer_labels_and_combination():
     source = "import math\n\n\ndef f(xs):\n    total = 0\n    for x in xs:\n        total += x\n    return total + sorted(xs)[0]\n"
     target = find(Path("m.py"), source, function="f")
-    candidates = RuleProposer().propose(target, no_progress, never_cancelled)
+    candidates = propose_rules(target, Feedback(), no_progress, never_cancelled)
     labels = [c.label for c in candidates]
     assert "rule: accumulation loop → sum/join" in labels and "rule: sorted index → min/max" in labels
     combined = next(c for c in candidates if c.label == "rules combined")

@@ -13,7 +13,8 @@ import pytest
 
 from perfedit.config import Settings
 from perfedit.errors import InputError
-from perfedit.proposers import Candidate
+from perfedit.progress import CancelFn, ProgressFn
+from perfedit.proposers import Candidate, Feedback
 from perfedit.targets import Target
 from perfedit.training import evaluate, pairs
 from training_programs import DOUBLE_FAST, DOUBLE_WRONG, SUM_FAST, make_pie
@@ -22,12 +23,12 @@ SETTINGS = Settings(runs=10, timeout_s=5.0)
 
 
 class FixedProposer:
-    """Stands in for the model: per program, the greedy reply first, then the samples."""
+    """Stands in for the model proposer: per program, the greedy reply first, then the samples."""
 
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self, target: Target) -> list[Candidate]:
+    def __call__(self, target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
         self.calls += 1
         if "n * 2" in target.code:  # pdouble: a wrong greedy reply, a faster sample, a repeat, no code
             codes = [DOUBLE_WRONG, DOUBLE_FAST, DOUBLE_FAST, ""]

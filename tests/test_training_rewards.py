@@ -11,7 +11,7 @@ from perfedit.training.rewards import (
     FASTER,
     NO_PARSE,
     PASSES,
-    RewardJob,
+    RewardGroup,
     reward_pool,
     score_inputs,
 )
@@ -29,10 +29,10 @@ SETTINGS = Settings(runs=10, timeout_s=5.0)
 
 def test_tiers_on_known_programs_in_parallel_workers(tmp_path: Path):
     tests = make_pie(tmp_path) / "tests" / "pdouble"
-    tiers = RewardJob(
+    tiers = RewardGroup(
         DOUBLE_SLOW, tests, (None, "print(int(input()) *\n", DOUBLE_WRONG, DOUBLE_RAISES, DOUBLE_SAME_SPEED, DOUBLE_FAST), SETTINGS
     )
-    broken_original = RewardJob(DOUBLE_WRONG, tests, (DOUBLE_FAST,), SETTINGS)
+    broken_original = RewardGroup(DOUBLE_WRONG, tests, (DOUBLE_FAST,), SETTINGS)
     with reward_pool(2) as pool:
         rewarded, unrankable = score_inputs([tiers, broken_original], pool)
     assert rewarded == [NO_PARSE, NO_PARSE, FAILS, FAILS, PASSES, FASTER]

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # the handlers import these when they run, so --help and usag
     from rich.console import Console
     from rich.progress import Progress
 
-    from perfedit.compare import Outcome
+    from perfedit.compare import Report
     from perfedit.differential import DifferentialCheck
     from perfedit.pipeline import Suggestion
     from perfedit.targets import Target
@@ -132,6 +132,7 @@ def _print_suggestion(console: Console, s: Suggestion, applied: bool) -> None:
 
 def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     from perfedit.pipeline import Request, suggest
+    from perfedit.proposers.stub import stub_proposer
     from perfedit.targets import read_source
 
     path = Path(args.file)
@@ -140,11 +141,9 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
         samples=args.samples, model=args.model, runs=args.runs, explain=False if args.no_explain else None,
         budget_s=args.budget, backend=args.backend, endpoint=args.endpoint,
     )
-    request = Request(
-        path=path, source=source, function=args.function,
-        tests=Path(args.tests) if args.tests else None,
-        candidates_file=Path(args.candidates) if args.candidates else None,
-    )
+    request = Request(path=path, source=source, function=args.function, tests=Path(args.tests) if args.tests else None)
+    # --candidates: the versions in that file instead of the rules, the model and refinement
+    proposers, refiners = ([stub_proposer(Path(args.candidates))], []) if args.candidates else (None, None)
 
     from perfedit import llm
 
@@ -155,7 +154,7 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
         return llm.shared(settings.model, backend=settings.backend, endpoint=settings.endpoint)
 
     with _progress_bar(console) as bar:
-        suggestion = suggest(request, settings, model, _RichProgress(bar))
+        suggestion = suggest(request, settings, model, _RichProgress(bar), proposers=proposers, refiners=refiners)
     not_applied = _apply(suggestion, source) if args.apply else None
     applied = bool(args.apply) and not_applied is None
     if args.export_pair:
@@ -233,7 +232,7 @@ def _save_patch(s: Suggestion) -> Path | None:
     return None
 
 
-def _compare_json(o: Outcome) -> dict[str, Any]:
+def _compare_json(o: Report) -> dict[str, Any]:
     """The ``compare --json`` object; timing fields are null for a rejected candidate."""
     v, c = o.verdict, o.verdict.comparison
     return {
@@ -255,27 +254,13 @@ def _compare_json(o: Outcome) -> dict[str, Any]:
     }
 
 
-def _compare_lines(o: Outcome) -> list[str]:
-    """The ``compare`` report, one fact per line (times in ms, memory in MiB)."""
-    from perfedit.explain import differential_fact, timed_quantity
+def _compare_lines(o: Report) -> list[str]:
+    """The ``compare`` report: the verdict and why, its facts (:func:`perfedit.explain.facts`),
+    then the failing test's output."""
+    from perfedit.explain import facts
 
-    v, c = o.verdict, o.verdict.comparison
-    lines = [f"{v.verdict}: {v.reason}"]
-    if c is not None:
-        what = timed_quantity(o.suite)
-        lines += [
-            f"speedup {c.speedup:.2f}x (95% CI {c.ci95[0]:.2f}x–{c.ci95[1]:.2f}x), one-sided Yuen-Welch test "
-            f"p={c.p_value:.3g} (threshold {c.alpha:.3g}), {c.runs} timed runs per side",
-            f"time {c.baseline_s * 1e3:.3f} ms → {c.candidate_s * 1e3:.3f} ms per run ({what})",
-        ]
-    lines.append(f"tests {v.tests_passed} of {v.tests_total} passed ({o.suite.describe()})")
-    if v.differential is not None:
-        lines.append(differential_fact(v.differential))
-    candidate_rss = f"{v.peak_rss_bytes / 2**20:.1f} MiB" if v.peak_rss_bytes else "not measured"
-    lines.append(f"peak memory {o.baseline.peak_rss_bytes / 2**20:.1f} MiB → {candidate_rss}")
-    if v.detail:
-        lines += ["", v.detail]
-    return lines
+    v = o.verdict
+    return [f"{v.verdict}: {v.reason}", *facts(v, o.baseline, o.suite), *(["", v.detail] if v.detail else [])]
 
 
 def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
@@ -284,16 +269,16 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
     original = Path(args.original)
     settings = config.load(original).replace(runs=args.runs)
     with console.status(f"validating {args.candidate} against {args.original}"):
-        outcome = compare_files(
+        report = compare_files(
             original, Path(args.candidate), settings,
             function=args.function, tests=Path(args.tests) if args.tests else None,
         )
     if args.json:
-        print(json.dumps(_compare_json(outcome), indent=2))
+        print(json.dumps(_compare_json(report), indent=2))
     else:
-        print("\n".join(_compare_lines(outcome)))
-    if args.save_timings and outcome.verdict.comparison:
-        _save_timings(console, Path(args.save_timings), outcome.target, outcome.verdict)
+        print("\n".join(_compare_lines(report)))
+    if args.save_timings and report.verdict.comparison:
+        _save_timings(console, Path(args.save_timings), report.target, report.verdict)
     return 0
 
 

@@ -120,7 +120,7 @@ def _compare(named_files: list[str], k: int) -> int:
             raise InputError(f"--compare takes NAME=FILE with an existing results file, not {item!r}")
         results[name] = [json.loads(line) for line in Path(file).read_text().splitlines() if line.strip()]
     try:
-        rows = evaluate.compare(results, k)
+        rows = evaluate.side_by_side(results, k)
     except ValueError as exc:
         raise InputError(f"{exc}: evaluate every model on the same --programs first") from exc
     print(markdown_table(rows, first="model"))

@@ -20,7 +20,7 @@ from perfedit.validate import Baseline, Harness, Verdict
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Report:
     """The original's baseline and the candidate's verdict (see :class:`~perfedit.validate.Verdict`)."""
 
     target: targets.Target
@@ -46,13 +46,13 @@ def compare_files(
     function: str | None = None,
     tests: Path | None = None,
     cancel: CancelFn = never_cancelled,
-) -> Outcome:
+) -> Report:
     """Validate ``candidate`` against the tests of ``original`` (its ``function``, else the
     file as a stdin/stdout script) and time it against ``original``.
 
     Bad input raises InputError subclasses before any process starts (unreadable file,
     SourceSyntaxError, TargetNotFound, NoTestsFound), or OriginalFailsTests after the baseline
-    run. A candidate that fails is an outcome with verdict "rejected", not an error.
+    run. A candidate that fails is a report with verdict "rejected", not an error.
     """
     original_source, candidate_source = targets.read_source(original), targets.read_source(candidate)
     target, suite = locate(Request(path=original, source=original_source, function=function, tests=tests), settings)
@@ -60,4 +60,4 @@ def compare_files(
     with Harness(target, suite, settings, cancel) as harness:
         baseline = harness.baseline()
         verdict = harness.validate(candidate.name, candidate_source)
-    return Outcome(target, suite, baseline, verdict)
+    return Report(target, suite, baseline, verdict)

@@ -32,7 +32,7 @@ class Settings:
     runs: int = field(default=10, metadata={"help": "timed runs E per candidate and per baseline, interleaved (the most, when adaptive)"})
     adaptive: bool = field(default=True, metadata={"help": "stop timing once the decision is clear (alpha split over the looks)"})
     min_runs: int = field(default=5, metadata={"help": "timed runs before the adaptive mode's first look"})
-    alpha: float = field(default=0.05, metadata={"help": "significance level of the one-sided Welch's t-test"})
+    alpha: float = field(default=0.05, metadata={"help": "significance level of the one-sided Yuen's trimmed-mean test"})
     min_speedup: float = field(default=1.10, metadata={"help": "smallest speedup (old/new) that counts"})
     timeout_s: float = field(default=10.0, metadata={"help": "wall-clock limit per test run, seconds"})
     memory_limit_bytes: int = field(default=2 * 1024**3, metadata={"help": "address-space limit of a test run"})

@@ -271,7 +271,7 @@ class Differential:
         entries = answer.get(protocol.OUTCOMES)
         return entries if isinstance(entries, list) else str(answer.get(protocol.PROBLEM, "")).strip() or "no answer"
 
-    def compare(self, worker: WorkerHandle) -> Mismatch | None:
+    def mismatch(self, worker: WorkerHandle) -> Mismatch | None:
         """The first input on which the candidate served by ``worker`` (a worker from
         :meth:`open_worker` on the candidate's workspace) does not behave as the original, or
         None if it matches on every input."""

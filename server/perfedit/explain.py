@@ -1,27 +1,16 @@
-"""Explanations: the measured facts about a suggestion, plus a model-written reason.
+"""Explanations: the measured facts about a suggestion (the model-written reason beside them
+comes from :func:`perfedit.ask.why_faster`).
 
 The facts are computed, never generated: speedup with its 95% CI and p-value, the tests run,
 whether (and on how many inputs) differential testing checked it, peak memory before and
-after, lines changed. The reason is a short model-written paragraph
-(PIE appendix C style prompt, :func:`perfedit.prompts.explain_messages`).
+after, lines changed.
 """
 
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING
-
 from perfedit.differential import DifferentialCheck
-from perfedit.prompts import explain_messages
-from perfedit.proposers.model import extract_code
 from perfedit.testsource import TestSuite
 from perfedit.validate import Baseline, Verdict
-
-if TYPE_CHECKING:
-    from perfedit.llm import ChatModel
-
-_MAX_REASON_SENTENCES = 2
-_LIST_MARKER = re.compile(r"(^|:)\s*\d+\.$")
 
 
 def _mib(n_bytes: int) -> str:
@@ -46,34 +35,45 @@ def differential_fact(check: DifferentialCheck) -> str:
     )
 
 
-def facts(verdict: Verdict, baseline: Baseline, suite: TestSuite, changed_lines: int, changed_lines_before: int | None = None) -> list[str]:
-    """Measured facts, one sentence each (times in ms, memory in MiB); ``changed_lines_before``
-    is the diff size before minimisation."""
-    comparison = verdict.comparison
-    assert comparison is not None, "facts() needs a timed verdict"
-    low, high = comparison.ci95
-    timing = timed_quantity(suite)
-    return [
-        f"{comparison.speedup:.2f}x faster (95% CI {low:.2f}x–{high:.2f}x, one-sided Yuen's test p={comparison.p_value:.2g}): "
-        f"{comparison.baseline_s * 1e3:.3f} ms → {comparison.candidate_s * 1e3:.3f} ms per run ({timing}).",
-        *([f"Passes all {verdict.tests_passed} of {verdict.tests_total} tests ({suite.describe()})."] if suite.size else []),
-        *([differential_fact(verdict.differential)] if verdict.differential else []),
-        f"Peak memory {_mib(baseline.peak_rss_bytes)} → {_mib(verdict.peak_rss_bytes)}.",
+def facts(
+    verdict: Verdict, baseline: Baseline, suite: TestSuite, changed_lines: int | None = None, changed_lines_before: int | None = None
+) -> list[str]:
+    """The measured facts of a verdict against ``baseline``, one sentence each (times in ms,
+    memory in MiB): the one rendering the CLI and the language server show. The speedup only
+    for a timed verdict; the diff size only when ``changed_lines`` is given
+    (``changed_lines_before``: its size before minimisation)."""
+    c = verdict.comparison
+    timed = []
+    if c is not None:
+        speedup = f"{c.speedup:.2f}x faster" if verdict.verdict == "faster" else f"Speedup {c.speedup:.2f}x"
+        timed = [
+            f"{speedup} (95% CI {c.ci95[0]:.2f}x–{c.ci95[1]:.2f}x, one-sided Yuen's trimmed-mean test "
+            f"p={c.p_value:.2g} against alpha {c.alpha:.2g}, {c.runs} timed runs per side): "
+            f"{c.baseline_s * 1e3:.3f} ms → {c.candidate_s * 1e3:.3f} ms per run ({timed_quantity(suite)})."
+        ]
+    passed = "all " if verdict.tests_passed == verdict.tests_total else ""
+    candidate_rss = _mib(verdict.peak_rss_bytes) if verdict.peak_rss_bytes else "not measured"
+    diff = [] if changed_lines is None else [
         f"{changed_lines} line(s) changed"
-        + (f" (minimised from {changed_lines_before}: the rest was not needed for the speedup)." if changed_lines_before not in (None, changed_lines) else "."),
+        + (f" (minimised from {changed_lines_before}: the rest was not needed for the speedup)." if changed_lines_before not in (None, changed_lines) else ".")
+    ]
+    return [
+        *timed,
+        *([f"Passes {passed}{verdict.tests_passed} of {verdict.tests_total} tests ({suite.describe()})."] if suite.size else []),
+        *([differential_fact(verdict.differential)] if verdict.differential else []),
+        f"Peak memory {_mib(baseline.peak_rss_bytes)} → {candidate_rss}.",
+        *diff,
     ]
 
 
-def reason(model: ChatModel, original: str, faster: str) -> str:
-    """The model's short explanation of why ``faster`` beats ``original``: plain prose, its
-    first two sentences (small models drift after that); code blocks in the reply are dropped."""
-    reply = model.complete(explain_messages(original, faster), max_new_tokens=120)
-    for block in extract_code(reply):
-        if block != reply:
-            reply = reply.replace(block, "")
-    text = " ".join(re.sub(r"```(?:python)?|\*\*|__|`|#+ ", "", reply).split())
-    sentences = [
-        sentence for sentence in re.split(r"(?<=[.!?])\s+", text)
-        if not _LIST_MARKER.search(sentence)  # "Here is why: 1." introduces a list: skip it
-    ]
-    return " ".join(sentences[:_MAX_REASON_SENTENCES])
+def summary(name: str, verdict: Verdict) -> str:
+    """One line for a faster ``verdict`` of the target ``name``: speedup with its 95% CI, the
+    tests passed and whether differential testing checked it (for notifications)."""
+    c = verdict.comparison
+    assert c is not None, "a faster verdict is always timed"
+    low, high = c.ci95
+    checked = verdict.differential
+    evidence = f"{verdict.tests_passed} tests pass"
+    if checked:
+        evidence += f", checked by differential testing on {checked.inputs} inputs"
+    return f"perfedit: {name} is {c.speedup:.1f}x faster (95% CI {low:.1f}x–{high:.1f}x), {evidence}"

@@ -71,6 +71,7 @@ if TYPE_CHECKING:
     from perfedit.diffs import Edit
     from perfedit.llm import ChatModel
     from perfedit.pipeline import ModelProvider, Request, Suggestion
+    from perfedit.proposers import Proposer
 
 COMMAND = "perfedit.suggest"
 ACTION_KIND = "refactor.rewrite.perfedit"
@@ -245,9 +246,15 @@ class PerfeditServer(LanguageServer):
         from perfedit.pipeline import Request
 
         path = Path(document.path)
+        return Request(path, document.source, line=line), self.settings_for(path)
+
+    def stub_for(self, path: Path) -> list[Proposer] | None:
+        """With ``candidatesFile``: its stub proposer (the file relative to ``path``'s project
+        root; absolute stays absolute), instead of the rules, the model and refinement."""
+        from perfedit.proposers.stub import stub_proposer
+
         candidates = self.options.candidates_file
-        stub = config.find_project_root(path) / candidates if candidates else None  # absolute stays absolute
-        return Request(path, document.source, line=line, candidates_file=stub), self.settings_for(path)
+        return [stub_proposer(config.find_project_root(path) / candidates)] if candidates else None
 
 
 
@@ -290,17 +297,21 @@ def locate_for_action(request: Request, settings: Settings) -> tuple[Request, st
 
 
 def suggest_at(
-    request: Request, settings: Settings, model: ModelProvider, progress: ProgressFn, cancel: CancelFn
+    request: Request, settings: Settings, model: ModelProvider, progress: ProgressFn, cancel: CancelFn,
+    stub: list[Proposer] | None = None,
 ) -> Suggestion:
-    """:func:`pipeline.suggest` for the function around ``request.line``, else the whole script."""
+    """:func:`pipeline.suggest` for the function around ``request.line``, else the whole script;
+    with ``stub``, its candidates instead of the rules, the model and refinement."""
     from perfedit import pipeline
 
+    suggest = functools.partial(pipeline.suggest, settings=settings, model=model, progress=progress, cancel=cancel,
+                                proposers=stub, refiners=[] if stub else None)
     try:
-        return pipeline.suggest(request, settings, model, progress, cancel)
+        return suggest(request)
     except TargetNotFound:
         if request.line is None:
             raise
-        return pipeline.suggest(dataclasses.replace(request, line=None), settings, model, progress, cancel)
+        return suggest(dataclasses.replace(request, line=None))
 
 
 def text_edits(edits: Sequence[Edit], source: str, codec: PositionCodec, annotated: bool) -> list[types.TextEdit]:
@@ -365,14 +376,9 @@ def code_action(
 
 
 def summary(s: Suggestion) -> str:
-    c = s.winner.comparison
-    assert c is not None, "a winner is always timed"
-    low, high = c.ci95
-    checked = s.winner.differential
-    evidence = f"{s.winner.tests_passed} tests pass"
-    if checked:
-        evidence += f", checked by differential testing on {checked.inputs} inputs"
-    return f"perfedit: {s.target.name} is {c.speedup:.1f}x faster (95% CI {low:.1f}x–{high:.1f}x), {evidence}"
+    from perfedit.explain import summary
+
+    return summary(s.target.name, s.winner)
 
 
 def hover_markdown(s: Suggestion) -> str:
@@ -450,7 +456,7 @@ async def run_job(ls: PerfeditServer, request: Request, settings: Settings) -> S
         ls.jobs.add(cancel, ("token", token))
         report = ProgressReporter(ls, token, asyncio.get_running_loop())
         model = functools.partial(_shared_model, settings)
-        return await asyncio.to_thread(suggest_at, request, settings, model, report, cancel.is_set)
+        return await asyncio.to_thread(suggest_at, request, settings, model, report, cancel.is_set, ls.stub_for(request.path))
     finally:
         ls.jobs.remove(cancel)
         end_progress(ls, token)

@@ -5,8 +5,8 @@ One :class:`Outcome` per program says what the best of its candidates achieved (
 fastest candidate that is correct, and significant when it counts as optimised). From those:
 
 * %Correct: programs with at least one candidate that passes every test;
-* %OPT: programs with a candidate that is correct, significantly faster (one-sided Welch's
-  t-test) and at least ``min_speedup`` faster: a suggestion is delivered;
+* %OPT: programs with a candidate that is correct, significantly faster (one-sided Yuen's trimmed-mean
+  test) and at least ``min_speedup`` faster: a suggestion is delivered;
 * SP: mean speedup old/new; RTR: mean relative time reduction (old - new) / old * 100. Both are
   given over the optimised programs and, as PIE reports them, over all programs with a speedup
   of 1 (RTR 0) where no optimised candidate was found.

@@ -1,9 +1,12 @@
-"""The main job: target → tests → baseline → candidates (rules, model) → validation →
+"""The main job: target → tests → baseline → candidates (proposers) → validation →
 refinement → selection → minimisation → diff → explanation.
 
-The job streams: the model starts generating in a background thread as soon as the job starts,
-while the original and the rule candidates run; each reply is validated as soon as it is
-complete, while the next is generated.
+Candidates come from a list of proposers (:data:`~perfedit.proposers.Proposer`: by default the
+rules, then the model; a file of candidates instead when the caller says so) and refinement
+from refining proposers fed with the verdicts (by default PerfCodeGen's, :mod:`perfedit.refine`).
+The job streams: the proposers start in a background thread as soon as the job starts, while the
+original runs; each candidate (each model reply as soon as it is complete) is validated while the
+next is made.
 Each validated faster candidate is reported at once (progress "found 3.2× faster (validated)").
 The job stops generating early by a stated rule (:func:`stop_reason`): the time budget
 (``budget_s``) is spent, or a candidate is already ``stop_at_speedup`` times faster at the low end
@@ -12,62 +15,52 @@ of its 95% CI. It then returns the best validated candidate so far, minimised if
 :func:`suggest` runs it all; :class:`Job` holds its steps so that the ablation benchmark can run
 them in other combinations. Knows nothing of the CLI or LSP: callers pass a
 :data:`~perfedit.progress.ProgressFn`, a :data:`~perfedit.progress.CancelFn` and a way to get
-the (cached, lazily loaded) model.
+the (cached, lazily loaded) model (:data:`~perfedit.ask.ModelProvider`).
 """
 
 from __future__ import annotations
 
-import ast
 import contextlib
-import dataclasses
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from perfedit import explain, targets, testsource
+from perfedit import ask, explain, targets, testsource
+from perfedit.ask import ModelProvider
 from perfedit.config import Settings
 from perfedit.diffs import Edit, changed_lines, line_edits, unified_diff
 from perfedit.errors import Cancelled, NoCodeGenerated, NoFasterVersion
 from perfedit.minimise import Minimised, minimise
 from perfedit.progress import CancelFn, ProgressFn, never_cancelled, no_progress
-from perfedit.proposers import Candidate
-from perfedit.proposers.model import ModelProposer
-from perfedit.proposers.rules import RuleProposer
-from perfedit.proposers.stub import StubProposer
-from perfedit.refine import refinements
+from perfedit.proposers import NO_FEEDBACK, Candidate, Feedback, Proposer
+from perfedit.proposers.model import model_proposer
+from perfedit.proposers.rules import propose_rules
+from perfedit.refine import refiner
 from perfedit.select import choose
-from perfedit.validate import Baseline, Harness, Verdict
-
-if TYPE_CHECKING:
-    from perfedit.llm import ChatModel
-
-ModelProvider = Callable[[], "ChatModel"]
+from perfedit.validate import Baseline, Harness, Verdict, syntax_key, validate_candidates
 
 
 @dataclass(frozen=True)
 class Request:
     """What to speed up: ``source`` is the file's current text (an editor buffer may be
     unsaved); the target is ``function``, else the function around 0-based ``line``, else the
-    whole file as a script. ``tests`` overrides test discovery; ``candidates_file`` replaces the
-    model by the stub proposer (:mod:`perfedit.proposers.stub`)."""
+    whole file as a script. ``tests`` overrides test discovery."""
 
     path: Path
     source: str
     function: str | None = None
     line: int | None = None
     tests: Path | None = None
-    candidates_file: Path | None = None
 
 
 @dataclass(frozen=True)
 class Suggestion:
     """A validated faster version. ``edits``/``diff`` turn the original file into ``new_source``
     (minimised: ``changed_lines`` of the winner's ``changed_lines_before``); ``winner`` is the
-    minimised version's verdict; ``verdicts`` holds every candidate's outcome; times in seconds."""
+    minimised version's verdict; ``verdicts`` holds every candidate's verdict; times in seconds."""
 
     target: targets.Target
     suite: testsource.TestSuite
@@ -82,7 +75,7 @@ class Suggestion:
     reason: str
     verdicts: list[Verdict]
     timings_s: dict[str, float] = field(default_factory=dict)
-    generated_tokens: int = 0
+    generated_tokens: int = 0  # over every candidate's reply
     stopped_early: str = ""  # why generation stopped before every candidate was made, or ""
 
     @property
@@ -101,14 +94,6 @@ def locate(request: Request, settings: Settings) -> tuple[targets.Target, testso
     if tests is None and settings.tests:  # from [tool.perfedit]: relative to the file's folder
         tests = request.path.resolve().parent / settings.tests
     return target, testsource.discover(target, tests, differential=settings.differential_min_tests > 0)
-
-
-def _key(code: str) -> str:
-    """Candidates with the same syntax tree are the same candidate."""
-    try:
-        return ast.dump(ast.parse(code.strip()))
-    except SyntaxError:
-        return code
 
 
 class Deadline:
@@ -130,75 +115,56 @@ class Deadline:
 
 class Job:
     """The steps of one suggestion job, inside an open :class:`Harness` (its baseline must have run
-    before anything is validated; generation may start earlier).
+    before anything is validated; proposing may start earlier).
 
     Validated candidates are remembered by syntax tree: a candidate met again (in another
     combination of steps) gets the earlier verdict under its own label without running again.
-    ``validation_s`` gives each label's validation time (the first run's, for such repeats).
     """
 
     def __init__(
-        self, request: Request, settings: Settings, model: ModelProvider, harness: Harness,
+        self, settings: Settings, harness: Harness,
         progress: ProgressFn = no_progress, cancel: CancelFn = never_cancelled,
         deadline: Deadline | None = None,
     ) -> None:
-        self.request, self.settings, self.model, self.harness = request, settings, model, harness
+        self.settings, self.harness = settings, harness
         self.target, self.progress, self.cancel = harness.target, progress, cancel
         self.deadline = deadline  # None: no time budget
-        self.generated_tokens = 0
-        self.validation_s: dict[str, float] = {}  # per candidate label: seconds its validation took
-        self._validated: dict[str, tuple[Verdict, float]] = {}
+        self._known: dict[str, Verdict] = {}  # syntax tree -> verdict
 
-    def rule_candidates(self) -> list[Candidate]:
-        """The rule-based candidates (instant, no model)."""
-        return RuleProposer().propose(self.target, self.progress, self.cancel)
+    def propose(self, proposers: Sequence[Proposer], feedback: Feedback = NO_FEEDBACK,
+                stop: Callable[[], bool] = lambda: False) -> Iterator[Candidate]:
+        """Every proposer's candidates in turn, each as soon as it is made (a model is loaded on
+        the first ``next()`` that needs it). Proposing stops (raising Cancelled) once ``cancel()``
+        or ``stop()`` is true. Raises ModelMissing, ModelError, Cancelled."""
+        for proposer in proposers:
+            yield from proposer(self.target, feedback, self.progress, lambda: self.cancel() or stop())
 
-    def model_candidates(self) -> list[Candidate]:
-        """All of :meth:`model_stream`. Raises ModelMissing, Cancelled."""
-        return list(self.model_stream())
-
-    def model_stream(self, stop: Callable[[], bool] = lambda: False) -> Iterator[Candidate]:
-        """Greedy plus ``settings.samples`` sampled candidates (PIE Best@k), each as soon as its
-        reply is complete, or the stub proposer's candidates when the request names a candidates
-        file. The model is loaded on the first ``next()``. Generation stops (raising Cancelled)
-        once ``cancel()`` or ``stop()`` is true. Raises ModelMissing, ModelError, Cancelled."""
-        if self.request.candidates_file is not None:
-            yield from StubProposer(self.request.candidates_file).propose(self.target, self.progress, self.cancel)
-            return
-        self.progress("loading the model", 0, None)
-        proposer = ModelProposer(self.model(), self.settings)
-        try:
-            yield from proposer.stream(self.target, self.progress, lambda: self.cancel() or stop())
-        finally:
-            self.generated_tokens += proposer.generated_tokens
+    def seen(self, earlier: Sequence[Candidate] = ()) -> dict[str, str]:
+        """Syntax tree → label of the candidates a new one must not copy: the original and
+        ``earlier`` (see :func:`~perfedit.validate.validate_candidates`)."""
+        return {syntax_key(self.target.code): "the original", **{syntax_key(c.code): c.label for c in earlier}}
 
     def validate(self, candidates: Sequence[Candidate], earlier: Sequence[Candidate] = ()) -> list[Verdict]:
         """One verdict per candidate, in order: replies without usable code, copies of the original
         and duplicates (same syntax tree, also of ``earlier`` candidates) are rejected unrun; the
         others are validated and timed (:meth:`Harness.validate`). Raises Cancelled."""
-        seen = {_key(c.code): c.label for c in earlier}
+        seen = self.seen(earlier)
         return [self.validate_one(c, seen, index, len(candidates)) for index, c in enumerate(candidates)]
 
     def validate_one(self, candidate: Candidate, seen: dict[str, str], index: int = 0, total: int | None = None) -> Verdict:
-        """The verdict of one candidate (see :meth:`validate`); ``seen`` maps the syntax trees of
-        earlier candidates to their labels and is updated. A faster verdict is announced through
-        progress ("found 3.2× faster (validated)"). Raises Cancelled."""
-        key = _key(candidate.code)
-        earlier = seen.get(key) or ("the original" if key == _key(self.target.code) else None)
-        seen.setdefault(key, candidate.label)
-        if not candidate.usable:
-            return Verdict(candidate.label, "rejected", "no usable code in the reply", 0, 0)
-        if earlier is not None and earlier != candidate.label:
-            return Verdict(candidate.label, "rejected", f"same as {earlier}", 0, 0)
-        if key not in self._validated:
+        """The verdict of one candidate (see :meth:`validate`); ``seen`` (from :meth:`seen`) maps
+        the syntax trees of earlier candidates to their labels and is updated. A faster verdict
+        is announced through progress ("found 3.2× faster (validated)"). Raises Cancelled."""
+
+        def run(candidate: Candidate) -> Verdict:
             self.progress(f"validating {candidate.label}", index, total)
-            started = time.perf_counter()
             verdict = self.timed_validation(candidate.label, candidate.source)
-            self._validated[key] = verdict, time.perf_counter() - started
             if verdict.verdict == "faster" and verdict.comparison is not None:
                 self.progress(f"found {verdict.comparison.speedup:.1f}× faster (validated)", 0, None)
-        verdict, self.validation_s[candidate.label] = self._validated[key]
-        return dataclasses.replace(verdict, label=candidate.label)
+            return verdict
+
+        (verdict,) = validate_candidates([candidate], run, self._known, seen=seen)
+        return verdict
 
     def over_budget(self) -> bool:
         """True once the job's time budget is spent (never without a deadline)."""
@@ -218,23 +184,21 @@ class Job:
                 raise
             return budget_spent
 
-    def refine(self, candidates: list[Candidate], verdicts: list[Verdict]) -> tuple[list[Candidate], list[Verdict]]:
-        """``settings.refine_rounds`` rounds of PerfCodeGen refinement (:mod:`perfedit.refine`),
-        each on the previous round's results: the new candidates and their verdicts."""
+    def refine(self, refiners: Sequence[Proposer], candidates: list[Candidate], verdicts: list[Verdict]) -> tuple[list[Candidate], list[Verdict]]:
+        """``settings.refine_rounds`` rounds of ``refiners`` (PerfCodeGen refinement,
+        :mod:`perfedit.refine`), each fed with the previous round's verdicts: the new candidates
+        and their verdicts. Stops early once the budget is spent."""
         found: list[Candidate] = []
         found_verdicts: list[Verdict] = []
         latest = verdicts
-        for round_ in range(self.settings.refine_rounds if self.request.candidates_file is None else 0):
+        for round_ in range(self.settings.refine_rounds if refiners else 0):
             if self.over_budget():
                 break
             self.progress("refining", round_, self.settings.refine_rounds)
             known = candidates + found
+            feedback = Feedback(self.harness.suite, {c.label: c for c in known}, latest)
             try:
-                refined = refinements(
-                    self.model(), self.target, self.harness.suite, {c.label: c for c in known}, latest,
-                    per_phase=self.settings.refine_candidates, max_new_tokens=self.settings.max_new_tokens,
-                    should_stop=lambda: self.cancel() or self.over_budget(),
-                )
+                refined = list(self.propose(refiners, feedback, stop=self.over_budget))
             except Cancelled:
                 if self.cancel():
                     raise
@@ -326,23 +290,40 @@ class Background:
         self._thread.join()
 
 
+def default_proposers(settings: Settings, model: ModelProvider) -> list[Proposer]:
+    """The rules (when ``settings.rules``), then the model (greedy plus ``settings.samples``)."""
+    return [*([propose_rules] if settings.rules else []), model_proposer(model, settings)]
+
+
+def default_refiners(settings: Settings, model: ModelProvider) -> list[Proposer]:
+    """PerfCodeGen refinement with the model (:func:`perfedit.refine.refiner`)."""
+    return [refiner(model, settings)]
+
+
 def suggest(
     request: Request,
     settings: Settings,
     model: ModelProvider,
     progress: ProgressFn = no_progress,
     cancel: CancelFn = never_cancelled,
+    *,
+    proposers: Sequence[Proposer] | None = None,
+    refiners: Sequence[Proposer] | None = None,
 ) -> Suggestion:
     """Run the main job and return the winning suggestion, within ``settings.budget_s`` seconds
     (the validation in progress when the budget ends is finished; minimisation and the
     explanation run only while time is left).
 
-    ``model()`` is called only when a model is needed (generation, refinement, explanation); it
-    may load lazily and raise ModelMissing. ``timings_s`` of the result holds ``first_faster_s``,
+    Candidates come from ``proposers`` in turn (None: :func:`default_proposers`), then from
+    ``settings.refine_rounds`` rounds of ``refiners`` (None: :func:`default_refiners`; empty: no
+    refinement). ``model()`` is called only when a model is needed (generation, refinement,
+    explanation); it may load lazily and raise ModelMissing. ``timings_s`` of the result holds ``first_faster_s``,
     the seconds from the start to the first validated faster candidate. Raises
     SourceSyntaxError, TargetNotFound, NoTestsFound, OriginalFailsTests, NoCodeGenerated,
     NoFasterVersion (with per-candidate reasons), Cancelled, ModelMissing, ModelError.
     """
+    proposers = default_proposers(settings, model) if proposers is None else proposers
+    refiners = default_refiners(settings, model) if refiners is None else refiners
     clock = time.perf_counter()
     deadline = Deadline(settings.budget_s)
     timings: dict[str, float] = {}
@@ -356,7 +337,7 @@ def suggest(
     timing_candidates = threading.Event()  # set after the baseline: only candidates are cut short
     harness_stop = lambda: cancel() or (timing_candidates.is_set() and deadline.spent)  # noqa: E731
     with Harness(target, suite, settings, harness_stop) as harness:
-        job = Job(request, settings, model, harness, noting_first_faster, cancel, deadline)
+        job = Job(settings, harness, noting_first_faster, cancel, deadline)
         halt = threading.Event()
 
         def stop_generating() -> bool:  # polled by the model after every token
@@ -364,21 +345,20 @@ def suggest(
                 halt.set()
             return halt.is_set()
 
-        # The model starts generating at once, while the original and the rule candidates run.
-        with contextlib.closing(Background(job.model_stream(stop_generating), halt)) as stream:
+        # The proposers start at once (the model generating), while the original runs.
+        with contextlib.closing(Background(job.propose(proposers, stop=stop_generating), halt)) as stream:
             progress("running the original", 0, None)
             baseline = harness.baseline()
             timings["baseline_s"] = time.perf_counter() - clock
             timing_candidates.set()
 
-            # Rule candidates need no model: they are validated first, so the editor shows them first.
             started = time.perf_counter()
-            seen: dict[str, str] = {}
-            candidates = job.rule_candidates() if settings.rules and request.candidates_file is None else []
-            verdicts = [job.validate_one(c, seen, i, len(candidates)) for i, c in enumerate(candidates)]
-            stopped = stop_reason(verdicts, settings, deadline)
-            generation_done = False  # True once every model candidate was made
-            for candidate in () if stopped else stream:  # each validated while the next is generated
+            seen = job.seen()
+            candidates: list[Candidate] = []
+            verdicts: list[Verdict] = []
+            stopped = ""
+            generation_done = False  # True once every candidate was made
+            for candidate in stream:  # each validated while the next is made (the rules' first: no model)
                 candidates.append(candidate)
                 if not stopped:
                     verdicts.append(job.validate_one(candidate, seen))
@@ -395,8 +375,8 @@ def suggest(
                 f"no candidate contained usable code for {target.name} (a definition of it, "
                 "or a whole program for a script); try again with more --samples or another model (--model)."
             )
-        if not stopped and request.candidates_file is None:
-            refined, refined_verdicts = job.refine(candidates, verdicts)
+        if not stopped:
+            refined, refined_verdicts = job.refine(refiners, candidates, verdicts)
             candidates, verdicts = candidates + refined, verdicts + refined_verdicts
         stopped = stopped or stop_reason([], settings, deadline)
         timings["validation_s"] = time.perf_counter() - started
@@ -415,7 +395,7 @@ def suggest(
     reason = ""
     if settings.explain and not deadline.spent:
         progress("explaining", 0, None)
-        reason = explain.reason(model(), target.code, target.code_in(minimised.source))
+        reason = ask.why_faster(model(), target.code, target.code_in(minimised.source))
     timings["total_s"] = time.perf_counter() - clock
     return Suggestion(
         target=target,
@@ -431,6 +411,6 @@ def suggest(
         reason=reason,
         verdicts=verdicts,
         timings_s=timings,
-        generated_tokens=job.generated_tokens,
+        generated_tokens=sum(c.tokens for c in candidates),
         stopped_early=stopped,
     )

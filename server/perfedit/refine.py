@@ -8,6 +8,8 @@ After the first round of validation:
   per-test trimmed mean over the E timed runs, the paper's equation 1) and the model is asked
   for a version faster on inputs like it (greedy decoding).
 
+The refining proposer (:func:`refiner`) is fed the verdicts of the previous round through
+:class:`~perfedit.proposers.Feedback`; it proposes nothing before anything was validated.
 Refined candidates are validated like any other. Selection then takes the fastest significantly
 faster candidate of all rounds, so if every refinement breaks correctness the result falls back
 to the fastest correct candidate (the paper's fallback).
@@ -16,58 +18,49 @@ to the fastest correct candidate (the paper's fallback).
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
 
-from perfedit.prompts import fix_messages, optimize_with_test_messages
-from perfedit.proposers import Candidate
-from perfedit.proposers.model import CLOSING_FENCE, to_candidate
+from perfedit import ask
+from perfedit.ask import ModelProvider
+from perfedit.config import Settings
+from perfedit.progress import CancelFn, ProgressFn
+from perfedit.proposers import Candidate, Feedback, Proposer
+from perfedit.proposers.model import to_candidate
 from perfedit.targets import Target
-from perfedit.testsource import TestSuite, feedback_text
-from perfedit.validate import Verdict
-
-if TYPE_CHECKING:
-    from perfedit.llm import ChatModel
+from perfedit.testsource import feedback_text
 
 
-def _ask(model: ChatModel, messages: list[dict[str, str]], target: Target, label: str, max_new_tokens: int,
-         should_stop: Callable[[], bool] | None) -> Candidate:
-    """One greedy reply turned into a candidate (:meth:`Candidate.unusable` if it has no fitting code)."""
-    reply = model.complete(messages, max_new_tokens=max_new_tokens, stop_strings=[CLOSING_FENCE], should_stop=should_stop)
-    return to_candidate(reply, target, label)
+def refiner(model: ModelProvider, settings: Settings) -> Proposer:
+    """The refining :data:`~perfedit.proposers.Proposer`: up to ``settings.refine_candidates``
+    fixes of failed candidates and as many optimisations of correct ones (the fastest first),
+    labelled ``"<label> → fixed"`` / ``"<label> → optimised"``, each ``model()``'s greedy reply
+    of at most ``settings.max_new_tokens`` tokens.
 
-
-def refinements(
-    model: ChatModel,
-    target: Target,
-    suite: TestSuite,
-    candidates: dict[str, Candidate],
-    verdicts: list[Verdict],
-    *,
-    per_phase: int,
-    max_new_tokens: int,
-    should_stop: Callable[[], bool] | None = None,
-) -> list[Candidate]:
-    """Up to ``per_phase`` fixes of failed candidates and ``per_phase`` optimisations of correct
-    ones (the fastest first), labelled ``"<label> → fixed"`` / ``"<label> → optimised"``.
-
-    ``candidates`` maps labels to the candidates behind ``verdicts``; only candidates that ran
-    and failed a test are fixed (not those that did not parse or were duplicates). Raises
-    Cancelled once ``should_stop()`` is true while the model writes.
+    Only candidates of ``feedback.candidates`` that ran and failed a test are fixed (not those
+    that did not parse or were duplicates). Raises Cancelled once ``cancel()`` is true while the
+    model writes, ModelMissing, ModelError.
     """
-    failed = [v for v in verdicts if v.verdict == "rejected" and v.failed_test and v.label in candidates]
-    correct = sorted(
-        (v for v in verdicts if v.verdict != "rejected" and v.comparison and v.per_test_s and v.label in candidates),
-        key=lambda v: -v.comparison.speedup if v.comparison else 0.0,
-    )
-    refined = []
-    for verdict in failed[:per_phase]:
-        code = textwrap.dedent(candidates[verdict.label].code)
-        messages = fix_messages(code, target.kind, feedback_text(suite, verdict.failed_test), verdict.detail)
-        refined.append(_ask(model, messages, target, f"{verdict.label} → fixed", max_new_tokens, should_stop))
-    for verdict in correct[:per_phase]:
-        slowest = max(verdict.per_test_s, key=verdict.per_test_s.__getitem__)
-        code = textwrap.dedent(candidates[verdict.label].code)
-        messages = optimize_with_test_messages(code, target.kind, feedback_text(suite, slowest), verdict.per_test_s[slowest])
-        refined.append(_ask(model, messages, target, f"{verdict.label} → optimised", max_new_tokens, should_stop))
-    return refined
+    per_phase, max_new_tokens = settings.refine_candidates, settings.max_new_tokens
+
+    def propose(target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> Iterator[Candidate]:
+        known, suite = feedback.candidates, feedback.suite
+        failed = [v for v in feedback.verdicts if v.verdict == "rejected" and v.failed_test and v.label in known]
+        correct = sorted(
+            (v for v in feedback.verdicts if v.verdict != "rejected" and v.comparison and v.per_test_s and v.label in known),
+            key=lambda v: -v.comparison.speedup if v.comparison else 0.0,
+        )
+        if suite is None or not (failed or correct):
+            return
+        for verdict in failed[:per_phase]:
+            code = textwrap.dedent(known[verdict.label].code)
+            reply = ask.fixed_version(model(), code, target.kind, feedback_text(suite, verdict.failed_test), verdict.detail,
+                                      max_new_tokens=max_new_tokens, should_stop=cancel)
+            yield to_candidate(reply.text, target, f"{verdict.label} → fixed", reply.tokens)
+        for verdict in correct[:per_phase]:
+            slowest = max(verdict.per_test_s, key=verdict.per_test_s.__getitem__)
+            code = textwrap.dedent(known[verdict.label].code)
+            reply = ask.faster_on_test(model(), code, target.kind, feedback_text(suite, slowest), verdict.per_test_s[slowest],
+                                       max_new_tokens=max_new_tokens, should_stop=cancel)
+            yield to_candidate(reply.text, target, f"{verdict.label} → optimised", reply.tokens)
+
+    return propose

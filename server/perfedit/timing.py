@@ -1,13 +1,14 @@
-"""Timing statistics: trimmed means, the one-sided Welch's t-test, speedup with a 95% CI, and
+"""Timing statistics: trimmed means, the one-sided Yuen's trimmed-mean test, speedup with a 95% CI, and
 the sequential rule that decides when enough runs have been taken.
 
 Samples are per-run times in seconds, E runs per side, taken interleaved (baseline, candidate,
-baseline, ...) so that drift in the machine's speed hits both sides alike (DESIGN.md, step 5).
+baseline, ...) so that drift in the machine's speed hits both sides alike.
 Each side is summarised by its trimmed mean (minimum and maximum dropped). A candidate counts as
-faster only if the one-sided Welch's t-test on trimmed means rejects "not faster" at ``alpha``
-and the speedup is at least ``min_speedup`` (PIE, section 2: %OPT counts programs at least 10%
-faster). The test is Yuen's (1974) form of Welch's test, whose standard errors come from the
-winsorized variance: a plain Welch's test on the trimmed values underestimates their spread and
+faster only if the one-sided Yuen's trimmed-mean test rejects "not faster" at ``alpha`` and the
+speedup is at least ``min_speedup`` (PIE, section 2: %OPT counts programs at least 10% faster).
+Yuen's (1974) test compares trimmed means with standard errors from the winsorized variance and
+Welch–Satterthwaite degrees of freedom: a plain Welch's t-test on the trimmed values (which
+perfedit used before) underestimates their spread and
 declares 7.8-9.1% of simulated equal pairs faster at alpha = 0.05 (docs/benchmarks.md, figure 5).
 :class:`SequentialRule` applies the test after every pair and stops as soon as the answer is
 clear, holding the false-positive rate at ``alpha`` over all its looks.
@@ -43,7 +44,7 @@ class Comparison:
     """Baseline against candidate.
 
     ``speedup`` = baseline / candidate trimmed means (> 1 is faster); ``ci95`` its 95%
-    confidence interval; ``p_value`` of the one-sided Yuen-Welch test (H1: candidate faster);
+    confidence interval; ``p_value`` of the one-sided Yuen's trimmed-mean test (H1: candidate faster);
     ``faster`` applies both thresholds; times in seconds. ``runs`` is the number of runs per
     side compared (E, before trimming) and ``alpha`` the threshold the p-value was held to
     (smaller than the configured alpha when the sequential rule split it over its looks);
@@ -88,13 +89,13 @@ def trimmed_sample(samples: Sequence[float]) -> TrimmedSample:
     return TrimmedSample(float(x[1:-1].mean()), se2, h)
 
 
-def _welch_dof(v1: float, h1: int, v2: float, h2: int) -> float:
+def _satterthwaite_dof(v1: float, h1: int, v2: float, h2: int) -> float:
     """Welch-Satterthwaite degrees of freedom for squared standard errors ``v1``, ``v2``."""
     return (v1 + v2) ** 2 / (v1**2 / (h1 - 1) + v2**2 / (h2 - 1))
 
 
-def yuen_welch_p(baseline: Sequence[float], candidate: Sequence[float]) -> float:
-    """One-sided p-value of Yuen's trimmed-mean Welch's t-test, H1: the baseline's trimmed mean
+def yuen_p(baseline: Sequence[float], candidate: Sequence[float]) -> float:
+    """One-sided p-value of Yuen's trimmed-mean test, H1: the baseline's trimmed mean
     exceeds the candidate's (the same test as ``scipy.stats.ttest_ind(..., equal_var=False,
     trim=1/n, alternative="greater")``). Raw per-run samples, at least 4 each; two constant
     samples give 0 if the baseline is slower, else 1."""
@@ -105,7 +106,7 @@ def yuen_welch_p(baseline: Sequence[float], candidate: Sequence[float]) -> float
     if se2 == 0:
         return 0.0 if b.mean_s > c.mean_s else 1.0
     t = (b.mean_s - c.mean_s) / math.sqrt(se2)
-    return float(stats.t.sf(t, _welch_dof(b.se2, b.h, c.se2, c.h)))
+    return float(stats.t.sf(t, _satterthwaite_dof(b.se2, b.h, c.se2, c.h)))
 
 
 def speedup_ci95(baseline: Sequence[float], candidate: Sequence[float]) -> tuple[float, float]:
@@ -119,7 +120,7 @@ def speedup_ci95(baseline: Sequence[float], candidate: Sequence[float]) -> tuple
     vb, vc = b.se2 / b.mean_s**2, c.se2 / c.mean_s**2  # squared standard errors of the log means
     if vb + vc == 0:
         return ratio, ratio
-    half = stats.t.ppf(0.975, _welch_dof(vb, b.h, vc, c.h)) * math.sqrt(vb + vc)
+    half = stats.t.ppf(0.975, _satterthwaite_dof(vb, b.h, vc, c.h)) * math.sqrt(vb + vc)
     return float(ratio * math.exp(-half)), float(ratio * math.exp(half))
 
 
@@ -128,7 +129,7 @@ def compare(
 ) -> Comparison:
     """Compare per-run times (seconds, one value per run, E runs each side; E >= 3).
 
-    Means are trimmed (minimum and maximum dropped); the test is :func:`yuen_welch_p`. With 3
+    Means are trimmed (minimum and maximum dropped); the test is :func:`yuen_p`. With 3
     runs on a side one value is left after trimming, too few to estimate spread: p = 1 and the
     CI is (0, inf). Raises ValueError with fewer than 3 runs on a side.
     """
@@ -139,7 +140,7 @@ def compare(
     if min(len(baseline), len(candidate)) < 4:
         p_value, ci95 = 1.0, (0.0, math.inf)
     else:
-        p_value, ci95 = yuen_welch_p(baseline, candidate), speedup_ci95(baseline, candidate)
+        p_value, ci95 = yuen_p(baseline, candidate), speedup_ci95(baseline, candidate)
     return Comparison(
         baseline_s=mean_b,
         candidate_s=mean_c,

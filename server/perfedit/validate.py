@@ -10,11 +10,19 @@ When the tests are thin (fewer than ``settings.differential_min_tests``) or abse
 that passes them must also match the original by differential testing
 (:mod:`perfedit.differential`) before it is timed; with no tests, the timed run is one pass of
 calls over the differential inputs.
+
+:func:`validate_candidates` is the one way candidates are validated (the pipeline, evaluation
+and rewards use it): duplicates by syntax tree are settled unrun, the rest go to the harness.
 """
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import re
+import textwrap
+import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -24,6 +32,7 @@ from perfedit.config import Settings
 from perfedit.differential import Differential, DifferentialCheck, Mismatch
 from perfedit.errors import Cancelled, OriginalFailsTests, SourceSyntaxError
 from perfedit.progress import CancelFn, never_cancelled
+from perfedit.proposers import Candidate
 from perfedit.sandbox import Limits, TestRecord, WorkerHandle, Workspace
 from perfedit.targets import Target, parse
 from perfedit.testsource import TestSuite
@@ -100,13 +109,14 @@ class Baseline:
 
 @dataclass(frozen=True)
 class Verdict:
-    """The outcome for one candidate.
+    """The verdict on one candidate.
 
     ``verdict``: "rejected" (does not parse, fails a test, crashes, times out), "not_faster"
     (correct but not significantly >= min_speedup faster) or "faster"; ``reason`` says why in
     one line, ``detail`` holds the first failing test's (``failed_test``) full output. ``comparison`` is None for
     rejected candidates. ``differential`` says on how many inputs the candidate was checked by
-    differential testing (None: it was not). Memory in bytes, times in seconds.
+    differential testing (None: it was not). ``validation_s`` is the wall time its validation
+    took (0 when it was settled unrun). Memory in bytes, times in seconds.
     """
 
     label: str
@@ -120,6 +130,7 @@ class Verdict:
     detail: str = ""
     failed_test: str = ""
     differential: DifferentialCheck | None = None
+    validation_s: float = 0.0
 
 
 class Harness:
@@ -186,9 +197,9 @@ class Harness:
         if self.differential is None or self.differential.check is None:
             return None
         if self.suite.kind == "differential":
-            return self.differential.compare(worker)
+            return self.differential.mismatch(worker)
         with self.differential.open_worker(workspace) as calls:
-            return self.differential.compare(calls)
+            return self.differential.mismatch(calls)
 
     def baseline(self, runs: int = 3) -> Baseline:
         """Run the original: differential testing's inputs and outcomes if the tests are thin,
@@ -218,6 +229,11 @@ class Harness:
 
     def validate(self, label: str, source: str) -> Verdict:
         """Validate and time the whole new file ``source`` (label names the candidate)."""
+        started = time.perf_counter()
+        verdict = self._validate(label, source)
+        return dataclasses.replace(verdict, validation_s=time.perf_counter() - started)
+
+    def _validate(self, label: str, source: str) -> Verdict:
         try:
             parse(source, self.target.path)
         except SourceSyntaxError as exc:
@@ -282,3 +298,43 @@ def _per_test(runs: list[list[TestRecord]]) -> dict[str, float]:
     """Per-test trimmed mean over runs, seconds."""
     names = [record.name for record in runs[0]]
     return {name: trimmed_mean([run[i].seconds for run in runs]) for i, name in enumerate(names)}
+
+
+def syntax_key(code: str) -> str:
+    """What makes two candidates the same candidate: the dump of ``code``'s syntax tree (after
+    dedenting), or ``code`` itself when it does not parse."""
+    try:
+        return ast.dump(ast.parse(textwrap.dedent(code)))
+    except SyntaxError:
+        return code
+
+
+def validate_candidates(
+    candidates: Iterable[Candidate],
+    validate: Callable[[Candidate], Verdict],
+    known: dict[str, Verdict],
+    *,
+    seen: dict[str, str] | None = None,
+) -> Iterator[Verdict]:
+    """One verdict per candidate, in order, each yielded as soon as it is made: candidates are
+    deduplicated by syntax tree (:func:`syntax_key`), then validated.
+
+    * a candidate without usable code is rejected unrun;
+    * with ``seen`` (syntax tree → label of the first candidate with it; updated), one whose tree
+      is there under another label is rejected unrun as "same as <label>" (the caller puts the
+      original there to reject copies of it);
+    * one whose tree has a verdict in ``known`` (syntax tree → verdict; updated) gets that
+      verdict under its own label, unrun;
+    * the others get ``validate(candidate)`` (typically :meth:`Harness.validate` on its source).
+    """
+    for candidate in candidates:
+        key = syntax_key(candidate.code)
+        earlier = None if seen is None else seen.setdefault(key, candidate.label)
+        if not candidate.usable:
+            yield Verdict(candidate.label, "rejected", "no usable code in the reply", 0, 0)
+        elif earlier is not None and earlier != candidate.label:
+            yield Verdict(candidate.label, "rejected", f"same as {earlier}", 0, 0)
+        else:
+            if key not in known:
+                known[key] = validate(candidate)
+            yield dataclasses.replace(known[key], label=candidate.label)

@@ -1,30 +1,44 @@
 """Proposers: sources of candidate versions of a target.
 
-A proposer returns :class:`Candidate` objects; each replaces only the target's span and is
-untrusted until the sandbox has validated and timed it.
+A proposer is a plain callable of type :data:`Proposer` (TRL's ``reward_funcs`` habit): the
+pipeline takes a list of them (:func:`perfedit.pipeline.suggest`). Each candidate replaces only
+the target's span and is untrusted until the sandbox has validated and timed it.
+
+* :func:`perfedit.proposers.rules.propose_rules`: deterministic rewrites, no model;
+* :func:`perfedit.proposers.model.model_proposer`: best-of-k sampling from a code model (PIE);
+* :func:`perfedit.proposers.stub.stub_proposer`: versions read from a file;
+* :func:`perfedit.refine.refiner`: PerfCodeGen refinement, fed with the verdicts of earlier
+  candidates through :class:`Feedback`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from perfedit.progress import CancelFn, ProgressFn
 from perfedit.targets import Target
+
+if TYPE_CHECKING:
+    from perfedit.testsource import TestSuite
+    from perfedit.validate import Verdict
 
 
 @dataclass(frozen=True)
 class Candidate:
     """A proposed replacement ``code`` for the target's span; ``source`` is the whole new file.
 
-    ``label`` names where it came from ("greedy", "sample 3", "stub 1"). A reply that held no
-    usable code is still reported, with ``code`` and ``source`` empty (see :attr:`usable`), so
-    that the user learns what became of every sample.
+    ``label`` names where it came from ("greedy", "sample 3", "stub 1"); ``tokens`` is how many
+    tokens a model generated for it (0 without a model). A reply that held no usable code is
+    still reported, with ``code`` and ``source`` empty (see :attr:`usable`), so that the user
+    learns what became of every sample.
     """
 
     label: str
     code: str
     source: str
+    tokens: int = 0
 
     @property
     def usable(self) -> bool:
@@ -32,14 +46,26 @@ class Candidate:
         return bool(self.code)
 
     @classmethod
-    def unusable(cls, label: str) -> Candidate:
+    def unusable(cls, label: str, tokens: int = 0) -> Candidate:
         """The placeholder for a reply without usable code."""
-        return cls(label, "", "")
+        return cls(label, "", "", tokens)
 
 
-class Proposer(Protocol):
-    """Anything that proposes candidates for a target."""
+@dataclass(frozen=True)
+class Feedback:
+    """What validation said so far: the earlier ``candidates`` by label, the ``verdicts`` of the
+    latest round and the ``suite`` they ran. Empty before anything was validated (the first
+    round), when only a refining proposer has nothing to say."""
 
-    def propose(self, target: Target, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
-        """Candidates for ``target``, possibly none; raises Cancelled when ``cancel()`` turns true."""
-        ...
+    suite: TestSuite | None = None
+    candidates: Mapping[str, Candidate] = field(default_factory=dict)
+    verdicts: Sequence[Verdict] = ()
+
+
+#: The feedback of the first round: nothing validated yet.
+NO_FEEDBACK = Feedback()
+
+#: ``propose(target, feedback, progress, cancel)``: candidates for ``target``, possibly none,
+#: yielded as they are made (a model's one per complete reply). Raises Cancelled once
+#: ``cancel()`` turns true; may raise ModelMissing or ModelError when it uses a model.
+Proposer = Callable[[Target, Feedback, ProgressFn, CancelFn], Iterable[Candidate]]

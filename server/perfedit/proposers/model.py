@@ -1,37 +1,23 @@
 """The model proposer: best-of-k sampling from a code model (PIE, section 3.3).
 
-The greedy reply and ``samples`` replies at ``temperature``, each turned into a candidate as soon
-as the backend has it complete (code extracted from the reply and fitted to the target's span),
-so that the pipeline validates one while the next is generated.
+The greedy reply and ``samples`` replies at ``temperature`` (:func:`perfedit.ask.faster_versions`),
+each turned into a candidate as soon as the backend has it complete (code extracted from the
+reply and fitted to the target's span), so that the pipeline validates one while the next is
+generated.
 """
 
 from __future__ import annotations
 
 import ast
-import re
 import textwrap
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
 
+from perfedit import ask
+from perfedit.ask import ModelProvider, extract_code
 from perfedit.config import Settings
 from perfedit.progress import CancelFn, ProgressFn
-from perfedit.prompts import optimize_messages
-from perfedit.proposers import Candidate
+from perfedit.proposers import Candidate, Feedback, Proposer
 from perfedit.targets import Target
-
-if TYPE_CHECKING:
-    from perfedit.llm import ChatModel
-
-#: A row's reply is complete once its code block closes (an opening fence has a language tag).
-CLOSING_FENCE = "\n```\n"
-_FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)(?:```|\Z)", re.DOTALL | re.IGNORECASE)
-
-
-def extract_code(reply: str) -> list[str]:
-    """Code blocks in a model reply, in order: fenced blocks (an unterminated last fence counts,
-    as generation may stop mid-block), else the whole reply."""
-    blocks = [block for block in _FENCE.findall(reply) if block.strip()]
-    return blocks or [reply]
 
 
 def _indentation(line: str) -> str:
@@ -70,41 +56,26 @@ def fit_to_target(code: str, target: Target) -> str | None:
     return f"{imports}\n\n{function}" if imports else function
 
 
-def to_candidate(reply: str, target: Target, label: str) -> Candidate:
+def to_candidate(reply: str, target: Target, label: str, tokens: int = 0) -> Candidate:
     """The first code block of ``reply`` that fits ``target``, as a candidate labelled ``label``
-    (:meth:`Candidate.unusable` when none fits)."""
+    (:meth:`Candidate.unusable` when none fits); ``tokens`` were generated for the reply."""
     code = next((c for c in (fit_to_target(block, target) for block in extract_code(reply)) if c), None)
-    return Candidate(label, code, target.replace(code)) if code else Candidate.unusable(label)
+    return Candidate(label, code, target.replace(code), tokens) if code else Candidate.unusable(label, tokens)
 
 
-class ModelProposer:
-    """Greedy plus ``settings.samples`` samples from ``model`` (PIE Best@k), streamed."""
+def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
+    """The :data:`~perfedit.proposers.Proposer` of greedy plus ``settings.samples`` samples from
+    ``model()`` (PIE Best@k), loaded on first use: one candidate per reply, yielded as soon as the
+    reply is complete (the greedy one first; :meth:`Candidate.unusable` for a reply without code
+    that fits the target). Raises ModelMissing, ModelError, Cancelled."""
 
-    def __init__(self, model: ChatModel, settings: Settings) -> None:
-        self.model = model
-        self.settings = settings
-        self.generated_tokens = 0  # over every reply so far
-
-    def stream(self, target: Target, progress: ProgressFn, cancel: CancelFn) -> Iterator[Candidate]:
-        """One candidate per reply, yielded as soon as the reply is complete (the greedy one
-        first). Raises Cancelled if ``cancel()`` turns true during generation."""
-        total = 1 + self.settings.samples
-        replies = self.model.replies(
-            optimize_messages(textwrap.dedent(target.code), target.kind),
-            num_samples=self.settings.samples,
-            temperature=self.settings.temperature,
-            max_new_tokens=self.settings.max_new_tokens,
-            seed=self.settings.seed,
-            should_stop=cancel,
-            stop_strings=[CLOSING_FENCE],
-        )
+    def propose(target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> Iterator[Candidate]:
+        progress("loading the model", 0, None)
+        total = 1 + settings.samples
+        replies = ask.faster_versions(model(), target, settings, cancel)
         progress("generating", 0, total)
         for index, reply in enumerate(replies):
-            self.generated_tokens += reply.tokens
             progress("generating", index + 1, total)
-            yield to_candidate(reply.text, target, "greedy" if index == 0 else f"sample {index}")
+            yield to_candidate(reply.text, target, "greedy" if index == 0 else f"sample {index}", reply.tokens)
 
-    def propose(self, target: Target, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
-        """All of :meth:`stream` (:meth:`Candidate.unusable` for a reply without code that fits
-        the target). Raises Cancelled."""
-        return list(self.stream(target, progress, cancel))
+    return propose

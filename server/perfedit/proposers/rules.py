@@ -18,7 +18,7 @@ import libcst as cst
 import libcst.matchers as m
 
 from perfedit.progress import CancelFn, ProgressFn
-from perfedit.proposers import Candidate
+from perfedit.proposers import Candidate, Feedback
 from perfedit.proposers.model import fit_to_target
 from perfedit.targets import Target
 
@@ -361,23 +361,22 @@ RULES: dict[str, Callable[[str, str], str | None]] = {
 }
 
 
-class RuleProposer:
-    """One candidate per rule that applies, plus one with every applicable rule combined."""
-
-    def propose(self, target: Target, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
-        """Candidates labelled ``rule: NAME`` (and ``rules combined``); deterministic, no model."""
-        original = textwrap.dedent(target.code)
-        candidates, combined = [], original
-        for index, (name, rule) in enumerate(RULES.items()):
-            progress("applying rules", index, len(RULES))
-            rewritten = rule(original, target.kind)
-            if rewritten is None:
-                continue
-            code = fit_to_target(rewritten, target)
-            if code is not None:
-                candidates.append(Candidate(f"rule: {name}", code, target.replace(code)))
-            combined = rule(combined, target.kind) or combined
-        code = fit_to_target(combined, target) if len(candidates) > 1 else None
+def propose_rules(target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
+    """The rule :data:`~perfedit.proposers.Proposer`: one candidate per rule that applies
+    (labelled ``rule: NAME``), plus ``rules combined`` with every applicable rule; deterministic,
+    no model, ``feedback`` unused."""
+    original = textwrap.dedent(target.code)
+    candidates, combined = [], original
+    for index, (name, rule) in enumerate(RULES.items()):
+        progress("applying rules", index, len(RULES))
+        rewritten = rule(original, target.kind)
+        if rewritten is None:
+            continue
+        code = fit_to_target(rewritten, target)
         if code is not None:
-            candidates.append(Candidate("rules combined", code, target.replace(code)))
-        return candidates
+            candidates.append(Candidate(f"rule: {name}", code, target.replace(code)))
+        combined = rule(combined, target.kind) or combined
+    code = fit_to_target(combined, target) if len(candidates) > 1 else None
+    if code is not None:
+        candidates.append(Candidate("rules combined", code, target.replace(code)))
+    return candidates

@@ -11,24 +11,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from perfedit.progress import CancelFn, ProgressFn
-from perfedit.proposers import Candidate
+from perfedit.proposers import Candidate, Feedback, Proposer
 from perfedit.proposers.model import fit_to_target
 from perfedit.targets import Target
 
 SEPARATOR = "# --- candidate ---"
 
 
-class StubProposer:
-    """Proposes the versions written in ``path`` (see the module docstring)."""
+def stub_proposer(path: Path) -> Proposer:
+    """The :data:`~perfedit.proposers.Proposer` of the versions written in ``path`` (see the
+    module docstring): one candidate per version, labelled ``stub N``
+    (:meth:`Candidate.unusable` if it does not fit the target); ``feedback`` unused."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def propose(self, target: Target, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
-        """One candidate per version in the file (:meth:`Candidate.unusable` if it does not fit the target)."""
+    def propose(target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
         candidates = []
-        for index, chunk in enumerate(self.path.read_text(encoding="utf-8").split(SEPARATOR), start=1):
+        for index, chunk in enumerate(path.read_text(encoding="utf-8").split(SEPARATOR), start=1):
             code = fit_to_target(chunk, target)
             label = f"stub {index}"
             candidates.append(Candidate(label, code, target.replace(code)) if code else Candidate.unusable(label))
         return candidates
+
+    return propose

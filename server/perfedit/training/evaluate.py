@@ -14,7 +14,6 @@ interrupted evaluation resumes where it stopped.
 
 from __future__ import annotations
 
-import ast
 import json
 import tempfile
 import time
@@ -27,13 +26,9 @@ from perfedit.errors import InputError, OriginalFailsTests
 from perfedit.metrics import Outcome, Summary, best_of, summarise
 from perfedit.pipeline import Request, locate
 from perfedit.progress import never_cancelled, no_progress
-from perfedit.proposers import Candidate
-from perfedit.targets import Target
+from perfedit.proposers import Feedback, Proposer
 from perfedit.training.pairs import Pair, round_robin
-from perfedit.validate import Harness, Verdict
-
-#: ``propose(target)``: the candidates for one program, the greedy (Best@1) one first.
-ProposeFn = Callable[[Target], list[Candidate]]
+from perfedit.validate import Harness, Verdict, validate_candidates
 
 
 def programs(pairs: Sequence[Pair], count: int) -> list[Pair]:
@@ -48,24 +43,18 @@ def outcome(verdict: dict[str, Any]) -> Outcome:
     return Outcome(correct=verdict["verdict"] != "rejected", speedup=verdict["speedup"] if verdict["verdict"] == "faster" else None)
 
 
-def _key(code: str) -> str:
-    try:
-        return ast.dump(ast.parse(code))
-    except SyntaxError:
-        return code
-
-
 def _record(verdict: Verdict) -> dict[str, Any]:
     c = verdict.comparison
     return {"label": verdict.label, "verdict": verdict.verdict, "reason": verdict.reason,
             "speedup": c.speedup if c else None}
 
 
-def evaluate_one(pair: Pair, propose: ProposeFn, settings: Settings) -> dict[str, Any]:
+def evaluate_one(pair: Pair, propose: Proposer, settings: Settings) -> dict[str, Any]:
     """One program: its candidates' verdicts (``label``, ``verdict``, ``reason``, ``speedup``
-    old/new) in proposal order, wall times in seconds; ``skipped`` holds the reason when the
-    slow program fails its tests here (it then counts in no metric). Identical candidates (same
-    syntax tree) are validated once."""
+    old/new) in proposal order (the greedy, Best@1, one first), wall times in seconds; ``skipped``
+    holds the reason when the slow program fails its tests here (it then counts in no metric).
+    Identical candidates (same syntax tree) are validated once
+    (:func:`~perfedit.validate.validate_candidates`)."""
     started = time.perf_counter()
     record: dict[str, Any] = {"id": pair.id, "problem_id": pair.problem_id}
     with tempfile.TemporaryDirectory(prefix="perfedit-eval-") as folder:
@@ -78,19 +67,11 @@ def evaluate_one(pair: Pair, propose: ProposeFn, settings: Settings) -> dict[str
             except OriginalFailsTests as exc:
                 return {**record, "skipped": str(exc).splitlines()[0], "wall_s": time.perf_counter() - started}
             generation_started = time.perf_counter()
-            candidates = propose(target)
+            candidates = list(propose(target, Feedback(), no_progress, never_cancelled))
             record["generation_s"] = time.perf_counter() - generation_started
-            seen: dict[str, dict[str, Any]] = {}
-            verdicts = []
-            for candidate in candidates:
-                if not candidate.usable:
-                    verdicts.append({"label": candidate.label, "verdict": "rejected", "reason": "no usable code", "speedup": None})
-                    continue
-                key = _key(candidate.code)
-                if key not in seen:
-                    seen[key] = _record(harness.validate(candidate.label, candidate.source))
-                verdicts.append({**seen[key], "label": candidate.label})
-    return {**record, "candidates": verdicts, "wall_s": time.perf_counter() - started}
+            verdicts = validate_candidates(candidates, lambda c: harness.validate(c.label, c.source), {})
+            records = [_record(verdict) for verdict in verdicts]
+    return {**record, "candidates": records, "wall_s": time.perf_counter() - started}
 
 
 def summaries(records: Sequence[dict[str, Any]], k: int) -> list[tuple[str, Summary]]:
@@ -106,21 +87,22 @@ def summaries(records: Sequence[dict[str, Any]], k: int) -> list[tuple[str, Summ
     return [("Best@1", summarise(best1)), (f"Best@{k}", summarise(bestk))]
 
 
-def model_proposer(model_name: str, settings: Settings) -> ProposeFn:
-    """Candidates from the model proposer with the model (alias, path or adapter directory)
-    ``model_name``, loaded once; ``settings.samples`` samples besides the greedy reply.
+def model_proposer(model_name: str, settings: Settings) -> Proposer:
+    """The model proposer (:func:`perfedit.proposers.model.model_proposer`) with the model
+    (alias, path or adapter directory) ``model_name``, loaded now, once; ``settings.samples``
+    samples besides the greedy reply.
 
     Raises:
         ModelMissing: the model is not on this machine.
     """
     from perfedit.llm import load
-    from perfedit.proposers.model import ModelProposer
+    from perfedit.proposers import model
 
-    proposer = ModelProposer(load(model_name, backend=settings.backend, endpoint=settings.endpoint), settings)
-    return lambda target: proposer.propose(target, no_progress, never_cancelled)
+    loaded = load(model_name, backend=settings.backend, endpoint=settings.endpoint)
+    return model.model_proposer(lambda: loaded, settings)
 
 
-def compare(results: dict[str, Sequence[dict[str, Any]]], k: int) -> list[tuple[str, Summary]]:
+def side_by_side(results: dict[str, Sequence[dict[str, Any]]], k: int) -> list[tuple[str, Summary]]:
     """Rows ``"<name> Best@1"`` and ``"<name> Best@k"`` for each named result set (records as
     :func:`evaluate` writes them), over only the programs scored in every set, so that the models
     are compared on the same programs.
@@ -141,7 +123,7 @@ RecordFn = Callable[[int, int, dict[str, Any]], None]
 
 
 def evaluate(
-    chosen: Sequence[Pair], propose: ProposeFn, settings: Settings, out: Path, *,
+    chosen: Sequence[Pair], propose: Proposer, settings: Settings, out: Path, *,
     meta: dict[str, Any], on_record: RecordFn | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`evaluate_one` for every pair in ``chosen``, appending each record (with ``meta``,

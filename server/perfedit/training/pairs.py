@@ -103,11 +103,11 @@ def passing(pairs: Sequence[Pair], settings: Settings | None = None) -> list[Pai
     run through the validation harness (both versions; ``settings`` as for a suggestion). A pair
     with neither is kept: the user vouches for it.
     """
-    from perfedit.training.rewards import PASSES, RewardJob, score_inputs
+    from perfedit.training.rewards import PASSES, RewardGroup, score_inputs
 
     settings = settings or Settings()
     unknown = [p for p in pairs if p.passes is None and p.kind == "script" and p.tests is not None]
-    rewards = score_inputs([RewardJob(p.slow, p.tests, (p.fast,), settings) for p in unknown if p.tests])
+    rewards = score_inputs([RewardGroup(p.slow, p.tests, (p.fast,), settings) for p in unknown if p.tests])
     checked = {id(p): bool(r) and r[0] >= PASSES for p, r in zip(unknown, rewards, strict=True)}
     return [p for p in pairs if checked.get(id(p), p.passes is not False)]
 

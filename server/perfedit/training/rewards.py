@@ -14,7 +14,7 @@ R4    2       passes and is significantly faster (one-sided test, >= min_speedup
 
 :func:`score_inputs` fans the inputs out over worker processes (``spawn``, so a parent holding
 torch threads is never forked); each worker judges all candidates of one input against one warm
-baseline. Jobs and results are plain picklable data (TRL's habit for reward functions).
+baseline. Groups and results are plain picklable data (TRL's habit for reward functions).
 """
 
 from __future__ import annotations
@@ -30,14 +30,15 @@ from pathlib import Path
 from perfedit.config import Settings
 from perfedit.errors import OriginalFailsTests
 from perfedit.pipeline import Request, locate
-from perfedit.validate import Harness, Verdict
+from perfedit.proposers import Candidate
+from perfedit.validate import Harness, Verdict, validate_candidates
 
 #: R1–R4 of PerfRL, section 4.
 NO_PARSE, FAILS, PASSES, FASTER = 0.0, 1.0, 1.3, 2.0
 
 
 @dataclass(frozen=True)
-class RewardJob:
+class RewardGroup:
     """The candidates of one training input: ``slow`` is the original program (the baseline),
     ``tests`` its case folder, ``candidates`` whole programs (None: the reply held no code)."""
 
@@ -47,10 +48,10 @@ class RewardJob:
     settings: Settings
 
 
-def tier(code: str | None, verdict: Verdict | None) -> float:
+def tier(code: str | None, verdict: Verdict) -> float:
     """The reward of one candidate: ``code`` None or unparseable → R1; otherwise by the harness's
     ``verdict`` ("rejected" → R2, "not_faster" → R3, "faster" → R4)."""
-    if code is None or verdict is None or not _parses(code):
+    if code is None or not _parses(code):
         return NO_PARSE
     return {"rejected": FAILS, "not_faster": PASSES, "faster": FASTER}[verdict.verdict]
 
@@ -63,25 +64,26 @@ def _parses(code: str) -> bool:
     return True
 
 
-def judge(job: RewardJob) -> list[float] | None:
-    """The rewards of ``job.candidates``, in order; None when the slow program itself fails its
-    tests (the input cannot rank anything). Runs the programs in the sandbox; seconds per
+def judge(group: RewardGroup) -> list[float] | None:
+    """The rewards of ``group.candidates``, in order; None when the slow program itself fails its
+    tests (the input cannot rank anything). Runs the programs in the sandbox
+    (:func:`~perfedit.validate.validate_candidates`: a repeated program is run once); seconds per
     candidate are about ``settings.runs`` times the tests' run time."""
     with tempfile.TemporaryDirectory(prefix="perfedit-reward-") as folder:
         program = Path(folder) / "prog.py"
-        program.write_text(job.slow, encoding="utf-8")
-        target, suite = locate(Request(path=program, source=job.slow, tests=job.tests), job.settings)
-        with Harness(target, suite, job.settings) as harness:
+        program.write_text(group.slow, encoding="utf-8")
+        target, suite = locate(Request(path=program, source=group.slow, tests=group.tests), group.settings)
+        with Harness(target, suite, group.settings) as harness:
             try:
                 harness.baseline(runs=1)
             except OriginalFailsTests:
                 return None
-            rewards = []
-            for index, code in enumerate(job.candidates):
-                runnable = code is not None and _parses(code)
-                verdict = harness.validate(f"candidate {index}", code) if runnable else None
-                rewards.append(tier(code, verdict))
-            return rewards
+            candidates = [
+                Candidate(f"candidate {index}", code, code) if code is not None else Candidate.unusable(f"candidate {index}")
+                for index, code in enumerate(group.candidates)
+            ]
+            verdicts = validate_candidates(candidates, lambda c: harness.validate(c.label, c.source), {})
+            return [tier(code, verdict) for code, verdict in zip(group.candidates, verdicts, strict=True)]
 
 
 def reward_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
@@ -93,14 +95,14 @@ def reward_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
 
 
 def score_inputs(
-    jobs: Sequence[RewardJob], pool: concurrent.futures.Executor | None = None
+    groups: Sequence[RewardGroup], pool: concurrent.futures.Executor | None = None
 ) -> list[list[float] | None]:
-    """:func:`judge` for every job, in order: in the worker processes of ``pool`` (one job per
+    """:func:`judge` for every group, in order: in the worker processes of ``pool`` (one group per
     worker at a time), or in this process when ``pool`` is None.
 
     Raises:
         SandboxError: the harness itself failed (re-raised from the worker).
     """
     if pool is None:
-        return [judge(job) for job in jobs]
-    return list(pool.map(judge, jobs))
+        return [judge(group) for group in groups]
+    return list(pool.map(judge, groups))

@@ -32,7 +32,7 @@ from perfedit.errors import InputError, PerfeditError
 from perfedit.proposers.model import extract_code, fit_to_target
 from perfedit.training.pairs import IGNORE, Example, Pair, render_all, reply_ids
 from perfedit.training.recipe import RRHFRecipe
-from perfedit.training.rewards import RewardJob, reward_pool, score_inputs
+from perfedit.training.rewards import RewardGroup, reward_pool, score_inputs
 from perfedit.training.scoring import collate, reply_logprobs
 from perfedit.training.sft import mean_loss, micro_batch, read_pairs
 from perfedit.training.trainer import Run, TrainResult, accelerator_for, load_model
@@ -187,8 +187,8 @@ def train_rrhf(recipe: RRHFRecipe, out: Path, *, resume: bool = True, show_progr
             judged.clear()
             inputs = [micro_batch(train, recipe, accelerator, step, m)[0] for m in range(recipe.grad_accum)]
             proposed = [propose(policy, tokenizer, example, recipe) for example in inputs]
-            jobs = [RewardJob(e.pair.slow, e.pair.tests, tuple(c.programs), settings) for e, c in zip(inputs, proposed, strict=True)]
-            judged[step] = list(zip(proposed, score_inputs(jobs, pool), strict=True))
+            groups = [RewardGroup(e.pair.slow, e.pair.tests, tuple(c.programs), settings) for e, c in zip(inputs, proposed, strict=True)]
+            judged[step] = list(zip(proposed, score_inputs(groups, pool), strict=True))
         candidates, rewards = judged[step][micro]
         if rewards is None:  # the slow program failed its tests in this run: nothing to rank
             return run.trainable[0].sum() * 0, {"skipped": 1.0}
