@@ -4,7 +4,7 @@ refinement → selection → minimisation → diff → explanation.
 The job streams: the model starts generating in a background thread as soon as the job starts,
 while the original and the rule candidates run; each reply is validated as soon as it is
 complete, while the next is generated.
-Each validated faster candidate is reported at once (progress "found 3.2× faster (validated)").
+Each validated faster candidate is reported at once (progress :attr:`~perfedit.progress.Phase.FOUND`).
 The job stops generating early by a stated rule (:func:`stop_reason`): the time budget
 (``budget_s``) is spent, or a candidate is already ``stop_at_speedup`` times faster at the low end
 of its 95% CI. It then returns the best validated candidate so far, minimised if time allows.
@@ -33,7 +33,7 @@ from perfedit.config import Settings
 from perfedit.diffs import Edit, changed_lines, line_edits, unified_diff
 from perfedit.errors import Cancelled, NoCodeGenerated, NoFasterVersion
 from perfedit.minimise import Minimised, minimise
-from perfedit.progress import CancelFn, ProgressFn, never_cancelled, no_progress
+from perfedit.progress import CancelFn, Phase, ProgressFn, never_cancelled, no_progress
 from perfedit.proposers import Candidate
 from perfedit.proposers.model import ModelProposer
 from perfedit.proposers.rules import RuleProposer
@@ -165,7 +165,7 @@ class Job:
         if self.request.candidates_file is not None:
             yield from StubProposer(self.request.candidates_file).propose(self.target, self.progress, self.cancel)
             return
-        self.progress("loading the model", 0, None)
+        self.progress(Phase.LOADING_MODEL)
         proposer = ModelProposer(self.model(), self.settings)
         try:
             yield from proposer.stream(self.target, self.progress, lambda: self.cancel() or stop())
@@ -182,7 +182,7 @@ class Job:
     def validate_one(self, candidate: Candidate, seen: dict[str, str], index: int = 0, total: int | None = None) -> Verdict:
         """The verdict of one candidate (see :meth:`validate`); ``seen`` maps the syntax trees of
         earlier candidates to their labels and is updated. A faster verdict is announced through
-        progress ("found 3.2× faster (validated)"). Raises Cancelled."""
+        progress (:attr:`Phase.FOUND`). Raises Cancelled."""
         key = _key(candidate.code)
         earlier = seen.get(key) or ("the original" if key == _key(self.target.code) else None)
         seen.setdefault(key, candidate.label)
@@ -191,12 +191,12 @@ class Job:
         if earlier is not None and earlier != candidate.label:
             return Verdict(candidate.label, "rejected", f"same as {earlier}", 0, 0)
         if key not in self._validated:
-            self.progress(f"validating {candidate.label}", index, total)
+            self.progress(Phase.VALIDATING, index, total, candidate.label)
             started = time.perf_counter()
             verdict = self.timed_validation(candidate.label, candidate.source)
             self._validated[key] = verdict, time.perf_counter() - started
             if verdict.verdict == "faster" and verdict.comparison is not None:
-                self.progress(f"found {verdict.comparison.speedup:.1f}× faster (validated)", 0, None)
+                self.progress(Phase.FOUND, detail=f"{verdict.comparison.speedup:.1f}× faster (validated)")
         verdict, self.validation_s[candidate.label] = self._validated[key]
         return dataclasses.replace(verdict, label=candidate.label)
 
@@ -227,7 +227,7 @@ class Job:
         for round_ in range(self.settings.refine_rounds if self.request.candidates_file is None else 0):
             if self.over_budget():
                 break
-            self.progress("refining", round_, self.settings.refine_rounds)
+            self.progress(Phase.REFINING, round_, self.settings.refine_rounds)
             known = candidates + found
             try:
                 refined = refinements(
@@ -251,7 +251,7 @@ class Job:
         subset is tried (ddmin keeps what it has)."""
         if not self.settings.minimise:
             return Minimised.as_is(self.target.source, candidate.source, verdict)
-        self.progress("minimising the diff", 0, None)
+        self.progress(Phase.MINIMISING)
         label = f"{candidate.label} (minimised)"
         return minimise(
             self.target.source, candidate.source, verdict, lambda source: self.timed_validation(label, source),
@@ -347,10 +347,10 @@ def suggest(
     deadline = Deadline(settings.budget_s)
     timings: dict[str, float] = {}
 
-    def noting_first_faster(phase: str, completed: float, total: float | None) -> None:
-        if phase.startswith("found ") and "first_faster_s" not in timings:
+    def noting_first_faster(phase: Phase, completed: float = 0, total: float | None = None, detail: str = "") -> None:
+        if phase is Phase.FOUND and "first_faster_s" not in timings:
             timings["first_faster_s"] = time.perf_counter() - clock
-        progress(phase, completed, total)
+        progress(phase, completed, total, detail)
 
     target, suite = locate(request, settings)
     timing_candidates = threading.Event()  # set after the baseline: only candidates are cut short
@@ -366,7 +366,7 @@ def suggest(
 
         # The model starts generating at once, while the original and the rule candidates run.
         with contextlib.closing(Background(job.model_stream(stop_generating), halt)) as stream:
-            progress("running the original", 0, None)
+            progress(Phase.BASELINE)
             baseline = harness.baseline()
             timings["baseline_s"] = time.perf_counter() - clock
             timing_candidates.set()
@@ -414,7 +414,7 @@ def suggest(
 
     reason = ""
     if settings.explain and not deadline.spent:
-        progress("explaining", 0, None)
+        progress(Phase.EXPLAINING)
         reason = explain.reason(model(), target.code, target.code_in(minimised.source))
     timings["total_s"] = time.perf_counter() - clock
     return Suggestion(

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from perfedit.config import Settings
-from perfedit.progress import CancelFn, ProgressFn
+from perfedit.progress import CancelFn, Phase, ProgressFn
 from perfedit.prompts import optimize_messages
 from perfedit.proposers import Candidate
 from perfedit.targets import Target
@@ -98,10 +98,10 @@ class ModelProposer:
             should_stop=cancel,
             stop_strings=[CLOSING_FENCE],
         )
-        progress("generating", 0, total)
+        progress(Phase.GENERATING, 0, total)
         for index, reply in enumerate(replies):
             self.generated_tokens += reply.tokens
-            progress("generating", index + 1, total)
+            progress(Phase.GENERATING, index + 1, total)
             yield to_candidate(reply.text, target, "greedy" if index == 0 else f"sample {index}")
 
     def propose(self, target: Target, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
