@@ -123,6 +123,12 @@ def _types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def value_type(cls: type, name: str) -> type:
+    """The type of the field ``name``'s values, None aside (``str`` for ``str | None``)."""
+    declared = _types(cls)[name]
+    return next(kind for kind in typing.get_args(declared) or (declared,) if kind is not type(None))
+
+
 def _build(cls: type, values: Mapping[str, Any], spelling: Mapping[str, str]) -> Any:
     """``cls(**values)`` once each value has its field's type (an int is taken for a float);
     ``spelling`` maps a field name to the key the user wrote. Raises ConfigError."""
@@ -178,7 +184,7 @@ def add_option(parser: argparse.ArgumentParser, name: str, *flags: str, **option
     taken from the field; ``flags`` default to ``--name`` (a boolean gets ``--no-name`` too).
     Unset, the option is None (:meth:`Settings.replace` then keeps the project's value)."""
     field = next(f for f in dataclasses.fields(Settings) if f.name == name)
-    kind = next(k for k in typing.get_args(_types(Settings)[name]) or (_types(Settings)[name],) if k is not type(None))
+    kind = value_type(Settings, name)
     options.setdefault("help", f"{field.metadata['help']} (default {default_text(field)})".replace("%", "%%"))
     if kind is bool:
         options.setdefault("action", argparse.BooleanOptionalAction)
