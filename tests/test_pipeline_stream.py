@@ -89,7 +89,7 @@ def test_the_lsp_progress_of_a_real_job_only_moves_forward_through_every_phase(d
     reports: list[tuple[Phase, float, float | None, str]] = []
     model = PacedModel([SLOW_COPY, FAST, ALSO_FAST, "The dict keeps the first of each item.", FAST, FAST], threading.Event())
     model.validating.set()  # no pacing: the replies come at once
-    everything = Settings(runs=5, samples=2, stop_at_speedup=0, refine_rounds=1, explain=True)
+    everything = Settings(runs=5, samples=2, stop_at_speedup=0, refine_rounds=1, explain=True, budget_s=600)
 
     def record(phase: Phase, completed: float = 0, total: float | None = None, detail: str = "") -> None:
         reports.append((phase, completed, total, detail))

@@ -32,7 +32,7 @@ class Phase(enum.Enum):
     REFINING = ("refining", 10)
     MINIMISING = ("minimising the diff", 5)
     EXPLAINING = ("explaining", 5)
-    FOUND = ("found a faster version", 0)
+    FOUND = ("found", 0)
 
     def __init__(self, label: str, share_percent: int) -> None:
         self.label = label
