@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint bench-pie bench-server bench-ablation
+.PHONY: setup demo test lint settings bench-pie bench-server bench-ablation
 .PHONY: editors vsix client-test vscode-e2e-deps test-neovim test-vscode
 
 $(STAMP): pyproject.toml
@@ -32,6 +32,10 @@ test: setup editors client-test
 
 lint: setup
 	$(BIN)/ruff check server tests bench
+
+# The settings reference (docs/configuration.md, the extension's package.json) from perfedit/config.py.
+settings: setup
+	$(BIN)/python -m perfedit.config_docs
 
 bench-pie: setup
 	$(BIN)/perfedit model pull qwen2.5-coder-1.5b

@@ -16,6 +16,7 @@ Needs ``make vscode-e2e-deps`` (code-server, playwright-core, Chromium, ripgrep)
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from editors import JOB_TIMEOUT_S, SERVER_OPTIONS, editor_workspace, require_test_model
+from perfedit.config import Settings, editor_key
 
 ROOT = Path(__file__).resolve().parent.parent
 DRIVER_DIR = ROOT / "tests" / "editors" / "vscode"
@@ -54,7 +56,8 @@ def test_vscode_light_bulb_action_progress_preview_and_hover(tmp_path: Path):
     if missing := missing_tools():
         pytest.skip("needs " + "; ".join(missing))
     workspace = editor_workspace(tmp_path)
-    project_only = {k: v for k, v in SERVER_OPTIONS.items() if k not in EXTENSION_KEYS and k != "needsConfirmation"}
+    field_names = {editor_key(f.name): f.name for f in dataclasses.fields(Settings)}  # the editor's keys -> [tool.perfedit]'s
+    project_only = {field_names[k]: v for k, v in SERVER_OPTIONS.items() if k not in EXTENSION_KEYS and k in field_names}
     with (workspace / "pyproject.toml").open("a", encoding="utf-8") as pyproject:
         pyproject.write("\n[tool.perfedit]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in project_only.items()))
     source = (workspace / "fib.py").read_text(encoding="utf-8")

@@ -26,8 +26,12 @@ from pygls.workspace import PositionCodec, TextDocument
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import register_lsp_features
 
-from perfedit import diffs, lsp, modelstore
+from perfedit import diffs, modelstore
+from perfedit.config import EditorSettings
 from perfedit.errors import ConfigError, ModelMissing
+from perfedit.lsp import convert, jobs
+from perfedit.lsp.state import EditorOptions
+from perfedit.progress import Phase
 from perfedit.proposers.model import fit_to_target
 from perfedit.targets import find
 
@@ -233,6 +237,9 @@ async def test_suggest_applies_faster_version_with_progress_and_hover(
     assert result["applied"] is True and result["speedup"] > 1.1
     kinds = progress_kinds(client)
     assert kinds[0] == "begin" and kinds[-1] == "end" and "report" in kinds
+    (reports,) = client.progress_reports.values()
+    percentages = [r.percentage for r in reports if r.kind != "end"]
+    assert percentages == sorted(percentages)  # the bar never goes back
     (request,) = applied
     (change,) = request.edit.document_changes
     assert change.text_document.uri == document.uri and change.text_document.version == 1
@@ -379,7 +386,7 @@ async def test_real_model_job_completes_with_a_shown_outcome(
         modelstore.resolve("smollm2-135m")
     except ModelMissing as exc:
         pytest.skip(str(exc))
-    document = await open_project(client, project, model="smollm2-135m", samples=1, max_new_tokens=64, runs=5)
+    document = await open_project(client, project, model="smollm2-135m", samples=1, maxNewTokens=64, runs=5)
     (action,) = await code_actions(client, document, line_of(document, "result.append"))
 
     result = await asyncio.wait_for(execute(client, action), 2 * JOB_TIMEOUT_S)
@@ -404,7 +411,7 @@ def test_text_edits_round_trip_in_every_position_encoding(encoding: str):
     old = "def f():\n    s = 'é'\n    return s  # 🐢 slow"
     new = "def f():\n    '''→ 🚀'''\n    return 'é'  # 🐇"
     codec = PositionCodec(encoding)
-    edits = lsp.text_edits(diffs.line_edits(old, new), old, codec, annotated=True)
+    edits = convert.text_edits(diffs.line_edits(old, new), old, codec, annotated=True)
     document = TextDocument("file:///f.py", old, position_codec=codec)
     for edit in reversed(edits):
         document.apply_change(types.TextDocumentContentChangePartial(range=edit.range, text=edit.new_text))
@@ -419,34 +426,41 @@ def test_text_edits_round_trip_in_every_position_encoding(encoding: str):
      (["quickfix"], False), (["refactor.re"], False), (["refactor.rewrite.perfedit.more"], False), (["quickfix", "refactor"], True)],
 )
 def test_kind_requested_matches_hierarchical_prefixes(only: list[str] | None, offered: bool):
-    assert lsp.kind_requested(only) is offered
+    assert convert.kind_requested(only) is offered
 
 
 def test_editor_options_split_lsp_keys_skip_client_keys_and_reject_unknown_settings():
-    options = lsp.EditorOptions.from_json({"runs": 5, "candidatesFile": "c.py", "needsConfirmation": False})
-    assert options == lsp.EditorOptions(settings={"runs": 5}, candidates_file="c.py", needs_confirmation=False)
+    """camelCase keys: Settings fields by their names, the editor-only ones apart."""
+    options = EditorOptions.from_json({"runs": 5, "budgetSeconds": 30, "candidatesFile": "c.py", "needsConfirmation": False})
+    assert options == EditorOptions(settings={"runs": 5, "budget_s": 30}, editor=EditorSettings(candidates_file="c.py", needs_confirmation=False))
     client_only = {"python": "/v/bin/python", "path": "perfedit", "trace": {"server": "off"}}
-    assert lsp.EditorOptions.from_json(client_only) == lsp.EditorOptions()
-    with pytest.raises(ConfigError):
-        lsp.EditorOptions.from_json({"runz": 5})
-    with pytest.raises(ConfigError):
-        lsp.EditorOptions.from_json({"runs": "five"})
+    assert EditorOptions.from_json(client_only) == EditorOptions()
+    for wrong in ({"runz": 5}, {"runs": "five"}, {"budget_s": 30}, {"needsConfirmation": "yes"}):
+        with pytest.raises(ConfigError):
+            EditorOptions.from_json(wrong)
 
 
-def test_progress_percentages_never_go_back():
-    floor, seen = 0, []
-    phases = [("running the original", 0, None), ("validating rule 1", 0, 2), ("loading the model", 0, None),
-              ("generating", 1, 2), ("validating greedy", 0, None), ("found 3.2× faster (validated)", 0, None),
-              ("generating", 2, 2), ("refining", 0, 1), ("minimising the diff", 0, None), ("explaining", 0, None),
-              ("mystery", 0, None)]
-    for phase, done, total in phases:
-        value = lsp.progress_value(phase, done, total, floor)
-        floor = value.percentage
-        seen.append(floor)
-    # Streaming: validation of a model candidate (10–15%) comes after generation began (20%+):
-    # the bar stays put rather than going back, and moves on through every later phase.
-    assert seen == sorted(seen) and seen[3] == 52 and seen[4] == seen[5] == 52 and seen[6] == 85
-    assert seen[7] == 85 and seen[8] == 92 and seen[9] == seen[-1] == 95
+def test_progress_percentages_only_move_forward_and_never_freeze():
+    """Streaming order (model candidates validated while generation goes on, a faster one found):
+    the percentage never goes back; a silent phase still moves with time, never past its end."""
+    bar = convert.ProgressBar(budget_s=60.0, now_s=0.0)
+    reports = [
+        (Phase.LOADING_MODEL, 0, None, ""), (Phase.BASELINE, 0, None, ""), (Phase.RULES, 1, 2, ""),
+        (Phase.VALIDATING, 0, 2, "rule 1"), (Phase.GENERATING, 1, 3, ""), (Phase.VALIDATING, 0, None, "greedy"),
+        (Phase.FOUND, 0, None, "3.2× faster (validated)"), (Phase.GENERATING, 3, 3, ""), (Phase.REFINING, 0, 1, ""),
+        (Phase.MINIMISING, 0, None, ""), (Phase.EXPLAINING, 0, None, ""),
+    ]
+    seen = [bar.report(*report, now_s=float(second)).percentage for second, report in enumerate(reports)]
+    assert seen == sorted(seen) and seen[-1] >= Phase.EXPLAINING.start_percent
+    assert {phase for phase, *_ in reports} == set(Phase)
+    assert seen[5] == seen[4] and bar.value(5.0).message == "explaining"  # an earlier phase: message only
+    later = [bar.value(float(second)).percentage or 0 for second in (11, 12, 20, 60, 10_000)]
+    assert later == sorted(later) and later[0] < later[-1] == 99  # moving on its own, stopping at 99
+    generating = convert.ProgressBar(budget_s=60.0, now_s=0.0)
+    generating.report(Phase.GENERATING, 0, 9, "", now_s=0.0)
+    ticks = [generating.value(float(second)).percentage or 0 for second in range(0, 40, 4)]
+    assert ticks == sorted(ticks) and len(set(ticks)) == len(ticks)  # a slow first candidate: the bar moves
+    assert ticks[-1] < Phase.GENERATING.start_percent + Phase.GENERATING.share_percent
 
 
 async def test_deliver_refuses_a_result_for_an_older_version():
@@ -458,7 +472,7 @@ async def test_deliver_refuses_a_result_for_an_older_version():
     suggestion = SimpleNamespace(winner=winner, target=SimpleNamespace(name="f"), facts=["3.0x faster"], reason="", diff="-x\n+y\n")
     server = SimpleNamespace(workspace=SimpleNamespace(get_text_document=lambda uri: document), window_show_message=shown.append)
 
-    result = await lsp.deliver(server, document.uri, 1, "x = 1\n", suggestion)  # type: ignore[arg-type]
+    result = await jobs.deliver(server, document.uri, 1, "x = 1\n", suggestion, needs_confirmation=True)  # type: ignore[arg-type]
 
     assert result == {
         "applied": False, "speedup": 3.0, "error": "the document changed",

@@ -15,6 +15,7 @@ from perfedit.config import Settings
 from perfedit.errors import Cancelled, NoFasterVersion
 from perfedit.llm import ChatModel, Reply
 from perfedit.pipeline import Deadline, Job, Request, locate, suggest
+from perfedit.progress import Phase
 from perfedit.validate import Harness
 
 FAST = "```python\ndef unique_in_order(items):\n    return list(dict.fromkeys(items))\n```\n"
@@ -61,27 +62,53 @@ def request(project: Path) -> Request:
 def test_each_reply_is_validated_while_the_next_is_generated(dedupe_project: Path):
     validating = threading.Event()
     model = PacedModel([SLOW_COPY, FAST, ALSO_FAST], validating)
-    phases: list[str] = []
+    reports: list[tuple[Phase, float, float | None, str]] = []
 
-    def progress(phase: str, completed: float, total: float | None) -> None:
-        phases.append(phase)
-        if phase.startswith("validating"):
+    def progress(phase: Phase, completed: float = 0, total: float | None = None, detail: str = "") -> None:
+        reports.append((phase, completed, total, detail))
+        if phase is Phase.VALIDATING:
             validating.set()
 
     result = suggest(request(dedupe_project), settings(stop_at_speedup=0), lambda: model, progress)
     assert model.overlapped == [True, True]  # replies 2 and 3 came after validation had begun
     assert result.winner.verdict == "faster" and result.winner.label in ("sample 1", "sample 2")
-    found = [p for p in phases if p.startswith("found ")]
+    phases = [phase for phase, *_ in reports]
+    found = [detail for phase, *_, detail in reports if phase is Phase.FOUND]
     assert found and found[0].endswith("× faster (validated)")
-    assert phases.index(found[0]) < max(i for i, p in enumerate(phases) if p.startswith("validating"))
+    assert phases.index(Phase.FOUND) < max(i for i, p in enumerate(phases) if p is Phase.VALIDATING)
     assert result.timings_s["first_faster_s"] < result.timings_s["total_s"]
     assert not result.stopped_early
+
+
+def test_the_lsp_progress_of_a_real_job_only_moves_forward_through_every_phase(dedupe_project: Path):
+    """The engine's reports of a whole job (every step on: rules, generation, refinement,
+    minimisation, explanation) become work-done percentages that never go back, and every
+    phase reported shows in the bar's message."""
+    from perfedit.lsp.convert import ProgressBar
+
+    reports: list[tuple[Phase, float, float | None, str]] = []
+    model = PacedModel([SLOW_COPY, FAST, ALSO_FAST, "The dict keeps the first of each item.", FAST, FAST], threading.Event())
+    model.validating.set()  # no pacing: the replies come at once
+    everything = Settings(runs=5, samples=2, stop_at_speedup=0, refine_rounds=1, explain=True, budget_s=600)
+
+    def record(phase: Phase, completed: float = 0, total: float | None = None, detail: str = "") -> None:
+        reports.append((phase, completed, total, detail))
+
+    suggest(request(dedupe_project), everything, lambda: model, record)
+
+    bar = ProgressBar(budget_s=60.0, now_s=0.0)
+    values = [bar.report(*report, now_s=float(second)) for second, report in enumerate(reports)]
+    percentages = [value.percentage for value in values]
+    assert percentages == sorted(percentages) and 0 < percentages[-1] <= 99
+    for (phase, *_), value in zip(reports, values, strict=True):
+        assert value.message.startswith(phase.label)
+    assert {phase for phase, *_ in reports} == set(Phase)
 
 
 def test_a_large_enough_speedup_stops_generation(dedupe_project: Path):
     validating = threading.Event()
     model = PacedModel([FAST, ALSO_FAST, SLOW_COPY], validating)
-    progress = lambda phase, done, total: validating.set() if phase.startswith("validating") else None  # noqa: E731
+    progress = lambda phase, *_: validating.set() if phase is Phase.VALIDATING else None  # noqa: E731
     result = suggest(request(dedupe_project), settings(stop_at_speedup=1.5), lambda: model, progress)
     assert result.winner.label == "greedy" and "already at least 1.5x faster" in result.stopped_early
     later = [v for v in result.verdicts if v.label != "greedy"]

@@ -73,3 +73,10 @@ def test_script_needs_stdin():
     assert reads_stdin("data = open(0).read()\n")
     with pytest.raises(TargetNotFound, match="not a script"):
         find(PATH, "print(1)\n")
+
+
+def test_a_cursor_outside_every_function_of_a_script_targets_the_script():
+    """The engine's one fallback: no function around the line, but the file reads stdin."""
+    source = "import sys\n\ndef helper(x):\n    return x\n\nprint(sum(map(int, sys.stdin)))\n"
+    assert find(PATH, source, line=5).kind == "script"
+    assert find(PATH, source, line=3).name == "helper"

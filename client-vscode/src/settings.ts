@@ -6,20 +6,19 @@
  * `perfedit.samples` must not hide `samples = 4` in the project's pyproject.toml.
  */
 
-/** The keys of the `perfedit` section that the server understands (its Settings fields and two
- * editor-only keys); the rest (`python`, `trace`) belong to the extension. */
-export const SERVER_KEYS = [
-  "model",
-  "backend",
-  "endpoint",
-  "budget_s",
-  "samples",
-  "runs",
-  "timeout_s",
-  "tests",
-  "explain",
-  "needsConfirmation",
-] as const;
+/** The extension's own keys of the `perfedit` section (the interpreter, vscode-languageclient's
+ * tracing); every other key package.json contributes is a server setting. */
+export const EXTENSION_KEYS: readonly string[] = ["python", "trace.server"];
+
+/** The contributed settings, from package.json, whose server part is generated from the server's
+ * settings (`make settings`; camelCase keys). */
+const manifest = require("../package.json") as { contributes: { configuration: { properties: Record<string, unknown> } } };
+
+/** The keys of the `perfedit` section that the server understands: its settings and the
+ * editor-only ones (`needsConfirmation`, …). */
+export const SERVER_KEYS: readonly string[] = Object.keys(manifest.contributes.configuration.properties)
+  .map((key) => key.slice("perfedit.".length))
+  .filter((key) => !EXTENSION_KEYS.includes(key));
 
 /** What VS Code's `WorkspaceConfiguration.inspect` gives for one key (the parts used here). */
 export interface Inspected {

@@ -25,6 +25,7 @@ from perfedit.errors import (
     NoFasterVersion,
     PerfeditError,
 )
+from perfedit.progress import Phase
 
 if TYPE_CHECKING:  # the handlers import these when they run, so --help and usage errors stay quick
     from rich.console import Console
@@ -43,22 +44,36 @@ _EXIT_CODES: list[tuple[type[PerfeditError], int]] = [
 
 
 class _RichProgress:
-    """Turns engine progress reports into one rich progress bar per phase (on stderr)."""
+    """A :data:`~perfedit.progress.TaskProgressFn` on rich progress bars (on stderr): one bar per
+    ``key`` (default: the label), the label as its description; a new bar completes the earlier ones."""
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
-        self._tasks: dict[str, Any] = {}
+        self._tasks: dict[object, Any] = {}
 
-    def __call__(self, phase: str, completed: float, total: float | None) -> None:
-        if phase.startswith("found "):  # a validated result: a line of its own that stays
-            self._progress.console.print(phase)
-            return
-        key = phase.split(" ", 1)[0] if phase.startswith("validating") else phase
+    def __call__(self, label: str, completed: float, total: float | None, key: object = None) -> None:
+        key = label if key is None else key
         if key not in self._tasks:
             for task in self._tasks.values():
                 self._progress.update(task, completed=self._progress.tasks[task].total or 1, total=self._progress.tasks[task].total or 1)
-            self._tasks[key] = self._progress.add_task(phase, total=total)
-        self._progress.update(self._tasks[key], description=phase, completed=completed, total=total)
+            self._tasks[key] = self._progress.add_task(label, total=total)
+        self._progress.update(self._tasks[key], description=label, completed=completed, total=total)
+
+
+class _RichJobProgress:
+    """A :class:`~perfedit.progress.ProgressFn` for the main job: one rich bar per
+    :class:`~perfedit.progress.Phase`, its label and the report's detail as the description; a
+    ``FOUND`` report is a line of its own that stays."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._bars = _RichProgress(progress)
+        self._console = progress.console
+
+    def __call__(self, phase: Phase, completed: float = 0, total: float | None = None, detail: str = "") -> None:
+        if phase is Phase.FOUND:
+            self._console.print(f"found {detail}")
+        else:
+            self._bars(f"{phase.label} {detail}".rstrip(), completed, total, key=phase)
 
 
 def _progress_bar(console: Console, *, bytes_: bool = False) -> Progress:
@@ -138,8 +153,8 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     path = Path(args.file)
     source = read_source(path)
     settings = config.load(path).replace(
-        samples=args.samples, model=args.model, runs=args.runs, explain=False if args.no_explain else None,
-        budget_s=args.budget, backend=args.backend, endpoint=args.endpoint,
+        samples=args.samples, model=args.model, runs=args.runs, explain=args.explain,
+        budget_s=args.budget_s, backend=args.backend, endpoint=args.endpoint,
     )
     request = Request(path=path, source=source, function=args.function, tests=Path(args.tests) if args.tests else None)
     # --candidates: the versions in that file instead of the rules, the model and refinement
@@ -154,7 +169,7 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
         return llm.shared(settings.model, backend=settings.backend, endpoint=settings.endpoint)
 
     with _progress_bar(console) as bar:
-        suggestion = suggest(request, settings, model, _RichProgress(bar), proposers=proposers, refiners=refiners)
+        suggestion = suggest(request, settings, model, _RichJobProgress(bar), proposers=proposers, refiners=refiners)
     not_applied = _apply(suggestion, source) if args.apply else None
     applied = bool(args.apply) and not_applied is None
     if args.export_pair:
@@ -344,14 +359,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("file", help="the Python file")
     s.add_argument("--function", help="the function to speed up (default: the file as a stdin/stdout script)")
     s.add_argument("--tests", help="pytest file or folder, or a folder of input.N.txt/output.N.txt cases")
-    s.add_argument("--samples", type=int, help="sampled candidates besides the greedy one (default 8)")
-    s.add_argument("--runs", type=int, help="timed runs per candidate and baseline (default 10)")
-    s.add_argument("--model", help="model alias, Hub id or local path (default qwen2.5-coder-1.5b); with --endpoint, the server's model name")
-    s.add_argument("--backend", choices=["llama.cpp", "transformers"], help="in-process inference (default llama.cpp, on the GGUF file)")
-    s.add_argument("--endpoint", metavar="URL", help="an OpenAI-compatible server to use instead, e.g. http://127.0.0.1:11434/v1 (code is sent there)")
-    s.add_argument("--budget", type=float, metavar="SECONDS", help="time budget of the job; then the best validated candidate so far is returned (default 60)")
+    for name in ("samples", "runs", "model", "backend"):
+        config.add_option(s, name)
+    config.add_option(s, "endpoint", metavar="URL")
+    config.add_option(s, "budget_s", "--budget", metavar="SECONDS")
+    config.add_option(s, "explain")
     s.add_argument("--candidates", help="stub proposer: take candidate versions from this file instead of the model")
-    s.add_argument("--no-explain", action="store_true", help="skip the model-written explanation")
     s.add_argument("--apply", action="store_true", help="write the faster version into FILE if one was found")
     s.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     s.add_argument("--save-timings", metavar="DIR", help="write the original's and the winner's timed runs as pyperf JSON files in DIR")
@@ -363,7 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("candidate", help="the new version of the whole file")
     c.add_argument("--function", help="the function to compare (default: the files as stdin/stdout scripts)")
     c.add_argument("--tests", help="pytest file or folder, or a folder of input.N.txt/output.N.txt cases")
-    c.add_argument("--runs", type=int, help="most timed runs per side (default 10)")
+    config.add_option(c, "runs")
     c.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
     c.add_argument("--save-timings", metavar="DIR", help="write both sides' timed runs as pyperf JSON files in DIR")
     c.set_defaults(handler=_cmd_compare)

@@ -1,56 +1,79 @@
-"""Settings: one typed tree with defaults, read from ``[tool.perfedit]`` or the editor.
+"""Settings: one typed tree with defaults, read from ``[tool.perfedit]``, the CLI or the editor.
 
 Every field has a default, so an empty table is valid. Unknown keys and values of the wrong
 type raise :class:`~perfedit.errors.ConfigError`; the language server shows that message and
 continues with the defaults.
+
+The fields are the one source of the settings' documentation: each carries its help, unit and
+choices (:func:`setting`), from which come the CLI's option help (:func:`add_option`), the
+tables in docs/configuration.md and the VS Code extension's ``contributes.configuration``
+(:mod:`perfedit.config_docs`, ``make settings``).
+
+Spelling: ``[tool.perfedit]`` and Python use the field names (``budget_s``); an editor uses their
+camelCase, with the seconds suffix written out (``budgetSeconds``; :func:`editor_key`), as editor
+settings are spelled.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
+import functools
 import tomllib
-from dataclasses import dataclass, field
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from perfedit.errors import ConfigError
 from perfedit.modelstore import DEFAULT_MODEL
 
+#: Keys of the editor's ``perfedit`` section that belong to the editor extension, not to the
+#: server (``perfedit.python``: the VS Code extension's interpreter; ``perfedit.path``: an
+#: executable; ``perfedit.trace.server``: vscode-languageclient's tracing).
+CLIENT_KEYS = frozenset({"python", "path", "trace"})
+
+
+def setting(default: Any, help: str, *, unit: str = "", choices: tuple[str, ...] = ()) -> Any:
+    """A settings field: its default, its help (a phrase; Markdown backticks allowed), the unit
+    of its value ("seconds", "bytes", "tokens"; "" for none) and its allowed values, if listed."""
+    return dataclasses.field(default=default, metadata={"help": help, "unit": unit, "choices": choices})
+
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    """What a suggestion job may do; units are in the field names."""
+    """What a suggestion job may do; units are in the field names and in each field's ``unit``."""
 
-    model: str = field(default=DEFAULT_MODEL, metadata={"help": "model alias, Hub id or local path (with endpoint: the server's model name)"})
-    backend: str = field(default="llama.cpp", metadata={"help": "in-process inference: llama.cpp (GGUF, the default) or transformers"})
-    endpoint: str | None = field(default=None, metadata={"help": "base URL of an OpenAI-compatible server to use instead (code is sent there)"})
-    budget_s: float = field(default=60.0, metadata={"help": "wall-clock budget of a job, seconds: then the best validated candidate so far is returned"})
-    stop_at_speedup: float = field(default=10.0, metadata={"help": "stop generating once a validated candidate is at least this much faster (CI low end; 0: never)"})
-    samples: int = field(default=8, metadata={"help": "sampled candidates besides the greedy one (PIE Best@k)"})
-    temperature: float = field(default=0.7, metadata={"help": "sampling temperature"})
-    max_new_tokens: int = field(default=512, metadata={"help": "generation budget per candidate, tokens"})
-    runs: int = field(default=10, metadata={"help": "timed runs E per candidate and per baseline, interleaved (the most, when adaptive)"})
-    adaptive: bool = field(default=True, metadata={"help": "stop timing once the decision is clear (alpha split over the looks)"})
-    min_runs: int = field(default=5, metadata={"help": "timed runs before the adaptive mode's first look"})
-    alpha: float = field(default=0.05, metadata={"help": "significance level of the one-sided Yuen's trimmed-mean test"})
-    min_speedup: float = field(default=1.10, metadata={"help": "smallest speedup (old/new) that counts"})
-    timeout_s: float = field(default=10.0, metadata={"help": "wall-clock limit per test run, seconds"})
-    memory_limit_bytes: int = field(default=2 * 1024**3, metadata={"help": "address-space limit of a test run"})
-    explain: bool = field(default=True, metadata={"help": "ask the model why the winner is faster"})
-    tests: str | None = field(default=None, metadata={"help": "tests to use instead of discovery"})
-    seed: int | None = field(default=0, metadata={"help": "sampling seed (None: random)"})
-    rules: bool = field(default=True, metadata={"help": "add the rule-based candidates to the model's"})
-    refine_rounds: int = field(default=1, metadata={"help": "PerfCodeGen refinement rounds (0: none)"})
-    refine_candidates: int = field(default=1, metadata={"help": "candidates fixed, and optimised, per round"})
-    minimise: bool = field(default=True, metadata={"help": "revert diff hunks the speedup does not need (each step re-validated)"})
-    minimise_validations: int = field(default=8, metadata={"help": "most re-validations spent on minimising the diff"})
-    differential_min_tests: int = field(default=3, metadata={"help": "check functions with fewer tests than this by differential testing too (0: never)"})
-    differential_examples: int = field(default=100, metadata={"help": "inputs generated with hypothesis for differential testing"})
+    model: str = setting(DEFAULT_MODEL, "model alias, Hub id or local path (a `.gguf` file or an adapter folder works too); with `endpoint`, the server's model name")
+    backend: str = setting("llama.cpp", "in-process inference: `llama.cpp` runs the GGUF file (the fast path), `transformers` the bf16 copy, as training uses it", choices=("llama.cpp", "transformers"))
+    endpoint: str | None = setting(None, "base URL of an OpenAI-compatible server (Ollama, LM Studio, llama.cpp server, vLLM), e.g. `http://127.0.0.1:11434/v1`, to use instead of the in-process model; the target's code is sent there")
+    budget_s: float = setting(60.0, "wall-clock budget of one job: once it is spent, no further candidate is generated and the best validated one so far is returned (minimised and explained only while time is left)", unit="seconds")
+    stop_at_speedup: float = setting(10.0, "stop generating as soon as a validated candidate is at least this much faster at the low end of its 95% CI (0: never)")
+    samples: int = setting(8, "sampled candidates besides the greedy one (PIE Best@k)")
+    temperature: float = setting(0.7, "sampling temperature")
+    max_new_tokens: int = setting(512, "generation budget per candidate", unit="tokens")
+    runs: int = setting(10, "timed runs E per candidate and per baseline, interleaved; with `adaptive`, the most taken; at least 5 (Yuen's test needs enough samples after trimming)")
+    adaptive: bool = setting(True, "look after every run from `min_runs` on and stop timing once the candidate is clearly faster or clearly not (alpha split over the looks)")
+    min_runs: int = setting(5, "timed runs before the adaptive mode's first look (capped at `runs`; at least 5)")
+    alpha: float = setting(0.05, "significance level of the one-sided Yuen's trimmed-mean test, split over the looks when `adaptive`")
+    min_speedup: float = setting(1.10, "smallest speedup (old/new) that counts")
+    timeout_s: float = setting(10.0, "wall-clock limit per test run", unit="seconds")
+    memory_limit_bytes: int = setting(2 * 1024**3, "address-space limit of a test run (at least 64 MiB)", unit="bytes")
+    explain: bool = setting(True, "ask the model why the winner is faster")
+    tests: str | None = setting(None, "tests to use instead of discovery: a pytest file or folder, or a folder of `input.N.txt`/`output.N.txt` cases, relative to the file")
+    seed: int | None = setting(0, "sampling seed (none: random)")
+    rules: bool = setting(True, "add the rule-based candidates (deterministic rewrites, no model) to the model's")
+    refine_rounds: int = setting(1, "PerfCodeGen refinement rounds: fix failed candidates with their failing test, optimise correct ones with their slowest test (0: none)")
+    refine_candidates: int = setting(1, "candidates fixed, and candidates optimised, per round")
+    minimise: bool = setting(True, "revert the diff hunks the speedup does not need (delta debugging, each step re-validated)")
+    minimise_validations: int = setting(8, "the most re-validations spent on minimising one suggestion")
+    differential_min_tests: int = setting(3, "a function with fewer tests than this is also checked by differential testing (its calls in the tests plus generated inputs, compared with the original's); 0 turns differential testing off, and a function without tests is then refused")
+    differential_examples: int = setting(100, "inputs generated with hypothesis for differential testing, from type hints or the tests' values")
 
     def __post_init__(self) -> None:
         checks = [
             (self.samples >= 0, "samples must be >= 0"),
-            (self.backend in ("llama.cpp", "transformers"), "backend must be llama.cpp or transformers (an endpoint is chosen by its URL)"),
             (self.endpoint is None or (isinstance(self.endpoint, str) and self.endpoint.startswith(("http://", "https://"))), "endpoint must be an http:// or https:// URL"),
             (self.budget_s > 0, "budget_s must be > 0"),
             (self.stop_at_speedup == 0 or self.stop_at_speedup >= 1, "stop_at_speedup must be 0 (never) or >= 1"),
@@ -66,6 +89,10 @@ class Settings:
             (self.timeout_s > 0, "timeout_s must be > 0"),
             (self.memory_limit_bytes >= 64 * 1024**2, "memory_limit_bytes must be >= 64 MiB"),
         ]
+        checks += [
+            (getattr(self, f.name) in f.metadata["choices"], f"{f.name} must be one of {', '.join(f.metadata['choices'])}")
+            for f in dataclasses.fields(self) if f.metadata["choices"]
+        ]
         for ok, message in checks:
             if not ok:
                 raise ConfigError(f"invalid perfedit setting: {message}")
@@ -75,24 +102,96 @@ class Settings:
         return from_mapping({**dataclasses.asdict(self), **{k: v for k, v in changes.items() if v is not None}})
 
 
-def from_mapping(values: dict[str, Any]) -> Settings:
-    """Settings from a plain mapping (TOML table, LSP JSON); raises ConfigError on bad keys/types."""
-    known = {f.name: f for f in dataclasses.fields(Settings)}
-    unknown = sorted(set(values) - set(known))
-    if unknown:
-        raise ConfigError(f"unknown perfedit setting(s): {', '.join(unknown)}; known: {', '.join(known)}")
+@dataclass(frozen=True, kw_only=True)
+class EditorSettings:
+    """Settings that only an editor gives the language server (not ``[tool.perfedit]``)."""
+
+    candidates_file: str | None = setting(None, "the stub proposer, for tests and hand-written versions: take the candidate versions from this file (absolute, or relative to the project root) instead of the model; several versions are separated by `# --- candidate ---` lines")
+    needs_confirmation: bool = setting(True, "ask the editor to preview the edit before applying it (VS Code: the Refactor Preview)")
+
+
+def editor_key(name: str) -> str:
+    """The editor's spelling of the field ``name``: camelCase, with the seconds suffix written
+    out (``budget_s`` -> ``budgetSeconds``, ``memory_limit_bytes`` -> ``memoryLimitBytes``)."""
+    first, *rest = name.removesuffix("_s").split("_")
+    return first + "".join(word.capitalize() for word in rest) + ("Seconds" if name.endswith("_s") else "")
+
+
+@functools.cache
+def _types(cls: type) -> dict[str, Any]:
+    """The field types of the settings class ``cls`` (``str | None``, ``int``...)."""
+    return typing.get_type_hints(cls)
+
+
+def value_type(cls: type, name: str) -> type:
+    """The type of the field ``name``'s values, None aside (``str`` for ``str | None``)."""
+    declared = _types(cls)[name]
+    return next(kind for kind in typing.get_args(declared) or (declared,) if kind is not type(None))
+
+
+def _build(cls: type, values: Mapping[str, Any], spelling: Mapping[str, str]) -> Any:
+    """``cls(**values)`` once each value has its field's type (an int is taken for a float);
+    ``spelling`` maps a field name to the key the user wrote. Raises ConfigError."""
     converted: dict[str, Any] = {}
     for name, value in values.items():
-        default = known[name].default
-        if value is None or default is None or isinstance(value, type(default)):
+        expected = _types(cls)[name]
+        if isinstance(value, expected):
             converted[name] = value
-        elif isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        elif expected is float and isinstance(value, int) and not isinstance(value, bool):
             converted[name] = float(value)
         else:
-            raise ConfigError(
-                f"perfedit setting {name!r} must be {type(default).__name__}, got {value!r}"
-            )
-    return Settings(**converted)
+            wanted = " or ".join("none" if kind is type(None) else kind.__name__ for kind in typing.get_args(expected) or (expected,))
+            raise ConfigError(f"perfedit setting {spelling[name]!r} must be {wanted}, got {value!r}")
+    return cls(**converted)
+
+
+def _unknown(keys: set[str], known: list[str]) -> None:
+    if keys:
+        raise ConfigError(f"unknown perfedit setting(s): {', '.join(sorted(keys))}; known: {', '.join(known)}")
+
+
+def from_mapping(values: Mapping[str, Any]) -> Settings:
+    """Settings from a plain mapping of field names (TOML table); raises ConfigError on bad keys/types."""
+    names = [f.name for f in dataclasses.fields(Settings)]
+    _unknown(set(values) - set(names), names)
+    return _build(Settings, values, {name: name for name in names})
+
+
+def from_editor(values: Mapping[str, Any]) -> tuple[dict[str, Any], EditorSettings]:
+    """The editor's ``perfedit`` settings (``initializationOptions``, ``workspace/configuration``;
+    keys spelled by :func:`editor_key`) split into Settings values by field name, checked, to lay
+    over ``[tool.perfedit]``, and the :class:`EditorSettings`. :data:`CLIENT_KEYS` are skipped.
+    Raises ConfigError."""
+    fields = {editor_key(f.name): f.name for f in dataclasses.fields(Settings)}
+    editor_fields = {editor_key(f.name): f.name for f in dataclasses.fields(EditorSettings)}
+    _unknown(set(values) - set(fields) - set(editor_fields) - CLIENT_KEYS, [*fields, *editor_fields])
+    spelling = {name: key for key, name in (fields | editor_fields).items()}
+    settings = {fields[key]: value for key, value in values.items() if key in fields}
+    _build(Settings, settings, spelling)  # checks the types and values
+    editor = _build(EditorSettings, {editor_fields[k]: v for k, v in values.items() if k in editor_fields}, spelling)
+    return settings, editor
+
+
+def default_text(field: dataclasses.Field[Any]) -> str:
+    """A settings field's default for people, with its unit: "60.0 seconds", "none", "true"."""
+    value = field.default
+    text = "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    return f"{text} {field.metadata['unit']}".rstrip()
+
+
+def add_option(parser: argparse.ArgumentParser, name: str, *flags: str, **options: Any) -> None:
+    """An option of ``parser`` for the Settings field ``name``, its help, type, choices and default
+    taken from the field; ``flags`` default to ``--name`` (a boolean gets ``--no-name`` too).
+    Unset, the option is None (:meth:`Settings.replace` then keeps the project's value)."""
+    field = next(f for f in dataclasses.fields(Settings) if f.name == name)
+    kind = value_type(Settings, name)
+    options.setdefault("help", f"{field.metadata['help']} (default {default_text(field)})".replace("%", "%%"))
+    if kind is bool:
+        options.setdefault("action", argparse.BooleanOptionalAction)
+    else:
+        options.setdefault("type", kind)
+        options.setdefault("choices", field.metadata["choices"] or None)
+    parser.add_argument(*(flags or (f"--{name.replace('_', '-')}",)), dest=name, default=None, **options)
 
 
 def find_project_root(path: Path) -> Path:

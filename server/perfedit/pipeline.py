@@ -7,7 +7,7 @@ from refining proposers fed with the verdicts (by default PerfCodeGen's, :mod:`p
 The job streams: the proposers start in a background thread as soon as the job starts, while the
 original runs; each candidate (each model reply as soon as it is complete) is validated while the
 next is made.
-Each validated faster candidate is reported at once (progress "found 3.2× faster (validated)").
+Each validated faster candidate is reported at once (progress :attr:`~perfedit.progress.Phase.FOUND`).
 The job stops generating early by a stated rule (:func:`stop_reason`): the time budget
 (``budget_s``) is spent, or a candidate is already ``stop_at_speedup`` times faster at the low end
 of its 95% CI. It then returns the best validated candidate so far, minimised if time allows.
@@ -34,7 +34,7 @@ from perfedit.config import Settings
 from perfedit.diffs import Edit, changed_lines, line_edits, unified_diff
 from perfedit.errors import Cancelled, NoCodeGenerated, NoFasterVersion
 from perfedit.minimise import Minimised, minimise
-from perfedit.progress import CancelFn, ProgressFn, never_cancelled, no_progress
+from perfedit.progress import CancelFn, Phase, ProgressFn, never_cancelled, no_progress
 from perfedit.proposers import NO_FEEDBACK, Candidate, Feedback, Proposer
 from perfedit.proposers.model import model_proposer
 from perfedit.proposers.rules import propose_rules
@@ -154,13 +154,13 @@ class Job:
     def validate_one(self, candidate: Candidate, seen: dict[str, str], index: int = 0, total: int | None = None) -> Verdict:
         """The verdict of one candidate (see :meth:`validate`); ``seen`` (from :meth:`seen`) maps
         the syntax trees of earlier candidates to their labels and is updated. A faster verdict
-        is announced through progress ("found 3.2× faster (validated)"). Raises Cancelled."""
+        is announced through progress (:attr:`Phase.FOUND`). Raises Cancelled."""
 
         def run(candidate: Candidate) -> Verdict:
-            self.progress(f"validating {candidate.label}", index, total)
+            self.progress(Phase.VALIDATING, index, total, candidate.label)
             verdict = self.timed_validation(candidate.label, candidate.source)
             if verdict.verdict == "faster" and verdict.comparison is not None:
-                self.progress(f"found {verdict.comparison.speedup:.1f}× faster (validated)", 0, None)
+                self.progress(Phase.FOUND, detail=f"{verdict.comparison.speedup:.1f}× faster (validated)")
             return verdict
 
         (verdict,) = validate_candidates([candidate], run, self._known, seen=seen)
@@ -194,7 +194,7 @@ class Job:
         for round_ in range(self.settings.refine_rounds if refiners else 0):
             if self.over_budget():
                 break
-            self.progress("refining", round_, self.settings.refine_rounds)
+            self.progress(Phase.REFINING, round_, self.settings.refine_rounds)
             known = candidates + found
             feedback = Feedback(self.harness.suite, {c.label: c for c in known}, latest)
             try:
@@ -215,7 +215,7 @@ class Job:
         subset is tried (ddmin keeps what it has)."""
         if not self.settings.minimise:
             return Minimised.as_is(self.target.source, candidate.source, verdict)
-        self.progress("minimising the diff", 0, None)
+        self.progress(Phase.MINIMISING)
         label = f"{candidate.label} (minimised)"
         return minimise(
             self.target.source, candidate.source, verdict, lambda source: self.timed_validation(label, source),
@@ -328,10 +328,10 @@ def suggest(
     deadline = Deadline(settings.budget_s)
     timings: dict[str, float] = {}
 
-    def noting_first_faster(phase: str, completed: float, total: float | None) -> None:
-        if phase.startswith("found ") and "first_faster_s" not in timings:
+    def noting_first_faster(phase: Phase, completed: float = 0, total: float | None = None, detail: str = "") -> None:
+        if phase is Phase.FOUND and "first_faster_s" not in timings:
             timings["first_faster_s"] = time.perf_counter() - clock
-        progress(phase, completed, total)
+        progress(phase, completed, total, detail)
 
     target, suite = locate(request, settings)
     timing_candidates = threading.Event()  # set after the baseline: only candidates are cut short
@@ -347,7 +347,7 @@ def suggest(
 
         # The proposers start at once (the model generating), while the original runs.
         with contextlib.closing(Background(job.propose(proposers, stop=stop_generating), halt)) as stream:
-            progress("running the original", 0, None)
+            progress(Phase.BASELINE)
             baseline = harness.baseline()
             timings["baseline_s"] = time.perf_counter() - clock
             timing_candidates.set()
@@ -394,7 +394,7 @@ def suggest(
 
     reason = ""
     if settings.explain and not deadline.spent:
-        progress("explaining", 0, None)
+        progress(Phase.EXPLAINING)
         reason = ask.why_faster(model(), target.code, target.code_in(minimised.source))
     timings["total_s"] = time.perf_counter() - clock
     return Suggestion(

@@ -153,11 +153,12 @@ def reads_stdin(source: str) -> bool:
 
 
 def find(path: Path, source: str, *, function: str | None = None, line: int | None = None) -> Target:
-    """The target in ``source``: the function named ``function``, the innermost function around
-    the 0-based ``line``, or (neither given) the whole file as a script.
+    """The target in ``source``: the function named ``function``; else the innermost function
+    around the 0-based ``line``; else (no ``line``, or ``line`` outside every function) the whole
+    file as a script, if it reads stdin.
 
     Raises SourceSyntaxError if the file does not parse, TargetNotFound if there is no such
-    function, or, for a script, if the file neither reads stdin nor defines a function.
+    function, or, for a script, if the file does not read stdin.
     """
     spans = function_spans(source, path)
     if function is not None:
@@ -166,14 +167,12 @@ def find(path: Path, source: str, *, function: str | None = None, line: int | No
             known = ", ".join(sorted(spans)) or "none"
             raise TargetNotFound(f"{path}: no function named {function!r} (functions here: {known}).")
         return _make(path, source, "function", matches[0], *spans[matches[0]])
-    if line is not None:
-        around = [(last - first, name) for name, (first, last) in spans.items() if first <= line + 1 <= last]
-        if not around:
-            raise TargetNotFound(f"{path}:{line + 1}: the cursor is not inside a function.")
+    around = [(last - first, name) for name, (first, last) in spans.items() if line is not None and first <= line + 1 <= last]
+    if around:
         name = min(around)[1]
         return _make(path, source, "function", name, *spans[name])
     if not reads_stdin(source):
-        raise TargetNotFound(
-            f"{path} does not read standard input, so it is not a script; name a function with --function."
-        )
+        if line is not None:
+            raise TargetNotFound(f"{path}:{line + 1}: the cursor is not inside a function, and the file is not a script (it does not read standard input).")
+        raise TargetNotFound(f"{path} does not read standard input, so it is not a script; name a function with --function.")
     return _make(path, source, "script", path.stem, 1, max(1, len(split_lines(source))))

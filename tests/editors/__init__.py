@@ -19,9 +19,9 @@ HERE = Path(__file__).resolve().parent
 SERVER_OPTIONS: dict[str, Any] = {
     "model": "smollm2-135m",
     "samples": 1,
-    "max_new_tokens": 48,
+    "maxNewTokens": 48,
     "runs": 5,
-    "refine_rounds": 0,
+    "refineRounds": 0,
     "explain": True,
     "needsConfirmation": False,
 }

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from perfedit import ask
 from perfedit.ask import ModelProvider, extract_code
 from perfedit.config import Settings
-from perfedit.progress import CancelFn, ProgressFn
+from perfedit.progress import CancelFn, Phase, ProgressFn
 from perfedit.proposers import Candidate, Feedback, Proposer
 from perfedit.targets import Target
 
@@ -70,12 +70,12 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
     that fits the target). Raises ModelMissing, ModelError, Cancelled."""
 
     def propose(target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> Iterator[Candidate]:
-        progress("loading the model", 0, None)
+        progress(Phase.LOADING_MODEL)
         total = 1 + settings.samples
         replies = ask.faster_versions(model(), target, settings, cancel)
-        progress("generating", 0, total)
+        progress(Phase.GENERATING, 0, total)
         for index, reply in enumerate(replies):
-            progress("generating", index + 1, total)
+            progress(Phase.GENERATING, index + 1, total)
             yield to_candidate(reply.text, target, "greedy" if index == 0 else f"sample {index}", reply.tokens)
 
     return propose

@@ -17,7 +17,7 @@ import autoflake
 import libcst as cst
 import libcst.matchers as m
 
-from perfedit.progress import CancelFn, ProgressFn
+from perfedit.progress import CancelFn, Phase, ProgressFn
 from perfedit.proposers import Candidate, Feedback
 from perfedit.proposers.model import fit_to_target
 from perfedit.targets import Target
@@ -368,7 +368,7 @@ def propose_rules(target: Target, feedback: Feedback, progress: ProgressFn, canc
     original = textwrap.dedent(target.code)
     candidates, combined = [], original
     for index, (name, rule) in enumerate(RULES.items()):
-        progress("applying rules", index, len(RULES))
+        progress(Phase.RULES, index, len(RULES))
         rewritten = rule(original, target.kind)
         if rewritten is None:
             continue

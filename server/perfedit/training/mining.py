@@ -48,7 +48,7 @@ import autoflake
 from perfedit import targets, testsource
 from perfedit.config import Settings
 from perfedit.errors import InputError, NoTestsFound, OriginalFailsTests, PerfeditError
-from perfedit.progress import ProgressFn, no_progress
+from perfedit.progress import TaskProgressFn, no_progress
 from perfedit.proposers.model import fit_to_target
 from perfedit.validate import Harness
 
@@ -284,7 +284,7 @@ def changed_functions(repo: Path, parent: str, commit: str) -> list[tuple[str, s
 
 
 def mine_git(
-    repo: Path, settings: Settings, *, max_commits: int = 100, progress: ProgressFn = no_progress
+    repo: Path, settings: Settings, *, max_commits: int = 100, progress: TaskProgressFn = no_progress
 ) -> list[dict[str, Any]]:
     """Function pairs from the last ``max_commits`` first-parent commits of ``repo`` where the
     commit made the function significantly faster under its tests (see the module docstring);

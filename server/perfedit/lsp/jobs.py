@@ -1,0 +1,138 @@
+"""Running the main job for the language server: in a thread, off the event loop, with work-done
+progress, cancellation, and delivery of the result with ``workspace/applyEdit``.
+
+Cancellation: the job polls a :class:`threading.Event`, set by pygls' own signals — the
+cancellation future pygls keeps for the progress token (``window/workDoneProgress/cancel``) and,
+for ``$/cancelRequest``, :class:`perfedit.lsp.server.PerfeditProtocol` through :class:`Jobs`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from lsprotocol import types
+from pygls.capabilities import get_capability
+from pygls.lsp.server import LanguageServer
+
+from perfedit.errors import Cancelled, PerfeditError
+from perfedit.lsp import convert
+from perfedit.lsp.state import Jobs
+from perfedit.progress import Phase, no_progress
+
+if TYPE_CHECKING:
+    from perfedit.config import Settings
+    from perfedit.llm import ChatModel
+    from perfedit.pipeline import Request, Suggestion
+    from perfedit.proposers import Proposer
+
+#: How often a silent job's progress is sent again, so that the bar keeps moving, seconds.
+TICK_S = 1.0
+
+
+def _shared_model(settings: Settings) -> ChatModel:
+    """The model of ``settings``, loaded on first use and kept for the life of the server (the
+    backend is imported only then, so the server starts fast)."""
+    from perfedit.llm import shared
+
+    return shared(settings.model, backend=settings.backend, endpoint=settings.endpoint)
+
+
+class ProgressReporter:
+    """A :class:`~perfedit.progress.ProgressFn` for the job's thread that sends ``$/progress``
+    from the event loop (:class:`convert.ProgressBar` values), once per message and percentage
+    point (not once per generated token); :meth:`tick` sends the bar's value again when it moved."""
+
+    def __init__(self, ls: LanguageServer, token: str, budget_s: float, loop: asyncio.AbstractEventLoop) -> None:
+        self.ls, self.token, self.loop = ls, token, loop
+        self.bar = convert.ProgressBar(budget_s, time.monotonic())
+        self._last: tuple[str | None, int | None] = ("", 0)  # (message, percentage) last sent
+        self._lock = threading.Lock()  # reports come from the job's threads, ticks from the loop
+
+    def __call__(self, phase: Phase, completed: float = 0, total: float | None = None, detail: str = "") -> None:
+        with self._lock:
+            self._send(self.bar.report(phase, completed, total, detail, time.monotonic()))
+
+    def tick(self) -> None:
+        with self._lock:
+            self._send(self.bar.value(time.monotonic()))
+
+    def _send(self, value: types.WorkDoneProgressReport) -> None:
+        if (value.message, value.percentage) != self._last:
+            self._last = (value.message, value.percentage)
+            self.loop.call_soon_threadsafe(self.ls.work_done_progress.report, self.token, value)
+
+
+@contextlib.asynccontextmanager
+async def work_done_progress(ls: LanguageServer, title: str, budget_s: float, cancel: threading.Event) -> AsyncIterator[ProgressReporter | None]:
+    """Server-initiated work-done progress, begun, cancellable (setting ``cancel``), kept moving
+    every :data:`TICK_S` and ended on exit; None (and no progress) if the client has none."""
+    if not get_capability(ls.client_capabilities, "window.work_done_progress", False):
+        yield None
+        return
+    token = f"perfedit-{uuid.uuid4()}"
+    await ls.work_done_progress.create_async(token)
+    ls.work_done_progress.tokens[token].add_done_callback(lambda _: cancel.set())  # cancelled by the client
+    ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=True, percentage=0))
+    reporter = ProgressReporter(ls, token, budget_s, asyncio.get_running_loop())
+
+    async def keep_moving() -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            reporter.tick()
+
+    ticking = asyncio.create_task(keep_moving())
+    try:
+        yield reporter
+    finally:
+        ticking.cancel()
+        ls.work_done_progress.end(token, types.WorkDoneProgressEnd())
+        ls.work_done_progress.tokens.pop(token, None)
+
+
+async def run(ls: LanguageServer, jobs: Jobs, request: Request, settings: Settings,
+              proposers: list[Proposer] | None = None) -> Suggestion:
+    """:func:`perfedit.pipeline.suggest` in a thread, with progress and cancellation wired to the
+    client (the current request's ``$/cancelRequest`` through ``jobs``). ``proposers`` replace the
+    default ones (and refinement), as the ``candidatesFile`` setting does."""
+    from perfedit import pipeline
+
+    cancel = threading.Event()
+    request_id = ls.protocol.msg_id
+    jobs.add(request_id, cancel)
+    try:
+        async with work_done_progress(ls, f"perfedit: {request.path.name}", settings.budget_s, cancel) as reporter:
+            model = functools.partial(_shared_model, settings)
+            suggest = functools.partial(pipeline.suggest, proposers=proposers, refiners=[] if proposers else None)
+            return await asyncio.to_thread(suggest, request, settings, model, reporter or no_progress, cancel.is_set)
+    finally:
+        jobs.remove(request_id)
+
+
+def failed(ls: LanguageServer, exc: PerfeditError) -> dict[str, Any]:
+    """Show ``exc`` (the candidates' reasons go to the log) and return the command's result."""
+    message, log = convert.failure_message(exc)
+    if log is not None:
+        ls.window_log_message(types.LogMessageParams(type=types.MessageType.Info, message=log))
+    ls.window_show_message(types.ShowMessageParams(type=convert.severity(exc), message=message))
+    return {"applied": False, "error": str(exc), "cancelled": isinstance(exc, Cancelled)}
+
+
+async def deliver(ls: LanguageServer, uri: str, version: int | None, source: str, s: Suggestion, needs_confirmation: bool) -> dict[str, Any]:
+    """Apply ``s`` if the document is still the one it was computed for; say what happened."""
+    document = ls.workspace.get_text_document(uri)
+    if document.version != version or document.source != source:
+        message = f"{convert.summary(s)}; not applied: the file changed while perfedit was working. Run the action again."
+        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
+        return {"applied": False, **convert.found(s), "error": "the document changed"}
+    edit = convert.workspace_edit(uri, version, s, source, ls.workspace.position_codec, ls.client_capabilities, needs_confirmation)
+    result = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=f"perfedit: faster {s.target.name}"))
+    note = "" if result.applied else f"; not applied ({result.failure_reason or 'declined'})"
+    ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info, message=convert.summary(s) + note))
+    return {"applied": result.applied, **convert.found(s)}

@@ -1,0 +1,96 @@
+"""What the language server remembers between messages: the editor's options, the running jobs
+(to cancel them) and the latest results (for hover and code actions). Event loop only."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from perfedit import config
+
+if TYPE_CHECKING:
+    from perfedit.pipeline import Suggestion
+
+
+@dataclass(frozen=True, kw_only=True)
+class EditorOptions:
+    """What the editor sends: Settings values by field name (laid over ``[tool.perfedit]``) and
+    the editor-only settings."""
+
+    settings: dict[str, Any] = field(default_factory=dict)
+    editor: config.EditorSettings = field(default_factory=config.EditorSettings)
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> EditorOptions:
+        """Options from ``initializationOptions`` / ``workspace/configuration`` (keys spelled by
+        :func:`perfedit.config.editor_key`); raises ConfigError."""
+        settings, editor = config.from_editor(value)
+        return cls(settings=settings, editor=editor)
+
+
+class Jobs:
+    """Cancel events of running jobs, found by the id of their ``workspace/executeCommand`` request."""
+
+    def __init__(self) -> None:
+        self._events: dict[object, threading.Event] = {}
+
+    def add(self, request_id: object, event: threading.Event) -> None:
+        self._events[request_id] = event
+
+    def remove(self, request_id: object) -> None:
+        self._events.pop(request_id, None)
+
+    def cancel(self, request_id: object) -> None:
+        if request_id in self._events:
+            self._events[request_id].set()
+
+
+@dataclass
+class _Result:
+    suggestion: Suggestion
+    version: int | None  # the document version the suggestion was computed for
+    spans: dict[int | None, tuple[int, int]]  # version -> the target's 0-based lines [start, end)
+
+
+class ResultCache:
+    """The latest suggestion per (document uri, target name), for hover and for code actions.
+
+    A result holds for the version it was computed for, and for any later version whose text is
+    exactly the suggested file (the edit was applied), where the target spans the new lines.
+    """
+
+    def __init__(self) -> None:
+        self._results: dict[tuple[str, str], _Result] = {}
+
+    def put(self, uri: str, version: int | None, suggestion: Suggestion) -> None:
+        span = (suggestion.target.start_line, suggestion.target.end_line)
+        self._results[(uri, suggestion.target.name)] = _Result(suggestion, version, {version: span})
+
+    def get(self, uri: str, name: str, version: int | None) -> Suggestion | None:
+        """The suggestion computed for exactly this version of the document, if any."""
+        result = self._results.get((uri, name))
+        return result.suggestion if result and result.version == version else None
+
+    def at(self, uri: str, version: int | None, line: int) -> Suggestion | None:
+        """The suggestion whose target contains ``line`` in this version of the document."""
+        for (result_uri, _), result in self._results.items():
+            span = result.spans.get(version) if result_uri == uri else None
+            if span and span[0] <= line < span[1]:
+                return result.suggestion
+        return None
+
+    def document_changed(self, uri: str, version: int | None, source: str) -> None:
+        """Note ``version`` of ``uri`` if it is a suggestion applied."""
+        for (result_uri, _), result in self._results.items():
+            s = result.suggestion
+            if result_uri == uri and source == s.new_source:
+                from perfedit.targets import split_lines  # loaded by the job that made ``s``
+
+                grown = len(split_lines(s.new_source)) - len(split_lines(s.target.source))
+                result.spans[version] = (s.target.start_line, s.target.end_line + grown)
+
+    def forget(self, uri: str) -> None:
+        """Drop the results for ``uri`` (closed: its version numbers may start again)."""
+        for key in [key for key in self._results if key[0] == uri]:
+            del self._results[key]
