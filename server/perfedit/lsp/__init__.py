@@ -30,7 +30,12 @@ the ``perfedit`` section of ``workspace/configuration``; keys are the fields of
 (:func:`perfedit.config.editor_key`); ``python``, ``path`` and ``trace`` are the editor
 extension's own and are skipped. Invalid settings are shown as a warning and ignored.
 
-Modules: :mod:`~perfedit.lsp.server` (the handlers), :mod:`~perfedit.lsp.convert` (LSP types),
+Malformed input never makes the server deaf: framing and parse errors are answered with -32700
+and reading resyncs on the next header, params of the wrong type get -32602, and ``exit`` always
+exits (:mod:`~perfedit.lsp.framing`).
+
+Modules: :mod:`~perfedit.lsp.server` (the handlers), :mod:`~perfedit.lsp.framing` (the stdio
+transport), :mod:`~perfedit.lsp.convert` (LSP types),
 :mod:`~perfedit.lsp.state` (options, running jobs, results), :mod:`~perfedit.lsp.jobs` (the job
 in a thread: progress, cancellation, delivery). The engine (libcst, numpy, scipy) is imported by
 the first code action or job, not at start-up, so ``initialize`` is answered at once.

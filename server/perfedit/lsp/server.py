@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,7 +29,7 @@ from perfedit.errors import (
 )
 from perfedit.lsp import convert, jobs
 from perfedit.lsp.convert import ACTION_KIND, COMMAND
-from perfedit.lsp.state import EditorOptions, Jobs, ResultCache
+from perfedit.lsp.state import ActionTargets, EditorOptions, Jobs, ResultCache
 
 if TYPE_CHECKING:
     from perfedit.pipeline import Request
@@ -61,6 +62,7 @@ class PerfeditServer(LanguageServer):
         self.init_options: Any = None
         self.options = EditorOptions()
         self.results = ResultCache()
+        self.action_targets = ActionTargets()
         self._warned: set[str] = set()
 
     def warn_once(self, message: str) -> None:
@@ -118,6 +120,11 @@ class PerfeditServer(LanguageServer):
 
 server = PerfeditServer()
 
+#: How long a code action waits for its target and tests before answering with a guess (the
+#: first parse of a 20,000-line file takes about a second; the answer is kept for the next
+#: request), seconds.
+ACTION_WAIT_S = 0.08
+
 
 def target_for_action(request: Request, settings: Settings) -> tuple[str, str | None]:
     """(the target's name, why the action is disabled or None): disabled when no test covers it.
@@ -155,17 +162,33 @@ def document_changed(ls: PerfeditServer, params: types.DidChangeTextDocumentPara
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
 def document_closed(ls: PerfeditServer, params: types.DidCloseTextDocumentParams) -> None:
     ls.results.forget(params.text_document.uri)
+    ls.action_targets.forget(params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=[ACTION_KIND]))
 async def code_actions(ls: PerfeditServer, params: types.CodeActionParams) -> list[types.CodeAction | types.Command] | None:
     if not convert.kind_requested(params.context.only):
         return None
+    from perfedit.targets import def_above
+    from perfedit.testsource import is_test_file
+
+    if params.text_document.uri not in ls.workspace.text_documents:
+        return None  # only files open in the editor
     document = ls.workspace.get_text_document(params.text_document.uri)
+    if is_test_file(Path(document.path)):
+        return None
     request, settings = ls.request_for(document, params.range.start.line)
+    lookup = ls.action_targets.lookup(document.uri, document.version, request.line,
+                                      functools.partial(target_for_action, request, settings))
     try:
-        name, disabled = await asyncio.to_thread(target_for_action, request, settings)
+        name, disabled = await asyncio.wait_for(asyncio.shield(lookup), ACTION_WAIT_S)
+    except TimeoutError:  # still parsing a large file: answer with a guess now, exactly next time
+        name, disabled = def_above(document.source, request.line), None
+        if name is None:
+            return None
     except (SourceSyntaxError, TargetNotFound):
+        return None
+    if name.rsplit(".", 1)[-1].startswith("test"):
         return None
     cached = ls.results.get(document.uri, name, document.version)
     edit = cached and convert.workspace_edit(
@@ -198,5 +221,8 @@ def hover(ls: PerfeditServer, params: types.HoverParams) -> types.Hover | None:
 
 
 def serve() -> None:
-    """Run the language server on stdin/stdout until the client sends ``exit``."""
-    server.start_io()
+    """Run the language server on stdin/stdout until the client sends ``exit`` or closes the
+    input, with framing that answers malformed frames and resyncs (:mod:`perfedit.lsp.framing`)."""
+    from perfedit.lsp.framing import serve_stdio
+
+    serve_stdio(server)

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +29,30 @@ class EditorOptions:
         :func:`perfedit.config.editor_key`); raises ConfigError."""
         settings, editor = config.from_editor(value)
         return cls(settings=settings, editor=editor)
+
+
+class ActionTargets:
+    """Per open document version and cursor line: the code action's target name and why the
+    action is disabled (or None), each computed once in a thread and kept until the document
+    changes, so a slow first parse of a large file is not repeated."""
+
+    def __init__(self) -> None:
+        self._lookups: dict[tuple[str, int | None, int], asyncio.Future[tuple[str, str | None]]] = {}
+
+    def lookup(self, uri: str, version: int | None, line: int,
+               compute: Callable[[], tuple[str, str | None]]) -> asyncio.Future[tuple[str, str | None]]:
+        """The (possibly still running) lookup for ``line`` of this version of ``uri``, started
+        with ``compute`` in a thread if there is none; lookups of other versions are dropped."""
+        key = (uri, version, line)
+        if key not in self._lookups:
+            self.forget(uri, keep=version)
+            self._lookups[key] = asyncio.ensure_future(asyncio.to_thread(compute))
+        return self._lookups[key]
+
+    def forget(self, uri: str, keep: int | None = None) -> None:
+        """Drop the lookups of ``uri`` (but those of version ``keep``)."""
+        for key in [key for key in self._lookups if key[0] == uri and key[1] != keep]:
+            del self._lookups[key]
 
 
 class Jobs:
