@@ -1,0 +1,139 @@
+"""The units of training-side work that an executor (:mod:`perfedit.executors`) runs, and the
+proposers that can travel with them to another process or node.
+
+* :func:`evaluate_unit` — one program of ``perfedit evaluate``: :func:`perfedit.training.evaluate.evaluate_one`
+  on a :class:`ProgramUnit`, which carries the program's case folder as bytes, so the node that
+  runs it needs no shared file system.
+* Proposers that pickle: :class:`FileProposer` (fixed candidates from a file: ``evaluate
+  --candidates``), :class:`NodeModelProposer` (the model held by the :class:`ModelHost
+  <perfedit.executors.ray_cluster.ModelHost>` actor of the node the unit runs on) and
+  :class:`EndpointProposer` (one OpenAI-compatible server for every node).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from perfedit.config import Settings
+from perfedit.errors import InputError
+from perfedit.executors import pack_folder, unpack_folder
+from perfedit.proposers import Candidate
+from perfedit.targets import Target
+from perfedit.training.pairs import Pair
+
+
+@dataclass(frozen=True)
+class ProgramUnit:
+    """One program to evaluate: the pair, its case folder's files (``{name: bytes}``, None when
+    the pair has none), the proposer (picklable for a remote executor) and the settings."""
+
+    pair: Pair
+    cases: dict[str, bytes] | None
+    propose: Callable[[Target], list[Candidate]]
+    settings: Settings
+
+    @classmethod
+    def of(cls, pair: Pair, propose: Callable[[Target], list[Candidate]], settings: Settings, *,
+           ship: bool) -> ProgramUnit:
+        """The unit for ``pair``; with ``ship``, its case folder is read into the unit (for a
+        unit that runs on another node), else the unit reads it where it is."""
+        return cls(pair, pack_folder(pair.tests) if ship else None, propose, settings)
+
+
+def evaluate_unit(unit: ProgramUnit) -> dict[str, Any]:
+    """:func:`~perfedit.training.evaluate.evaluate_one` for ``unit``, its cases written to a
+    temporary folder on this node first; returns the program's record (plain JSON data)."""
+    from perfedit.training.evaluate import evaluate_one
+
+    if unit.cases is None:
+        return evaluate_one(unit.pair, unit.propose, unit.settings)
+    with tempfile.TemporaryDirectory(prefix="perfedit-cases-") as folder:
+        pair = dataclasses.replace(unit.pair, tests=unpack_folder(unit.cases, Path(folder)))
+        return evaluate_one(pair, unit.propose, unit.settings)
+
+
+def failed_record(pair: Pair, error: str) -> dict[str, Any]:
+    """The record of a program whose unit died on every attempt: ``skipped`` (it counts in no
+    metric, so no verdict is made up) and ``failed`` (a resumed evaluation runs it again)."""
+    return {"id": pair.id, "problem_id": pair.problem_id, "skipped": f"failed on the cluster: {error}",
+            "failed": True, "wall_s": 0.0}
+
+
+@dataclass(frozen=True)
+class FileProposer:
+    """Fixed candidates per program, keyed by the program's source text: ``codes[slow]`` are
+    whole programs, the greedy (Best@1) one first; an empty string stands for a reply without
+    code. A program with no entry gets no candidate."""
+
+    codes: dict[str, tuple[str, ...]]
+
+    def __call__(self, target: Target) -> list[Candidate]:
+        """The candidates for ``target`` (a script), labelled "greedy", "sample 1", ..."""
+        labels = ("greedy", *(f"sample {i}" for i in range(1, len(self.codes.get(target.source, ())))))
+        return [Candidate(label, code, code) if code else Candidate.unusable(label)
+                for label, code in zip(labels, self.codes.get(target.source, ()), strict=True)]
+
+
+def read_candidates(path: Path, pairs: list[Pair]) -> FileProposer:
+    """A :class:`FileProposer` from the JSON Lines file ``path``: one ``{"id": pair id,
+    "candidates": [program, ...]}`` per line, matched to ``pairs`` by id.
+
+    Raises:
+        InputError: the file is missing or a line is not such an object.
+    """
+    if not path.is_file():
+        raise InputError(f"candidates file {path} does not exist")
+    slow = {p.id: p.slow for p in pairs}
+    codes: dict[str, tuple[str, ...]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            key, candidates = row["id"], tuple(row["candidates"])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InputError(f"{path.name}:{number}: expected {{\"id\": ..., \"candidates\": [...]}} ({exc})") from exc
+        if key in slow:
+            codes[slow[key]] = candidates
+    return FileProposer(codes)
+
+
+@dataclass(frozen=True)
+class NodeModelProposer:
+    """Candidates from the model actor of the node this unit runs on (``hosts``: node id → a
+    :class:`~perfedit.executors.ray_cluster.ModelHost` handle; handles pickle)."""
+
+    hosts: dict[str, Any]
+
+    def __call__(self, target: Target) -> list[Candidate]:
+        """The host's candidates for ``target``, greedy first (blocks while it generates)."""
+        import ray
+
+        from perfedit.executors.ray_cluster import this_node
+
+        host = self.hosts.get(this_node()) or next(iter(self.hosts.values()))
+        return ray.get(host.propose.remote(target))
+
+
+@dataclass(frozen=True)
+class EndpointProposer:
+    """Candidates from the OpenAI-compatible server ``settings.endpoint``; the client is made
+    once per process on first use, so the proposer itself pickles."""
+
+    model: str
+    settings: Settings
+
+    def __call__(self, target: Target) -> list[Candidate]:
+        """The server's candidates for ``target``, greedy first."""
+        from perfedit.llm import shared
+        from perfedit.progress import never_cancelled, no_progress
+        from perfedit.proposers.model import ModelProposer
+
+        chat = shared(self.model, backend=self.settings.backend, endpoint=self.settings.endpoint)
+        return ModelProposer(chat, self.settings).propose(target, no_progress, never_cancelled)
