@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfedit import config, modelstore
+from perfedit import config, executors, modelstore
 from perfedit.errors import InputError
 from perfedit.training import recipe as recipes
 
@@ -77,7 +77,6 @@ def _cmd_data_pairs(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
-    from perfedit.metrics import markdown_table
     from perfedit.training import evaluate, pairs
 
     if args.k < 1:
@@ -87,10 +86,36 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     if not args.out:
         raise InputError("--out is required (the JSON Lines file that receives one record per program)")
     settings = config.Settings(model=args.model, samples=args.k - 1, runs=args.runs, seed=args.seed,
-                               max_new_tokens=args.max_new_tokens, backend=args.backend, endpoint=args.endpoint)
+                               max_new_tokens=args.max_new_tokens, backend=args.backend, endpoint=args.endpoint,
+                               executor=args.executor)
     chosen = evaluate.programs(pairs.load(Path(args.pairs), Path(args.tests) if args.tests else None), args.programs)
-    with console.status(f"loading {args.model}"):
-        propose = evaluate.model_proposer(args.model, settings)
+    with executors.open_executor(settings.executor, address=args.ray_address, max_retries=args.max_retries) as executor:
+        propose = _proposer(args, settings, chosen, executor, console)
+        return _run_evaluation(args, settings, chosen, propose, executor, console)
+
+
+def _proposer(args: argparse.Namespace, settings: config.Settings, chosen: list, executor: executors.Executor,
+              console: Console) -> Any:
+    """The evaluation's proposer: the candidates file, else the model (loaded here for the local
+    executor; for Ray, one server for all nodes with --endpoint, else a model actor per node)."""
+    from perfedit.training import evaluate, remote
+
+    if args.candidates:
+        return remote.read_candidates(Path(args.candidates), chosen)
+    if not executor.remote:
+        with console.status(f"loading {args.model}"):
+            return evaluate.model_proposer(args.model, settings)
+    if settings.endpoint:
+        return remote.EndpointProposer(args.model, settings)
+    from perfedit.executors.ray_cluster import node_models
+
+    return remote.NodeModelProposer(node_models(executor, args.model, settings))  # type: ignore[arg-type]
+
+
+def _run_evaluation(args: argparse.Namespace, settings: config.Settings, chosen: list, propose: Any,
+                    executor: executors.Executor, console: Console) -> int:
+    from perfedit.metrics import markdown_table
+    from perfedit.training import evaluate
 
     def report(index: int, total: int, record: dict[str, Any]) -> None:
         verdicts = record.get("candidates", [])
@@ -98,14 +123,17 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         what = record.get("skipped") or ", ".join(f"{n} {v}" for v, n in counts.items())
         console.print(f"[{index + 1}/{total}] {record['problem_id']} {record['id']}: {what} ({record['wall_s']:.0f} s)", markup=False)
 
-    meta = {"model": args.model, "k": args.k}
-    records = evaluate.evaluate(chosen, propose, settings, Path(args.out), meta=meta, on_record=report)
+    meta = {"model": f"candidates:{Path(args.candidates).name}" if args.candidates else args.model, "k": args.k}
+    records = evaluate.evaluate(chosen, propose, settings, Path(args.out), meta=meta, on_record=report, executor=executor)
     command = ["perfedit", "evaluate", "--pairs", args.pairs, "--model", args.model, "--backend", args.backend,
                *(["--endpoint", args.endpoint] if args.endpoint else []), "--k", str(args.k),
                "--programs", str(args.programs), "--runs", str(args.runs), "--seed", str(args.seed),
-               "--max-new-tokens", str(args.max_new_tokens), "--out", args.out]
+               "--max-new-tokens", str(args.max_new_tokens), "--out", args.out,
+               *(["--candidates", args.candidates] if args.candidates else []),
+               *(["--executor", args.executor] if args.executor != "local" else []),
+               *(["--ray-address", args.ray_address] if args.ray_address else [])]
     print(f"command: {shlex.join(command)}")
-    print(markdown_table(evaluate.summaries(records, args.k), first=f"{args.model} on {Path(args.pairs).name}"))
+    print(markdown_table(evaluate.summaries(records, args.k), first=f"{meta['model']} on {Path(args.pairs).name}"))
     return 0
 
 
@@ -178,4 +206,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     e.add_argument("--runs", type=int, default=10, help="most timed runs per candidate and baseline")
     e.add_argument("--seed", type=int, default=0, help="sampling seed")
     e.add_argument("--max-new-tokens", type=int, default=512, help="generation budget per candidate, tokens")
+    e.add_argument("--candidates", metavar="FILE",
+                   help='JSON Lines of {"id": pair id, "candidates": [program, ...]} to evaluate instead of generating (greedy first; no model is loaded)')
+    add_executor_arguments(e)
     e.set_defaults(handler=_cmd_evaluate)
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--executor``, ``--ray-address`` and ``--max-retries`` (see docs/scale.md); for every
+    command whose work fans out over :mod:`perfedit.executors`."""
+    parser.add_argument("--executor", choices=executors.NAMES, default="local",
+                        help="where the units of work run: local (this process) or ray (a Ray cluster; pip install 'perfedit[ray]')")
+    parser.add_argument("--ray-address", metavar="ADDRESS",
+                        help="--executor ray: the cluster to join (auto: the running one; HOST:PORT); default: start a local Ray instance")
+    parser.add_argument("--max-retries", type=int, default=3,
+                        help="--executor ray: restarts of a unit whose worker or node died, before it is recorded as failed")

@@ -46,6 +46,7 @@ class Settings:
     minimise_validations: int = field(default=8, metadata={"help": "most re-validations spent on minimising the diff"})
     differential_min_tests: int = field(default=3, metadata={"help": "check functions with fewer tests than this by differential testing too (0: never)"})
     differential_examples: int = field(default=100, metadata={"help": "inputs generated with hypothesis for differential testing"})
+    executor: str = field(default="local", metadata={"help": "where batch work runs (evaluate, mining): local (this process) or ray (a Ray cluster; pip install 'perfedit[ray]')"})
 
     def __post_init__(self) -> None:
         checks = [
@@ -65,6 +66,7 @@ class Settings:
             (self.min_speedup >= 1, "min_speedup must be >= 1"),
             (self.timeout_s > 0, "timeout_s must be > 0"),
             (self.memory_limit_bytes >= 64 * 1024**2, "memory_limit_bytes must be >= 64 MiB"),
+            (self.executor in ("local", "ray"), "executor must be local or ray"),
         ]
         for ok, message in checks:
             if not ok:

@@ -19,12 +19,14 @@ What runs where:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import ray
 from ray.exceptions import RayError, RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+import perfedit
 from perfedit.errors import ExecutorError, ExecutorUnavailable
 from perfedit.executors import Result
 
@@ -57,8 +59,11 @@ class RayExecutor:
         if self._started:
             try:
                 # address "local" starts a fresh instance instead of joining one found on the machine.
+                # The driver's perfedit travels with the job, so every node runs the same code
+                # (the nodes need perfedit's dependencies installed; see docs/scale.md).
                 ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
-                         configure_logging=False)
+                         configure_logging=False, runtime_env={"py_modules": [str(Path(perfedit.__file__).parent)],
+                                                               "excludes": ["__pycache__"]})
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ExecutorUnavailable(
                     f"cannot reach a Ray cluster at {address!r} ({exc}); start one with `ray start --head` "
