@@ -3,8 +3,8 @@ equal the local executor's on the same programs, and killing the worker node whi
 program loses no program's result (Ray retries the task on the head node).
 
 The cluster is two `ray start --block` processes (a head with 2 CPUs and a worker node with 1),
-each in its own session, so teardown kills exactly their process groups (never `ray stop`,
-which would stop every Ray instance of this user). Candidates come from a file, so no model runs.
+each in its own session, so teardown kills exactly the processes of those sessions (never
+`ray stop`, which would stop every Ray instance of this user). Candidates come from a file, so no model runs.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,8 +46,9 @@ def _free_port() -> int:
 
 def _start(args: list[str], log: Path, timeout_s: float = 120) -> subprocess.Popen:
     """``ray start ARGS --block`` in a new session; returns once it says it started."""
-    process = subprocess.Popen([*RAY, "start", *args, "--block", "--disable-usage-stats"], env=ENV,
-                               stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+    with log.open("w") as handle:
+        process = subprocess.Popen([*RAY, "start", *args, "--block", "--disable-usage-stats"], env=ENV,
+                                   stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + timeout_s
     while "Ray runtime started" not in log.read_text():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -56,20 +58,25 @@ def _start(args: list[str], log: Path, timeout_s: float = 120) -> subprocess.Pop
     return process
 
 
+def _session(pid: int) -> int | None:
+    try:
+        return os.getsid(pid)
+    except (ProcessLookupError, PermissionError):
+        return None
+
+
 def _kill(process: subprocess.Popen) -> None:
-    """Kill ``process``'s process group (the node: raylet, GCS, workers) and reap it."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            break
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            continue
-    time.sleep(1)
-    with contextlib.suppress(ProcessLookupError):  # children left behind in the group
-        os.killpg(process.pid, signal.SIGKILL)
+    """Kill every process of ``process``'s session (the node: its GCS, raylet and Ray workers,
+    which run in process groups of their own) and reap it."""
+    members = [p for p in psutil.process_iter() if _session(p.pid) == process.pid]
+    for member in members:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.terminate()
+    _, alive = psutil.wait_procs(members, timeout=10)
+    for member in alive:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            member.kill()
+    process.wait(timeout=30)
 
 
 @pytest.fixture
@@ -77,8 +84,10 @@ def ray_cluster(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     """A head (2 CPUs) and a joined worker node (1 CPU) on 127.0.0.1: (address, worker process)."""
     port = _free_port()
     address = f"127.0.0.1:{port}"
+    # Ray's sockets live in its temp dir: a pytest tmp_path is too long for a Unix socket path.
+    temp_dir = tempfile.mkdtemp(prefix="perfedit-ray-")
     head = _start(["--head", "--num-cpus", "2", "--port", str(port), "--node-ip-address", "127.0.0.1",
-                   "--temp-dir", str(tmp_path / "ray"), "--include-dashboard=false"], tmp_path / "head.log")
+                   "--temp-dir", temp_dir, "--include-dashboard=false"], tmp_path / "head.log")
     try:
         worker = _start(["--address", address, "--num-cpus", "1", "--node-ip-address", "127.0.0.1"], tmp_path / "worker.log")
         try:
@@ -87,6 +96,7 @@ def ray_cluster(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
             _kill(worker)
     finally:
         _kill(head)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def _evaluate(data: Path, candidates: Path, out: Path, *extra: str) -> subprocess.Popen:
@@ -103,8 +113,8 @@ def _kill_worker_node_while_it_works(worker: subprocess.Popen, evaluation: subpr
     while evaluation.poll() is None and time.monotonic() < deadline:
         for process in psutil.process_iter(["cmdline"]):
             try:
-                busy = os.getpgid(process.pid) == worker.pid and "ray::_call" in " ".join(process.info["cmdline"] or [])
-            except (ProcessLookupError, psutil.Error):
+                busy = _session(process.pid) == worker.pid and "ray::_call" in " ".join(process.info["cmdline"] or [])
+            except psutil.Error:
                 continue
             if busy:
                 _kill(worker)
