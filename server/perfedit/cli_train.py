@@ -57,9 +57,10 @@ def _cmd_data_pairs(args: argparse.Namespace, console: Console) -> int:
 
     out = Path(args.out)
     if args.git:
-        settings = config.Settings(runs=args.runs)
-        with console.status(f"mining {args.git}"):
-            pairs = mining.mine_git(Path(args.git), settings, max_commits=args.max_commits)
+        settings = config.Settings(runs=args.runs, executor=args.executor)
+        with (executors.open_executor(settings.executor, address=args.ray_address, max_retries=args.max_retries) as executor,
+              console.status(f"mining {args.git}")):
+            pairs = mining.mine_git(Path(args.git), settings, max_commits=args.max_commits, executor=executor)
         counts = mining.write_splits([{**p, "split": "train"} for p in pairs], out)
         console.print(f"{len(pairs)} function pairs made significantly faster by a commit; written to {out}/train.jsonl")
     else:
@@ -189,6 +190,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--test-fraction", type=float, default=0.1, help="share of problems in test.jsonl")
     p.add_argument("--max-commits", type=int, default=100, help="--git: most recent first-parent commits to look at")
     p.add_argument("--runs", type=int, default=10, help="--git: most timed runs per side when timing a change")
+    add_executor_arguments(p)  # --git: one unit per commit
     p.set_defaults(handler=_cmd_data_pairs)
 
     e = commands.add_parser("evaluate", help="PIE metrics (%%Correct, %%OPT, SP, RTR at Best@1 and Best@k) of a model on a pair file")

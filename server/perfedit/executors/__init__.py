@@ -23,7 +23,7 @@ our own: Ray schedules, retries and places the tasks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -58,8 +58,8 @@ class Executor(Protocol):
     #: True when units run in other processes (their items and results are pickled).
     remote: bool
 
-    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Result]:
-        """``fn(item)`` for each of ``items``, yielded as each finishes (any order)."""
+    def run(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Result]:
+        """``fn(item)`` for each of ``items`` (read lazily), yielded as each finishes (any order)."""
         ...
 
     def map(self, fn: Callable[[Any], T], items: Iterable[Any]) -> Iterator[T]:
@@ -82,7 +82,7 @@ class LocalExecutor:
     name = "local"
     remote = False
 
-    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Result]:
+    def run(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Result]:
         """``fn(item)`` for each item, in order; exceptions propagate."""
         for index, item in enumerate(items):
             yield Result(index, fn(item))

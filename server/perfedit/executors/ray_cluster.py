@@ -18,7 +18,7 @@ What runs where:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -75,20 +75,30 @@ class RayExecutor:
         """The ids of the cluster's live nodes that have CPUs."""
         return [n["NodeID"] for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0]
 
-    def run(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[Result]:
-        """``fn(item)`` as one Ray task per item, yielded as each finishes. A unit's own exception
-        is raised here (the remaining tasks are cancelled); a task that died ``max_retries + 1``
-        times yields a :class:`Result` with ``error``."""
+    def run(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Result]:
+        """``fn(item)`` as one Ray task per item, yielded as each finishes. Items are read
+        lazily: at most twice the cluster's CPUs are submitted and not yet finished (Ray's
+        pattern for bounding pending tasks), so a generator of large items is not held whole.
+        A unit's own exception is raised here (the remaining tasks are cancelled); a task that
+        died ``max_retries + 1`` times yields a :class:`Result` with ``error``."""
         task = _remote_call.options(num_cpus=self.num_cpus, max_retries=self.max_retries, retry_exceptions=False)
         function = ray.put(fn)
-        index_of = {}
-        for index, item in enumerate(items):
-            ref = task.remote(function, item)
-            index_of[ref] = index
-        self._pending = list(index_of)
-        while self._pending:
+        window = max(2, int(2 * ray.cluster_resources().get("CPU", 1) / self.num_cpus))
+        remaining = enumerate(items)
+        index_of: dict[ray.ObjectRef, int] = {}
+        self._pending = []
+        while True:
+            while len(self._pending) < window:
+                index, item = next(remaining, (-1, None))
+                if index < 0:
+                    break
+                ref = task.remote(function, item)
+                index_of[ref] = index
+                self._pending.append(ref)
+            if not self._pending:
+                return
             [ready], self._pending = ray.wait(self._pending, num_returns=1)
-            index = index_of[ready]
+            index = index_of.pop(ready)
             try:
                 value = ray.get(ready)
             except RayTaskError as exc:  # the unit raised: as it would locally
