@@ -5,18 +5,22 @@ cluster becomes a recorded failure (no verdict) that a resumed evaluation runs a
 from __future__ import annotations
 
 import os
+import pickle
 import subprocess
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from perfedit.config import Settings
 from perfedit.executors import LocalExecutor, Result, pack_folder, unpack_folder
-from perfedit.training import evaluate, pairs, remote
+from perfedit.training import evaluate, mining, pairs, remote
 from training_programs import DOUBLE_FAST, DOUBLE_WRONG, SUM_FAST, make_pie
 
 SETTINGS = Settings(runs=5, timeout_s=5.0)
+SLOW_TOTAL = "def total(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
+FAST_TOTAL = "def total(n):\n    return n * (n - 1) // 2 if n > 0 else 0\n"
+TEST_TOTAL = "from mod import total\n\n\ndef test_total():\n    assert total(300_000) == 300_000 * 299_999 // 2\n"
 
 
 def test_local_executor_runs_in_order_and_maps_like_a_pool():
@@ -30,6 +34,34 @@ def test_a_case_folder_travels_as_bytes(tmp_path: Path):
     files = pack_folder(data / "tests" / "pdouble")
     assert files == {"input.0.txt": b"3\n", "input.1.txt": b"10\n", "output.0.txt": b"6\n", "output.1.txt": b"20\n"}
     assert pack_folder(unpack_folder(files, tmp_path / "copy")) == files
+
+
+class PicklingHere:
+    """A remote-shaped executor that runs here: each item and result goes through pickle, as
+    across Ray's process boundary, so a closure or an open handle would fail here too."""
+
+    name, remote = "pickling-here", True
+
+    def run(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Result]:
+        for index, item in enumerate(items):
+            yield Result(index, pickle.loads(pickle.dumps(fn(pickle.loads(pickle.dumps(item))))))
+
+
+def test_mining_units_carry_the_parent_tree(tmp_path: Path):
+    """`data pairs --git` on a remote executor: the unit holds the parent's files as a tar, so
+    the node needs no repository."""
+    repo = tmp_path / "repo"
+    (repo / "tests").mkdir(parents=True)
+    git = ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    (repo / "mod.py").write_text(SLOW_TOTAL)
+    (repo / "tests" / "test_mod.py").write_text(TEST_TOTAL)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "slow"], check=True)
+    (repo / "mod.py").write_text(FAST_TOTAL)
+    subprocess.run([*git, "commit", "-qam", "fast"], check=True)
+    [pair] = mining.mine_git(repo, SETTINGS, executor=PicklingHere())
+    assert (pair["slow"], pair["fast"]) == (SLOW_TOTAL, FAST_TOTAL) and pair["speedup"] > 1.1
 
 
 class DiesOnce:
