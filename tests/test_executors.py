@@ -14,8 +14,8 @@ from typing import Any
 
 from perfedit.config import Settings
 from perfedit.executors import LocalExecutor, Result, pack_folder, unpack_folder
-from perfedit.training import evaluate, mining, pairs, remote
-from training_programs import DOUBLE_FAST, DOUBLE_WRONG, SUM_FAST, make_pie
+from perfedit.training import evaluate, mining, pairs, remote, rewards
+from training_programs import DOUBLE_FAST, DOUBLE_SLOW, DOUBLE_WRONG, SUM_FAST, make_pie
 
 SETTINGS = Settings(runs=5, timeout_s=5.0)
 SLOW_TOTAL = "def total(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
@@ -45,6 +45,16 @@ class PicklingHere:
     def run(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Result]:
         for index, item in enumerate(items):
             yield Result(index, pickle.loads(pickle.dumps(fn(pickle.loads(pickle.dumps(item))))))
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Any]:
+        return (result.value for result in self.run(fn, items))
+
+
+def test_rrhf_rewards_travel_with_their_cases(tmp_path: Path):
+    """RRHF's reward jobs on a remote executor: each carries its case folder."""
+    data = make_pie(tmp_path / "data")
+    job = rewards.RewardJob(DOUBLE_SLOW, data / "tests" / "pdouble", (DOUBLE_FAST, DOUBLE_WRONG, None), SETTINGS)
+    assert rewards.score_inputs([job], remote.ShippingPool(PicklingHere())) == [[rewards.FASTER, rewards.FAILS, rewards.NO_PARSE]]
 
 
 def test_mining_units_carry_the_parent_tree(tmp_path: Path):

@@ -33,7 +33,8 @@ def _cmd_train(args: argparse.Namespace, console: Console) -> int:
     if isinstance(recipe, recipes.RRHFRecipe):
         from perfedit.training.rrhf import train_rrhf
 
-        result = train_rrhf(recipe, out, resume=not args.no_resume)
+        with executors.open_executor(args.executor, address=args.ray_address, max_retries=args.max_retries) as executor:
+            result = train_rrhf(recipe, out, resume=not args.no_resume, executor=executor)
     else:
         from perfedit.training.sft import train_sft
 
@@ -175,6 +176,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         t.add_argument("--out", required=True, help="output folder: log.jsonl, checkpoint-*/, adapter/")
         t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe key (TOML value), repeatable")
         t.add_argument("--no-resume", action="store_true", help="start afresh even if --out holds checkpoints")
+        if method == "rrhf":
+            add_executor_arguments(t)  # where the candidates are rewarded: one unit per input
         t.set_defaults(handler=_cmd_train)
     x = methods.add_parser("export", help="copy a trained adapter into models/<name>/ for shipping (weights in bf16, and adapter.gguf for llama.cpp)")
     x.add_argument("adapter", help="the adapter/ folder of a `perfedit train` output")
@@ -222,4 +225,4 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray-address", metavar="ADDRESS",
                         help="--executor ray: the cluster to join (auto: the running one; HOST:PORT); default: start a local Ray instance")
     parser.add_argument("--max-retries", type=int, default=3,
-                        help="--executor ray: restarts of a unit whose worker or node died, before it is recorded as failed")
+                        help="--executor ray: restarts of a unit whose worker or node died, before the unit is given up as failed")

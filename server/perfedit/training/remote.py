@@ -8,6 +8,8 @@ proposers that can travel with them to another process or node.
   --candidates``), :class:`NodeModelProposer` (the model held by the :class:`ModelHost
   <perfedit.executors.ray_cluster.ModelHost>` actor of the node the unit runs on) and
   :class:`EndpointProposer` (one OpenAI-compatible server for every node).
+* :class:`ShippingPool` — RRHF's reward jobs (:func:`perfedit.training.rewards.judge`: validate
+  these candidates for one input) on a remote executor, each with its case folder.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perfedit.config import Settings
 from perfedit.errors import InputError
@@ -26,6 +28,9 @@ from perfedit.executors import pack_folder, unpack_folder
 from perfedit.proposers import Candidate
 from perfedit.targets import Target
 from perfedit.training.pairs import Pair
+
+if TYPE_CHECKING:
+    from perfedit.executors import Executor
 
 
 @dataclass(frozen=True)
@@ -137,3 +142,33 @@ class EndpointProposer:
 
         chat = shared(self.model, backend=self.settings.backend, endpoint=self.settings.endpoint)
         return ModelProposer(chat, self.settings).propose(target, no_progress, never_cancelled)
+
+
+def _with_cases(unit: tuple[Callable[[Any], Any], Any, dict[str, bytes]]) -> Any:
+    fn, job, cases = unit
+    with tempfile.TemporaryDirectory(prefix="perfedit-cases-") as folder:
+        return fn(dataclasses.replace(job, tests=unpack_folder(cases, Path(folder))))
+
+
+class ShippingPool:
+    """A ``concurrent.futures``-shaped pool over a remote ``executor`` for jobs that name a case
+    folder in their ``tests`` field (:class:`~perfedit.training.rewards.RewardJob`): each job
+    travels with that folder's files, written out on the node that runs it. So
+    ``rewards.score_inputs(jobs, ShippingPool(executor))`` scores RRHF candidates on a cluster."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+
+    def map(self, fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
+        """``fn(job)`` for each job, in order, on the executor.
+
+        Raises:
+            ExecutorError: a job died on the cluster after its retries.
+        """
+        return self.executor.map(_with_cases, [(fn, job, pack_folder(job.tests)) for job in jobs])
+
+    def __enter__(self) -> ShippingPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
