@@ -74,15 +74,16 @@ def failed_record(pair: Pair, error: str) -> dict[str, Any]:
 class FileProposer:
     """Fixed candidates per program, keyed by the program's source text: ``codes[slow]`` are
     whole programs, the greedy (Best@1) one first; an empty string stands for a reply without
-    code. A program with no entry gets no candidate."""
+    code."""
 
     codes: dict[str, tuple[str, ...]]
 
     def __call__(self, target: Target) -> list[Candidate]:
         """The candidates for ``target`` (a script), labelled "greedy", "sample 1", ..."""
-        labels = ("greedy", *(f"sample {i}" for i in range(1, len(self.codes.get(target.source, ())))))
+        codes = self.codes.get(target.source, ())
+        labels = ["greedy", *(f"sample {i}" for i in range(1, len(codes)))]
         return [Candidate(label, code, code) if code else Candidate.unusable(label)
-                for label, code in zip(labels, self.codes.get(target.source, ()), strict=True)]
+                for label, code in zip(labels, codes, strict=False)]
 
 
 def read_candidates(path: Path, pairs: list[Pair]) -> FileProposer:
@@ -90,7 +91,8 @@ def read_candidates(path: Path, pairs: list[Pair]) -> FileProposer:
     "candidates": [program, ...]}`` per line, matched to ``pairs`` by id.
 
     Raises:
-        InputError: the file is missing or a line is not such an object.
+        InputError: the file is missing, a line is not such an object, or a pair of ``pairs``
+            has no candidates there.
     """
     if not path.is_file():
         raise InputError(f"candidates file {path} does not exist")
@@ -104,8 +106,12 @@ def read_candidates(path: Path, pairs: list[Pair]) -> FileProposer:
             key, candidates = row["id"], tuple(row["candidates"])
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise InputError(f"{path.name}:{number}: expected {{\"id\": ..., \"candidates\": [...]}} ({exc})") from exc
-        if key in slow:
+        if key in slow and candidates:
             codes[slow[key]] = candidates
+    missing = [p.id for p in pairs if p.slow not in codes]
+    if missing:
+        raise InputError(f"{path} has no candidates for {len(missing)} of the programs chosen (e.g. {', '.join(missing[:3])}); "
+                         "add them, or choose fewer with --programs")
     return FileProposer(codes)
 
 
