@@ -110,6 +110,9 @@ def _proposer(args: argparse.Namespace, settings: config.Settings, chosen: list,
     if settings.endpoint:
         return remote.EndpointProposer(args.model, settings)
     from perfedit.executors.ray_cluster import node_models
+    from perfedit.llm import check
+
+    check(args.model, backend=settings.backend)  # here first: ModelMissing names the fix
 
     return remote.NodeModelProposer(node_models(executor, args.model, settings))  # type: ignore[arg-type]
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from perfedit.config import Settings
-from perfedit.errors import InputError
+from perfedit.errors import InputError, ModelError
 from perfedit.executors import pack_folder, unpack_folder
 from perfedit.proposers import Candidate
 from perfedit.targets import Target
@@ -123,13 +123,24 @@ class NodeModelProposer:
     hosts: dict[str, Any]
 
     def __call__(self, target: Target) -> list[Candidate]:
-        """The host's candidates for ``target``, greedy first (blocks while it generates)."""
+        """The host's candidates for ``target``, greedy first (blocks while it generates).
+
+        Raises:
+            ModelError: the host could not load the model (e.g. not on that node) or died.
+        """
         import ray
+        from ray.exceptions import RayActorError
 
         from perfedit.executors.ray_cluster import this_node
 
-        host = self.hosts.get(this_node()) or next(iter(self.hosts.values()))
-        return ray.get(host.propose.remote(target))
+        node = this_node()
+        host = self.hosts.get(node) or next(iter(self.hosts.values()))
+        try:
+            return ray.get(host.propose.remote(target))
+        except RayActorError as exc:
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelError(f"the model host on Ray node {node[:12]} failed ({first_line}); "
+                             "is the model on every node (`perfedit model pull` there)?") from None
 
 
 @dataclass(frozen=True)
