@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -35,7 +36,10 @@ pytestmark = pytest.mark.ray
 #: every few seconds) and the retried program, on a machine whose 2 cores other jobs share.
 EVALUATE_TIMEOUT_S = 420
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]
-ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "COLUMNS": "200"}
+# The cluster's own token, so that a token another Ray run left in ~/.ray cannot split the
+# nodes between modes (the head, the worker and perfedit's driver all use this one).
+ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "COLUMNS": "200",
+       "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
 
 
 def _free_port() -> int:
