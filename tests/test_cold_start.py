@@ -14,7 +14,7 @@ import sys
 import pytest
 
 #: Top-level packages that only a job needs: the engine's (libcst, numpy, scipy) and the models'.
-HEAVY = {"libcst", "numpy", "scipy", "torch", "transformers", "llama_cpp", "openai", "huggingface_hub"}
+HEAVY = {"libcst", "numpy", "scipy", "torch", "transformers", "llama_cpp", "openai", "huggingface_hub", "ray"}
 
 
 def run_traced(*args: str, stdin: bytes = b"") -> tuple[subprocess.CompletedProcess[bytes], set[str]]:
@@ -71,6 +71,7 @@ def test_lsp_answers_initialize_without_heavy_imports():
     (["suggest"], 2, "the following arguments are required: file"),
     (["suggest", "x.py", "--no-such-flag"], 2, "unrecognized arguments: --no-such-flag"),
     (["suggest", "--budget", "abc", "x.py"], 2, "invalid float value: 'abc'"),
+    (["evaluate", "--help"], 0, "--ray-address ADDRESS"),
 ])
 def test_cli_checks_arguments_without_heavy_imports(args: list[str], code: int, said: str):
     result, imported = run_traced(*args)

@@ -13,7 +13,7 @@ import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfedit import config, modelstore
+from perfedit import config, executors, modelstore
 from perfedit.errors import InputError
 from perfedit.training import recipe as recipes
 
@@ -33,7 +33,8 @@ def _cmd_train(args: argparse.Namespace, console: Console) -> int:
     if isinstance(recipe, recipes.RRHFRecipe):
         from perfedit.training.rrhf import train_rrhf
 
-        result = train_rrhf(recipe, out, resume=not args.no_resume)
+        with executors.open_executor(args.executor, address=args.ray_address, max_retries=args.max_retries) as executor:
+            result = train_rrhf(recipe, out, resume=not args.no_resume, executor=executor)
     else:
         from perfedit.training.sft import train_sft
 
@@ -57,9 +58,10 @@ def _cmd_data_pairs(args: argparse.Namespace, console: Console) -> int:
 
     out = Path(args.out)
     if args.git:
-        settings = config.Settings(runs=args.runs)
-        with console.status(f"mining {args.git}"):
-            pairs = mining.mine_git(Path(args.git), settings, max_commits=args.max_commits)
+        settings = config.Settings(runs=args.runs, executor=args.executor)
+        with (executors.open_executor(settings.executor, address=args.ray_address, max_retries=args.max_retries) as executor,
+              console.status(f"mining {args.git}")):
+            pairs = mining.mine_git(Path(args.git), settings, max_commits=args.max_commits, executor=executor)
         counts = mining.write_splits([{**p, "split": "train"} for p in pairs], out)
         console.print(f"{len(pairs)} function pairs made significantly faster by a commit; written to {out}/train.jsonl")
     else:
@@ -77,7 +79,6 @@ def _cmd_data_pairs(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
-    from perfedit.metrics import markdown_table
     from perfedit.training import evaluate, pairs
 
     if args.k < 1:
@@ -87,10 +88,39 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     if not args.out:
         raise InputError("--out is required (the JSON Lines file that receives one record per program)")
     settings = config.Settings(model=args.model, samples=args.k - 1, runs=args.runs, seed=args.seed,
-                               max_new_tokens=args.max_new_tokens, backend=args.backend, endpoint=args.endpoint)
+                               max_new_tokens=args.max_new_tokens, backend=args.backend, endpoint=args.endpoint,
+                               executor=args.executor)
     chosen = evaluate.programs(pairs.load(Path(args.pairs), Path(args.tests) if args.tests else None), args.programs)
-    with console.status(f"loading {args.model}"):
-        propose = evaluate.model_proposer(args.model, settings)
+    with executors.open_executor(settings.executor, address=args.ray_address, max_retries=args.max_retries) as executor:
+        propose = _proposer(args, settings, chosen, executor, console)
+        return _run_evaluation(args, settings, chosen, propose, executor, console)
+
+
+def _proposer(args: argparse.Namespace, settings: config.Settings, chosen: list, executor: executors.Executor,
+              console: Console) -> Any:
+    """The evaluation's proposer: the candidates file, else the model (loaded here for the local
+    executor; for Ray, one server for all nodes with --endpoint, else a model actor per node)."""
+    from perfedit.training import evaluate, remote
+
+    if args.candidates:
+        return remote.read_candidates(Path(args.candidates), chosen)
+    if not executor.remote:
+        with console.status(f"loading {args.model}"):
+            return evaluate.model_proposer(args.model, settings)
+    if settings.endpoint:
+        return remote.EndpointProposer(args.model, settings)
+    from perfedit.executors.ray_cluster import node_models
+    from perfedit.llm import check
+
+    check(args.model, backend=settings.backend)  # here first: ModelMissing names the fix
+
+    return remote.NodeModelProposer(node_models(executor, args.model, settings))  # type: ignore[arg-type]
+
+
+def _run_evaluation(args: argparse.Namespace, settings: config.Settings, chosen: list, propose: Any,
+                    executor: executors.Executor, console: Console) -> int:
+    from perfedit.metrics import markdown_table
+    from perfedit.training import evaluate
 
     def report(index: int, total: int, record: dict[str, Any]) -> None:
         verdicts = record.get("candidates", [])
@@ -98,14 +128,17 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         what = record.get("skipped") or ", ".join(f"{n} {v}" for v, n in counts.items())
         console.print(f"[{index + 1}/{total}] {record['problem_id']} {record['id']}: {what} ({record['wall_s']:.0f} s)", markup=False)
 
-    meta = {"model": args.model, "k": args.k}
-    records = evaluate.evaluate(chosen, propose, settings, Path(args.out), meta=meta, on_record=report)
+    meta = {"model": f"candidates:{Path(args.candidates).name}" if args.candidates else args.model, "k": args.k}
+    records = evaluate.evaluate(chosen, propose, settings, Path(args.out), meta=meta, on_record=report, executor=executor)
     command = ["perfedit", "evaluate", "--pairs", args.pairs, "--model", args.model, "--backend", args.backend,
                *(["--endpoint", args.endpoint] if args.endpoint else []), "--k", str(args.k),
                "--programs", str(args.programs), "--runs", str(args.runs), "--seed", str(args.seed),
-               "--max-new-tokens", str(args.max_new_tokens), "--out", args.out]
+               "--max-new-tokens", str(args.max_new_tokens), "--out", args.out,
+               *(["--candidates", args.candidates] if args.candidates else []),
+               *(["--executor", args.executor] if args.executor != "local" else []),
+               *(["--ray-address", args.ray_address] if args.ray_address else [])]
     print(f"command: {shlex.join(command)}")
-    print(markdown_table(evaluate.summaries(records, args.k), first=f"{args.model} on {Path(args.pairs).name}"))
+    print(markdown_table(evaluate.summaries(records, args.k), first=f"{meta['model']} on {Path(args.pairs).name}"))
     return 0
 
 
@@ -146,6 +179,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         t.add_argument("--out", required=True, help="output folder: log.jsonl, checkpoint-*/, adapter/")
         t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a recipe key (TOML value), repeatable")
         t.add_argument("--no-resume", action="store_true", help="start afresh even if --out holds checkpoints")
+        if method == "rrhf":
+            add_executor_arguments(t)  # where the candidates are rewarded: one unit per input
         t.set_defaults(handler=_cmd_train)
     x = methods.add_parser("export", help="copy a trained adapter into models/<name>/ for shipping (weights in bf16, and adapter.gguf for llama.cpp)")
     x.add_argument("adapter", help="the adapter/ folder of a `perfedit train` output")
@@ -161,6 +196,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--test-fraction", type=float, default=0.1, help="share of problems in test.jsonl")
     p.add_argument("--max-commits", type=int, default=100, help="--git: most recent first-parent commits to look at")
     p.add_argument("--runs", type=int, default=10, help="--git: most timed runs per side when timing a change")
+    add_executor_arguments(p)  # --git: one unit per commit
     p.set_defaults(handler=_cmd_data_pairs)
 
     e = commands.add_parser("evaluate", help="PIE metrics (%%Correct, %%OPT, SP, RTR at Best@1 and Best@k) of a model on a pair file")
@@ -178,4 +214,18 @@ def register(commands: argparse._SubParsersAction) -> None:
     e.add_argument("--runs", type=int, default=10, help="most timed runs per candidate and baseline")
     e.add_argument("--seed", type=int, default=0, help="sampling seed")
     e.add_argument("--max-new-tokens", type=int, default=512, help="generation budget per candidate, tokens")
+    e.add_argument("--candidates", metavar="FILE",
+                   help='JSON Lines of {"id": pair id, "candidates": [program, ...]} to evaluate instead of generating (greedy first; no model is loaded)')
+    add_executor_arguments(e)
     e.set_defaults(handler=_cmd_evaluate)
+
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--executor``, ``--ray-address`` and ``--max-retries`` (see docs/scale.md); for every
+    command whose work fans out over :mod:`perfedit.executors`."""
+    parser.add_argument("--executor", choices=executors.NAMES, default="local",
+                        help="where the units of work run: local (this process) or ray (a Ray cluster; pip install 'perfedit[ray]')")
+    parser.add_argument("--ray-address", metavar="ADDRESS",
+                        help="--executor ray: the cluster to join (auto: the running one; HOST:PORT); default: start a local Ray instance")
+    parser.add_argument("--max-retries", type=int, default=3,
+                        help="--executor ray: restarts of a unit whose worker or node died, before the unit is given up as failed")

@@ -8,13 +8,15 @@ Every error a user can meet says what happened and what to do next. The hierarch
     │   ├── TargetNotFound (LookupError)  no such function / no function at the cursor
     │   ├── NoTestsFound                  nothing exercises the target
     │   ├── OriginalFailsTests            the tests fail before any change
-    │   └── ConfigError                   an invalid [tool.perfedit] / LSP setting
+    │   ├── ConfigError                   an invalid [tool.perfedit] / LSP setting
+    │   └── ExecutorUnavailable           --executor ray without Ray installed, or no cluster there
     ├── ModelError
     │   ├── ModelMissing (FileNotFoundError)   weights not on this machine
     │   └── ModelIntegrityError                a download failed its size / SHA-256 check
     ├── NoCodeGenerated                   the model replied without usable code
     ├── NoFasterVersion                   every candidate was rejected or not faster
     ├── SandboxError (RuntimeError)       the harness itself failed (not the candidate)
+    ├── ExecutorError (RuntimeError)      a unit of work died on the cluster after its retries
     └── Cancelled                         the user cancelled the job
 
 Only the CLI and the language server turn these into exit codes and messages.
@@ -51,6 +53,11 @@ class ConfigError(InputError):
     """A setting has an invalid value."""
 
 
+class ExecutorUnavailable(InputError):
+    """The chosen executor cannot run: Ray is not installed (``pip install 'perfedit[ray]'``)
+    or the Ray cluster at the given address cannot be reached."""
+
+
 class ModelError(PerfeditError):
     """The model could not be found, fetched or loaded."""
 
@@ -82,6 +89,10 @@ class NoFasterVersion(PerfeditError):
 
 class SandboxError(PerfeditError, RuntimeError):
     """The validation harness itself failed (a bug or a broken environment, not the candidate)."""
+
+
+class ExecutorError(PerfeditError, RuntimeError):
+    """A unit of work sent to the cluster died (worker or node lost) on every attempt."""
 
 
 class Cancelled(PerfeditError):

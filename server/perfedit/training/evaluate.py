@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from perfedit.config import Settings
 from perfedit.errors import InputError, OriginalFailsTests
@@ -29,6 +29,9 @@ from perfedit.progress import never_cancelled, no_progress
 from perfedit.proposers import Feedback, Proposer
 from perfedit.training.pairs import Pair, round_robin
 from perfedit.validate import Harness, Verdict, validate_candidates
+
+if TYPE_CHECKING:
+    from perfedit.executors import Executor
 
 
 def programs(pairs: Sequence[Pair], count: int) -> list[Pair]:
@@ -124,30 +127,43 @@ RecordFn = Callable[[int, int, dict[str, Any]], None]
 
 def evaluate(
     chosen: Sequence[Pair], propose: Proposer, settings: Settings, out: Path, *,
-    meta: dict[str, Any], on_record: RecordFn | None = None,
+    meta: dict[str, Any], on_record: RecordFn | None = None, executor: Executor | None = None,
 ) -> list[dict[str, Any]]:
-    """:func:`evaluate_one` for every pair in ``chosen``, appending each record (with ``meta``,
-    e.g. the model and k) to the JSON Lines file ``out``; pairs already recorded there are not
-    run again.
+    """:func:`evaluate_one` for every pair in ``chosen`` (one unit per pair on ``executor``,
+    default: here, in order), appending each record (with ``meta``, e.g. the model and k) to the
+    JSON Lines file ``out`` as it arrives; pairs already recorded there are not run again, except
+    those recorded as failed on a cluster. Records come back in ``chosen``'s order.
 
     Raises:
         InputError: ``out`` holds records made with other ``meta`` (another model or k).
     """
+    from perfedit.executors import LocalExecutor
+    from perfedit.training.remote import ProgramUnit, evaluate_unit, failed_record
+
     done: dict[str, dict[str, Any]] = {}
     if out.is_file():
         for line in out.read_text().splitlines():
             record = json.loads(line)
             if any(record.get(key) != value for key, value in meta.items()):
                 raise InputError(f"{out} holds results of another evaluation ({record.get('model')}, k={record.get('k')}); use another --out")
-            done[record["id"]] = record
+            if not record.get("failed"):
+                done[record["id"]] = record
     out.parent.mkdir(parents=True, exist_ok=True)
-    records = []
-    for index, pair in enumerate(chosen):
-        if pair.id not in done:
-            done[pair.id] = {**meta, **evaluate_one(pair, propose, settings)}
-            with out.open("a") as handle:
-                handle.write(json.dumps(done[pair.id]) + "\n")
-        records.append(done[pair.id])
+    reported = 0
+    for pair in chosen:
+        if pair.id in done and on_record:
+            on_record(reported, len(chosen), done[pair.id])
+            reported += 1
+    pending = [pair for pair in chosen if pair.id not in done]
+    executor = executor or LocalExecutor()
+    units = [ProgramUnit.of(pair, propose, settings, ship=executor.remote) for pair in pending]
+    for result in executor.run(evaluate_unit, units):
+        pair = pending[result.index]
+        record = result.value if result.error is None else failed_record(pair, result.error)
+        done[pair.id] = {**meta, **record}
+        with out.open("a") as handle:
+            handle.write(json.dumps(done[pair.id]) + "\n")
         if on_record:
-            on_record(index, len(chosen), done[pair.id])
-    return records
+            on_record(reported, len(chosen), done[pair.id])
+            reported += 1
+    return [done[pair.id] for pair in chosen]

@@ -41,7 +41,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import autoflake
 
@@ -51,6 +51,9 @@ from perfedit.errors import InputError, NoTestsFound, OriginalFailsTests, Perfed
 from perfedit.progress import TaskProgressFn, no_progress
 from perfedit.proposers.model import fit_to_target
 from perfedit.validate import Harness
+
+if TYPE_CHECKING:
+    from perfedit.executors import Executor
 
 MAX_LINES = 150
 MAX_CHANGED = 0.5
@@ -283,38 +286,82 @@ def changed_functions(repo: Path, parent: str, commit: str) -> list[tuple[str, s
     return found
 
 
+@dataclass(frozen=True)
+class CommitUnit:
+    """One commit to mine (the unit :func:`mine_git` runs on an executor): its changed functions
+    ``(path, qualified name, old code, new code)`` and the parent's files, either as a ``git
+    archive`` tar (``tree``, for a node without the repository) or read from ``repo``."""
+
+    commit: str
+    parent: str
+    changes: tuple[tuple[str, str, str, str], ...]
+    settings: Settings
+    repo: Path | None = None
+    tree: bytes | None = None
+
+
+def mine_commit(unit: CommitUnit) -> list[dict[str, Any]]:
+    """The pairs of one commit: each changed function that the commit made significantly
+    faster under its tests, in the pair-file format (see :func:`mine_git`)."""
+    pairs = []
+    with tempfile.TemporaryDirectory(prefix="perfedit-mine-") as folder:
+        tree = Path(folder)
+        if unit.tree is not None:
+            with tarfile.open(fileobj=io.BytesIO(unit.tree)) as tar:
+                tar.extractall(tree, filter="data")
+        else:
+            assert unit.repo is not None
+            _export_tree(unit.repo, unit.parent, tree)
+        for path, function, old, new in unit.changes:
+            speedup = _measured_speedup(tree, tree / path, function, new, unit.settings)
+            if speedup is not None:
+                pairs.append({
+                    "slow": textwrap.dedent(old), "fast": textwrap.dedent(new), "kind": "function",
+                    "id": f"{unit.commit[:12]}:{path}:{function}", "problem_id": f"{path}:{function}",
+                    "commit": unit.commit, "speedup": round(speedup, 3), "passes": True,
+                })
+    return pairs
+
+
 def mine_git(
-    repo: Path, settings: Settings, *, max_commits: int = 100, progress: TaskProgressFn = no_progress
+    repo: Path, settings: Settings, *, max_commits: int = 100, progress: TaskProgressFn = no_progress,
+    executor: Executor | None = None,
 ) -> list[dict[str, Any]]:
     """Function pairs from the last ``max_commits`` first-parent commits of ``repo`` where the
     commit made the function significantly faster under its tests (see the module docstring);
     each in the pair-file format with ``kind`` "function", the commit, path and speedup.
-    Timing follows ``settings`` (runs, alpha, min_speedup) as for a suggestion.
+    Timing follows ``settings`` (runs, alpha, min_speedup) as for a suggestion. Each commit is
+    one unit on ``executor`` (default: here, in order); a remote one gets the parent's files
+    as a tar, and a commit whose unit died on the cluster yields no pair.
 
     Raises:
         InputError: ``repo`` is not a git repository.
     """
+    from perfedit.executors import LocalExecutor
+
+    executor = executor or LocalExecutor()
     commits = _git(repo, "rev-list", "--first-parent", "--reverse", f"--max-count={max_commits}", "--parents", "HEAD")
     history = [line.split() for line in commits.splitlines() if len(line.split()) >= 2]
-    pairs = []
-    for index, (commit, parent, *_) in enumerate(history):
-        progress("mining commits", index, len(history))
-        changes = [c for c in changed_functions(repo, parent, commit) if not too_long(c[2], c[3])]
-        if not changes:
-            continue
-        with tempfile.TemporaryDirectory(prefix="perfedit-mine-") as folder:
-            tree = Path(folder)
-            _export_tree(repo, parent, tree)
-            for path, function, old, new in changes:
-                speedup = _measured_speedup(tree, tree / path, function, new, settings)
-                if speedup is not None:
-                    pairs.append({
-                        "slow": textwrap.dedent(old), "fast": textwrap.dedent(new), "kind": "function",
-                        "id": f"{commit[:12]}:{path}:{function}", "problem_id": f"{path}:{function}",
-                        "commit": commit, "speedup": round(speedup, 3), "passes": True,
-                    })
+
+    def units() -> Iterator[CommitUnit]:
+        for commit, parent, *_ in history:
+            changes = tuple(c for c in changed_functions(repo, parent, commit) if not too_long(c[2], c[3]))
+            if changes:
+                tree = _git_archive(repo, parent) if executor.remote else None
+                yield CommitUnit(commit, parent, changes, settings, repo=None if executor.remote else repo, tree=tree)
+
+    found: dict[int, list[dict[str, Any]]] = {}
+    progress("mining commits", 0, len(history))
+    for done, result in enumerate(executor.run(mine_commit, units()), start=1):
+        found[result.index] = result.value if result.error is None else []
+        progress("mining commits", min(done, len(history)), len(history))
     progress("mining commits", len(history), len(history))
-    return pairs
+    return [pair for index in sorted(found) for pair in found[index]]
+
+
+def _git_archive(repo: Path, commit: str) -> bytes:
+    """The files of ``commit`` as an uncompressed tar (``git archive``)."""
+    return subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", commit], capture_output=True, check=True).stdout
 
 
 def _measured_speedup(tree: Path, path: Path, function: str, new_code: str, settings: Settings) -> float | None:

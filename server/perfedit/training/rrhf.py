@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from peft import PeftModel
@@ -32,10 +32,14 @@ from perfedit.errors import InputError, PerfeditError
 from perfedit.proposers.model import extract_code, fit_to_target
 from perfedit.training.pairs import IGNORE, Example, Pair, render_all, reply_ids
 from perfedit.training.recipe import RRHFRecipe
+from perfedit.training.remote import ShippingPool
 from perfedit.training.rewards import RewardGroup, reward_pool, score_inputs
 from perfedit.training.scoring import collate, reply_logprobs
 from perfedit.training.sft import mean_loss, micro_batch, read_pairs
 from perfedit.training.trainer import Run, TrainResult, accelerator_for, load_model
+
+if TYPE_CHECKING:
+    from perfedit.executors import Executor
 
 Kind = Literal["sample", "greedy", "target"]
 
@@ -159,9 +163,12 @@ def _rewardable(pair: Pair) -> bool:
     return True
 
 
-def train_rrhf(recipe: RRHFRecipe, out: Path, *, resume: bool = True, show_progress: bool = True) -> TrainResult:
+def train_rrhf(recipe: RRHFRecipe, out: Path, *, resume: bool = True, show_progress: bool = True,
+               executor: Executor | None = None) -> TrainResult:
     """PerfRL's RRHF training as ``recipe`` says (start from an SFT adapter with
-    ``init_adapter``), in the output folder ``out`` (layout and resuming as for SFT).
+    ``init_adapter``), in the output folder ``out`` (layout and resuming as for SFT). The
+    candidates are rewarded in ``recipe.workers`` local processes, or as one task per input on
+    a remote ``executor`` (``perfedit train rrhf --executor ray``).
 
     Raises:
         InputError: a pair file is missing or malformed, or no pair can be rewarded.
@@ -199,5 +206,6 @@ def train_rrhf(recipe: RRHFRecipe, out: Path, *, resume: bool = True, show_progr
         return {"loss": mean_loss(run.model, val, pad_id, accelerator, 1), "pairs": float(len(val))}
 
     run.log("data", {"train_pairs": len(train), "val_pairs": len(val)})
-    with reward_pool(recipe.workers) as pool:
+    remote_pool = executor is not None and executor.remote
+    with ShippingPool(executor) if remote_pool else reward_pool(recipe.workers) as pool:  # type: ignore[arg-type]
         return run.train(step_loss, evaluate if val else None, show_progress=show_progress)

@@ -1,0 +1,193 @@
+"""The units of training-side work that an executor (:mod:`perfedit.executors`) runs, and the
+proposers that can travel with them to another process or node.
+
+* :func:`evaluate_unit` — one program of ``perfedit evaluate``: :func:`perfedit.training.evaluate.evaluate_one`
+  on a :class:`ProgramUnit`, which carries the program's case folder as bytes, so the node that
+  runs it needs no shared file system.
+* Proposers that pickle: :class:`FileProposer` (fixed candidates from a file: ``evaluate
+  --candidates``), :class:`NodeModelProposer` (the model held by the :class:`ModelHost
+  <perfedit.executors.ray_cluster.ModelHost>` actor of the node the unit runs on) and
+  :class:`EndpointProposer` (one OpenAI-compatible server for every node).
+* :class:`ShippingPool` — RRHF's reward jobs (:func:`perfedit.training.rewards.judge`: validate
+  these candidates for one input) on a remote executor, each with its case folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from perfedit.config import Settings
+from perfedit.errors import InputError, ModelError
+from perfedit.executors import pack_folder, unpack_folder
+from perfedit.progress import CancelFn, ProgressFn
+from perfedit.proposers import Candidate, Feedback, Proposer
+from perfedit.targets import Target
+from perfedit.training.pairs import Pair
+
+if TYPE_CHECKING:
+    from perfedit.executors import Executor
+
+
+@dataclass(frozen=True)
+class ProgramUnit:
+    """One program to evaluate: the pair, its case folder's files (``{name: bytes}``, None when
+    the pair has none), the proposer (picklable for a remote executor) and the settings."""
+
+    pair: Pair
+    cases: dict[str, bytes] | None
+    propose: Proposer
+    settings: Settings
+
+    @classmethod
+    def of(cls, pair: Pair, propose: Proposer, settings: Settings, *,
+           ship: bool) -> ProgramUnit:
+        """The unit for ``pair``; with ``ship``, its case folder is read into the unit (for a
+        unit that runs on another node), else the unit reads it where it is."""
+        return cls(pair, pack_folder(pair.tests) if ship else None, propose, settings)
+
+
+def evaluate_unit(unit: ProgramUnit) -> dict[str, Any]:
+    """:func:`~perfedit.training.evaluate.evaluate_one` for ``unit``, its cases written to a
+    temporary folder on this node first; returns the program's record (plain JSON data)."""
+    from perfedit.training.evaluate import evaluate_one
+
+    if unit.cases is None:
+        return evaluate_one(unit.pair, unit.propose, unit.settings)
+    with tempfile.TemporaryDirectory(prefix="perfedit-cases-") as folder:
+        pair = dataclasses.replace(unit.pair, tests=unpack_folder(unit.cases, Path(folder)))
+        return evaluate_one(pair, unit.propose, unit.settings)
+
+
+def failed_record(pair: Pair, error: str) -> dict[str, Any]:
+    """The record of a program whose unit died on every attempt: ``skipped`` (it counts in no
+    metric, so no verdict is made up) and ``failed`` (a resumed evaluation runs it again)."""
+    return {"id": pair.id, "problem_id": pair.problem_id, "skipped": f"failed on the cluster: {error}",
+            "failed": True, "wall_s": 0.0}
+
+
+@dataclass(frozen=True)
+class FileProposer:
+    """Fixed candidates per program, keyed by the program's source text: ``codes[slow]`` are
+    whole programs, the greedy (Best@1) one first; an empty string stands for a reply without
+    code."""
+
+    codes: dict[str, tuple[str, ...]]
+
+    def __call__(self, target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
+        """The candidates for ``target`` (a script), labelled "greedy", "sample 1", ... (a
+        :data:`~perfedit.proposers.Proposer`; ``feedback``, ``progress`` and ``cancel`` unused)."""
+        codes = self.codes.get(target.source, ())
+        labels = ["greedy", *(f"sample {i}" for i in range(1, len(codes)))]
+        return [Candidate(label, code, code) if code else Candidate.unusable(label)
+                for label, code in zip(labels, codes, strict=False)]
+
+
+def read_candidates(path: Path, pairs: list[Pair]) -> FileProposer:
+    """A :class:`FileProposer` from the JSON Lines file ``path``: one ``{"id": pair id,
+    "candidates": [program, ...]}`` per line, matched to ``pairs`` by id.
+
+    Raises:
+        InputError: the file is missing, a line is not such an object, or a pair of ``pairs``
+            has no candidates there.
+    """
+    if not path.is_file():
+        raise InputError(f"candidates file {path} does not exist")
+    slow = {p.id: p.slow for p in pairs}
+    codes: dict[str, tuple[str, ...]] = {}
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            key, candidates = row["id"], tuple(row["candidates"])
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise InputError(f"{path.name}:{number}: expected {{\"id\": ..., \"candidates\": [...]}} ({exc})") from exc
+        if key in slow and candidates:
+            codes[slow[key]] = candidates
+    missing = [p.id for p in pairs if p.slow not in codes]
+    if missing:
+        raise InputError(f"{path} has no candidates for {len(missing)} of the programs chosen (e.g. {', '.join(missing[:3])}); "
+                         "add them, or choose fewer with --programs")
+    return FileProposer(codes)
+
+
+@dataclass(frozen=True)
+class NodeModelProposer:
+    """Candidates from the model actor of the node this unit runs on (``hosts``: node id → a
+    :class:`~perfedit.executors.ray_cluster.ModelHost` handle; handles pickle)."""
+
+    hosts: dict[str, Any]
+
+    def __call__(self, target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
+        """The host's candidates for ``target``, greedy first (blocks while it generates; a
+        :data:`~perfedit.proposers.Proposer`, ``feedback``, ``progress`` and ``cancel`` unused).
+
+        Raises:
+            ModelError: the host could not load the model (e.g. not on that node) or died.
+        """
+        import ray
+        from ray.exceptions import RayActorError
+
+        from perfedit.executors.ray_cluster import this_node
+
+        node = this_node()
+        host = self.hosts.get(node) or next(iter(self.hosts.values()))
+        try:
+            return ray.get(host.propose.remote(target))
+        except RayActorError as exc:
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelError(f"the model host on Ray node {node[:12]} failed ({first_line}); "
+                             "is the model on every node (`perfedit model pull` there)?") from None
+
+
+@dataclass(frozen=True)
+class EndpointProposer:
+    """Candidates from the OpenAI-compatible server ``settings.endpoint``; the client is made
+    once per process on first use, so the proposer itself pickles."""
+
+    model: str
+    settings: Settings
+
+    def __call__(self, target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
+        """The server's candidates for ``target``, greedy first (a :data:`~perfedit.proposers.Proposer`)."""
+        from perfedit.llm import shared
+        from perfedit.proposers.model import model_proposer
+
+        chat = shared(self.model, backend=self.settings.backend, endpoint=self.settings.endpoint)
+        return list(model_proposer(lambda: chat, self.settings)(target, feedback, progress, cancel))
+
+
+def _with_cases(unit: tuple[Callable[[Any], Any], Any, dict[str, bytes]]) -> Any:
+    fn, job, cases = unit
+    with tempfile.TemporaryDirectory(prefix="perfedit-cases-") as folder:
+        return fn(dataclasses.replace(job, tests=unpack_folder(cases, Path(folder))))
+
+
+class ShippingPool:
+    """A ``concurrent.futures``-shaped pool over a remote ``executor`` for jobs that name a case
+    folder in their ``tests`` field (:class:`~perfedit.training.rewards.RewardGroup`): each job
+    travels with that folder's files, written out on the node that runs it. So
+    ``rewards.score_inputs(jobs, ShippingPool(executor))`` scores RRHF candidates on a cluster."""
+
+    def __init__(self, executor: Executor) -> None:
+        self.executor = executor
+
+    def map(self, fn: Callable[[Any], Any], jobs: Iterable[Any]) -> Iterator[Any]:
+        """``fn(job)`` for each job, in order, on the executor.
+
+        Raises:
+            ExecutorError: a job died on the cluster after its retries.
+        """
+        return self.executor.map(_with_cases, [(fn, job, pack_folder(job.tests)) for job in jobs])
+
+    def __enter__(self) -> ShippingPool:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        return None
