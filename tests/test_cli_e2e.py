@@ -156,6 +156,20 @@ def test_piped_messages_are_not_wrapped(unchanged: Path):
     assert any("no_such_function_" + "x" * 120 in line for line in result.stderr.splitlines())
 
 
+def test_piped_report_has_whole_lines_and_no_progress_bars(dedupe_project: Path, tmp_path: Path):
+    """Output to a pipe (a CI log): one plain line per step, no bars or spinners, the diff whole
+    even where a line is longer than the console is wide."""
+    stub = tmp_path / "stub.py"
+    long_comment = "  # " + "keeps the first occurrence of each item, in order " * 3
+    stub.write_text(FAST.replace("return list(dict.fromkeys(items))", "return list(dict.fromkeys(items))" + long_comment))
+    result = perfedit("suggest", "dedupe.py", "--function", "unique_in_order", "--candidates", str(stub),
+                      "--runs", "5", "--no-explain", cwd=dedupe_project, env={"COLUMNS": "80"})
+    assert result.returncode == 0, result.stderr
+    assert "━" not in result.stderr and not set("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏") & set(result.stderr)
+    assert "running the original" in result.stderr.splitlines()
+    assert "+    return list(dict.fromkeys(items))" + long_comment in result.stderr.splitlines()
+
+
 def test_script_mode_with_case_folder(script_project: Path, tmp_path: Path):
     stub = tmp_path / "stub.py"
     stub.write_text("import sys\ndata = sys.stdin.read().split()\nseen = set()\nfor x in data[1:]:\n"

@@ -45,7 +45,8 @@ _EXIT_CODES: list[tuple[type[PerfeditError], int]] = [
 
 class _RichProgress:
     """A :data:`~perfedit.progress.TaskProgressFn` on rich progress bars (on stderr): one bar per
-    ``key`` (default: the label), the label as its description; a new bar completes the earlier ones."""
+    ``key`` (default: the label), the label as its description; a new bar completes the earlier
+    ones. When stderr is not a terminal the bars are off and each new step is one plain line."""
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
@@ -53,6 +54,8 @@ class _RichProgress:
 
     def __call__(self, label: str, completed: float, total: float | None, key: object = None) -> None:
         key = label if key is None else key
+        if key not in self._tasks and self._progress.disable:  # not a terminal: one line per step
+            self._progress.console.print(label, markup=False, highlight=False)
         if key not in self._tasks:
             for task in self._tasks.values():
                 self._progress.update(task, completed=self._progress.tasks[task].total or 1, total=self._progress.tasks[task].total or 1)
@@ -88,7 +91,8 @@ def _progress_bar(console: Console, *, bytes_: bool = False) -> Progress:
     )
 
     counter = DownloadColumn() if bytes_ else MofNCompleteColumn()
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), counter, TimeElapsedColumn(), console=console)
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), counter, TimeElapsedColumn(),
+                    console=console, disable=not console.is_terminal)
 
 
 def _finite(value: float) -> float | None:
@@ -134,7 +138,10 @@ def _print_suggestion(console: Console, s: Suggestion, applied: bool) -> None:
     from rich.syntax import Syntax
 
     console.print(f"[bold]Faster version of {s.target.name}[/bold] ({s.winner.label})")
-    console.print(Syntax(s.diff, "diff", theme="ansi_dark", background_color="default"))
+    if console.is_terminal:
+        console.print(Syntax(s.diff, "diff", theme="ansi_dark", background_color="default"))
+    else:  # a file or a CI log: the diff as it is, never cropped at the console's width
+        console.print(s.diff.rstrip("\n"), markup=False, highlight=False)
     for fact in s.facts:
         console.print(f"• {fact}")
     if s.reason:
