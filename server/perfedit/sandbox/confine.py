@@ -222,18 +222,24 @@ def _worker_namespaces(in_new_pid_namespace):
     }, own_mounts
 
 
-def _scratch(scratch, size_bytes, writable):
-    """Mount a tmpfs of ``size_bytes`` on the folder ``scratch`` (in the worker's own mount
-    namespace, so the host never sees what is written there and the kernel frees it when the
-    last process of the namespace ends), make the ``writable`` folders beneath it again, and
-    bind its folder ``.shm`` on /dev/shm: HOME, TMPDIR, the output folder and /dev/shm then share
-    one cap. Returns the SCRATCH and SHM facts."""
-    options = f"size={size_bytes},mode=0700,nr_inodes=65536".encode()
-    if not scratch or not _call(LIBC.mount, b"tmpfs", scratch.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options):
+def _scratch(scratch, size_bytes, output, output_bytes, writable):
+    """Mount a tmpfs of ``size_bytes`` on the folder ``scratch`` and one of ``output_bytes`` on
+    ``output`` beneath it (in the worker's own mount namespace: the host never sees what is
+    written there, and the kernel frees it when the last process of the namespace ends), make
+    the ``writable`` folders beneath ``scratch`` again, and bind its folder ``.shm`` on
+    /dev/shm: HOME, TMPDIR and /dev/shm share one cap; the captured output has its own, so a
+    test that fills the first still has its failure reported. Returns the SCRATCH and SHM facts."""
+    def tmpfs(path, size):
+        options = f"size={size},mode=0700,nr_inodes=65536".encode()
+        return _call(LIBC.mount, b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options)
+
+    if not scratch or not tmpfs(scratch, size_bytes):
         return protocol.DISK, protocol.SHARED
     for folder in writable:
         if folder.startswith(scratch + os.sep):
             os.makedirs(folder, mode=0o700, exist_ok=True)
+    if output and not tmpfs(output, output_bytes):
+        os._exit(112)  # the output folder would share the scratch cap unnoticed: never run like that
     shm = os.path.join(scratch, ".shm")
     os.mkdir(shm, 0o700)
     private = os.path.isdir("/dev/shm") and _call(LIBC.mount, shm.encode(), b"/dev/shm", None, MS_BIND, None)
@@ -344,7 +350,8 @@ def main():
     LIBC.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
     facts, own_mounts = _worker_namespaces(in_new_pid_namespace)
     facts[protocol.SCRATCH], facts[protocol.SHM] = (
-        _scratch(options.get("scratch", ""), int(options.get("scratch_bytes", 0)), writable) if own_mounts
+        _scratch(options.get("scratch", ""), int(options.get("scratch_bytes", 0)), options.get("output", ""),
+                 int(options.get("output_bytes", 0)), writable) if own_mounts
         else (protocol.DISK, protocol.SHARED)
     )
     _call(LIBC.prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)

@@ -43,14 +43,16 @@ _KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT")
 _START_TIMEOUT_S = 30.0
 _ANSWER_SLACK_S = 30.0
 _KILL_ROUNDS = 50
+_OUTPUT_FILES = 6  # captured output files a worker may hold at once, each at most Limits.max_output_bytes
 
 
 @dataclass(frozen=True)
 class Limits:
     """Per test run: ``timeout_s`` wall clock (seconds), ``memory_limit_bytes`` address space,
     ``max_output_bytes`` of stdout/stderr and of any file written, ``max_processes`` that a test
-    may start. Per worker: ``max_scratch_bytes``, all that its tests may keep in HOME, TMPDIR,
-    the output folder and /dev/shm together (where the scratch tmpfs can be mounted)."""
+    may start. Per worker: ``max_scratch_bytes``, all that its tests may keep in HOME, TMPDIR
+    and /dev/shm together (where the scratch tmpfs can be mounted; the captured output has a
+    tmpfs of its own of a few times ``max_output_bytes``)."""
 
     timeout_s: float = 10.0
     memory_limit_bytes: int = 2 * 1024**3
@@ -248,6 +250,7 @@ class WorkerHandle:
         result_read, result_write = os.pipe()
         writable = (workspace.home, workspace.output, *((workspace.exchange,) if exchange else ()))
         options = {"scratch": workspace.scratch, "scratch_bytes": limits.max_scratch_bytes,
+                   "output": workspace.output, "output_bytes": _OUTPUT_FILES * limits.max_output_bytes,
                    "readable": os.pathsep.join(map(str, (workspace.folder, *readable)))}
         try:
             self._process = subprocess.Popen(

@@ -406,8 +406,14 @@ class _Cases:
             detail = _read_detail(err_path) or f"exit status {os.WEXITSTATUS(wait_status)}"
         if left_running and status == PASSED:
             status, detail = ERROR, _left_running(left_running)
+        stdout = _read(out_path, spec["max_output_bytes"])
+        for path in (out_path, err_path):  # the output folder holds one case's files at a time
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
         return protocol.record(name, status, usage.ru_utime + usage.ru_stime + left_cpu_s, elapsed,
-                               usage.ru_maxrss * 1024, detail, stdout=_read(out_path, spec["max_output_bytes"]))
+                               usage.ru_maxrss * 1024, detail, stdout=stdout)
 
     def close(self):
         _sweep()
