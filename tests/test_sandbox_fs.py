@@ -140,3 +140,37 @@ def test_loud_output_is_capped_in_detail(dedupe_project: Path, places: tuple[Pat
     assert len(detail.encode()) <= MAX_DETAIL_BYTES + 64, len(detail.encode())
     assert "bytes cut)" in detail, detail[-300:]
     assert len(answer["reason"].encode()) <= MAX_DETAIL_BYTES + 64
+
+
+MASK_CHECK = """
+import json, os, sys
+sys.path.insert(0, SANDBOX)
+import confine
+if not confine._private_mounts():
+    sys.exit(3)
+hidden = confine._mask_secrets(confine._readable([KEEP]))
+print(json.dumps({"hidden": hidden, "secret": open(SECRET).read(), "keep": os.listdir(KEEP),
+                  "stdlib": os.path.exists(os.path.join(os.path.dirname(os.__file__), "json", "__init__.py"))}))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root here (the keeper gets it from a user namespace)")
+def test_fallback_without_landlock_masks_secret_folders(tmp_path: Path):
+    """The keeper's fallback where Landlock is missing, run in a mount namespace of its own: the
+    folders that may hold secrets (here /tmp, holding the secret) are hidden under empty file
+    systems, but the way to the workspace and the interpreter stays (the interpreter here lives
+    under /root)."""
+    keep, secret = tmp_path / "workspace", tmp_path / "secret.txt"
+    keep.mkdir()
+    (keep / "test_it.py").write_text("")
+    secret.write_text(SECRET)
+    sandbox = Path(__file__).resolve().parent.parent / "server" / "perfedit" / "sandbox"
+    code = (MASK_CHECK.replace("SANDBOX", repr(str(sandbox))).replace("KEEP", repr(str(keep)))
+            .replace("SECRET", repr(str(secret))))
+    result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=120)
+    if result.returncode == 3:
+        pytest.skip("no mount namespace here")
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen == {"hidden": True, "secret": "", "keep": ["test_it.py"], "stdlib": True}  # a file: /dev/null over it
+    assert secret.read_text() == SECRET  # the host's file is untouched
