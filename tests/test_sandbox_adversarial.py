@@ -242,8 +242,8 @@ def test_zeroed_timer_is_not_faster(dedupe_arena: Arena):
 
 
 def test_isolation_report_names_every_guard(isolation: dict[str, str]):
-    assert set(isolation) >= {"network", "filesystem", "processes", "orphans", "cpu", "memory", "file_size",
-                              "open_files", "wall_clock", "environment"}
+    assert set(isolation) >= {"network", "filesystem", "reads", "scratch", "shm", "processes", "orphans", "cpu", "memory",
+                              "file_size", "open_files", "wall_clock", "environment"}
     assert all(isinstance(line, str) and line for line in isolation.values())
     assert isolation["network"].startswith(("network namespace", "audit hook"))
 

@@ -1,7 +1,9 @@
 """Confines a sandbox worker and keeps watch over it from outside.
 
-Started by :mod:`perfedit.sandbox.manager` as ``python -I confine.py WRITABLE CMD_FD RESULT_FD``,
-WRITABLE being the folders a test may write in, joined with ``os.pathsep``. This process (the
+Started by :mod:`perfedit.sandbox.manager` as ``python -I confine.py WRITABLE CMD_FD RESULT_FD
+[scratch=PATH scratch_bytes=N output=PATH output_bytes=N readable=PATHS]``, WRITABLE being the
+folders a test may write in and PATHS those it may read beside the interpreter's, both joined
+with ``os.pathsep``; sizes in bytes. This process (the
 keeper) forks the worker, confines it, and execs ``python -I worker.py CMD_FD RESULT_FD
 key=value ...`` in it; the ``key=value`` arguments say which guards took effect, and the worker
 reports them to the manager. Each guard is applied if the kernel allows it:
@@ -19,6 +21,16 @@ reports them to the manager. Each guard is applied if the kernel allows it:
   renamed or removed only beneath the WRITABLE folders, ``/dev/shm`` (POSIX semaphores and
   shared memory) and ``/dev/null``; TCP connect and bind are refused (ABI >= 4); abstract Unix
   sockets and signals cannot reach processes outside the domain (ABI >= 6), the keeper included.
+* ``scratch=tmpfs-N``: in the worker's own mount namespace (the PID namespace's, or else one
+  made for it), a tmpfs of N bytes on the scratch folder (HOME and TMPDIR) with a folder of it
+  bound on /dev/shm (``shm=private``), and a tmpfs of ``output_bytes`` on the output folder:
+  nothing written there reaches the disk or the host's /dev/shm, and the kernel frees it with
+  the namespace's last process. Else ``scratch=disk`` and ``shm=shared``.
+* ``reads=landlock-N``: the same Landlock domain allows reading (and executing) only beneath
+  the interpreter's prefixes and ``sys.path``, this folder, the ``readable`` paths, the
+  writable ones and SYSTEM_READABLE. Else, with a mount namespace, ``reads=masked``: empty
+  read-only file systems over SECRET_FOLDERS but the way down to those paths; else
+  ``reads=none``.
 * ``capabilities=dropped``: no-new-privileges, and every capability (bounding set included)
   dropped, so even root cannot leave the namespaces, raise a hard resource limit or re-mount.
 

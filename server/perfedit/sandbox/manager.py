@@ -5,8 +5,9 @@ the program under test. A :class:`WorkerHandle` starts a warm ``python -I`` work
 it, in its own session, with a scrubbed environment and HOME and TMPDIR in the workspace, and
 talks to it (:mod:`perfedit.sandbox.protocol`). A keeper process
 (:mod:`perfedit.sandbox.confine`) confines the worker first: PID, mount and network namespaces,
-Landlock (writes only to HOME/TMPDIR and the output folder; no signals out of the sandbox), no
-capabilities; where the pids controller is writable, all of it runs in its own
+Landlock (writes only to HOME/TMPDIR and the output folder, reads only of the workspace, the
+interpreter and its libraries; no signals out of the sandbox), a private tmpfs with a size cap
+for HOME, TMPDIR and /dev/shm, no capabilities; where the pids controller is writable, all of it runs in its own
 :class:`~perfedit.sandbox.pids_cgroup.PidsCgroup`. The worker (:mod:`perfedit.sandbox.worker`) forks a
 resource-limited child per test run (address space, CPU seconds, processes, file size, open
 files, wall-clock timeout) and answers on a private pipe. Whatever a program does,
