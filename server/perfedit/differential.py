@@ -155,14 +155,14 @@ def record_calls(suite: TestSuite, relative_path: Path, target: Target, limits: 
     workspace = Workspace(suite, relative_path, "")
     try:
         recorder = _RECORDER.format(
-            name=target.name, path=str(workspace.output / _RECORDING),
+            name=target.name, path=str(workspace.exchange / _RECORDING),
             max_calls=MAX_RECORDED_CALLS, max_bytes=MAX_RECORDED_BYTES,
         )
         workspace.program.write_text(target.source.rstrip("\n") + "\n" + recorder, encoding="utf-8")
-        with WorkerHandle(workspace, suite, limits) as worker:
+        with WorkerHandle(workspace, suite, limits, exchange=True) as worker:
             worker.run()
         try:
-            data = (workspace.output / _RECORDING).read_bytes()
+            data = (workspace.exchange / _RECORDING).read_bytes()
         except FileNotFoundError:
             return []
     finally:
@@ -225,7 +225,7 @@ class Differential:
 
     def open_worker(self, workspace: Workspace) -> WorkerHandle:
         """A differential-mode worker on ``workspace``, holding the inputs found by :meth:`prepare`."""
-        worker = WorkerHandle(workspace, self.suite, self.limits, self.calls)
+        worker = WorkerHandle(workspace, self.suite, self.limits, self.calls, readable=(hypothesis_storage(),))
         if self._inputs:
             worker.request(protocol.inputs_request(self._inputs))
         return worker

@@ -34,11 +34,13 @@ from perfedit.errors import Cancelled, OriginalFailsTests, SourceSyntaxError
 from perfedit.progress import CancelFn, never_cancelled
 from perfedit.proposers import Candidate
 from perfedit.sandbox import Limits, TestRecord, WorkerHandle, Workspace
+from perfedit.sandbox.protocol import MAX_DETAIL_BYTES, cap_text
 from perfedit.targets import Target, parse
 from perfedit.testsource import TestSuite
 from perfedit.timing import Comparison, SequentialRule, trimmed_mean
 
 _FLOAT_TOLERANCE = 1e-3
+_OUTPUT_EXCERPT_BYTES = 1024  # of a case's expected and actual output in a failure's detail
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 
 
@@ -85,12 +87,13 @@ def _telling_line(detail: str) -> str:
 def _failure(record: TestRecord, suite: TestSuite) -> Failure | None:
     """Why ``record`` counts as a failed test, or None if it passed."""
     if not record.ran_cleanly:
-        detail = record.detail.strip()[-1500:]
+        detail = cap_text(record.detail.strip())
         return Failure(record.name, f"{record.name}: {record.status}: {_telling_line(detail)}", detail)
     if suite.kind == "cases":
         case = next(c for c in suite.cases if c.name == record.name)
         if not outputs_match(record.stdout, case.expected):
-            detail = f"--- expected\n{case.expected.strip()[:600]}\n--- got\n{record.stdout.strip()[:600]}"
+            expected, got = (cap_text(text.strip(), _OUTPUT_EXCERPT_BYTES) for text in (case.expected, record.stdout))
+            detail = f"--- expected\n{expected}\n--- got\n{got}"
             return Failure(record.name, f"{record.name}: wrong output", detail)
     return None
 
@@ -116,7 +119,10 @@ class Verdict:
     one line, ``detail`` holds the first failing test's (``failed_test``) full output. ``comparison`` is None for
     rejected candidates. ``differential`` says on how many inputs the candidate was checked by
     differential testing (None: it was not). ``validation_s`` is the wall time its validation
-    took (0 when it was settled unrun). Memory in bytes, times in seconds.
+    took (0 when it was settled unrun). Memory in bytes, times in seconds. ``reason`` and
+    ``detail`` may quote the candidate's output: each is capped at MAX_DETAIL_BYTES (4 KiB,
+    UTF-8), the cut marked "… (N bytes cut) …", before it reaches the JSON, the editor's log or a
+    refinement prompt.
     """
 
     label: str
@@ -131,6 +137,10 @@ class Verdict:
     failed_test: str = ""
     differential: DifferentialCheck | None = None
     validation_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "reason", cap_text(self.reason, MAX_DETAIL_BYTES))
+        object.__setattr__(self, "detail", cap_text(self.detail, MAX_DETAIL_BYTES))
 
 
 class Harness:

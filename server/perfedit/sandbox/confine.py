@@ -1,7 +1,9 @@
 """Confines a sandbox worker and keeps watch over it from outside.
 
-Started by :mod:`perfedit.sandbox.manager` as ``python -I confine.py WRITABLE CMD_FD RESULT_FD``,
-WRITABLE being the folders a test may write in, joined with ``os.pathsep``. This process (the
+Started by :mod:`perfedit.sandbox.manager` as ``python -I confine.py WRITABLE CMD_FD RESULT_FD
+[scratch=PATH scratch_bytes=N output=PATH output_bytes=N readable=PATHS]``, WRITABLE being the
+folders a test may write in and PATHS those it may read beside the interpreter's, both joined
+with ``os.pathsep``; sizes in bytes. This process (the
 keeper) forks the worker, confines it, and execs ``python -I worker.py CMD_FD RESULT_FD
 key=value ...`` in it; the ``key=value`` arguments say which guards took effect, and the worker
 reports them to the manager. Each guard is applied if the kernel allows it:
@@ -19,6 +21,16 @@ reports them to the manager. Each guard is applied if the kernel allows it:
   renamed or removed only beneath the WRITABLE folders, ``/dev/shm`` (POSIX semaphores and
   shared memory) and ``/dev/null``; TCP connect and bind are refused (ABI >= 4); abstract Unix
   sockets and signals cannot reach processes outside the domain (ABI >= 6), the keeper included.
+* ``scratch=tmpfs-N``: in the worker's own mount namespace (the PID namespace's, or else one
+  made for it), a tmpfs of N bytes on the scratch folder (HOME and TMPDIR) with a folder of it
+  bound on /dev/shm (``shm=private``), and a tmpfs of ``output_bytes`` on the output folder:
+  nothing written there reaches the disk or the host's /dev/shm, and the kernel frees it with
+  the namespace's last process. Else ``scratch=disk`` and ``shm=shared``.
+* ``reads=landlock-N``: the same Landlock domain allows reading (and executing) only beneath
+  the interpreter's prefixes and ``sys.path``, this folder, the ``readable`` paths, the
+  writable ones and SYSTEM_READABLE. Else, with a mount namespace, ``reads=masked``: empty
+  read-only file systems over SECRET_FOLDERS but the way down to those paths; else
+  ``reads=none``.
 * ``capabilities=dropped``: no-new-privileges, and every capability (bounding set included)
   dropped, so even root cannot leave the namespaces, raise a hard resource limit or re-mount.
 
@@ -53,7 +65,7 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 2, 4, 8, 1 << 14, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 1 << 12, 1 << 14, 1 << 18
 SIGKILL = 9
 SWEEP_ROUNDS = 100
 CAPABILITY_VERSION_3 = 0x20080522
@@ -63,7 +75,9 @@ SYS_LANDLOCK_RESTRICT_SELF = 446
 LANDLOCK_CREATE_RULESET_VERSION = 1
 LANDLOCK_RULE_PATH_BENEATH = 1
 
-# Landlock filesystem rights that change the file system (reading and executing stay allowed).
+# Landlock filesystem rights: reading (and executing), and those that change the file system.
+FS_READ = 1 << 0 | 1 << 2 | 1 << 3  # execute, read_file, read_dir
+FS_READ_FILE = 1 << 0 | 1 << 2  # the reading rights a rule on a file (not a folder) may carry
 FS_WRITE_FILE = 1 << 1
 FS_FILE_RIGHTS = FS_WRITE_FILE | 1 << 14  # write, truncate (ABI >= 3)
 FS_TREE_RIGHTS = FS_WRITE_FILE | sum(1 << bit for bit in range(4, 13))  # remove_*, make_*
@@ -71,6 +85,20 @@ FS_REFER = 1 << 13  # ABI >= 2
 FS_TRUNCATE = 1 << 14  # ABI >= 3
 NET_TCP = 1 << 0 | 1 << 1  # bind, connect (ABI >= 4)
 SCOPES = 1 << 0 | 1 << 1  # abstract Unix sockets, signals (ABI >= 6)
+
+# What a test may read beside the interpreter, its libraries (``sys.path``), the workspace and
+# the READABLE folders: system libraries and programs, /proc, devices, and the few files of /etc
+# that the dynamic loader and the C library read. Missing paths are skipped.
+SYSTEM_READABLE = (
+    "/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/proc", "/sys/devices/system/cpu",
+    "/dev/zero", "/dev/urandom", "/dev/random", "/dev/full",
+    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone",
+    "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/host.conf", "/etc/mime.types",
+)
+# Without Landlock, these folders are hidden under empty read-only file systems (but the paths
+# down to anything the sandbox must read, such as an interpreter under /root or /home).
+SECRET_FOLDERS = ("/root", "/home", "/etc/ssh", "/etc/ssl/private", "/var/mail", "/var/spool", "/var/lib",
+                  "/var/backups", "/run/user", "/run/secrets", "/srv", "/mnt", "/media", "/opt", "/tmp", "/var/tmp")
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -123,6 +151,11 @@ def _own_proc():
         and _call(LIBC.mount, None, b"/", None, MS_REC | MS_PRIVATE, None)
         and _call(LIBC.mount, b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
     )
+
+
+def _private_mounts():
+    """A new mount namespace whose mounts do not propagate to the host; True on success."""
+    return _call(LIBC.unshare, CLONE_NEWNS) and _call(LIBC.mount, None, b"/", None, MS_REC | MS_PRIVATE, None)
 
 
 def _exit_code(wait_status):
@@ -183,41 +216,110 @@ def _keep(worker, pipe_fds):
 
 
 def _worker_namespaces(in_new_pid_namespace):
-    """In the worker: finish its namespaces; returns the facts for it (see the module docstring)."""
+    """In the worker: finish its namespaces; returns the facts for it (see the module docstring)
+    and whether it has a mount namespace of its own (never mount anything without one: as root
+    the mounts would change the host's)."""
     if in_new_pid_namespace:
         if not _own_proc():
             os._exit(111)  # the probe said it works; never run against another namespace's /proc
         return {protocol.PIDS: protocol.NAMESPACE, protocol.NETWORK: protocol.NAMESPACE, protocol.ORPHANS: protocol.INIT,
-                protocol.USERNS: protocol.YES if os.geteuid() != 0 else protocol.NO}
+                protocol.USERNS: protocol.YES if os.geteuid() != 0 else protocol.NO}, True
     network = _unshare(CLONE_NEWNET)
+    own_mounts = _private_mounts()  # as root, or as root of the user namespace made for the network one
     return {
         protocol.PIDS: protocol.SHARED,
         protocol.NETWORK: protocol.NAMESPACE if network else protocol.AUDIT_HOOK,
         protocol.USERNS: protocol.YES if network and os.geteuid() != 0 else protocol.NO,
         protocol.ORPHANS: protocol.SUBREAPER if _call(LIBC.prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) else protocol.NONE,
-    }
+    }, own_mounts
 
 
-def _landlock(writable):
-    """Restrict writes to the ``writable`` folders, /dev/shm and /dev/null; returns the ABI
-    version in force, or 0 if Landlock is not available."""
+def _scratch(scratch, size_bytes, output, output_bytes, writable):
+    """Mount a tmpfs of ``size_bytes`` on the folder ``scratch`` and one of ``output_bytes`` on
+    ``output`` beneath it (in the worker's own mount namespace: the host never sees what is
+    written there, and the kernel frees it when the last process of the namespace ends), make
+    the ``writable`` folders beneath ``scratch`` again, and bind its folder ``.shm`` on
+    /dev/shm: HOME, TMPDIR and /dev/shm share one cap; the captured output has its own, so a
+    test that fills the first still has its failure reported. Returns the SCRATCH and SHM facts."""
+    def tmpfs(path, size):
+        options = f"size={size},mode=0700,nr_inodes=65536".encode()
+        return _call(LIBC.mount, b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options)
+
+    if not scratch or not tmpfs(scratch, size_bytes):
+        return protocol.DISK, protocol.SHARED
+    for folder in writable:
+        if folder.startswith(scratch + os.sep):
+            os.makedirs(folder, mode=0o700, exist_ok=True)
+    if output and not tmpfs(output, output_bytes):
+        os._exit(112)  # the output folder would share the scratch cap unnoticed: never run like that
+    shm = os.path.join(scratch, ".shm")
+    os.mkdir(shm, 0o700)
+    private = os.path.isdir("/dev/shm") and _call(LIBC.mount, shm.encode(), b"/dev/shm", None, MS_BIND, None)
+    return f"{protocol.TMPFS}{size_bytes}", protocol.PRIVATE if private else protocol.SHARED
+
+
+def _mask_secrets(keep):
+    """Without Landlock: mount an empty read-only tmpfs over each of SECRET_FOLDERS, or, where
+    one holds a ``keep`` path (the interpreter, the workspace), over each of its entries but the
+    way down to it. Returns True if every mount took."""
+    keep = [os.path.realpath(path) for path in keep]
+    ok = True
+
+    def hide(path):
+        nonlocal ok
+        if any(k == path or k.startswith(path + os.sep) for k in keep):
+            if os.path.isdir(path) and not os.path.islink(path) and not any(k == path for k in keep):
+                for entry in os.listdir(path):
+                    hide(os.path.join(path, entry))
+            return
+        if os.path.islink(path) or not os.path.exists(path):
+            return
+        if os.path.isdir(path):
+            ok &= _call(LIBC.mount, b"tmpfs", path.encode(), b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, b"size=4k,mode=0555")
+        else:
+            ok &= _call(LIBC.mount, b"/dev/null", path.encode(), None, MS_BIND, None)
+
+    for folder in SECRET_FOLDERS:
+        try:
+            hide(os.path.realpath(folder))
+        except OSError:
+            ok = False
+    return ok
+
+
+def _readable(extra):
+    """What the worker may read: the interpreter, its ``sys.path``, this folder, the ``extra``
+    folders (the workspace, ...) and SYSTEM_READABLE."""
+    interpreter = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
+                   os.path.dirname(os.path.realpath(sys.executable))}
+    return [path for path in (*sorted(interpreter), *sys.path, HERE, *extra, *SYSTEM_READABLE) if path]
+
+
+def _landlock(writable, readable):
+    """Restrict writes to the ``writable`` folders, /dev/shm and /dev/null, and reads to those
+    and the ``readable`` paths; returns the ABI version in force, or 0 if Landlock is not
+    available."""
     abi = LIBC.syscall(SYS_LANDLOCK_CREATE_RULESET, None, 0, LANDLOCK_CREATE_RULESET_VERSION)
     if abi < 1:
         return 0
     tree = FS_TREE_RIGHTS | (FS_REFER if abi >= 2 else 0) | (FS_TRUNCATE if abi >= 3 else 0)
     files = FS_FILE_RIGHTS if abi >= 3 else FS_WRITE_FILE
-    attr = _RulesetAttr(tree, NET_TCP if abi >= 4 else 0, SCOPES if abi >= 6 else 0)
+    attr = _RulesetAttr(tree | FS_READ, NET_TCP if abi >= 4 else 0, SCOPES if abi >= 6 else 0)
     size = 24 if abi >= 6 else 16 if abi >= 4 else 8
     ruleset = LIBC.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), 0)
     if ruleset < 0:
         return 0
+    rules = (*((path, FS_READ) for path in readable), *((folder, tree | FS_READ) for folder in writable),
+             ("/dev/shm", tree | FS_READ), ("/dev/null", files | FS_READ_FILE))
     try:
-        for path, rights in (*((folder, tree) for folder in writable), ("/dev/shm", tree), ("/dev/null", files)):
+        for path, rights in rules:
             try:
                 fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
             except OSError:
-                continue  # no /dev/shm here: nothing to allow
+                continue  # not here (no /lib32, no /dev/shm): nothing to allow
             try:
+                if not os.path.isdir(f"/proc/self/fd/{fd}"):
+                    rights &= FS_FILE_RIGHTS | FS_READ_FILE  # a file's rule may not carry a folder's rights
                 rule = _PathBeneathAttr(rights, fd)
                 if LIBC.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule), 0) < 0:
                     return 0
@@ -247,6 +349,9 @@ def _drop_capabilities():
 
 def main():
     writable, cmd_fd, result_fd = sys.argv[1:4]
+    options = dict(argument.partition("=")[::2] for argument in sys.argv[4:])
+    writable = [folder for folder in writable.split(os.pathsep) if folder]
+    readable = [folder for folder in options.get("readable", "").split(os.pathsep) if folder]
     if os.read(int(cmd_fd), 1) != protocol.GO:
         os._exit(1)  # the manager is gone
     _call(LIBC.prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -255,10 +360,21 @@ def main():
     if worker:
         _keep(worker, (int(cmd_fd), int(result_fd)))
     LIBC.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
-    facts = _worker_namespaces(in_new_pid_namespace)
+    facts, own_mounts = _worker_namespaces(in_new_pid_namespace)
+    facts[protocol.SCRATCH], facts[protocol.SHM] = (
+        _scratch(options.get("scratch", ""), int(options.get("scratch_bytes", 0)), options.get("output", ""),
+                 int(options.get("output_bytes", 0)), writable) if own_mounts
+        else (protocol.DISK, protocol.SHARED)
+    )
     _call(LIBC.prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    abi = _landlock(writable.split(os.pathsep))
+    abi = _landlock(writable, _readable(readable))
     facts[protocol.FILESYSTEM] = f"{protocol.LANDLOCK}{abi}" if abi else protocol.NONE
+    if abi:
+        facts[protocol.READS] = f"{protocol.LANDLOCK}{abi}"
+    elif own_mounts and _mask_secrets([*_readable(readable), *writable]):
+        facts[protocol.READS] = protocol.MASKED
+    else:
+        facts[protocol.READS] = protocol.NONE
     facts[protocol.CAPABILITIES] = protocol.DROPPED if _drop_capabilities() else protocol.KEPT
     os.execv(sys.executable, [sys.executable, "-I", WORKER, cmd_fd, result_fd,
                               *protocol.facts_to_args(facts)])

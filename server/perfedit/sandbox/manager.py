@@ -5,8 +5,9 @@ the program under test. A :class:`WorkerHandle` starts a warm ``python -I`` work
 it, in its own session, with a scrubbed environment and HOME and TMPDIR in the workspace, and
 talks to it (:mod:`perfedit.sandbox.protocol`). A keeper process
 (:mod:`perfedit.sandbox.confine`) confines the worker first: PID, mount and network namespaces,
-Landlock (writes only to HOME/TMPDIR and the output folder; no signals out of the sandbox), no
-capabilities; where the pids controller is writable, all of it runs in its own
+Landlock (writes only to HOME/TMPDIR and the output folder, reads only of the workspace, the
+interpreter and its libraries; no signals out of the sandbox), a private tmpfs with a size cap
+for HOME, TMPDIR and /dev/shm, no capabilities; where the pids controller is writable, all of it runs in its own
 :class:`~perfedit.sandbox.pids_cgroup.PidsCgroup`. The worker (:mod:`perfedit.sandbox.worker`) forks a
 resource-limited child per test run (address space, CPU seconds, processes, file size, open
 files, wall-clock timeout) and answers on a private pipe. Whatever a program does,
@@ -43,18 +44,22 @@ _KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT")
 _START_TIMEOUT_S = 30.0
 _ANSWER_SLACK_S = 30.0
 _KILL_ROUNDS = 50
+_OUTPUT_FILES = 6  # captured output files a worker may hold at once, each at most Limits.max_output_bytes
 
 
 @dataclass(frozen=True)
 class Limits:
     """Per test run: ``timeout_s`` wall clock (seconds), ``memory_limit_bytes`` address space,
     ``max_output_bytes`` of stdout/stderr and of any file written, ``max_processes`` that a test
-    may start."""
+    may start. Per worker: ``max_scratch_bytes``, all that its tests may keep in HOME, TMPDIR
+    and /dev/shm together (where the scratch tmpfs can be mounted; the captured output has a
+    tmpfs of its own of a few times ``max_output_bytes``)."""
 
     timeout_s: float = 10.0
     memory_limit_bytes: int = 2 * 1024**3
     max_output_bytes: int = 16 * 1024**2
     max_processes: int = 64
+    max_scratch_bytes: int = 256 * 1024**2
 
 
 @dataclass(frozen=True)
@@ -137,24 +142,32 @@ class Workspace:
 
     * ``root``: a copy of ``suite.root`` (pytest/doctest) or an empty folder with the cases'
       inputs, in which ``relative_path`` holds ``program``; the tests' working directory;
-    * ``home``: HOME and TMPDIR of the tests, and ``output``: their captured stdout and stderr.
+    * ``scratch``, holding ``home``: HOME and TMPDIR of the tests, and ``output``: their captured
+      stdout and stderr. Inside the sandbox a tmpfs of ``Limits.max_scratch_bytes`` is mounted on
+      ``scratch`` (and /dev/shm is a folder of it), in the worker's own mount namespace: nothing
+      written there ever reaches this folder, and it is gone with the worker's last process;
+    * ``exchange``: a folder the tests may write in only when the worker is started with
+      ``exchange=True`` (the differential recording), on disk, so that the manager reads it.
 
-    Where Landlock is available a test may write only in ``home`` and ``output``: the copy is
-    read-only, so a program cannot rewrite the tests or their data (or shadow a module).
+    Where Landlock is available a test may write only in ``scratch`` (and ``exchange``): the
+    copy is read-only, so a program cannot rewrite the tests or their data (or shadow a module);
+    and it may read only the workspace, the interpreter and its libraries (see
+    :mod:`perfedit.sandbox.confine`).
     """
 
     def __init__(self, suite: TestSuite, relative_path: Path, program: str) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="perfedit-")
-        folder = Path(self._tmp.name)
-        self.root, self.home, self.output = folder / "project", folder / "home", folder / "output"
+        self.folder = folder = Path(self._tmp.name)
+        self.root, self.scratch, self.exchange = folder / "project", folder / "scratch", folder / "exchange"
+        self.home, self.output = self.scratch / "home", self.scratch / "output"
         if suite.kind == "cases":
             self.root.mkdir()
             for index, case in enumerate(suite.cases):
                 (self.root / f".perfedit-in.{index}").write_text(case.stdin, encoding="utf-8")
         else:
             shutil.copytree(suite.root, self.root, ignore=shutil.ignore_patterns(*_IGNORED), symlinks=True)
-        self.home.mkdir()
-        self.output.mkdir()
+        for made in (self.home, self.output, self.exchange):
+            made.mkdir(parents=True)
         self.program = self.root / relative_path
         self.program.parent.mkdir(parents=True, exist_ok=True)
         self.program.write_text(program, encoding="utf-8")
@@ -215,9 +228,12 @@ class WorkerHandle:
     one timed pass over the inputs), :meth:`request` sends a differential-mode request. ``isolation`` says
     which guards are in force (see :func:`isolation_report`). Raises SandboxError only if the
     worker cannot start; a worker the program kills or stops yields "crashed" records.
+    ``readable``: folders the tests may read beside the workspace, the interpreter and its
+    libraries; ``exchange``: the tests may write in ``workspace.exchange``.
     """
 
-    def __init__(self, workspace: Workspace, suite: TestSuite, limits: Limits, calls: Calls | None = None) -> None:
+    def __init__(self, workspace: Workspace, suite: TestSuite, limits: Limits, calls: Calls | None = None, *,
+                 readable: tuple[Path, ...] = (), exchange: bool = False) -> None:
         self.suite = suite
         self._lost = ""  # why the worker is gone; every later run fails with it
         spec = _spec(workspace, suite, limits, calls)
@@ -233,10 +249,14 @@ class WorkerHandle:
         self._cgroup = PidsCgroup.create(limits.max_processes + protocol.OWN_PROCESSES)
         cmd_read, cmd_write = os.pipe()
         result_read, result_write = os.pipe()
+        writable = (workspace.home, workspace.output, *((workspace.exchange,) if exchange else ()))
+        options = {"scratch": workspace.scratch, "scratch_bytes": limits.max_scratch_bytes,
+                   "output": workspace.output, "output_bytes": _OUTPUT_FILES * limits.max_output_bytes,
+                   "readable": os.pathsep.join(map(str, (workspace.folder, *readable)))}
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-I", str(CONFINE), os.pathsep.join(map(str, (workspace.home, workspace.output))),
-                 str(cmd_read), str(result_write)],
+                [sys.executable, "-I", str(CONFINE), os.pathsep.join(map(str, writable)), str(cmd_read), str(result_write),
+                 *(f"{key}={value}" for key, value in options.items())],
                 cwd=workspace.root, env=_environment(workspace.home),
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 pass_fds=(cmd_read, result_write), start_new_session=True,
@@ -344,6 +364,19 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
             "and /dev/null (the project copy is read-only)"
             if landlock else "no guard: HOME, TMPDIR and the working directory are in the workspace, other paths stay writable"
         ),
+        "reads": _reads_line(facts.get(protocol.READS, protocol.NONE)),
+        "scratch": (
+            f"private tmpfs of {limits.max_scratch_bytes} bytes for HOME, TMPDIR, the output folder and /dev/shm together, "
+            "in the sandbox's mount namespace: nothing written there reaches the disk or outlives the worker"
+            if facts.get(protocol.SCRATCH, protocol.DISK).startswith(protocol.TMPFS)
+            else "on disk in the workspace (removed when the worker closes): RLIMIT_FSIZE caps each file, nothing caps the total"
+        ),
+        "shm": (
+            "private: /dev/shm is a folder of the scratch tmpfs, gone with the worker"
+            if facts.get(protocol.SHM) == protocol.PRIVATE
+            else "shared: /dev/shm is the host's; what a test leaves there stays"
+            + ("" if landlock else ", and other paths stay writable too")
+        ),
         "signals": (
             "Landlock scope: no signals or abstract Unix sockets to processes outside the sandbox"
             if landlock >= 6 else "not scoped: a test may signal any process of this user"
@@ -364,6 +397,18 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
         "open_files": f"RLIMIT_NOFILE {facts.get(protocol.OPEN_FILES, '?')}",
         "environment": "scrubbed (PATH and locale kept); HOME and TMPDIR in the workspace",
     }
+
+
+def _reads_line(reads: str) -> str:
+    """The doctor's line for the READS fact."""
+    if reads.startswith(protocol.LANDLOCK):
+        return (f"Landlock ABI {reads.removeprefix(protocol.LANDLOCK)}: only the workspace, the interpreter, its standard "
+                "library and site-packages, system libraries, /proc and a few /etc files (loader, time zone, passwd) "
+                "are readable")
+    if reads == protocol.MASKED:
+        return ("mount namespace: /root, /home, /etc/ssh, /tmp, /opt, /srv, /var/lib and other folders that may hold "
+                "secrets are hidden under empty file systems (but the way to the interpreter and the workspace)")
+    return "no guard: a test may read every file this user can"
 
 
 def isolation_report() -> dict[str, str]:

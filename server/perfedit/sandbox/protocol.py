@@ -35,6 +35,7 @@ import os
 GO = b"G"  # the manager's first byte to the keeper: it is in the worker's pids cgroup now
 OWN_PROCESSES = 4  # processes of the sandbox's own beside a test's: the keeper, the worker, the pytest server and its run child
 MAX_FRAME_BYTES = 64 * 1024**2  # the largest frame read from a process that runs the program
+MAX_DETAIL_BYTES = 4 * 1024  # a record's ``detail`` (UTF-8): what a program's output may put in a verdict, log or prompt
 
 # Job modes (``job_spec``'s ``mode``).
 CASES, PYTEST, DIFFERENTIAL = "cases", "pytest", "differential"
@@ -65,10 +66,14 @@ ISOLATION, TESTS, PROBLEM, GENERATED, STOPPED = "isolation", "tests", "problem",
 # The isolation facts, keys and values (all strings).
 PIDS, NETWORK, USERNS, ORPHANS = "pids", "network", "userns", "orphans"
 FILESYSTEM, CAPABILITIES, NPROC, OPEN_FILES = "filesystem", "capabilities", "nproc", "open_files"
+READS, SCRATCH, SHM = "reads", "scratch", "shm"
 NAMESPACE, SHARED, AUDIT_HOOK = "namespace", "shared", "audit-hook"  # PIDS: NAMESPACE | SHARED; NETWORK: NAMESPACE | AUDIT_HOOK
 YES, NO = "1", "0"  # USERNS: the namespaces live in a user namespace of their own
 INIT, SUBREAPER, NONE = "init", "subreaper", "none"  # ORPHANS: who adopts them
-LANDLOCK = "landlock-"  # FILESYSTEM: LANDLOCK + its ABI version, or NONE
+LANDLOCK = "landlock-"  # FILESYSTEM: LANDLOCK + its ABI version, or NONE; READS: LANDLOCK + ABI, MASKED or NONE
+MASKED = "masked"  # READS: empty file systems mounted over the folders that may hold secrets
+TMPFS, DISK = "tmpfs-", "disk"  # SCRATCH: TMPFS + its size in bytes (HOME, TMPDIR, output, /dev/shm), or DISK
+PRIVATE = "private"  # SHM: PRIVATE (on the scratch tmpfs) or SHARED (the host's)
 DROPPED, KEPT = "dropped", "kept"  # CAPABILITIES
 IGNORED_FOR_ROOT = "ignored for root"  # NPROC, else RLIMIT_NPROC; OPEN_FILES: RLIMIT_NOFILE
 
@@ -171,5 +176,23 @@ def outcomes_request(limits_s, keep_going):
 def record(name, status, seconds, wall_seconds, peak_rss_bytes, detail, stdout=""):
     """A test record (:data:`RECORD_FIELDS`): ``status`` one of PASSED ... CRASHED, ``seconds``
     the test's own time and ``wall_seconds`` the wall time of its run (both in seconds),
-    ``peak_rss_bytes``, ``detail`` (a failure message), ``stdout`` (case tests only)."""
-    return dict(zip(RECORD_FIELDS, (name, status, seconds, wall_seconds, peak_rss_bytes, stdout, detail), strict=True))
+    ``peak_rss_bytes``, ``detail`` (a failure message, capped by :func:`cap_text`), ``stdout``
+    (case tests only)."""
+    return dict(zip(RECORD_FIELDS, (name, status, seconds, wall_seconds, peak_rss_bytes, stdout, cap_text(detail)),
+                    strict=True))
+
+
+def cap_text(text, max_bytes=MAX_DETAIL_BYTES):
+    """``text`` if its UTF-8 form is at most ``max_bytes`` long; else its first and last
+    ``max_bytes // 2`` bytes around a line "… (N bytes cut) …" (a traceback's head and its
+    last line both stay)."""
+    data = text.encode("utf-8", "replace")
+    if len(data) <= max_bytes:
+        return text
+    half = max_bytes // 2
+    return joined_cut(data[:half], data[len(data) - half:], len(data) - 2 * half)
+
+
+def joined_cut(head, tail, cut_bytes):
+    """The text of ``head`` and ``tail`` (bytes) with the line saying that ``cut_bytes`` were cut between them."""
+    return f"{head.decode('utf-8', 'ignore')}\n… ({cut_bytes} bytes cut) …\n{tail.decode('utf-8', 'ignore')}"

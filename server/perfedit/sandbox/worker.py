@@ -70,7 +70,8 @@ PASSED, FAILED, ERROR, TIMEOUT, CRASHED = protocol.PASSED, protocol.FAILED, prot
 
 MIN_SAMPLE_S = 0.005
 MAX_LOOPS = 10_000
-DETAIL_BYTES = 4000
+DETAIL_BYTES = protocol.MAX_DETAIL_BYTES
+cap_text = protocol.cap_text
 SWEEP_ROUNDS = 100
 OPEN_FILES = 256
 CLOCK_SLACK_S = 0.002  # between the run child's clock and the worker's
@@ -150,12 +151,30 @@ def _redirect(stdin_path, out_path, err_path):
     sys.stderr = open(2, "w", encoding="utf-8", closefd=False)
 
 
-def _read(path, limit=DETAIL_BYTES):
+def _read(path, limit):
+    """The first ``limit`` bytes of the file at ``path``, as text ("" if it cannot be read)."""
     try:
         with open(path, "rb") as handle:
             return handle.read(limit).decode("utf-8", "replace")
     except OSError:
         return ""
+
+
+def _read_detail(path, max_bytes=DETAIL_BYTES):
+    """The file at ``path`` as a detail: whole if at most ``max_bytes``, else its head and tail
+    around the cut's marker (:func:`protocol.cap_text`); "" if it cannot be read."""
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size <= max_bytes:
+                return handle.read(max_bytes).decode("utf-8", "replace")
+            half = max_bytes // 2
+            head = handle.read(half)
+            handle.seek(size - half)
+            tail = handle.read(half)
+    except OSError:
+        return ""
+    return protocol.joined_cut(head, tail, size - 2 * half)
 
 
 def _flush_stdio():
@@ -384,11 +403,17 @@ class _Cases:
         left_running, left_cpu_s = _sweep()
         status, detail = _outcome(wait_status, self.alarm.fired, spec)
         if status == ERROR and not detail:
-            detail = _read(err_path) or f"exit status {os.WEXITSTATUS(wait_status)}"
+            detail = _read_detail(err_path) or f"exit status {os.WEXITSTATUS(wait_status)}"
         if left_running and status == PASSED:
             status, detail = ERROR, _left_running(left_running)
+        stdout = _read(out_path, spec["max_output_bytes"])
+        for path in (out_path, err_path):  # the output folder holds one case's files at a time
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
         return protocol.record(name, status, usage.ru_utime + usage.ru_stime + left_cpu_s, elapsed,
-                               usage.ru_maxrss * 1024, detail, stdout=_read(out_path, spec["max_output_bytes"]))
+                               usage.ru_maxrss * 1024, detail, stdout=stdout)
 
     def close(self):
         _sweep()
@@ -401,7 +426,7 @@ def _output(spec, name):
 
 def _last_words(spec, reason):
     """``reason`` after the tail of the pytest processes' stderr (the headline is the last line)."""
-    return f"{_read_tail(_output(spec, 'err'))}\n{reason}".strip()
+    return f"{_read_detail(_output(spec, 'err'))}\n{reason}".strip()
 
 
 def _read_tail(path, limit=DETAIL_BYTES):
@@ -497,7 +522,7 @@ class _Pytest:
                 raise BadReport(f"impossible figures for {node_id}")
             timed_s += test_timed_s
             status = PASSED if outcome == "passed" else FAILED
-            records.append(protocol.record(node_id, status, seconds, wall_s, peak_rss_bytes, detail[:DETAIL_BYTES]))
+            records.append(protocol.record(node_id, status, seconds, wall_s, peak_rss_bytes, detail))
         if timed_s > wall_s + CLOCK_SLACK_S:
             raise BadReport(f"{timed_s:.4f} s of timed calls in a run that lasted {wall_s:.4f} s")
         return records
@@ -544,7 +569,7 @@ class _Pytest:
         if self.alarm.fired:
             error = f"collecting the tests took longer than {spec['collect_timeout_s']:g} s"
         if error or not self.collected:
-            output = _read(_output(spec, "out")) + _read(_output(spec, "err"))
+            output = _read_detail(_output(spec, "out")) + _read_detail(_output(spec, "err"))
             self.problem = f"{error or 'pytest collected no tests'}\n{output}".strip()
             self._kill_server()
             self._forget_server()
@@ -653,7 +678,7 @@ class _Calls:
         problem = frame.get(protocol.PROBLEM, "")
         return {
             protocol.GENERATED: [data for data in generated if isinstance(data, bytes)] if isinstance(generated, list) else [],
-            protocol.PROBLEM: problem[:DETAIL_BYTES] if isinstance(problem, str) else "",
+            protocol.PROBLEM: cap_text(problem) if isinstance(problem, str) else "",
         }
 
     def _outcomes(self, limits_s, keep_going):
@@ -670,7 +695,7 @@ class _Calls:
                 problem = ready.get(protocol.PROBLEM) if ready else None
                 if reason == TIMEOUT:
                     reason = f"importing it took longer than {self.spec['timeout_s']:g} s"
-                return {protocol.PROBLEM: problem[:DETAIL_BYTES] if isinstance(problem, str) else f"the module did not load: {reason}"}
+                return {protocol.PROBLEM: cap_text(problem) if isinstance(problem, str) else f"the module did not load: {reason}"}
             index, malformed = start, False
             while index < len(self.inputs):
                 frame = self._receive(frames, min(limits_s[index], deadline - time.perf_counter()))
@@ -704,7 +729,7 @@ class _Calls:
         seconds, timed_s = frame.get("seconds"), frame.get("timed_s")
         if not (isinstance(seconds, float) and isinstance(timed_s, float) and 0.0 <= seconds <= timed_s <= wall_s + CLOCK_SLACK_S):
             detail = frame.get(protocol.PROBLEM) if isinstance(frame.get(protocol.PROBLEM), str) else "timing report inconsistent"
-            return [protocol.record(protocol.DIFFERENTIAL_RUN, ERROR, wall_s, wall_s, peak_rss_bytes, detail[:DETAIL_BYTES])]
+            return [protocol.record(protocol.DIFFERENTIAL_RUN, ERROR, wall_s, wall_s, peak_rss_bytes, detail)]
         return [protocol.record(protocol.DIFFERENTIAL_RUN, PASSED, seconds, wall_s, peak_rss_bytes, "")]
 
     def close(self):
@@ -755,7 +780,7 @@ def _server_plugin(pytest, commands, reports):
 
         def pytest_collectreport(self, report):
             if report.failed:
-                self.collect_errors.append(report.longreprtext[:DETAIL_BYTES])
+                self.collect_errors.append(cap_text(report.longreprtext))
 
         @pytest.hookimpl(tryfirst=True)
         def pytest_runtestloop(self, session):
@@ -824,7 +849,7 @@ def _server_plugin(pytest, commands, reports):
             if report.when == "call" or report.outcome != "passed":
                 previous = self.outcomes.get(report.nodeid)
                 if previous is None or previous[0] == "passed":
-                    self.outcomes[report.nodeid] = (report.outcome, report.longreprtext[:DETAIL_BYTES], report.duration)
+                    self.outcomes[report.nodeid] = (report.outcome, cap_text(report.longreprtext), report.duration)
 
     return Server()
 
