@@ -279,7 +279,7 @@ def locate_for_action(request: Request, settings: Settings) -> tuple[Request, st
     from perfedit import pipeline, targets
 
     try:
-        target, _ = pipeline.locate(request, settings)
+        target, _ = pipeline.locate(request, settings, run_tests=False)  # quick: no test run here
         return request, target.name, None
     except TargetNotFound:
         if request.line is None:

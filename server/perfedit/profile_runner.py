@@ -167,7 +167,7 @@ def _line_tracer(targets, lines):
 
 def _pytest_args(job, selection):
     return ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist", "-p", "no:cov",
-            "--rootdir", job["root"], *selection]
+            "--continue-on-collection-errors", "--rootdir", job["root"], *selection]
 
 
 def _pass(job, result_path, node_ids=None, targets=None):

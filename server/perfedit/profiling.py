@@ -27,6 +27,7 @@ uses them; a test that runs past ``test_timeout_s`` is interrupted and counted a
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -100,6 +101,7 @@ class Profile:
     functions: tuple[FunctionProfile, ...]
     wall_s: float
     key: str
+    collect_errors: str = ""  # test files pytest could not collect (the others ran)
     cached: bool = field(default=False, compare=False)
 
     @property
@@ -117,12 +119,18 @@ class Profile:
         ordered = sorted(self.functions, key=lambda f: (-f.own_s, -f.cumulative_s, f.file, f.line))
         return ordered if top is None else ordered[:top]
 
-    def reaching(self, file: str, function: str) -> tuple[str, ...]:
-        """Node ids of the tests that executed ``function`` (qualified name) of ``file`` (relative
-        to root, POSIX), skipped tests excluded, in run order."""
+    def reaching(self, file: str, function: str, lines: range | None = None) -> tuple[str, ...]:
+        """Node ids of the tests that executed ``function`` of ``file`` (relative to root, POSIX),
+        skipped tests excluded, in run order. ``function`` is a qualified name; given ``lines``
+        (1-based) it may also be the last part of one whose first line is in ``lines``."""
         skipped = {run.node_id for run in self.runs if run.outcome == "skipped"}
         order = {run.node_id: index for index, run in enumerate(self.runs)}
-        found = {test for f in self.functions if f.file == file and f.function == function for test in f.tests}
+        found = {
+            test for f in self.functions if f.file == file and (
+                f.function == function
+                or (lines is not None and f.line in lines and f.function.rsplit(".", 1)[-1] == function.rsplit(".", 1)[-1])
+            ) for test in f.tests
+        }
         return tuple(sorted(found - skipped, key=lambda test: order.get(test, len(order))))
 
     def to_json(self) -> dict:
@@ -142,7 +150,7 @@ class Profile:
             for f in data["functions"]
         )
         return cls(Path(data["root"]), data["tests"], tuple(TestRun(**r) for r in data["runs"]), functions,
-                   data["wall_s"], data["key"], cached)
+                   data["wall_s"], data["key"], data["collect_errors"], cached)
 
 
 def content_key(root: Path, tests: str | None) -> str:
@@ -177,14 +185,17 @@ def cached_profile(root: Path, tests: Path | None = None) -> Profile | None:
     """The cached profile of the tests of ``root`` for its current contents, or None (never runs tests)."""
     root = root.resolve()
     relative = _relative_tests(root, tests)
-    return _load(cache_path(content_key(root, relative)))
+    return _load(cache_path(content_key(root, relative)), root)
 
 
-def _load(path: Path) -> Profile | None:
+def _load(path: Path, root: Path) -> Profile | None:
+    """The profile cached at ``path`` (made for a project with the same contents, maybe elsewhere:
+    its root becomes ``root``), or None."""
     try:
-        return Profile.from_json(json.loads(path.read_text(encoding="utf-8")), cached=True)
+        profile = Profile.from_json(json.loads(path.read_text(encoding="utf-8")), cached=True)
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    return dataclasses.replace(profile, root=root)
 
 
 def _relative_tests(root: Path, tests: Path | None) -> str | None:
@@ -213,7 +224,7 @@ def profile_tests(
     relative = _relative_tests(root, tests)
     key = content_key(root, relative)
     path = cache_path(key)
-    if use_cache and (profile := _load(path)) is not None:
+    if use_cache and (profile := _load(path, root)) is not None:
         return profile
     raw, wall_s = run_sandboxed(root, relative, mode="profile", test_timeout_s=test_timeout_s, timeout_s=timeout_s)
     profile = _profile_from_raw(root, relative, raw, wall_s, key)
@@ -261,7 +272,7 @@ def run_sandboxed(
             ) from None
     finally:
         workspace.close()
-    if raw.get("collect_error"):
+    if raw.get("collect_error") and not raw.get("tests"):
         raise ProfilingFailed(f"pytest could not collect the tests in {where}:\n{raw['collect_error'][-2000:]}")
     if not raw.get("tests"):
         raise NoTestsFound(f"pytest found no tests in {where}; write tests, or pass --tests PATH.")
@@ -288,4 +299,4 @@ def _profile_from_raw(root: Path, tests: str | None, raw: dict, wall_s: float, k
             f["file"], f["function"], int(f["line"]), float(f["own_s"]), float(f["cumulative_s"]), int(f["calls"]),
             tuple(f["tests"]), tuple(HotLine(line, round(s, 6)) for line, s in hot),
         ))
-    return Profile(root, tests, runs, tuple(functions), wall_s, key)
+    return Profile(root, tests, runs, tuple(functions), wall_s, key, raw.get("collect_error", ""))
