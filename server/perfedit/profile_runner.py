@@ -23,8 +23,8 @@ Two passes, each in a forked child so that both start from the same clean state:
    through helpers, ``getattr``, the public API or parametrised function objects are all seen.
    Only functions defined in the project's files (not its tests) are kept.
 2. **Line timing** of the ``hot_functions`` hottest functions (own time): ``sys.settrace``
-   with a local tracer on those code objects only, over at most ``hot_line_tests`` of the tests
-   that reach them. A line's time runs from its line event to the next event of the same frame,
+   with a local tracer on those code objects only, over the two tests per function that spend
+   the largest fraction of their time in it (``hot_line_tests`` in all). A line's time runs from its line event to the next event of the same frame,
    so it includes the calls it makes (as line_profiler does).
 
 ``mode: "plain"`` runs the tests once without any profiler (the baseline of the overhead
@@ -226,6 +226,20 @@ def _hot_targets(job, first):
     return {(f["file"], f["function"], f["line"]): f for f in hottest if f["own_s"] > 0}
 
 
+def _line_tests(functions, tests, limit):
+    """The tests of the line pass: for each function, the two tests that spend the largest
+    fraction of their time in it (representative and cheap), at most ``limit`` in all."""
+    chosen = []
+    for function in functions:
+        def focus(node_id, function=function):
+            return function["tests"][node_id][1] / max(tests.get(node_id, {}).get("seconds", 0.0), 1e-9)
+
+        for node_id in sorted(function["tests"], key=focus, reverse=True)[:2]:
+            if node_id not in chosen and len(chosen) < limit:
+                chosen.append(node_id)
+    return chosen
+
+
 def main():
     job = json.loads(sys.stdin.read())
     job["root"] = os.path.realpath(job["root"])
@@ -236,11 +250,7 @@ def main():
     first["lines"] = {}
     if job["mode"] == "profile" and job["hot_functions"] > 0:
         wanted = _hot_targets(job, first)
-        tests = {}
-        for function in wanted.values():
-            for node_id, (_, cumulative) in function["tests"].items():
-                tests[node_id] = max(tests.get(node_id, 0.0), cumulative)
-        chosen = sorted(tests, key=tests.get, reverse=True)[: job["hot_line_tests"]]
+        chosen = _line_tests(wanted.values(), first["tests"], job["hot_line_tests"])
         if chosen:
             job["wanted"] = [list(key) for key in wanted]
             second = _run_pass(dict(job, mode="lines"), out + ".pass2", chosen, _TargetsByCode(job))
