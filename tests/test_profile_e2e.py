@@ -154,9 +154,11 @@ def test_profile_command_table_json_and_html(project: Path, cache: Path, tmp_pat
     text = picture.read_text()
     assert text.startswith("<!DOCTYPE html>") and "dedupe" in text and "<svg" in text
 
-    table = perfedit("profile", "--top", "2", cwd=project, cache=cache)
+    chart = tmp_path / "profile.svg"
+    table = perfedit("profile", "--top", "2", "--svg", str(chart), cwd=project, cache=cache)
     assert table.returncode == 0, table.stderr
-    assert "solution.py" in table.stdout and "share" in table.stdout.lower()
+    assert "solution.py" in table.stdout and "share" in table.stdout.lower() and "from the cache" in table.stdout
+    assert "<svg" in chart.read_text() and "solution.py" in chart.read_text()
     after = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
     assert after == before, "profiling writes nothing into the project"
 

@@ -5,7 +5,8 @@ Started by :mod:`perfedit.profiling` as the program of a one-case sandbox run
 reads one JSON object on stdin::
 
     {"mode": "profile" | "plain", "paths": [str, ...], "out": str, "root": str,
-     "test_timeout_s": float, "hot_functions": int, "hot_line_tests": int}
+     "test_timeout_s": float, "hot_functions": int, "hot_line_tests": int,
+     "line_budget_share": float, "line_budget_min_s": float}
 
 and writes one JSON object to ``out`` (a file in the sandbox's output folder)::
 
@@ -24,7 +25,9 @@ Two passes, each in a forked child so that both start from the same clean state:
    Only functions defined in the project's files (not its tests) are kept.
 2. **Line timing** of the ``hot_functions`` hottest functions (own time): ``sys.settrace``
    with a local tracer on those code objects only, over the two tests per function that spend
-   the largest fraction of their time in it (``hot_line_tests`` in all). A line's time runs from its line event to the next event of the same frame,
+   the largest fraction of their time in it (``hot_line_tests`` in all), chosen and run within
+   a budget: ``line_budget_share`` of the first pass's test time, at least
+   ``line_budget_min_s`` seconds (a test is interrupted at the budget, the pass stops after it). A line's time runs from its line event to the next event of the same frame,
    so it includes the calls it makes (as line_profiler does).
 
 ``mode: "plain"`` runs the tests once without any profiler (the baseline of the overhead
@@ -49,7 +52,7 @@ class TestTimeout(Exception):
 
 def _relative(filename, root, cwd):
     """``filename`` relative to ``root`` (POSIX), or None if outside it or a test/conftest file."""
-    path = os.path.normpath(os.path.join(cwd, filename))
+    path = os.path.realpath(os.path.join(cwd, filename))  # root is a realpath too
     if not path.startswith(root + os.sep):
         return None
     relative = os.path.relpath(path, root).replace(os.sep, "/")
@@ -69,6 +72,7 @@ class Plugin:
         self.tests, self.functions, self.collect_errors = {}, {}, []
         self.code_keys = {}  # code object -> (file, qualname, line) or None
         self.tracer = None  # set by the line pass
+        self.traced_s = 0.0  # seconds of tests run under the tracer
         import cProfile
 
         self.cProfile = cProfile
@@ -90,6 +94,9 @@ class Plugin:
             finally:
                 if self.tracer is not None:
                     sys.settrace(None)
+                    self.traced_s += time.perf_counter() - started
+                    if self.traced_s > job["budget_s"]:
+                        item.session.shouldstop = "the line-timing budget is spent"
                 if profiler is not None:
                     profiler.disable()
                 seconds = time.perf_counter() - started
@@ -226,17 +233,28 @@ def _hot_targets(job, first):
     return {(f["file"], f["function"], f["line"]): f for f in hottest if f["own_s"] > 0}
 
 
-def _line_tests(functions, tests, limit):
+def _line_tests(functions, tests, limit, budget_s):
     """The tests of the line pass: for each function, the two tests that spend the largest
-    fraction of their time in it (representative and cheap), at most ``limit`` in all."""
-    chosen = []
+    fraction of their time in it (representative and cheap) among those that fit what is left
+    of ``budget_s`` (their first-pass seconds), at most ``limit`` in all."""
+    chosen, spent_s = [], 0.0
     for function in functions:
-        def focus(node_id, function=function):
-            return function["tests"][node_id][1] / max(tests.get(node_id, {}).get("seconds", 0.0), 1e-9)
+        def seconds(node_id):
+            return tests.get(node_id, {}).get("seconds", 0.0)
 
-        for node_id in sorted(function["tests"], key=focus, reverse=True)[:2]:
-            if node_id not in chosen and len(chosen) < limit:
+        def focus(node_id, function=function):
+            return function["tests"][node_id][1] / max(seconds(node_id), 1e-9)
+
+        picked = 0
+        for node_id in sorted(function["tests"], key=focus, reverse=True):
+            if picked == 2 or len(chosen) == limit:
+                break
+            if node_id in chosen:
+                picked += 1
+            elif spent_s + seconds(node_id) <= budget_s:
                 chosen.append(node_id)
+                spent_s += seconds(node_id)
+                picked += 1
     return chosen
 
 
@@ -250,10 +268,14 @@ def main():
     first["lines"] = {}
     if job["mode"] == "profile" and job["hot_functions"] > 0:
         wanted = _hot_targets(job, first)
-        chosen = _line_tests(wanted.values(), first["tests"], job["hot_line_tests"])
+        tests_s = sum(entry["seconds"] for entry in first["tests"].values())
+        budget_s = max(job["line_budget_min_s"], job["line_budget_share"] * tests_s)
+        chosen = _line_tests(wanted.values(), first["tests"], job["hot_line_tests"], budget_s)
         if chosen:
             job["wanted"] = [list(key) for key in wanted]
-            second = _run_pass(dict(job, mode="lines"), out + ".pass2", chosen, _TargetsByCode(job))
+            # the tracer slows the hot lines down many times over: each test and the pass are bounded
+            lines_job = dict(job, mode="lines", test_timeout_s=min(job["test_timeout_s"], budget_s), budget_s=budget_s)
+            second = _run_pass(lines_job, out + ".pass2", chosen, _TargetsByCode(job))
             if second is not None:
                 first["lines"] = second["lines"]
     with open(out, "w", encoding="utf-8") as handle:

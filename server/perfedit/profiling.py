@@ -45,6 +45,8 @@ TEST_TIMEOUT_S = 60.0
 TIMEOUT_S = 900.0
 HOT_FUNCTIONS = 8
 HOT_LINE_TESTS = 16  # two per hot function: those most focused on it
+LINE_BUDGET_SHARE = 0.25  # the line pass's tests may take this share of the first pass's test time,
+LINE_BUDGET_MIN_S = 2.0  # or at least this many seconds
 HOT_LINES_KEPT = 5
 _SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache",
                  ".perfedit", "build", "dist", ".eggs"}
@@ -249,7 +251,8 @@ def run_sandboxed(
     try:
         out = workspace.output / "profile.json"
         job = {"mode": mode, "paths": [tests] if tests else [], "out": str(out), "root": str(workspace.root),
-               "test_timeout_s": test_timeout_s, "hot_functions": HOT_FUNCTIONS, "hot_line_tests": HOT_LINE_TESTS}
+               "test_timeout_s": test_timeout_s, "hot_functions": HOT_FUNCTIONS, "hot_line_tests": HOT_LINE_TESTS,
+               "line_budget_share": LINE_BUDGET_SHARE, "line_budget_min_s": LINE_BUDGET_MIN_S}
         (workspace.root / ".perfedit-in.0").write_text(json.dumps(job), encoding="utf-8")
         suite = TestSuite("cases", workspace.root, cases=(Case("profiled run", "", ""),))
         limits = Limits(timeout_s=timeout_s, max_output_bytes=256 * 1024**2)
