@@ -72,6 +72,8 @@ def test_lsp_answers_initialize_without_heavy_imports():
     (["suggest", "x.py", "--no-such-flag"], 2, "unrecognized arguments: --no-such-flag"),
     (["suggest", "--budget", "abc", "x.py"], 2, "invalid float value: 'abc'"),
     (["evaluate", "--help"], 0, "--ray-address ADDRESS"),
+    (["profile", "--help"], 0, "--top N"),
+    (["profile", "--top", "many"], 2, "invalid int value: 'many'"),
 ])
 def test_cli_checks_arguments_without_heavy_imports(args: list[str], code: int, said: str):
     result, imported = run_traced(*args)

@@ -1,4 +1,5 @@
-"""Test discovery: pytest tests that reference the target, doctests, case folders."""
+"""Test discovery: pytest tests that executed the target (one profiled run, in the sandbox),
+doctests, case folders."""
 
 from pathlib import Path
 
@@ -20,14 +21,24 @@ def test_pytest_tests_referencing_function(dedupe_project: Path):
     assert suite.node_ids == ("tests/test_dedupe.py::test_small", "tests/test_dedupe.py::test_large")
 
 
-def test_only_tests_that_mention_the_function(dedupe_project: Path):
+def test_only_tests_that_execute_the_function(dedupe_project: Path):
+    """By execution, not by text: a test that names the function without calling it is left out."""
     (dedupe_project / "tests" / "test_other.py").write_text(
         "from dedupe import unique_in_order\n\ndef test_unrelated():\n    assert 1 + 1 == 2\n\n"
+        "def test_names_it_only():\n    assert callable(unique_in_order)\n\n"
         "class TestIt:\n    def test_method(self):\n        assert unique_in_order([1, 1]) == [1]\n"
     )
     suite = discover(_target(dedupe_project / "dedupe.py", "unique_in_order"))
     assert "tests/test_other.py::TestIt::test_method" in suite.node_ids
-    assert not any("test_unrelated" in node for node in suite.node_ids)
+    assert not any("test_unrelated" in node or "test_names_it_only" in node for node in suite.node_ids)
+
+
+def test_without_running_tests_the_text_is_a_first_guess(dedupe_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """``run_tests=False`` starts no process: with no cached profile, tests naming the target."""
+    monkeypatch.setenv("PERFEDIT_CACHE_DIR", str(tmp_path / "empty-cache"))
+    suite = discover(_target(dedupe_project / "dedupe.py", "unique_in_order"), run_tests=False)
+    assert suite.node_ids == ("tests/test_dedupe.py::test_small", "tests/test_dedupe.py::test_large")
+    assert not (tmp_path / "empty-cache").exists()
 
 
 def test_doctest_when_no_pytest(tmp_path: Path):

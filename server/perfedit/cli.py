@@ -1,4 +1,5 @@
-"""Command line: ``perfedit suggest``, ``perfedit compare``, ``perfedit doctor``,
+"""Command line: ``perfedit suggest``, ``perfedit compare``, ``perfedit profile`` (in
+:mod:`perfedit.cli_profile`), ``perfedit doctor``,
 ``perfedit lsp``, ``perfedit model pull|list``; the training commands ``perfedit train``,
 ``perfedit data pairs`` and ``perfedit evaluate`` live in :mod:`perfedit.cli_train`.
 
@@ -16,7 +17,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfedit import __version__, cli_train, config, modelstore
+from perfedit import __version__, cli_profile, cli_train, config, modelstore
 from perfedit.errors import (
     Cancelled,
     InputError,
@@ -401,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     pull.set_defaults(handler=_cmd_model_pull)
     model.add_parser("list", help="known models and where they are").set_defaults(handler=_cmd_model_list)
     cli_train.register(commands)  # train sft|rrhf, data pairs, evaluate
+    cli_profile.register(commands)  # profile
     return parser
 
 

@@ -8,6 +8,7 @@ Every error a user can meet says what happened and what to do next. The hierarch
     │   ├── TargetNotFound (LookupError)  no such function / no function at the cursor
     │   ├── NoTestsFound                  nothing exercises the target
     │   ├── OriginalFailsTests            the tests fail before any change
+    │   ├── ProfilingFailed               the profiled test run could not finish
     │   ├── ConfigError                   an invalid [tool.perfedit] / LSP setting
     │   └── ExecutorUnavailable           --executor ray without Ray installed, or no cluster there
     ├── ModelError
@@ -47,6 +48,10 @@ class NoTestsFound(InputError):
 
 class OriginalFailsTests(InputError):
     """The tests fail on the unmodified original, so they cannot judge a candidate."""
+
+
+class ProfilingFailed(InputError):
+    """The profiled run of the project's tests could not finish (collection error, timeout, crash)."""
 
 
 class ConfigError(InputError):

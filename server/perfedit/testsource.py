@@ -1,7 +1,9 @@
 """Tests that exercise a target: pytest tests, doctests, or stdin/stdout case folders.
 
-Discovery order for a function: the pytest tests in the project that reference it by name,
-then the doctests in its docstring, then, for a module-level function whose parameters all
+Discovery order for a function: the pytest tests in the project that executed its code in one
+profiled run of the tests (:mod:`perfedit.profiling`, cached by content; so tests that reach it
+through helpers, the public API, fixtures or parametrised function objects count), then the
+doctests in its docstring, then, for a module-level function whose parameters all
 have type hints (or defaults), none: it is checked by differential testing on generated inputs
 (:mod:`perfedit.differential`). For a script: a folder of ``input.N.txt``/``output.N.txt``
 cases (the PIE layout) next to it. ``--tests`` (or ``tests`` in ``[tool.perfedit]``) names a
@@ -125,6 +127,28 @@ def _tests_referencing(path: Path, name: str) -> list[str]:
     return found
 
 
+def _executed_suite(target: Target, root: Path, tests: Path | None, run_tests: bool) -> tuple[TestSuite | None, str]:
+    """The pytest tests under ``tests`` (all of ``root``'s if None) that executed ``target`` in
+    the profiled run (``run_tests``: run it if it is not cached; else only a cached one is used),
+    and how many tests ran, for messages ("" if no profile was used). Raises ProfilingFailed
+    if the run fails; returns (None, "") if pytest finds no tests."""
+    from perfedit import profiling  # it imports the sandbox, which imports this module
+
+    file = target.path.resolve()
+    if not file.is_relative_to(root):
+        return None, ""
+    try:
+        profile = profiling.profile_tests(root, tests) if run_tests else profiling.cached_profile(root, tests)
+    except NoTestsFound:
+        return None, ""
+    if profile is None:
+        return None, ""
+    lines = range(target.start_line + 1, target.end_line + 1)
+    node_ids = profile.reaching(file.relative_to(root).as_posix(), target.name, lines)
+    suite = TestSuite("pytest", root, node_ids) if node_ids else None
+    return suite, f"ran {len(profile.runs)} test(s)"
+
+
 def _pytest_suite(root: Path, files: list[Path], name: str) -> TestSuite | None:
     node_ids = [
         f"{file.relative_to(root).as_posix()}::{test}" for file in files for test in _tests_referencing(file, name)
@@ -171,12 +195,19 @@ def unhinted_parameters(target: Target) -> list[str]:
     return [arg.arg for arg in required if arg.annotation is None]
 
 
-def discover(target: Target, tests: Path | None = None, *, differential: bool = True) -> TestSuite:
+def discover(target: Target, tests: Path | None = None, *, differential: bool = True, run_tests: bool = True) -> TestSuite:
     """The tests for ``target``: from ``tests`` if given (pytest file, pytest folder or case
     folder), else discovered in the target's project; else, if ``differential`` and its
     parameters are hinted, a suite of kind "differential" (no tests).
 
-    Raises NoTestsFound, saying where it looked and how to point at tests (or add type hints).
+    pytest tests are those that executed the target in the profiled run of the tests
+    (:func:`perfedit.profiling.profile_tests`, which runs them in the sandbox unless the project
+    is unchanged since the last run). With ``run_tests`` False nothing is run (for quick
+    answers): a cached profile is used if there is one, else the tests whose text names the
+    target, a first guess.
+
+    Raises NoTestsFound, saying where it looked and how to point at tests (or add type hints);
+    ProfilingFailed if the profiled run cannot finish.
     """
     root = find_project_root(target.path.resolve())
     short_name = target.name.rsplit(".", 1)[-1]
@@ -187,9 +218,12 @@ def discover(target: Target, tests: Path | None = None, *, differential: bool = 
         if tests.is_file() or tests.is_dir():
             files = [tests] if tests.is_file() else [p for p in _project_files(tests) if is_test_file(p)]
             suite_root = root if tests.is_relative_to(root) else tests if tests.is_dir() else tests.parent
-            suite = _pytest_suite(suite_root, files, short_name)
+            suite, ran = _executed_suite(target, suite_root, tests, run_tests)
+            suite = suite if ran else _pytest_suite(suite_root, files, short_name)
             if suite:
                 return suite
+            if ran:
+                raise NoTestsFound(f"{ran} in {tests}; none of them executed {short_name}(); pass tests that call it.")
             raise NoTestsFound(f"no test in {tests} references {short_name!r}; name tests that call it.")
         raise NoTestsFound(f"{tests} does not exist.")
     if target.kind == "script":
@@ -202,11 +236,16 @@ def discover(target: Target, tests: Path | None = None, *, differential: bool = 
             f"{target.path.stem}_tests/, tests/{target.path.stem}/, tests/ and beside it); "
             "pass --tests FOLDER."
         )
-    suite = _pytest_suite(root, [p for p in _project_files(root) if is_test_file(p)], short_name)
+    suite, ran = _executed_suite(target, root, None, run_tests)
+    if not ran:
+        suite = _pytest_suite(root, [p for p in _project_files(root) if is_test_file(p)], short_name)
     suite = suite or _doctest_suite(target, root)
     if suite:
         return suite
-    missing = f"no pytest test under {root} references {short_name!r} and its docstring has no doctest"
+    if ran:
+        missing = f"no pytest test under {root} executed {short_name}() ({ran}) and its docstring has no doctest"
+    else:
+        missing = f"no pytest test under {root} references {short_name!r} and its docstring has no doctest"
     if not differential or differential_blocker(target) is not None:
         raise NoTestsFound(f"{missing}; write a test that calls it, or pass --tests PATH.")
     unhinted = unhinted_parameters(target)

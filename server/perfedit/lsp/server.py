@@ -132,7 +132,7 @@ def target_for_action(request: Request, settings: Settings) -> tuple[str, str | 
     from perfedit import pipeline, targets
 
     try:
-        target, _ = pipeline.locate(request, settings)
+        target, _ = pipeline.locate(request, settings, run_tests=False)  # an action never runs tests
         return target.name, None
     except NoTestsFound as exc:
         return targets.find(request.path, request.source, line=request.line).name, str(exc)

@@ -1,0 +1,181 @@
+"""The profiled test run, for real, in the sandbox: which test reaches which function (through
+helpers, the public API, parametrised function objects), own/cumulative times and hot lines;
+the cache follows the project's contents; bad tests give clear messages; the project is never
+written to."""
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from perfedit.errors import NoTestsFound, ProfilingFailed
+from perfedit.profiling import Profile, cached_profile, profile_tests
+
+SOLUTION = '''\
+def _normalise(word):
+    out = ""
+    for ch in word:
+        out += ch.lower()
+    return out
+
+
+def count_words(text):
+    """Public API: counts words through a private helper."""
+    counts = {}
+    for word in text.split():
+        key = _normalise(word)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def slow_sum(n):
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def fast_sum(n):
+    return n * (n - 1) // 2
+
+
+def never_called():
+    return 1
+'''
+
+TESTS = '''\
+import pytest
+
+import solution
+
+
+def _f():
+    return getattr(solution, "slow" + "_sum")
+
+
+def test_helper_getattr():
+    assert _f()(1000) == 499500
+
+
+def test_public_api():
+    assert solution.count_words("A a B") == {"a": 2, "b": 1}
+
+
+@pytest.mark.parametrize("fn", [solution.slow_sum, solution.fast_sum])
+def test_parametrised(fn):
+    assert fn(10) == 45
+'''
+
+
+def _snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def write_project(folder: Path, tests: str = TESTS, solution: str = SOLUTION) -> Path:
+    (folder / "tests").mkdir(parents=True)
+    (folder / "solution.py").write_text(solution)
+    (folder / "tests" / "test_solution.py").write_text(textwrap.dedent(tests))
+    (folder / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PERFEDIT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def test_tests_reaching_each_function_by_execution(tmp_path: Path):
+    """Every indirect route is seen; times and hot lines are recorded; nothing is written into
+    the project; the second call comes from the cache, a changed file is profiled again."""
+    project = write_project(tmp_path / "p")
+    before = _snapshot(project)
+    profile = profile_tests(project)
+    assert _snapshot(project) == before, "profiling must not write into the project (no .pyc either)"
+    assert not profile.cached and len(profile.runs) == 4
+    assert profile.reaching("solution.py", "slow_sum") == (
+        "tests/test_solution.py::test_helper_getattr", "tests/test_solution.py::test_parametrised[slow_sum]",
+    )
+    assert profile.reaching("solution.py", "_normalise") == ("tests/test_solution.py::test_public_api",)
+    assert profile.reaching("solution.py", "fast_sum") == ("tests/test_solution.py::test_parametrised[fast_sum]",)
+    assert profile.reaching("solution.py", "never_called") == ()
+    assert not any(f.file.startswith("tests/") for f in profile.functions), "test code is not ranked"
+    hottest = profile.ranked(1)[0]
+    assert hottest.function == "slow_sum" and hottest.line == 17
+    assert 0 < hottest.own_s <= hottest.cumulative_s and 0 < profile.share(hottest) <= 1
+    assert hottest.hot_lines and {h.line for h in hottest.hot_lines} <= {18, 19, 20, 21}
+    count_words = next(f for f in profile.functions if f.function == "count_words")
+    assert count_words.cumulative_s >= count_words.own_s
+
+    again = profile_tests(project)
+    assert again.cached and again.functions == profile.functions
+    assert cached_profile(project) == again
+    assert Profile.from_json(again.to_json()) == again
+
+    (project / "solution.py").write_text(SOLUTION.replace("return 1", "return 2"))
+    assert cached_profile(project) is None, "a profile of an older version of a file is not reused"
+    assert not profile_tests(project).cached
+
+
+def test_failing_hanging_forking_and_chdir_tests(tmp_path: Path):
+    """A failing test, one that hangs past its limit, one that forks and one that changes
+    directory: the run goes on, each is recorded, the others still reach their functions."""
+    project = write_project(tmp_path / "p", tests='''\
+        import os
+        import time
+
+        import solution
+
+
+        def test_fails():
+            solution.fast_sum(3)
+            assert False, "broken on purpose"
+
+
+        def test_hangs():
+            solution.never_called()
+            time.sleep(60)
+
+
+        def test_forks():
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0)
+            os.waitpid(pid, 0)
+            assert solution.slow_sum(5) == 10
+
+
+        def test_chdir():
+            os.chdir("/")
+
+
+        def test_after_chdir():
+            assert open("solution.py").read()
+            assert solution.count_words("x") == {"x": 1}
+        ''')
+    before = _snapshot(project)
+    profile = profile_tests(project, test_timeout_s=2)
+    assert _snapshot(project) == before
+    outcomes = {run.node_id.split("::")[1]: run.outcome for run in profile.runs}
+    assert outcomes == {"test_fails": "failed", "test_hangs": "failed", "test_forks": "passed",
+                        "test_chdir": "passed", "test_after_chdir": "passed"}
+    hang = next(run for run in profile.runs if run.node_id.endswith("test_hangs"))
+    assert "longer than 2 s" in hang.detail
+    assert profile.reaching("solution.py", "never_called") == ("tests/test_solution.py::test_hangs",)
+    assert profile.reaching("solution.py", "count_words") == ("tests/test_solution.py::test_after_chdir",)
+
+
+def test_whole_run_timeout_names_the_test(tmp_path: Path):
+    project = write_project(tmp_path / "p", tests="import time\n\ndef test_hangs():\n    time.sleep(60)\n")
+    with pytest.raises(ProfilingFailed, match=r"took longer than 3 s; the test running then: tests/test_solution.py::test_hangs"):
+        profile_tests(project, timeout_s=3)
+
+
+def test_no_tests_and_collection_error(tmp_path: Path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "solution.py").write_text(SOLUTION)
+    with pytest.raises(NoTestsFound, match="pytest found no tests"):
+        profile_tests(empty)
+    broken = write_project(tmp_path / "broken", tests="import no_such_module\n\ndef test_x():\n    pass\n")
+    with pytest.raises(ProfilingFailed, match="(?s)could not collect.*no_such_module"):
+        profile_tests(broken)
