@@ -53,7 +53,7 @@ class PicklingHere:
 def test_rrhf_rewards_travel_with_their_cases(tmp_path: Path):
     """RRHF's reward jobs on a remote executor: each carries its case folder."""
     data = make_pie(tmp_path / "data")
-    job = rewards.RewardJob(DOUBLE_SLOW, data / "tests" / "pdouble", (DOUBLE_FAST, DOUBLE_WRONG, None), SETTINGS)
+    job = rewards.RewardGroup(DOUBLE_SLOW, data / "tests" / "pdouble", (DOUBLE_FAST, DOUBLE_WRONG, None), SETTINGS)
     assert rewards.score_inputs([job], remote.ShippingPool(PicklingHere())) == [[rewards.FASTER, rewards.FAILS, rewards.NO_PARSE]]
 
 

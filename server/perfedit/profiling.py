@@ -245,13 +245,13 @@ def run_sandboxed(
     """Run the runner (``mode`` "profile" or "plain") on a sandboxed copy of ``root``; its raw
     JSON (see :mod:`perfedit.profile_runner`) and the run's wall time in seconds. Raises as
     :func:`profile_tests` does."""
-    from perfedit.sandbox import Limits, Worker, Workspace
+    from perfedit.sandbox import Limits, WorkerHandle, Workspace
     from perfedit.testsource import Case, TestSuite
 
     where = f"{root / tests}" if tests else str(root)
     workspace = Workspace(TestSuite("pytest", root), RUNNER_PATH, RUNNER.read_text(encoding="utf-8"))
     try:
-        out = workspace.output / "profile.json"
+        out = workspace.exchange / "profile.json"  # on disk, where the manager reads it
         job = {"mode": mode, "paths": [tests] if tests else [], "out": str(out), "root": str(workspace.root),
                "test_timeout_s": test_timeout_s, "hot_functions": HOT_FUNCTIONS, "hot_line_tests": HOT_LINE_TESTS,
                "line_budget_share": LINE_BUDGET_SHARE, "line_budget_min_s": LINE_BUDGET_MIN_S}
@@ -259,7 +259,7 @@ def run_sandboxed(
         suite = TestSuite("cases", workspace.root, cases=(Case("profiled run", "", ""),))
         limits = Limits(timeout_s=timeout_s, max_output_bytes=256 * 1024**2)
         started = time.perf_counter()
-        with Worker(workspace, suite, limits) as worker:
+        with WorkerHandle(workspace, suite, limits, exchange=True) as worker:
             record = worker.run()[0]
         wall_s = time.perf_counter() - started
         if record.status == "timeout":
