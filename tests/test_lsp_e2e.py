@@ -201,13 +201,14 @@ async def test_code_action_offered_disabled_and_filtered(client: LanguageClient,
 
 async def exact_action(client: LanguageClient, document: types.TextDocumentItem, line: int) -> types.CodeAction:
     """The action at ``line`` once the server has looked it up: a code action answers at once, with
-    a guess (enabled, named from the indentation) while the first lookup of a line still runs."""
-    for _ in range(200):
+    a guess (enabled, named from the indentation) while the first lookup of a place still runs
+    (in a helper process that starts then: seconds on a loaded machine, hence 120 s at most)."""
+    deadline = asyncio.get_running_loop().time() + 120
+    while True:
         (action,) = await code_actions(client, document, line)
-        if action.disabled is not None:
+        if action.disabled is not None or asyncio.get_running_loop().time() > deadline:
             return action
-        await asyncio.sleep(0.05)
-    return action
+        await asyncio.sleep(0.1)
 
 
 async def test_no_action_on_tests_or_files_not_open(client: LanguageClient, project: Path):

@@ -1,4 +1,4 @@
-"""pipeline.locate: the target and its tests, with paths resolved the way users expect."""
+"""locate.locate: the target and its tests, with paths resolved the way users expect."""
 
 import os
 from pathlib import Path

@@ -1,6 +1,6 @@
 """``perfedit compare``: the validation harness on a candidate the user wrote.
 
-The target and its tests are found as in the main job (:func:`perfedit.pipeline.locate`). The
+The target and its tests are found as in the main job (:func:`perfedit.locate.locate`). The
 candidate is the whole CANDIDATE file, placed at ORIGINAL's path in the sandbox copy (so the
 tests' imports resolve to it), and it is judged by :class:`perfedit.validate.Harness` —
 ``baseline()`` then ``validate()`` — the code path the engine uses for model candidates.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from perfedit import targets
 from perfedit.config import Settings
-from perfedit.pipeline import Request, locate
+from perfedit.locate import Request, locate
 from perfedit.progress import CancelFn, never_cancelled
 from perfedit.testsource import TestSuite
 from perfedit.validate import Baseline, Harness, Verdict

@@ -26,13 +26,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from perfedit import ask, explain, targets, testsource
 from perfedit.ask import ModelProvider
 from perfedit.config import Settings
 from perfedit.diffs import Edit, changed_lines, line_edits, unified_diff
 from perfedit.errors import Cancelled, NoCodeGenerated, NoFasterVersion
+from perfedit.locate import Request, locate
 from perfedit.minimise import Minimised, minimise
 from perfedit.progress import CancelFn, Phase, ProgressFn, never_cancelled, no_progress
 from perfedit.proposers import NO_FEEDBACK, Candidate, Feedback, Proposer
@@ -41,19 +41,6 @@ from perfedit.proposers.rules import propose_rules
 from perfedit.refine import refiner
 from perfedit.select import choose
 from perfedit.validate import Baseline, Harness, Verdict, syntax_key, validate_candidates
-
-
-@dataclass(frozen=True)
-class Request:
-    """What to speed up: ``source`` is the file's current text (an editor buffer may be
-    unsaved); the target is ``function``, else the function around 0-based ``line``, else the
-    whole file as a script. ``tests`` overrides test discovery."""
-
-    path: Path
-    source: str
-    function: str | None = None
-    line: int | None = None
-    tests: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -82,20 +69,6 @@ class Suggestion:
     def explanation(self) -> str:
         """Measured facts, then the model's reason, as plain text."""
         return "\n".join(self.facts + ([f"Why: {self.reason}"] if self.reason else []))
-
-
-def locate(request: Request, settings: Settings, *, run_tests: bool = True) -> tuple[targets.Target, testsource.TestSuite]:
-    """The target and its tests: those that executed it in the profiled test run (cached by
-    content; with ``run_tests`` False nothing is run: a cached profile or a first guess from
-    the tests' text, see :func:`perfedit.testsource.discover`).
-
-    Raises SourceSyntaxError, TargetNotFound, NoTestsFound or ProfilingFailed.
-    """
-    target = targets.find(request.path, request.source, function=request.function, line=request.line)
-    tests = request.tests
-    if tests is None and settings.tests:  # from [tool.perfedit]: relative to the file's folder
-        tests = request.path.resolve().parent / settings.tests
-    return target, testsource.discover(target, tests, differential=settings.differential_min_tests > 0, run_tests=run_tests)
 
 
 class Deadline:

@@ -1,4 +1,4 @@
-"""Targets: the function or script to speed up, with its exact source span (libcst).
+"""Targets: the function or script to speed up, with its exact source span.
 
 A target is either a function (found by qualified name or by a line inside it) or a whole
 stdin/stdout script. Its span covers whole lines, decorators included, so a candidate
@@ -12,11 +12,12 @@ import functools
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-import libcst as cst
+from typing import TYPE_CHECKING, Literal
 
 from perfedit.errors import InputError, SourceSyntaxError, TargetNotFound
+
+if TYPE_CHECKING:
+    import libcst as cst
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,10 @@ def parse(source: str, path: Path) -> cst.Module:
     """Parse ``source`` with libcst; raises SourceSyntaxError naming the line and column.
 
     CPython's own parser runs first because its messages and positions are the ones users know.
+    libcst is imported here, on first use (about a second), not with this module.
     """
+    import libcst as cst
+
     try:
         ast.parse(source, filename=str(path))
         return cst.parse_module(source)

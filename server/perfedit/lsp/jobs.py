@@ -29,7 +29,8 @@ from perfedit.progress import Phase, no_progress
 if TYPE_CHECKING:
     from perfedit.config import Settings
     from perfedit.llm import ChatModel
-    from perfedit.pipeline import Request, Suggestion
+    from perfedit.locate import Request
+    from perfedit.pipeline import Suggestion
     from perfedit.proposers import Proposer
 
 #: How often a silent job's progress is sent again, so that the bar keeps moving, seconds.

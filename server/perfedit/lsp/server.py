@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,6 @@ from perfedit.config import Settings
 from perfedit.errors import (
     ConfigError,
     InputError,
-    NoTestsFound,
     PerfeditError,
     SourceSyntaxError,
     TargetNotFound,
@@ -32,7 +30,7 @@ from perfedit.lsp.convert import ACTION_KIND, COMMAND
 from perfedit.lsp.state import ActionTargets, EditorOptions, Jobs, ResultCache
 
 if TYPE_CHECKING:
-    from perfedit.pipeline import Request
+    from perfedit.locate import Request
     from perfedit.proposers import Proposer
 
 CONFIG_SECTION = "perfedit"
@@ -104,7 +102,7 @@ class PerfeditServer(LanguageServer):
 
     def request_for(self, document: TextDocument, line: int) -> tuple[Request, Settings]:
         """The engine's request for the cursor ``line`` of the open ``document``, and its settings."""
-        from perfedit.pipeline import Request
+        from perfedit.locate import Request
 
         path = Path(document.path)
         return Request(path, document.source, line=line), self.settings_for(path)
@@ -121,21 +119,9 @@ class PerfeditServer(LanguageServer):
 server = PerfeditServer()
 
 #: How long a code action waits for its target and tests before answering with a guess (the
-#: first parse of a 20,000-line file takes about a second; the answer is kept for the next
-#: request), seconds.
-ACTION_WAIT_S = 0.08
-
-
-def target_for_action(request: Request, settings: Settings) -> tuple[str, str | None]:
-    """(the target's name, why the action is disabled or None): disabled when no test covers it.
-    Raises SourceSyntaxError or TargetNotFound when there is nothing to offer."""
-    from perfedit import pipeline, targets
-
-    try:
-        target, _ = pipeline.locate(request, settings, run_tests=False)  # an action never runs tests
-        return target.name, None
-    except NoTestsFound as exc:
-        return targets.find(request.path, request.source, line=request.line).name, str(exc)
+#: lookup runs in a helper process; a 20,000-line file's first parse takes about a second, and
+#: the answer is kept for the next request), seconds: the answer comes within about 100 ms.
+ACTION_WAIT_S = 0.05
 
 
 @server.feature(types.INITIALIZE)
@@ -145,6 +131,7 @@ def initialize(ls: PerfeditServer, params: types.InitializeParams) -> None:
 
 @server.feature(types.INITIALIZED)
 async def initialized(ls: PerfeditServer, params: types.InitializedParams) -> None:
+    ls.action_targets.warm_up()
     await ls.pull_configuration()
 
 
@@ -177,15 +164,16 @@ async def code_actions(ls: PerfeditServer, params: types.CodeActionParams) -> li
     document = ls.workspace.get_text_document(params.text_document.uri)
     if is_test_file(Path(document.path)):
         return None
-    request, settings = ls.request_for(document, params.range.start.line)
-    lookup = ls.action_targets.lookup(document.uri, document.version, request.line,
-                                      functools.partial(target_for_action, request, settings))
+    line = params.range.start.line
+    guess = def_above(document.source, line)  # instant; the lookup confirms it
+    request, settings = ls.request_for(document, line)
+    lookup = ls.action_targets.lookup(document.uri, document.version, guess, request, settings)
     try:
         name, disabled = await asyncio.wait_for(asyncio.shield(lookup), ACTION_WAIT_S)
-    except TimeoutError:  # still parsing a large file: answer with a guess now, exactly next time
-        name, disabled = def_above(document.source, request.line), None
-        if name is None:
+    except TimeoutError:  # still parsing a large file: answer with the guess now, exactly next time
+        if guess is None:
             return None
+        name, disabled = guess, None
     except (SourceSyntaxError, TargetNotFound):
         return None
     if name.rsplit(".", 1)[-1].startswith("test"):
@@ -225,4 +213,7 @@ def serve() -> None:
     input, with framing that answers malformed frames and resyncs (:mod:`perfedit.lsp.framing`)."""
     from perfedit.lsp.framing import serve_stdio
 
-    serve_stdio(server)
+    try:
+        serve_stdio(server)
+    finally:
+        server.action_targets.close()

@@ -4,14 +4,18 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import multiprocessing
 import threading
-from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from perfedit import config
 
 if TYPE_CHECKING:
+    from perfedit.config import Settings
+    from perfedit.locate import Request
     from perfedit.pipeline import Suggestion
 
 
@@ -32,27 +36,54 @@ class EditorOptions:
 
 
 class ActionTargets:
-    """Per open document version and cursor line: the code action's target name and why the
-    action is disabled (or None), each computed once in a thread and kept until the document
-    changes, so a slow first parse of a large file is not repeated."""
+    """Per open document version and place (the function the cursor appears to be in, or the
+    module level): the code action's target name and why the action is disabled (or None),
+    computed once and kept until the document changes, so a slow first parse of a large file,
+    or the tests' discovery, is not repeated for every line.
+
+    The lookups run in one helper process (:func:`perfedit.locate.action_target`), not in a
+    thread: parsing a 20,000-line file holds the interpreter lock for about a second, which would
+    stall the event loop and every other request with it. The process starts with the first
+    lookup and keeps its parses (:func:`perfedit.targets.function_spans` is cached)."""
 
     def __init__(self) -> None:
-        self._lookups: dict[tuple[str, int | None, int], asyncio.Future[tuple[str, str | None]]] = {}
+        self._lookups: dict[tuple[str, int | None, str | None], asyncio.Future[tuple[str, str | None]]] = {}
+        self._pool: ProcessPoolExecutor | None = None
 
-    def lookup(self, uri: str, version: int | None, line: int,
-               compute: Callable[[], tuple[str, str | None]]) -> asyncio.Future[tuple[str, str | None]]:
-        """The (possibly still running) lookup for ``line`` of this version of ``uri``, started
-        with ``compute`` in a thread if there is none; lookups of other versions are dropped."""
-        key = (uri, version, line)
+    def warm_up(self) -> None:
+        """Start the helper process and import the lookup's modules there and here, so the first
+        code action does not wait for them (a fraction of a second each on a loaded machine)."""
+        loop = asyncio.get_running_loop()
+        for executor in (None, self._helper()):  # here (a thread) and there
+            loop.run_in_executor(executor, importlib.import_module, "perfedit.locate")
+
+    def _helper(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        return self._pool
+
+    def lookup(self, uri: str, version: int | None, place: str | None,
+               request: Request, settings: Settings) -> asyncio.Future[tuple[str, str | None]]:
+        """The (possibly still running) lookup for ``place`` in this version of ``uri``, started
+        for ``request`` if there is none; lookups of other versions are dropped."""
+        from perfedit.locate import action_target
+
+        key = (uri, version, place)
         if key not in self._lookups:
             self.forget(uri, keep=version)
-            self._lookups[key] = asyncio.ensure_future(asyncio.to_thread(compute))
+            loop = asyncio.get_running_loop()
+            self._lookups[key] = loop.run_in_executor(self._helper(), action_target, request, settings)
         return self._lookups[key]
 
     def forget(self, uri: str, keep: int | None = None) -> None:
         """Drop the lookups of ``uri`` (but those of version ``keep``)."""
         for key in [key for key in self._lookups if key[0] == uri and key[1] != keep]:
             del self._lookups[key]
+
+    def close(self) -> None:
+        """Stop the helper process (lookups still running are abandoned)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class Jobs:

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from perfedit.config import Settings
 from perfedit.errors import InputError, OriginalFailsTests
+from perfedit.locate import Request, locate
 from perfedit.metrics import Outcome, Summary, best_of, summarise
-from perfedit.pipeline import Request, locate
 from perfedit.progress import never_cancelled, no_progress
 from perfedit.proposers import Feedback, Proposer
 from perfedit.training.pairs import Pair, round_robin

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from perfedit.config import Settings
 from perfedit.errors import OriginalFailsTests
-from perfedit.pipeline import Request, locate
+from perfedit.locate import Request, locate
 from perfedit.proposers import Candidate
 from perfedit.validate import Harness, Verdict, validate_candidates
 
