@@ -71,6 +71,7 @@ INIT, SUBREAPER, NONE = "init", "subreaper", "none"  # ORPHANS: who adopts them
 LANDLOCK = "landlock-"  # FILESYSTEM: LANDLOCK + its ABI version, or NONE
 DROPPED, KEPT = "dropped", "kept"  # CAPABILITIES
 IGNORED_FOR_ROOT = "ignored for root"  # NPROC, else RLIMIT_NPROC; OPEN_FILES: RLIMIT_NOFILE
+DUMPABLE = "dumpable"  # NO: the worker and its children are not dumpable (no ptrace, no /proc/PID/mem)
 
 # A test's status in a record.
 PASSED, FAILED, ERROR, TIMEOUT, CRASHED = "passed", "failed", "error", "timeout", "crashed"
@@ -78,7 +79,7 @@ PYTEST_RUN = "pytest"  # the name of the record of a pytest run that failed as a
 DIFFERENTIAL_RUN = "differential inputs"  # the one "test" of a timing run in differential mode
 
 #: A test record's fields, in order (the manager's ``TestRecord``).
-RECORD_FIELDS = ("name", "status", "seconds", "wall_seconds", "peak_rss_bytes", "stdout", "detail")
+RECORD_FIELDS = ("name", "status", "seconds", "wall_seconds", "peak_rss_bytes", "stdout", "detail", "cpu_seconds")
 
 #: An entry of an OUTCOMES answer, as the differential child describes a call.
 OUTCOME_FIELDS = ("outcome", "call", "result", "args")
@@ -168,8 +169,12 @@ def outcomes_request(limits_s, keep_going):
     return {"op": OUTCOMES, "limits_s": limits_s, "keep_going": keep_going}
 
 
-def record(name, status, seconds, wall_seconds, peak_rss_bytes, detail, stdout=""):
+def record(name, status, seconds, wall_seconds, peak_rss_bytes, detail, stdout="", cpu_seconds=None):
     """A test record (:data:`RECORD_FIELDS`): ``status`` one of PASSED ... CRASHED, ``seconds``
     the test's own time and ``wall_seconds`` the wall time of its run (both in seconds),
-    ``peak_rss_bytes``, ``detail`` (a failure message), ``stdout`` (case tests only)."""
-    return dict(zip(RECORD_FIELDS, (name, status, seconds, wall_seconds, peak_rss_bytes, stdout, detail), strict=True))
+    ``peak_rss_bytes``, ``detail`` (a failure message), ``stdout`` (case tests only),
+    ``cpu_seconds`` the CPU time the worker measured for each sample of the test from outside
+    it, setup and teardown included (seconds; None: ``seconds``, which the worker measured)."""
+    cpu_seconds = seconds if cpu_seconds is None else cpu_seconds
+    values = (name, status, seconds, wall_seconds, peak_rss_bytes, stdout, detail, cpu_seconds)
+    return dict(zip(RECORD_FIELDS, values, strict=True))
