@@ -224,6 +224,15 @@ def test_script_attack_is_rejected(script_arena: Arena, isolation: dict[str, str
     assert verdict.reason.startswith("fails "), verdict.reason
 
 
+def test_answers_cached_in_home_are_not_faster(script_arena: Arena):
+    """The original algorithm, whose answers are written to ~/.cache on the first run and read
+    back on the next: every case starts with an empty HOME, so every run computes them. (Here,
+    among the script arena's tests: a module-scoped arena counts the processes that exist when
+    it starts as its own.)"""
+    verdict = script_arena.attack(HOME_CACHE)
+    assert verdict.verdict == "not_faster", verdict.reason
+
+
 @pytest.mark.parametrize(("name", "candidate", "reason", "needs_landlock"), DEDUPE_ATTACKS, ids=_ids(DEDUPE_ATTACKS))
 def test_pytest_attack_is_rejected(dedupe_arena: Arena, isolation: dict[str, str], name: str, candidate: str,
                                    reason: str, needs_landlock: bool):
@@ -391,13 +400,6 @@ def test_work_moved_into_pytest_setup_is_rejected(dedupe_arena: Arena):
     assert re.search(r"timing cross-check", verdict.reason), verdict.reason
 
 
-def test_answers_cached_in_home_are_not_faster(script_arena: Arena):
-    """The original algorithm, whose answers are written to ~/.cache on the first run and read
-    back on the next: every case starts with an empty HOME, so every run computes them."""
-    verdict = script_arena.attack(HOME_CACHE)
-    assert verdict.verdict == "not_faster", verdict.reason
-
-
 def test_ptrace_of_the_measuring_process_is_refused(dedupe_arena: Arena):
     """PTRACE_SEIZE, PTRACE_ATTACH and /proc/PID/mem on the test's parent and on PID 1 (the
     measuring worker): every one is refused."""
@@ -428,7 +430,10 @@ def test_checksum():
 def test_memoised_candidate_is_timed_from_a_fresh_state(tmp_path: Path):
     """Adding @functools.cache to a function that each test calls once, with an argument that no
     other call repeats, saves nothing on a fresh call: each timed sample starts from the module
-    as collection left it, so the cache is empty every time and the candidate is not faster."""
+    as collection left it, so the cache is empty every time: the speedup is that of identical
+    code (before, the cache lived across the timed calls and it was judged 5504x faster). Like
+    any A/A comparison it may pass the 1.10x threshold by chance (at most alpha), so the bound
+    asserted is on the speedup."""
     project = tmp_path / "memo"
     (project / "tests").mkdir(parents=True)
     (project / "slow.py").write_text(SLOW_MODULE)
@@ -441,4 +446,5 @@ def test_memoised_candidate_is_timed_from_a_fresh_state(tmp_path: Path):
     with Harness(target, discover(target), SETTINGS) as harness:
         harness.baseline(runs=3)
         verdict = harness.validate("memoised", "import functools\n\n\n@functools.cache\n" + SLOW_MODULE)
-    assert verdict.verdict == "not_faster", verdict.reason
+    assert verdict.comparison is not None, verdict.reason
+    assert verdict.comparison.speedup < 2.0, verdict.reason

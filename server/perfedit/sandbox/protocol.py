@@ -13,9 +13,10 @@ Processes and channels (every message is a :func:`send_frame` frame, a marshal-a
   (:func:`run_request`), answered ``{TESTS: [record, ...]}`` (:func:`record`); in differential
   mode also :func:`inputs_request`, :func:`generate_request` and :func:`outcomes_request`
   (answered as their docstrings say; ``{PROBLEM: why}`` where the worker is gone).
-* worker <-> pytest server and its run children, and worker <- differential child
-  (:mod:`~perfedit.sandbox.differential_child`): frames of at most :data:`MAX_FRAME_BYTES`, as
-  those processes run the untrusted program.
+* worker <-> pytest server and its sample children (their marks and reports, each mark
+  acknowledged by the worker on a pipe of its own once it has read the sample's CPU clock), and
+  worker <- differential child (:mod:`~perfedit.sandbox.differential_child`): frames of at most
+  :data:`MAX_FRAME_BYTES`, as those processes run the untrusted program.
 
 Stdlib only, and only modules every interpreter has loaded at start-up (marshal, os): the worker
 loads this file, and whatever it imports would be pre-imported for the programs it times. The
