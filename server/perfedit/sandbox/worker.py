@@ -77,7 +77,7 @@ PASSED, FAILED, ERROR, TIMEOUT, CRASHED = protocol.PASSED, protocol.FAILED, prot
 
 MIN_SAMPLE_S = 0.005
 MAX_LOOPS = 10_000  # differential mode's calibration loops
-MAX_SAMPLES = 5  # fresh samples of a pytest test per calibrated run, until they last MIN_SAMPLE_S
+MAX_SAMPLES = 3  # fresh samples of a pytest test per calibrated run, until they last MIN_SAMPLE_S
 CROSS_CHECK_RATIO = 2.0  # a call's kernel CPU time may exceed its in-process time by this factor ...
 CROSS_CHECK_SLACK_S = 0.001  # ... plus this, before the run is rejected
 PR_SET_DUMPABLE = 4
@@ -935,6 +935,9 @@ def _server_plugin(pytest, commands, reports, acks):
             send_frame(reports, {"collected": collected, "error": "\n".join(self.collect_errors)})
             if self.collect_errors or not collected:
                 return True
+            import gc
+
+            gc.freeze()  # the collected session is shared by every sample: their collections skip it, copying no page of it
             while True:
                 try:
                     command = receive_frame(commands)
