@@ -369,7 +369,8 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
             "the worker and the test processes are not dumpable: no test can ptrace them or open their memory"
             if facts.get(protocol.DUMPABLE) == protocol.NO else "dumpable: a test may ptrace the measuring worker"
         ),
-        "environment": "scrubbed (PATH and locale kept); HOME and TMPDIR in the workspace",
+        "environment": "scrubbed (PATH and locale kept); HOME and TMPDIR in the workspace, emptied after every case and "
+                       "every pytest sample",
     }
 
 

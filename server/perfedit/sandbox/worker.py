@@ -584,8 +584,8 @@ class _Pytest:
 
         The sample sends marks (start, stop, report) and waits for this worker's
         acknowledgement of each, so that what is read here at a mark is read while it stands
-        still. At its start mark the sample must be the server's only living child, with no
-        child of its own, and no other process may run beside the server. Returns (outcome,
+        still. At its start mark no process may run below the worker but the server, the
+        sample and the sample's own descendants. Returns (outcome,
         detail, call seconds, CPU seconds, peak RSS bytes), or a record if it ended without a
         report or left processes running. Call seconds are the kernel's CPU time of the sample
         between the marks; CPU seconds are everything the sample and the server used on CPU for
@@ -609,7 +609,7 @@ class _Pytest:
                 raise BadReport("an unexpected report")
             if mark == "start":
                 pid = frame.get("pid")
-                if not isinstance(pid, int) or _living_below(os.getpid()) != {self.server, pid} or _children(pid):
+                if not isinstance(pid, int) or _living_below(os.getpid()) - _living_below(pid) != {self.server, pid}:
                     raise BadReport("a start mark from a process that is not the sample")
             elif mark not in ("stop", "report") or not pid and mark == "stop":
                 raise BadReport("a mark out of order")
@@ -977,20 +977,37 @@ def _server_plugin(pytest, commands, reports, acks):
                 _flush_stdio()
                 os._exit(status)
 
+        @pytest.hookimpl(hookwrapper=True, trylast=True, specname="pytest_pyfunc_call")
+        def pytest_pyfunc_call_timed(self, pyfuncitem):
+            """A test function's call (or its coroutine's, by its plugin), marked closest to it."""
+            yield from self._timed()
+
         @pytest.hookimpl(tryfirst=True)
         def pytest_pyfunc_call(self, pyfuncitem):
+            """Call a plain test function directly (no other plugin's hook in the timed interval)."""
             function = pyfuncitem.obj
             if getattr(function, "__code__", None) and function.__code__.co_flags & 0x180:
                 return None  # coroutine / async generator: leave it to its plugin
-            kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+            function(**{name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames})
+            return True
+
+        @pytest.hookimpl(hookwrapper=True, trylast=True)
+        def pytest_runtest_call(self, item):
+            """Any other test's call (a doctest), marked closest to it."""
+            if isinstance(item, pytest.Function):
+                yield
+            else:
+                yield from self._timed()
+
+        def _timed(self):
+            """The body of a hook wrapper that marks and times what it wraps."""
             self._mark({"mark": "start", "pid": os.getpid()})
             started = clock()
             try:
-                function(**kwargs)
+                yield
             finally:
                 elapsed = clock() - started
                 self._mark({"mark": "stop", "seconds": elapsed})
-            return True
 
         def pytest_runtest_logreport(self, report):
             if (report.when == "call" or report.outcome != "passed") and (self.outcome is None or self.outcome[0] == "passed"):
