@@ -2,7 +2,9 @@
 
 Each candidate attacks the harness: it hangs, exhausts memory or processes, floods its output,
 tampers with files, opens a socket, kills its parent, crashes, exits early, leaves processes or
-threads running, fakes its timing or its report. Each must end rejected with a clear reason (the
+threads running, fakes its timing or its report; or it attacks the measurement (issue 13): slows
+the clocks it can reach through the garbage collector, moves its work out of the timed call,
+caches answers in HOME or in memory between samples, ptraces the measuring worker. Each must end rejected with a clear reason (the
 timer monkeypatch: not declared faster); after each, the same Harness must still validate a
 correct candidate, the canary files outside the workspace must be unchanged, a loopback
 listener must have seen no connection, and no process may be left beyond the baseline worker's.

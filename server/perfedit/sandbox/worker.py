@@ -661,6 +661,7 @@ class _Pytest:
         usable report (``exc``); the server is killed, to be restarted by the next run."""
         self._kill_server()
         self._forget_server()
+        _refresh(self.kept)  # what the run's samples left must not be there when tests are collected again
         if self.alarm.fired:
             status, detail = TIMEOUT, f"killed after the {self.spec['run_timeout_s']:g} s wall-clock limit"
         elif isinstance(exc, BadReport | BrokenChannel) and not isinstance(exc, ChannelClosed):
