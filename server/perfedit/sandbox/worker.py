@@ -584,8 +584,8 @@ class _Pytest:
 
         The sample sends marks (start, stop, report) and waits for this worker's
         acknowledgement of each, so that what is read here at a mark is read while it stands
-        still. At its start mark no process may run below the worker but the server, the
-        sample and the sample's own descendants. Returns (outcome,
+        still. At its start mark the sample must be a child of the server, and no process may
+        run below the worker but the server, the sample and the sample's own descendants. Returns (outcome,
         detail, call seconds, CPU seconds, peak RSS bytes), or a record if it ended without a
         report or left processes running. Call seconds are the kernel's CPU time of the sample
         between the marks; CPU seconds are everything the sample and the server used on CPU for
@@ -609,7 +609,8 @@ class _Pytest:
                 raise BadReport("an unexpected report")
             if mark == "start":
                 pid = frame.get("pid")
-                if not isinstance(pid, int) or _living_below(os.getpid()) - _living_below(pid) != {self.server, pid}:
+                if (not isinstance(pid, int) or pid not in _children(self.server)
+                        or _living_below(os.getpid()) - _living_below(pid) != {self.server, pid}):
                     raise BadReport("a start mark from a process that is not the sample")
             elif mark not in ("stop", "report") or not pid and mark == "stop":
                 raise BadReport("a mark out of order")
