@@ -2,7 +2,9 @@
 
 Each candidate attacks the harness: it hangs, exhausts memory or processes, floods its output,
 tampers with files, opens a socket, kills its parent, crashes, exits early, leaves processes or
-threads running, fakes its timing or its report. Each must end rejected with a clear reason (the
+threads running, fakes its timing or its report; or it attacks the measurement (issue 13): slows
+the clocks it can reach through the garbage collector, moves its work out of the timed call,
+caches answers in HOME or in memory between samples, ptraces the measuring worker. Each must end rejected with a clear reason (the
 timer monkeypatch: not declared faster); after each, the same Harness must still validate a
 correct candidate, the canary files outside the workspace must be unchanged, a loopback
 listener must have seen no connection, and no process may be left beyond the baseline worker's.
@@ -224,6 +226,15 @@ def test_script_attack_is_rejected(script_arena: Arena, isolation: dict[str, str
     assert verdict.reason.startswith("fails "), verdict.reason
 
 
+def test_answers_cached_in_home_are_not_faster(script_arena: Arena):
+    """The original algorithm, whose answers are written to ~/.cache on the first run and read
+    back on the next: every case starts with an empty HOME, so every run computes them. (Here,
+    among the script arena's tests: a module-scoped arena counts the processes that exist when
+    it starts as its own.)"""
+    verdict = script_arena.attack(HOME_CACHE)
+    assert verdict.verdict == "not_faster", verdict.reason
+
+
 @pytest.mark.parametrize(("name", "candidate", "reason", "needs_landlock"), DEDUPE_ATTACKS, ids=_ids(DEDUPE_ATTACKS))
 def test_pytest_attack_is_rejected(dedupe_arena: Arena, isolation: dict[str, str], name: str, candidate: str,
                                    reason: str, needs_landlock: bool):
@@ -262,3 +273,218 @@ def test_audit_hook_fallback_refuses_network():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+# Attacks on the measurement itself (issue 13): each candidate's algorithm is the original's, so
+# any "faster" verdict is a faked or inflated timing.
+
+CLOCK_VIA_GC = '''\
+import gc
+import time
+
+_real = time.perf_counter
+
+
+def _slow_clock():
+    return _real() / 10.0  # every interval measured with it looks 10x shorter
+
+
+for _object in gc.get_objects():  # the pytest plugin's closures, captured before this import
+    for _cell in getattr(_object, "__closure__", None) or ():
+        try:
+            if _cell.cell_contents is _real:
+                _cell.cell_contents = _slow_clock
+        except ValueError:
+            pass
+time.perf_counter = _slow_clock
+
+
+'''
+
+MARKS_VIA_GC = '''\
+import gc
+
+
+def _unmark_calls():
+    """Find the sandbox's pytest plugin through the garbage collector and make it mark the start
+    and the end of each timed call before the call, which then runs outside the marks."""
+    for _object in gc.get_objects():
+        plugin = type(_object)
+        if plugin.__name__ == "Server" and hasattr(plugin, "_timed"):
+            marked = plugin._timed
+
+            def _timed(self):
+                marks = marked(self)
+                next(marks)  # the start mark
+                next(marks, None)  # the stop mark
+                yield  # the call
+
+            plugin._timed = _timed
+            return
+
+
+_unmark_calls()
+
+
+'''
+
+SETUP_PRECOMPUTE = '''\
+import _pytest.python
+
+_answers = {}  # id(items) -> (items, answer): kept alive, so an id is never reused
+_setup = _pytest.python.Function.setup
+
+
+def _setup_and_precompute(self):
+    """pytest's setup, then the test itself once: its calls are answered from _answers later."""
+    _setup(self)
+    try:
+        self.obj(**{name: self.funcargs[name] for name in self._fixtureinfo.argnames})
+    except Exception:
+        pass
+
+
+_pytest.python.Function.setup = _setup_and_precompute
+
+
+def unique_in_order(items):
+    entry = _answers.get(id(items))
+    if entry is not None and entry[0] is items:
+        return list(entry[1])
+    result = []
+    for item in items:
+        if item not in result:
+            result.append(item)
+    _answers[id(items)] = (items, result)
+    return list(result)
+'''
+
+HOME_CACHE = '''\
+import os
+import sys
+
+data = sys.stdin.read()
+folder = os.path.join(os.path.expanduser("~"), ".cache", "answers")
+path = os.path.join(folder, str(hash(data) & 0xFFFFFFFF))  # PYTHONHASHSEED=0 in the sandbox
+if os.path.exists(path):
+    with open(path) as cached:
+        sys.stdout.write(cached.read())
+else:
+    tokens = data.split()
+    seen, out = [], []
+    for x in tokens[1:]:
+        if x in seen:
+            out.append("YES")
+        else:
+            out.append("NO")
+            seen.append(x)
+    answer = "\\n".join(out) + "\\n"
+    os.makedirs(folder, exist_ok=True)
+    with open(path, "w") as cache:
+        cache.write(answer)
+    sys.stdout.write(answer)
+'''
+
+PTRACE_PROBE = '''\
+def unique_in_order(items):
+    import ctypes
+    import os
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.ptrace.argtypes = (ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p)
+    found = []
+    for pid in sorted({os.getppid(), 1}):
+        for request, name in ((0x4206, "seize"), (16, "attach")):  # PTRACE_SEIZE, PTRACE_ATTACH
+            if libc.ptrace(request, pid, None, None) == 0:
+                found.append(f"{name} {pid}: allowed")
+                libc.ptrace(17, pid, None, None)  # PTRACE_DETACH
+            else:
+                found.append(f"{name} {pid}: refused ({os.strerror(ctypes.get_errno())})")
+        try:
+            with open(f"/proc/{pid}/mem", "rb"):
+                found.append(f"mem {pid}: allowed")
+        except OSError as exc:
+            found.append(f"mem {pid}: refused ({exc.strerror})")
+    raise RuntimeError("ptrace probe: " + "; ".join(found))
+'''
+
+
+def test_clock_patched_through_the_garbage_collector_is_rejected(dedupe_arena: Arena):
+    """The original algorithm, whose module slows down every clock it can reach at import: the
+    time module's and, through gc.get_objects(), the closure cells of the plugin that holds
+    time.perf_counter. The figure is the kernel's, so it is not faster; and the plugin's clock
+    now disagrees with the kernel's CPU clock, which rejects it."""
+    original = (EXAMPLES / "dedupe" / "dedupe.py").read_text().split("\n\n\n", 1)[1]  # the function
+    verdict = dedupe_arena.attack(CLOCK_VIA_GC + original)
+    assert verdict.verdict == "rejected", verdict.reason
+    assert re.search(r"timing cross-check", verdict.reason), verdict.reason
+
+
+def test_work_moved_into_pytest_setup_is_rejected(dedupe_arena: Arena):
+    """The original algorithm, with pytest's setup patched to run each test once more before its
+    timed call, whose calls are then answered from a cache: the timed call is fast, the sample's
+    CPU time is not, and the cross-check between them rejects it."""
+    verdict = dedupe_arena.attack(SETUP_PRECOMPUTE)
+    assert verdict.verdict == "rejected", verdict.reason
+    assert re.search(r"timing cross-check", verdict.reason), verdict.reason
+
+
+def test_marks_moved_through_the_garbage_collector_are_rejected(dedupe_arena: Arena):
+    """The original algorithm, whose module finds the sample's marking code through the garbage
+    collector and sends both marks before the call: the kernel's figure between the marks is
+    nothing, the sample's CPU time is not, and the cross-check between them rejects it."""
+    original = (EXAMPLES / "dedupe" / "dedupe.py").read_text().split("\n\n\n", 1)[1]
+    verdict = dedupe_arena.attack(MARKS_VIA_GC + original)
+    assert verdict.verdict == "rejected", verdict.reason
+    assert re.search(r"timing cross-check", verdict.reason), verdict.reason
+
+
+def test_ptrace_of_the_measuring_process_is_refused(dedupe_arena: Arena):
+    """PTRACE_SEIZE, PTRACE_ATTACH and /proc/PID/mem on the test's parent and on PID 1 (the
+    measuring worker): every one is refused."""
+    verdict = dedupe_arena.attack(PTRACE_PROBE)
+    assert verdict.verdict == "rejected"
+    found = re.search(r"RuntimeError: ptrace probe: (.*)", verdict.detail)  # the raised message, not the source line
+    assert found, verdict.detail
+    assert found.group(1).count("refused") == 6 and "allowed" not in found.group(1), found.group(1)
+
+
+SLOW_MODULE = '''\
+def checksum(n):
+    """A slow function of n, called once per test with an argument no other call repeats."""
+    total = 0
+    for i in range(n):
+        total = (total * 31 + i * i) % 1_000_003
+    return total
+'''
+
+SLOW_TESTS = '''\
+from slow import checksum
+
+
+def test_checksum():
+    assert checksum(300_000) == EXPECTED
+'''
+
+
+def test_memoised_candidate_is_timed_from_a_fresh_state(tmp_path: Path):
+    """Adding @functools.cache to a function that each test calls once, with an argument that no
+    other call repeats, saves nothing on a fresh call: each timed sample starts from the module
+    as collection left it, so the cache is empty every time: the speedup is that of identical
+    code (before, the cache lived across the timed calls and it was judged 5504x faster). Like
+    any A/A comparison it may pass the 1.10x threshold by chance (at most alpha), so the bound
+    asserted is on the speedup."""
+    project = tmp_path / "memo"
+    (project / "tests").mkdir(parents=True)
+    (project / "slow.py").write_text(SLOW_MODULE)
+    namespace: dict[str, object] = {}
+    exec(SLOW_MODULE, namespace)
+    expected = namespace["checksum"](300_000)  # type: ignore[operator]
+    (project / "tests" / "test_slow.py").write_text(SLOW_TESTS.replace("EXPECTED", str(expected)))
+    path = project / "slow.py"
+    target = find(path, path.read_text(), function="checksum")
+    with Harness(target, discover(target), SETTINGS) as harness:
+        harness.baseline(runs=3)
+        verdict = harness.validate("memoised", "import functools\n\n\n@functools.cache\n" + SLOW_MODULE)
+    assert verdict.comparison is not None, verdict.reason
+    assert verdict.comparison.speedup < 2.0, verdict.reason

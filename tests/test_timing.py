@@ -10,6 +10,7 @@ from scipy import stats
 from perfedit.timing import (
     SequentialRule,
     compare,
+    cross_check,
     speedup_ci95,
     trimmed,
     trimmed_mean,
@@ -170,3 +171,29 @@ def test_adaptive_rule_detects_a_true_speedup_early():
         stops.append((decision.faster, decision.runs))
     assert np.mean([faster for faster, _ in stops]) >= 0.95
     assert np.median([runs for _, runs in stops]) == 5
+
+
+CALLS_B = [0.040, 0.041, 0.039, 0.040, 0.042]  # per-run call times, seconds
+CALLS_C = [0.004, 0.004, 0.005, 0.004, 0.004]
+CPU_B = [0.047, 0.048, 0.046, 0.047, 0.049]  # the same samples' CPU time, setup and teardown included
+
+
+def test_cross_check_accepts_a_saving_the_cpu_time_shows():
+    """A candidate whose calls save 36 ms per run and whose samples use 36 ms less CPU."""
+    check = cross_check(CALLS_B, CALLS_C, CPU_B, [cpu - 0.036 for cpu in CPU_B])
+    assert check.claimed_s == pytest.approx(0.036, abs=1e-3)
+    assert check.observed_s == pytest.approx(0.036, abs=1e-9)
+    assert check.consistent
+
+
+def test_cross_check_rejects_work_moved_out_of_the_timed_call():
+    """The same call times, but the samples' CPU time unchanged: the work was done elsewhere."""
+    check = cross_check(CALLS_B, CALLS_C, CPU_B, [cpu + 0.001 for cpu in CPU_B])
+    assert check.noise_s < 0.005
+    assert not check.consistent
+
+
+def test_cross_check_accepts_no_claimed_saving_and_allows_for_noise():
+    assert cross_check(CALLS_C, CALLS_B, CPU_B, CPU_B).consistent  # slower: nothing claimed
+    noisy = [0.047, 0.020, 0.080, 0.030, 0.070]  # spread of tens of ms: a 36 ms claim cannot be refuted
+    assert cross_check(CALLS_B, CALLS_C, CPU_B, noisy).consistent

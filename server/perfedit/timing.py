@@ -155,6 +155,44 @@ def compare(
     )
 
 
+CROSS_CHECK_SHARE = 0.5  # of the claimed saving, the sample processes' CPU time must show at least this much
+CROSS_CHECK_SIGMAS = 3.0  # ... less this many standard errors of the CPU-time difference
+
+
+class CrossCheck(NamedTuple):
+    """The timed calls' saving against the saving in the CPU time that the worker measured for
+    the same samples from outside them, setup and teardown included (both per run, seconds):
+    ``claimed_s`` = trimmed mean(baseline calls) - trimmed mean(candidate calls), ``observed_s``
+    the same for the samples' CPU time, ``noise_s`` the allowance for its spread."""
+
+    claimed_s: float
+    observed_s: float
+    noise_s: float
+
+    @property
+    def consistent(self) -> bool:
+        """True unless the calls got faster by more than the samples' CPU time shows: at least
+        :data:`CROSS_CHECK_SHARE` of the claimed saving, less ``noise_s``."""
+        return self.claimed_s <= 0 or self.observed_s >= CROSS_CHECK_SHARE * self.claimed_s - self.noise_s
+
+
+def cross_check(
+    baseline_s: Sequence[float], candidate_s: Sequence[float], baseline_cpu_s: Sequence[float], candidate_cpu_s: Sequence[float]
+) -> CrossCheck:
+    """Cross-check a claimed saving (per-run call times, seconds) against the samples' CPU time
+    per run (seconds, the same runs). Work that a candidate moves out of its timed call (into
+    fixture setup, teardown, another process) leaves the CPU time where it was. The noise
+    allowance is :data:`CROSS_CHECK_SIGMAS` of Yuen's standard error of the difference (0 with
+    fewer than 4 runs a side)."""
+    claimed = trimmed_mean(baseline_s) - trimmed_mean(candidate_s)
+    observed = trimmed_mean(baseline_cpu_s) - trimmed_mean(candidate_cpu_s)
+    noise = 0.0
+    if min(len(baseline_cpu_s), len(candidate_cpu_s)) >= 4:
+        se2 = trimmed_sample(baseline_cpu_s).se2 + trimmed_sample(candidate_cpu_s).se2
+        noise = CROSS_CHECK_SIGMAS * math.sqrt(se2)
+    return CrossCheck(claimed, observed, noise)
+
+
 @dataclass(frozen=True)
 class SequentialRule:
     """When to stop taking interleaved pairs of runs, and the decision at that point.

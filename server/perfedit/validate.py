@@ -37,7 +37,7 @@ from perfedit.sandbox import Limits, TestRecord, WorkerHandle, Workspace
 from perfedit.sandbox.protocol import MAX_DETAIL_BYTES, cap_text
 from perfedit.targets import Target, parse
 from perfedit.testsource import TestSuite
-from perfedit.timing import Comparison, SequentialRule, trimmed_mean
+from perfedit.timing import Comparison, SequentialRule, cross_check, trimmed_mean
 
 _FLOAT_TOLERANCE = 1e-3
 _OUTPUT_EXCERPT_BYTES = 1024  # of a case's expected and actual output in a failure's detail
@@ -276,15 +276,28 @@ class Harness:
             return Verdict(label, "rejected", mismatch.reason, passed, len(records), detail=mismatch.detail,
                            failed_test=mismatch.call, differential=checked)
         self._warm_up(worker)
-        baseline_s: list[float] = []
+        baseline_runs: list[list[TestRecord]] = []
         candidate_runs: list[list[TestRecord]] = []
-        while (comparison := self.rule.decide(baseline_s, [_total_s(run) for run in candidate_runs])) is None:
+        while (comparison := self.rule.decide([_total_s(run) for run in baseline_runs],
+                                              [_total_s(run) for run in candidate_runs])) is None:
             self._check_cancel()
-            baseline_s.append(_total_s(self._worker.run(calibrate=True)))
+            baseline_runs.append(self._worker.run(calibrate=True))
             candidate_runs.append(worker.run(calibrate=True))
             if broken := self._failures(candidate_runs[-1]):
                 reason = f"failed during a timing run: {broken[0].headline}"
                 return Verdict(label, "rejected", reason, passed, len(records), detail=broken[0].detail, failed_test=broken[0].test)
+        check = cross_check(
+            [_total_s(run) for run in baseline_runs], [_total_s(run) for run in candidate_runs],
+            [_total_s(run, cpu=True) for run in baseline_runs], [_total_s(run, cpu=True) for run in candidate_runs],
+        )
+        if comparison.faster and not check.consistent:
+            reason = (
+                f"timing cross-check failed: its timed calls took {check.claimed_s * 1e3:.3f} ms less per run than the "
+                f"original's, but its test processes used {check.observed_s * 1e3:.3f} ms less CPU time "
+                f"(± {check.noise_s * 1e3:.3f} ms): was work moved out of the timed calls?"
+            )
+            return Verdict(label, "rejected", reason, passed, len(records), comparison,
+                           per_test_s=_per_test(candidate_runs), differential=checked)
         return Verdict(
             label, *self._judge(comparison), passed, len(records), comparison,
             peak_rss_bytes=max(r.peak_rss_bytes for r in records or candidate_runs[0]),
@@ -299,9 +312,10 @@ class Harness:
         return "not_faster", f"correct but not significantly >= {self.rule.min_speedup:.2f}x faster ({c.speedup:.2f}x, {evidence})"
 
 
-def _total_s(run: list[TestRecord]) -> float:
-    """One run's time, the sum over its tests, seconds."""
-    return sum(record.seconds for record in run)
+def _total_s(run: list[TestRecord], *, cpu: bool = False) -> float:
+    """One run's time, the sum over its tests, seconds; with ``cpu``, the sum of the CPU time
+    that the worker measured from outside each test's samples instead."""
+    return sum(record.cpu_seconds if cpu else record.seconds for record in run)
 
 
 def _per_test(runs: list[list[TestRecord]]) -> dict[str, float]:

@@ -80,7 +80,9 @@ class TestRecord:
     The fields are :data:`protocol.RECORD_FIELDS <perfedit.sandbox.protocol.RECORD_FIELDS>`:
     ``status`` is passed | failed | error | timeout | crashed; ``seconds`` is the test's time
     without interpreter start-up (see :mod:`perfedit.sandbox.worker`); ``stdout`` is the
-    program's output (case tests only); ``detail`` is the failure message or traceback.
+    program's output (case tests only); ``detail`` is the failure message or traceback;
+    ``cpu_seconds`` is the CPU time of one sample of the test measured from outside it, setup
+    and teardown included (pytest; else ``seconds``), for :mod:`perfedit.validate`'s cross-check.
     """
 
     name: str
@@ -90,6 +92,7 @@ class TestRecord:
     peak_rss_bytes: int
     stdout: str
     detail: str
+    cpu_seconds: float
 
     @property
     def ran_cleanly(self) -> bool:
@@ -395,7 +398,12 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
         "memory": f"RLIMIT_AS {limits.memory_limit_bytes} bytes",
         "file_size": f"RLIMIT_FSIZE {limits.max_output_bytes} bytes",
         "open_files": f"RLIMIT_NOFILE {facts.get(protocol.OPEN_FILES, '?')}",
-        "environment": "scrubbed (PATH and locale kept); HOME and TMPDIR in the workspace",
+        "ptrace": (
+            "the worker and the test processes are not dumpable: no test can ptrace them or open their memory"
+            if facts.get(protocol.DUMPABLE) == protocol.NO else "dumpable: a test may ptrace the measuring worker"
+        ),
+        "environment": "scrubbed (PATH and locale kept); HOME and TMPDIR in the workspace, emptied after every case and "
+                       "every pytest sample",
     }
 
 

@@ -13,9 +13,10 @@ Processes and channels (every message is a :func:`send_frame` frame, a marshal-a
   (:func:`run_request`), answered ``{TESTS: [record, ...]}`` (:func:`record`); in differential
   mode also :func:`inputs_request`, :func:`generate_request` and :func:`outcomes_request`
   (answered as their docstrings say; ``{PROBLEM: why}`` where the worker is gone).
-* worker <-> pytest server and its run children, and worker <- differential child
-  (:mod:`~perfedit.sandbox.differential_child`): frames of at most :data:`MAX_FRAME_BYTES`, as
-  those processes run the untrusted program.
+* worker <-> pytest server and its sample children (their marks and reports, each mark
+  acknowledged by the worker on a pipe of its own once it has read the sample's CPU clock), and
+  worker <- differential child (:mod:`~perfedit.sandbox.differential_child`): frames of at most
+  :data:`MAX_FRAME_BYTES`, as those processes run the untrusted program.
 
 Stdlib only, and only modules every interpreter has loaded at start-up (marshal, os): the worker
 loads this file, and whatever it imports would be pre-imported for the programs it times. The
@@ -76,6 +77,7 @@ TMPFS, DISK = "tmpfs-", "disk"  # SCRATCH: TMPFS + its size in bytes (HOME, TMPD
 PRIVATE = "private"  # SHM: PRIVATE (on the scratch tmpfs) or SHARED (the host's)
 DROPPED, KEPT = "dropped", "kept"  # CAPABILITIES
 IGNORED_FOR_ROOT = "ignored for root"  # NPROC, else RLIMIT_NPROC; OPEN_FILES: RLIMIT_NOFILE
+DUMPABLE = "dumpable"  # NO: the worker and its children are not dumpable (no ptrace, no /proc/PID/mem)
 
 # A test's status in a record.
 PASSED, FAILED, ERROR, TIMEOUT, CRASHED = "passed", "failed", "error", "timeout", "crashed"
@@ -83,7 +85,7 @@ PYTEST_RUN = "pytest"  # the name of the record of a pytest run that failed as a
 DIFFERENTIAL_RUN = "differential inputs"  # the one "test" of a timing run in differential mode
 
 #: A test record's fields, in order (the manager's ``TestRecord``).
-RECORD_FIELDS = ("name", "status", "seconds", "wall_seconds", "peak_rss_bytes", "stdout", "detail")
+RECORD_FIELDS = ("name", "status", "seconds", "wall_seconds", "peak_rss_bytes", "stdout", "detail", "cpu_seconds")
 
 #: An entry of an OUTCOMES answer, as the differential child describes a call.
 OUTCOME_FIELDS = ("outcome", "call", "result", "args")
@@ -173,13 +175,16 @@ def outcomes_request(limits_s, keep_going):
     return {"op": OUTCOMES, "limits_s": limits_s, "keep_going": keep_going}
 
 
-def record(name, status, seconds, wall_seconds, peak_rss_bytes, detail, stdout=""):
+def record(name, status, seconds, wall_seconds, peak_rss_bytes, detail, stdout="", cpu_seconds=None):
     """A test record (:data:`RECORD_FIELDS`): ``status`` one of PASSED ... CRASHED, ``seconds``
     the test's own time and ``wall_seconds`` the wall time of its run (both in seconds),
     ``peak_rss_bytes``, ``detail`` (a failure message, capped by :func:`cap_text`), ``stdout``
-    (case tests only)."""
-    return dict(zip(RECORD_FIELDS, (name, status, seconds, wall_seconds, peak_rss_bytes, stdout, cap_text(detail)),
-                    strict=True))
+    (case tests only), ``cpu_seconds`` the CPU time the worker measured for each sample of the
+    test from outside it, setup and teardown included (seconds; None: ``seconds``, which the
+    worker measured)."""
+    cpu_seconds = seconds if cpu_seconds is None else cpu_seconds
+    values = (name, status, seconds, wall_seconds, peak_rss_bytes, stdout, cap_text(detail), cpu_seconds)
+    return dict(zip(RECORD_FIELDS, values, strict=True))
 
 
 def cap_text(text, max_bytes=MAX_DETAIL_BYTES):

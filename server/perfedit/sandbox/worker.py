@@ -17,14 +17,21 @@ system from ``wait4``, which the program cannot forge) plus that of any process 
 behind; interpreter start-up is excluded (the interpreter is already running), the program's
 own imports are included.
 
-pytest: one server child per worker imports pytest and collects once, then forks a fresh run
-child for every run, so each run starts from the state right after collection. The run child
-times each test function pyperf-style (one warm-up call, then loops until a sample lasts
-``MIN_SAMPLE_S``) with a clock captured before any of the project's code was imported, and sends
-its report on a pipe the worker opened for the server, never on stdout or in a file. The worker
-accepts a report only if it carries the run's nonce, names exactly the collected tests, and its
-timed calls fit inside the run's wall time measured here; otherwise the run fails with "timing
-report inconsistent".
+pytest: one server child per worker imports pytest and collects once; it runs no test itself.
+For each sample the worker asks for, it forks a sample child from the collected session, which
+runs that one test once and exits, so every sample starts from the modules as collection left
+them (no cache or global a candidate fills survives into the next sample). The worker measures
+each sample from outside (:meth:`_Pytest._sample`): the sample marks the start and end of its
+call on the report pipe and waits for the worker's acknowledgement on a pipe of its own; at each
+mark the worker reads the sample's CPU time from the kernel's per-process CPU clock. That is the
+call's figure; the sample's own clock (captured before any of the project's code was imported)
+must agree with it within CROSS_CHECK_RATIO and CROSS_CHECK_SLACK_S, and the
+sample's CPU time from fork to report (with the server's meanwhile) goes into the record as
+``cpu_seconds`` for :func:`perfedit.timing.cross_check`. Frames without the run's nonce and the
+sample's number, out of order, or from a process other than the sample fail the run with
+"timing report inconsistent". After every case and every sample the worker empties HOME and
+TMPDIR (back to what collection left there). The worker makes itself non-dumpable at start, so
+no test can ptrace it or read its memory.
 
 Differential mode (:mod:`perfedit.differential`): the worker holds pickled calls (``{"op":
 INPUTS, "inputs": [bytes, ...]}``) and forks one child per request, which loads
@@ -69,7 +76,13 @@ send_frame, receive_frame = protocol.send_frame, protocol.receive_frame
 PASSED, FAILED, ERROR, TIMEOUT, CRASHED = protocol.PASSED, protocol.FAILED, protocol.ERROR, protocol.TIMEOUT, protocol.CRASHED
 
 MIN_SAMPLE_S = 0.005
-MAX_LOOPS = 10_000
+MAX_LOOPS = 10_000  # differential mode's calibration loops
+MAX_SAMPLES = 3  # fresh samples of a pytest test per calibrated run, until they last MIN_SAMPLE_S
+CROSS_CHECK_RATIO = 2.0  # a call's kernel CPU time may exceed its in-process time by this factor ...
+CROSS_CHECK_SLACK_S = 0.001  # ... plus this, before the run is rejected
+PR_SET_DUMPABLE = 4
+CPUCLOCK_SCHED = 2  # a process CPU clock id: ((~pid) << 3) | CPUCLOCK_SCHED, user + system time in ns
+CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 DETAIL_BYTES = protocol.MAX_DETAIL_BYTES
 cap_text = protocol.cap_text
 SWEEP_ROUNDS = 100
@@ -305,6 +318,98 @@ def _is_running(pid):
     return _stat_fields(pid)[:1] not in ([], ["Z"], ["X"])
 
 
+def _cpu_s(pid):
+    """CPU seconds (user + system, every thread, not its children) that process ``pid`` has
+    used so far, from the kernel's per-process CPU clock; raises BadReport if it is gone.
+
+    The clock is the kernel's: nothing in that process can change what it reads."""
+    try:
+        return time.clock_gettime_ns(((~pid) << 3) | CPUCLOCK_SCHED) / 1e9
+    except OSError as exc:
+        raise BadReport(f"process {pid} ended before it was measured") from exc
+
+
+def _children_cpu_s(pid):
+    """CPU seconds of the children that process ``pid`` has reaped (``/proc/PID/stat`` cutime
+    + cstime, in clock ticks, so to 1/CLK_TCK s)."""
+    fields = _stat_fields(pid)
+    try:
+        return (int(fields[13]) + int(fields[14])) / CLOCK_TICKS_PER_S
+    except (IndexError, ValueError):
+        return 0.0
+
+
+def _living_below(pid):
+    """Every process below ``pid`` that is not a zombie (a set of pids)."""
+    living, todo = set(), [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            if _is_running(child):
+                living.add(child)
+            todo.append(child)
+    return living
+
+
+def _scratch_folders():
+    """HOME and TMPDIR of the tests (absolute paths, at most two)."""
+    return sorted({os.environ[key] for key in ("HOME", "TMPDIR") if os.path.isabs(os.environ.get(key, ""))})
+
+
+def _snapshot(folders):
+    """The names at the top of each of ``folders``: what :func:`_refresh` keeps."""
+    kept = {}
+    for folder in folders:
+        try:
+            kept[folder] = frozenset(os.listdir(folder))
+        except OSError:
+            kept[folder] = frozenset()
+    return kept
+
+
+def _refresh(kept):
+    """Empty each scratch folder (HOME, TMPDIR) back to its top-level names in ``kept`` (from
+    :func:`_snapshot`), so that no test child finds what an earlier one left there."""
+    for folder, names in kept.items():
+        _empty(folder, names)
+
+
+def _empty(folder, keep=frozenset()):
+    """Remove everything in ``folder`` but the top-level names in ``keep``; no symlink is followed."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in entries:
+        if entry.name in keep:
+            continue
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                os.chmod(entry.path, 0o700)
+                _empty(entry.path)
+                os.rmdir(entry.path)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            continue
+
+
+def _make_undumpable():
+    """PR_SET_DUMPABLE 0 for the worker and, as fork keeps it, for every process it forks: with
+    no capabilities, no test can then ptrace them or open their ``/proc/PID/mem``. ctypes is
+    imported for the call and then dropped from ``sys.modules``, so no module is pre-imported for
+    the programs. True if it took effect."""
+    before = set(sys.modules)
+    try:
+        import ctypes
+
+        done = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+    except (ImportError, OSError, AttributeError):
+        done = False
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+    return done
+
+
 def _sweep(spare=0):
     """Kill and reap every process below the worker but ``spare`` (a pid; 0: none).
 
@@ -355,6 +460,7 @@ class _Cases:
         self.spec, self.alarm, self.closed_fds = spec, alarm, closed_fds
         program = spec["program"]
         self.code, self.problem = None, ""
+        self.kept = _snapshot(_scratch_folders())
         try:
             with open(program, encoding="utf-8") as handle:
                 self.code = compile(handle.read(), program, "exec")
@@ -401,19 +507,20 @@ class _Cases:
         elapsed = time.perf_counter() - started
         self.alarm.disarm()
         left_running, left_cpu_s = _sweep()
+        _refresh(self.kept)  # the next case starts with an empty HOME and TMPDIR
         status, detail = _outcome(wait_status, self.alarm.fired, spec)
         if status == ERROR and not detail:
             detail = _read_detail(err_path) or f"exit status {os.WEXITSTATUS(wait_status)}"
         if left_running and status == PASSED:
             status, detail = ERROR, _left_running(left_running)
+        cpu_s = usage.ru_utime + usage.ru_stime + left_cpu_s
         stdout = _read(out_path, spec["max_output_bytes"])
         for path in (out_path, err_path):  # the output folder holds one case's files at a time
             try:
                 os.unlink(path)
             except OSError:
                 pass
-        return protocol.record(name, status, usage.ru_utime + usage.ru_stime + left_cpu_s, elapsed,
-                               usage.ru_maxrss * 1024, detail, stdout=stdout)
+        return protocol.record(name, status, cpu_s, elapsed, usage.ru_maxrss * 1024, detail, stdout=stdout, cpu_seconds=cpu_s)
 
     def close(self):
         _sweep()
@@ -439,13 +546,15 @@ def _read_tail(path, limit=DETAIL_BYTES):
 
 
 class _Pytest:
-    """The worker's side of the pytest server: start it, send runs, check its reports."""
+    """The worker's side of the pytest server: start it, ask it for samples, measure them."""
 
     def __init__(self, spec, alarm, closed_fds):
         self.spec, self.alarm, self.closed_fds = spec, alarm, closed_fds
         self.server = 0
-        self.commands = self.reports = -1
+        self.commands = self.reports = self.acks = -1
         self.collected = []
+        self.kept = {}  # the scratch folders' entries after collection (see _refresh)
+        self.samples = 0  # samples asked for so far: each one's number is in its acks
         self.problem = ""  # why the tests cannot run at all (collection failed): every run fails
 
     def run(self, calibrate):
@@ -455,25 +564,129 @@ class _Pytest:
             return [protocol.record(protocol.PYTEST_RUN, ERROR, 0.0, 0.0, 0, self.problem)]
         nonce = os.urandom(8).hex()
         started = time.perf_counter()
-        failure = None
+        failure, records = None, []
         self.alarm.arm(self.spec["run_timeout_s"], self._kill_server)
         try:
-            send_frame(self.commands, {"calibrate": calibrate, "nonce": nonce})
-            report, done = self._receive_run(nonce)
-            records = self._records(report, done, time.perf_counter() - started)
+            for index, node_id in enumerate(self.collected):
+                record = self._test(index, node_id, nonce, calibrate)
+                if record["name"] == protocol.PYTEST_RUN:  # a sample ended without reporting
+                    records = [record]
+                    break
+                records.append(record)
         except (BrokenChannel, OSError, BadReport) as exc:
             failure = exc
         finally:
             self.alarm.disarm()
         if failure is not None or self.alarm.fired:
             return [self._failed_run(failure, time.perf_counter() - started)]
-        return self._check_leftovers(records)
+        wall_s = time.perf_counter() - started
+        return self._check_leftovers([{**record, "wall_seconds": wall_s} for record in records])
+
+    def _test(self, index, node_id, nonce, calibrate):
+        """One test's record: one fresh sample, or with ``calibrate`` fresh samples until their
+        calls last MIN_SAMPLE_S (at most MAX_SAMPLES); ``seconds`` and ``cpu_seconds`` are the
+        means over the samples. A sample that does not pass ends the test (its outcome)."""
+        seconds, cpu_seconds, peak_rss_bytes = [], [], 0
+        while True:
+            sample = self._sample(index, node_id, nonce)
+            if isinstance(sample, dict):
+                return sample  # it ended without a report (a crash, os._exit), or left processes
+            outcome, detail, call_s, cpu_s, rss_bytes = sample
+            peak_rss_bytes = max(peak_rss_bytes, rss_bytes)
+            if outcome != "passed":
+                return protocol.record(node_id, FAILED, call_s, 0.0, peak_rss_bytes, detail, cpu_seconds=cpu_s)
+            seconds.append(call_s)
+            cpu_seconds.append(cpu_s)
+            if not calibrate or len(seconds) >= MAX_SAMPLES or sum(seconds) >= MIN_SAMPLE_S:
+                break
+        return protocol.record(node_id, PASSED, sum(seconds) / len(seconds), 0.0, peak_rss_bytes, "",
+                               cpu_seconds=sum(cpu_seconds) / len(cpu_seconds))
+
+    def _sample(self, index, node_id, nonce):
+        """Ask the server for one sample of test ``index`` (a child forked from the collected
+        session that runs it once) and measure it here, outside the test's process.
+
+        The sample sends marks (start, stop, report) and waits for this worker's
+        acknowledgement of each, so that what is read here at a mark is read while it stands
+        still. At its start mark the sample must be a child of the server, and no process may
+        run below the worker but the server, the sample and the sample's own descendants. Returns (outcome,
+        detail, call seconds, CPU seconds, peak RSS bytes), or a record if it ended without a
+        report or left processes running. Call seconds are the kernel's CPU time of the sample
+        between the marks; CPU seconds are everything the sample and the server used on CPU for
+        it (the sample to its report, the children it reaped, the server meanwhile, whatever was
+        left below the worker). Raises BadReport if the kernel's figure exceeds the sample's own
+        clock more than CROSS_CHECK_RATIO times (plus CROSS_CHECK_SLACK_S): its clock was
+        tampered with, or the call kept several CPUs busy; or if a frame is out of place."""
+        self.samples += 1
+        number = self.samples
+        server_cpu_s = _cpu_s(self.server)
+        send_frame(self.commands, {"index": index, "nonce": nonce, "number": number})
+        pid, marks, report = 0, {}, None
+        while True:
+            frame = receive_frame(self.reports)
+            if not isinstance(frame, dict):
+                raise BadReport("a frame that is not a report")
+            if "done" in frame:
+                break
+            mark = frame.get("mark")
+            if frame.get("nonce") != nonce or frame.get("number") != number or mark in marks or report is not None:
+                raise BadReport("an unexpected report")
+            if mark == "start":
+                pid = frame.get("pid")
+                if (not isinstance(pid, int) or pid not in _children(self.server)
+                        or _living_below(os.getpid()) - _living_below(pid) != {self.server, pid}):
+                    raise BadReport("a start mark from a process that is not the sample")
+            elif mark not in ("stop", "report") or not pid and mark == "stop":
+                raise BadReport("a mark out of order")
+            marks[mark] = (_cpu_s(pid) if pid else 0.0, frame)
+            if mark == "report":
+                report = frame
+                total_s = marks[mark][0] + (_children_cpu_s(pid) if pid else 0.0)
+            os.write(self.acks, number.to_bytes(4, "little"))
+        peak_rss_bytes = frame.get("peak_rss_bytes")
+        peak_rss_bytes = peak_rss_bytes if isinstance(peak_rss_bytes, int) else 0
+        left_running, left_cpu_s = _sweep(spare=self.server)
+        _refresh(self.kept)  # the next sample starts with HOME and TMPDIR as collection left them
+        if report is None:
+            return self._no_report(frame, peak_rss_bytes)
+        if left_running:
+            return protocol.record(node_id, ERROR, 0.0, 0.0, peak_rss_bytes, _left_running(left_running))
+        outcome, detail = report.get("outcome"), report.get("detail")
+        if not (isinstance(outcome, str) and isinstance(detail, str)):
+            raise BadReport("a malformed report")
+        if outcome == "passed" and not ("start" in marks and "stop" in marks):
+            raise BadReport("a passed test without a timed call")
+        call_s = 0.0
+        if "stop" in marks:
+            own_s = marks["stop"][1].get("seconds")
+            if not isinstance(own_s, float) or own_s < 0.0:
+                raise BadReport("impossible figures")
+            kernel_s = marks["stop"][0] - marks["start"][0]
+            if kernel_s > CROSS_CHECK_RATIO * own_s + CROSS_CHECK_SLACK_S:
+                raise BadReport(
+                    f"timing cross-check failed: the test's clock measured {own_s * 1e3:.3f} ms for a call "
+                    f"that used {kernel_s * 1e3:.3f} ms of CPU time (was its clock replaced?)"
+                )
+            call_s = kernel_s
+        cpu_s = total_s + left_cpu_s + _cpu_s(self.server) - server_cpu_s
+        return outcome, detail, call_s, max(cpu_s, call_s), peak_rss_bytes
+
+    def _no_report(self, done, peak_rss_bytes):
+        """The record of a sample that ended without reporting (``done``: the server's frame)."""
+        wait_status = done["done"] if isinstance(done["done"], int) else 0
+        status, detail = _outcome(wait_status, False, self.spec)
+        if status in (PASSED, ERROR):
+            status, detail = ERROR, _last_words(
+                self.spec, f"the test process exited with status {os.WEXITSTATUS(wait_status)} before reporting (os._exit in a test?)"
+            )
+        return protocol.record(protocol.PYTEST_RUN, status, 0.0, 0.0, peak_rss_bytes, detail)
 
     def _failed_run(self, exc, wall_s):
         """The record of a run that timed out (``exc`` may be None then) or ended without a
         usable report (``exc``); the server is killed, to be restarted by the next run."""
         self._kill_server()
         self._forget_server()
+        _refresh(self.kept)  # what the run's samples left must not be there when tests are collected again
         if self.alarm.fired:
             status, detail = TIMEOUT, f"killed after the {self.spec['run_timeout_s']:g} s wall-clock limit"
         elif isinstance(exc, BadReport | BrokenChannel) and not isinstance(exc, ChannelClosed):
@@ -481,51 +694,6 @@ class _Pytest:
         else:
             status, detail = CRASHED, _last_words(self.spec, "the pytest process exited unexpectedly (did a test kill its parent?)")
         return protocol.record(protocol.PYTEST_RUN, status, wall_s, wall_s, 0, detail)
-
-    def _receive_run(self, nonce):
-        """The run child's report (None if it sent none) and the server's ``done`` frame."""
-        report = None
-        while True:
-            frame = receive_frame(self.reports)
-            if not isinstance(frame, dict):
-                raise BadReport("a frame that is not a report")
-            if "done" in frame:
-                return report, frame
-            if report is not None or frame.get("nonce") != nonce:
-                raise BadReport("an unexpected report")
-            report = frame
-
-    def _records(self, report, done, wall_s):
-        """Per-test records; raises BadReport unless ``report`` names exactly the collected
-        tests and its timed calls fit inside ``wall_s``, the run's wall time measured here."""
-        peak_rss_bytes = done.get("peak_rss_bytes")
-        peak_rss_bytes = peak_rss_bytes if isinstance(peak_rss_bytes, int) else 0
-        if report is None:
-            wait_status = done["done"] if isinstance(done["done"], int) else 0
-            status, detail = _outcome(wait_status, False, self.spec)
-            if status in (PASSED, ERROR):
-                status, detail = ERROR, _last_words(
-                    self.spec, f"the test process exited with status {os.WEXITSTATUS(wait_status)} before reporting (os._exit in a test?)"
-                )
-            return [protocol.record(protocol.PYTEST_RUN, status, wall_s, wall_s, peak_rss_bytes, detail)]
-        tests = report.get("tests")
-        if not isinstance(tests, dict) or set(tests) != set(self.collected):
-            raise BadReport("it does not name the collected tests")
-        records, timed_s = [], 0.0
-        for node_id in self.collected:
-            entry = tests[node_id]
-            if not (isinstance(entry, tuple) and len(entry) == 4):
-                raise BadReport(f"a malformed entry for {node_id}")
-            outcome, detail, seconds, test_timed_s = entry
-            if not (isinstance(outcome, str) and isinstance(detail, str) and isinstance(seconds, float)
-                    and isinstance(test_timed_s, float) and 0.0 <= seconds <= test_timed_s <= wall_s):
-                raise BadReport(f"impossible figures for {node_id}")
-            timed_s += test_timed_s
-            status = PASSED if outcome == "passed" else FAILED
-            records.append(protocol.record(node_id, status, seconds, wall_s, peak_rss_bytes, detail))
-        if timed_s > wall_s + CLOCK_SLACK_S:
-            raise BadReport(f"{timed_s:.4f} s of timed calls in a run that lasted {wall_s:.4f} s")
-        return records
 
     def _check_leftovers(self, records):
         """Fail every test of a run that left processes running (then restart the server)."""
@@ -545,13 +713,15 @@ class _Pytest:
         """Fork the server and wait until it has collected the tests (sets ``problem`` if not)."""
         commands_read, self.commands = os.pipe()
         self.reports, reports_write = os.pipe()
+        acks_read, self.acks = os.pipe()
         spec = self.spec
         pid = os.fork()
         if pid == 0:
-            _child(spec, (*self.closed_fds, self.commands, self.reports), spec["cpu_s"],
-                   lambda: _serve(spec, commands_read, reports_write))
+            _child(spec, (*self.closed_fds, self.commands, self.reports, self.acks), spec["cpu_s"],
+                   lambda: _serve(spec, commands_read, reports_write, acks_read))
         os.close(commands_read)
         os.close(reports_write)
+        os.close(acks_read)
         try:
             os.setpgid(pid, pid)
         except (ProcessLookupError, PermissionError):
@@ -573,6 +743,7 @@ class _Pytest:
             self.problem = f"{error or 'pytest collected no tests'}\n{output}".strip()
             self._kill_server()
             self._forget_server()
+        self.kept = _snapshot(_scratch_folders())
 
     def _kill_server(self):
         """Kill the server and everything below the worker (safe inside the alarm's handler)."""
@@ -581,10 +752,10 @@ class _Pytest:
         _sweep()
 
     def _forget_server(self):
-        for fd in (self.commands, self.reports):
+        for fd in (self.commands, self.reports, self.acks):
             if fd >= 0:
                 os.close(fd)
-        self.server, self.commands, self.reports = 0, -1, -1
+        self.server, self.commands, self.reports, self.acks = 0, -1, -1, -1
 
     def close(self):
         self._kill_server()
@@ -754,29 +925,31 @@ def _serve_calls(spec, task, inputs, frames):
     return 0
 
 
-def _serve(spec, commands, reports):
-    """The pytest server's body: collect once, then serve runs (see :func:`_server_plugin`)."""
+def _serve(spec, commands, reports, acks):
+    """The pytest server's body: collect once, then fork samples (see :func:`_server_plugin`)."""
     import pytest
 
     _redirect(os.devnull, _output(spec, "out"), _output(spec, "err"))
     args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--rootdir", ".", *spec["node_ids"]]
     if spec["doctest"]:
         args.insert(0, "--doctest-modules")
-    pytest.main(args, plugins=[_server_plugin(pytest, commands, reports)])
+    pytest.main(args, plugins=[_server_plugin(pytest, commands, reports, acks)])
     return 0
 
 
-def _server_plugin(pytest, commands, reports):
-    """The server's pytest plugin. Its clock is captured here, before collection imports any of
-    the project's code, so replacing ``time.perf_counter`` there does not reach it."""
+def _server_plugin(pytest, commands, reports, acks):
+    """The server's pytest plugin: after collection it runs no test itself; for each request of
+    the worker it forks a sample child from the collected session, which runs that one test once
+    and exits, so every sample starts from the modules as collection left them. The sample times
+    its call with a clock captured here, before collection imports any of the project's code,
+    and marks the call's start and end to the worker, which measures it from outside."""
     clock = time.perf_counter
 
     class Server:
         def __init__(self):
             self.collect_errors = []
-            self.calibrate = False
-            self.timings = {}  # node id -> (seconds per call, seconds of all timed calls)
-            self.outcomes = {}  # node id -> (outcome, detail, call duration in seconds)
+            self.command = None  # in a sample: the worker's request
+            self.outcome = None  # in a sample: (outcome, detail)
 
         def pytest_collectreport(self, report):
             if report.failed:
@@ -788,6 +961,9 @@ def _server_plugin(pytest, commands, reports):
             send_frame(reports, {"collected": collected, "error": "\n".join(self.collect_errors)})
             if self.collect_errors or not collected:
                 return True
+            import gc
+
+            gc.freeze()  # the collected session is shared by every sample: their collections skip it, copying no page of it
             while True:
                 try:
                     command = receive_frame(commands)
@@ -796,27 +972,28 @@ def _server_plugin(pytest, commands, reports):
                 _flush_stdio()
                 pid = os.fork()
                 if pid == 0:
-                    self._run(session, command)
+                    self._sample(session.items[command["index"]], command)
                 _, status, usage = os.wait4(pid, 0)
                 send_frame(reports, {"done": status, "peak_rss_bytes": usage.ru_maxrss * 1024})
 
-        def _run(self, session, command):
-            """In the run child: run every collected test once, report, exit; never returns."""
+        def _mark(self, message):
+            """Send a mark to the worker and wait until it has measured this process."""
+            command = self.command
+            send_frame(reports, {**message, "nonce": command["nonce"], "number": command["number"]})
+            expected = command["number"].to_bytes(4, "little")
+            while os.read(acks, 4) != expected:
+                continue  # an acknowledgement meant for an earlier sample that died first
+
+        def _sample(self, item, command):
+            """In a sample child: run ``item`` once, report, exit; never returns."""
             status = 1
             try:
                 os.close(commands)
-                self.calibrate = command["calibrate"]
-                items = session.items
-                for index, item in enumerate(items):
-                    nextitem = items[index + 1] if index + 1 < len(items) else None
-                    item.ihook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+                self.command = command
+                item.ihook.pytest_runtest_protocol(item=item, nextitem=None)
                 _wait_for_threads()
-                tests = {}
-                for item in items:
-                    outcome, detail, duration = self.outcomes.get(item.nodeid, ("failed", "did not run", 0.0))
-                    seconds, timed_s = self.timings.get(item.nodeid, (duration, duration))
-                    tests[item.nodeid] = (outcome, detail, float(seconds), float(timed_s))
-                send_frame(reports, {"nonce": command["nonce"], "tests": tests})
+                outcome, detail = self.outcome or ("failed", "did not run")
+                self._mark({"mark": "report", "outcome": outcome, "detail": detail})
                 status = 0
             except BaseException:
                 import traceback
@@ -826,30 +1003,41 @@ def _server_plugin(pytest, commands, reports):
                 _flush_stdio()
                 os._exit(status)
 
+        @pytest.hookimpl(hookwrapper=True, trylast=True, specname="pytest_pyfunc_call")
+        def pytest_pyfunc_call_timed(self, pyfuncitem):
+            """A test function's call (or its coroutine's, by its plugin), marked closest to it."""
+            yield from self._timed()
+
         @pytest.hookimpl(tryfirst=True)
         def pytest_pyfunc_call(self, pyfuncitem):
+            """Call a plain test function directly (no other plugin's hook in the timed interval)."""
             function = pyfuncitem.obj
             if getattr(function, "__code__", None) and function.__code__.co_flags & 0x180:
                 return None  # coroutine / async generator: leave it to its plugin
-            kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-            started = clock()
-            function(**kwargs)
-            elapsed = timed_s = clock() - started
-            if self.calibrate:
-                loops = max(1, min(MAX_LOOPS, int(MIN_SAMPLE_S / max(elapsed, 1e-9)) + 1))
-                started = clock()
-                for _ in range(loops):
-                    function(**kwargs)
-                sample_s = clock() - started
-                elapsed, timed_s = sample_s / loops, timed_s + sample_s
-            self.timings[pyfuncitem.nodeid] = (elapsed, timed_s)
+            function(**{name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames})
             return True
 
+        @pytest.hookimpl(hookwrapper=True, trylast=True)
+        def pytest_runtest_call(self, item):
+            """Any other test's call (a doctest), marked closest to it."""
+            if isinstance(item, pytest.Function):
+                yield
+            else:
+                yield from self._timed()
+
+        def _timed(self):
+            """The body of a hook wrapper that marks and times what it wraps."""
+            self._mark({"mark": "start", "pid": os.getpid()})
+            started = clock()
+            try:
+                yield
+            finally:
+                elapsed = clock() - started
+                self._mark({"mark": "stop", "seconds": elapsed})
+
         def pytest_runtest_logreport(self, report):
-            if report.when == "call" or report.outcome != "passed":
-                previous = self.outcomes.get(report.nodeid)
-                if previous is None or previous[0] == "passed":
-                    self.outcomes[report.nodeid] = (report.outcome, cap_text(report.longreprtext), report.duration)
+            if (report.when == "call" or report.outcome != "passed") and (self.outcome is None or self.outcome[0] == "passed"):
+                self.outcome = (report.outcome, cap_text(report.longreprtext))
 
     return Server()
 
@@ -863,6 +1051,7 @@ def main():
     sys.path[:0] = spec["sys_path"]
     if facts.get(protocol.NETWORK) != protocol.NAMESPACE:
         sys.addaudithook(_refuse_network)
+    facts[protocol.DUMPABLE] = protocol.NO if _make_undumpable() else protocol.YES
     spec["nproc"] = _process_limit(spec, facts)
     facts[protocol.NPROC] = str(spec["nproc"]) if not _is_real_root() else protocol.IGNORED_FOR_ROOT
     facts[protocol.OPEN_FILES] = str(OPEN_FILES)
