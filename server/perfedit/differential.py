@@ -1,18 +1,24 @@
-"""Differential testing: when a function's tests are thin, compare candidates with the original
-on the same inputs (issue 4, "When the user's tests are thin").
+"""Differential testing: compare candidates with the original on the same inputs, beyond what
+the tests assert (issue 4, "When the user's tests are thin"; issue 13, "Behaviour beyond the
+tests").
 
-It applies to module-level functions with fewer than ``differential_min_tests`` pytest or
-doctest items, and to hinted functions with no tests at all (``TestSuite.kind ==
-"differential"``, :func:`perfedit.testsource.discover`). Scripts are out of scope: their
-stdin/stdout cases already compare outputs.
+It applies to every module-level function with pytest or doctest items (tests rarely pin down
+every input a function accepts), and to hinted functions with no tests at all
+(``TestSuite.kind == "differential"``, :func:`perfedit.testsource.discover`), unless
+``differential_min_tests`` is 0 (off); with fewer than ``differential_min_tests`` tests the
+check is the main evidence and the explanation says so (lower confidence). Scripts are out of
+scope (:func:`unchecked_note` says so in the verdict).
 
 1. **Recording** (:func:`record_calls`): the existing tests run once on the original with the
    function wrapped so that each outermost call's ``(args, kwargs)`` is pickled before the call.
 2. **Generating**: in the sandbox, hypothesis draws more calls from the type hints, else from
-   the recorded values' types (:mod:`perfedit.sandbox.differential_child`).
+   the recorded values' types (:mod:`perfedit.sandbox.differential_child`); then *widened*
+   calls for the unhinted parameters: None, empty containers, unhashable and duplicated items
+   (a type hint is the function's contract, so hinted parameters are not widened).
 3. **Reference**: the original is called on every input twice, each time in a fresh child;
    inputs on which it times out (generated ones get ``GENERATED_INPUT_LIMIT_S``), crashes or
-   behaves differently between the two runs are dropped.
+   behaves differently between the two runs are dropped, and so are widened inputs on which it
+   raises: only what the original accepted counts beyond the tests' types.
 4. **Comparing** (:meth:`Differential.compare`): the candidate is called on the kept inputs;
    return values, exception types and the arguments after the call must match the original's
    (floats within ``FLOAT_TOLERANCE``), else the candidate is rejected with the input named.
@@ -43,6 +49,7 @@ MAX_RECORDED_CALLS = 100
 MAX_RECORDED_BYTES = 8 * 1024**2  # all recorded calls together; below RLIMIT_FSIZE of a test
 MAX_INPUT_BYTES = 64 * 1024  # one generated call, pickled
 GENERATED_INPUT_LIMIT_S = 0.5
+WIDENED_SHARE = 4  # widened inputs generated: differential_examples // WIDENED_SHARE
 FLOAT_TOLERANCE = 1e-6  # relative, and absolute near zero
 _RECORDING = "recorded-calls"
 _WARM_HYPOTHESIS = (  # draws one text: hypothesis builds and stores its Unicode tables
@@ -87,10 +94,14 @@ del _perfedit_recorded
 @dataclass(frozen=True)
 class DifferentialCheck:
     """How many inputs a candidate was checked on: ``recorded`` from the tests, ``generated``
-    by hypothesis."""
+    by hypothesis, ``widened`` of them beyond the recorded types (None, empty, unhashable items);
+    ``thin``: the tests are fewer than ``differential_min_tests``, so this check is the main
+    evidence."""
 
     recorded: int
     generated: int
+    widened: int = 0
+    thin: bool = True
 
     @property
     def inputs(self) -> int:
@@ -109,14 +120,30 @@ class Mismatch:
 
 def applies(target: Target, suite: TestSuite, settings: Settings) -> bool:
     """True if ``target`` is checked by differential testing with ``suite``: no tests at all
-    (kind "differential"), or fewer than ``settings.differential_min_tests`` pytest or doctest
-    items for a function differential testing can call."""
+    (kind "differential"), or pytest or doctest items for a function differential testing can
+    call, unless ``settings.differential_min_tests`` is 0 (off)."""
     if suite.kind == "differential":
         return True
     return (
-        suite.kind in ("pytest", "doctest") and suite.size < settings.differential_min_tests
+        suite.kind in ("pytest", "doctest") and settings.differential_min_tests > 0
         and differential_blocker(target) is None
     )
+
+
+def unchecked_note(target: Target, suite: TestSuite, settings: Settings, check: DifferentialCheck | None) -> str | None:
+    """The verdict's note when differential testing did not check ``target`` (off, not
+    possible, or no input found): only the tests judged its behaviour. None if it did."""
+    if check is not None:
+        return None
+    if suite.kind == "cases":
+        why = "a script is judged by its stdin/stdout cases only; other inputs are not tried"
+    elif (blocker := differential_blocker(target)) is not None:
+        why = f"not checked by differential testing ({blocker})"
+    elif settings.differential_min_tests == 0:
+        why = "differential testing is off (differential_min_tests = 0)"
+    else:
+        why = "differential testing found no input the original accepts"
+    return f"note: {why}; behaviour the tests do not assert may differ from the original's."
 
 
 def calls_for(root: Path, relative_path: Path, function: str) -> Calls:
@@ -222,6 +249,8 @@ class Differential:
         self.check: DifferentialCheck | None = None
         self._inputs: list[bytes] = []
         self._reference: list[tuple[dict[str, Any], dict[str, Any]]] = []  # the original's entries and parsed outcomes
+        self._widened: list[bool] = []  # per kept input: beyond the recorded types
+        self._widened_from = 0  # the index of the first widened input before the reference run
 
     def open_worker(self, workspace: Workspace) -> WorkerHandle:
         """A differential-mode worker on ``workspace``, holding the inputs found by :meth:`prepare`."""
@@ -242,6 +271,14 @@ class Differential:
         ))
         known = set(recorded)
         generated = [data for data in answer.get(protocol.GENERATED, []) if data not in known]
+        known.update(generated)
+        widened = [] if self.suite.kind == "differential" else [
+            data for data in worker.request(protocol.generate_request(
+                recorded, self.settings.differential_examples // WIDENED_SHARE, MAX_INPUT_BYTES, str(hypothesis_storage()), widen=True,
+            )).get(protocol.GENERATED, []) if data not in known
+        ]
+        generated += widened
+        self._widened_from = len(recorded) + len(generated) - len(widened)
         inputs = recorded + generated
         generated_limit_s = min(self.limits.timeout_s, GENERATED_INPUT_LIMIT_S)
         limits_s = [self.limits.timeout_s] * len(recorded) + [generated_limit_s] * len(generated)
@@ -250,6 +287,7 @@ class Differential:
         kept = [  # (a run that failed as a whole described nothing: zip stops there)
             index for index, (a, b) in enumerate(zip(first, second, strict=False))
             if a is not None and b is not None and same(a[1], b[1])
+            and (index < self._widened_from or a[1]["result"][0] == "returns")  # widened: only what the original accepts
         ]
         if not kept and self.suite.kind == "differential":
             problem = str(answer.get(protocol.PROBLEM, "")).strip() or "the original timed out, crashed or varied on every input"
@@ -259,10 +297,13 @@ class Differential:
             )
         self._inputs = [inputs[index] for index in kept]
         self._reference = [described for index in kept if (described := first[index]) is not None]
+        self._widened = [index >= self._widened_from for index in kept]
         worker.request(protocol.inputs_request(self._inputs))
         if kept:
             from_tests = sum(1 for index in kept if index < len(recorded))
-            self.check = DifferentialCheck(from_tests, len(kept) - from_tests)
+            self.check = DifferentialCheck(
+                from_tests, len(kept) - from_tests, sum(self._widened), self.suite.size < self.settings.differential_min_tests,
+            )
 
     def _outcomes(self, worker: WorkerHandle, limits_s: list[float], *, keep_going: bool) -> list[Any]:
         """The worker's entries for its inputs (see :mod:`perfedit.sandbox.worker`), or its
@@ -282,13 +323,14 @@ class Differential:
             return Mismatch(f"differential testing: {self.target.name} cannot be called: {entries.splitlines()[-1]}", "", entries)
         if len(entries) != len(self._reference):
             return Mismatch(f"differential testing: the sandbox answered for {len(entries)} of {len(self._reference)} inputs", "", "")
-        for (original, want), entry in zip(self._reference, entries, strict=True):
+        for (original, want), entry, beyond in zip(self._reference, entries, self._widened, strict=True):
             how = self._difference(original, want, entry)
             if how is not None:
                 call = original["call"]
                 got = entry.get("result", how) if isinstance(entry, dict) else how
+                kind = " (an input of a kind the tests do not use, which the original accepts)" if beyond else ""
                 return Mismatch(
-                    f"differential testing: {how} for {call}", call,
+                    f"differential testing: {how} for {call}{kind}", call,
                     f"input: {call}\noriginal: {original['result']}\ncandidate: {got}",
                 )
         return None
@@ -305,7 +347,9 @@ class Differential:
         if not isinstance(got, dict) or "result" not in got:
             return "could not be described" if not isinstance(got, dict) or "unusable" not in got else "could not load its input"
         if not same(want["result"], got["result"]):
-            return _instead(entry["result"], original["result"], got["result"], want["result"])
+            message = got.get("message") if want["result"][0] == "returns" else None  # narrowed: say why it raised
+            text = f"{entry['result']}: {message}" if got["result"][0] == "raises" and isinstance(message, str) and message else entry["result"]
+            return _instead(text, original["result"], got["result"], want["result"])
         for index, (before, after) in enumerate(zip(want["args"], got.get("args", []), strict=False)):
             if not same(before, after):
                 return (f"leaves argument {index + 1} as {_text(entry['args'], index)} where the original "

@@ -6,10 +6,11 @@ Each candidate gets its own workspace and worker: one correctness run, one warm-
 :class:`perfedit.timing.SequentialRule` decides (after at most E = ``settings.runs`` pairs).
 Every candidate run is checked for correctness again, timed or not.
 
-When the tests are thin (fewer than ``settings.differential_min_tests``) or absent, a candidate
-that passes them must also match the original by differential testing
-(:mod:`perfedit.differential`) before it is timed; with no tests, the timed run is one pass of
-calls over the differential inputs.
+A function's candidate that passes its tests must also match the original by differential
+testing (:mod:`perfedit.differential`) before it is timed; with no tests, the timed run is one
+pass of calls over the differential inputs. A verdict's ``notes`` name what the tests cannot
+tell: expected outputs written into the candidate (:mod:`perfedit.literals`), differential
+testing off or not possible.
 
 :func:`validate_candidates` is the one way candidates are validated (the pipeline, evaluation
 and rewards use it): duplicates by syntax tree are settled unrun, the rest go to the harness.
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from perfedit import differential
+from perfedit import differential, literals
 from perfedit.config import Settings
 from perfedit.differential import Differential, DifferentialCheck, Mismatch
 from perfedit.errors import Cancelled, OriginalFailsTests, SourceSyntaxError
@@ -116,7 +117,8 @@ class Verdict:
     one line, ``detail`` holds the first failing test's (``failed_test``) full output. ``comparison`` is None for
     rejected candidates. ``differential`` says on how many inputs the candidate was checked by
     differential testing (None: it was not). ``validation_s`` is the wall time its validation
-    took (0 when it was settled unrun). Memory in bytes, times in seconds.
+    took (0 when it was settled unrun). ``notes``: what the tests could not tell for a candidate
+    that was not rejected (one "note: …" sentence each). Memory in bytes, times in seconds.
     """
 
     label: str
@@ -131,6 +133,7 @@ class Verdict:
     failed_test: str = ""
     differential: DifferentialCheck | None = None
     validation_s: float = 0.0
+    notes: tuple[str, ...] = ()
 
 
 class Harness:
@@ -157,6 +160,7 @@ class Harness:
             Differential(target, suite, settings, self.limits, self.relative_path)
             if differential.applies(target, suite, settings) else None
         )
+        self._expected = literals.expected_outputs(suite, target)
         self._workspace = Workspace(suite, self.relative_path, target.source)
         self._worker = self._open_worker(self._workspace)
 
@@ -231,7 +235,15 @@ class Harness:
         """Validate and time the whole new file ``source`` (label names the candidate)."""
         started = time.perf_counter()
         verdict = self._validate(label, source)
-        return dataclasses.replace(verdict, validation_s=time.perf_counter() - started)
+        return dataclasses.replace(verdict, validation_s=time.perf_counter() - started,
+                                   notes=() if verdict.verdict == "rejected" else self._notes(source))
+
+    def _notes(self, source: str) -> tuple[str, ...]:
+        """What the tests cannot tell about the candidate ``source`` (see :class:`Verdict`)."""
+        check = self.differential.check if self.differential is not None else None
+        unchecked = differential.unchecked_note(self.target, self.suite, self.settings, check)
+        hardcoded = literals.hardcoded_notes(source, self.target.source, self._expected)
+        return (*hardcoded, *([unchecked] if unchecked else []))
 
     def _validate(self, label: str, source: str) -> Verdict:
         try:
