@@ -277,7 +277,7 @@ class Differential:
                 recorded, self.settings.differential_examples // WIDENED_SHARE, MAX_INPUT_BYTES, str(hypothesis_storage()), widen=True,
             )).get(protocol.GENERATED, []) if data not in known
         ]
-        generated += widened
+        generated += sorted(widened, key=len)  # the smallest first: a mismatch names the simplest input
         self._widened_from = len(recorded) + len(generated) - len(widened)
         inputs = recorded + generated
         generated_limit_s = min(self.limits.timeout_s, GENERATED_INPUT_LIMIT_S)
