@@ -206,7 +206,7 @@ class Harness:
             return self.differential.mismatch(calls)
 
     def baseline(self, runs: int = 3) -> Baseline:
-        """Run the original: differential testing's inputs and outcomes if the tests are thin,
+        """Run the original: differential testing's inputs and outcomes where it applies,
         correctness once, then ``runs`` timed runs for per-test times."""
         if self.differential is not None:
             self._check_cancel()
