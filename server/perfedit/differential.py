@@ -111,11 +111,15 @@ class DifferentialCheck:
 @dataclass(frozen=True)
 class Mismatch:
     """Why a candidate failed differential testing: ``reason`` (one line), ``call`` (the input,
-    as a call), ``detail`` (the original's and the candidate's outcomes)."""
+    as a call), ``detail`` (the original's and the candidate's outcomes). ``narrowing``: "" when
+    it rejects the candidate, else the input is of a kind the tests do not use (widened) and the
+    candidate answers it otherwise than the original: it is shown, not rejected ("differs from
+    the original on f([[], []]), …: raises TypeError: unhashable type: 'list' instead of …")."""
 
     reason: str
     call: str
     detail: str
+    narrowing: str = ""
 
 
 def applies(target: Target, suite: TestSuite, settings: Settings) -> bool:
@@ -314,8 +318,9 @@ class Differential:
 
     def mismatch(self, worker: WorkerHandle) -> Mismatch | None:
         """The first input on which the candidate served by ``worker`` (a worker from
-        :meth:`open_worker` on the candidate's workspace) does not behave as the original, or
-        None if it matches on every input."""
+        :meth:`open_worker` on the candidate's workspace) does not behave as the original and
+        which rejects it; else the first widened input on which it answers otherwise (a
+        ``narrowing``, shown but not rejected); else None."""
         if not self._inputs:
             return None
         entries = self._outcomes(worker, [self.limits.timeout_s] * len(self._inputs), keep_going=False)
@@ -323,17 +328,22 @@ class Differential:
             return Mismatch(f"differential testing: {self.target.name} cannot be called: {entries.splitlines()[-1]}", "", entries)
         if len(entries) != len(self._reference):
             return Mismatch(f"differential testing: the sandbox answered for {len(entries)} of {len(self._reference)} inputs", "", "")
+        narrowed = None
         for (original, want), entry, beyond in zip(self._reference, entries, self._widened, strict=True):
             how = self._difference(original, want, entry)
-            if how is not None:
-                call = original["call"]
-                got = entry.get("result", how) if isinstance(entry, dict) else how
-                kind = " (an input of a kind the tests do not use, which the original accepts)" if beyond else ""
-                return Mismatch(
-                    f"differential testing: {how} for {call}{kind}", call,
-                    f"input: {call}\noriginal: {original['result']}\ncandidate: {got}",
-                )
-        return None
+            if how is None:
+                continue
+            call = original["call"]
+            got = entry.get("result", how) if isinstance(entry, dict) else how
+            detail = f"input: {call}\noriginal: {original['result']}\ncandidate: {got}"
+            answered = isinstance(entry, dict) and protocol.STOPPED not in entry and "result" in (_parse(entry["outcome"]) or {})
+            if not (beyond and answered):  # timeouts and crashes reject on any input
+                return Mismatch(f"differential testing: {how} for {call}", call, detail)
+            if narrowed is None:
+                kind = "an input of a kind the tests do not use, which the original accepts"
+                narrowed = Mismatch(f"differential testing: {how} for {call} ({kind})", call, detail,
+                                    f"differs from the original on {call} ({kind}): {how}")
+        return narrowed
 
     def _difference(self, original: dict[str, Any], want: dict[str, Any], entry: dict[str, Any] | None) -> str | None:
         """How the candidate's ``entry`` differs from the original's (``want``: its parsed

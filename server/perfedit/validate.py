@@ -7,8 +7,9 @@ Each candidate gets its own workspace and worker: one correctness run, one warm-
 Every candidate run is checked for correctness again, timed or not.
 
 A function's candidate that passes its tests must also match the original by differential
-testing (:mod:`perfedit.differential`) before it is timed; with no tests, the timed run is one
-pass of calls over the differential inputs. A verdict's ``notes`` name what the tests cannot
+testing (:mod:`perfedit.differential`) before it is timed; a difference only on widened inputs
+(kinds the tests do not use) is named in the verdict's reason and notes instead of rejecting it.
+With no tests, the timed run is one pass of calls over the differential inputs. A verdict's ``notes`` name what the tests cannot
 tell: expected outputs written into the candidate (:mod:`perfedit.literals`), differential
 testing off or not possible.
 
@@ -236,7 +237,7 @@ class Harness:
         started = time.perf_counter()
         verdict = self._validate(label, source)
         return dataclasses.replace(verdict, validation_s=time.perf_counter() - started,
-                                   notes=() if verdict.verdict == "rejected" else self._notes(source))
+                                   notes=() if verdict.verdict == "rejected" else (*verdict.notes, *self._notes(source)))
 
     def _notes(self, source: str) -> tuple[str, ...]:
         """What the tests cannot tell about the candidate ``source`` (see :class:`Verdict`)."""
@@ -274,9 +275,10 @@ class Harness:
             reason = f"fails {len(failures)} of {len(records)} tests: {failures[0].headline}"
             return Verdict(label, "rejected", reason, passed, len(records), detail=failures[0].detail, failed_test=failures[0].test)
         checked = self.differential.check if self.differential is not None else None
-        if mismatch := self._differential_mismatch(worker, workspace):
+        if (mismatch := self._differential_mismatch(worker, workspace)) and not mismatch.narrowing:
             return Verdict(label, "rejected", mismatch.reason, passed, len(records), detail=mismatch.detail,
                            failed_test=mismatch.call, differential=checked)
+        narrowing = mismatch.narrowing if mismatch else ""  # shown in the reason and the notes, not rejected
         self._warm_up(worker)
         baseline_s: list[float] = []
         candidate_runs: list[list[TestRecord]] = []
@@ -287,10 +289,12 @@ class Harness:
             if broken := self._failures(candidate_runs[-1]):
                 reason = f"failed during a timing run: {broken[0].headline}"
                 return Verdict(label, "rejected", reason, passed, len(records), detail=broken[0].detail, failed_test=broken[0].test)
+        verdict, reason = self._judge(comparison)
         return Verdict(
-            label, *self._judge(comparison), passed, len(records), comparison,
+            label, verdict, f"{reason}; {narrowing}" if narrowing else reason, passed, len(records), comparison,
             peak_rss_bytes=max(r.peak_rss_bytes for r in records or candidate_runs[0]),
             per_test_s=_per_test(candidate_runs), differential=checked,
+            notes=(f"note: {narrowing}.",) if narrowing else (), detail=mismatch.detail if mismatch else "",
         )
 
     def _judge(self, c: Comparison) -> tuple[Literal["not_faster", "faster"], str]:
