@@ -19,9 +19,11 @@ scope (:func:`unchecked_note` says so in the verdict).
    inputs on which it times out (generated ones get ``GENERATED_INPUT_LIMIT_S``), crashes or
    behaves differently between the two runs are dropped, and so are widened inputs on which it
    raises: only what the original accepted counts beyond the tests' types.
-4. **Comparing** (:meth:`Differential.compare`): the candidate is called on the kept inputs;
+4. **Comparing** (:meth:`Differential.mismatch`): the candidate is called on the kept inputs;
    return values, exception types and the arguments after the call must match the original's
-   (floats within ``FLOAT_TOLERANCE``), else the candidate is rejected with the input named.
+   (floats within ``FLOAT_TOLERANCE``), else the candidate is rejected with the input named;
+   a difference only on widened inputs is a ``narrowing``, named in the verdict but not
+   rejected (the candidate accepts less than the original, beyond what the tests ask).
 
 The inputs are pickles made in the sandbox and only ever loaded there: nothing the program or a
 candidate produces is unpickled in this process. Outcomes come back as JSON text.
