@@ -274,7 +274,9 @@ def test_narrowed_behaviour_is_named_even_when_the_tests_are_many(dedupe_project
 
 def test_a_script_verdict_says_what_its_cases_cannot_tell(script_project: Path):
     """A script with one case's expected output written in: the cases pass, the verdict notes it,
-    and notes that scripts are not checked beyond their cases."""
+    and that the script was checked on its cases and their variations only. A rewrite that reads
+    only the first n numbers (the original reads the whole line) is named on the variation with
+    one token more."""
     path = script_project / "seen_before.py"
     target = find(path, path.read_text())
     suite = discover(target)
@@ -284,14 +286,29 @@ def test_a_script_verdict_says_what_its_cases_cannot_tell(script_project: Path):
         "numbers = data.split()[1:]\nseen = set()\nfor x in numbers:\n"
         "    print('YES' if x in seen else 'NO')\n    seen.add(x)\n"
     )
+    first_n = (
+        "import sys\ndata = sys.stdin.read().split()\nseen, out = set(), []\n"
+        "for x in data[1 : int(data[0]) + 1]:\n    out.append('YES' if x in seen else 'NO')\n    seen.add(x)\n"
+        "print('\\n'.join(out))\n"
+    )
     with Harness(target, suite, SETTINGS) as harness:
         baseline = harness.baseline(runs=1)
         verdict = harness.validate("cheat", cheat)
+        narrowed = harness.validate("first n", first_n)
     assert verdict.verdict != "rejected", verdict.reason
+    script_note = (
+        "note: a script is judged by its stdin/stdout cases and 4 variations of their inputs (tokens reversed, "
+        "repeated, one more) only; other inputs are not tried; behaviour the tests do not assert may differ from the original's."
+    )
     assert verdict.notes == (
         "note: the candidate contains the expected output of case 0 ('NO\\nNO\\nYES\\nNO\\nYES') as a literal; "
         "the tests cannot tell it from a real solution.",
-        "note: a script is judged by its stdin/stdout cases only; other inputs are not tried; "
-        "behaviour the tests do not assert may differ from the original's.",
+        script_note,
     )
     assert facts(verdict, baseline, suite)[-2:] == list(verdict.notes)
+    assert narrowed.verdict != "rejected", narrowed.reason
+    assert narrowed.notes == (
+        "note: differs from the original on case 0 with line 2's last token repeated (an input the cases do not "
+        "contain): prints 'NO\\nNO\\nYES\\nNO\\nYES' instead of 'NO\\nNO\\nYES\\nNO\\nYES\\nYES'.",
+        script_note,
+    )

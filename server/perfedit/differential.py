@@ -36,6 +36,7 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ from perfedit.errors import NoTestsFound
 from perfedit.modelstore import cache_root
 from perfedit.sandbox import DIFFERENTIAL_BUDGET, Calls, Limits, WorkerHandle, Workspace, protocol
 from perfedit.targets import Target
-from perfedit.testsource import TestSuite, differential_blocker
+from perfedit.testsource import Case, TestSuite, differential_blocker
 
 MAX_RECORDED_CALLS = 100
 MAX_RECORDED_BYTES = 8 * 1024**2  # all recorded calls together; below RLIMIT_FSIZE of a test
@@ -136,13 +137,17 @@ def applies(target: Target, suite: TestSuite, settings: Settings) -> bool:
     )
 
 
-def unchecked_note(target: Target, suite: TestSuite, settings: Settings, check: DifferentialCheck | None) -> str | None:
+def unchecked_note(
+    target: Target, suite: TestSuite, settings: Settings, check: DifferentialCheck | None, varied: int = 0,
+) -> str | None:
     """The verdict's note when differential testing did not check ``target`` (off, not
-    possible, or no input found): only the tests judged its behaviour. None if it did."""
+    possible, or no input found): only the tests (and for a script, ``varied`` variations of
+    its case inputs) judged its behaviour. None if differential testing checked it."""
     if check is not None:
         return None
     if suite.kind == "cases":
-        why = "a script is judged by its stdin/stdout cases only; other inputs are not tried"
+        also = f" and {varied} variations of their inputs (tokens reversed, repeated, one more)" if varied else ""
+        why = f"a script is judged by its stdin/stdout cases{also} only; other inputs are not tried"
     elif (blocker := differential_blocker(target)) is not None:
         why = f"not checked by differential testing ({blocker})"
     elif settings.differential_min_tests == 0:
@@ -405,3 +410,85 @@ def _type_of(form: Any) -> str:
         return str(form[1][0])
     except (IndexError, KeyError, TypeError):
         return "value"
+
+
+# --- scripts: variations of the case inputs ------------------------------------------------------
+
+MAX_VARIED_CASES = 4  # cases whose inputs are varied, the first ones small enough
+MAX_VARIED_INPUT_CHARS = 4096
+
+
+def variations(suite: TestSuite) -> tuple[Case, ...]:
+    """Variations of the small case inputs of ``suite`` (expected outputs empty: the original's
+    outputs are the reference), on the last line that has tokens: within the format, its tokens
+    reversed and all of them replaced by its first (duplicates); beyond it, its last token
+    repeated (one token more than the count a program may have read). Named
+    ``"<case> with <how>"``."""
+    made: dict[str, Case] = {}
+    small = [case for case in suite.cases if len(case.stdin) <= MAX_VARIED_INPUT_CHARS][:MAX_VARIED_CASES]
+    for case in small:
+        lines = case.stdin.rstrip("\n").split("\n")
+        last = max((i for i, line in enumerate(lines) if line.split()), default=None)
+        if last is None:
+            continue
+        tokens = lines[last].split()
+        changed = {
+            f"line {last + 1}'s tokens reversed": " ".join(reversed(tokens)),
+            f"line {last + 1}'s tokens all {tokens[0][:20]}": " ".join([tokens[0]] * len(tokens)),
+            f"line {last + 1}'s last token repeated": f"{lines[last]} {tokens[-1]}",
+        }
+        for how, line in changed.items():
+            stdin = "\n".join([*lines[:last], line, *lines[last + 1 :]]) + "\n"
+            if stdin != case.stdin and stdin not in {made_case.stdin for made_case in made.values()}:
+                name = f"{case.name} with {how}"
+                made[name] = Case(name, stdin, "")
+    return tuple(made.values())
+
+
+class ScriptVariations:
+    """A script's candidates compared with the original on :func:`variations` of its case
+    inputs. Inputs beyond the cases are beyond what the tests ask, so a difference is named in
+    the verdict (:meth:`narrowing`), not rejected. :meth:`prepare` runs the original twice and
+    keeps the variations on which it ran cleanly and printed the same both times."""
+
+    def __init__(self, suite: TestSuite, relative_path: Path, limits: Limits) -> None:
+        self.relative_path = relative_path
+        self.limits = limits
+        self.suite = TestSuite("cases", suite.root, cases=variations(suite))
+        self.expected: dict[str, str] = {}  # variation name -> the original's output
+
+    def _outputs(self, source: str, runs: int) -> list[dict[str, str | None]]:
+        """Per run, each variation's output (None where the program did not run cleanly)."""
+        workspace = Workspace(self.suite, self.relative_path, source)
+        try:
+            with WorkerHandle(workspace, self.suite, self.limits) as worker:
+                return [{r.name: r.stdout if r.ran_cleanly else None for r in worker.run()} for _ in range(runs)]
+        finally:
+            workspace.close()
+
+    def prepare(self, original: str) -> None:
+        """The original's outputs on the variations (see the class docstring)."""
+        if not self.suite.cases:
+            return
+        first, second = self._outputs(original, 2)
+        self.expected = {
+            name: text for name, text in first.items() if text is not None and second.get(name) == text
+        }
+
+    def narrowing(self, source: str, matches: Callable[[str, str], bool]) -> str:
+        """How the candidate ``source`` differs from the original on the first variation where
+        it does (``matches(actual, expected)``: the cases' output check), or ""."""
+        if not self.expected:
+            return ""
+        outputs = self._outputs(source, 1)[0]
+        for name, want in self.expected.items():
+            got = outputs.get(name)
+            if got is None or not matches(got, want):
+                said = "fails" if got is None else f"prints {_short_text(got)} instead of {_short_text(want)}"
+                return f"differs from the original on {name} (an input the cases do not contain): {said}"
+        return ""
+
+
+def _short_text(text: str) -> str:
+    shown = repr(text.strip())
+    return shown if len(shown) <= 60 else shown[:59] + "…"

@@ -162,6 +162,10 @@ class Harness:
             if differential.applies(target, suite, settings) else None
         )
         self._expected = literals.expected_outputs(suite, target)
+        self.variations = (  # a script's case inputs varied: differences are noted, not rejected
+            differential.ScriptVariations(suite, self.relative_path, self.limits)
+            if suite.kind == "cases" and settings.differential_min_tests > 0 else None
+        )
         self._workspace = Workspace(suite, self.relative_path, target.source)
         self._worker = self._open_worker(self._workspace)
 
@@ -220,6 +224,8 @@ class Harness:
                 f"so they cannot judge a faster version. Fix the code or the tests first.\n"
                 f"{failures[0].headline}\n{failures[0].detail}"
             )
+        if self.variations is not None:
+            self.variations.prepare(self.target.source)
         timed = []
         for _ in range(runs):
             self._check_cancel()
@@ -242,9 +248,11 @@ class Harness:
     def _notes(self, source: str) -> tuple[str, ...]:
         """What the tests cannot tell about the candidate ``source`` (see :class:`Verdict`)."""
         check = self.differential.check if self.differential is not None else None
-        unchecked = differential.unchecked_note(self.target, self.suite, self.settings, check)
+        varied = self.variations.expected if self.variations is not None else {}
+        narrowing = self.variations.narrowing(source, outputs_match) if self.variations is not None else ""
+        unchecked = differential.unchecked_note(self.target, self.suite, self.settings, check, len(varied))
         hardcoded = literals.hardcoded_notes(source, self.target.source, self._expected)
-        return (*hardcoded, *([unchecked] if unchecked else []))
+        return (*([f"note: {narrowing}."] if narrowing else []), *hardcoded, *([unchecked] if unchecked else []))
 
     def _validate(self, label: str, source: str) -> Verdict:
         try:
