@@ -6,8 +6,9 @@ It applies to every module-level function with pytest or doctest items (tests ra
 every input a function accepts), and to hinted functions with no tests at all
 (``TestSuite.kind == "differential"``, :func:`perfedit.testsource.discover`), unless
 ``differential_min_tests`` is 0 (off); with fewer than ``differential_min_tests`` tests the
-check is the main evidence and the explanation says so (lower confidence). Scripts are out of
-scope (:func:`unchecked_note` says so in the verdict).
+check is the main evidence and the explanation says so (lower confidence). Scripts are
+compared with the original on variations of their case inputs instead (:class:`ScriptVariations`;
+a difference is named, not rejected), and :func:`unchecked_note` says what was not checked.
 
 1. **Recording** (:func:`record_calls`): the existing tests run once on the original with the
    function wrapped so that each outermost call's ``(args, kwargs)`` is pickled before the call.
