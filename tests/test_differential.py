@@ -312,3 +312,5 @@ def test_a_script_verdict_says_what_its_cases_cannot_tell(script_project: Path):
         "contain): prints 'NO\\nNO\\nYES\\nNO\\nYES' instead of 'NO\\nNO\\nYES\\nNO\\nYES\\nYES'.",
         script_note,
     )
+    assert narrowed.reason.endswith("; " + narrowed.notes[0].removeprefix("note: ").removesuffix("."))
+    assert narrowed.detail.startswith("input:\n5\n1 2 1 3 2 2\n--- original\nNO\nNO\nYES\nNO\nYES\nYES\n--- candidate\n")

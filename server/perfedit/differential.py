@@ -449,7 +449,7 @@ def variations(suite: TestSuite) -> tuple[Case, ...]:
 class ScriptVariations:
     """A script's candidates compared with the original on :func:`variations` of its case
     inputs. Inputs beyond the cases are beyond what the tests ask, so a difference is named in
-    the verdict (:meth:`narrowing`), not rejected. :meth:`prepare` runs the original twice and
+    the verdict (:meth:`mismatch`, a ``narrowing``), not rejected. :meth:`prepare` runs the original twice and
     keeps the variations on which it ran cleanly and printed the same both times."""
 
     def __init__(self, suite: TestSuite, relative_path: Path, limits: Limits) -> None:
@@ -476,18 +476,21 @@ class ScriptVariations:
             name: text for name, text in first.items() if text is not None and second.get(name) == text
         }
 
-    def narrowing(self, source: str, matches: Callable[[str, str], bool]) -> str:
+    def mismatch(self, source: str, matches: Callable[[str, str], bool]) -> Mismatch | None:
         """How the candidate ``source`` differs from the original on the first variation where
-        it does (``matches(actual, expected)``: the cases' output check), or ""."""
+        it does (``matches(actual, expected)``: the cases' output check): a narrowing; or None."""
         if not self.expected:
-            return ""
+            return None
         outputs = self._outputs(source, 1)[0]
+        stdin = {case.name: case.stdin for case in self.suite.cases}
         for name, want in self.expected.items():
             got = outputs.get(name)
             if got is None or not matches(got, want):
                 said = "fails" if got is None else f"prints {_short_text(got)} instead of {_short_text(want)}"
-                return f"differs from the original on {name} (an input the cases do not contain): {said}"
-        return ""
+                kind = "an input the cases do not contain"
+                detail = f"input:\n{stdin[name].rstrip()[:600]}\n--- original\n{want.strip()[:600]}\n--- candidate\n{(got or '').strip()[:600]}"
+                return Mismatch(f"{said} on {name} ({kind})", name, detail, f"differs from the original on {name} ({kind}): {said}")
+        return None
 
 
 def _short_text(text: str) -> str:

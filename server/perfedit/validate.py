@@ -8,10 +8,11 @@ Every candidate run is checked for correctness again, timed or not.
 
 A function's candidate that passes its tests must also match the original by differential
 testing (:mod:`perfedit.differential`) before it is timed; a difference only on widened inputs
-(kinds the tests do not use) is named in the verdict's reason and notes instead of rejecting it.
-With no tests, the timed run is one pass of calls over the differential inputs. A verdict's ``notes`` name what the tests cannot
-tell: expected outputs written into the candidate (:mod:`perfedit.literals`), differential
-testing off or not possible.
+(kinds the tests do not use), or on a script's varied case inputs, is named in the verdict's
+reason and notes instead of rejecting it. With no tests, the timed run is one pass of calls
+over the differential inputs. A verdict's ``notes`` also name what the tests cannot tell:
+expected outputs written into the candidate (:mod:`perfedit.literals`), differential testing
+off or not possible.
 
 :func:`validate_candidates` is the one way candidates are validated (the pipeline, evaluation
 and rewards use it): duplicates by syntax tree are settled unrun, the rest go to the harness.
@@ -201,8 +202,10 @@ class Harness:
             checker.prepare(worker)
 
     def _differential_mismatch(self, worker: WorkerHandle, workspace: Workspace) -> Mismatch | None:
-        """How the candidate in ``workspace`` (served by ``worker``) fails differential testing,
-        or None if it passes or is not checked that way."""
+        """How the candidate in ``workspace`` (served by ``worker``) fails differential testing
+        (a script: differs on its varied case inputs), or None if it passes or is not checked that way."""
+        if self.variations is not None:
+            return self.variations.mismatch(workspace.program.read_text(encoding="utf-8"), outputs_match)
         if self.differential is None or self.differential.check is None:
             return None
         if self.suite.kind == "differential":
@@ -248,11 +251,10 @@ class Harness:
     def _notes(self, source: str) -> tuple[str, ...]:
         """What the tests cannot tell about the candidate ``source`` (see :class:`Verdict`)."""
         check = self.differential.check if self.differential is not None else None
-        varied = self.variations.expected if self.variations is not None else {}
-        narrowing = self.variations.narrowing(source, outputs_match) if self.variations is not None else ""
-        unchecked = differential.unchecked_note(self.target, self.suite, self.settings, check, len(varied))
+        varied = len(self.variations.expected) if self.variations is not None else 0
+        unchecked = differential.unchecked_note(self.target, self.suite, self.settings, check, varied)
         hardcoded = literals.hardcoded_notes(source, self.target.source, self._expected)
-        return (*([f"note: {narrowing}."] if narrowing else []), *hardcoded, *([unchecked] if unchecked else []))
+        return (*hardcoded, *([unchecked] if unchecked else []))
 
     def _validate(self, label: str, source: str) -> Verdict:
         try:
