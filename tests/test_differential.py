@@ -1,6 +1,7 @@
-"""Differential testing when the tests are thin or absent: the original and each candidate are
-called on the same recorded and generated inputs in the sandbox; return values, exception types
-and argument mutation must match, and the first mismatch names the input."""
+"""Differential testing of every function target: the original and each candidate are called on
+the same recorded and generated inputs in the sandbox (widened beyond the tests' types where the
+original accepts them); return values, exception types and argument mutation must match, and the
+first mismatch names the input. A verdict's notes say what the tests cannot tell."""
 
 import builtins
 import json
@@ -12,8 +13,9 @@ import pytest
 
 from perfedit import testsource
 from perfedit.config import Settings
-from perfedit.differential import applies, same
+from perfedit.differential import applies, same, unchecked_note
 from perfedit.errors import NoTestsFound
+from perfedit.explain import facts
 from perfedit.pipeline import Request, suggest
 from perfedit.proposers.stub import stub_proposer
 from perfedit.targets import Target, find
@@ -74,13 +76,19 @@ def _no_model():
     raise AssertionError("the stub proposer needs no model")
 
 
-def test_thin_and_absent_suites_are_checked_differentially(untested: Path):
+def test_every_function_is_checked_differentially_unless_off(untested: Path):
     function = _target(untested, "dedupe")
     two_tests = testsource.TestSuite("pytest", untested.parent, ("tests/test_m.py::test_a", "tests/test_m.py::test_b"))
     assert applies(function, two_tests, Settings())
-    assert not applies(function, two_tests, Settings(differential_min_tests=2))
+    assert applies(function, two_tests, Settings(differential_min_tests=2))  # not thin: checked all the same
+    assert not applies(function, two_tests, Settings(differential_min_tests=0))  # off
     assert applies(function, discover(function), Settings())
     assert not applies(_target(untested, "Box.size"), two_tests, Settings())  # methods: tests only
+    assert unchecked_note(_target(untested, "Box.size"), two_tests, Settings(), None) == (
+        "note: not checked by differential testing (it is a method or a nested function); "
+        "behaviour the tests do not assert may differ from the original's."
+    )
+    assert "differential testing is off" in unchecked_note(function, two_tests, Settings(differential_min_tests=0), None)
 
 
 def test_floats_match_within_tolerance_types_exactly():
@@ -210,3 +218,99 @@ def test_cli_reports_differential_testing(untested: Path, tmp_path: Path):
     assert checked["recorded"] == 0 and checked["generated"] > 20 and checked["inputs"] == checked["generated"]
     assert any(fact.startswith(f"Checked by differential testing on {checked['inputs']} inputs") for fact in report["facts"])
     assert "+    return sorted(items)" in report["diff"]
+
+
+SET_BASED = "def unique_in_order(items):\n    seen = set()\n    return [x for x in items if not (x in seen or seen.add(x))]\n"
+FAITHFUL = '''\
+def unique_in_order(items):
+    try:
+        return list(dict.fromkeys(items))
+    except TypeError:  # unhashable items: the original's way
+        result = []
+        for item in items:
+            if item not in result:
+                result.append(item)
+        return result
+'''
+
+
+def test_narrowed_behaviour_is_named_even_when_the_tests_are_many(dedupe_project: Path):
+    """Issue 13: with three tests (not thin), a set-based dedupe passed them all and was judged
+    ~130x faster with nothing said, though it raises on unhashable items that the original
+    accepts. Widened inputs catch it: the verdict's reason and notes name the input and the
+    difference (kinds the tests do not use are shown, not rejected). A faster candidate that
+    keeps the original's behaviour gets no such note."""
+    with (dedupe_project / "tests" / "test_dedupe.py").open("a") as tests:
+        tests.write("\n\ndef test_strings():\n    assert unique_in_order(['b', 'a', 'b']) == ['b', 'a']\n")
+    target = _target(dedupe_project / "dedupe.py", "unique_in_order")
+    suite = discover(target)
+    assert suite.size == 3
+    with Harness(target, suite, SETTINGS) as harness:
+        baseline = harness.baseline(runs=1)
+        narrowed = harness.validate("set", target.replace(SET_BASED))
+        difference = "; differs from the original on unique_in_order(["
+        assert difference in narrowed.reason, narrowed.reason
+        check = harness.differential.check
+        assert check is not None and check.widened > 0 and not check.thin
+        narrowing = narrowed.reason.split("; ", 1)[1]
+        assert "(an input of a kind the tests do not use, which the original accepts): raises TypeError: unhashable type: 'list' instead of returning [" in narrowing
+        assert narrowed.notes[0] == f"note: {narrowing}."
+        assert narrowed.detail.startswith("input: unique_in_order([")
+        assert facts(narrowed, baseline, suite)[-1] == narrowed.notes[0]
+        faithful = harness.validate("faithful", target.replace(FAITHFUL))
+        assert faithful.verdict == "faster", faithful.reason
+        assert faithful.notes == ()
+        fact = facts(faithful, baseline, suite)[2]
+        assert fact.startswith(f"Checked by differential testing on {check.inputs} inputs") and "lower confidence" not in fact
+        hardcoded = harness.validate("hard-coded", target.replace(FAITHFUL.replace(
+            "    try:", "    if items == [3, 1, 3, 2, 1]:\n        return [3, 1, 2]\n    try:",
+        )))
+    assert hardcoded.verdict != "rejected", hardcoded.reason
+    note = ("note: the candidate contains the expected output of test_small ([3, 1, 2]) as a literal; "
+            "the tests cannot tell it from a real solution.")
+    assert hardcoded.notes == (note,)
+    assert facts(hardcoded, baseline, suite)[-1] == note
+
+
+def test_a_script_verdict_says_what_its_cases_cannot_tell(script_project: Path):
+    """A script with one case's expected output written in: the cases pass, the verdict notes it,
+    and that the script was checked on its cases and their variations only. A rewrite that reads
+    only the first n numbers (the original reads the whole line) is named on the variation with
+    one token more."""
+    path = script_project / "seen_before.py"
+    target = find(path, path.read_text())
+    suite = discover(target)
+    cheat = (
+        "import sys\ndata = sys.stdin.read()\nif data.split() == ['5', '1', '2', '1', '3', '2']:\n"
+        "    print('NO\\nNO\\nYES\\nNO\\nYES')\n    sys.exit()\n"
+        "numbers = data.split()[1:]\nseen = set()\nfor x in numbers:\n"
+        "    print('YES' if x in seen else 'NO')\n    seen.add(x)\n"
+    )
+    first_n = (
+        "import sys\ndata = sys.stdin.read().split()\nseen, out = set(), []\n"
+        "for x in data[1 : int(data[0]) + 1]:\n    out.append('YES' if x in seen else 'NO')\n    seen.add(x)\n"
+        "print('\\n'.join(out))\n"
+    )
+    with Harness(target, suite, SETTINGS) as harness:
+        baseline = harness.baseline(runs=1)
+        verdict = harness.validate("cheat", cheat)
+        narrowed = harness.validate("first n", first_n)
+    assert verdict.verdict != "rejected", verdict.reason
+    script_note = (
+        "note: a script is judged by its stdin/stdout cases and 4 variations of their inputs (tokens reversed, "
+        "repeated, one more) only; other inputs are not tried; behaviour the tests do not assert may differ from the original's."
+    )
+    assert verdict.notes == (
+        "note: the candidate contains the expected output of case 0 ('NO\\nNO\\nYES\\nNO\\nYES') as a literal; "
+        "the tests cannot tell it from a real solution.",
+        script_note,
+    )
+    assert facts(verdict, baseline, suite)[-2:] == list(verdict.notes)
+    assert narrowed.verdict != "rejected", narrowed.reason
+    assert narrowed.notes == (
+        "note: differs from the original on case 0 with line 2's last token repeated (an input the cases do not "
+        "contain): prints 'NO\\nNO\\nYES\\nNO\\nYES' instead of 'NO\\nNO\\nYES\\nNO\\nYES\\nYES'.",
+        script_note,
+    )
+    assert narrowed.reason.endswith("; " + narrowed.notes[0].removeprefix("note: ").removesuffix("."))
+    assert narrowed.detail.startswith("input:\n5\n1 2 1 3 2 2\n--- original\nNO\nNO\nYES\nNO\nYES\nYES\n--- candidate\n")

@@ -3,7 +3,7 @@ comes from :func:`perfedit.ask.why_faster`).
 
 The facts are computed, never generated: speedup with its 95% CI and p-value, the tests run,
 whether (and on how many inputs) differential testing checked it, peak memory before and
-after, lines changed.
+after, lines changed, and the verdict's notes (what the tests cannot tell).
 """
 
 from __future__ import annotations
@@ -27,11 +27,13 @@ def timed_quantity(suite: TestSuite) -> str:
 
 
 def differential_fact(check: DifferentialCheck) -> str:
-    """The sentence that marks a suggestion checked by differential testing (lower confidence)."""
+    """The sentence that marks a suggestion checked by differential testing (lower confidence
+    when the tests are thin)."""
+    widened = f", {check.widened} of kinds your tests do not use" if check.widened else ""
     return (
         f"Checked by differential testing on {check.inputs} inputs ({check.recorded} recorded from your tests, "
-        f"{check.generated} generated): same return values, exceptions and argument changes as the original; "
-        "lower confidence than a full test suite — add tests to be sure."
+        f"{check.generated} generated{widened}): same return values, exceptions and argument changes as the original"
+        + ("; lower confidence than a full test suite — add tests to be sure." if check.thin else ".")
     )
 
 
@@ -41,7 +43,7 @@ def facts(
     """The measured facts of a verdict against ``baseline``, one sentence each (times in ms,
     memory in MiB): the one rendering the CLI and the language server show. The speedup only
     for a timed verdict; the diff size only when ``changed_lines`` is given
-    (``changed_lines_before``: its size before minimisation)."""
+    (``changed_lines_before``: its size before minimisation); the verdict's notes last."""
     c = verdict.comparison
     timed = []
     if c is not None:
@@ -63,6 +65,7 @@ def facts(
         *([differential_fact(verdict.differential)] if verdict.differential else []),
         f"Peak memory {_mib(baseline.peak_rss_bytes)} → {candidate_rss}.",
         *diff,
+        *verdict.notes,
     ]
 
 

@@ -6,10 +6,13 @@ Each candidate gets its own workspace and worker: one correctness run, one warm-
 :class:`perfedit.timing.SequentialRule` decides (after at most E = ``settings.runs`` pairs).
 Every candidate run is checked for correctness again, timed or not.
 
-When the tests are thin (fewer than ``settings.differential_min_tests``) or absent, a candidate
-that passes them must also match the original by differential testing
-(:mod:`perfedit.differential`) before it is timed; with no tests, the timed run is one pass of
-calls over the differential inputs.
+A function's candidate that passes its tests must also match the original by differential
+testing (:mod:`perfedit.differential`) before it is timed; a difference only on widened inputs
+(kinds the tests do not use), or on a script's varied case inputs, is named in the verdict's
+reason and notes instead of rejecting it. With no tests, the timed run is one pass of calls
+over the differential inputs. A verdict's ``notes`` also name what the tests cannot tell:
+expected outputs written into the candidate (:mod:`perfedit.literals`), differential testing
+off or not possible.
 
 :func:`validate_candidates` is the one way candidates are validated (the pipeline, evaluation
 and rewards use it): duplicates by syntax tree are settled unrun, the rest go to the harness.
@@ -27,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
 
-from perfedit import differential
+from perfedit import differential, literals
 from perfedit.config import Settings
 from perfedit.differential import Differential, DifferentialCheck, Mismatch
 from perfedit.errors import Cancelled, OriginalFailsTests, SourceSyntaxError
@@ -119,10 +122,11 @@ class Verdict:
     one line, ``detail`` holds the first failing test's (``failed_test``) full output. ``comparison`` is None for
     rejected candidates. ``differential`` says on how many inputs the candidate was checked by
     differential testing (None: it was not). ``validation_s`` is the wall time its validation
-    took (0 when it was settled unrun). Memory in bytes, times in seconds. ``reason`` and
-    ``detail`` may quote the candidate's output: each is capped at MAX_DETAIL_BYTES (4 KiB,
-    UTF-8), the cut marked "… (N bytes cut) …", before it reaches the JSON, the editor's log or a
-    refinement prompt.
+    took (0 when it was settled unrun). ``notes``: what the tests could not tell for a candidate
+    that was not rejected (one "note: …" sentence each). Memory in bytes, times in seconds.
+    ``reason`` and ``detail`` may quote the candidate's output: each is capped at
+    MAX_DETAIL_BYTES (4 KiB, UTF-8), the cut marked "… (N bytes cut) …", before it reaches the
+    JSON, the editor's log or a refinement prompt.
     """
 
     label: str
@@ -137,6 +141,7 @@ class Verdict:
     failed_test: str = ""
     differential: DifferentialCheck | None = None
     validation_s: float = 0.0
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reason", cap_text(self.reason, MAX_DETAIL_BYTES))
@@ -166,6 +171,11 @@ class Harness:
         self.differential = (
             Differential(target, suite, settings, self.limits, self.relative_path)
             if differential.applies(target, suite, settings) else None
+        )
+        self._expected = literals.expected_outputs(suite, target)
+        self.variations = (  # a script's case inputs varied: differences are noted, not rejected
+            differential.ScriptVariations(suite, self.relative_path, self.limits)
+            if suite.kind == "cases" and settings.differential_min_tests > 0 else None
         )
         self._workspace = Workspace(suite, self.relative_path, target.source)
         self._worker = self._open_worker(self._workspace)
@@ -202,8 +212,10 @@ class Harness:
             checker.prepare(worker)
 
     def _differential_mismatch(self, worker: WorkerHandle, workspace: Workspace) -> Mismatch | None:
-        """How the candidate in ``workspace`` (served by ``worker``) fails differential testing,
-        or None if it passes or is not checked that way."""
+        """How the candidate in ``workspace`` (served by ``worker``) fails differential testing
+        (a script: differs on its varied case inputs), or None if it passes or is not checked that way."""
+        if self.variations is not None:
+            return self.variations.mismatch(workspace.program.read_text(encoding="utf-8"), outputs_match)
         if self.differential is None or self.differential.check is None:
             return None
         if self.suite.kind == "differential":
@@ -212,7 +224,7 @@ class Harness:
             return self.differential.mismatch(calls)
 
     def baseline(self, runs: int = 3) -> Baseline:
-        """Run the original: differential testing's inputs and outcomes if the tests are thin,
+        """Run the original: differential testing's inputs and outcomes where it applies,
         correctness once, then ``runs`` timed runs for per-test times."""
         if self.differential is not None:
             self._check_cancel()
@@ -225,6 +237,8 @@ class Harness:
                 f"so they cannot judge a faster version. Fix the code or the tests first.\n"
                 f"{failures[0].headline}\n{failures[0].detail}"
             )
+        if self.variations is not None:
+            self.variations.prepare(self.target.source)
         timed = []
         for _ in range(runs):
             self._check_cancel()
@@ -241,7 +255,16 @@ class Harness:
         """Validate and time the whole new file ``source`` (label names the candidate)."""
         started = time.perf_counter()
         verdict = self._validate(label, source)
-        return dataclasses.replace(verdict, validation_s=time.perf_counter() - started)
+        return dataclasses.replace(verdict, validation_s=time.perf_counter() - started,
+                                   notes=() if verdict.verdict == "rejected" else (*verdict.notes, *self._notes(source)))
+
+    def _notes(self, source: str) -> tuple[str, ...]:
+        """What the tests cannot tell about the candidate ``source`` (see :class:`Verdict`)."""
+        check = self.differential.check if self.differential is not None else None
+        varied = len(self.variations.expected) if self.variations is not None else 0
+        unchecked = differential.unchecked_note(self.target, self.suite, self.settings, check, varied)
+        hardcoded = literals.hardcoded_notes(source, self.target.source, self._expected)
+        return (*hardcoded, *([unchecked] if unchecked else []))
 
     def _validate(self, label: str, source: str) -> Verdict:
         try:
@@ -272,9 +295,10 @@ class Harness:
             reason = f"fails {len(failures)} of {len(records)} tests: {failures[0].headline}"
             return Verdict(label, "rejected", reason, passed, len(records), detail=failures[0].detail, failed_test=failures[0].test)
         checked = self.differential.check if self.differential is not None else None
-        if mismatch := self._differential_mismatch(worker, workspace):
+        if (mismatch := self._differential_mismatch(worker, workspace)) and not mismatch.narrowing:
             return Verdict(label, "rejected", mismatch.reason, passed, len(records), detail=mismatch.detail,
                            failed_test=mismatch.call, differential=checked)
+        narrowing = mismatch.narrowing if mismatch else ""  # shown in the reason and the notes, not rejected
         self._warm_up(worker)
         baseline_runs: list[list[TestRecord]] = []
         candidate_runs: list[list[TestRecord]] = []
@@ -298,10 +322,12 @@ class Harness:
             )
             return Verdict(label, "rejected", reason, passed, len(records), comparison,
                            per_test_s=_per_test(candidate_runs), differential=checked)
+        verdict, reason = self._judge(comparison)
         return Verdict(
-            label, *self._judge(comparison), passed, len(records), comparison,
+            label, verdict, f"{reason}; {narrowing}" if narrowing else reason, passed, len(records), comparison,
             peak_rss_bytes=max(r.peak_rss_bytes for r in records or candidate_runs[0]),
             per_test_s=_per_test(candidate_runs), differential=checked,
+            notes=(f"note: {narrowing}.",) if narrowing else (), detail=mismatch.detail if mismatch else "",
         )
 
     def _judge(self, c: Comparison) -> tuple[Literal["not_faster", "faster"], str]:

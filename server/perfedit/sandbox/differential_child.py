@@ -8,7 +8,8 @@ worker has loaded as ``_perfedit_sandbox_protocol``) to the worker:
 
 * ``GENERATE``: inputs made with hypothesis (derandomized, no example database, at most
   ``examples`` of them) from the function's type hints, else from the types of the values the
-  recorded calls passed; answered ``{GENERATED: [bytes, ...], PROBLEM: str}``.
+  recorded calls passed; with ``widen``, inputs beyond those types (:func:`widened`) for the
+  parameters without a type hint; answered ``{GENERATED: [bytes, ...], PROBLEM: str}``.
 * ``OUTCOMES``: the function called on each input from ``start`` on, one frame per input
   (``{"index", *OUTCOME_FIELDS}``) after a ``{"ready": True}`` frame.
 * ``TIME``: the function called once on every input per pass, timed pyperf-style; answered
@@ -19,7 +20,8 @@ sandbox, and never in the server: the program and its candidates are untrusted. 
 is plain data: bytes of pickles the server only passes on, and outcomes as JSON text.
 
 An outcome describes what one call did in canonical, JSON-safe form: ``result`` is
-``["returns", value]`` or ``["raises", exception type]`` (the message is ignored), ``args`` and
+``["returns", value]`` or ``["raises", exception type]`` (the message, ``message``, is shown but
+not compared), ``args`` and
 ``kwargs`` are the arguments after the call (so mutation counts). A value is ``[type name,
 contents]``: sets and dicts are sorted canonically, floats stay numbers (the server compares
 them with a tolerance), non-finite floats become strings, iterators are consumed (up to
@@ -45,6 +47,7 @@ MAX_JSON_CHARS = 256 * 1024
 MAX_TEXT_CHARS = 120
 MAX_COLLECTION_SIZE = 30  # generated lists, sets and dicts built from recorded values
 SAMPLED_ITEMS = 200  # items of a recorded container looked at to infer its element types
+WIDENED_SIZE = 3  # lists and dicts generated as items of a widened input
 _SCALARS = (bool, int, float, complex, str, bytes, bytearray, type(None))
 
 
@@ -59,7 +62,8 @@ def serve(spec, task, inputs, send, clock):
         send({protocol.PROBLEM: f"importing {spec['module']}.{spec['function']} failed:\n{_traceback()}"})
         return
     if task["op"] == protocol.GENERATE:
-        send(generate(function, task["recorded"], task["examples"], task["max_input_bytes"], task["storage_dir"]))
+        send(generate(function, task["recorded"], task["examples"], task["max_input_bytes"], task["storage_dir"],
+                      widen=task.get("widen", False)))
     elif task["op"] == protocol.OUTCOMES:
         send({"ready": True})
         for index in range(task["start"], len(inputs)):
@@ -75,10 +79,11 @@ def _traceback():
 # --- generating inputs -------------------------------------------------------------------------
 
 
-def generate(function, recorded, examples, max_input_bytes, storage_dir):
+def generate(function, recorded, examples, max_input_bytes, storage_dir, widen=False):
     """Up to ``examples`` distinct pickled calls of ``function`` drawn by hypothesis, each at
     most ``max_input_bytes``: each parameter from its type hint, else from the types of the
-    values that the ``recorded`` calls passed to it; a parameter with neither but with a
+    values that the ``recorded`` calls passed to it (with ``widen``: from :func:`widened`
+    values, and only if some parameter has no hint); a parameter with neither but with a
     default keeps its default. ``storage_dir`` is hypothesis' storage folder (its Unicode
     tables; no example database is used). ``problem`` says why no input could be made."""
     import inspect
@@ -97,7 +102,7 @@ def generate(function, recorded, examples, max_input_bytes, storage_dir):
     except Exception:
         return {protocol.GENERATED: [], protocol.PROBLEM: f"cannot read the signature or type hints:\n{_traceback()}"}
     try:
-        call = _call_strategy(st, signature, hints, _recorded_values(signature, recorded))
+        call = _call_strategy(st, signature, hints, _recorded_values(signature, recorded), widen)
     except Exception:
         return {protocol.GENERATED: [], protocol.PROBLEM: f"no strategy for its parameters:\n{_traceback()}"}
     if isinstance(call, str):
@@ -141,14 +146,16 @@ def _recorded_values(signature, recorded):
     return seen
 
 
-def _call_strategy(st, signature, hints, seen):
+def _call_strategy(st, signature, hints, seen, widen=False):
     """A strategy for ``(args, kwargs)`` of a call (see :func:`generate`), or why there is none."""
-    positional, keywords, skipped = [], {}, False
+    positional, keywords, skipped, widened_any = [], {}, False, False
     for name, parameter in signature.parameters.items():
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             continue
         if name in hints:
             strategy = st.from_type(hints[name])
+        elif seen[name] and widen:
+            strategy, widened_any = widened(st, seen[name]), True
         elif seen[name]:
             strategy = like(st, seen[name])
         elif parameter.default is not parameter.empty:
@@ -161,6 +168,8 @@ def _call_strategy(st, signature, hints, seen):
         elif not skipped:
             positional.append(strategy)
         # else: positional-only after a skipped one; it has a default too, and keeps it
+    if widen and not widened_any:
+        return "every parameter has a type hint (its contract) or no recorded value: nothing to widen"
     return st.tuples(st.tuples(*positional), st.fixed_dictionaries(keywords))
 
 
@@ -193,6 +202,39 @@ def like(st, values):
     return st.one_of(strategies) if strategies else st.nothing()
 
 
+def widened(st, values):
+    """A strategy for values beyond the types of ``values`` that the original may still accept:
+    None, empty containers, and containers of the recorded kinds whose items are also
+    unhashable (lists, dicts), None or tuples, with their first items repeated (duplicates)."""
+    by_type = {}
+    for value in values:
+        by_type.setdefault(type(value), []).append(value)
+    strategies = [st.none()]
+    for kind, group in by_type.items():
+        if kind in (list, tuple, set, frozenset, dict):
+            items = [item for value in group for item in list(value)[:SAMPLED_ITEMS]]
+            base = like(st, items) if items else st.integers()
+            if kind is dict:
+                values_seen = [item for value in group for item in list(value.values())[:SAMPLED_ITEMS]]
+                base = like(st, values_seen) if values_seen else st.integers()
+            unhashable = st.one_of(
+                st.lists(base, max_size=WIDENED_SIZE), st.dictionaries(st.text(max_size=3), base, max_size=WIDENED_SIZE),
+            )
+            hashable = st.one_of(st.none(), st.tuples(base, base))
+            strategies.append(st.just(kind()))
+            if kind in (list, tuple):
+                items_of = st.lists(st.one_of(base, unhashable, hashable), max_size=MAX_COLLECTION_SIZE)
+                strategies.append(items_of.map(lambda drawn, kind=kind: kind(drawn + drawn[:2])))
+            elif kind is dict:
+                strategies.append(st.dictionaries(like(st, [key for value in group for key in value]), st.one_of(unhashable, hashable), max_size=MAX_COLLECTION_SIZE))
+            else:
+                strategies.append(st.lists(st.one_of(base, hashable), max_size=MAX_COLLECTION_SIZE).map(kind))
+        elif kind in (str, bytes, bytearray):
+            strategies.append(st.just(kind()))
+            strategies.append(st.lists(st.one_of(like(st, group), st.lists(like(st, group), max_size=WIDENED_SIZE)), max_size=WIDENED_SIZE).map(lambda drawn: drawn + drawn[:2]))
+    return st.one_of(strategies)
+
+
 # --- describing calls --------------------------------------------------------------------------
 
 
@@ -208,16 +250,25 @@ def describe_call(function, name, data):
     try:
         value = function(*args, **kwargs)
     except BaseException as exc:
-        result, text = ["raises", type_name(type(exc))], f"raises {type_name(type(exc))}"
+        result, text, message = ["raises", type_name(type(exc))], f"raises {type_name(type(exc))}", _message(exc)
     else:
-        result, text = ["returns", canonical(value)], f"returns {short(value)}"
+        result, text, message = ["returns", canonical(value)], f"returns {short(value)}", ""
     outcome = {
         "result": result,
+        "message": message,
         "args": [canonical(arg) for arg in args],
         "kwargs": [[key, canonical(value)] for key, value in sorted(kwargs.items())],
     }
     texts = [*map(short, args), *(short(value) for _, value in sorted(kwargs.items()))]
     return {"outcome": _bounded(json.dumps(outcome, allow_nan=False)), "call": _cut(call), "result": _cut(text), "args": texts}
+
+
+def _message(exc):
+    """The exception's message, short (running its ``__str__`` here, in the sandbox)."""
+    try:
+        return _cut(str(exc).splitlines()[0] if str(exc) else "")
+    except Exception:
+        return ""
 
 
 def _bounded(text):

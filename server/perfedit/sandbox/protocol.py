@@ -159,12 +159,13 @@ def inputs_request(inputs):
     return {"op": INPUTS, "inputs": inputs}
 
 
-def generate_request(recorded, examples, max_input_bytes, storage_dir):
+def generate_request(recorded, examples, max_input_bytes, storage_dir, widen=False):
     """Generate up to ``examples`` inputs of at most ``max_input_bytes`` each with hypothesis
     (``storage_dir``: its folder), from the types of the ``recorded`` calls' values where the
-    function has no type hints; answered ``{GENERATED: [bytes, ...], PROBLEM: str}``."""
+    function has no type hints (``widen``: beyond those types, see the differential child's
+    ``widened``); answered ``{GENERATED: [bytes, ...], PROBLEM: str}``."""
     return {"op": GENERATE, "recorded": recorded, "examples": examples, "max_input_bytes": max_input_bytes,
-            "storage_dir": storage_dir}
+            "storage_dir": storage_dir, "widen": widen}
 
 
 def outcomes_request(limits_s, keep_going):
