@@ -109,6 +109,12 @@ class EditorSettings:
 
     candidates_file: str | None = setting(None, "the stub proposer, for tests and hand-written versions: take the candidate versions from this file (absolute, or relative to the project root) instead of the model; several versions are separated by `# --- candidate ---` lines")
     needs_confirmation: bool = setting(True, "ask the editor to preview the edit before applying it (VS Code: the Refactor Preview)")
+    profile_on: str = setting("never", "when to run the project's tests once, profiled (cached while the project is unchanged), to show code lenses and hovers on its hot functions: `never` (only the `perfedit.profile` command does), `open` (when a Python file is opened) or `save` (when one is saved, and on open)", choices=("never", "open", "save"))
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if f.metadata["choices"] and getattr(self, f.name) not in f.metadata["choices"]:
+                raise ConfigError(f"invalid perfedit setting: {editor_key(f.name)} must be one of {', '.join(f.metadata['choices'])}")
 
 
 def editor_key(name: str) -> str:

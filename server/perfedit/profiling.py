@@ -34,11 +34,13 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from perfedit.errors import NoTestsFound, ProfilingFailed
+from perfedit.errors import Cancelled, NoTestsFound, ProfilingFailed
+from perfedit.progress import CancelFn, never_cancelled
 
 FORMAT = 1  # bump when the cached JSON changes shape
 RUNNER = Path(__file__).with_name("profile_runner.py")
@@ -50,6 +52,7 @@ HOT_LINE_TESTS = 16  # two per hot function: those most focused on it
 LINE_BUDGET_SHARE = 0.25  # the line pass's tests may take this share of the first pass's test time,
 LINE_BUDGET_MIN_S = 2.0  # or at least this many seconds
 HOT_LINES_KEPT = 5
+CANCEL_POLL_S = 0.2  # how often a profiled run checks whether it was cancelled
 _SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache",
                  ".perfedit", "build", "dist", ".eggs"}
 _HASHED_MAX_BYTES = 1024**2  # larger files are keyed by size and mtime, not content
@@ -213,14 +216,15 @@ def _relative_tests(root: Path, tests: Path | None) -> str | None:
 
 def profile_tests(
     root: Path, tests: Path | None = None, *, test_timeout_s: float = TEST_TIMEOUT_S, timeout_s: float = TIMEOUT_S,
-    use_cache: bool = True,
+    use_cache: bool = True, cancel: CancelFn = never_cancelled,
 ) -> Profile:
     """The profile of one sandboxed run of the pytest tests of project ``root`` (those under
     ``tests`` if given, a file or folder inside ``root``), from the cache when the project's
     contents are unchanged.
 
     ``test_timeout_s`` limits each test (it is then interrupted and counted as failed);
-    ``timeout_s`` the whole run, both passes (seconds).
+    ``timeout_s`` the whole run, both passes (seconds). ``cancel`` is polled during the run (every
+    :data:`CANCEL_POLL_S`); once true, the run is killed and Cancelled raised (nothing is cached).
     Raises NoTestsFound if pytest collects no test; ProfilingFailed if the tests cannot be
     collected, the run passes ``timeout_s`` or dies; SandboxError if the sandbox cannot start.
     """
@@ -230,7 +234,8 @@ def profile_tests(
     path = cache_path(key)
     if use_cache and (profile := _load(path, root)) is not None:
         return profile
-    raw, wall_s = run_sandboxed(root, relative, mode="profile", test_timeout_s=test_timeout_s, timeout_s=timeout_s)
+    raw, wall_s = run_sandboxed(root, relative, mode="profile", test_timeout_s=test_timeout_s, timeout_s=timeout_s,
+                                cancel=cancel)
     profile = _profile_from_raw(root, relative, raw, wall_s, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
@@ -241,17 +246,18 @@ def profile_tests(
 
 def run_sandboxed(
     root: Path, tests: str | None, *, mode: str, test_timeout_s: float = TEST_TIMEOUT_S, timeout_s: float = TIMEOUT_S,
+    cancel: CancelFn = never_cancelled,
 ) -> tuple[dict, float]:
     """Run the runner (``mode`` "profile" or "plain") on a sandboxed copy of ``root``; its raw
     JSON (see :mod:`perfedit.profile_runner`) and the run's wall time in seconds. Raises as
     :func:`profile_tests` does."""
-    from perfedit.sandbox import Limits, Worker, Workspace
+    from perfedit.sandbox import Limits, WorkerHandle, Workspace
     from perfedit.testsource import Case, TestSuite
 
     where = f"{root / tests}" if tests else str(root)
     workspace = Workspace(TestSuite("pytest", root), RUNNER_PATH, RUNNER.read_text(encoding="utf-8"))
     try:
-        out = workspace.output / "profile.json"
+        out = workspace.exchange / "profile.json"  # on disk, so this process can read it
         job = {"mode": mode, "paths": [tests] if tests else [], "out": str(out), "root": str(workspace.root),
                "test_timeout_s": test_timeout_s, "hot_functions": HOT_FUNCTIONS, "hot_line_tests": HOT_LINE_TESTS,
                "line_budget_share": LINE_BUDGET_SHARE, "line_budget_min_s": LINE_BUDGET_MIN_S}
@@ -259,9 +265,27 @@ def run_sandboxed(
         suite = TestSuite("cases", workspace.root, cases=(Case("profiled run", "", ""),))
         limits = Limits(timeout_s=timeout_s, max_output_bytes=256 * 1024**2)
         started = time.perf_counter()
-        with Worker(workspace, suite, limits) as worker:
-            record = worker.run()[0]
+        with WorkerHandle(workspace, suite, limits, exchange=True) as worker:
+            cancelled = threading.Event()
+            done = threading.Event()
+
+            def watch() -> None:  # kills the run once the user cancels
+                while not done.wait(CANCEL_POLL_S):
+                    if cancel():
+                        cancelled.set()
+                        worker.stop()
+                        return
+
+            watcher = threading.Thread(target=watch, name="perfedit-profile-cancel", daemon=True)
+            watcher.start()
+            try:
+                record = worker.run()[0]
+            finally:
+                done.set()
+                watcher.join()
         wall_s = time.perf_counter() - started
+        if cancelled.is_set():
+            raise Cancelled(f"profiling the tests in {where} was cancelled.")
         if record.status == "timeout":
             running = _read(Path(f"{out}.current"))
             raise ProfilingFailed(
