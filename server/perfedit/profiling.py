@@ -332,3 +332,63 @@ def _profile_from_raw(root: Path, tests: str | None, raw: dict, wall_s: float, k
             tuple(f["tests"]), tuple(HotLine(line, round(s, 6)) for line, s in hot),
         ))
     return Profile(root, tests, runs, tuple(functions), wall_s, key, raw.get("collect_error", ""))
+
+
+#: A function is "hot" (a code lens in the editor) when it is among the HOT_TOP hottest by own
+#: time and takes at least HOT_MIN_SHARE of the tests' time.
+HOT_TOP = 5
+HOT_MIN_SHARE = 0.05
+
+
+def target_name(qualname: str) -> str | None:
+    """The name :func:`perfedit.targets.find` knows a profiled code object by (``outer.inner`` for
+    ``outer.<locals>.inner``), or None for code that is no function of its own (``<module>``,
+    ``<lambda>``, comprehensions, generator expressions)."""
+    parts = [part for part in qualname.split(".") if part != "<locals>"]
+    return None if any(part.startswith("<") for part in parts) else ".".join(parts)
+
+
+def hot_functions(profile: Profile, file: str | None = None, *, top: int = HOT_TOP,
+                  min_share: float = HOT_MIN_SHARE) -> list[FunctionProfile]:
+    """The hot functions of the profile (of ``file`` only, relative to its root, POSIX, if given):
+    among the ``top`` hottest by own time, with at least ``min_share`` of the tests' time (0-1),
+    and each one a function :func:`perfedit.targets.find` can name (:func:`target_name`)."""
+    hot = [f for f in profile.ranked(top) if profile.share(f) >= min_share and target_name(f.function)]
+    return [f for f in hot if file is None or f.file == file]
+
+
+def function_at(profile: Profile, file: str, name: str) -> FunctionProfile | None:
+    """The profiled function of ``file`` that :func:`target_name` calls ``name``, or None."""
+    return next((f for f in profile.functions if f.file == file and target_name(f.function) == name), None)
+
+
+@dataclass(frozen=True)
+class HotSpot:
+    """A hot function found in a version of its file: ``name`` as :func:`perfedit.targets.find`
+    knows it, its 0-based lines ``first`` (a decorator's if decorated) to ``last`` (inclusive)."""
+
+    function: FunctionProfile
+    name: str
+    first: int
+    last: int
+
+
+def hot_spots(profile: Profile, path: Path, source: str) -> list[HotSpot]:
+    """The hot functions (:func:`hot_functions`) of the file ``path`` (under ``profile.root``)
+    where they are in ``source``, its current text (found by name, so edits above them do not
+    misplace them; a function no longer there is left out). Empty if ``source`` does not parse."""
+    from perfedit import targets
+    from perfedit.errors import SourceSyntaxError
+
+    try:
+        file = path.resolve().relative_to(profile.root).as_posix()
+        spans = targets.function_spans(source, path)
+    except (ValueError, SourceSyntaxError):
+        return []
+    found = []
+    for f in hot_functions(profile, file):
+        name = target_name(f.function)
+        if name in spans:
+            first, last = spans[name]
+            found.append(HotSpot(f, name, first - 1, last - 1))
+    return found
