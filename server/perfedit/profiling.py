@@ -342,24 +342,39 @@ HOT_MIN_SHARE = 0.05
 
 def target_name(qualname: str) -> str | None:
     """The name :func:`perfedit.targets.find` knows a profiled code object by (``outer.inner`` for
-    ``outer.<locals>.inner``), or None for code that is no function of its own (``<module>``,
-    ``<lambda>``, comprehensions, generator expressions)."""
+    ``outer.<locals>.inner``); code that is no function of its own (a comprehension, a generator
+    expression, a lambda) goes by the function it is written in; None for module-level code."""
     parts = [part for part in qualname.split(".") if part != "<locals>"]
-    return None if any(part.startswith("<") for part in parts) else ".".join(parts)
+    named = next((index for index, part in enumerate(parts) if part.startswith("<")), len(parts))
+    return ".".join(parts[:named]) or None
+
+
+def by_target(profile: Profile) -> list[FunctionProfile]:
+    """The profile's functions by :func:`target_name`, hottest first (by own time): the code
+    written inside a function but not a function of its own is added to it (own seconds summed,
+    its tests joined; cumulative seconds, calls, line and hot lines those of the function itself,
+    else of its largest part). Module-level code is left out."""
+    groups: dict[tuple[str, str], list[FunctionProfile]] = {}
+    for f in profile.functions:
+        if (name := target_name(f.function)) is not None:
+            groups.setdefault((f.file, name), []).append(f)
+    merged = []
+    for (file, name), parts in groups.items():
+        main = next((f for f in parts if target_name(f.function) == name and "<" not in f.function.rsplit(".", 1)[-1]),
+                    max(parts, key=lambda f: f.cumulative_s))
+        own_s = sum(f.own_s for f in parts)
+        tests = tuple(dict.fromkeys(test for f in parts for test in f.tests))
+        merged.append(FunctionProfile(file, name, main.line, own_s, max(main.cumulative_s, own_s), main.calls, tests, main.hot_lines))
+    return sorted(merged, key=lambda f: (-f.own_s, -f.cumulative_s, f.file, f.line))
 
 
 def hot_functions(profile: Profile, file: str | None = None, *, top: int = HOT_TOP,
                   min_share: float = HOT_MIN_SHARE) -> list[FunctionProfile]:
-    """The hot functions of the profile (of ``file`` only, relative to its root, POSIX, if given):
-    among the ``top`` hottest by own time, with at least ``min_share`` of the tests' time (0-1),
-    and each one a function :func:`perfedit.targets.find` can name (:func:`target_name`)."""
-    hot = [f for f in profile.ranked(top) if profile.share(f) >= min_share and target_name(f.function)]
+    """The hot functions of the profile (:func:`by_target`; of ``file`` only, relative to its
+    root, POSIX, if given): among the ``top`` hottest by own time, with at least ``min_share`` of
+    the tests' time (0-1)."""
+    hot = [f for f in by_target(profile)[:top] if profile.share(f) >= min_share]
     return [f for f in hot if file is None or f.file == file]
-
-
-def function_at(profile: Profile, file: str, name: str) -> FunctionProfile | None:
-    """The profiled function of ``file`` that :func:`target_name` calls ``name``, or None."""
-    return next((f for f in profile.functions if f.file == file and target_name(f.function) == name), None)
 
 
 @dataclass(frozen=True)
@@ -387,8 +402,7 @@ def hot_spots(profile: Profile, path: Path, source: str) -> list[HotSpot]:
         return []
     found = []
     for f in hot_functions(profile, file):
-        name = target_name(f.function)
-        if name in spans:
-            first, last = spans[name]
-            found.append(HotSpot(f, name, first - 1, last - 1))
+        if f.function in spans:
+            first, last = spans[f.function]
+            found.append(HotSpot(f, f.function, first - 1, last - 1))
     return found
