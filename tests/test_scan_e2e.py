@@ -93,11 +93,11 @@ def test_scan_reports_the_hottest_first_and_changes_nothing(tmp_path: Path, cach
     assert rows[0]["share"] > rows[1]["share"] > 0 and report["tests"] == 2 and report["executor"] == "local"
     dedupe = rows[0]
     assert dedupe["found"] and dedupe["speedup"] > 1.1 and dedupe["ci95"][0] > 1 and dedupe["file"] == "solution.py"
-    assert dedupe["line"] == 7 and "+    return list(dict.fromkeys(items))" in dedupe["diff"] and dedupe["applied"] is False
+    assert dedupe["line"] == 8 and "+    return list(dict.fromkeys(items))" in dedupe["diff"] and dedupe["applied"] is False
     assert rows[1]["found"] or rows[1]["why"]  # a speedup, or why none was found
     text = report_md.read_text()
     assert text.index("`dedupe`") < text.index("`slow_sum`") and "of test time" in text and "```diff" in text
-    assert "[1/2] dedupe (solution.py:7" in result.stderr
+    assert "[1/2] dedupe (solution.py:8" in result.stderr
     assert snapshot(project) == before, "nothing is applied without --apply"
 
     table = perfedit("scan", "--top", "1", *STUB, "--report", str(report_html), cwd=project, cache=cache)
