@@ -111,6 +111,26 @@ async def test_project_without_tests_gets_a_message(client: LanguageClient, tmp_
     assert await lenses(client, document) == []
 
 
+async def test_cancelling_the_profiled_run(client: LanguageClient, tmp_path: Path):
+    """window/workDoneProgress/cancel stops a long profiled run at once: the command says it was
+    cancelled and nothing is kept (no lens)."""
+    (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
+    (tmp_path / "m.py").write_text("import time\n\n\ndef slow():\n    time.sleep(120)\n")
+    (tmp_path / "test_m.py").write_text("import m\n\n\ndef test_slow():\n    m.slow()\n")
+    document = await open_project(client, tmp_path, file="m.py")
+
+    running = asyncio.ensure_future(profile_command(client, document.uri))
+    await wait_until(lambda: any(r.kind == "begin" for reports in client.progress_reports.values() for r in reports))
+    (token,) = client.progress_reports
+    await asyncio.sleep(1)
+    client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
+    result = await asyncio.wait_for(running, 30)
+
+    assert result["cancelled"] is True and "cancelled" in result["error"]
+    assert client.progress_reports[token][-1].kind == "end"
+    assert await lenses(client, document) == []
+
+
 # ---- the engine's side, no subprocess ------------------------------------------------------
 
 SOURCE = '''\
