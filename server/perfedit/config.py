@@ -70,7 +70,7 @@ class Settings:
     minimise_validations: int = setting(8, "the most re-validations spent on minimising one suggestion")
     differential_min_tests: int = setting(3, "a function with fewer tests than this is also checked by differential testing (its calls in the tests plus generated inputs, compared with the original's); 0 turns differential testing off, and a function without tests is then refused")
     differential_examples: int = setting(100, "inputs generated with hypothesis for differential testing, from type hints or the tests' values")
-    executor: str = setting("local", "where batch work runs (evaluate, mining, RRHF scoring): `local` (this machine) or `ray` (a Ray cluster; `pip install 'perfedit[ray]'`)", choices=("local", "ray"))
+    executor: str = setting("local", "where batch work runs (evaluate, mining, RRHF scoring, scan): `local` (this machine) or `ray` (a Ray cluster; `pip install 'perfedit[ray]'`)", choices=("local", "ray"))
 
     def __post_init__(self) -> None:
         checks = [
