@@ -60,7 +60,8 @@ def test_lsp_answers_initialize_without_heavy_imports():
     answer = next(message for message in replies(result.stdout) if message.get("id") == 1)
     capabilities = answer["result"]["capabilities"]
     assert capabilities["codeActionProvider"]["codeActionKinds"] == ["refactor.rewrite.perfedit"]
-    assert "perfedit.suggest" in capabilities["executeCommandProvider"]["commands"]
+    assert {"perfedit.suggest", "perfedit.profile"} <= set(capabilities["executeCommandProvider"]["commands"])
+    assert capabilities["codeLensProvider"] is not None
     assert "pygls" in imported  # the trace is read right
     assert not imported & HEAVY
 
@@ -74,6 +75,8 @@ def test_lsp_answers_initialize_without_heavy_imports():
     (["evaluate", "--help"], 0, "--ray-address ADDRESS"),
     (["profile", "--help"], 0, "--top N"),
     (["profile", "--top", "many"], 2, "invalid int value: 'many'"),
+    (["scan", "--help"], 0, "--executor {local,ray}"),
+    (["scan", "--budget", "soon"], 2, "invalid float value: 'soon'"),
 ])
 def test_cli_checks_arguments_without_heavy_imports(args: list[str], code: int, said: str):
     result, imported = run_traced(*args)

@@ -1,11 +1,13 @@
 /**
  * The perfedit extension: starts `perfedit lsp` with the configured Python, passes the user's
- * settings, shows the job's progress in the status bar, keeps the last result, and adds three
- * commands. The server does the work (see docs/editors/vscode.md); the pure parts of this glue
+ * settings, shows the job's progress in the status bar, keeps the last result, and adds four
+ * commands (one, "Profile Tests", runs the server's `perfedit.profile`, after which the hot
+ * functions get code lenses). The server does the work (see docs/editors/vscode.md); the pure parts of this glue
  * are in interpreter.ts, settings.ts and results.ts.
  */
 import * as vscode from "vscode";
 import {
+  ExecuteCommandRequest,
   LanguageClient,
   ResponseError,
   StaticFeature,
@@ -21,7 +23,8 @@ import { checkPerfedit, resolveInterpreter, serverCommand } from "./interpreter"
 import { asSuggestResult, progressText, resultMarkdown, type ProgressValue, type SuggestResult } from "./results";
 import { serverSettings } from "./settings";
 
-const SUGGEST_COMMAND = "perfedit.suggest"; // the server's command behind the code action
+const SUGGEST_COMMAND = "perfedit.suggest"; // the server's command behind the code action and the code lenses
+const PROFILE_COMMAND = "perfedit.profile"; // the server's command that profiles the tests
 const ACTION_KIND = "refactor.rewrite.perfedit";
 const LAST_RESULT = vscode.Uri.parse("perfedit-result:/last-result.md"); // read-only, Markdown
 
@@ -163,6 +166,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(LAST_RESULT), { preview: true });
     }),
     vscode.commands.registerCommand("perfedit.restartServer", restart),
+    vscode.commands.registerCommand("perfedit.profileTests", async () => {
+      if (client === undefined) {
+        void vscode.window.showErrorMessage("perfedit: the server is not running (see the perfedit output).");
+        return;
+      }
+      // the project of the file in the editor, else the server's workspace folder
+      const uri = vscode.window.activeTextEditor?.document.uri.toString();
+      await client.sendRequest(ExecuteCommandRequest.type, { command: PROFILE_COMMAND, arguments: uri ? [uri] : [] });
+    }),
     vscode.commands.registerCommand("perfedit.cancelJob", async (token: ProgressToken) => {
       await client?.sendNotification(WorkDoneProgressCancelNotification.type, { token });
     }),

@@ -1,5 +1,5 @@
 """Command line: ``perfedit suggest``, ``perfedit compare``, ``perfedit profile`` (in
-:mod:`perfedit.cli_profile`), ``perfedit doctor``,
+:mod:`perfedit.cli_profile`), ``perfedit scan`` (in :mod:`perfedit.cli_scan`), ``perfedit doctor``,
 ``perfedit lsp``, ``perfedit model pull|list``; the training commands ``perfedit train``,
 ``perfedit data pairs`` and ``perfedit evaluate`` live in :mod:`perfedit.cli_train`.
 
@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfedit import __version__, cli_profile, cli_train, config, modelstore
+from perfedit import __version__, cli_profile, cli_scan, cli_train, config, modelstore
 from perfedit.errors import (
     Cancelled,
     InputError,
@@ -211,8 +211,14 @@ def _save_timings(console: Console, folder: Path, target: Target, verdict: Verdi
 
 
 def _apply(s: Suggestion, source: str) -> InputError | None:
-    """Write the faster version into the target's file, atomically (a temporary file in the same
-    folder, then a rename), so a full disk or a crash never leaves the file half-written.
+    """Write the faster version into the target's file (:func:`apply_source`)."""
+    return apply_source(s.target.path, source, s.new_source, s.diff, s.target.name)
+
+
+def apply_source(path: Path, source: str, new_source: str, diff: str, name: str) -> InputError | None:
+    """Write ``new_source`` into ``path`` if it still holds ``source``, atomically (a temporary
+    file in the same folder, then a rename), so a full disk or a crash never leaves the file
+    half-written.
 
     Returns None when written, else the error to report after the suggestion is shown; then the
     diff is saved as a patch file the message names, so the suggestion is not lost.
@@ -220,7 +226,6 @@ def _apply(s: Suggestion, source: str) -> InputError | None:
     import os
     import tempfile
 
-    path = s.target.path
     try:
         if path.read_text(encoding="utf-8") != source:
             return InputError(f"{path} changed while perfedit was working; not applied. Run again.")
@@ -228,30 +233,30 @@ def _apply(s: Suggestion, source: str) -> InputError | None:
         fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".perfedit", dir=path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(s.new_source)
+                handle.write(new_source)
             os.chmod(temporary, mode)
             os.replace(temporary, path)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        saved = _save_patch(s)
+        saved = _save_patch(path, name, diff)
         where = f"the diff is saved in {saved}; apply it with `patch -p1 -d {path.parent} < {saved}`" if saved else "the diff is above"
         return InputError(f"could not write {path} ({exc.strerror or exc}); not applied: {where}.")
     return None
 
 
-def _save_patch(s: Suggestion) -> Path | None:
-    """The suggestion's diff written to ``.perfedit/<file>.<function>.patch`` in the current folder,
-    else in perfedit's cache folder; None if neither can be written."""
-    name = f"{s.target.path.name}.{s.target.name}.patch"
+def _save_patch(path: Path, name: str, diff: str) -> Path | None:
+    """The diff written to ``.perfedit/<file>.<function>.patch`` in the current folder, else in
+    perfedit's cache folder; None if neither can be written."""
+    patch = f"{path.name}.{name}.patch"
     for folder in (Path.cwd() / ".perfedit", modelstore.cache_root() / "patches"):
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            (folder / name).write_text(s.diff, encoding="utf-8")
+            (folder / patch).write_text(diff, encoding="utf-8")
         except OSError:
             continue
-        return folder / name
+        return folder / patch
     return None
 
 
@@ -403,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_parser("list", help="known models and where they are").set_defaults(handler=_cmd_model_list)
     cli_train.register(commands)  # train sft|rrhf, data pairs, evaluate
     cli_profile.register(commands)  # profile
+    cli_scan.register(commands)  # scan
     return parser
 
 

@@ -70,7 +70,7 @@ class Settings:
     minimise_validations: int = setting(8, "the most re-validations spent on minimising one suggestion")
     differential_min_tests: int = setting(3, "a function with fewer tests than this is also checked by differential testing (its calls in the tests plus generated inputs, compared with the original's); 0 turns differential testing off, and a function without tests is then refused")
     differential_examples: int = setting(100, "inputs generated with hypothesis for differential testing, from type hints or the tests' values")
-    executor: str = setting("local", "where batch work runs (evaluate, mining, RRHF scoring): `local` (this machine) or `ray` (a Ray cluster; `pip install 'perfedit[ray]'`)", choices=("local", "ray"))
+    executor: str = setting("local", "where batch work runs (evaluate, mining, RRHF scoring, scan): `local` (this machine) or `ray` (a Ray cluster; `pip install 'perfedit[ray]'`)", choices=("local", "ray"))
 
     def __post_init__(self) -> None:
         checks = [
@@ -109,6 +109,12 @@ class EditorSettings:
 
     candidates_file: str | None = setting(None, "the stub proposer, for tests and hand-written versions: take the candidate versions from this file (absolute, or relative to the project root) instead of the model; several versions are separated by `# --- candidate ---` lines")
     needs_confirmation: bool = setting(True, "ask the editor to preview the edit before applying it (VS Code: the Refactor Preview)")
+    profile_on: str = setting("never", "when to run the project's tests once, profiled (cached while the project is unchanged), to show code lenses and hovers on its hot functions: `never` (only the `perfedit.profile` command does), `open` (when a Python file is opened) or `save` (when one is saved, and on open)", choices=("never", "open", "save"))
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            if f.metadata["choices"] and getattr(self, f.name) not in f.metadata["choices"]:
+                raise ConfigError(f"invalid perfedit setting: {editor_key(f.name)} must be one of {', '.join(f.metadata['choices'])}")
 
 
 def editor_key(name: str) -> str:

@@ -34,11 +34,13 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from perfedit.errors import NoTestsFound, ProfilingFailed
+from perfedit.errors import Cancelled, NoTestsFound, ProfilingFailed
+from perfedit.progress import CancelFn, never_cancelled
 
 FORMAT = 1  # bump when the cached JSON changes shape
 RUNNER = Path(__file__).with_name("profile_runner.py")
@@ -50,6 +52,7 @@ HOT_LINE_TESTS = 16  # two per hot function: those most focused on it
 LINE_BUDGET_SHARE = 0.25  # the line pass's tests may take this share of the first pass's test time,
 LINE_BUDGET_MIN_S = 2.0  # or at least this many seconds
 HOT_LINES_KEPT = 5
+CANCEL_POLL_S = 0.2  # how often a profiled run checks whether it was cancelled
 _SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache",
                  ".perfedit", "build", "dist", ".eggs"}
 _HASHED_MAX_BYTES = 1024**2  # larger files are keyed by size and mtime, not content
@@ -213,14 +216,15 @@ def _relative_tests(root: Path, tests: Path | None) -> str | None:
 
 def profile_tests(
     root: Path, tests: Path | None = None, *, test_timeout_s: float = TEST_TIMEOUT_S, timeout_s: float = TIMEOUT_S,
-    use_cache: bool = True,
+    use_cache: bool = True, cancel: CancelFn = never_cancelled,
 ) -> Profile:
     """The profile of one sandboxed run of the pytest tests of project ``root`` (those under
     ``tests`` if given, a file or folder inside ``root``), from the cache when the project's
     contents are unchanged.
 
     ``test_timeout_s`` limits each test (it is then interrupted and counted as failed);
-    ``timeout_s`` the whole run, both passes (seconds).
+    ``timeout_s`` the whole run, both passes (seconds). ``cancel`` is polled during the run (every
+    :data:`CANCEL_POLL_S`); once true, the run is killed and Cancelled raised (nothing is cached).
     Raises NoTestsFound if pytest collects no test; ProfilingFailed if the tests cannot be
     collected, the run passes ``timeout_s`` or dies; SandboxError if the sandbox cannot start.
     """
@@ -230,7 +234,8 @@ def profile_tests(
     path = cache_path(key)
     if use_cache and (profile := _load(path, root)) is not None:
         return profile
-    raw, wall_s = run_sandboxed(root, relative, mode="profile", test_timeout_s=test_timeout_s, timeout_s=timeout_s)
+    raw, wall_s = run_sandboxed(root, relative, mode="profile", test_timeout_s=test_timeout_s, timeout_s=timeout_s,
+                                cancel=cancel)
     profile = _profile_from_raw(root, relative, raw, wall_s, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
@@ -241,6 +246,7 @@ def profile_tests(
 
 def run_sandboxed(
     root: Path, tests: str | None, *, mode: str, test_timeout_s: float = TEST_TIMEOUT_S, timeout_s: float = TIMEOUT_S,
+    cancel: CancelFn = never_cancelled,
 ) -> tuple[dict, float]:
     """Run the runner (``mode`` "profile" or "plain") on a sandboxed copy of ``root``; its raw
     JSON (see :mod:`perfedit.profile_runner`) and the run's wall time in seconds. Raises as
@@ -251,7 +257,7 @@ def run_sandboxed(
     where = f"{root / tests}" if tests else str(root)
     workspace = Workspace(TestSuite("pytest", root), RUNNER_PATH, RUNNER.read_text(encoding="utf-8"))
     try:
-        out = workspace.exchange / "profile.json"  # on disk, where the manager reads it
+        out = workspace.exchange / "profile.json"  # on disk, so this process can read it
         job = {"mode": mode, "paths": [tests] if tests else [], "out": str(out), "root": str(workspace.root),
                "test_timeout_s": test_timeout_s, "hot_functions": HOT_FUNCTIONS, "hot_line_tests": HOT_LINE_TESTS,
                "line_budget_share": LINE_BUDGET_SHARE, "line_budget_min_s": LINE_BUDGET_MIN_S}
@@ -260,8 +266,26 @@ def run_sandboxed(
         limits = Limits(timeout_s=timeout_s, max_output_bytes=256 * 1024**2)
         started = time.perf_counter()
         with WorkerHandle(workspace, suite, limits, exchange=True) as worker:
-            record = worker.run()[0]
+            cancelled = threading.Event()
+            done = threading.Event()
+
+            def watch() -> None:  # kills the run once the user cancels
+                while not done.wait(CANCEL_POLL_S):
+                    if cancel():
+                        cancelled.set()
+                        worker.stop()
+                        return
+
+            watcher = threading.Thread(target=watch, name="perfedit-profile-cancel", daemon=True)
+            watcher.start()
+            try:
+                record = worker.run()[0]
+            finally:
+                done.set()
+                watcher.join()
         wall_s = time.perf_counter() - started
+        if cancelled.is_set():
+            raise Cancelled(f"profiling the tests in {where} was cancelled.")
         if record.status == "timeout":
             running = _read(Path(f"{out}.current"))
             raise ProfilingFailed(
@@ -308,3 +332,77 @@ def _profile_from_raw(root: Path, tests: str | None, raw: dict, wall_s: float, k
             tuple(f["tests"]), tuple(HotLine(line, round(s, 6)) for line, s in hot),
         ))
     return Profile(root, tests, runs, tuple(functions), wall_s, key, raw.get("collect_error", ""))
+
+
+#: A function is "hot" (a code lens in the editor) when it is among the HOT_TOP hottest by own
+#: time and takes at least HOT_MIN_SHARE of the tests' time.
+HOT_TOP = 5
+HOT_MIN_SHARE = 0.05
+
+
+def target_name(qualname: str) -> str | None:
+    """The name :func:`perfedit.targets.find` knows a profiled code object by (``outer.inner`` for
+    ``outer.<locals>.inner``); code that is no function of its own (a comprehension, a generator
+    expression, a lambda) goes by the function it is written in; None for module-level code."""
+    parts = [part for part in qualname.split(".") if part != "<locals>"]
+    named = next((index for index, part in enumerate(parts) if part.startswith("<")), len(parts))
+    return ".".join(parts[:named]) or None
+
+
+def by_target(profile: Profile) -> list[FunctionProfile]:
+    """The profile's functions by :func:`target_name`, hottest first (by own time): the code
+    written inside a function but not a function of its own is added to it (own seconds summed,
+    its tests joined; cumulative seconds, calls, line and hot lines those of the function itself,
+    else of its largest part). Module-level code is left out."""
+    groups: dict[tuple[str, str], list[FunctionProfile]] = {}
+    for f in profile.functions:
+        if (name := target_name(f.function)) is not None:
+            groups.setdefault((f.file, name), []).append(f)
+    merged = []
+    for (file, name), parts in groups.items():
+        main = next((f for f in parts if target_name(f.function) == name and "<" not in f.function.rsplit(".", 1)[-1]),
+                    max(parts, key=lambda f: f.cumulative_s))
+        own_s = sum(f.own_s for f in parts)
+        tests = tuple(dict.fromkeys(test for f in parts for test in f.tests))
+        merged.append(FunctionProfile(file, name, main.line, own_s, max(main.cumulative_s, own_s), main.calls, tests, main.hot_lines))
+    return sorted(merged, key=lambda f: (-f.own_s, -f.cumulative_s, f.file, f.line))
+
+
+def hot_functions(profile: Profile, file: str | None = None, *, top: int = HOT_TOP,
+                  min_share: float = HOT_MIN_SHARE) -> list[FunctionProfile]:
+    """The hot functions of the profile (:func:`by_target`; of ``file`` only, relative to its
+    root, POSIX, if given): among the ``top`` hottest by own time, with at least ``min_share`` of
+    the tests' time (0-1)."""
+    hot = [f for f in by_target(profile)[:top] if profile.share(f) >= min_share]
+    return [f for f in hot if file is None or f.file == file]
+
+
+@dataclass(frozen=True)
+class HotSpot:
+    """A hot function found in a version of its file: ``name`` as :func:`perfedit.targets.find`
+    knows it, its 0-based lines ``first`` (a decorator's if decorated) to ``last`` (inclusive)."""
+
+    function: FunctionProfile
+    name: str
+    first: int
+    last: int
+
+
+def hot_spots(profile: Profile, path: Path, source: str) -> list[HotSpot]:
+    """The hot functions (:func:`hot_functions`) of the file ``path`` (under ``profile.root``)
+    where they are in ``source``, its current text (found by name, so edits above them do not
+    misplace them; a function no longer there is left out). Empty if ``source`` does not parse."""
+    from perfedit import targets
+    from perfedit.errors import SourceSyntaxError
+
+    try:
+        file = path.resolve().relative_to(profile.root).as_posix()
+        spans = targets.function_spans(source, path)
+    except (ValueError, SourceSyntaxError):
+        return []
+    found = []
+    for f in hot_functions(profile, file):
+        if f.function in spans:
+            first, last = spans[f.function]
+            found.append(HotSpot(f, f.function, first - 1, last - 1))
+    return found

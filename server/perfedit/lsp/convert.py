@@ -1,6 +1,7 @@
 """Conversions between the engine's values and LSP types: TextEdits in the client's position units,
-the WorkspaceEdit, the code action, the hover and summary text, message severities, the
-command's result, and work-done progress percentages (:class:`ProgressBar`)."""
+the WorkspaceEdit, the code action, the code lenses and hover text of hot functions, the hover
+and summary text, message severities, the command's result, and work-done progress percentages
+(:class:`ProgressBar`)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from perfedit.progress import Phase
 if TYPE_CHECKING:
     from perfedit.diffs import Edit
     from perfedit.pipeline import Suggestion
+    from perfedit.profiling import FunctionProfile, Profile
 
 COMMAND = "perfedit.suggest"
+PROFILE_COMMAND = "perfedit.profile"
 ACTION_KIND = "refactor.rewrite.perfedit"
 ANNOTATION_ID = "perfedit"
 
@@ -99,8 +102,47 @@ def hover_markdown(s: Suggestion) -> str:
     return f"**perfedit: a faster `{s.target.name}`** ({s.winner.label})\n\n{facts}{why}\n\n```diff\n{s.diff}```"
 
 
-def hover(s: Suggestion) -> types.Hover:
-    return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value=hover_markdown(s)))
+def hover(*parts: str) -> types.Hover:
+    """A Markdown hover of ``parts`` (:func:`hover_markdown`, :func:`profile_markdown`), ruled apart."""
+    return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value="\n\n---\n\n".join(parts)))
+
+
+def share_title(share: float) -> str:
+    """The code lens's title for a function taking ``share`` (0-1) of the tests' time."""
+    return f"{share:.0%} of test time — Suggest faster version"
+
+
+def code_lens(uri: str, version: int | None, line: int, share: float) -> types.CodeLens:
+    """A lens on the 0-based ``line`` (a hot function's first line) running the code action's
+    command for the function there, in this version of the document."""
+    where = types.Range(start=types.Position(line=line, character=0), end=types.Position(line=line, character=0))
+    return types.CodeLens(range=where, command=types.Command(title=share_title(share), command=COMMAND, arguments=[uri, line, version]))
+
+
+def profile_markdown(profile: Profile, f: FunctionProfile, name: str) -> str:
+    """A hot function's share of the test time, its tests and hottest lines, as Markdown."""
+    lines = ", ".join(f"line {h.line} ({h.s:.4f} s)" for h in f.hot_lines[:3])
+    tests = f"{len(f.tests)} test{'s' if len(f.tests) != 1 else ''}"
+    text = (f"**perfedit profile: `{name}`** takes {profile.share(f):.0%} of test time "
+            f"({f.own_s:.4f} s in its own code, {f.cumulative_s:.4f} s with its calls; {tests} reach it).")
+    return text + (f"\n\nHot lines: {lines}." if lines else "")
+
+
+def profiled(profile: Profile, hot: list[FunctionProfile]) -> dict[str, Any]:
+    """The result of the ``perfedit.profile`` command: what ran and the hot functions."""
+    return {
+        "root": str(profile.root), "tests": len(profile.runs), "cached": profile.cached,
+        "failed_tests": [run.node_id for run in profile.runs if run.outcome == "failed"],
+        "hot": [{"file": f.file, "function": f.function, "line": f.line, "share": profile.share(f)} for f in hot],
+    }
+
+
+def profile_summary(profile: Profile, hot: list[FunctionProfile]) -> str:
+    """The message shown when a profile is ready."""
+    failed = sum(run.outcome == "failed" for run in profile.runs)
+    top = "; ".join(f"{f.function} ({f.file}:{f.line}) {profile.share(f):.0%}" for f in hot[:3]) or "no function stands out"
+    return (f"perfedit: profiled {len(profile.runs)} tests{f' ({failed} failed)' if failed else ''}"
+            f"{' (from the cache)' if profile.cached else ''}; hot: {top}.")
 
 
 def found(s: Suggestion) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""Running the main job for the language server: in a thread, off the event loop, with work-done
-progress, cancellation, and delivery of the result with ``workspace/applyEdit``.
+"""Running the main job and the profiled test run for the language server: in a thread, off the
+event loop, with work-done progress, cancellation, and delivery of the result with
+``workspace/applyEdit``.
 
 Cancellation: the job polls a :class:`threading.Event`, set by pygls' own signals — the
 cancellation future pygls keeps for the progress token (``window/workDoneProgress/cancel``) and,
@@ -15,6 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from perfedit.llm import ChatModel
     from perfedit.locate import Request
     from perfedit.pipeline import Suggestion
+    from perfedit.profiling import Profile
     from perfedit.proposers import Proposer
 
 #: How often a silent job's progress is sent again, so that the bar keeps moving, seconds.
@@ -114,6 +117,27 @@ async def run(ls: LanguageServer, jobs: Jobs, request: Request, settings: Settin
             return await asyncio.to_thread(suggest, request, settings, model, reporter or no_progress, cancel.is_set)
     finally:
         jobs.remove(request_id)
+
+
+async def profile(ls: LanguageServer, jobs: Jobs, root: Path, tests: Path | None, request_id: object = None) -> Profile:
+    """:func:`perfedit.profiling.profile_tests` of project ``root`` in a thread (from the cache when
+    the project is unchanged), with work-done progress; cancellable from the progress and, for
+    the request ``request_id`` (None: started by a notification), by ``$/cancelRequest``."""
+    from perfedit import profiling
+
+    cancel = threading.Event()
+    if request_id is not None:
+        jobs.add(request_id, cancel)
+    try:
+        async with work_done_progress(ls, f"perfedit: profiling the tests of {root.name}", profiling.TIMEOUT_S, cancel) as reporter:
+            if reporter is not None:
+                message = "running the tests once, profiled, in the sandbox (cached while the project is unchanged)"
+                ls.work_done_progress.report(reporter.token, types.WorkDoneProgressReport(message=message))
+            run = functools.partial(profiling.profile_tests, root, tests, cancel=cancel.is_set)
+            return await asyncio.to_thread(run)
+    finally:
+        if request_id is not None:
+            jobs.remove(request_id)
 
 
 def failed(ls: LanguageServer, exc: PerfeditError) -> dict[str, Any]:

@@ -1,6 +1,10 @@
 """The server and its handlers: each converts LSP types (:mod:`perfedit.lsp.convert`) and calls
-the engine (:mod:`perfedit.pipeline`), the job runner (:mod:`perfedit.lsp.jobs`) or the server's
-state (:mod:`perfedit.lsp.state`)."""
+the engine (:mod:`perfedit.pipeline`, :mod:`perfedit.profiling`), the job runner
+(:mod:`perfedit.lsp.jobs`) or the server's state (:mod:`perfedit.lsp.state`).
+
+Tests run only when the user asks: the ``perfedit.suggest`` job, the ``perfedit.profile``
+command, or opening/saving a file with the ``profileOn`` setting. Hot functions of a profile
+made in this session get a code lens and a hover."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from pygls.capabilities import get_capability
 from pygls.lsp.server import LanguageServer
 from pygls.protocol import LanguageServerProtocol
 from pygls.protocol.json_rpc import RPCMessage
+from pygls.uris import to_fs_path
 from pygls.workspace import TextDocument
 
 from perfedit import __version__, config
@@ -21,16 +26,18 @@ from perfedit.config import Settings
 from perfedit.errors import (
     ConfigError,
     InputError,
+    NoTestsFound,
     PerfeditError,
     SourceSyntaxError,
     TargetNotFound,
 )
 from perfedit.lsp import convert, jobs
-from perfedit.lsp.convert import ACTION_KIND, COMMAND
-from perfedit.lsp.state import ActionTargets, EditorOptions, Jobs, ResultCache
+from perfedit.lsp.convert import ACTION_KIND, COMMAND, PROFILE_COMMAND
+from perfedit.lsp.state import ActionTargets, EditorOptions, Jobs, Profiles, ResultCache
 
 if TYPE_CHECKING:
     from perfedit.locate import Request
+    from perfedit.profiling import HotSpot, Profile
     from perfedit.proposers import Proposer
 
 CONFIG_SECTION = "perfedit"
@@ -61,7 +68,10 @@ class PerfeditServer(LanguageServer):
         self.options = EditorOptions()
         self.results = ResultCache()
         self.action_targets = ActionTargets()
+        self.profiles = Profiles()
+        self.configured = asyncio.Event()  # set once the editor's settings were first read
         self._warned: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     def warn_once(self, message: str) -> None:
         if message not in self._warned:
@@ -90,6 +100,7 @@ class PerfeditServer(LanguageServer):
             item = types.ConfigurationItem(section=CONFIG_SECTION)
             section = (await self.workspace_configuration_async(types.ConfigurationParams(items=[item])))[0]
         self.set_options(self.init_options, section)
+        self.configured.set()
 
     def settings_for(self, path: Path) -> Settings:
         """``[tool.perfedit]`` of the file's project with the editor's settings over it."""
@@ -106,6 +117,41 @@ class PerfeditServer(LanguageServer):
 
         path = Path(document.path)
         return Request(path, document.source, line=line), self.settings_for(path)
+
+    def project_of(self, uri: str | None) -> tuple[Path, Path | None]:
+        """The project root of ``uri`` (a file or folder; None: the workspace's root folder) and
+        the tests to run there (the ``tests`` setting, relative to the file's folder), or None
+        for pytest's discovery. Raises InputError when there is no folder to profile."""
+        where = to_fs_path(uri) if uri else self.workspace.root_path
+        if not where:
+            raise InputError("no folder is open: open the project's folder, or run perfedit.profile with a file's URI.")
+        path = Path(where).resolve()
+        tests = self.settings_for(path).tests
+        return config.find_project_root(path), ((path if path.is_dir() else path.parent) / tests if tests else None)
+
+    async def profile(self, uri: str | None, request_id: object = None) -> Profile:
+        """The profile of the project of ``uri`` (:meth:`project_of`), joining a run already going
+        on there; code lenses are refreshed once it is kept. Raises PerfeditError."""
+        root, tests = self.project_of(uri)
+        profile = await self.profiles.run(root, lambda: asyncio.ensure_future(jobs.profile(self, self.protocol.jobs, root, tests, request_id)))
+        if get_capability(self.client_capabilities, "workspace.code_lens.refresh_support", False):
+            self.workspace_code_lens_refresh(None)
+        return profile
+
+    def profile_in_background(self, uri: str) -> None:
+        """Profile the project of ``uri`` for the ``profileOn`` setting; a failure is a message."""
+
+        async def run() -> None:
+            try:
+                await self.profile(uri)
+            except NoTestsFound as exc:
+                self.warn_once(str(exc))
+            except PerfeditError as exc:
+                jobs.failed(self, exc)
+
+        task = asyncio.ensure_future(run())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def stub_for(self, path: Path) -> list[Proposer] | None:
         """With ``candidatesFile``: its stub proposer (the file relative to ``path``'s project
@@ -144,6 +190,21 @@ async def configuration_changed(ls: PerfeditServer, params: types.DidChangeConfi
 def document_changed(ls: PerfeditServer, params: types.DidChangeTextDocumentParams) -> None:
     document = ls.workspace.get_text_document(params.text_document.uri)
     ls.results.document_changed(document.uri, document.version, document.source)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+async def document_opened(ls: PerfeditServer, params: types.DidOpenTextDocumentParams) -> None:
+    await ls.configured.wait()
+    if ls.options.editor.profile_on in ("open", "save") and params.text_document.language_id == "python":
+        root, _ = ls.project_of(params.text_document.uri)
+        if ls.profiles.get(root) is None:  # once per project and session: saving profiles again
+            ls.profile_in_background(params.text_document.uri)
+
+
+@server.feature(types.TEXT_DOCUMENT_DID_SAVE, types.SaveOptions(include_text=False))
+def document_saved(ls: PerfeditServer, params: types.DidSaveTextDocumentParams) -> None:
+    if ls.options.editor.profile_on == "save" and params.text_document.uri.endswith(".py"):
+        ls.profile_in_background(params.text_document.uri)
 
 
 @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
@@ -201,11 +262,51 @@ async def suggest_command(ls: PerfeditServer, uri: str, line: int, version: int 
     return await jobs.deliver(ls, uri, version, request.source, suggestion, ls.options.editor.needs_confirmation)
 
 
+@server.command(PROFILE_COMMAND)
+async def profile_command(ls: PerfeditServer, *args: Any) -> dict[str, Any]:
+    """``perfedit.profile [uri]``: profile the tests of the project of ``uri`` (a file or folder;
+    default: the workspace's root folder), then show code lenses and hovers on its hot functions."""
+    from perfedit.profiling import hot_functions
+
+    try:
+        profile = await ls.profile(args[0] if args and isinstance(args[0], str) else None, ls.protocol.msg_id)
+    except PerfeditError as exc:
+        return jobs.failed(ls, exc)
+    hot = hot_functions(profile)
+    ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info, message=convert.profile_summary(profile, hot)))
+    return convert.profiled(profile, hot)
+
+
+def hot_spots(ls: PerfeditServer, document: TextDocument) -> tuple[Profile | None, list[HotSpot]]:
+    """This session's profile of ``document``'s project (or None) and the hot functions of its
+    current text."""
+    from perfedit.profiling import hot_spots
+    from perfedit.testsource import is_test_file
+
+    path = Path(document.path).resolve()
+    profile = ls.profiles.containing(path)
+    return profile, ([] if profile is None or is_test_file(path) else hot_spots(profile, path, document.source))
+
+
+@server.feature(types.TEXT_DOCUMENT_CODE_LENS)
+def code_lenses(ls: PerfeditServer, params: types.CodeLensParams) -> list[types.CodeLens] | None:
+    document = ls.workspace.get_text_document(params.text_document.uri)
+    profile, spots = hot_spots(ls, document)
+    return [convert.code_lens(document.uri, document.version, s.first, profile.share(s.function)) for s in spots] if profile else None
+
+
 @server.feature(types.TEXT_DOCUMENT_HOVER)
 def hover(ls: PerfeditServer, params: types.HoverParams) -> types.Hover | None:
     document = ls.workspace.get_text_document(params.text_document.uri)
-    suggestion = ls.results.at(document.uri, document.version, params.position.line)
-    return convert.hover(suggestion) if suggestion else None
+    line = params.position.line
+    suggestion = ls.results.at(document.uri, document.version, line)
+    parts = [convert.hover_markdown(suggestion)] if suggestion else []
+    profile, spots = hot_spots(ls, document)
+    around = [s for s in spots if s.first <= line <= s.last]
+    if profile and around:
+        spot = min(around, key=lambda s: s.last - s.first)  # the innermost
+        parts.append(convert.profile_markdown(profile, spot.function, spot.name))
+    return convert.hover(*parts) if parts else None
 
 
 def serve() -> None:

@@ -1,5 +1,6 @@
 """What the language server remembers between messages: the editor's options, the running jobs
-(to cancel them) and the latest results (for hover and code actions). Event loop only."""
+(to cancel them), the latest results (for hover and code actions) and the test profiles made in
+this session (for code lenses and hover). Event loop only."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import asyncio
 import importlib
 import multiprocessing
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from perfedit import config
@@ -17,6 +20,7 @@ if TYPE_CHECKING:
     from perfedit.config import Settings
     from perfedit.locate import Request
     from perfedit.pipeline import Suggestion
+    from perfedit.profiling import Profile
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,3 +155,35 @@ class ResultCache:
         """Drop the results for ``uri`` (closed: its version numbers may start again)."""
         for key in [key for key in self._results if key[0] == uri]:
             del self._results[key]
+
+
+class Profiles:
+    """The latest profile of each project root made in this session (on the user's request or by
+    the ``profileOn`` setting; a profile cached by an earlier session is not shown until then),
+    and the profiled run going on per root, so that a second request joins it."""
+
+    def __init__(self) -> None:
+        self._profiles: dict[Path, Profile] = {}
+        self._running: dict[Path, asyncio.Future[Profile]] = {}
+
+    def get(self, root: Path) -> Profile | None:
+        return self._profiles.get(root)
+
+    def containing(self, path: Path) -> Profile | None:
+        """The profile of the deepest profiled project root above ``path``, or None."""
+        roots = [root for root in self._profiles if path.is_relative_to(root)]
+        return self._profiles[max(roots, key=lambda root: len(root.parts))] if roots else None
+
+    def run(self, root: Path, start: Callable[[], asyncio.Future[Profile]]) -> asyncio.Future[Profile]:
+        """The profiled run of ``root`` going on, or a new one from ``start()``; its profile is
+        kept once it ends."""
+        if root not in self._running:
+            future = self._running[root] = start()
+
+            def finished(done: asyncio.Future[Profile]) -> None:
+                self._running.pop(root, None)
+                if not done.cancelled() and done.exception() is None:
+                    self._profiles[root] = done.result()
+
+            future.add_done_callback(finished)
+        return self._running[root]

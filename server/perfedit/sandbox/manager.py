@@ -325,6 +325,11 @@ class WorkerHandle:
         answer = None if self._lost else self._exchange(message, self._answer_timeout_s)
         return answer if answer is not None else {protocol.PROBLEM: self._lost}
 
+    def stop(self) -> None:
+        """Kill the worker's tree from another thread (a user cancelled): the run in progress
+        ends with "crashed" records; :meth:`close` still reaps it."""
+        kill_tree(self._process.pid)
+
     def close(self) -> None:
         """Stop the worker; kill and reap its tree, its session and its cgroup."""
         kill_tree(self._process.pid)
