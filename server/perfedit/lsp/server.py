@@ -178,23 +178,25 @@ async def code_actions(ls: PerfeditServer, params: types.CodeActionParams) -> li
     if is_test_file(Path(document.path)):
         return None
     request, settings = ls.request_for(document, params.range.start.line)
+    assert request.line is not None  # request_for sets it to the cursor's line
     lookup = ls.action_targets.lookup(document.uri, document.version, request.line,
                                       functools.partial(target_for_action, request, settings))
     try:
         name, disabled = await asyncio.wait_for(asyncio.shield(lookup), ACTION_WAIT_S)
     except TimeoutError:  # still parsing a large file: answer with a guess now, exactly next time
-        name, disabled = def_above(document.source, request.line), None
-        if name is None:
+        guess = def_above(document.source, request.line)
+        if guess is None:
             return None
+        name, disabled = guess, None
     except (SourceSyntaxError, TargetNotFound):
         return None
     if name.rsplit(".", 1)[-1].startswith("test"):
         return None
     cached = ls.results.get(document.uri, name, document.version)
-    edit = cached and convert.workspace_edit(
+    edit = convert.workspace_edit(
         document.uri, document.version, cached, document.source, ls.workspace.position_codec, ls.client_capabilities,
         ls.options.editor.needs_confirmation,
-    )
+    ) if cached is not None else None
     return [convert.code_action(document.uri, request.line, document.version, name, disabled, edit, ls.client_capabilities)]
 
 
