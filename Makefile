@@ -25,13 +25,16 @@ demo: setup
 
 # The test suite; the end-to-end tests load the small SmolLM2-135M model for real. It includes
 # the editor end-to-end tests (real Neovim, real VS Code), so it first builds the extension, runs
-# its unit tests and installs what those tests drive.
+# its unit tests and installs what those tests drive. The type check (mypy) runs first.
 test: setup editors client-test
 	$(BIN)/perfedit model pull smollm2-135m
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
+# ruff, and mypy on server/perfedit (configured in pyproject.toml).
 lint: setup
 	$(BIN)/ruff check server tests bench
+	$(BIN)/mypy
 
 # The settings reference (docs/configuration.md, the extension's package.json) from perfedit/config.py.
 settings: setup

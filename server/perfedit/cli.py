@@ -35,6 +35,7 @@ if TYPE_CHECKING:  # the handlers import these when they run, so --help and usag
     from perfedit.compare import Report
     from perfedit.differential import DifferentialCheck
     from perfedit.pipeline import Suggestion
+    from perfedit.proposers import Proposer
     from perfedit.targets import Target
     from perfedit.validate import Verdict
 
@@ -166,6 +167,7 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     )
     request = Request(path=path, source=source, function=args.function, tests=Path(args.tests) if args.tests else None)
     # --candidates: the versions in that file instead of the rules, the model and refinement
+    refiners: list[Proposer] | None
     proposers, refiners = ([stub_proposer(Path(args.candidates))], []) if args.candidates else (None, None)
 
     from perfedit import llm

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -146,7 +147,7 @@ def _compare(named_files: list[str], k: int) -> int:
     from perfedit.metrics import markdown_table
     from perfedit.training import evaluate
 
-    results = {}
+    results: dict[str, Sequence[dict[str, Any]]] = {}
     for item in named_files:
         name, sep, file = item.partition("=")
         if not sep or not name or not Path(file).is_file():

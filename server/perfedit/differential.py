@@ -317,7 +317,7 @@ class Differential:
                 from_tests, len(kept) - from_tests, sum(self._widened), self.suite.size < self.settings.differential_min_tests,
             )
 
-    def _outcomes(self, worker: WorkerHandle, limits_s: list[float], *, keep_going: bool) -> list[Any]:
+    def _outcomes(self, worker: WorkerHandle, limits_s: list[float], *, keep_going: bool) -> list[Any] | str:
         """The worker's entries for its inputs (see :mod:`perfedit.sandbox.worker`), or its
         ``problem`` (a string: the module did not load)."""
         answer = worker.request(protocol.outcomes_request(limits_s, keep_going))

@@ -193,10 +193,11 @@ def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
     model_dir, name = gguf_path.parent, gguf_path.name
     model = AutoModelForCausalLM.from_pretrained(model_dir, gguf_file=name, dtype=torch.bfloat16)
     tokenizer = AutoTokenizer.from_pretrained(model_dir, gguf_file=name)
-    if getattr(model, "hf_quantizer", None) is not None:
+    quantizer = getattr(model, "hf_quantizer", None)
+    if quantizer is not None:
         # The weights are already dequantized; the leftover GGUF quantization config would make
         # save_pretrained refuse ("not serializable") and from_pretrained expect a GGUF file.
-        model.hf_quantizer.remove_quantization_config(model)
+        quantizer.remove_quantization_config(model)
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
 

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import cast
 
 import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    BatchEncoding,
+    GenerationMixin,
     LogitsProcessor,
     LogitsProcessorList,
     PreTrainedModel,
@@ -63,7 +66,8 @@ class _StepHook(StoppingCriteria):
         if self.on_step is not None:
             self.on_step(input_ids.shape[1] - self.prompt_tokens, self.max_new_tokens)
         self.stopped = self.stopped or (self.should_stop is not None and self.should_stop())
-        return torch.full((input_ids.shape[0],), self.stopped, device=input_ids.device)  # (B,)
+        # A bool fill value makes a bool tensor; torch types every torch.full as a plain Tensor.
+        return cast(torch.BoolTensor, torch.full((input_ids.shape[0],), self.stopped, device=input_ids.device))  # (B,)
 
 
 def _pick_device(device: str) -> torch.device:
@@ -114,13 +118,15 @@ class TransformersModel(ChatModel):
         path = modelstore.resolve(model)
         torch_device = _pick_device(device)
         dtype = pick_dtype(torch_device)
+        network: PreTrainedModel
         if (path / "adapter_config.json").is_file():
             from peft import PeftConfig, PeftModel
 
-            base = modelstore.resolve(PeftConfig.from_pretrained(path).base_model_name_or_path)
-            network = PeftModel.from_pretrained(
+            base = modelstore.resolve(PeftConfig.from_pretrained(str(path)).base_model_name_or_path)
+            # A PeftModel forwards generate, device and the rest to the PreTrainedModel it wraps.
+            network = cast(PreTrainedModel, PeftModel.from_pretrained(
                 AutoModelForCausalLM.from_pretrained(base, dtype=dtype), path
-            )
+            ))
             has_tokenizer = (path / "tokenizer_config.json").is_file()
             tokenizer = AutoTokenizer.from_pretrained(path if has_tokenizer else base)
         else:
@@ -129,7 +135,9 @@ class TransformersModel(ChatModel):
         tokenizer.padding_side = "left"  # batched generation continues every row at the same column
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        network.to(torch_device).eval()
+        # transformers declares PreTrainedModel.to with @wraps(nn.Module.to), whose type takes the
+        # unbound method's self as the first argument.
+        network.to(torch_device).eval()  # type: ignore[arg-type]
         return cls(network, tokenizer, name=model, load_seconds=time.perf_counter() - start)
 
     @property
@@ -158,9 +166,10 @@ class TransformersModel(ChatModel):
         Raises:
             Cancelled: ``should_stop()`` returned True.
         """
-        prompt = self.tokenizer.apply_chat_template(
+        # return_dict=True: a BatchEncoding, not the str or ids of the template's other modes.
+        prompt = cast(BatchEncoding, self.tokenizer.apply_chat_template(
             messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        ).to(self.device)
+        )).to(self.device)
         prompt_tokens = prompt["input_ids"].shape[1]  # (1, T)
         hook = _StepHook(prompt_tokens, max_new_tokens, should_stop, on_step)
         sampling = (
@@ -177,7 +186,8 @@ class TransformersModel(ChatModel):
             torch.manual_seed(seed)
         start = time.perf_counter()
         with torch.inference_mode():
-            sequences = self.model.generate(
+            # A causal LM has GenerationMixin's generate, which PreTrainedModel does not declare.
+            sequences = cast(GenerationMixin, self.model).generate(
                 **prompt,
                 max_new_tokens=max_new_tokens,
                 pad_token_id=self.tokenizer.pad_token_id,

@@ -32,7 +32,9 @@ def kind_requested(only: Sequence[str] | None) -> bool:
     return only is None or any(k == "" or f"{ACTION_KIND}.".startswith(f"{k}.") for k in only)
 
 
-def text_edits(edits: Sequence[Edit], source: str, codec: PositionCodec, annotated: bool) -> list[types.TextEdit]:
+def text_edits(
+    edits: Sequence[Edit], source: str, codec: PositionCodec, annotated: bool
+) -> list[types.TextEdit | types.AnnotatedTextEdit]:
     """The engine's edits (code-point columns in ``source``) in the client's position units."""
     from perfedit.targets import split_lines
 
@@ -41,7 +43,7 @@ def text_edits(edits: Sequence[Edit], source: str, codec: PositionCodec, annotat
     def position(at: tuple[int, int]) -> types.Position:
         return codec.position_to_client_units(lines, types.Position(line=at[0], character=at[1]))
 
-    def convert(edit: Edit) -> types.TextEdit:
+    def convert(edit: Edit) -> types.TextEdit | types.AnnotatedTextEdit:
         where = types.Range(start=position(edit.start), end=position(edit.end))
         if annotated:
             return types.AnnotatedTextEdit(range=where, new_text=edit.new_text, annotation_id=ANNOTATION_ID)
@@ -59,11 +61,12 @@ def workspace_edit(
     annotated = get_capability(capabilities, "workspace.workspace_edit.change_annotation_support") is not None
     changes = text_edits(s.edits, source, codec, annotated)
     if not get_capability(capabilities, "workspace.workspace_edit.document_changes", False):
-        return types.WorkspaceEdit(changes={uri: changes})
+        # An AnnotatedTextEdit is a TextEdit in the LSP specification; lsprotocol does not subclass it.
+        return types.WorkspaceEdit(changes={uri: changes})  # type: ignore[dict-item]
     annotation = types.ChangeAnnotation(label="perfedit: faster version", needs_confirmation=needs_confirmation, description=s.facts[0])
     document = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version)
     return types.WorkspaceEdit(
-        document_changes=[types.TextDocumentEdit(text_document=document, edits=changes)],  # type: ignore[arg-type]
+        document_changes=[types.TextDocumentEdit(text_document=document, edits=changes)],
         change_annotations={ANNOTATION_ID: annotation} if annotated else None,
     )
 

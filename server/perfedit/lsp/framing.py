@@ -23,6 +23,7 @@ strings; :func:`serve_stdio` runs it with a pygls server on stdin/stdout.
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import logging
 import re
@@ -30,7 +31,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from lsprotocol.types import ErrorCodes
 from pygls.exceptions import JsonRpcException, JsonRpcInvalidParams
@@ -146,13 +147,14 @@ def handle_body(server: LanguageServer, body: bytes) -> bytes | None:
     return None
 
 
-def serve_stdio(server: LanguageServer, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+def serve_stdio(server: LanguageServer, stdin: io.BufferedIOBase | None = None, stdout: BinaryIO | None = None) -> None:
     """Run ``server`` on stdin/stdout with :class:`FrameReader` framing until end of input or
     ``exit``; returns when the server has shut down.
 
     Standard input is read by a daemon thread, so ``exit`` ends the process even while the
     client keeps the pipe open."""
-    stdin = stdin or sys.stdin.buffer
+    # sys.stdin.buffer is a BufferedReader; typeshed calls it a BinaryIO, which has no read1.
+    stdin = stdin or cast(io.BufferedReader, sys.stdin.buffer)
     writer = StdoutWriter(stdout or sys.stdout.buffer)
     server.protocol.set_writer(writer)
 

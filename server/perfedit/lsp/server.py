@@ -240,10 +240,10 @@ async def code_actions(ls: PerfeditServer, params: types.CodeActionParams) -> li
     if name.rsplit(".", 1)[-1].startswith("test"):
         return None
     cached = ls.results.get(document.uri, name, document.version)
-    edit = cached and convert.workspace_edit(
+    edit = convert.workspace_edit(
         document.uri, document.version, cached, document.source, ls.workspace.position_codec, ls.client_capabilities,
         ls.options.editor.needs_confirmation,
-    )
+    ) if cached is not None else None
     return [convert.code_action(document.uri, request.line, document.version, name, disabled, edit, ls.client_capabilities)]
 
 

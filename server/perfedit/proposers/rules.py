@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Callable
+from typing import TypeVar
 
 import autoflake
 import libcst as cst
@@ -21,6 +22,8 @@ from perfedit.progress import CancelFn, Phase, ProgressFn
 from perfedit.proposers import Candidate, Feedback
 from perfedit.proposers.model import fit_to_target
 from perfedit.targets import Target
+
+_Node = TypeVar("_Node", bound=cst.CSTNode)
 
 _LITERAL = m.Integer() | m.Float() | m.SimpleString() | m.Name("None") | m.Name("True") | m.Name("False")
 
@@ -45,7 +48,7 @@ class _Rewriter(cst.CSTTransformer):
         super().__init__()
         self.changed = False
 
-    def _done(self, node: cst.CSTNode) -> cst.CSTNode:
+    def _done(self, node: _Node) -> _Node:
         self.changed = True
         return node
 
@@ -117,9 +120,9 @@ class PopFront(_Rewriter):
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         if m.matches(updated, m.Call(func=m.Attribute(value=m.Name(), attr=m.Name("pop")), args=[m.Arg(m.Integer("0"))])):
-            return self._done(updated.with_changes(func=updated.func.with_changes(attr=cst.Name("popleft")), args=[]))  # type: ignore[attr-defined]
+            return self._done(updated.with_changes(func=updated.func.with_changes(attr=cst.Name("popleft")), args=[]))
         if m.matches(updated, m.Call(func=m.Attribute(value=m.Name(), attr=m.Name("insert")), args=[m.Arg(m.Integer("0")), m.Arg()])):
-            func = updated.func.with_changes(attr=cst.Name("appendleft"))  # type: ignore[attr-defined]
+            func = updated.func.with_changes(attr=cst.Name("appendleft"))
             return self._done(updated.with_changes(func=func, args=[updated.args[1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]))
         return updated
 
@@ -156,12 +159,13 @@ class _LoopFold(_BlockRewriter):
             if (
                 isinstance(statement, cst.For)
                 and statement.orelse is None
+                and previous is not None
                 and m.matches(previous, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Name())])]))
             ):
-                init = previous.body[0]  # type: ignore[union-attr]
+                init = previous.body[0]  # type: ignore[attr-defined]
                 folded = self._fold(init, statement)
                 if folded is not None:
-                    out[-1] = previous.with_changes(body=[init.with_changes(value=folded)])  # type: ignore[union-attr]
+                    out[-1] = previous.with_changes(body=[init.with_changes(value=folded)])
                     self.changed = True
                     continue
             out.append(statement)
@@ -188,11 +192,11 @@ class SumLoop(_LoopFold):
         name = init.targets[0].target.value  # type: ignore[attr-defined]
         add = m.AugAssign(target=m.Name(name), operator=m.AddAssign())
         statement, condition = self._only(loop), None
-        if m.matches(statement, m.If(orelse=None)):
+        if statement is not None and m.matches(statement, m.If(orelse=None)):
             condition = statement.test  # type: ignore[union-attr]
             inner = statement.body.body  # type: ignore[union-attr]
             statement = inner[0].body[0] if len(inner) == 1 and isinstance(inner[0], cst.SimpleStatementLine) and len(inner[0].body) == 1 else None
-        if not m.matches(statement, add):
+        if statement is None or not m.matches(statement, add):
             return None
         items = _generator(statement.value, loop, condition)  # type: ignore[union-attr]
         if m.matches(init.value, m.Integer("0") | m.Float("0.0")):
@@ -212,7 +216,7 @@ class AnyLoop(_LoopFold):
         for start, flipped, function in (("False", "True", "any"), ("True", "False", "all")):
             sets = m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Name(name))], value=m.Name(flipped))])
             pattern = m.If(orelse=None, body=m.IndentedBlock(body=[sets, m.SimpleStatementLine(body=[m.Break()])]))
-            if m.matches(init.value, m.Name(start)) and m.matches(statement, pattern):
+            if m.matches(init.value, m.Name(start)) and statement is not None and m.matches(statement, pattern):
                 test = statement.test  # type: ignore[union-attr]
                 if function == "all":
                     test = cst.UnaryOperation(operator=cst.Not(), expression=test.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]))
@@ -227,7 +231,7 @@ class MinMaxLoop(_LoopFold):
     def _fold(self, init: cst.Assign, loop: cst.For) -> cst.BaseExpression | None:
         name = init.targets[0].target.value  # type: ignore[attr-defined]
         statement = self._only(loop)
-        if not m.matches(loop.target, m.Name()) or not m.matches(statement, m.If(orelse=None)):
+        if not m.matches(loop.target, m.Name()) or statement is None or not m.matches(statement, m.If(orelse=None)):
             return None
         item = loop.target.value  # type: ignore[attr-defined]
         update = m.IndentedBlock(body=[m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Name(name))], value=m.Name(item))])])

@@ -295,10 +295,12 @@ class WorkerHandle:
             protocol.send_frame(self._commands.fileno(), message)
             ready, _, _ = select.select([self._results], [], [], timeout_s)
             if not ready:
-                return self._give_up(f"the sandbox worker did not answer within {timeout_s:g} s (did the program stop it?)")
+                self._give_up(f"the sandbox worker did not answer within {timeout_s:g} s (did the program stop it?)")
+                return None
             return protocol.receive_frame(self._results.fileno(), max_bytes=None)
         except (OSError, ValueError, protocol.BrokenChannel):
-            return self._give_up("the sandbox worker was killed (did the program kill its parent?)")
+            self._give_up("the sandbox worker was killed (did the program kill its parent?)")
+            return None
 
     def _give_up(self, reason: str) -> None:
         kill_tree(self._process.pid)

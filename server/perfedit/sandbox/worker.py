@@ -90,7 +90,7 @@ OPEN_FILES = 256
 CLOCK_SLACK_S = 0.002  # between the run child's clock and the worker's
 AF_UNIX = 1
 NAME_LOOKUPS = frozenset({"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo"})
-SIGNAL_NAMES = {}
+SIGNAL_NAMES: dict[int, str] = {}
 for _name in sorted(dir(_signal)):
     if _name.startswith("SIG") and not _name.startswith("SIG_"):
         SIGNAL_NAMES.setdefault(getattr(_signal, _name), _name)

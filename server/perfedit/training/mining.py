@@ -207,7 +207,8 @@ def mine_trajectories(
     for s in submissions:
         if s.accepted:
             trajectories[(s.user, s.problem)].append(s)
-    pairs, dropped = [], defaultdict(int)
+    pairs: list[dict[str, Any]] = []
+    dropped: defaultdict[str, int] = defaultdict(int)
     for (user, problem), trajectory in sorted(trajectories.items()):
         ordered = sorted(trajectory, key=lambda s: s.timestamp)
         for old, new in zip(ordered, ordered[1:], strict=False):

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from perfedit.config import Settings
 from perfedit.errors import InputError
@@ -29,7 +29,7 @@ from perfedit.testsource import is_case_folder
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
+    from transformers import BatchEncoding, PreTrainedTokenizerBase
 
     from perfedit.pipeline import Suggestion
 
@@ -66,6 +66,8 @@ def _pair(row: dict[str, Any], where: str, folder: Path, tests_root: Path) -> Pa
     else:
         tests = tests_root / problem if problem and is_case_folder(tests_root / problem) else None
     recorded = row.get("sample_tests_py311")
+    passes: bool | None
+    slow_passes: bool | None
     if isinstance(recorded, dict):
         passes, slow_passes = recorded == {"slow": "pass", "fast": "pass"}, recorded.get("slow") == "pass"
     else:
@@ -108,11 +110,15 @@ def passing(pairs: Sequence[Pair], settings: Settings | None = None) -> list[Pai
     settings = settings or Settings()
     unknown = [p for p in pairs if p.passes is None and p.kind == "script" and p.tests is not None]
     rewards = score_inputs([RewardGroup(p.slow, p.tests, (p.fast,), settings) for p in unknown if p.tests])
-    checked = {id(p): bool(r) and r[0] >= PASSES for p, r in zip(unknown, rewards, strict=True)}
+    checked = {id(p): bool(r and r[0] >= PASSES) for p, r in zip(unknown, rewards, strict=True)}
     return [p for p in pairs if checked.get(id(p), p.passes is not False)]
 
 
-def round_robin(pairs: Sequence[T], count: int, problem: Callable[[T], str] = lambda pair: pair.problem_id) -> list[T]:
+def _problem_id(pair: Any) -> str:
+    return pair.problem_id
+
+
+def round_robin(pairs: Sequence[T], count: int, problem: Callable[[T], str] = _problem_id) -> list[T]:
     """``count`` pairs (0: all) taken round-robin over problems (``problem(pair)``) in problem
     order, so that every problem appears once before any appears twice."""
     by_problem: dict[str, list[T]] = defaultdict(list)
@@ -144,7 +150,8 @@ def prompt_ids(code: str, kind: str, tokenizer: PreTrainedTokenizerBase) -> list
     """The token ids the model proposer feeds the model for ``code``: :func:`optimize_messages`
     of the dedented code through the chat template, with the assistant turn opened."""
     messages = optimize_messages(textwrap.dedent(code), kind)
-    encoded = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
+    # return_dict=True: a BatchEncoding, not the str or ids of the template's other modes.
+    encoded = cast("BatchEncoding", tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True))
     return list(encoded["input_ids"])
 
 
@@ -152,8 +159,9 @@ def end_of_turn(tokenizer: PreTrainedTokenizerBase) -> str:
     """The text the chat template puts after an assistant reply, stripped (``<|im_end|>`` for
     Qwen2.5 and SmolLM2); the tokenizer's EOS token if the template adds nothing."""
     messages = [{"role": "user", "content": "x"}]
-    opened = tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-    closed = tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": "y"}], tokenize=False)
+    # tokenize=False: the rendered text, not the ids or BatchEncoding of the template's other modes.
+    opened = cast(str, tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+    closed = cast(str, tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": "y"}], tokenize=False))
     if not closed.startswith(opened + "y"):
         raise ValueError("the chat template does not end a conversation with the opened assistant turn")
     return closed[len(opened) + 1 :].strip() or tokenizer.eos_token

@@ -26,12 +26,16 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from perfedit.config import Settings
 from perfedit.errors import OriginalFailsTests
 from perfedit.locate import Request, locate
 from perfedit.proposers import Candidate
 from perfedit.validate import Harness, Verdict, validate_candidates
+
+if TYPE_CHECKING:
+    from perfedit.training.remote import ShippingPool
 
 #: R1–R4 of PerfRL, section 4.
 NO_PARSE, FAILS, PASSES, FASTER = 0.0, 1.0, 1.3, 2.0
@@ -95,7 +99,7 @@ def reward_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:
 
 
 def score_inputs(
-    groups: Sequence[RewardGroup], pool: concurrent.futures.Executor | None = None
+    groups: Sequence[RewardGroup], pool: concurrent.futures.Executor | ShippingPool | None = None
 ) -> list[list[float] | None]:
     """:func:`judge` for every group, in order: in the worker processes of ``pool`` (one group per
     worker at a time), or in this process when ``pool`` is None.

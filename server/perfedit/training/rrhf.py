@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 import torch
 from peft import PeftModel
@@ -119,10 +119,12 @@ def propose(model: PeftModel, tokenizer: PreTrainedTokenizerBase, example: Examp
     model.train(was_training)
     generated = [_trim(row.tolist(), end_ids, tokenizer.pad_token_id) for row in (*sampled, *greedy)]
     target = reply_ids(example.pair.fast, tokenizer)
-    kinds: list[Kind] = ["sample"] * recipe.samples + ["greedy", "target"]
+    kinds: list[Kind] = ["sample"] * recipe.samples
+    kinds += ["greedy", "target"]
     script = targets.find(Path("prog.py"), example.pair.slow)
-    programs = [_program(tokenizer.decode(ids, skip_special_tokens=True), script) for ids in generated]
-    programs.append(_program(tokenizer.decode(target, skip_special_tokens=True), script))
+    # decode of one sequence of ids is a str (a list of str only for a batch).
+    programs = [_program(cast(str, tokenizer.decode(ids, skip_special_tokens=True)), script) for ids in generated]
+    programs.append(_program(cast(str, tokenizer.decode(target, skip_special_tokens=True)), script))
     return Candidates(prompt, [*generated, target], kinds, programs)
 
 
@@ -130,7 +132,9 @@ def input_loss(model: torch.nn.Module, candidates: Candidates, rewards: list[flo
     """The RRHF loss of one input (scalar) and numbers to log: ``rank``, ``tuning`` (nats) and
     the reward of each candidate kind (the mean over the samples)."""
     batch = collate([(candidates.prompt + r, [IGNORE] * len(candidates.prompt) + r) for r in candidates.replies], pad_id)
-    logprob, count = reply_logprobs(model, {k: v.to(model.device) for k, v in batch.items()})  # (K,), (K,)
+    # model is a transformers model, whose device nn.Module types as an attribute (Tensor | Module).
+    device = cast(torch.device, model.device)
+    logprob, count = reply_logprobs(model, {k: v.to(device) for k, v in batch.items()})  # (K,), (K,)
     scores = logprob / count.clamp(min=1)  # (K,) length-normalised
     best = best_candidate(rewards, candidates.kinds)
     reward_tensor = torch.tensor(rewards, device=scores.device)  # (K,)
@@ -194,7 +198,8 @@ def train_rrhf(recipe: RRHFRecipe, out: Path, *, resume: bool = True, show_progr
             judged.clear()
             inputs = [micro_batch(train, recipe, accelerator, step, m)[0] for m in range(recipe.grad_accum)]
             proposed = [propose(policy, tokenizer, example, recipe) for example in inputs]
-            groups = [RewardGroup(e.pair.slow, e.pair.tests, tuple(c.programs), settings) for e, c in zip(inputs, proposed, strict=True)]
+            # every training input has a case folder (rl_pairs keeps only those)
+            groups = [RewardGroup(e.pair.slow, cast(Path, e.pair.tests), tuple(c.programs), settings) for e, c in zip(inputs, proposed, strict=True)]
             judged[step] = list(zip(proposed, score_inputs(groups, pool), strict=True))
         candidates, rewards = judged[step][micro]
         if rewards is None:  # the slow program failed its tests in this run: nothing to rank
