@@ -34,6 +34,7 @@ test: setup editors client-test
 # ruff, and mypy on server/perfedit (configured in pyproject.toml).
 lint: setup
 	$(BIN)/ruff check server tests bench
+	$(BIN)/ruff format --check server tests bench
 	$(BIN)/mypy
 
 # The settings reference (docs/configuration.md, the extension's package.json) from perfedit/config.py.

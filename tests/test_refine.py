@@ -19,17 +19,28 @@ BAD = "input()\nprint('NO')\n"
 
 
 def test_test_text_shows_case_input_and_pytest_source(script_project: Path, dedupe_project: Path):
-    script = find(script_project / "seen_before.py", (script_project / "seen_before.py").read_text())
-    assert feedback_text(discover(script), "case 0") == "stdin:\n5\n1 2 1 3 2\n\nexpected stdout:\nNO\nNO\nYES\nNO\nYES\n"
+    script = find(
+        script_project / "seen_before.py", (script_project / "seen_before.py").read_text()
+    )
+    assert (
+        feedback_text(discover(script), "case 0")
+        == "stdin:\n5\n1 2 1 3 2\n\nexpected stdout:\nNO\nNO\nYES\nNO\nYES\n"
+    )
     module = dedupe_project / "dedupe.py"
     suite = discover(find(module, module.read_text(), function="unique_in_order"))
-    assert feedback_text(suite, "tests/test_dedupe.py::test_small").startswith("def test_small():\n    assert unique_in_order(")
+    assert feedback_text(suite, "tests/test_dedupe.py::test_small").startswith(
+        "def test_small():\n    assert unique_in_order("
+    )
 
 
 def test_prompts_carry_the_feedback():
-    fix = fix_messages("def f(): pass", "function", "assert f() == 1", "AssertionError: None != 1")[-1]["content"]
+    fix = fix_messages("def f(): pass", "function", "assert f() == 1", "AssertionError: None != 1")[
+        -1
+    ]["content"]
     assert "assert f() == 1" in fix and "AssertionError" in fix and "reflect" in fix
-    faster = optimize_with_test_messages("def f(): pass", "function", "stdin:\n9\n", 0.0123)[-1]["content"]
+    faster = optimize_with_test_messages("def f(): pass", "function", "stdin:\n9\n", 0.0123)[-1][
+        "content"
+    ]
     assert "12.30 ms" in faster and "stdin:\n9" in faster
 
 
@@ -46,5 +57,7 @@ def test_real_model_refines_failed_and_correct_candidates(script_project: Path):
         verdicts = [harness.validate(label, c.source) for label, c in candidates.items()]
     assert verdicts[0].failed_test == "case 0" and verdicts[1].verdict != "rejected"
     refine = refiner(lambda: load("smollm2-135m"), Settings(refine_candidates=1, max_new_tokens=48))
-    refined = list(refine(target, Feedback(suite, candidates, verdicts), no_progress, never_cancelled))
+    refined = list(
+        refine(target, Feedback(suite, candidates, verdicts), no_progress, never_cancelled)
+    )
     assert [c.label for c in refined] == ["bad → fixed", "good → optimised"]

@@ -47,7 +47,9 @@ def extract_code(reply: str) -> list[str]:
     return blocks or [reply]
 
 
-def faster_versions(model: ChatModel, target: Target, settings: Settings, should_stop: Callable[[], bool]) -> Iterator[Reply]:
+def faster_versions(
+    model: ChatModel, target: Target, settings: Settings, should_stop: Callable[[], bool]
+) -> Iterator[Reply]:
     """The greedy reply asking for a faster ``target``, then ``settings.samples`` replies sampled
     at ``settings.temperature`` (at most ``settings.max_new_tokens`` tokens each), each yielded
     once complete. Raises Cancelled once ``should_stop()`` is true, ModelError."""
@@ -62,22 +64,62 @@ def faster_versions(model: ChatModel, target: Target, settings: Settings, should
     )
 
 
-def _greedy(model: ChatModel, messages: Messages, max_new_tokens: int, should_stop: Callable[[], bool] | None, stop_strings: list[str]) -> Reply:
-    return next(iter(model.replies(messages, num_samples=0, max_new_tokens=max_new_tokens, should_stop=should_stop, stop_strings=stop_strings)))
+def _greedy(
+    model: ChatModel,
+    messages: Messages,
+    max_new_tokens: int,
+    should_stop: Callable[[], bool] | None,
+    stop_strings: list[str],
+) -> Reply:
+    return next(
+        iter(
+            model.replies(
+                messages,
+                num_samples=0,
+                max_new_tokens=max_new_tokens,
+                should_stop=should_stop,
+                stop_strings=stop_strings,
+            )
+        )
+    )
 
 
-def fixed_version(model: ChatModel, code: str, kind: str, test: str, error: str, *, max_new_tokens: int,
-                  should_stop: Callable[[], bool] | None = None) -> Reply:
+def fixed_version(
+    model: ChatModel,
+    code: str,
+    kind: str,
+    test: str,
+    error: str,
+    *,
+    max_new_tokens: int,
+    should_stop: Callable[[], bool] | None = None,
+) -> Reply:
     """The greedy reply to PerfCodeGen's correctness round: ``code`` (a "function" or "script"
     ``kind``) failed ``test`` with ``error``. Raises Cancelled, ModelError."""
-    return _greedy(model, fix_messages(code, kind, test, error), max_new_tokens, should_stop, [CLOSING_FENCE])
+    return _greedy(
+        model, fix_messages(code, kind, test, error), max_new_tokens, should_stop, [CLOSING_FENCE]
+    )
 
 
-def faster_on_test(model: ChatModel, code: str, kind: str, test: str, seconds: float, *, max_new_tokens: int,
-                   should_stop: Callable[[], bool] | None = None) -> Reply:
+def faster_on_test(
+    model: ChatModel,
+    code: str,
+    kind: str,
+    test: str,
+    seconds: float,
+    *,
+    max_new_tokens: int,
+    should_stop: Callable[[], bool] | None = None,
+) -> Reply:
     """The greedy reply to PerfCodeGen's performance round: correct ``code`` and its most
     expensive ``test`` (trimmed-mean time ``seconds``). Raises Cancelled, ModelError."""
-    return _greedy(model, optimize_with_test_messages(code, kind, test, seconds), max_new_tokens, should_stop, [CLOSING_FENCE])
+    return _greedy(
+        model,
+        optimize_with_test_messages(code, kind, test, seconds),
+        max_new_tokens,
+        should_stop,
+        [CLOSING_FENCE],
+    )
 
 
 def why_faster(model: ChatModel, original: str, faster: str) -> str:
@@ -90,7 +132,8 @@ def why_faster(model: ChatModel, original: str, faster: str) -> str:
             reply = reply.replace(block, "")
     text = " ".join(re.sub(r"```(?:python)?|\*\*|__|`|#+ ", "", reply).split())
     sentences = [
-        sentence for sentence in re.split(r"(?<=[.!?])\s+", text)
+        sentence
+        for sentence in re.split(r"(?<=[.!?])\s+", text)
         if not _LIST_MARKER.search(sentence)  # "Here is why: 1." introduces a list: skip it
     ]
     return " ".join(sentences[:_MAX_REASON_SENTENCES])

@@ -33,12 +33,20 @@ def differential_fact(check: DifferentialCheck) -> str:
     return (
         f"Checked by differential testing on {check.inputs} inputs ({check.recorded} recorded from your tests, "
         f"{check.generated} generated{widened}): same return values, exceptions and argument changes as the original"
-        + ("; lower confidence than a full test suite — add tests to be sure." if check.thin else ".")
+        + (
+            "; lower confidence than a full test suite — add tests to be sure."
+            if check.thin
+            else "."
+        )
     )
 
 
 def facts(
-    verdict: Verdict, baseline: Baseline, suite: TestSuite, changed_lines: int | None = None, changed_lines_before: int | None = None
+    verdict: Verdict,
+    baseline: Baseline,
+    suite: TestSuite,
+    changed_lines: int | None = None,
+    changed_lines_before: int | None = None,
 ) -> list[str]:
     """The measured facts of a verdict against ``baseline``, one sentence each (times in ms,
     memory in MiB): the one rendering the CLI and the language server show. The speedup only
@@ -47,7 +55,11 @@ def facts(
     c = verdict.comparison
     timed = []
     if c is not None:
-        speedup = f"{c.speedup:.2f}x faster" if verdict.verdict == "faster" else f"Speedup {c.speedup:.2f}x"
+        speedup = (
+            f"{c.speedup:.2f}x faster"
+            if verdict.verdict == "faster"
+            else f"Speedup {c.speedup:.2f}x"
+        )
         timed = [
             f"{speedup} (95% CI {c.ci95[0]:.2f}x–{c.ci95[1]:.2f}x, one-sided Yuen's trimmed-mean test "
             f"p={c.p_value:.2g} against alpha {c.alpha:.2g}, {c.runs} timed runs per side): "
@@ -55,13 +67,27 @@ def facts(
         ]
     passed = "all " if verdict.tests_passed == verdict.tests_total else ""
     candidate_rss = _mib(verdict.peak_rss_bytes) if verdict.peak_rss_bytes else "not measured"
-    diff = [] if changed_lines is None else [
-        f"{changed_lines} line(s) changed"
-        + (f" (minimised from {changed_lines_before}: the rest was not needed for the speedup)." if changed_lines_before not in (None, changed_lines) else ".")
-    ]
+    diff = (
+        []
+        if changed_lines is None
+        else [
+            f"{changed_lines} line(s) changed"
+            + (
+                f" (minimised from {changed_lines_before}: the rest was not needed for the speedup)."
+                if changed_lines_before not in (None, changed_lines)
+                else "."
+            )
+        ]
+    )
     return [
         *timed,
-        *([f"Passes {passed}{verdict.tests_passed} of {verdict.tests_total} tests ({suite.describe()})."] if suite.size else []),
+        *(
+            [
+                f"Passes {passed}{verdict.tests_passed} of {verdict.tests_total} tests ({suite.describe()})."
+            ]
+            if suite.size
+            else []
+        ),
         *([differential_fact(verdict.differential)] if verdict.differential else []),
         f"Peak memory {_mib(baseline.peak_rss_bytes)} → {candidate_rss}.",
         *diff,
@@ -79,4 +105,6 @@ def summary(name: str, verdict: Verdict) -> str:
     evidence = f"{verdict.tests_passed} tests pass"
     if checked:
         evidence += f", checked by differential testing on {checked.inputs} inputs"
-    return f"perfedit: {name} is {c.speedup:.1f}x faster (95% CI {low:.1f}x–{high:.1f}x), {evidence}"
+    return (
+        f"perfedit: {name} is {c.speedup:.1f}x faster (95% CI {low:.1f}x–{high:.1f}x), {evidence}"
+    )

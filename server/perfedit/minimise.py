@@ -69,7 +69,9 @@ class Minimised:
 
 def hunks(original: str, candidate: str) -> list[Hunk]:
     """The hunks turning ``original`` into ``candidate``, in file order."""
-    matcher = difflib.SequenceMatcher(a=split_lines(original), b=split_lines(candidate), autojunk=False)
+    matcher = difflib.SequenceMatcher(
+        a=split_lines(original), b=split_lines(candidate), autojunk=False
+    )
     return [Hunk(i1, i2, j1, j2) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
 
 
@@ -78,7 +80,7 @@ def apply(original: str, candidate: str, kept: Sequence[Hunk]) -> str:
     old, new = split_lines(original), split_lines(candidate)
     out, position = [], 0
     for hunk in sorted(kept, key=lambda h: h.old_start):
-        out += old[position:hunk.old_start] + new[hunk.new_start:hunk.new_end]
+        out += old[position : hunk.old_start] + new[hunk.new_start : hunk.new_end]
         position = hunk.old_end
     return "".join(out + old[position:])
 
@@ -92,7 +94,11 @@ def _tree(source: str) -> str | None:
         return None
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and body and ast.get_docstring(node, clean=False) is not None:
+        if (
+            isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and body
+            and ast.get_docstring(node, clean=False) is not None
+        ):
             node.body = body[1:]
     return ast.dump(tree)
 
@@ -100,7 +106,11 @@ def _tree(source: str) -> str | None:
 def _substantive(original: str, candidate: str, all_hunks: list[Hunk]) -> list[Hunk]:
     """The hunks without which the candidate's syntax tree would change (step 1)."""
     reference = _tree(candidate)
-    needed = [h for h in all_hunks if _tree(apply(original, candidate, [k for k in all_hunks if k != h])) != reference]
+    needed = [
+        h
+        for h in all_hunks
+        if _tree(apply(original, candidate, [k for k in all_hunks if k != h])) != reference
+    ]
     return needed if _tree(apply(original, candidate, needed)) == reference else all_hunks
 
 
@@ -116,7 +126,7 @@ def ddmin(items: list[Hunk], test: Callable[[list[Hunk]], bool]) -> list[Hunk]:
     try:
         while len(items) >= 2:
             size = -(-len(items) // granularity)
-            chunks = [items[i:i + size] for i in range(0, len(items), size)]
+            chunks = [items[i : i + size] for i in range(0, len(items), size)]
             complements = [[h for h in items if h not in chunk] for chunk in chunks]
             if found := next((c for c in chunks if test(c)), None):
                 items, granularity = found, 2
@@ -158,7 +168,11 @@ def minimise(
         if len(verdicts) >= max_validations:
             raise BudgetSpent
         result = verdicts[tuple(kept)] = check(apply(original, candidate, kept))
-        return result.verdict == "faster" and result.comparison is not None and result.comparison.speedup >= floor
+        return (
+            result.verdict == "faster"
+            and result.comparison is not None
+            and result.comparison.speedup >= floor
+        )
 
     # Without the cosmetic hunks the tree, hence the behaviour and verdict, is the winner's; ddmin
     # only ever moves to a subset that passed, so its result carries a verdict.

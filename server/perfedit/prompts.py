@@ -17,22 +17,22 @@ SYSTEM = (
     "Reply with the complete rewritten code in one ```python block and nothing else."
 )
 
-_DEMO_FUNCTION_SLOW = '''\
+_DEMO_FUNCTION_SLOW = """\
 def count_common(a, b):
     total = 0
     for x in a:
         if x in b:
             total += 1
     return total
-'''
+"""
 
-_DEMO_FUNCTION_FAST = '''\
+_DEMO_FUNCTION_FAST = """\
 def count_common(a, b):
     b = set(b)
     return sum(1 for x in a if x in b)
-'''
+"""
 
-_DEMO_SCRIPT_SLOW = '''\
+_DEMO_SCRIPT_SLOW = """\
 n = int(input())
 values = []
 for _ in range(n):
@@ -41,16 +41,16 @@ out = ""
 for v in sorted(values):
     out += str(v * v) + "\\n"
 print(out, end="")
-'''
+"""
 
-_DEMO_SCRIPT_FAST = '''\
+_DEMO_SCRIPT_FAST = """\
 import sys
 
 data = sys.stdin.buffer.read().split()
 n = int(data[0])
 values = sorted(map(int, data[1 : n + 1]))
 sys.stdout.write("".join(f"{v * v}\\n" for v in values))
-'''
+"""
 
 
 def fenced(code: str) -> str:
@@ -60,14 +60,22 @@ def fenced(code: str) -> str:
 
 def _ask(code: str, kind: str) -> str:
     what = "function" if kind == "function" else "program (it reads stdin and writes stdout)"
-    keep = "Keep its name and signature." if kind == "function" else "Keep its input and output format."
+    keep = (
+        "Keep its name and signature."
+        if kind == "function"
+        else "Keep its input and output format."
+    )
     return f"Make this Python {what} faster. {keep}\n\n{fenced(code)}"
 
 
 def optimize_messages(code: str, kind: str) -> list[dict[str, str]]:
     """Chat messages asking for a faster version of ``code`` (``kind``: "function" or "script"),
     with one demonstration of the same kind."""
-    slow, fast = (_DEMO_FUNCTION_SLOW, _DEMO_FUNCTION_FAST) if kind == "function" else (_DEMO_SCRIPT_SLOW, _DEMO_SCRIPT_FAST)
+    slow, fast = (
+        (_DEMO_FUNCTION_SLOW, _DEMO_FUNCTION_FAST)
+        if kind == "function"
+        else (_DEMO_SCRIPT_SLOW, _DEMO_SCRIPT_FAST)
+    )
     return [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": _ask(slow, kind)},
@@ -100,7 +108,10 @@ def fix_messages(code: str, kind: str, test: str, error: str) -> list[dict[str, 
     failing test and its error; reflect and plan, then write the corrected code."""
     what = "function" if kind == "function" else "program"
     return [
-        {"role": "system", "content": SYSTEM.replace(" and nothing else", " after a short reflection")},
+        {
+            "role": "system",
+            "content": SYSTEM.replace(" and nothing else", " after a short reflection"),
+        },
         {
             "role": "user",
             "content": (
@@ -113,7 +124,9 @@ def fix_messages(code: str, kind: str, test: str, error: str) -> list[dict[str, 
     ]
 
 
-def optimize_with_test_messages(code: str, kind: str, test: str, seconds: float) -> list[dict[str, str]]:
+def optimize_with_test_messages(
+    code: str, kind: str, test: str, seconds: float
+) -> list[dict[str, str]]:
     """PerfCodeGen's performance round (section 2): a correct candidate and its most expensive
     test (trimmed-mean time), asking for a version that is faster on inputs like it."""
     what = "function" if kind == "function" else "program"

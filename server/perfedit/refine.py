@@ -42,25 +42,49 @@ def refiner(model: ModelProvider, settings: Settings) -> Proposer:
     """
     per_phase, max_new_tokens = settings.refine_candidates, settings.max_new_tokens
 
-    def propose(target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> Iterator[Candidate]:
+    def propose(
+        target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
+    ) -> Iterator[Candidate]:
         known, suite = feedback.candidates, feedback.suite
-        failed = [v for v in feedback.verdicts if v.verdict == "rejected" and v.failed_test and v.label in known]
+        failed = [
+            v
+            for v in feedback.verdicts
+            if v.verdict == "rejected" and v.failed_test and v.label in known
+        ]
         correct = sorted(
-            (v for v in feedback.verdicts if v.verdict != "rejected" and v.comparison and v.per_test_s and v.label in known),
+            (
+                v
+                for v in feedback.verdicts
+                if v.verdict != "rejected" and v.comparison and v.per_test_s and v.label in known
+            ),
             key=lambda v: -v.comparison.speedup if v.comparison else 0.0,
         )
         if suite is None or not (failed or correct):
             return
         for verdict in failed[:per_phase]:
             code = textwrap.dedent(known[verdict.label].code)
-            reply = ask.fixed_version(model(), code, target.kind, feedback_text(suite, verdict.failed_test), verdict.detail,
-                                      max_new_tokens=max_new_tokens, should_stop=cancel)
+            reply = ask.fixed_version(
+                model(),
+                code,
+                target.kind,
+                feedback_text(suite, verdict.failed_test),
+                verdict.detail,
+                max_new_tokens=max_new_tokens,
+                should_stop=cancel,
+            )
             yield to_candidate(reply.text, target, f"{verdict.label} → fixed", reply.tokens)
         for verdict in correct[:per_phase]:
             slowest = max(verdict.per_test_s, key=verdict.per_test_s.__getitem__)
             code = textwrap.dedent(known[verdict.label].code)
-            reply = ask.faster_on_test(model(), code, target.kind, feedback_text(suite, slowest), verdict.per_test_s[slowest],
-                                       max_new_tokens=max_new_tokens, should_stop=cancel)
+            reply = ask.faster_on_test(
+                model(),
+                code,
+                target.kind,
+                feedback_text(suite, slowest),
+                verdict.per_test_s[slowest],
+                max_new_tokens=max_new_tokens,
+                should_stop=cancel,
+            )
             yield to_candidate(reply.text, target, f"{verdict.label} → optimised", reply.tokens)
 
     return propose

@@ -40,7 +40,12 @@ def fit_to_target(code: str, target: Target) -> str | None:
         return code
     name = target.name.rsplit(".", 1)[-1]
     definition = next(
-        (n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == name), None
+        (
+            n
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == name
+        ),
+        None,
     )
     if definition is None:
         return None
@@ -51,7 +56,9 @@ def fit_to_target(code: str, target: Target) -> str | None:
     if indent:
         return textwrap.indent(function, indent)
     imports = "".join(
-        "".join(lines[n.lineno - 1 : n.end_lineno]) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)
+        "".join(lines[n.lineno - 1 : n.end_lineno])
+        for n in tree.body
+        if isinstance(n, ast.Import | ast.ImportFrom)
     )
     return f"{imports}\n\n{function}" if imports else function
 
@@ -59,8 +66,14 @@ def fit_to_target(code: str, target: Target) -> str | None:
 def to_candidate(reply: str, target: Target, label: str, tokens: int = 0) -> Candidate:
     """The first code block of ``reply`` that fits ``target``, as a candidate labelled ``label``
     (:meth:`Candidate.unusable` when none fits); ``tokens`` were generated for the reply."""
-    code = next((c for c in (fit_to_target(block, target) for block in extract_code(reply)) if c), None)
-    return Candidate(label, code, target.replace(code), tokens) if code else Candidate.unusable(label, tokens)
+    code = next(
+        (c for c in (fit_to_target(block, target) for block in extract_code(reply)) if c), None
+    )
+    return (
+        Candidate(label, code, target.replace(code), tokens)
+        if code
+        else Candidate.unusable(label, tokens)
+    )
 
 
 def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
@@ -69,13 +82,17 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
     reply is complete (the greedy one first; :meth:`Candidate.unusable` for a reply without code
     that fits the target). Raises ModelMissing, ModelError, Cancelled."""
 
-    def propose(target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> Iterator[Candidate]:
+    def propose(
+        target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
+    ) -> Iterator[Candidate]:
         progress(Phase.LOADING_MODEL)
         total = 1 + settings.samples
         replies = ask.faster_versions(model(), target, settings, cancel)
         progress(Phase.GENERATING, 0, total)
         for index, reply in enumerate(replies):
             progress(Phase.GENERATING, index + 1, total)
-            yield to_candidate(reply.text, target, "greedy" if index == 0 else f"sample {index}", reply.tokens)
+            yield to_candidate(
+                reply.text, target, "greedy" if index == 0 else f"sample {index}", reply.tokens
+            )
 
     return propose
