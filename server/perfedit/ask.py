@@ -2,7 +2,8 @@
 :class:`~perfedit.llm.ChatModel` and reads the reply.
 
 * :func:`faster_versions`: the greedy reply and ``samples`` samples to the few-shot prompt
-  (PIE, sections 3.1 and 3.3), used by the model proposer;
+  (PIE, sections 3.1 and 3.3), the samples spread over distinct strategies and temperatures
+  (:func:`sample_plan`), used by the model proposer;
 * :func:`fixed_version` and :func:`faster_on_test`: PerfCodeGen's correctness and performance
   rounds (Peng et al. 2024, section 2), used by refinement;
 * :func:`why_faster`: a short reason a validated version is faster (PIE appendix C style).
@@ -14,10 +15,12 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from perfedit.prompts import (
+    STRATEGIES,
     explain_messages,
     fix_messages,
     optimize_messages,
@@ -27,6 +30,7 @@ from perfedit.prompts import (
 if TYPE_CHECKING:
     from perfedit.config import Settings
     from perfedit.llm import ChatModel, Messages, Reply
+    from perfedit.retrieval import Exemplar
     from perfedit.targets import Target
 
 #: ``model()``: the (cached, lazily loaded) model; raises ModelMissing when it is not here.
@@ -47,19 +51,75 @@ def extract_code(reply: str) -> list[str]:
     return blocks or [reply]
 
 
-def faster_versions(model: ChatModel, target: Target, settings: Settings, should_stop: Callable[[], bool]) -> Iterator[Reply]:
-    """The greedy reply asking for a faster ``target``, then ``settings.samples`` replies sampled
-    at ``settings.temperature`` (at most ``settings.max_new_tokens`` tokens each), each yielded
-    once complete. Raises Cancelled once ``should_stop()`` is true, ModelError."""
-    return model.replies(
-        optimize_messages(textwrap.dedent(target.code), target.kind),
-        num_samples=settings.samples,
-        temperature=settings.temperature,
-        max_new_tokens=settings.max_new_tokens,
-        seed=settings.seed,
-        should_stop=should_stop,
-        stop_strings=[CLOSING_FENCE],
-    )
+#: The sampling temperatures of the strategy groups run from ``temperature`` times the first to
+#: times the second factor (the first group coolest).
+TEMPERATURE_SPREAD = (0.75, 1.25)
+
+
+@dataclass(frozen=True)
+class SampleGroup:
+    """One call of the model: the prompt with ``strategy`` (None: plain), its greedy reply and
+    ``samples`` more sampled at ``temperature``; ``seed`` seeds the samples."""
+
+    strategy: str | None
+    samples: int
+    temperature: float
+    seed: int | None
+
+    @property
+    def replies(self) -> int:
+        """Replies the group yields: its greedy one and the samples."""
+        return 1 + self.samples
+
+
+def sample_plan(samples: int, temperature: float, seed: int | None, strategies: bool = True) -> list[SampleGroup]:
+    """How the greedy reply and ``samples`` samples are drawn (1 + ``samples`` replies in all).
+
+    Without ``strategies``: one group, PIE's greedy + k samples at ``temperature`` (section 3.3).
+    With them (SBLLM-style diversity): the plain prompt's greedy reply, then the ``samples`` replies
+    spread evenly over the :data:`~perfedit.prompts.STRATEGIES` (each group's first reply greedy
+    under its instruction, the rest sampled), the groups' temperatures spread over
+    :data:`TEMPERATURE_SPREAD` around ``temperature`` and their seeds apart.
+    """
+    if not strategies or samples == 0:
+        return [SampleGroup(None, samples, temperature, seed)]
+    names = list(STRATEGIES)[:samples]
+    share, extra = divmod(samples, len(names))
+    low, high = TEMPERATURE_SPREAD
+    groups = [SampleGroup(None, 0, temperature, seed)]
+    for index, name in enumerate(names):
+        fraction = index / (len(names) - 1) if len(names) > 1 else 0.5
+        groups.append(SampleGroup(
+            name, share + (index < extra) - 1, round(temperature * (low + (high - low) * fraction), 3),
+            None if seed is None else seed + 1000 * (index + 1),
+        ))
+    return groups
+
+
+def faster_versions(model: ChatModel, target: Target, settings: Settings, should_stop: Callable[[], bool],
+                    exemplars: Sequence[Exemplar] = ()) -> Iterator[tuple[str, Reply]]:
+    """``(label, reply)`` for the greedy reply asking for a faster ``target`` ("greedy") and
+    ``settings.samples`` more ("sample 3", or "sample 3 (built-ins)" under a strategy), drawn as
+    :func:`sample_plan` says (``settings.strategies``, ``temperature``, ``seed``), at most
+    ``settings.max_new_tokens`` tokens each, each yielded once complete. ``exemplars`` are the
+    prompt's demonstrations (retrieved, PIE section 3.1; empty: the built-in one). Raises
+    Cancelled once ``should_stop()`` is true, ModelError."""
+    code = textwrap.dedent(target.code)
+    count = 0
+    for group in sample_plan(settings.samples, settings.temperature, settings.seed, settings.strategies):
+        replies = model.replies(
+            optimize_messages(code, target.kind, exemplars, group.strategy),
+            num_samples=group.samples,
+            temperature=group.temperature,
+            max_new_tokens=settings.max_new_tokens,
+            seed=group.seed,
+            should_stop=should_stop,
+            stop_strings=[CLOSING_FENCE],
+        )
+        for reply in replies:
+            label = "greedy" if count == 0 else f"sample {count}" + (f" ({group.strategy})" if group.strategy else "")
+            count += 1
+            yield label, reply
 
 
 def _greedy(model: ChatModel, messages: Messages, max_new_tokens: int, should_stop: Callable[[], bool] | None, stop_strings: list[str]) -> Reply:

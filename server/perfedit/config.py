@@ -27,7 +27,10 @@ class Settings:
     budget_s: float = field(default=60.0, metadata={"help": "wall-clock budget of a job, seconds: then the best validated candidate so far is returned"})
     stop_at_speedup: float = field(default=10.0, metadata={"help": "stop generating once a validated candidate is at least this much faster (CI low end; 0: never)"})
     samples: int = field(default=8, metadata={"help": "sampled candidates besides the greedy one (PIE Best@k)"})
-    temperature: float = field(default=0.7, metadata={"help": "sampling temperature"})
+    temperature: float = field(default=0.7, metadata={"help": "sampling temperature (the middle of the spread over strategies)"})
+    strategies: bool = field(default=True, metadata={"help": "spread the samples over distinct optimisation strategies and temperatures"})
+    exemplars: str | None = field(default=None, metadata={"help": "slow→fast pair file or PIE folder to retrieve prompt exemplars from (none: built-in demonstration)"})
+    exemplars_k: int = field(default=2, metadata={"help": "retrieved exemplars per prompt"})
     max_new_tokens: int = field(default=512, metadata={"help": "generation budget per candidate, tokens"})
     runs: int = field(default=10, metadata={"help": "timed runs E per candidate and per baseline, interleaved (the most, when adaptive)"})
     adaptive: bool = field(default=True, metadata={"help": "stop timing once the decision is clear (alpha split over the looks)"})
@@ -42,6 +45,7 @@ class Settings:
     rules: bool = field(default=True, metadata={"help": "add the rule-based candidates to the model's"})
     refine_rounds: int = field(default=1, metadata={"help": "PerfCodeGen refinement rounds (0: none)"})
     refine_candidates: int = field(default=1, metadata={"help": "candidates fixed, and optimised, per round"})
+    refine_retry: bool = field(default=True, metadata={"help": "ask again once when a refinement repeats an earlier candidate (else skip it)"})
     minimise: bool = field(default=True, metadata={"help": "revert diff hunks the speedup does not need (each step re-validated)"})
     minimise_validations: int = field(default=8, metadata={"help": "most re-validations spent on minimising the diff"})
     differential_min_tests: int = field(default=3, metadata={"help": "check functions with fewer tests than this by differential testing too (0: never)"})
@@ -56,6 +60,7 @@ class Settings:
             (self.stop_at_speedup == 0 or self.stop_at_speedup >= 1, "stop_at_speedup must be 0 (never) or >= 1"),
             (self.temperature > 0, "temperature must be > 0"),
             (self.max_new_tokens > 0, "max_new_tokens must be > 0"),
+            (self.exemplars_k >= 0, "exemplars_k must be >= 0"),
             (self.refine_rounds >= 0 and self.refine_candidates >= 0, "refine_rounds and refine_candidates must be >= 0"),
             (self.minimise_validations >= 0, "minimise_validations must be >= 0"),
             (self.differential_min_tests >= 0 and self.differential_examples >= 0, "differential_min_tests and differential_examples must be >= 0"),

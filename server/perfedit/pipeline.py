@@ -79,6 +79,12 @@ class Suggestion:
     stopped_early: str = ""  # why generation stopped before every candidate was made, or ""
 
     @property
+    def distinct_correct(self) -> int:
+        """Candidates that passed the tests, duplicates by syntax tree counted once (they are
+        rejected unrun as duplicates)."""
+        return sum(v.verdict != "rejected" for v in self.verdicts)
+
+    @property
     def explanation(self) -> str:
         """Measured facts, then the model's reason, as plain text."""
         return "\n".join(self.facts + ([f"Why: {self.reason}"] if self.reason else []))
