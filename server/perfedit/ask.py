@@ -25,6 +25,7 @@ from perfedit.prompts import (
     fix_messages,
     optimize_messages,
     optimize_with_test_messages,
+    retry_messages,
 )
 
 if TYPE_CHECKING:
@@ -134,10 +135,19 @@ def fixed_version(model: ChatModel, code: str, kind: str, test: str, error: str,
 
 
 def faster_on_test(model: ChatModel, code: str, kind: str, test: str, seconds: float, *, max_new_tokens: int,
-                   should_stop: Callable[[], bool] | None = None) -> Reply:
+                   should_stop: Callable[[], bool] | None = None, hot_lines: Sequence[tuple[int, float]] = ()) -> Reply:
     """The greedy reply to PerfCodeGen's performance round: correct ``code`` and its most
-    expensive ``test`` (trimmed-mean time ``seconds``). Raises Cancelled, ModelError."""
-    return _greedy(model, optimize_with_test_messages(code, kind, test, seconds), max_new_tokens, should_stop, [CLOSING_FENCE])
+    expensive ``test`` (trimmed-mean time ``seconds``; ``hot_lines``: (line, seconds) of its
+    profile when known). Raises Cancelled, ModelError."""
+    return _greedy(model, optimize_with_test_messages(code, kind, test, seconds, hot_lines), max_new_tokens, should_stop, [CLOSING_FENCE])
+
+
+def refinement_retry(model: ChatModel, messages: Messages, reply: str, repeated: str, *, max_new_tokens: int,
+                     should_stop: Callable[[], bool] | None = None) -> Reply:
+    """The greedy reply once more, after ``messages`` of a refinement round and its ``reply``,
+    which repeated the earlier candidate ``repeated`` (told so; :func:`~perfedit.prompts.retry_messages`).
+    Raises Cancelled, ModelError."""
+    return _greedy(model, retry_messages(messages, reply, repeated), max_new_tokens, should_stop, [CLOSING_FENCE])
 
 
 def why_faster(model: ChatModel, original: str, faster: str) -> str:

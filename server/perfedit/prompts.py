@@ -142,9 +142,21 @@ def fix_messages(code: str, kind: str, test: str, error: str) -> list[dict[str, 
     ]
 
 
-def optimize_with_test_messages(code: str, kind: str, test: str, seconds: float) -> list[dict[str, str]]:
+def _hot_lines_text(code: str, hot_lines: Sequence[tuple[int, float]]) -> str:
+    lines = code.splitlines()
+    shown = [
+        f"line {number} ({seconds * 1e3:.2f} ms): {lines[number - 1].strip()}"
+        for number, seconds in sorted(hot_lines, key=lambda item: -item[1])[:5] if 0 < number <= len(lines)
+    ]
+    return "\n\nWhere the time goes on that test (line of the code above, time spent):\n" + "\n".join(shown) if shown else ""
+
+
+def optimize_with_test_messages(code: str, kind: str, test: str, seconds: float,
+                                hot_lines: Sequence[tuple[int, float]] = ()) -> list[dict[str, str]]:
     """PerfCodeGen's performance round (section 2): a correct candidate and its most expensive
-    test (trimmed-mean time), asking for a version that is faster on inputs like it."""
+    test (trimmed-mean time), asking for a version that is faster on inputs like it. With
+    ``hot_lines`` ((line number in ``code``, seconds) from a profile of that test; SOAP-style
+    execution-profile feedback) the five hottest lines are shown too."""
     what = "function" if kind == "function" else "program"
     return [
         {"role": "system", "content": SYSTEM},
@@ -152,9 +164,25 @@ def optimize_with_test_messages(code: str, kind: str, test: str, seconds: float)
             "role": "user",
             "content": (
                 f"This Python {what} is correct.\n\n{fenced(code)}\n\n"
-                f"Its most expensive test takes {seconds * 1e3:.2f} ms:\n{test}\n\n"
+                f"Its most expensive test takes {seconds * 1e3:.2f} ms:\n{test}{_hot_lines_text(code, hot_lines)}\n\n"
                 "Rewrite it to run faster on inputs like this one, keeping exactly the same behaviour. "
                 f"Reply with the complete code in one ```python block."
+            ),
+        },
+    ]
+
+
+def retry_messages(messages: list[dict[str, str]], reply: str, repeated: str) -> list[dict[str, str]]:
+    """``messages`` of a refinement round whose ``reply`` repeated the earlier candidate
+    ``repeated`` (its label), continued with that fact and a request for a version that differs."""
+    return [
+        *messages,
+        {"role": "assistant", "content": reply},
+        {
+            "role": "user",
+            "content": (
+                f"That is the same code as an earlier candidate ({repeated}), which was already tested. "
+                "Write a different version that changes how the work is done, in one ```python block."
             ),
         },
     ]
