@@ -398,10 +398,13 @@ def suggest(
         minimised = job.minimise(*chosen)
         timings["minimisation_s"] = time.perf_counter() - started
 
-    reason = ""
+    # The reason is grounded in the minimised diff; the model's sentence stays only if it agrees.
+    new_code = target.code_in(minimised.source)
+    model_reason = ""
     if settings.explain and not deadline.spent:
         progress("explaining", 0, None)
-        reason = ask.why_faster(model(), target.code, target.code_in(minimised.source))
+        model_reason = ask.why_faster(model(), target.code, new_code)
+    reason = explain.grounded_reason(target.code, new_code, model_reason)
     timings["total_s"] = time.perf_counter() - clock
     return Suggestion(
         target=target,
