@@ -103,6 +103,9 @@ def test_stub_winner_applied_and_reported_as_json(dedupe_project: Path, tmp_path
     assert report["p_value"] < 0.05 and report["tests"]["passed"] == 2
     assert "+    return list(dict.fromkeys(items))" in report["diff"]
     assert [c["verdict"] for c in report["candidates"]] == ["rejected", "faster"]
+    assert report["distinct_correct_candidates"] == 1
+    assert report["lines_removed_by_minimisation"] == report["changed_lines_before_minimisation"] - report["changed_lines"] >= 0
+    assert report["reason"].startswith("Duplicates are dropped by dict.fromkeys")  # grounded in the diff, no model asked
     assert "dict.fromkeys" in (dedupe_project / "dedupe.py").read_text()
 
 
