@@ -71,10 +71,16 @@ def exemplars_for(target: Target, settings: Settings) -> list[Exemplar]:
     """The ``settings.exemplars_k`` pairs of ``settings.exemplars`` nearest to ``target``'s code
     and of its kind (PIE section 3.1 dynamic retrieval), never of the target's own problem (a
     problem id among its path's folders) nor the target itself; none when the setting is unset.
+    A relative path is taken from the target's project root (the CLI passes an absolute one).
     Raises InputError when the pair file does not exist."""
     if not settings.exemplars or not settings.exemplars_k:
         return []
-    index = load_index(Path(settings.exemplars).expanduser())
+    path = Path(settings.exemplars).expanduser()
+    if not path.is_absolute():  # from [tool.perfedit]: relative to the target's project
+        from perfedit.config import find_project_root
+
+        path = find_project_root(target.path.resolve()) / path
+    index = load_index(path)
     return index.nearest(textwrap.dedent(target.code), settings.exemplars_k, kind=target.kind,
                          exclude_problems=problems_in(target.path))
 
