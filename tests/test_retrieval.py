@@ -81,6 +81,8 @@ def test_sample_plan_spreads_replies_over_strategies_and_temperatures():
     assert temperatures[-1] == pytest.approx(0.8 * TEMPERATURE_SPREAD[1])
     assert len({g.seed for g in plan}) == len(plan)
     assert sum(g.replies for g in sample_plan(2, 0.7, 0)) == 3 and len(sample_plan(2, 0.7, 0)) == 3
+    functions = sample_plan(8, 0.7, 0, kind="function")
+    assert "I/O" not in [g.strategy for g in functions] and sum(g.replies for g in functions) == 9
     assert sample_plan(8, 0.7, 0, strategies=False) == [sample_plan(0, 0.7, 0)[0].__class__(None, 8, 0.7, 0)]
 
 

@@ -73,18 +73,19 @@ class SampleGroup:
         return 1 + self.samples
 
 
-def sample_plan(samples: int, temperature: float, seed: int | None, strategies: bool = True) -> list[SampleGroup]:
+def sample_plan(samples: int, temperature: float, seed: int | None, strategies: bool = True, kind: str = "script") -> list[SampleGroup]:
     """How the greedy reply and ``samples`` samples are drawn (1 + ``samples`` replies in all).
 
     Without ``strategies``: one group, PIE's greedy + k samples at ``temperature`` (section 3.3).
     With them (SBLLM-style diversity): the plain prompt's greedy reply, then the ``samples`` replies
     spread evenly over the :data:`~perfedit.prompts.STRATEGIES` (each group's first reply greedy
     under its instruction, the rest sampled), the groups' temperatures spread over
-    :data:`TEMPERATURE_SPREAD` around ``temperature`` and their seeds apart.
+    :data:`TEMPERATURE_SPREAD` around ``temperature`` and their seeds apart. A function
+    (``kind``) gets no I/O strategy: its callers do the I/O.
     """
     if not strategies or samples == 0:
         return [SampleGroup(None, samples, temperature, seed)]
-    names = list(STRATEGIES)[:samples]
+    names = [name for name in STRATEGIES if kind == "script" or name != "I/O"][:samples]
     share, extra = divmod(samples, len(names))
     low, high = TEMPERATURE_SPREAD
     groups = [SampleGroup(None, 0, temperature, seed)]
@@ -107,7 +108,7 @@ def faster_versions(model: ChatModel, target: Target, settings: Settings, should
     Cancelled once ``should_stop()`` is true, ModelError."""
     code = textwrap.dedent(target.code)
     count = 0
-    for group in sample_plan(settings.samples, settings.temperature, settings.seed, settings.strategies):
+    for group in sample_plan(settings.samples, settings.temperature, settings.seed, settings.strategies, target.kind):
         replies = model.replies(
             optimize_messages(code, target.kind, exemplars, group.strategy),
             num_samples=group.samples,
