@@ -33,6 +33,9 @@ from perfedit.errors import InputError
 
 #: Bump when the token rule or the cache layout changes, so old caches are not read.
 INDEX_VERSION = 1
+#: Pairs longer than this (slow plus fast, characters; about a thousand tokens) are never shown:
+#: two of them must fit the model's context beside the target and the reply.
+MAX_PAIR_CHARS = 3000
 #: Token similarity (difflib ratio over code tokens) at or above which a pair is "the same program".
 NEAR_IDENTICAL = 0.9
 _SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
@@ -105,7 +108,8 @@ class ExemplarIndex:
 
     def nearest(self, code: str, k: int, *, kind: str | None = None, exclude_problems: Collection[str] = ()) -> list[Exemplar]:
         """The ``k`` exemplars whose slow version is most similar to ``code`` (BM25 score, best
-        first; only those scoring above 0), of ``kind`` when given. Skipped: pairs of
+        first; only those scoring above 0), of ``kind`` when given. Skipped: pairs longer than
+        :data:`MAX_PAIR_CHARS`, pairs of
         ``exclude_problems`` and pairs whose slow or fast version is nearly ``code`` itself
         (:func:`near_identical`), so the program being optimised never shows up as its own answer."""
         query = code_tokens(code)
@@ -117,7 +121,7 @@ class ExemplarIndex:
             if scores[index] <= 0 or len(found) == k:
                 break
             e = self.exemplars[index]
-            if (kind and e.kind != kind) or (e.problem_id and e.problem_id in exclude_problems):
+            if (kind and e.kind != kind) or (e.problem_id and e.problem_id in exclude_problems) or len(e.slow) + len(e.fast) > MAX_PAIR_CHARS:
                 continue
             if near_identical(query, code_tokens(e.slow)) or near_identical(query, code_tokens(e.fast)):
                 continue
