@@ -13,8 +13,8 @@ Switches for issue 15's steps, each run on or off for the whole run (compare two
 files; the default --out names the switches): ``--exemplars PATH`` (retrieved slow→fast
 exemplars, PIE section 3.1; off without it), ``--no-strategies`` (samples all from the plain
 prompt at one temperature, instead of spread over strategies and temperatures) and
-``--no-refine-retry`` (a refinement that repeats an earlier candidate is kept as a duplicate
-instead of being retried once). Grounded explanations and trivia-preserving minimisation are not
+``--no-refine-retry`` (a refinement that repeats an earlier candidate is dropped at once
+instead of being asked again once). Grounded explanations and trivia-preserving minimisation are not
 switched: they change no figure here.
 
 One run per program serves all five: candidates are generated once, and a candidate met again
