@@ -79,7 +79,7 @@ class MemoModel(ChatModel):
         self.name, self.backend, self.load_seconds = model.name, model.backend, model.load_seconds
 
     def replies(self, messages: list[dict[str, str]], *, num_samples: int = 8, **options: Any) -> Iterator[Reply]:
-        if num_samples:
+        if num_samples or not options.get("greedy", True):  # only a greedy reply is remembered
             fresh: Iterable[Reply] = self._model.replies(messages, num_samples=num_samples, **options)
         else:
             key = json.dumps([messages, {k: v for k, v in options.items() if not callable(v)}], sort_keys=True, default=str)

@@ -80,6 +80,7 @@ def test_sample_plan_spreads_replies_over_strategies_and_temperatures():
     assert temperatures == sorted(temperatures) and temperatures[0] == pytest.approx(0.8 * TEMPERATURE_SPREAD[0])
     assert temperatures[-1] == pytest.approx(0.8 * TEMPERATURE_SPREAD[1])
     assert len({g.seed for g in plan}) == len(plan)
+    assert [g.greedy for g in plan] == [True, False, False, False, False]  # one greedy reply; the strategies' are sampled
     assert sum(g.replies for g in sample_plan(2, 0.7, 0)) == 3 and len(sample_plan(2, 0.7, 0)) == 3
     functions = sample_plan(8, 0.7, 0, kind="function")
     assert "I/O" not in [g.strategy for g in functions] and sum(g.replies for g in functions) == 9

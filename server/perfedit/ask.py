@@ -60,12 +60,14 @@ TEMPERATURE_SPREAD = (0.75, 1.25)
 @dataclass(frozen=True)
 class SampleGroup:
     """One call of the model: the prompt with ``strategy`` (None: plain), its greedy reply and
-    ``samples`` more sampled at ``temperature``; ``seed`` seeds the samples."""
+    ``samples`` more sampled at ``temperature`` (``greedy`` False: no greedy reply, 1 +
+    ``samples`` sampled); ``seed`` seeds the samples."""
 
     strategy: str | None
     samples: int
     temperature: float
     seed: int | None
+    greedy: bool = True
 
     @property
     def replies(self) -> int:
@@ -78,9 +80,8 @@ def sample_plan(samples: int, temperature: float, seed: int | None, strategies: 
 
     Without ``strategies``: one group, PIE's greedy + k samples at ``temperature`` (section 3.3).
     With them (SBLLM-style diversity): the plain prompt's greedy reply, then the ``samples`` replies
-    spread evenly over the :data:`~perfedit.prompts.STRATEGIES` (each group's first reply greedy
-    under its instruction, the rest sampled), the groups' temperatures spread over
-    :data:`TEMPERATURE_SPREAD` around ``temperature`` and their seeds apart. A function
+    spread evenly over the :data:`~perfedit.prompts.STRATEGIES`, all sampled, the groups'
+    temperatures spread over :data:`TEMPERATURE_SPREAD` around ``temperature`` and their seeds apart. A function
     (``kind``) gets no I/O strategy: its callers do the I/O.
     """
     if not strategies or samples == 0:
@@ -93,7 +94,7 @@ def sample_plan(samples: int, temperature: float, seed: int | None, strategies: 
         fraction = index / (len(names) - 1) if len(names) > 1 else 0.5
         groups.append(SampleGroup(
             name, share + (index < extra) - 1, round(temperature * (low + (high - low) * fraction), 3),
-            None if seed is None else seed + 1000 * (index + 1),
+            None if seed is None else seed + 1000 * (index + 1), greedy=False,
         ))
     return groups
 
@@ -117,6 +118,7 @@ def faster_versions(model: ChatModel, target: Target, settings: Settings, should
             seed=group.seed,
             should_stop=should_stop,
             stop_strings=[CLOSING_FENCE],
+            **({} if group.greedy else {"greedy": False}),
         )
         for reply in replies:
             label = "greedy" if count == 0 else f"sample {count}" + (f" ({group.strategy})" if group.strategy else "")
