@@ -118,7 +118,7 @@ def faster_versions(model: ChatModel, target: Target, settings: Settings, should
             seed=group.seed,
             should_stop=should_stop,
             stop_strings=[CLOSING_FENCE],
-            **({} if group.greedy else {"greedy": False}),
+            greedy=group.greedy,
         )
         for reply in replies:
             label = "greedy" if count == 0 else f"sample {count}" + (f" ({group.strategy})" if group.strategy else "")
@@ -145,12 +145,20 @@ def faster_on_test(model: ChatModel, code: str, kind: str, test: str, seconds: f
     return _greedy(model, optimize_with_test_messages(code, kind, test, seconds, hot_lines), max_new_tokens, should_stop, [CLOSING_FENCE])
 
 
+def refinement_reply(model: ChatModel, messages: Messages, *, max_new_tokens: int,
+                     should_stop: Callable[[], bool] | None = None) -> Reply:
+    """The greedy reply to the refinement round ``messages`` (:func:`~perfedit.prompts.fix_messages`,
+    :func:`~perfedit.prompts.optimize_with_test_messages` or a :func:`~perfedit.prompts.retry_messages`
+    continuation), ending at the code block's closing fence. Raises Cancelled, ModelError."""
+    return _greedy(model, messages, max_new_tokens, should_stop, [CLOSING_FENCE])
+
+
 def refinement_retry(model: ChatModel, messages: Messages, reply: str, repeated: str, *, max_new_tokens: int,
                      should_stop: Callable[[], bool] | None = None) -> Reply:
     """The greedy reply once more, after ``messages`` of a refinement round and its ``reply``,
     which repeated the earlier candidate ``repeated`` (told so; :func:`~perfedit.prompts.retry_messages`).
     Raises Cancelled, ModelError."""
-    return _greedy(model, retry_messages(messages, reply, repeated), max_new_tokens, should_stop, [CLOSING_FENCE])
+    return refinement_reply(model, retry_messages(messages, reply, repeated), max_new_tokens=max_new_tokens, should_stop=should_stop)
 
 
 def why_faster(model: ChatModel, original: str, faster: str) -> str:

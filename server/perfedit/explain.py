@@ -276,6 +276,10 @@ def _names_called(tree: ast.AST, names: tuple[str, ...]) -> Counter[str]:
     )
 
 
+def _is_range_len(node: ast.AST) -> bool:
+    return isinstance(node, ast.Call) and _called(node, "range") and bool(node.args) and _called(node.args[0], "len")
+
+
 def changes(original: str, faster: str) -> list[Change]:
     """The constructs ``faster`` changed relative to ``original`` (two versions of the target's
     code), by rules over their syntax trees, most important first: list → set/dict membership,
@@ -335,9 +339,7 @@ def changes(original: str, faster: str) -> list[Change]:
     hoisted = [n for n in ast.walk(new) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Attribute) and n.value.attr == "append"]
     if hoisted and not any(isinstance(n, ast.Assign) and isinstance(n.value, ast.Attribute) and n.value.attr == "append" for n in ast.walk(old)):
         found.append(Change("hoisted method lookup", "The .append method is looked up once before the loop instead of on every iteration."))
-    old_range_len = sum(1 for n in ast.walk(old) if _called(n, "range") and n.args and _called(n.args[0], "len"))  # type: ignore[attr-defined]
-    new_range_len = sum(1 for n in ast.walk(new) if _called(n, "range") and n.args and _called(n.args[0], "len"))  # type: ignore[attr-defined]
-    if old_range_len > new_range_len:
+    if _count(old, _is_range_len) > _count(new, _is_range_len):
         found.append(Change("index loop → direct iteration", "The loop iterates over the items directly instead of indexing by position."))
     return found
 

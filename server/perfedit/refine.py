@@ -23,12 +23,12 @@ to the fastest correct candidate (the paper's fallback).
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 from perfedit import ask
 from perfedit.ask import ModelProvider
 from perfedit.config import Settings
-from perfedit.llm import Messages, Reply
+from perfedit.llm import Messages
 from perfedit.progress import CancelFn, ProgressFn
 from perfedit.prompts import fix_messages, optimize_with_test_messages
 from perfedit.proposers import Candidate, Feedback, Proposer
@@ -74,8 +74,8 @@ def refiner(model: ModelProvider, settings: Settings) -> Proposer:
             return
         earlier = earlier_trees(target, feedback)
 
-        def changed(label: str, messages: Messages, ask_once: Callable[[], Reply]) -> Iterator[Candidate]:
-            reply = ask_once()
+        def changed(label: str, messages: Messages) -> Iterator[Candidate]:
+            reply = ask.refinement_reply(model(), messages, max_new_tokens=max_new_tokens, should_stop=cancel)
             candidate = to_candidate(reply.text, target, label, reply.tokens)
             repeated = repeated_label(candidate, earlier)
             if repeated is not None and settings.refine_retry:
@@ -90,20 +90,12 @@ def refiner(model: ModelProvider, settings: Settings) -> Proposer:
         for verdict in failed[:per_phase]:
             code = textwrap.dedent(known[verdict.label].code)
             test = feedback_text(suite, verdict.failed_test)
-            yield from changed(
-                f"{verdict.label} → fixed", fix_messages(code, target.kind, test, verdict.detail),
-                lambda code=code, test=test, verdict=verdict: ask.fixed_version(
-                    model(), code, target.kind, test, verdict.detail, max_new_tokens=max_new_tokens, should_stop=cancel),
-            )
+            yield from changed(f"{verdict.label} → fixed", fix_messages(code, target.kind, test, verdict.detail))
         for verdict in correct[:per_phase]:
             slowest = max(verdict.per_test_s, key=verdict.per_test_s.__getitem__)
             code = textwrap.dedent(known[verdict.label].code)
-            test, seconds = feedback_text(suite, slowest), verdict.per_test_s[slowest]
             hot = list(feedback.hot_lines.get(verdict.label, ()))
-            yield from changed(
-                f"{verdict.label} → optimised", optimize_with_test_messages(code, target.kind, test, seconds, hot),
-                lambda code=code, test=test, seconds=seconds, hot=hot: ask.faster_on_test(
-                    model(), code, target.kind, test, seconds, max_new_tokens=max_new_tokens, should_stop=cancel, hot_lines=hot),
-            )
+            messages = optimize_with_test_messages(code, target.kind, feedback_text(suite, slowest), verdict.per_test_s[slowest], hot)
+            yield from changed(f"{verdict.label} → optimised", messages)
 
     return propose
