@@ -72,7 +72,7 @@ def test_evaluate_cli_with_the_tiny_model(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     assert "| Best@1 | 1 |" in done.stdout and "| Best@2 | 1 |" in done.stdout
     [record] = [json.loads(line) for line in out.read_text().splitlines()]
-    assert record["model"] == "smollm2-135m" and [c["label"] for c in record["candidates"]] == ["greedy", "sample 1"]
+    assert record["model"] == "smollm2-135m" and [c["label"] for c in record["candidates"]] == ["greedy", "sample 1 (algorithm)"]
 
 
 def _record(model: str, pid: str, verdicts: list[tuple[str, float | None]]) -> dict:

@@ -51,7 +51,10 @@ class Settings:
     budget_s: float = setting(60.0, "wall-clock budget of one job: once it is spent, no further candidate is generated and the best validated one so far is returned (minimised and explained only while time is left)", unit="seconds")
     stop_at_speedup: float = setting(10.0, "stop generating as soon as a validated candidate is at least this much faster at the low end of its 95% CI (0: never)")
     samples: int = setting(8, "sampled candidates besides the greedy one (PIE Best@k)")
-    temperature: float = setting(0.7, "sampling temperature")
+    temperature: float = setting(0.7, "sampling temperature (the middle of the spread over strategies)")
+    strategies: bool = setting(True, "spread the samples over distinct optimisation strategies and temperatures")
+    exemplars: str | None = setting(None, "slow→fast pair file or PIE folder to retrieve prompt exemplars from, relative to the project root (none: the built-in demonstration)")
+    exemplars_k: int = setting(2, "retrieved exemplars per prompt (PIE dynamic retrieval)")
     max_new_tokens: int = setting(512, "generation budget per candidate", unit="tokens")
     runs: int = setting(10, "timed runs E per candidate and per baseline, interleaved; with `adaptive`, the most taken; at least 5 (Yuen's test needs enough samples after trimming)")
     adaptive: bool = setting(True, "look after every run from `min_runs` on and stop timing once the candidate is clearly faster or clearly not (alpha split over the looks)")
@@ -66,6 +69,7 @@ class Settings:
     rules: bool = setting(True, "add the rule-based candidates (deterministic rewrites, no model) to the model's")
     refine_rounds: int = setting(1, "PerfCodeGen refinement rounds: fix failed candidates with their failing test, optimise correct ones with their slowest test (0: none)")
     refine_candidates: int = setting(1, "candidates fixed, and candidates optimised, per round")
+    refine_retry: bool = setting(True, "ask again once when a refinement repeats an earlier candidate (else skip it)")
     minimise: bool = setting(True, "revert the diff hunks the speedup does not need (delta debugging, each step re-validated)")
     minimise_validations: int = setting(8, "the most re-validations spent on minimising one suggestion")
     differential_min_tests: int = setting(3, "a function with fewer tests than this is also checked by differential testing (its calls in the tests plus generated inputs, compared with the original's); 0 turns differential testing off, and a function without tests is then refused")
@@ -80,6 +84,7 @@ class Settings:
             (self.stop_at_speedup == 0 or self.stop_at_speedup >= 1, "stop_at_speedup must be 0 (never) or >= 1"),
             (self.temperature > 0, "temperature must be > 0"),
             (self.max_new_tokens > 0, "max_new_tokens must be > 0"),
+            (self.exemplars_k >= 0, "exemplars_k must be >= 0"),
             (self.refine_rounds >= 0 and self.refine_candidates >= 0, "refine_rounds and refine_candidates must be >= 0"),
             (self.minimise_validations >= 0, "minimise_validations must be >= 0"),
             (self.differential_min_tests >= 0 and self.differential_examples >= 0, "differential_min_tests and differential_examples must be >= 0"),
