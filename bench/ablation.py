@@ -78,11 +78,19 @@ class MemoModel(ChatModel):
         self.charged_s = 0.0
         self.name, self.backend, self.load_seconds = model.name, model.backend, model.load_seconds
 
-    def replies(self, messages: list[dict[str, str]], *, num_samples: int = 8, **options: Any) -> Iterator[Reply]:
+    def replies(
+        self, messages: list[dict[str, str]], *, num_samples: int = 8, **options: Any
+    ) -> Iterator[Reply]:
         if num_samples or not options.get("greedy", True):  # only a greedy reply is remembered
-            fresh: Iterable[Reply] = self._model.replies(messages, num_samples=num_samples, **options)
+            fresh: Iterable[Reply] = self._model.replies(
+                messages, num_samples=num_samples, **options
+            )
         else:
-            key = json.dumps([messages, {k: v for k, v in options.items() if not callable(v)}], sort_keys=True, default=str)
+            key = json.dumps(
+                [messages, {k: v for k, v in options.items() if not callable(v)}],
+                sort_keys=True,
+                default=str,
+            )
             if key not in self._replies:
                 self._replies[key] = list(self._model.replies(messages, num_samples=0, **options))
             fresh = self._replies[key]
@@ -91,7 +99,9 @@ class MemoModel(ChatModel):
             yield reply
 
 
-def _record(verdicts: list[Verdict], winner: Verdict | None, changed_lines: int | None, wall_s: float) -> dict[str, Any]:
+def _record(
+    verdicts: list[Verdict], winner: Verdict | None, changed_lines: int | None, wall_s: float
+) -> dict[str, Any]:
     """One configuration's result on one program."""
     return {
         "correct": any(v.verdict != "rejected" for v in verdicts),
@@ -103,7 +113,9 @@ def _record(verdicts: list[Verdict], winner: Verdict | None, changed_lines: int 
     }
 
 
-def ablate(request: Request, settings: config.Settings, model: ChatModel, ceiling: Path | None = None) -> dict[str, Any]:
+def ablate(
+    request: Request, settings: config.Settings, model: ChatModel, ceiling: Path | None = None
+) -> dict[str, Any]:
     """Every configuration on one program; a JSON-able record (times in seconds).
 
     Raises PerfeditError (e.g. OriginalFailsTests) when the program cannot be run at all.
@@ -118,7 +130,9 @@ def ablate(request: Request, settings: config.Settings, model: ChatModel, ceilin
         spent[part] = time.perf_counter() - started
         return result
 
-    def generating(part: str, step, *args):  # generation seconds (validation is counted per candidate)
+    def generating(
+        part: str, step, *args
+    ):  # generation seconds (validation is counted per candidate)
         charged = memo.charged_s
         result = step(*args)
         spent[part] = memo.charged_s - charged
@@ -128,62 +142,105 @@ def ablate(request: Request, settings: config.Settings, model: ChatModel, ceilin
         wall("baseline", harness.baseline)
         job = Job(settings, harness)
         refiners = [refiner(lambda: memo, settings)]
-        model_c = generating("generation", lambda: list(job.propose([model_proposer(lambda: memo, settings)])))
+        model_c = generating(
+            "generation", lambda: list(job.propose([model_proposer(lambda: memo, settings)]))
+        )
         rule_c = wall("rules", lambda: list(job.propose([propose_rules])))
         model_v = job.validate(model_c)
         rule_v = job.validate(rule_c, model_c)
         ref_m, ref_m_v = generating("refine model", job.refine, refiners, model_c, model_v)
-        ref_b, ref_b_v = generating("refine both", job.refine, refiners, model_c + rule_c, model_v + rule_v)
+        ref_b, ref_b_v = generating(
+            "refine both", job.refine, refiners, model_c + rule_c, model_v + rule_v
+        )
         pools: dict[str, tuple[list[Candidate], list[Verdict], list[str]]] = {
             "model only": (model_c, model_v, []),
             "+ refinement": (model_c + ref_m, model_v + ref_m_v, ["refine model"]),
             "+ rules": (model_c + rule_c, model_v + rule_v, ["rules"]),
-            "+ both": (model_c + rule_c + ref_b, model_v + rule_v + ref_b_v, ["rules", "refine both"]),
+            "+ both": (
+                model_c + rule_c + ref_b,
+                model_v + rule_v + ref_b_v,
+                ["rules", "refine both"],
+            ),
         }
         configs: dict[str, dict[str, Any]] = {}
         for name, (candidates, verdicts, parts) in pools.items():
             chosen = choose_winner(candidates, verdicts, target)
-            wall_s = sum(spent[p] for p in ["baseline", "generation", *parts]) + sum(v.validation_s for v in verdicts)
-            size = changed_lines(unified_diff(target.source, chosen[0].source, target.path.name)) if chosen else None
+            wall_s = sum(spent[p] for p in ["baseline", "generation", *parts]) + sum(
+                v.validation_s for v in verdicts
+            )
+            size = (
+                changed_lines(unified_diff(target.source, chosen[0].source, target.path.name))
+                if chosen
+                else None
+            )
             configs[name] = _record(verdicts, chosen[1] if chosen else None, size, wall_s)
         configs["+ minimisation"] = dict(configs["+ both"])
         chosen = choose_winner(*pools["+ both"][:2], target)
         if chosen:
             minimised = wall("minimise", job.minimise, *chosen)
             configs["+ minimisation"] = _record(
-                pools["+ both"][1], minimised.verdict, minimised.changed_lines_after, configs["+ both"]["wall_s"] + spent["minimise"],
+                pools["+ both"][1],
+                minimised.verdict,
+                minimised.changed_lines_after,
+                configs["+ both"]["wall_s"] + spent["minimise"],
             )
-        record: dict[str, Any] = {"configs": configs, "reasons": {v.label: v.reason for v in pools["+ both"][1]}}
+        record: dict[str, Any] = {
+            "configs": configs,
+            "reasons": {v.label: v.reason for v in pools["+ both"][1]},
+        }
         if ceiling is not None:
             (expert,) = job.validate(list(job.propose([stub_proposer(ceiling)])))
-            record["ceiling"] = {"verdict": expert.verdict, "speedup": expert.comparison.speedup if expert.comparison else None, "reason": expert.reason}
+            record["ceiling"] = {
+                "verdict": expert.verdict,
+                "speedup": expert.comparison.speedup if expert.comparison else None,
+                "reason": expert.reason,
+            }
     return record
 
 
-def pie_programs(data: Path, count: int, workdir: Path) -> Iterator[tuple[str, Request, Path | None]]:
+def pie_programs(
+    data: Path, count: int, workdir: Path
+) -> Iterator[tuple[str, Request, Path | None]]:
     """(name, request, ceiling) for ``count`` passing slow programs of val.jsonl (script mode)."""
     for row in select_programs(data, count):
-        folder = workdir / row["problem_id"] / row["submission_id_v0"]  # the problem in the path: retrieval skips it
+        folder = (
+            workdir / row["problem_id"] / row["submission_id_v0"]
+        )  # the problem in the path: retrieval skips it
         folder.mkdir(parents=True)
         program = folder / "prog.py"
         program.write_text(row["slow"])
-        yield f"{row['problem_id']}/{row['submission_id_v0']}", Request(program, row["slow"], tests=data / "tests" / row["problem_id"]), None
+        yield (
+            f"{row['problem_id']}/{row['submission_id_v0']}",
+            Request(program, row["slow"], tests=data / "tests" / row["problem_id"]),
+            None,
+        )
 
 
-def enamel_programs(data: Path, count: int, workdir: Path) -> Iterator[tuple[str, Request, Path | None]]:
+def enamel_programs(
+    data: Path, count: int, workdir: Path
+) -> Iterator[tuple[str, Request, Path | None]]:
     """(name, request, ceiling) for the first ``count`` ENAMEL problems whose cases build."""
     canonical = enamel_tasks.canonical_programs()
     built = 0
     for row in enamel_tasks.load_rows(data):
         if built == count:
             return
-        task = enamel_tasks.build(row, canonical[row["task_id"]], workdir / row["task_id"].replace("/", "_"), max_call_s=0.2)
+        task = enamel_tasks.build(
+            row,
+            canonical[row["task_id"]],
+            workdir / row["task_id"].replace("/", "_"),
+            max_call_s=0.2,
+        )
         if task is None:
             print(f"{row['task_id']}: skipped (its cases could not be built)", flush=True)
             continue
         built += 1
         source = task.solution.read_text()
-        yield row["task_id"], Request(task.solution, source, function=task.function, tests=task.tests), task.reference
+        yield (
+            row["task_id"],
+            Request(task.solution, source, function=task.function, tests=task.tests),
+            task.reference,
+        )
 
 
 def summary(records: list[dict[str, Any]]) -> str:
@@ -196,11 +253,19 @@ def summary(records: list[dict[str, Any]]) -> str:
     table[0] += " mean changed lines | mean distinct correct | median wall time / program |"
     table[1] += "---|---|---|"
     for index, name in enumerate(CONFIGS, start=2):
-        sizes = [r["configs"][name]["changed_lines"] for r in records if r["configs"][name]["changed_lines"] is not None]
+        sizes = [
+            r["configs"][name]["changed_lines"]
+            for r in records
+            if r["configs"][name]["changed_lines"] is not None
+        ]
         table[index] += f" {statistics.mean(sizes):.1f} |" if sizes else " – |"
         distinct = [r["configs"][name].get("distinct_correct") for r in records]
-        table[index] += f" {statistics.mean(distinct):.1f} |" if distinct and None not in distinct else " – |"
-        table[index] += f" {statistics.median(r['configs'][name]['wall_s'] for r in records):.1f} s |"
+        table[index] += (
+            f" {statistics.mean(distinct):.1f} |" if distinct and None not in distinct else " – |"
+        )
+        table[index] += (
+            f" {statistics.median(r['configs'][name]['wall_s'] for r in records):.1f} s |"
+        )
     ceilings = [r["ceiling"] for r in records if "ceiling" in r]
     if ceilings:
         faster = [c["speedup"] for c in ceilings if c["verdict"] == "faster"]
@@ -214,26 +279,67 @@ def summary(records: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("dataset", choices=["pie", "enamel"])
-    parser.add_argument("--data", type=Path, help="dataset folder (default ../shared/data/<dataset>)")
+    parser.add_argument(
+        "--data", type=Path, help="dataset folder (default ../shared/data/<dataset>)"
+    )
     parser.add_argument("--programs", type=int, default=30)
     parser.add_argument("--model", default=config.Settings().model)
-    parser.add_argument("--samples", type=int, default=config.Settings().samples, help="sampled candidates besides the greedy one")
-    parser.add_argument("--exemplars", type=Path, help="retrieval on: a pair file or PIE folder to retrieve prompt exemplars from")
-    parser.add_argument("--no-strategies", action="store_true", help="strategies off: all samples from the plain prompt at one temperature")
-    parser.add_argument("--no-refine-retry", action="store_true", help="refinement retry off: a repeated refinement is not asked again")
-    parser.add_argument("--out", type=Path, help="JSON lines (default .bench-out/ablation-<dataset>[-retrieval][-nostrategies][-noretry].jsonl)")
-    parser.add_argument("--report", action="store_true", help="only summarise the programs already in --out")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=config.Settings().samples,
+        help="sampled candidates besides the greedy one",
+    )
+    parser.add_argument(
+        "--exemplars",
+        type=Path,
+        help="retrieval on: a pair file or PIE folder to retrieve prompt exemplars from",
+    )
+    parser.add_argument(
+        "--no-strategies",
+        action="store_true",
+        help="strategies off: all samples from the plain prompt at one temperature",
+    )
+    parser.add_argument(
+        "--no-refine-retry",
+        action="store_true",
+        help="refinement retry off: a repeated refinement is not asked again",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="JSON lines (default .bench-out/ablation-<dataset>[-retrieval][-nostrategies][-noretry].jsonl)",
+    )
+    parser.add_argument(
+        "--report", action="store_true", help="only summarise the programs already in --out"
+    )
     args = parser.parse_args()
     data = args.data or Path("../shared/data") / args.dataset
-    switches = "".join(tag for on, tag in ((args.exemplars, "-retrieval"), (args.no_strategies, "-nostrategies"), (args.no_refine_retry, "-noretry")) if on)
+    switches = "".join(
+        tag
+        for on, tag in (
+            (args.exemplars, "-retrieval"),
+            (args.no_strategies, "-nostrategies"),
+            (args.no_refine_retry, "-noretry"),
+        )
+        if on
+    )
     out = args.out or Path(f".bench-out/ablation-{args.dataset}{switches}.jsonl")
     settings = config.Settings(
-        model=args.model, samples=args.samples, explain=False, exemplars=str(args.exemplars.resolve()) if args.exemplars else None,
-        strategies=not args.no_strategies, refine_retry=not args.no_refine_retry,
+        model=args.model,
+        samples=args.samples,
+        explain=False,
+        exemplars=str(args.exemplars.resolve()) if args.exemplars else None,
+        strategies=not args.no_strategies,
+        refine_retry=not args.no_refine_retry,
     )
     model = functools.partial(shared, settings.model)
     out.parent.mkdir(parents=True, exist_ok=True)
-    done = {r["program"]: r for r in map(json.loads, out.read_text().splitlines())} if out.exists() else {}
+    done = (
+        {r["program"]: r for r in map(json.loads, out.read_text().splitlines())}
+        if out.exists()
+        else {}
+    )
     if args.report:
         print(f"{len(done)} programs from {out}")
         print(summary(list(done.values())))
@@ -241,7 +347,9 @@ def main() -> None:
     records = []
     programs = pie_programs if args.dataset == "pie" else enamel_programs
     with tempfile.TemporaryDirectory() as workdir:
-        for index, (name, request, ceiling) in enumerate(programs(data, args.programs, Path(workdir)), start=1):
+        for index, (name, request, ceiling) in enumerate(
+            programs(data, args.programs, Path(workdir)), start=1
+        ):
             record = done.get(name)
             if record is None:
                 started = time.perf_counter()
@@ -254,14 +362,28 @@ def main() -> None:
                 with out.open("a") as handle:
                     handle.write(json.dumps(record) + "\n")
             records.append(record)
-            line = ", ".join(f"{c}: {r['speedup']:.2f}x" if r["speedup"] else f"{c}: {'correct' if r['correct'] else '-'}" for c, r in record["configs"].items())
+            line = ", ".join(
+                f"{c}: {r['speedup']:.2f}x"
+                if r["speedup"]
+                else f"{c}: {'correct' if r['correct'] else '-'}"
+                for c, r in record["configs"].items()
+            )
             print(f"[{index}] {name}: {line} ({record['total_s']:.0f} s)", flush=True)
-    flags = "".join([f" --exemplars {args.exemplars}" if args.exemplars else "", " --no-strategies" if args.no_strategies else "",
-                     " --no-refine-retry" if args.no_refine_retry else ""])
-    print(f"\ncommand: python bench/ablation.py {args.dataset} --data {data} --programs {args.programs} --model {args.model} --samples {args.samples}{flags}")
-    print(f"settings: samples={settings.samples}, runs={settings.runs}, refine_rounds={settings.refine_rounds}, "
-          f"minimise_validations={settings.minimise_validations}, exemplars={settings.exemplars}, strategies={settings.strategies}, "
-          f"refine_retry={settings.refine_retry}; {len(records)} programs")
+    flags = "".join(
+        [
+            f" --exemplars {args.exemplars}" if args.exemplars else "",
+            " --no-strategies" if args.no_strategies else "",
+            " --no-refine-retry" if args.no_refine_retry else "",
+        ]
+    )
+    print(
+        f"\ncommand: python bench/ablation.py {args.dataset} --data {data} --programs {args.programs} --model {args.model} --samples {args.samples}{flags}"
+    )
+    print(
+        f"settings: samples={settings.samples}, runs={settings.runs}, refine_rounds={settings.refine_rounds}, "
+        f"minimise_validations={settings.minimise_validations}, exemplars={settings.exemplars}, strategies={settings.strategies}, "
+        f"refine_retry={settings.refine_retry}; {len(records)} programs"
+    )
     print(summary(records))
 
 

@@ -27,7 +27,9 @@ from pygls.lsp.client import LanguageClient
 
 
 def module(lines: int) -> str:
-    return "\n".join(f"def f{i}(x):\n    y = x + {i}\n    return y * 2\n" for i in range(lines // 3))
+    return "\n".join(
+        f"def f{i}(x):\n    y = x + {i}\n    return y * 2\n" for i in range(lines // 3)
+    )
 
 
 async def measure(lines: int, requests: int) -> dict[str, list[float]]:
@@ -38,22 +40,39 @@ async def measure(lines: int, requests: int) -> dict[str, list[float]]:
         (Path(folder) / "pyproject.toml").write_text("")
         client = LanguageClient("perfedit-bench", "1")
         await client.start_io(sys.executable, "-m", "perfedit", "lsp")
-        await client.initialize_async(types.InitializeParams(capabilities=types.ClientCapabilities(), root_uri=Path(folder).as_uri()))
+        await client.initialize_async(
+            types.InitializeParams(
+                capabilities=types.ClientCapabilities(), root_uri=Path(folder).as_uri()
+            )
+        )
         client.initialized(types.InitializedParams())
         uri = path.as_uri()
-        client.text_document_did_open(types.DidOpenTextDocumentParams(
-            text_document=types.TextDocumentItem(uri=uri, language_id="python", version=1, text=path.read_text())))
+        client.text_document_did_open(
+            types.DidOpenTextDocumentParams(
+                text_document=types.TextDocumentItem(
+                    uri=uri, language_id="python", version=1, text=path.read_text()
+                )
+            )
+        )
         times: dict[str, list[float]] = {"first": [], "later": [], "hover": []}
         for index in range(requests):
             line = 1 + 3 * ((index * 997) % (lines // 3))
             position = types.Position(line=line, character=4)
             started = time.perf_counter()
-            await client.text_document_code_action_async(types.CodeActionParams(
-                text_document=types.TextDocumentIdentifier(uri=uri), range=types.Range(start=position, end=position),
-                context=types.CodeActionContext(diagnostics=[])))
+            await client.text_document_code_action_async(
+                types.CodeActionParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri),
+                    range=types.Range(start=position, end=position),
+                    context=types.CodeActionContext(diagnostics=[]),
+                )
+            )
             times["first" if index == 0 else "later"].append(time.perf_counter() - started)
             started = time.perf_counter()
-            await client.text_document_hover_async(types.HoverParams(text_document=types.TextDocumentIdentifier(uri=uri), position=position))
+            await client.text_document_hover_async(
+                types.HoverParams(
+                    text_document=types.TextDocumentIdentifier(uri=uri), position=position
+                )
+            )
             times["hover"].append(time.perf_counter() - started)
         await client.shutdown_async(None)
         client.exit(None)
@@ -73,13 +92,21 @@ def main() -> None:
     load_before = load()
     times = asyncio.run(measure(args.lines, args.requests))
     reference = statistics.median(times["hover"])
-    print(f"command: python bench/code_action.py --lines {args.lines} --requests {args.requests}  "
-          f"({os.cpu_count()} CPUs, load average 1/5/15 min: {load_before} before, {load()} after)")
+    print(
+        f"command: python bench/code_action.py --lines {args.lines} --requests {args.requests}  "
+        f"({os.cpu_count()} CPUs, load average 1/5/15 min: {load_before} before, {load()} after)"
+    )
     print("| request | median ms | max ms | × hover |\n|---|---|---|---|")
-    for name, label in (("first", "first code action (new version)"), ("later", "later code actions"), ("hover", "hover (reference)")):
+    for name, label in (
+        ("first", "first code action (new version)"),
+        ("later", "later code actions"),
+        ("hover", "hover (reference)"),
+    ):
         values = times[name]
-        print(f"| {label} | {statistics.median(values) * 1000:.1f} | {max(values) * 1000:.1f} | "
-              f"{statistics.median(values) / reference:.1f} |")
+        print(
+            f"| {label} | {statistics.median(values) * 1000:.1f} | {max(values) * 1000:.1f} | "
+            f"{statistics.median(values) / reference:.1f} |"
+        )
 
 
 if __name__ == "__main__":

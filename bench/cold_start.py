@@ -30,7 +30,13 @@ PERFEDIT = [sys.executable, "-m", "perfedit"]
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "perfedit --help": [*PERFEDIT, "--help"],
-    "perfedit suggest --budget abc x.py (usage error)": [*PERFEDIT, "suggest", "--budget", "abc", "x.py"],
+    "perfedit suggest --budget abc x.py (usage error)": [
+        *PERFEDIT,
+        "suggest",
+        "--budget",
+        "abc",
+        "x.py",
+    ],
 }
 
 
@@ -63,14 +69,18 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     load_before = load()
-    times: dict[str, list[float]] = {name: [] for name in [*COMMANDS, "perfedit lsp until initialize answers"]}
+    times: dict[str, list[float]] = {
+        name: [] for name in [*COMMANDS, "perfedit lsp until initialize answers"]
+    }
     for _ in range(args.rounds):
         for name, command in COMMANDS.items():
             times[name].append(run_s(command))
         times["perfedit lsp until initialize answers"].append(asyncio.run(initialize_s()))
     bare = statistics.median(times["python -c pass"])
-    print(f"command: python bench/cold_start.py --rounds {args.rounds}  ({os.cpu_count()} CPUs, "
-          f"load average 1/5/15 min: {load_before} before, {load()} after)")
+    print(
+        f"command: python bench/cold_start.py --rounds {args.rounds}  ({os.cpu_count()} CPUs, "
+        f"load average 1/5/15 min: {load_before} before, {load()} after)"
+    )
     print(f"| figure (median of {args.rounds}) | seconds | × `python -c pass` |\n|---|---|---|")
     for name, values in times.items():
         median = statistics.median(values)

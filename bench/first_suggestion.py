@@ -28,7 +28,10 @@ from perfedit.pipeline import Request, suggest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 #: (name, file in the example's folder, function or None for a script)
-CASES = [("dedupe", "dedupe/dedupe.py", "unique_in_order"), ("script", "script/seen_before.py", None)]
+CASES = [
+    ("dedupe", "dedupe/dedupe.py", "unique_in_order"),
+    ("script", "script/seen_before.py", None),
+]
 
 
 def fresh_copy(relative: str, scratch: Path) -> Path:
@@ -43,8 +46,13 @@ def cold(path: Path, function: str | None, model: str) -> tuple[float | None, fl
     command = [sys.executable, "-m", "perfedit", "suggest", str(path), "--json", "--model", model]
     command += ["--function", function] if function else []
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "COLUMNS": "200"})
+    process = subprocess.Popen(
+        command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
     found = None
     assert process.stderr is not None
     for line in process.stderr:
@@ -56,13 +64,22 @@ def cold(path: Path, function: str | None, model: str) -> tuple[float | None, fl
 
 def warm(path: Path, function: str | None, settings: config.Settings) -> tuple[float | None, float]:
     """(first_faster_s or None, total_s) of one in-process job with the model already loaded."""
-    result = suggest(Request(path, path.read_text(), function=function), settings, lambda: llm.shared(settings.model))
+    result = suggest(
+        Request(path, path.read_text(), function=function),
+        settings,
+        lambda: llm.shared(settings.model),
+    )
     return result.timings_s.get("first_faster_s"), result.timings_s["total_s"]
 
 
 def median(values: list[float | None]) -> str:
     found = [v for v in values if v is not None]
-    return f"{statistics.median(found):.1f} s" + ("" if len(found) == len(values) else f" ({len(values) - len(found)} found none)") if found else "none found"
+    return (
+        f"{statistics.median(found):.1f} s"
+        + ("" if len(found) == len(values) else f" ({len(values) - len(found)} found none)")
+        if found
+        else "none found"
+    )
 
 
 def main() -> None:
@@ -73,16 +90,30 @@ def main() -> None:
     settings = config.Settings(model=args.model)
     print(f"model {args.model}, default budget {settings.budget_s:g} s, median of {args.repeat}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
-    print("| example | cold: first validated | cold: whole job | warm: first validated | warm: whole job |")
+    print(
+        "| example | cold: first validated | cold: whole job | warm: first validated | warm: whole job |"
+    )
     print("|---|---|---|---|---|")
     llm.shared(args.model)  # warm runs share this loaded model
     with tempfile.TemporaryDirectory() as scratch:
         for name, relative, function in CASES:
-            colds = [cold(fresh_copy(relative, Path(scratch)), function, args.model) for _ in range(args.repeat)]
-            warms = [warm(fresh_copy(relative, Path(scratch)), function, config.load(EXAMPLES / relative).replace(model=args.model))
-                     for _ in range(args.repeat)]
-            print(f"| {name} | {median([c[0] for c in colds])} | {median([c[1] for c in colds])} | "
-                  f"{median([w[0] for w in warms])} | {median([w[1] for w in warms])} |", flush=True)
+            colds = [
+                cold(fresh_copy(relative, Path(scratch)), function, args.model)
+                for _ in range(args.repeat)
+            ]
+            warms = [
+                warm(
+                    fresh_copy(relative, Path(scratch)),
+                    function,
+                    config.load(EXAMPLES / relative).replace(model=args.model),
+                )
+                for _ in range(args.repeat)
+            ]
+            print(
+                f"| {name} | {median([c[0] for c in colds])} | {median([c[1] for c in colds])} | "
+                f"{median([w[0] for w in warms])} | {median([w[1] for w in warms])} |",
+                flush=True,
+            )
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

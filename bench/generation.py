@@ -41,24 +41,51 @@ RunFn = Callable[[int], int]
 
 def perfedit_path(model: LlamaCppModel, messages, max_new_tokens: int) -> RunFn:
     def run(samples: int) -> int:
-        return model.generate(messages, num_samples=samples, max_new_tokens=max_new_tokens, seed=0, stop_strings=[CLOSING_FENCE]).new_tokens
+        return model.generate(
+            messages,
+            num_samples=samples,
+            max_new_tokens=max_new_tokens,
+            seed=0,
+            stop_strings=[CLOSING_FENCE],
+        ).new_tokens
+
     return run
 
 
-def binding_path(gguf: Path, messages, max_new_tokens: int, temperature: float, *, n_threads: int, prompt_lookup: bool = False) -> RunFn:
+def binding_path(
+    gguf: Path,
+    messages,
+    max_new_tokens: int,
+    temperature: float,
+    *,
+    n_threads: int,
+    prompt_lookup: bool = False,
+) -> RunFn:
     from llama_cpp import Llama
     from llama_cpp.llama_speculative import LlamaPromptLookupDecoding
 
     draft = LlamaPromptLookupDecoding(num_pred_tokens=10) if prompt_lookup else None
-    llama = Llama(model_path=str(gguf), n_ctx=CONTEXT_TOKENS, n_threads=n_threads, draft_model=draft, verbose=False)
+    llama = Llama(
+        model_path=str(gguf),
+        n_ctx=CONTEXT_TOKENS,
+        n_threads=n_threads,
+        draft_model=draft,
+        verbose=False,
+    )
 
     def run(samples: int) -> int:
         tokens = 0
         for index in range(1 + samples):
-            out = llama.create_chat_completion(messages, temperature=0.0 if index == 0 else temperature, max_tokens=max_new_tokens,
-                                               seed=index, stop=[CLOSING_FENCE])
+            out = llama.create_chat_completion(
+                messages,
+                temperature=0.0 if index == 0 else temperature,
+                max_tokens=max_new_tokens,
+                seed=index,
+                stop=[CLOSING_FENCE],
+            )
             tokens += out["usage"]["completion_tokens"]
         return tokens
+
     return run
 
 
@@ -68,7 +95,14 @@ def transformers_path(model_name: str, messages, max_new_tokens: int) -> RunFn:
     model = TransformersModel.load(model_name)
 
     def run(samples: int) -> int:
-        return model.generate(messages, num_samples=samples, max_new_tokens=max_new_tokens, seed=0, stop_strings=[CLOSING_FENCE]).new_tokens
+        return model.generate(
+            messages,
+            num_samples=samples,
+            max_new_tokens=max_new_tokens,
+            seed=0,
+            stop_strings=[CLOSING_FENCE],
+        ).new_tokens
+
     return run
 
 
@@ -89,7 +123,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--no-transformers", action="store_true", help="skip the transformers path (slow)")
+    parser.add_argument(
+        "--no-transformers", action="store_true", help="skip the transformers path (slow)"
+    )
     args = parser.parse_args()
 
     target = find(EXAMPLE, EXAMPLE.read_text(), function="unique_in_order")
@@ -98,14 +134,18 @@ def main() -> None:
     binding = functools.partial(binding_path, gguf, messages, args.max_new_tokens, args.temperature)
     paths: dict[str, RunFn] = {
         f"binding directly, {threads()} thread(s)": binding(n_threads=threads()),
-        f"perfedit llama.cpp, {threads()} thread(s)": perfedit_path(LlamaCppModel.load(args.model), messages, args.max_new_tokens),
+        f"perfedit llama.cpp, {threads()} thread(s)": perfedit_path(
+            LlamaCppModel.load(args.model), messages, args.max_new_tokens
+        ),
         "binding + prompt lookup": binding(n_threads=threads(), prompt_lookup=True),
         f"binding directly, {cores} thread(s)": binding(n_threads=cores),
     }
     if not args.no_transformers:
         paths["transformers"] = transformers_path(args.model, messages, args.max_new_tokens)
 
-    print(f"model {args.model}, up to {args.max_new_tokens} new tokens per reply, median of {args.repeat}")
+    print(
+        f"model {args.model}, up to {args.max_new_tokens} new tokens per reply, median of {args.repeat}"
+    )
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     print(f"| path | greedy tok/s | ratio | greedy + {args.samples} samples tok/s | ratio |")
     print("|---|---|---|---|---|")

@@ -71,7 +71,9 @@ for i in range(n * {factor}):
     x = (x + i) & 1023
 print(n)
 """
-BUSY_N = 1000  # the input: the loop runs BUSY_N * factor times; the output is BUSY_N for every factor
+BUSY_N = (
+    1000  # the input: the loop runs BUSY_N * factor times; the output is BUSY_N for every factor
+)
 WRONG = "print(0)\n"
 
 
@@ -133,7 +135,9 @@ def busy_program(factor: int, folder: Path) -> Program:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(source)
     case = Case("case 0", f"{BUSY_N}\n", f"{BUSY_N}\n")
-    return Program(f"busy x{factor}", path, source, TestSuite("cases", path.parent, cases=(case,)), {})
+    return Program(
+        f"busy x{factor}", path, source, TestSuite("cases", path.parent, cases=(case,)), {}
+    )
 
 
 def run_times(program: Program, runs: int) -> tuple[list[float], list[float]]:
@@ -159,7 +163,9 @@ def own_per_run_s(program: Program, runs: int = 5) -> float:
     return statistics.median(run_times(program, runs)[1]) * len(program.suite.cases)
 
 
-def pie_programs(data: Path, count: int, max_own_s: float, folder: Path) -> tuple[list[tuple[Program, float]], list[str]]:
+def pie_programs(
+    data: Path, count: int, max_own_s: float, folder: Path
+) -> tuple[list[tuple[Program, float]], list[str]]:
     """The first ``count`` programs of :func:`pie_rows` whose own time per run is at most
     ``max_own_s``, each with that time (seconds), and the names of those skipped."""
     chosen, skipped = [], []
@@ -244,11 +250,15 @@ class Reference:
         return statistics.geometric_mean(self.speedups)
 
     def describe(self) -> str:
-        return (f"{self.speedup:.3f}x (geometric mean of {len(self.speedups)} worker pairs x {self.pairs} "
-                f"interleaved runs: {min(self.speedups):.3f}x-{max(self.speedups):.3f}x)")
+        return (
+            f"{self.speedup:.3f}x (geometric mean of {len(self.speedups)} worker pairs x {self.pairs} "
+            f"interleaved runs: {min(self.speedups):.3f}x-{max(self.speedups):.3f}x)"
+        )
 
 
-def reference(baseline: Program, candidate: Program, workers: int = 4, pairs: int = 15) -> Reference:
+def reference(
+    baseline: Program, candidate: Program, workers: int = 4, pairs: int = 15
+) -> Reference:
     """``candidate`` against ``baseline`` in fixed mode, ``pairs`` interleaved runs in each of
     ``workers`` fresh worker pairs."""
     speedups = []
@@ -261,7 +271,9 @@ def reference(baseline: Program, candidate: Program, workers: int = 4, pairs: in
     return Reference(speedups, pairs)
 
 
-def sized_candidate(baseline: Program, factor: int, fixed_share: float, speedup: float, folder: Path) -> tuple[Program, Reference]:
+def sized_candidate(
+    baseline: Program, factor: int, fixed_share: float, speedup: float, folder: Path
+) -> tuple[Program, Reference]:
     """The busy program sized to run ``speedup`` times faster than ``baseline`` (loop factor
     ``factor``), with its reference speedup. The loop's time is proportional to its factor,
     so own(F) / own(factor) = s + (1 - s) F / factor, s the fixed share of the baseline's own
@@ -281,7 +293,9 @@ def power(folder: Path, target_s: float, count: int) -> tuple[list[str], list[st
     factor = busy_factor(fixed_s, per_iteration_s, target_s)
     baseline = busy_program(factor, folder)
     base_own = trimmed_mean(run_times(baseline, 20)[1])
-    notes = [f"baseline {baseline.name}: own time {base_own * 1e3:.1f} ms (fixed part {fixed_s * 1e3:.2f} ms)"]
+    notes = [
+        f"baseline {baseline.name}: own time {base_own * 1e3:.1f} ms (fixed part {fixed_s * 1e3:.2f} ms)"
+    ]
     rows = []
     for speedup in (1.25, 2.0):
         candidate, measured = sized_candidate(baseline, factor, fixed_s / base_own, speedup, folder)
@@ -296,7 +310,9 @@ def power(folder: Path, target_s: float, count: int) -> tuple[list[str], list[st
                 f"| {speedup}x | {mode} | {_pct(sum(t.faster for t in done), len(done))} | {_runs(done)} | "
                 f"{statistics.median(walls):.2f} s | {max(walls):.2f} s |"
             )
-            notes += [f"missed ({speedup}x, {mode}): {t.verdict.reason}" for t in done if not t.faster]
+            notes += [
+                f"missed ({speedup}x, {mode}): {t.verdict.reason}" for t in done if not t.faster
+            ]
     return notes, rows
 
 
@@ -328,7 +344,9 @@ def overhead(programs: list[Program], runs: int) -> list[str]:
 
 def typical(programs: list[tuple[Program, float]]) -> Program:
     """The program with the median own time among those whose PIE fast version passes too."""
-    eligible = sorted((own_s, p.name, p) for p, own_s in programs if p.row["sample_tests_py311"]["fast"] == "pass")
+    eligible = sorted(
+        (own_s, p.name, p) for p, own_s in programs if p.row["sample_tests_py311"]["fast"] == "pass"
+    )
     return eligible[len(eligible) // 2][2]
 
 
@@ -336,7 +354,11 @@ def throughput(program: Program, count: int) -> list[str]:
     """Figure 4 as table rows: the candidate mix validated one after another by one harness
     in the default settings."""
     progress("figure 4")
-    mix = [("PIE fast version", program.row["fast"]), ("identical copy", program.source), ("wrong output", WRONG)]
+    mix = [
+        ("PIE fast version", program.row["fast"]),
+        ("identical copy", program.source),
+        ("wrong output", WRONG),
+    ]
     by_kind: dict[str, list[Trial]] = defaultdict(list)
     with program.harness(Settings()) as harness:
         started = time.perf_counter()
@@ -352,8 +374,10 @@ def throughput(program: Program, count: int) -> list[str]:
         f"{statistics.mean(t.wall_s for t in done):.2f} s |"
         for label, done in by_kind.items()
     ]
-    rows.append(f"| **all** | {count} | **{60 * count / elapsed:.0f} candidates/min** | "
-                f"{elapsed / count:.2f} s (baseline {baseline_s:.2f} s, once per job) |")
+    rows.append(
+        f"| **all** | {count} | **{60 * count / elapsed:.0f} candidates/min** | "
+        f"{elapsed / count:.2f} s (baseline {baseline_s:.2f} s, once per job) |"
+    )
     return rows
 
 
@@ -371,14 +395,20 @@ def simulated_tests(count: int, runs: int = 10) -> list[str]:
     rows = []
     for name, draw in NOISE.items():
         pairs = [(draw(rng, runs), draw(rng, runs)) for _ in range(count)]
-        welch = sum(stats.ttest_ind(trimmed(a), trimmed(b), equal_var=False, alternative="greater").pvalue < 0.05 for a, b in pairs)
+        welch = sum(
+            stats.ttest_ind(trimmed(a), trimmed(b), equal_var=False, alternative="greater").pvalue
+            < 0.05
+            for a, b in pairs
+        )
         yuen = sum(yuen_p(a, b) < 0.05 for a, b in pairs)
         rows.append(f"| {name} | {runs} | {_pct(welch, count)} | {_pct(yuen, count)} |")
     return rows
 
 
 def _declares_faster(rule: SequentialRule, a: list[float], b: list[float]) -> bool:
-    decision = next(d for n in range(1, rule.max_runs + 1) if (d := rule.decide(a[:n], b[:n])) is not None)
+    decision = next(
+        d for n in range(1, rule.max_runs + 1) if (d := rule.decide(a[:n], b[:n])) is not None
+    )
     return decision.faster
 
 
@@ -386,10 +416,14 @@ def simulated_looks(count: int) -> list[str]:
     """Figure 5b as table rows: ``count`` equal lognormal pairs of up to 10 runs, speedup
     threshold off (1.0x) so that only the test decides."""
     rng = np.random.default_rng(2)
-    pairs = [(list(rng.lognormal(0, 0.05, 10)), list(rng.lognormal(0, 0.05, 10))) for _ in range(count)]
+    pairs = [
+        (list(rng.lognormal(0, 0.05, 10)), list(rng.lognormal(0, 0.05, 10))) for _ in range(count)
+    ]
     adaptive = SequentialRule(max_runs=10, min_runs=5, min_speedup=1.0)
     fixed = SequentialRule(max_runs=10, min_speedup=1.0, adaptive=False)
-    naive = sum(any(compare(a[:n], b[:n], min_speedup=1.0).faster for n in range(5, 11)) for a, b in pairs)
+    naive = sum(
+        any(compare(a[:n], b[:n], min_speedup=1.0).faster for n in range(5, 11)) for a, b in pairs
+    )
     return [
         f"| fixed: one look at 10 runs, p < 0.05 | {_pct(sum(_declares_faster(fixed, a, b) for a, b in pairs), count)} |",
         f"| adaptive: looks at 5..10 runs, p < 0.05/6 | {_pct(sum(_declares_faster(adaptive, a, b) for a, b in pairs), count)} |",
@@ -411,25 +445,58 @@ def sandbox_digest() -> str:
 
 def machine() -> str:
     """CPU count, model, Python, commit, sandbox sources and load, for the report's header."""
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    commit = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True, text=True).stdout.strip()
-    return (f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, commit {commit or '?'}, "
-            f"sandbox sources sha256 {sandbox_digest()}, load average {_load()}")
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    commit = subprocess.run(
+        ["git", "describe", "--always", "--dirty"], capture_output=True, text=True
+    ).stdout.strip()
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), Python {platform.python_version()}, commit {commit or '?'}, "
+        f"sandbox sources sha256 {sandbox_digest()}, load average {_load()}"
+    )
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/pie"), help="PIE data folder")
-    parser.add_argument("--aa-programs", type=int, default=8, help="validation programs for figures 1, 3, 4")
-    parser.add_argument("--aa-trials", type=int, default=200, help="A/A trials per mode and threshold")
-    parser.add_argument("--max-own-ms", type=float, default=30.0, help="skip validation programs slower than this per run, ms")
-    parser.add_argument("--aa-modes", default="adaptive,fixed", help="timing modes for figure 1: adaptive, fixed, or both (comma)")
+    parser.add_argument(
+        "--data", type=Path, default=Path("../shared/data/pie"), help="PIE data folder"
+    )
+    parser.add_argument(
+        "--aa-programs", type=int, default=8, help="validation programs for figures 1, 3, 4"
+    )
+    parser.add_argument(
+        "--aa-trials", type=int, default=200, help="A/A trials per mode and threshold"
+    )
+    parser.add_argument(
+        "--max-own-ms",
+        type=float,
+        default=30.0,
+        help="skip validation programs slower than this per run, ms",
+    )
+    parser.add_argument(
+        "--aa-modes",
+        default="adaptive,fixed",
+        help="timing modes for figure 1: adaptive, fixed, or both (comma)",
+    )
     parser.add_argument("--power-trials", type=int, default=100, help="trials per speedup and mode")
-    parser.add_argument("--power-own-ms", type=float, default=20.0, help="own time of the constructed baseline, ms")
-    parser.add_argument("--overhead-runs", type=int, default=40, help="measured runs per program for figure 3")
-    parser.add_argument("--throughput-candidates", type=int, default=30, help="candidates validated for figure 4")
-    parser.add_argument("--simulations", type=int, default=4000, help="simulated pairs per row of figure 5")
+    parser.add_argument(
+        "--power-own-ms", type=float, default=20.0, help="own time of the constructed baseline, ms"
+    )
+    parser.add_argument(
+        "--overhead-runs", type=int, default=40, help="measured runs per program for figure 3"
+    )
+    parser.add_argument(
+        "--throughput-candidates", type=int, default=30, help="candidates validated for figure 4"
+    )
+    parser.add_argument(
+        "--simulations", type=int, default=4000, help="simulated pairs per row of figure 5"
+    )
     return parser.parse_args()
 
 
@@ -444,34 +511,78 @@ def main() -> None:
     print(f"command: python bench/harness.py {shlex.join(sys.argv[1:])}".rstrip())
     print(f"machine: {machine()}")
     defaults = Settings()
-    print(f"settings: runs (max) {defaults.runs}, min_runs {defaults.min_runs}, alpha {defaults.alpha}, "
-          f"min_speedup {defaults.min_speedup}; fixed mode = adaptive off\n")
+    print(
+        f"settings: runs (max) {defaults.runs}, min_runs {defaults.min_runs}, alpha {defaults.alpha}, "
+        f"min_speedup {defaults.min_speedup}; fixed mode = adaptive off\n"
+    )
     with tempfile.TemporaryDirectory(prefix="perfedit-bench-") as tmp:
         folder = Path(tmp)
         progress("choosing validation programs")
         chosen, skipped = pie_programs(args.data, args.aa_programs, args.max_own_ms / 1e3, folder)
         programs = [program for program, _ in chosen]
         listed = ", ".join(f"{p.name} ({own_s * 1e3:.1f} ms)" for p, own_s in chosen)
-        print(f"## 1. False-positive rate (A/A)\n\nprograms (own time per run): {listed}; "
-              f"skipped as slower than {args.max_own_ms:g} ms: {', '.join(skipped) or 'none'}\n")
-        print(_table("| mode | min_speedup | trials | declared faster | rejected | mean runs | median wall / decision |",
-                     false_positives(programs, args.aa_trials, args.aa_modes.split(","))), flush=True)
+        print(
+            f"## 1. False-positive rate (A/A)\n\nprograms (own time per run): {listed}; "
+            f"skipped as slower than {args.max_own_ms:g} ms: {', '.join(skipped) or 'none'}\n"
+        )
+        print(
+            _table(
+                "| mode | min_speedup | trials | declared faster | rejected | mean runs | median wall / decision |",
+                false_positives(programs, args.aa_trials, args.aa_modes.split(",")),
+            ),
+            flush=True,
+        )
         notes, power_rows = power(folder, args.power_own_ms / 1e3, args.power_trials)
-        print(f"\n## 2. Power ({args.power_trials} trials each)\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
-        print(_table("| true speedup | mode | declared faster | mean runs | median wall / decision | max wall |", power_rows), flush=True)
+        print(
+            f"\n## 2. Power ({args.power_trials} trials each)\n\n"
+            + "\n".join(f"- {n}" for n in notes)
+            + "\n"
+        )
+        print(
+            _table(
+                "| true speedup | mode | declared faster | mean runs | median wall / decision | max wall |",
+                power_rows,
+            ),
+            flush=True,
+        )
         print(f"\n## 3. Overhead per measured run ({args.overhead_runs} runs each; ms)\n")
-        print(_table("| program | own time | harness wall | overhead | bare `python -c pass` | overhead / bare |",
-                     overhead([*programs, busy_program(1, folder)], args.overhead_runs)), flush=True)
+        print(
+            _table(
+                "| program | own time | harness wall | overhead | bare `python -c pass` | overhead / bare |",
+                overhead([*programs, busy_program(1, folder)], args.overhead_runs),
+            ),
+            flush=True,
+        )
         program = typical(chosen)
-        print(f"\n## 4. Throughput on {program.name} ({len(program.suite.cases)} cases), {os.cpu_count()} CPUs\n")
-        print(_table("| candidates | validated | verdicts | mean wall / candidate |",
-                     throughput(program, args.throughput_candidates)), flush=True)
+        print(
+            f"\n## 4. Throughput on {program.name} ({len(program.suite.cases)} cases), {os.cpu_count()} CPUs\n"
+        )
+        print(
+            _table(
+                "| candidates | validated | verdicts | mean wall / candidate |",
+                throughput(program, args.throughput_candidates),
+            ),
+            flush=True,
+        )
     progress("figure 5")
-    print(f"\n## 5. The statistics on simulated equal programs ({args.simulations} pairs per row, no processes)\n")
-    print(_table("| noise | runs per side | plain Welch on trimmed values | Yuen's trimmed-mean test (used) |", simulated_tests(args.simulations)))
+    print(
+        f"\n## 5. The statistics on simulated equal programs ({args.simulations} pairs per row, no processes)\n"
+    )
+    print(
+        _table(
+            "| noise | runs per side | plain Welch on trimmed values | Yuen's trimmed-mean test (used) |",
+            simulated_tests(args.simulations),
+        )
+    )
     print()
-    print(_table("| rule (threshold 1.0x) | declared faster |", simulated_looks(args.simulations // 2)))
-    print(f"\ntotal bench time {time.perf_counter() - started:.0f} s; load average at the end {_load()}")
+    print(
+        _table(
+            "| rule (threshold 1.0x) | declared faster |", simulated_looks(args.simulations // 2)
+        )
+    )
+    print(
+        f"\ntotal bench time {time.perf_counter() - started:.0f} s; load average at the end {_load()}"
+    )
 
 
 if __name__ == "__main__":

@@ -82,19 +82,33 @@ def run_one(request: Request, model_name: str) -> dict[str, Any]:
     """The main job on one program with one model, as ``perfedit suggest`` runs it."""
     settings = config.Settings(model=model_name)
     counting = CountingModel(shared(model_name))
-    record: dict[str, Any] = {"skipped": None, "first_faster_s": None, "speedup": None, "generated_tokens": None}
+    record: dict[str, Any] = {
+        "skipped": None,
+        "first_faster_s": None,
+        "speedup": None,
+        "generated_tokens": None,
+    }
     started = time.perf_counter()
     try:
         s = suggest(request, settings, lambda: counting)
     except NoFasterVersion as exc:
         stopped = re.search(r"\((.*); raise --budget", str(exc))
         record.update(
-            correct=any(v != "rejected" for v in exc.verdicts.values()), optimised=False,
-            stopped_early=stopped.group(1) if stopped else "", candidates=len(exc.verdicts),
-            verdicts=exc.verdicts, reasons=exc.reasons,
+            correct=any(v != "rejected" for v in exc.verdicts.values()),
+            optimised=False,
+            stopped_early=stopped.group(1) if stopped else "",
+            candidates=len(exc.verdicts),
+            verdicts=exc.verdicts,
+            reasons=exc.reasons,
         )
     except NoCodeGenerated as exc:
-        record.update(correct=False, optimised=False, stopped_early="", candidates=None, reasons={"all": str(exc)})
+        record.update(
+            correct=False,
+            optimised=False,
+            stopped_early="",
+            candidates=None,
+            reasons={"all": str(exc)},
+        )
     except InputError as exc:  # the program's own problem (OriginalFailsTests, NoTestsFound …)
         record.update(skipped=f"{type(exc).__name__}: {str(exc).splitlines()[0]}")
     except PerfeditError as exc:  # not the program's: a broken harness or model; kept apart too
@@ -102,11 +116,21 @@ def run_one(request: Request, model_name: str) -> dict[str, Any]:
     else:
         c = s.winner.comparison
         record.update(
-            correct=True, optimised=True, speedup=c.speedup, ci95=list(c.ci95), p_value=c.p_value,
-            first_faster_s=s.timings_s.get("first_faster_s"), generated_tokens=s.generated_tokens,
-            stopped_early=s.stopped_early, candidates=len(s.verdicts), winner=s.winner.label,
-            changed_lines=s.changed_lines, diff=s.diff, timings_s=s.timings_s,
-            verdicts={v.label: v.verdict for v in s.verdicts}, reasons={v.label: v.reason for v in s.verdicts},
+            correct=True,
+            optimised=True,
+            speedup=c.speedup,
+            ci95=list(c.ci95),
+            p_value=c.p_value,
+            first_faster_s=s.timings_s.get("first_faster_s"),
+            generated_tokens=s.generated_tokens,
+            stopped_early=s.stopped_early,
+            candidates=len(s.verdicts),
+            winner=s.winner.label,
+            changed_lines=s.changed_lines,
+            diff=s.diff,
+            timings_s=s.timings_s,
+            verdicts={v.label: v.verdict for v in s.verdicts},
+            reasons={v.label: v.reason for v in s.verdicts},
         )
     record["wall_s"] = time.perf_counter() - started
     record["model_tokens"], record["model_generation_s"] = counting.tokens, counting.seconds
@@ -136,16 +160,25 @@ def report(records: list[dict[str, Any]], models: list[str]) -> str:
     programs = covered(records, models)
     rows, extra, pooled, lines = [], [], {m: [] for m in models}, []
     for dataset in (d for d in DATASETS if d in programs):
-        skipped = sorted({p for p in programs[dataset] if any(by_key[dataset, p, m]["skipped"] for m in models)})
+        skipped = sorted(
+            {p for p in programs[dataset] if any(by_key[dataset, p, m]["skipped"] for m in models)}
+        )
         kept = [p for p in programs[dataset] if p not in skipped]
         for name in skipped:
-            lines.append(f"- {DATASETS[dataset]} {name} skipped: {by_key[dataset, name, models[0]]['skipped']}")
+            lines.append(
+                f"- {DATASETS[dataset]} {name} skipped: {by_key[dataset, name, models[0]]['skipped']}"
+            )
         for model in models:
             done = [by_key[dataset, p, model] for p in kept]
             if not done:
                 continue
             pooled[model] += done
-            rows.append((f"{DATASETS[dataset]}, {model}", summarise([Outcome(r["correct"], r["speedup"]) for r in done])))
+            rows.append(
+                (
+                    f"{DATASETS[dataset]}, {model}",
+                    summarise([Outcome(r["correct"], r["speedup"]) for r in done]),
+                )
+            )
             first = [r["first_faster_s"] for r in done if r["first_faster_s"] is not None]
             extra.append(
                 f" {_median([r['wall_s'] for r in done])} | {_median(first)} | "
@@ -154,7 +187,9 @@ def report(records: list[dict[str, Any]], models: list[str]) -> str:
     if not rows:
         return "no jobs recorded yet"
     table = markdown_table(rows, first="dataset, model").splitlines()
-    table[0] += " median wall time / program | median time to first faster | mean tokens generated / program | mean load avg (1 min) |"
+    table[0] += (
+        " median wall time / program | median time to first faster | mean tokens generated / program | mean load avg (1 min) |"
+    )
     table[1] += "---|---|---|---|"
     table[2:] = [row + cells for row, cells in zip(table[2:], extra, strict=True)]
     out = ["\n".join(table), *([""] + lines if lines else []), ""]
@@ -166,12 +201,18 @@ def report(records: list[dict[str, Any]], models: list[str]) -> str:
         opt = sum(r["optimised"] for r in done)
         wall = statistics.median(r["wall_s"] for r in done)
         scores[model] = (100 * opt / len(done), -wall)
-        out.append(f"- {model}: %OPT {100 * opt / len(done):.1f} ({opt} of {len(done)} programs), "
-                   f"%Correct {100 * sum(r['correct'] for r in done) / len(done):.1f}, median wall time {wall:.1f} s")
+        out.append(
+            f"- {model}: %OPT {100 * opt / len(done):.1f} ({opt} of {len(done)} programs), "
+            f"%Correct {100 * sum(r['correct'] for r in done) / len(done):.1f}, median wall time {wall:.1f} s"
+        )
     if scores:
         best = max(scores, key=lambda m: scores[m])
         tied = [m for m in scores if math.isclose(scores[m][0], scores[best][0])]
-        rule = "higher %OPT" if len(tied) == 1 else f"%OPT tied at {scores[best][0]:.1f}, the faster (lower median wall time)"
+        rule = (
+            "higher %OPT"
+            if len(tied) == 1
+            else f"%OPT tied at {scores[best][0]:.1f}, the faster (lower median wall time)"
+        )
         out.append(f"\nDecision: {best} ({rule}).")
     return "\n".join(out)
 
@@ -185,8 +226,15 @@ def per_program(records: list[dict[str, Any]], models: list[str]) -> str:
             cells = []
             for model in models:
                 r = by_key[dataset, name, model]
-                what = ("skipped" if r["skipped"] else f"{r['speedup']:.2f}x" if r["optimised"]
-                        else "correct" if r["correct"] else "no correct")
+                what = (
+                    "skipped"
+                    if r["skipped"]
+                    else f"{r['speedup']:.2f}x"
+                    if r["optimised"]
+                    else "correct"
+                    if r["correct"]
+                    else "no correct"
+                )
                 cells.append(f"{model}: {what} ({r['wall_s']:.0f} s)")
             lines.append(f"{DATASETS[dataset]} {name}: " + ", ".join(cells))
     return "\n".join(lines)
@@ -194,15 +242,25 @@ def per_program(records: list[dict[str, Any]], models: list[str]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data-pie", type=Path, default=Path("../shared/data/pie"), help="PIE data folder")
-    parser.add_argument("--data-enamel", type=Path, default=Path("../shared/data/enamel"), help="ENAMEL data folder")
+    parser.add_argument(
+        "--data-pie", type=Path, default=Path("../shared/data/pie"), help="PIE data folder"
+    )
+    parser.add_argument(
+        "--data-enamel", type=Path, default=Path("../shared/data/enamel"), help="ENAMEL data folder"
+    )
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
     parser.add_argument("--out", type=Path, default=Path(".bench-out/models.jsonl"))
     parser.add_argument("--programs-pie", type=int, default=19)
     parser.add_argument("--programs-enamel", type=int, default=20)
-    parser.add_argument("--report", action="store_true", help="only summarise the jobs already in --out")
+    parser.add_argument(
+        "--report", action="store_true", help="only summarise the jobs already in --out"
+    )
     args = parser.parse_args()
-    records = [json.loads(line) for line in args.out.read_text().splitlines()] if args.out.exists() else []
+    records = (
+        [json.loads(line) for line in args.out.read_text().splitlines()]
+        if args.out.exists()
+        else []
+    )
     if args.report:
         print(f"{len(records)} jobs from {args.out}; load average now {os.getloadavg()}\n")
         print(report(records, args.models))
@@ -228,14 +286,27 @@ def main() -> int:
                 for model in order:
                     if (dataset, name, model) in done:
                         continue
-                    record = {"dataset": dataset, "program": name, "model": model, **run_one(request, model)}
+                    record = {
+                        "dataset": dataset,
+                        "program": name,
+                        "model": model,
+                        **run_one(request, model),
+                    }
                     with args.out.open("a") as handle:
                         handle.write(json.dumps(record) + "\n")
-                    outcome = (record["skipped"] or (f"{record['speedup']:.2f}x" if record["optimised"]
-                               else "correct, not faster" if record["correct"] else "no correct candidate"))
-                    print(f"[{dataset} {index}] {name} {model}: {outcome}; {record['wall_s']:.0f} s, "
-                          f"first faster {record['first_faster_s'] or 0:.0f} s, {record['model_tokens']} tokens, "
-                          f"stopped: {record.get('stopped_early') or '-'}; load {os.getloadavg()[0]:.2f}", flush=True)
+                    outcome = record["skipped"] or (
+                        f"{record['speedup']:.2f}x"
+                        if record["optimised"]
+                        else "correct, not faster"
+                        if record["correct"]
+                        else "no correct candidate"
+                    )
+                    print(
+                        f"[{dataset} {index}] {name} {model}: {outcome}; {record['wall_s']:.0f} s, "
+                        f"first faster {record['first_faster_s'] or 0:.0f} s, {record['model_tokens']} tokens, "
+                        f"stopped: {record.get('stopped_early') or '-'}; load {os.getloadavg()[0]:.2f}",
+                        flush=True,
+                    )
     print(f"\nload average {os.getloadavg()}")
     print(report([json.loads(line) for line in args.out.read_text().splitlines()], args.models))
     return 0

@@ -49,20 +49,34 @@ def run_one(row: dict, data: Path, settings: config.Settings, model) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         program = Path(folder) / "prog.py"
         program.write_text(row["slow"])
-        request = Request(path=program, source=row["slow"], tests=data / "tests" / row["problem_id"])
+        request = Request(
+            path=program, source=row["slow"], tests=data / "tests" / row["problem_id"]
+        )
         try:
             s = suggest(request, settings, model)
         except NoFasterVersion as exc:
-            record.update(optimised=False, correct=any(v == "not_faster" for v in exc.verdicts.values()),
-                          reasons=exc.reasons)
+            record.update(
+                optimised=False,
+                correct=any(v == "not_faster" for v in exc.verdicts.values()),
+                reasons=exc.reasons,
+            )
         except NoCodeGenerated as exc:
             record.update(optimised=False, correct=False, reasons={"all": str(exc)})
         else:
             c = s.winner.comparison
             record.update(
-                optimised=True, correct=True, speedup=c.speedup, ci95=list(c.ci95), p_value=c.p_value, rtr=c.rtr,
-                baseline_s=c.baseline_s, candidate_s=c.candidate_s, diff=s.diff, explanation=s.explanation,
-                changed_lines=s.changed_lines, original=row["slow"],
+                optimised=True,
+                correct=True,
+                speedup=c.speedup,
+                ci95=list(c.ci95),
+                p_value=c.p_value,
+                rtr=c.rtr,
+                baseline_s=c.baseline_s,
+                candidate_s=c.candidate_s,
+                diff=s.diff,
+                explanation=s.explanation,
+                changed_lines=s.changed_lines,
+                original=row["slow"],
                 reasons={v.label: v.reason for v in s.verdicts},
             )
     record["wall_s"] = time.perf_counter() - started
@@ -72,7 +86,9 @@ def run_one(row: dict, data: Path, settings: config.Settings, model) -> dict:
 def summarise(records: list[dict]) -> str:
     """The metrics table (Markdown, :mod:`perfedit.metrics`) over ``records``, with the median
     wall time per program."""
-    summary = summarise_outcomes([Outcome(r["correct"], r["speedup"] if r["optimised"] else None) for r in records])
+    summary = summarise_outcomes(
+        [Outcome(r["correct"], r["speedup"] if r["optimised"] else None) for r in records]
+    )
     table = markdown_table([("suggest", summary)]).splitlines()
     table[0] += " median wall time / program |"
     table[1] += "---|"
@@ -82,7 +98,9 @@ def summarise(records: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", type=Path, default=Path("../shared/data/pie"), help="PIE data folder")
+    parser.add_argument(
+        "--data", type=Path, default=Path("../shared/data/pie"), help="PIE data folder"
+    )
     parser.add_argument("--programs", type=int, default=30)
     parser.add_argument("--samples", type=int, default=8)
     parser.add_argument("--runs", type=int, default=10)
@@ -93,7 +111,14 @@ def main() -> None:
     settings = config.Settings(model=args.model, samples=args.samples, runs=args.runs)
     model = functools.partial(shared, settings.model)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    done = {json.loads(line)["submission"]: json.loads(line) for line in args.out.read_text().splitlines()} if args.out.exists() else {}
+    done = (
+        {
+            json.loads(line)["submission"]: json.loads(line)
+            for line in args.out.read_text().splitlines()
+        }
+        if args.out.exists()
+        else {}
+    )
     records = []
     for index, row in enumerate(select_programs(args.data, args.programs), start=1):
         record = done.get(row["submission_id_v0"])
@@ -102,15 +127,30 @@ def main() -> None:
             with args.out.open("a") as handle:
                 handle.write(json.dumps(record) + "\n")
         records.append(record)
-        outcome = f"{record['speedup']:.2f}x" if record["optimised"] else ("correct, not faster" if record["correct"] else "no correct candidate")
-        print(f"[{index}/{args.programs}] {record['problem_id']} {record['submission']}: {outcome} ({record['wall_s']:.0f} s)", flush=True)
+        outcome = (
+            f"{record['speedup']:.2f}x"
+            if record["optimised"]
+            else ("correct, not faster" if record["correct"] else "no correct candidate")
+        )
+        print(
+            f"[{index}/{args.programs}] {record['problem_id']} {record['submission']}: {outcome} ({record['wall_s']:.0f} s)",
+            flush=True,
+        )
     print()
-    print(f"command: python bench/pie_val.py --data {args.data} --programs {args.programs} --samples {args.samples} "
-          f"--runs {args.runs} --model {args.model}")
+    print(
+        f"command: python bench/pie_val.py --data {args.data} --programs {args.programs} --samples {args.samples} "
+        f"--runs {args.runs} --model {args.model}"
+    )
     print(summarise(records))
     for record in sorted((r for r in records if r["optimised"]), key=lambda r: -r["speedup"])[:3]:
         print(f"\n### {record['problem_id']} ({record['submission']}): {record['speedup']:.2f}x\n")
-        print("```python\n" + record["original"].strip() + "\n```\n\n```diff\n" + record["diff"].strip() + "\n```\n")
+        print(
+            "```python\n"
+            + record["original"].strip()
+            + "\n```\n\n```diff\n"
+            + record["diff"].strip()
+            + "\n```\n"
+        )
         print(record["explanation"])
 
 

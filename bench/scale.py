@@ -60,22 +60,39 @@ def ray_overhead_ms(executor: RayExecutor, count: int = 200) -> tuple[float, flo
     return 1000 * statistics.median(trips), 1000 * (time.perf_counter() - started) / count
 
 
-def run(name: str, executor: Executor, chosen: list[pairs.Pair], propose: remote.FileProposer,
-        settings: Settings, folder: Path) -> tuple[float, list[dict]]:
+def run(
+    name: str,
+    executor: Executor,
+    chosen: list[pairs.Pair],
+    propose: remote.FileProposer,
+    settings: Settings,
+    folder: Path,
+) -> tuple[float, list[dict]]:
     """Programs per minute of ``evaluate`` over ``chosen`` on ``executor``, and its records."""
     out = folder / f"{name}.jsonl"
     started = time.perf_counter()
-    records = evaluate.evaluate(chosen, propose, settings, out, meta={"model": "pie-fast", "k": 2}, executor=executor,
-                                on_record=lambda i, n, r: progress(f"  {name} [{i + 1}/{n}] {r['id']}"))
+    records = evaluate.evaluate(
+        chosen,
+        propose,
+        settings,
+        out,
+        meta={"model": "pie-fast", "k": 2},
+        executor=executor,
+        on_record=lambda i, n, r: progress(f"  {name} [{i + 1}/{n}] {r['id']}"),
+    )
     minutes = (time.perf_counter() - started) / 60
     return len(chosen) / minutes, records
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default="../shared/data/pie", help="PIE folder with val.jsonl and tests/")
+    parser.add_argument(
+        "--data", default="../shared/data/pie", help="PIE folder with val.jsonl and tests/"
+    )
     parser.add_argument("--programs", type=int, default=4, help="programs per configuration")
-    parser.add_argument("--runs", type=int, default=10, help="most timed runs per candidate and baseline")
+    parser.add_argument(
+        "--runs", type=int, default=10, help="most timed runs per candidate and baseline"
+    )
     args = parser.parse_args()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     data = Path(args.data)
@@ -93,36 +110,65 @@ def main() -> int:
         for cpus in (1, 2):
             progress(f"Ray, {cpus} CPU(s)")
             started = time.perf_counter()
-            ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                     runtime_env={"py_modules": [str(Path(remote.__file__).parents[1])], "excludes": ["__pycache__"]})
+            ray.init(
+                address="local",
+                num_cpus=cpus,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                runtime_env={
+                    "py_modules": [str(Path(remote.__file__).parents[1])],
+                    "excludes": ["__pycache__"],
+                },
+            )
             start_s = time.perf_counter() - started
             with RayExecutor(None) as executor:
                 per_minute, records = run(f"ray{cpus}", executor, chosen, propose, settings, folder)
                 if cpus == 2:
                     overhead = ray_overhead_ms(executor)
             ray.shutdown()
-            rows.append((f"Ray, local instance, {cpus} worker CPU(s) (start-up {start_s:.1f} s, not counted)", per_minute))
+            rows.append(
+                (
+                    f"Ray, local instance, {cpus} worker CPU(s) (start-up {start_s:.1f} s, not counted)",
+                    per_minute,
+                )
+            )
             verdicts[f"ray{cpus}"] = records
     load_after = os.getloadavg()
 
-    correct = {name: [[c["verdict"] != "rejected" for c in r.get("candidates", [])] for r in records]
-               for name, records in verdicts.items()}
-    faster = {name: sum(c["verdict"] == "faster" for r in records for c in r.get("candidates", [])) for name, records in verdicts.items()}
-    print(f"command: python bench/scale.py --data {args.data} --programs {args.programs} --runs {args.runs}")
-    print(f"machine: {os.cpu_count()} CPUs; load average (1, 5, 15 min) before {load_before[0]:.2f} {load_before[1]:.2f} "
-          f"{load_before[2]:.2f}, after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")
-    print(f"programs: {len(chosen)} PIE val pairs ({', '.join(p.problem_id for p in chosen)}), 2 candidates each "
-          f"(fast version, slow version), runs <= {args.runs}\n")
+    correct = {
+        name: [[c["verdict"] != "rejected" for c in r.get("candidates", [])] for r in records]
+        for name, records in verdicts.items()
+    }
+    faster = {
+        name: sum(c["verdict"] == "faster" for r in records for c in r.get("candidates", []))
+        for name, records in verdicts.items()
+    }
+    print(
+        f"command: python bench/scale.py --data {args.data} --programs {args.programs} --runs {args.runs}"
+    )
+    print(
+        f"machine: {os.cpu_count()} CPUs; load average (1, 5, 15 min) before {load_before[0]:.2f} {load_before[1]:.2f} "
+        f"{load_before[2]:.2f}, after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}"
+    )
+    print(
+        f"programs: {len(chosen)} PIE val pairs ({', '.join(p.problem_id for p in chosen)}), 2 candidates each "
+        f"(fast version, slow version), runs <= {args.runs}\n"
+    )
     print("| executor | programs per minute | vs local |")
     print("|---|---|---|")
     for name, per_minute in rows:
         print(f"| {name} | {per_minute:.1f} | {per_minute / rows[0][1]:.2f}x |")
     assert overhead is not None
-    print(f"\nRay overhead per task: {overhead[0]:.1f} ms (no-op round trip, one at a time); "
-          f"{overhead[1]:.1f} ms per no-op unit through RayExecutor.run (200 units, 2 CPUs)")
+    print(
+        f"\nRay overhead per task: {overhead[0]:.1f} ms (no-op round trip, one at a time); "
+        f"{overhead[1]:.1f} ms per no-op unit through RayExecutor.run (200 units, 2 CPUs)"
+    )
     agree = all(c == correct["local"] for c in correct.values())
-    print(f"correct/incorrect verdicts equal across executors: {agree}; candidates judged faster: "
-          + ", ".join(f"{k} {v}" for k, v in faster.items()))
+    print(
+        f"correct/incorrect verdicts equal across executors: {agree}; candidates judged faster: "
+        + ", ".join(f"{k} {v}" for k, v in faster.items())
+    )
     print(json.dumps({"rows": rows, "overhead_ms": overhead}), file=sys.stderr)
     return 0 if agree else 1
 

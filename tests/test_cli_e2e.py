@@ -17,9 +17,15 @@ def unique_in_order(items):
 WRONG = "def unique_in_order(items):\n    return sorted(set(items))\n"
 
 
-def perfedit(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def perfedit(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "perfedit", *args], cwd=cwd, capture_output=True, text=True, timeout=900,
+        [sys.executable, "-m", "perfedit", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 
@@ -44,7 +50,11 @@ def unchanged(dedupe_project: Path) -> Path:
 def test_syntax_error(unchanged: Path):
     (unchanged / "dedupe.py").write_text("def unique_in_order(items:\n    pass\n")
     result = failing_run("suggest", "dedupe.py", "--function", "unique_in_order", cwd=unchanged)
-    assert result.returncode == 2 and "syntax error" in result.stderr and "dedupe.py:1" in result.stderr
+    assert (
+        result.returncode == 2
+        and "syntax error" in result.stderr
+        and "dedupe.py:1" in result.stderr
+    )
 
 
 def test_unknown_function(unchanged: Path):
@@ -53,9 +63,13 @@ def test_unknown_function(unchanged: Path):
 
 
 def test_no_tests(unchanged: Path):
-    (unchanged / "dedupe.py").write_text((unchanged / "dedupe.py").read_text() + "\n\ndef untested(x):\n    return x\n")
+    (unchanged / "dedupe.py").write_text(
+        (unchanged / "dedupe.py").read_text() + "\n\ndef untested(x):\n    return x\n"
+    )
     result = failing_run("suggest", "dedupe.py", "--function", "untested", cwd=unchanged)
-    assert result.returncode == 2 and "no pytest test" in result.stderr and "--tests" in result.stderr
+    assert (
+        result.returncode == 2 and "no pytest test" in result.stderr and "--tests" in result.stderr
+    )
 
 
 def test_tests_fail_on_original(unchanged: Path):
@@ -66,8 +80,21 @@ def test_tests_fail_on_original(unchanged: Path):
 
 
 def test_model_missing_names_the_pull_command(unchanged: Path, tmp_path: Path):
-    env = {"PERFEDIT_CACHE_DIR": str(tmp_path / "empty-cache"), "HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
-    result = failing_run("suggest", "dedupe.py", "--function", "unique_in_order", "--runs", "5", cwd=unchanged, env=env)
+    env = {
+        "PERFEDIT_CACHE_DIR": str(tmp_path / "empty-cache"),
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    result = failing_run(
+        "suggest",
+        "dedupe.py",
+        "--function",
+        "unique_in_order",
+        "--runs",
+        "5",
+        cwd=unchanged,
+        env=env,
+    )
     assert result.returncode == 3 and "perfedit model pull qwen2.5-coder-1.5b" in result.stderr
 
 
@@ -75,7 +102,16 @@ def test_every_candidate_fails(unchanged: Path, tmp_path: Path):
     stub = tmp_path / "stub.py"
     stub.write_text(WRONG + "# --- candidate ---\ndef unique_in_order(items):\n    return items\n")
     result = failing_run(
-        "suggest", "dedupe.py", "--function", "unique_in_order", "--candidates", str(stub), "--runs", "5", "--apply", cwd=unchanged
+        "suggest",
+        "dedupe.py",
+        "--function",
+        "unique_in_order",
+        "--candidates",
+        str(stub),
+        "--runs",
+        "5",
+        "--apply",
+        cwd=unchanged,
     )
     assert result.returncode == 1
     assert "no faster version of unique_in_order found" in result.stderr
@@ -85,7 +121,15 @@ def test_every_candidate_fails(unchanged: Path, tmp_path: Path):
 def test_no_usable_code(unchanged: Path, tmp_path: Path):
     stub = tmp_path / "stub.py"
     stub.write_text("def something_else():\n    pass\n")
-    result = failing_run("suggest", "dedupe.py", "--function", "unique_in_order", "--candidates", str(stub), cwd=unchanged)
+    result = failing_run(
+        "suggest",
+        "dedupe.py",
+        "--function",
+        "unique_in_order",
+        "--candidates",
+        str(stub),
+        cwd=unchanged,
+    )
     assert result.returncode == 1 and "usable code" in result.stderr
 
 
@@ -93,8 +137,18 @@ def test_stub_winner_applied_and_reported_as_json(dedupe_project: Path, tmp_path
     stub = tmp_path / "stub.py"
     stub.write_text(WRONG + "# --- candidate ---\n" + FAST)
     result = perfedit(
-        "suggest", "dedupe.py", "--function", "unique_in_order", "--candidates", str(stub),
-        "--runs", "5", "--no-explain", "--apply", "--json", cwd=dedupe_project,
+        "suggest",
+        "dedupe.py",
+        "--function",
+        "unique_in_order",
+        "--candidates",
+        str(stub),
+        "--runs",
+        "5",
+        "--no-explain",
+        "--apply",
+        "--json",
+        cwd=dedupe_project,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -104,8 +158,14 @@ def test_stub_winner_applied_and_reported_as_json(dedupe_project: Path, tmp_path
     assert "+    return list(dict.fromkeys(items))" in report["diff"]
     assert [c["verdict"] for c in report["candidates"]] == ["rejected", "faster"]
     assert report["distinct_correct_candidates"] == 1
-    assert report["lines_removed_by_minimisation"] == report["changed_lines_before_minimisation"] - report["changed_lines"] >= 0
-    assert report["reason"].startswith("Duplicates are dropped by dict.fromkeys")  # grounded in the diff, no model asked
+    assert (
+        report["lines_removed_by_minimisation"]
+        == report["changed_lines_before_minimisation"] - report["changed_lines"]
+        >= 0
+    )
+    assert report["reason"].startswith(
+        "Duplicates are dropped by dict.fromkeys"
+    )  # grounded in the diff, no model asked
     assert "dict.fromkeys" in (dedupe_project / "dedupe.py").read_text()
 
 
@@ -122,8 +182,18 @@ def test_unwritable_target_keeps_the_suggestion(dedupe_project: Path, tmp_path: 
         pytest.skip("chattr +i is not available on this file system")
     try:
         result = perfedit(
-            "suggest", str(dedupe_project / "dedupe.py"), "--function", "unique_in_order", "--candidates", str(stub),
-            "--runs", "5", "--no-explain", "--apply", "--json", cwd=work,
+            "suggest",
+            str(dedupe_project / "dedupe.py"),
+            "--function",
+            "unique_in_order",
+            "--candidates",
+            str(stub),
+            "--runs",
+            "5",
+            "--no-explain",
+            "--apply",
+            "--json",
+            cwd=work,
         )
     finally:
         subprocess.run(["chattr", "-i", str(dedupe_project)], check=True)
@@ -132,8 +202,15 @@ def test_unwritable_target_keeps_the_suggestion(dedupe_project: Path, tmp_path: 
     report = json.loads(result.stdout)
     assert report["winner"] == "stub 1" and not report["applied"]
     patch = work / ".perfedit" / "dedupe.py.unique_in_order.patch"
-    assert f"could not write {dedupe_project / 'dedupe.py'}" in result.stderr and str(patch) in result.stderr
-    subprocess.run(["patch", "-p1", "-d", str(dedupe_project), "-i", str(patch)], check=True, capture_output=True)
+    assert (
+        f"could not write {dedupe_project / 'dedupe.py'}" in result.stderr
+        and str(patch) in result.stderr
+    )
+    subprocess.run(
+        ["patch", "-p1", "-d", str(dedupe_project), "-i", str(patch)],
+        check=True,
+        capture_output=True,
+    )
     assert "dict.fromkeys" in (dedupe_project / "dedupe.py").read_text()
 
 
@@ -146,15 +223,29 @@ def test_undecodable_case_file(script_project: Path):
 
 def test_unknown_model_fails_before_any_work(unchanged: Path):
     """The model is checked with the arguments: the message comes before the original is run."""
-    result = failing_run("suggest", "dedupe.py", "--function", "unique_in_order", "--model", "no-such-model", cwd=unchanged)
+    result = failing_run(
+        "suggest",
+        "dedupe.py",
+        "--function",
+        "unique_in_order",
+        "--model",
+        "no-such-model",
+        cwd=unchanged,
+    )
     assert result.returncode == 3 and "'no-such-model' is not a GGUF file" in result.stderr
     assert "running the original" not in result.stderr
 
 
 def test_piped_messages_are_not_wrapped(unchanged: Path):
     """Output to a pipe (a CI log) keeps each message on one line, whatever its length."""
-    result = failing_run("suggest", "dedupe.py", "--function", "no_such_function_" + "x" * 120, cwd=unchanged,
-                         env={"COLUMNS": "80"})
+    result = failing_run(
+        "suggest",
+        "dedupe.py",
+        "--function",
+        "no_such_function_" + "x" * 120,
+        cwd=unchanged,
+        env={"COLUMNS": "80"},
+    )
     assert result.returncode == 2
     assert any("no_such_function_" + "x" * 120 in line for line in result.stderr.splitlines())
 
@@ -164,9 +255,24 @@ def test_piped_report_has_whole_lines_and_no_progress_bars(dedupe_project: Path,
     even where a line is longer than the console is wide."""
     stub = tmp_path / "stub.py"
     long_comment = "  # " + "keeps the first occurrence of each item, in order " * 3
-    stub.write_text(FAST.replace("return list(dict.fromkeys(items))", "return list(dict.fromkeys(items))" + long_comment))
-    result = perfedit("suggest", "dedupe.py", "--function", "unique_in_order", "--candidates", str(stub),
-                      "--runs", "5", "--no-explain", cwd=dedupe_project, env={"COLUMNS": "80"})
+    stub.write_text(
+        FAST.replace(
+            "return list(dict.fromkeys(items))", "return list(dict.fromkeys(items))" + long_comment
+        )
+    )
+    result = perfedit(
+        "suggest",
+        "dedupe.py",
+        "--function",
+        "unique_in_order",
+        "--candidates",
+        str(stub),
+        "--runs",
+        "5",
+        "--no-explain",
+        cwd=dedupe_project,
+        env={"COLUMNS": "80"},
+    )
     assert result.returncode == 0, result.stderr
     assert "━" not in result.stderr and not set("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏") & set(result.stderr)
     assert "running the original" in result.stderr.splitlines()
@@ -175,10 +281,23 @@ def test_piped_report_has_whole_lines_and_no_progress_bars(dedupe_project: Path,
 
 def test_script_mode_with_case_folder(script_project: Path, tmp_path: Path):
     stub = tmp_path / "stub.py"
-    stub.write_text("import sys\ndata = sys.stdin.read().split()\nseen = set()\nfor x in data[1:]:\n"
-                    "    print('YES' if x in seen else 'NO')\n    seen.add(x)\n")
-    result = perfedit("suggest", "seen_before.py", "--tests", "tests", "--candidates", str(stub), "--runs", "5",
-                      "--no-explain", "--json", cwd=script_project)
+    stub.write_text(
+        "import sys\ndata = sys.stdin.read().split()\nseen = set()\nfor x in data[1:]:\n"
+        "    print('YES' if x in seen else 'NO')\n    seen.add(x)\n"
+    )
+    result = perfedit(
+        "suggest",
+        "seen_before.py",
+        "--tests",
+        "tests",
+        "--candidates",
+        str(stub),
+        "--runs",
+        "5",
+        "--no-explain",
+        "--json",
+        cwd=script_project,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["target"]["kind"] == "script" and report["tests"]["kind"] == "cases"
@@ -191,10 +310,30 @@ def test_real_model_generates_candidates(dedupe_project: Path):
     proposes is validated and reported."""
     pyproject = dedupe_project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + "max_new_tokens = 96\n")
-    result = perfedit("suggest", "dedupe.py", "--function", "unique_in_order", "--model", "smollm2-135m",
-                      "--samples", "2", "--runs", "5", "--json", cwd=dedupe_project)
+    result = perfedit(
+        "suggest",
+        "dedupe.py",
+        "--function",
+        "unique_in_order",
+        "--model",
+        "smollm2-135m",
+        "--samples",
+        "2",
+        "--runs",
+        "5",
+        "--json",
+        cwd=dedupe_project,
+    )
     assert result.returncode in (0, 1), result.stderr
     report = json.loads(result.stdout)
-    labels = [c["label"] for c in report["candidates"]] if report["found"] else list(report["candidates"])
+    labels = (
+        [c["label"] for c in report["candidates"]]
+        if report["found"]
+        else list(report["candidates"])
+    )
     from_model = {label.split(" → ")[0] for label in labels if not label.startswith("rule")}
-    assert from_model and from_model <= {"greedy", "sample 1 (algorithm)", "sample 2 (built-ins)"}  # samples over strategies
+    assert from_model and from_model <= {
+        "greedy",
+        "sample 1 (algorithm)",
+        "sample 2 (built-ins)",
+    }  # samples over strategies

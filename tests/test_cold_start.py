@@ -14,13 +14,28 @@ import sys
 import pytest
 
 #: Top-level packages that only a job needs: the engine's (libcst, numpy, scipy) and the models'.
-HEAVY = {"libcst", "numpy", "scipy", "torch", "transformers", "llama_cpp", "openai", "huggingface_hub", "ray"}
+HEAVY = {
+    "libcst",
+    "numpy",
+    "scipy",
+    "torch",
+    "transformers",
+    "llama_cpp",
+    "openai",
+    "huggingface_hub",
+    "ray",
+}
 
 
-def run_traced(*args: str, stdin: bytes = b"") -> tuple[subprocess.CompletedProcess[bytes], set[str]]:
+def run_traced(
+    *args: str, stdin: bytes = b""
+) -> tuple[subprocess.CompletedProcess[bytes], set[str]]:
     """``python -X importtime -m perfedit ARGS`` to its exit, and the top-level packages it imported."""
     result = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "perfedit", *args], input=stdin, capture_output=True, timeout=300,
+        [sys.executable, "-X", "importtime", "-m", "perfedit", *args],
+        input=stdin,
+        capture_output=True,
+        timeout=300,
     )
     names = {
         line.rsplit("|", 1)[1].strip().split(".")[0]
@@ -41,7 +56,11 @@ def replies(stdout: bytes) -> list[dict]:
     messages = []
     while stdout:
         header, _, rest = stdout.partition(b"\r\n\r\n")
-        length = next(int(line.split(b":")[1]) for line in header.split(b"\r\n") if line.lower().startswith(b"content-length"))
+        length = next(
+            int(line.split(b":")[1])
+            for line in header.split(b"\r\n")
+            if line.lower().startswith(b"content-length")
+        )
         messages.append(json.loads(rest[:length]))
         stdout = rest[length:]
     return messages
@@ -51,7 +70,11 @@ def test_lsp_answers_initialize_without_heavy_imports():
     """initialize, shutdown and exit in one go: what the server imported by its exit it had not
     imported later than that, so it answered initialize without it."""
     session = [
-        {"id": 1, "method": "initialize", "params": {"processId": None, "rootUri": None, "capabilities": {}}},
+        {
+            "id": 1,
+            "method": "initialize",
+            "params": {"processId": None, "rootUri": None, "capabilities": {}},
+        },
         {"id": 2, "method": "shutdown"},
         {"method": "exit"},
     ]
@@ -60,24 +83,29 @@ def test_lsp_answers_initialize_without_heavy_imports():
     answer = next(message for message in replies(result.stdout) if message.get("id") == 1)
     capabilities = answer["result"]["capabilities"]
     assert capabilities["codeActionProvider"]["codeActionKinds"] == ["refactor.rewrite.perfedit"]
-    assert {"perfedit.suggest", "perfedit.profile"} <= set(capabilities["executeCommandProvider"]["commands"])
+    assert {"perfedit.suggest", "perfedit.profile"} <= set(
+        capabilities["executeCommandProvider"]["commands"]
+    )
     assert capabilities["codeLensProvider"] is not None
     assert "pygls" in imported  # the trace is read right
     assert not imported & HEAVY
 
 
-@pytest.mark.parametrize(("args", "code", "said"), [
-    (["--help"], 0, "usage: perfedit"),
-    (["suggest", "--help"], 0, "--budget SECONDS"),
-    (["suggest"], 2, "the following arguments are required: file"),
-    (["suggest", "x.py", "--no-such-flag"], 2, "unrecognized arguments: --no-such-flag"),
-    (["suggest", "--budget", "abc", "x.py"], 2, "invalid float value: 'abc'"),
-    (["evaluate", "--help"], 0, "--ray-address ADDRESS"),
-    (["profile", "--help"], 0, "--top N"),
-    (["profile", "--top", "many"], 2, "invalid int value: 'many'"),
-    (["scan", "--help"], 0, "--executor {local,ray}"),
-    (["scan", "--budget", "soon"], 2, "invalid float value: 'soon'"),
-])
+@pytest.mark.parametrize(
+    ("args", "code", "said"),
+    [
+        (["--help"], 0, "usage: perfedit"),
+        (["suggest", "--help"], 0, "--budget SECONDS"),
+        (["suggest"], 2, "the following arguments are required: file"),
+        (["suggest", "x.py", "--no-such-flag"], 2, "unrecognized arguments: --no-such-flag"),
+        (["suggest", "--budget", "abc", "x.py"], 2, "invalid float value: 'abc'"),
+        (["evaluate", "--help"], 0, "--ray-address ADDRESS"),
+        (["profile", "--help"], 0, "--top N"),
+        (["profile", "--top", "many"], 2, "invalid int value: 'many'"),
+        (["scan", "--help"], 0, "--executor {local,ray}"),
+        (["scan", "--budget", "soon"], 2, "invalid float value: 'soon'"),
+    ],
+)
 def test_cli_checks_arguments_without_heavy_imports(args: list[str], code: int, said: str):
     result, imported = run_traced(*args)
     assert result.returncode == code

@@ -20,12 +20,25 @@ def unique_in_order(items):
     """Return the distinct items of ``items`` in the order they first appear."""
     return list(dict.fromkeys(items))
 '''
-JSON_FIELDS = {"verdict", "reason", "speedup", "ci95", "p_value", "tests_passed", "tests_total", "peak_rss_bytes"}
+JSON_FIELDS = {
+    "verdict",
+    "reason",
+    "speedup",
+    "ci95",
+    "p_value",
+    "tests_passed",
+    "tests_total",
+    "peak_rss_bytes",
+}
 
 
 def perfedit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "perfedit", *args], cwd=cwd, capture_output=True, text=True, timeout=600,
+        [sys.executable, "-m", "perfedit", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "COLUMNS": "200"},
     )
 
@@ -62,7 +75,10 @@ def test_faster_script_with_ci_p_value_and_memory(script_project: Path):
     assert report["p_value"] < report["alpha"] <= 0.05
     assert 5 <= report["runs"] <= 10
     assert report["tests_passed"] == report["tests_total"] == 4
-    assert report["peak_rss_bytes"]["original"] > 1_000_000 and report["peak_rss_bytes"]["candidate"] > 1_000_000
+    assert (
+        report["peak_rss_bytes"]["original"] > 1_000_000
+        and report["peak_rss_bytes"]["candidate"] > 1_000_000
+    )
 
 
 def test_identical_copy_is_not_faster(script_project: Path):
@@ -77,13 +93,17 @@ def test_wrong_output_is_rejected_with_null_timings(script_project: Path):
     report = compare_json("seen_before.py", "wrong.py", cwd=script_project)
     assert report["verdict"] == "rejected" and "wrong output" in report["reason"]
     assert report["speedup"] is report["ci95"] is report["p_value"] is None
-    assert report["peak_rss_bytes"]["candidate"] is None and report["peak_rss_bytes"]["original"] > 0
+    assert (
+        report["peak_rss_bytes"]["candidate"] is None and report["peak_rss_bytes"]["original"] > 0
+    )
     assert report["tests_passed"] < report["tests_total"] == 4
 
 
 def test_text_report_states_verdict_speedup_and_memory(script_project: Path):
     (script_project / "fast.py").write_text(FAST_SCRIPT)
-    result = perfedit("compare", "seen_before.py", "fast.py", "--tests", "tests", cwd=script_project)
+    result = perfedit(
+        "compare", "seen_before.py", "fast.py", "--tests", "tests", cwd=script_project
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0].startswith("faster: ")
@@ -91,19 +111,27 @@ def test_text_report_states_verdict_speedup_and_memory(script_project: Path):
     assert "Passes all 4 of 4 tests" in result.stdout and "Peak memory" in result.stdout
 
 
-def test_function_mode_places_the_candidate_at_the_original_path(dedupe_project: Path, tmp_path: Path):
+def test_function_mode_places_the_candidate_at_the_original_path(
+    dedupe_project: Path, tmp_path: Path
+):
     """The candidate lives outside the project; the tests' ``from dedupe import`` still reach it."""
     candidate = tmp_path / "dedupe_fast.py"
     candidate.write_text(FAST_DEDUPE)
-    report = compare_json("dedupe.py", str(candidate), "--function", "unique_in_order", cwd=dedupe_project)
+    report = compare_json(
+        "dedupe.py", str(candidate), "--function", "unique_in_order", cwd=dedupe_project
+    )
     assert report["verdict"] == "faster" and report["speedup"] > 2
     assert report["tests_passed"] == report["tests_total"] == 2
     assert report["target"]["kind"] == "function" and report["target"]["name"] == "unique_in_order"
 
 
 def test_function_mode_rejects_a_reordering(dedupe_project: Path):
-    (dedupe_project / "wrong.py").write_text("def unique_in_order(items):\n    return sorted(set(items))\n")
-    report = compare_json("dedupe.py", "wrong.py", "--function", "unique_in_order", cwd=dedupe_project)
+    (dedupe_project / "wrong.py").write_text(
+        "def unique_in_order(items):\n    return sorted(set(items))\n"
+    )
+    report = compare_json(
+        "dedupe.py", "wrong.py", "--function", "unique_in_order", cwd=dedupe_project
+    )
     assert report["verdict"] == "rejected" and "test_small" in report["reason"]
     assert "AssertionError" in report["detail"]
 
@@ -112,29 +140,41 @@ def test_function_mode_rejects_a_reordering(dedupe_project: Path):
     ("candidate", "extra", "message"),
     [
         ("def unique_in_order(items:\n    pass\n", (), "candidate.py:1"),
-        ("def something_else(items):\n    return items\n", (), "no function named 'unique_in_order'"),
+        (
+            "def something_else(items):\n    return items\n",
+            (),
+            "no function named 'unique_in_order'",
+        ),
         (None, (), "cannot read"),
         (FAST_DEDUPE, ("--tests", "nowhere"), "does not exist"),
     ],
     ids=["syntax-error", "function-missing", "no-candidate-file", "no-such-tests"],
 )
-def test_bad_candidate_or_tests_exit_2(dedupe_project: Path, candidate: str | None, extra: tuple[str, ...], message: str):
+def test_bad_candidate_or_tests_exit_2(
+    dedupe_project: Path, candidate: str | None, extra: tuple[str, ...], message: str
+):
     if candidate is not None:
         (dedupe_project / "candidate.py").write_text(candidate)
-    stderr = bad_input("dedupe.py", "candidate.py", "--function", "unique_in_order", *extra, cwd=dedupe_project)
+    stderr = bad_input(
+        "dedupe.py", "candidate.py", "--function", "unique_in_order", *extra, cwd=dedupe_project
+    )
     assert message in stderr
 
 
 def test_unknown_function_in_original_exits_2(dedupe_project: Path):
     (dedupe_project / "candidate.py").write_text(FAST_DEDUPE)
-    assert "no function named 'nope'" in bad_input("dedupe.py", "candidate.py", "--function", "nope", cwd=dedupe_project)
+    assert "no function named 'nope'" in bad_input(
+        "dedupe.py", "candidate.py", "--function", "nope", cwd=dedupe_project
+    )
 
 
 def test_script_without_cases_exits_2(script_project: Path):
     for case in (script_project / "tests").iterdir():
         case.unlink()
     (script_project / "fast.py").write_text(FAST_SCRIPT)
-    assert "no input.N.txt/output.N.txt cases" in bad_input("seen_before.py", "fast.py", cwd=script_project)
+    assert "no input.N.txt/output.N.txt cases" in bad_input(
+        "seen_before.py", "fast.py", cwd=script_project
+    )
 
 
 def test_tests_failing_on_the_original_exit_2(script_project: Path):
@@ -157,10 +197,18 @@ def test_timings_saved_as_pyperf_files(script_project: Path, tmp_path: Path):
     """--save-timings writes both sides' timed runs as pyperf files that pyperf's tools read."""
     (script_project / "fast.py").write_text(FAST_SCRIPT)
     out = tmp_path / "timings"
-    report = compare_json("seen_before.py", "fast.py", "--save-timings", str(out), cwd=script_project)
+    report = compare_json(
+        "seen_before.py", "fast.py", "--save-timings", str(out), cwd=script_project
+    )
     pyperf = [sys.executable, "-m", "pyperf"]
-    shown = subprocess.run([*pyperf, "compare_to", str(out / "original.json"), str(out / "candidate.json")],
-                           capture_output=True, text=True, check=True)
+    shown = subprocess.run(
+        [*pyperf, "compare_to", str(out / "original.json"), str(out / "candidate.json")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "faster" in shown.stdout, shown.stdout
-    dumped = subprocess.run([*pyperf, "dump", str(out / "candidate.json")], capture_output=True, text=True, check=True)
+    dumped = subprocess.run(
+        [*pyperf, "dump", str(out / "candidate.json")], capture_output=True, text=True, check=True
+    )
     assert dumped.stdout.count("- value 1:") == report["runs"], dumped.stdout

@@ -45,14 +45,26 @@ def test_committed_settings_reference_is_what_the_fields_generate(relative: Path
     """docs/configuration.md and client-vscode/package.json match the Settings fields: run
     ``make settings`` after changing a setting."""
     current = (ROOT / relative).read_text(encoding="utf-8")
-    assert config_docs.GENERATORS[relative](current) == current, f"{relative} is out of date: run `make settings`"
+    assert config_docs.GENERATORS[relative](current) == current, (
+        f"{relative} is out of date: run `make settings`"
+    )
 
 
 def test_editor_keys_are_camel_case_with_seconds_spelled_out():
-    assert [config.editor_key(name) for name in ("runs", "budget_s", "max_new_tokens", "memory_limit_bytes")] == [
-        "runs", "budgetSeconds", "maxNewTokens", "memoryLimitBytes",
+    assert [
+        config.editor_key(name)
+        for name in ("runs", "budget_s", "max_new_tokens", "memory_limit_bytes")
+    ] == [
+        "runs",
+        "budgetSeconds",
+        "maxNewTokens",
+        "memoryLimitBytes",
     ]
-    keys = [config.editor_key(f.name) for cls in (config.Settings, config.EditorSettings) for f in dataclasses.fields(cls)]
+    keys = [
+        config.editor_key(f.name)
+        for cls in (config.Settings, config.EditorSettings)
+        for f in dataclasses.fields(cls)
+    ]
     assert len(set(keys)) == len(keys)  # one key per setting
 
 
@@ -61,5 +73,12 @@ def test_cli_help_comes_from_the_fields():
     config.add_option(parser, "budget_s", "--budget")
     config.add_option(parser, "explain")
     help_ = parser.format_help()
-    assert "wall-clock budget of one job" in help_ and "(default 60.0 seconds)" in help_ and "--no-explain" in help_
-    assert parser.parse_args([]).budget_s is None and parser.parse_args(["--no-explain"]).explain is False
+    assert (
+        "wall-clock budget of one job" in help_
+        and "(default 60.0 seconds)" in help_
+        and "--no-explain" in help_
+    )
+    assert (
+        parser.parse_args([]).budget_s is None
+        and parser.parse_args(["--no-explain"]).explain is False
+    )

@@ -78,9 +78,13 @@ def _no_model():
 
 def test_every_function_is_checked_differentially_unless_off(untested: Path):
     function = _target(untested, "dedupe")
-    two_tests = testsource.TestSuite("pytest", untested.parent, ("tests/test_m.py::test_a", "tests/test_m.py::test_b"))
+    two_tests = testsource.TestSuite(
+        "pytest", untested.parent, ("tests/test_m.py::test_a", "tests/test_m.py::test_b")
+    )
     assert applies(function, two_tests, Settings())
-    assert applies(function, two_tests, Settings(differential_min_tests=2))  # not thin: checked all the same
+    assert applies(
+        function, two_tests, Settings(differential_min_tests=2)
+    )  # not thin: checked all the same
     assert not applies(function, two_tests, Settings(differential_min_tests=0))  # off
     assert applies(function, discover(function), Settings())
     assert not applies(_target(untested, "Box.size"), two_tests, Settings())  # methods: tests only
@@ -88,7 +92,9 @@ def test_every_function_is_checked_differentially_unless_off(untested: Path):
         "note: not checked by differential testing (it is a method or a nested function); "
         "behaviour the tests do not assert may differ from the original's."
     )
-    assert "differential testing is off" in unchecked_note(function, two_tests, Settings(differential_min_tests=0), None)
+    assert "differential testing is off" in unchecked_note(
+        function, two_tests, Settings(differential_min_tests=0), None
+    )
 
 
 def test_floats_match_within_tolerance_types_exactly():
@@ -108,7 +114,9 @@ def test_untested_function_without_hints_says_what_to_do(untested: Path):
         discover(_target(untested, "dedupe"), differential=False)
 
 
-def test_untested_hinted_function_gets_a_suggestion_checked_by_differential_testing(untested: Path, tmp_path: Path):
+def test_untested_hinted_function_gets_a_suggestion_checked_by_differential_testing(
+    untested: Path, tmp_path: Path
+):
     stub = tmp_path / "stub.py"
     stub.write_text(FAST_SORT)
     request = Request(path=untested, source=untested.read_text(), function="sort_numbers")
@@ -116,8 +124,13 @@ def test_untested_hinted_function_gets_a_suggestion_checked_by_differential_test
     assert suggestion.suite.kind == "differential" and suggestion.baseline.tests_total == 0
     check = suggestion.winner.differential
     assert check is not None and check.recorded == 0 and check.generated > 20
-    assert f"Checked by differential testing on {check.inputs} inputs (0 recorded from your tests, {check.generated} generated)" in suggestion.explanation
-    assert "lower confidence" in suggestion.explanation and "Passes all" not in suggestion.explanation
+    assert (
+        f"Checked by differential testing on {check.inputs} inputs (0 recorded from your tests, {check.generated} generated)"
+        in suggestion.explanation
+    )
+    assert (
+        "lower confidence" in suggestion.explanation and "Passes all" not in suggestion.explanation
+    )
 
 
 def test_different_values_and_mutation_are_rejected_with_the_input(untested: Path):
@@ -126,18 +139,38 @@ def test_different_values_and_mutation_are_rejected_with_the_input(untested: Pat
         harness.baseline(runs=1)
         check = harness.differential.check
         assert check is not None and check.generated > 20
-        reordered = harness.validate("sorted", target.replace("def dedupe(items: list[int]) -> list[int]:\n    return sorted(set(items))\n"))
+        reordered = harness.validate(
+            "sorted",
+            target.replace(
+                "def dedupe(items: list[int]) -> list[int]:\n    return sorted(set(items))\n"
+            ),
+        )
         assert reordered.verdict == "rejected"
-        assert reordered.reason.startswith("differential testing: returns [") and " instead of [" in reordered.reason
-        assert reordered.failed_test.startswith("dedupe([") and reordered.reason.endswith(f" for {reordered.failed_test}")
+        assert (
+            reordered.reason.startswith("differential testing: returns [")
+            and " instead of [" in reordered.reason
+        )
+        assert reordered.failed_test.startswith("dedupe([") and reordered.reason.endswith(
+            f" for {reordered.failed_test}"
+        )
         assert reordered.detail.startswith(f"input: {reordered.failed_test}\noriginal: returns [")
 
-        mutating = harness.validate("reverses", target.replace(
-            "def dedupe(items: list[int]) -> list[int]:\n    result = list(dict.fromkeys(items))\n    items.reverse()\n    return result\n"
-        ))
-        assert mutating.verdict == "rejected" and "leaves argument 1 as [" in mutating.reason, mutating.reason
+        mutating = harness.validate(
+            "reverses",
+            target.replace(
+                "def dedupe(items: list[int]) -> list[int]:\n    result = list(dict.fromkeys(items))\n    items.reverse()\n    return result\n"
+            ),
+        )
+        assert mutating.verdict == "rejected" and "leaves argument 1 as [" in mutating.reason, (
+            mutating.reason
+        )
 
-        faithful = harness.validate("dict", target.replace("def dedupe(items: list[int]) -> list[int]:\n    return list(dict.fromkeys(items))\n"))
+        faithful = harness.validate(
+            "dict",
+            target.replace(
+                "def dedupe(items: list[int]) -> list[int]:\n    return list(dict.fromkeys(items))\n"
+            ),
+        )
         assert faithful.verdict != "rejected", faithful.reason
         assert faithful.differential == check
 
@@ -146,12 +179,18 @@ def test_a_different_exception_type_is_rejected(untested: Path):
     target = _target(untested, "ratio")
     with Harness(target, discover(target), SETTINGS) as harness:
         harness.baseline(runs=1)
-        verdict = harness.validate("value error", target.replace(
-            "def ratio(values: list[int]) -> float:\n    if len(values) < 2:\n        raise ValueError('two values needed')\n"
-            "    return values[0] / values[1]\n"
-        ))
+        verdict = harness.validate(
+            "value error",
+            target.replace(
+                "def ratio(values: list[int]) -> float:\n    if len(values) < 2:\n        raise ValueError('two values needed')\n"
+                "    return values[0] / values[1]\n"
+            ),
+        )
     assert verdict.verdict == "rejected"
-    assert verdict.reason == f"differential testing: raises ValueError instead of IndexError for {verdict.failed_test}"
+    assert (
+        verdict.reason
+        == f"differential testing: raises ValueError instead of IndexError for {verdict.failed_test}"
+    )
 
 
 def test_inputs_recorded_from_thin_tests_catch_what_they_miss(dedupe_project: Path):
@@ -163,10 +202,13 @@ def test_inputs_recorded_from_thin_tests_catch_what_they_miss(dedupe_project: Pa
         assert check is not None
         assert check.recorded == 4  # [3, 1, 3, 2, 1], [], "abracadabra" and test_large's list
         assert check.generated > 20  # lists of ints and strings, like the recorded values
-        emptying = harness.validate("clears", target.replace(
-            "def unique_in_order(items):\n    result = list(dict.fromkeys(items))\n"
-            "    if isinstance(items, list):\n        items.clear()\n    return result\n"
-        ))
+        emptying = harness.validate(
+            "clears",
+            target.replace(
+                "def unique_in_order(items):\n    result = list(dict.fromkeys(items))\n"
+                "    if isinstance(items, list):\n        items.clear()\n    return result\n"
+            ),
+        )
     assert emptying.tests_passed == emptying.tests_total == 2
     assert emptying.reason == (
         "differential testing: leaves argument 1 as [] where the original leaves [3, 1, 3, 2, 1] "
@@ -199,7 +241,9 @@ def test_a_candidates_objects_never_run_code_in_this_process(untested: Path):
     with Harness(target, discover(target), SETTINGS) as harness:
         harness.baseline(runs=1)
         verdict = harness.validate("evil", target.replace(EVIL))
-    assert verdict.verdict == "rejected" and verdict.reason.startswith("differential testing: returns <evil> instead of [")
+    assert verdict.verdict == "rejected" and verdict.reason.startswith(
+        "differential testing: returns <evil> instead of ["
+    )
     assert not hasattr(builtins, "PERFEDIT_PWNED")
 
 
@@ -207,21 +251,47 @@ def test_cli_reports_differential_testing(untested: Path, tmp_path: Path):
     stub = tmp_path / "stub.py"
     stub.write_text(FAST_SORT)
     result = subprocess.run(
-        [str(Path(sys.executable).with_name("perfedit")), "suggest", untested.name, "--function", "sort_numbers",
-         "--candidates", str(stub), "--runs", "20", "--no-explain", "--json"],  # 20: clear on a loaded machine
-        cwd=untested.parent, capture_output=True, text=True, timeout=600,
+        [
+            str(Path(sys.executable).with_name("perfedit")),
+            "suggest",
+            untested.name,
+            "--function",
+            "sort_numbers",
+            "--candidates",
+            str(stub),
+            "--runs",
+            "20",
+            "--no-explain",
+            "--json",
+        ],  # 20: clear on a loaded machine
+        cwd=untested.parent,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["tests"] == {"kind": "differential", "description": "no tests: differential testing only", "passed": 0, "total": 0}
+    assert report["tests"] == {
+        "kind": "differential",
+        "description": "no tests: differential testing only",
+        "passed": 0,
+        "total": 0,
+    }
     checked = report["checked_by_differential_testing"]
-    assert checked["recorded"] == 0 and checked["generated"] > 20 and checked["inputs"] == checked["generated"]
-    assert any(fact.startswith(f"Checked by differential testing on {checked['inputs']} inputs") for fact in report["facts"])
+    assert (
+        checked["recorded"] == 0
+        and checked["generated"] > 20
+        and checked["inputs"] == checked["generated"]
+    )
+    assert any(
+        fact.startswith(f"Checked by differential testing on {checked['inputs']} inputs")
+        for fact in report["facts"]
+    )
     assert "+    return sorted(items)" in report["diff"]
 
 
 SET_BASED = "def unique_in_order(items):\n    seen = set()\n    return [x for x in items if not (x in seen or seen.add(x))]\n"
-FAITHFUL = '''\
+FAITHFUL = """\
 def unique_in_order(items):
     try:
         return list(dict.fromkeys(items))
@@ -231,7 +301,7 @@ def unique_in_order(items):
             if item not in result:
                 result.append(item)
         return result
-'''
+"""
 
 
 def test_narrowed_behaviour_is_named_even_when_the_tests_are_many(dedupe_project: Path):
@@ -241,7 +311,9 @@ def test_narrowed_behaviour_is_named_even_when_the_tests_are_many(dedupe_project
     difference (kinds the tests do not use are shown, not rejected). A faster candidate that
     keeps the original's behaviour gets no such note."""
     with (dedupe_project / "tests" / "test_dedupe.py").open("a") as tests:
-        tests.write("\n\ndef test_strings():\n    assert unique_in_order(['b', 'a', 'b']) == ['b', 'a']\n")
+        tests.write(
+            "\n\ndef test_strings():\n    assert unique_in_order(['b', 'a', 'b']) == ['b', 'a']\n"
+        )
     target = _target(dedupe_project / "dedupe.py", "unique_in_order")
     suite = discover(target)
     assert suite.size == 3
@@ -253,7 +325,10 @@ def test_narrowed_behaviour_is_named_even_when_the_tests_are_many(dedupe_project
         check = harness.differential.check
         assert check is not None and check.widened > 0 and not check.thin
         narrowing = narrowed.reason.split("; ", 1)[1]
-        assert "(an input of a kind the tests do not use, which the original accepts): raises TypeError: unhashable type: 'list' instead of returning [" in narrowing
+        assert (
+            "(an input of a kind the tests do not use, which the original accepts): raises TypeError: unhashable type: 'list' instead of returning ["
+            in narrowing
+        )
         assert narrowed.notes[0] == f"note: {narrowing}."
         assert narrowed.detail.startswith("input: unique_in_order([")
         assert facts(narrowed, baseline, suite)[-1] == narrowed.notes[0]
@@ -261,13 +336,24 @@ def test_narrowed_behaviour_is_named_even_when_the_tests_are_many(dedupe_project
         assert faithful.verdict == "faster", faithful.reason
         assert faithful.notes == ()
         fact = facts(faithful, baseline, suite)[2]
-        assert fact.startswith(f"Checked by differential testing on {check.inputs} inputs") and "lower confidence" not in fact
-        hardcoded = harness.validate("hard-coded", target.replace(FAITHFUL.replace(
-            "    try:", "    if items == [3, 1, 3, 2, 1]:\n        return [3, 1, 2]\n    try:",
-        )))
+        assert (
+            fact.startswith(f"Checked by differential testing on {check.inputs} inputs")
+            and "lower confidence" not in fact
+        )
+        hardcoded = harness.validate(
+            "hard-coded",
+            target.replace(
+                FAITHFUL.replace(
+                    "    try:",
+                    "    if items == [3, 1, 3, 2, 1]:\n        return [3, 1, 2]\n    try:",
+                )
+            ),
+        )
     assert hardcoded.verdict != "rejected", hardcoded.reason
-    note = ("note: the candidate contains the expected output of test_small ([3, 1, 2]) as a literal; "
-            "the tests cannot tell it from a real solution.")
+    note = (
+        "note: the candidate contains the expected output of test_small ([3, 1, 2]) as a literal; "
+        "the tests cannot tell it from a real solution."
+    )
     assert hardcoded.notes == (note,)
     assert facts(hardcoded, baseline, suite)[-1] == note
 
@@ -312,5 +398,9 @@ def test_a_script_verdict_says_what_its_cases_cannot_tell(script_project: Path):
         "contain): prints 'NO\\nNO\\nYES\\nNO\\nYES' instead of 'NO\\nNO\\nYES\\nNO\\nYES\\nYES'.",
         script_note,
     )
-    assert narrowed.reason.endswith("; " + narrowed.notes[0].removeprefix("note: ").removesuffix("."))
-    assert narrowed.detail.startswith("input:\n5\n1 2 1 3 2 2\n--- original\nNO\nNO\nYES\nNO\nYES\nYES\n--- candidate\n")
+    assert narrowed.reason.endswith(
+        "; " + narrowed.notes[0].removeprefix("note: ").removesuffix(".")
+    )
+    assert narrowed.detail.startswith(
+        "input:\n5\n1 2 1 3 2 2\n--- original\nNO\nNO\nYES\nNO\nYES\nYES\n--- candidate\n"
+    )

@@ -24,7 +24,17 @@ def apply(text: str, edits: list[Edit]) -> str:
 
 
 LINES = st.lists(
-    st.sampled_from(["a = 1\n", "b = [x for x in é]\n", "  →return 2\n", "\n", "z = '日本'\r\n", "# \x0c\u2028 kept\n", "q"]),
+    st.sampled_from(
+        [
+            "a = 1\n",
+            "b = [x for x in é]\n",
+            "  →return 2\n",
+            "\n",
+            "z = '日本'\r\n",
+            "# \x0c\u2028 kept\n",
+            "q",
+        ]
+    ),
     max_size=8,
 )
 

@@ -33,12 +33,22 @@ def test_neovim_applies_the_code_action_and_hovers_the_explanation(tmp_path: Pat
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "state")}
     env.pop("VIMINIT", None)
     command = [
-        str(NVIM), "--clean", "--headless", "-l", str(DRIVER),
-        str(workspace / "fib.py"), "return fib(n - 1)", str(report_path),
-        sys.executable, json.dumps(SERVER_OPTIONS), str(JOB_TIMEOUT_S),
+        str(NVIM),
+        "--clean",
+        "--headless",
+        "-l",
+        str(DRIVER),
+        str(workspace / "fib.py"),
+        "return fib(n - 1)",
+        str(report_path),
+        sys.executable,
+        json.dumps(SERVER_OPTIONS),
+        str(JOB_TIMEOUT_S),
     ]
 
-    finished = subprocess.run(command, env=env, capture_output=True, text=True, timeout=JOB_TIMEOUT_S + 120)
+    finished = subprocess.run(
+        command, env=env, capture_output=True, text=True, timeout=JOB_TIMEOUT_S + 120
+    )
 
     assert finished.returncode == 0, finished.stderr
     report = json.loads(report_path.read_text(encoding="utf-8"))
@@ -51,5 +61,10 @@ def test_neovim_applies_the_code_action_and_hovers_the_explanation(tmp_path: Pat
     assert "@functools.cache" in on_disk and on_disk.rstrip("\n") == report["buffer"]
     assert "perfedit: a faster `fib`" in report["hover"] and "**Why:**" in report["hover"]
     assert "+@functools.cache" in report["hover"]
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=workspace, capture_output=True, text=True)
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+    )
     assert tests.returncode == 0, tests.stdout

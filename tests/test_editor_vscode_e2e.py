@@ -42,7 +42,9 @@ EXTENSION_KEYS = ("model", "samples", "runs", "explain")
 def missing_tools() -> list[str]:
     """What the test needs and the machine lacks, as install hints."""
     needs = {
-        "make vscode-e2e-deps (code-server, playwright-core)": (DRIVER_DIR / "node_modules" / ".bin" / "code-server").exists(),
+        "make vscode-e2e-deps (code-server, playwright-core)": (
+            DRIVER_DIR / "node_modules" / ".bin" / "code-server"
+        ).exists(),
         "make vsix (client-vscode/perfedit.vsix)": VSIX.exists(),
         "apt-get install chromium": CHROMIUM.exists(),
         "node (Node.js 20)": shutil.which("node") is not None,
@@ -56,12 +58,23 @@ def test_vscode_light_bulb_action_progress_preview_and_hover(tmp_path: Path):
     if missing := missing_tools():
         pytest.skip("needs " + "; ".join(missing))
     workspace = editor_workspace(tmp_path)
-    field_names = {editor_key(f.name): f.name for f in dataclasses.fields(Settings)}  # the editor's keys -> [tool.perfedit]'s
-    project_only = {field_names[k]: v for k, v in SERVER_OPTIONS.items() if k not in EXTENSION_KEYS and k in field_names}
+    field_names = {
+        editor_key(f.name): f.name for f in dataclasses.fields(Settings)
+    }  # the editor's keys -> [tool.perfedit]'s
+    project_only = {
+        field_names[k]: v
+        for k, v in SERVER_OPTIONS.items()
+        if k not in EXTENSION_KEYS and k in field_names
+    }
     with (workspace / "pyproject.toml").open("a", encoding="utf-8") as pyproject:
-        pyproject.write("\n[tool.perfedit]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in project_only.items()))
+        pyproject.write(
+            "\n[tool.perfedit]\n"
+            + "".join(f"{k} = {json.dumps(v)}\n" for k, v in project_only.items())
+        )
     source = (workspace / "fib.py").read_text(encoding="utf-8")
-    line = next(i for i, text in enumerate(source.splitlines(), start=1) if "return fib(n - 1)" in text)
+    line = next(
+        i for i, text in enumerate(source.splitlines(), start=1) if "return fib(n - 1)" in text
+    )
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     report_path = tmp_path / "report.json"
     config = {
@@ -70,14 +83,21 @@ def test_vscode_light_bulb_action_progress_preview_and_hover(tmp_path: Path):
         "line": line,
         "vsix": str(VSIX),
         "chromium": str(CHROMIUM),
-        "settings": {"perfedit.python": sys.executable, **{f"perfedit.{k}": SERVER_OPTIONS[k] for k in EXTENSION_KEYS}},
+        "settings": {
+            "perfedit.python": sys.executable,
+            **{f"perfedit.{k}": SERVER_OPTIONS[k] for k in EXTENSION_KEYS},
+        },
         "artifacts": str(ARTIFACTS),
         "report": str(report_path),
         "timeoutS": JOB_TIMEOUT_S,
     }
 
     finished = subprocess.run(
-        ["node", "vscode_e2e.mjs", json.dumps(config)], cwd=DRIVER_DIR, capture_output=True, text=True, timeout=JOB_TIMEOUT_S + 300
+        ["node", "vscode_e2e.mjs", json.dumps(config)],
+        cwd=DRIVER_DIR,
+        capture_output=True,
+        text=True,
+        timeout=JOB_TIMEOUT_S + 300,
     )
 
     report = json.loads(report_path.read_text(encoding="utf-8"))
@@ -90,6 +110,15 @@ def test_vscode_light_bulb_action_progress_preview_and_hover(tmp_path: Path):
     assert "@functools.cache" in on_disk and "import functools" in on_disk
     assert "perfedit: a faster fib" in report["hover"] and "Why:" in report["hover"]
     assert "faster" in report["lastResult"] and "Applied." in report["lastResult"]
-    assert sorted(p.name for p in ARTIFACTS.glob("*.png"))[:3] == ["1-light-bulb.png", "2-code-action.png", "3-progress.png"]
-    tests = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=workspace, capture_output=True, text=True)
+    assert sorted(p.name for p in ARTIFACTS.glob("*.png"))[:3] == [
+        "1-light-bulb.png",
+        "2-code-action.png",
+        "3-progress.png",
+    ]
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+    )
     assert tests.returncode == 0, tests.stdout

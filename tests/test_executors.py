@@ -32,7 +32,12 @@ def test_local_executor_runs_in_order_and_maps_like_a_pool():
 def test_a_case_folder_travels_as_bytes(tmp_path: Path):
     data = make_pie(tmp_path / "data")
     files = pack_folder(data / "tests" / "pdouble")
-    assert files == {"input.0.txt": b"3\n", "input.1.txt": b"10\n", "output.0.txt": b"6\n", "output.1.txt": b"20\n"}
+    assert files == {
+        "input.0.txt": b"3\n",
+        "input.1.txt": b"10\n",
+        "output.0.txt": b"6\n",
+        "output.1.txt": b"20\n",
+    }
     assert pack_folder(unpack_folder(files, tmp_path / "copy")) == files
 
 
@@ -53,8 +58,12 @@ class PicklingHere:
 def test_rrhf_rewards_travel_with_their_cases(tmp_path: Path):
     """RRHF's reward jobs on a remote executor: each carries its case folder."""
     data = make_pie(tmp_path / "data")
-    job = rewards.RewardGroup(DOUBLE_SLOW, data / "tests" / "pdouble", (DOUBLE_FAST, DOUBLE_WRONG, None), SETTINGS)
-    assert rewards.score_inputs([job], remote.ShippingPool(PicklingHere())) == [[rewards.FASTER, rewards.FAILS, rewards.NO_PARSE]]
+    job = rewards.RewardGroup(
+        DOUBLE_SLOW, data / "tests" / "pdouble", (DOUBLE_FAST, DOUBLE_WRONG, None), SETTINGS
+    )
+    assert rewards.score_inputs([job], remote.ShippingPool(PicklingHere())) == [
+        [rewards.FASTER, rewards.FAILS, rewards.NO_PARSE]
+    ]
 
 
 def test_mining_units_carry_the_parent_tree(tmp_path: Path):
@@ -87,7 +96,11 @@ class DiesOnce:
         self.runs += 1
         for index, item in enumerate(items):
             assert item.cases is not None  # shipped, as for a remote node
-            yield Result(index, error="WorkerCrashedError after 4 attempts", attempts=4) if self.runs == 1 and index == 0 else Result(index, fn(item))
+            yield (
+                Result(index, error="WorkerCrashedError after 4 attempts", attempts=4)
+                if self.runs == 1 and index == 0
+                else Result(index, fn(item))
+            )
 
 
 def test_a_lost_unit_is_recorded_as_failed_and_run_again_on_resume(tmp_path: Path):
@@ -97,13 +110,21 @@ def test_a_lost_unit_is_recorded_as_failed_and_run_again_on_resume(tmp_path: Pat
     propose = remote.FileProposer({p.slow: codes[p.problem_id] for p in chosen})
     out = tmp_path / "eval.jsonl"
     executor = DiesOnce()
-    first = evaluate.evaluate(chosen, propose, SETTINGS, out, meta={"model": "file", "k": 2}, executor=executor)
-    assert first[0]["failed"] and "WorkerCrashedError" in first[0]["skipped"] and "candidates" not in first[0]
+    first = evaluate.evaluate(
+        chosen, propose, SETTINGS, out, meta={"model": "file", "k": 2}, executor=executor
+    )
+    assert (
+        first[0]["failed"]
+        and "WorkerCrashedError" in first[0]["skipped"]
+        and "candidates" not in first[0]
+    )
     assert [c["verdict"] for c in first[1]["candidates"]][1] == "rejected"
     [(_, best1), _] = evaluate.summaries(first, 2)
     assert best1.programs == 1  # the failed program counts in no metric
 
-    again = evaluate.evaluate(chosen, propose, SETTINGS, out, meta={"model": "file", "k": 2}, executor=executor)
+    again = evaluate.evaluate(
+        chosen, propose, SETTINGS, out, meta={"model": "file", "k": 2}, executor=executor
+    )
     assert [c["verdict"] for c in again[0]["candidates"]] == ["rejected", "faster"]
     assert again[1] == first[1]  # kept from the file, not run again
     assert len(out.read_text().splitlines()) == 3
@@ -113,11 +134,28 @@ def test_ray_executor_without_ray_says_how_to_install_it(tmp_path: Path):
     """With Ray unimportable (as in a plain install), `--executor ray` exits 2 with the command
     that installs it, and no traceback."""
     data = make_pie(tmp_path / "data")
-    blocked = "import sys; sys.modules['ray'] = None; from perfedit.cli import main; sys.exit(main())"
+    blocked = (
+        "import sys; sys.modules['ray'] = None; from perfedit.cli import main; sys.exit(main())"
+    )
     done = subprocess.run(
-        [sys.executable, "-c", blocked, "evaluate", "--pairs", str(data / "train.jsonl"), "--candidates", str(tmp_path / "none.jsonl"),
-         "--out", str(tmp_path / "out.jsonl"), "--executor", "ray"],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "200"},
+        [
+            sys.executable,
+            "-c",
+            blocked,
+            "evaluate",
+            "--pairs",
+            str(data / "train.jsonl"),
+            "--candidates",
+            str(tmp_path / "none.jsonl"),
+            "--out",
+            str(tmp_path / "out.jsonl"),
+            "--executor",
+            "ray",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert done.returncode == 2, done.stderr
     assert "pip install 'perfedit[ray]'" in done.stderr and "Traceback" not in done.stderr

@@ -38,8 +38,13 @@ EVALUATE_TIMEOUT_S = 420
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]
 # The cluster's own token, so that a token another Ray run left in ~/.ray cannot split the
 # nodes between modes (the head, the worker and perfedit's driver all use this one).
-ENV = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "COLUMNS": "200",
-       "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
+ENV = {
+    **os.environ,
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "COLUMNS": "200",
+    "RAY_AUTH_MODE": "token",
+    "RAY_AUTH_TOKEN": secrets.token_hex(32),
+}
 
 
 def _free_port() -> int:
@@ -51,8 +56,13 @@ def _free_port() -> int:
 def _start(args: list[str], log: Path, timeout_s: float = 120) -> subprocess.Popen:
     """``ray start ARGS --block`` in a new session; returns once it says it started."""
     with log.open("w") as handle:
-        process = subprocess.Popen([*RAY, "start", *args, "--block", "--disable-usage-stats"], env=ENV,
-                                   stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            [*RAY, "start", *args, "--block", "--disable-usage-stats"],
+            env=ENV,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     deadline = time.monotonic() + timeout_s
     while "Ray runtime started" not in log.read_text():
         if process.poll() is not None or time.monotonic() > deadline:
@@ -90,10 +100,26 @@ def ray_cluster(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     address = f"127.0.0.1:{port}"
     # Ray's sockets live in its temp dir: a pytest tmp_path is too long for a Unix socket path.
     temp_dir = tempfile.mkdtemp(prefix="perfedit-ray-")
-    head = _start(["--head", "--num-cpus", "2", "--port", str(port), "--node-ip-address", "127.0.0.1",
-                   "--temp-dir", temp_dir, "--include-dashboard=false"], tmp_path / "head.log")
+    head = _start(
+        [
+            "--head",
+            "--num-cpus",
+            "2",
+            "--port",
+            str(port),
+            "--node-ip-address",
+            "127.0.0.1",
+            "--temp-dir",
+            temp_dir,
+            "--include-dashboard=false",
+        ],
+        tmp_path / "head.log",
+    )
     try:
-        worker = _start(["--address", address, "--num-cpus", "1", "--node-ip-address", "127.0.0.1"], tmp_path / "worker.log")
+        worker = _start(
+            ["--address", address, "--num-cpus", "1", "--node-ip-address", "127.0.0.1"],
+            tmp_path / "worker.log",
+        )
         try:
             yield address, worker
         finally:
@@ -105,19 +131,41 @@ def ray_cluster(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
 
 def _evaluate(data: Path, candidates: Path, out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "perfedit", "evaluate", "--pairs", str(data / "train.jsonl"), "--candidates", str(candidates),
-         "--k", "2", "--runs", "5", "--out", str(out), *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+        [
+            sys.executable,
+            "-m",
+            "perfedit",
+            "evaluate",
+            "--pairs",
+            str(data / "train.jsonl"),
+            "--candidates",
+            str(candidates),
+            "--k",
+            "2",
+            "--runs",
+            "5",
+            "--out",
+            str(out),
+            *extra,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
     )
 
 
-def _kill_worker_node_while_it_works(worker: subprocess.Popen, evaluation: subprocess.Popen) -> bool:
+def _kill_worker_node_while_it_works(
+    worker: subprocess.Popen, evaluation: subprocess.Popen
+) -> bool:
     """Kill the worker node as soon as one of its processes runs a unit; True if it did."""
     deadline = time.monotonic() + EVALUATE_TIMEOUT_S
     while evaluation.poll() is None and time.monotonic() < deadline:
         for process in psutil.process_iter(["cmdline"]):
             try:
-                busy = _session(process.pid) == worker.pid and "ray::_call" in " ".join(process.info["cmdline"] or [])
+                busy = _session(process.pid) == worker.pid and "ray::_call" in " ".join(
+                    process.info["cmdline"] or []
+                )
             except psutil.Error:
                 continue
             if busy:
@@ -134,9 +182,13 @@ def test_ray_verdicts_equal_local_and_a_lost_node_loses_no_program(tmp_path: Pat
     assert len(chosen) == 3  # pdouble s1, psum s2 and s3
     candidates = tmp_path / "candidates.jsonl"
     codes = {"pdouble": [DOUBLE_WRONG, DOUBLE_FAST], "psum": [SUM_FAST, "print(0)\n"]}
-    candidates.write_text("".join(json.dumps({"id": p.id, "candidates": codes[p.problem_id]}) + "\n" for p in chosen))
+    candidates.write_text(
+        "".join(json.dumps({"id": p.id, "candidates": codes[p.problem_id]}) + "\n" for p in chosen)
+    )
 
-    remote = _evaluate(data, candidates, tmp_path / "ray.jsonl", "--executor", "ray", "--ray-address", address)
+    remote = _evaluate(
+        data, candidates, tmp_path / "ray.jsonl", "--executor", "ray", "--ray-address", address
+    )
     killed = _kill_worker_node_while_it_works(worker, remote)
     remote_out, remote_err = remote.communicate(timeout=EVALUATE_TIMEOUT_S)
     assert remote.returncode == 0, remote_err[-3000:]
@@ -144,8 +196,13 @@ def test_ray_verdicts_equal_local_and_a_lost_node_loses_no_program(tmp_path: Pat
     local_out, local_err = local.communicate(timeout=EVALUATE_TIMEOUT_S)
     assert local.returncode == 0, local_err[-3000:]
 
-    by_id = {name: {r["id"]: r for r in map(json.loads, (tmp_path / f"{name}.jsonl").read_text().splitlines())}
-             for name in ("ray", "local")}
+    by_id = {
+        name: {
+            r["id"]: r
+            for r in map(json.loads, (tmp_path / f"{name}.jsonl").read_text().splitlines())
+        }
+        for name in ("ray", "local")
+    }
     assert killed, "the worker node never ran a unit"
     assert set(by_id["ray"]) == set(by_id["local"]) == {p.id for p in chosen}
     for pid, record in by_id["ray"].items():
@@ -154,8 +211,9 @@ def test_ray_verdicts_equal_local_and_a_lost_node_loses_no_program(tmp_path: Pat
         local_verdicts = [c["verdict"] for c in by_id["local"][pid]["candidates"]]
         # Correct or not: exactly the same. Faster or not: the same where the gap is large
         # (DOUBLE_FAST skips a ~50 ms loop); SUM_FAST's gain on one tiny case may go either way.
-        assert [v == "rejected" for v in ray_verdicts] == [v == "rejected" for v in local_verdicts], pid
+        assert [v == "rejected" for v in ray_verdicts] == [
+            v == "rejected" for v in local_verdicts
+        ], pid
         if record["problem_id"] == "pdouble":
             assert ray_verdicts == local_verdicts == ["rejected", "faster"]
     assert "| Best@1 | 3 |" in remote_out and "| Best@1 | 3 |" in local_out
-

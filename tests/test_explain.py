@@ -37,7 +37,9 @@ def test_why_faster_keeps_two_sentences_without_list_markers_or_code():
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEDUPE = (EXAMPLES / "dedupe" / "dedupe.py").read_text()
 SCRIPT = (EXAMPLES / "script" / "seen_before.py").read_text()
-FALSE_REASON = "Sets are implemented as hash tables, which are generally faster than dictionaries for lookups."
+FALSE_REASON = (
+    "Sets are implemented as hash tables, which are generally faster than dictionaries for lookups."
+)
 FROMKEYS = "def unique_in_order(items):\n    return list(dict.fromkeys(items))\n"
 SEEN_SET = (
     "def unique_in_order(items):\n    seen = set()\n    result = []\n    for item in items:\n"
@@ -55,16 +57,22 @@ def test_the_false_readme_reason_is_replaced_on_both_examples():
     )
     for original, faster in ((DEDUPE, SEEN_SET), (SCRIPT, SCRIPT_SET)):
         reason = grounded_reason(original, faster, FALSE_REASON)
-        assert reason.startswith("Membership tests now look up a set (a hash lookup, O(1) on average) instead of scanning a list (O(n)).")
+        assert reason.startswith(
+            "Membership tests now look up a set (a hash lookup, O(1) on average) instead of scanning a list (O(n))."
+        )
         assert "O(n²)" in reason  # the membership test was inside the loop
 
 
 def test_a_model_reason_that_agrees_with_the_diff_is_kept():
     good = "Checking membership in a set is O(1), while scanning the list is O(n)."
     assert agrees(good, SCRIPT, SCRIPT_SET) and grounded_reason(SCRIPT, SCRIPT_SET, good) == good
-    assert not agrees("The code is faster because it uses a better approach.", SCRIPT, SCRIPT_SET)  # names nothing
+    assert not agrees(
+        "The code is faster because it uses a better approach.", SCRIPT, SCRIPT_SET
+    )  # names nothing
     assert not agrees("A deque and a set are used.", SCRIPT, SCRIPT_SET)  # a deque appears nowhere
-    assert grounded_reason("x = 1\n", "x = 2\n", "Nothing named.") == ""  # no rule, no agreement: no reason
+    assert (
+        grounded_reason("x = 1\n", "x = 2\n", "Nothing named.") == ""
+    )  # no rule, no agreement: no reason
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

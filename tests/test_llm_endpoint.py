@@ -34,11 +34,28 @@ def free_port() -> int:
 def llama_server(tmp_path_factory):
     """``python -m llama_cpp.server`` on SmolLM2-135M's GGUF; yields its base URL."""
     port = free_port()
-    log = (tmp_path_factory.mktemp("llama-server") / "server.log").open("w+")  # a pipe would fill and block it
+    log = (tmp_path_factory.mktemp("llama-server") / "server.log").open(
+        "w+"
+    )  # a pipe would fill and block it
     server = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(modelstore.resolve_gguf("smollm2-135m")),
-         "--model_alias", "smollm", "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048"],
-        stdout=log, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(modelstore.resolve_gguf("smollm2-135m")),
+            "--model_alias",
+            "smollm",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_ctx",
+            "2048",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}/v1"
     deadline = time.monotonic() + 120  # generous: loading the model on a busy 2-core machine
@@ -62,7 +79,11 @@ def llama_server(tmp_path_factory):
 def test_replies_from_a_real_server(llama_server):
     model = EndpointModel.connect(llama_server, "smollm")
     steps: list[int] = []
-    replies = list(model.replies(MESSAGES, num_samples=1, max_new_tokens=24, seed=0, on_step=lambda s, n: steps.append(s)))
+    replies = list(
+        model.replies(
+            MESSAGES, num_samples=1, max_new_tokens=24, seed=0, on_step=lambda s, n: steps.append(s)
+        )
+    )
     assert len(replies) == 2 and all(r.text and 0 < r.tokens <= 24 for r in replies)
     assert steps and max(steps) <= 24
     assert model.complete(MESSAGES, max_new_tokens=8)  # the greedy reply alone
@@ -118,10 +139,30 @@ def test_cli_with_endpoint_down_exits_3_and_changes_nothing(dedupe_project: Path
     before = {p: p.read_text() for p in dedupe_project.rglob("*.py")}
     url = f"http://127.0.0.1:{free_port()}/v1"
     result = subprocess.run(
-        [sys.executable, "-m", "perfedit", "suggest", "dedupe.py", "--function", "unique_in_order", "--endpoint", url,
-         "--model", "any", "--runs", "5"],
-        cwd=dedupe_project, capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "200"},
+        [
+            sys.executable,
+            "-m",
+            "perfedit",
+            "suggest",
+            "dedupe.py",
+            "--function",
+            "unique_in_order",
+            "--endpoint",
+            url,
+            "--model",
+            "any",
+            "--runs",
+            "5",
+        ],
+        cwd=dedupe_project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert result.returncode == 3, result.stderr
-    assert "no OpenAI-compatible server answered at" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        "no OpenAI-compatible server answered at" in result.stderr
+        and "Traceback" not in result.stderr
+    )
     assert {p: p.read_text() for p in dedupe_project.rglob("*.py")} == before

@@ -31,7 +31,15 @@ def smollm() -> LlamaCppModel:
 
 def test_greedy_first_then_samples_each_streamed(smollm):
     steps: list[tuple[int, int]] = []
-    replies = list(smollm.replies(MESSAGES, num_samples=2, max_new_tokens=24, seed=0, on_step=lambda s, n: steps.append((s, n))))
+    replies = list(
+        smollm.replies(
+            MESSAGES,
+            num_samples=2,
+            max_new_tokens=24,
+            seed=0,
+            on_step=lambda s, n: steps.append((s, n)),
+        )
+    )
     assert len(replies) == 3
     assert all(0 < r.tokens <= 24 + 1 and r.seconds > 0 for r in replies)
     assert steps[0] == (1, 24) and max(s for s, _ in steps) <= 24
@@ -45,7 +53,9 @@ def test_replies_arrive_one_at_a_time(smollm, monkeypatch):
     meanwhile): the generator is lazy."""
     calls = []
     real = smollm.llama.create_chat_completion
-    monkeypatch.setattr(smollm.llama, "create_chat_completion", lambda *a, **k: calls.append(k) or real(*a, **k))
+    monkeypatch.setattr(
+        smollm.llama, "create_chat_completion", lambda *a, **k: calls.append(k) or real(*a, **k)
+    )
     replies = smollm.replies(MESSAGES, num_samples=3, max_new_tokens=8, seed=1)
     first = next(replies)
     assert first.text and len(calls) == 1 and calls[0]["temperature"] == 0.0
@@ -62,7 +72,9 @@ def test_llama_cpp_warnings_stay_quiet(capfd):
 
 
 def test_stop_string_ends_a_reply(smollm):
-    reply = smollm.generate(MESSAGES, num_samples=0, max_new_tokens=200, stop_strings=["def "]).texts[0]
+    reply = smollm.generate(
+        MESSAGES, num_samples=0, max_new_tokens=200, stop_strings=["def "]
+    ).texts[0]
     assert "def " not in reply
 
 

@@ -35,11 +35,11 @@ from perfedit.progress import Phase
 from perfedit.proposers.model import fit_to_target
 from perfedit.targets import find
 
-UNTESTED = '''
+UNTESTED = """
 
 def count_items(items):
     return len(items)
-'''
+"""
 
 FASTER = '''def unique_in_order(items):
     """Return the distinct items of ``items`` in order → dict keys keep insertion order (é, 🚀)."""
@@ -66,7 +66,9 @@ def client_converter():
     converter = default_converter()
 
     def command_or_action(value: dict[str, Any], _: object) -> types.Command | types.CodeAction:
-        return converter.structure(value, types.Command if isinstance(value.get("command"), str) else types.CodeAction)
+        return converter.structure(
+            value, types.Command if isinstance(value.get("command"), str) else types.CodeAction
+        )
 
     converter.register_structure_hook(Union[types.Command, types.CodeAction], command_or_action)  # noqa: UP007
     return converter
@@ -79,7 +81,9 @@ def make_client() -> LanguageClient:
     return client
 
 
-SERVER = ClientServerConfig(server_command=[sys.executable, "-m", "perfedit", "lsp"], client_factory=make_client)
+SERVER = ClientServerConfig(
+    server_command=[sys.executable, "-m", "perfedit", "lsp"], client_factory=make_client
+)
 
 
 @pytest_lsp.fixture(config=SERVER)
@@ -102,7 +106,11 @@ def applied(client: LanguageClient) -> list[types.ApplyWorkspaceEditParams]:
 
 
 async def open_project(
-    client: LanguageClient, project: Path, file: str = "dedupe.py", editor: str = "visual-studio-code", **options: Any
+    client: LanguageClient,
+    project: Path,
+    file: str = "dedupe.py",
+    editor: str = "visual-studio-code",
+    **options: Any,
 ) -> types.TextDocumentItem:
     """Initialize with ``editor``'s capabilities (VS Code: UTF-16, versioned and annotated edits,
     work-done progress, configuration) and open ``file``."""
@@ -115,7 +123,9 @@ async def open_project(
         )
     )
     path = project / file
-    document = types.TextDocumentItem(uri=path.as_uri(), language_id="python", version=1, text=path.read_text(encoding="utf-8"))
+    document = types.TextDocumentItem(
+        uri=path.as_uri(), language_id="python", version=1, text=path.read_text(encoding="utf-8")
+    )
     client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=document))
     return document
 
@@ -124,8 +134,15 @@ def line_of(document: types.TextDocumentItem, text: str) -> int:
     return next(i for i, line in enumerate(document.text.splitlines()) if text in line)
 
 
-async def code_actions(client: LanguageClient, document: types.TextDocumentItem, line: int, only: list[str] | None = None):
-    where = types.Range(start=types.Position(line=line, character=4), end=types.Position(line=line, character=4))
+async def code_actions(
+    client: LanguageClient,
+    document: types.TextDocumentItem,
+    line: int,
+    only: list[str] | None = None,
+):
+    where = types.Range(
+        start=types.Position(line=line, character=4), end=types.Position(line=line, character=4)
+    )
     return await client.text_document_code_action_async(
         types.CodeActionParams(
             text_document=types.TextDocumentIdentifier(uri=document.uri),
@@ -147,11 +164,22 @@ def expected_source(document: types.TextDocumentItem) -> str:
     return target.replace(code)
 
 
-def apply(document: types.TextDocumentItem, edits: list[types.TextEdit], encoding: str = "utf-16") -> str:
+def apply(
+    document: types.TextDocumentItem, edits: list[types.TextEdit], encoding: str = "utf-16"
+) -> str:
     """Apply TextEdits (positions in ``encoding`` units) the way pygls applies changes."""
-    text = TextDocument(document.uri, document.text, version=document.version, position_codec=PositionCodec(encoding))
-    for edit in sorted(edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True):
-        text.apply_change(types.TextDocumentContentChangePartial(range=edit.range, text=edit.new_text))
+    text = TextDocument(
+        document.uri,
+        document.text,
+        version=document.version,
+        position_codec=PositionCodec(encoding),
+    )
+    for edit in sorted(
+        edits, key=lambda e: (e.range.start.line, e.range.start.character), reverse=True
+    ):
+        text.apply_change(
+            types.TextDocumentContentChangePartial(range=edit.range, text=edit.new_text)
+        )
     return text.source
 
 
@@ -174,8 +202,12 @@ def begun(client: LanguageClient) -> bool:
 
 def execute(client: LanguageClient, action: types.CodeAction, msg_id: str | None = None):
     assert action.command is not None
-    params = types.ExecuteCommandParams(command=action.command.command, arguments=action.command.arguments)
-    return asyncio.ensure_future(client.protocol.send_request_async(types.WORKSPACE_EXECUTE_COMMAND, params, msg_id=msg_id))
+    params = types.ExecuteCommandParams(
+        command=action.command.command, arguments=action.command.arguments
+    )
+    return asyncio.ensure_future(
+        client.protocol.send_request_async(types.WORKSPACE_EXECUTE_COMMAND, params, msg_id=msg_id)
+    )
 
 
 async def test_code_action_offered_disabled_and_filtered(client: LanguageClient, project: Path):
@@ -194,12 +226,18 @@ async def test_code_action_offered_disabled_and_filtered(client: LanguageClient,
     assert untested.title == "Suggest faster version of `count_items`"
     assert untested.disabled is not None and "count_items" in untested.disabled.reason
 
-    assert not await code_actions(client, document, line_of(document, "result.append"), only=["quickfix"])
-    assert await code_actions(client, document, line_of(document, "result.append"), only=["refactor.rewrite"])
+    assert not await code_actions(
+        client, document, line_of(document, "result.append"), only=["quickfix"]
+    )
+    assert await code_actions(
+        client, document, line_of(document, "result.append"), only=["refactor.rewrite"]
+    )
     assert not await code_actions(client, document, 0)  # the module docstring
 
 
-async def exact_action(client: LanguageClient, document: types.TextDocumentItem, line: int) -> types.CodeAction:
+async def exact_action(
+    client: LanguageClient, document: types.TextDocumentItem, line: int
+) -> types.CodeAction:
     """The action at ``line`` once the server has looked it up: a code action answers at once, with
     a guess (enabled, named from the indentation) while the first lookup of a place still runs
     (in a helper process that starts then: seconds on a loaded machine, hence 120 s at most)."""
@@ -215,14 +253,18 @@ async def test_no_action_on_tests_or_files_not_open(client: LanguageClient, proj
     """Test files, test functions and files the editor has not opened get no action."""
     await open_project(client, project, **STUB_OPTIONS)
     test_file = project / "tests" / "test_dedupe.py"
-    closed = types.TextDocumentItem(uri=test_file.as_uri(), language_id="python", version=1, text=test_file.read_text())
+    closed = types.TextDocumentItem(
+        uri=test_file.as_uri(), language_id="python", version=1, text=test_file.read_text()
+    )
     line = line_of(closed, "unique_in_order(")
     assert not await code_actions(client, closed, line)  # never opened
     client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=closed))
     assert not await code_actions(client, closed, line)  # a test file
     helper = project / "check_helpers.py"
     helper.write_text("def test_helper():\n    assert True\n")
-    opened = types.TextDocumentItem(uri=helper.as_uri(), language_id="python", version=1, text=helper.read_text())
+    opened = types.TextDocumentItem(
+        uri=helper.as_uri(), language_id="python", version=1, text=helper.read_text()
+    )
     client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=opened))
     assert not await code_actions(client, opened, 1)  # a test function outside a test file
 
@@ -232,35 +274,51 @@ async def test_code_action_on_a_large_file_answers_at_once(client: LanguageClien
     the file was parsed with libcst on every request). The bound is generous (5 s: a loaded CI
     machine; the goal of 100 ms is measured by bench/code_action.py)."""
     big = project / "big.py"
-    big.write_text("\n".join(f"def f{i}(x):\n    y = x + {i}\n    return y * 2\n" for i in range(5000)), encoding="utf-8")
+    big.write_text(
+        "\n".join(f"def f{i}(x):\n    y = x + {i}\n    return y * 2\n" for i in range(5000)),
+        encoding="utf-8",
+    )
     document = await open_project(client, project, "big.py", **STUB_OPTIONS)
     line = line_of(document, "y = x + 4321")
     started = asyncio.get_running_loop().time()
     (action,) = await code_actions(client, document, line)
     assert asyncio.get_running_loop().time() - started < 5
     assert action.title == "Suggest faster version of `f4321`"
-    exact = await exact_action(client, document, line)  # untested: disabled, once the lookup is done
+    exact = await exact_action(
+        client, document, line
+    )  # untested: disabled, once the lookup is done
     assert exact.disabled is not None and "f4321" in exact.disabled.reason
 
 
-async def test_action_from_an_older_version_is_refused(client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]):
+async def test_action_from_an_older_version_is_refused(
+    client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]
+):
     """A command whose version is not the document's (the file changed after the action was
     offered) starts no job: a warning, no progress, no edit."""
     document = await open_project(client, project, **STUB_OPTIONS)
     (action,) = await code_actions(client, document, line_of(document, "result.append"))
     assert action.command is not None
-    stale = types.CodeAction(title=action.title, command=types.Command(
-        title=action.title, command=action.command.command, arguments=[document.uri, line_of(document, "result.append"), 0]
-    ))
+    stale = types.CodeAction(
+        title=action.title,
+        command=types.Command(
+            title=action.title,
+            command=action.command.command,
+            arguments=[document.uri, line_of(document, "result.append"), 0],
+        ),
+    )
 
     result = await asyncio.wait_for(execute(client, stale), 30)
 
     assert result["applied"] is False and "changed since the action was offered" in result["error"]
     assert applied == [] and client.progress_reports == {}
-    assert any(m.type == types.MessageType.Warning and "ask again" in m.message for m in client.messages)
+    assert any(
+        m.type == types.MessageType.Warning and "ask again" in m.message for m in client.messages
+    )
 
 
-async def test_code_action_for_a_script_anywhere_in_it(client: LanguageClient, script_project: Path):
+async def test_code_action_for_a_script_anywhere_in_it(
+    client: LanguageClient, script_project: Path
+):
     """A file that reads stdin is a script: the action is offered on any line, named after the file."""
     document = await open_project(client, script_project, "seen_before.py")
     # Outside any function there is no guess to answer with while the first lookup runs (in a
@@ -304,20 +362,31 @@ async def test_suggest_applies_faster_version_with_progress_and_hover(
     assert result["summary"] == summary.message
 
     hover = await hover_at(client, document, line_of(document, "result.append"))
-    assert hover is not None and "faster" in hover.contents.value and "```diff" in hover.contents.value
+    assert (
+        hover is not None and "faster" in hover.contents.value and "```diff" in hover.contents.value
+    )
     assert result["report"] == hover.contents.value  # for the client's "show last result"
     assert await hover_at(client, document, 0) is None
     (again,) = await code_actions(client, document, line_of(document, "result.append"))
-    assert again.command is None and again.edit == request.edit  # cached for this version: no second job
+    assert (
+        again.command is None and again.edit == request.edit
+    )  # cached for this version: no second job
 
 
-async def hover_at(client: LanguageClient, document: types.TextDocumentItem, line: int) -> types.Hover | None:
+async def hover_at(
+    client: LanguageClient, document: types.TextDocumentItem, line: int
+) -> types.Hover | None:
     return await client.text_document_hover_async(
-        types.HoverParams(text_document=types.TextDocumentIdentifier(uri=document.uri), position=types.Position(line=line, character=4))
+        types.HoverParams(
+            text_document=types.TextDocumentIdentifier(uri=document.uri),
+            position=types.Position(line=line, character=4),
+        )
     )
 
 
-async def test_hover_follows_the_applied_edit(client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]):
+async def test_hover_follows_the_applied_edit(
+    client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]
+):
     """Once the editor applies the edit (didChange to the suggested text), the hover is on the new
     function; after didClose it is gone."""
     document = await open_project(client, project, **STUB_OPTIONS)
@@ -332,18 +401,26 @@ async def test_hover_follows_the_applied_edit(client: LanguageClient, project: P
             content_changes=[types.TextDocumentContentChangeWholeDocument(text=new_text)],
         )
     )
-    new_document = types.TextDocumentItem(uri=document.uri, language_id="python", version=2, text=new_text)
+    new_document = types.TextDocumentItem(
+        uri=document.uri, language_id="python", version=2, text=new_text
+    )
     hover = await hover_at(client, new_document, line_of(new_document, "dict.fromkeys"))
     assert hover is not None and "dict.fromkeys" in hover.contents.value
     assert await hover_at(client, new_document, line_of(new_document, "return len(items)")) is None
     (action,) = await code_actions(client, new_document, line_of(new_document, "dict.fromkeys"))
     assert action.edit is None and action.command is not None  # the cached edit was for version 1
 
-    client.text_document_did_close(types.DidCloseTextDocumentParams(text_document=types.TextDocumentIdentifier(uri=document.uri)))
+    client.text_document_did_close(
+        types.DidCloseTextDocumentParams(
+            text_document=types.TextDocumentIdentifier(uri=document.uri)
+        )
+    )
     assert await hover_at(client, new_document, line_of(new_document, "dict.fromkeys")) is None
 
 
-async def test_neovim_gets_plain_edits_in_utf8(client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]):
+async def test_neovim_gets_plain_edits_in_utf8(
+    client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]
+):
     """Neovim 0.11 prefers UTF-8 positions and has neither documentChanges nor disabled actions:
     the edit comes as plain ``changes`` in UTF-8 units; the untested function's action is enabled."""
     document = await open_project(client, project, editor="neovim@v0.11", **STUB_OPTIONS)
@@ -372,14 +449,20 @@ async def test_not_applied_when_document_changed_during_job(
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=document.uri, version=2),
-            content_changes=[types.TextDocumentContentChangePartial(range=types.Range(start=end, end=end), text="# edited\n")],
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(start=end, end=end), text="# edited\n"
+                )
+            ],
         )
     )
     result = await asyncio.wait_for(running, JOB_TIMEOUT_S)
 
     assert result["applied"] is False and result["error"] == "the document changed"
     assert applied == []
-    assert any(m.type == types.MessageType.Warning and "file changed" in m.message for m in client.messages)
+    assert any(
+        m.type == types.MessageType.Warning and "file changed" in m.message for m in client.messages
+    )
 
 
 @pytest.mark.parametrize("how", ["progress", "request"])
@@ -409,10 +492,17 @@ async def test_cancel_stops_job_without_edit(
 
 @pytest.mark.parametrize(
     ("options", "configuration", "warning"),
-    [({"runz": 5}, None, "unknown perfedit setting(s): runz"), ({}, {"runs": 1}, "runs must be >= 5")],
+    [
+        ({"runz": 5}, None, "unknown perfedit setting(s): runz"),
+        ({}, {"runs": 1}, "runs must be >= 5"),
+    ],
 )
 async def test_invalid_settings_are_shown_and_ignored(
-    client: LanguageClient, project: Path, options: dict[str, Any], configuration: dict[str, Any] | None, warning: str
+    client: LanguageClient,
+    project: Path,
+    options: dict[str, Any],
+    configuration: dict[str, Any] | None,
+    warning: str,
 ):
     """A bad initializationOptions or workspace/configuration value is shown as a warning; the
     server goes on with the project's settings."""
@@ -420,7 +510,12 @@ async def test_invalid_settings_are_shown_and_ignored(
         client.set_configuration(configuration, section="perfedit")
     document = await open_project(client, project, **options)
 
-    await wait_until(lambda: any(m.type == types.MessageType.Warning and warning in m.message for m in client.messages), 30)
+    await wait_until(
+        lambda: any(
+            m.type == types.MessageType.Warning and warning in m.message for m in client.messages
+        ),
+        30,
+    )
     (action,) = await code_actions(client, document, line_of(document, "result.append"))
     assert action.command is not None
 
@@ -435,7 +530,9 @@ async def test_real_model_job_completes_with_a_shown_outcome(
         modelstore.resolve("smollm2-135m")
     except ModelMissing as exc:
         pytest.skip(str(exc))
-    document = await open_project(client, project, model="smollm2-135m", samples=1, maxNewTokens=64, runs=5)
+    document = await open_project(
+        client, project, model="smollm2-135m", samples=1, maxNewTokens=64, runs=5
+    )
     (action,) = await code_actions(client, document, line_of(document, "result.append"))
 
     result = await asyncio.wait_for(execute(client, action), 2 * JOB_TIMEOUT_S)
@@ -463,7 +560,9 @@ def test_text_edits_round_trip_in_every_position_encoding(encoding: str):
     edits = convert.text_edits(diffs.line_edits(old, new), old, codec, annotated=True)
     document = TextDocument("file:///f.py", old, position_codec=codec)
     for edit in reversed(edits):
-        document.apply_change(types.TextDocumentContentChangePartial(range=edit.range, text=edit.new_text))
+        document.apply_change(
+            types.TextDocumentContentChangePartial(range=edit.range, text=edit.new_text)
+        )
     assert document.source == new
     if encoding != "utf-32":
         assert edits[-1].range.end.character > len("    return s  # 🐢 slow")
@@ -471,8 +570,16 @@ def test_text_edits_round_trip_in_every_position_encoding(encoding: str):
 
 @pytest.mark.parametrize(
     ("only", "offered"),
-    [(None, True), (["refactor"], True), (["refactor.rewrite"], True), (["refactor.rewrite.perfedit"], True),
-     (["quickfix"], False), (["refactor.re"], False), (["refactor.rewrite.perfedit.more"], False), (["quickfix", "refactor"], True)],
+    [
+        (None, True),
+        (["refactor"], True),
+        (["refactor.rewrite"], True),
+        (["refactor.rewrite.perfedit"], True),
+        (["quickfix"], False),
+        (["refactor.re"], False),
+        (["refactor.rewrite.perfedit.more"], False),
+        (["quickfix", "refactor"], True),
+    ],
 )
 def test_kind_requested_matches_hierarchical_prefixes(only: list[str] | None, offered: bool):
     assert convert.kind_requested(only) is offered
@@ -480,8 +587,13 @@ def test_kind_requested_matches_hierarchical_prefixes(only: list[str] | None, of
 
 def test_editor_options_split_lsp_keys_skip_client_keys_and_reject_unknown_settings():
     """camelCase keys: Settings fields by their names, the editor-only ones apart."""
-    options = EditorOptions.from_json({"runs": 5, "budgetSeconds": 30, "candidatesFile": "c.py", "needsConfirmation": False})
-    assert options == EditorOptions(settings={"runs": 5, "budget_s": 30}, editor=EditorSettings(candidates_file="c.py", needs_confirmation=False))
+    options = EditorOptions.from_json(
+        {"runs": 5, "budgetSeconds": 30, "candidatesFile": "c.py", "needsConfirmation": False}
+    )
+    assert options == EditorOptions(
+        settings={"runs": 5, "budget_s": 30},
+        editor=EditorSettings(candidates_file="c.py", needs_confirmation=False),
+    )
     client_only = {"python": "/v/bin/python", "path": "perfedit", "trace": {"server": "off"}}
     assert EditorOptions.from_json(client_only) == EditorOptions()
     for wrong in ({"runz": 5}, {"runs": "five"}, {"budget_s": 30}, {"needsConfirmation": "yes"}):
@@ -494,21 +606,36 @@ def test_progress_percentages_only_move_forward_and_never_freeze():
     the percentage never goes back; a silent phase still moves with time, never past its end."""
     bar = convert.ProgressBar(budget_s=60.0, now_s=0.0)
     reports = [
-        (Phase.LOADING_MODEL, 0, None, ""), (Phase.BASELINE, 0, None, ""), (Phase.RULES, 1, 2, ""),
-        (Phase.VALIDATING, 0, 2, "rule 1"), (Phase.GENERATING, 1, 3, ""), (Phase.VALIDATING, 0, None, "greedy"),
-        (Phase.FOUND, 0, None, "3.2× faster (validated)"), (Phase.GENERATING, 3, 3, ""), (Phase.REFINING, 0, 1, ""),
-        (Phase.MINIMISING, 0, None, ""), (Phase.EXPLAINING, 0, None, ""),
+        (Phase.LOADING_MODEL, 0, None, ""),
+        (Phase.BASELINE, 0, None, ""),
+        (Phase.RULES, 1, 2, ""),
+        (Phase.VALIDATING, 0, 2, "rule 1"),
+        (Phase.GENERATING, 1, 3, ""),
+        (Phase.VALIDATING, 0, None, "greedy"),
+        (Phase.FOUND, 0, None, "3.2× faster (validated)"),
+        (Phase.GENERATING, 3, 3, ""),
+        (Phase.REFINING, 0, 1, ""),
+        (Phase.MINIMISING, 0, None, ""),
+        (Phase.EXPLAINING, 0, None, ""),
     ]
-    seen = [bar.report(*report, now_s=float(second)).percentage for second, report in enumerate(reports)]
+    seen = [
+        bar.report(*report, now_s=float(second)).percentage for second, report in enumerate(reports)
+    ]
     assert seen == sorted(seen) and seen[-1] >= Phase.EXPLAINING.start_percent
     assert {phase for phase, *_ in reports} == set(Phase)
-    assert seen[5] == seen[4] and bar.value(5.0).message == "explaining"  # an earlier phase: message only
+    assert (
+        seen[5] == seen[4] and bar.value(5.0).message == "explaining"
+    )  # an earlier phase: message only
     later = [bar.value(float(second)).percentage or 0 for second in (11, 12, 20, 60, 10_000)]
-    assert later == sorted(later) and later[0] < later[-1] == 99  # moving on its own, stopping at 99
+    assert (
+        later == sorted(later) and later[0] < later[-1] == 99
+    )  # moving on its own, stopping at 99
     generating = convert.ProgressBar(budget_s=60.0, now_s=0.0)
     generating.report(Phase.GENERATING, 0, 9, "", now_s=0.0)
     ticks = [generating.value(float(second)).percentage or 0 for second in range(0, 40, 4)]
-    assert ticks == sorted(ticks) and len(set(ticks)) == len(ticks)  # a slow first candidate: the bar moves
+    assert ticks == sorted(ticks) and len(set(ticks)) == len(
+        ticks
+    )  # a slow first candidate: the bar moves
     assert ticks[-1] < Phase.GENERATING.start_percent + Phase.GENERATING.share_percent
 
 
@@ -517,14 +644,29 @@ async def test_deliver_refuses_a_result_for_an_older_version():
     document = TextDocument("file:///d.py", "x = 1\n", version=2)
     shown: list[types.ShowMessageParams] = []
     comparison = SimpleNamespace(speedup=3.0, ci95=(2.5, 3.5))
-    winner = SimpleNamespace(comparison=comparison, tests_passed=2, differential=None, label="stub 1")
-    suggestion = SimpleNamespace(winner=winner, target=SimpleNamespace(name="f"), facts=["3.0x faster"], reason="", diff="-x\n+y\n")
-    server = SimpleNamespace(workspace=SimpleNamespace(get_text_document=lambda uri: document), window_show_message=shown.append)
+    winner = SimpleNamespace(
+        comparison=comparison, tests_passed=2, differential=None, label="stub 1"
+    )
+    suggestion = SimpleNamespace(
+        winner=winner,
+        target=SimpleNamespace(name="f"),
+        facts=["3.0x faster"],
+        reason="",
+        diff="-x\n+y\n",
+    )
+    server = SimpleNamespace(
+        workspace=SimpleNamespace(get_text_document=lambda uri: document),
+        window_show_message=shown.append,
+    )
 
-    result = await jobs.deliver(server, document.uri, 1, "x = 1\n", suggestion, needs_confirmation=True)  # type: ignore[arg-type]
+    result = await jobs.deliver(
+        server, document.uri, 1, "x = 1\n", suggestion, needs_confirmation=True
+    )  # type: ignore[arg-type]
 
     assert result == {
-        "applied": False, "speedup": 3.0, "error": "the document changed",
+        "applied": False,
+        "speedup": 3.0,
+        "error": "the document changed",
         "summary": "perfedit: f is 3.0x faster (95% CI 2.5x–3.5x), 2 tests pass",
         "report": "**perfedit: a faster `f`** (stub 1)\n\n- 3.0x faster\n\n```diff\n-x\n+y\n```",
     }

@@ -28,7 +28,11 @@ def frame(body: str, length: int | str | None = None) -> bytes:
 
 def events(stream: bytes, chunk: int) -> list[Body | FramingError]:
     reader = FrameReader()
-    return [event for start in range(0, len(stream), chunk) for event in reader.feed(stream[start : start + chunk])]
+    return [
+        event
+        for start in range(0, len(stream), chunk)
+        for event in reader.feed(stream[start : start + chunk])
+    ]
 
 
 def bodies(found: list[Body | FramingError]) -> list[bytes]:
@@ -69,7 +73,9 @@ class Server:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "perfedit", "lsp"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            [sys.executable, "-m", "perfedit", "lsp"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
         self.replies: list[dict] = []
@@ -80,7 +86,9 @@ class Server:
         reader = FrameReader()
         assert self.process.stdout is not None
         while data := self.process.stdout.read1(65536):
-            self.replies += [json.loads(event.data) for event in reader.feed(data) if isinstance(event, Body)]
+            self.replies += [
+                json.loads(event.data) for event in reader.feed(data) if isinstance(event, Body)
+            ]
 
     def send(self, data: bytes) -> None:
         assert self.process.stdin is not None
@@ -90,7 +98,9 @@ class Server:
     def reply_to(self, msg_id: object, timeout_s: float = 60) -> dict:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if found := [r for r in self.replies if r.get("id") == msg_id and ("result" in r or "error" in r)]:
+            if found := [
+                r for r in self.replies if r.get("id") == msg_id and ("result" in r or "error" in r)
+            ]:
                 return found[0]
             time.sleep(0.02)
         raise AssertionError(f"no reply to {msg_id!r}; replies: {self.replies[-5:]}")
@@ -102,7 +112,9 @@ def request(msg_id: object, method: str, params: object = None) -> str:
 
 def malformed(rng: random.Random) -> bytes:
     """One malformed frame or body of a random kind."""
-    hover = request(rng.randrange(10**6, 10**7), "textDocument/hover", {"textDocument": 5, "position": "x"})
+    hover = request(
+        rng.randrange(10**6, 10**7), "textDocument/hover", {"textDocument": 5, "position": "x"}
+    )
     kind = rng.randrange(7)
     if kind == 0:
         return frame(hover, rng.randrange(0, len(hover)))  # too short
@@ -124,7 +136,11 @@ def test_server_answers_after_hundreds_of_malformed_frames():
     ``exit`` ends it. Timeouts are generous (60 s per reply: a loaded 2-core CI machine)."""
     server = Server()
     try:
-        server.send(frame(request(0, "initialize", {"processId": None, "rootUri": None, "capabilities": {}})))
+        server.send(
+            frame(
+                request(0, "initialize", {"processId": None, "rootUri": None, "capabilities": {}})
+            )
+        )
         assert "capabilities" in server.reply_to(0)["result"]
         server.send(frame(json.dumps({"jsonrpc": "2.0", "method": "initialized", "params": {}})))
 

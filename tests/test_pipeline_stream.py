@@ -51,7 +51,16 @@ class PacedModel(ChatModel):
 
 
 def settings(**changes) -> Settings:
-    return Settings(runs=5, rules=False, refine_rounds=0, minimise=False, explain=False, samples=2, strategies=False, **changes)
+    return Settings(
+        runs=5,
+        rules=False,
+        refine_rounds=0,
+        minimise=False,
+        explain=False,
+        samples=2,
+        strategies=False,
+        **changes,
+    )
 
 
 def request(project: Path) -> Request:
@@ -64,7 +73,9 @@ def test_each_reply_is_validated_while_the_next_is_generated(dedupe_project: Pat
     model = PacedModel([SLOW_COPY, FAST, ALSO_FAST], validating)
     reports: list[tuple[Phase, float, float | None, str]] = []
 
-    def progress(phase: Phase, completed: float = 0, total: float | None = None, detail: str = "") -> None:
+    def progress(
+        phase: Phase, completed: float = 0, total: float | None = None, detail: str = ""
+    ) -> None:
         reports.append((phase, completed, total, detail))
         if phase is Phase.VALIDATING:
             validating.set()
@@ -80,18 +91,27 @@ def test_each_reply_is_validated_while_the_next_is_generated(dedupe_project: Pat
     assert not result.stopped_early
 
 
-def test_the_lsp_progress_of_a_real_job_only_moves_forward_through_every_phase(dedupe_project: Path):
+def test_the_lsp_progress_of_a_real_job_only_moves_forward_through_every_phase(
+    dedupe_project: Path,
+):
     """The engine's reports of a whole job (every step on: rules, generation, refinement,
     minimisation, explanation) become work-done percentages that never go back, and every
     phase reported shows in the bar's message."""
     from perfedit.lsp.convert import ProgressBar
 
     reports: list[tuple[Phase, float, float | None, str]] = []
-    model = PacedModel([SLOW_COPY, FAST, ALSO_FAST, "The dict keeps the first of each item.", FAST, FAST], threading.Event())
+    model = PacedModel(
+        [SLOW_COPY, FAST, ALSO_FAST, "The dict keeps the first of each item.", FAST, FAST],
+        threading.Event(),
+    )
     model.validating.set()  # no pacing: the replies come at once
-    everything = Settings(runs=5, samples=2, stop_at_speedup=0, refine_rounds=1, explain=True, budget_s=600)
+    everything = Settings(
+        runs=5, samples=2, stop_at_speedup=0, refine_rounds=1, explain=True, budget_s=600
+    )
 
-    def record(phase: Phase, completed: float = 0, total: float | None = None, detail: str = "") -> None:
+    def record(
+        phase: Phase, completed: float = 0, total: float | None = None, detail: str = ""
+    ) -> None:
         reports.append((phase, completed, total, detail))
 
     suggest(request(dedupe_project), everything, lambda: model, record)
@@ -109,8 +129,12 @@ def test_a_large_enough_speedup_stops_generation(dedupe_project: Path):
     validating = threading.Event()
     model = PacedModel([FAST, ALSO_FAST, SLOW_COPY], validating)
     progress = lambda phase, *_: validating.set() if phase is Phase.VALIDATING else None  # noqa: E731
-    result = suggest(request(dedupe_project), settings(stop_at_speedup=1.5), lambda: model, progress)
-    assert result.winner.label == "greedy" and "already at least 1.5x faster" in result.stopped_early
+    result = suggest(
+        request(dedupe_project), settings(stop_at_speedup=1.5), lambda: model, progress
+    )
+    assert (
+        result.winner.label == "greedy" and "already at least 1.5x faster" in result.stopped_early
+    )
     later = [v for v in result.verdicts if v.label != "greedy"]
     assert all(v.verdict == "rejected" and v.reason.startswith("not validated") for v in later)
     assert model.stopped  # the model was asked to stop, not run to the end
@@ -133,7 +157,10 @@ def test_a_validation_the_budget_overtakes_is_cut_short(dedupe_project: Path):
         slow_copy = target.replace(SLOW_COPY.split("\n", 1)[1].rsplit("```", 1)[0])
         job.deadline = Deadline(0.3)  # spent once the candidate's worker has started
         verdict = job.timed_validation("slow copy", slow_copy)
-        assert verdict.verdict == "rejected" and verdict.reason == "not validated: the time budget was spent"
+        assert (
+            verdict.verdict == "rejected"
+            and verdict.reason == "not validated: the time budget was spent"
+        )
         job.deadline = Deadline(3600)
         assert job.timed_validation("slow copy", slow_copy).verdict == "not_faster"
 

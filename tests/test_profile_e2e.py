@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-SOLUTION = '''\
+SOLUTION = """\
 def _normalise(word):
     out = ""
     for ch in word:
@@ -42,9 +42,9 @@ def dedupe(items):
         if item not in out:
             out.append(item)
     return out
-'''
+"""
 
-TESTS = '''\
+TESTS = """\
 import pytest
 
 import solution
@@ -70,7 +70,7 @@ def test_public_api():
 @pytest.mark.parametrize("fn", FUNCTIONS)
 def test_parametrised(fn):
     assert fn(ITEMS) == list(range(1500))
-'''
+"""
 
 CANDIDATES = {
     "slow_sum": "def slow_sum(n):\n    return sum(range(n))\n",
@@ -81,7 +81,11 @@ CANDIDATES = {
 
 def perfedit(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "perfedit", *args], cwd=cwd, capture_output=True, text=True, timeout=900,
+        [sys.executable, "-m", "perfedit", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
         env={**os.environ, "COLUMNS": "200", "PERFEDIT_CACHE_DIR": str(cache)},
     )
 
@@ -101,20 +105,41 @@ def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
-@pytest.mark.parametrize(("function", "test"), [
-    ("slow_sum", "tests/test_solution.py::test_through_helper"),
-    ("_normalise", "tests/test_solution.py::test_public_api"),
-    ("dedupe", "tests/test_solution.py::test_parametrised[dedupe]"),
-])
-def test_suggest_finds_tests_by_execution(project: Path, cache: Path, tmp_path: Path, function: str, test: str):
+@pytest.mark.parametrize(
+    ("function", "test"),
+    [
+        ("slow_sum", "tests/test_solution.py::test_through_helper"),
+        ("_normalise", "tests/test_solution.py::test_public_api"),
+        ("dedupe", "tests/test_solution.py::test_parametrised[dedupe]"),
+    ],
+)
+def test_suggest_finds_tests_by_execution(
+    project: Path, cache: Path, tmp_path: Path, function: str, test: str
+):
     stub = tmp_path / "stub.py"
     stub.write_text(CANDIDATES[function])
     # Up to 20 timed runs: the verdict must be clear on a loaded CI machine (each stub is several times faster).
-    result = perfedit("suggest", "solution.py", "--function", function, "--candidates", str(stub), "--runs", "20",
-                      "--no-explain", "--json", cwd=project, cache=cache)
+    result = perfedit(
+        "suggest",
+        "solution.py",
+        "--function",
+        function,
+        "--candidates",
+        str(stub),
+        "--runs",
+        "20",
+        "--no-explain",
+        "--json",
+        cwd=project,
+        cache=cache,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["tests"]["kind"] == "pytest" and report["tests"]["total"] == 1 and report["tests"]["passed"] == 1
+    assert (
+        report["tests"]["kind"] == "pytest"
+        and report["tests"]["total"] == 1
+        and report["tests"]["passed"] == 1
+    )
     assert test.split("::")[0] in report["tests"]["description"]
     assert report["winner"] == "stub 1" and report["speedup"] > 1.1
     assert (project / "solution.py").read_text() == SOLUTION, "not applied without --apply"
@@ -123,13 +148,25 @@ def test_suggest_finds_tests_by_execution(project: Path, cache: Path, tmp_path: 
 def test_given_tests_that_never_run_the_target(project: Path, cache: Path, tmp_path: Path):
     other = project / "other_tests"
     other.mkdir(exist_ok=True)
-    (other / "test_other.py").write_text("import solution\n\ndef test_a():\n    assert solution.slow_sum(3) == 3\n\n"
-                                         "def test_b():\n    assert solution.slow_sum(1) == 0\n")
+    (other / "test_other.py").write_text(
+        "import solution\n\ndef test_a():\n    assert solution.slow_sum(3) == 3\n\n"
+        "def test_b():\n    assert solution.slow_sum(1) == 0\n"
+    )
     stub = tmp_path / "stub.py"
     stub.write_text(CANDIDATES["dedupe"])
     try:
-        result = perfedit("suggest", "solution.py", "--function", "dedupe", "--tests", "other_tests",
-                          "--candidates", str(stub), cwd=project, cache=cache)
+        result = perfedit(
+            "suggest",
+            "solution.py",
+            "--function",
+            "dedupe",
+            "--tests",
+            "other_tests",
+            "--candidates",
+            str(stub),
+            cwd=project,
+            cache=cache,
+        )
     finally:
         (other / "test_other.py").unlink()
         other.rmdir()
@@ -140,16 +177,29 @@ def test_given_tests_that_never_run_the_target(project: Path, cache: Path, tmp_p
 def test_profile_command_table_json_and_html(project: Path, cache: Path, tmp_path: Path):
     before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
     picture = tmp_path / "profile.html"
-    result = perfedit("profile", "--json", "--top", "3", "--html", str(picture), cwd=project, cache=cache)
+    result = perfedit(
+        "profile", "--json", "--top", "3", "--html", str(picture), cwd=project, cache=cache
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     rows = report["functions"]
     assert len(rows) == 3
-    assert set(rows[0]) == {"file", "function", "line", "own_s", "cumulative_s", "share", "tests", "hot_lines"}
+    assert set(rows[0]) == {
+        "file",
+        "function",
+        "line",
+        "own_s",
+        "cumulative_s",
+        "share",
+        "tests",
+        "hot_lines",
+    }
     assert [r["own_s"] for r in rows] == sorted((r["own_s"] for r in rows), reverse=True)
     assert all(0 <= r["share"] <= 1 and r["file"] == "solution.py" for r in rows)
     by_name = {r["function"]: r for r in rows}
-    assert "dedupe" in by_name and by_name["dedupe"]["tests"] == ["tests/test_solution.py::test_parametrised[dedupe]"]
+    assert "dedupe" in by_name and by_name["dedupe"]["tests"] == [
+        "tests/test_solution.py::test_parametrised[dedupe]"
+    ]
     assert all({"line", "s"} == set(h) for r in rows for h in r["hot_lines"])
     assert any(r["hot_lines"] for r in rows)
     text = picture.read_text()
@@ -158,7 +208,11 @@ def test_profile_command_table_json_and_html(project: Path, cache: Path, tmp_pat
     chart = tmp_path / "profile.svg"
     table = perfedit("profile", "--top", "2", "--svg", str(chart), cwd=project, cache=cache)
     assert table.returncode == 0, table.stderr
-    assert "solution.py" in table.stdout and "share" in table.stdout.lower() and "from the cache" in table.stdout
+    assert (
+        "solution.py" in table.stdout
+        and "share" in table.stdout.lower()
+        and "from the cache" in table.stdout
+    )
     assert "<svg" in chart.read_text() and "solution.py" in chart.read_text()
     after = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
     assert after == before, "profiling writes nothing into the project"

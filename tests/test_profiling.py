@@ -43,7 +43,7 @@ def never_called():
     return 1
 '''
 
-TESTS = '''\
+TESTS = """\
 import pytest
 
 import solution
@@ -64,11 +64,13 @@ def test_public_api():
 @pytest.mark.parametrize("fn", [solution.slow_sum, solution.fast_sum])
 def test_parametrised(fn):
     assert fn(10) == 45
-'''
+"""
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def write_project(folder: Path, tests: str = TESTS, solution: str = SOLUTION) -> Path:
@@ -90,15 +92,24 @@ def test_tests_reaching_each_function_by_execution(tmp_path: Path):
     project = write_project(tmp_path / "p")
     before = _snapshot(project)
     profile = profile_tests(project)
-    assert _snapshot(project) == before, "profiling must not write into the project (no .pyc either)"
+    assert _snapshot(project) == before, (
+        "profiling must not write into the project (no .pyc either)"
+    )
     assert not profile.cached and len(profile.runs) == 4
     assert profile.reaching("solution.py", "slow_sum") == (
-        "tests/test_solution.py::test_helper_getattr", "tests/test_solution.py::test_parametrised[slow_sum]",
+        "tests/test_solution.py::test_helper_getattr",
+        "tests/test_solution.py::test_parametrised[slow_sum]",
     )
-    assert profile.reaching("solution.py", "_normalise") == ("tests/test_solution.py::test_public_api",)
-    assert profile.reaching("solution.py", "fast_sum") == ("tests/test_solution.py::test_parametrised[fast_sum]",)
+    assert profile.reaching("solution.py", "_normalise") == (
+        "tests/test_solution.py::test_public_api",
+    )
+    assert profile.reaching("solution.py", "fast_sum") == (
+        "tests/test_solution.py::test_parametrised[fast_sum]",
+    )
     assert profile.reaching("solution.py", "never_called") == ()
-    assert not any(f.file.startswith("tests/") for f in profile.functions), "test code is not ranked"
+    assert not any(f.file.startswith("tests/") for f in profile.functions), (
+        "test code is not ranked"
+    )
     hottest = profile.ranked(1)[0]
     assert hottest.function == "slow_sum" and hottest.line == 17
     assert 0 < hottest.own_s <= hottest.cumulative_s and 0 < profile.share(hottest) <= 1
@@ -119,7 +130,9 @@ def test_tests_reaching_each_function_by_execution(tmp_path: Path):
 def test_failing_hanging_forking_and_chdir_tests(tmp_path: Path):
     """A failing test, one that hangs past its limit, one that forks and one that changes
     directory: the run goes on, each is recorded, the others still reach their functions."""
-    project = write_project(tmp_path / "p", tests='''\
+    project = write_project(
+        tmp_path / "p",
+        tests="""\
         import os
         import time
 
@@ -151,22 +164,37 @@ def test_failing_hanging_forking_and_chdir_tests(tmp_path: Path):
         def test_after_chdir():
             assert open("solution.py").read()
             assert solution.count_words("x") == {"x": 1}
-        ''')
+        """,
+    )
     before = _snapshot(project)
     profile = profile_tests(project, test_timeout_s=2)
     assert _snapshot(project) == before
     outcomes = {run.node_id.split("::")[1]: run.outcome for run in profile.runs}
-    assert outcomes == {"test_fails": "failed", "test_hangs": "failed", "test_forks": "passed",
-                        "test_chdir": "passed", "test_after_chdir": "passed"}
+    assert outcomes == {
+        "test_fails": "failed",
+        "test_hangs": "failed",
+        "test_forks": "passed",
+        "test_chdir": "passed",
+        "test_after_chdir": "passed",
+    }
     hang = next(run for run in profile.runs if run.node_id.endswith("test_hangs"))
     assert "longer than 2 s" in hang.detail
-    assert profile.reaching("solution.py", "never_called") == ("tests/test_solution.py::test_hangs",)
-    assert profile.reaching("solution.py", "count_words") == ("tests/test_solution.py::test_after_chdir",)
+    assert profile.reaching("solution.py", "never_called") == (
+        "tests/test_solution.py::test_hangs",
+    )
+    assert profile.reaching("solution.py", "count_words") == (
+        "tests/test_solution.py::test_after_chdir",
+    )
 
 
 def test_whole_run_timeout_names_the_test(tmp_path: Path):
-    project = write_project(tmp_path / "p", tests="import time\n\ndef test_hangs():\n    time.sleep(60)\n")
-    with pytest.raises(ProfilingFailed, match=r"took longer than 3 s; the test running then: tests/test_solution.py::test_hangs"):
+    project = write_project(
+        tmp_path / "p", tests="import time\n\ndef test_hangs():\n    time.sleep(60)\n"
+    )
+    with pytest.raises(
+        ProfilingFailed,
+        match=r"took longer than 3 s; the test running then: tests/test_solution.py::test_hangs",
+    ):
         profile_tests(project, timeout_s=3)
 
 
@@ -176,6 +204,8 @@ def test_no_tests_and_collection_error(tmp_path: Path):
     (empty / "solution.py").write_text(SOLUTION)
     with pytest.raises(NoTestsFound, match="pytest found no tests"):
         profile_tests(empty)
-    broken = write_project(tmp_path / "broken", tests="import no_such_module\n\ndef test_x():\n    pass\n")
+    broken = write_project(
+        tmp_path / "broken", tests="import no_such_module\n\ndef test_x():\n    pass\n"
+    )
     with pytest.raises(ProfilingFailed, match="(?s)could not collect.*no_such_module"):
         profile_tests(broken)

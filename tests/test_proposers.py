@@ -13,20 +13,29 @@ MODULE = "import os\n\n\nclass C:\n    def slow(self, xs):\n        return [x fo
 
 
 def test_extract_fenced_unterminated_and_bare():
-    assert extract_code("Here:\n```python\nx = 1\n```\nand\n```\ny = 2\n```") == ["x = 1\n", "y = 2\n"]
-    assert extract_code("```py\ndef f():\n    return 1\n") == ["def f():\n    return 1\n"]  # cut off mid-block
+    assert extract_code("Here:\n```python\nx = 1\n```\nand\n```\ny = 2\n```") == [
+        "x = 1\n",
+        "y = 2\n",
+    ]
+    assert extract_code("```py\ndef f():\n    return 1\n") == [
+        "def f():\n    return 1\n"
+    ]  # cut off mid-block
     assert extract_code("def f():\n    return 1") == ["def f():\n    return 1"]
 
 
 def test_fit_function_keeps_imports_and_drops_other_code():
     target = find(Path("m.py"), MODULE, function="top")
-    code = fit_to_target("import heapq\n\ndef top(xs):\n    return min(xs)\n\nprint(top([3, 1]))\n", target)
+    code = fit_to_target(
+        "import heapq\n\ndef top(xs):\n    return min(xs)\n\nprint(top([3, 1]))\n", target
+    )
     assert code == "import heapq\n\n\ndef top(xs):\n    return min(xs)\n"
 
 
 def test_fit_method_is_reindented():
     target = find(Path("m.py"), MODULE, function="slow")
-    code = fit_to_target("def slow(self, xs):\n    s = set(xs)\n    return [x for x in xs if x in s]\n", target)
+    code = fit_to_target(
+        "def slow(self, xs):\n    s = set(xs)\n    return [x for x in xs if x in s]\n", target
+    )
     assert code.startswith("    def slow(self, xs):\n        s = set(xs)")
     compile(target.replace(code), "m.py", "exec")
 
@@ -39,8 +48,14 @@ def test_fit_rejects_wrong_name_and_syntax_errors():
 
 def test_stub_proposer_reads_separated_versions(tmp_path: Path):
     stub = tmp_path / "stub.py"
-    stub.write_text("def top(xs):\n    return min(xs)\n# --- candidate ---\nnot python(\n# --- candidate ---\ndef top(xs):\n    return xs[0]\n")
+    stub.write_text(
+        "def top(xs):\n    return min(xs)\n# --- candidate ---\nnot python(\n# --- candidate ---\ndef top(xs):\n    return xs[0]\n"
+    )
     target = find(Path("m.py"), MODULE, function="top")
     candidates = stub_proposer(stub)(target, Feedback(), no_progress, never_cancelled)
-    assert [(c.label, c.usable) for c in candidates] == [("stub 1", True), ("stub 2", False), ("stub 3", True)]
+    assert [(c.label, c.usable) for c in candidates] == [
+        ("stub 1", True),
+        ("stub 2", False),
+        ("stub 3", True),
+    ]
     assert candidates[0].source == MODULE.replace("sorted(xs)[0]", "min(xs)")

@@ -20,17 +20,28 @@ BAD = "input()\nprint('NO')\n"
 
 
 def test_test_text_shows_case_input_and_pytest_source(script_project: Path, dedupe_project: Path):
-    script = find(script_project / "seen_before.py", (script_project / "seen_before.py").read_text())
-    assert feedback_text(discover(script), "case 0") == "stdin:\n5\n1 2 1 3 2\n\nexpected stdout:\nNO\nNO\nYES\nNO\nYES\n"
+    script = find(
+        script_project / "seen_before.py", (script_project / "seen_before.py").read_text()
+    )
+    assert (
+        feedback_text(discover(script), "case 0")
+        == "stdin:\n5\n1 2 1 3 2\n\nexpected stdout:\nNO\nNO\nYES\nNO\nYES\n"
+    )
     module = dedupe_project / "dedupe.py"
     suite = discover(find(module, module.read_text(), function="unique_in_order"))
-    assert feedback_text(suite, "tests/test_dedupe.py::test_small").startswith("def test_small():\n    assert unique_in_order(")
+    assert feedback_text(suite, "tests/test_dedupe.py::test_small").startswith(
+        "def test_small():\n    assert unique_in_order("
+    )
 
 
 def test_prompts_carry_the_feedback():
-    fix = fix_messages("def f(): pass", "function", "assert f() == 1", "AssertionError: None != 1")[-1]["content"]
+    fix = fix_messages("def f(): pass", "function", "assert f() == 1", "AssertionError: None != 1")[
+        -1
+    ]["content"]
     assert "assert f() == 1" in fix and "AssertionError" in fix and "reflect" in fix
-    faster = optimize_with_test_messages("def f(): pass", "function", "stdin:\n9\n", 0.0123)[-1]["content"]
+    faster = optimize_with_test_messages("def f(): pass", "function", "stdin:\n9\n", 0.0123)[-1][
+        "content"
+    ]
     assert "12.30 ms" in faster and "stdin:\n9" in faster
 
 
@@ -47,7 +58,9 @@ def test_real_model_refines_failed_and_correct_candidates(script_project: Path):
         verdicts = [harness.validate(label, c.source) for label, c in candidates.items()]
     assert verdicts[0].failed_test == "case 0" and verdicts[1].verdict != "rejected"
     refine = refiner(lambda: load("smollm2-135m"), Settings(refine_candidates=1, max_new_tokens=48))
-    refined = list(refine(target, Feedback(suite, candidates, verdicts), no_progress, never_cancelled))
+    refined = list(
+        refine(target, Feedback(suite, candidates, verdicts), no_progress, never_cancelled)
+    )
     assert [c.label for c in refined] == ["bad → fixed", "good → optimised"]
 
 
@@ -79,26 +92,48 @@ def _good_feedback(script_project: Path):
         harness.baseline(runs=1)
         verdict = harness.validate("good", good.source)
     assert verdict.verdict != "rejected" and verdict.per_test_s
-    return target, Feedback(suite, {"good": good}, [verdict], hot_lines={"good": [(5, 0.002), (4, 0.001)]})
+    return target, Feedback(
+        suite, {"good": good}, [verdict], hot_lines={"good": [(5, 0.002), (4, 0.001)]}
+    )
 
 
 def test_a_repeated_refinement_is_retried_once_told_so_else_skipped(script_project: Path):
     target, feedback = _good_feedback(script_project)
     model = RepeatingModel()
-    refined = list(refiner(lambda: model, Settings(refine_candidates=1))(target, feedback, no_progress, never_cancelled))
-    assert [c.label for c in refined] == ["good → optimised (retried)"] and "seen = set()" in refined[0].code
+    refined = list(
+        refiner(lambda: model, Settings(refine_candidates=1))(
+            target, feedback, no_progress, never_cancelled
+        )
+    )
+    assert [c.label for c in refined] == [
+        "good → optimised (retried)"
+    ] and "seen = set()" in refined[0].code
     assert refined[0].tokens == 14 and len(model.prompts) == 2
-    assert "line 5 (2.00 ms): print('YES' if x in seen else 'NO')" in model.prompts[0]  # the hot lines, hottest first
+    assert (
+        "line 5 (2.00 ms): print('YES' if x in seen else 'NO')" in model.prompts[0]
+    )  # the hot lines, hottest first
     stubborn = RepeatingModel(stubborn=True)
-    assert list(refiner(lambda: stubborn, Settings())(target, feedback, no_progress, never_cancelled)) == []
+    assert (
+        list(refiner(lambda: stubborn, Settings())(target, feedback, no_progress, never_cancelled))
+        == []
+    )
     assert len(stubborn.prompts) == 2  # asked again once, then skipped
     no_retry = RepeatingModel()
-    assert list(refiner(lambda: no_retry, Settings(refine_retry=False))(target, feedback, no_progress, never_cancelled)) == []
+    assert (
+        list(
+            refiner(lambda: no_retry, Settings(refine_retry=False))(
+                target, feedback, no_progress, never_cancelled
+            )
+        )
+        == []
+    )
     assert len(no_retry.prompts) == 1
 
 
 def test_retry_prompt_names_the_repeated_candidate():
-    messages = retry_messages(fix_messages("x = 1", "script", "t", "e"), "```python\nx = 1\n```", "sample 2")
+    messages = retry_messages(
+        fix_messages("x = 1", "script", "t", "e"), "```python\nx = 1\n```", "sample 2"
+    )
     assert [m["role"] for m in messages][-3:] == ["user", "assistant", "user"]
     assert "same code as an earlier candidate (sample 2)" in messages[-1]["content"]
     plain = optimize_with_test_messages("a\nb\n", "script", "t", 0.001)[-1]["content"]

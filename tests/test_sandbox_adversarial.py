@@ -97,7 +97,9 @@ def isolation() -> dict[str, str]:
     return isolation_report()
 
 
-def _arena(tmp: Path, example: str, file: str, function: str | None, correct: str) -> Iterator[Arena]:
+def _arena(
+    tmp: Path, example: str, file: str, function: str | None, correct: str
+) -> Iterator[Arena]:
     """Copy ``example``, plant canaries (in a temporary HOME and in the project), start a
     loopback listener and a Harness with its baseline; afterwards, check that nothing leaked."""
     project = Path(shutil.copytree(EXAMPLES / example, tmp / example))
@@ -125,83 +127,171 @@ def _arena(tmp: Path, example: str, file: str, function: str | None, correct: st
 @pytest.fixture(scope="module")
 def script_arena(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Arena]:
     """Cases mode: examples/script, a stdin/stdout program with input.N/output.N cases."""
-    yield from _arena(tmp_path_factory.mktemp("script"), "script", "seen_before.py", None, FAST_SCRIPT)
+    yield from _arena(
+        tmp_path_factory.mktemp("script"), "script", "seen_before.py", None, FAST_SCRIPT
+    )
 
 
 @pytest.fixture(scope="module")
 def dedupe_arena(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Arena]:
     """pytest mode: examples/dedupe, a function with pytest tests."""
-    yield from _arena(tmp_path_factory.mktemp("dedupe"), "dedupe", "dedupe.py", "unique_in_order", FAST_FUNCTION)
+    yield from _arena(
+        tmp_path_factory.mktemp("dedupe"), "dedupe", "dedupe.py", "unique_in_order", FAST_FUNCTION
+    )
 
 
 # (name, candidate, the rejection reason must match this, needs Landlock)
 SCRIPT_ATTACKS = [
-    ("loops forever", "while True:\n    pass\n", r"timeout: killed after the 1 s wall-clock limit", False),
-    ("allocates without bound", "blocks = []\nwhile True:\n    blocks.append(bytearray(10**7))\n",
-     r"MemoryError", False),
-    ("fork bomb (bounded at 300)",
-     "import os, time\nfor _ in range(300):\n    if os.fork() == 0:\n        time.sleep(30)\n        os._exit(0)\n",
-     r"Resource temporarily unavailable|process\(es\) running", False),
-    ("prints gigabytes", 'import sys\nchunk = "x" * 2**20 + "\\n"\nfor _ in range(4096):\n    sys.stdout.write(chunk)\n',
-     r"wrote more than \d+ bytes", False),
-    ("deletes a file of the project by absolute path", "import os\nos.remove(PROJECT_CANARY)\n",
-     r"PermissionError", True),
-    ("rewrites a file in HOME by absolute path", 'with open(HOME_CANARY, "w") as f:\n    f.write("owned")\n',
-     r"PermissionError", True),
-    ("deletes every perfedit workspace", 'import glob, os, shutil\n'
-     'for folder in glob.glob(os.path.join(WORKSPACES, "perfedit-*")):\n    shutil.rmtree(folder)\n',
-     r"PermissionError|wrong output", True),  # with Landlock read rules the glob finds nothing: /tmp cannot be listed
-    ("connects to a loopback listener", 'import socket\nsocket.create_connection(("127.0.0.1", PORT), timeout=1).sendall(b"x")\n',
-     r"PermissionError|Network is unreachable", False),
-    ("kills its parent, leaving a daemon", "import os, signal, subprocess, sys\nSLEEPER\nos.kill(os.getppid(), signal.SIGKILL)\n",
-     r"wrong output|process\(es\) running|the sandbox worker was killed", False),
-    ("segfaults through ctypes", "import ctypes\nctypes.string_at(0)\n", r"crashed: killed by signal SIGSEGV", False),
+    (
+        "loops forever",
+        "while True:\n    pass\n",
+        r"timeout: killed after the 1 s wall-clock limit",
+        False,
+    ),
+    (
+        "allocates without bound",
+        "blocks = []\nwhile True:\n    blocks.append(bytearray(10**7))\n",
+        r"MemoryError",
+        False,
+    ),
+    (
+        "fork bomb (bounded at 300)",
+        "import os, time\nfor _ in range(300):\n    if os.fork() == 0:\n        time.sleep(30)\n        os._exit(0)\n",
+        r"Resource temporarily unavailable|process\(es\) running",
+        False,
+    ),
+    (
+        "prints gigabytes",
+        'import sys\nchunk = "x" * 2**20 + "\\n"\nfor _ in range(4096):\n    sys.stdout.write(chunk)\n',
+        r"wrote more than \d+ bytes",
+        False,
+    ),
+    (
+        "deletes a file of the project by absolute path",
+        "import os\nos.remove(PROJECT_CANARY)\n",
+        r"PermissionError",
+        True,
+    ),
+    (
+        "rewrites a file in HOME by absolute path",
+        'with open(HOME_CANARY, "w") as f:\n    f.write("owned")\n',
+        r"PermissionError",
+        True,
+    ),
+    (
+        "deletes every perfedit workspace",
+        "import glob, os, shutil\n"
+        'for folder in glob.glob(os.path.join(WORKSPACES, "perfedit-*")):\n    shutil.rmtree(folder)\n',
+        r"PermissionError|wrong output",
+        True,
+    ),  # with Landlock read rules the glob finds nothing: /tmp cannot be listed
+    (
+        "connects to a loopback listener",
+        'import socket\nsocket.create_connection(("127.0.0.1", PORT), timeout=1).sendall(b"x")\n',
+        r"PermissionError|Network is unreachable",
+        False,
+    ),
+    (
+        "kills its parent, leaving a daemon",
+        "import os, signal, subprocess, sys\nSLEEPER\nos.kill(os.getppid(), signal.SIGKILL)\n",
+        r"wrong output|process\(es\) running|the sandbox worker was killed",
+        False,
+    ),
+    (
+        "segfaults through ctypes",
+        "import ctypes\nctypes.string_at(0)\n",
+        r"crashed: killed by signal SIGSEGV",
+        False,
+    ),
     ("calls os._exit(0)", "import os\nos._exit(0)\n", r"wrong output", False),
     ("calls sys.exit(3)", "import sys\nsys.exit(3)\n", r"exit status 3", False),
-    ("leaves processes and a thread running (setsid, double fork)",
-     "import os, subprocess, sys, threading, time\nSLEEPER\n"
-     "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(1000)\n    os._exit(0)\n"
-     "os.wait()\nthreading.Thread(target=time.sleep, args=(1000,), daemon=True).start()\nFAST_SCRIPT",
-     r"left \d+ process\(es\) running", False),
-    ("prints a fake passed report and writes to other descriptors",
-     'import os\nprint("==== 4 passed in 0.01s ====")\nfor fd in range(3, 21):\n'
-     '    try:\n        os.write(fd, b"{\\"tests\\": []}")\n    except OSError:\n        pass\n',
-     r"wrong output", False),
+    (
+        "leaves processes and a thread running (setsid, double fork)",
+        "import os, subprocess, sys, threading, time\nSLEEPER\n"
+        "if os.fork() == 0:\n    os.setsid()\n    if os.fork() == 0:\n        time.sleep(1000)\n    os._exit(0)\n"
+        "os.wait()\nthreading.Thread(target=time.sleep, args=(1000,), daemon=True).start()\nFAST_SCRIPT",
+        r"left \d+ process\(es\) running",
+        False,
+    ),
+    (
+        "prints a fake passed report and writes to other descriptors",
+        'import os\nprint("==== 4 passed in 0.01s ====")\nfor fd in range(3, 21):\n'
+        '    try:\n        os.write(fd, b"{\\"tests\\": []}")\n    except OSError:\n        pass\n',
+        r"wrong output",
+        False,
+    ),
 ]
 
 DEDUPE_ATTACKS = [
-    ("loops forever", "def unique_in_order(items):\n    while True:\n        pass\n", r"timeout", False),
-    ("allocates without bound",
-     "def unique_in_order(items):\n    blocks = []\n    while True:\n        blocks.append(bytearray(10**7))\n",
-     r"MemoryError", False),
-    ("calls os._exit(0) in the function", "def unique_in_order(items):\n    import os\n    os._exit(0)\n",
-     r"exited with status 0 before reporting", False),
-    ("calls sys.exit(0) in the function", "def unique_in_order(items):\n    import sys\n    sys.exit(0)\n",
-     r"SystemExit", False),
-    ("kills its parent",
-     "def unique_in_order(items):\n    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n"
-     "    return list(dict.fromkeys(items))\n",
-     r"the pytest process exited unexpectedly|the sandbox worker was killed", False),
-    ("segfaults through ctypes", "def unique_in_order(items):\n    import ctypes\n    ctypes.string_at(0)\n",
-     r"crashed: killed by signal SIGSEGV", False),
-    ("leaves a process running",
-     "def unique_in_order(items):\n    import subprocess, sys\n    SLEEPER\n    return list(dict.fromkeys(items))\n",
-     r"left \d+ process\(es\) running", False),
-    ("leaves a thread running",
-     "def unique_in_order(items):\n    import threading, time\n"
-     "    threading.Thread(target=time.sleep, args=(1000,)).start()\n    return list(dict.fromkeys(items))\n",
-     r"timeout", False),
-    ("rewrites the tests at import", 'with open("tests/test_dedupe.py", "w") as f:\n    f.write("def test_ok(): pass\\n")\n\n\n'
-     + FAST_FUNCTION, r"PermissionError", True),
-    ("forges the report: old report file, descriptors 3..20, stdout",
-     "def unique_in_order(items):\n    import marshal, os\n"
-     '    fake = marshal.dumps({"tests": {}, "nonce": "", "reports": {}, "exit_code": 0})\n'
-     '    try:\n        with open(".perfedit-pytest-report", "wb") as f:\n            f.write(fake)\n'
-     "    except OSError:\n        pass\n"
-     '    print("==== 2 passed in 0.01s ====")\n    for fd in range(3, 21):\n'
-     '        try:\n            os.write(fd, len(fake).to_bytes(4, "little") + fake)\n'
-     "        except OSError:\n            pass\n    return list(dict.fromkeys(items))\n",
-     r"timing report inconsistent", False),
+    (
+        "loops forever",
+        "def unique_in_order(items):\n    while True:\n        pass\n",
+        r"timeout",
+        False,
+    ),
+    (
+        "allocates without bound",
+        "def unique_in_order(items):\n    blocks = []\n    while True:\n        blocks.append(bytearray(10**7))\n",
+        r"MemoryError",
+        False,
+    ),
+    (
+        "calls os._exit(0) in the function",
+        "def unique_in_order(items):\n    import os\n    os._exit(0)\n",
+        r"exited with status 0 before reporting",
+        False,
+    ),
+    (
+        "calls sys.exit(0) in the function",
+        "def unique_in_order(items):\n    import sys\n    sys.exit(0)\n",
+        r"SystemExit",
+        False,
+    ),
+    (
+        "kills its parent",
+        "def unique_in_order(items):\n    import os, signal\n    os.kill(os.getppid(), signal.SIGKILL)\n"
+        "    return list(dict.fromkeys(items))\n",
+        r"the pytest process exited unexpectedly|the sandbox worker was killed",
+        False,
+    ),
+    (
+        "segfaults through ctypes",
+        "def unique_in_order(items):\n    import ctypes\n    ctypes.string_at(0)\n",
+        r"crashed: killed by signal SIGSEGV",
+        False,
+    ),
+    (
+        "leaves a process running",
+        "def unique_in_order(items):\n    import subprocess, sys\n    SLEEPER\n    return list(dict.fromkeys(items))\n",
+        r"left \d+ process\(es\) running",
+        False,
+    ),
+    (
+        "leaves a thread running",
+        "def unique_in_order(items):\n    import threading, time\n"
+        "    threading.Thread(target=time.sleep, args=(1000,)).start()\n    return list(dict.fromkeys(items))\n",
+        r"timeout",
+        False,
+    ),
+    (
+        "rewrites the tests at import",
+        'with open("tests/test_dedupe.py", "w") as f:\n    f.write("def test_ok(): pass\\n")\n\n\n'
+        + FAST_FUNCTION,
+        r"PermissionError",
+        True,
+    ),
+    (
+        "forges the report: old report file, descriptors 3..20, stdout",
+        "def unique_in_order(items):\n    import marshal, os\n"
+        '    fake = marshal.dumps({"tests": {}, "nonce": "", "reports": {}, "exit_code": 0})\n'
+        '    try:\n        with open(".perfedit-pytest-report", "wb") as f:\n            f.write(fake)\n'
+        "    except OSError:\n        pass\n"
+        '    print("==== 2 passed in 0.01s ====")\n    for fd in range(3, 21):\n'
+        '        try:\n            os.write(fd, len(fake).to_bytes(4, "little") + fake)\n'
+        "        except OSError:\n            pass\n    return list(dict.fromkeys(items))\n",
+        r"timing report inconsistent",
+        False,
+    ),
 ]
 
 
@@ -209,7 +299,14 @@ def _ids(attacks: list[tuple[str, str, str, bool]]) -> list[str]:
     return [name for name, *_ in attacks]
 
 
-def _rejected(arena: Arena, isolation: dict[str, str], name: str, candidate: str, reason: str, needs_landlock: bool):
+def _rejected(
+    arena: Arena,
+    isolation: dict[str, str],
+    name: str,
+    candidate: str,
+    reason: str,
+    needs_landlock: bool,
+):
     """Run the attack (skipped where its guard is missing); it must be rejected for ``reason``."""
     if needs_landlock and not isolation["filesystem"].startswith("Landlock"):
         pytest.skip(f"no filesystem guard here: {isolation['filesystem']}")
@@ -219,9 +316,17 @@ def _rejected(arena: Arena, isolation: dict[str, str], name: str, candidate: str
     return verdict
 
 
-@pytest.mark.parametrize(("name", "candidate", "reason", "needs_landlock"), SCRIPT_ATTACKS, ids=_ids(SCRIPT_ATTACKS))
-def test_script_attack_is_rejected(script_arena: Arena, isolation: dict[str, str], name: str, candidate: str,
-                                   reason: str, needs_landlock: bool):
+@pytest.mark.parametrize(
+    ("name", "candidate", "reason", "needs_landlock"), SCRIPT_ATTACKS, ids=_ids(SCRIPT_ATTACKS)
+)
+def test_script_attack_is_rejected(
+    script_arena: Arena,
+    isolation: dict[str, str],
+    name: str,
+    candidate: str,
+    reason: str,
+    needs_landlock: bool,
+):
     verdict = _rejected(script_arena, isolation, name, candidate, reason, needs_landlock)
     assert verdict.reason.startswith("fails "), verdict.reason
 
@@ -235,9 +340,17 @@ def test_answers_cached_in_home_are_not_faster(script_arena: Arena):
     assert verdict.verdict == "not_faster", verdict.reason
 
 
-@pytest.mark.parametrize(("name", "candidate", "reason", "needs_landlock"), DEDUPE_ATTACKS, ids=_ids(DEDUPE_ATTACKS))
-def test_pytest_attack_is_rejected(dedupe_arena: Arena, isolation: dict[str, str], name: str, candidate: str,
-                                   reason: str, needs_landlock: bool):
+@pytest.mark.parametrize(
+    ("name", "candidate", "reason", "needs_landlock"), DEDUPE_ATTACKS, ids=_ids(DEDUPE_ATTACKS)
+)
+def test_pytest_attack_is_rejected(
+    dedupe_arena: Arena,
+    isolation: dict[str, str],
+    name: str,
+    candidate: str,
+    reason: str,
+    needs_landlock: bool,
+):
     _rejected(dedupe_arena, isolation, name, candidate, reason, needs_landlock)
 
 
@@ -245,16 +358,31 @@ def test_zeroed_timer_is_not_faster(dedupe_arena: Arena):
     """The original algorithm with every clock of the time module replaced by zero, before the
     tests import it: the worker's clock was captured earlier, so the times stay real."""
     original = (EXAMPLES / "dedupe" / "dedupe.py").read_text()
-    zeroed = ("import time\n\ntime.perf_counter = lambda: 0.0\ntime.perf_counter_ns = lambda: 0\n"
-              "time.monotonic = lambda: 0.0\ntime.time = lambda: 0.0\n\n\n" + original)
+    zeroed = (
+        "import time\n\ntime.perf_counter = lambda: 0.0\ntime.perf_counter_ns = lambda: 0\n"
+        "time.monotonic = lambda: 0.0\ntime.time = lambda: 0.0\n\n\n" + original
+    )
     verdict = dedupe_arena.harness.validate("zeroed timer", zeroed)
     assert verdict.verdict == "not_faster", verdict.reason
     assert min(verdict.per_test_s.values()) > 0
 
 
 def test_isolation_report_names_every_guard(isolation: dict[str, str]):
-    assert set(isolation) >= {"network", "filesystem", "reads", "scratch", "shm", "processes", "orphans", "cpu", "memory",
-                              "file_size", "open_files", "wall_clock", "environment"}
+    assert set(isolation) >= {
+        "network",
+        "filesystem",
+        "reads",
+        "scratch",
+        "shm",
+        "processes",
+        "orphans",
+        "cpu",
+        "memory",
+        "file_size",
+        "open_files",
+        "wall_clock",
+        "environment",
+    }
     assert all(isinstance(line, str) and line for line in isolation.values())
     assert isolation["network"].startswith(("network namespace", "audit hook"))
 
@@ -271,14 +399,16 @@ def test_audit_hook_fallback_refuses_network():
         "    try:\n        attempt()\n    except PermissionError:\n        continue\n"
         "    sys.exit('not refused')\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
 
 
 # Attacks on the measurement itself (issue 13): each candidate's algorithm is the original's, so
 # any "faster" verdict is a faked or inflated timing.
 
-CLOCK_VIA_GC = '''\
+CLOCK_VIA_GC = """\
 import gc
 import time
 
@@ -299,7 +429,7 @@ for _object in gc.get_objects():  # the pytest plugin's closures, captured befor
 time.perf_counter = _slow_clock
 
 
-'''
+"""
 
 MARKS_VIA_GC = '''\
 import gc
@@ -359,7 +489,7 @@ def unique_in_order(items):
     return list(result)
 '''
 
-HOME_CACHE = '''\
+HOME_CACHE = """\
 import os
 import sys
 
@@ -383,9 +513,9 @@ else:
     with open(path, "w") as cache:
         cache.write(answer)
     sys.stdout.write(answer)
-'''
+"""
 
-PTRACE_PROBE = '''\
+PTRACE_PROBE = """\
 def unique_in_order(items):
     import ctypes
     import os
@@ -406,7 +536,7 @@ def unique_in_order(items):
         except OSError as exc:
             found.append(f"mem {pid}: refused ({exc.strerror})")
     raise RuntimeError("ptrace probe: " + "; ".join(found))
-'''
+"""
 
 
 def test_clock_patched_through_the_garbage_collector_is_rejected(dedupe_arena: Arena):
@@ -444,7 +574,9 @@ def test_ptrace_of_the_measuring_process_is_refused(dedupe_arena: Arena):
     measuring worker): every one is refused."""
     verdict = dedupe_arena.attack(PTRACE_PROBE)
     assert verdict.verdict == "rejected"
-    found = re.search(r"RuntimeError: ptrace probe: (.*)", verdict.detail)  # the raised message, not the source line
+    found = re.search(
+        r"RuntimeError: ptrace probe: (.*)", verdict.detail
+    )  # the raised message, not the source line
     assert found, verdict.detail
     assert found.group(1).count("refused") == 6 and "allowed" not in found.group(1), found.group(1)
 
@@ -458,13 +590,13 @@ def checksum(n):
     return total
 '''
 
-SLOW_TESTS = '''\
+SLOW_TESTS = """\
 from slow import checksum
 
 
 def test_checksum():
     assert checksum(300_000) == EXPECTED
-'''
+"""
 
 
 def test_memoised_candidate_is_timed_from_a_fresh_state(tmp_path: Path):
@@ -485,6 +617,8 @@ def test_memoised_candidate_is_timed_from_a_fresh_state(tmp_path: Path):
     target = find(path, path.read_text(), function="checksum")
     with Harness(target, discover(target), SETTINGS) as harness:
         harness.baseline(runs=3)
-        verdict = harness.validate("memoised", "import functools\n\n\n@functools.cache\n" + SLOW_MODULE)
+        verdict = harness.validate(
+            "memoised", "import functools\n\n\n@functools.cache\n" + SLOW_MODULE
+        )
     assert verdict.comparison is not None, verdict.reason
     assert verdict.comparison.speedup < 2.0, verdict.reason

@@ -25,7 +25,7 @@ CHUNK_BYTES = 15 * 1024**2  # below RLIMIT_FSIZE (16 MiB), so only the total cap
 TOTAL_BYTES = 300 * 1024**2  # beyond the default scratch cap (Limits.max_scratch_bytes)
 SECRET = f"secret-{uuid.uuid4().hex}"
 
-WRITER = '''\
+WRITER = """\
 def unique_in_order(items):
     import os
     folder = os.path.join(FOLDER, "MARK")
@@ -39,9 +39,9 @@ def unique_in_order(items):
     except OSError as exc:
         raise RuntimeError(f"stopped after {written} bytes: {exc}") from exc
     raise RuntimeError(f"wrote all {written} bytes")
-'''
+"""
 
-READER = '''\
+READER = """\
 def unique_in_order(items):
     import os
     seen = []
@@ -51,15 +51,15 @@ def unique_in_order(items):
         except OSError as exc:
             seen.append(type(exc).__name__)
     raise RuntimeError("read: " + " | ".join(seen))
-'''
+"""
 
-LOUD = '''\
+LOUD = """\
 def unique_in_order(items):
     import sys
     loud = "y" * (10 * 1024**2)
     sys.stdout.write(loud)
     raise RuntimeError(loud)
-'''
+"""
 
 
 def compare(project: Path, candidate: str, tmp: Path, home: Path) -> tuple[dict, str]:
@@ -68,10 +68,29 @@ def compare(project: Path, candidate: str, tmp: Path, home: Path) -> tuple[dict,
     path = project / "candidate.py"
     path.write_text(candidate)
     result = subprocess.run(
-        [sys.executable, "-m", "perfedit", "compare", "dedupe.py", "candidate.py", "--function", "unique_in_order",
-         "--json", "--runs", "5"],
-        cwd=project, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "TMPDIR": str(tmp), "HOME": str(home), "PERFEDIT_CACHE_DIR": str(tmp.parent / "cache")},
+        [
+            sys.executable,
+            "-m",
+            "perfedit",
+            "compare",
+            "dedupe.py",
+            "candidate.py",
+            "--function",
+            "unique_in_order",
+            "--json",
+            "--runs",
+            "5",
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={
+            **os.environ,
+            "TMPDIR": str(tmp),
+            "HOME": str(home),
+            "PERFEDIT_CACHE_DIR": str(tmp.parent / "cache"),
+        },
     )
     assert result.stdout, result.stderr
     return json.loads(result.stdout), result.stderr
@@ -88,8 +107,12 @@ def places(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def _writer(folder: str, mark: str) -> str:
-    return (WRITER.replace("FOLDER", repr(folder)).replace("MARK", mark).replace("TOTAL", str(TOTAL_BYTES))
-            .replace("CHUNK", str(CHUNK_BYTES)))
+    return (
+        WRITER.replace("FOLDER", repr(folder))
+        .replace("MARK", mark)
+        .replace("TOTAL", str(TOTAL_BYTES))
+        .replace("CHUNK", str(CHUNK_BYTES))
+    )
 
 
 def test_dev_shm_is_private_capped_and_gone(dedupe_project: Path, places: tuple[Path, Path]):
@@ -122,13 +145,16 @@ def test_reads_outside_the_sandbox_fail(dedupe_project: Path, places: tuple[Path
     """(c) A key file by absolute path, the real HOME and /root: every read fails, and the
     secret appears neither in the JSON nor on stderr."""
     home = places[1]
-    candidate = (READER.replace("SECRET_FILE", repr(str(home / ".ssh" / "id_ed25519")))
-                 .replace("FAKE_HOME", repr(str(home))))
+    candidate = READER.replace("SECRET_FILE", repr(str(home / ".ssh" / "id_ed25519"))).replace(
+        "FAKE_HOME", repr(str(home))
+    )
     answer, stderr = compare(dedupe_project, candidate, *places)
     text = json.dumps(answer)
     assert SECRET not in text and SECRET not in stderr
     assert "['.ssh']" not in answer["detail"]  # the fake HOME's listing
-    assert "read: PermissionError | PermissionError | PermissionError" in answer["detail"], answer["detail"]
+    assert "read: PermissionError | PermissionError | PermissionError" in answer["detail"], answer[
+        "detail"
+    ]
 
 
 def test_loud_output_is_capped_in_detail(dedupe_project: Path, places: tuple[Path, Path]):
@@ -154,7 +180,9 @@ print(json.dumps({"hidden": hidden, "secret": open(SECRET).read(), "keep": os.li
 """
 
 
-@pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root here (the keeper gets it from a user namespace)")
+@pytest.mark.skipif(
+    os.geteuid() != 0, reason="mounting needs root here (the keeper gets it from a user namespace)"
+)
 def test_fallback_without_landlock_masks_secret_folders(tmp_path: Path):
     """The keeper's fallback where Landlock is missing, run in a mount namespace of its own: the
     folders that may hold secrets (here /tmp, holding the secret) are hidden under empty file
@@ -165,12 +193,22 @@ def test_fallback_without_landlock_masks_secret_folders(tmp_path: Path):
     (keep / "test_it.py").write_text("")
     secret.write_text(SECRET)
     sandbox = Path(__file__).resolve().parent.parent / "server" / "perfedit" / "sandbox"
-    code = (MASK_CHECK.replace("SANDBOX", repr(str(sandbox))).replace("KEEP", repr(str(keep)))
-            .replace("SECRET", repr(str(secret))))
-    result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=120)
+    code = (
+        MASK_CHECK.replace("SANDBOX", repr(str(sandbox)))
+        .replace("KEEP", repr(str(keep)))
+        .replace("SECRET", repr(str(secret)))
+    )
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=120
+    )
     if result.returncode == 3:
         pytest.skip("no mount namespace here")
     assert result.returncode == 0, result.stderr
     seen = json.loads(result.stdout)
-    assert seen == {"hidden": True, "secret": "", "keep": ["test_it.py"], "stdlib": True}  # a file: /dev/null over it
+    assert seen == {
+        "hidden": True,
+        "secret": "",
+        "keep": ["test_it.py"],
+        "stdlib": True,
+    }  # a file: /dev/null over it
     assert secret.read_text() == SECRET  # the host's file is untouched

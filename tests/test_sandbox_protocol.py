@@ -17,8 +17,15 @@ from perfedit.sandbox import TestRecord as Record  # "Test...": pytest would col
 from perfedit.sandbox import protocol
 
 MARSHALABLE = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text() | st.binary(),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.text()
+    | st.binary(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=20,
 )
 
@@ -80,5 +87,7 @@ def test_worker_loads_protocol_without_importing_modules():
         "exec(compile(open(path).read(), path, 'exec'), {'__name__': 'worker', '__file__': path})\n"
         "print(sorted(set(sys.modules) - before))\n"
     )
-    result = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "['_perfedit_sandbox_protocol', 'resource']"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-SOLUTION = '''\
+SOLUTION = """\
 def slow_sum(n):
     total = 0
     for i in range(n):
@@ -26,9 +26,9 @@ def dedupe(items):
         if item not in out:
             out.append(item)
     return out
-'''
+"""
 
-TESTS = '''\
+TESTS = """\
 import solution
 
 ITEMS = [i % 1500 for i in range(3000)]
@@ -40,20 +40,24 @@ def test_sum():
 
 def test_dedupe():
     assert solution.dedupe(ITEMS) == list(range(1500))
-'''
+"""
 
-CANDIDATES = '''\
+CANDIDATES = """\
 def slow_sum(n):
     return sum(range(n))
 # --- candidate ---
 def dedupe(items):
     return list(dict.fromkeys(items))
-'''
+"""
 
 
 def perfedit(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "perfedit", *args], cwd=cwd, capture_output=True, text=True, timeout=900,
+        [sys.executable, "-m", "perfedit", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
         env={**os.environ, "COLUMNS": "200", "PERFEDIT_CACHE_DIR": str(cache)},
     )
 
@@ -84,26 +88,52 @@ def test_scan_reports_the_hottest_first_and_changes_nothing(tmp_path: Path, cach
     before = snapshot(project)
     report_md, report_html = tmp_path / "scan.md", tmp_path / "scan.html"
 
-    result = perfedit("scan", "--top", "2", *STUB, "--json", "--report", str(report_md), cwd=project, cache=cache)
+    result = perfedit(
+        "scan", "--top", "2", *STUB, "--json", "--report", str(report_md), cwd=project, cache=cache
+    )
 
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     rows = report["functions"]
     assert [r["function"] for r in rows] == ["dedupe", "slow_sum"]  # the hottest first
-    assert rows[0]["share"] > rows[1]["share"] > 0 and report["tests"] == 2 and report["executor"] == "local"
+    assert (
+        rows[0]["share"] > rows[1]["share"] > 0
+        and report["tests"] == 2
+        and report["executor"] == "local"
+    )
     dedupe = rows[0]
-    assert dedupe["found"] and dedupe["speedup"] > 1.1 and dedupe["ci95"][0] > 1 and dedupe["file"] == "solution.py"
-    assert dedupe["line"] == 8 and "+    return list(dict.fromkeys(items))" in dedupe["diff"] and dedupe["applied"] is False
+    assert (
+        dedupe["found"]
+        and dedupe["speedup"] > 1.1
+        and dedupe["ci95"][0] > 1
+        and dedupe["file"] == "solution.py"
+    )
+    assert (
+        dedupe["line"] == 8
+        and "+    return list(dict.fromkeys(items))" in dedupe["diff"]
+        and dedupe["applied"] is False
+    )
     assert rows[1]["found"] or rows[1]["why"]  # a speedup, or why none was found
     text = report_md.read_text()
-    assert text.index("`dedupe`") < text.index("`slow_sum`") and "of test time" in text and "```diff" in text
+    assert (
+        text.index("`dedupe`") < text.index("`slow_sum`")
+        and "of test time" in text
+        and "```diff" in text
+    )
     assert "[1/2] dedupe (solution.py:8" in result.stderr
     assert snapshot(project) == before, "nothing is applied without --apply"
 
-    table = perfedit("scan", "--top", "1", *STUB, "--report", str(report_html), cwd=project, cache=cache)
+    table = perfedit(
+        "scan", "--top", "1", *STUB, "--report", str(report_html), cwd=project, cache=cache
+    )
     assert table.returncode == 0, table.stderr
-    assert "dedupe" in table.stdout and "faster" in table.stdout and "nothing applied" in table.stdout
-    assert report_html.read_text().startswith("<!DOCTYPE html>") and "dict.fromkeys" in report_html.read_text()
+    assert (
+        "dedupe" in table.stdout and "faster" in table.stdout and "nothing applied" in table.stdout
+    )
+    assert (
+        report_html.read_text().startswith("<!DOCTYPE html>")
+        and "dict.fromkeys" in report_html.read_text()
+    )
 
 
 def test_scan_apply_writes_the_faster_version(tmp_path: Path, cache: Path):
@@ -121,15 +151,25 @@ def test_scan_without_tests(tmp_path: Path, cache: Path):
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "m.py").write_text("def f():\n    return 1\n")
     result = perfedit("scan", "--candidates", "m.py", cwd=tmp_path, cache=cache)
-    assert result.returncode == 2 and "pytest found no tests" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.returncode == 2
+        and "pytest found no tests" in result.stderr
+        and "Traceback" not in result.stderr
+    )
 
 
 def test_scan_when_every_test_fails(tmp_path: Path, cache: Path):
-    project = make_project(tmp_path / "project", TESTS.replace("== list(range(1500))", "== []").replace("99_999 // 2", "0"))
+    project = make_project(
+        tmp_path / "project",
+        TESTS.replace("== list(range(1500))", "== []").replace("99_999 // 2", "0"),
+    )
     before = snapshot(project)
     result = perfedit("scan", *STUB, cwd=project, cache=cache)
     assert result.returncode == 2 and "all 2 test(s) failed while profiling" in result.stderr
-    assert "test_solution.py::test_" in result.stderr and "Traceback (most recent call last)" not in result.stderr
+    assert (
+        "test_solution.py::test_" in result.stderr
+        and "Traceback (most recent call last)" not in result.stderr
+    )
     assert snapshot(project) == before
 
 
@@ -142,13 +182,18 @@ def test_scan_when_the_hot_function_tests_fail(tmp_path: Path, cache: Path):
     assert row["function"] == "dedupe" and not row["found"] and "fail" in row["why"]
 
 
-@pytest.mark.parametrize(("where", "said"), [
-    ("missing/scan.md", "does not exist"),
-    ("scan.txt", "name a .md or .html file"),
-    (".", "name a .md or .html file"),
-    ("tests.md", "cannot write there"),
-])
-def test_scan_refuses_a_report_path_it_cannot_write_before_any_work(tmp_path: Path, cache: Path, where: str, said: str):
+@pytest.mark.parametrize(
+    ("where", "said"),
+    [
+        ("missing/scan.md", "does not exist"),
+        ("scan.txt", "name a .md or .html file"),
+        (".", "name a .md or .html file"),
+        ("tests.md", "cannot write there"),
+    ],
+)
+def test_scan_refuses_a_report_path_it_cannot_write_before_any_work(
+    tmp_path: Path, cache: Path, where: str, said: str
+):
     project = make_project(tmp_path / "project")
     (project / "tests.md").mkdir()
     before = snapshot(project)

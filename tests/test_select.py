@@ -6,12 +6,19 @@ from perfedit.validate import Verdict
 
 
 def verdict(label: str, kind: str, speedup: float = 1.0) -> Verdict:
-    comparison = Comparison(1.0, 1 / speedup, speedup, (speedup * 0.9, speedup * 1.1), 0.001, kind == "faster")
+    comparison = Comparison(
+        1.0, 1 / speedup, speedup, (speedup * 0.9, speedup * 1.1), 0.001, kind == "faster"
+    )
     return Verdict(label, kind, "", 2, 2, None if kind == "rejected" else comparison)
 
 
 def test_fastest_faster_candidate_wins():
-    verdicts = [verdict("a", "faster", 1.5), verdict("b", "faster", 3.0), verdict("c", "not_faster", 5.0), verdict("d", "rejected")]
+    verdicts = [
+        verdict("a", "faster", 1.5),
+        verdict("b", "faster", 3.0),
+        verdict("c", "not_faster", 5.0),
+        verdict("d", "rejected"),
+    ]
     assert choose(verdicts, {"a": 1, "b": 9, "c": 1, "d": 1}).label == "b"
 
 
@@ -23,4 +30,7 @@ def test_near_tie_goes_to_smaller_diff():
 
 
 def test_no_faster_candidate():
-    assert choose([verdict("a", "not_faster", 1.05), verdict("b", "rejected")], {"a": 1, "b": 1}) is None
+    assert (
+        choose([verdict("a", "not_faster", 1.05), verdict("b", "rejected")], {"a": 1, "b": 1})
+        is None
+    )

@@ -7,7 +7,7 @@ import pytest
 from perfedit.errors import SourceSyntaxError, TargetNotFound
 from perfedit.targets import find, reads_stdin
 
-SOURCE = '''\
+SOURCE = """\
 import functools
 
 
@@ -22,7 +22,7 @@ class Box:
         for x in xs:
             s += x
         return s
-'''
+"""
 PATH = Path("mod.py")
 
 

@@ -18,7 +18,10 @@ def test_pytest_tests_referencing_function(dedupe_project: Path):
     suite = discover(_target(dedupe_project / "dedupe.py", "unique_in_order"))
     assert suite.kind == "pytest"
     assert suite.root == dedupe_project
-    assert suite.node_ids == ("tests/test_dedupe.py::test_small", "tests/test_dedupe.py::test_large")
+    assert suite.node_ids == (
+        "tests/test_dedupe.py::test_small",
+        "tests/test_dedupe.py::test_large",
+    )
 
 
 def test_only_tests_that_execute_the_function(dedupe_project: Path):
@@ -30,21 +33,30 @@ def test_only_tests_that_execute_the_function(dedupe_project: Path):
     )
     suite = discover(_target(dedupe_project / "dedupe.py", "unique_in_order"))
     assert "tests/test_other.py::TestIt::test_method" in suite.node_ids
-    assert not any("test_unrelated" in node or "test_names_it_only" in node for node in suite.node_ids)
+    assert not any(
+        "test_unrelated" in node or "test_names_it_only" in node for node in suite.node_ids
+    )
 
 
-def test_without_running_tests_the_text_is_a_first_guess(dedupe_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def test_without_running_tests_the_text_is_a_first_guess(
+    dedupe_project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
     """``run_tests=False`` starts no process: with no cached profile, tests naming the target."""
     monkeypatch.setenv("PERFEDIT_CACHE_DIR", str(tmp_path / "empty-cache"))
     suite = discover(_target(dedupe_project / "dedupe.py", "unique_in_order"), run_tests=False)
-    assert suite.node_ids == ("tests/test_dedupe.py::test_small", "tests/test_dedupe.py::test_large")
+    assert suite.node_ids == (
+        "tests/test_dedupe.py::test_small",
+        "tests/test_dedupe.py::test_large",
+    )
     assert not (tmp_path / "empty-cache").exists()
 
 
 def test_doctest_when_no_pytest(tmp_path: Path):
     (tmp_path / "pyproject.toml").write_text("")
     module = tmp_path / "m.py"
-    module.write_text('def double(x):\n    """\n    >>> double(2)\n    4\n    """\n    return x * 2\n')
+    module.write_text(
+        'def double(x):\n    """\n    >>> double(2)\n    4\n    """\n    return x * 2\n'
+    )
     suite = discover(_target(module, "double"))
     assert (suite.kind, suite.node_ids) == ("doctest", ("m.py::m.double",))
 
@@ -67,7 +79,10 @@ def test_case_folder_found_beside_script(script_project: Path):
 def test_explicit_tests_recognised_by_contents(script_project: Path, dedupe_project: Path):
     cases = discover(_target(script_project / "seen_before.py"), script_project / "tests")
     assert cases.kind == "cases"
-    pytest_file = discover(_target(dedupe_project / "dedupe.py", "unique_in_order"), dedupe_project / "tests" / "test_dedupe.py")
+    pytest_file = discover(
+        _target(dedupe_project / "dedupe.py", "unique_in_order"),
+        dedupe_project / "tests" / "test_dedupe.py",
+    )
     assert pytest_file.kind == "pytest" and len(pytest_file.node_ids) == 2
 
 

@@ -104,7 +104,9 @@ def test_fixed_mode_is_one_look_at_alpha():
 
 def test_adaptive_mode_splits_alpha_over_its_looks():
     rule = SequentialRule(max_runs=10, min_runs=5, alpha=0.05)
-    assert (rule.first_look, rule.looks) == (5, 6) and rule.alpha_per_look == pytest.approx(0.05 / 6)
+    assert (rule.first_look, rule.looks) == (5, 6) and rule.alpha_per_look == pytest.approx(
+        0.05 / 6
+    )
     assert SequentialRule(max_runs=3, min_runs=5).looks == 1  # first look capped at max_runs
 
 
@@ -151,7 +153,9 @@ def test_repeated_looks_keep_the_false_positive_rate_below_alpha():
     samples = [_equal_programs(rng, 10) for _ in range(2000)]
     adaptive = SequentialRule(max_runs=10, min_runs=5, min_speedup=1.0)
     fixed = SequentialRule(max_runs=10, min_speedup=1.0, adaptive=False)
-    naive = [any(compare(b[:n], c[:n], min_speedup=1.0).faster for n in range(5, 11)) for b, c in samples]
+    naive = [
+        any(compare(b[:n], c[:n], min_speedup=1.0).faster for n in range(5, 11)) for b, c in samples
+    ]
     adaptive_rate = np.mean([_declared_faster(adaptive, b, c) for b, c in samples])
     fixed_rate = np.mean([_declared_faster(fixed, b, c) for b, c in samples])
     assert adaptive_rate <= 0.05
@@ -167,7 +171,9 @@ def test_adaptive_rule_detects_a_true_speedup_early():
     for _ in range(200):
         baseline, candidate = _equal_programs(rng, 10)
         candidate = [x / 1.25 for x in candidate]
-        decision = next(d for n in range(1, 11) if (d := rule.decide(baseline[:n], candidate[:n])) is not None)
+        decision = next(
+            d for n in range(1, 11) if (d := rule.decide(baseline[:n], candidate[:n])) is not None
+        )
         stops.append((decision.faster, decision.runs))
     assert np.mean([faster for faster, _ in stops]) >= 0.95
     assert np.median([runs for _, runs in stops]) == 5
@@ -175,7 +181,13 @@ def test_adaptive_rule_detects_a_true_speedup_early():
 
 CALLS_B = [0.040, 0.041, 0.039, 0.040, 0.042]  # per-run call times, seconds
 CALLS_C = [0.004, 0.004, 0.005, 0.004, 0.004]
-CPU_B = [0.047, 0.048, 0.046, 0.047, 0.049]  # the same samples' CPU time, setup and teardown included
+CPU_B = [
+    0.047,
+    0.048,
+    0.046,
+    0.047,
+    0.049,
+]  # the same samples' CPU time, setup and teardown included
 
 
 def test_cross_check_accepts_a_saving_the_cpu_time_shows():
@@ -195,5 +207,11 @@ def test_cross_check_rejects_work_moved_out_of_the_timed_call():
 
 def test_cross_check_accepts_no_claimed_saving_and_allows_for_noise():
     assert cross_check(CALLS_C, CALLS_B, CPU_B, CPU_B).consistent  # slower: nothing claimed
-    noisy = [0.047, 0.020, 0.080, 0.030, 0.070]  # spread of tens of ms: a 36 ms claim cannot be refuted
+    noisy = [
+        0.047,
+        0.020,
+        0.080,
+        0.030,
+        0.070,
+    ]  # spread of tens of ms: a 36 ms claim cannot be refuted
     assert cross_check(CALLS_B, CALLS_C, CPU_B, noisy).consistent

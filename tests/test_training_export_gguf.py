@@ -32,7 +32,12 @@ def fake_base(path: Path, arch: str = "llama") -> Path:
     writer.add_block_count(1)
     writer.add_head_count(2)
     writer.add_head_count_kv(1)
-    for name, shape in (("attn_q", (8, 8)), ("attn_k", (4, 8)), ("attn_v", (4, 8)), ("ffn_down", (8, 16))):
+    for name, shape in (
+        ("attn_q", (8, 8)),
+        ("attn_k", (4, 8)),
+        ("attn_v", (4, 8)),
+        ("ffn_down", (8, 16)),
+    ):
         writer.add_tensor(f"blk.0.{name}.weight", np.zeros(shape, dtype=np.float32))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
@@ -41,11 +46,22 @@ def fake_base(path: Path, arch: str = "llama") -> Path:
     return path
 
 
-def fake_adapter(folder: Path, *, rank: int = 2, alpha: float = 8, modules: dict[str, tuple[int, int]] | None = None,
-                 extra: dict | None = None, config: dict | None = None) -> dict[str, torch.Tensor]:
+def fake_adapter(
+    folder: Path,
+    *,
+    rank: int = 2,
+    alpha: float = 8,
+    modules: dict[str, tuple[int, int]] | None = None,
+    extra: dict | None = None,
+    config: dict | None = None,
+) -> dict[str, torch.Tensor]:
     """A PEFT LoRA adapter folder with random A and B for ``modules`` (PEFT module path below
     layer 0 -> (out, in)); returns its tensors."""
-    modules = modules or {"self_attn.q_proj": (8, 8), "self_attn.k_proj": (4, 8), "mlp.down_proj": (8, 16)}
+    modules = modules or {
+        "self_attn.q_proj": (8, 8),
+        "self_attn.k_proj": (4, 8),
+        "mlp.down_proj": (8, 16),
+    }
     generator = torch.Generator().manual_seed(0)
     weights = {}
     for module, (out, inp) in modules.items():
@@ -54,7 +70,13 @@ def fake_adapter(folder: Path, *, rank: int = 2, alpha: float = 8, modules: dict
     weights.update(extra or {})
     folder.mkdir(parents=True, exist_ok=True)
     save_file(weights, folder / "adapter_model.safetensors")
-    settings = {"peft_type": "LORA", "r": rank, "lora_alpha": alpha, "base_model_name_or_path": "fake-base", **(config or {})}
+    settings = {
+        "peft_type": "LORA",
+        "r": rank,
+        "lora_alpha": alpha,
+        "base_model_name_or_path": "fake-base",
+        **(config or {}),
+    }
     (folder / "adapter_config.json").write_text(json.dumps(settings))
     return weights
 
@@ -62,14 +84,25 @@ def fake_adapter(folder: Path, *, rank: int = 2, alpha: float = 8, modules: dict
 def read(path: Path) -> tuple[dict[str, object], dict[str, np.ndarray], dict[str, int]]:
     """(metadata, tensors as numpy arrays in out × in order, GGML type of each tensor)."""
     reader = gguf.GGUFReader(path)
-    fields = {name: field.contents() for name, field in reader.fields.items() if not name.startswith("GGUF.")}
-    tensors = {t.name: np.array(t.data).reshape(tuple(int(n) for n in reversed(t.shape))) for t in reader.tensors}
+    fields = {
+        name: field.contents()
+        for name, field in reader.fields.items()
+        if not name.startswith("GGUF.")
+    }
+    tensors = {
+        t.name: np.array(t.data).reshape(tuple(int(n) for n in reversed(t.shape)))
+        for t in reader.tensors
+    }
     return fields, tensors, {t.name: t.tensor_type for t in reader.tensors}
 
 
 def llama_permute(rows: torch.Tensor, heads: int) -> torch.Tensor:
     """llama.cpp's ``LlamaModel.permute`` (conversion/llama.py) of a weight's rows, as a reference."""
-    return rows.reshape(heads, 2, rows.shape[0] // heads // 2, *rows.shape[1:]).swapaxes(1, 2).reshape(rows.shape)
+    return (
+        rows.reshape(heads, 2, rows.shape[0] // heads // 2, *rows.shape[1:])
+        .swapaxes(1, 2)
+        .reshape(rows.shape)
+    )
 
 
 def test_format_keys_names_shapes_and_the_llama_permutation(tmp_path: Path):
@@ -77,44 +110,86 @@ def test_format_keys_names_shapes_and_the_llama_permutation(tmp_path: Path):
     weights = fake_adapter(tmp_path / "adapter")
     size = write_lora_gguf(tmp_path / "adapter", tmp_path / "adapter.gguf", base_gguf=base)
     fields, tensors, types = read(tmp_path / "adapter.gguf")
-    assert size == (tmp_path / "adapter.gguf").stat().st_size and not list(tmp_path.glob(".*partial"))
-    assert fields == {"general.architecture": "llama", "general.type": "adapter", "adapter.type": "lora", "adapter.lora.alpha": 8.0}
-    assert sorted(tensors) == sorted(f"blk.0.{m}.weight.lora_{x}" for m in ("attn_q", "attn_k", "ffn_down") for x in "ab")
+    assert size == (tmp_path / "adapter.gguf").stat().st_size and not list(
+        tmp_path.glob(".*partial")
+    )
+    assert fields == {
+        "general.architecture": "llama",
+        "general.type": "adapter",
+        "adapter.type": "lora",
+        "adapter.lora.alpha": 8.0,
+    }
+    assert sorted(tensors) == sorted(
+        f"blk.0.{m}.weight.lora_{x}" for m in ("attn_q", "attn_k", "ffn_down") for x in "ab"
+    )
     assert set(types.values()) == {gguf.GGMLQuantizationType.F16}
 
     def pair(module: str, name: str) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
         a, b = weights[f"{PEFT}{module}.lora_A.weight"], weights[f"{PEFT}{module}.lora_B.weight"]
-        return a, b, tensors[f"blk.0.{name}.weight.lora_a"].astype(np.float32), tensors[f"blk.0.{name}.weight.lora_b"].astype(np.float32)
+        return (
+            a,
+            b,
+            tensors[f"blk.0.{name}.weight.lora_a"].astype(np.float32),
+            tensors[f"blk.0.{name}.weight.lora_b"].astype(np.float32),
+        )
 
-    a, b, got_a, got_b = pair("mlp.down_proj", "ffn_down")  # lora_a r × in, lora_b out × r, unchanged
+    a, b, got_a, got_b = pair(
+        "mlp.down_proj", "ffn_down"
+    )  # lora_a r × in, lora_b out × r, unchanged
     assert got_a.shape == (2, 16) and got_b.shape == (8, 2)
     np.testing.assert_allclose(got_a, a.numpy(), rtol=1e-3)
     np.testing.assert_allclose(got_b, b.numpy(), rtol=1e-3)
-    for module, name, heads in (("self_attn.q_proj", "attn_q", 2), ("self_attn.k_proj", "attn_k", 1)):
-        a, b, got_a, got_b = pair(module, name)  # the update B A in the rows' rotary layout of the base
-        np.testing.assert_allclose(got_b @ got_a, llama_permute(b @ a, heads).numpy(), rtol=1e-2, atol=1e-2)
+    for module, name, heads in (
+        ("self_attn.q_proj", "attn_q", 2),
+        ("self_attn.k_proj", "attn_k", 1),
+    ):
+        a, b, got_a, got_b = pair(
+            module, name
+        )  # the update B A in the rows' rotary layout of the base
+        np.testing.assert_allclose(
+            got_b @ got_a, llama_permute(b @ a, heads).numpy(), rtol=1e-2, atol=1e-2
+        )
         assert not np.allclose(got_b, b.numpy(), atol=1e-2)  # rows 0 2 1 3 of each 4-dim head
 
 
 def test_qwen2_keeps_rows_float32_on_request_and_scaling_carries_over(tmp_path: Path):
     base = fake_base(tmp_path / "base.gguf", arch="qwen2")
-    rslora = fake_adapter(tmp_path / "rs", rank=4, alpha=8, config={"use_rslora": True, "alpha_pattern": {"down_proj": 2}})
+    rslora = fake_adapter(
+        tmp_path / "rs",
+        rank=4,
+        alpha=8,
+        config={"use_rslora": True, "alpha_pattern": {"down_proj": 2}},
+    )
     write_lora_gguf(tmp_path / "rs", tmp_path / "rs.gguf", base_gguf=base, float16=False)
     fields, tensors, types = read(tmp_path / "rs.gguf")
-    assert fields["general.architecture"] == "qwen2" and set(types.values()) == {gguf.GGMLQuantizationType.F32}
+    assert fields["general.architecture"] == "qwen2" and set(types.values()) == {
+        gguf.GGMLQuantizationType.F32
+    }
     # llama.cpp scales B A by alpha / r = 2; PEFT by alpha / sqrt(r) = 4 (q), 2 / sqrt(r) = 1 (down).
-    for module, name, ratio in (("self_attn.q_proj", "attn_q", 2.0), ("mlp.down_proj", "ffn_down", 0.5)):
-        np.testing.assert_allclose(tensors[f"blk.0.{name}.weight.lora_a"], rslora[f"{PEFT}{module}.lora_A.weight"].numpy())
-        np.testing.assert_allclose(tensors[f"blk.0.{name}.weight.lora_b"], ratio * rslora[f"{PEFT}{module}.lora_B.weight"].numpy(), rtol=1e-6)
+    for module, name, ratio in (
+        ("self_attn.q_proj", "attn_q", 2.0),
+        ("mlp.down_proj", "ffn_down", 0.5),
+    ):
+        np.testing.assert_allclose(
+            tensors[f"blk.0.{name}.weight.lora_a"], rslora[f"{PEFT}{module}.lora_A.weight"].numpy()
+        )
+        np.testing.assert_allclose(
+            tensors[f"blk.0.{name}.weight.lora_b"],
+            ratio * rslora[f"{PEFT}{module}.lora_B.weight"].numpy(),
+            rtol=1e-6,
+        )
 
 
-@pytest.mark.parametrize(("case", "message"), [
-    ({"config": {"use_dora": True}}, "DoRA"),
-    ({"config": {"peft_type": "IA3"}}, "LoRA adapters only"),
-    ({"extra": {f"{PEFT}self_attn.q_proj.bias": torch.zeros(8)}}, "not a LoRA A or B matrix"),
-    ({"modules": {"self_attn.o_proj": (8, 8)}}, "no weight to adapt"),
-    ({"modules": {"self_attn.q_proj": (16, 8)}}, "does not fit"),
-])
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ({"config": {"use_dora": True}}, "DoRA"),
+        ({"config": {"peft_type": "IA3"}}, "LoRA adapters only"),
+        ({"extra": {f"{PEFT}self_attn.q_proj.bias": torch.zeros(8)}}, "not a LoRA A or B matrix"),
+        ({"modules": {"self_attn.o_proj": (8, 8)}}, "no weight to adapt"),
+        ({"modules": {"self_attn.q_proj": (16, 8)}}, "does not fit"),
+    ],
+)
 def test_adapters_llama_cpp_cannot_carry_are_refused(tmp_path: Path, case: dict, message: str):
     base = fake_base(tmp_path / "base.gguf")
     fake_adapter(tmp_path / "adapter", **case)
@@ -137,7 +212,9 @@ def test_export_writes_peft_files_and_adapter_gguf_also_in_place(tmp_path: Path)
     from perfedit.training.export import export_adapter
 
     base = fake_base(tmp_path / "base.gguf")
-    trained = fake_adapter(tmp_path / "run" / "adapter", config={"base_model_name_or_path": str(base)})
+    trained = fake_adapter(
+        tmp_path / "run" / "adapter", config={"base_model_name_or_path": str(base)}
+    )
     (tmp_path / "run" / "adapter" / "recipe.json").write_text("{}")
     shipped = tmp_path / "models" / "fake"
     written = export_adapter(tmp_path / "run" / "adapter", shipped)
@@ -145,14 +222,20 @@ def test_export_writes_peft_files_and_adapter_gguf_also_in_place(tmp_path: Path)
     assert sorted(p.name for p in shipped.iterdir()) == files
     assert written == sum((shipped / name).stat().st_size for name in files)
     _, tensors, _ = read(shipped / "adapter.gguf")
-    np.testing.assert_allclose(tensors["blk.0.ffn_down.weight.lora_b"].astype(np.float32),
-                               trained[f"{PEFT}mlp.down_proj.lora_B.weight"].numpy(), rtol=1e-3)  # from float32, not bf16
+    np.testing.assert_allclose(
+        tensors["blk.0.ffn_down.weight.lora_b"].astype(np.float32),
+        trained[f"{PEFT}mlp.down_proj.lora_B.weight"].numpy(),
+        rtol=1e-3,
+    )  # from float32, not bf16
 
     # In place, only adapter.gguf is added: to a training output (its weights stay float32), or to
     # an adapter shipped before adapter.gguf existed.
     export_adapter(tmp_path / "run" / "adapter", tmp_path / "run" / "adapter")
     assert (tmp_path / "run" / "adapter" / "adapter.gguf").is_file()
-    assert all(t.dtype == torch.float32 for t in load_file(tmp_path / "run" / "adapter" / "adapter_model.safetensors").values())
+    assert all(
+        t.dtype == torch.float32
+        for t in load_file(tmp_path / "run" / "adapter" / "adapter_model.safetensors").values()
+    )
     (shipped / "adapter.gguf").unlink()
     before = {name: (shipped / name).read_bytes() for name in files[1:]}
     export_adapter(shipped, shipped)
@@ -164,11 +247,17 @@ def test_export_without_the_base_gguf_keeps_the_peft_files_and_says_so(tmp_path:
     from perfedit.errors import ModelMissing
     from perfedit.training.export import export_adapter
 
-    fake_adapter(tmp_path / "adapter", config={"base_model_name_or_path": str(tmp_path / "gone.gguf")})
+    fake_adapter(
+        tmp_path / "adapter", config={"base_model_name_or_path": str(tmp_path / "gone.gguf")}
+    )
     (tmp_path / "adapter" / "recipe.json").write_text("{}")
     with pytest.raises(ModelMissing, match="PEFT files .* but no adapter.gguf"):
         export_adapter(tmp_path / "adapter", tmp_path / "out")
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["adapter_config.json", "adapter_model.safetensors", "recipe.json"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "recipe.json",
+    ]
 
 
 def test_the_shipped_adapter_gguf_holds_the_shipped_weights():
@@ -181,24 +270,44 @@ def test_the_shipped_adapter_gguf_holds_the_shipped_weights():
     folder = ADAPTERS_DIR / "perfedit-qwen0.5b-pie-cpu"
     fields, tensors, types = read(folder / "adapter.gguf")
     config = json.loads((folder / "adapter_config.json").read_text())
-    assert fields == {"general.architecture": "qwen2", "general.type": "adapter", "adapter.type": "lora",
-                      "adapter.lora.alpha": float(config["lora_alpha"])}
+    assert fields == {
+        "general.architecture": "qwen2",
+        "general.type": "adapter",
+        "adapter.type": "lora",
+        "adapter.lora.alpha": float(config["lora_alpha"]),
+    }
     assert set(types.values()) == {gguf.GGMLQuantizationType.F16}
     weights = load_file(folder / "adapter_model.safetensors")
     assert len(tensors) == len(weights) == 24 * len(config["target_modules"]) * 2
-    names = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output",
-             "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    names = {
+        "self_attn.q_proj": "attn_q",
+        "self_attn.k_proj": "attn_k",
+        "self_attn.v_proj": "attn_v",
+        "self_attn.o_proj": "attn_output",
+        "mlp.gate_proj": "ffn_gate",
+        "mlp.up_proj": "ffn_up",
+        "mlp.down_proj": "ffn_down",
+    }
     for key, tensor in weights.items():
-        block, module, half = re.fullmatch(r"base_model\.model\.model\.layers\.(\d+)\.(.+)\.lora_([AB])\.weight", key).groups()
-        np.testing.assert_allclose(tensors[f"blk.{block}.{names[module]}.weight.lora_{half.lower()}"].astype(np.float32),
-                                   tensor.float().numpy(), rtol=1e-2, atol=1e-6)
+        block, module, half = re.fullmatch(
+            r"base_model\.model\.model\.layers\.(\d+)\.(.+)\.lora_([AB])\.weight", key
+        ).groups()
+        np.testing.assert_allclose(
+            tensors[f"blk.{block}.{names[module]}.weight.lora_{half.lower()}"].astype(np.float32),
+            tensor.float().numpy(),
+            rtol=1e-2,
+            atol=1e-6,
+        )
 
 
 # --- the real SmolLM2-135M: llama.cpp with adapter.gguf against transformers with the PEFT adapter
 
 MESSAGES = [{"role": "user", "content": "Write a Python function that returns the sum of a list."}]
 CODE = b"def mean(values):\n    total = 0\n    for v in values:\n        total += v\n    return total / len(values)\n"
-ATTENTION_QK = ["q_proj", "k_proj"]  # the rows llama.cpp permutes for a "llama" base such as SmolLM2
+ATTENTION_QK = [
+    "q_proj",
+    "k_proj",
+]  # the rows llama.cpp permutes for a "llama" base such as SmolLM2
 EVERY_PROJECTION = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -212,7 +321,9 @@ def smollm_adapter(folder: Path, targets: list[str], b_std: float):
     from perfedit import modelstore
 
     torch.manual_seed(0)
-    base = AutoModelForCausalLM.from_pretrained(modelstore.resolve("smollm2-135m"), dtype=torch.float32)
+    base = AutoModelForCausalLM.from_pretrained(
+        modelstore.resolve("smollm2-135m"), dtype=torch.float32
+    )
     model = get_peft_model(base, LoraConfig(r=4, lora_alpha=8, target_modules=targets))
     with torch.no_grad():
         for name, parameter in model.named_parameters():
@@ -220,7 +331,9 @@ def smollm_adapter(folder: Path, targets: list[str], b_std: float):
                 parameter.copy_(torch.randn(parameter.shape) * b_std)
     model.save_pretrained(folder)
     config = json.loads((folder / "adapter_config.json").read_text())
-    (folder / "adapter_config.json").write_text(json.dumps({**config, "base_model_name_or_path": "smollm2-135m"}))
+    (folder / "adapter_config.json").write_text(
+        json.dumps({**config, "base_model_name_or_path": "smollm2-135m"})
+    )
     (folder / "recipe.json").write_text("{}")
     return model.eval()
 
@@ -242,12 +355,18 @@ def next_token_logits(model, tokens: list[int]) -> np.ndarray:
 
     model.llama.reset()
     model.llama.eval(tokens)
-    return np.ctypeslib.as_array(llama_cpp.llama_get_logits(model.llama.ctx), shape=(model.llama.n_vocab(),)).copy()
+    return np.ctypeslib.as_array(
+        llama_cpp.llama_get_logits(model.llama.ctx), shape=(model.llama.n_vocab(),)
+    ).copy()
 
 
 @pytest.mark.model
-@pytest.mark.parametrize("targets", [ATTENTION_QK, EVERY_PROJECTION], ids=["q-k", "every-projection"])
-def test_llama_cpp_with_adapter_gguf_follows_transformers_with_the_adapter(llama_base, tmp_path: Path, targets: list[str]):
+@pytest.mark.parametrize(
+    "targets", [ATTENTION_QK, EVERY_PROJECTION], ids=["q-k", "every-projection"]
+)
+def test_llama_cpp_with_adapter_gguf_follows_transformers_with_the_adapter(
+    llama_base, tmp_path: Path, targets: list[str]
+):
     from perfedit.llm.llamacpp import LlamaCppModel
     from perfedit.training.export import export_adapter
 
@@ -263,10 +382,15 @@ def test_llama_cpp_with_adapter_gguf_follows_transformers_with_the_adapter(llama
             hf_base = peft(torch.tensor([tokens])).logits[0].numpy()
     agree = 0
     for end in (8, 16, 24, len(tokens)):
-        lc_adapted, lc_base = next_token_logits(adapted, tokens[:end]), next_token_logits(llama_base, tokens[:end])
+        lc_adapted, lc_base = (
+            next_token_logits(adapted, tokens[:end]),
+            next_token_logits(llama_base, tokens[:end]),
+        )
         moved, hf_moved = lc_adapted - lc_base, hf_adapted[end - 1] - hf_base[end - 1]
         assert np.abs(moved).mean() > 0.1  # the adapter changes llama.cpp's logits...
-        assert np.corrcoef(moved, hf_moved)[0, 1] > 0.9  # ...as it changes transformers' (a wrong q/k layout: ~0.1)
+        assert (
+            np.corrcoef(moved, hf_moved)[0, 1] > 0.9
+        )  # ...as it changes transformers' (a wrong q/k layout: ~0.1)
         agree += int(lc_adapted.argmax() == hf_adapted[end - 1].argmax())
     assert agree >= 3
 
@@ -280,5 +404,9 @@ def test_an_adapter_with_zero_b_leaves_llama_cpp_unchanged(llama_base, tmp_path:
     export_adapter(tmp_path / "adapter", tmp_path / "shipped")
     adapted = LlamaCppModel.load(str(tmp_path / "shipped"))
     tokens = adapted.llama.tokenize(CODE, add_bos=False)
-    np.testing.assert_allclose(next_token_logits(adapted, tokens), next_token_logits(llama_base, tokens), atol=1e-4)
-    assert adapted.complete(MESSAGES, max_new_tokens=16) == llama_base.complete(MESSAGES, max_new_tokens=16)
+    np.testing.assert_allclose(
+        next_token_logits(adapted, tokens), next_token_logits(llama_base, tokens), atol=1e-4
+    )
+    assert adapted.complete(MESSAGES, max_new_tokens=16) == llama_base.complete(
+        MESSAGES, max_new_tokens=16
+    )

@@ -27,9 +27,23 @@ SUBMISSIONS = [
     ("u1", "pA", "2020-01-01T10:10:00", "Accepted", 50, FAST),  # kept: 50% faster, small change
     ("u1", "pA", "2020-01-01T10:20:00", "Accepted", 48, FAST_AGAIN),  # 4% faster: dropped
     ("u2", "pB", "2020-01-02T09:00:00", "Accepted", 100, "import numpy\n" + SLOW),
-    ("u2", "pB", "2020-01-02T09:10:00", "Accepted", 60, SLOW),  # only an unused import went: dropped
+    (
+        "u2",
+        "pB",
+        "2020-01-02T09:10:00",
+        "Accepted",
+        60,
+        SLOW,
+    ),  # only an unused import went: dropped
     ("u3", "pC", "2020-01-03T09:00:00", "Accepted", 100, SLOW),
-    ("u3", "pC", "2020-01-03T09:10:00", "Accepted", 10, "print(max(map(int, open(0).read().split()[1:])))\n"),  # rewritten
+    (
+        "u3",
+        "pC",
+        "2020-01-03T09:10:00",
+        "Accepted",
+        10,
+        "print(max(map(int, open(0).read().split()[1:])))\n",
+    ),  # rewritten
     ("u4", "pD", "2020-01-04T09:00:00", "Accepted", 100, LONG),
     ("u4", "pD", "2020-01-04T09:10:00", "Accepted", 10, LONG.replace("x0)", "0)")),  # too long
 ]
@@ -40,7 +54,9 @@ def write_trajectories(folder: Path) -> Path:
     path = folder / "trajectories.csv"
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["submission_id", "user_id", "problem_id", "date", "status", "cpu_time", "filename"])
+        writer.writerow(
+            ["submission_id", "user_id", "problem_id", "date", "status", "cpu_time", "filename"]
+        )
         for i, (user, problem, when, status, cpu, code) in enumerate(SUBMISSIONS):
             (folder / "src" / f"s{i}.py").write_text(code)
             writer.writerow([f"s{i}", user, problem, when, status, cpu, f"src/s{i}.py"])
@@ -48,9 +64,15 @@ def write_trajectories(folder: Path) -> Path:
 
 
 def test_pie_filters_keep_one_pair(tmp_path: Path):
-    pairs, dropped = mining.mine_trajectories(mining.read_trajectories(write_trajectories(tmp_path)))
+    pairs, dropped = mining.mine_trajectories(
+        mining.read_trajectories(write_trajectories(tmp_path))
+    )
     assert [(p["submission_id_v0"], p["submission_id_v1"]) for p in pairs] == [("s0", "s2")]
-    assert pairs[0]["slow"] == SLOW and pairs[0]["fast"] == FAST and pairs[0]["improvement_frac"] == 50.0
+    assert (
+        pairs[0]["slow"] == SLOW
+        and pairs[0]["fast"] == FAST
+        and pairs[0]["improvement_frac"] == 50.0
+    )
     assert pairs[0]["split"] == mining.split_of("pA", 0.1, 0.1)
     assert dropped == {
         "not more than 10% faster": 1,
@@ -70,16 +92,46 @@ def test_split_is_by_problem_and_stable():
 def test_data_pairs_cli(tmp_path: Path):
     trajectories = write_trajectories(tmp_path)
     done = subprocess.run(
-        [sys.executable, "-m", "perfedit", "data", "pairs", str(trajectories), "--out", str(tmp_path / "out"),
-         "--val-fraction", "0", "--test-fraction", "0"],
-        capture_output=True, text=True, timeout=600, env={**os.environ, "COLUMNS": "200"},
+        [
+            sys.executable,
+            "-m",
+            "perfedit",
+            "data",
+            "pairs",
+            str(trajectories),
+            "--out",
+            str(tmp_path / "out"),
+            "--val-fraction",
+            "0",
+            "--test-fraction",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"train": 1, "val": 0, "test": 0}
-    [row] = [json.loads(line) for line in (tmp_path / "out" / "train.jsonl").read_text().splitlines()]
+    [row] = [
+        json.loads(line) for line in (tmp_path / "out" / "train.jsonl").read_text().splitlines()
+    ]
     assert row["problem_id"] == "pA" and "dropped 1: not more than 10% faster" in done.stderr
-    missing = subprocess.run([sys.executable, "-m", "perfedit", "data", "pairs", str(tmp_path / "nope.csv"), "--out", "x"],
-                             capture_output=True, text=True, timeout=600)
+    missing = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "perfedit",
+            "data",
+            "pairs",
+            str(tmp_path / "nope.csv"),
+            "--out",
+            "x",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 
@@ -89,7 +141,13 @@ TEST_TOTAL = "from mod import total\n\n\ndef test_total():\n    assert total(300
 
 
 def git(repo: Path, *args: str) -> None:
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, env=env)
 
 
@@ -104,8 +162,12 @@ def test_git_history_yields_the_commit_that_made_a_function_faster(tmp_path: Pat
     git(repo, "commit", "-qm", "slow")
     (repo / "mod.py").write_text(FAST_TOTAL + "\n\ndef other(x):\n    return x\n")
     git(repo, "commit", "-qam", "fast")
-    (repo / "mod.py").write_text(FAST_TOTAL + "\n\ndef other(x):\n    return x + 0\n")  # untested change
+    (repo / "mod.py").write_text(
+        FAST_TOTAL + "\n\ndef other(x):\n    return x + 0\n"
+    )  # untested change
     git(repo, "commit", "-qam", "untested")
     pairs = mining.mine_git(repo, Settings(runs=10))
-    assert [(p["slow"], p["fast"], p["kind"]) for p in pairs] == [(SLOW_TOTAL, FAST_TOTAL, "function")]
+    assert [(p["slow"], p["fast"], p["kind"]) for p in pairs] == [
+        (SLOW_TOTAL, FAST_TOTAL, "function")
+    ]
     assert pairs[0]["speedup"] > 1.1 and pairs[0]["id"].endswith(":mod.py:total")

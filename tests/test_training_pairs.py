@@ -35,7 +35,12 @@ def test_unrecorded_pairs_are_run_against_their_tests(tmp_path: Path):
     rows = [
         {"slow": DOUBLE_SLOW, "fast": DOUBLE_FAST, "tests": "tests/pdouble", "id": "good"},
         {"slow": DOUBLE_SLOW, "fast": DOUBLE_WRONG, "tests": "tests/pdouble", "id": "wrong"},
-        {"slow": "def f(x):\n    return x\n", "fast": "def f(x):\n    return x\n", "kind": "function", "id": "vouched"},
+        {
+            "slow": "def f(x):\n    return x\n",
+            "fast": "def f(x):\n    return x\n",
+            "kind": "function",
+            "id": "vouched",
+        },
     ]
     path = data / "mine.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
@@ -57,7 +62,10 @@ def test_bad_pair_files_are_refused(tmp_path: Path):
 
 
 def test_round_robin_visits_every_problem_before_repeating():
-    chosen = [pairs.Pair("s", "f", problem_id=p, id=i) for p, i in [("b", "b1"), ("a", "a1"), ("a", "a2"), ("c", "c1"), ("b", "b2")]]
+    chosen = [
+        pairs.Pair("s", "f", problem_id=p, id=i)
+        for p, i in [("b", "b1"), ("a", "a1"), ("a", "a2"), ("c", "c1"), ("b", "b2")]
+    ]
     assert [p.id for p in pairs.round_robin(chosen, 0)] == ["a1", "b1", "c1", "a2", "b2"]
     assert [p.id for p in pairs.round_robin(chosen, 2)] == ["a1", "b1"]
 
@@ -70,9 +78,15 @@ def test_render_is_the_inference_prompt_with_labels_on_the_reply(smollm_tokenize
     pair = pairs.Pair(DOUBLE_SLOW, DOUBLE_FAST, id="x")
     example = pairs.render(pair, smollm_tokenizer)
     inference_prompt = smollm_tokenizer.apply_chat_template(
-        optimize_messages(DOUBLE_SLOW, "script"), add_generation_prompt=True, tokenize=True, return_dict=True
+        optimize_messages(DOUBLE_SLOW, "script"),
+        add_generation_prompt=True,
+        tokenize=True,
+        return_dict=True,
     )["input_ids"]
-    prompt, reply = example.input_ids[: example.prompt_tokens], example.input_ids[example.prompt_tokens :]
+    prompt, reply = (
+        example.input_ids[: example.prompt_tokens],
+        example.input_ids[example.prompt_tokens :],
+    )
     assert prompt == list(inference_prompt)
     assert example.labels[: example.prompt_tokens] == [pairs.IGNORE] * example.prompt_tokens
     assert example.labels[example.prompt_tokens :] == reply
@@ -88,7 +102,9 @@ def test_render_all_drops_long_pairs_and_keeps_the_shortest(smollm_tokenizer, tm
     lengths = sorted(len(pairs.render(p, smollm_tokenizer).input_ids) for p in loaded)
     kept = pairs.render_all(loaded, smollm_tokenizer, max_tokens=lengths[1])
     assert len(kept) == 2
-    assert [len(e.input_ids) for e in pairs.render_all(loaded, smollm_tokenizer, 10_000, count=1)] == lengths[:1]
+    assert [
+        len(e.input_ids) for e in pairs.render_all(loaded, smollm_tokenizer, 10_000, count=1)
+    ] == lengths[:1]
     with pytest.raises(InputError, match="fits in max_tokens=5"):
         pairs.render_all(loaded, smollm_tokenizer, max_tokens=5)
 
@@ -109,9 +125,25 @@ def test_suggest_exports_the_accepted_pair(script_project: Path):
     """End to end: `perfedit suggest --export-pair` appends a pair that `pairs.load` reads back."""
     (script_project / "fast.py").write_text(FAST_SEEN_BEFORE)
     result = subprocess.run(
-        [sys.executable, "-m", "perfedit", "suggest", "seen_before.py", "--candidates", "fast.py", "--runs", "5",
-         "--no-explain", "--export-pair", "pairs/mine.jsonl"],
-        cwd=script_project, capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "200"},
+        [
+            sys.executable,
+            "-m",
+            "perfedit",
+            "suggest",
+            "seen_before.py",
+            "--candidates",
+            "fast.py",
+            "--runs",
+            "5",
+            "--no-explain",
+            "--export-pair",
+            "pairs/mine.jsonl",
+        ],
+        cwd=script_project,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "200"},
     )
     assert result.returncode == 0, result.stderr
     [pair] = pairs.load(script_project / "pairs" / "mine.jsonl")

@@ -23,10 +23,18 @@ def test_shipped_recipes_load(name: str):
 def test_file_then_overrides(tmp_path: Path):
     path = tmp_path / "r.toml"
     path.write_text('method = "rrhf"\nmax_steps = 7\nrank_weight = 2\n')
-    overrides = dict(recipes.parse_override(text) for text in ["max_steps=3", "learning_rate=1e-4", "base=smollm2-135m"])
+    overrides = dict(
+        recipes.parse_override(text)
+        for text in ["max_steps=3", "learning_rate=1e-4", "base=smollm2-135m"]
+    )
     loaded = recipes.load(path, overrides, "rrhf")
     assert isinstance(loaded, recipes.RRHFRecipe)
-    assert (loaded.max_steps, loaded.rank_weight, loaded.learning_rate, loaded.base) == (3, 2.0, 1e-4, "smollm2-135m")
+    assert (loaded.max_steps, loaded.rank_weight, loaded.learning_rate, loaded.base) == (
+        3,
+        2.0,
+        1e-4,
+        "smollm2-135m",
+    )
     assert json.loads(loaded.to_json())["rank_weight"] == 2.0
 
 
@@ -59,14 +67,32 @@ def test_missing_file_and_wrong_method(tmp_path: Path):
 
 @pytest.mark.parametrize(
     ("override", "message"),
-    [("max_stepz=1", "unknown recipe key(s) for sft: max_stepz"), ("train='nope.jsonl'", "pair file nope.jsonl does not exist")],
+    [
+        ("max_stepz=1", "unknown recipe key(s) for sft: max_stepz"),
+        ("train='nope.jsonl'", "pair file nope.jsonl does not exist"),
+    ],
 )
-def test_train_cli_refuses_bad_input_before_loading_a_model(tmp_path: Path, override: str, message: str):
+def test_train_cli_refuses_bad_input_before_loading_a_model(
+    tmp_path: Path, override: str, message: str
+):
     import subprocess
     import sys
 
     done = subprocess.run(
-        [sys.executable, "-m", "perfedit", "train", "sft", "--out", str(tmp_path / "out"), "--set", override],
-        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        [
+            sys.executable,
+            "-m",
+            "perfedit",
+            "train",
+            "sft",
+            "--out",
+            str(tmp_path / "out"),
+            "--set",
+            override,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
     )
     assert done.returncode == 2 and message in done.stderr.replace("\n", " ")

@@ -30,7 +30,17 @@ SETTINGS = Settings(runs=10, timeout_s=5.0)
 def test_tiers_on_known_programs_in_parallel_workers(tmp_path: Path):
     tests = make_pie(tmp_path) / "tests" / "pdouble"
     tiers = RewardGroup(
-        DOUBLE_SLOW, tests, (None, "print(int(input()) *\n", DOUBLE_WRONG, DOUBLE_RAISES, DOUBLE_SAME_SPEED, DOUBLE_FAST), SETTINGS
+        DOUBLE_SLOW,
+        tests,
+        (
+            None,
+            "print(int(input()) *\n",
+            DOUBLE_WRONG,
+            DOUBLE_RAISES,
+            DOUBLE_SAME_SPEED,
+            DOUBLE_FAST,
+        ),
+        SETTINGS,
     )
     broken_original = RewardGroup(DOUBLE_WRONG, tests, (DOUBLE_FAST,), SETTINGS)
     with reward_pool(2) as pool:

@@ -34,7 +34,9 @@ def test_rank_loss_matches_a_hand_computation():
 
 def test_rank_loss_is_zero_when_scores_follow_rewards():
     assert rank_loss(torch.tensor([-3.0, -2.0, -1.0]), torch.tensor([0.0, 1.0, 2.0])).item() == 0.0
-    assert rank_loss(torch.tensor([-1.0, -1.0]), torch.tensor([1.3, 1.3])).item() == 0.0  # ties are not ranked
+    assert (
+        rank_loss(torch.tensor([-1.0, -1.0]), torch.tensor([1.3, 1.3])).item() == 0.0
+    )  # ties are not ranked
 
 
 @pytest.mark.parametrize(
@@ -58,11 +60,25 @@ def test_one_rrhf_step_on_smollm2(tmp_path: Path):
     from perfedit.training.rrhf import train_rrhf
 
     data = make_pie(tmp_path / "data")
-    recipe = from_mapping({
-        "method": "rrhf", "base": "smollm2-135m", "train": str(data / "train.jsonl"), "val": None,
-        "max_pairs": 1, "max_steps": 1, "grad_accum": 1, "samples": 1, "max_new_tokens": 24, "workers": 1,
-        "learning_rate": 1e-3, "lora_r": 4, "lora_alpha": 8, "device": "cpu", "save_every": 0,
-    })
+    recipe = from_mapping(
+        {
+            "method": "rrhf",
+            "base": "smollm2-135m",
+            "train": str(data / "train.jsonl"),
+            "val": None,
+            "max_pairs": 1,
+            "max_steps": 1,
+            "grad_accum": 1,
+            "samples": 1,
+            "max_new_tokens": 24,
+            "workers": 1,
+            "learning_rate": 1e-3,
+            "lora_r": 4,
+            "lora_alpha": 8,
+            "device": "cpu",
+            "save_every": 0,
+        }
+    )
     result = train_rrhf(recipe, tmp_path / "out", show_progress=False)
     [step] = [json.loads(line) for line in result.log.read_text().splitlines() if '"train"' in line]
     assert step["reward_target"] >= 1.3  # the pair's own fast program passes
@@ -70,4 +86,6 @@ def test_one_rrhf_step_on_smollm2(tmp_path: Path):
     from safetensors.torch import load_file
 
     weights = load_file(result.adapter / "adapter_model.safetensors")
-    assert any(t.abs().sum() > 0 for k, t in weights.items() if "lora_B" in k)  # LoRA B starts at zero
+    assert any(
+        t.abs().sum() > 0 for k, t in weights.items() if "lora_B" in k
+    )  # LoRA B starts at zero

@@ -19,17 +19,39 @@ SLOW = "n = int(input())\nprint(sum(i for i in range(n)))\n"
 
 
 def _verdict(label: str, verdict: str, speedup: float | None) -> Verdict:
-    c = Comparison(1.0, 1 / speedup, speedup, (speedup * 0.9, speedup * 1.1), 0.001, verdict == "faster") if speedup else None
+    c = (
+        Comparison(
+            1.0, 1 / speedup, speedup, (speedup * 0.9, speedup * 1.1), 0.001, verdict == "faster"
+        )
+        if speedup
+        else None
+    )
     return Verdict(label, verdict, "", 1, 1, c)
 
 
 def test_the_fastest_significantly_faster_sample_is_kept_with_every_samples_tier(tmp_path: Path):
-    pair = Pair(SLOW, "n = int(input())\nprint(n * (n - 1) // 2)\n", problem_id="p1", id="s1", tests=tmp_path)
+    pair = Pair(
+        SLOW,
+        "n = int(input())\nprint(n * (n - 1) // 2)\n",
+        problem_id="p1",
+        id="s1",
+        tests=tmp_path,
+    )
     target = find(Path("prog.py"), SLOW)
-    candidates = [Candidate("greedy", "x = (", "x = ("), Candidate("sample 1", "print(0)\n", ""),
-                  Candidate("sample 2", "A\n", ""), Candidate("sample 3", "B\n", ""), Candidate.unusable("sample 4")]
-    verdicts = [_verdict("greedy", "rejected", None), _verdict("sample 1", "rejected", None),
-                _verdict("sample 2", "faster", 1.5), _verdict("sample 3", "faster", 2.5), _verdict("sample 4", "rejected", None)]
+    candidates = [
+        Candidate("greedy", "x = (", "x = ("),
+        Candidate("sample 1", "print(0)\n", ""),
+        Candidate("sample 2", "A\n", ""),
+        Candidate("sample 3", "B\n", ""),
+        Candidate.unusable("sample 4"),
+    ]
+    verdicts = [
+        _verdict("greedy", "rejected", None),
+        _verdict("sample 1", "rejected", None),
+        _verdict("sample 2", "faster", 1.5),
+        _verdict("sample 3", "faster", 2.5),
+        _verdict("sample 4", "rejected", None),
+    ]
     record = best_record(pair, target, candidates, verdicts)
     assert record is not None and record["fast"] == "B\n" and record["speedup"] == 2.5
     assert [c["reward"] for c in record["candidates"]] == [0.0, 1.0, 2.0, 2.0, 0.0]  # PerfRL tiers
@@ -40,7 +62,9 @@ def test_the_fastest_significantly_faster_sample_is_kept_with_every_samples_tier
 
 
 @pytest.mark.model
-@pytest.mark.skipif(not (PIE / "train.jsonl").is_file(), reason="PIE data not in ../shared/data/pie")
+@pytest.mark.skipif(
+    not (PIE / "train.jsonl").is_file(), reason="PIE data not in ../shared/data/pie"
+)
 def test_real_model_self_improvement_on_one_pie_problem(tmp_path: Path):
     from perfedit.llm import load as load_model
     from perfedit.training.evaluate import programs
@@ -48,10 +72,19 @@ def test_real_model_self_improvement_on_one_pie_problem(tmp_path: Path):
     (pair,) = programs(load(PIE / "train.jsonl"), 1)
     model = load_model("smollm2-135m")
     out = tmp_path / "self-improve.jsonl"
-    settings = Settings(model="smollm2-135m", samples=2, max_new_tokens=64, runs=5, exemplars=str(PIE), exemplars_k=1)
+    settings = Settings(
+        model="smollm2-135m",
+        samples=2,
+        max_new_tokens=64,
+        runs=5,
+        exemplars=str(PIE),
+        exemplars_k=1,
+    )
     (outcome,) = self_improve([pair], lambda: model, settings, out)
     assert outcome.candidates == 3 and 0 <= outcome.correct <= 3
-    if outcome.record is None:  # a 135M model rarely beats a human submission; then nothing is written
+    if (
+        outcome.record is None
+    ):  # a 135M model rarely beats a human submission; then nothing is written
         assert outcome.skipped and not out.exists()
     else:
         assert out.read_text().count("\n") == 1 and outcome.record["speedup"] > 1

@@ -24,9 +24,19 @@ pytestmark = pytest.mark.model
 
 #: One training pair (the shortest) repeated every step, a high learning rate, three steps.
 SMOKE = {
-    "base": "smollm2-135m", "max_pairs": 1, "batch_size": 1, "grad_accum": 1, "max_steps": 3,
-    "learning_rate": 2e-3, "warmup_steps": 0, "scheduler": "constant", "lora_r": 4, "lora_alpha": 8,
-    "save_every": 2, "eval_every": 0, "device": "cpu",
+    "base": "smollm2-135m",
+    "max_pairs": 1,
+    "batch_size": 1,
+    "grad_accum": 1,
+    "max_steps": 3,
+    "learning_rate": 2e-3,
+    "warmup_steps": 0,
+    "scheduler": "constant",
+    "lora_r": 4,
+    "lora_alpha": 8,
+    "save_every": 2,
+    "eval_every": 0,
+    "device": "cpu",
 }
 
 
@@ -36,11 +46,20 @@ def smoke_run(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess
     root = tmp_path_factory.mktemp("sft")
     data = make_pie(root / "data")
     out = root / "out"
-    overrides = [f"{k}={json.dumps(v)}" for k, v in {**SMOKE, "train": str(data / "train.jsonl"), "val": str(data / "val.jsonl")}.items()]
+    overrides = [
+        f"{k}={json.dumps(v)}"
+        for k, v in {
+            **SMOKE,
+            "train": str(data / "train.jsonl"),
+            "val": str(data / "val.jsonl"),
+        }.items()
+    ]
     command = [sys.executable, "-m", "perfedit", "train", "sft", "--out", str(out)]
     for override in overrides:
         command += ["--set", override]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"})
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"}
+    )
     return data, out, done
 
 
@@ -52,13 +71,23 @@ def test_cli_run_logs_a_falling_loss_and_changes_the_adapter(smoke_run):
     losses = [r["loss"] for r in log if r["split"] == "train"]
     assert len(losses) == 3 and losses[-1] < losses[0]
     evals = [(r["step"], r["loss"]) for r in log if r["split"] == "eval"]
-    assert [step for step, _ in evals] == [0, 3]  # eval_every 0: before the first step and at the end
-    assert evals[1][1] < evals[0][1]  # the evaluation pair has the same fast program as the training pair
+    assert [step for step, _ in evals] == [
+        0,
+        3,
+    ]  # eval_every 0: before the first step and at the end
+    assert (
+        evals[1][1] < evals[0][1]
+    )  # the evaluation pair has the same fast program as the training pair
     weights = load_file(out / "adapter" / "adapter_model.safetensors")
-    assert any(t.abs().sum() > 0 for k, t in weights.items() if "lora_B" in k)  # LoRA B starts at zero
+    assert any(
+        t.abs().sum() > 0 for k, t in weights.items() if "lora_B" in k
+    )  # LoRA B starts at zero
     saved = json.loads((out / "checkpoint-000002" / "recipe.json").read_text())
     assert saved["max_steps"] == 3 and saved["lora_r"] == 4 and "target_modules" in saved
-    assert json.loads((out / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"] == "smollm2-135m"
+    assert (
+        json.loads((out / "adapter" / "adapter_config.json").read_text())["base_model_name_or_path"]
+        == "smollm2-135m"
+    )
 
 
 def test_resume_reaches_the_same_adapter(smoke_run, tmp_path: Path):
@@ -66,7 +95,9 @@ def test_resume_reaches_the_same_adapter(smoke_run, tmp_path: Path):
 
     data, full, _ = smoke_run
     paths = {"train": str(data / "train.jsonl"), "val": str(data / "val.jsonl")}
-    interrupted = train_sft(from_mapping({**SMOKE, **paths, "max_steps": 2}), tmp_path, show_progress=False)
+    interrupted = train_sft(
+        from_mapping({**SMOKE, **paths, "max_steps": 2}), tmp_path, show_progress=False
+    )
     assert interrupted.steps == 2 and (tmp_path / "checkpoint-000002" / "state.pt").is_file()
     resumed = train_sft(from_mapping({**SMOKE, **paths}), tmp_path, show_progress=False)
     assert (resumed.resumed_from, resumed.steps) == (2, 3)
@@ -74,37 +105,86 @@ def test_resume_reaches_the_same_adapter(smoke_run, tmp_path: Path):
     got = load_file(resumed.adapter / "adapter_model.safetensors")
     assert expected.keys() == got.keys()
     assert all(torch.allclose(expected[k], got[k], atol=1e-5) for k in expected)
-    steps = [json.loads(line)["step"] for line in resumed.log.read_text().splitlines() if '"train"' in line]
+    steps = [
+        json.loads(line)["step"]
+        for line in resumed.log.read_text().splitlines()
+        if '"train"' in line
+    ]
     assert steps == [1, 2, 3]
     with pytest.raises(ConfigError, match="lora_r"):
-        train_sft(from_mapping({**SMOKE, **paths, "lora_r": 8, "max_steps": 4}), tmp_path, show_progress=False)
+        train_sft(
+            from_mapping({**SMOKE, **paths, "lora_r": 8, "max_steps": 4}),
+            tmp_path,
+            show_progress=False,
+        )
 
 
 def test_export_ships_the_adapter_in_bf16_and_it_loads(smoke_run, tmp_path: Path):
     _, out, done = smoke_run
     assert done.returncode == 0, done.stderr
     shipped = tmp_path / "models" / "smoke"
-    exported = subprocess.run([sys.executable, "-m", "perfedit", "train", "export", str(out / "adapter"), "--out", str(shipped)],
-                              capture_output=True, text=True, timeout=300)
+    exported = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "perfedit",
+            "train",
+            "export",
+            str(out / "adapter"),
+            "--out",
+            str(shipped),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert exported.returncode == 0, exported.stderr
-    assert sorted(p.name for p in shipped.iterdir()) == ["adapter.gguf", "adapter_config.json", "adapter_model.safetensors", "recipe.json"]
-    trained, cast = load_file(out / "adapter" / "adapter_model.safetensors"), load_file(shipped / "adapter_model.safetensors")
+    assert sorted(p.name for p in shipped.iterdir()) == [
+        "adapter.gguf",
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "recipe.json",
+    ]
+    trained, cast = (
+        load_file(out / "adapter" / "adapter_model.safetensors"),
+        load_file(shipped / "adapter_model.safetensors"),
+    )
     assert cast.keys() == trained.keys() and all(t.dtype == torch.bfloat16 for t in cast.values())
-    assert all(torch.allclose(cast[k].float(), trained[k].float(), rtol=1e-2, atol=1e-6) for k in trained)
+    assert all(
+        torch.allclose(cast[k].float(), trained[k].float(), rtol=1e-2, atol=1e-6) for k in trained
+    )
 
     from perfedit.llm.hf import TransformersModel
 
     model = TransformersModel.load(str(shipped))
     loaded = {k: v for k, v in model.model.state_dict().items() if "lora_B" in k}
-    assert loaded and all(v.abs().sum() > 0 for v in loaded.values())  # the trained B, not PEFT's zero init
+    assert loaded and all(
+        v.abs().sum() > 0 for v in loaded.values()
+    )  # the trained B, not PEFT's zero init
 
     from perfedit.llm.llamacpp import LlamaCppModel
 
-    fast = LlamaCppModel.load(str(shipped))  # the base GGUF with adapter.gguf (llama.cpp refuses a malformed one)
+    fast = LlamaCppModel.load(
+        str(shipped)
+    )  # the base GGUF with adapter.gguf (llama.cpp refuses a malformed one)
     assert fast.files[1] == shipped / "adapter.gguf"
 
-    refused = subprocess.run([sys.executable, "-m", "perfedit", "train", "export", str(out), "--out", str(tmp_path / "x")],
-                             capture_output=True, text=True, timeout=300, env={**os.environ, "COLUMNS": "300"})
+    refused = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "perfedit",
+            "train",
+            "export",
+            str(out),
+            "--out",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "300"},
+    )
     assert refused.returncode != 0 and "not a trained adapter folder" in refused.stderr
 
 

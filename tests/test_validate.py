@@ -28,7 +28,9 @@ def test_outputs_match_like_pie():
 
 
 def test_script_candidates_judged(script_project: Path):
-    before = {p.pid for p in psutil.Process().children(recursive=True)}  # e.g. multiprocessing's resource tracker
+    before = {
+        p.pid for p in psutil.Process().children(recursive=True)
+    }  # e.g. multiprocessing's resource tracker
     with _harness(script_project, Settings(runs=5, timeout_s=2)) as harness:
         baseline = harness.baseline()
         assert baseline.tests_total == 4
@@ -69,7 +71,9 @@ def test_pytest_suite_rejects_reordering(dedupe_project: Path):
     target = find(path, path.read_text(), function="unique_in_order")
     with Harness(target, discover(target), Settings(runs=5)) as harness:
         harness.baseline(runs=1)
-        verdict = harness.validate("set", target.replace("def unique_in_order(items):\n    return list(set(items))\n"))
+        verdict = harness.validate(
+            "set", target.replace("def unique_in_order(items):\n    return list(set(items))\n")
+        )
     assert verdict.verdict == "rejected"
     assert "test_small" in verdict.reason and "assert [" in verdict.reason
     assert "AssertionError" in verdict.detail

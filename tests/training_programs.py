@@ -18,7 +18,9 @@ DOUBLE_SAME_SPEED = "n = int(input())\n" + SPIN + "print(2 * n)\n"
 DOUBLE_WRONG = "print(int(input()) * 3)\n"
 DOUBLE_RAISES = "raise ValueError(input())\n"
 
-SUM_SLOW = "input()\ntotal = 0\nfor x in input().split():\n    total = total + int(x)\nprint(total)\n"
+SUM_SLOW = (
+    "input()\ntotal = 0\nfor x in input().split():\n    total = total + int(x)\nprint(total)\n"
+)
 SUM_FAST = "input()\nprint(sum(map(int, input().split())))\n"
 
 
@@ -32,9 +34,17 @@ def _cases(folder: Path, cases: list[tuple[str, str]]) -> None:
 def pie_row(problem: str, submission: str, slow: str, fast: str, fast_passes: bool = True) -> dict:
     """A row as in PIE's JSONL files (the fields perfedit reads, and a few it does not)."""
     return {
-        "problem_id": problem, "user_id": "u1", "submission_id_v0": submission, "submission_id_v1": submission + "f",
-        "cpu_time_v0": 100, "cpu_time_v1": 50, "improvement_frac": 50.0, "slow": slow, "fast": fast,
-        "sample_tests_py311": {"slow": "pass", "fast": "pass" if fast_passes else "wrong answer"}, "split": "train",
+        "problem_id": problem,
+        "user_id": "u1",
+        "submission_id_v0": submission,
+        "submission_id_v1": submission + "f",
+        "cpu_time_v0": 100,
+        "cpu_time_v1": 50,
+        "improvement_frac": 50.0,
+        "slow": slow,
+        "fast": fast,
+        "sample_tests_py311": {"slow": "pass", "fast": "pass" if fast_passes else "wrong answer"},
+        "split": "train",
     }
 
 
@@ -49,5 +59,7 @@ def make_pie(folder: Path) -> Path:
         pie_row("psum", "s3", SUM_SLOW, "print(0)\n", fast_passes=False),
     ]
     (folder / "train.jsonl").write_text("".join(json.dumps(row) + "\n" for row in train))
-    (folder / "val.jsonl").write_text(json.dumps(pie_row("pdouble", "s4", DOUBLE_SLOW, DOUBLE_FAST)) + "\n")
+    (folder / "val.jsonl").write_text(
+        json.dumps(pie_row("pdouble", "s4", DOUBLE_SLOW, DOUBLE_FAST)) + "\n"
+    )
     return folder

@@ -75,7 +75,13 @@ class SampleGroup:
         return 1 + self.samples
 
 
-def sample_plan(samples: int, temperature: float, seed: int | None, strategies: bool = True, kind: str = "script") -> list[SampleGroup]:
+def sample_plan(
+    samples: int,
+    temperature: float,
+    seed: int | None,
+    strategies: bool = True,
+    kind: str = "script",
+) -> list[SampleGroup]:
     """How the greedy reply and ``samples`` samples are drawn (1 + ``samples`` replies in all).
 
     Without ``strategies``: one group, PIE's greedy + k samples at ``temperature`` (section 3.3).
@@ -92,15 +98,25 @@ def sample_plan(samples: int, temperature: float, seed: int | None, strategies: 
     groups = [SampleGroup(None, 0, temperature, seed)]
     for index, name in enumerate(names):
         fraction = index / (len(names) - 1) if len(names) > 1 else 0.5
-        groups.append(SampleGroup(
-            name, share + (index < extra) - 1, round(temperature * (low + (high - low) * fraction), 3),
-            None if seed is None else seed + 1000 * (index + 1), greedy=False,
-        ))
+        groups.append(
+            SampleGroup(
+                name,
+                share + (index < extra) - 1,
+                round(temperature * (low + (high - low) * fraction), 3),
+                None if seed is None else seed + 1000 * (index + 1),
+                greedy=False,
+            )
+        )
     return groups
 
 
-def faster_versions(model: ChatModel, target: Target, settings: Settings, should_stop: Callable[[], bool],
-                    exemplars: Sequence[Exemplar] = ()) -> Iterator[tuple[str, Reply]]:
+def faster_versions(
+    model: ChatModel,
+    target: Target,
+    settings: Settings,
+    should_stop: Callable[[], bool],
+    exemplars: Sequence[Exemplar] = (),
+) -> Iterator[tuple[str, Reply]]:
     """``(label, reply)`` for the greedy reply asking for a faster ``target`` ("greedy") and
     ``settings.samples`` more ("sample 3", or "sample 3 (built-ins)" under a strategy), drawn as
     :func:`sample_plan` says (``settings.strategies``, ``temperature``, ``seed``), at most
@@ -109,7 +125,9 @@ def faster_versions(model: ChatModel, target: Target, settings: Settings, should
     Cancelled once ``should_stop()`` is true, ModelError."""
     code = textwrap.dedent(target.code)
     count = 0
-    for group in sample_plan(settings.samples, settings.temperature, settings.seed, settings.strategies, target.kind):
+    for group in sample_plan(
+        settings.samples, settings.temperature, settings.seed, settings.strategies, target.kind
+    ):
         replies = model.replies(
             optimize_messages(code, target.kind, exemplars, group.strategy),
             num_samples=group.samples,
@@ -121,44 +139,106 @@ def faster_versions(model: ChatModel, target: Target, settings: Settings, should
             greedy=group.greedy,
         )
         for reply in replies:
-            label = "greedy" if count == 0 else f"sample {count}" + (f" ({group.strategy})" if group.strategy else "")
+            label = (
+                "greedy"
+                if count == 0
+                else f"sample {count}" + (f" ({group.strategy})" if group.strategy else "")
+            )
             count += 1
             yield label, reply
 
 
-def _greedy(model: ChatModel, messages: Messages, max_new_tokens: int, should_stop: Callable[[], bool] | None, stop_strings: list[str]) -> Reply:
-    return next(iter(model.replies(messages, num_samples=0, max_new_tokens=max_new_tokens, should_stop=should_stop, stop_strings=stop_strings)))
+def _greedy(
+    model: ChatModel,
+    messages: Messages,
+    max_new_tokens: int,
+    should_stop: Callable[[], bool] | None,
+    stop_strings: list[str],
+) -> Reply:
+    return next(
+        iter(
+            model.replies(
+                messages,
+                num_samples=0,
+                max_new_tokens=max_new_tokens,
+                should_stop=should_stop,
+                stop_strings=stop_strings,
+            )
+        )
+    )
 
 
-def fixed_version(model: ChatModel, code: str, kind: str, test: str, error: str, *, max_new_tokens: int,
-                  should_stop: Callable[[], bool] | None = None) -> Reply:
+def fixed_version(
+    model: ChatModel,
+    code: str,
+    kind: str,
+    test: str,
+    error: str,
+    *,
+    max_new_tokens: int,
+    should_stop: Callable[[], bool] | None = None,
+) -> Reply:
     """The greedy reply to PerfCodeGen's correctness round: ``code`` (a "function" or "script"
     ``kind``) failed ``test`` with ``error``. Raises Cancelled, ModelError."""
-    return _greedy(model, fix_messages(code, kind, test, error), max_new_tokens, should_stop, [CLOSING_FENCE])
+    return _greedy(
+        model, fix_messages(code, kind, test, error), max_new_tokens, should_stop, [CLOSING_FENCE]
+    )
 
 
-def faster_on_test(model: ChatModel, code: str, kind: str, test: str, seconds: float, *, max_new_tokens: int,
-                   should_stop: Callable[[], bool] | None = None, hot_lines: Sequence[tuple[int, float]] = ()) -> Reply:
+def faster_on_test(
+    model: ChatModel,
+    code: str,
+    kind: str,
+    test: str,
+    seconds: float,
+    *,
+    max_new_tokens: int,
+    should_stop: Callable[[], bool] | None = None,
+    hot_lines: Sequence[tuple[int, float]] = (),
+) -> Reply:
     """The greedy reply to PerfCodeGen's performance round: correct ``code`` and its most
     expensive ``test`` (trimmed-mean time ``seconds``; ``hot_lines``: (line, seconds) of its
     profile when known). Raises Cancelled, ModelError."""
-    return _greedy(model, optimize_with_test_messages(code, kind, test, seconds, hot_lines), max_new_tokens, should_stop, [CLOSING_FENCE])
+    return _greedy(
+        model,
+        optimize_with_test_messages(code, kind, test, seconds, hot_lines),
+        max_new_tokens,
+        should_stop,
+        [CLOSING_FENCE],
+    )
 
 
-def refinement_reply(model: ChatModel, messages: Messages, *, max_new_tokens: int,
-                     should_stop: Callable[[], bool] | None = None) -> Reply:
+def refinement_reply(
+    model: ChatModel,
+    messages: Messages,
+    *,
+    max_new_tokens: int,
+    should_stop: Callable[[], bool] | None = None,
+) -> Reply:
     """The greedy reply to the refinement round ``messages`` (:func:`~perfedit.prompts.fix_messages`,
     :func:`~perfedit.prompts.optimize_with_test_messages` or a :func:`~perfedit.prompts.retry_messages`
     continuation), ending at the code block's closing fence. Raises Cancelled, ModelError."""
     return _greedy(model, messages, max_new_tokens, should_stop, [CLOSING_FENCE])
 
 
-def refinement_retry(model: ChatModel, messages: Messages, reply: str, repeated: str, *, max_new_tokens: int,
-                     should_stop: Callable[[], bool] | None = None) -> Reply:
+def refinement_retry(
+    model: ChatModel,
+    messages: Messages,
+    reply: str,
+    repeated: str,
+    *,
+    max_new_tokens: int,
+    should_stop: Callable[[], bool] | None = None,
+) -> Reply:
     """The greedy reply once more, after ``messages`` of a refinement round and its ``reply``,
     which repeated the earlier candidate ``repeated`` (told so; :func:`~perfedit.prompts.retry_messages`).
     Raises Cancelled, ModelError."""
-    return refinement_reply(model, retry_messages(messages, reply, repeated), max_new_tokens=max_new_tokens, should_stop=should_stop)
+    return refinement_reply(
+        model,
+        retry_messages(messages, reply, repeated),
+        max_new_tokens=max_new_tokens,
+        should_stop=should_stop,
+    )
 
 
 def why_faster(model: ChatModel, original: str, faster: str) -> str:
@@ -171,7 +251,8 @@ def why_faster(model: ChatModel, original: str, faster: str) -> str:
             reply = reply.replace(block, "")
     text = " ".join(re.sub(r"```(?:python)?|\*\*|__|`|#+ ", "", reply).split())
     sentences = [
-        sentence for sentence in re.split(r"(?<=[.!?])\s+", text)
+        sentence
+        for sentence in re.split(r"(?<=[.!?])\s+", text)
         if not _LIST_MARKER.search(sentence)  # "Here is why: 1." introduces a list: skip it
     ]
     return " ".join(sentences[:_MAX_REASON_SENTENCES])

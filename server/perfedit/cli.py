@@ -40,7 +40,11 @@ if TYPE_CHECKING:  # the handlers import these when they run, so --help and usag
     from perfedit.validate import Verdict
 
 _EXIT_CODES: list[tuple[type[PerfeditError], int]] = [
-    (InputError, 2), (ModelError, 3), (Cancelled, 130), (NoFasterVersion, 1), (NoCodeGenerated, 1),
+    (InputError, 2),
+    (ModelError, 3),
+    (Cancelled, 130),
+    (NoFasterVersion, 1),
+    (NoCodeGenerated, 1),
     (PerfeditError, 1),
 ]
 
@@ -54,13 +58,19 @@ class _RichProgress:
         self._progress = progress
         self._tasks: dict[object, Any] = {}
 
-    def __call__(self, label: str, completed: float, total: float | None, key: object = None) -> None:
+    def __call__(
+        self, label: str, completed: float, total: float | None, key: object = None
+    ) -> None:
         key = label if key is None else key
         if key not in self._tasks and self._progress.disable:  # not a terminal: one line per step
             self._progress.console.print(label, markup=False, highlight=False)
         if key not in self._tasks:
             for task in self._tasks.values():
-                self._progress.update(task, completed=self._progress.tasks[task].total or 1, total=self._progress.tasks[task].total or 1)
+                self._progress.update(
+                    task,
+                    completed=self._progress.tasks[task].total or 1,
+                    total=self._progress.tasks[task].total or 1,
+                )
             self._tasks[key] = self._progress.add_task(label, total=total)
         self._progress.update(self._tasks[key], description=label, completed=completed, total=total)
 
@@ -74,7 +84,9 @@ class _RichJobProgress:
         self._bars = _RichProgress(progress)
         self._console = progress.console
 
-    def __call__(self, phase: Phase, completed: float = 0, total: float | None = None, detail: str = "") -> None:
+    def __call__(
+        self, phase: Phase, completed: float = 0, total: float | None = None, detail: str = ""
+    ) -> None:
         if phase is Phase.FOUND:
             self._console.print(f"found {detail}")
         else:
@@ -93,8 +105,15 @@ def _progress_bar(console: Console, *, bytes_: bool = False) -> Progress:
     )
 
     counter = DownloadColumn() if bytes_ else MofNCompleteColumn()
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), counter, TimeElapsedColumn(),
-                    console=console, disable=not console.is_terminal)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        counter,
+        TimeElapsedColumn(),
+        console=console,
+        disable=not console.is_terminal,
+    )
 
 
 def _finite(value: float) -> float | None:
@@ -104,7 +123,11 @@ def _finite(value: float) -> float | None:
 
 def _differential_json(check: DifferentialCheck | None) -> dict[str, int] | None:
     """The inputs a candidate was checked on by differential testing (lower confidence), or None."""
-    return None if check is None else {"inputs": check.inputs, "recorded": check.recorded, "generated": check.generated}
+    return (
+        None
+        if check is None
+        else {"inputs": check.inputs, "recorded": check.recorded, "generated": check.generated}
+    )
 
 
 def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
@@ -113,7 +136,12 @@ def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
     return {
         "found": True,
         "target": {"path": str(s.target.path), "name": s.target.name, "kind": s.target.kind},
-        "tests": {"kind": s.suite.kind, "description": s.suite.describe(), "passed": s.winner.tests_passed, "total": s.winner.tests_total},
+        "tests": {
+            "kind": s.suite.kind,
+            "description": s.suite.describe(),
+            "passed": s.winner.tests_passed,
+            "total": s.winner.tests_total,
+        },
         "checked_by_differential_testing": _differential_json(s.winner.differential),
         "winner": s.winner.label,
         "speedup": _finite(c.speedup),
@@ -122,7 +150,10 @@ def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
         "rtr_percent": c.rtr,
         "baseline_s": c.baseline_s,
         "candidate_s": c.candidate_s,
-        "peak_rss_bytes": {"original": s.baseline.peak_rss_bytes, "candidate": s.winner.peak_rss_bytes},
+        "peak_rss_bytes": {
+            "original": s.baseline.peak_rss_bytes,
+            "candidate": s.winner.peak_rss_bytes,
+        },
         "changed_lines": s.changed_lines,
         "changed_lines_before_minimisation": s.changed_lines_before,
         "lines_removed_by_minimisation": s.changed_lines_before - s.changed_lines,
@@ -130,7 +161,9 @@ def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
         "diff": s.diff,
         "facts": s.facts,
         "reason": s.reason,
-        "candidates": [{"label": v.label, "verdict": v.verdict, "reason": v.reason} for v in s.verdicts],
+        "candidates": [
+            {"label": v.label, "verdict": v.verdict, "reason": v.reason} for v in s.verdicts
+        ],
         "timings_s": s.timings_s,
         "generated_tokens": s.generated_tokens,
         "stopped_early": s.stopped_early or None,
@@ -155,10 +188,14 @@ def _print_suggestion(console: Console, s: Suggestion, applied: bool) -> None:
         f"{sum(v.verdict == 'faster' for v in s.verdicts)} faster)"
     )
     if s.changed_lines_before != s.changed_lines:
-        console.print(f"Minimisation removed {s.changed_lines_before - s.changed_lines} changed line(s) the speedup did not need.")
+        console.print(
+            f"Minimisation removed {s.changed_lines_before - s.changed_lines} changed line(s) the speedup did not need."
+        )
     if s.stopped_early:
         console.print(f"Stopped generating early: {s.stopped_early}.")
-    console.print(f"[green]Applied to {s.target.path}[/green]" if applied else "Not applied (use --apply).")
+    console.print(
+        f"[green]Applied to {s.target.path}[/green]" if applied else "Not applied (use --apply)."
+    )
 
 
 def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
@@ -169,14 +206,26 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     path = Path(args.file)
     source = read_source(path)
     settings = config.load(path).replace(
-        samples=args.samples, model=args.model, runs=args.runs, explain=args.explain,
-        budget_s=args.budget_s, backend=args.backend, endpoint=args.endpoint,
+        samples=args.samples,
+        model=args.model,
+        runs=args.runs,
+        explain=args.explain,
+        budget_s=args.budget_s,
+        backend=args.backend,
+        endpoint=args.endpoint,
         exemplars=str(Path(args.exemplars).resolve()) if args.exemplars else None,
     )
-    request = Request(path=path, source=source, function=args.function, tests=Path(args.tests) if args.tests else None)
+    request = Request(
+        path=path,
+        source=source,
+        function=args.function,
+        tests=Path(args.tests) if args.tests else None,
+    )
     # --candidates: the versions in that file instead of the rules, the model and refinement
     refiners: list[Proposer] | None
-    proposers, refiners = ([stub_proposer(Path(args.candidates))], []) if args.candidates else (None, None)
+    proposers, refiners = (
+        ([stub_proposer(Path(args.candidates))], []) if args.candidates else (None, None)
+    )
 
     from perfedit import llm
 
@@ -187,7 +236,9 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
         return llm.shared(settings.model, backend=settings.backend, endpoint=settings.endpoint)
 
     with _progress_bar(console) as bar:
-        suggestion = suggest(request, settings, model, _RichJobProgress(bar), proposers=proposers, refiners=refiners)
+        suggestion = suggest(
+            request, settings, model, _RichJobProgress(bar), proposers=proposers, refiners=refiners
+        )
     not_applied = _apply(suggestion, source) if args.apply else None
     applied = bool(args.apply) and not_applied is None
     if args.export_pair:
@@ -210,14 +261,24 @@ def _save_timings(console: Console, folder: Path, target: Target, verdict: Verdi
 
     c = verdict.comparison
     assert c is not None
-    metadata = {"description": f"perfedit: {target.name} in {target.path.name}, candidate {verdict.label}",
-                "perfedit_verdict": verdict.verdict}
+    metadata = {
+        "description": f"perfedit: {target.name} in {target.path.name}, candidate {verdict.label}",
+        "perfedit_verdict": verdict.verdict,
+    }
     try:
-        paths = save_timings(folder, target.name, {"original": c.baseline_runs_s, "candidate": c.candidate_runs_s}, metadata)
+        paths = save_timings(
+            folder,
+            target.name,
+            {"original": c.baseline_runs_s, "candidate": c.candidate_runs_s},
+            metadata,
+        )
     except OSError as exc:
         raise InputError(f"could not write the timings to {folder}: {exc.strerror or exc}") from exc
-    console.print(f"Timings saved as pyperf files: python -m pyperf compare_to {paths[0]} {paths[1]}",
-                  markup=False, highlight=False)
+    console.print(
+        f"Timings saved as pyperf files: python -m pyperf compare_to {paths[0]} {paths[1]}",
+        markup=False,
+        highlight=False,
+    )
 
 
 def _apply(s: Suggestion, source: str) -> InputError | None:
@@ -225,7 +286,9 @@ def _apply(s: Suggestion, source: str) -> InputError | None:
     return apply_source(s.target.path, source, s.new_source, s.diff, s.target.name)
 
 
-def apply_source(path: Path, source: str, new_source: str, diff: str, name: str) -> InputError | None:
+def apply_source(
+    path: Path, source: str, new_source: str, diff: str, name: str
+) -> InputError | None:
     """Write ``new_source`` into ``path`` if it still holds ``source``, atomically (a temporary
     file in the same folder, then a rename), so a full disk or a crash never leaves the file
     half-written.
@@ -240,7 +303,9 @@ def apply_source(path: Path, source: str, new_source: str, diff: str, name: str)
         if path.read_text(encoding="utf-8") != source:
             return InputError(f"{path} changed while perfedit was working; not applied. Run again.")
         mode = path.stat().st_mode & 0o7777
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".perfedit", dir=path.parent)
+        fd, temporary = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".perfedit", dir=path.parent
+        )
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(new_source)
@@ -251,7 +316,11 @@ def apply_source(path: Path, source: str, new_source: str, diff: str, name: str)
             raise
     except OSError as exc:
         saved = _save_patch(path, name, diff)
-        where = f"the diff is saved in {saved}; apply it with `patch -p1 -d {path.parent} < {saved}`" if saved else "the diff is above"
+        where = (
+            f"the diff is saved in {saved}; apply it with `patch -p1 -d {path.parent} < {saved}`"
+            if saved
+            else "the diff is above"
+        )
         return InputError(f"could not write {path} ({exc.strerror or exc}); not applied: {where}.")
     return None
 
@@ -286,7 +355,10 @@ def _compare_json(o: Report) -> dict[str, Any]:
         "tests_total": v.tests_total,
         "checked_by_differential_testing": _differential_json(v.differential),
         "tests": o.suite.describe(),
-        "peak_rss_bytes": {"original": o.baseline.peak_rss_bytes, "candidate": v.peak_rss_bytes or None},
+        "peak_rss_bytes": {
+            "original": o.baseline.peak_rss_bytes,
+            "candidate": v.peak_rss_bytes or None,
+        },
         "target": {"path": str(o.target.path), "name": o.target.name, "kind": o.target.kind},
         "detail": v.detail,
     }
@@ -298,7 +370,11 @@ def _compare_lines(o: Report) -> list[str]:
     from perfedit.explain import facts
 
     v = o.verdict
-    return [f"{v.verdict}: {v.reason}", *facts(v, o.baseline, o.suite), *(["", v.detail] if v.detail else [])]
+    return [
+        f"{v.verdict}: {v.reason}",
+        *facts(v, o.baseline, o.suite),
+        *(["", v.detail] if v.detail else []),
+    ]
 
 
 def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
@@ -308,8 +384,11 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
     settings = config.load(original).replace(runs=args.runs)
     with console.status(f"validating {args.candidate} against {args.original}"):
         report = compare_files(
-            original, Path(args.candidate), settings,
-            function=args.function, tests=Path(args.tests) if args.tests else None,
+            original,
+            Path(args.candidate),
+            settings,
+            function=args.function,
+            tests=Path(args.tests) if args.tests else None,
         )
     if args.json:
         print(json.dumps(_compare_json(report), indent=2))
@@ -324,15 +403,22 @@ def _cmd_doctor(args: argparse.Namespace, console: Console) -> int:
     from perfedit.pyperf_files import system_checks
     from perfedit.sandbox import isolation_report
 
-    report = {**isolation_report(), "load average (1, 5, 15 min)": " ".join(f"{x:.2f}" for x in os.getloadavg()),
-              "timing checks (pyperf system show)": system_checks()}
+    report = {
+        **isolation_report(),
+        "load average (1, 5, 15 min)": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+        "timing checks (pyperf system show)": system_checks(),
+    }
     if args.json:
         print(json.dumps(report, indent=2))
     else:
         for key, value in report.items():
             if isinstance(value, dict):
                 print(f"{key}:")
-                print("\n".join(f"  {section}: {line}" for section, lines in value.items() for line in lines))
+                print(
+                    "\n".join(
+                        f"  {section}: {line}" for section, lines in value.items() for line in lines
+                    )
+                )
             else:
                 print(f"{key}: {value}")
     return 0
@@ -341,6 +427,7 @@ def _cmd_doctor(args: argparse.Namespace, console: Console) -> int:
 def _cmd_model_pull(args: argparse.Namespace, console: Console) -> int:
     """Fetch and verify a model's GGUF file, saying what it does and why; one bar, in bytes."""
     with _progress_bar(console, bytes_=True) as bar:
+
         def say(sentence: str) -> None:
             bar.console.print(sentence, markup=False, highlight=False, soft_wrap=True)
 
@@ -356,10 +443,23 @@ def _cmd_model_list(args: argparse.Namespace, console: Console) -> int:
         lines = [f"{m.name}  {m.description}"]
         if m.adapter is not None:
             lines.append(f"  folder: {m.adapter}")
-            lines.append("  base model GGUF: " + (str(m.gguf) if m.gguf else f"{'damaged' if m.damaged else 'missing'} ({pull})"))
+            lines.append(
+                "  base model GGUF: "
+                + (str(m.gguf) if m.gguf else f"{'damaged' if m.damaged else 'missing'} ({pull})")
+            )
         else:
-            lines.append("  GGUF: " + (str(m.gguf) if m.gguf else f"{'damaged' if m.damaged else 'not downloaded'} ({pull})"))
-            lines.append("  transformers copy: " + (str(m.converted) if m.converted else "none (made once, when first needed)"))
+            lines.append(
+                "  GGUF: "
+                + (
+                    str(m.gguf)
+                    if m.gguf
+                    else f"{'damaged' if m.damaged else 'not downloaded'} ({pull})"
+                )
+            )
+            lines.append(
+                "  transformers copy: "
+                + (str(m.converted) if m.converted else "none (made once, when first needed)")
+            )
         for line in lines:
             console.print(line, markup=False, highlight=False, soft_wrap=True)
     return 0
@@ -380,43 +480,87 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = commands.add_parser("suggest", help="suggest a faster version of a function or script")
     s.add_argument("file", help="the Python file")
-    s.add_argument("--function", help="the function to speed up (default: the file as a stdin/stdout script)")
-    s.add_argument("--tests", help="pytest file or folder, or a folder of input.N.txt/output.N.txt cases")
+    s.add_argument(
+        "--function", help="the function to speed up (default: the file as a stdin/stdout script)"
+    )
+    s.add_argument(
+        "--tests", help="pytest file or folder, or a folder of input.N.txt/output.N.txt cases"
+    )
     for name in ("samples", "runs", "model", "backend"):
         config.add_option(s, name)
     config.add_option(s, "endpoint", metavar="URL")
     config.add_option(s, "budget_s", "--budget", metavar="SECONDS")
     config.add_option(s, "explain")
-    s.add_argument("--exemplars", metavar="PATH", help="retrieve the prompt's slow→fast exemplars from this pair file or PIE folder, e.g. ../shared/data/pie (default: none)")
-    s.add_argument("--candidates", help="stub proposer: take candidate versions from this file instead of the model")
-    s.add_argument("--apply", action="store_true", help="write the faster version into FILE if one was found")
-    s.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
-    s.add_argument("--save-timings", metavar="DIR", help="write the original's and the winner's timed runs as pyperf JSON files in DIR")
-    s.add_argument("--export-pair", metavar="FILE", help="append the accepted suggestion to FILE as a slow→fast training pair")
+    s.add_argument(
+        "--exemplars",
+        metavar="PATH",
+        help="retrieve the prompt's slow→fast exemplars from this pair file or PIE folder, e.g. ../shared/data/pie (default: none)",
+    )
+    s.add_argument(
+        "--candidates",
+        help="stub proposer: take candidate versions from this file instead of the model",
+    )
+    s.add_argument(
+        "--apply", action="store_true", help="write the faster version into FILE if one was found"
+    )
+    s.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of the report"
+    )
+    s.add_argument(
+        "--save-timings",
+        metavar="DIR",
+        help="write the original's and the winner's timed runs as pyperf JSON files in DIR",
+    )
+    s.add_argument(
+        "--export-pair",
+        metavar="FILE",
+        help="append the accepted suggestion to FILE as a slow→fast training pair",
+    )
     s.set_defaults(handler=_cmd_suggest)
 
-    c = commands.add_parser("compare", help="validate a faster version you wrote and time it against the original")
+    c = commands.add_parser(
+        "compare", help="validate a faster version you wrote and time it against the original"
+    )
     c.add_argument("original", help="the original Python file")
     c.add_argument("candidate", help="the new version of the whole file")
-    c.add_argument("--function", help="the function to compare (default: the files as stdin/stdout scripts)")
-    c.add_argument("--tests", help="pytest file or folder, or a folder of input.N.txt/output.N.txt cases")
+    c.add_argument(
+        "--function", help="the function to compare (default: the files as stdin/stdout scripts)"
+    )
+    c.add_argument(
+        "--tests", help="pytest file or folder, or a folder of input.N.txt/output.N.txt cases"
+    )
     config.add_option(c, "runs")
-    c.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
-    c.add_argument("--save-timings", metavar="DIR", help="write both sides' timed runs as pyperf JSON files in DIR")
+    c.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of the report"
+    )
+    c.add_argument(
+        "--save-timings",
+        metavar="DIR",
+        help="write both sides' timed runs as pyperf JSON files in DIR",
+    )
     c.set_defaults(handler=_cmd_compare)
 
-    doctor = commands.add_parser("doctor", help="show which sandbox isolation (network guard, limits) is active and pyperf's checks of this machine")
+    doctor = commands.add_parser(
+        "doctor",
+        help="show which sandbox isolation (network guard, limits) is active and pyperf's checks of this machine",
+    )
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
     doctor.set_defaults(handler=_cmd_doctor)
 
     lsp = commands.add_parser("lsp", help="run the language server on stdio")
     lsp.set_defaults(handler=_cmd_lsp)
 
-    model = commands.add_parser("model", help="manage local models").add_subparsers(dest="model_command", required=True)
+    model = commands.add_parser("model", help="manage local models").add_subparsers(
+        dest="model_command", required=True
+    )
     pull = model.add_parser("pull", help="fetch and verify a model's GGUF file (idempotent)")
-    pull.add_argument("name", nargs="?", default=modelstore.DEFAULT_MODEL, help="model alias or Hub id")
+    pull.add_argument(
+        "name", nargs="?", default=modelstore.DEFAULT_MODEL, help="model alias or Hub id"
+    )
     pull.set_defaults(handler=_cmd_model_pull)
-    model.add_parser("list", help="known models and where they are").set_defaults(handler=_cmd_model_list)
+    model.add_parser("list", help="known models and where they are").set_defaults(
+        handler=_cmd_model_list
+    )
     cli_train.register(commands)  # train sft|rrhf, data pairs, evaluate
     cli_profile.register(commands)  # profile
     cli_scan.register(commands)  # scan
@@ -434,7 +578,11 @@ def main(argv: list[str] | None = None) -> int:
         return args.handler(args, console)
     except NoFasterVersion as exc:
         if getattr(args, "json", False):
-            print(json.dumps({"found": False, "message": str(exc), "candidates": exc.reasons}, indent=2))
+            print(
+                json.dumps(
+                    {"found": False, "message": str(exc), "candidates": exc.reasons}, indent=2
+                )
+            )
         console.print(str(exc), style="yellow", markup=False)
         for label, reason in exc.reasons.items():
             console.print(f"  {label}: {reason}", markup=False)

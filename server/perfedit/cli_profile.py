@@ -35,15 +35,42 @@ _LABEL_WIDTH = 360
 
 def register(commands: Any) -> None:
     """Add the ``profile`` command to ``perfedit``'s subcommands."""
-    p = commands.add_parser("profile", help="run the tests once, profiled, and rank the project's functions by test time")
-    p.add_argument("path", nargs="?", default=".", help="a file or folder of the project (default: the current folder)")
-    p.add_argument("--tests", help="pytest file or folder to run (default: the project's tests, as pytest finds them)")
-    p.add_argument("--top", type=int, default=DEFAULT_TOP, metavar="N", help=f"show the N hottest functions (default {DEFAULT_TOP})")
+    p = commands.add_parser(
+        "profile",
+        help="run the tests once, profiled, and rank the project's functions by test time",
+    )
+    p.add_argument(
+        "path",
+        nargs="?",
+        default=".",
+        help="a file or folder of the project (default: the current folder)",
+    )
+    p.add_argument(
+        "--tests",
+        help="pytest file or folder to run (default: the project's tests, as pytest finds them)",
+    )
+    p.add_argument(
+        "--top",
+        type=int,
+        default=DEFAULT_TOP,
+        metavar="N",
+        help=f"show the N hottest functions (default {DEFAULT_TOP})",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.add_argument("--html", metavar="FILE", help="also write an HTML page with a bar chart and the table")
+    p.add_argument(
+        "--html", metavar="FILE", help="also write an HTML page with a bar chart and the table"
+    )
     p.add_argument("--svg", metavar="FILE", help="also write the bar chart as an SVG file")
-    p.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS", help="limit of the whole profiled run (default 900)")
-    p.add_argument("--no-cache", action="store_true", help="profile again even if the project is unchanged")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="limit of the whole profiled run (default 900)",
+    )
+    p.add_argument(
+        "--no-cache", action="store_true", help="profile again even if the project is unchanged"
+    )
     p.set_defaults(handler=run)
 
 
@@ -87,8 +114,13 @@ def to_json(profile: Profile, top: int) -> dict[str, Any]:
         "cached": profile.cached,
         "functions": [
             {
-                "file": f.file, "function": f.function, "line": f.line, "own_s": f.own_s,
-                "cumulative_s": f.cumulative_s, "share": profile.share(f), "tests": list(f.tests),
+                "file": f.file,
+                "function": f.function,
+                "line": f.line,
+                "own_s": f.own_s,
+                "cumulative_s": f.cumulative_s,
+                "share": profile.share(f),
+                "tests": list(f.tests),
                 "hot_lines": [{"line": h.line, "s": h.s} for h in f.hot_lines],
             }
             for f in profile.ranked(top)
@@ -101,24 +133,49 @@ def print_table(console: Console, profile: Profile, report: dict[str, Any]) -> N
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Where the test time goes ({report['tests']} tests, {report['total_s']:.3f} s profiled)")
-    for column, justify in (("#", "right"), ("function", "left"), ("file:line", "left"), ("own s", "right"),
-                            ("share", "right"), ("cumulative s", "right"), ("cum. share", "right"),
-                            ("tests", "right"), ("hot lines (s)", "left")):
+    table = Table(
+        title=f"Where the test time goes ({report['tests']} tests, {report['total_s']:.3f} s profiled)"
+    )
+    for column, justify in (
+        ("#", "right"),
+        ("function", "left"),
+        ("file:line", "left"),
+        ("own s", "right"),
+        ("share", "right"),
+        ("cumulative s", "right"),
+        ("cum. share", "right"),
+        ("tests", "right"),
+        ("hot lines (s)", "left"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for index, row in enumerate(report["functions"], 1):
         cumulative_share = row["cumulative_s"] / report["total_s"] if report["total_s"] else 0.0
         hot = ", ".join(f"{h['line']}: {h['s']:.4f}" for h in row["hot_lines"][:3])
-        table.add_row(str(index), row["function"], f"{row['file']}:{row['line']}", f"{row['own_s']:.4f}",
-                      f"{row['share']:.1%}", f"{row['cumulative_s']:.4f}", f"{min(cumulative_share, 1):.1%}",
-                      str(len(row["tests"])), hot)
+        table.add_row(
+            str(index),
+            row["function"],
+            f"{row['file']}:{row['line']}",
+            f"{row['own_s']:.4f}",
+            f"{row['share']:.1%}",
+            f"{row['cumulative_s']:.4f}",
+            f"{min(cumulative_share, 1):.1%}",
+            str(len(row["tests"])),
+            hot,
+        )
     out = Console(soft_wrap=False)
     out.print(table)
     source = "from the cache" if profile.cached else f"took {profile.wall_s:.1f} s"
-    out.print(f"{report['tests']} tests ran ({len(report['failed_tests'])} failed); the profiled run {source}.",
-              markup=False, highlight=False)
+    out.print(
+        f"{report['tests']} tests ran ({len(report['failed_tests'])} failed); the profiled run {source}.",
+        markup=False,
+        highlight=False,
+    )
     if profile.collect_errors:
-        console.print("some test files could not be collected:\n" + profile.collect_errors, markup=False, style="yellow")
+        console.print(
+            "some test files could not be collected:\n" + profile.collect_errors,
+            markup=False,
+            style="yellow",
+        )
 
 
 def svg_chart(report: dict[str, Any]) -> str:
@@ -137,9 +194,19 @@ def svg_chart(report: dict[str, Any]) -> str:
         cumulative = min(1.0, row["cumulative_s"] / total_s)
         label = f"{row['function']}  {row['file']}:{row['line']}"
         drawing.append(drawsvg.Text(label[:60], 12, 8, y + 15))
-        drawing.append(drawsvg.Rectangle(_LABEL_WIDTH, y + 3, max(1.0, _BAR_WIDTH * cumulative), 18, fill="#9ecae1"))
-        drawing.append(drawsvg.Rectangle(_LABEL_WIDTH, y + 3, max(1.0, _BAR_WIDTH * row["share"]), 18, fill="#08519c"))
-        drawing.append(drawsvg.Text(f"{row['share']:.1%}", 11, _LABEL_WIDTH + _BAR_WIDTH + 8, y + 16))
+        drawing.append(
+            drawsvg.Rectangle(
+                _LABEL_WIDTH, y + 3, max(1.0, _BAR_WIDTH * cumulative), 18, fill="#9ecae1"
+            )
+        )
+        drawing.append(
+            drawsvg.Rectangle(
+                _LABEL_WIDTH, y + 3, max(1.0, _BAR_WIDTH * row["share"]), 18, fill="#08519c"
+            )
+        )
+        drawing.append(
+            drawsvg.Text(f"{row['share']:.1%}", 11, _LABEL_WIDTH + _BAR_WIDTH + 8, y + 16)
+        )
     return drawing.as_svg()
 
 
@@ -147,8 +214,14 @@ def html_page(profile: Profile, report: dict[str, Any]) -> str:
     """A self-contained HTML page: the bar chart and the table with tests and hot lines."""
     rows = "\n".join(
         "<tr><td>{}</td><td>{}:{}</td><td>{:.4f}</td><td>{:.1%}</td><td>{:.4f}</td><td>{}</td><td>{}</td></tr>".format(
-            html.escape(r["function"]), html.escape(r["file"]), r["line"], r["own_s"], r["share"], r["cumulative_s"],
-            "<br>".join(html.escape(t) for t in r["tests"][:10]) + (" …" if len(r["tests"]) > 10 else ""),
+            html.escape(r["function"]),
+            html.escape(r["file"]),
+            r["line"],
+            r["own_s"],
+            r["share"],
+            r["cumulative_s"],
+            "<br>".join(html.escape(t) for t in r["tests"][:10])
+            + (" …" if len(r["tests"]) > 10 else ""),
             ", ".join(f"{h['line']}: {h['s']:.4f} s" for h in r["hot_lines"]),
         )
         for r in report["functions"]
@@ -158,7 +231,7 @@ def html_page(profile: Profile, report: dict[str, Any]) -> str:
 <html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif}} td,th{{padding:2px 8px;vertical-align:top;text-align:left}}</style></head>
 <body><h1>{title}</h1>
-<p>{report['tests']} tests, {report['total_s']:.3f} s of profiled test time; shares are of that time.</p>
+<p>{report["tests"]} tests, {report["total_s"]:.3f} s of profiled test time; shares are of that time.</p>
 {svg_chart(report)}
 <table><tr><th>function</th><th>file:line</th><th>own s</th><th>share</th><th>cumulative s</th><th>tests</th><th>hot lines</th></tr>
 {rows}

@@ -40,23 +40,62 @@ REPORT_SUFFIXES = {".md": "markdown", ".markdown": "markdown", ".html": "html", 
 
 def register(commands: Any) -> None:
     """Add the ``scan`` command to ``perfedit``'s subcommands."""
-    p = commands.add_parser("scan", help="profile the tests, then suggest faster versions of the N hottest functions, in one report")
-    p.add_argument("path", nargs="?", default=".", help="a file or folder of the project (default: the current folder)")
-    p.add_argument("--top", type=int, default=DEFAULT_TOP, metavar="N", help=f"how many of the hottest functions to try (default {DEFAULT_TOP})")
-    p.add_argument("--budget", type=float, dest="total_budget_s", metavar="SECONDS",
-                   help="time for the whole scan, split over the functions (time one leaves goes to the next); "
-                        "default: the `budget_s` setting for each function")
-    p.add_argument("--tests", help="pytest file or folder to run (default: the project's tests, as pytest finds them)")
+    p = commands.add_parser(
+        "scan",
+        help="profile the tests, then suggest faster versions of the N hottest functions, in one report",
+    )
+    p.add_argument(
+        "path",
+        nargs="?",
+        default=".",
+        help="a file or folder of the project (default: the current folder)",
+    )
+    p.add_argument(
+        "--top",
+        type=int,
+        default=DEFAULT_TOP,
+        metavar="N",
+        help=f"how many of the hottest functions to try (default {DEFAULT_TOP})",
+    )
+    p.add_argument(
+        "--budget",
+        type=float,
+        dest="total_budget_s",
+        metavar="SECONDS",
+        help="time for the whole scan, split over the functions (time one leaves goes to the next); "
+        "default: the `budget_s` setting for each function",
+    )
+    p.add_argument(
+        "--tests",
+        help="pytest file or folder to run (default: the project's tests, as pytest finds them)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    p.add_argument("--report", metavar="FILE", help="also write the report as Markdown (FILE.md) or HTML (FILE.html)")
-    p.add_argument("--apply", action="store_true", help="write each faster version into its file (nothing is written without it)")
+    p.add_argument(
+        "--report",
+        metavar="FILE",
+        help="also write the report as Markdown (FILE.md) or HTML (FILE.html)",
+    )
+    p.add_argument(
+        "--apply",
+        action="store_true",
+        help="write each faster version into its file (nothing is written without it)",
+    )
     config.add_option(p, "executor")
     for name in ("samples", "runs", "model", "backend"):
         config.add_option(p, name)
     config.add_option(p, "endpoint", metavar="URL")
     config.add_option(p, "explain")
-    p.add_argument("--candidates", help="stub proposer: take candidate versions from this file instead of the model")
-    p.add_argument("--timeout", type=float, default=900.0, metavar="SECONDS", help="limit of the profiled test run (default 900)")
+    p.add_argument(
+        "--candidates",
+        help="stub proposer: take candidate versions from this file instead of the model",
+    )
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=900.0,
+        metavar="SECONDS",
+        help="limit of the profiled test run (default 900)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -72,8 +111,14 @@ def check_report_path(value: str) -> tuple[Path, str]:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InputError(f"--report {value}: the folder {folder} does not exist.")
-    if path.is_dir() or (path.exists() and not os.access(path, os.W_OK)) or not os.access(folder, os.W_OK):
-        raise InputError(f"--report {value}: cannot write there (permission denied); choose another path.")
+    if (
+        path.is_dir()
+        or (path.exists() and not os.access(path, os.W_OK))
+        or not os.access(folder, os.W_OK)
+    ):
+        raise InputError(
+            f"--report {value}: cannot write there (permission denied); choose another path."
+        )
     return path, kind
 
 
@@ -100,8 +145,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
         raise InputError(f"{args.candidates} is not a file.")
     root = config.find_project_root(path)
     settings = config.load(root).replace(
-        samples=args.samples, model=args.model, runs=args.runs, explain=args.explain, backend=args.backend,
-        endpoint=args.endpoint, executor=args.executor,
+        samples=args.samples,
+        model=args.model,
+        runs=args.runs,
+        explain=args.explain,
+        backend=args.backend,
+        endpoint=args.endpoint,
+        executor=args.executor,
     )
     if candidates is None:  # a model that cannot load fails now, not after the profiled run
         from perfedit import llm
@@ -111,14 +161,33 @@ def run(args: argparse.Namespace, console: Console) -> int:
     with console.status(f"running the tests of {root} once, profiled (in the sandbox)"):
         profile = profile_tests(root, tests, timeout_s=args.timeout)
     entries = scan.hottest(profile, args.top)
-    report = scan.ScanReport(root, len(profile.runs), [r.node_id for r in profile.runs if r.outcome == "failed"],
-                             profile.total_s, profile.cached, settings.executor, entries)
+    report = scan.ScanReport(
+        root,
+        len(profile.runs),
+        [r.node_id for r in profile.runs if r.outcome == "failed"],
+        profile.total_s,
+        profile.cached,
+        settings.executor,
+        entries,
+    )
 
     def announce(index: int, entry: ScanEntry) -> None:
-        console.print(f"[{index + 1}/{len(entries)}] {entry.function} ({entry.file}:{entry.line}, {entry.share:.0%} of test time): "
-                      f"looking for a faster version (budget {entry.budget_s:.0f} s)", markup=False, highlight=False)
+        console.print(
+            f"[{index + 1}/{len(entries)}] {entry.function} ({entry.file}:{entry.line}, {entry.share:.0%} of test time): "
+            f"looking for a faster version (budget {entry.budget_s:.0f} s)",
+            markup=False,
+            highlight=False,
+        )
 
-    work = scan.items(root, entries, settings, budget_s=args.total_budget_s, tests=tests, candidates=candidates, announce=announce)
+    work = scan.items(
+        root,
+        entries,
+        settings,
+        budget_s=args.total_budget_s,
+        tests=tests,
+        candidates=candidates,
+        announce=announce,
+    )
     with open_executor(settings.executor) as executor:
         for result in executor.run(scan.suggest_unit, work):
             entry = scan.merge(entries[result.index], result.value, result.error)
@@ -126,7 +195,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 raise ModelError(entry.why)
             if args.apply and entry.found:
                 _apply(entry, root)
-            console.print(f"  {entry.function}: {scan.result_text(entry)}", markup=False, highlight=False)
+            console.print(
+                f"  {entry.function}: {scan.result_text(entry)}", markup=False, highlight=False
+            )
 
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
@@ -137,7 +208,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
         try:
             report_path.write_text(text, encoding="utf-8")
         except OSError as exc:
-            raise InputError(f"could not write the report to {report_path}: {exc.strerror or exc}") from exc
+            raise InputError(
+                f"could not write the report to {report_path}: {exc.strerror or exc}"
+            ) from exc
         console.print(f"report written to {report_path}", markup=False, highlight=False)
     return 0 if any(e.found for e in entries) else 1
 
@@ -146,7 +219,9 @@ def _apply(entry: ScanEntry, root: Path) -> None:
     """Write ``entry``'s faster version if its file still holds the text the unit read."""
     from perfedit.cli import apply_source
 
-    error = apply_source(root / entry.file, entry.source, entry.new_source, entry.diff, entry.function)
+    error = apply_source(
+        root / entry.file, entry.source, entry.new_source, entry.diff, entry.function
+    )
     entry.applied = error is None
     entry.not_applied = str(error) if error else ""
 
@@ -158,14 +233,28 @@ def print_table(report: ScanReport) -> None:
 
     from perfedit.scan import result_text
 
-    table = Table(title=f"perfedit scan: the {len(report.entries)} hottest functions ({report.tests} tests, {report.total_s:.3f} s profiled)")
-    for column, justify in (("#", "right"), ("function", "left"), ("file:line", "left"), ("share", "right"), ("result", "left")):
+    table = Table(
+        title=f"perfedit scan: the {len(report.entries)} hottest functions ({report.tests} tests, {report.total_s:.3f} s profiled)"
+    )
+    for column, justify in (
+        ("#", "right"),
+        ("function", "left"),
+        ("file:line", "left"),
+        ("share", "right"),
+        ("result", "left"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for index, e in enumerate(report.entries, 1):
-        table.add_row(str(index), e.function, f"{e.file}:{e.line}", f"{e.share:.1%}", result_text(e))
+        table.add_row(
+            str(index), e.function, f"{e.file}:{e.line}", f"{e.share:.1%}", result_text(e)
+        )
     out = Console(soft_wrap=False)
     out.print(table)
     found = sum(e.found for e in report.entries)
     applied = sum(e.applied for e in report.entries)
-    out.print(f"{found} of {len(report.entries)} functions have a validated faster version; "
-              + (f"{applied} applied." if applied else "nothing applied (use --apply)."), markup=False, highlight=False)
+    out.print(
+        f"{found} of {len(report.entries)} functions have a validated faster version; "
+        + (f"{applied} applied." if applied else "nothing applied (use --apply)."),
+        markup=False,
+        highlight=False,
+    )

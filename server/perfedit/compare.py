@@ -54,8 +54,13 @@ def compare_files(
     SourceSyntaxError, TargetNotFound, NoTestsFound), or OriginalFailsTests after the baseline
     run. A candidate that fails is a report with verdict "rejected", not an error.
     """
-    original_source, candidate_source = targets.read_source(original), targets.read_source(candidate)
-    target, suite = locate(Request(path=original, source=original_source, function=function, tests=tests), settings)
+    original_source, candidate_source = (
+        targets.read_source(original),
+        targets.read_source(candidate),
+    )
+    target, suite = locate(
+        Request(path=original, source=original_source, function=function, tests=tests), settings
+    )
     check_candidate(candidate, candidate_source, function)
     with Harness(target, suite, settings, cancel) as harness:
         baseline = harness.baseline()

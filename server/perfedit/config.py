@@ -38,66 +38,156 @@ CLIENT_KEYS = frozenset({"python", "path", "trace"})
 def setting(default: Any, help: str, *, unit: str = "", choices: tuple[str, ...] = ()) -> Any:
     """A settings field: its default, its help (a phrase; Markdown backticks allowed), the unit
     of its value ("seconds", "bytes", "tokens"; "" for none) and its allowed values, if listed."""
-    return dataclasses.field(default=default, metadata={"help": help, "unit": unit, "choices": choices})
+    return dataclasses.field(
+        default=default, metadata={"help": help, "unit": unit, "choices": choices}
+    )
 
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
     """What a suggestion job may do; units are in the field names and in each field's ``unit``."""
 
-    model: str = setting(DEFAULT_MODEL, "model alias, Hub id or local path (a `.gguf` file or an adapter folder works too); with `endpoint`, the server's model name")
-    backend: str = setting("llama.cpp", "in-process inference: `llama.cpp` runs the GGUF file (the fast path), `transformers` the bf16 copy, as training uses it", choices=("llama.cpp", "transformers"))
-    endpoint: str | None = setting(None, "base URL of an OpenAI-compatible server (Ollama, LM Studio, llama.cpp server, vLLM), e.g. `http://127.0.0.1:11434/v1`, to use instead of the in-process model; the target's code is sent there")
-    budget_s: float = setting(60.0, "wall-clock budget of one job: once it is spent, no further candidate is generated and the best validated one so far is returned (minimised and explained only while time is left)", unit="seconds")
-    stop_at_speedup: float = setting(10.0, "stop generating as soon as a validated candidate is at least this much faster at the low end of its 95% CI (0: never)")
+    model: str = setting(
+        DEFAULT_MODEL,
+        "model alias, Hub id or local path (a `.gguf` file or an adapter folder works too); with `endpoint`, the server's model name",
+    )
+    backend: str = setting(
+        "llama.cpp",
+        "in-process inference: `llama.cpp` runs the GGUF file (the fast path), `transformers` the bf16 copy, as training uses it",
+        choices=("llama.cpp", "transformers"),
+    )
+    endpoint: str | None = setting(
+        None,
+        "base URL of an OpenAI-compatible server (Ollama, LM Studio, llama.cpp server, vLLM), e.g. `http://127.0.0.1:11434/v1`, to use instead of the in-process model; the target's code is sent there",
+    )
+    budget_s: float = setting(
+        60.0,
+        "wall-clock budget of one job: once it is spent, no further candidate is generated and the best validated one so far is returned (minimised and explained only while time is left)",
+        unit="seconds",
+    )
+    stop_at_speedup: float = setting(
+        10.0,
+        "stop generating as soon as a validated candidate is at least this much faster at the low end of its 95% CI (0: never)",
+    )
     samples: int = setting(8, "sampled candidates besides the greedy one (PIE Best@k)")
-    temperature: float = setting(0.7, "sampling temperature (the middle of the spread over strategies)")
-    strategies: bool = setting(True, "spread the samples over distinct optimisation strategies and temperatures")
-    exemplars: str | None = setting(None, "slow→fast pair file or PIE folder to retrieve prompt exemplars from, relative to the project root (none: the built-in demonstration)")
+    temperature: float = setting(
+        0.7, "sampling temperature (the middle of the spread over strategies)"
+    )
+    strategies: bool = setting(
+        True, "spread the samples over distinct optimisation strategies and temperatures"
+    )
+    exemplars: str | None = setting(
+        None,
+        "slow→fast pair file or PIE folder to retrieve prompt exemplars from, relative to the project root (none: the built-in demonstration)",
+    )
     exemplars_k: int = setting(2, "retrieved exemplars per prompt (PIE dynamic retrieval)")
     max_new_tokens: int = setting(512, "generation budget per candidate", unit="tokens")
-    runs: int = setting(10, "timed runs E per candidate and per baseline, interleaved; with `adaptive`, the most taken; at least 5 (Yuen's test needs enough samples after trimming)")
-    adaptive: bool = setting(True, "look after every run from `min_runs` on and stop timing once the candidate is clearly faster or clearly not (alpha split over the looks)")
-    min_runs: int = setting(5, "timed runs before the adaptive mode's first look (capped at `runs`; at least 5)")
-    alpha: float = setting(0.05, "significance level of the one-sided Yuen's trimmed-mean test, split over the looks when `adaptive`")
+    runs: int = setting(
+        10,
+        "timed runs E per candidate and per baseline, interleaved; with `adaptive`, the most taken; at least 5 (Yuen's test needs enough samples after trimming)",
+    )
+    adaptive: bool = setting(
+        True,
+        "look after every run from `min_runs` on and stop timing once the candidate is clearly faster or clearly not (alpha split over the looks)",
+    )
+    min_runs: int = setting(
+        5, "timed runs before the adaptive mode's first look (capped at `runs`; at least 5)"
+    )
+    alpha: float = setting(
+        0.05,
+        "significance level of the one-sided Yuen's trimmed-mean test, split over the looks when `adaptive`",
+    )
     min_speedup: float = setting(1.10, "smallest speedup (old/new) that counts")
     timeout_s: float = setting(10.0, "wall-clock limit per test run", unit="seconds")
-    memory_limit_bytes: int = setting(2 * 1024**3, "address-space limit of a test run (at least 64 MiB)", unit="bytes")
+    memory_limit_bytes: int = setting(
+        2 * 1024**3, "address-space limit of a test run (at least 64 MiB)", unit="bytes"
+    )
     explain: bool = setting(True, "ask the model why the winner is faster")
-    tests: str | None = setting(None, "tests to use instead of discovery: a pytest file or folder, or a folder of `input.N.txt`/`output.N.txt` cases, relative to the file")
+    tests: str | None = setting(
+        None,
+        "tests to use instead of discovery: a pytest file or folder, or a folder of `input.N.txt`/`output.N.txt` cases, relative to the file",
+    )
     seed: int | None = setting(0, "sampling seed (none: random)")
-    rules: bool = setting(True, "add the rule-based candidates (deterministic rewrites, no model) to the model's")
-    refine_rounds: int = setting(1, "PerfCodeGen refinement rounds: fix failed candidates with their failing test, optimise correct ones with their slowest test (0: none)")
+    rules: bool = setting(
+        True, "add the rule-based candidates (deterministic rewrites, no model) to the model's"
+    )
+    refine_rounds: int = setting(
+        1,
+        "PerfCodeGen refinement rounds: fix failed candidates with their failing test, optimise correct ones with their slowest test (0: none)",
+    )
     refine_candidates: int = setting(1, "candidates fixed, and candidates optimised, per round")
-    refine_retry: bool = setting(True, "ask again once when a refinement repeats an earlier candidate (else skip it)")
-    minimise: bool = setting(True, "revert the diff hunks the speedup does not need (delta debugging, each step re-validated)")
-    minimise_validations: int = setting(8, "the most re-validations spent on minimising one suggestion")
-    differential_min_tests: int = setting(3, "a function with fewer tests than this is also checked by differential testing (its calls in the tests plus generated inputs, compared with the original's); 0 turns differential testing off, and a function without tests is then refused")
-    differential_examples: int = setting(100, "inputs generated with hypothesis for differential testing, from type hints or the tests' values")
-    executor: str = setting("local", "where batch work runs (evaluate, mining, RRHF scoring, scan): `local` (this machine) or `ray` (a Ray cluster; `pip install 'perfedit[ray]'`)", choices=("local", "ray"))
+    refine_retry: bool = setting(
+        True, "ask again once when a refinement repeats an earlier candidate (else skip it)"
+    )
+    minimise: bool = setting(
+        True,
+        "revert the diff hunks the speedup does not need (delta debugging, each step re-validated)",
+    )
+    minimise_validations: int = setting(
+        8, "the most re-validations spent on minimising one suggestion"
+    )
+    differential_min_tests: int = setting(
+        3,
+        "a function with fewer tests than this is also checked by differential testing (its calls in the tests plus generated inputs, compared with the original's); 0 turns differential testing off, and a function without tests is then refused",
+    )
+    differential_examples: int = setting(
+        100,
+        "inputs generated with hypothesis for differential testing, from type hints or the tests' values",
+    )
+    executor: str = setting(
+        "local",
+        "where batch work runs (evaluate, mining, RRHF scoring, scan): `local` (this machine) or `ray` (a Ray cluster; `pip install 'perfedit[ray]'`)",
+        choices=("local", "ray"),
+    )
 
     def __post_init__(self) -> None:
         checks = [
             (self.samples >= 0, "samples must be >= 0"),
-            (self.endpoint is None or (isinstance(self.endpoint, str) and self.endpoint.startswith(("http://", "https://"))), "endpoint must be an http:// or https:// URL"),
+            (
+                self.endpoint is None
+                or (
+                    isinstance(self.endpoint, str)
+                    and self.endpoint.startswith(("http://", "https://"))
+                ),
+                "endpoint must be an http:// or https:// URL",
+            ),
             (self.budget_s > 0, "budget_s must be > 0"),
-            (self.stop_at_speedup == 0 or self.stop_at_speedup >= 1, "stop_at_speedup must be 0 (never) or >= 1"),
+            (
+                self.stop_at_speedup == 0 or self.stop_at_speedup >= 1,
+                "stop_at_speedup must be 0 (never) or >= 1",
+            ),
             (self.temperature > 0, "temperature must be > 0"),
             (self.max_new_tokens > 0, "max_new_tokens must be > 0"),
             (self.exemplars_k >= 0, "exemplars_k must be >= 0"),
-            (self.refine_rounds >= 0 and self.refine_candidates >= 0, "refine_rounds and refine_candidates must be >= 0"),
+            (
+                self.refine_rounds >= 0 and self.refine_candidates >= 0,
+                "refine_rounds and refine_candidates must be >= 0",
+            ),
             (self.minimise_validations >= 0, "minimise_validations must be >= 0"),
-            (self.differential_min_tests >= 0 and self.differential_examples >= 0, "differential_min_tests and differential_examples must be >= 0"),
-            (self.runs >= 5, "runs must be >= 5 (fewer leave too few trimmed samples for Yuen's test)"),
-            (self.min_runs >= 5, "min_runs must be >= 5 (fewer leave too few trimmed samples for Yuen's test)"),
+            (
+                self.differential_min_tests >= 0 and self.differential_examples >= 0,
+                "differential_min_tests and differential_examples must be >= 0",
+            ),
+            (
+                self.runs >= 5,
+                "runs must be >= 5 (fewer leave too few trimmed samples for Yuen's test)",
+            ),
+            (
+                self.min_runs >= 5,
+                "min_runs must be >= 5 (fewer leave too few trimmed samples for Yuen's test)",
+            ),
             (0 < self.alpha < 1, "alpha must be between 0 and 1"),
             (self.min_speedup >= 1, "min_speedup must be >= 1"),
             (self.timeout_s > 0, "timeout_s must be > 0"),
             (self.memory_limit_bytes >= 64 * 1024**2, "memory_limit_bytes must be >= 64 MiB"),
         ]
         checks += [
-            (getattr(self, f.name) in f.metadata["choices"], f"{f.name} must be one of {', '.join(f.metadata['choices'])}")
-            for f in dataclasses.fields(self) if f.metadata["choices"]
+            (
+                getattr(self, f.name) in f.metadata["choices"],
+                f"{f.name} must be one of {', '.join(f.metadata['choices'])}",
+            )
+            for f in dataclasses.fields(self)
+            if f.metadata["choices"]
         ]
         for ok, message in checks:
             if not ok:
@@ -105,28 +195,46 @@ class Settings:
 
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied; ``None`` values are ignored (unset CLI flags)."""
-        return from_mapping({**dataclasses.asdict(self), **{k: v for k, v in changes.items() if v is not None}})
+        return from_mapping(
+            {**dataclasses.asdict(self), **{k: v for k, v in changes.items() if v is not None}}
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
 class EditorSettings:
     """Settings that only an editor gives the language server (not ``[tool.perfedit]``)."""
 
-    candidates_file: str | None = setting(None, "the stub proposer, for tests and hand-written versions: take the candidate versions from this file (absolute, or relative to the project root) instead of the model; several versions are separated by `# --- candidate ---` lines")
-    needs_confirmation: bool = setting(True, "ask the editor to preview the edit before applying it (VS Code: the Refactor Preview)")
-    profile_on: str = setting("never", "when to run the project's tests once, profiled (cached while the project is unchanged), to show code lenses and hovers on its hot functions: `never` (only the `perfedit.profile` command does), `open` (when a Python file is opened) or `save` (when one is saved, and on open)", choices=("never", "open", "save"))
+    candidates_file: str | None = setting(
+        None,
+        "the stub proposer, for tests and hand-written versions: take the candidate versions from this file (absolute, or relative to the project root) instead of the model; several versions are separated by `# --- candidate ---` lines",
+    )
+    needs_confirmation: bool = setting(
+        True,
+        "ask the editor to preview the edit before applying it (VS Code: the Refactor Preview)",
+    )
+    profile_on: str = setting(
+        "never",
+        "when to run the project's tests once, profiled (cached while the project is unchanged), to show code lenses and hovers on its hot functions: `never` (only the `perfedit.profile` command does), `open` (when a Python file is opened) or `save` (when one is saved, and on open)",
+        choices=("never", "open", "save"),
+    )
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
             if f.metadata["choices"] and getattr(self, f.name) not in f.metadata["choices"]:
-                raise ConfigError(f"invalid perfedit setting: {editor_key(f.name)} must be one of {', '.join(f.metadata['choices'])}")
+                raise ConfigError(
+                    f"invalid perfedit setting: {editor_key(f.name)} must be one of {', '.join(f.metadata['choices'])}"
+                )
 
 
 def editor_key(name: str) -> str:
     """The editor's spelling of the field ``name``: camelCase, with the seconds suffix written
     out (``budget_s`` -> ``budgetSeconds``, ``memory_limit_bytes`` -> ``memoryLimitBytes``)."""
     first, *rest = name.removesuffix("_s").split("_")
-    return first + "".join(word.capitalize() for word in rest) + ("Seconds" if name.endswith("_s") else "")
+    return (
+        first
+        + "".join(word.capitalize() for word in rest)
+        + ("Seconds" if name.endswith("_s") else "")
+    )
 
 
 @functools.cache
@@ -152,14 +260,21 @@ def _build(cls: type, values: Mapping[str, Any], spelling: Mapping[str, str]) ->
         elif expected is float and isinstance(value, int) and not isinstance(value, bool):
             converted[name] = float(value)
         else:
-            wanted = " or ".join("none" if kind is type(None) else kind.__name__ for kind in typing.get_args(expected) or (expected,))
-            raise ConfigError(f"perfedit setting {spelling[name]!r} must be {wanted}, got {value!r}")
+            wanted = " or ".join(
+                "none" if kind is type(None) else kind.__name__
+                for kind in typing.get_args(expected) or (expected,)
+            )
+            raise ConfigError(
+                f"perfedit setting {spelling[name]!r} must be {wanted}, got {value!r}"
+            )
     return cls(**converted)
 
 
 def _unknown(keys: set[str], known: list[str]) -> None:
     if keys:
-        raise ConfigError(f"unknown perfedit setting(s): {', '.join(sorted(keys))}; known: {', '.join(known)}")
+        raise ConfigError(
+            f"unknown perfedit setting(s): {', '.join(sorted(keys))}; known: {', '.join(known)}"
+        )
 
 
 def from_mapping(values: Mapping[str, Any]) -> Settings:
@@ -176,18 +291,26 @@ def from_editor(values: Mapping[str, Any]) -> tuple[dict[str, Any], EditorSettin
     Raises ConfigError."""
     fields = {editor_key(f.name): f.name for f in dataclasses.fields(Settings)}
     editor_fields = {editor_key(f.name): f.name for f in dataclasses.fields(EditorSettings)}
-    _unknown(set(values) - set(fields) - set(editor_fields) - CLIENT_KEYS, [*fields, *editor_fields])
+    _unknown(
+        set(values) - set(fields) - set(editor_fields) - CLIENT_KEYS, [*fields, *editor_fields]
+    )
     spelling = {name: key for key, name in (fields | editor_fields).items()}
     settings = {fields[key]: value for key, value in values.items() if key in fields}
     _build(Settings, settings, spelling)  # checks the types and values
-    editor = _build(EditorSettings, {editor_fields[k]: v for k, v in values.items() if k in editor_fields}, spelling)
+    editor = _build(
+        EditorSettings,
+        {editor_fields[k]: v for k, v in values.items() if k in editor_fields},
+        spelling,
+    )
     return settings, editor
 
 
 def default_text(field: dataclasses.Field[Any]) -> str:
     """A settings field's default for people, with its unit: "60.0 seconds", "none", "true"."""
     value = field.default
-    text = "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    text = (
+        "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+    )
     return f"{text} {field.metadata['unit']}".rstrip()
 
 
@@ -197,13 +320,17 @@ def add_option(parser: argparse.ArgumentParser, name: str, *flags: str, **option
     Unset, the option is None (:meth:`Settings.replace` then keeps the project's value)."""
     field = next(f for f in dataclasses.fields(Settings) if f.name == name)
     kind = value_type(Settings, name)
-    options.setdefault("help", f"{field.metadata['help']} (default {default_text(field)})".replace("%", "%%"))
+    options.setdefault(
+        "help", f"{field.metadata['help']} (default {default_text(field)})".replace("%", "%%")
+    )
     if kind is bool:
         options.setdefault("action", argparse.BooleanOptionalAction)
     else:
         options.setdefault("type", kind)
         options.setdefault("choices", field.metadata["choices"] or None)
-    parser.add_argument(*(flags or (f"--{name.replace('_', '-')}",)), dest=name, default=None, **options)
+    parser.add_argument(
+        *(flags or (f"--{name.replace('_', '-')}",)), dest=name, default=None, **options
+    )
 
 
 def find_project_root(path: Path) -> Path:
@@ -224,7 +351,9 @@ def load(path: Path) -> Settings:
     if not pyproject.is_file():
         return Settings()
     try:
-        table = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}).get("perfedit", {})
+        table = (
+            tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}).get("perfedit", {})
+        )
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{pyproject}: {exc}") from exc
     return from_mapping(table)

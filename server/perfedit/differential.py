@@ -61,7 +61,7 @@ _WARM_HYPOTHESIS = (  # draws one text: hypothesis builds and stores its Unicode
     "settings(max_examples=1, database=None)(given(st.text())(lambda text: None))()"
 )
 _WARM_TIMEOUT_S = 120.0
-_RECORDER = '''
+_RECORDER = """
 
 def _perfedit_recorded(function, path, max_calls, max_bytes):
     import functools
@@ -92,7 +92,7 @@ def _perfedit_recorded(function, path, max_calls, max_bytes):
 
 {name} = _perfedit_recorded({name}, {path!r}, {max_calls}, {max_bytes})
 del _perfedit_recorded
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -133,13 +133,18 @@ def applies(target: Target, suite: TestSuite, settings: Settings) -> bool:
     if suite.kind == "differential":
         return True
     return (
-        suite.kind in ("pytest", "doctest") and settings.differential_min_tests > 0
+        suite.kind in ("pytest", "doctest")
+        and settings.differential_min_tests > 0
         and differential_blocker(target) is None
     )
 
 
 def unchecked_note(
-    target: Target, suite: TestSuite, settings: Settings, check: DifferentialCheck | None, varied: int = 0,
+    target: Target,
+    suite: TestSuite,
+    settings: Settings,
+    check: DifferentialCheck | None,
+    varied: int = 0,
 ) -> str | None:
     """The verdict's note when differential testing did not check ``target`` (off, not
     possible, or no input found): only the tests (and for a script, ``varied`` variations of
@@ -147,7 +152,11 @@ def unchecked_note(
     if check is not None:
         return None
     if suite.kind == "cases":
-        also = f" and {varied} variations of their inputs (tokens reversed, repeated, one more)" if varied else ""
+        also = (
+            f" and {varied} variations of their inputs (tokens reversed, repeated, one more)"
+            if varied
+            else ""
+        )
         why = f"a script is judged by its stdin/stdout cases{also} only; other inputs are not tried"
     elif (blocker := differential_blocker(target)) is not None:
         why = f"not checked by differential testing ({blocker})"
@@ -181,21 +190,29 @@ def hypothesis_storage() -> Path:
     folder = cache_root() / "hypothesis"
     if not (folder / "unicode_data").is_dir():
         subprocess.run(
-            [sys.executable, "-I", "-c", _WARM_HYPOTHESIS], env={**os.environ, "HYPOTHESIS_STORAGE_DIRECTORY": str(folder)},
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=_WARM_TIMEOUT_S, check=False,
+            [sys.executable, "-I", "-c", _WARM_HYPOTHESIS],
+            env={**os.environ, "HYPOTHESIS_STORAGE_DIRECTORY": str(folder)},
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=_WARM_TIMEOUT_S,
+            check=False,
         )  # if it fails, the sandbox builds the tables each time: slower, still correct
     return folder
 
 
-def record_calls(suite: TestSuite, relative_path: Path, target: Target, limits: Limits) -> list[bytes]:
+def record_calls(
+    suite: TestSuite, relative_path: Path, target: Target, limits: Limits
+) -> list[bytes]:
     """The distinct calls of ``target`` (pickled ``(args, kwargs)``, outermost calls only, at
     most MAX_RECORDED_CALLS and MAX_RECORDED_BYTES) made by one run of ``suite`` on the
     original. The bytes are split here but never unpickled in this process."""
     workspace = Workspace(suite, relative_path, "")
     try:
         recorder = _RECORDER.format(
-            name=target.name, path=str(workspace.exchange / _RECORDING),
-            max_calls=MAX_RECORDED_CALLS, max_bytes=MAX_RECORDED_BYTES,
+            name=target.name,
+            path=str(workspace.exchange / _RECORDING),
+            max_calls=MAX_RECORDED_CALLS,
+            max_bytes=MAX_RECORDED_BYTES,
         )
         workspace.program.write_text(target.source.rstrip("\n") + "\n" + recorder, encoding="utf-8")
         with WorkerHandle(workspace, suite, limits, exchange=True) as worker:
@@ -251,7 +268,14 @@ class Differential:
     :meth:`compare` checks the candidate served by one. ``check`` is None until inputs exist.
     """
 
-    def __init__(self, target: Target, suite: TestSuite, settings: Settings, limits: Limits, relative_path: Path) -> None:
+    def __init__(
+        self,
+        target: Target,
+        suite: TestSuite,
+        settings: Settings,
+        limits: Limits,
+        relative_path: Path,
+    ) -> None:
         self.target = target
         self.suite = suite
         self.settings = settings
@@ -260,13 +284,17 @@ class Differential:
         self.calls = calls_for(suite.root, relative_path, target.name)
         self.check: DifferentialCheck | None = None
         self._inputs: list[bytes] = []
-        self._reference: list[tuple[dict[str, Any], dict[str, Any]]] = []  # the original's entries and parsed outcomes
+        self._reference: list[
+            tuple[dict[str, Any], dict[str, Any]]
+        ] = []  # the original's entries and parsed outcomes
         self._widened: list[bool] = []  # per kept input: beyond the recorded types
         self._widened_from = 0  # the index of the first widened input before the reference run
 
     def open_worker(self, workspace: Workspace) -> WorkerHandle:
         """A differential-mode worker on ``workspace``, holding the inputs found by :meth:`prepare`."""
-        worker = WorkerHandle(workspace, self.suite, self.limits, self.calls, readable=(hypothesis_storage(),))
+        worker = WorkerHandle(
+            workspace, self.suite, self.limits, self.calls, readable=(hypothesis_storage(),)
+        )
         if self._inputs:
             worker.request(protocol.inputs_request(self._inputs))
         return worker
@@ -277,32 +305,65 @@ class Differential:
 
         Raises NoTestsFound if the target has no tests and no input could be made for it.
         """
-        recorded = record_calls(self.suite, self.relative_path, self.target, self.limits) if self.suite.size else []
-        answer = worker.request(protocol.generate_request(
-            recorded, self.settings.differential_examples, MAX_INPUT_BYTES, str(hypothesis_storage()),
-        ))
+        recorded = (
+            record_calls(self.suite, self.relative_path, self.target, self.limits)
+            if self.suite.size
+            else []
+        )
+        answer = worker.request(
+            protocol.generate_request(
+                recorded,
+                self.settings.differential_examples,
+                MAX_INPUT_BYTES,
+                str(hypothesis_storage()),
+            )
+        )
         known = set(recorded)
         generated = [data for data in answer.get(protocol.GENERATED, []) if data not in known]
         known.update(generated)
-        widened = [] if self.suite.kind == "differential" else [
-            data for data in worker.request(protocol.generate_request(
-                recorded, self.settings.differential_examples // WIDENED_SHARE, MAX_INPUT_BYTES, str(hypothesis_storage()), widen=True,
-            )).get(protocol.GENERATED, []) if data not in known
-        ]
-        generated += sorted(widened, key=len)  # the smallest first: a mismatch names the simplest input
+        widened = (
+            []
+            if self.suite.kind == "differential"
+            else [
+                data
+                for data in worker.request(
+                    protocol.generate_request(
+                        recorded,
+                        self.settings.differential_examples // WIDENED_SHARE,
+                        MAX_INPUT_BYTES,
+                        str(hypothesis_storage()),
+                        widen=True,
+                    )
+                ).get(protocol.GENERATED, [])
+                if data not in known
+            ]
+        )
+        generated += sorted(
+            widened, key=len
+        )  # the smallest first: a mismatch names the simplest input
         self._widened_from = len(recorded) + len(generated) - len(widened)
         inputs = recorded + generated
         generated_limit_s = min(self.limits.timeout_s, GENERATED_INPUT_LIMIT_S)
         limits_s = [self.limits.timeout_s] * len(recorded) + [generated_limit_s] * len(generated)
         worker.request(protocol.inputs_request(inputs))
-        first, second = (_described(self._outcomes(worker, limits_s, keep_going=True)) for _ in range(2))
+        first, second = (
+            _described(self._outcomes(worker, limits_s, keep_going=True)) for _ in range(2)
+        )
         kept = [  # (a run that failed as a whole described nothing: zip stops there)
-            index for index, (a, b) in enumerate(zip(first, second, strict=False))
-            if a is not None and b is not None and same(a[1], b[1])
-            and (index < self._widened_from or a[1]["result"][0] == "returns")  # widened: only what the original accepts
+            index
+            for index, (a, b) in enumerate(zip(first, second, strict=False))
+            if a is not None
+            and b is not None
+            and same(a[1], b[1])
+            and (
+                index < self._widened_from or a[1]["result"][0] == "returns"
+            )  # widened: only what the original accepts
         ]
         if not kept and self.suite.kind == "differential":
-            problem = str(answer.get(protocol.PROBLEM, "")).strip() or "the original timed out, crashed or varied on every input"
+            problem = (
+                str(answer.get(protocol.PROBLEM, "")).strip()
+                or "the original timed out, crashed or varied on every input"
+            )
             raise NoTestsFound(
                 f"{self.target.name} has no tests, and differential testing found no input to call it on "
                 f"({problem.splitlines()[-1]}); write a test that calls it, or pass --tests PATH."
@@ -314,15 +375,24 @@ class Differential:
         if kept:
             from_tests = sum(1 for index in kept if index < len(recorded))
             self.check = DifferentialCheck(
-                from_tests, len(kept) - from_tests, sum(self._widened), self.suite.size < self.settings.differential_min_tests,
+                from_tests,
+                len(kept) - from_tests,
+                sum(self._widened),
+                self.suite.size < self.settings.differential_min_tests,
             )
 
-    def _outcomes(self, worker: WorkerHandle, limits_s: list[float], *, keep_going: bool) -> list[Any] | str:
+    def _outcomes(
+        self, worker: WorkerHandle, limits_s: list[float], *, keep_going: bool
+    ) -> list[Any] | str:
         """The worker's entries for its inputs (see :mod:`perfedit.sandbox.worker`), or its
         ``problem`` (a string: the module did not load)."""
         answer = worker.request(protocol.outcomes_request(limits_s, keep_going))
         entries = answer.get(protocol.OUTCOMES)
-        return entries if isinstance(entries, list) else str(answer.get(protocol.PROBLEM, "")).strip() or "no answer"
+        return (
+            entries
+            if isinstance(entries, list)
+            else str(answer.get(protocol.PROBLEM, "")).strip() or "no answer"
+        )
 
     def mismatch(self, worker: WorkerHandle) -> Mismatch | None:
         """The first input on which the candidate served by ``worker`` (a worker from
@@ -331,48 +401,90 @@ class Differential:
         ``narrowing``, shown but not rejected); else None."""
         if not self._inputs:
             return None
-        entries = self._outcomes(worker, [self.limits.timeout_s] * len(self._inputs), keep_going=False)
+        entries = self._outcomes(
+            worker, [self.limits.timeout_s] * len(self._inputs), keep_going=False
+        )
         if isinstance(entries, str):
-            return Mismatch(f"differential testing: {self.target.name} cannot be called: {entries.splitlines()[-1]}", "", entries)
+            return Mismatch(
+                f"differential testing: {self.target.name} cannot be called: {entries.splitlines()[-1]}",
+                "",
+                entries,
+            )
         if len(entries) != len(self._reference):
-            return Mismatch(f"differential testing: the sandbox answered for {len(entries)} of {len(self._reference)} inputs", "", "")
+            return Mismatch(
+                f"differential testing: the sandbox answered for {len(entries)} of {len(self._reference)} inputs",
+                "",
+                "",
+            )
         narrowed = None
-        for (original, want), entry, beyond in zip(self._reference, entries, self._widened, strict=True):
+        for (original, want), entry, beyond in zip(
+            self._reference, entries, self._widened, strict=True
+        ):
             how = self._difference(original, want, entry)
             if how is None:
                 continue
             call = original["call"]
             got = entry.get("result", how) if isinstance(entry, dict) else how
             detail = f"input: {call}\noriginal: {original['result']}\ncandidate: {got}"
-            answered = isinstance(entry, dict) and protocol.STOPPED not in entry and "result" in (_parse(entry["outcome"]) or {})
+            answered = (
+                isinstance(entry, dict)
+                and protocol.STOPPED not in entry
+                and "result" in (_parse(entry["outcome"]) or {})
+            )
             if not (beyond and answered):  # timeouts and crashes reject on any input
                 return Mismatch(f"differential testing: {how} for {call}", call, detail)
             if narrowed is None:
                 kind = "an input of a kind the tests do not use, which the original accepts"
-                narrowed = Mismatch(f"differential testing: {how} for {call} ({kind})", call, detail,
-                                    f"differs from the original on {call} ({kind}): {how}")
+                narrowed = Mismatch(
+                    f"differential testing: {how} for {call} ({kind})",
+                    call,
+                    detail,
+                    f"differs from the original on {call} ({kind}): {how}",
+                )
         return narrowed
 
-    def _difference(self, original: dict[str, Any], want: dict[str, Any], entry: dict[str, Any] | None) -> str | None:
+    def _difference(
+        self, original: dict[str, Any], want: dict[str, Any], entry: dict[str, Any] | None
+    ) -> str | None:
         """How the candidate's ``entry`` differs from the original's (``want``: its parsed
         outcome), or None if it does not."""
         if entry is None:
             return f"did not finish within the {self.limits.timeout_s * DIFFERENTIAL_BUDGET:g} s budget of differential testing"
         if protocol.STOPPED in entry:
             stopped = str(entry[protocol.STOPPED])
-            return f"timed out after {self.limits.timeout_s:g} s" if stopped == protocol.TIMEOUT else f"crashed ({stopped[:300]})"
+            return (
+                f"timed out after {self.limits.timeout_s:g} s"
+                if stopped == protocol.TIMEOUT
+                else f"crashed ({stopped[:300]})"
+            )
         got = _parse(entry["outcome"])
         if not isinstance(got, dict) or "result" not in got:
-            return "could not be described" if not isinstance(got, dict) or "unusable" not in got else "could not load its input"
+            return (
+                "could not be described"
+                if not isinstance(got, dict) or "unusable" not in got
+                else "could not load its input"
+            )
         if not same(want["result"], got["result"]):
-            message = got.get("message") if want["result"][0] == "returns" else None  # narrowed: say why it raised
-            text = f"{entry['result']}: {message}" if got["result"][0] == "raises" and isinstance(message, str) and message else entry["result"]
+            message = (
+                got.get("message") if want["result"][0] == "returns" else None
+            )  # narrowed: say why it raised
+            text = (
+                f"{entry['result']}: {message}"
+                if got["result"][0] == "raises" and isinstance(message, str) and message
+                else entry["result"]
+            )
             return _instead(text, original["result"], got["result"], want["result"])
-        for index, (before, after) in enumerate(zip(want["args"], got.get("args", []), strict=False)):
+        for index, (before, after) in enumerate(
+            zip(want["args"], got.get("args", []), strict=False)
+        ):
             if not same(before, after):
-                return (f"leaves argument {index + 1} as {_text(entry['args'], index)} where the original "
-                        f"leaves {_text(original['args'], index)}")
-        if not same(want["kwargs"], got.get("kwargs")) or not same(len(want["args"]), len(got.get("args", []))):
+                return (
+                    f"leaves argument {index + 1} as {_text(entry['args'], index)} where the original "
+                    f"leaves {_text(original['args'], index)}"
+                )
+        if not same(want["kwargs"], got.get("kwargs")) or not same(
+            len(want["args"]), len(got.get("args", []))
+        ):
             return "leaves its keyword arguments other than the original does"
         return None
 
@@ -384,8 +496,12 @@ def _described(entries: list[Any] | str) -> list[tuple[dict[str, Any], dict[str,
         return []
     described = []
     for entry in entries:
-        parsed = _parse(entry["outcome"]) if isinstance(entry, dict) and "outcome" in entry else None
-        described.append((entry, parsed) if isinstance(parsed, dict) and "result" in parsed else None)
+        parsed = (
+            _parse(entry["outcome"]) if isinstance(entry, dict) and "outcome" in entry else None
+        )
+        described.append(
+            (entry, parsed) if isinstance(parsed, dict) and "result" in parsed else None
+        )
     return described
 
 
@@ -394,7 +510,7 @@ def _text(texts: list[str], index: int) -> str:
 
 
 def _instead(got: str, want: str, got_form: Any, want_form: Any) -> str:
-    """"returns [1, 2] instead of [2, 1]", "raises KeyError instead of returning 3", ...
+    """ "returns [1, 2] instead of [2, 1]", "raises KeyError instead of returning 3", ...
     from the short texts ``got`` and ``want`` ("returns …" / "raises …"); the types are named
     when the texts alone look the same."""
     want_verb, _, want_rest = want.partition(" ")
@@ -426,7 +542,9 @@ def variations(suite: TestSuite) -> tuple[Case, ...]:
     repeated (one token more than the count a program may have read). Named
     ``"<case> with <how>"``."""
     made: dict[str, Case] = {}
-    small = [case for case in suite.cases if len(case.stdin) <= MAX_VARIED_INPUT_CHARS][:MAX_VARIED_CASES]
+    small = [case for case in suite.cases if len(case.stdin) <= MAX_VARIED_INPUT_CHARS][
+        :MAX_VARIED_CASES
+    ]
     for case in small:
         lines = case.stdin.rstrip("\n").split("\n")
         last = max((i for i, line in enumerate(lines) if line.split()), default=None)
@@ -440,7 +558,9 @@ def variations(suite: TestSuite) -> tuple[Case, ...]:
         }
         for how, line in changed.items():
             stdin = "\n".join([*lines[:last], line, *lines[last + 1 :]]) + "\n"
-            if stdin != case.stdin and stdin not in {made_case.stdin for made_case in made.values()}:
+            if stdin != case.stdin and stdin not in {
+                made_case.stdin for made_case in made.values()
+            }:
                 name = f"{case.name} with {how}"
                 made[name] = Case(name, stdin, "")
     return tuple(made.values())
@@ -463,7 +583,10 @@ class ScriptVariations:
         workspace = Workspace(self.suite, self.relative_path, source)
         try:
             with WorkerHandle(workspace, self.suite, self.limits) as worker:
-                return [{r.name: r.stdout if r.ran_cleanly else None for r in worker.run()} for _ in range(runs)]
+                return [
+                    {r.name: r.stdout if r.ran_cleanly else None for r in worker.run()}
+                    for _ in range(runs)
+                ]
         finally:
             workspace.close()
 
@@ -473,7 +596,9 @@ class ScriptVariations:
             return
         first, second = self._outputs(original, 2)
         self.expected = {
-            name: text for name, text in first.items() if text is not None and second.get(name) == text
+            name: text
+            for name, text in first.items()
+            if text is not None and second.get(name) == text
         }
 
     def mismatch(self, source: str, matches: Callable[[str, str], bool]) -> Mismatch | None:
@@ -486,10 +611,19 @@ class ScriptVariations:
         for name, want in self.expected.items():
             got = outputs.get(name)
             if got is None or not matches(got, want):
-                said = "fails" if got is None else f"prints {_short_text(got)} instead of {_short_text(want)}"
+                said = (
+                    "fails"
+                    if got is None
+                    else f"prints {_short_text(got)} instead of {_short_text(want)}"
+                )
                 kind = "an input the cases do not contain"
                 detail = f"input:\n{stdin[name].rstrip()[:600]}\n--- original\n{want.strip()[:600]}\n--- candidate\n{(got or '').strip()[:600]}"
-                return Mismatch(f"{said} on {name} ({kind})", name, detail, f"differs from the original on {name} ({kind}): {said}")
+                return Mismatch(
+                    f"{said} on {name} ({kind})",
+                    name,
+                    detail,
+                    f"differs from the original on {name} ({kind}): {said}",
+                )
         return None
 
 

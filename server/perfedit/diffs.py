@@ -27,7 +27,9 @@ class Edit:
 def unified_diff(old: str, new: str, path: str) -> str:
     """Unified diff text from ``a/path`` to ``b/path`` (3 lines of context); empty if equal."""
     lines = difflib.unified_diff(split_lines(old), split_lines(new), f"a/{path}", f"b/{path}")
-    return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines)
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )
 
 
 def changed_lines(diff_text: str) -> int:
@@ -53,5 +55,7 @@ def line_edits(old: str, new: str) -> list[Edit]:
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             continue
-        edits.append(Edit(_end_of(old_lines, i1), _end_of(old_lines, i2), "".join(new_lines[j1:j2])))
+        edits.append(
+            Edit(_end_of(old_lines, i1), _end_of(old_lines, i2), "".join(new_lines[j1:j2]))
+        )
     return edits

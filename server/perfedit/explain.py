@@ -43,12 +43,20 @@ def differential_fact(check: DifferentialCheck) -> str:
     return (
         f"Checked by differential testing on {check.inputs} inputs ({check.recorded} recorded from your tests, "
         f"{check.generated} generated{widened}): same return values, exceptions and argument changes as the original"
-        + ("; lower confidence than a full test suite — add tests to be sure." if check.thin else ".")
+        + (
+            "; lower confidence than a full test suite — add tests to be sure."
+            if check.thin
+            else "."
+        )
     )
 
 
 def facts(
-    verdict: Verdict, baseline: Baseline, suite: TestSuite, changed_lines: int | None = None, changed_lines_before: int | None = None
+    verdict: Verdict,
+    baseline: Baseline,
+    suite: TestSuite,
+    changed_lines: int | None = None,
+    changed_lines_before: int | None = None,
 ) -> list[str]:
     """The measured facts of a verdict against ``baseline``, one sentence each (times in ms,
     memory in MiB): the one rendering the CLI and the language server show. The speedup only
@@ -57,7 +65,11 @@ def facts(
     c = verdict.comparison
     timed = []
     if c is not None:
-        speedup = f"{c.speedup:.2f}x faster" if verdict.verdict == "faster" else f"Speedup {c.speedup:.2f}x"
+        speedup = (
+            f"{c.speedup:.2f}x faster"
+            if verdict.verdict == "faster"
+            else f"Speedup {c.speedup:.2f}x"
+        )
         timed = [
             f"{speedup} (95% CI {c.ci95[0]:.2f}x–{c.ci95[1]:.2f}x, one-sided Yuen's trimmed-mean test "
             f"p={c.p_value:.2g} against alpha {c.alpha:.2g}, {c.runs} timed runs per side): "
@@ -65,13 +77,27 @@ def facts(
         ]
     passed = "all " if verdict.tests_passed == verdict.tests_total else ""
     candidate_rss = _mib(verdict.peak_rss_bytes) if verdict.peak_rss_bytes else "not measured"
-    diff = [] if changed_lines is None else [
-        f"{changed_lines} line(s) changed"
-        + (f" (minimised from {changed_lines_before}: the rest was not needed for the speedup)." if changed_lines_before not in (None, changed_lines) else ".")
-    ]
+    diff = (
+        []
+        if changed_lines is None
+        else [
+            f"{changed_lines} line(s) changed"
+            + (
+                f" (minimised from {changed_lines_before}: the rest was not needed for the speedup)."
+                if changed_lines_before not in (None, changed_lines)
+                else "."
+            )
+        ]
+    )
     return [
         *timed,
-        *([f"Passes {passed}{verdict.tests_passed} of {verdict.tests_total} tests ({suite.describe()})."] if suite.size else []),
+        *(
+            [
+                f"Passes {passed}{verdict.tests_passed} of {verdict.tests_total} tests ({suite.describe()})."
+            ]
+            if suite.size
+            else []
+        ),
         *([differential_fact(verdict.differential)] if verdict.differential else []),
         f"Peak memory {_mib(baseline.peak_rss_bytes)} → {candidate_rss}.",
         *diff,
@@ -89,7 +115,9 @@ def summary(name: str, verdict: Verdict) -> str:
     evidence = f"{verdict.tests_passed} tests pass"
     if checked:
         evidence += f", checked by differential testing on {checked.inputs} inputs"
-    return f"perfedit: {name} is {c.speedup:.1f}x faster (95% CI {low:.1f}x–{high:.1f}x), {evidence}"
+    return (
+        f"perfedit: {name} is {c.speedup:.1f}x faster (95% CI {low:.1f}x–{high:.1f}x), {evidence}"
+    )
 
 
 # --- The reason, grounded in the diff -----------------------------------------------------------
@@ -119,11 +147,19 @@ def _called(node: ast.AST, *names: str) -> bool:
     if not isinstance(node, ast.Call):
         return False
     func = node.func
-    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+    name = (
+        func.id
+        if isinstance(func, ast.Name)
+        else func.attr
+        if isinstance(func, ast.Attribute)
+        else ""
+    )
     return name in names
 
 
-def _construct(name: str, pattern: str) -> Callable[[Callable[[ast.AST], bool]], Callable[[ast.AST], bool]]:
+def _construct(
+    name: str, pattern: str
+) -> Callable[[Callable[[ast.AST], bool]], Callable[[ast.AST], bool]]:
     def register(test: Callable[[ast.AST], bool]) -> Callable[[ast.AST], bool]:
         _CONSTRUCTS[name] = (pattern, test)
         return test
@@ -138,7 +174,9 @@ def _is_set(node: ast.AST) -> bool:
 
 @_construct("dict", r"\bdict(ionary|ionaries|s)?\b|\bfromkeys\b|\bcounter\b")
 def _is_dict(node: ast.AST) -> bool:
-    return isinstance(node, ast.Dict | ast.DictComp) or _called(node, "dict", "fromkeys", "Counter", "defaultdict", "OrderedDict")
+    return isinstance(node, ast.Dict | ast.DictComp) or _called(
+        node, "dict", "fromkeys", "Counter", "defaultdict", "OrderedDict"
+    )
 
 
 @_construct("list", r"\blists?\b")
@@ -173,7 +211,9 @@ def _is_deque(node: ast.AST) -> bool:
 
 @_construct("cache", r"\bcach(e|es|ed|ing)\b|\bmemoi[sz]")
 def _is_cache(node: ast.AST) -> bool:
-    return _called(node, "cache", "lru_cache") or (isinstance(node, ast.Attribute) and node.attr in ("cache", "lru_cache"))
+    return _called(node, "cache", "lru_cache") or (
+        isinstance(node, ast.Attribute) and node.attr in ("cache", "lru_cache")
+    )
 
 
 @_construct("stdin", r"\bstdin\b|\bbuffer(ed)?\b|\bsys\.stdin\b")
@@ -240,9 +280,21 @@ def _bound(tree: ast.AST) -> dict[str, str]:
     """Name → "list" / "set" / "dict" for names assigned such a container in ``tree`` (last wins)."""
     kinds: dict[str, str] = {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+        if (
+            isinstance(node, ast.Assign)
+            and len(node.targets) == 1
+            and isinstance(node.targets[0], ast.Name)
+        ):
             value = node.value
-            kind = "set" if _is_set(value) else "dict" if _is_dict(value) else "list" if _is_list(value) else None
+            kind = (
+                "set"
+                if _is_set(value)
+                else "dict"
+                if _is_dict(value)
+                else "list"
+                if _is_list(value)
+                else None
+            )
             if kind:
                 kinds[node.targets[0].id] = kind
     return kinds
@@ -260,11 +312,21 @@ def _membership(tree: ast.AST, nodes: list[ast.AST] | None = None) -> Counter[st
                     if isinstance(right, ast.Name):
                         found[bound.get(right.id, "other")] += 1
                     else:
-                        found["set" if _is_set(right) else "dict" if _is_dict(right) else "list" if isinstance(right, ast.List | ast.Tuple) else "other"] += 1
+                        found[
+                            "set"
+                            if _is_set(right)
+                            else "dict"
+                            if _is_dict(right)
+                            else "list"
+                            if isinstance(right, ast.List | ast.Tuple)
+                            else "other"
+                        ] += 1
     return found
 
 
-def _count(tree: ast.AST, test: Callable[[ast.AST], bool], nodes: list[ast.AST] | None = None) -> int:
+def _count(
+    tree: ast.AST, test: Callable[[ast.AST], bool], nodes: list[ast.AST] | None = None
+) -> int:
     return sum(1 for node in (ast.walk(tree) if nodes is None else nodes) if test(node))
 
 
@@ -275,12 +337,18 @@ def _loops(tree: ast.AST) -> int:
 def _names_called(tree: ast.AST, names: tuple[str, ...]) -> Counter[str]:
     return Counter(
         n.func.id if isinstance(n.func, ast.Name) else n.func.attr  # type: ignore[attr-defined]
-        for n in ast.walk(tree) if _called(n, *names)
+        for n in ast.walk(tree)
+        if _called(n, *names)
     )
 
 
 def _is_range_len(node: ast.AST) -> bool:
-    return isinstance(node, ast.Call) and _called(node, "range") and bool(node.args) and _called(node.args[0], "len")
+    return (
+        isinstance(node, ast.Call)
+        and _called(node, "range")
+        and bool(node.args)
+        and _called(node.args[0], "len")
+    )
 
 
 def changes(original: str, faster: str) -> list[Change]:
@@ -296,60 +364,149 @@ def changes(original: str, faster: str) -> list[Change]:
     old_loop, new_loop = _in_loop(old), _in_loop(new)
     old_members, new_members = _membership(old), _membership(new)
     list_scans_in_loop = _membership(old, old_loop)["list"]
-    hashed_gain = (new_members["set"] + new_members["dict"]) - (old_members["set"] + old_members["dict"])
+    hashed_gain = (new_members["set"] + new_members["dict"]) - (
+        old_members["set"] + old_members["dict"]
+    )
     if old_members["list"] > new_members["list"] and hashed_gain > 0:
         kind = "set" if new_members["set"] > old_members["set"] else "dict"
-        quadratic = " Done once per item of a loop, that makes the pass O(n) instead of O(n²)." if list_scans_in_loop else ""
-        found.append(Change(
-            f"list membership → {kind} membership",
-            f"Membership tests now look up a {kind} (a hash lookup, O(1) on average) instead of scanning a list (O(n)).{quadratic}",
-        ))
-    elif old_members["list"] > new_members["list"] and list_scans_in_loop and (_names_called(new, ("fromkeys", "set")) - _names_called(old, ("fromkeys", "set"))):
+        quadratic = (
+            " Done once per item of a loop, that makes the pass O(n) instead of O(n²)."
+            if list_scans_in_loop
+            else ""
+        )
+        found.append(
+            Change(
+                f"list membership → {kind} membership",
+                f"Membership tests now look up a {kind} (a hash lookup, O(1) on average) instead of scanning a list (O(n)).{quadratic}",
+            )
+        )
+    elif (
+        old_members["list"] > new_members["list"]
+        and list_scans_in_loop
+        and (_names_called(new, ("fromkeys", "set")) - _names_called(old, ("fromkeys", "set")))
+    ):
         called = "dict.fromkeys" if _names_called(new, ("fromkeys",)) else "set"
-        found.append(Change(
-            f"list membership loop → {called}",
-            f"Duplicates are dropped by {called} in one C-level pass with hashing (O(n)) instead of "
-            "testing each item against a growing list (O(n²)).",
-        ))
+        found.append(
+            Change(
+                f"list membership loop → {called}",
+                f"Duplicates are dropped by {called} in one C-level pass with hashing (O(n)) instead of "
+                "testing each item against a growing list (O(n²)).",
+            )
+        )
     old_concat = _count(old, _is_concatenation, old_loop)
-    if old_concat > _count(new, _is_concatenation, new_loop) and _count(new, _is_join) > _count(old, _is_join):
-        found.append(Change(
-            "repeated concatenation → str.join",
-            "The text is built once with str.join instead of by += in a loop, which can copy the growing string on every step (O(n²) in the worst case, O(n) with join).",
-        ))
-    if _names_called(old, ("sorted",)) and any(
-        isinstance(n, ast.Subscript) and _is_sort(n.value) for n in ast.walk(old)
-    ) and not any(isinstance(n, ast.Subscript) and _is_sort(n.value) for n in ast.walk(new)):
-        found.append(Change("sort to take one element → min/max", "min/max find the element in one pass (O(n)) instead of sorting everything first (O(n log n))."))
+    if old_concat > _count(new, _is_concatenation, new_loop) and _count(new, _is_join) > _count(
+        old, _is_join
+    ):
+        found.append(
+            Change(
+                "repeated concatenation → str.join",
+                "The text is built once with str.join instead of by += in a loop, which can copy the growing string on every step (O(n²) in the worst case, O(n) with join).",
+            )
+        )
+    if (
+        _names_called(old, ("sorted",))
+        and any(isinstance(n, ast.Subscript) and _is_sort(n.value) for n in ast.walk(old))
+        and not any(isinstance(n, ast.Subscript) and _is_sort(n.value) for n in ast.walk(new))
+    ):
+        found.append(
+            Change(
+                "sort to take one element → min/max",
+                "min/max find the element in one pass (O(n)) instead of sorting everything first (O(n log n)).",
+            )
+        )
     if _count(new, _is_deque) > _count(old, _is_deque):
-        found.append(Change("list front operations → deque", "collections.deque adds and removes at the front in O(1); list.pop(0)/insert(0, x) shift every element (O(n))."))
+        found.append(
+            Change(
+                "list front operations → deque",
+                "collections.deque adds and removes at the front in O(1); list.pop(0)/insert(0, x) shift every element (O(n)).",
+            )
+        )
     if _count(new, _is_cache) > _count(old, _is_cache):
-        found.append(Change("recursion → cached recursion", "Results are cached, so each argument is computed once instead of again on every recursive call (exponential → linear for a recursion like Fibonacci's)."))
+        found.append(
+            Change(
+                "recursion → cached recursion",
+                "Results are cached, so each argument is computed once instead of again on every recursive call (exponential → linear for a recursion like Fibonacci's).",
+            )
+        )
     gained_builtins = sorted((_names_called(new, _BUILTINS) - _names_called(old, _BUILTINS)).keys())
     if _loops(old) > _loops(new) and gained_builtins:
         names = ", ".join(f"{n}()" for n in gained_builtins)
-        found.append(Change("loop → built-in", f"A Python-level loop is replaced by {names}, which loop(s) in C with no per-item bytecode."))
+        found.append(
+            Change(
+                "loop → built-in",
+                f"A Python-level loop is replaced by {names}, which loop(s) in C with no per-item bytecode.",
+            )
+        )
     if _count(new, _is_stdin) > _count(old, _is_stdin) and _names_called(old, ("input",)):
-        found.append(Change("input() → sys.stdin", "Input is read through buffered sys.stdin instead of one input() call per line."))
-    old_imports = {a.name for n in ast.walk(old) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
-    new_imports = {a.name for n in ast.walk(new) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names}
+        found.append(
+            Change(
+                "input() → sys.stdin",
+                "Input is read through buffered sys.stdin instead of one input() call per line.",
+            )
+        )
+    old_imports = {
+        a.name for n in ast.walk(old) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names
+    }
+    new_imports = {
+        a.name for n in ast.walk(new) if isinstance(n, ast.Import | ast.ImportFrom) for a in n.names
+    }
     if dropped := sorted(old_imports - new_imports):
-        found.append(Change("import removed", f"The unneeded import of {', '.join(dropped)} is gone: each import costs its module's loading time on every run."))
+        found.append(
+            Change(
+                "import removed",
+                f"The unneeded import of {', '.join(dropped)} is gone: each import costs its module's loading time on every run.",
+            )
+        )
     if _count(new, _is_sqrt) > _count(old, _is_sqrt):
-        found.append(Change("power → math.sqrt/isqrt", "math.sqrt/isqrt compute the root in one C call instead of a general power operation."))
+        found.append(
+            Change(
+                "power → math.sqrt/isqrt",
+                "math.sqrt/isqrt compute the root in one C call instead of a general power operation.",
+            )
+        )
     if _names_called(old, ("eval",)) and not _names_called(new, ("eval",)):
-        found.append(Change("eval → int", "The input is parsed with int() instead of eval(), which compiles and runs it as code."))
-    hoisted = [n for n in ast.walk(new) if isinstance(n, ast.Assign) and isinstance(n.value, ast.Attribute) and n.value.attr == "append"]
-    if hoisted and not any(isinstance(n, ast.Assign) and isinstance(n.value, ast.Attribute) and n.value.attr == "append" for n in ast.walk(old)):
-        found.append(Change("hoisted method lookup", "The .append method is looked up once before the loop instead of on every iteration."))
+        found.append(
+            Change(
+                "eval → int",
+                "The input is parsed with int() instead of eval(), which compiles and runs it as code.",
+            )
+        )
+    hoisted = [
+        n
+        for n in ast.walk(new)
+        if isinstance(n, ast.Assign)
+        and isinstance(n.value, ast.Attribute)
+        and n.value.attr == "append"
+    ]
+    if hoisted and not any(
+        isinstance(n, ast.Assign)
+        and isinstance(n.value, ast.Attribute)
+        and n.value.attr == "append"
+        for n in ast.walk(old)
+    ):
+        found.append(
+            Change(
+                "hoisted method lookup",
+                "The .append method is looked up once before the loop instead of on every iteration.",
+            )
+        )
     if _count(old, _is_range_len) > _count(new, _is_range_len):
-        found.append(Change("index loop → direct iteration", "The loop iterates over the items directly instead of indexing by position."))
+        found.append(
+            Change(
+                "index loop → direct iteration",
+                "The loop iterates over the items directly instead of indexing by position.",
+            )
+        )
     return found
 
 
 def mentioned(sentence: str) -> set[str]:
     """The constructs of the vocabulary that ``sentence`` names."""
-    return {name for name, (pattern, _) in _CONSTRUCTS.items() if re.search(pattern, sentence, re.IGNORECASE)}
+    return {
+        name
+        for name, (pattern, _) in _CONSTRUCTS.items()
+        if re.search(pattern, sentence, re.IGNORECASE)
+    }
 
 
 def agrees(sentence: str, original: str, faster: str) -> bool:

@@ -46,17 +46,27 @@ def expected_outputs(suite: TestSuite, target: Target) -> list[tuple[str, Any]]:
     return [(test, value) for test, value in found if not _trivial(value)]
 
 
-def hardcoded_notes(candidate_source: str, original_source: str, expected: list[tuple[str, Any]]) -> list[str]:
+def hardcoded_notes(
+    candidate_source: str, original_source: str, expected: list[tuple[str, Any]]
+) -> list[str]:
     """One note per test whose expected output (``expected``, from :func:`expected_outputs`) is
     a literal in ``candidate_source`` but not in ``original_source``."""
     if not expected:
         return []
-    added = [value for value in _literals(candidate_source) if not _holds(_literals(original_source), value)]
+    added = [
+        value
+        for value in _literals(candidate_source)
+        if not _holds(_literals(original_source), value)
+    ]
     notes, named = [], set()
     for test, value in expected:
         if test not in named and _holds(added, value):
             named.add(test)
-            shown = repr(value) if len(repr(value)) <= MAX_SHOWN_CHARS else repr(value)[: MAX_SHOWN_CHARS - 1] + "…"
+            shown = (
+                repr(value)
+                if len(repr(value)) <= MAX_SHOWN_CHARS
+                else repr(value)[: MAX_SHOWN_CHARS - 1] + "…"
+            )
             notes.append(
                 f"note: the candidate contains the expected output of {test} ({shown}) as a literal; "
                 "the tests cannot tell it from a real solution."
@@ -79,11 +89,18 @@ def _asserted(tree: ast.AST, name: str) -> list[tuple[str, Any]]:
     """``(test name, value)`` for ``assert name(...) == <literal>`` in the test functions of ``tree``."""
     found = []
     for test in ast.walk(tree):
-        if not (isinstance(test, ast.FunctionDef | ast.AsyncFunctionDef) and test.name.startswith("test")):
+        if not (
+            isinstance(test, ast.FunctionDef | ast.AsyncFunctionDef)
+            and test.name.startswith("test")
+        ):
             continue
         for node in ast.walk(test):
-            if not (isinstance(node, ast.Assert) and isinstance(node.test, ast.Compare) and len(node.test.ops) == 1
-                    and isinstance(node.test.ops[0], ast.Eq)):
+            if not (
+                isinstance(node, ast.Assert)
+                and isinstance(node.test, ast.Compare)
+                and len(node.test.ops) == 1
+                and isinstance(node.test.ops[0], ast.Eq)
+            ):
                 continue
             left, right = node.test.left, node.test.comparators[0]
             for call, other in ((left, right), (right, left)):
@@ -96,7 +113,9 @@ def _calls(node: ast.AST, name: str) -> bool:
     if not isinstance(node, ast.Call):
         return False
     function = node.func
-    return (isinstance(function, ast.Name) and function.id == name) or (isinstance(function, ast.Attribute) and function.attr == name)
+    return (isinstance(function, ast.Name) and function.id == name) or (
+        isinstance(function, ast.Attribute) and function.attr == name
+    )
 
 
 def _docstring(target: Target) -> str | None:

@@ -27,18 +27,24 @@ class Request:
     tests: Path | None = None
 
 
-def locate(request: Request, settings: Settings, *, run_tests: bool = True) -> tuple[targets.Target, testsource.TestSuite]:
+def locate(
+    request: Request, settings: Settings, *, run_tests: bool = True
+) -> tuple[targets.Target, testsource.TestSuite]:
     """The target and its tests: those that executed it in the profiled test run (cached by
     content; with ``run_tests`` False nothing is run: a cached profile or a first guess from
     the tests' text, see :func:`perfedit.testsource.discover`).
 
     Raises SourceSyntaxError, TargetNotFound, NoTestsFound or ProfilingFailed.
     """
-    target = targets.find(request.path, request.source, function=request.function, line=request.line)
+    target = targets.find(
+        request.path, request.source, function=request.function, line=request.line
+    )
     tests = request.tests
     if tests is None and settings.tests:  # from [tool.perfedit]: relative to the file's folder
         tests = request.path.resolve().parent / settings.tests
-    return target, testsource.discover(target, tests, differential=settings.differential_min_tests > 0, run_tests=run_tests)
+    return target, testsource.discover(
+        target, tests, differential=settings.differential_min_tests > 0, run_tests=run_tests
+    )
 
 
 def action_target(request: Request, settings: Settings) -> tuple[str, str | None]:

@@ -37,7 +37,9 @@ def best_of(outcomes: Sequence[Outcome]) -> Outcome:
     """Best@k over the outcomes of k candidates for one program: correct if any is, the largest
     optimised speedup if any is optimised."""
     speedups = [o.speedup for o in outcomes if o.speedup is not None]
-    return Outcome(correct=any(o.correct for o in outcomes), speedup=max(speedups) if speedups else None)
+    return Outcome(
+        correct=any(o.correct for o in outcomes), speedup=max(speedups) if speedups else None
+    )
 
 
 @dataclass(frozen=True)
@@ -55,13 +57,26 @@ class Summary:
     def row(self) -> list[str]:
         """Table cells: programs, %Correct, %OPT, SP and RTR over optimised, SP and RTR over all."""
         return [
-            str(self.programs), f"{self.pct_correct:.1f}", f"{self.pct_opt:.1f}", f"{self.sp_optimised:.2f}",
-            f"{self.rtr_optimised:.1f}", f"{self.sp_all:.2f}", f"{self.rtr_all:.1f}",
+            str(self.programs),
+            f"{self.pct_correct:.1f}",
+            f"{self.pct_opt:.1f}",
+            f"{self.sp_optimised:.2f}",
+            f"{self.rtr_optimised:.1f}",
+            f"{self.sp_all:.2f}",
+            f"{self.rtr_all:.1f}",
         ]
 
 
 #: Column names matching :meth:`Summary.row`.
-HEADER = ["programs", "%Correct", "%OPT", "SP (optimised)", "RTR % (optimised)", "SP (all)", "RTR % (all)"]
+HEADER = [
+    "programs",
+    "%Correct",
+    "%OPT",
+    "SP (optimised)",
+    "RTR % (optimised)",
+    "SP (all)",
+    "RTR % (all)",
+]
 
 
 def _mean(values: list[float]) -> float:

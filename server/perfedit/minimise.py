@@ -77,7 +77,9 @@ class Minimised:
 
 def hunks(original: str, candidate: str) -> list[Hunk]:
     """The hunks turning ``original`` into ``candidate``, in file order."""
-    matcher = difflib.SequenceMatcher(a=split_lines(original), b=split_lines(candidate), autojunk=False)
+    matcher = difflib.SequenceMatcher(
+        a=split_lines(original), b=split_lines(candidate), autojunk=False
+    )
     return [Hunk(i1, i2, j1, j2) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal"]
 
 
@@ -86,7 +88,7 @@ def apply(original: str, candidate: str, kept: Sequence[Hunk]) -> str:
     old, new = split_lines(original), split_lines(candidate)
     out, position = [], 0
     for hunk in sorted(kept, key=lambda h: h.old_start):
-        out += old[position:hunk.old_start] + new[hunk.new_start:hunk.new_end]
+        out += old[position : hunk.old_start] + new[hunk.new_start : hunk.new_end]
         position = hunk.old_end
     return "".join(out + old[position:])
 
@@ -100,7 +102,11 @@ def _tree(source: str) -> str | None:
         return None
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and body and ast.get_docstring(node, clean=False) is not None:
+        if (
+            isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef)
+            and body
+            and ast.get_docstring(node, clean=False) is not None
+        ):
             node.body = body[1:]
     return ast.dump(tree)
 
@@ -122,7 +128,9 @@ def _restored(old: list[str], new: list[str]) -> list[str]:
     its own added ones left out: code lines are aligned by their stripped text; within a replaced
     run an old trivia line keeps its relative position among the new code lines."""
     out: list[str] = []
-    matcher = difflib.SequenceMatcher(a=[x.strip() for x in old], b=[x.strip() for x in new], autojunk=False)
+    matcher = difflib.SequenceMatcher(
+        a=[x.strip() for x in old], b=[x.strip() for x in new], autojunk=False
+    )
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
             out += new[j1:j2]
@@ -146,11 +154,14 @@ def keep_trivia(original: str, candidate: str) -> str:
     as it is). Untouched lines are never changed."""
     old, new = split_lines(original), split_lines(candidate)
     matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
-    blocks = [(new[j1:j2], _restored(old[i1:i2], new[j1:j2]) if tag != "equal" else new[j1:j2]) for tag, i1, i2, j1, j2 in matcher.get_opcodes()]
+    blocks = [
+        (new[j1:j2], _restored(old[i1:i2], new[j1:j2]) if tag != "equal" else new[j1:j2])
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+    ]
     chosen = [as_is for as_is, _ in blocks]
     for index, (as_is, restored) in enumerate(blocks):
         if restored != as_is:
-            trial = chosen[:index] + [restored] + chosen[index + 1:]
+            trial = chosen[:index] + [restored] + chosen[index + 1 :]
             if _same_tree("".join(line for block in trial for line in block), candidate):
                 chosen = trial
     return "".join(line for block in chosen for line in block)
@@ -159,7 +170,11 @@ def keep_trivia(original: str, candidate: str) -> str:
 def _substantive(original: str, candidate: str, all_hunks: list[Hunk]) -> list[Hunk]:
     """The hunks without which the candidate's syntax tree would change (step 1)."""
     reference = _tree(candidate)
-    needed = [h for h in all_hunks if _tree(apply(original, candidate, [k for k in all_hunks if k != h])) != reference]
+    needed = [
+        h
+        for h in all_hunks
+        if _tree(apply(original, candidate, [k for k in all_hunks if k != h])) != reference
+    ]
     return needed if _tree(apply(original, candidate, needed)) == reference else all_hunks
 
 
@@ -175,7 +190,7 @@ def ddmin(items: list[Hunk], test: Callable[[list[Hunk]], bool]) -> list[Hunk]:
     try:
         while len(items) >= 2:
             size = -(-len(items) // granularity)
-            chunks = [items[i:i + size] for i in range(0, len(items), size)]
+            chunks = [items[i : i + size] for i in range(0, len(items), size)]
             complements = [[h for h in items if h not in chunk] for chunk in chunks]
             if found := next((c for c in chunks if test(c)), None):
                 items, granularity = found, 2
@@ -190,8 +205,14 @@ def ddmin(items: list[Hunk], test: Callable[[list[Hunk]], bool]) -> list[Hunk]:
     return items
 
 
-def _drop_harmful(kept: list[Hunk], original: str, candidate: str, check: CheckFn,
-                  verdicts: dict[tuple[Hunk, ...], Verdict], max_validations: int) -> list[Hunk]:
+def _drop_harmful(
+    kept: list[Hunk],
+    original: str,
+    candidate: str,
+    check: CheckFn,
+    verdicts: dict[tuple[Hunk, ...], Verdict],
+    max_validations: int,
+) -> list[Hunk]:
     """``kept`` without the hunks that hurt (step 3): one goes when the others alone are
     significantly faster and it alone is slower than the original. Uses ``verdicts`` (subset →
     verdict, updated) and at most ``max_validations`` validations in all."""
@@ -243,7 +264,11 @@ def minimise(
         if len(verdicts) >= max_validations:
             raise BudgetSpent
         result = verdicts[tuple(kept)] = check(apply(original, candidate, kept))
-        return result.verdict == "faster" and result.comparison is not None and result.comparison.speedup >= floor
+        return (
+            result.verdict == "faster"
+            and result.comparison is not None
+            and result.comparison.speedup >= floor
+        )
 
     # Without the cosmetic hunks the tree, hence the behaviour and verdict, is the winner's; ddmin
     # only ever moves to a subset that passed, so its result carries a verdict.

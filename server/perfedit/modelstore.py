@@ -647,7 +647,11 @@ def _hub_failure(error: BaseException) -> str:
         return f"did not answer within {HUB_TIMEOUT_S:g} s ({type(timeout).__name__})"
     root = chain[-1]
     detail = (str(root).splitlines() or [""])[0][:160]
-    verb = "refused the download" if isinstance(error, _hub().errors.HfHubHTTPError) else "could not be reached"
+    verb = (
+        "refused the download"
+        if isinstance(error, _hub().errors.HfHubHTTPError)
+        else "could not be reached"
+    )
     return (
         f"{verb} ({type(root).__name__}: {detail})" if detail else f"{verb} ({type(root).__name__})"
     )

@@ -103,8 +103,11 @@ class Job:
     """
 
     def __init__(
-        self, settings: Settings, harness: Harness,
-        progress: ProgressFn = no_progress, cancel: CancelFn = never_cancelled,
+        self,
+        settings: Settings,
+        harness: Harness,
+        progress: ProgressFn = no_progress,
+        cancel: CancelFn = never_cancelled,
         deadline: Deadline | None = None,
     ) -> None:
         self.settings, self.harness = settings, harness
@@ -112,27 +115,42 @@ class Job:
         self.deadline = deadline  # None: no time budget
         self._known: dict[str, Verdict] = {}  # syntax tree -> verdict
 
-    def propose(self, proposers: Sequence[Proposer], feedback: Feedback = NO_FEEDBACK,
-                stop: Callable[[], bool] = lambda: False) -> Iterator[Candidate]:
+    def propose(
+        self,
+        proposers: Sequence[Proposer],
+        feedback: Feedback = NO_FEEDBACK,
+        stop: Callable[[], bool] = lambda: False,
+    ) -> Iterator[Candidate]:
         """Every proposer's candidates in turn, each as soon as it is made (a model is loaded on
         the first ``next()`` that needs it). Proposing stops (raising Cancelled) once ``cancel()``
         or ``stop()`` is true. Raises ModelMissing, ModelError, Cancelled."""
         for proposer in proposers:
-            yield from proposer(self.target, feedback, self.progress, lambda: self.cancel() or stop())
+            yield from proposer(
+                self.target, feedback, self.progress, lambda: self.cancel() or stop()
+            )
 
     def seen(self, earlier: Sequence[Candidate] = ()) -> dict[str, str]:
         """Syntax tree → label of the candidates a new one must not copy: the original and
         ``earlier`` (see :func:`~perfedit.validate.validate_candidates`)."""
-        return {syntax_key(self.target.code): "the original", **{syntax_key(c.code): c.label for c in earlier}}
+        return {
+            syntax_key(self.target.code): "the original",
+            **{syntax_key(c.code): c.label for c in earlier},
+        }
 
-    def validate(self, candidates: Sequence[Candidate], earlier: Sequence[Candidate] = ()) -> list[Verdict]:
+    def validate(
+        self, candidates: Sequence[Candidate], earlier: Sequence[Candidate] = ()
+    ) -> list[Verdict]:
         """One verdict per candidate, in order: replies without usable code, copies of the original
         and duplicates (same syntax tree, also of ``earlier`` candidates) are rejected unrun; the
         others are validated and timed (:meth:`Harness.validate`). Raises Cancelled."""
         seen = self.seen(earlier)
-        return [self.validate_one(c, seen, index, len(candidates)) for index, c in enumerate(candidates)]
+        return [
+            self.validate_one(c, seen, index, len(candidates)) for index, c in enumerate(candidates)
+        ]
 
-    def validate_one(self, candidate: Candidate, seen: dict[str, str], index: int = 0, total: int | None = None) -> Verdict:
+    def validate_one(
+        self, candidate: Candidate, seen: dict[str, str], index: int = 0, total: int | None = None
+    ) -> Verdict:
         """The verdict of one candidate (see :meth:`validate`); ``seen`` (from :meth:`seen`) maps
         the syntax trees of earlier candidates to their labels and is updated. A faster verdict
         is announced through progress (:attr:`Phase.FOUND`). Raises Cancelled."""
@@ -141,7 +159,9 @@ class Job:
             self.progress(Phase.VALIDATING, index, total, candidate.label)
             verdict = self.timed_validation(candidate.label, candidate.source)
             if verdict.verdict == "faster" and verdict.comparison is not None:
-                self.progress(Phase.FOUND, detail=f"{verdict.comparison.speedup:.1f}× faster (validated)")
+                self.progress(
+                    Phase.FOUND, detail=f"{verdict.comparison.speedup:.1f}× faster (validated)"
+                )
             return verdict
 
         (verdict,) = validate_candidates([candidate], run, self._known, seen=seen)
@@ -165,7 +185,9 @@ class Job:
                 raise
             return budget_spent
 
-    def refine(self, refiners: Sequence[Proposer], candidates: list[Candidate], verdicts: list[Verdict]) -> tuple[list[Candidate], list[Verdict]]:
+    def refine(
+        self, refiners: Sequence[Proposer], candidates: list[Candidate], verdicts: list[Verdict]
+    ) -> tuple[list[Candidate], list[Verdict]]:
         """``settings.refine_rounds`` rounds of ``refiners`` (PerfCodeGen refinement,
         :mod:`perfedit.refine`), each fed with the previous round's verdicts: the new candidates
         and their verdicts. Stops early once the budget is spent."""
@@ -199,18 +221,26 @@ class Job:
         self.progress(Phase.MINIMISING)
         label = f"{candidate.label} (minimised)"
         return minimise(
-            self.target.source, candidate.source, verdict, lambda source: self.timed_validation(label, source),
+            self.target.source,
+            candidate.source,
+            verdict,
+            lambda source: self.timed_validation(label, source),
             max_validations=self.settings.minimise_validations,
         )
 
 
-def choose_winner(candidates: Sequence[Candidate], verdicts: Sequence[Verdict], target: targets.Target) -> tuple[Candidate, Verdict] | None:
+def choose_winner(
+    candidates: Sequence[Candidate], verdicts: Sequence[Verdict], target: targets.Target
+) -> tuple[Candidate, Verdict] | None:
     """The selected candidate (:func:`perfedit.select.choose`: fastest, near-ties to the smaller
     diff) and its verdict, or None if no candidate is significantly faster."""
     by_label = {c.label: c for c in candidates}
     sizes = {
-        v.label: changed_lines(unified_diff(target.source, by_label[v.label].source, target.path.name))
-        for v in verdicts if v.verdict == "faster"
+        v.label: changed_lines(
+            unified_diff(target.source, by_label[v.label].source, target.path.name)
+        )
+        for v in verdicts
+        if v.verdict == "faster"
     }
     winner = choose([v for v in verdicts if v.label in sizes], sizes)
     return (by_label[winner.label], winner) if winner else None
@@ -243,7 +273,9 @@ class Background:
     def __init__(self, items: Iterator[Candidate], stop: threading.Event) -> None:
         self._stop = stop
         self._channel: queue.Queue = queue.Queue()
-        self._thread = threading.Thread(target=self._produce, args=(items,), name="perfedit-generation", daemon=True)
+        self._thread = threading.Thread(
+            target=self._produce, args=(items,), name="perfedit-generation", daemon=True
+        )
         self._thread.start()
 
     def _produce(self, items: Iterator[Candidate]) -> None:
@@ -309,7 +341,9 @@ def suggest(
     deadline = Deadline(settings.budget_s)
     timings: dict[str, float] = {}
 
-    def noting_first_faster(phase: Phase, completed: float = 0, total: float | None = None, detail: str = "") -> None:
+    def noting_first_faster(
+        phase: Phase, completed: float = 0, total: float | None = None, detail: str = ""
+    ) -> None:
         if phase is Phase.FOUND and "first_faster_s" not in timings:
             timings["first_faster_s"] = time.perf_counter() - clock
         progress(phase, completed, total, detail)
@@ -327,7 +361,9 @@ def suggest(
             return halt.is_set()
 
         # The proposers start at once (the model generating), while the original runs.
-        with contextlib.closing(Background(job.propose(proposers, stop=stop_generating), halt)) as stream:
+        with contextlib.closing(
+            Background(job.propose(proposers, stop=stop_generating), halt)
+        ) as stream:
             progress(Phase.BASELINE)
             baseline = harness.baseline()
             timings["baseline_s"] = time.perf_counter() - clock
@@ -339,7 +375,9 @@ def suggest(
             verdicts: list[Verdict] = []
             stopped = ""
             generation_done = False  # True once every candidate was made
-            for candidate in stream:  # each validated while the next is made (the rules' first: no model)
+            for (
+                candidate
+            ) in stream:  # each validated while the next is made (the rules' first: no model)
                 candidates.append(candidate)
                 if not stopped:
                     verdicts.append(job.validate_one(candidate, seen))
@@ -347,8 +385,12 @@ def suggest(
                     if stopped:
                         halt.set()
                 else:
-                    verdicts.append(Verdict(candidate.label, "rejected", f"not validated: {stopped}", 0, 0))
-            stopped = stopped or stop_reason(verdicts, settings, deadline)  # spent while a reply was written
+                    verdicts.append(
+                        Verdict(candidate.label, "rejected", f"not validated: {stopped}", 0, 0)
+                    )
+            stopped = stopped or stop_reason(
+                verdicts, settings, deadline
+            )  # spent while a reply was written
             generation_done = not stopped
         timings["validation_s"] = time.perf_counter() - started
         if generation_done and not any(c.usable for c in candidates):
@@ -391,7 +433,13 @@ def suggest(
         edits=line_edits(target.source, minimised.source),
         changed_lines=minimised.changed_lines_after,
         changed_lines_before=minimised.changed_lines_before,
-        facts=explain.facts(minimised.verdict, baseline, suite, minimised.changed_lines_after, minimised.changed_lines_before),
+        facts=explain.facts(
+            minimised.verdict,
+            baseline,
+            suite,
+            minimised.changed_lines_after,
+            minimised.changed_lines_before,
+        ),
         reason=reason,
         verdicts=verdicts,
         timings_s=timings,

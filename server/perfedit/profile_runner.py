@@ -57,8 +57,13 @@ def _relative(filename, root, cwd):
         return None
     relative = os.path.relpath(path, root).replace(os.sep, "/")
     name = relative.rsplit("/", 1)[-1]
-    if (not name.endswith(".py") or name == "conftest.py" or name.startswith(TEST_FILE_PREFIXES)
-            or name.endswith(TEST_FILE_SUFFIXES) or relative.startswith(".perfedit_profile/")):
+    if (
+        not name.endswith(".py")
+        or name == "conftest.py"
+        or name.startswith(TEST_FILE_PREFIXES)
+        or name.endswith(TEST_FILE_SUFFIXES)
+        or relative.startswith(".perfedit_profile/")
+    ):
         return None
     return relative
 
@@ -104,13 +109,17 @@ class Plugin:
                 signal.signal(signal.SIGALRM, previous)
                 if os.getcwd() != self.cwd:
                     os.chdir(self.cwd)  # a test that changed directory must not move the others
-                entry = self.tests.setdefault(item.nodeid, {"outcome": "passed", "seconds": 0.0, "detail": ""})
+                entry = self.tests.setdefault(
+                    item.nodeid, {"outcome": "passed", "seconds": 0.0, "detail": ""}
+                )
                 entry["seconds"] = seconds
                 if profiler is not None:
                     self._collect(item.nodeid, profiler)
 
         def pytest_runtest_logreport(report):
-            entry = self.tests.setdefault(report.nodeid, {"outcome": "passed", "seconds": 0.0, "detail": ""})
+            entry = self.tests.setdefault(
+                report.nodeid, {"outcome": "passed", "seconds": 0.0, "detail": ""}
+            )
             if report.outcome != "passed" and entry["outcome"] == "passed":
                 entry["outcome"] = report.outcome
                 entry["detail"] = report.longreprtext[-2000:]
@@ -124,12 +133,16 @@ class Plugin:
         self.pytest_collectreport = pytest_collectreport
 
     def _on_alarm(self, signum, frame):
-        raise TestTimeout(f"the test ran longer than {self.job['test_timeout_s']:g} s while being profiled")
+        raise TestTimeout(
+            f"the test ran longer than {self.job['test_timeout_s']:g} s while being profiled"
+        )
 
     def _key(self, code):
         if code not in self.code_keys:
             file = _relative(code.co_filename, self.root, self.cwd)
-            self.code_keys[code] = None if file is None else (file, code.co_qualname, code.co_firstlineno)
+            self.code_keys[code] = (
+                None if file is None else (file, code.co_qualname, code.co_firstlineno)
+            )
         return self.code_keys[code]
 
     def _collect(self, node_id, profiler):
@@ -140,7 +153,9 @@ class Plugin:
             key = self._key(code)
             if key is None:
                 continue
-            record = self.functions.setdefault(key, {"calls": 0, "own_s": 0.0, "cumulative_s": 0.0, "tests": {}})
+            record = self.functions.setdefault(
+                key, {"calls": 0, "own_s": 0.0, "cumulative_s": 0.0, "tests": {}}
+            )
             record["calls"] += entry.callcount
             record["own_s"] += entry.inlinetime
             record["cumulative_s"] += entry.totaltime
@@ -173,8 +188,21 @@ def _line_tracer(targets, lines):
 
 
 def _pytest_args(job, selection):
-    return ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist", "-p", "no:cov",
-            "--continue-on-collection-errors", "--rootdir", job["root"], *selection]
+    return [
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:cov",
+        "--continue-on-collection-errors",
+        "--rootdir",
+        job["root"],
+        *selection,
+    ]
 
 
 def _pass(job, result_path, node_ids=None, targets=None):
@@ -189,7 +217,9 @@ def _pass(job, result_path, node_ids=None, targets=None):
         if targets is not None:
             plugin.tracer = _line_tracer(targets, lines)
         started = time.perf_counter()
-        code = pytest.main(_pytest_args(job, job["paths"] if node_ids is None else node_ids), plugins=[plugin])
+        code = pytest.main(
+            _pytest_args(job, job["paths"] if node_ids is None else node_ids), plugins=[plugin]
+        )
         wall_s = time.perf_counter() - started
         if os.getpid() != owner:
             os._exit(0)
@@ -197,8 +227,14 @@ def _pass(job, result_path, node_ids=None, targets=None):
             {"file": file, "function": function, "line": line, **record}
             for (file, function, line), record in plugin.functions.items()
         ]
-        result = {"tests": plugin.tests, "functions": functions, "lines": lines, "wall_s": wall_s,
-                  "collect_error": "\n".join(plugin.collect_errors), "exit_code": int(code)}
+        result = {
+            "tests": plugin.tests,
+            "functions": functions,
+            "lines": lines,
+            "wall_s": wall_s,
+            "collect_error": "\n".join(plugin.collect_errors),
+            "exit_code": int(code),
+        }
         with open(result_path, "w", encoding="utf-8") as handle:
             json.dump(result, handle)
         status = 0
@@ -229,7 +265,9 @@ def _run_pass(job, result_path, node_ids=None, targets=None):
 
 def _hot_targets(job, first):
     """The ``hot_functions`` hottest functions of the first pass (by own time): key -> entry."""
-    hottest = sorted(first["functions"], key=lambda f: f["own_s"], reverse=True)[: job["hot_functions"]]
+    hottest = sorted(first["functions"], key=lambda f: f["own_s"], reverse=True)[
+        : job["hot_functions"]
+    ]
     return {(f["file"], f["function"], f["line"]): f for f in hottest if f["own_s"] > 0}
 
 
@@ -239,6 +277,7 @@ def _line_tests(functions, tests, limit, budget_s):
     of ``budget_s`` (their first-pass seconds), at most ``limit`` in all."""
     chosen, spent_s = [], 0.0
     for function in functions:
+
         def seconds(node_id):
             return tests.get(node_id, {}).get("seconds", 0.0)
 
@@ -274,7 +313,12 @@ def main():
         if chosen:
             job["wanted"] = [list(key) for key in wanted]
             # the tracer slows the hot lines down many times over: each test and the pass are bounded
-            lines_job = dict(job, mode="lines", test_timeout_s=min(job["test_timeout_s"], budget_s), budget_s=budget_s)
+            lines_job = dict(
+                job,
+                mode="lines",
+                test_timeout_s=min(job["test_timeout_s"], budget_s),
+                budget_s=budget_s,
+            )
             second = _run_pass(lines_job, out + ".pass2", chosen, _TargetsByCode(job))
             if second is not None:
                 first["lines"] = second["lines"]

@@ -44,7 +44,9 @@ from perfedit.progress import CancelFn, never_cancelled
 
 FORMAT = 1  # bump when the cached JSON changes shape
 RUNNER = Path(__file__).with_name("profile_runner.py")
-RUNNER_PATH = Path(".perfedit_profile") / "runner.py"  # inside the sandbox's copy; pytest skips dot folders
+RUNNER_PATH = (
+    Path(".perfedit_profile") / "runner.py"
+)  # inside the sandbox's copy; pytest skips dot folders
 TEST_TIMEOUT_S = 60.0
 TIMEOUT_S = 900.0
 HOT_FUNCTIONS = 8
@@ -53,8 +55,20 @@ LINE_BUDGET_SHARE = 0.25  # the line pass's tests may take this share of the fir
 LINE_BUDGET_MIN_S = 2.0  # or at least this many seconds
 HOT_LINES_KEPT = 5
 CANCEL_POLL_S = 0.2  # how often a profiled run checks whether it was cancelled
-_SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache",
-                 ".perfedit", "build", "dist", ".eggs"}
+_SKIPPED_DIRS = {
+    ".git",
+    ".venv",
+    "venv",
+    "node_modules",
+    "__pycache__",
+    ".tox",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".perfedit",
+    "build",
+    "dist",
+    ".eggs",
+}
 _HASHED_MAX_BYTES = 1024**2  # larger files are keyed by size and mtime, not content
 
 
@@ -133,10 +147,18 @@ class Profile:
         skipped = {run.node_id for run in self.runs if run.outcome == "skipped"}
         order = {run.node_id: index for index, run in enumerate(self.runs)}
         found = {
-            test for f in self.functions if f.file == file and (
+            test
+            for f in self.functions
+            if f.file == file
+            and (
                 f.function == function
-                or (lines is not None and f.line in lines and f.function.rsplit(".", 1)[-1] == function.rsplit(".", 1)[-1])
-            ) for test in f.tests
+                or (
+                    lines is not None
+                    and f.line in lines
+                    and f.function.rsplit(".", 1)[-1] == function.rsplit(".", 1)[-1]
+                )
+            )
+            for test in f.tests
         }
         return tuple(sorted(found - skipped, key=lambda test: order.get(test, len(order))))
 
@@ -153,11 +175,25 @@ class Profile:
         if data.get("format") != FORMAT:
             raise KeyError("format")
         functions = tuple(
-            FunctionProfile(**{**f, "tests": tuple(f["tests"]), "hot_lines": tuple(HotLine(**h) for h in f["hot_lines"])})
+            FunctionProfile(
+                **{
+                    **f,
+                    "tests": tuple(f["tests"]),
+                    "hot_lines": tuple(HotLine(**h) for h in f["hot_lines"]),
+                }
+            )
             for f in data["functions"]
         )
-        return cls(Path(data["root"]), data["tests"], tuple(TestRun(**r) for r in data["runs"]), functions,
-                   data["wall_s"], data["key"], data["collect_errors"], cached)
+        return cls(
+            Path(data["root"]),
+            data["tests"],
+            tuple(TestRun(**r) for r in data["runs"]),
+            functions,
+            data["wall_s"],
+            data["key"],
+            data["collect_errors"],
+            cached,
+        )
 
 
 def content_key(root: Path, tests: str | None) -> str:
@@ -174,10 +210,16 @@ def content_key(root: Path, tests: str | None) -> str:
             path = Path(directory, name)
             try:
                 stat = path.stat()
-                data = path.read_bytes() if stat.st_size <= _HASHED_MAX_BYTES else f"{stat.st_size}:{stat.st_mtime_ns}".encode()
+                data = (
+                    path.read_bytes()
+                    if stat.st_size <= _HASHED_MAX_BYTES
+                    else f"{stat.st_size}:{stat.st_mtime_ns}".encode()
+                )
             except OSError:
                 continue
-            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha256(data).digest())
+            digest.update(
+                path.relative_to(root).as_posix().encode() + b"\0" + hashlib.sha256(data).digest()
+            )
     return digest.hexdigest()
 
 
@@ -215,8 +257,13 @@ def _relative_tests(root: Path, tests: Path | None) -> str | None:
 
 
 def profile_tests(
-    root: Path, tests: Path | None = None, *, test_timeout_s: float = TEST_TIMEOUT_S, timeout_s: float = TIMEOUT_S,
-    use_cache: bool = True, cancel: CancelFn = never_cancelled,
+    root: Path,
+    tests: Path | None = None,
+    *,
+    test_timeout_s: float = TEST_TIMEOUT_S,
+    timeout_s: float = TIMEOUT_S,
+    use_cache: bool = True,
+    cancel: CancelFn = never_cancelled,
 ) -> Profile:
     """The profile of one sandboxed run of the pytest tests of project ``root`` (those under
     ``tests`` if given, a file or folder inside ``root``), from the cache when the project's
@@ -234,8 +281,14 @@ def profile_tests(
     path = cache_path(key)
     if use_cache and (profile := _load(path, root)) is not None:
         return profile
-    raw, wall_s = run_sandboxed(root, relative, mode="profile", test_timeout_s=test_timeout_s, timeout_s=timeout_s,
-                                cancel=cancel)
+    raw, wall_s = run_sandboxed(
+        root,
+        relative,
+        mode="profile",
+        test_timeout_s=test_timeout_s,
+        timeout_s=timeout_s,
+        cancel=cancel,
+    )
     profile = _profile_from_raw(root, relative, raw, wall_s, key)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(f".{os.getpid()}.tmp")
@@ -245,7 +298,12 @@ def profile_tests(
 
 
 def run_sandboxed(
-    root: Path, tests: str | None, *, mode: str, test_timeout_s: float = TEST_TIMEOUT_S, timeout_s: float = TIMEOUT_S,
+    root: Path,
+    tests: str | None,
+    *,
+    mode: str,
+    test_timeout_s: float = TEST_TIMEOUT_S,
+    timeout_s: float = TIMEOUT_S,
     cancel: CancelFn = never_cancelled,
 ) -> tuple[dict, float]:
     """Run the runner (``mode`` "profile" or "plain") on a sandboxed copy of ``root``; its raw
@@ -255,12 +313,22 @@ def run_sandboxed(
     from perfedit.testsource import Case, TestSuite
 
     where = f"{root / tests}" if tests else str(root)
-    workspace = Workspace(TestSuite("pytest", root), RUNNER_PATH, RUNNER.read_text(encoding="utf-8"))
+    workspace = Workspace(
+        TestSuite("pytest", root), RUNNER_PATH, RUNNER.read_text(encoding="utf-8")
+    )
     try:
         out = workspace.exchange / "profile.json"  # on disk, so this process can read it
-        job = {"mode": mode, "paths": [tests] if tests else [], "out": str(out), "root": str(workspace.root),
-               "test_timeout_s": test_timeout_s, "hot_functions": HOT_FUNCTIONS, "hot_line_tests": HOT_LINE_TESTS,
-               "line_budget_share": LINE_BUDGET_SHARE, "line_budget_min_s": LINE_BUDGET_MIN_S}
+        job = {
+            "mode": mode,
+            "paths": [tests] if tests else [],
+            "out": str(out),
+            "root": str(workspace.root),
+            "test_timeout_s": test_timeout_s,
+            "hot_functions": HOT_FUNCTIONS,
+            "hot_line_tests": HOT_LINE_TESTS,
+            "line_budget_share": LINE_BUDGET_SHARE,
+            "line_budget_min_s": LINE_BUDGET_MIN_S,
+        }
         (workspace.root / ".perfedit-in.0").write_text(json.dumps(job), encoding="utf-8")
         suite = TestSuite("cases", workspace.root, cases=(Case("profiled run", "", ""),))
         limits = Limits(timeout_s=timeout_s, max_output_bytes=256 * 1024**2)
@@ -302,7 +370,9 @@ def run_sandboxed(
     finally:
         workspace.close()
     if raw.get("collect_error") and not raw.get("tests"):
-        raise ProfilingFailed(f"pytest could not collect the tests in {where}:\n{raw['collect_error'][-2000:]}")
+        raise ProfilingFailed(
+            f"pytest could not collect the tests in {where}:\n{raw['collect_error'][-2000:]}"
+        )
     if not raw.get("tests"):
         raise NoTestsFound(f"pytest found no tests in {where}; write tests, or pass --tests PATH.")
     return raw, wall_s
@@ -323,14 +393,24 @@ def _profile_from_raw(root: Path, tests: str | None, raw: dict, wall_s: float, k
     functions = []
     for f in raw["functions"]:
         lines = raw.get("lines", {}).get(f"{f['file']}:{f['line']}", {})
-        hot = sorted(((int(line), s) for line, s in lines.items()), key=lambda item: -item[1])[:HOT_LINES_KEPT]
+        hot = sorted(((int(line), s) for line, s in lines.items()), key=lambda item: -item[1])[
+            :HOT_LINES_KEPT
+        ]
         # cProfile counts a recursive (or re-entered generator) call's own time at every level but
         # its cumulative time at the outermost only, so cumulative can come out below own: not less.
         cumulative_s = max(float(f["cumulative_s"]), float(f["own_s"]))
-        functions.append(FunctionProfile(
-            f["file"], f["function"], int(f["line"]), float(f["own_s"]), cumulative_s, int(f["calls"]),
-            tuple(f["tests"]), tuple(HotLine(line, round(s, 6)) for line, s in hot),
-        ))
+        functions.append(
+            FunctionProfile(
+                f["file"],
+                f["function"],
+                int(f["line"]),
+                float(f["own_s"]),
+                cumulative_s,
+                int(f["calls"]),
+                tuple(f["tests"]),
+                tuple(HotLine(line, round(s, 6)) for line, s in hot),
+            )
+        )
     return Profile(root, tests, runs, tuple(functions), wall_s, key, raw.get("collect_error", ""))
 
 
@@ -360,16 +440,38 @@ def by_target(profile: Profile) -> list[FunctionProfile]:
             groups.setdefault((f.file, name), []).append(f)
     merged = []
     for (file, name), parts in groups.items():
-        main = next((f for f in parts if target_name(f.function) == name and "<" not in f.function.rsplit(".", 1)[-1]),
-                    max(parts, key=lambda f: f.cumulative_s))
+        main = next(
+            (
+                f
+                for f in parts
+                if target_name(f.function) == name and "<" not in f.function.rsplit(".", 1)[-1]
+            ),
+            max(parts, key=lambda f: f.cumulative_s),
+        )
         own_s = sum(f.own_s for f in parts)
         tests = tuple(dict.fromkeys(test for f in parts for test in f.tests))
-        merged.append(FunctionProfile(file, name, main.line, own_s, max(main.cumulative_s, own_s), main.calls, tests, main.hot_lines))
+        merged.append(
+            FunctionProfile(
+                file,
+                name,
+                main.line,
+                own_s,
+                max(main.cumulative_s, own_s),
+                main.calls,
+                tests,
+                main.hot_lines,
+            )
+        )
     return sorted(merged, key=lambda f: (-f.own_s, -f.cumulative_s, f.file, f.line))
 
 
-def hot_functions(profile: Profile, file: str | None = None, *, top: int = HOT_TOP,
-                  min_share: float = HOT_MIN_SHARE) -> list[FunctionProfile]:
+def hot_functions(
+    profile: Profile,
+    file: str | None = None,
+    *,
+    top: int = HOT_TOP,
+    min_share: float = HOT_MIN_SHARE,
+) -> list[FunctionProfile]:
     """The hot functions of the profile (:func:`by_target`; of ``file`` only, relative to its
     root, POSIX, if given): among the ``top`` hottest by own time, with at least ``min_share`` of
     the tests' time (0-1)."""

@@ -50,7 +50,9 @@ class ProgressFn(Protocol):
     unit (candidates generated, refinement rounds), ``total`` is None when unknown; ``detail`` is
     a short human note ("greedy", "3.2× faster (validated)")."""
 
-    def __call__(self, phase: Phase, completed: float = 0, total: float | None = None, detail: str = "") -> None: ...
+    def __call__(
+        self, phase: Phase, completed: float = 0, total: float | None = None, detail: str = ""
+    ) -> None: ...
 
 
 #: ``report(label, completed, total)`` for work outside the main job: ``label`` names it

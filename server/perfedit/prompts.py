@@ -25,22 +25,22 @@ SYSTEM = (
     "Reply with the complete rewritten code in one ```python block and nothing else."
 )
 
-_DEMO_FUNCTION_SLOW = '''\
+_DEMO_FUNCTION_SLOW = """\
 def count_common(a, b):
     total = 0
     for x in a:
         if x in b:
             total += 1
     return total
-'''
+"""
 
-_DEMO_FUNCTION_FAST = '''\
+_DEMO_FUNCTION_FAST = """\
 def count_common(a, b):
     b = set(b)
     return sum(1 for x in a if x in b)
-'''
+"""
 
-_DEMO_SCRIPT_SLOW = '''\
+_DEMO_SCRIPT_SLOW = """\
 n = int(input())
 values = []
 for _ in range(n):
@@ -49,16 +49,16 @@ out = ""
 for v in sorted(values):
     out += str(v * v) + "\\n"
 print(out, end="")
-'''
+"""
 
-_DEMO_SCRIPT_FAST = '''\
+_DEMO_SCRIPT_FAST = """\
 import sys
 
 data = sys.stdin.buffer.read().split()
 n = int(data[0])
 values = sorted(map(int, data[1 : n + 1]))
 sys.stdout.write("".join(f"{v * v}\\n" for v in values))
-'''
+"""
 
 
 def fenced(code: str) -> str:
@@ -68,7 +68,11 @@ def fenced(code: str) -> str:
 
 def _ask(code: str, kind: str) -> str:
     what = "function" if kind == "function" else "program (it reads stdin and writes stdout)"
-    keep = "Keep its name and signature." if kind == "function" else "Keep its input and output format."
+    keep = (
+        "Keep its name and signature."
+        if kind == "function"
+        else "Keep its input and output format."
+    )
     return f"Make this Python {what} faster. {keep}\n\n{fenced(code)}"
 
 
@@ -76,17 +80,19 @@ def _ask(code: str, kind: str) -> str:
 #: four strategies, after SBLLM's (Gao et al. 2024) search over distinct optimisation methods.
 STRATEGIES: dict[str, str] = {
     "algorithm": "Use a better algorithm or data structure (for example a set or dict for membership tests, "
-                 "sorting once, a heap, prefix sums) so that the work grows more slowly with the input.",
+    "sorting once, a heap, prefix sums) so that the work grows more slowly with the input.",
     "built-ins": "Replace Python-level loops with built-in functions and C-implemented library calls "
-                 "(sum, min, max, sorted, any, all, str.join, collections, itertools, math).",
+    "(sum, min, max, sorted, any, all, str.join, collections, itertools, math).",
     "repeated work": "Avoid repeated work: hoist invariant computations out of loops, cache results, "
-                     "and do not rebuild or rescan the same data.",
+    "and do not rebuild or rescan the same data.",
     "I/O": "Make input and output fast: read all input at once (sys.stdin.buffer.read), write the output once, "
-           "and drop imports that are not needed.",
+    "and drop imports that are not needed.",
 }
 
 
-def optimize_messages(code: str, kind: str, exemplars: Sequence[Exemplar] = (), strategy: str | None = None) -> list[dict[str, str]]:
+def optimize_messages(
+    code: str, kind: str, exemplars: Sequence[Exemplar] = (), strategy: str | None = None
+) -> list[dict[str, str]]:
     """Chat messages asking for a faster version of ``code`` (``kind``: "function" or "script").
 
     The demonstrations are ``exemplars`` (retrieved slow→fast pairs, PIE section 3.1 dynamic
@@ -94,11 +100,16 @@ def optimize_messages(code: str, kind: str, exemplars: Sequence[Exemplar] = (), 
     (a key of :data:`STRATEGIES`) adds that direction to the request.
     """
     demos = [(e.slow, e.fast, e.kind) for e in exemplars] or [
-        (_DEMO_FUNCTION_SLOW, _DEMO_FUNCTION_FAST, kind) if kind == "function" else (_DEMO_SCRIPT_SLOW, _DEMO_SCRIPT_FAST, kind)
+        (_DEMO_FUNCTION_SLOW, _DEMO_FUNCTION_FAST, kind)
+        if kind == "function"
+        else (_DEMO_SCRIPT_SLOW, _DEMO_SCRIPT_FAST, kind)
     ]
     messages = [{"role": "system", "content": SYSTEM}]
     for slow, fast, demo_kind in demos:
-        messages += [{"role": "user", "content": _ask(slow.rstrip(), demo_kind)}, {"role": "assistant", "content": fenced(fast)}]
+        messages += [
+            {"role": "user", "content": _ask(slow.rstrip(), demo_kind)},
+            {"role": "assistant", "content": fenced(fast)},
+        ]
     ask = _ask(code, kind)
     if strategy is not None:
         ask = f"{ask}\n\nStrategy: {STRATEGIES[strategy]}"
@@ -129,7 +140,10 @@ def fix_messages(code: str, kind: str, test: str, error: str) -> list[dict[str, 
     failing test and its error; reflect and plan, then write the corrected code."""
     what = "function" if kind == "function" else "program"
     return [
-        {"role": "system", "content": SYSTEM.replace(" and nothing else", " after a short reflection")},
+        {
+            "role": "system",
+            "content": SYSTEM.replace(" and nothing else", " after a short reflection"),
+        },
         {
             "role": "user",
             "content": (
@@ -146,13 +160,20 @@ def _hot_lines_text(code: str, hot_lines: Sequence[tuple[int, float]]) -> str:
     lines = code.splitlines()
     shown = [
         f"line {number} ({seconds * 1e3:.2f} ms): {lines[number - 1].strip()}"
-        for number, seconds in sorted(hot_lines, key=lambda item: -item[1])[:5] if 0 < number <= len(lines)
+        for number, seconds in sorted(hot_lines, key=lambda item: -item[1])[:5]
+        if 0 < number <= len(lines)
     ]
-    return "\n\nWhere the time goes on that test (line of the code above, time spent):\n" + "\n".join(shown) if shown else ""
+    return (
+        "\n\nWhere the time goes on that test (line of the code above, time spent):\n"
+        + "\n".join(shown)
+        if shown
+        else ""
+    )
 
 
-def optimize_with_test_messages(code: str, kind: str, test: str, seconds: float,
-                                hot_lines: Sequence[tuple[int, float]] = ()) -> list[dict[str, str]]:
+def optimize_with_test_messages(
+    code: str, kind: str, test: str, seconds: float, hot_lines: Sequence[tuple[int, float]] = ()
+) -> list[dict[str, str]]:
     """PerfCodeGen's performance round (section 2): a correct candidate and its most expensive
     test (trimmed-mean time), asking for a version that is faster on inputs like it. With
     ``hot_lines`` ((line number in ``code``, seconds) from a profile of that test; SOAP-style
@@ -172,7 +193,9 @@ def optimize_with_test_messages(code: str, kind: str, test: str, seconds: float,
     ]
 
 
-def retry_messages(messages: list[dict[str, str]], reply: str, repeated: str) -> list[dict[str, str]]:
+def retry_messages(
+    messages: list[dict[str, str]], reply: str, repeated: str
+) -> list[dict[str, str]]:
     """``messages`` of a refinement round whose ``reply`` repeated the earlier candidate
     ``repeated`` (its label), continued with that fact and a request for a version that differs."""
     return [

@@ -24,10 +24,17 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 #: The sections of ``pyperf system show`` and the keys ``perfedit doctor`` reports them under.
-_SECTIONS = {"System state": "state", "Advices": "advice", "Warnings": "warnings", "Errors": "errors"}
+_SECTIONS = {
+    "System state": "state",
+    "Advices": "advice",
+    "Warnings": "warnings",
+    "Errors": "errors",
+}
 
 
-def save_timings(folder: Path, benchmark: str, runs_s: Mapping[str, Sequence[float]], metadata: Mapping[str, str]) -> list[Path]:
+def save_timings(
+    folder: Path, benchmark: str, runs_s: Mapping[str, Sequence[float]], metadata: Mapping[str, str]
+) -> list[Path]:
     """Write one pyperf benchmark file ``folder/<side>.json`` per entry of ``runs_s`` (side name
     -> per-run times in seconds, one value per run) and return their paths.
 
@@ -47,7 +54,11 @@ def save_timings(folder: Path, benchmark: str, runs_s: Mapping[str, Sequence[flo
         if not values:
             raise ValueError(f"no timed runs for {side!r}")
         runs = [
-            pyperf.Run([value], metadata={**metadata, "name": benchmark, "unit": "second", "loops": 1}, collect_metadata=False)
+            pyperf.Run(
+                [value],
+                metadata={**metadata, "name": benchmark, "unit": "second", "loops": 1},
+                collect_metadata=False,
+            )
             for value in values
         ]
         path = folder / f"{side}.json"
@@ -63,7 +74,10 @@ def system_checks(timeout_s: float = 30.0) -> dict[str, list[str]]:
     ``errors`` holds why. Takes about a second."""
     try:
         shown = subprocess.run(
-            [sys.executable, "-m", "pyperf", "system", "show"], capture_output=True, text=True, timeout=timeout_s,
+            [sys.executable, "-m", "pyperf", "system", "show"],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
             env={**os.environ, "LC_ALL": "C"},
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -77,5 +91,7 @@ def system_checks(timeout_s: float = 30.0) -> dict[str, list[str]]:
         elif section and line.strip() and not line.startswith("==="):
             checks[section].append(line.strip())
     if not checks:
-        checks["errors"] = [shown.stderr.strip() or f"pyperf system show exited with {shown.returncode}"]
+        checks["errors"] = [
+            shown.stderr.strip() or f"pyperf system show exited with {shown.returncode}"
+        ]
     return checks

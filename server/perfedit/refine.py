@@ -47,7 +47,10 @@ def repeated_label(candidate: Candidate, earlier: dict[str, str]) -> str | None:
 def earlier_trees(target: Target, feedback: Feedback) -> dict[str, str]:
     """Syntax tree → label of what a refinement must not repeat: the original and every earlier
     candidate."""
-    return {syntax_key(target.code): "the original", **{syntax_key(c.code): label for label, c in feedback.candidates.items() if c.usable}}
+    return {
+        syntax_key(target.code): "the original",
+        **{syntax_key(c.code): label for label, c in feedback.candidates.items() if c.usable},
+    }
 
 
 def refiner(model: ModelProvider, settings: Settings) -> Proposer:
@@ -63,11 +66,21 @@ def refiner(model: ModelProvider, settings: Settings) -> Proposer:
     """
     per_phase, max_new_tokens = settings.refine_candidates, settings.max_new_tokens
 
-    def propose(target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> Iterator[Candidate]:
+    def propose(
+        target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
+    ) -> Iterator[Candidate]:
         known, suite = feedback.candidates, feedback.suite
-        failed = [v for v in feedback.verdicts if v.verdict == "rejected" and v.failed_test and v.label in known]
+        failed = [
+            v
+            for v in feedback.verdicts
+            if v.verdict == "rejected" and v.failed_test and v.label in known
+        ]
         correct = sorted(
-            (v for v in feedback.verdicts if v.verdict != "rejected" and v.comparison and v.per_test_s and v.label in known),
+            (
+                v
+                for v in feedback.verdicts
+                if v.verdict != "rejected" and v.comparison and v.per_test_s and v.label in known
+            ),
             key=lambda v: -v.comparison.speedup if v.comparison else 0.0,
         )
         if suite is None or not (failed or correct):
@@ -75,12 +88,23 @@ def refiner(model: ModelProvider, settings: Settings) -> Proposer:
         earlier = earlier_trees(target, feedback)
 
         def changed(label: str, messages: Messages) -> Iterator[Candidate]:
-            reply = ask.refinement_reply(model(), messages, max_new_tokens=max_new_tokens, should_stop=cancel)
+            reply = ask.refinement_reply(
+                model(), messages, max_new_tokens=max_new_tokens, should_stop=cancel
+            )
             candidate = to_candidate(reply.text, target, label, reply.tokens)
             repeated = repeated_label(candidate, earlier)
             if repeated is not None and settings.refine_retry:
-                again = ask.refinement_retry(model(), messages, reply.text, repeated, max_new_tokens=max_new_tokens, should_stop=cancel)
-                candidate = to_candidate(again.text, target, f"{label} (retried)", reply.tokens + again.tokens)
+                again = ask.refinement_retry(
+                    model(),
+                    messages,
+                    reply.text,
+                    repeated,
+                    max_new_tokens=max_new_tokens,
+                    should_stop=cancel,
+                )
+                candidate = to_candidate(
+                    again.text, target, f"{label} (retried)", reply.tokens + again.tokens
+                )
                 repeated = repeated_label(candidate, earlier)
             if repeated is None:
                 if candidate.usable:
@@ -90,12 +114,16 @@ def refiner(model: ModelProvider, settings: Settings) -> Proposer:
         for verdict in failed[:per_phase]:
             code = textwrap.dedent(known[verdict.label].code)
             test = feedback_text(suite, verdict.failed_test)
-            yield from changed(f"{verdict.label} → fixed", fix_messages(code, target.kind, test, verdict.detail))
+            yield from changed(
+                f"{verdict.label} → fixed", fix_messages(code, target.kind, test, verdict.detail)
+            )
         for verdict in correct[:per_phase]:
             slowest = max(verdict.per_test_s, key=verdict.per_test_s.__getitem__)
             code = textwrap.dedent(known[verdict.label].code)
             hot = list(feedback.hot_lines.get(verdict.label, ()))
-            messages = optimize_with_test_messages(code, target.kind, feedback_text(suite, slowest), verdict.per_test_s[slowest], hot)
+            messages = optimize_with_test_messages(
+                code, target.kind, feedback_text(suite, slowest), verdict.per_test_s[slowest], hot
+            )
             yield from changed(f"{verdict.label} → optimised", messages)
 
     return propose

@@ -38,8 +38,16 @@ INDEX_VERSION = 1
 MAX_PAIR_CHARS = 3000
 #: Token similarity (difflib ratio over code tokens) at or above which a pair is "the same program".
 NEAR_IDENTICAL = 0.9
-_SKIPPED = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
-            tokenize.ENCODING, tokenize.ENDMARKER, tokenize.STRING}
+_SKIPPED = {
+    tokenize.COMMENT,
+    tokenize.NL,
+    tokenize.NEWLINE,
+    tokenize.INDENT,
+    tokenize.DEDENT,
+    tokenize.ENCODING,
+    tokenize.ENDMARKER,
+    tokenize.STRING,
+}
 
 
 @dataclass(frozen=True)
@@ -58,7 +66,11 @@ def code_tokens(code: str) -> list[str]:
     also split at underscores (``read_input`` → ``read_input``, ``read``, ``input``). Falls back
     to whitespace splitting when the code does not tokenise."""
     try:
-        raw = [t.string for t in tokenize.generate_tokens(io.StringIO(code).readline) if t.type not in _SKIPPED]
+        raw = [
+            t.string
+            for t in tokenize.generate_tokens(io.StringIO(code).readline)
+            if t.type not in _SKIPPED
+        ]
     except (tokenize.TokenError, IndentationError, SyntaxError):
         raw = code.split()
     terms = []
@@ -73,7 +85,11 @@ def near_identical(a: Sequence[str], b: Sequence[str]) -> bool:
     """True if token lists ``a`` and ``b`` are nearly the same program (difflib ratio ≥
     :data:`NEAR_IDENTICAL`)."""
     matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
-    return matcher.real_quick_ratio() >= NEAR_IDENTICAL and matcher.quick_ratio() >= NEAR_IDENTICAL and matcher.ratio() >= NEAR_IDENTICAL
+    return (
+        matcher.real_quick_ratio() >= NEAR_IDENTICAL
+        and matcher.quick_ratio() >= NEAR_IDENTICAL
+        and matcher.ratio() >= NEAR_IDENTICAL
+    )
 
 
 class ExemplarIndex:
@@ -89,24 +105,33 @@ class ExemplarIndex:
         import bm25s
 
         retriever = bm25s.BM25()
-        retriever.index([code_tokens(e.slow) or ["<empty>"] for e in exemplars], show_progress=False)
+        retriever.index(
+            [code_tokens(e.slow) or ["<empty>"] for e in exemplars], show_progress=False
+        )
         return cls(exemplars, retriever)
 
     def save(self, folder: Path) -> None:
         """Write the index and its exemplars to ``folder``."""
         folder.mkdir(parents=True, exist_ok=True)
         self._retriever.save(str(folder / "bm25"), show_progress=False)  # type: ignore[attr-defined]
-        (folder / "exemplars.json").write_text(json.dumps([asdict(e) for e in self.exemplars]), encoding="utf-8")
+        (folder / "exemplars.json").write_text(
+            json.dumps([asdict(e) for e in self.exemplars]), encoding="utf-8"
+        )
 
     @classmethod
     def load(cls, folder: Path) -> ExemplarIndex:
         """The index :meth:`save` wrote to ``folder``."""
         import bm25s
 
-        exemplars = [Exemplar(**row) for row in json.loads((folder / "exemplars.json").read_text(encoding="utf-8"))]
+        exemplars = [
+            Exemplar(**row)
+            for row in json.loads((folder / "exemplars.json").read_text(encoding="utf-8"))
+        ]
         return cls(exemplars, bm25s.BM25.load(str(folder / "bm25"), show_progress=False))
 
-    def nearest(self, code: str, k: int, *, kind: str | None = None, exclude_problems: Collection[str] = ()) -> list[Exemplar]:
+    def nearest(
+        self, code: str, k: int, *, kind: str | None = None, exclude_problems: Collection[str] = ()
+    ) -> list[Exemplar]:
         """The ``k`` exemplars whose slow version is most similar to ``code`` (BM25 score, best
         first; only those scoring above 0), of ``kind`` when given. Skipped: pairs longer than
         :data:`MAX_PAIR_CHARS`, pairs of
@@ -121,9 +146,15 @@ class ExemplarIndex:
             if scores[index] <= 0 or len(found) == k:
                 break
             e = self.exemplars[index]
-            if (kind and e.kind != kind) or (e.problem_id and e.problem_id in exclude_problems) or len(e.slow) + len(e.fast) > MAX_PAIR_CHARS:
+            if (
+                (kind and e.kind != kind)
+                or (e.problem_id and e.problem_id in exclude_problems)
+                or len(e.slow) + len(e.fast) > MAX_PAIR_CHARS
+            ):
                 continue
-            if near_identical(query, code_tokens(e.slow)) or near_identical(query, code_tokens(e.fast)):
+            if near_identical(query, code_tokens(e.slow)) or near_identical(
+                query, code_tokens(e.fast)
+            ):
                 continue
             found.append(e)
         return found
@@ -137,7 +168,9 @@ def pair_file(path: Path) -> Path:
 def cache_key(path: Path) -> str:
     """The cache key of pair file ``path``: its resolved path and modification time."""
     stat = path.stat()
-    return hashlib.sha256(f"{INDEX_VERSION}:{path.resolve()}:{stat.st_mtime_ns}:{stat.st_size}".encode()).hexdigest()[:20]
+    return hashlib.sha256(
+        f"{INDEX_VERSION}:{path.resolve()}:{stat.st_mtime_ns}:{stat.st_size}".encode()
+    ).hexdigest()[:20]
 
 
 def _exemplars(path: Path) -> list[Exemplar]:
@@ -145,7 +178,8 @@ def _exemplars(path: Path) -> list[Exemplar]:
 
     return [
         Exemplar(p.slow, p.fast, p.kind, p.problem_id, p.id)
-        for p in load(path) if p.passes is not False and p.slow.strip() != p.fast.strip()
+        for p in load(path)
+        if p.passes is not False and p.slow.strip() != p.fast.strip()
     ]
 
 
@@ -173,7 +207,9 @@ def load_index(path: Path) -> ExemplarIndex:
     """
     file = pair_file(path)
     if not file.is_file():
-        raise InputError(f"exemplars: {file} does not exist (PIE's pairs are in ../shared/data/pie; pass that folder or a .jsonl pair file)")
+        raise InputError(
+            f"exemplars: {file} does not exist (PIE's pairs are in ../shared/data/pie; pass that folder or a .jsonl pair file)"
+        )
     return _cached(file.resolve(), cache_key(file))
 
 

@@ -88,9 +88,14 @@ class ScanReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "root": str(self.root), "tests": self.tests, "failed_tests": self.failed_tests, "total_s": self.total_s,
-            "profile_cached": self.profile_cached, "executor": self.executor,
-            "found": sum(e.found for e in self.entries), "functions": [e.to_json() for e in self.entries],
+            "root": str(self.root),
+            "tests": self.tests,
+            "failed_tests": self.failed_tests,
+            "total_s": self.total_s,
+            "profile_cached": self.profile_cached,
+            "executor": self.executor,
+            "found": sum(e.found for e in self.entries),
+            "functions": [e.to_json() for e in self.entries],
         }
 
 
@@ -109,7 +114,9 @@ def hottest(profile: Profile, top: int) -> list[ScanEntry]:
         )
     ranked = [f for f in by_target(profile) if f.own_s > 0][:top]
     if not ranked:
-        raise InputError(f"the tests of {profile.root} ran none of the project's own functions (test files aside); nothing to scan.")
+        raise InputError(
+            f"the tests of {profile.root} ran none of the project's own functions (test files aside); nothing to scan."
+        )
     return [_entry(profile, f) for f in ranked]
 
 
@@ -117,8 +124,16 @@ def _entry(profile: Profile, f: FunctionProfile) -> ScanEntry:
     return ScanEntry(f.file, f.function, f.line, f.own_s, profile.share(f), len(f.tests))
 
 
-def items(root: Path, entries: list[ScanEntry], settings: config.Settings, *, budget_s: float | None,
-          tests: Path | None, candidates: Path | None, announce: Callable[[int, ScanEntry], None]) -> Iterator[dict[str, Any]]:
+def items(
+    root: Path,
+    entries: list[ScanEntry],
+    settings: config.Settings,
+    *,
+    budget_s: float | None,
+    tests: Path | None,
+    candidates: Path | None,
+    announce: Callable[[int, ScanEntry], None],
+) -> Iterator[dict[str, Any]]:
     """The work items for :func:`suggest_unit`, made as they are asked for: ``budget_s`` (total,
     seconds) split over the functions not yet started, or ``settings.budget_s`` each if None.
     ``announce(index, entry)`` is called as each item is made."""
@@ -132,9 +147,11 @@ def items(root: Path, entries: list[ScanEntry], settings: config.Settings, *, bu
         entry.budget_s = each_s
         announce(index, entry)
         yield {
-            "path": str(root / entry.file), "function": entry.function,
+            "path": str(root / entry.file),
+            "function": entry.function,
             "settings": {**dataclasses.asdict(settings), "budget_s": each_s},
-            "tests": str(tests) if tests else None, "candidates": str(candidates) if candidates else None,
+            "tests": str(tests) if tests else None,
+            "candidates": str(candidates) if candidates else None,
         }
 
 
@@ -154,13 +171,20 @@ def suggest_unit(item: dict[str, Any]) -> dict[str, Any]:
     settings = config.from_mapping(item["settings"])
     try:
         source = read_source(path)
-        request = Request(path, source, function=item["function"], tests=Path(item["tests"]) if item["tests"] else None)
+        request = Request(
+            path,
+            source,
+            function=item["function"],
+            tests=Path(item["tests"]) if item["tests"] else None,
+        )
         proposers = [stub_proposer(Path(item["candidates"]))] if item["candidates"] else None
 
         def model():  # loaded at most once per process, only if needed
             return llm.shared(settings.model, backend=settings.backend, endpoint=settings.endpoint)
 
-        s = suggest(request, settings, model, proposers=proposers, refiners=[] if proposers else None)
+        s = suggest(
+            request, settings, model, proposers=proposers, refiners=[] if proposers else None
+        )
     except NoFasterVersion as exc:
         return {"found": False, "why": str(exc), "candidates": exc.reasons}
     except Cancelled:
@@ -172,9 +196,18 @@ def suggest_unit(item: dict[str, Any]) -> dict[str, Any]:
     c = s.winner.comparison
     assert c is not None
     return {
-        "found": True, "speedup": c.speedup, "ci95": tuple(c.ci95), "p_value": c.p_value, "winner": s.winner.label,
-        "diff": s.diff, "changed_lines": s.changed_lines, "facts": s.facts, "reason": s.reason,
-        "candidates": {v.label: v.reason for v in s.verdicts}, "source": source, "new_source": s.new_source,
+        "found": True,
+        "speedup": c.speedup,
+        "ci95": tuple(c.ci95),
+        "p_value": c.p_value,
+        "winner": s.winner.label,
+        "diff": s.diff,
+        "changed_lines": s.changed_lines,
+        "facts": s.facts,
+        "reason": s.reason,
+        "candidates": {v.label: v.reason for v in s.verdicts},
+        "source": source,
+        "new_source": s.new_source,
     }
 
 
@@ -183,8 +216,21 @@ def merge(entry: ScanEntry, result: dict[str, Any] | None, error: str | None = N
     if result is None:
         entry.why = f"the unit of work could not run: {error}"
         return entry
-    for key in ("found", "speedup", "ci95", "p_value", "winner", "diff", "changed_lines", "facts", "reason", "why",
-                "candidates", "source", "new_source"):
+    for key in (
+        "found",
+        "speedup",
+        "ci95",
+        "p_value",
+        "winner",
+        "diff",
+        "changed_lines",
+        "facts",
+        "reason",
+        "why",
+        "candidates",
+        "source",
+        "new_source",
+    ):
         if key in result:
             setattr(entry, key, result[key])
     return entry
@@ -201,7 +247,11 @@ def result_text(entry: ScanEntry) -> str:
     if entry.found and entry.speedup is not None:
         low, high = entry.ci95 or (None, None)
         ci = f" (95% CI {_times(low)}–{_times(high)})" if low is not None else ""
-        applied = "; applied" if entry.applied else (f"; not applied: {entry.not_applied}" if entry.not_applied else "")
+        applied = (
+            "; applied"
+            if entry.applied
+            else (f"; not applied: {entry.not_applied}" if entry.not_applied else "")
+        )
         return f"{_times(entry.speedup)} faster{ci}, {entry.changed_lines} line(s) changed{applied}"
     return "nothing found: " + (entry.why.splitlines()[0] if entry.why else "no result")
 
@@ -214,15 +264,24 @@ def markdown(report: ScanReport) -> str:
     """The report as Markdown: a summary table, then per function its facts and diff, or why
     nothing was found."""
     lines = [
-        f"# perfedit scan of `{report.root}`", "",
+        f"# perfedit scan of `{report.root}`",
+        "",
         f"{report.tests} tests ran ({len(report.failed_tests)} failed), {report.total_s:.3f} s of profiled test time"
         f"{' (profile from the cache)' if report.profile_cached else ''}; the {len(report.entries)} hottest functions, "
         f"by their own share of that time, run through the `{report.executor}` executor. Nothing was applied"
-        + (" except where it says so." if any(e.applied for e in report.entries) else " (`--apply` writes the faster versions)."),
-        "", "| # | function | file:line | share of test time | result |", "|---|---|---|---|---|",
+        + (
+            " except where it says so."
+            if any(e.applied for e in report.entries)
+            else " (`--apply` writes the faster versions)."
+        ),
+        "",
+        "| # | function | file:line | share of test time | result |",
+        "|---|---|---|---|---|",
     ]
-    lines += [f"| {i} | `{e.function}` | `{e.file}:{e.line}` | {e.share:.1%} | {_cell(result_text(e))} |"
-              for i, e in enumerate(report.entries, 1)]
+    lines += [
+        f"| {i} | `{e.function}` | `{e.file}:{e.line}` | {e.share:.1%} | {_cell(result_text(e))} |"
+        for i, e in enumerate(report.entries, 1)
+    ]
     for i, e in enumerate(report.entries, 1):
         lines += ["", f"## {i}. `{e.function}` ({e.file}:{e.line}), {e.share:.1%} of test time", ""]
         if e.found:
@@ -232,7 +291,10 @@ def markdown(report: ScanReport) -> str:
             lines += ["", "```diff", e.diff.rstrip("\n"), "```"]
         else:
             lines += [f"Nothing found (budget {e.budget_s:.0f} s): {e.why}"]
-            lines += [f"- {label}: {' '.join(reason.split())[:300]}" for label, reason in e.candidates.items()]
+            lines += [
+                f"- {label}: {' '.join(reason.split())[:300]}"
+                for label, reason in e.candidates.items()
+            ]
     return "\n".join(lines) + "\n"
 
 
@@ -252,10 +314,16 @@ def html_page(report: ScanReport) -> str:
     for i, e in enumerate(report.entries, 1):
         head = f"<h2>{i}. <code>{esc(e.function)}</code> ({esc(e.file)}:{e.line}), {e.share:.1%} of test time</h2>"
         if e.found:
-            facts = "".join(f"<li>{esc(fact)}</li>" for fact in e.facts + ([f"Why: {e.reason}"] if e.reason else []))
+            facts = "".join(
+                f"<li>{esc(fact)}</li>"
+                for fact in e.facts + ([f"Why: {e.reason}"] if e.reason else [])
+            )
             body = f"<p><b>{esc(result_text(e))}</b> ({esc(e.winner or '')})</p><ul>{facts}</ul><pre>{esc(e.diff)}</pre>"
         else:
-            reasons = "".join(f"<li>{esc(label)}: {esc(' '.join(r.split())[:300])}</li>" for label, r in e.candidates.items())
+            reasons = "".join(
+                f"<li>{esc(label)}: {esc(' '.join(r.split())[:300])}</li>"
+                for label, r in e.candidates.items()
+            )
             body = f"<p>Nothing found: {esc(e.why)}</p><ul>{reasons}</ul>"
         sections.append(head + body)
     title = f"perfedit scan of {esc(str(report.root))}"
@@ -268,6 +336,6 @@ def html_page(report: ScanReport) -> str:
 <table><tr><th>#</th><th>function</th><th>file:line</th><th>share of test time</th><th>result</th></tr>
 {rows}
 </table>
-{''.join(sections)}
+{"".join(sections)}
 </body></html>
 """

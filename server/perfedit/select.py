@@ -20,4 +20,6 @@ def choose(verdicts: Sequence[Verdict], changed_lines: Mapping[str, int]) -> Ver
         return None
     best = max(v.comparison.speedup for v in faster if v.comparison)
     tied = [v for v in faster if v.comparison and v.comparison.speedup * TIE_FACTOR >= best]
-    return min(tied, key=lambda v: (changed_lines[v.label], -(v.comparison.speedup if v.comparison else 0)))
+    return min(
+        tied, key=lambda v: (changed_lines[v.label], -(v.comparison.speedup if v.comparison else 0))
+    )

@@ -139,9 +139,20 @@ def _line_offsets(source: str) -> list[int]:
     return offsets
 
 
-def _make(path: Path, source: str, kind: Literal["function", "script"], name: str, first: int, last: int) -> Target:
+def _make(
+    path: Path, source: str, kind: Literal["function", "script"], name: str, first: int, last: int
+) -> Target:
     offsets = _line_offsets(source)
-    return Target(path, source, kind, name, first - 1, last, offsets[first - 1], offsets[min(last, len(offsets) - 1)])
+    return Target(
+        path,
+        source,
+        kind,
+        name,
+        first - 1,
+        last,
+        offsets[first - 1],
+        offsets[min(last, len(offsets) - 1)],
+    )
 
 
 _DEF = re.compile(r"([ \t]*)(?:async[ \t]+)?def[ \t]+(\w+)")
@@ -176,14 +187,21 @@ def reads_stdin(source: str) -> bool:
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
             if node.func.id == "input":
                 return True
-            if node.func.id == "open" and node.args and isinstance(node.args[0], ast.Constant) and node.args[0].value == 0:
+            if (
+                node.func.id == "open"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+                and node.args[0].value == 0
+            ):
                 return True
         if isinstance(node, ast.Attribute) and node.attr == "stdin":
             return True
     return False
 
 
-def find(path: Path, source: str, *, function: str | None = None, line: int | None = None) -> Target:
+def find(
+    path: Path, source: str, *, function: str | None = None, line: int | None = None
+) -> Target:
     """The target in ``source``: the function named ``function``; else the innermost function
     around the 0-based ``line``; else (no ``line``, or ``line`` outside every function) the whole
     file as a script, if it reads stdin.
@@ -196,14 +214,24 @@ def find(path: Path, source: str, *, function: str | None = None, line: int | No
         matches = [name for name in spans if name == function or name.endswith("." + function)]
         if not matches:
             known = ", ".join(sorted(spans)) or "none"
-            raise TargetNotFound(f"{path}: no function named {function!r} (functions here: {known}).")
+            raise TargetNotFound(
+                f"{path}: no function named {function!r} (functions here: {known})."
+            )
         return _make(path, source, "function", matches[0], *spans[matches[0]])
-    around = [(last - first, name) for name, (first, last) in spans.items() if line is not None and first <= line + 1 <= last]
+    around = [
+        (last - first, name)
+        for name, (first, last) in spans.items()
+        if line is not None and first <= line + 1 <= last
+    ]
     if around:
         name = min(around)[1]
         return _make(path, source, "function", name, *spans[name])
     if not reads_stdin(source):
         if line is not None:
-            raise TargetNotFound(f"{path}:{line + 1}: the cursor is not inside a function, and the file is not a script (it does not read standard input).")
-        raise TargetNotFound(f"{path} does not read standard input, so it is not a script; name a function with --function.")
+            raise TargetNotFound(
+                f"{path}:{line + 1}: the cursor is not inside a function, and the file is not a script (it does not read standard input)."
+            )
+        raise TargetNotFound(
+            f"{path} does not read standard input, so it is not a script; name a function with --function."
+        )
     return _make(path, source, "script", path.stem, 1, max(1, len(split_lines(source))))

@@ -24,7 +24,18 @@ from perfedit.errors import NoTestsFound
 from perfedit.targets import Target, read_source
 
 _CASE_INPUT = re.compile(r"input\.(\d+)\.txt")
-_SKIPPED_DIRS = {".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache", "build", "dist"}
+_SKIPPED_DIRS = {
+    ".git",
+    ".venv",
+    "venv",
+    "node_modules",
+    "__pycache__",
+    ".tox",
+    ".mypy_cache",
+    ".pytest_cache",
+    "build",
+    "dist",
+}
 
 
 @dataclass(frozen=True)
@@ -84,7 +95,9 @@ def load_cases(folder: Path) -> tuple[Case, ...]:
         output = folder / f"output.{match[1]}.txt"
         if not output.is_file():
             raise NoTestsFound(f"{path} has no matching {output.name}; add it or remove the input.")
-        cases.append((int(match[1]), Case(f"case {match[1]}", read_source(path), read_source(output))))
+        cases.append(
+            (int(match[1]), Case(f"case {match[1]}", read_source(path), read_source(output)))
+        )
     return tuple(case for _, case in sorted(cases, key=lambda item: item[0]))
 
 
@@ -110,24 +123,33 @@ def _tests_referencing(path: Path, name: str) -> list[str]:
 
     def mentions(node: ast.AST) -> bool:
         return any(
-            (isinstance(n, ast.Name) and n.id == name) or (isinstance(n, ast.Attribute) and n.attr == name)
+            (isinstance(n, ast.Name) and n.id == name)
+            or (isinstance(n, ast.Attribute) and n.attr == name)
             for n in ast.walk(node)
         )
 
     found = []
     for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith("test") and mentions(node):
+        if (
+            isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+            and node.name.startswith("test")
+            and mentions(node)
+        ):
             found.append(node.name)
         elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
             found += [
                 f"{node.name}::{item.name}"
                 for item in node.body
-                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef) and item.name.startswith("test") and mentions(item)
+                if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef)
+                and item.name.startswith("test")
+                and mentions(item)
             ]
     return found
 
 
-def _executed_suite(target: Target, root: Path, tests: Path | None, run_tests: bool) -> tuple[TestSuite | None, str]:
+def _executed_suite(
+    target: Target, root: Path, tests: Path | None, run_tests: bool
+) -> tuple[TestSuite | None, str]:
     """The pytest tests under ``tests`` (all of ``root``'s if None) that executed ``target`` in
     the profiled run (``run_tests``: run it if it is not cached; else only a cached one is used),
     and how many tests ran, for messages ("" if no profile was used). Raises ProfilingFailed
@@ -138,7 +160,11 @@ def _executed_suite(target: Target, root: Path, tests: Path | None, run_tests: b
     if not file.is_relative_to(root):
         return None, ""
     try:
-        profile = profiling.profile_tests(root, tests) if run_tests else profiling.cached_profile(root, tests)
+        profile = (
+            profiling.profile_tests(root, tests)
+            if run_tests
+            else profiling.cached_profile(root, tests)
+        )
     except NoTestsFound:
         return None, ""
     if profile is None:
@@ -151,7 +177,9 @@ def _executed_suite(target: Target, root: Path, tests: Path | None, run_tests: b
 
 def _pytest_suite(root: Path, files: list[Path], name: str) -> TestSuite | None:
     node_ids = [
-        f"{file.relative_to(root).as_posix()}::{test}" for file in files for test in _tests_referencing(file, name)
+        f"{file.relative_to(root).as_posix()}::{test}"
+        for file in files
+        for test in _tests_referencing(file, name)
     ]
     return TestSuite("pytest", root, tuple(node_ids)) if node_ids else None
 
@@ -167,7 +195,9 @@ def _doctest_suite(target: Target, root: Path) -> TestSuite | None:
 
 def _definition(target: Target) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
     tree = ast.parse(textwrap.dedent(target.code))
-    return next((n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)), None)
+    return next(
+        (n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)), None
+    )
 
 
 def differential_blocker(target: Target) -> str | None:
@@ -191,11 +221,17 @@ def unhinted_parameters(target: Target) -> list[str]:
     arguments = definition.args
     positional = [*arguments.posonlyargs, *arguments.args]
     required = positional[: len(positional) - len(arguments.defaults)]
-    required += [arg for arg, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True) if default is None]
+    required += [
+        arg
+        for arg, default in zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)
+        if default is None
+    ]
     return [arg.arg for arg in required if arg.annotation is None]
 
 
-def discover(target: Target, tests: Path | None = None, *, differential: bool = True, run_tests: bool = True) -> TestSuite:
+def discover(
+    target: Target, tests: Path | None = None, *, differential: bool = True, run_tests: bool = True
+) -> TestSuite:
     """The tests for ``target``: from ``tests`` if given (pytest file, pytest folder or case
     folder), else discovered in the target's project; else, if ``differential`` and its
     parameters are hinted, a suite of kind "differential" (no tests).
@@ -216,19 +252,34 @@ def discover(target: Target, tests: Path | None = None, *, differential: bool = 
         if is_case_folder(tests):
             return TestSuite("cases", tests, cases=load_cases(tests))
         if tests.is_file() or tests.is_dir():
-            files = [tests] if tests.is_file() else [p for p in _project_files(tests) if is_test_file(p)]
-            suite_root = root if tests.is_relative_to(root) else tests if tests.is_dir() else tests.parent
+            files = (
+                [tests]
+                if tests.is_file()
+                else [p for p in _project_files(tests) if is_test_file(p)]
+            )
+            suite_root = (
+                root if tests.is_relative_to(root) else tests if tests.is_dir() else tests.parent
+            )
             suite, ran = _executed_suite(target, suite_root, tests, run_tests)
             suite = suite if ran else _pytest_suite(suite_root, files, short_name)
             if suite:
                 return suite
             if ran:
-                raise NoTestsFound(f"{ran} in {tests}; none of them executed {short_name}(); pass tests that call it.")
-            raise NoTestsFound(f"no test in {tests} references {short_name!r}; name tests that call it.")
+                raise NoTestsFound(
+                    f"{ran} in {tests}; none of them executed {short_name}(); pass tests that call it."
+                )
+            raise NoTestsFound(
+                f"no test in {tests} references {short_name!r}; name tests that call it."
+            )
         raise NoTestsFound(f"{tests} does not exist.")
     if target.kind == "script":
         here = target.path.resolve().parent
-        for folder in (here / f"{target.path.stem}_tests", here / "tests" / target.path.stem, here / "tests", here):
+        for folder in (
+            here / f"{target.path.stem}_tests",
+            here / "tests" / target.path.stem,
+            here / "tests",
+            here,
+        ):
             if is_case_folder(folder):
                 return TestSuite("cases", folder, cases=load_cases(folder))
         raise NoTestsFound(
@@ -238,7 +289,9 @@ def discover(target: Target, tests: Path | None = None, *, differential: bool = 
         )
     suite, ran = _executed_suite(target, root, None, run_tests)
     if not ran:
-        suite = _pytest_suite(root, [p for p in _project_files(root) if is_test_file(p)], short_name)
+        suite = _pytest_suite(
+            root, [p for p in _project_files(root) if is_test_file(p)], short_name
+        )
     suite = suite or _doctest_suite(target, root)
     if suite:
         return suite
@@ -273,7 +326,8 @@ def feedback_text(suite: TestSuite, name: str, limit_chars: int = 1200) -> str:
         except (OSError, SyntaxError, UnicodeDecodeError):
             tree = None
         functions = [
-            node for node in (ast.walk(tree) if tree else ())
+            node
+            for node in (ast.walk(tree) if tree else ())
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == names[-1]
         ]
         if functions:

@@ -125,7 +125,11 @@ def speedup_ci95(baseline: Sequence[float], candidate: Sequence[float]) -> tuple
 
 
 def compare(
-    baseline: Sequence[float], candidate: Sequence[float], *, alpha: float = 0.05, min_speedup: float = 1.10
+    baseline: Sequence[float],
+    candidate: Sequence[float],
+    *,
+    alpha: float = 0.05,
+    min_speedup: float = 1.10,
 ) -> Comparison:
     """Compare per-run times (seconds, one value per run, E runs each side; E >= 3).
 
@@ -155,7 +159,9 @@ def compare(
     )
 
 
-CROSS_CHECK_SHARE = 0.5  # of the claimed saving, the sample processes' CPU time must show at least this much
+CROSS_CHECK_SHARE = (
+    0.5  # of the claimed saving, the sample processes' CPU time must show at least this much
+)
 CROSS_CHECK_SIGMAS = 3.0  # ... less this many standard errors of the CPU-time difference
 
 
@@ -173,11 +179,17 @@ class CrossCheck(NamedTuple):
     def consistent(self) -> bool:
         """True unless the calls got faster by more than the samples' CPU time shows: at least
         :data:`CROSS_CHECK_SHARE` of the claimed saving, less ``noise_s``."""
-        return self.claimed_s <= 0 or self.observed_s >= CROSS_CHECK_SHARE * self.claimed_s - self.noise_s
+        return (
+            self.claimed_s <= 0
+            or self.observed_s >= CROSS_CHECK_SHARE * self.claimed_s - self.noise_s
+        )
 
 
 def cross_check(
-    baseline_s: Sequence[float], candidate_s: Sequence[float], baseline_cpu_s: Sequence[float], candidate_cpu_s: Sequence[float]
+    baseline_s: Sequence[float],
+    candidate_s: Sequence[float],
+    baseline_cpu_s: Sequence[float],
+    candidate_cpu_s: Sequence[float],
 ) -> CrossCheck:
     """Cross-check a claimed saving (per-run call times, seconds) against the samples' CPU time
     per run (seconds, the same runs). Work that a candidate moves out of its timed call (into
@@ -250,7 +262,9 @@ class SequentialRule:
         side, in run order), or None to take another pair."""
         if len(baseline) < self.first_look:
             return None
-        comparison = compare(baseline, candidate, alpha=self.alpha_per_look, min_speedup=self.min_speedup)
+        comparison = compare(
+            baseline, candidate, alpha=self.alpha_per_look, min_speedup=self.min_speedup
+        )
         futile = comparison.ci95[1] < self.min_speedup
         if comparison.faster or futile or len(baseline) >= self.max_runs:
             return comparison

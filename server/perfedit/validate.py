@@ -66,7 +66,10 @@ def outputs_match(actual: str, expected: str) -> bool:
         for a, b in zip(got_tokens, want_tokens, strict=True):
             if a == b:
                 continue
-            if not (_NUMBER.fullmatch(a) and _NUMBER.fullmatch(b)) or abs(float(a) - float(b)) > _FLOAT_TOLERANCE:
+            if (
+                not (_NUMBER.fullmatch(a) and _NUMBER.fullmatch(b))
+                or abs(float(a) - float(b)) > _FLOAT_TOLERANCE
+            ):
                 return False
     return True
 
@@ -91,11 +94,16 @@ def _failure(record: TestRecord, suite: TestSuite) -> Failure | None:
     """Why ``record`` counts as a failed test, or None if it passed."""
     if not record.ran_cleanly:
         detail = cap_text(record.detail.strip())
-        return Failure(record.name, f"{record.name}: {record.status}: {_telling_line(detail)}", detail)
+        return Failure(
+            record.name, f"{record.name}: {record.status}: {_telling_line(detail)}", detail
+        )
     if suite.kind == "cases":
         case = next(c for c in suite.cases if c.name == record.name)
         if not outputs_match(record.stdout, case.expected):
-            expected, got = (cap_text(text.strip(), _OUTPUT_EXCERPT_BYTES) for text in (case.expected, record.stdout))
+            expected, got = (
+                cap_text(text.strip(), _OUTPUT_EXCERPT_BYTES)
+                for text in (case.expected, record.stdout)
+            )
             detail = f"--- expected\n{expected}\n--- got\n{got}"
             return Failure(record.name, f"{record.name}: wrong output", detail)
     return None
@@ -155,27 +163,42 @@ class Harness:
     OriginalFailsTests if the original does not pass.
     """
 
-    def __init__(self, target: Target, suite: TestSuite, settings: Settings, cancel: CancelFn = never_cancelled) -> None:
+    def __init__(
+        self,
+        target: Target,
+        suite: TestSuite,
+        settings: Settings,
+        cancel: CancelFn = never_cancelled,
+    ) -> None:
         self.target = target
         self.suite = suite
         self.settings = settings
         self.cancel = cancel
-        self.limits = Limits(timeout_s=settings.timeout_s, memory_limit_bytes=settings.memory_limit_bytes)
+        self.limits = Limits(
+            timeout_s=settings.timeout_s, memory_limit_bytes=settings.memory_limit_bytes
+        )
         self.rule = SequentialRule(
-            max_runs=settings.runs, min_runs=settings.min_runs, alpha=settings.alpha,
-            min_speedup=settings.min_speedup, adaptive=settings.adaptive,
+            max_runs=settings.runs,
+            min_runs=settings.min_runs,
+            alpha=settings.alpha,
+            min_speedup=settings.min_speedup,
+            adaptive=settings.adaptive,
         )
         self.relative_path = (
-            Path(target.path.name) if suite.kind == "cases" else target.path.resolve().relative_to(suite.root)
+            Path(target.path.name)
+            if suite.kind == "cases"
+            else target.path.resolve().relative_to(suite.root)
         )
         self.differential = (
             Differential(target, suite, settings, self.limits, self.relative_path)
-            if differential.applies(target, suite, settings) else None
+            if differential.applies(target, suite, settings)
+            else None
         )
         self._expected = literals.expected_outputs(suite, target)
         self.variations = (  # a script's case inputs varied: differences are noted, not rejected
             differential.ScriptVariations(suite, self.relative_path, self.limits)
-            if suite.kind == "cases" and settings.differential_min_tests > 0 else None
+            if suite.kind == "cases" and settings.differential_min_tests > 0
+            else None
         )
         self._workspace = Workspace(suite, self.relative_path, target.source)
         self._worker = self._open_worker(self._workspace)
@@ -215,7 +238,9 @@ class Harness:
         """How the candidate in ``workspace`` (served by ``worker``) fails differential testing
         (a script: differs on its varied case inputs), or None if it passes or is not checked that way."""
         if self.variations is not None:
-            return self.variations.mismatch(workspace.program.read_text(encoding="utf-8"), outputs_match)
+            return self.variations.mismatch(
+                workspace.program.read_text(encoding="utf-8"), outputs_match
+            )
         if self.differential is None or self.differential.check is None:
             return None
         if self.suite.kind == "differential":
@@ -255,14 +280,19 @@ class Harness:
         """Validate and time the whole new file ``source`` (label names the candidate)."""
         started = time.perf_counter()
         verdict = self._validate(label, source)
-        return dataclasses.replace(verdict, validation_s=time.perf_counter() - started,
-                                   notes=() if verdict.verdict == "rejected" else (*verdict.notes, *self._notes(source)))
+        return dataclasses.replace(
+            verdict,
+            validation_s=time.perf_counter() - started,
+            notes=() if verdict.verdict == "rejected" else (*verdict.notes, *self._notes(source)),
+        )
 
     def _notes(self, source: str) -> tuple[str, ...]:
         """What the tests cannot tell about the candidate ``source`` (see :class:`Verdict`)."""
         check = self.differential.check if self.differential is not None else None
         varied = len(self.variations.expected) if self.variations is not None else 0
-        unchecked = differential.unchecked_note(self.target, self.suite, self.settings, check, varied)
+        unchecked = differential.unchecked_note(
+            self.target, self.suite, self.settings, check, varied
+        )
         hardcoded = literals.hardcoded_notes(source, self.target.source, self._expected)
         return (*hardcoded, *([unchecked] if unchecked else []))
 
@@ -293,26 +323,57 @@ class Harness:
         passed = len(records) - len(failures)
         if failures:
             reason = f"fails {len(failures)} of {len(records)} tests: {failures[0].headline}"
-            return Verdict(label, "rejected", reason, passed, len(records), detail=failures[0].detail, failed_test=failures[0].test)
+            return Verdict(
+                label,
+                "rejected",
+                reason,
+                passed,
+                len(records),
+                detail=failures[0].detail,
+                failed_test=failures[0].test,
+            )
         checked = self.differential.check if self.differential is not None else None
         if (mismatch := self._differential_mismatch(worker, workspace)) and not mismatch.narrowing:
-            return Verdict(label, "rejected", mismatch.reason, passed, len(records), detail=mismatch.detail,
-                           failed_test=mismatch.call, differential=checked)
-        narrowing = mismatch.narrowing if mismatch else ""  # shown in the reason and the notes, not rejected
+            return Verdict(
+                label,
+                "rejected",
+                mismatch.reason,
+                passed,
+                len(records),
+                detail=mismatch.detail,
+                failed_test=mismatch.call,
+                differential=checked,
+            )
+        narrowing = (
+            mismatch.narrowing if mismatch else ""
+        )  # shown in the reason and the notes, not rejected
         self._warm_up(worker)
         baseline_runs: list[list[TestRecord]] = []
         candidate_runs: list[list[TestRecord]] = []
-        while (comparison := self.rule.decide([_total_s(run) for run in baseline_runs],
-                                              [_total_s(run) for run in candidate_runs])) is None:
+        while (
+            comparison := self.rule.decide(
+                [_total_s(run) for run in baseline_runs], [_total_s(run) for run in candidate_runs]
+            )
+        ) is None:
             self._check_cancel()
             baseline_runs.append(self._worker.run(calibrate=True))
             candidate_runs.append(worker.run(calibrate=True))
             if broken := self._failures(candidate_runs[-1]):
                 reason = f"failed during a timing run: {broken[0].headline}"
-                return Verdict(label, "rejected", reason, passed, len(records), detail=broken[0].detail, failed_test=broken[0].test)
+                return Verdict(
+                    label,
+                    "rejected",
+                    reason,
+                    passed,
+                    len(records),
+                    detail=broken[0].detail,
+                    failed_test=broken[0].test,
+                )
         check = cross_check(
-            [_total_s(run) for run in baseline_runs], [_total_s(run) for run in candidate_runs],
-            [_total_s(run, cpu=True) for run in baseline_runs], [_total_s(run, cpu=True) for run in candidate_runs],
+            [_total_s(run) for run in baseline_runs],
+            [_total_s(run) for run in candidate_runs],
+            [_total_s(run, cpu=True) for run in baseline_runs],
+            [_total_s(run, cpu=True) for run in candidate_runs],
         )
         if comparison.faster and not check.consistent:
             reason = (
@@ -320,14 +381,29 @@ class Harness:
                 f"original's, but its test processes used {check.observed_s * 1e3:.3f} ms less CPU time "
                 f"(± {check.noise_s * 1e3:.3f} ms): was work moved out of the timed calls?"
             )
-            return Verdict(label, "rejected", reason, passed, len(records), comparison,
-                           per_test_s=_per_test(candidate_runs), differential=checked)
+            return Verdict(
+                label,
+                "rejected",
+                reason,
+                passed,
+                len(records),
+                comparison,
+                per_test_s=_per_test(candidate_runs),
+                differential=checked,
+            )
         verdict, reason = self._judge(comparison)
         return Verdict(
-            label, verdict, f"{reason}; {narrowing}" if narrowing else reason, passed, len(records), comparison,
+            label,
+            verdict,
+            f"{reason}; {narrowing}" if narrowing else reason,
+            passed,
+            len(records),
+            comparison,
             peak_rss_bytes=max(r.peak_rss_bytes for r in records or candidate_runs[0]),
-            per_test_s=_per_test(candidate_runs), differential=checked,
-            notes=(f"note: {narrowing}.",) if narrowing else (), detail=mismatch.detail if mismatch else "",
+            per_test_s=_per_test(candidate_runs),
+            differential=checked,
+            notes=(f"note: {narrowing}.",) if narrowing else (),
+            detail=mismatch.detail if mismatch else "",
         )
 
     def _judge(self, c: Comparison) -> tuple[Literal["not_faster", "faster"], str]:
@@ -335,7 +411,10 @@ class Harness:
         evidence = f"p={c.p_value:.3g} vs {c.alpha:.3g} after {c.runs} of {self.rule.max_runs} runs"
         if c.faster:
             return "faster", f"{c.speedup:.2f}x faster ({evidence})"
-        return "not_faster", f"correct but not significantly >= {self.rule.min_speedup:.2f}x faster ({c.speedup:.2f}x, {evidence})"
+        return (
+            "not_faster",
+            f"correct but not significantly >= {self.rule.min_speedup:.2f}x faster ({c.speedup:.2f}x, {evidence})",
+        )
 
 
 def _total_s(run: list[TestRecord], *, cpu: bool = False) -> float:

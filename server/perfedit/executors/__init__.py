@@ -115,7 +115,9 @@ def open_executor(name: str, *, address: str | None = None, max_retries: int = 3
     try:
         import ray  # noqa: F401  (only to tell a missing extra from a broken cluster)
     except ImportError as exc:
-        raise ExecutorUnavailable(f"--executor ray needs Ray, which is not installed: {RAY_INSTALL}") from exc
+        raise ExecutorUnavailable(
+            f"--executor ray needs Ray, which is not installed: {RAY_INSTALL}"
+        ) from exc
     from perfedit.executors.ray_cluster import RayExecutor
 
     return RayExecutor(address, max_retries=max_retries)
@@ -126,7 +128,9 @@ def pack_folder(folder: Path | None) -> dict[str, bytes] | None:
     can carry a small case folder to a node that does not share this file system."""
     if folder is None:
         return None
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
 
 
 def unpack_folder(files: dict[str, bytes], folder: Path) -> Path:

@@ -61,9 +61,16 @@ class RayExecutor:
                 # address "local" starts a fresh instance instead of joining one found on the machine.
                 # The driver's perfedit travels with the job, so every node runs the same code
                 # (the nodes need perfedit's dependencies installed; see docs/scale.md).
-                ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
-                         configure_logging=False, runtime_env={"py_modules": [str(Path(perfedit.__file__).parent)],
-                                                               "excludes": ["__pycache__"]})
+                ray.init(
+                    address=address or "local",
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                    runtime_env={
+                        "py_modules": [str(Path(perfedit.__file__).parent)],
+                        "excludes": ["__pycache__"],
+                    },
+                )
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise ExecutorUnavailable(
                     f"cannot reach a Ray cluster at {address!r} ({exc}); start one with `ray start --head` "
@@ -81,7 +88,9 @@ class RayExecutor:
         pattern for bounding pending tasks), so a generator of large items is not held whole.
         A unit's own exception is raised here (the remaining tasks are cancelled); a task that
         died ``max_retries + 1`` times yields a :class:`Result` with ``error``."""
-        task = _remote_call.options(num_cpus=self.num_cpus, max_retries=self.max_retries, retry_exceptions=False)
+        task = _remote_call.options(
+            num_cpus=self.num_cpus, max_retries=self.max_retries, retry_exceptions=False
+        )
         function = ray.put(fn)
         window = max(2, int(2 * ray.cluster_resources().get("CPU", 1) / self.num_cpus))
         remaining = enumerate(items)
@@ -106,8 +115,11 @@ class RayExecutor:
                 raise exc.as_instanceof_cause() from None
             except RayError as exc:  # the worker or node died on every attempt
                 first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                yield Result(index, error=f"{type(exc).__name__} after {self.max_retries + 1} attempts: {first_line}",
-                             attempts=self.max_retries + 1)
+                yield Result(
+                    index,
+                    error=f"{type(exc).__name__} after {self.max_retries + 1} attempts: {first_line}",
+                    attempts=self.max_retries + 1,
+                )
                 continue
             yield Result(index, value)
 
@@ -121,7 +133,9 @@ class RayExecutor:
         results: list[Any] = [None] * len(items)
         for result in self.run(fn, items):
             if result.error is not None:
-                raise ExecutorError(f"item {result.index} failed on the Ray cluster: {result.error}")
+                raise ExecutorError(
+                    f"item {result.index} failed on the Ray cluster: {result.error}"
+                )
             results[result.index] = result.value
         return iter(results)
 
@@ -164,13 +178,16 @@ class ModelHost:
         return list(self.proposer(target, NO_FEEDBACK, no_progress, never_cancelled))
 
 
-def node_models(executor: RayExecutor, model: str, settings: Any, *, num_cpus: float = 1) -> dict[str, Any]:
+def node_models(
+    executor: RayExecutor, model: str, settings: Any, *, num_cpus: float = 1
+) -> dict[str, Any]:
     """A :class:`ModelHost` on every live node (pinned there), ``{node id: actor handle}``; each
     reserves ``num_cpus`` of its node's CPUs for generation, so timing tasks do not run on the
     cores the model uses."""
     return {
         node: ModelHost.options(  # type: ignore[attr-defined]
-            num_cpus=num_cpus, max_restarts=executor.max_retries,
+            num_cpus=num_cpus,
+            max_restarts=executor.max_retries,
             scheduling_strategy=NodeAffinitySchedulingStrategy(node, soft=False),
         ).remote(model, settings)
         for node in executor.nodes()

@@ -18,7 +18,18 @@ import threading
 from perfedit.errors import ConfigError
 from perfedit.llm.base import ChatModel, Draw, Generation, Messages, Reply, StepFn
 
-__all__ = ["BACKENDS", "ChatModel", "Draw", "Generation", "Messages", "Reply", "StepFn", "check", "load", "shared"]
+__all__ = [
+    "BACKENDS",
+    "ChatModel",
+    "Draw",
+    "Generation",
+    "Messages",
+    "Reply",
+    "StepFn",
+    "check",
+    "load",
+    "shared",
+]
 
 #: The in-process backends a setting may name (an endpoint is chosen by giving its URL).
 BACKENDS = ("llama.cpp", "transformers")

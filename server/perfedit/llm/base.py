@@ -104,7 +104,14 @@ class ChatModel:
         """
         base_seed = random.randrange(2**31) if seed is None else seed
         for index in range(1 + num_samples):
-            draw = Draw(0.0 if index == 0 and greedy else temperature, max_new_tokens, base_seed + index, stop_strings or [], should_stop, on_step)
+            draw = Draw(
+                0.0 if index == 0 and greedy else temperature,
+                max_new_tokens,
+                base_seed + index,
+                stop_strings or [],
+                should_stop,
+                on_step,
+            )
             yield self.reply(messages, draw)
 
     def reply(self, messages: Messages, draw: Draw) -> Reply:
@@ -124,4 +131,6 @@ class ChatModel:
     def complete(self, messages: Messages, *, max_new_tokens: int = 256, **options) -> str:
         """The greedy reply to ``messages`` (at most ``max_new_tokens`` tokens; ``options`` as
         :meth:`replies`'). Raises as :meth:`replies`."""
-        return next(iter(self.replies(messages, num_samples=0, max_new_tokens=max_new_tokens, **options))).text
+        return next(
+            iter(self.replies(messages, num_samples=0, max_new_tokens=max_new_tokens, **options))
+        ).text

@@ -30,7 +30,9 @@ def _failure(url: str, error: Exception) -> ModelError:
             "(e.g. `ollama serve`, `python -m llama_cpp.server --model FILE`) or fix the endpoint setting."
         )
     if isinstance(error, openai.NotFoundError):
-        return ModelMissing(f"the server at {url} does not know that model ({error}); check the model name.")
+        return ModelMissing(
+            f"the server at {url} does not know that model ({error}); check the model name."
+        )
     if isinstance(error, openai.APIStatusError):
         return ModelError(f"the server at {url} answered HTTP {error.status_code}: {error.message}")
     return ModelError(
@@ -83,8 +85,13 @@ class EndpointModel(ChatModel):
         chunks = 0
         try:
             stream = self.client.chat.completions.create(
-                model=self.name, messages=messages, temperature=draw.temperature, max_tokens=draw.max_new_tokens,
-                seed=draw.seed, stop=draw.stop_strings or None, stream=True,
+                model=self.name,
+                messages=messages,
+                temperature=draw.temperature,
+                max_tokens=draw.max_new_tokens,
+                seed=draw.seed,
+                stop=draw.stop_strings or None,
+                stream=True,
             )
             for chunk in stream:
                 if draw.cancelled():

@@ -67,7 +67,10 @@ class _StepHook(StoppingCriteria):
             self.on_step(input_ids.shape[1] - self.prompt_tokens, self.max_new_tokens)
         self.stopped = self.stopped or (self.should_stop is not None and self.should_stop())
         # A bool fill value makes a bool tensor; torch types every torch.full as a plain Tensor.
-        return cast(torch.BoolTensor, torch.full((input_ids.shape[0],), self.stopped, device=input_ids.device))  # (B,)
+        return cast(
+            torch.BoolTensor,
+            torch.full((input_ids.shape[0],), self.stopped, device=input_ids.device),
+        )  # (B,)
 
 
 def _pick_device(device: str) -> torch.device:
@@ -102,7 +105,9 @@ class TransformersModel(ChatModel):
         self.load_seconds = load_seconds  # wall time of :meth:`load`
 
     @classmethod
-    def load(cls, model: str = modelstore.DEFAULT_MODEL, *, device: str = "auto") -> TransformersModel:
+    def load(
+        cls, model: str = modelstore.DEFAULT_MODEL, *, device: str = "auto"
+    ) -> TransformersModel:
         """Load ``model`` (directory, alias or hub id; see :func:`modelstore.resolve`).
 
         A directory holding a PEFT LoRA adapter (``adapter_config.json``) is loaded on top of its
@@ -124,9 +129,12 @@ class TransformersModel(ChatModel):
 
             base = modelstore.resolve(PeftConfig.from_pretrained(str(path)).base_model_name_or_path)
             # A PeftModel forwards generate, device and the rest to the PreTrainedModel it wraps.
-            network = cast(PreTrainedModel, PeftModel.from_pretrained(
-                AutoModelForCausalLM.from_pretrained(base, dtype=dtype), path
-            ))
+            network = cast(
+                PreTrainedModel,
+                PeftModel.from_pretrained(
+                    AutoModelForCausalLM.from_pretrained(base, dtype=dtype), path
+                ),
+            )
             has_tokenizer = (path / "tokenizer_config.json").is_file()
             tokenizer = AutoTokenizer.from_pretrained(path if has_tokenizer else base)
         else:
@@ -168,9 +176,12 @@ class TransformersModel(ChatModel):
             Cancelled: ``should_stop()`` returned True.
         """
         # return_dict=True: a BatchEncoding, not the str or ids of the template's other modes.
-        prompt = cast(BatchEncoding, self.tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )).to(self.device)
+        prompt = cast(
+            BatchEncoding,
+            self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            ),
+        ).to(self.device)
         prompt_tokens = prompt["input_ids"].shape[1]  # (1, T)
         hook = _StepHook(prompt_tokens, max_new_tokens, should_stop, on_step)
         sampling = (

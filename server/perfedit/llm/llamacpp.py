@@ -29,7 +29,14 @@ CONTEXT_TOKENS = 4096
 
 #: ggml's log levels (ggml.h of the vendored llama.cpp) as logging levels. llama-cpp-python
 #: 0.3.36 maps them in an older order, which prints llama.cpp's warnings even with verbose=False.
-GGML_LOG_LEVELS = {0: logging.CRITICAL, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR, 5: logging.DEBUG}
+GGML_LOG_LEVELS = {
+    0: logging.CRITICAL,
+    1: logging.DEBUG,
+    2: logging.INFO,
+    3: logging.WARNING,
+    4: logging.ERROR,
+    5: logging.DEBUG,
+}
 
 #: The file of a perfedit adapter that llama.cpp loads (``perfedit train export`` writes it).
 ADAPTER_GGUF = "adapter.gguf"
@@ -43,7 +50,9 @@ def threads() -> int:
     stalls all of them: on this 2-core machine, with one other busy process, 0.5B generation ran
     at 3 tokens/s with 2 threads and 18 tokens/s with 1 (bench/generation.py measures both).
     """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    cores = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
     return max(1, cores - 1)
 
 
@@ -75,14 +84,18 @@ class LlamaCppModel(ChatModel):
 
     backend = "llama.cpp"
 
-    def __init__(self, llama: Any, *, name: str, load_seconds: float, files: tuple[Path, Path | None]) -> None:
+    def __init__(
+        self, llama: Any, *, name: str, load_seconds: float, files: tuple[Path, Path | None]
+    ) -> None:
         self.llama = llama  # llama_cpp.Llama
         self.name = name
         self.load_seconds = load_seconds
         self.files = files  # (base GGUF, adapter GGUF or None)
 
     @classmethod
-    def load(cls, model: str = modelstore.DEFAULT_MODEL, *, n_threads: int | None = None) -> LlamaCppModel:
+    def load(
+        cls, model: str = modelstore.DEFAULT_MODEL, *, n_threads: int | None = None
+    ) -> LlamaCppModel:
         """Load ``model`` (see :func:`model_files`) into a context of :data:`CONTEXT_TOKENS`
         tokens; ``n_threads`` defaults to :func:`threads`. Never downloads.
 
@@ -126,8 +139,12 @@ class LlamaCppModel(ChatModel):
         own chat template formats ``messages``). Raises Cancelled when ``draw`` says stop."""
         start = time.perf_counter()
         chunks = self.llama.create_chat_completion(
-            messages, temperature=draw.temperature, max_tokens=draw.max_new_tokens, seed=draw.seed,
-            stop=draw.stop_strings, stream=True,
+            messages,
+            temperature=draw.temperature,
+            max_tokens=draw.max_new_tokens,
+            seed=draw.seed,
+            stop=draw.stop_strings,
+            stream=True,
         )
         pieces: list[str] = []
         for chunk in chunks:

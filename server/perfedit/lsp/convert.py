@@ -46,24 +46,38 @@ def text_edits(
     def convert(edit: Edit) -> types.TextEdit | types.AnnotatedTextEdit:
         where = types.Range(start=position(edit.start), end=position(edit.end))
         if annotated:
-            return types.AnnotatedTextEdit(range=where, new_text=edit.new_text, annotation_id=ANNOTATION_ID)
+            return types.AnnotatedTextEdit(
+                range=where, new_text=edit.new_text, annotation_id=ANNOTATION_ID
+            )
         return types.TextEdit(range=where, new_text=edit.new_text)
 
     return [convert(edit) for edit in edits]
 
 
 def workspace_edit(
-    uri: str, version: int | None, s: Suggestion, source: str, codec: PositionCodec,
-    capabilities: types.ClientCapabilities, needs_confirmation: bool,
+    uri: str,
+    version: int | None,
+    s: Suggestion,
+    source: str,
+    codec: PositionCodec,
+    capabilities: types.ClientCapabilities,
+    needs_confirmation: bool,
 ) -> types.WorkspaceEdit:
     """The suggestion as a versioned WorkspaceEdit under the change annotation ``perfedit``, or the
     plainer forms a client without them accepts."""
-    annotated = get_capability(capabilities, "workspace.workspace_edit.change_annotation_support") is not None
+    annotated = (
+        get_capability(capabilities, "workspace.workspace_edit.change_annotation_support")
+        is not None
+    )
     changes = text_edits(s.edits, source, codec, annotated)
     if not get_capability(capabilities, "workspace.workspace_edit.document_changes", False):
         # An AnnotatedTextEdit is a TextEdit in the LSP specification; lsprotocol does not subclass it.
         return types.WorkspaceEdit(changes={uri: changes})  # type: ignore[dict-item]
-    annotation = types.ChangeAnnotation(label="perfedit: faster version", needs_confirmation=needs_confirmation, description=s.facts[0])
+    annotation = types.ChangeAnnotation(
+        label="perfedit: faster version",
+        needs_confirmation=needs_confirmation,
+        description=s.facts[0],
+    )
     document = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version)
     return types.WorkspaceEdit(
         document_changes=[types.TextDocumentEdit(text_document=document, edits=changes)],
@@ -72,7 +86,12 @@ def workspace_edit(
 
 
 def code_action(
-    uri: str, line: int | None, version: int | None, name: str, disabled: str | None, edit: types.WorkspaceEdit | None,
+    uri: str,
+    line: int | None,
+    version: int | None,
+    name: str,
+    disabled: str | None,
+    edit: types.WorkspaceEdit | None,
     capabilities: types.ClientCapabilities,
 ) -> types.CodeAction | types.Command:
     """Our one action; a client without ``disabled`` support gets it enabled (running it shows the
@@ -107,7 +126,11 @@ def hover_markdown(s: Suggestion) -> str:
 
 def hover(*parts: str) -> types.Hover:
     """A Markdown hover of ``parts`` (:func:`hover_markdown`, :func:`profile_markdown`), ruled apart."""
-    return types.Hover(contents=types.MarkupContent(kind=types.MarkupKind.Markdown, value="\n\n---\n\n".join(parts)))
+    return types.Hover(
+        contents=types.MarkupContent(
+            kind=types.MarkupKind.Markdown, value="\n\n---\n\n".join(parts)
+        )
+    )
 
 
 def share_title(share: float) -> str:
@@ -118,39 +141,62 @@ def share_title(share: float) -> str:
 def code_lens(uri: str, version: int | None, line: int, share: float) -> types.CodeLens:
     """A lens on the 0-based ``line`` (a hot function's first line) running the code action's
     command for the function there, in this version of the document."""
-    where = types.Range(start=types.Position(line=line, character=0), end=types.Position(line=line, character=0))
-    return types.CodeLens(range=where, command=types.Command(title=share_title(share), command=COMMAND, arguments=[uri, line, version]))
+    where = types.Range(
+        start=types.Position(line=line, character=0), end=types.Position(line=line, character=0)
+    )
+    return types.CodeLens(
+        range=where,
+        command=types.Command(
+            title=share_title(share), command=COMMAND, arguments=[uri, line, version]
+        ),
+    )
 
 
 def profile_markdown(profile: Profile, f: FunctionProfile, name: str) -> str:
     """A hot function's share of the test time, its tests and hottest lines, as Markdown."""
     lines = ", ".join(f"line {h.line} ({h.s:.4f} s)" for h in f.hot_lines[:3])
     tests = f"{len(f.tests)} test{'s' if len(f.tests) != 1 else ''}"
-    text = (f"**perfedit profile: `{name}`** takes {profile.share(f):.0%} of test time "
-            f"({f.own_s:.4f} s in its own code, {f.cumulative_s:.4f} s with its calls; {tests} reach it).")
+    text = (
+        f"**perfedit profile: `{name}`** takes {profile.share(f):.0%} of test time "
+        f"({f.own_s:.4f} s in its own code, {f.cumulative_s:.4f} s with its calls; {tests} reach it)."
+    )
     return text + (f"\n\nHot lines: {lines}." if lines else "")
 
 
 def profiled(profile: Profile, hot: list[FunctionProfile]) -> dict[str, Any]:
     """The result of the ``perfedit.profile`` command: what ran and the hot functions."""
     return {
-        "root": str(profile.root), "tests": len(profile.runs), "cached": profile.cached,
+        "root": str(profile.root),
+        "tests": len(profile.runs),
+        "cached": profile.cached,
         "failed_tests": [run.node_id for run in profile.runs if run.outcome == "failed"],
-        "hot": [{"file": f.file, "function": f.function, "line": f.line, "share": profile.share(f)} for f in hot],
+        "hot": [
+            {"file": f.file, "function": f.function, "line": f.line, "share": profile.share(f)}
+            for f in hot
+        ],
     }
 
 
 def profile_summary(profile: Profile, hot: list[FunctionProfile]) -> str:
     """The message shown when a profile is ready."""
     failed = sum(run.outcome == "failed" for run in profile.runs)
-    top = "; ".join(f"{f.function} ({f.file}:{f.line}) {profile.share(f):.0%}" for f in hot[:3]) or "no function stands out"
-    return (f"perfedit: profiled {len(profile.runs)} tests{f' ({failed} failed)' if failed else ''}"
-            f"{' (from the cache)' if profile.cached else ''}; hot: {top}.")
+    top = (
+        "; ".join(f"{f.function} ({f.file}:{f.line}) {profile.share(f):.0%}" for f in hot[:3])
+        or "no function stands out"
+    )
+    return (
+        f"perfedit: profiled {len(profile.runs)} tests{f' ({failed} failed)' if failed else ''}"
+        f"{' (from the cache)' if profile.cached else ''}; hot: {top}."
+    )
 
 
 def found(s: Suggestion) -> dict[str, Any]:
     """The command result's account of a suggestion (speedup, summary line, hover Markdown)."""
-    return {"speedup": s.winner.comparison.speedup if s.winner.comparison else 1.0, "summary": summary(s), "report": hover_markdown(s)}
+    return {
+        "speedup": s.winner.comparison.speedup if s.winner.comparison else 1.0,
+        "summary": summary(s),
+        "report": hover_markdown(s),
+    }
 
 
 def severity(exc: PerfeditError) -> types.MessageType:
@@ -192,11 +238,15 @@ class ProgressBar:
         self._percent = 0
         self._message = ""
 
-    def report(self, phase: Phase, completed: float, total: float | None, detail: str, now_s: float) -> types.WorkDoneProgressReport:
+    def report(
+        self, phase: Phase, completed: float, total: float | None, detail: str, now_s: float
+    ) -> types.WorkDoneProgressReport:
         """The value after an engine report made at ``now_s`` (seconds, a monotonic clock)."""
         count = f" {completed:g}/{total:g}" if total else ""
         self._message = f"{phase.label}{count}: {detail}" if detail else f"{phase.label}{count}"
-        if phase.share_percent and (self._phase is None or phase.start_percent > self._phase.start_percent):
+        if phase.share_percent and (
+            self._phase is None or phase.start_percent > self._phase.start_percent
+        ):
             self._phase, self._counted, self._since_s = phase, 0.0, now_s
         if phase is self._phase and total:
             self._counted = max(self._counted, min(1.0, completed / total))
@@ -207,6 +257,8 @@ class ProgressBar:
         if self._phase is not None:
             expected_s = self.budget_s * self._phase.share_percent / 100
             waited = 1 - math.exp(-(now_s - self._since_s) / expected_s)
-            reached = self._phase.start_percent + self._phase.share_percent * max(self._counted, waited)
+            reached = self._phase.start_percent + self._phase.share_percent * max(
+                self._counted, waited
+            )
             self._percent = max(self._percent, min(99, int(reached)))
         return types.WorkDoneProgressReport(message=self._message, percentage=self._percent)

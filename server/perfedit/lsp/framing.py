@@ -90,11 +90,16 @@ class FrameReader:
         value = header.group(1).strip()
         if not value.isdigit() or int(value) > MAX_BODY_BYTES:
             self._buffer = self._buffer[end.end() :]
-            return FramingError(f"Content-Length {value.decode(errors='replace')!r} is not a valid length")
+            return FramingError(
+                f"Content-Length {value.decode(errors='replace')!r} is not a valid length"
+            )
         length, start = int(value), end.end()
         following = _HEADER.search(self._buffer, start, start + length)
         if following is not None:  # a new frame starts inside this body: it was declared too long
-            body, self._buffer = self._buffer[start : following.start()], self._buffer[following.start() :]
+            body, self._buffer = (
+                self._buffer[start : following.start()],
+                self._buffer[following.start() :],
+            )
             return Body(body)
         if len(self._buffer) - start < length:
             return None
@@ -117,7 +122,9 @@ def _split_after_json(body: bytes) -> tuple[bytes, bytes]:
 
 
 def _error_frame(msg_id: Any, code: ErrorCodes, message: str) -> bytes:
-    body = json.dumps({"jsonrpc": "2.0", "id": msg_id, "error": {"code": int(code), "message": message}})
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": msg_id, "error": {"code": int(code), "message": message}}
+    )
     return f"Content-Length: {len(body)}\r\n\r\n{body}".encode()
 
 
@@ -131,23 +138,37 @@ def handle_body(server: LanguageServer, body: bytes) -> bytes | None:
         return _error_frame(None, ErrorCodes.ParseError, f"Parse error: {exc}")
     if not isinstance(plain, dict) or plain.get("jsonrpc") != "2.0":
         msg_id = plain.get("id") if isinstance(plain, dict) else None
-        return _error_frame(msg_id, ErrorCodes.InvalidRequest, "Invalid Request: not a JSON-RPC 2.0 message")
+        return _error_frame(
+            msg_id, ErrorCodes.InvalidRequest, "Invalid Request: not a JSON-RPC 2.0 message"
+        )
     is_request = "id" in plain and "method" in plain
     try:
         message = json.loads(body, object_hook=server.protocol.structure_message)
     except JsonRpcInvalidParams:
         if is_request:
-            return _error_frame(plain["id"], ErrorCodes.InvalidParams, f"Invalid params for {plain['method']}")
+            return _error_frame(
+                plain["id"], ErrorCodes.InvalidParams, f"Invalid params for {plain['method']}"
+            )
         logger.warning("notification %s with invalid params ignored", plain.get("method"))
         return None
-    except JsonRpcException as exc:  # pygls wraps any other structuring failure as an internal error
+    except (
+        JsonRpcException
+    ) as exc:  # pygls wraps any other structuring failure as an internal error
         logger.warning("message could not be read: %s", exc)
-        return _error_frame(plain.get("id"), ErrorCodes.InternalError, "Internal error reading the message") if is_request else None
+        return (
+            _error_frame(
+                plain.get("id"), ErrorCodes.InternalError, "Internal error reading the message"
+            )
+            if is_request
+            else None
+        )
     server.protocol.handle_message(message)
     return None
 
 
-def serve_stdio(server: LanguageServer, stdin: io.BufferedIOBase | None = None, stdout: BinaryIO | None = None) -> None:
+def serve_stdio(
+    server: LanguageServer, stdin: io.BufferedIOBase | None = None, stdout: BinaryIO | None = None
+) -> None:
     """Run ``server`` on stdin/stdout with :class:`FrameReader` framing until end of input or
     ``exit``; returns when the server has shut down.
 
@@ -172,8 +193,12 @@ def serve_stdio(server: LanguageServer, stdin: io.BufferedIOBase | None = None, 
         while data := await chunks.get():
             for event in frames.feed(data):
                 if isinstance(event, FramingError):
-                    logger.warning("LSP framing error: %s; resyncing on the next header", event.reason)
-                    writer.write(_error_frame(None, ErrorCodes.ParseError, f"Parse error: {event.reason}"))
+                    logger.warning(
+                        "LSP framing error: %s; resyncing on the next header", event.reason
+                    )
+                    writer.write(
+                        _error_frame(None, ErrorCodes.ParseError, f"Parse error: {event.reason}")
+                    )
                 elif reply := handle_body(server, event.data):
                     writer.write(reply)
 

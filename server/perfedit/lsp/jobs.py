@@ -53,13 +53,17 @@ class ProgressReporter:
     from the event loop (:class:`convert.ProgressBar` values), once per message and percentage
     point (not once per generated token); :meth:`tick` sends the bar's value again when it moved."""
 
-    def __init__(self, ls: LanguageServer, token: str, budget_s: float, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, ls: LanguageServer, token: str, budget_s: float, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.ls, self.token, self.loop = ls, token, loop
         self.bar = convert.ProgressBar(budget_s, time.monotonic())
         self._last: tuple[str | None, int | None] = ("", 0)  # (message, percentage) last sent
         self._lock = threading.Lock()  # reports come from the job's threads, ticks from the loop
 
-    def __call__(self, phase: Phase, completed: float = 0, total: float | None = None, detail: str = "") -> None:
+    def __call__(
+        self, phase: Phase, completed: float = 0, total: float | None = None, detail: str = ""
+    ) -> None:
         with self._lock:
             self._send(self.bar.report(phase, completed, total, detail, time.monotonic()))
 
@@ -74,7 +78,9 @@ class ProgressReporter:
 
 
 @contextlib.asynccontextmanager
-async def work_done_progress(ls: LanguageServer, title: str, budget_s: float, cancel: threading.Event) -> AsyncIterator[ProgressReporter | None]:
+async def work_done_progress(
+    ls: LanguageServer, title: str, budget_s: float, cancel: threading.Event
+) -> AsyncIterator[ProgressReporter | None]:
     """Server-initiated work-done progress, begun, cancellable (setting ``cancel``), kept moving
     every :data:`TICK_S` and ended on exit; None (and no progress) if the client has none."""
     if not get_capability(ls.client_capabilities, "window.work_done_progress", False):
@@ -82,8 +88,12 @@ async def work_done_progress(ls: LanguageServer, title: str, budget_s: float, ca
         return
     token = f"perfedit-{uuid.uuid4()}"
     await ls.work_done_progress.create_async(token)
-    ls.work_done_progress.tokens[token].add_done_callback(lambda _: cancel.set())  # cancelled by the client
-    ls.work_done_progress.begin(token, types.WorkDoneProgressBegin(title=title, cancellable=True, percentage=0))
+    ls.work_done_progress.tokens[token].add_done_callback(
+        lambda _: cancel.set()
+    )  # cancelled by the client
+    ls.work_done_progress.begin(
+        token, types.WorkDoneProgressBegin(title=title, cancellable=True, percentage=0)
+    )
     reporter = ProgressReporter(ls, token, budget_s, asyncio.get_running_loop())
 
     async def keep_moving() -> None:
@@ -100,8 +110,13 @@ async def work_done_progress(ls: LanguageServer, title: str, budget_s: float, ca
         ls.work_done_progress.tokens.pop(token, None)
 
 
-async def run(ls: LanguageServer, jobs: Jobs, request: Request, settings: Settings,
-              proposers: list[Proposer] | None = None) -> Suggestion:
+async def run(
+    ls: LanguageServer,
+    jobs: Jobs,
+    request: Request,
+    settings: Settings,
+    proposers: list[Proposer] | None = None,
+) -> Suggestion:
     """:func:`perfedit.pipeline.suggest` in a thread, with progress and cancellation wired to the
     client (the current request's ``$/cancelRequest`` through ``jobs``). ``proposers`` replace the
     default ones (and refinement), as the ``candidatesFile`` setting does."""
@@ -111,15 +126,23 @@ async def run(ls: LanguageServer, jobs: Jobs, request: Request, settings: Settin
     request_id = ls.protocol.msg_id
     jobs.add(request_id, cancel)
     try:
-        async with work_done_progress(ls, f"perfedit: {request.path.name}", settings.budget_s, cancel) as reporter:
+        async with work_done_progress(
+            ls, f"perfedit: {request.path.name}", settings.budget_s, cancel
+        ) as reporter:
             model = functools.partial(_shared_model, settings)
-            suggest = functools.partial(pipeline.suggest, proposers=proposers, refiners=[] if proposers else None)
-            return await asyncio.to_thread(suggest, request, settings, model, reporter or no_progress, cancel.is_set)
+            suggest = functools.partial(
+                pipeline.suggest, proposers=proposers, refiners=[] if proposers else None
+            )
+            return await asyncio.to_thread(
+                suggest, request, settings, model, reporter or no_progress, cancel.is_set
+            )
     finally:
         jobs.remove(request_id)
 
 
-async def profile(ls: LanguageServer, jobs: Jobs, root: Path, tests: Path | None, request_id: object = None) -> Profile:
+async def profile(
+    ls: LanguageServer, jobs: Jobs, root: Path, tests: Path | None, request_id: object = None
+) -> Profile:
     """:func:`perfedit.profiling.profile_tests` of project ``root`` in a thread (from the cache when
     the project is unchanged), with work-done progress; cancellable from the progress and, for
     the request ``request_id`` (None: started by a notification), by ``$/cancelRequest``."""
@@ -129,10 +152,14 @@ async def profile(ls: LanguageServer, jobs: Jobs, root: Path, tests: Path | None
     if request_id is not None:
         jobs.add(request_id, cancel)
     try:
-        async with work_done_progress(ls, f"perfedit: profiling the tests of {root.name}", profiling.TIMEOUT_S, cancel) as reporter:
+        async with work_done_progress(
+            ls, f"perfedit: profiling the tests of {root.name}", profiling.TIMEOUT_S, cancel
+        ) as reporter:
             if reporter is not None:
                 message = "running the tests once, profiled, in the sandbox (cached while the project is unchanged)"
-                ls.work_done_progress.report(reporter.token, types.WorkDoneProgressReport(message=message))
+                ls.work_done_progress.report(
+                    reporter.token, types.WorkDoneProgressReport(message=message)
+                )
             run = functools.partial(profiling.profile_tests, root, tests, cancel=cancel.is_set)
             return await asyncio.to_thread(run)
     finally:
@@ -149,15 +176,36 @@ def failed(ls: LanguageServer, exc: PerfeditError) -> dict[str, Any]:
     return {"applied": False, "error": str(exc), "cancelled": isinstance(exc, Cancelled)}
 
 
-async def deliver(ls: LanguageServer, uri: str, version: int | None, source: str, s: Suggestion, needs_confirmation: bool) -> dict[str, Any]:
+async def deliver(
+    ls: LanguageServer,
+    uri: str,
+    version: int | None,
+    source: str,
+    s: Suggestion,
+    needs_confirmation: bool,
+) -> dict[str, Any]:
     """Apply ``s`` if the document is still the one it was computed for; say what happened."""
     document = ls.workspace.get_text_document(uri)
     if document.version != version or document.source != source:
         message = f"{convert.summary(s)}; not applied: the file changed while perfedit was working. Run the action again."
-        ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=message))
+        ls.window_show_message(
+            types.ShowMessageParams(type=types.MessageType.Warning, message=message)
+        )
         return {"applied": False, **convert.found(s), "error": "the document changed"}
-    edit = convert.workspace_edit(uri, version, s, source, ls.workspace.position_codec, ls.client_capabilities, needs_confirmation)
-    result = await ls.workspace_apply_edit_async(types.ApplyWorkspaceEditParams(edit=edit, label=f"perfedit: faster {s.target.name}"))
+    edit = convert.workspace_edit(
+        uri,
+        version,
+        s,
+        source,
+        ls.workspace.position_codec,
+        ls.client_capabilities,
+        needs_confirmation,
+    )
+    result = await ls.workspace_apply_edit_async(
+        types.ApplyWorkspaceEditParams(edit=edit, label=f"perfedit: faster {s.target.name}")
+    )
     note = "" if result.applied else f"; not applied ({result.failure_reason or 'declined'})"
-    ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info, message=convert.summary(s) + note))
+    ls.window_show_message(
+        types.ShowMessageParams(type=types.MessageType.Info, message=convert.summary(s) + note)
+    )
     return {"applied": result.applied, **convert.found(s)}

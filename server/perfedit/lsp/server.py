@@ -76,7 +76,11 @@ class PerfeditServer(LanguageServer):
     def warn_once(self, message: str) -> None:
         if message not in self._warned:
             self._warned.add(message)
-            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=f"perfedit: {message}"))
+            self.window_show_message(
+                types.ShowMessageParams(
+                    type=types.MessageType.Warning, message=f"perfedit: {message}"
+                )
+            )
 
     def set_options(self, *layers: Any) -> None:
         """Editor options from ``layers`` (JSON objects or None) merged in order; invalid ones are
@@ -98,7 +102,9 @@ class PerfeditServer(LanguageServer):
         section = None
         if get_capability(self.client_capabilities, "workspace.configuration", False):
             item = types.ConfigurationItem(section=CONFIG_SECTION)
-            section = (await self.workspace_configuration_async(types.ConfigurationParams(items=[item])))[0]
+            section = (
+                await self.workspace_configuration_async(types.ConfigurationParams(items=[item]))
+            )[0]
         self.set_options(self.init_options, section)
         self.configured.set()
 
@@ -124,16 +130,25 @@ class PerfeditServer(LanguageServer):
         for pytest's discovery. Raises InputError when there is no folder to profile."""
         where = to_fs_path(uri) if uri else self.workspace.root_path
         if not where:
-            raise InputError("no folder is open: open the project's folder, or run perfedit.profile with a file's URI.")
+            raise InputError(
+                "no folder is open: open the project's folder, or run perfedit.profile with a file's URI."
+            )
         path = Path(where).resolve()
         tests = self.settings_for(path).tests
-        return config.find_project_root(path), ((path if path.is_dir() else path.parent) / tests if tests else None)
+        return config.find_project_root(path), (
+            (path if path.is_dir() else path.parent) / tests if tests else None
+        )
 
     async def profile(self, uri: str | None, request_id: object = None) -> Profile:
         """The profile of the project of ``uri`` (:meth:`project_of`), joining a run already going
         on there; code lenses are refreshed once it is kept. Raises PerfeditError."""
         root, tests = self.project_of(uri)
-        profile = await self.profiles.run(root, lambda: asyncio.ensure_future(jobs.profile(self, self.protocol.jobs, root, tests, request_id)))
+        profile = await self.profiles.run(
+            root,
+            lambda: asyncio.ensure_future(
+                jobs.profile(self, self.protocol.jobs, root, tests, request_id)
+            ),
+        )
         if get_capability(self.client_capabilities, "workspace.code_lens.refresh_support", False):
             self.workspace_code_lens_refresh(None)
         return profile
@@ -182,7 +197,9 @@ async def initialized(ls: PerfeditServer, params: types.InitializedParams) -> No
 
 
 @server.feature(types.WORKSPACE_DID_CHANGE_CONFIGURATION)
-async def configuration_changed(ls: PerfeditServer, params: types.DidChangeConfigurationParams) -> None:
+async def configuration_changed(
+    ls: PerfeditServer, params: types.DidChangeConfigurationParams
+) -> None:
     await ls.pull_configuration()
 
 
@@ -195,7 +212,10 @@ def document_changed(ls: PerfeditServer, params: types.DidChangeTextDocumentPara
 @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
 async def document_opened(ls: PerfeditServer, params: types.DidOpenTextDocumentParams) -> None:
     await ls.configured.wait()
-    if ls.options.editor.profile_on in ("open", "save") and params.text_document.language_id == "python":
+    if (
+        ls.options.editor.profile_on in ("open", "save")
+        and params.text_document.language_id == "python"
+    ):
         root, _ = ls.project_of(params.text_document.uri)
         if ls.profiles.get(root) is None:  # once per project and session: saving profiles again
             ls.profile_in_background(params.text_document.uri)
@@ -213,8 +233,12 @@ def document_closed(ls: PerfeditServer, params: types.DidCloseTextDocumentParams
     ls.action_targets.forget(params.text_document.uri)
 
 
-@server.feature(types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=[ACTION_KIND]))
-async def code_actions(ls: PerfeditServer, params: types.CodeActionParams) -> list[types.CodeAction | types.Command] | None:
+@server.feature(
+    types.TEXT_DOCUMENT_CODE_ACTION, types.CodeActionOptions(code_action_kinds=[ACTION_KIND])
+)
+async def code_actions(
+    ls: PerfeditServer, params: types.CodeActionParams
+) -> list[types.CodeAction | types.Command] | None:
     if not convert.kind_requested(params.context.only):
         return None
     from perfedit.targets import def_above
@@ -240,26 +264,53 @@ async def code_actions(ls: PerfeditServer, params: types.CodeActionParams) -> li
     if name.rsplit(".", 1)[-1].startswith("test"):
         return None
     cached = ls.results.get(document.uri, name, document.version)
-    edit = convert.workspace_edit(
-        document.uri, document.version, cached, document.source, ls.workspace.position_codec, ls.client_capabilities,
-        ls.options.editor.needs_confirmation,
-    ) if cached is not None else None
-    return [convert.code_action(document.uri, request.line, document.version, name, disabled, edit, ls.client_capabilities)]
+    edit = (
+        convert.workspace_edit(
+            document.uri,
+            document.version,
+            cached,
+            document.source,
+            ls.workspace.position_codec,
+            ls.client_capabilities,
+            ls.options.editor.needs_confirmation,
+        )
+        if cached is not None
+        else None
+    )
+    return [
+        convert.code_action(
+            document.uri,
+            request.line,
+            document.version,
+            name,
+            disabled,
+            edit,
+            ls.client_capabilities,
+        )
+    ]
 
 
 @server.command(COMMAND)
-async def suggest_command(ls: PerfeditServer, uri: str, line: int, version: int | None) -> dict[str, Any]:
+async def suggest_command(
+    ls: PerfeditServer, uri: str, line: int, version: int | None
+) -> dict[str, Any]:
     """``perfedit.suggest [uri, line, version]``: the job for the code action, then delivery."""
     document = ls.workspace.get_text_document(uri)
     if document.version != version:
-        return jobs.failed(ls, InputError(f"{document.filename} changed since the action was offered; ask again."))
+        return jobs.failed(
+            ls, InputError(f"{document.filename} changed since the action was offered; ask again.")
+        )
     request, settings = ls.request_for(document, line)
     try:
-        suggestion = await jobs.run(ls, ls.protocol.jobs, request, settings, ls.stub_for(request.path))
+        suggestion = await jobs.run(
+            ls, ls.protocol.jobs, request, settings, ls.stub_for(request.path)
+        )
     except PerfeditError as exc:
         return jobs.failed(ls, exc)
     ls.results.put(uri, version, suggestion)
-    return await jobs.deliver(ls, uri, version, request.source, suggestion, ls.options.editor.needs_confirmation)
+    return await jobs.deliver(
+        ls, uri, version, request.source, suggestion, ls.options.editor.needs_confirmation
+    )
 
 
 @server.command(PROFILE_COMMAND)
@@ -269,11 +320,17 @@ async def profile_command(ls: PerfeditServer, *args: Any) -> dict[str, Any]:
     from perfedit.profiling import hot_functions
 
     try:
-        profile = await ls.profile(args[0] if args and isinstance(args[0], str) else None, ls.protocol.msg_id)
+        profile = await ls.profile(
+            args[0] if args and isinstance(args[0], str) else None, ls.protocol.msg_id
+        )
     except PerfeditError as exc:
         return jobs.failed(ls, exc)
     hot = hot_functions(profile)
-    ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Info, message=convert.profile_summary(profile, hot)))
+    ls.window_show_message(
+        types.ShowMessageParams(
+            type=types.MessageType.Info, message=convert.profile_summary(profile, hot)
+        )
+    )
     return convert.profiled(profile, hot)
 
 
@@ -285,14 +342,23 @@ def hot_spots(ls: PerfeditServer, document: TextDocument) -> tuple[Profile | Non
 
     path = Path(document.path).resolve()
     profile = ls.profiles.containing(path)
-    return profile, ([] if profile is None or is_test_file(path) else hot_spots(profile, path, document.source))
+    return profile, (
+        [] if profile is None or is_test_file(path) else hot_spots(profile, path, document.source)
+    )
 
 
 @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
 def code_lenses(ls: PerfeditServer, params: types.CodeLensParams) -> list[types.CodeLens] | None:
     document = ls.workspace.get_text_document(params.text_document.uri)
     profile, spots = hot_spots(ls, document)
-    return [convert.code_lens(document.uri, document.version, s.first, profile.share(s.function)) for s in spots] if profile else None
+    return (
+        [
+            convert.code_lens(document.uri, document.version, s.first, profile.share(s.function))
+            for s in spots
+        ]
+        if profile
+        else None
+    )
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)

@@ -51,7 +51,9 @@ class ActionTargets:
     lookup and keeps its parses (:func:`perfedit.targets.function_spans` is cached)."""
 
     def __init__(self) -> None:
-        self._lookups: dict[tuple[str, int | None, str | None], asyncio.Future[tuple[str, str | None]]] = {}
+        self._lookups: dict[
+            tuple[str, int | None, str | None], asyncio.Future[tuple[str, str | None]]
+        ] = {}
         self._pool: ProcessPoolExecutor | None = None
 
     def warm_up(self) -> None:
@@ -63,11 +65,14 @@ class ActionTargets:
 
     def _helper(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn")
+            )
         return self._pool
 
-    def lookup(self, uri: str, version: int | None, place: str | None,
-               request: Request, settings: Settings) -> asyncio.Future[tuple[str, str | None]]:
+    def lookup(
+        self, uri: str, version: int | None, place: str | None, request: Request, settings: Settings
+    ) -> asyncio.Future[tuple[str, str | None]]:
         """The (possibly still running) lookup for ``place`` in this version of ``uri``, started
         for ``request`` if there is none; lookups of other versions are dropped."""
         from perfedit.locate import action_target
@@ -76,7 +81,9 @@ class ActionTargets:
         if key not in self._lookups:
             self.forget(uri, keep=version)
             loop = asyncio.get_running_loop()
-            self._lookups[key] = loop.run_in_executor(self._helper(), action_target, request, settings)
+            self._lookups[key] = loop.run_in_executor(
+                self._helper(), action_target, request, settings
+            )
         return self._lookups[key]
 
     def forget(self, uri: str, keep: int | None = None) -> None:
@@ -174,7 +181,9 @@ class Profiles:
         roots = [root for root in self._profiles if path.is_relative_to(root)]
         return self._profiles[max(roots, key=lambda root: len(root.parts))] if roots else None
 
-    def run(self, root: Path, start: Callable[[], asyncio.Future[Profile]]) -> asyncio.Future[Profile]:
+    def run(
+        self, root: Path, start: Callable[[], asyncio.Future[Profile]]
+    ) -> asyncio.Future[Profile]:
         """The profiled run of ``root`` going on, or a new one from ``start()``; its profile is
         kept once it ends."""
         if root not in self._running:

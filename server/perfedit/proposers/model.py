@@ -44,7 +44,12 @@ def fit_to_target(code: str, target: Target) -> str | None:
         return code
     name = target.name.rsplit(".", 1)[-1]
     definition = next(
-        (n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == name), None
+        (
+            n
+            for n in tree.body
+            if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == name
+        ),
+        None,
     )
     if definition is None:
         return None
@@ -55,7 +60,9 @@ def fit_to_target(code: str, target: Target) -> str | None:
     if indent:
         return textwrap.indent(function, indent)
     imports = "".join(
-        "".join(lines[n.lineno - 1 : n.end_lineno]) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)
+        "".join(lines[n.lineno - 1 : n.end_lineno])
+        for n in tree.body
+        if isinstance(n, ast.Import | ast.ImportFrom)
     )
     return f"{imports}\n\n{function}" if imports else function
 
@@ -63,8 +70,14 @@ def fit_to_target(code: str, target: Target) -> str | None:
 def to_candidate(reply: str, target: Target, label: str, tokens: int = 0) -> Candidate:
     """The first code block of ``reply`` that fits ``target``, as a candidate labelled ``label``
     (:meth:`Candidate.unusable` when none fits); ``tokens`` were generated for the reply."""
-    code = next((c for c in (fit_to_target(block, target) for block in extract_code(reply)) if c), None)
-    return Candidate(label, code, target.replace(code), tokens) if code else Candidate.unusable(label, tokens)
+    code = next(
+        (c for c in (fit_to_target(block, target) for block in extract_code(reply)) if c), None
+    )
+    return (
+        Candidate(label, code, target.replace(code), tokens)
+        if code
+        else Candidate.unusable(label, tokens)
+    )
 
 
 def exemplars_for(target: Target, settings: Settings) -> list[Exemplar]:
@@ -81,8 +94,12 @@ def exemplars_for(target: Target, settings: Settings) -> list[Exemplar]:
 
         path = find_project_root(target.path.resolve()) / path
     index = load_index(path)
-    return index.nearest(textwrap.dedent(target.code), settings.exemplars_k, kind=target.kind,
-                         exclude_problems=problems_in(target.path))
+    return index.nearest(
+        textwrap.dedent(target.code),
+        settings.exemplars_k,
+        kind=target.kind,
+        exclude_problems=problems_in(target.path),
+    )
 
 
 def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
@@ -93,7 +110,9 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
     a reply without code that fits the target). Raises ModelMissing, ModelError, Cancelled,
     InputError (a missing exemplar file)."""
 
-    def propose(target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> Iterator[Candidate]:
+    def propose(
+        target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
+    ) -> Iterator[Candidate]:
         exemplars = exemplars_for(target, settings)
         progress(Phase.LOADING_MODEL)
         total = 1 + settings.samples

@@ -25,7 +25,9 @@ from perfedit.targets import Target
 
 _Node = TypeVar("_Node", bound=cst.CSTNode)
 
-_LITERAL = m.Integer() | m.Float() | m.SimpleString() | m.Name("None") | m.Name("True") | m.Name("False")
+_LITERAL = (
+    m.Integer() | m.Float() | m.SimpleString() | m.Name("None") | m.Name("True") | m.Name("False")
+)
 
 
 def _call(name: str, *args: cst.BaseExpression) -> cst.Call:
@@ -34,9 +36,13 @@ def _call(name: str, *args: cst.BaseExpression) -> cst.Call:
     return cst.Call(func=cst.parse_expression(name), args=[cst.Arg(a) for a in args])
 
 
-def _generator(element: cst.BaseExpression, loop: cst.For, condition: cst.BaseExpression | None = None) -> cst.GeneratorExp:
+def _generator(
+    element: cst.BaseExpression, loop: cst.For, condition: cst.BaseExpression | None = None
+) -> cst.GeneratorExp:
     ifs = [cst.CompIf(test=condition)] if condition is not None else []
-    return cst.GeneratorExp(elt=element, for_in=cst.CompFor(target=loop.target, iter=loop.iter, ifs=ifs))
+    return cst.GeneratorExp(
+        elt=element, for_in=cst.CompFor(target=loop.target, iter=loop.iter, ifs=ifs)
+    )
 
 
 class _Rewriter(cst.CSTTransformer):
@@ -56,8 +62,13 @@ class _Rewriter(cst.CSTTransformer):
 class SetMembership(_Rewriter):
     """``x in [1, 2, 3]`` → ``x in {1, 2, 3}``: hashing instead of a linear scan."""
 
-    def leave_ComparisonTarget(self, original: cst.ComparisonTarget, updated: cst.ComparisonTarget) -> cst.ComparisonTarget:
-        if m.matches(updated, m.ComparisonTarget(operator=m.In() | m.NotIn(), comparator=m.List() | m.Tuple())):
+    def leave_ComparisonTarget(
+        self, original: cst.ComparisonTarget, updated: cst.ComparisonTarget
+    ) -> cst.ComparisonTarget:
+        if m.matches(
+            updated,
+            m.ComparisonTarget(operator=m.In() | m.NotIn(), comparator=m.List() | m.Tuple()),
+        ):
             elements = updated.comparator.elements  # type: ignore[attr-defined]
             if elements and all(m.matches(e.value, _LITERAL) for e in elements):
                 return self._done(updated.with_changes(comparator=cst.Set(elements=elements)))
@@ -67,9 +78,13 @@ class SetMembership(_Rewriter):
 class SortedIndex(_Rewriter):
     """``sorted(x)[0]`` / ``sorted(x)[-1]`` → ``min(x)`` / ``max(x)``: O(n) instead of O(n log n)."""
 
-    def leave_Subscript(self, original: cst.Subscript, updated: cst.Subscript) -> cst.BaseExpression:
+    def leave_Subscript(
+        self, original: cst.Subscript, updated: cst.Subscript
+    ) -> cst.BaseExpression:
         call = m.Call(func=m.Name("sorted"), args=[m.Arg(keyword=None, star="")])
-        if m.matches(updated, m.Subscript(value=call, slice=[m.SubscriptElement(m.Index(m.Integer("0")))])):
+        if m.matches(
+            updated, m.Subscript(value=call, slice=[m.SubscriptElement(m.Index(m.Integer("0")))])
+        ):
             return self._done(_call("min", updated.value.args[0].value))  # type: ignore[attr-defined]
         last = m.Index(m.UnaryOperation(operator=m.Minus(), expression=m.Integer("1")))
         if m.matches(updated, m.Subscript(value=call, slice=[m.SubscriptElement(last)])):
@@ -81,7 +96,10 @@ class EvalInput(_Rewriter):
     """``eval(input())`` → ``int(input())``: no compile step (valid only for integer input)."""
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
-        if m.matches(updated, m.Call(func=m.Name("eval"), args=[m.Arg(m.Call(func=m.Name("input"), args=[]))])):
+        if m.matches(
+            updated,
+            m.Call(func=m.Name("eval"), args=[m.Arg(m.Call(func=m.Name("input"), args=[]))]),
+        ):
             return self._done(updated.with_changes(func=cst.Name("int")))
         return updated
 
@@ -91,7 +109,9 @@ class PowerHalf(_Rewriter):
 
     imports = ("math",)
 
-    def leave_BinaryOperation(self, original: cst.BinaryOperation, updated: cst.BinaryOperation) -> cst.BaseExpression:
+    def leave_BinaryOperation(
+        self, original: cst.BinaryOperation, updated: cst.BinaryOperation
+    ) -> cst.BaseExpression:
         if m.matches(updated, m.BinaryOperation(operator=m.Power(), right=m.Float("0.5"))):
             return self._done(_call("math.sqrt", updated.left))
         return updated
@@ -114,16 +134,40 @@ class PopFront(_Rewriter):
         self.queues: set[str] = set()
 
     def visit_Module(self, node: cst.Module) -> None:
-        front = m.Call(func=m.Attribute(value=m.Name(), attr=m.Name("pop")), args=[m.Arg(m.Integer("0"))])
-        insert = m.Call(func=m.Attribute(value=m.Name(), attr=m.Name("insert")), args=[m.Arg(m.Integer("0")), m.Arg()])
+        front = m.Call(
+            func=m.Attribute(value=m.Name(), attr=m.Name("pop")), args=[m.Arg(m.Integer("0"))]
+        )
+        insert = m.Call(
+            func=m.Attribute(value=m.Name(), attr=m.Name("insert")),
+            args=[m.Arg(m.Integer("0")), m.Arg()],
+        )
         self.queues = {call.func.value.value for call in m.findall(node, front | insert)}  # type: ignore[attr-defined]
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
-        if m.matches(updated, m.Call(func=m.Attribute(value=m.Name(), attr=m.Name("pop")), args=[m.Arg(m.Integer("0"))])):
-            return self._done(updated.with_changes(func=updated.func.with_changes(attr=cst.Name("popleft")), args=[]))
-        if m.matches(updated, m.Call(func=m.Attribute(value=m.Name(), attr=m.Name("insert")), args=[m.Arg(m.Integer("0")), m.Arg()])):
+        if m.matches(
+            updated,
+            m.Call(
+                func=m.Attribute(value=m.Name(), attr=m.Name("pop")), args=[m.Arg(m.Integer("0"))]
+            ),
+        ):
+            return self._done(
+                updated.with_changes(
+                    func=updated.func.with_changes(attr=cst.Name("popleft")), args=[]
+                )
+            )
+        if m.matches(
+            updated,
+            m.Call(
+                func=m.Attribute(value=m.Name(), attr=m.Name("insert")),
+                args=[m.Arg(m.Integer("0")), m.Arg()],
+            ),
+        ):
             func = updated.func.with_changes(attr=cst.Name("appendleft"))
-            return self._done(updated.with_changes(func=func, args=[updated.args[1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]))
+            return self._done(
+                updated.with_changes(
+                    func=func, args=[updated.args[1].with_changes(comma=cst.MaybeSentinel.DEFAULT)]
+                )
+            )
         return updated
 
     def leave_Assign(self, original: cst.Assign, updated: cst.Assign) -> cst.Assign:
@@ -139,7 +183,9 @@ class _BlockRewriter(_Rewriter):
     def _rewrite_body(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
         raise NotImplementedError
 
-    def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> cst.IndentedBlock:
+    def leave_IndentedBlock(
+        self, original: cst.IndentedBlock, updated: cst.IndentedBlock
+    ) -> cst.IndentedBlock:
         return updated.with_changes(body=self._rewrite_body(list(updated.body)))
 
     def leave_Module(self, original: cst.Module, updated: cst.Module) -> cst.Module:
@@ -160,7 +206,10 @@ class _LoopFold(_BlockRewriter):
                 isinstance(statement, cst.For)
                 and statement.orelse is None
                 and previous is not None
-                and m.matches(previous, m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Name())])]))
+                and m.matches(
+                    previous,
+                    m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Name())])]),
+                )
             ):
                 init = previous.body[0]  # type: ignore[attr-defined]
                 folded = self._fold(init, statement)
@@ -170,7 +219,6 @@ class _LoopFold(_BlockRewriter):
                     continue
             out.append(statement)
         return out
-
 
     @staticmethod
     def _only(loop: cst.For) -> cst.BaseStatement | cst.BaseSmallStatement | None:
@@ -195,14 +243,23 @@ class SumLoop(_LoopFold):
         if statement is not None and m.matches(statement, m.If(orelse=None)):
             condition = statement.test  # type: ignore[union-attr]
             inner = statement.body.body  # type: ignore[union-attr]
-            statement = inner[0].body[0] if len(inner) == 1 and isinstance(inner[0], cst.SimpleStatementLine) and len(inner[0].body) == 1 else None
+            statement = (
+                inner[0].body[0]
+                if len(inner) == 1
+                and isinstance(inner[0], cst.SimpleStatementLine)
+                and len(inner[0].body) == 1
+                else None
+            )
         if statement is None or not m.matches(statement, add):
             return None
         items = _generator(statement.value, loop, condition)  # type: ignore[union-attr]
         if m.matches(init.value, m.Integer("0") | m.Float("0.0")):
             return _call("sum", items)
         if m.matches(init.value, m.SimpleString('""') | m.SimpleString("''")):
-            return cst.Call(func=cst.Attribute(value=init.value, attr=cst.Name("join")), args=[cst.Arg(items.with_changes(lpar=[], rpar=[]))])
+            return cst.Call(
+                func=cst.Attribute(value=init.value, attr=cst.Name("join")),
+                args=[cst.Arg(items.with_changes(lpar=[], rpar=[]))],
+            )
         return None
 
 
@@ -214,12 +271,26 @@ class AnyLoop(_LoopFold):
         name = init.targets[0].target.value  # type: ignore[attr-defined]
         statement = self._only(loop)
         for start, flipped, function in (("False", "True", "any"), ("True", "False", "all")):
-            sets = m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Name(name))], value=m.Name(flipped))])
-            pattern = m.If(orelse=None, body=m.IndentedBlock(body=[sets, m.SimpleStatementLine(body=[m.Break()])]))
-            if m.matches(init.value, m.Name(start)) and statement is not None and m.matches(statement, pattern):
+            sets = m.SimpleStatementLine(
+                body=[m.Assign(targets=[m.AssignTarget(m.Name(name))], value=m.Name(flipped))]
+            )
+            pattern = m.If(
+                orelse=None,
+                body=m.IndentedBlock(body=[sets, m.SimpleStatementLine(body=[m.Break()])]),
+            )
+            if (
+                m.matches(init.value, m.Name(start))
+                and statement is not None
+                and m.matches(statement, pattern)
+            ):
                 test = statement.test  # type: ignore[union-attr]
                 if function == "all":
-                    test = cst.UnaryOperation(operator=cst.Not(), expression=test.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()]))
+                    test = cst.UnaryOperation(
+                        operator=cst.Not(),
+                        expression=test.with_changes(
+                            lpar=[cst.LeftParen()], rpar=[cst.RightParen()]
+                        ),
+                    )
                 return _call(function, _generator(test, loop))
         return None
 
@@ -231,19 +302,46 @@ class MinMaxLoop(_LoopFold):
     def _fold(self, init: cst.Assign, loop: cst.For) -> cst.BaseExpression | None:
         name = init.targets[0].target.value  # type: ignore[attr-defined]
         statement = self._only(loop)
-        if not m.matches(loop.target, m.Name()) or statement is None or not m.matches(statement, m.If(orelse=None)):
+        if (
+            not m.matches(loop.target, m.Name())
+            or statement is None
+            or not m.matches(statement, m.If(orelse=None))
+        ):
             return None
         item = loop.target.value  # type: ignore[attr-defined]
-        update = m.IndentedBlock(body=[m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Name(name))], value=m.Name(item))])])
+        update = m.IndentedBlock(
+            body=[
+                m.SimpleStatementLine(
+                    body=[m.Assign(targets=[m.AssignTarget(m.Name(name))], value=m.Name(item))]
+                )
+            ]
+        )
         if not m.matches(statement.body, update):  # type: ignore[union-attr]
             return None
         for left, operator, right, function in (
-            (item, m.GreaterThan(), name, "max"), (name, m.LessThan(), item, "max"),
-            (item, m.LessThan(), name, "min"), (name, m.GreaterThan(), item, "min"),
+            (item, m.GreaterThan(), name, "max"),
+            (name, m.LessThan(), item, "max"),
+            (item, m.LessThan(), name, "min"),
+            (name, m.GreaterThan(), item, "min"),
         ):
-            test = m.Comparison(left=m.Name(left), comparisons=[m.ComparisonTarget(operator=operator, comparator=m.Name(right))])
+            test = m.Comparison(
+                left=m.Name(left),
+                comparisons=[m.ComparisonTarget(operator=operator, comparator=m.Name(right))],
+            )
             if m.matches(statement.test, test):  # type: ignore[union-attr]
-                inner = cst.Call(func=cst.Name(function), args=[cst.Arg(loop.iter), cst.Arg(init.value, keyword=cst.Name("default"), equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))])
+                inner = cst.Call(
+                    func=cst.Name(function),
+                    args=[
+                        cst.Arg(loop.iter),
+                        cst.Arg(
+                            init.value,
+                            keyword=cst.Name("default"),
+                            equal=cst.AssignEqual(
+                                cst.SimpleWhitespace(""), cst.SimpleWhitespace("")
+                            ),
+                        ),
+                    ],
+                )
                 return _call(function, init.value, inner)
         return None
 
@@ -253,20 +351,32 @@ class RangeLen(_Rewriter):
     ``for xs_item in xs: ... xs_item ...``: no index arithmetic or subscripting."""
 
     def leave_For(self, original: cst.For, updated: cst.For) -> cst.For:
-        header = m.For(target=m.Name(), iter=m.Call(func=m.Name("range"), args=[m.Arg(m.Call(func=m.Name("len"), args=[m.Arg(m.Name())]))]))
+        header = m.For(
+            target=m.Name(),
+            iter=m.Call(
+                func=m.Name("range"),
+                args=[m.Arg(m.Call(func=m.Name("len"), args=[m.Arg(m.Name())]))],
+            ),
+        )
         if not m.matches(updated, header) or updated.orelse is not None:
             return updated
         index = updated.target.value  # type: ignore[attr-defined]
         sequence = updated.iter.args[0].value.args[0].value.value  # type: ignore[attr-defined]
-        element = m.Subscript(value=m.Name(sequence), slice=[m.SubscriptElement(m.Index(m.Name(index)))])
+        element = m.Subscript(
+            value=m.Name(sequence), slice=[m.SubscriptElement(m.Index(m.Name(index)))]
+        )
         uses = m.findall(updated.body, m.Name(index))
         subscripts = m.findall(updated.body, element)
-        assigned = m.findall(updated.body, m.AssignTarget(element) | m.AugAssign(target=element) | m.Del(element))
+        assigned = m.findall(
+            updated.body, m.AssignTarget(element) | m.AugAssign(target=element) | m.Del(element)
+        )
         if not subscripts or assigned or len(uses) != len(subscripts):
             return updated
         item = f"{sequence}_item"
         body = m.replace(updated.body, element, cst.Name(item))
-        return self._done(updated.with_changes(target=cst.Name(item), iter=cst.Name(sequence), body=body))
+        return self._done(
+            updated.with_changes(target=cst.Name(item), iter=cst.Name(sequence), body=body)
+        )
 
 
 class HoistAppend(_BlockRewriter):
@@ -288,7 +398,6 @@ class HoistAppend(_BlockRewriter):
         return out
 
 
-
 class CacheRecursion(_Rewriter):
     """A top-level function that calls itself → decorated with ``@functools.cache`` (valid only
     for pure functions of hashable arguments, which validation checks as far as tests go)."""
@@ -302,11 +411,21 @@ class CacheRecursion(_Rewriter):
     def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
         self._depth += 1
 
-    def leave_FunctionDef(self, original: cst.FunctionDef, updated: cst.FunctionDef) -> cst.FunctionDef:
+    def leave_FunctionDef(
+        self, original: cst.FunctionDef, updated: cst.FunctionDef
+    ) -> cst.FunctionDef:
         self._depth -= 1
         calls_itself = m.findall(updated.body, m.Call(func=m.Name(updated.name.value)))
-        decorated = any(m.matches(d.decorator, m.Attribute(attr=m.Name("cache") | m.Name("lru_cache")) | m.Name("cache")) for d in updated.decorators)
-        plain_params = not isinstance(updated.params.star_arg, cst.Param) and updated.params.star_kwarg is None
+        decorated = any(
+            m.matches(
+                d.decorator,
+                m.Attribute(attr=m.Name("cache") | m.Name("lru_cache")) | m.Name("cache"),
+            )
+            for d in updated.decorators
+        )
+        plain_params = (
+            not isinstance(updated.params.star_arg, cst.Param) and updated.params.star_kwarg is None
+        )
         if self._depth == 0 and calls_itself and not decorated and plain_params:
             decorator = cst.Decorator(decorator=cst.parse_expression("functools.cache"))
             return self._done(updated.with_changes(decorators=[*updated.decorators, decorator]))
@@ -318,7 +437,9 @@ def _stdin_readline(code: str, kind: str) -> str | None:
     module = cst.parse_module(code)
     if kind != "script" or len(m.findall(module, m.Call(func=m.Name("input"), args=[]))) < 2:
         return None
-    prelude = cst.parse_module('import sys\n\ninput = lambda: sys.stdin.readline().rstrip("\\r\\n")\n').body
+    prelude = cst.parse_module(
+        'import sys\n\ninput = lambda: sys.stdin.readline().rstrip("\\r\\n")\n'
+    ).body
     return module.with_changes(body=[*prelude, *module.body]).code
 
 
@@ -365,7 +486,9 @@ RULES: dict[str, Callable[[str, str], str | None]] = {
 }
 
 
-def propose_rules(target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
+def propose_rules(
+    target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
+) -> list[Candidate]:
     """The rule :data:`~perfedit.proposers.Proposer`: one candidate per rule that applies
     (labelled ``rule: NAME``), plus ``rules combined`` with every applicable rule; deterministic,
     no model, ``feedback`` unused."""

@@ -23,12 +23,16 @@ def stub_proposer(path: Path) -> Proposer:
     module docstring): one candidate per version, labelled ``stub N``
     (:meth:`Candidate.unusable` if it does not fit the target); ``feedback`` unused."""
 
-    def propose(target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
+    def propose(
+        target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
+    ) -> list[Candidate]:
         candidates = []
         for index, chunk in enumerate(path.read_text(encoding="utf-8").split(SEPARATOR), start=1):
             code = fit_to_target(chunk, target)
             label = f"stub {index}"
-            candidates.append(Candidate(label, code, target.replace(code)) if code else Candidate.unusable(label))
+            candidates.append(
+                Candidate(label, code, target.replace(code)) if code else Candidate.unusable(label)
+            )
         return candidates
 
     return propose

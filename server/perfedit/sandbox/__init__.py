@@ -17,5 +17,11 @@ from perfedit.sandbox.manager import (
 )
 
 __all__ = [
-    "DIFFERENTIAL_BUDGET", "Calls", "Limits", "TestRecord", "WorkerHandle", "Workspace", "isolation_report",
+    "DIFFERENTIAL_BUDGET",
+    "Calls",
+    "Limits",
+    "TestRecord",
+    "WorkerHandle",
+    "Workspace",
+    "isolation_report",
 ]

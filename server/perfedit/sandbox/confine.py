@@ -65,7 +65,15 @@ CLONE_NEWNS = 0x00020000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 1 << 12, 1 << 14, 1 << 18
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_BIND, MS_REC, MS_PRIVATE = (
+    1,
+    2,
+    4,
+    8,
+    1 << 12,
+    1 << 14,
+    1 << 18,
+)
 SIGKILL = 9
 SWEEP_ROUNDS = 100
 CAPABILITY_VERSION_3 = 0x20080522
@@ -90,20 +98,59 @@ SCOPES = 1 << 0 | 1 << 1  # abstract Unix sockets, signals (ABI >= 6)
 # the READABLE folders: system libraries and programs, /proc, devices, and the few files of /etc
 # that the dynamic loader and the C library read. Missing paths are skipped.
 SYSTEM_READABLE = (
-    "/usr", "/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin", "/proc", "/sys/devices/system/cpu",
-    "/dev/zero", "/dev/urandom", "/dev/random", "/dev/full",
-    "/etc/ld.so.cache", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/localtime", "/etc/timezone",
-    "/etc/nsswitch.conf", "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/host.conf", "/etc/mime.types",
+    "/usr",
+    "/lib",
+    "/lib64",
+    "/lib32",
+    "/libx32",
+    "/bin",
+    "/sbin",
+    "/proc",
+    "/sys/devices/system/cpu",
+    "/dev/zero",
+    "/dev/urandom",
+    "/dev/random",
+    "/dev/full",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/timezone",
+    "/etc/nsswitch.conf",
+    "/etc/passwd",
+    "/etc/group",
+    "/etc/hosts",
+    "/etc/host.conf",
+    "/etc/mime.types",
 )
 # Without Landlock, these folders are hidden under empty read-only file systems (but the paths
 # down to anything the sandbox must read, such as an interpreter under /root or /home).
-SECRET_FOLDERS = ("/root", "/home", "/etc/ssh", "/etc/ssl/private", "/var/mail", "/var/spool", "/var/lib",
-                  "/var/backups", "/run/user", "/run/secrets", "/srv", "/mnt", "/media", "/opt", "/tmp", "/var/tmp")
+SECRET_FOLDERS = (
+    "/root",
+    "/home",
+    "/etc/ssh",
+    "/etc/ssl/private",
+    "/var/mail",
+    "/var/spool",
+    "/var/lib",
+    "/var/backups",
+    "/run/user",
+    "/run/secrets",
+    "/srv",
+    "/mnt",
+    "/media",
+    "/opt",
+    "/tmp",
+    "/var/tmp",
+)
 
 
 class _RulesetAttr(ctypes.Structure):
-    _fields_ = [("handled_access_fs", ctypes.c_uint64), ("handled_access_net", ctypes.c_uint64),
-                ("scoped", ctypes.c_uint64)]
+    _fields_ = [
+        ("handled_access_fs", ctypes.c_uint64),
+        ("handled_access_net", ctypes.c_uint64),
+        ("scoped", ctypes.c_uint64),
+    ]
 
 
 class _PathBeneathAttr(ctypes.Structure):
@@ -116,8 +163,11 @@ class _CapHeader(ctypes.Structure):
 
 
 class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
 
 
 LIBC = ctypes.CDLL(None, use_errno=True)
@@ -138,7 +188,11 @@ def _unshare(flags):
     if not _call(LIBC.unshare, flags):
         return False
     if flags & CLONE_NEWUSER:
-        for path, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+        for path, text in (
+            ("setgroups", "deny"),
+            ("uid_map", f"{uid} {uid} 1"),
+            ("gid_map", f"{gid} {gid} 1"),
+        ):
             with open(f"/proc/self/{path}", "w") as handle:
                 handle.write(text)
     return True
@@ -155,7 +209,9 @@ def _own_proc():
 
 def _private_mounts():
     """A new mount namespace whose mounts do not propagate to the host; True on success."""
-    return _call(LIBC.unshare, CLONE_NEWNS) and _call(LIBC.mount, None, b"/", None, MS_REC | MS_PRIVATE, None)
+    return _call(LIBC.unshare, CLONE_NEWNS) and _call(
+        LIBC.mount, None, b"/", None, MS_REC | MS_PRIVATE, None
+    )
 
 
 def _exit_code(wait_status):
@@ -222,15 +278,23 @@ def _worker_namespaces(in_new_pid_namespace):
     if in_new_pid_namespace:
         if not _own_proc():
             os._exit(111)  # the probe said it works; never run against another namespace's /proc
-        return {protocol.PIDS: protocol.NAMESPACE, protocol.NETWORK: protocol.NAMESPACE, protocol.ORPHANS: protocol.INIT,
-                protocol.USERNS: protocol.YES if os.geteuid() != 0 else protocol.NO}, True
+        return {
+            protocol.PIDS: protocol.NAMESPACE,
+            protocol.NETWORK: protocol.NAMESPACE,
+            protocol.ORPHANS: protocol.INIT,
+            protocol.USERNS: protocol.YES if os.geteuid() != 0 else protocol.NO,
+        }, True
     network = _unshare(CLONE_NEWNET)
-    own_mounts = _private_mounts()  # as root, or as root of the user namespace made for the network one
+    own_mounts = (
+        _private_mounts()
+    )  # as root, or as root of the user namespace made for the network one
     return {
         protocol.PIDS: protocol.SHARED,
         protocol.NETWORK: protocol.NAMESPACE if network else protocol.AUDIT_HOOK,
         protocol.USERNS: protocol.YES if network and os.geteuid() != 0 else protocol.NO,
-        protocol.ORPHANS: protocol.SUBREAPER if _call(LIBC.prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) else protocol.NONE,
+        protocol.ORPHANS: protocol.SUBREAPER
+        if _call(LIBC.prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+        else protocol.NONE,
     }, own_mounts
 
 
@@ -241,6 +305,7 @@ def _scratch(scratch, size_bytes, output, output_bytes, writable):
     the ``writable`` folders beneath ``scratch`` again, and bind its folder ``.shm`` on
     /dev/shm: HOME, TMPDIR and /dev/shm share one cap; the captured output has its own, so a
     test that fills the first still has its failure reported. Returns the SCRATCH and SHM facts."""
+
     def tmpfs(path, size):
         options = f"size={size},mode=0700,nr_inodes=65536".encode()
         return _call(LIBC.mount, b"tmpfs", path.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options)
@@ -251,10 +316,14 @@ def _scratch(scratch, size_bytes, output, output_bytes, writable):
         if folder.startswith(scratch + os.sep):
             os.makedirs(folder, mode=0o700, exist_ok=True)
     if output and not tmpfs(output, output_bytes):
-        os._exit(112)  # the output folder would share the scratch cap unnoticed: never run like that
+        os._exit(
+            112
+        )  # the output folder would share the scratch cap unnoticed: never run like that
     shm = os.path.join(scratch, ".shm")
     os.mkdir(shm, 0o700)
-    private = os.path.isdir("/dev/shm") and _call(LIBC.mount, shm.encode(), b"/dev/shm", None, MS_BIND, None)
+    private = os.path.isdir("/dev/shm") and _call(
+        LIBC.mount, shm.encode(), b"/dev/shm", None, MS_BIND, None
+    )
     return f"{protocol.TMPFS}{size_bytes}", protocol.PRIVATE if private else protocol.SHARED
 
 
@@ -268,14 +337,25 @@ def _mask_secrets(keep):
     def hide(path):
         nonlocal ok
         if any(k == path or k.startswith(path + os.sep) for k in keep):
-            if os.path.isdir(path) and not os.path.islink(path) and not any(k == path for k in keep):
+            if (
+                os.path.isdir(path)
+                and not os.path.islink(path)
+                and not any(k == path for k in keep)
+            ):
                 for entry in os.listdir(path):
                     hide(os.path.join(path, entry))
             return
         if os.path.islink(path) or not os.path.exists(path):
             return
         if os.path.isdir(path):
-            ok &= _call(LIBC.mount, b"tmpfs", path.encode(), b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, b"size=4k,mode=0555")
+            ok &= _call(
+                LIBC.mount,
+                b"tmpfs",
+                path.encode(),
+                b"tmpfs",
+                MS_RDONLY | MS_NOSUID | MS_NODEV,
+                b"size=4k,mode=0555",
+            )
         else:
             ok &= _call(LIBC.mount, b"/dev/null", path.encode(), None, MS_BIND, None)
 
@@ -290,9 +370,16 @@ def _mask_secrets(keep):
 def _readable(extra):
     """What the worker may read: the interpreter, its ``sys.path``, this folder, the ``extra``
     folders (the workspace, ...) and SYSTEM_READABLE."""
-    interpreter = {sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
-                   os.path.dirname(os.path.realpath(sys.executable))}
-    return [path for path in (*sorted(interpreter), *sys.path, HERE, *extra, *SYSTEM_READABLE) if path]
+    interpreter = {
+        sys.prefix,
+        sys.exec_prefix,
+        sys.base_prefix,
+        sys.base_exec_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)),
+    }
+    return [
+        path for path in (*sorted(interpreter), *sys.path, HERE, *extra, *SYSTEM_READABLE) if path
+    ]
 
 
 def _landlock(writable, readable):
@@ -306,11 +393,17 @@ def _landlock(writable, readable):
     files = FS_FILE_RIGHTS if abi >= 3 else FS_WRITE_FILE
     attr = _RulesetAttr(tree | FS_READ, NET_TCP if abi >= 4 else 0, SCOPES if abi >= 6 else 0)
     size = 24 if abi >= 6 else 16 if abi >= 4 else 8
-    ruleset = LIBC.syscall(SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), 0)
+    ruleset = LIBC.syscall(
+        SYS_LANDLOCK_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), 0
+    )
     if ruleset < 0:
         return 0
-    rules = (*((path, FS_READ) for path in readable), *((folder, tree | FS_READ) for folder in writable),
-             ("/dev/shm", tree | FS_READ), ("/dev/null", files | FS_READ_FILE))
+    rules = (
+        *((path, FS_READ) for path in readable),
+        *((folder, tree | FS_READ) for folder in writable),
+        ("/dev/shm", tree | FS_READ),
+        ("/dev/null", files | FS_READ_FILE),
+    )
     try:
         for path, rights in rules:
             try:
@@ -319,9 +412,20 @@ def _landlock(writable, readable):
                 continue  # not here (no /lib32, no /dev/shm): nothing to allow
             try:
                 if not os.path.isdir(f"/proc/self/fd/{fd}"):
-                    rights &= FS_FILE_RIGHTS | FS_READ_FILE  # a file's rule may not carry a folder's rights
+                    rights &= (
+                        FS_FILE_RIGHTS | FS_READ_FILE
+                    )  # a file's rule may not carry a folder's rights
                 rule = _PathBeneathAttr(rights, fd)
-                if LIBC.syscall(SYS_LANDLOCK_ADD_RULE, ruleset, LANDLOCK_RULE_PATH_BENEATH, ctypes.byref(rule), 0) < 0:
+                if (
+                    LIBC.syscall(
+                        SYS_LANDLOCK_ADD_RULE,
+                        ruleset,
+                        LANDLOCK_RULE_PATH_BENEATH,
+                        ctypes.byref(rule),
+                        0,
+                    )
+                    < 0
+                ):
                     return 0
             finally:
                 os.close(fd)
@@ -362,8 +466,14 @@ def main():
     LIBC.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
     facts, own_mounts = _worker_namespaces(in_new_pid_namespace)
     facts[protocol.SCRATCH], facts[protocol.SHM] = (
-        _scratch(options.get("scratch", ""), int(options.get("scratch_bytes", 0)), options.get("output", ""),
-                 int(options.get("output_bytes", 0)), writable) if own_mounts
+        _scratch(
+            options.get("scratch", ""),
+            int(options.get("scratch_bytes", 0)),
+            options.get("output", ""),
+            int(options.get("output_bytes", 0)),
+            writable,
+        )
+        if own_mounts
         else (protocol.DISK, protocol.SHARED)
     )
     _call(LIBC.prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
@@ -376,8 +486,10 @@ def main():
     else:
         facts[protocol.READS] = protocol.NONE
     facts[protocol.CAPABILITIES] = protocol.DROPPED if _drop_capabilities() else protocol.KEPT
-    os.execv(sys.executable, [sys.executable, "-I", WORKER, cmd_fd, result_fd,
-                              *protocol.facts_to_args(facts)])
+    os.execv(
+        sys.executable,
+        [sys.executable, "-I", WORKER, cmd_fd, result_fd, *protocol.facts_to_args(facts)],
+    )
 
 
 if __name__ == "__main__":

@@ -59,17 +59,33 @@ def serve(spec, task, inputs, send, clock):
         __import__(spec["module"])
         function = getattr(sys.modules[spec["module"]], spec["function"])
     except BaseException:
-        send({protocol.PROBLEM: f"importing {spec['module']}.{spec['function']} failed:\n{_traceback()}"})
+        send(
+            {
+                protocol.PROBLEM: f"importing {spec['module']}.{spec['function']} failed:\n{_traceback()}"
+            }
+        )
         return
     if task["op"] == protocol.GENERATE:
-        send(generate(function, task["recorded"], task["examples"], task["max_input_bytes"], task["storage_dir"],
-                      widen=task.get("widen", False)))
+        send(
+            generate(
+                function,
+                task["recorded"],
+                task["examples"],
+                task["max_input_bytes"],
+                task["storage_dir"],
+                widen=task.get("widen", False),
+            )
+        )
     elif task["op"] == protocol.OUTCOMES:
         send({"ready": True})
         for index in range(task["start"], len(inputs)):
             send({"index": index, **describe_call(function, spec["function"], inputs[index])})
     elif task["op"] == protocol.TIME:
-        send(time_calls(function, inputs, task["calibrate"], task["min_sample_s"], task["max_loops"], clock))
+        send(
+            time_calls(
+                function, inputs, task["calibrate"], task["min_sample_s"], task["max_loops"], clock
+            )
+        )
 
 
 def _traceback():
@@ -100,18 +116,28 @@ def generate(function, recorded, examples, max_input_bytes, storage_dir, widen=F
         signature = inspect.signature(function)
         hints = typing.get_type_hints(function)
     except Exception:
-        return {protocol.GENERATED: [], protocol.PROBLEM: f"cannot read the signature or type hints:\n{_traceback()}"}
+        return {
+            protocol.GENERATED: [],
+            protocol.PROBLEM: f"cannot read the signature or type hints:\n{_traceback()}",
+        }
     try:
         call = _call_strategy(st, signature, hints, _recorded_values(signature, recorded), widen)
     except Exception:
-        return {protocol.GENERATED: [], protocol.PROBLEM: f"no strategy for its parameters:\n{_traceback()}"}
+        return {
+            protocol.GENERATED: [],
+            protocol.PROBLEM: f"no strategy for its parameters:\n{_traceback()}",
+        }
     if isinstance(call, str):
         return {protocol.GENERATED: [], protocol.PROBLEM: call}
     made, problems = {}, []
 
     @settings(
-        max_examples=examples, derandomize=True, database=None, deadline=None,
-        phases=[Phase.generate], suppress_health_check=list(HealthCheck),
+        max_examples=examples,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
     )
     @given(call)
     def collect(drawn):
@@ -127,8 +153,14 @@ def generate(function, recorded, examples, max_input_bytes, storage_dir, widen=F
     try:
         collect()
     except Exception:
-        return {protocol.GENERATED: list(made), protocol.PROBLEM: f"hypothesis could not generate inputs:\n{_traceback()}"}
-    return {protocol.GENERATED: list(made), protocol.PROBLEM: "" if made else "; ".join(problems[:1]) or "no input was generated"}
+        return {
+            protocol.GENERATED: list(made),
+            protocol.PROBLEM: f"hypothesis could not generate inputs:\n{_traceback()}",
+        }
+    return {
+        protocol.GENERATED: list(made),
+        protocol.PROBLEM: "" if made else "; ".join(problems[:1]) or "no input was generated",
+    }
 
 
 def _recorded_values(signature, recorded):
@@ -163,13 +195,19 @@ def _call_strategy(st, signature, hints, seen, widen=False):
             continue
         else:
             return f"parameter {name!r} has no type hint and no recorded value"
-        if parameter.kind == parameter.KEYWORD_ONLY or skipped and parameter.kind == parameter.POSITIONAL_OR_KEYWORD:
+        if (
+            parameter.kind == parameter.KEYWORD_ONLY
+            or skipped
+            and parameter.kind == parameter.POSITIONAL_OR_KEYWORD
+        ):
             keywords[name] = strategy
         elif not skipped:
             positional.append(strategy)
         # else: positional-only after a skipped one; it has a default too, and keeps it
     if widen and not widened_any:
-        return "every parameter has a type hint (its contract) or no recorded value: nothing to widen"
+        return (
+            "every parameter has a type hint (its contract) or no recorded value: nothing to widen"
+        )
     return st.tuples(st.tuples(*positional), st.fixed_dictionaries(keywords))
 
 
@@ -190,15 +228,21 @@ def like(st, values):
             strategies.append(build(elements, max_size=MAX_COLLECTION_SIZE))
         elif kind is dict:
             pairs = [pair for value in group for pair in list(value.items())[:SAMPLED_ITEMS]]
-            strategies.append(st.dictionaries(
-                like(st, [key for key, _ in pairs]), like(st, [item for _, item in pairs]), max_size=MAX_COLLECTION_SIZE,
-            ))
+            strategies.append(
+                st.dictionaries(
+                    like(st, [key for key, _ in pairs]),
+                    like(st, [item for _, item in pairs]),
+                    max_size=MAX_COLLECTION_SIZE,
+                )
+            )
         elif kind is tuple:
             for size in sorted({len(value) for value in group}):
                 columns = zip(*(value for value in group if len(value) == size), strict=True)
                 strategies.append(st.tuples(*(like(st, list(column)) for column in columns)))
         else:
-            strategies.append(st.sampled_from(group[:SAMPLED_ITEMS]))  # a type hypothesis may not know how to build
+            strategies.append(
+                st.sampled_from(group[:SAMPLED_ITEMS])
+            )  # a type hypothesis may not know how to build
     return st.one_of(strategies) if strategies else st.nothing()
 
 
@@ -215,23 +259,41 @@ def widened(st, values):
             items = [item for value in group for item in list(value)[:SAMPLED_ITEMS]]
             base = like(st, items) if items else st.integers()
             if kind is dict:
-                values_seen = [item for value in group for item in list(value.values())[:SAMPLED_ITEMS]]
+                values_seen = [
+                    item for value in group for item in list(value.values())[:SAMPLED_ITEMS]
+                ]
                 base = like(st, values_seen) if values_seen else st.integers()
             unhashable = st.one_of(
-                st.lists(base, max_size=WIDENED_SIZE), st.dictionaries(st.text(max_size=3), base, max_size=WIDENED_SIZE),
+                st.lists(base, max_size=WIDENED_SIZE),
+                st.dictionaries(st.text(max_size=3), base, max_size=WIDENED_SIZE),
             )
             hashable = st.one_of(st.none(), st.tuples(base, base))
             strategies.append(st.just(kind()))
             if kind in (list, tuple):
-                items_of = st.lists(st.one_of(base, unhashable, hashable), max_size=MAX_COLLECTION_SIZE)
+                items_of = st.lists(
+                    st.one_of(base, unhashable, hashable), max_size=MAX_COLLECTION_SIZE
+                )
                 strategies.append(items_of.map(lambda drawn, kind=kind: kind(drawn + drawn[:2])))
             elif kind is dict:
-                strategies.append(st.dictionaries(like(st, [key for value in group for key in value]), st.one_of(unhashable, hashable), max_size=MAX_COLLECTION_SIZE))
+                strategies.append(
+                    st.dictionaries(
+                        like(st, [key for value in group for key in value]),
+                        st.one_of(unhashable, hashable),
+                        max_size=MAX_COLLECTION_SIZE,
+                    )
+                )
             else:
-                strategies.append(st.lists(st.one_of(base, hashable), max_size=MAX_COLLECTION_SIZE).map(kind))
+                strategies.append(
+                    st.lists(st.one_of(base, hashable), max_size=MAX_COLLECTION_SIZE).map(kind)
+                )
         elif kind in (str, bytes, bytearray):
             strategies.append(st.just(kind()))
-            strategies.append(st.lists(st.one_of(like(st, group), st.lists(like(st, group), max_size=WIDENED_SIZE)), max_size=WIDENED_SIZE).map(lambda drawn: drawn + drawn[:2]))
+            strategies.append(
+                st.lists(
+                    st.one_of(like(st, group), st.lists(like(st, group), max_size=WIDENED_SIZE)),
+                    max_size=WIDENED_SIZE,
+                ).map(lambda drawn: drawn + drawn[:2])
+            )
     return st.one_of(strategies)
 
 
@@ -245,12 +307,21 @@ def describe_call(function, name, data):
     try:
         args, kwargs = pickle.loads(data)
     except Exception:
-        return {"outcome": json.dumps({"unusable": _traceback()[-300:]}), "call": "?", "result": "", "args": []}
+        return {
+            "outcome": json.dumps({"unusable": _traceback()[-300:]}),
+            "call": "?",
+            "result": "",
+            "args": [],
+        }
     call = f"{name}({', '.join([*map(short, args), *(f'{key}={short(value)}' for key, value in kwargs.items())])})"
     try:
         value = function(*args, **kwargs)
     except BaseException as exc:
-        result, text, message = ["raises", type_name(type(exc))], f"raises {type_name(type(exc))}", _message(exc)
+        result, text, message = (
+            ["raises", type_name(type(exc))],
+            f"raises {type_name(type(exc))}",
+            _message(exc),
+        )
     else:
         result, text, message = ["returns", canonical(value)], f"returns {short(value)}", ""
     outcome = {
@@ -260,7 +331,12 @@ def describe_call(function, name, data):
         "kwargs": [[key, canonical(value)] for key, value in sorted(kwargs.items())],
     }
     texts = [*map(short, args), *(short(value) for _, value in sorted(kwargs.items()))]
-    return {"outcome": _bounded(json.dumps(outcome, allow_nan=False)), "call": _cut(call), "result": _cut(text), "args": texts}
+    return {
+        "outcome": _bounded(json.dumps(outcome, allow_nan=False)),
+        "call": _cut(call),
+        "result": _cut(text),
+        "args": texts,
+    }
 
 
 def _message(exc):
@@ -331,7 +407,13 @@ def _canonical(value, depth, active, nodes):
     if isinstance(value, float):
         return [name, value if math.isfinite(value) else repr(value)]
     if isinstance(value, complex):
-        return [name, [_canonical(value.real, depth, active, nodes), _canonical(value.imag, depth, active, nodes)]]
+        return [
+            name,
+            [
+                _canonical(value.real, depth, active, nodes),
+                _canonical(value.imag, depth, active, nodes),
+            ],
+        ]
     if isinstance(value, bytes | bytearray):
         return [name, value.hex()]
     if depth >= MAX_DEPTH:
@@ -367,10 +449,19 @@ def _contents(value, depth, active, nodes):
             items.append(item)
         return [[walk(item) for item in items]]
     attributes = getattr(value, "__dict__", None)
-    slots = [slot for cls in type(value).__mro__ for slot in getattr(cls, "__slots__", ()) if isinstance(slot, str)]
+    slots = [
+        slot
+        for cls in type(value).__mro__
+        for slot in getattr(cls, "__slots__", ())
+        if isinstance(slot, str)
+    ]
     if isinstance(attributes, dict) or slots:
         fields = dict(attributes) if isinstance(attributes, dict) else {}
-        fields.update((slot, getattr(value, slot)) for slot in slots if slot != "__dict__" and hasattr(value, slot))
+        fields.update(
+            (slot, getattr(value, slot))
+            for slot in slots
+            if slot != "__dict__" and hasattr(value, slot)
+        )
         return [walk(fields)]
     return [_without_addresses(repr(value))]
 

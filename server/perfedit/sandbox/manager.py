@@ -39,12 +39,24 @@ from perfedit.testsource import TestSuite
 
 CONFINE = Path(__file__).with_name("confine.py")
 DIFFERENTIAL_BUDGET = 3  # a differential request may take this many times timeout_s in all
-_IGNORED = (".git", ".venv", "venv", "node_modules", "__pycache__", ".tox", ".mypy_cache", ".pytest_cache", "*.pyc")
+_IGNORED = (
+    ".git",
+    ".venv",
+    "venv",
+    "node_modules",
+    "__pycache__",
+    ".tox",
+    ".mypy_cache",
+    ".pytest_cache",
+    "*.pyc",
+)
 _KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT")
 _START_TIMEOUT_S = 30.0
 _ANSWER_SLACK_S = 30.0
 _KILL_ROUNDS = 50
-_OUTPUT_FILES = 6  # captured output files a worker may hold at once, each at most Limits.max_output_bytes
+_OUTPUT_FILES = (
+    6  # captured output files a worker may hold at once, each at most Limits.max_output_bytes
+)
 
 
 @dataclass(frozen=True)
@@ -161,14 +173,20 @@ class Workspace:
     def __init__(self, suite: TestSuite, relative_path: Path, program: str) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="perfedit-")
         self.folder = folder = Path(self._tmp.name)
-        self.root, self.scratch, self.exchange = folder / "project", folder / "scratch", folder / "exchange"
+        self.root, self.scratch, self.exchange = (
+            folder / "project",
+            folder / "scratch",
+            folder / "exchange",
+        )
         self.home, self.output = self.scratch / "home", self.scratch / "output"
         if suite.kind == "cases":
             self.root.mkdir()
             for index, case in enumerate(suite.cases):
                 (self.root / f".perfedit-in.{index}").write_text(case.stdin, encoding="utf-8")
         else:
-            shutil.copytree(suite.root, self.root, ignore=shutil.ignore_patterns(*_IGNORED), symlinks=True)
+            shutil.copytree(
+                suite.root, self.root, ignore=shutil.ignore_patterns(*_IGNORED), symlinks=True
+            )
         for made in (self.home, self.output, self.exchange):
             made.mkdir(parents=True)
         self.program = self.root / relative_path
@@ -183,23 +201,36 @@ def _environment(home: Path) -> dict[str, str]:
     """A scrubbed environment: no tokens or credentials from the user's, one thread per BLAS."""
     env = {key: os.environ[key] for key in _KEPT_ENV if key in os.environ}
     env.update(
-        HOME=str(home), TMPDIR=str(home), PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1",
-        OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+        HOME=str(home),
+        TMPDIR=str(home),
+        PYTHONHASHSEED="0",
+        PYTHONDONTWRITEBYTECODE="1",
+        OMP_NUM_THREADS="1",
+        OPENBLAS_NUM_THREADS="1",
+        MKL_NUM_THREADS="1",
     )
     return env
 
 
-def _spec(workspace: Workspace, suite: TestSuite, limits: Limits, calls: Calls | None) -> dict[str, Any]:
+def _spec(
+    workspace: Workspace, suite: TestSuite, limits: Limits, calls: Calls | None
+) -> dict[str, Any]:
     """The job spec the worker receives first (:func:`protocol.job_spec
     <perfedit.sandbox.protocol.job_spec>`); times in seconds."""
     if calls is not None:
         run_timeout_s = limits.timeout_s * DIFFERENTIAL_BUDGET
         return protocol.job_spec(
-            protocol.DIFFERENTIAL, program=str(workspace.program), module=calls.module, function=calls.function,
+            protocol.DIFFERENTIAL,
+            program=str(workspace.program),
+            module=calls.module,
+            function=calls.function,
             sys_path=[str(workspace.root / calls.import_root), str(workspace.root)],
             output_dir=str(workspace.output),
-            timeout_s=limits.timeout_s, run_timeout_s=run_timeout_s, cpu_s=int(run_timeout_s) + 1,
-            memory_limit_bytes=limits.memory_limit_bytes, max_output_bytes=limits.max_output_bytes,
+            timeout_s=limits.timeout_s,
+            run_timeout_s=run_timeout_s,
+            cpu_s=int(run_timeout_s) + 1,
+            memory_limit_bytes=limits.memory_limit_bytes,
+            max_output_bytes=limits.max_output_bytes,
             max_processes=limits.max_processes,
         )
     tests = max(1, suite.size)
@@ -215,7 +246,8 @@ def _spec(workspace: Workspace, suite: TestSuite, limits: Limits, calls: Calls |
         timeout_s=limits.timeout_s,
         run_timeout_s=limits.timeout_s * tests + 1,
         collect_timeout_s=limits.timeout_s + 5,
-        cpu_s=int(limits.timeout_s * (tests + 1) + 5) + 1,  # the pytest server: collection and a run
+        cpu_s=int(limits.timeout_s * (tests + 1) + 5)
+        + 1,  # the pytest server: collection and a run
         memory_limit_bytes=limits.memory_limit_bytes,
         max_output_bytes=limits.max_output_bytes,
         max_processes=limits.max_processes,
@@ -235,8 +267,16 @@ class WorkerHandle:
     libraries; ``exchange``: the tests may write in ``workspace.exchange``.
     """
 
-    def __init__(self, workspace: Workspace, suite: TestSuite, limits: Limits, calls: Calls | None = None, *,
-                 readable: tuple[Path, ...] = (), exchange: bool = False) -> None:
+    def __init__(
+        self,
+        workspace: Workspace,
+        suite: TestSuite,
+        limits: Limits,
+        calls: Calls | None = None,
+        *,
+        readable: tuple[Path, ...] = (),
+        exchange: bool = False,
+    ) -> None:
         self.suite = suite
         self._lost = ""  # why the worker is gone; every later run fails with it
         spec = _spec(workspace, suite, limits, calls)
@@ -244,25 +284,44 @@ class WorkerHandle:
             self._run_names = [protocol.DIFFERENTIAL_RUN]
             per_run_s = spec["run_timeout_s"] + limits.timeout_s
         else:
-            self._run_names = [case.name for case in suite.cases] or list(suite.node_ids) or [protocol.PYTEST_RUN]
-            per_run_s = (limits.timeout_s + 1) * len(suite.cases) if suite.kind == "cases" else (
-                spec["collect_timeout_s"] + spec["run_timeout_s"]
+            self._run_names = (
+                [case.name for case in suite.cases] or list(suite.node_ids) or [protocol.PYTEST_RUN]
+            )
+            per_run_s = (
+                (limits.timeout_s + 1) * len(suite.cases)
+                if suite.kind == "cases"
+                else (spec["collect_timeout_s"] + spec["run_timeout_s"])
             )
         self._answer_timeout_s = per_run_s + _ANSWER_SLACK_S
         self._cgroup = PidsCgroup.create(limits.max_processes + protocol.OWN_PROCESSES)
         cmd_read, cmd_write = os.pipe()
         result_read, result_write = os.pipe()
         writable = (workspace.home, workspace.output, *((workspace.exchange,) if exchange else ()))
-        options = {"scratch": workspace.scratch, "scratch_bytes": limits.max_scratch_bytes,
-                   "output": workspace.output, "output_bytes": _OUTPUT_FILES * limits.max_output_bytes,
-                   "readable": os.pathsep.join(map(str, (workspace.folder, *readable)))}
+        options = {
+            "scratch": workspace.scratch,
+            "scratch_bytes": limits.max_scratch_bytes,
+            "output": workspace.output,
+            "output_bytes": _OUTPUT_FILES * limits.max_output_bytes,
+            "readable": os.pathsep.join(map(str, (workspace.folder, *readable))),
+        }
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-I", str(CONFINE), os.pathsep.join(map(str, writable)), str(cmd_read), str(result_write),
-                 *(f"{key}={value}" for key, value in options.items())],
-                cwd=workspace.root, env=_environment(workspace.home),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                pass_fds=(cmd_read, result_write), start_new_session=True,
+                [
+                    sys.executable,
+                    "-I",
+                    str(CONFINE),
+                    os.pathsep.join(map(str, writable)),
+                    str(cmd_read),
+                    str(result_write),
+                    *(f"{key}={value}" for key, value in options.items()),
+                ],
+                cwd=workspace.root,
+                env=_environment(workspace.home),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                pass_fds=(cmd_read, result_write),
+                start_new_session=True,
             )
         finally:
             os.close(cmd_read)
@@ -271,7 +330,9 @@ class WorkerHandle:
         self._results = os.fdopen(result_read, "rb", buffering=0)
         self._join_cgroup()
         with contextlib.suppress(BrokenPipeError):
-            self._commands.write(protocol.GO)  # the keeper forks the worker only now, inside the cgroup
+            self._commands.write(
+                protocol.GO
+            )  # the keeper forks the worker only now, inside the cgroup
         hello = self._exchange(spec, _START_TIMEOUT_S)
         if hello is None:
             self.close()
@@ -295,7 +356,9 @@ class WorkerHandle:
             protocol.send_frame(self._commands.fileno(), message)
             ready, _, _ = select.select([self._results], [], [], timeout_s)
             if not ready:
-                self._give_up(f"the sandbox worker did not answer within {timeout_s:g} s (did the program stop it?)")
+                self._give_up(
+                    f"the sandbox worker did not answer within {timeout_s:g} s (did the program stop it?)"
+                )
                 return None
             return protocol.receive_frame(self._results.fileno(), max_bytes=None)
         except (OSError, ValueError, protocol.BrokenChannel):
@@ -316,9 +379,16 @@ class WorkerHandle:
 
     def run(self, *, calibrate: bool = False) -> list[TestRecord]:
         """Run every test once; ``calibrate`` loops pytest test calls for stable timings."""
-        answer = None if self._lost else self._exchange(protocol.run_request(calibrate), self._answer_timeout_s)
+        answer = (
+            None
+            if self._lost
+            else self._exchange(protocol.run_request(calibrate), self._answer_timeout_s)
+        )
         if answer is None:
-            return [TestRecord(**protocol.record(name, protocol.CRASHED, 0.0, 0.0, 0, self._lost)) for name in self._run_names]
+            return [
+                TestRecord(**protocol.record(name, protocol.CRASHED, 0.0, 0.0, 0, self._lost))
+                for name in self._run_names
+            ]
         return [TestRecord(**record) for record in answer[protocol.TESTS]]
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -353,7 +423,11 @@ class WorkerHandle:
 def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) -> dict[str, str]:
     """One line per guard from the worker's ``facts`` (see :mod:`perfedit.sandbox.protocol`)."""
     filesystem = facts.get(protocol.FILESYSTEM, protocol.NONE)
-    landlock = int(filesystem.removeprefix(protocol.LANDLOCK)) if filesystem.startswith(protocol.LANDLOCK) else 0
+    landlock = (
+        int(filesystem.removeprefix(protocol.LANDLOCK))
+        if filesystem.startswith(protocol.LANDLOCK)
+        else 0
+    )
     network = {
         protocol.NAMESPACE: "network namespace: no interface but a loopback that is down",
         protocol.AUDIT_HOOK: "audit hook: Python refuses non-Unix sockets and name lookups (not ctypes, not other programs)",
@@ -362,17 +436,24 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
         network += "; Landlock refuses TCP bind and connect"
     processes = [f"RLIMIT_NPROC {facts.get(protocol.NPROC, '?')}"]
     if facts.get(protocol.PIDS) == protocol.NAMESPACE:
-        processes.append("own PID namespace: the worker is its init, tests cannot kill it, all die with it")
+        processes.append(
+            "own PID namespace: the worker is its init, tests cannot kill it, all die with it"
+        )
     if cgroup is not None:
-        processes.append(f"pids cgroup: at most {limits.max_processes + protocol.OWN_PROCESSES} per worker")
+        processes.append(
+            f"pids cgroup: at most {limits.max_processes + protocol.OWN_PROCESSES} per worker"
+        )
     elif facts.get(protocol.NPROC) == protocol.IGNORED_FOR_ROOT:
-        processes.append("no pids cgroup writable here: a fork bomb runs until the wall-clock limit")
+        processes.append(
+            "no pids cgroup writable here: a fork bomb runs until the wall-clock limit"
+        )
     return {
         "network": network,
         "filesystem": (
             f"Landlock ABI {landlock}: files change only in the sandbox's HOME/TMPDIR and output folders, /dev/shm "
             "and /dev/null (the project copy is read-only)"
-            if landlock else "no guard: HOME, TMPDIR and the working directory are in the workspace, other paths stay writable"
+            if landlock
+            else "no guard: HOME, TMPDIR and the working directory are in the workspace, other paths stay writable"
         ),
         "reads": _reads_line(facts.get(protocol.READS, protocol.NONE)),
         "scratch": (
@@ -389,10 +470,12 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
         ),
         "signals": (
             "Landlock scope: no signals or abstract Unix sockets to processes outside the sandbox"
-            if landlock >= 6 else "not scoped: a test may signal any process of this user"
+            if landlock >= 6
+            else "not scoped: a test may signal any process of this user"
         ),
         "capabilities": (
-            "all dropped, bounding set included; no new privileges" if facts.get(protocol.CAPABILITIES) == protocol.DROPPED
+            "all dropped, bounding set included; no new privileges"
+            if facts.get(protocol.CAPABILITIES) == protocol.DROPPED
             else "kept"
         ),
         "processes": "; ".join(processes),
@@ -407,22 +490,27 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
         "open_files": f"RLIMIT_NOFILE {facts.get(protocol.OPEN_FILES, '?')}",
         "ptrace": (
             "the worker and the test processes are not dumpable: no test can ptrace them or open their memory"
-            if facts.get(protocol.DUMPABLE) == protocol.NO else "dumpable: a test may ptrace the measuring worker"
+            if facts.get(protocol.DUMPABLE) == protocol.NO
+            else "dumpable: a test may ptrace the measuring worker"
         ),
         "environment": "scrubbed (PATH and locale kept); HOME and TMPDIR in the workspace, emptied after every case and "
-                       "every pytest sample",
+        "every pytest sample",
     }
 
 
 def _reads_line(reads: str) -> str:
     """The doctor's line for the READS fact."""
     if reads.startswith(protocol.LANDLOCK):
-        return (f"Landlock ABI {reads.removeprefix(protocol.LANDLOCK)}: only the workspace, the interpreter, its standard "
-                "library and site-packages, system libraries, /proc and a few /etc files (loader, time zone, passwd) "
-                "are readable")
+        return (
+            f"Landlock ABI {reads.removeprefix(protocol.LANDLOCK)}: only the workspace, the interpreter, its standard "
+            "library and site-packages, system libraries, /proc and a few /etc files (loader, time zone, passwd) "
+            "are readable"
+        )
     if reads == protocol.MASKED:
-        return ("mount namespace: /root, /home, /etc/ssh, /tmp, /opt, /srv, /var/lib and other folders that may hold "
-                "secrets are hidden under empty file systems (but the way to the interpreter and the workspace)")
+        return (
+            "mount namespace: /root, /home, /etc/ssh, /tmp, /opt, /srv, /var/lib and other folders that may hold "
+            "secrets are hidden under empty file systems (but the way to the interpreter and the workspace)"
+        )
     return "no guard: a test may read every file this user can"
 
 

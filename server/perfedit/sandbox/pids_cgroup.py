@@ -37,7 +37,13 @@ def _own_cgroups() -> list[Path]:
         fields, _, tail = line.partition(" - ")
         parts, (fstype, _, options) = fields.split(), tail.split()[:3]
         root, mount_point = parts[3], parts[4]
-        key = "pids" if fstype == "cgroup" and "pids" in options.split(",") else "" if fstype == "cgroup2" else None
+        key = (
+            "pids"
+            if fstype == "cgroup" and "pids" in options.split(",")
+            else ""
+            if fstype == "cgroup2"
+            else None
+        )
         if key in own and key not in found:
             relative = os.path.relpath(own[key], root)
             if not relative.startswith(".."):

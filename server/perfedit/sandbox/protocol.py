@@ -36,7 +36,9 @@ import os
 GO = b"G"  # the manager's first byte to the keeper: it is in the worker's pids cgroup now
 OWN_PROCESSES = 4  # processes of the sandbox's own beside a test's: the keeper, the worker, the pytest server and its run child
 MAX_FRAME_BYTES = 64 * 1024**2  # the largest frame read from a process that runs the program
-MAX_DETAIL_BYTES = 4 * 1024  # a record's ``detail`` (UTF-8): what a program's output may put in a verdict, log or prompt
+MAX_DETAIL_BYTES = (
+    4 * 1024
+)  # a record's ``detail`` (UTF-8): what a program's output may put in a verdict, log or prompt
 
 # Job modes (``job_spec``'s ``mode``).
 CASES, PYTEST, DIFFERENTIAL = "cases", "pytest", "differential"
@@ -46,11 +48,15 @@ _TEST_FIELDS = ("inputs", "names", "node_ids", "doctest", "collect_timeout_s")
 #: The fields of the job spec beside ``mode``, by mode; times in seconds, sizes in bytes, paths absolute.
 SPEC_FIELDS = {
     "common": (
-        "program", "sys_path", "output_dir",
+        "program",
+        "sys_path",
+        "output_dir",
         "timeout_s",  # wall clock per test (differential: per call)
         "run_timeout_s",  # wall clock per run (pytest: after collection; differential: per request)
         "cpu_s",  # RLIMIT_CPU of a pytest server or a differential child
-        "memory_limit_bytes", "max_output_bytes", "max_processes",
+        "memory_limit_bytes",
+        "max_output_bytes",
+        "max_processes",
     ),
     CASES: _TEST_FIELDS,
     PYTEST: _TEST_FIELDS,
@@ -62,22 +68,37 @@ RUN, INPUTS, GENERATE, OUTCOMES, TIME = "run", "inputs", "generate", "outcomes",
 
 # Answer keys: the hello's facts, a run's records, why a request failed; GENERATE's inputs, and
 # an OUTCOMES entry for an input whose call did not finish (``{STOPPED: TIMEOUT | why}``).
-ISOLATION, TESTS, PROBLEM, GENERATED, STOPPED = "isolation", "tests", "problem", "generated", "stopped"
+ISOLATION, TESTS, PROBLEM, GENERATED, STOPPED = (
+    "isolation",
+    "tests",
+    "problem",
+    "generated",
+    "stopped",
+)
 
 # The isolation facts, keys and values (all strings).
 PIDS, NETWORK, USERNS, ORPHANS = "pids", "network", "userns", "orphans"
 FILESYSTEM, CAPABILITIES, NPROC, OPEN_FILES = "filesystem", "capabilities", "nproc", "open_files"
 READS, SCRATCH, SHM = "reads", "scratch", "shm"
-NAMESPACE, SHARED, AUDIT_HOOK = "namespace", "shared", "audit-hook"  # PIDS: NAMESPACE | SHARED; NETWORK: NAMESPACE | AUDIT_HOOK
+NAMESPACE, SHARED, AUDIT_HOOK = (
+    "namespace",
+    "shared",
+    "audit-hook",
+)  # PIDS: NAMESPACE | SHARED; NETWORK: NAMESPACE | AUDIT_HOOK
 YES, NO = "1", "0"  # USERNS: the namespaces live in a user namespace of their own
 INIT, SUBREAPER, NONE = "init", "subreaper", "none"  # ORPHANS: who adopts them
 LANDLOCK = "landlock-"  # FILESYSTEM: LANDLOCK + its ABI version, or NONE; READS: LANDLOCK + ABI, MASKED or NONE
 MASKED = "masked"  # READS: empty file systems mounted over the folders that may hold secrets
-TMPFS, DISK = "tmpfs-", "disk"  # SCRATCH: TMPFS + its size in bytes (HOME, TMPDIR, output, /dev/shm), or DISK
+TMPFS, DISK = (
+    "tmpfs-",
+    "disk",
+)  # SCRATCH: TMPFS + its size in bytes (HOME, TMPDIR, output, /dev/shm), or DISK
 PRIVATE = "private"  # SHM: PRIVATE (on the scratch tmpfs) or SHARED (the host's)
 DROPPED, KEPT = "dropped", "kept"  # CAPABILITIES
 IGNORED_FOR_ROOT = "ignored for root"  # NPROC, else RLIMIT_NPROC; OPEN_FILES: RLIMIT_NOFILE
-DUMPABLE = "dumpable"  # NO: the worker and its children are not dumpable (no ptrace, no /proc/PID/mem)
+DUMPABLE = (
+    "dumpable"  # NO: the worker and its children are not dumpable (no ptrace, no /proc/PID/mem)
+)
 
 # A test's status in a record.
 PASSED, FAILED, ERROR, TIMEOUT, CRASHED = "passed", "failed", "error", "timeout", "crashed"
@@ -85,7 +106,16 @@ PYTEST_RUN = "pytest"  # the name of the record of a pytest run that failed as a
 DIFFERENTIAL_RUN = "differential inputs"  # the one "test" of a timing run in differential mode
 
 #: A test record's fields, in order (the manager's ``TestRecord``).
-RECORD_FIELDS = ("name", "status", "seconds", "wall_seconds", "peak_rss_bytes", "stdout", "detail", "cpu_seconds")
+RECORD_FIELDS = (
+    "name",
+    "status",
+    "seconds",
+    "wall_seconds",
+    "peak_rss_bytes",
+    "stdout",
+    "detail",
+    "cpu_seconds",
+)
 
 #: An entry of an OUTCOMES answer, as the differential child describes a call.
 OUTCOME_FIELDS = ("outcome", "call", "result", "args")
@@ -104,7 +134,7 @@ def send_frame(fd, message):
     data = marshal.dumps(message)
     view = memoryview(len(data).to_bytes(4, "little") + data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
 
 
 def receive_frame(fd, max_bytes=MAX_FRAME_BYTES):
@@ -164,8 +194,14 @@ def generate_request(recorded, examples, max_input_bytes, storage_dir, widen=Fal
     (``storage_dir``: its folder), from the types of the ``recorded`` calls' values where the
     function has no type hints (``widen``: beyond those types, see the differential child's
     ``widened``); answered ``{GENERATED: [bytes, ...], PROBLEM: str}``."""
-    return {"op": GENERATE, "recorded": recorded, "examples": examples, "max_input_bytes": max_input_bytes,
-            "storage_dir": storage_dir, "widen": widen}
+    return {
+        "op": GENERATE,
+        "recorded": recorded,
+        "examples": examples,
+        "max_input_bytes": max_input_bytes,
+        "storage_dir": storage_dir,
+        "widen": widen,
+    }
 
 
 def outcomes_request(limits_s, keep_going):
@@ -176,7 +212,9 @@ def outcomes_request(limits_s, keep_going):
     return {"op": OUTCOMES, "limits_s": limits_s, "keep_going": keep_going}
 
 
-def record(name, status, seconds, wall_seconds, peak_rss_bytes, detail, stdout="", cpu_seconds=None):
+def record(
+    name, status, seconds, wall_seconds, peak_rss_bytes, detail, stdout="", cpu_seconds=None
+):
     """A test record (:data:`RECORD_FIELDS`): ``status`` one of PASSED ... CRASHED, ``seconds``
     the test's own time and ``wall_seconds`` the wall time of its run (both in seconds),
     ``peak_rss_bytes``, ``detail`` (a failure message, capped by :func:`cap_text`), ``stdout``
@@ -184,7 +222,16 @@ def record(name, status, seconds, wall_seconds, peak_rss_bytes, detail, stdout="
     test from outside it, setup and teardown included (seconds; None: ``seconds``, which the
     worker measured)."""
     cpu_seconds = seconds if cpu_seconds is None else cpu_seconds
-    values = (name, status, seconds, wall_seconds, peak_rss_bytes, stdout, cap_text(detail), cpu_seconds)
+    values = (
+        name,
+        status,
+        seconds,
+        wall_seconds,
+        peak_rss_bytes,
+        stdout,
+        cap_text(detail),
+        cpu_seconds,
+    )
     return dict(zip(RECORD_FIELDS, values, strict=True))
 
 
@@ -196,7 +243,7 @@ def cap_text(text, max_bytes=MAX_DETAIL_BYTES):
     if len(data) <= max_bytes:
         return text
     half = max_bytes // 2
-    return joined_cut(data[:half], data[len(data) - half:], len(data) - 2 * half)
+    return joined_cut(data[:half], data[len(data) - half :], len(data) - 2 * half)
 
 
 def joined_cut(head, tail, cut_bytes):

@@ -73,15 +73,25 @@ def _load_beside(filename, name):
 protocol = _load_beside("protocol.py", "_perfedit_sandbox_protocol")
 BrokenChannel, ChannelClosed = protocol.BrokenChannel, protocol.ChannelClosed
 send_frame, receive_frame = protocol.send_frame, protocol.receive_frame
-PASSED, FAILED, ERROR, TIMEOUT, CRASHED = protocol.PASSED, protocol.FAILED, protocol.ERROR, protocol.TIMEOUT, protocol.CRASHED
+PASSED, FAILED, ERROR, TIMEOUT, CRASHED = (
+    protocol.PASSED,
+    protocol.FAILED,
+    protocol.ERROR,
+    protocol.TIMEOUT,
+    protocol.CRASHED,
+)
 
 MIN_SAMPLE_S = 0.005
 MAX_LOOPS = 10_000  # differential mode's calibration loops
 MAX_SAMPLES = 3  # fresh samples of a pytest test per calibrated run, until they last MIN_SAMPLE_S
-CROSS_CHECK_RATIO = 2.0  # a call's kernel CPU time may exceed its in-process time by this factor ...
+CROSS_CHECK_RATIO = (
+    2.0  # a call's kernel CPU time may exceed its in-process time by this factor ...
+)
 CROSS_CHECK_SLACK_S = 0.001  # ... plus this, before the run is rejected
 PR_SET_DUMPABLE = 4
-CPUCLOCK_SCHED = 2  # a process CPU clock id: ((~pid) << 3) | CPUCLOCK_SCHED, user + system time in ns
+CPUCLOCK_SCHED = (
+    2  # a process CPU clock id: ((~pid) << 3) | CPUCLOCK_SCHED, user + system time in ns
+)
 CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 DETAIL_BYTES = protocol.MAX_DETAIL_BYTES
 cap_text = protocol.cap_text
@@ -89,7 +99,9 @@ SWEEP_ROUNDS = 100
 OPEN_FILES = 256
 CLOCK_SLACK_S = 0.002  # between the run child's clock and the worker's
 AF_UNIX = 1
-NAME_LOOKUPS = frozenset({"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo"})
+NAME_LOOKUPS = frozenset(
+    {"socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyaddr", "socket.getnameinfo"}
+)
 SIGNAL_NAMES: dict[int, str] = {}
 for _name in sorted(dir(_signal)):
     if _name.startswith("SIG") and not _name.startswith("SIG_"):
@@ -352,7 +364,9 @@ def _living_below(pid):
 
 def _scratch_folders():
     """HOME and TMPDIR of the tests (absolute paths, at most two)."""
-    return sorted({os.environ[key] for key in ("HOME", "TMPDIR") if os.path.isabs(os.environ.get(key, ""))})
+    return sorted(
+        {os.environ[key] for key in ("HOME", "TMPDIR") if os.path.isabs(os.environ.get(key, ""))}
+    )
 
 
 def _snapshot(folders):
@@ -444,7 +458,10 @@ def _outcome(wait_status, timed_out, spec):
         if signum == _signal.SIGXCPU:
             return TIMEOUT, "killed after exceeding its CPU-time limit"
         if signum == _signal.SIGXFSZ:
-            return ERROR, f"wrote more than {spec['max_output_bytes']} bytes to a file or its output"
+            return (
+                ERROR,
+                f"wrote more than {spec['max_output_bytes']} bytes to a file or its output",
+            )
         return CRASHED, f"killed by signal {SIGNAL_NAMES.get(signum, signum)}"
     return (PASSED if os.WEXITSTATUS(wait_status) == 0 else ERROR), ""
 
@@ -496,8 +513,12 @@ class _Cases:
         started = time.perf_counter()
         pid = os.fork()
         if pid == 0:
-            _child(spec, self.closed_fds, int(spec["timeout_s"]) + 1,
-                   lambda: self._execute(spec["inputs"][index], out_path, err_path))
+            _child(
+                spec,
+                self.closed_fds,
+                int(spec["timeout_s"]) + 1,
+                lambda: self._execute(spec["inputs"][index], out_path, err_path),
+            )
         try:
             os.setpgid(pid, pid)
         except (ProcessLookupError, PermissionError):
@@ -520,7 +541,16 @@ class _Cases:
                 os.unlink(path)
             except OSError:
                 pass
-        return protocol.record(name, status, cpu_s, elapsed, usage.ru_maxrss * 1024, detail, stdout=stdout, cpu_seconds=cpu_s)
+        return protocol.record(
+            name,
+            status,
+            cpu_s,
+            elapsed,
+            usage.ru_maxrss * 1024,
+            detail,
+            stdout=stdout,
+            cpu_seconds=cpu_s,
+        )
 
     def close(self):
         _sweep()
@@ -594,13 +624,22 @@ class _Pytest:
             outcome, detail, call_s, cpu_s, rss_bytes = sample
             peak_rss_bytes = max(peak_rss_bytes, rss_bytes)
             if outcome != "passed":
-                return protocol.record(node_id, FAILED, call_s, 0.0, peak_rss_bytes, detail, cpu_seconds=cpu_s)
+                return protocol.record(
+                    node_id, FAILED, call_s, 0.0, peak_rss_bytes, detail, cpu_seconds=cpu_s
+                )
             seconds.append(call_s)
             cpu_seconds.append(cpu_s)
             if not calibrate or len(seconds) >= MAX_SAMPLES or sum(seconds) >= MIN_SAMPLE_S:
                 break
-        return protocol.record(node_id, PASSED, sum(seconds) / len(seconds), 0.0, peak_rss_bytes, "",
-                               cpu_seconds=sum(cpu_seconds) / len(cpu_seconds))
+        return protocol.record(
+            node_id,
+            PASSED,
+            sum(seconds) / len(seconds),
+            0.0,
+            peak_rss_bytes,
+            "",
+            cpu_seconds=sum(cpu_seconds) / len(cpu_seconds),
+        )
 
     def _sample(self, index, node_id, nonce):
         """Ask the server for one sample of test ``index`` (a child forked from the collected
@@ -629,12 +668,20 @@ class _Pytest:
             if "done" in frame:
                 break
             mark = frame.get("mark")
-            if frame.get("nonce") != nonce or frame.get("number") != number or mark in marks or report is not None:
+            if (
+                frame.get("nonce") != nonce
+                or frame.get("number") != number
+                or mark in marks
+                or report is not None
+            ):
                 raise BadReport("an unexpected report")
             if mark == "start":
                 pid = frame.get("pid")
-                if (not isinstance(pid, int) or pid not in _children(self.server)
-                        or _living_below(os.getpid()) - _living_below(pid) != {self.server, pid}):
+                if (
+                    not isinstance(pid, int)
+                    or pid not in _children(self.server)
+                    or _living_below(os.getpid()) - _living_below(pid) != {self.server, pid}
+                ):
                     raise BadReport("a start mark from a process that is not the sample")
             elif mark not in ("stop", "report") or not pid and mark == "stop":
                 raise BadReport("a mark out of order")
@@ -650,7 +697,9 @@ class _Pytest:
         if report is None:
             return self._no_report(frame, peak_rss_bytes)
         if left_running:
-            return protocol.record(node_id, ERROR, 0.0, 0.0, peak_rss_bytes, _left_running(left_running))
+            return protocol.record(
+                node_id, ERROR, 0.0, 0.0, peak_rss_bytes, _left_running(left_running)
+            )
         outcome, detail = report.get("outcome"), report.get("detail")
         if not (isinstance(outcome, str) and isinstance(detail, str)):
             raise BadReport("a malformed report")
@@ -676,8 +725,12 @@ class _Pytest:
         wait_status = done["done"] if isinstance(done["done"], int) else 0
         status, detail = _outcome(wait_status, False, self.spec)
         if status in (PASSED, ERROR):
-            status, detail = ERROR, _last_words(
-                self.spec, f"the test process exited with status {os.WEXITSTATUS(wait_status)} before reporting (os._exit in a test?)"
+            status, detail = (
+                ERROR,
+                _last_words(
+                    self.spec,
+                    f"the test process exited with status {os.WEXITSTATUS(wait_status)} before reporting (os._exit in a test?)",
+                ),
             )
         return protocol.record(protocol.PYTEST_RUN, status, 0.0, 0.0, peak_rss_bytes, detail)
 
@@ -686,13 +739,24 @@ class _Pytest:
         usable report (``exc``); the server is killed, to be restarted by the next run."""
         self._kill_server()
         self._forget_server()
-        _refresh(self.kept)  # what the run's samples left must not be there when tests are collected again
+        _refresh(
+            self.kept
+        )  # what the run's samples left must not be there when tests are collected again
         if self.alarm.fired:
-            status, detail = TIMEOUT, f"killed after the {self.spec['run_timeout_s']:g} s wall-clock limit"
+            status, detail = (
+                TIMEOUT,
+                f"killed after the {self.spec['run_timeout_s']:g} s wall-clock limit",
+            )
         elif isinstance(exc, BadReport | BrokenChannel) and not isinstance(exc, ChannelClosed):
             status, detail = ERROR, f"timing report inconsistent: {exc}"
         else:
-            status, detail = CRASHED, _last_words(self.spec, "the pytest process exited unexpectedly (did a test kill its parent?)")
+            status, detail = (
+                CRASHED,
+                _last_words(
+                    self.spec,
+                    "the pytest process exited unexpectedly (did a test kill its parent?)",
+                ),
+            )
         return protocol.record(protocol.PYTEST_RUN, status, wall_s, wall_s, 0, detail)
 
     def _check_leftovers(self, records):
@@ -717,8 +781,12 @@ class _Pytest:
         spec = self.spec
         pid = os.fork()
         if pid == 0:
-            _child(spec, (*self.closed_fds, self.commands, self.reports, self.acks), spec["cpu_s"],
-                   lambda: _serve(spec, commands_read, reports_write, acks_read))
+            _child(
+                spec,
+                (*self.closed_fds, self.commands, self.reports, self.acks),
+                spec["cpu_s"],
+                lambda: _serve(spec, commands_read, reports_write, acks_read),
+            )
         os.close(commands_read)
         os.close(reports_write)
         os.close(acks_read)
@@ -787,8 +855,12 @@ class _Calls:
         spec = self.spec
         pid = os.fork()
         if pid == 0:
-            _child(spec, (*self.closed_fds, frames), spec["cpu_s"],
-                   lambda: _serve_calls(spec, task, self.inputs, child_frames))
+            _child(
+                spec,
+                (*self.closed_fds, frames),
+                spec["cpu_s"],
+                lambda: _serve_calls(spec, task, self.inputs, child_frames),
+            )
         os.close(child_frames)
         try:
             os.setpgid(pid, pid)
@@ -844,11 +916,16 @@ class _Calls:
         frame = self._receive(frames, self.spec["run_timeout_s"])
         reason, _ = self._end(pid, frames, frame is None)
         if frame is None:
-            return {protocol.GENERATED: [], protocol.PROBLEM: f"generating inputs stopped: {reason}"}
+            return {
+                protocol.GENERATED: [],
+                protocol.PROBLEM: f"generating inputs stopped: {reason}",
+            }
         generated = frame.get(protocol.GENERATED, [])
         problem = frame.get(protocol.PROBLEM, "")
         return {
-            protocol.GENERATED: [data for data in generated if isinstance(data, bytes)] if isinstance(generated, list) else [],
+            protocol.GENERATED: [data for data in generated if isinstance(data, bytes)]
+            if isinstance(generated, list)
+            else [],
             protocol.PROBLEM: cap_text(problem) if isinstance(problem, str) else "",
         }
 
@@ -860,13 +937,19 @@ class _Calls:
         start = 0
         while start < len(self.inputs) and time.perf_counter() < deadline:
             pid, frames = self._start({"op": protocol.OUTCOMES, "start": start})
-            ready = self._receive(frames, min(self.spec["timeout_s"], deadline - time.perf_counter()))
+            ready = self._receive(
+                frames, min(self.spec["timeout_s"], deadline - time.perf_counter())
+            )
             if ready is None or ready.get("ready") is not True:
                 reason, _ = self._end(pid, frames, True)
                 problem = ready.get(protocol.PROBLEM) if ready else None
                 if reason == TIMEOUT:
                     reason = f"importing it took longer than {self.spec['timeout_s']:g} s"
-                return {protocol.PROBLEM: cap_text(problem) if isinstance(problem, str) else f"the module did not load: {reason}"}
+                return {
+                    protocol.PROBLEM: cap_text(problem)
+                    if isinstance(problem, str)
+                    else f"the module did not load: {reason}"
+                }
             index, malformed = start, False
             while index < len(self.inputs):
                 frame = self._receive(frames, min(limits_s[index], deadline - time.perf_counter()))
@@ -880,7 +963,9 @@ class _Calls:
             if not stopped:
                 break
             if time.perf_counter() < deadline:
-                entries[index] = {protocol.STOPPED: "sent a malformed result" if malformed else reason}
+                entries[index] = {
+                    protocol.STOPPED: "sent a malformed result" if malformed else reason
+                }
             if not keep_going:
                 break
             start = index + 1
@@ -890,18 +975,43 @@ class _Calls:
         """Time passes over every input like one test run (one record, DIFFERENTIAL_RUN)."""
         spec = self.spec
         started = time.perf_counter()
-        pid, frames = self._start({"op": protocol.TIME, "calibrate": calibrate, "min_sample_s": MIN_SAMPLE_S, "max_loops": MAX_LOOPS})
+        pid, frames = self._start(
+            {
+                "op": protocol.TIME,
+                "calibrate": calibrate,
+                "min_sample_s": MIN_SAMPLE_S,
+                "max_loops": MAX_LOOPS,
+            }
+        )
         frame = self._receive(frames, spec["run_timeout_s"])
         wall_s = time.perf_counter() - started
         reason, peak_rss_bytes = self._end(pid, frames, frame is None)
         if frame is None:
             status = TIMEOUT if reason == TIMEOUT else CRASHED
-            return [protocol.record(protocol.DIFFERENTIAL_RUN, status, wall_s, wall_s, peak_rss_bytes, reason)]
+            return [
+                protocol.record(
+                    protocol.DIFFERENTIAL_RUN, status, wall_s, wall_s, peak_rss_bytes, reason
+                )
+            ]
         seconds, timed_s = frame.get("seconds"), frame.get("timed_s")
-        if not (isinstance(seconds, float) and isinstance(timed_s, float) and 0.0 <= seconds <= timed_s <= wall_s + CLOCK_SLACK_S):
-            detail = frame.get(protocol.PROBLEM) if isinstance(frame.get(protocol.PROBLEM), str) else "timing report inconsistent"
-            return [protocol.record(protocol.DIFFERENTIAL_RUN, ERROR, wall_s, wall_s, peak_rss_bytes, detail)]
-        return [protocol.record(protocol.DIFFERENTIAL_RUN, PASSED, seconds, wall_s, peak_rss_bytes, "")]
+        if not (
+            isinstance(seconds, float)
+            and isinstance(timed_s, float)
+            and 0.0 <= seconds <= timed_s <= wall_s + CLOCK_SLACK_S
+        ):
+            detail = (
+                frame.get(protocol.PROBLEM)
+                if isinstance(frame.get(protocol.PROBLEM), str)
+                else "timing report inconsistent"
+            )
+            return [
+                protocol.record(
+                    protocol.DIFFERENTIAL_RUN, ERROR, wall_s, wall_s, peak_rss_bytes, detail
+                )
+            ]
+        return [
+            protocol.record(protocol.DIFFERENTIAL_RUN, PASSED, seconds, wall_s, peak_rss_bytes, "")
+        ]
 
     def close(self):
         _sweep()
@@ -910,9 +1020,11 @@ class _Calls:
 def _is_outcome(frame, index):
     """True if ``frame`` describes the call of input ``index`` as the helper does."""
     return (
-        isinstance(frame, dict) and frame.get("index") == index
+        isinstance(frame, dict)
+        and frame.get("index") == index
         and all(isinstance(frame.get(key), str) for key in protocol.OUTCOME_FIELDS if key != "args")
-        and isinstance(frame.get("args"), list) and all(isinstance(text, str) for text in frame["args"])
+        and isinstance(frame.get("args"), list)
+        and all(isinstance(text, str) for text in frame["args"])
     )
 
 
@@ -930,7 +1042,16 @@ def _serve(spec, commands, reports, acks):
     import pytest
 
     _redirect(os.devnull, _output(spec, "out"), _output(spec, "err"))
-    args = ["-q", "-p", "no:cacheprovider", "-p", "no:randomly", "--rootdir", ".", *spec["node_ids"]]
+    args = [
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "--rootdir",
+        ".",
+        *spec["node_ids"],
+    ]
     if spec["doctest"]:
         args.insert(0, "--doctest-modules")
     pytest.main(args, plugins=[_server_plugin(pytest, commands, reports, acks)])
@@ -1014,7 +1135,9 @@ def _server_plugin(pytest, commands, reports, acks):
             function = pyfuncitem.obj
             if getattr(function, "__code__", None) and function.__code__.co_flags & 0x180:
                 return None  # coroutine / async generator: leave it to its plugin
-            function(**{name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames})
+            function(
+                **{name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+            )
             return True
 
         @pytest.hookimpl(hookwrapper=True, trylast=True)
@@ -1036,7 +1159,9 @@ def _server_plugin(pytest, commands, reports, acks):
                 self._mark({"mark": "stop", "seconds": elapsed})
 
         def pytest_runtest_logreport(self, report):
-            if (report.when == "call" or report.outcome != "passed") and (self.outcome is None or self.outcome[0] == "passed"):
+            if (report.when == "call" or report.outcome != "passed") and (
+                self.outcome is None or self.outcome[0] == "passed"
+            ):
                 self.outcome = (report.outcome, cap_text(report.longreprtext))
 
     return Server()
@@ -1046,7 +1171,9 @@ def main():
     cmd_fd, result_fd = int(sys.argv[1]), int(sys.argv[2])
     facts = protocol.facts_from_args(sys.argv[3:])
     sys.dont_write_bytecode = True  # imports must not write .pyc files outside the workspace
-    _signal.signal(_signal.SIGINT, _signal.SIG_IGN)  # as a namespace's init, a test cannot signal it then
+    _signal.signal(
+        _signal.SIGINT, _signal.SIG_IGN
+    )  # as a namespace's init, a test cannot signal it then
     spec = receive_frame(cmd_fd, max_bytes=None)
     sys.path[:0] = spec["sys_path"]
     if facts.get(protocol.NETWORK) != protocol.NAMESPACE:
@@ -1056,7 +1183,9 @@ def main():
     facts[protocol.NPROC] = str(spec["nproc"]) if not _is_real_root() else protocol.IGNORED_FOR_ROOT
     facts[protocol.OPEN_FILES] = str(OPEN_FILES)
     send_frame(result_fd, {protocol.ISOLATION: facts})
-    runner = {protocol.CASES: _Cases, protocol.PYTEST: _Pytest, protocol.DIFFERENTIAL: _Calls}[spec["mode"]]
+    runner = {protocol.CASES: _Cases, protocol.PYTEST: _Pytest, protocol.DIFFERENTIAL: _Calls}[
+        spec["mode"]
+    ]
     runner = runner(spec, _Alarm(), (cmd_fd, result_fd))
     try:
         while True:

@@ -37,19 +37,30 @@ if TYPE_CHECKING:
 def programs(pairs: Sequence[Pair], count: int) -> list[Pair]:
     """The pairs to evaluate: scripts with a case folder whose slow version is not recorded as
     failing, ``count`` of them (0: all) round-robin over problems."""
-    usable = [p for p in pairs if p.kind == "script" and p.tests is not None and p.slow_passes is not False]
+    usable = [
+        p
+        for p in pairs
+        if p.kind == "script" and p.tests is not None and p.slow_passes is not False
+    ]
     return round_robin(usable, count)
 
 
 def outcome(verdict: dict[str, Any]) -> Outcome:
     """A candidate's :class:`~perfedit.metrics.Outcome` from its record (see :func:`evaluate_one`)."""
-    return Outcome(correct=verdict["verdict"] != "rejected", speedup=verdict["speedup"] if verdict["verdict"] == "faster" else None)
+    return Outcome(
+        correct=verdict["verdict"] != "rejected",
+        speedup=verdict["speedup"] if verdict["verdict"] == "faster" else None,
+    )
 
 
 def _record(verdict: Verdict) -> dict[str, Any]:
     c = verdict.comparison
-    return {"label": verdict.label, "verdict": verdict.verdict, "reason": verdict.reason,
-            "speedup": c.speedup if c else None}
+    return {
+        "label": verdict.label,
+        "verdict": verdict.verdict,
+        "reason": verdict.reason,
+        "speedup": c.speedup if c else None,
+    }
 
 
 def evaluate_one(pair: Pair, propose: Proposer, settings: Settings) -> dict[str, Any]:
@@ -68,11 +79,17 @@ def evaluate_one(pair: Pair, propose: Proposer, settings: Settings) -> dict[str,
             try:
                 harness.baseline()
             except OriginalFailsTests as exc:
-                return {**record, "skipped": str(exc).splitlines()[0], "wall_s": time.perf_counter() - started}
+                return {
+                    **record,
+                    "skipped": str(exc).splitlines()[0],
+                    "wall_s": time.perf_counter() - started,
+                }
             generation_started = time.perf_counter()
             candidates = list(propose(target, Feedback(), no_progress, never_cancelled))
             record["generation_s"] = time.perf_counter() - generation_started
-            verdicts = validate_candidates(candidates, lambda c: harness.validate(c.label, c.source), {})
+            verdicts = validate_candidates(
+                candidates, lambda c: harness.validate(c.label, c.source), {}
+            )
             records = [_record(verdict) for verdict in verdicts]
     return {**record, "candidates": records, "wall_s": time.perf_counter() - started}
 
@@ -117,8 +134,11 @@ def side_by_side(results: dict[str, Sequence[dict[str, Any]]], k: int) -> list[t
     common = set.intersection(*scored) if scored else set()
     if not common:
         raise ValueError("no program was scored in every result file")
-    return [(f"{name} {metric}", summary) for name, records in results.items()
-            for metric, summary in summaries([r for r in records if r["id"] in common], k)]
+    return [
+        (f"{name} {metric}", summary)
+        for name, records in results.items()
+        for metric, summary in summaries([r for r in records if r["id"] in common], k)
+    ]
 
 
 #: ``on_record(index, total, record)``: called after each program (0-based ``index``).
@@ -126,8 +146,14 @@ RecordFn = Callable[[int, int, dict[str, Any]], None]
 
 
 def evaluate(
-    chosen: Sequence[Pair], propose: Proposer, settings: Settings, out: Path, *,
-    meta: dict[str, Any], on_record: RecordFn | None = None, executor: Executor | None = None,
+    chosen: Sequence[Pair],
+    propose: Proposer,
+    settings: Settings,
+    out: Path,
+    *,
+    meta: dict[str, Any],
+    on_record: RecordFn | None = None,
+    executor: Executor | None = None,
 ) -> list[dict[str, Any]]:
     """:func:`evaluate_one` for every pair in ``chosen`` (one unit per pair on ``executor``,
     default: here, in order), appending each record (with ``meta``, e.g. the model and k) to the
@@ -145,7 +171,9 @@ def evaluate(
         for line in out.read_text().splitlines():
             record = json.loads(line)
             if any(record.get(key) != value for key, value in meta.items()):
-                raise InputError(f"{out} holds results of another evaluation ({record.get('model')}, k={record.get('k')}); use another --out")
+                raise InputError(
+                    f"{out} holds results of another evaluation ({record.get('model')}, k={record.get('k')}); use another --out"
+                )
             if not record.get("failed"):
                 done[record["id"]] = record
     out.parent.mkdir(parents=True, exist_ok=True)

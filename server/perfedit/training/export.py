@@ -68,16 +68,25 @@ def export_adapter(adapter: Path, out: Path) -> int:
     from safetensors.torch import load_file, save
 
     if not all((adapter / name).is_file() for name in (*COPIED, WEIGHTS)):
-        raise InputError(f"{adapter} is not a trained adapter folder (it needs {', '.join((*COPIED, WEIGHTS))}); "
-                         "pass the adapter/ folder of a `perfedit train` output")
+        raise InputError(
+            f"{adapter} is not a trained adapter folder (it needs {', '.join((*COPIED, WEIGHTS))}); "
+            "pass the adapter/ folder of a `perfedit train` output"
+        )
     out.mkdir(parents=True, exist_ok=True)
     weights = load_file(adapter / WEIGHTS)
-    if adapter.resolve() != out.resolve():  # else only adapter.gguf is added: the rest stays as it is
+    if (
+        adapter.resolve() != out.resolve()
+    ):  # else only adapter.gguf is added: the rest stays as it is
         for name in COPIED:
             shutil.copyfile(adapter / name, out / name)
         partial = out / f".{WEIGHTS}.partial"
         # save() and a plain write, not save_file(), which leaves the file readable by its owner only.
-        partial.write_bytes(save({key: tensor.to(torch.bfloat16).contiguous() for key, tensor in weights.items()}, metadata={"format": "pt"}))
+        partial.write_bytes(
+            save(
+                {key: tensor.to(torch.bfloat16).contiguous() for key, tensor in weights.items()},
+                metadata={"format": "pt"},
+            )
+        )
         os.replace(partial, out / WEIGHTS)
     try:
         write_lora_gguf(out, out / ADAPTER_GGUF, weights=weights)
@@ -89,8 +98,14 @@ def export_adapter(adapter: Path, out: Path) -> int:
     return sum((out / name).stat().st_size for name in (*COPIED, WEIGHTS, ADAPTER_GGUF))
 
 
-def write_lora_gguf(adapter: Path, path: Path, *, weights: Mapping[str, torch.Tensor] | None = None,
-                    base_gguf: Path | None = None, float16: bool = True) -> int:
+def write_lora_gguf(
+    adapter: Path,
+    path: Path,
+    *,
+    weights: Mapping[str, torch.Tensor] | None = None,
+    base_gguf: Path | None = None,
+    float16: bool = True,
+) -> int:
     """Write the PEFT LoRA adapter in the folder ``adapter`` to ``path`` in llama.cpp's LoRA
     adapter GGUF format; returns the bytes written.
 
@@ -143,18 +158,26 @@ def write_lora_gguf(adapter: Path, path: Path, *, weights: Mapping[str, torch.Te
         writer.add_type(gguf.GGUFType.ADAPTER)
         writer.add_string(gguf.Keys.Adapter.TYPE, "lora")
         writer.add_float32(gguf.Keys.Adapter.LORA_ALPHA, alpha)
-        for module, (a, b) in sorted(_lora_pairs(weights, adapter).items(), key=lambda item: _natural(item[0])):
+        for module, (a, b) in sorted(
+            _lora_pairs(weights, adapter).items(), key=lambda item: _natural(item[0])
+        ):
             name = names.get_name(module + ".weight", try_suffixes=(".weight",))
             if name is None or name not in base.tensors:
-                raise InputError(f"{adapter}: the LoRA of {module} has no weight to adapt in the base {base_gguf.name} "
-                                 "(llama.cpp's LoRA format carries linear projections only); is it the right base?")
+                raise InputError(
+                    f"{adapter}: the LoRA of {module} has no weight to adapt in the base {base_gguf.name} "
+                    "(llama.cpp's LoRA format carries linear projections only); is it the right base?"
+                )
             rank = a.shape[0]
             a, b = a.float(), b.float() * _scale_ratio(config, module, rank, alpha)
             if base.tensors[name] != (a.shape[1], b.shape[0]) or b.shape[1] != rank:
-                raise InputError(f"{adapter}: the LoRA of {module} (A {tuple(a.shape)}, B {tuple(b.shape)}) does not fit "
-                                 f"{name} of {base_gguf.name} (in × out {base.tensors[name]}): a different base model?")
+                raise InputError(
+                    f"{adapter}: the LoRA of {module} (A {tuple(a.shape)}, B {tuple(b.shape)}) does not fit "
+                    f"{name} of {base_gguf.name} (in × out {base.tensors[name]}): a different base model?"
+                )
             if ARCHITECTURES[base.arch] and name.split(".")[-2] in ("attn_q", "attn_k"):
-                b = _permute_rows(b, base.heads, base.heads if name.split(".")[-2] == "attn_q" else base.heads_kv)
+                b = _permute_rows(
+                    b, base.heads, base.heads if name.split(".")[-2] == "attn_q" else base.heads_kv
+                )
             for suffix, tensor in (("lora_a", a), ("lora_b", b)):
                 writer.add_tensor(f"{name}.{suffix}", _array(tensor, float16))
         writer.write_header_to_file()
@@ -193,8 +216,10 @@ def read_base_shape(base_gguf: Path) -> BaseShape:
             tensors={t.name: tuple(int(n) for n in t.shape) for t in reader.tensors},
         )
     except (KeyError, ValueError, OSError) as error:
-        raise ModelError(f"{base_gguf} is not a GGUF model with the metadata a LoRA needs ({error!r}); "
-                         "pull the base model again") from error
+        raise ModelError(
+            f"{base_gguf} is not a GGUF model with the metadata a LoRA needs ({error!r}); "
+            "pull the base model again"
+        ) from error
 
 
 def _lora_config(adapter: Path) -> dict:
@@ -204,23 +229,35 @@ def _lora_config(adapter: Path) -> dict:
     except (OSError, json.JSONDecodeError) as error:
         raise InputError(f"{adapter} is not a PEFT adapter folder ({error})") from error
     if config.get("peft_type") != "LORA":
-        raise InputError(f"{adapter} is a {config.get('peft_type')} adapter; llama.cpp loads LoRA adapters only")
+        raise InputError(
+            f"{adapter} is a {config.get('peft_type')} adapter; llama.cpp loads LoRA adapters only"
+        )
     if config.get("use_dora"):
-        raise InputError(f"{adapter} is a DoRA adapter; llama.cpp's LoRA format cannot carry its magnitude vectors")
+        raise InputError(
+            f"{adapter} is a DoRA adapter; llama.cpp's LoRA format cannot carry its magnitude vectors"
+        )
     if not config.get("base_model_name_or_path"):
-        raise InputError(f"{adapter}/adapter_config.json names no base model (base_model_name_or_path)")
+        raise InputError(
+            f"{adapter}/adapter_config.json names no base model (base_model_name_or_path)"
+        )
     return config
 
 
-def _lora_pairs(weights: Mapping[str, torch.Tensor], adapter: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def _lora_pairs(
+    weights: Mapping[str, torch.Tensor], adapter: Path
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """PEFT's ``base_model.model.<module>.lora_A.weight`` / ``lora_B.weight`` tensors as
     ``{<module>: (A, B)}``; InputError for any other tensor or a half of a pair."""
     pairs: dict[str, dict[str, torch.Tensor]] = {}
     for key, tensor in weights.items():
-        match = re.fullmatch(rf"{re.escape(_PEFT_PREFIX)}(.+)\.lora_([AB])(?:\.default)?\.weight", key)
+        match = re.fullmatch(
+            rf"{re.escape(_PEFT_PREFIX)}(.+)\.lora_([AB])(?:\.default)?\.weight", key
+        )
         if match is None:
-            raise InputError(f"{adapter}: {key} is not a LoRA A or B matrix (a trained bias, embedding or "
-                             "modules_to_save?); llama.cpp's LoRA format carries only those")
+            raise InputError(
+                f"{adapter}: {key} is not a LoRA A or B matrix (a trained bias, embedding or "
+                "modules_to_save?); llama.cpp's LoRA format carries only those"
+            )
         pairs.setdefault(match[1], {})[match[2]] = tensor
     if not pairs:
         raise InputError(f"{adapter} holds no LoRA weights")
@@ -246,7 +283,9 @@ def _permute_rows(b: torch.Tensor, heads: int, heads_kv: int) -> torch.Tensor:
     (``LlamaModel.permute`` of llama.cpp's ``conversion/llama.py``, applied to LoRA B)."""
     if heads_kv != heads:
         heads = heads_kv
-    return b.reshape(heads, 2, b.shape[0] // heads // 2, *b.shape[1:]).swapaxes(1, 2).reshape(b.shape)
+    return (
+        b.reshape(heads, 2, b.shape[0] // heads // 2, *b.shape[1:]).swapaxes(1, 2).reshape(b.shape)
+    )
 
 
 def _array(tensor: torch.Tensor, float16: bool):

@@ -88,7 +88,9 @@ def _field(row: dict[str, Any], name: str, where: str) -> Any:
     for alias in _ALIASES[name]:
         if row.get(alias) not in (None, ""):
             return row[alias]
-    raise InputError(f"{where}: no {name!r} column (also read as {', '.join(_ALIASES[name][1:]) or 'nothing else'})")
+    raise InputError(
+        f"{where}: no {name!r} column (also read as {', '.join(_ALIASES[name][1:]) or 'nothing else'})"
+    )
 
 
 def _timestamp(value: Any, where: str) -> float:
@@ -99,7 +101,9 @@ def _timestamp(value: Any, where: str) -> float:
     try:
         return datetime.fromisoformat(str(value)).timestamp()
     except ValueError as exc:
-        raise InputError(f"{where}: timestamp {value!r} is neither a number nor an ISO date") from exc
+        raise InputError(
+            f"{where}: timestamp {value!r} is neither a number nor an ISO date"
+        ) from exc
 
 
 def _rows(path: Path) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -131,15 +135,17 @@ def read_trajectories(path: Path) -> list[Submission]:
         source = path.parent / str(_field(row, "path", where))
         if accepted and not source.is_file():
             raise InputError(f"{where}: source file {source} does not exist")
-        submissions.append(Submission(
-            user=str(_field(row, "user", where)),
-            problem=str(_field(row, "problem", where)),
-            timestamp=_timestamp(_field(row, "timestamp", where), where),
-            accepted=accepted,
-            cpu_time_ms=float(_field(row, "cpu_time", where)),
-            code=source.read_text(encoding="utf-8") if accepted else "",
-            submission=str(row.get("submission") or row.get("submission_id") or where),
-        ))
+        submissions.append(
+            Submission(
+                user=str(_field(row, "user", where)),
+                problem=str(_field(row, "problem", where)),
+                timestamp=_timestamp(_field(row, "timestamp", where), where),
+                accepted=accepted,
+                cpu_time_ms=float(_field(row, "cpu_time", where)),
+                code=source.read_text(encoding="utf-8") if accepted else "",
+                submission=str(row.get("submission") or row.get("submission_id") or where),
+            )
+        )
     return submissions
 
 
@@ -159,7 +165,8 @@ def only_unused_imports(old: str, new: str) -> bool:
     either does not parse."""
     try:
         trees = [
-            ast.dump(ast.parse(autoflake.fix_code(code, remove_all_unused_imports=True))) for code in (old, new)
+            ast.dump(ast.parse(autoflake.fix_code(code, remove_all_unused_imports=True)))
+            for code in (old, new)
         ]
     except SyntaxError:
         return True
@@ -185,13 +192,16 @@ def code_rejection(old: str, new: str) -> str | None:
 
 def rejection(old: Submission, new: Submission) -> str | None:
     """Why the consecutive accepted submissions (``old``, ``new``) fail PIE's filters, or None."""
-    if old.cpu_time_ms <= 0 or (old.cpu_time_ms - new.cpu_time_ms) / old.cpu_time_ms <= MIN_IMPROVEMENT:
+    if (
+        old.cpu_time_ms <= 0
+        or (old.cpu_time_ms - new.cpu_time_ms) / old.cpu_time_ms <= MIN_IMPROVEMENT
+    ):
         return f"not more than {MIN_IMPROVEMENT:.0%} faster"
     return code_rejection(old.code, new.code)
 
 
 def split_of(problem: str, val_fraction: float, test_fraction: float) -> str:
-    """"train", "val" or "test" for ``problem``, stable across runs and machines (SHA-256)."""
+    """ "train", "val" or "test" for ``problem``, stable across runs and machines (SHA-256)."""
     position = int(hashlib.sha256(problem.encode()).hexdigest()[:8], 16) / 0x1_0000_0000  # [0, 1)
     if position < val_fraction:
         return "val"
@@ -216,14 +226,22 @@ def mine_trajectories(
             if reason:
                 dropped[reason] += 1
                 continue
-            pairs.append({
-                "problem_id": problem, "user_id": user,
-                "submission_id_v0": old.submission, "submission_id_v1": new.submission,
-                "cpu_time_v0": old.cpu_time_ms, "cpu_time_v1": new.cpu_time_ms,
-                "improvement_frac": round(100 * (old.cpu_time_ms - new.cpu_time_ms) / old.cpu_time_ms, 2),
-                "slow": old.code, "fast": new.code,
-                "split": split_of(problem, val_fraction, test_fraction),
-            })
+            pairs.append(
+                {
+                    "problem_id": problem,
+                    "user_id": user,
+                    "submission_id_v0": old.submission,
+                    "submission_id_v1": new.submission,
+                    "cpu_time_v0": old.cpu_time_ms,
+                    "cpu_time_v1": new.cpu_time_ms,
+                    "improvement_frac": round(
+                        100 * (old.cpu_time_ms - new.cpu_time_ms) / old.cpu_time_ms, 2
+                    ),
+                    "slow": old.code,
+                    "fast": new.code,
+                    "split": split_of(problem, val_fraction, test_fraction),
+                }
+            )
     return pairs, dict(dropped)
 
 
@@ -233,13 +251,17 @@ def write_splits(pairs: Sequence[dict[str, Any]], out: Path) -> dict[str, int]:
     counts = {}
     for split in ("train", "val", "test"):
         chosen = [p for p in pairs if p.get("split", "train") == split]
-        (out / f"{split}.jsonl").write_text("".join(json.dumps(p) + "\n" for p in chosen), encoding="utf-8")
+        (out / f"{split}.jsonl").write_text(
+            "".join(json.dumps(p) + "\n" for p in chosen), encoding="utf-8"
+        )
         counts[split] = len(chosen)
     return counts
 
 
 def _git(repo: Path, *args: str) -> str:
-    done = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, check=False
+    )
     if done.returncode != 0:
         raise InputError(f"git {' '.join(args)} failed in {repo}: {done.stderr.strip()}")
     return done.stdout
@@ -248,7 +270,9 @@ def _git(repo: Path, *args: str) -> str:
 def _export_tree(repo: Path, commit: str, folder: Path) -> None:
     """The files of ``commit`` written into ``folder`` (``git archive``; the work tree and the
     index are not touched)."""
-    archive = subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", commit], capture_output=True, check=True)
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", "--format=tar", commit], capture_output=True, check=True
+    )
     with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(folder, filter="data")
 
@@ -274,10 +298,17 @@ def changed_functions(repo: Path, parent: str, commit: str) -> list[tuple[str, s
     """``(path, qualified name, old code, new code)`` of every function that ``commit`` changed
     (other than formatting) in a non-test Python file that exists on both sides."""
     found = []
-    for line in _git(repo, "diff", "--name-status", "--no-renames", parent, commit, "--", "*.py").splitlines():
+    for line in _git(
+        repo, "diff", "--name-status", "--no-renames", parent, commit, "--", "*.py"
+    ).splitlines():
         status, _, path = line.partition("\t")
         name = Path(path).name
-        if status != "M" or name.startswith("test_") or name.endswith("_test.py") or name == "conftest.py":
+        if (
+            status != "M"
+            or name.startswith("test_")
+            or name.endswith("_test.py")
+            or name == "conftest.py"
+        ):
             continue
         old = _functions(_git(repo, "show", f"{parent}:{path}"), Path(path))
         new = _functions(_git(repo, "show", f"{commit}:{path}"), Path(path))
@@ -316,16 +347,27 @@ def mine_commit(unit: CommitUnit) -> list[dict[str, Any]]:
         for path, function, old, new in unit.changes:
             speedup = _measured_speedup(tree, tree / path, function, new, unit.settings)
             if speedup is not None:
-                pairs.append({
-                    "slow": textwrap.dedent(old), "fast": textwrap.dedent(new), "kind": "function",
-                    "id": f"{unit.commit[:12]}:{path}:{function}", "problem_id": f"{path}:{function}",
-                    "commit": unit.commit, "speedup": round(speedup, 3), "passes": True,
-                })
+                pairs.append(
+                    {
+                        "slow": textwrap.dedent(old),
+                        "fast": textwrap.dedent(new),
+                        "kind": "function",
+                        "id": f"{unit.commit[:12]}:{path}:{function}",
+                        "problem_id": f"{path}:{function}",
+                        "commit": unit.commit,
+                        "speedup": round(speedup, 3),
+                        "passes": True,
+                    }
+                )
     return pairs
 
 
 def mine_git(
-    repo: Path, settings: Settings, *, max_commits: int = 100, progress: TaskProgressFn = no_progress,
+    repo: Path,
+    settings: Settings,
+    *,
+    max_commits: int = 100,
+    progress: TaskProgressFn = no_progress,
     executor: Executor | None = None,
 ) -> list[dict[str, Any]]:
     """Function pairs from the last ``max_commits`` first-parent commits of ``repo`` where the
@@ -341,15 +383,32 @@ def mine_git(
     from perfedit.executors import LocalExecutor
 
     executor = executor or LocalExecutor()
-    commits = _git(repo, "rev-list", "--first-parent", "--reverse", f"--max-count={max_commits}", "--parents", "HEAD")
+    commits = _git(
+        repo,
+        "rev-list",
+        "--first-parent",
+        "--reverse",
+        f"--max-count={max_commits}",
+        "--parents",
+        "HEAD",
+    )
     history = [line.split() for line in commits.splitlines() if len(line.split()) >= 2]
 
     def units() -> Iterator[CommitUnit]:
         for commit, parent, *_ in history:
-            changes = tuple(c for c in changed_functions(repo, parent, commit) if not too_long(c[2], c[3]))
+            changes = tuple(
+                c for c in changed_functions(repo, parent, commit) if not too_long(c[2], c[3])
+            )
             if changes:
                 tree = _git_archive(repo, parent) if executor.remote else None
-                yield CommitUnit(commit, parent, changes, settings, repo=None if executor.remote else repo, tree=tree)
+                yield CommitUnit(
+                    commit,
+                    parent,
+                    changes,
+                    settings,
+                    repo=None if executor.remote else repo,
+                    tree=tree,
+                )
 
     found: dict[int, list[dict[str, Any]]] = {}
     progress("mining commits", 0, len(history))
@@ -362,10 +421,14 @@ def mine_git(
 
 def _git_archive(repo: Path, commit: str) -> bytes:
     """The files of ``commit`` as an uncompressed tar (``git archive``)."""
-    return subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", commit], capture_output=True, check=True).stdout
+    return subprocess.run(
+        ["git", "-C", str(repo), "archive", "--format=tar", commit], capture_output=True, check=True
+    ).stdout
 
 
-def _measured_speedup(tree: Path, path: Path, function: str, new_code: str, settings: Settings) -> float | None:
+def _measured_speedup(
+    tree: Path, path: Path, function: str, new_code: str, settings: Settings
+) -> float | None:
     """The significant speedup of ``new_code`` in place of ``function`` in the file ``path`` of
     the checked-out ``tree`` under the pytest tests there that reference it, or None (no
     tests, failing, or not faster)."""
@@ -381,4 +444,6 @@ def _measured_speedup(tree: Path, path: Path, function: str, new_code: str, sett
             verdict = harness.validate("new", target.replace(replacement))
     except (NoTestsFound, OriginalFailsTests):
         return None
-    return verdict.comparison.speedup if verdict.verdict == "faster" and verdict.comparison else None
+    return (
+        verdict.comparison.speedup if verdict.verdict == "faster" and verdict.comparison else None
+    )

@@ -56,7 +56,9 @@ class Pair:
 def _pair(row: dict[str, Any], where: str, folder: Path, tests_root: Path) -> Pair:
     missing = [key for key in ("slow", "fast") if not isinstance(row.get(key), str)]
     if missing:
-        raise InputError(f"{where}: a pair needs text fields 'slow' and 'fast' (missing {', '.join(missing)})")
+        raise InputError(
+            f"{where}: a pair needs text fields 'slow' and 'fast' (missing {', '.join(missing)})"
+        )
     kind = row.get("kind", "script")
     if kind not in ("script", "function"):
         raise InputError(f"{where}: 'kind' must be script or function, got {kind!r}")
@@ -69,11 +71,16 @@ def _pair(row: dict[str, Any], where: str, folder: Path, tests_root: Path) -> Pa
     passes: bool | None
     slow_passes: bool | None
     if isinstance(recorded, dict):
-        passes, slow_passes = recorded == {"slow": "pass", "fast": "pass"}, recorded.get("slow") == "pass"
+        passes, slow_passes = (
+            recorded == {"slow": "pass", "fast": "pass"},
+            recorded.get("slow") == "pass",
+        )
     else:
         passes = slow_passes = row.get("passes")
     identifier = row.get("id") or row.get("submission_id_v0") or where
-    return Pair(row["slow"], row["fast"], kind, problem, str(identifier), tests, passes, slow_passes)
+    return Pair(
+        row["slow"], row["fast"], kind, problem, str(identifier), tests, passes, slow_passes
+    )
 
 
 def load(path: Path, tests_root: Path | None = None) -> list[Pair]:
@@ -84,7 +91,9 @@ def load(path: Path, tests_root: Path | None = None) -> list[Pair]:
         InputError: the file is missing, a line is not JSON, or a pair lacks ``slow``/``fast``.
     """
     if not path.is_file():
-        raise InputError(f"pair file {path} does not exist (PIE's are in ../shared/data/pie/; pass the path)")
+        raise InputError(
+            f"pair file {path} does not exist (PIE's are in ../shared/data/pie/; pass the path)"
+        )
     root = tests_root if tests_root is not None else path.parent / "tests"
     pairs = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -109,7 +118,9 @@ def passing(pairs: Sequence[Pair], settings: Settings | None = None) -> list[Pai
 
     settings = settings or Settings()
     unknown = [p for p in pairs if p.passes is None and p.kind == "script" and p.tests is not None]
-    rewards = score_inputs([RewardGroup(p.slow, p.tests, (p.fast,), settings) for p in unknown if p.tests])
+    rewards = score_inputs(
+        [RewardGroup(p.slow, p.tests, (p.fast,), settings) for p in unknown if p.tests]
+    )
     checked = {id(p): bool(r and r[0] >= PASSES) for p, r in zip(unknown, rewards, strict=True)}
     return [p for p in pairs if checked.get(id(p), p.passes is not False)]
 
@@ -118,7 +129,9 @@ def _problem_id(pair: Any) -> str:
     return pair.problem_id
 
 
-def round_robin(pairs: Sequence[T], count: int, problem: Callable[[T], str] = _problem_id) -> list[T]:
+def round_robin(
+    pairs: Sequence[T], count: int, problem: Callable[[T], str] = _problem_id
+) -> list[T]:
     """``count`` pairs (0: all) taken round-robin over problems (``problem(pair)``) in problem
     order, so that every problem appears once before any appears twice."""
     by_problem: dict[str, list[T]] = defaultdict(list)
@@ -151,7 +164,12 @@ def prompt_ids(code: str, kind: str, tokenizer: PreTrainedTokenizerBase) -> list
     of the dedented code through the chat template, with the assistant turn opened."""
     messages = optimize_messages(textwrap.dedent(code), kind)
     # return_dict=True: a BatchEncoding, not the str or ids of the template's other modes.
-    encoded = cast("BatchEncoding", tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True))
+    encoded = cast(
+        "BatchEncoding",
+        tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=True, return_dict=True
+        ),
+    )
     return list(encoded["input_ids"])
 
 
@@ -160,17 +178,28 @@ def end_of_turn(tokenizer: PreTrainedTokenizerBase) -> str:
     Qwen2.5 and SmolLM2); the tokenizer's EOS token if the template adds nothing."""
     messages = [{"role": "user", "content": "x"}]
     # tokenize=False: the rendered text, not the ids or BatchEncoding of the template's other modes.
-    opened = cast(str, tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
-    closed = cast(str, tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": "y"}], tokenize=False))
+    opened = cast(
+        str, tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    )
+    closed = cast(
+        str,
+        tokenizer.apply_chat_template(
+            [*messages, {"role": "assistant", "content": "y"}], tokenize=False
+        ),
+    )
     if not closed.startswith(opened + "y"):
-        raise ValueError("the chat template does not end a conversation with the opened assistant turn")
+        raise ValueError(
+            "the chat template does not end a conversation with the opened assistant turn"
+        )
     return closed[len(opened) + 1 :].strip() or tokenizer.eos_token
 
 
 def reply_ids(code: str, tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """The token ids of the reply the model should give for the faster ``code``: one fenced
     ```python block (the demonstrations' format), then the end-of-turn token."""
-    return list(tokenizer(fenced(code) + end_of_turn(tokenizer), add_special_tokens=False)["input_ids"])
+    return list(
+        tokenizer(fenced(code) + end_of_turn(tokenizer), add_special_tokens=False)["input_ids"]
+    )
 
 
 def render(pair: Pair, tokenizer: PreTrainedTokenizerBase) -> Example:
@@ -208,8 +237,11 @@ def suggestion_record(suggestion: Suggestion) -> dict[str, Any]:
     target, new = suggestion.target, suggestion.new_source
     fast = new[target.start : len(new) - (len(target.source) - target.end)]
     record: dict[str, Any] = {
-        "slow": textwrap.dedent(target.code), "fast": textwrap.dedent(fast), "kind": target.kind,
-        "id": f"{target.path.name}:{target.name}", "passes": True,
+        "slow": textwrap.dedent(target.code),
+        "fast": textwrap.dedent(fast),
+        "kind": target.kind,
+        "id": f"{target.path.name}:{target.name}",
+        "passes": True,
     }
     if suggestion.suite.kind == "cases":
         record["tests"] = str(suggestion.suite.root)

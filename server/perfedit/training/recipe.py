@@ -31,33 +31,88 @@ class SFTRecipe:
     """Supervised fine-tuning with LoRA on slow→fast pairs (PIE, section 3)."""
 
     method: str = field(default="sft", metadata={"help": "training method: sft or rrhf"})
-    base: str = field(default=DEFAULT_MODEL, metadata={"help": "base model: alias, Hub id or local directory"})
-    init_adapter: str | None = field(default=None, metadata={"help": "LoRA adapter directory to start from (None: a fresh adapter)"})
-    train: str = field(default="../shared/data/pie/train.jsonl", metadata={"help": "training pair file (PIE JSONL or user pairs)"})
-    val: str | None = field(default="../shared/data/pie/val.jsonl", metadata={"help": "evaluation pair file for the evaluation loss (None: none)"})
-    tests: str | None = field(default=None, metadata={"help": "folder of tests/{problem_id}/ case folders (None: tests/ beside the pair file)"})
-    max_pairs: int = field(default=0, metadata={"help": "use at most this many training pairs, shortest first (0: all)"})
-    val_pairs: int = field(default=0, metadata={"help": "evaluation pairs for the evaluation loss, shortest first (0: all)"})
-    max_tokens: int = field(default=1024, metadata={"help": "drop pairs whose prompt plus reply is longer, tokens"})
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank of a fresh adapter (an init_adapter keeps its own LoRA settings)"})
-    lora_alpha: int = field(default=32, metadata={"help": "LoRA scaling numerator (scale = alpha / r)"})
+    base: str = field(
+        default=DEFAULT_MODEL, metadata={"help": "base model: alias, Hub id or local directory"}
+    )
+    init_adapter: str | None = field(
+        default=None,
+        metadata={"help": "LoRA adapter directory to start from (None: a fresh adapter)"},
+    )
+    train: str = field(
+        default="../shared/data/pie/train.jsonl",
+        metadata={"help": "training pair file (PIE JSONL or user pairs)"},
+    )
+    val: str | None = field(
+        default="../shared/data/pie/val.jsonl",
+        metadata={"help": "evaluation pair file for the evaluation loss (None: none)"},
+    )
+    tests: str | None = field(
+        default=None,
+        metadata={
+            "help": "folder of tests/{problem_id}/ case folders (None: tests/ beside the pair file)"
+        },
+    )
+    max_pairs: int = field(
+        default=0,
+        metadata={"help": "use at most this many training pairs, shortest first (0: all)"},
+    )
+    val_pairs: int = field(
+        default=0,
+        metadata={"help": "evaluation pairs for the evaluation loss, shortest first (0: all)"},
+    )
+    max_tokens: int = field(
+        default=1024, metadata={"help": "drop pairs whose prompt plus reply is longer, tokens"}
+    )
+    lora_r: int = field(
+        default=16,
+        metadata={
+            "help": "LoRA rank of a fresh adapter (an init_adapter keeps its own LoRA settings)"
+        },
+    )
+    lora_alpha: int = field(
+        default=32, metadata={"help": "LoRA scaling numerator (scale = alpha / r)"}
+    )
     lora_dropout: float = field(default=0.05, metadata={"help": "dropout on the LoRA input"})
-    target_modules: list[str] = field(default_factory=lambda: list(ALL_LINEAR), metadata={"help": "module names that get LoRA adapters"})
+    target_modules: list[str] = field(
+        default_factory=lambda: list(ALL_LINEAR),
+        metadata={"help": "module names that get LoRA adapters"},
+    )
     learning_rate: float = field(default=2e-4, metadata={"help": "peak AdamW learning rate"})
     weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay"})
-    scheduler: str = field(default="cosine", metadata={"help": "learning-rate schedule after warm-up: cosine, linear or constant"})
+    scheduler: str = field(
+        default="cosine",
+        metadata={"help": "learning-rate schedule after warm-up: cosine, linear or constant"},
+    )
     warmup_steps: int = field(default=10, metadata={"help": "optimizer steps of linear warm-up"})
     batch_size: int = field(default=1, metadata={"help": "sequences per micro-batch (per device)"})
     grad_accum: int = field(default=8, metadata={"help": "micro-batches per optimizer step"})
-    max_steps: int = field(default=200, metadata={"help": "optimizer steps in all (RRHF: RL steps)"})
+    max_steps: int = field(
+        default=200, metadata={"help": "optimizer steps in all (RRHF: RL steps)"}
+    )
     max_grad_norm: float = field(default=1.0, metadata={"help": "gradient clipping norm (0: none)"})
-    log_every: int = field(default=1, metadata={"help": "log the training loss every N optimizer steps"})
-    eval_every: int = field(default=50, metadata={"help": "evaluation loss every N optimizer steps (0: only at the end)"})
-    save_every: int = field(default=50, metadata={"help": "checkpoint every N optimizer steps (0: only at the end)"})
-    seed: int = field(default=0, metadata={"help": "seed of the data order, the LoRA initialisation and sampling"})
+    log_every: int = field(
+        default=1, metadata={"help": "log the training loss every N optimizer steps"}
+    )
+    eval_every: int = field(
+        default=50,
+        metadata={"help": "evaluation loss every N optimizer steps (0: only at the end)"},
+    )
+    save_every: int = field(
+        default=50, metadata={"help": "checkpoint every N optimizer steps (0: only at the end)"}
+    )
+    seed: int = field(
+        default=0, metadata={"help": "seed of the data order, the LoRA initialisation and sampling"}
+    )
     device: str = field(default="auto", metadata={"help": "auto (CUDA if present), cpu or cuda"})
-    precision: str = field(default="auto", metadata={"help": "base weights: auto (bf16 on CUDA and CPUs with native bf16, else fp32), fp32 or bf16; LoRA weights stay fp32"})
-    gradient_checkpointing: bool = field(default=False, metadata={"help": "recompute activations in the backward pass (less memory)"})
+    precision: str = field(
+        default="auto",
+        metadata={
+            "help": "base weights: auto (bf16 on CUDA and CPUs with native bf16, else fp32), fp32 or bf16; LoRA weights stay fp32"
+        },
+    )
+    gradient_checkpointing: bool = field(
+        default=False, metadata={"help": "recompute activations in the backward pass (less memory)"}
+    )
 
     def __post_init__(self) -> None:
         checks = [
@@ -68,11 +123,26 @@ class SFTRecipe:
             (self.lora_r > 0 and self.lora_alpha > 0, "lora_r and lora_alpha must be > 0"),
             (0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
             (self.max_tokens > 0, "max_tokens must be > 0"),
-            (min(self.max_pairs, self.val_pairs, self.warmup_steps, self.eval_every, self.save_every) >= 0,
-             "max_pairs, val_pairs, warmup_steps, eval_every and save_every must be >= 0"),
+            (
+                min(
+                    self.max_pairs,
+                    self.val_pairs,
+                    self.warmup_steps,
+                    self.eval_every,
+                    self.save_every,
+                )
+                >= 0,
+                "max_pairs, val_pairs, warmup_steps, eval_every and save_every must be >= 0",
+            ),
             (self.log_every > 0, "log_every must be > 0"),
-            (self.scheduler in ("cosine", "linear", "constant"), "scheduler must be cosine, linear or constant"),
-            (self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "device must be auto, cpu or cuda[:N]"),
+            (
+                self.scheduler in ("cosine", "linear", "constant"),
+                "scheduler must be cosine, linear or constant",
+            ),
+            (
+                self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"),
+                "device must be auto, cpu or cuda[:N]",
+            ),
             (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
             (bool(self.target_modules), "target_modules must name at least one module"),
         ]
@@ -93,16 +163,36 @@ class RRHFRecipe(SFTRecipe):
 
     method: str = field(default="rrhf", metadata={"help": "training method: sft or rrhf"})
     rank_weight: float = field(default=1.0, metadata={"help": "a in loss = a * L_rank + L_tuning"})
-    samples: int = field(default=2, metadata={"help": "random samples per input (besides the greedy one and the target)"})
-    temperature: float = field(default=1.0, metadata={"help": "sampling temperature of the random samples"})
+    samples: int = field(
+        default=2,
+        metadata={"help": "random samples per input (besides the greedy one and the target)"},
+    )
+    temperature: float = field(
+        default=1.0, metadata={"help": "sampling temperature of the random samples"}
+    )
     top_k: int = field(default=50, metadata={"help": "top-k of the random samples"})
-    max_new_tokens: int = field(default=512, metadata={"help": "generation budget per candidate, tokens"})
-    workers: int = field(default=2, metadata={"help": "worker processes that run candidates against the tests"})
-    runs: int = field(default=5, metadata={"help": "most timed runs per candidate for the speed tier"})
-    min_speedup: float = field(default=1.10, metadata={"help": "smallest significant speedup (old/new) for the top tier"})
-    timeout_s: float = field(default=5.0, metadata={"help": "wall-clock limit per test run of a candidate, seconds"})
-    batch_size: int = field(default=1, metadata={"help": "must be 1: a micro-batch is one input's candidates"})
-    grad_accum: int = field(default=4, metadata={"help": "training inputs per RL step (one micro-batch of candidates each)"})
+    max_new_tokens: int = field(
+        default=512, metadata={"help": "generation budget per candidate, tokens"}
+    )
+    workers: int = field(
+        default=2, metadata={"help": "worker processes that run candidates against the tests"}
+    )
+    runs: int = field(
+        default=5, metadata={"help": "most timed runs per candidate for the speed tier"}
+    )
+    min_speedup: float = field(
+        default=1.10, metadata={"help": "smallest significant speedup (old/new) for the top tier"}
+    )
+    timeout_s: float = field(
+        default=5.0, metadata={"help": "wall-clock limit per test run of a candidate, seconds"}
+    )
+    batch_size: int = field(
+        default=1, metadata={"help": "must be 1: a micro-batch is one input's candidates"}
+    )
+    grad_accum: int = field(
+        default=4,
+        metadata={"help": "training inputs per RL step (one micro-batch of candidates each)"},
+    )
     warmup_steps: int = field(default=0, metadata={"help": "optimizer steps of linear warm-up"})
     learning_rate: float = field(default=1e-5, metadata={"help": "peak AdamW learning rate"})
 
@@ -110,12 +200,21 @@ class RRHFRecipe(SFTRecipe):
         super().__post_init__()
         checks = [
             (self.rank_weight >= 0, "rank_weight must be >= 0"),
-            (self.batch_size == 1, "batch_size must be 1 for rrhf (grad_accum sets the inputs per RL step)"),
+            (
+                self.batch_size == 1,
+                "batch_size must be 1 for rrhf (grad_accum sets the inputs per RL step)",
+            ),
             (self.samples >= 0, "samples must be >= 0"),
             (self.temperature > 0 and self.top_k > 0, "temperature and top_k must be > 0"),
-            (self.max_new_tokens > 0 and self.workers > 0, "max_new_tokens and workers must be > 0"),
+            (
+                self.max_new_tokens > 0 and self.workers > 0,
+                "max_new_tokens and workers must be > 0",
+            ),
             (self.runs >= 5, "runs must be >= 5 (the harness's timing test needs them)"),
-            (self.min_speedup >= 1 and self.timeout_s > 0, "min_speedup must be >= 1 and timeout_s > 0"),
+            (
+                self.min_speedup >= 1 and self.timeout_s > 0,
+                "min_speedup must be >= 1 and timeout_s > 0",
+            ),
         ]
         for ok, message in checks:
             if not ok:
@@ -127,7 +226,9 @@ _CLASSES: dict[str, type[SFTRecipe]] = {"sft": SFTRecipe, "rrhf": RRHFRecipe}
 
 def _coerce(name: str, value: Any, annotation: Any) -> Any:
     """``value`` checked against the field type ``annotation`` (int → float is allowed)."""
-    options = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    options = (
+        typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+    )
     if value is None and type(None) in options:
         return None
     for option in options:
@@ -155,7 +256,9 @@ def from_mapping(values: dict[str, Any], method: str | None = None) -> SFTRecipe
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise ConfigError(f"unknown recipe key(s) for {method}: {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        raise ConfigError(
+            f"unknown recipe key(s) for {method}: {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+        )
     converted = {name: _coerce(name, value, hints[name]) for name, value in values.items()}
     return cls(**{**converted, "method": method})
 
@@ -177,7 +280,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), value
 
 
-def load(path: Path | None, overrides: dict[str, Any] | None = None, method: str | None = None) -> SFTRecipe:
+def load(
+    path: Path | None, overrides: dict[str, Any] | None = None, method: str | None = None
+) -> SFTRecipe:
     """The recipe in the TOML file ``path`` (None: the defaults) with ``overrides`` applied;
     ``method`` ("sft" or "rrhf", e.g. from ``perfedit train rrhf``) must agree with the file's.
 
@@ -190,7 +295,9 @@ def load(path: Path | None, overrides: dict[str, Any] | None = None, method: str
         try:
             values = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
-            raise ConfigError(f"recipe {path} does not exist; see models/recipes/ for examples") from exc
+            raise ConfigError(
+                f"recipe {path} does not exist; see models/recipes/ for examples"
+            ) from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"recipe {path}: {exc}") from exc
         if method and values.get("method", method) != method:

@@ -45,8 +45,7 @@ class ProgramUnit:
     settings: Settings
 
     @classmethod
-    def of(cls, pair: Pair, propose: Proposer, settings: Settings, *,
-           ship: bool) -> ProgramUnit:
+    def of(cls, pair: Pair, propose: Proposer, settings: Settings, *, ship: bool) -> ProgramUnit:
         """The unit for ``pair``; with ``ship``, its case folder is read into the unit (for a
         unit that runs on another node), else the unit reads it where it is."""
         return cls(pair, pack_folder(pair.tests) if ship else None, propose, settings)
@@ -67,8 +66,13 @@ def evaluate_unit(unit: ProgramUnit) -> dict[str, Any]:
 def failed_record(pair: Pair, error: str) -> dict[str, Any]:
     """The record of a program whose unit died on every attempt: ``skipped`` (it counts in no
     metric, so no verdict is made up) and ``failed`` (a resumed evaluation runs it again)."""
-    return {"id": pair.id, "problem_id": pair.problem_id, "skipped": f"failed on the cluster: {error}",
-            "failed": True, "wall_s": 0.0}
+    return {
+        "id": pair.id,
+        "problem_id": pair.problem_id,
+        "skipped": f"failed on the cluster: {error}",
+        "failed": True,
+        "wall_s": 0.0,
+    }
 
 
 @dataclass(frozen=True)
@@ -79,13 +83,17 @@ class FileProposer:
 
     codes: dict[str, tuple[str, ...]]
 
-    def __call__(self, target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
+    def __call__(
+        self, target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
+    ) -> list[Candidate]:
         """The candidates for ``target`` (a script), labelled "greedy", "sample 1", ... (a
         :data:`~perfedit.proposers.Proposer`; ``feedback``, ``progress`` and ``cancel`` unused)."""
         codes = self.codes.get(target.source, ())
         labels = ["greedy", *(f"sample {i}" for i in range(1, len(codes)))]
-        return [Candidate(label, code, code) if code else Candidate.unusable(label)
-                for label, code in zip(labels, codes, strict=False)]
+        return [
+            Candidate(label, code, code) if code else Candidate.unusable(label)
+            for label, code in zip(labels, codes, strict=False)
+        ]
 
 
 def read_candidates(path: Path, pairs: list[Pair]) -> FileProposer:
@@ -107,13 +115,17 @@ def read_candidates(path: Path, pairs: list[Pair]) -> FileProposer:
             row = json.loads(line)
             key, candidates = row["id"], tuple(row["candidates"])
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise InputError(f"{path.name}:{number}: expected {{\"id\": ..., \"candidates\": [...]}} ({exc})") from exc
+            raise InputError(
+                f'{path.name}:{number}: expected {{"id": ..., "candidates": [...]}} ({exc})'
+            ) from exc
         if key in slow and candidates:
             codes[slow[key]] = candidates
     missing = [p.id for p in pairs if p.slow not in codes]
     if missing:
-        raise InputError(f"{path} has no candidates for {len(missing)} of the programs chosen (e.g. {', '.join(missing[:3])}); "
-                         "add them, or choose fewer with --programs")
+        raise InputError(
+            f"{path} has no candidates for {len(missing)} of the programs chosen (e.g. {', '.join(missing[:3])}); "
+            "add them, or choose fewer with --programs"
+        )
     return FileProposer(codes)
 
 
@@ -124,7 +136,9 @@ class NodeModelProposer:
 
     hosts: dict[str, Any]
 
-    def __call__(self, target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
+    def __call__(
+        self, target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
+    ) -> list[Candidate]:
         """The host's candidates for ``target``, greedy first (blocks while it generates; a
         :data:`~perfedit.proposers.Proposer`, ``feedback``, ``progress`` and ``cancel`` unused).
 
@@ -142,8 +156,10 @@ class NodeModelProposer:
             return ray.get(host.propose.remote(target))
         except RayActorError as exc:
             first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ModelError(f"the model host on Ray node {node[:12]} failed ({first_line}); "
-                             "is the model on every node (`perfedit model pull` there)?") from None
+            raise ModelError(
+                f"the model host on Ray node {node[:12]} failed ({first_line}); "
+                "is the model on every node (`perfedit model pull` there)?"
+            ) from None
 
 
 @dataclass(frozen=True)
@@ -154,7 +170,9 @@ class EndpointProposer:
     model: str
     settings: Settings
 
-    def __call__(self, target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn) -> list[Candidate]:
+    def __call__(
+        self, target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
+    ) -> list[Candidate]:
         """The server's candidates for ``target``, greedy first (a :data:`~perfedit.proposers.Proposer`)."""
         from perfedit.llm import shared
         from perfedit.proposers.model import model_proposer

@@ -76,18 +76,27 @@ def judge(group: RewardGroup) -> list[float] | None:
     with tempfile.TemporaryDirectory(prefix="perfedit-reward-") as folder:
         program = Path(folder) / "prog.py"
         program.write_text(group.slow, encoding="utf-8")
-        target, suite = locate(Request(path=program, source=group.slow, tests=group.tests), group.settings)
+        target, suite = locate(
+            Request(path=program, source=group.slow, tests=group.tests), group.settings
+        )
         with Harness(target, suite, group.settings) as harness:
             try:
                 harness.baseline(runs=1)
             except OriginalFailsTests:
                 return None
             candidates = [
-                Candidate(f"candidate {index}", code, code) if code is not None else Candidate.unusable(f"candidate {index}")
+                Candidate(f"candidate {index}", code, code)
+                if code is not None
+                else Candidate.unusable(f"candidate {index}")
                 for index, code in enumerate(group.candidates)
             ]
-            verdicts = validate_candidates(candidates, lambda c: harness.validate(c.label, c.source), {})
-            return [tier(code, verdict) for code, verdict in zip(group.candidates, verdicts, strict=True)]
+            verdicts = validate_candidates(
+                candidates, lambda c: harness.validate(c.label, c.source), {}
+            )
+            return [
+                tier(code, verdict)
+                for code, verdict in zip(group.candidates, verdicts, strict=True)
+            ]
 
 
 def reward_pool(workers: int) -> concurrent.futures.ProcessPoolExecutor:

@@ -88,7 +88,9 @@ class Candidates:
 
 def _program(reply: str, target: targets.Target) -> str | None:
     """The program a reply proposes, as the model proposer extracts it (None: no usable code)."""
-    return next((code for code in (fit_to_target(b, target) for b in extract_code(reply)) if code), None)
+    return next(
+        (code for code in (fit_to_target(b, target) for b in extract_code(reply)) if code), None
+    )
 
 
 def _trim(ids: list[int], end_ids: set[int], pad_id: int) -> list[int]:
@@ -99,49 +101,90 @@ def _trim(ids: list[int], end_ids: set[int], pad_id: int) -> list[int]:
     return [token for token in ids if token != pad_id]
 
 
-def propose(model: PeftModel, tokenizer: PreTrainedTokenizerBase, example: Example, recipe: RRHFRecipe) -> Candidates:
+def propose(
+    model: PeftModel, tokenizer: PreTrainedTokenizerBase, example: Example, recipe: RRHFRecipe
+) -> Candidates:
     """The candidates for one input: ``recipe.samples`` random samples (temperature, top-k;
     top-p off), one greedy reply and the target reply, generated without gradients."""
     prompt = example.input_ids[: example.prompt_tokens]
     inputs = torch.tensor([prompt], device=model.device)  # (1, P)
-    end_ids = set(model.generation_config.eos_token_id if isinstance(model.generation_config.eos_token_id, list)
-                  else [model.generation_config.eos_token_id])
-    common = {"max_new_tokens": recipe.max_new_tokens, "pad_token_id": tokenizer.pad_token_id,
-              "attention_mask": torch.ones_like(inputs)}
+    end_ids = set(
+        model.generation_config.eos_token_id
+        if isinstance(model.generation_config.eos_token_id, list)
+        else [model.generation_config.eos_token_id]
+    )
+    common = {
+        "max_new_tokens": recipe.max_new_tokens,
+        "pad_token_id": tokenizer.pad_token_id,
+        "attention_mask": torch.ones_like(inputs),
+    }
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        greedy = model.generate(inputs, do_sample=False, **common)[:, len(prompt):]  # (1, new)
-        sampled = model.generate(
-            inputs, do_sample=True, temperature=recipe.temperature, top_k=recipe.top_k, top_p=1.0,
-            num_return_sequences=recipe.samples, **common,
-        )[:, len(prompt):] if recipe.samples else greedy[:0]  # (samples, new)
+        greedy = model.generate(inputs, do_sample=False, **common)[:, len(prompt) :]  # (1, new)
+        sampled = (
+            model.generate(
+                inputs,
+                do_sample=True,
+                temperature=recipe.temperature,
+                top_k=recipe.top_k,
+                top_p=1.0,
+                num_return_sequences=recipe.samples,
+                **common,
+            )[:, len(prompt) :]
+            if recipe.samples
+            else greedy[:0]
+        )  # (samples, new)
     model.train(was_training)
-    generated = [_trim(row.tolist(), end_ids, tokenizer.pad_token_id) for row in (*sampled, *greedy)]
+    generated = [
+        _trim(row.tolist(), end_ids, tokenizer.pad_token_id) for row in (*sampled, *greedy)
+    ]
     target = reply_ids(example.pair.fast, tokenizer)
     kinds: list[Kind] = ["sample"] * recipe.samples
     kinds += ["greedy", "target"]
     script = targets.find(Path("prog.py"), example.pair.slow)
     # decode of one sequence of ids is a str (a list of str only for a batch).
-    programs = [_program(cast(str, tokenizer.decode(ids, skip_special_tokens=True)), script) for ids in generated]
+    programs = [
+        _program(cast(str, tokenizer.decode(ids, skip_special_tokens=True)), script)
+        for ids in generated
+    ]
     programs.append(_program(cast(str, tokenizer.decode(target, skip_special_tokens=True)), script))
     return Candidates(prompt, [*generated, target], kinds, programs)
 
 
-def input_loss(model: torch.nn.Module, candidates: Candidates, rewards: list[float], pad_id: int, rank_weight: float) -> tuple[torch.Tensor, dict[str, float]]:
+def input_loss(
+    model: torch.nn.Module,
+    candidates: Candidates,
+    rewards: list[float],
+    pad_id: int,
+    rank_weight: float,
+) -> tuple[torch.Tensor, dict[str, float]]:
     """The RRHF loss of one input (scalar) and numbers to log: ``rank``, ``tuning`` (nats) and
     the reward of each candidate kind (the mean over the samples)."""
-    batch = collate([(candidates.prompt + r, [IGNORE] * len(candidates.prompt) + r) for r in candidates.replies], pad_id)
+    batch = collate(
+        [
+            (candidates.prompt + r, [IGNORE] * len(candidates.prompt) + r)
+            for r in candidates.replies
+        ],
+        pad_id,
+    )
     # model is a transformers model, whose device nn.Module types as an attribute (Tensor | Module).
     device = cast(torch.device, model.device)
-    logprob, count = reply_logprobs(model, {k: v.to(device) for k, v in batch.items()})  # (K,), (K,)
+    logprob, count = reply_logprobs(
+        model, {k: v.to(device) for k, v in batch.items()}
+    )  # (K,), (K,)
     scores = logprob / count.clamp(min=1)  # (K,) length-normalised
     best = best_candidate(rewards, candidates.kinds)
     reward_tensor = torch.tensor(rewards, device=scores.device)  # (K,)
     loss, rank = rrhf_loss(scores, reward_tensor, -scores[best], rank_weight)
     samples = [r for r, k in zip(rewards, candidates.kinds, strict=True) if k == "sample"]
-    numbers = {"rank": float(rank.detach()), "tuning": float(-scores[best].detach()), "reward_greedy": rewards[-2],
-               "reward_target": rewards[-1], "reward_samples": sum(samples) / len(samples) if samples else 0.0}
+    numbers = {
+        "rank": float(rank.detach()),
+        "tuning": float(-scores[best].detach()),
+        "reward_greedy": rewards[-2],
+        "reward_target": rewards[-1],
+        "reward_samples": sum(samples) / len(samples) if samples else 0.0,
+    }
     return loss, numbers
 
 
@@ -153,7 +196,9 @@ def rl_pairs(recipe: RRHFRecipe) -> list[Pair]:
     """
     usable = [p for p in read_pairs(recipe, recipe.train) if _rewardable(p)]
     if not usable:
-        raise InputError(f"no pair in {recipe.train} is a script with a case folder; RRHF needs tests to reward candidates")
+        raise InputError(
+            f"no pair in {recipe.train} is a script with a case folder; RRHF needs tests to reward candidates"
+        )
     return usable
 
 
@@ -167,8 +212,14 @@ def _rewardable(pair: Pair) -> bool:
     return True
 
 
-def train_rrhf(recipe: RRHFRecipe, out: Path, *, resume: bool = True, show_progress: bool = True,
-               executor: Executor | None = None) -> TrainResult:
+def train_rrhf(
+    recipe: RRHFRecipe,
+    out: Path,
+    *,
+    resume: bool = True,
+    show_progress: bool = True,
+    executor: Executor | None = None,
+) -> TrainResult:
     """PerfRL's RRHF training as ``recipe`` says (start from an SFT adapter with
     ``init_adapter``), in the output folder ``out`` (layout and resuming as for SFT). The
     candidates are rewarded in ``recipe.workers`` local processes, or as one task per input on
@@ -183,9 +234,13 @@ def train_rrhf(recipe: RRHFRecipe, out: Path, *, resume: bool = True, show_progr
     val_pairs = read_pairs(recipe, recipe.val) if recipe.val else []
     accelerator = accelerator_for(recipe)
     model, tokenizer = load_model(recipe, accelerator.device)
-    train = render_all(train_pairs, tokenizer, recipe.max_tokens, recipe.max_pairs)  # the shortest inputs
+    train = render_all(
+        train_pairs, tokenizer, recipe.max_tokens, recipe.max_pairs
+    )  # the shortest inputs
     val = render_all(val_pairs, tokenizer, recipe.max_tokens, recipe.val_pairs) if val_pairs else []
-    settings = Settings(runs=recipe.runs, min_speedup=recipe.min_speedup, timeout_s=recipe.timeout_s)
+    settings = Settings(
+        runs=recipe.runs, min_speedup=recipe.min_speedup, timeout_s=recipe.timeout_s
+    )
     run = Run(recipe, out, model, accelerator)
     if resume:
         run.resume()
@@ -196,10 +251,16 @@ def train_rrhf(recipe: RRHFRecipe, out: Path, *, resume: bool = True, show_progr
     def step_loss(step: int, micro: int) -> tuple[torch.Tensor, dict[str, float]]:
         if step not in judged:  # generate for the whole step, then reward it in parallel
             judged.clear()
-            inputs = [micro_batch(train, recipe, accelerator, step, m)[0] for m in range(recipe.grad_accum)]
+            inputs = [
+                micro_batch(train, recipe, accelerator, step, m)[0]
+                for m in range(recipe.grad_accum)
+            ]
             proposed = [propose(policy, tokenizer, example, recipe) for example in inputs]
             # every training input has a case folder (rl_pairs keeps only those)
-            groups = [RewardGroup(e.pair.slow, cast(Path, e.pair.tests), tuple(c.programs), settings) for e, c in zip(inputs, proposed, strict=True)]
+            groups = [
+                RewardGroup(e.pair.slow, cast(Path, e.pair.tests), tuple(c.programs), settings)
+                for e, c in zip(inputs, proposed, strict=True)
+            ]
             judged[step] = list(zip(proposed, score_inputs(groups, pool), strict=True))
         candidates, rewards = judged[step][micro]
         if rewards is None:  # the slow program failed its tests in this run: nothing to rank

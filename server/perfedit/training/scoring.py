@@ -15,7 +15,9 @@ import torch.nn.functional as F
 from perfedit.training.pairs import IGNORE
 
 
-def collate(sequences: Sequence[tuple[list[int], list[int]]], pad_id: int) -> dict[str, torch.Tensor]:
+def collate(
+    sequences: Sequence[tuple[list[int], list[int]]], pad_id: int
+) -> dict[str, torch.Tensor]:
     """Right-padded tensors for ``(input_ids, labels)`` pairs: ``input_ids``, ``attention_mask``
     and ``labels``, each (B, T) with T the longest sequence; padding carries label
     :data:`~perfedit.training.pairs.IGNORE`.
@@ -38,7 +40,9 @@ def collate(sequences: Sequence[tuple[list[int], list[int]]], pad_id: int) -> di
     return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
 
 
-def reply_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def reply_logprobs(
+    model: torch.nn.Module, batch: dict[str, torch.Tensor]
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row of ``batch`` (from :func:`collate`, on the model's device): the summed
     log-probability of its labelled tokens (B,) in nats and their number (B,).
 
@@ -54,7 +58,9 @@ def reply_logprobs(model: torch.nn.Module, batch: dict[str, torch.Tensor]) -> tu
     if not labelled.any():
         raise ValueError("the batch has no labelled token")
     width = labels.shape[1]
-    first = int(labelled.float().argmax(dim=1)[labelled.any(dim=1)].min())  # earliest labelled column
+    first = int(
+        labelled.float().argmax(dim=1)[labelled.any(dim=1)].min()
+    )  # earliest labelled column
     first = max(first, 1)  # a label on the first token has no context to predict it from
     keep = width - first + 1  # logits at columns first-1 .. T-1 predict tokens first .. T
     logits = model(

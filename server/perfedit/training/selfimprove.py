@@ -51,21 +51,38 @@ class Outcome:
     skipped: str = ""
 
 
-def best_record(pair: Pair, target: Target, candidates: Sequence[Candidate], verdicts: Sequence[Verdict]) -> dict[str, Any] | None:
+def best_record(
+    pair: Pair, target: Target, candidates: Sequence[Candidate], verdicts: Sequence[Verdict]
+) -> dict[str, Any] | None:
     """The pair row for ``pair`` with the fastest significantly faster candidate as ``fast``
     (EffiCoder's selection), or None when none is; ``target`` is the slow program's target."""
     rows = [
-        {"code": c.code, "reward": tier(c.code or None, v), "speedup": v.comparison.speedup if v.comparison else None}
+        {
+            "code": c.code,
+            "reward": tier(c.code or None, v),
+            "speedup": v.comparison.speedup if v.comparison else None,
+        }
         for c, v in zip(candidates, verdicts, strict=True)
     ]
-    faster = [(v.comparison.speedup, c) for c, v in zip(candidates, verdicts, strict=True) if v.verdict == "faster" and v.comparison]
+    faster = [
+        (v.comparison.speedup, c)
+        for c, v in zip(candidates, verdicts, strict=True)
+        if v.verdict == "faster" and v.comparison
+    ]
     if not faster:
         return None
     speedup, best = max(faster, key=lambda item: item[0])
     return {
-        "slow": pair.slow, "fast": best.code, "kind": target.kind, "problem_id": pair.problem_id,
-        "id": f"{pair.id}:self-improve", "tests": str(pair.tests) if pair.tests else None, "passes": True,
-        "speedup": speedup, "source": "self-improve", "candidates": rows,
+        "slow": pair.slow,
+        "fast": best.code,
+        "kind": target.kind,
+        "problem_id": pair.problem_id,
+        "id": f"{pair.id}:self-improve",
+        "tests": str(pair.tests) if pair.tests else None,
+        "passes": True,
+        "speedup": speedup,
+        "source": "self-improve",
+        "candidates": rows,
     }
 
 
@@ -84,20 +101,37 @@ def improve_one(pair: Pair, model: ModelProvider, settings: Settings) -> Outcome
                 harness.baseline()
             except OriginalFailsTests as exc:
                 return Outcome(pair, None, 0, 0, f"the slow program fails its tests: {exc}")
-            candidates = list(model_proposer(model, settings)(target, NO_FEEDBACK, no_progress, never_cancelled))
+            candidates = list(
+                model_proposer(model, settings)(target, NO_FEEDBACK, no_progress, never_cancelled)
+            )
             seen = {syntax_key(target.code): "the original"}
-            verdicts = list(validate_candidates(candidates, lambda c: harness.validate(c.label, c.source), {}, seen=seen))
+            verdicts = list(
+                validate_candidates(
+                    candidates, lambda c: harness.validate(c.label, c.source), {}, seen=seen
+                )
+            )
     correct = sum(v.verdict != "rejected" for v in verdicts)
     record = best_record(pair, target, candidates, verdicts)
-    return Outcome(pair, record, len(candidates), correct, "" if record else "no significantly faster sample")
+    return Outcome(
+        pair, record, len(candidates), correct, "" if record else "no significantly faster sample"
+    )
 
 
-def self_improve(pairs: Sequence[Pair], model: ModelProvider, settings: Settings, out: Path,
-                 progress: TaskProgressFn = no_progress) -> Iterator[Outcome]:
+def self_improve(
+    pairs: Sequence[Pair],
+    model: ModelProvider,
+    settings: Settings,
+    out: Path,
+    progress: TaskProgressFn = no_progress,
+) -> Iterator[Outcome]:
     """:func:`improve_one` for every script pair with a case folder, in order, each record
     appended to the JSON Lines file ``out`` as soon as it exists (an interrupted run keeps what
     it wrote). Yields each outcome."""
-    usable = [p for p in pairs if p.kind == "script" and p.tests is not None and p.slow_passes is not False]
+    usable = [
+        p
+        for p in pairs
+        if p.kind == "script" and p.tests is not None and p.slow_passes is not False
+    ]
     out.parent.mkdir(parents=True, exist_ok=True)
     for index, pair in enumerate(usable):
         progress(f"self-improving {pair.problem_id or pair.id}", index, len(usable))

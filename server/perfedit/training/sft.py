@@ -44,11 +44,15 @@ def example_order(count: int, seed: int, epoch: int) -> list[int]:
     return order
 
 
-def micro_batch(items: Sequence[T], recipe: SFTRecipe, accelerator: Accelerator, step: int, micro: int) -> list[T]:
+def micro_batch(
+    items: Sequence[T], recipe: SFTRecipe, accelerator: Accelerator, step: int, micro: int
+) -> list[T]:
     """The ``batch_size`` items of micro-batch ``micro`` of optimizer step ``step`` for this
     process: the data is walked in epochs of :func:`example_order`, each process taking its own
     slice, so the order depends only on (seed, step) and a resumed run sees the same batches."""
-    start = ((step * recipe.grad_accum + micro) * accelerator.num_processes + accelerator.process_index) * recipe.batch_size
+    start = (
+        (step * recipe.grad_accum + micro) * accelerator.num_processes + accelerator.process_index
+    ) * recipe.batch_size
     chosen = []
     for position in range(start, start + recipe.batch_size):
         epoch, index = divmod(position, len(items))
@@ -57,10 +61,19 @@ def micro_batch(items: Sequence[T], recipe: SFTRecipe, accelerator: Accelerator,
 
 
 def _batch(examples: list[Example], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device) for k, v in collate([(e.input_ids, e.labels) for e in examples], pad_id).items()}
+    return {
+        k: v.to(device)
+        for k, v in collate([(e.input_ids, e.labels) for e in examples], pad_id).items()
+    }
 
 
-def mean_loss(model: torch.nn.Module, examples: list[Example], pad_id: int, accelerator: Accelerator, batch_size: int) -> float:
+def mean_loss(
+    model: torch.nn.Module,
+    examples: list[Example],
+    pad_id: int,
+    accelerator: Accelerator,
+    batch_size: int,
+) -> float:
     """Mean cross-entropy per reply token (nats) of ``model`` over ``examples``, without
     gradients; the processes share the examples and sum their totals."""
     nll = torch.zeros((), device=accelerator.device)
@@ -68,14 +81,18 @@ def mean_loss(model: torch.nn.Module, examples: list[Example], pad_id: int, acce
     mine = examples[accelerator.process_index :: accelerator.num_processes]
     with torch.no_grad():
         for start in range(0, len(mine), batch_size):
-            logprob, count = reply_logprobs(model, _batch(mine[start : start + batch_size], pad_id, accelerator.device))
+            logprob, count = reply_logprobs(
+                model, _batch(mine[start : start + batch_size], pad_id, accelerator.device)
+            )
             nll -= logprob.sum()
             tokens += count.sum()
     nll, tokens = accelerator.reduce(nll, "sum"), accelerator.reduce(tokens, "sum")
     return float(nll / tokens.clamp(min=1))
 
 
-def train_sft(recipe: SFTRecipe, out: Path, *, resume: bool = True, show_progress: bool = True) -> TrainResult:
+def train_sft(
+    recipe: SFTRecipe, out: Path, *, resume: bool = True, show_progress: bool = True
+) -> TrainResult:
     """Fine-tune a LoRA adapter as ``recipe`` says, in the output folder ``out`` (see
     :mod:`perfedit.training.trainer` for its layout); with ``resume``, continue from the latest
     checkpoint there.
@@ -90,7 +107,11 @@ def train_sft(recipe: SFTRecipe, out: Path, *, resume: bool = True, show_progres
     accelerator = accelerator_for(recipe)
     model, tokenizer = load_model(recipe, accelerator.device)
     train = pair_files.render_all(train_pairs, tokenizer, recipe.max_tokens, recipe.max_pairs)
-    val = pair_files.render_all(val_pairs, tokenizer, recipe.max_tokens, recipe.val_pairs) if val_pairs else []
+    val = (
+        pair_files.render_all(val_pairs, tokenizer, recipe.max_tokens, recipe.val_pairs)
+        if val_pairs
+        else []
+    )
     run = Run(recipe, out, model, accelerator)
     if resume:
         run.resume()
@@ -99,14 +120,27 @@ def train_sft(recipe: SFTRecipe, out: Path, *, resume: bool = True, show_progres
     def step_loss(step: int, micro: int) -> tuple[torch.Tensor, dict[str, float]]:
         # Normalise by the reply tokens of the whole step, so that the step's loss is the mean
         # over its tokens however they fall into micro-batches.
-        step_examples = [micro_batch(train, recipe, accelerator, step, m) for m in range(recipe.grad_accum)]
+        step_examples = [
+            micro_batch(train, recipe, accelerator, step, m) for m in range(recipe.grad_accum)
+        ]
         step_tokens = sum(e.reply_tokens for batch in step_examples for e in batch)
-        logprob, count = reply_logprobs(run.model, _batch(step_examples[micro], pad_id, accelerator.device))
+        logprob, count = reply_logprobs(
+            run.model, _batch(step_examples[micro], pad_id, accelerator.device)
+        )
         return -logprob.sum() / step_tokens, {"tokens": float(count.sum())}
 
     def evaluate() -> dict[str, float]:
-        return {"loss": mean_loss(run.model, val, pad_id, accelerator, recipe.batch_size), "pairs": float(len(val))}
+        return {
+            "loss": mean_loss(run.model, val, pad_id, accelerator, recipe.batch_size),
+            "pairs": float(len(val)),
+        }
 
-    run.log("data", {"train_pairs": len(train), "val_pairs": len(val),
-                     "train_tokens": sum(len(e.input_ids) for e in train)})
+    run.log(
+        "data",
+        {
+            "train_pairs": len(train),
+            "val_pairs": len(val),
+            "train_tokens": sum(len(e.input_ids) for e in train),
+        },
+    )
     return run.train(step_loss, evaluate if val else None, show_progress=show_progress)
