@@ -9,12 +9,21 @@ program, model and timing settings:
 * + both: rules and model candidates, refined together (what ``perfedit suggest`` does);
 * + minimisation: the "+ both" winner with unneeded hunks reverted (delta debugging).
 
+Switches for issue 15's steps, each run on or off for the whole run (compare two runs' --out
+files; the default --out names the switches): ``--exemplars PATH`` (retrieved slow→fast
+exemplars, PIE section 3.1; off without it), ``--no-strategies`` (samples all from the plain
+prompt at one temperature, instead of spread over strategies and temperatures) and
+``--no-refine-retry`` (a refinement that repeats an earlier candidate is dropped at once
+instead of being asked again once). Grounded explanations and trivia-preserving minimisation are not
+switched: they change no figure here.
+
 One run per program serves all five: candidates are generated once, and a candidate met again
 (same syntax tree) or a greedy refinement prompt asked again reuses the first result. Each
 configuration's wall time is the sum of the parts it uses (baseline, generation, the
 validation of its candidates, refinement, minimisation), as if it had run alone; the model's
 explanation is left out. Metrics (perfedit.metrics): %Correct, %OPT, SP and RTR, mean changed
-lines of the suggestion, median wall time per program.
+lines of the suggestion, mean distinct correct candidates (duplicates by syntax tree counted
+once), median wall time per program.
 
 Datasets: PIE ``val.jsonl`` slow programs that pass their sample tests (script mode, stdin/stdout
 cases, round-robin over problems as bench/pie_val.py) and ENAMEL problems (bench/enamel_tasks.py:
@@ -23,6 +32,7 @@ expert solution validated the same way as the ceiling).
 
 Usage: python bench/ablation.py pie --data ../shared/data/pie --programs 30
        python bench/ablation.py enamel --data ../shared/data/enamel --programs 20
+       python bench/ablation.py pie --programs 19 --exemplars ../shared/data/pie --no-strategies
 Each program's record is appended to --out as a JSON line, so an interrupted run resumes;
 ``--report`` prints the summary of the programs already there.
 """
@@ -71,7 +81,7 @@ class MemoModel(ChatModel):
     def replies(
         self, messages: list[dict[str, str]], *, num_samples: int = 8, **options: Any
     ) -> Iterator[Reply]:
-        if num_samples:
+        if num_samples or not options.get("greedy", True):  # only a greedy reply is remembered
             fresh: Iterable[Reply] = self._model.replies(
                 messages, num_samples=num_samples, **options
             )
@@ -98,6 +108,7 @@ def _record(
         "speedup": winner.comparison.speedup if winner and winner.comparison else None,
         "winner": winner.label if winner else None,
         "changed_lines": changed_lines,
+        "distinct_correct": sum(v.verdict != "rejected" for v in verdicts),
         "wall_s": wall_s,
     }
 
@@ -192,8 +203,10 @@ def pie_programs(
 ) -> Iterator[tuple[str, Request, Path | None]]:
     """(name, request, ceiling) for ``count`` passing slow programs of val.jsonl (script mode)."""
     for row in select_programs(data, count):
-        folder = workdir / row["submission_id_v0"]
-        folder.mkdir()
+        folder = (
+            workdir / row["problem_id"] / row["submission_id_v0"]
+        )  # the problem in the path: retrieval skips it
+        folder.mkdir(parents=True)
         program = folder / "prog.py"
         program.write_text(row["slow"])
         yield (
@@ -237,8 +250,8 @@ def summary(records: list[dict[str, Any]]) -> str:
         results = [r["configs"][name] for r in records]
         rows.append((name, summarise([Outcome(r["correct"], r["speedup"]) for r in results])))
     table = markdown_table(rows).splitlines()
-    table[0] += " mean changed lines | median wall time / program |"
-    table[1] += "---|---|"
+    table[0] += " mean changed lines | mean distinct correct | median wall time / program |"
+    table[1] += "---|---|---|"
     for index, name in enumerate(CONFIGS, start=2):
         sizes = [
             r["configs"][name]["changed_lines"]
@@ -246,6 +259,10 @@ def summary(records: list[dict[str, Any]]) -> str:
             if r["configs"][name]["changed_lines"] is not None
         ]
         table[index] += f" {statistics.mean(sizes):.1f} |" if sizes else " – |"
+        distinct = [r["configs"][name].get("distinct_correct") for r in records]
+        table[index] += (
+            f" {statistics.mean(distinct):.1f} |" if distinct and None not in distinct else " – |"
+        )
         table[index] += (
             f" {statistics.median(r['configs'][name]['wall_s'] for r in records):.1f} s |"
         )
@@ -274,15 +291,48 @@ def main() -> None:
         help="sampled candidates besides the greedy one",
     )
     parser.add_argument(
-        "--out", type=Path, help="JSON lines (default .bench-out/ablation-<dataset>.jsonl)"
+        "--exemplars",
+        type=Path,
+        help="retrieval on: a pair file or PIE folder to retrieve prompt exemplars from",
+    )
+    parser.add_argument(
+        "--no-strategies",
+        action="store_true",
+        help="strategies off: all samples from the plain prompt at one temperature",
+    )
+    parser.add_argument(
+        "--no-refine-retry",
+        action="store_true",
+        help="refinement retry off: a repeated refinement is not asked again",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="JSON lines (default .bench-out/ablation-<dataset>[-retrieval][-nostrategies][-noretry].jsonl)",
     )
     parser.add_argument(
         "--report", action="store_true", help="only summarise the programs already in --out"
     )
     args = parser.parse_args()
     data = args.data or Path("../shared/data") / args.dataset
-    out = args.out or Path(f".bench-out/ablation-{args.dataset}.jsonl")
-    settings = config.Settings(model=args.model, samples=args.samples, explain=False)
+    switches = "".join(
+        tag
+        for on, tag in (
+            (args.exemplars, "-retrieval"),
+            (args.no_strategies, "-nostrategies"),
+            (args.no_refine_retry, "-noretry"),
+        )
+        if on
+    )
+    out = args.out or Path(f".bench-out/ablation-{args.dataset}{switches}.jsonl")
+    settings = config.Settings(
+        model=args.model,
+        samples=args.samples,
+        explain=False,
+        exemplars=str(args.exemplars.resolve()) if args.exemplars else None,
+        strategies=not args.no_strategies,
+        refine_retry=not args.no_refine_retry,
+    )
     model = functools.partial(shared, settings.model)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = (
@@ -319,12 +369,20 @@ def main() -> None:
                 for c, r in record["configs"].items()
             )
             print(f"[{index}] {name}: {line} ({record['total_s']:.0f} s)", flush=True)
+    flags = "".join(
+        [
+            f" --exemplars {args.exemplars}" if args.exemplars else "",
+            " --no-strategies" if args.no_strategies else "",
+            " --no-refine-retry" if args.no_refine_retry else "",
+        ]
+    )
     print(
-        f"\ncommand: python bench/ablation.py {args.dataset} --data {data} --programs {args.programs} --model {args.model} --samples {args.samples}"
+        f"\ncommand: python bench/ablation.py {args.dataset} --data {data} --programs {args.programs} --model {args.model} --samples {args.samples}{flags}"
     )
     print(
         f"settings: samples={settings.samples}, runs={settings.runs}, refine_rounds={settings.refine_rounds}, "
-        f"minimise_validations={settings.minimise_validations}; {len(records)} programs"
+        f"minimise_validations={settings.minimise_validations}, exemplars={settings.exemplars}, strategies={settings.strategies}, "
+        f"refine_retry={settings.refine_retry}; {len(records)} programs"
     )
     print(summary(records))
 

@@ -157,6 +157,15 @@ def test_stub_winner_applied_and_reported_as_json(dedupe_project: Path, tmp_path
     assert report["p_value"] < 0.05 and report["tests"]["passed"] == 2
     assert "+    return list(dict.fromkeys(items))" in report["diff"]
     assert [c["verdict"] for c in report["candidates"]] == ["rejected", "faster"]
+    assert report["distinct_correct_candidates"] == 1
+    assert (
+        report["lines_removed_by_minimisation"]
+        == report["changed_lines_before_minimisation"] - report["changed_lines"]
+        >= 0
+    )
+    assert report["reason"].startswith(
+        "Duplicates are dropped by dict.fromkeys"
+    )  # grounded in the diff, no model asked
     assert "dict.fromkeys" in (dedupe_project / "dedupe.py").read_text()
 
 
@@ -323,4 +332,8 @@ def test_real_model_generates_candidates(dedupe_project: Path):
         else list(report["candidates"])
     )
     from_model = {label.split(" → ")[0] for label in labels if not label.startswith("rule")}
-    assert from_model and from_model <= {"greedy", "sample 1", "sample 2"}
+    assert from_model and from_model <= {
+        "greedy",
+        "sample 1 (algorithm)",
+        "sample 2 (built-ins)",
+    }  # samples over strategies

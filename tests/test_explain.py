@@ -1,6 +1,14 @@
-"""Explanations: the model's reason is cut to two clean sentences."""
+"""Explanations: the model's reason is cut to two clean sentences, and the reason shown is
+grounded in the diff (rule-derived unless the model's sentence agrees with it)."""
+
+from pathlib import Path
+
+import pytest
 
 from perfedit.ask import why_faster
+from perfedit.explain import agrees, changes, grounded_reason
+from perfedit.proposers.rules import RULES
+from test_rules import CASES
 
 
 class CannedModel:
@@ -22,3 +30,56 @@ def test_why_faster_keeps_two_sentences_without_list_markers_or_code():
     assert why_faster(CannedModel(reply), "a", "b") == (
         "The new version avoids unused imports. Importing datetime costs time at start-up."
     )
+
+
+# --- The reason grounded in the diff (issue 15) -------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+DEDUPE = (EXAMPLES / "dedupe" / "dedupe.py").read_text()
+SCRIPT = (EXAMPLES / "script" / "seen_before.py").read_text()
+FALSE_REASON = (
+    "Sets are implemented as hash tables, which are generally faster than dictionaries for lookups."
+)
+FROMKEYS = "def unique_in_order(items):\n    return list(dict.fromkeys(items))\n"
+SEEN_SET = (
+    "def unique_in_order(items):\n    seen = set()\n    result = []\n    for item in items:\n"
+    "        if item not in seen:\n            seen.add(item)\n            result.append(item)\n    return result\n"
+)
+SCRIPT_SET = SCRIPT.replace("seen = []", "seen = set()").replace("seen.append", "seen.add")
+
+
+def test_the_false_readme_reason_is_replaced_on_both_examples():
+    """README's two examples: the model's sentence names sets *and* dictionaries, but each diff
+    uses only one of them, so the rule-derived sentence is shown instead."""
+    assert grounded_reason(DEDUPE, FROMKEYS, FALSE_REASON) == (
+        "Duplicates are dropped by dict.fromkeys in one C-level pass with hashing (O(n)) instead of "
+        "testing each item against a growing list (O(n²))."
+    )
+    for original, faster in ((DEDUPE, SEEN_SET), (SCRIPT, SCRIPT_SET)):
+        reason = grounded_reason(original, faster, FALSE_REASON)
+        assert reason.startswith(
+            "Membership tests now look up a set (a hash lookup, O(1) on average) instead of scanning a list (O(n))."
+        )
+        assert "O(n²)" in reason  # the membership test was inside the loop
+
+
+def test_a_model_reason_that_agrees_with_the_diff_is_kept():
+    good = "Checking membership in a set is O(1), while scanning the list is O(n)."
+    assert agrees(good, SCRIPT, SCRIPT_SET) and grounded_reason(SCRIPT, SCRIPT_SET, good) == good
+    assert not agrees(
+        "The code is faster because it uses a better approach.", SCRIPT, SCRIPT_SET
+    )  # names nothing
+    assert not agrees("A deque and a set are used.", SCRIPT, SCRIPT_SET)  # a deque appears nowhere
+    assert (
+        grounded_reason("x = 1\n", "x = 2\n", "Nothing named.") == ""
+    )  # no rule, no agreement: no reason
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_rule_rewrite_gets_a_rule_derived_reason(name: str):
+    code = CASES[name][0]
+    rewritten = RULES[name](code, "function")
+    assert rewritten is not None
+    found = changes(code, rewritten)
+    assert found, f"no change named for rule {name!r}"
+    assert grounded_reason(code, rewritten, FALSE_REASON) == " ".join(c.sentence for c in found[:2])

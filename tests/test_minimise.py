@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from perfedit.config import Settings
-from perfedit.minimise import apply, ddmin, hunks, minimise
+from perfedit.minimise import apply, ddmin, hunks, keep_trivia, minimise
 from perfedit.targets import find
 from perfedit.testsource import discover
 from perfedit.timing import Comparison
@@ -99,6 +99,54 @@ def test_a_dropped_docstring_comes_back_without_running_anything():
         == 'def g(y):\n    """Keep me."""\n    y = list(y)\n    s = set(y)\n    return [v for v in y if v in s]\n'
     )
     assert result.validations == 0
+
+
+def test_a_hunk_that_alone_makes_it_slower_is_dropped():
+    """The issue's case: the winner is 3x, the needed hunk alone 2.5x (short of the 0.9 floor, so
+    ddmin keeps both), the other hunk alone 0.34x: it goes."""
+    original, candidate = "a = 1\nb = 2\nc = 3\n", "a = 10\nb = 2\nc = 30\n"
+
+    def check(source: str) -> Verdict:
+        if "a = 10" in source and "c = 30" in source:
+            return faster(speedup=3.0)
+        if "a = 10" in source:
+            return faster(speedup=2.5)
+        return Verdict(
+            "x", "not_faster", "", 2, 2, Comparison(1.0, 1 / 0.34, 0.34, (0.3, 0.4), 0.99, False)
+        )
+
+    result = minimise(original, candidate, faster(speedup=3.0), check)
+    assert result.source == "a = 10\nb = 2\nc = 3\n"
+    assert result.verdict.comparison is not None and result.verdict.comparison.speedup == 2.5
+    assert (result.changed_lines_before, result.changed_lines_after) == (4, 2)
+
+
+def test_a_users_comment_inside_the_function_survives_when_the_candidate_dropped_it():
+    original = (
+        "def g(y):\n    out = []\n    # keep the first of each, in order (ticket 42)\n    for v in y:\n"
+        "        if v not in out:\n            out.append(v)\n\n    return out\n"
+    )
+    candidate = "def g(y):\n    # use a dict: O(1) lookups\n    return list(dict.fromkeys(y))\n"
+
+    def check(source: str) -> Verdict:
+        raise AssertionError("one substantive hunk: nothing to validate")
+
+    result = minimise(original, candidate, faster(), check)
+    assert (
+        result.source
+        == "def g(y):\n    # keep the first of each, in order (ticket 42)\n    return list(dict.fromkeys(y))\n\n"
+    )
+    assert "O(1) lookups" not in result.source  # the comment the candidate added is gone
+    assert result.changed_lines_after < result.changed_lines_before
+
+
+def test_keep_trivia_leaves_strings_and_untouched_lines_alone():
+    original = 'x = 1\ns = """\n# inside a string\n"""\ny = 2\n'
+    candidate = 'x = 10\ns = """\n"""\ny = 2\n'
+    assert (
+        keep_trivia(original, candidate) == candidate
+    )  # putting the line back would change the string
+    assert keep_trivia(ORIGINAL, CANDIDATE) == CANDIDATE
 
 
 def test_validation_budget_is_respected():

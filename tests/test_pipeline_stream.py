@@ -52,7 +52,14 @@ class PacedModel(ChatModel):
 
 def settings(**changes) -> Settings:
     return Settings(
-        runs=5, rules=False, refine_rounds=0, minimise=False, explain=False, samples=2, **changes
+        runs=5,
+        rules=False,
+        refine_rounds=0,
+        minimise=False,
+        explain=False,
+        samples=2,
+        strategies=False,
+        **changes,
     )
 
 

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from perfedit.config import Settings
+from perfedit.llm import ChatModel, Reply
 from perfedit.progress import never_cancelled, no_progress
-from perfedit.prompts import fix_messages, optimize_with_test_messages
+from perfedit.prompts import fenced, fix_messages, optimize_with_test_messages, retry_messages
 from perfedit.proposers import Candidate, Feedback
 from perfedit.refine import refiner
 from perfedit.targets import find
@@ -61,3 +62,79 @@ def test_real_model_refines_failed_and_correct_candidates(script_project: Path):
         refine(target, Feedback(suite, candidates, verdicts), no_progress, never_cancelled)
     )
     assert [c.label for c in refined] == ["bad → fixed", "good → optimised"]
+
+
+class RepeatingModel(ChatModel):
+    """A test double for the retry rule (not for the model): its first reply repeats ``GOOD``, and
+    once the prompt says so it replies ``FASTER``, or ``GOOD`` again when ``stubborn``."""
+
+    name, backend, load_seconds = "repeating", "test", 0.0
+
+    def __init__(self, stubborn: bool = False) -> None:
+        self.stubborn = stubborn
+        self.prompts: list[str] = []
+
+    def replies(self, messages, *, num_samples=8, **options):
+        self.prompts.append(messages[-1]["content"])
+        told = "same code as an earlier candidate (good)" in messages[-1]["content"]
+        yield Reply(fenced(FASTER if told and not self.stubborn else GOOD), 7, 0.0)
+
+
+FASTER = "import sys\nseen = set()\nout = []\nfor x in sys.stdin.read().split()[1:]:\n    out.append('YES' if x in seen else 'NO')\n    seen.add(x)\nprint('\\n'.join(out))\n"
+
+
+def _good_feedback(script_project: Path):
+    path = script_project / "seen_before.py"
+    target = find(path, path.read_text())
+    suite = discover(target)
+    good = Candidate("good", GOOD, target.replace(GOOD))
+    with Harness(target, suite, Settings(runs=5)) as harness:
+        harness.baseline(runs=1)
+        verdict = harness.validate("good", good.source)
+    assert verdict.verdict != "rejected" and verdict.per_test_s
+    return target, Feedback(
+        suite, {"good": good}, [verdict], hot_lines={"good": [(5, 0.002), (4, 0.001)]}
+    )
+
+
+def test_a_repeated_refinement_is_retried_once_told_so_else_skipped(script_project: Path):
+    target, feedback = _good_feedback(script_project)
+    model = RepeatingModel()
+    refined = list(
+        refiner(lambda: model, Settings(refine_candidates=1))(
+            target, feedback, no_progress, never_cancelled
+        )
+    )
+    assert [c.label for c in refined] == [
+        "good → optimised (retried)"
+    ] and "seen = set()" in refined[0].code
+    assert refined[0].tokens == 14 and len(model.prompts) == 2
+    assert (
+        "line 5 (2.00 ms): print('YES' if x in seen else 'NO')" in model.prompts[0]
+    )  # the hot lines, hottest first
+    stubborn = RepeatingModel(stubborn=True)
+    assert (
+        list(refiner(lambda: stubborn, Settings())(target, feedback, no_progress, never_cancelled))
+        == []
+    )
+    assert len(stubborn.prompts) == 2  # asked again once, then skipped
+    no_retry = RepeatingModel()
+    assert (
+        list(
+            refiner(lambda: no_retry, Settings(refine_retry=False))(
+                target, feedback, no_progress, never_cancelled
+            )
+        )
+        == []
+    )
+    assert len(no_retry.prompts) == 1
+
+
+def test_retry_prompt_names_the_repeated_candidate():
+    messages = retry_messages(
+        fix_messages("x = 1", "script", "t", "e"), "```python\nx = 1\n```", "sample 2"
+    )
+    assert [m["role"] for m in messages][-3:] == ["user", "assistant", "user"]
+    assert "same code as an earlier candidate (sample 2)" in messages[-1]["content"]
+    plain = optimize_with_test_messages("a\nb\n", "script", "t", 0.001)[-1]["content"]
+    assert "Where the time goes" not in plain

@@ -2,7 +2,8 @@
 :class:`~perfedit.llm.ChatModel` and reads the reply.
 
 * :func:`faster_versions`: the greedy reply and ``samples`` samples to the few-shot prompt
-  (PIE, sections 3.1 and 3.3), used by the model proposer;
+  (PIE, sections 3.1 and 3.3), the samples spread over distinct strategies and temperatures
+  (:func:`sample_plan`), used by the model proposer;
 * :func:`fixed_version` and :func:`faster_on_test`: PerfCodeGen's correctness and performance
   rounds (Peng et al. 2024, section 2), used by refinement;
 * :func:`why_faster`: a short reason a validated version is faster (PIE appendix C style).
@@ -14,19 +15,23 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from perfedit.prompts import (
+    STRATEGIES,
     explain_messages,
     fix_messages,
     optimize_messages,
     optimize_with_test_messages,
+    retry_messages,
 )
 
 if TYPE_CHECKING:
     from perfedit.config import Settings
     from perfedit.llm import ChatModel, Messages, Reply
+    from perfedit.retrieval import Exemplar
     from perfedit.targets import Target
 
 #: ``model()``: the (cached, lazily loaded) model; raises ModelMissing when it is not here.
@@ -47,21 +52,100 @@ def extract_code(reply: str) -> list[str]:
     return blocks or [reply]
 
 
+#: The sampling temperatures of the strategy groups run from ``temperature`` times the first to
+#: times the second factor (the first group coolest).
+TEMPERATURE_SPREAD = (0.75, 1.25)
+
+
+@dataclass(frozen=True)
+class SampleGroup:
+    """One call of the model: the prompt with ``strategy`` (None: plain), its greedy reply and
+    ``samples`` more sampled at ``temperature`` (``greedy`` False: no greedy reply, 1 +
+    ``samples`` sampled); ``seed`` seeds the samples."""
+
+    strategy: str | None
+    samples: int
+    temperature: float
+    seed: int | None
+    greedy: bool = True
+
+    @property
+    def replies(self) -> int:
+        """Replies the group yields: its greedy one and the samples."""
+        return 1 + self.samples
+
+
+def sample_plan(
+    samples: int,
+    temperature: float,
+    seed: int | None,
+    strategies: bool = True,
+    kind: str = "script",
+) -> list[SampleGroup]:
+    """How the greedy reply and ``samples`` samples are drawn (1 + ``samples`` replies in all).
+
+    Without ``strategies``: one group, PIE's greedy + k samples at ``temperature`` (section 3.3).
+    With them (SBLLM-style diversity): the plain prompt's greedy reply, then the ``samples`` replies
+    spread evenly over the :data:`~perfedit.prompts.STRATEGIES`, all sampled, the groups'
+    temperatures spread over :data:`TEMPERATURE_SPREAD` around ``temperature`` and their seeds apart. A function
+    (``kind``) gets no I/O strategy: its callers do the I/O.
+    """
+    if not strategies or samples == 0:
+        return [SampleGroup(None, samples, temperature, seed)]
+    names = [name for name in STRATEGIES if kind == "script" or name != "I/O"][:samples]
+    share, extra = divmod(samples, len(names))
+    low, high = TEMPERATURE_SPREAD
+    groups = [SampleGroup(None, 0, temperature, seed)]
+    for index, name in enumerate(names):
+        fraction = index / (len(names) - 1) if len(names) > 1 else 0.5
+        groups.append(
+            SampleGroup(
+                name,
+                share + (index < extra) - 1,
+                round(temperature * (low + (high - low) * fraction), 3),
+                None if seed is None else seed + 1000 * (index + 1),
+                greedy=False,
+            )
+        )
+    return groups
+
+
 def faster_versions(
-    model: ChatModel, target: Target, settings: Settings, should_stop: Callable[[], bool]
-) -> Iterator[Reply]:
-    """The greedy reply asking for a faster ``target``, then ``settings.samples`` replies sampled
-    at ``settings.temperature`` (at most ``settings.max_new_tokens`` tokens each), each yielded
-    once complete. Raises Cancelled once ``should_stop()`` is true, ModelError."""
-    return model.replies(
-        optimize_messages(textwrap.dedent(target.code), target.kind),
-        num_samples=settings.samples,
-        temperature=settings.temperature,
-        max_new_tokens=settings.max_new_tokens,
-        seed=settings.seed,
-        should_stop=should_stop,
-        stop_strings=[CLOSING_FENCE],
-    )
+    model: ChatModel,
+    target: Target,
+    settings: Settings,
+    should_stop: Callable[[], bool],
+    exemplars: Sequence[Exemplar] = (),
+) -> Iterator[tuple[str, Reply]]:
+    """``(label, reply)`` for the greedy reply asking for a faster ``target`` ("greedy") and
+    ``settings.samples`` more ("sample 3", or "sample 3 (built-ins)" under a strategy), drawn as
+    :func:`sample_plan` says (``settings.strategies``, ``temperature``, ``seed``), at most
+    ``settings.max_new_tokens`` tokens each, each yielded once complete. ``exemplars`` are the
+    prompt's demonstrations (retrieved, PIE section 3.1; empty: the built-in one). Raises
+    Cancelled once ``should_stop()`` is true, ModelError."""
+    code = textwrap.dedent(target.code)
+    count = 0
+    for group in sample_plan(
+        settings.samples, settings.temperature, settings.seed, settings.strategies, target.kind
+    ):
+        replies = model.replies(
+            optimize_messages(code, target.kind, exemplars, group.strategy),
+            num_samples=group.samples,
+            temperature=group.temperature,
+            max_new_tokens=settings.max_new_tokens,
+            seed=group.seed,
+            should_stop=should_stop,
+            stop_strings=[CLOSING_FENCE],
+            greedy=group.greedy,
+        )
+        for reply in replies:
+            label = (
+                "greedy"
+                if count == 0
+                else f"sample {count}" + (f" ({group.strategy})" if group.strategy else "")
+            )
+            count += 1
+            yield label, reply
 
 
 def _greedy(
@@ -110,15 +194,50 @@ def faster_on_test(
     *,
     max_new_tokens: int,
     should_stop: Callable[[], bool] | None = None,
+    hot_lines: Sequence[tuple[int, float]] = (),
 ) -> Reply:
     """The greedy reply to PerfCodeGen's performance round: correct ``code`` and its most
-    expensive ``test`` (trimmed-mean time ``seconds``). Raises Cancelled, ModelError."""
+    expensive ``test`` (trimmed-mean time ``seconds``; ``hot_lines``: (line, seconds) of its
+    profile when known). Raises Cancelled, ModelError."""
     return _greedy(
         model,
-        optimize_with_test_messages(code, kind, test, seconds),
+        optimize_with_test_messages(code, kind, test, seconds, hot_lines),
         max_new_tokens,
         should_stop,
         [CLOSING_FENCE],
+    )
+
+
+def refinement_reply(
+    model: ChatModel,
+    messages: Messages,
+    *,
+    max_new_tokens: int,
+    should_stop: Callable[[], bool] | None = None,
+) -> Reply:
+    """The greedy reply to the refinement round ``messages`` (:func:`~perfedit.prompts.fix_messages`,
+    :func:`~perfedit.prompts.optimize_with_test_messages` or a :func:`~perfedit.prompts.retry_messages`
+    continuation), ending at the code block's closing fence. Raises Cancelled, ModelError."""
+    return _greedy(model, messages, max_new_tokens, should_stop, [CLOSING_FENCE])
+
+
+def refinement_retry(
+    model: ChatModel,
+    messages: Messages,
+    reply: str,
+    repeated: str,
+    *,
+    max_new_tokens: int,
+    should_stop: Callable[[], bool] | None = None,
+) -> Reply:
+    """The greedy reply once more, after ``messages`` of a refinement round and its ``reply``,
+    which repeated the earlier candidate ``repeated`` (told so; :func:`~perfedit.prompts.retry_messages`).
+    Raises Cancelled, ModelError."""
+    return refinement_reply(
+        model,
+        retry_messages(messages, reply, repeated),
+        max_new_tokens=max_new_tokens,
+        should_stop=should_stop,
     )
 
 

@@ -156,6 +156,8 @@ def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
         },
         "changed_lines": s.changed_lines,
         "changed_lines_before_minimisation": s.changed_lines_before,
+        "lines_removed_by_minimisation": s.changed_lines_before - s.changed_lines,
+        "distinct_correct_candidates": s.distinct_correct,
         "diff": s.diff,
         "facts": s.facts,
         "reason": s.reason,
@@ -182,8 +184,13 @@ def _print_suggestion(console: Console, s: Suggestion, applied: bool) -> None:
     if s.reason:
         console.print(f"• Why: {s.reason}")
     console.print(
-        f"Candidates: {len(s.verdicts)} ({sum(v.verdict == 'faster' for v in s.verdicts)} faster)"
+        f"Candidates: {len(s.verdicts)} ({s.distinct_correct} distinct and correct, "
+        f"{sum(v.verdict == 'faster' for v in s.verdicts)} faster)"
     )
+    if s.changed_lines_before != s.changed_lines:
+        console.print(
+            f"Minimisation removed {s.changed_lines_before - s.changed_lines} changed line(s) the speedup did not need."
+        )
     if s.stopped_early:
         console.print(f"Stopped generating early: {s.stopped_early}.")
     console.print(
@@ -206,6 +213,7 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
         budget_s=args.budget_s,
         backend=args.backend,
         endpoint=args.endpoint,
+        exemplars=str(Path(args.exemplars).resolve()) if args.exemplars else None,
     )
     request = Request(
         path=path,
@@ -483,6 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_option(s, "endpoint", metavar="URL")
     config.add_option(s, "budget_s", "--budget", metavar="SECONDS")
     config.add_option(s, "explain")
+    s.add_argument(
+        "--exemplars",
+        metavar="PATH",
+        help="retrieve the prompt's slow→fast exemplars from this pair file or PIE folder, e.g. ../shared/data/pie (default: none)",
+    )
     s.add_argument(
         "--candidates",
         help="stub proposer: take candidate versions from this file instead of the model",

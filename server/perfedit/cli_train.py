@@ -102,6 +102,44 @@ def _cmd_data_pairs(args: argparse.Namespace, console: Console) -> int:
     return 0
 
 
+def _cmd_data_self_improve(args: argparse.Namespace, console: Console) -> int:
+    from perfedit import llm
+    from perfedit.training import evaluate, pairs, selfimprove
+
+    settings = config.Settings(
+        model=args.model,
+        samples=args.samples,
+        runs=args.runs,
+        seed=args.seed,
+        max_new_tokens=args.max_new_tokens,
+        backend=args.backend,
+        exemplars=str(Path(args.exemplars).resolve()) if args.exemplars else None,
+    )
+    chosen = evaluate.programs(
+        pairs.load(Path(args.pairs), Path(args.tests) if args.tests else None), args.programs
+    )
+    llm.check(settings.model, backend=settings.backend)
+    out = Path(args.out)
+    written = judged = 0
+    for outcome in selfimprove.self_improve(
+        chosen, lambda: llm.shared(settings.model, backend=settings.backend), settings, out
+    ):
+        judged += 1
+        written += outcome.record is not None
+        what = f"{outcome.record['speedup']:.2f}x" if outcome.record else outcome.skipped
+        console.print(
+            f"[{judged}/{len(chosen)}] {outcome.pair.problem_id} {outcome.pair.id}: {outcome.correct} of "
+            f"{outcome.candidates} samples distinct and correct; {what}",
+            markup=False,
+        )
+    console.print(
+        f"{written} of {judged} programs gave a significantly faster sample; appended to {out}",
+        markup=False,
+    )
+    print(json.dumps({"programs": judged, "pairs": written, "out": str(out)}))
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     from perfedit.training import evaluate, pairs
 
@@ -322,6 +360,55 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     add_executor_arguments(p)  # --git: one unit per commit
     p.set_defaults(handler=_cmd_data_pairs)
+    si = data.add_parser(
+        "self-improve",
+        help="pairs from the model's own fastest correct samples (EffiCoder), for train sft / rrhf",
+    )
+    si.add_argument(
+        "--pairs",
+        default=str(PIE_DATA / "train.jsonl"),
+        help="training programs: a pair file whose slow sides are scripts with case folders (default ../shared/data/pie/train.jsonl)",
+    )
+    si.add_argument(
+        "--tests",
+        help="folder of {problem_id}/ case folders (default: tests/ beside the pair file)",
+    )
+    si.add_argument(
+        "--out",
+        required=True,
+        help="JSON Lines pair file to append to (slow, fast = fastest significantly faster sample, tier rewards of all samples)",
+    )
+    si.add_argument(
+        "--programs",
+        type=int,
+        default=0,
+        help="this many programs, round-robin over problems (0: all)",
+    )
+    si.add_argument(
+        "--model", default=modelstore.DEFAULT_MODEL, help="model alias, Hub id or local path"
+    )
+    si.add_argument(
+        "--backend",
+        choices=["llama.cpp", "transformers"],
+        default="llama.cpp",
+        help="in-process inference",
+    )
+    si.add_argument(
+        "--samples", type=int, default=16, help="samples per program besides the greedy one"
+    )
+    si.add_argument(
+        "--exemplars",
+        metavar="PATH",
+        help="retrieve prompt exemplars from this pair file or PIE folder (the program's own problem is excluded)",
+    )
+    si.add_argument(
+        "--runs", type=int, default=10, help="most timed runs per candidate and baseline"
+    )
+    si.add_argument("--seed", type=int, default=0, help="sampling seed")
+    si.add_argument(
+        "--max-new-tokens", type=int, default=512, help="generation budget per sample, tokens"
+    )
+    si.set_defaults(handler=_cmd_data_self_improve)
 
     e = commands.add_parser(
         "evaluate",

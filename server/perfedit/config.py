@@ -70,7 +70,17 @@ class Settings:
         "stop generating as soon as a validated candidate is at least this much faster at the low end of its 95% CI (0: never)",
     )
     samples: int = setting(8, "sampled candidates besides the greedy one (PIE Best@k)")
-    temperature: float = setting(0.7, "sampling temperature")
+    temperature: float = setting(
+        0.7, "sampling temperature (the middle of the spread over strategies)"
+    )
+    strategies: bool = setting(
+        True, "spread the samples over distinct optimisation strategies and temperatures"
+    )
+    exemplars: str | None = setting(
+        None,
+        "slow→fast pair file or PIE folder to retrieve prompt exemplars from, relative to the project root (none: the built-in demonstration)",
+    )
+    exemplars_k: int = setting(2, "retrieved exemplars per prompt (PIE dynamic retrieval)")
     max_new_tokens: int = setting(512, "generation budget per candidate", unit="tokens")
     runs: int = setting(
         10,
@@ -106,6 +116,9 @@ class Settings:
         "PerfCodeGen refinement rounds: fix failed candidates with their failing test, optimise correct ones with their slowest test (0: none)",
     )
     refine_candidates: int = setting(1, "candidates fixed, and candidates optimised, per round")
+    refine_retry: bool = setting(
+        True, "ask again once when a refinement repeats an earlier candidate (else skip it)"
+    )
     minimise: bool = setting(
         True,
         "revert the diff hunks the speedup does not need (delta debugging, each step re-validated)",
@@ -145,6 +158,7 @@ class Settings:
             ),
             (self.temperature > 0, "temperature must be > 0"),
             (self.max_new_tokens > 0, "max_new_tokens must be > 0"),
+            (self.exemplars_k >= 0, "exemplars_k must be >= 0"),
             (
                 self.refine_rounds >= 0 and self.refine_candidates >= 0,
                 "refine_rounds and refine_candidates must be >= 0",

@@ -12,8 +12,16 @@ The winner's diff against the original is split into hunks (maximal runs of chan
    sandbox (tests, then interleaved timing). Renames that the speedup does not depend on go with
    the hunks that hold them.
 
+3. a hunk that hurts is dropped even when ddmin ran out of budget or the rest fell just short of
+   ``keep_fraction``: of several kept hunks, one whose removal leaves a significantly faster
+   version while it alone makes the original slower (speedup < 1) goes;
+4. comment and blank lines inside the kept hunks are put back as they were (:func:`keep_trivia`):
+   a user's comment the candidate dropped returns and comments the candidate added go, wherever
+   that leaves the syntax tree unchanged (so no re-validation is needed).
+
 The result is 1-minimal when the validation budget suffices: removing any single kept hunk loses
-the speedup or breaks a test.
+the speedup or breaks a test. ``changed_lines_before - changed_lines_after`` is what the report
+calls the lines minimisation removed.
 """
 
 from __future__ import annotations
@@ -103,6 +111,62 @@ def _tree(source: str) -> str | None:
     return ast.dump(tree)
 
 
+def _is_trivia(line: str) -> bool:
+    stripped = line.strip()
+    return not stripped or stripped.startswith("#")
+
+
+def _same_tree(a: str, b: str) -> bool:
+    try:
+        return ast.dump(ast.parse(a)) == ast.dump(ast.parse(b))
+    except SyntaxError:
+        return False
+
+
+def _restored(old: list[str], new: list[str]) -> list[str]:
+    """The lines ``new`` (a changed block) with ``old``'s comment and blank lines back in place and
+    its own added ones left out: code lines are aligned by their stripped text; within a replaced
+    run an old trivia line keeps its relative position among the new code lines."""
+    out: list[str] = []
+    matcher = difflib.SequenceMatcher(
+        a=[x.strip() for x in old], b=[x.strip() for x in new], autojunk=False
+    )
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            out += new[j1:j2]
+            continue
+        old_part, code = old[i1:i2], [line for line in new[j1:j2] if not _is_trivia(line)]
+        # an old trivia line keeps its relative place: k of len(old_part) → before code line round(k * len(code) / len(old_part))
+        slots: list[list[str]] = [[] for _ in range(len(code) + 1)]
+        for k, line in enumerate(old_part):
+            if _is_trivia(line):
+                slots[round(k * len(code) / len(old_part))].append(line)
+        for k, line in enumerate(code):
+            out += slots[k] + [line]
+        out += slots[len(code)]
+    return out
+
+
+def keep_trivia(original: str, candidate: str) -> str:
+    """``candidate`` with the comment and blank lines of ``original`` that it dropped inside its
+    changed blocks put back, and those it added removed, block by block wherever the syntax tree
+    stays exactly the same (a line inside a multi-line string would change it: that block stays
+    as it is). Untouched lines are never changed."""
+    old, new = split_lines(original), split_lines(candidate)
+    matcher = difflib.SequenceMatcher(a=old, b=new, autojunk=False)
+    blocks = [
+        (new[j1:j2], _restored(old[i1:i2], new[j1:j2]) if tag != "equal" else new[j1:j2])
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+    ]
+    chosen = [as_is for as_is, _ in blocks]
+    for index, (as_is, restored) in enumerate(blocks):
+        if restored != as_is:
+            trial = chosen[:index] + [restored] + chosen[index + 1 :]
+            if _same_tree("".join(line for block in trial for line in block), candidate):
+                chosen = trial
+    return "".join(line for block in chosen for line in block)
+
+
 def _substantive(original: str, candidate: str, all_hunks: list[Hunk]) -> list[Hunk]:
     """The hunks without which the candidate's syntax tree would change (step 1)."""
     reference = _tree(candidate)
@@ -141,6 +205,38 @@ def ddmin(items: list[Hunk], test: Callable[[list[Hunk]], bool]) -> list[Hunk]:
     return items
 
 
+def _drop_harmful(
+    kept: list[Hunk],
+    original: str,
+    candidate: str,
+    check: CheckFn,
+    verdicts: dict[tuple[Hunk, ...], Verdict],
+    max_validations: int,
+) -> list[Hunk]:
+    """``kept`` without the hunks that hurt (step 3): one goes when the others alone are
+    significantly faster and it alone is slower than the original. Uses ``verdicts`` (subset →
+    verdict, updated) and at most ``max_validations`` validations in all."""
+
+    def verdict_of(subset: list[Hunk]) -> Verdict | None:
+        key = tuple(subset)
+        if key not in verdicts:
+            if len(verdicts) >= max_validations:
+                return None
+            verdicts[key] = check(apply(original, candidate, subset))
+        return verdicts[key]
+
+    for hunk in list(kept):
+        if len(kept) < 2:
+            break
+        rest = verdict_of([h for h in kept if h != hunk])
+        if rest is None or rest.verdict != "faster":
+            continue
+        alone = verdict_of([hunk])
+        if alone is not None and alone.comparison is not None and alone.comparison.speedup < 1:
+            kept = [h for h in kept if h != hunk]
+    return kept
+
+
 def minimise(
     original: str,
     candidate: str,
@@ -177,7 +273,8 @@ def minimise(
     # Without the cosmetic hunks the tree, hence the behaviour and verdict, is the winner's; ddmin
     # only ever moves to a subset that passed, so its result carries a verdict.
     kept = ddmin(_substantive(original, candidate, all_hunks), still_faster)
-    source = apply(original, candidate, kept)
+    kept = _drop_harmful(kept, original, candidate, check, verdicts, max_validations)
+    source = keep_trivia(original, apply(original, candidate, kept))
     final = verdicts.get(tuple(kept), verdict)
     after = hunks(original, source)
     return Minimised(

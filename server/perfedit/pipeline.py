@@ -66,6 +66,12 @@ class Suggestion:
     stopped_early: str = ""  # why generation stopped before every candidate was made, or ""
 
     @property
+    def distinct_correct(self) -> int:
+        """Candidates that passed the tests, duplicates by syntax tree counted once (they are
+        rejected unrun as duplicates)."""
+        return sum(v.verdict != "rejected" for v in self.verdicts)
+
+    @property
     def explanation(self) -> str:
         """Measured facts, then the model's reason, as plain text."""
         return "\n".join(self.facts + ([f"Why: {self.reason}"] if self.reason else []))
@@ -409,10 +415,13 @@ def suggest(
         minimised = job.minimise(*chosen)
         timings["minimisation_s"] = time.perf_counter() - started
 
-    reason = ""
+    # The reason is grounded in the minimised diff; the model's sentence stays only if it agrees.
+    new_code = target.code_in(minimised.source)
+    model_reason = ""
     if settings.explain and not deadline.spent:
         progress(Phase.EXPLAINING)
-        reason = ask.why_faster(model(), target.code, target.code_in(minimised.source))
+        model_reason = ask.why_faster(model(), target.code, new_code)
+    reason = explain.grounded_reason(target.code, new_code, model_reason)
     timings["total_s"] = time.perf_counter() - clock
     return Suggestion(
         target=target,

@@ -1,8 +1,10 @@
 """Every prompt perfedit sends to a model, written for this project.
 
 * :func:`optimize_messages`: PIE-style few-shot prompting (PIE, section 3.1 "few-shot
-  prompting"): slow→fast demonstrations as earlier chat turns, then the target. The
-  demonstrations were written for perfedit; none is taken from a dataset.
+  prompting"): slow→fast demonstrations as earlier chat turns, then the target. The built-in
+  demonstrations were written for perfedit; with retrieval (PIE section 3.1 "dynamic
+  retrieval", :mod:`perfedit.retrieval`) the nearest pairs of a pair file replace them. One of
+  :data:`STRATEGIES` may be added to the request (SBLLM-style diverse optimisation directions).
 * :func:`explain_messages`: PIE appendix C style: given the original and the faster version,
   say in a few sentences why the new one is faster.
 * :func:`fix_messages` and :func:`optimize_with_test_messages`: PerfCodeGen's execution-feedback
@@ -10,6 +12,12 @@
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from perfedit.retrieval import Exemplar
 
 SYSTEM = (
     "You are an expert Python performance engineer. You rewrite code to run faster while "
@@ -68,20 +76,44 @@ def _ask(code: str, kind: str) -> str:
     return f"Make this Python {what} faster. {keep}\n\n{fenced(code)}"
 
 
-def optimize_messages(code: str, kind: str) -> list[dict[str, str]]:
-    """Chat messages asking for a faster version of ``code`` (``kind``: "function" or "script"),
-    with one demonstration of the same kind."""
-    slow, fast = (
-        (_DEMO_FUNCTION_SLOW, _DEMO_FUNCTION_FAST)
+#: Distinct optimisation directions, one per group of samples (name → instruction): the issue's
+#: four strategies, after SBLLM's (Gao et al. 2024) search over distinct optimisation methods.
+STRATEGIES: dict[str, str] = {
+    "algorithm": "Use a better algorithm or data structure (for example a set or dict for membership tests, "
+    "sorting once, a heap, prefix sums) so that the work grows more slowly with the input.",
+    "built-ins": "Replace Python-level loops with built-in functions and C-implemented library calls "
+    "(sum, min, max, sorted, any, all, str.join, collections, itertools, math).",
+    "repeated work": "Avoid repeated work: hoist invariant computations out of loops, cache results, "
+    "and do not rebuild or rescan the same data.",
+    "I/O": "Make input and output fast: read all input at once (sys.stdin.buffer.read), write the output once, "
+    "and drop imports that are not needed.",
+}
+
+
+def optimize_messages(
+    code: str, kind: str, exemplars: Sequence[Exemplar] = (), strategy: str | None = None
+) -> list[dict[str, str]]:
+    """Chat messages asking for a faster version of ``code`` (``kind``: "function" or "script").
+
+    The demonstrations are ``exemplars`` (retrieved slow→fast pairs, PIE section 3.1 dynamic
+    retrieval), or one built-in demonstration of the same kind when there are none. ``strategy``
+    (a key of :data:`STRATEGIES`) adds that direction to the request.
+    """
+    demos = [(e.slow, e.fast, e.kind) for e in exemplars] or [
+        (_DEMO_FUNCTION_SLOW, _DEMO_FUNCTION_FAST, kind)
         if kind == "function"
-        else (_DEMO_SCRIPT_SLOW, _DEMO_SCRIPT_FAST)
-    )
-    return [
-        {"role": "system", "content": SYSTEM},
-        {"role": "user", "content": _ask(slow, kind)},
-        {"role": "assistant", "content": fenced(fast)},
-        {"role": "user", "content": _ask(code, kind)},
+        else (_DEMO_SCRIPT_SLOW, _DEMO_SCRIPT_FAST, kind)
     ]
+    messages = [{"role": "system", "content": SYSTEM}]
+    for slow, fast, demo_kind in demos:
+        messages += [
+            {"role": "user", "content": _ask(slow.rstrip(), demo_kind)},
+            {"role": "assistant", "content": fenced(fast)},
+        ]
+    ask = _ask(code, kind)
+    if strategy is not None:
+        ask = f"{ask}\n\nStrategy: {STRATEGIES[strategy]}"
+    return [*messages, {"role": "user", "content": ask}]
 
 
 def explain_messages(original: str, faster: str) -> list[dict[str, str]]:
@@ -124,11 +156,28 @@ def fix_messages(code: str, kind: str, test: str, error: str) -> list[dict[str, 
     ]
 
 
+def _hot_lines_text(code: str, hot_lines: Sequence[tuple[int, float]]) -> str:
+    lines = code.splitlines()
+    shown = [
+        f"line {number} ({seconds * 1e3:.2f} ms): {lines[number - 1].strip()}"
+        for number, seconds in sorted(hot_lines, key=lambda item: -item[1])[:5]
+        if 0 < number <= len(lines)
+    ]
+    return (
+        "\n\nWhere the time goes on that test (line of the code above, time spent):\n"
+        + "\n".join(shown)
+        if shown
+        else ""
+    )
+
+
 def optimize_with_test_messages(
-    code: str, kind: str, test: str, seconds: float
+    code: str, kind: str, test: str, seconds: float, hot_lines: Sequence[tuple[int, float]] = ()
 ) -> list[dict[str, str]]:
     """PerfCodeGen's performance round (section 2): a correct candidate and its most expensive
-    test (trimmed-mean time), asking for a version that is faster on inputs like it."""
+    test (trimmed-mean time), asking for a version that is faster on inputs like it. With
+    ``hot_lines`` ((line number in ``code``, seconds) from a profile of that test; SOAP-style
+    execution-profile feedback) the five hottest lines are shown too."""
     what = "function" if kind == "function" else "program"
     return [
         {"role": "system", "content": SYSTEM},
@@ -136,9 +185,27 @@ def optimize_with_test_messages(
             "role": "user",
             "content": (
                 f"This Python {what} is correct.\n\n{fenced(code)}\n\n"
-                f"Its most expensive test takes {seconds * 1e3:.2f} ms:\n{test}\n\n"
+                f"Its most expensive test takes {seconds * 1e3:.2f} ms:\n{test}{_hot_lines_text(code, hot_lines)}\n\n"
                 "Rewrite it to run faster on inputs like this one, keeping exactly the same behaviour. "
                 f"Reply with the complete code in one ```python block."
+            ),
+        },
+    ]
+
+
+def retry_messages(
+    messages: list[dict[str, str]], reply: str, repeated: str
+) -> list[dict[str, str]]:
+    """``messages`` of a refinement round whose ``reply`` repeated the earlier candidate
+    ``repeated`` (its label), continued with that fact and a request for a version that differs."""
+    return [
+        *messages,
+        {"role": "assistant", "content": reply},
+        {
+            "role": "user",
+            "content": (
+                f"That is the same code as an earlier candidate ({repeated}), which was already tested. "
+                "Write a different version that changes how the work is done, in one ```python block."
             ),
         },
     ]

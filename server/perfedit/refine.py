@@ -10,6 +10,11 @@ After the first round of validation:
 
 The refining proposer (:func:`refiner`) is fed the verdicts of the previous round through
 :class:`~perfedit.proposers.Feedback`; it proposes nothing before anything was validated.
+A reply that repeats an earlier candidate (same syntax tree as one of ``feedback.candidates`` or
+the original; the issue measured that most did) is retried once with that fact in the prompt
+(``settings.refine_retry``), and skipped if it repeats again or retrying is off: a repeat only
+costs a validation slot. The performance round shows the slowest test's hot lines when the
+feedback carries a profile of it (``Feedback.hot_lines``; SOAP-style profile feedback).
 Refined candidates are validated like any other. Selection then takes the fastest significantly
 faster candidate of all rounds, so if every refinement breaks correctness the result falls back
 to the fastest correct candidate (the paper's fallback).
@@ -23,22 +28,41 @@ from collections.abc import Iterator
 from perfedit import ask
 from perfedit.ask import ModelProvider
 from perfedit.config import Settings
+from perfedit.llm import Messages
 from perfedit.progress import CancelFn, ProgressFn
+from perfedit.prompts import fix_messages, optimize_with_test_messages
 from perfedit.proposers import Candidate, Feedback, Proposer
 from perfedit.proposers.model import to_candidate
 from perfedit.targets import Target
 from perfedit.testsource import feedback_text
+from perfedit.validate import syntax_key
+
+
+def repeated_label(candidate: Candidate, earlier: dict[str, str]) -> str | None:
+    """The label of the earlier candidate that ``candidate`` repeats (``earlier``: syntax tree →
+    label, see :func:`earlier_trees`), or None when it is new or holds no usable code."""
+    return earlier.get(syntax_key(candidate.code)) if candidate.usable else None
+
+
+def earlier_trees(target: Target, feedback: Feedback) -> dict[str, str]:
+    """Syntax tree → label of what a refinement must not repeat: the original and every earlier
+    candidate."""
+    return {
+        syntax_key(target.code): "the original",
+        **{syntax_key(c.code): label for label, c in feedback.candidates.items() if c.usable},
+    }
 
 
 def refiner(model: ModelProvider, settings: Settings) -> Proposer:
     """The refining :data:`~perfedit.proposers.Proposer`: up to ``settings.refine_candidates``
     fixes of failed candidates and as many optimisations of correct ones (the fastest first),
     labelled ``"<label> → fixed"`` / ``"<label> → optimised"``, each ``model()``'s greedy reply
-    of at most ``settings.max_new_tokens`` tokens.
+    of at most ``settings.max_new_tokens`` tokens (PerfCodeGen, section 2).
 
     Only candidates of ``feedback.candidates`` that ran and failed a test are fixed (not those
-    that did not parse or were duplicates). Raises Cancelled once ``cancel()`` is true while the
-    model writes, ModelMissing, ModelError.
+    that did not parse or were duplicates). A reply repeating an earlier candidate is asked again
+    once, told so (``settings.refine_retry``; label suffix " (retried)"), else dropped. Raises
+    Cancelled once ``cancel()`` is true while the model writes, ModelMissing, ModelError.
     """
     per_phase, max_new_tokens = settings.refine_candidates, settings.max_new_tokens
 
@@ -61,30 +85,45 @@ def refiner(model: ModelProvider, settings: Settings) -> Proposer:
         )
         if suite is None or not (failed or correct):
             return
+        earlier = earlier_trees(target, feedback)
+
+        def changed(label: str, messages: Messages) -> Iterator[Candidate]:
+            reply = ask.refinement_reply(
+                model(), messages, max_new_tokens=max_new_tokens, should_stop=cancel
+            )
+            candidate = to_candidate(reply.text, target, label, reply.tokens)
+            repeated = repeated_label(candidate, earlier)
+            if repeated is not None and settings.refine_retry:
+                again = ask.refinement_retry(
+                    model(),
+                    messages,
+                    reply.text,
+                    repeated,
+                    max_new_tokens=max_new_tokens,
+                    should_stop=cancel,
+                )
+                candidate = to_candidate(
+                    again.text, target, f"{label} (retried)", reply.tokens + again.tokens
+                )
+                repeated = repeated_label(candidate, earlier)
+            if repeated is None:
+                if candidate.usable:
+                    earlier[syntax_key(candidate.code)] = candidate.label
+                yield candidate
+
         for verdict in failed[:per_phase]:
             code = textwrap.dedent(known[verdict.label].code)
-            reply = ask.fixed_version(
-                model(),
-                code,
-                target.kind,
-                feedback_text(suite, verdict.failed_test),
-                verdict.detail,
-                max_new_tokens=max_new_tokens,
-                should_stop=cancel,
+            test = feedback_text(suite, verdict.failed_test)
+            yield from changed(
+                f"{verdict.label} → fixed", fix_messages(code, target.kind, test, verdict.detail)
             )
-            yield to_candidate(reply.text, target, f"{verdict.label} → fixed", reply.tokens)
         for verdict in correct[:per_phase]:
             slowest = max(verdict.per_test_s, key=verdict.per_test_s.__getitem__)
             code = textwrap.dedent(known[verdict.label].code)
-            reply = ask.faster_on_test(
-                model(),
-                code,
-                target.kind,
-                feedback_text(suite, slowest),
-                verdict.per_test_s[slowest],
-                max_new_tokens=max_new_tokens,
-                should_stop=cancel,
+            hot = list(feedback.hot_lines.get(verdict.label, ()))
+            messages = optimize_with_test_messages(
+                code, target.kind, feedback_text(suite, slowest), verdict.per_test_s[slowest], hot
             )
-            yield to_candidate(reply.text, target, f"{verdict.label} → optimised", reply.tokens)
+            yield from changed(f"{verdict.label} → optimised", messages)
 
     return propose

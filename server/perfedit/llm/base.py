@@ -89,9 +89,11 @@ class ChatModel:
         should_stop: Callable[[], bool] | None = None,
         on_step: StepFn | None = None,
         stop_strings: list[str] | None = None,
+        greedy: bool = True,
     ) -> Iterator[Reply]:
         """The greedy reply to ``messages``, then ``num_samples`` replies sampled at
         ``temperature`` (seeds ``seed``, ``seed + 1``, …; None: random), each yielded once complete.
+        With ``greedy`` False the first reply is sampled too (1 + ``num_samples`` samples).
 
         A reply ends at ``max_new_tokens`` tokens, at end of sequence, or once it contains one of
         ``stop_strings`` (e.g. a closing code fence). ``should_stop`` is polled after every token.
@@ -103,7 +105,7 @@ class ChatModel:
         base_seed = random.randrange(2**31) if seed is None else seed
         for index in range(1 + num_samples):
             draw = Draw(
-                0.0 if index == 0 else temperature,
+                0.0 if index == 0 and greedy else temperature,
                 max_new_tokens,
                 base_seed + index,
                 stop_strings or [],

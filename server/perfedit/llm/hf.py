@@ -164,6 +164,7 @@ class TransformersModel(ChatModel):
         should_stop: Callable[[], bool] | None = None,
         on_step: StepFn | None = None,
         stop_strings: list[str] | None = None,
+        greedy: bool = True,
     ) -> Iterator[Reply]:
         """:meth:`ChatModel.replies` as one batch: all replies come when the batch is done.
 
@@ -185,12 +186,12 @@ class TransformersModel(ChatModel):
         hook = _StepHook(prompt_tokens, max_new_tokens, should_stop, on_step)
         sampling = (
             {"do_sample": False}
-            if num_samples == 0
+            if num_samples == 0 and greedy
             else {
                 "do_sample": True,
                 "temperature": temperature,
                 "num_return_sequences": 1 + num_samples,
-                "logits_processor": LogitsProcessorList([_GreedyRowZero()]),
+                "logits_processor": LogitsProcessorList([_GreedyRowZero()] if greedy else []),
             }
         )
         if seed is not None:

@@ -55,11 +55,14 @@ class Candidate:
 class Feedback:
     """What validation said so far: the earlier ``candidates`` by label, the ``verdicts`` of the
     latest round and the ``suite`` they ran. Empty before anything was validated (the first
-    round), when only a refining proposer has nothing to say."""
+    round), when only a refining proposer has nothing to say. ``hot_lines`` maps a candidate's
+    label to the hot lines of its slowest test, ``(line number in its dedented code, seconds)``,
+    when a profile was taken (filled by the pipeline once profiled runs exist; empty until then)."""
 
     suite: TestSuite | None = None
     candidates: Mapping[str, Candidate] = field(default_factory=dict)
     verdicts: Sequence[Verdict] = ()
+    hot_lines: Mapping[str, Sequence[tuple[int, float]]] = field(default_factory=dict)
 
 
 #: The feedback of the first round: nothing validated yet.

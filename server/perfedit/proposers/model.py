@@ -1,7 +1,9 @@
 """The model proposer: best-of-k sampling from a code model (PIE, section 3.3).
 
-The greedy reply and ``samples`` replies at ``temperature`` (:func:`perfedit.ask.faster_versions`),
-each turned into a candidate as soon as the backend has it complete (code extracted from the
+The greedy reply and ``samples`` replies (:func:`perfedit.ask.faster_versions`: spread over
+distinct strategies and temperatures unless ``strategies`` is off), with the nearest slow→fast
+pairs of ``settings.exemplars`` as the prompt's demonstrations when it is set (PIE section 3.1
+dynamic retrieval, :mod:`perfedit.retrieval`), each turned into a candidate as soon as the backend has it complete (code extracted from the
 reply and fitted to the target's span), so that the pipeline validates one while the next is
 generated.
 """
@@ -11,12 +13,14 @@ from __future__ import annotations
 import ast
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 
 from perfedit import ask
 from perfedit.ask import ModelProvider, extract_code
 from perfedit.config import Settings
 from perfedit.progress import CancelFn, Phase, ProgressFn
 from perfedit.proposers import Candidate, Feedback, Proposer
+from perfedit.retrieval import Exemplar, load_index, problems_in
 from perfedit.targets import Target
 
 
@@ -76,23 +80,46 @@ def to_candidate(reply: str, target: Target, label: str, tokens: int = 0) -> Can
     )
 
 
+def exemplars_for(target: Target, settings: Settings) -> list[Exemplar]:
+    """The ``settings.exemplars_k`` pairs of ``settings.exemplars`` nearest to ``target``'s code
+    and of its kind (PIE section 3.1 dynamic retrieval), never of the target's own problem (a
+    problem id among its path's folders) nor the target itself; none when the setting is unset.
+    A relative path is taken from the target's project root (the CLI passes an absolute one).
+    Raises InputError when the pair file does not exist."""
+    if not settings.exemplars or not settings.exemplars_k:
+        return []
+    path = Path(settings.exemplars).expanduser()
+    if not path.is_absolute():  # from [tool.perfedit]: relative to the target's project
+        from perfedit.config import find_project_root
+
+        path = find_project_root(target.path.resolve()) / path
+    index = load_index(path)
+    return index.nearest(
+        textwrap.dedent(target.code),
+        settings.exemplars_k,
+        kind=target.kind,
+        exclude_problems=problems_in(target.path),
+    )
+
+
 def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
     """The :data:`~perfedit.proposers.Proposer` of greedy plus ``settings.samples`` samples from
-    ``model()`` (PIE Best@k), loaded on first use: one candidate per reply, yielded as soon as the
-    reply is complete (the greedy one first; :meth:`Candidate.unusable` for a reply without code
-    that fits the target). Raises ModelMissing, ModelError, Cancelled."""
+    ``model()`` (PIE Best@k; the samples over distinct strategies, :func:`perfedit.ask.sample_plan`),
+    with retrieved exemplars (:func:`exemplars_for`), loaded on first use: one candidate per reply,
+    yielded as soon as the reply is complete (the greedy one first; :meth:`Candidate.unusable` for
+    a reply without code that fits the target). Raises ModelMissing, ModelError, Cancelled,
+    InputError (a missing exemplar file)."""
 
     def propose(
         target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
     ) -> Iterator[Candidate]:
+        exemplars = exemplars_for(target, settings)
         progress(Phase.LOADING_MODEL)
         total = 1 + settings.samples
-        replies = ask.faster_versions(model(), target, settings, cancel)
+        replies = ask.faster_versions(model(), target, settings, cancel, exemplars)
         progress(Phase.GENERATING, 0, total)
-        for index, reply in enumerate(replies):
+        for index, (label, reply) in enumerate(replies):
             progress(Phase.GENERATING, index + 1, total)
-            yield to_candidate(
-                reply.text, target, "greedy" if index == 0 else f"sample {index}", reply.tokens
-            )
+            yield to_candidate(reply.text, target, label, reply.tokens)
 
     return propose
