@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from perfedit.errors import NoTestsFound, ProfilingFailed
-from perfedit.profiling import Profile, cached_profile, profile_tests
+from perfedit.profiling import Profile, cached_profile, profile_tests, target_hot_lines
+from perfedit.prompts import optimize_messages
+from perfedit.targets import find
 
 SOLUTION = '''\
 def _normalise(word):
@@ -125,6 +127,28 @@ def test_tests_reaching_each_function_by_execution(tmp_path: Path):
     (project / "solution.py").write_text(SOLUTION.replace("return 1", "return 2"))
     assert cached_profile(project) is None, "a profile of an older version of a file is not reused"
     assert not profile_tests(project).cached
+
+
+def test_the_prompt_shows_the_targets_hot_lines(tmp_path: Path):
+    """After the profiled run, the model's request names the target's hot lines (in the code's
+    own numbering) with their time; without a profile of the current sources it names none."""
+    project = write_project(tmp_path / "p")
+    path = project / "solution.py"
+    target = find(path, SOLUTION, function="slow_sum")
+    assert target_hot_lines(target) == []  # nothing profiled yet
+    profile_tests(project)
+    hot = target_hot_lines(target)
+    code_lines = target.code.splitlines()
+    assert hot and all(1 < line <= len(code_lines) for line, _ in hot)
+    assert [seconds for _, seconds in hot] == sorted((seconds for _, seconds in hot), reverse=True)
+    (request,) = [
+        m["content"]
+        for m in optimize_messages(target.code, "function", hot_lines=hot)
+        if m["role"] == "user"
+    ][-1:]
+    hottest_line, _ = hot[0]
+    assert "Where the time goes on the tests" in request
+    assert f"line {hottest_line} (" in request and code_lines[hottest_line - 1].strip() in request
 
 
 def test_failing_hanging_forking_and_chdir_tests(tmp_path: Path):

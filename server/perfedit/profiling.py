@@ -38,9 +38,13 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from perfedit.errors import Cancelled, NoTestsFound, ProfilingFailed
 from perfedit.progress import CancelFn, never_cancelled
+
+if TYPE_CHECKING:
+    from perfedit.targets import Target
 
 FORMAT = 1  # bump when the cached JSON changes shape
 RUNNER = Path(__file__).with_name("profile_runner.py")
@@ -508,3 +512,30 @@ def hot_spots(profile: Profile, path: Path, source: str) -> list[HotSpot]:
             first, last = spans[f.function]
             found.append(HotSpot(f, f.function, first - 1, last - 1))
     return found
+
+
+def target_hot_lines(target: Target) -> list[tuple[int, float]]:
+    """The hot lines of ``target`` (a function) in the cached profile of its project, as
+    ``(line in target.code, 1-based; seconds)``, hottest first; empty when there is no cached
+    profile of the current sources or the function did not run in it. Runs nothing: the job's
+    test discovery profiled the tests just before (SOAP / PerfCodeGen-style execution feedback
+    for the prompt)."""
+    from perfedit.config import find_project_root
+
+    if target.kind != "function":
+        return []
+    file = target.path.resolve()
+    root = find_project_root(file)
+    profile = cached_profile(root)
+    if profile is None or not file.is_relative_to(root):
+        return []
+    relative = file.relative_to(root).as_posix()
+    first, last = target.start_line + 1, target.end_line
+    lines = [
+        (hot.line - target.start_line, hot.s)
+        for function in profile.functions
+        if function.file == relative and first <= function.line <= last
+        for hot in function.hot_lines
+        if first <= hot.line <= last
+    ]
+    return sorted(lines, key=lambda item: -item[1])

@@ -91,13 +91,19 @@ STRATEGIES: dict[str, str] = {
 
 
 def optimize_messages(
-    code: str, kind: str, exemplars: Sequence[Exemplar] = (), strategy: str | None = None
+    code: str,
+    kind: str,
+    exemplars: Sequence[Exemplar] = (),
+    strategy: str | None = None,
+    hot_lines: Sequence[tuple[int, float]] = (),
 ) -> list[dict[str, str]]:
     """Chat messages asking for a faster version of ``code`` (``kind``: "function" or "script").
 
     The demonstrations are ``exemplars`` (retrieved slow→fast pairs, PIE section 3.1 dynamic
     retrieval), or one built-in demonstration of the same kind when there are none. ``strategy``
-    (a key of :data:`STRATEGIES`) adds that direction to the request.
+    (a key of :data:`STRATEGIES`) adds that direction to the request. ``hot_lines`` ((line of
+    ``code``, seconds) from the profiled test run) show where the tests spend the time (SOAP /
+    PerfCodeGen-style execution feedback).
     """
     demos = [(e.slow, e.fast, e.kind) for e in exemplars] or [
         (_DEMO_FUNCTION_SLOW, _DEMO_FUNCTION_FAST, kind)
@@ -110,7 +116,7 @@ def optimize_messages(
             {"role": "user", "content": _ask(slow.rstrip(), demo_kind)},
             {"role": "assistant", "content": fenced(fast)},
         ]
-    ask = _ask(code, kind)
+    ask = _ask(code, kind) + _hot_lines_text(code, hot_lines, "the tests")
     if strategy is not None:
         ask = f"{ask}\n\nStrategy: {STRATEGIES[strategy]}"
     return [*messages, {"role": "user", "content": ask}]
@@ -156,7 +162,9 @@ def fix_messages(code: str, kind: str, test: str, error: str) -> list[dict[str, 
     ]
 
 
-def _hot_lines_text(code: str, hot_lines: Sequence[tuple[int, float]]) -> str:
+def _hot_lines_text(
+    code: str, hot_lines: Sequence[tuple[int, float]], where: str = "that test"
+) -> str:
     lines = code.splitlines()
     shown = [
         f"line {number} ({seconds * 1e3:.2f} ms): {lines[number - 1].strip()}"
@@ -164,7 +172,7 @@ def _hot_lines_text(code: str, hot_lines: Sequence[tuple[int, float]]) -> str:
         if 0 < number <= len(lines)
     ]
     return (
-        "\n\nWhere the time goes on that test (line of the code above, time spent):\n"
+        f"\n\nWhere the time goes on {where} (line of the code above, time spent):\n"
         + "\n".join(shown)
         if shown
         else ""
