@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from perfedit.ask import why_faster
-from perfedit.explain import agrees, changes, grounded_reason
+from perfedit.explain import agrees, changes, grounded_reason, hot_line_sentence
 from perfedit.proposers.rules import RULES
 from test_rules import CASES
 
@@ -83,3 +83,19 @@ def test_every_rule_rewrite_gets_a_rule_derived_reason(name: str):
     found = changes(code, rewritten)
     assert found, f"no change named for rule {name!r}"
     assert grounded_reason(code, rewritten, FALSE_REASON) == " ".join(c.sentence for c in found[:2])
+
+
+SLOW_DEDUPE = (
+    "def f(items):\n    out = []\n    for x in items:\n        if x not in out:\n"
+    "            out.append(x)\n    return out\n"
+)
+
+
+def test_the_reason_names_the_hot_line_the_change_rewrote():
+    """The profile's hottest line is named when the change rewrote it, and only then."""
+    faster = "def f(items):\n    return list(dict.fromkeys(items))\n"
+    sentence = hot_line_sentence(SLOW_DEDUPE, faster, [(5, 0.001), (4, 0.012)])
+    assert "line 4 of the function (`if x not in out:`, 12.00 ms)" in sentence
+    untouched = SLOW_DEDUPE.replace("return out", "return list(out)")
+    assert hot_line_sentence(SLOW_DEDUPE, untouched, [(4, 0.012)]) == ""
+    assert hot_line_sentence(SLOW_DEDUPE, faster, []) == ""

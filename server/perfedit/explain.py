@@ -12,10 +12,11 @@ after, lines changed, and the verdict's notes (what the tests cannot tell).
 from __future__ import annotations
 
 import ast
+import difflib
 import re
 import textwrap
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from perfedit.differential import DifferentialCheck
@@ -529,3 +530,26 @@ def grounded_reason(original: str, faster: str, model_reason: str = "") -> str:
     if model_reason and agrees(model_reason, original, faster):
         return model_reason
     return " ".join(change.sentence for change in changes(original, faster)[:2])
+
+
+def hot_line_sentence(original: str, faster: str, hot_lines: Sequence[tuple[int, float]]) -> str:
+    """The sentence naming the line whose time fell: the hottest of ``hot_lines`` ((line of
+    ``original``, 1-based; seconds) from the profiled test run) when the change rewrote it, else
+    "" (the profile says nothing about this change). SOAP-style profile feedback, in the reason."""
+    if not hot_lines:
+        return ""
+    line, seconds = max(hot_lines, key=lambda item: item[1])
+    old_lines = original.splitlines()
+    matcher = difflib.SequenceMatcher(a=old_lines, b=faster.splitlines(), autojunk=False)
+    rewritten = {
+        number + 1
+        for tag, start, end, _, _ in matcher.get_opcodes()
+        if tag != "equal"
+        for number in range(start, end)
+    }
+    if line not in rewritten or not 0 < line <= len(old_lines):
+        return ""
+    return (
+        f"The change rewrote the hottest line in the profiled tests, line {line} of the function "
+        f"(`{old_lines[line - 1].strip()}`, {seconds * 1e3:.2f} ms)."
+    )

@@ -34,6 +34,7 @@ from perfedit.diffs import Edit, changed_lines, line_edits, unified_diff
 from perfedit.errors import Cancelled, NoCodeGenerated, NoFasterVersion
 from perfedit.locate import Request, locate
 from perfedit.minimise import Minimised, minimise
+from perfedit.profiling import target_hot_lines
 from perfedit.progress import CancelFn, Phase, ProgressFn, never_cancelled, no_progress
 from perfedit.proposers import NO_FEEDBACK, Candidate, Feedback, Proposer
 from perfedit.proposers.model import model_proposer
@@ -415,13 +416,17 @@ def suggest(
         minimised = job.minimise(*chosen)
         timings["minimisation_s"] = time.perf_counter() - started
 
-    # The reason is grounded in the minimised diff; the model's sentence stays only if it agrees.
+    # The reason is grounded in the minimised diff (and the profile's hottest line, when the change
+    # rewrote it); the model's sentence stays only if it agrees.
     new_code = target.code_in(minimised.source)
     model_reason = ""
     if settings.explain and not deadline.spent:
         progress(Phase.EXPLAINING)
         model_reason = ask.why_faster(model(), target.code, new_code)
-    reason = explain.grounded_reason(target.code, new_code, model_reason)
+    hot = explain.hot_line_sentence(target.code, new_code, target_hot_lines(target))
+    reason = " ".join(
+        part for part in (explain.grounded_reason(target.code, new_code, model_reason), hot) if part
+    )
     timings["total_s"] = time.perf_counter() - clock
     return Suggestion(
         target=target,
