@@ -56,6 +56,11 @@ def test_neovim_applies_the_code_action_and_hovers_the_explanation(tmp_path: Pat
     assert report["errors"] == []
     kinds = [p["kind"] for p in report["progress"]]
     assert kinds[0] == "begin" and "report" in kinds and kinds[-1] == "end"
+    # The bar moves through the job's phases and never goes back.
+    percentages = [p["percentage"] for p in report["progress"] if p.get("percentage") is not None]
+    assert percentages == sorted(percentages) and len(set(percentages)) >= 3, percentages
+    shown = " ".join(p["message"] or "" for p in report["progress"])
+    assert "running the original" in shown and "validating" in shown, shown
     assert any("faster" in m["message"] for m in report["messages"])
     on_disk = (workspace / "fib.py").read_text(encoding="utf-8")
     assert "@functools.cache" in on_disk and on_disk.rstrip("\n") == report["buffer"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -105,6 +106,9 @@ def test_vscode_light_bulb_action_progress_preview_and_hover(tmp_path: Path):
     assert report["errors"] == [] and finished.returncode == 0, finished.stderr
     assert report["action"] == "Suggest faster version of `fib`"
     assert any("%" in status for status in report["status"]), report["status"]  # progress shown
+    # The status bar's percentage moves through the job and never goes back (sampled every 0.5 s).
+    shown = [int(m[1]) for status in report["status"] if (m := re.search(r"(\d+)%", status))]
+    assert shown == sorted(shown) and len(set(shown)) >= 2, report["status"]
     assert "faster" in report["status"][-1]  # then the outcome
     on_disk = (workspace / "fib.py").read_text(encoding="utf-8")
     assert "@functools.cache" in on_disk and "import functools" in on_disk

@@ -40,7 +40,10 @@ local progress_ended = false
 vim.api.nvim_create_autocmd("LspProgress", {
   callback = function(ev)
     local value = ev.data.params.value
-    table.insert(report.progress, { kind = value.kind, message = value.message or value.title })
+    table.insert(
+      report.progress,
+      { kind = value.kind, message = value.message or value.title, percentage = value.percentage }
+    )
     if value.kind == "end" then
       progress_ended = true
     end
