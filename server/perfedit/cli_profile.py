@@ -33,22 +33,27 @@ _ROW_HEIGHT = 26
 _LABEL_WIDTH = 360
 
 
+def add_project_arguments(parser: Any) -> None:
+    """The project's ``path`` and ``--tests``, as ``profile`` and ``scan`` take them."""
+    parser.add_argument(
+        "path",
+        nargs="?",
+        default=".",
+        help="a file or folder of the project (default: the current folder)",
+    )
+    parser.add_argument(
+        "--tests",
+        help="pytest file or folder to run (default: the project's tests, as pytest finds them)",
+    )
+
+
 def register(commands: Any) -> None:
     """Add the ``profile`` command to ``perfedit``'s subcommands."""
     p = commands.add_parser(
         "profile",
         help="run the tests once, profiled, and rank the project's functions by test time",
     )
-    p.add_argument(
-        "path",
-        nargs="?",
-        default=".",
-        help="a file or folder of the project (default: the current folder)",
-    )
-    p.add_argument(
-        "--tests",
-        help="pytest file or folder to run (default: the project's tests, as pytest finds them)",
-    )
+    add_project_arguments(p)
     p.add_argument(
         "--top",
         type=int,

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from perfedit import config
+from perfedit.cli_profile import add_project_arguments
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -44,12 +45,7 @@ def register(commands: Any) -> None:
         "scan",
         help="profile the tests, then suggest faster versions of the N hottest functions, in one report",
     )
-    p.add_argument(
-        "path",
-        nargs="?",
-        default=".",
-        help="a file or folder of the project (default: the current folder)",
-    )
+    add_project_arguments(p)
     p.add_argument(
         "--top",
         type=int,
@@ -64,10 +60,6 @@ def register(commands: Any) -> None:
         metavar="SECONDS",
         help="time for the whole scan, split over the functions (time one leaves goes to the next); "
         "default: the `budget_s` setting for each function",
-    )
-    p.add_argument(
-        "--tests",
-        help="pytest file or folder to run (default: the project's tests, as pytest finds them)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     p.add_argument(

@@ -333,6 +333,27 @@ def add_option(parser: argparse.ArgumentParser, name: str, *flags: str, **option
     )
 
 
+#: Folders of a project that hold none of its own sources (version control, environments,
+#: caches, build output): test discovery, the profile's content key and the sandbox's copy of
+#: the project skip them.
+NOT_SOURCE_DIRS = frozenset(
+    {
+        ".git",
+        ".venv",
+        "venv",
+        "node_modules",
+        "__pycache__",
+        ".tox",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".perfedit",
+        ".eggs",
+        "build",
+        "dist",
+    }
+)
+
+
 def find_project_root(path: Path) -> Path:
     """The nearest ancestor of ``path`` holding pyproject.toml, setup.cfg or .git; else its folder."""
     start = path if path.is_dir() else path.parent

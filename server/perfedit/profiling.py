@@ -40,6 +40,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from perfedit.config import NOT_SOURCE_DIRS
 from perfedit.errors import Cancelled, NoTestsFound, ProfilingFailed
 from perfedit.progress import CancelFn, never_cancelled
 
@@ -59,20 +60,6 @@ LINE_BUDGET_SHARE = 0.25  # the line pass's tests may take this share of the fir
 LINE_BUDGET_MIN_S = 2.0  # or at least this many seconds
 HOT_LINES_KEPT = 5
 CANCEL_POLL_S = 0.2  # how often a profiled run checks whether it was cancelled
-_SKIPPED_DIRS = {
-    ".git",
-    ".venv",
-    "venv",
-    "node_modules",
-    "__pycache__",
-    ".tox",
-    ".mypy_cache",
-    ".pytest_cache",
-    ".perfedit",
-    "build",
-    "dist",
-    ".eggs",
-}
 _HASHED_MAX_BYTES = 1024**2  # larger files are keyed by size and mtime, not content
 
 
@@ -207,7 +194,7 @@ def content_key(root: Path, tests: str | None) -> str:
     digest = hashlib.sha256(f"{FORMAT}\0{sys.version}\0{tests}\0".encode())
     digest.update(RUNNER.read_bytes())
     for directory, folders, files in os.walk(root):
-        folders[:] = sorted(f for f in folders if f not in _SKIPPED_DIRS)
+        folders[:] = sorted(f for f in folders if f not in NOT_SOURCE_DIRS)
         for name in sorted(files):
             if name.endswith((".pyc", ".pyo")):
                 continue

@@ -19,23 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from perfedit.config import find_project_root
+from perfedit.config import NOT_SOURCE_DIRS, find_project_root
 from perfedit.errors import NoTestsFound
 from perfedit.targets import Target, read_source
 
 _CASE_INPUT = re.compile(r"input\.(\d+)\.txt")
-_SKIPPED_DIRS = {
-    ".git",
-    ".venv",
-    "venv",
-    "node_modules",
-    "__pycache__",
-    ".tox",
-    ".mypy_cache",
-    ".pytest_cache",
-    "build",
-    "dist",
-}
 
 
 @dataclass(frozen=True)
@@ -109,7 +97,7 @@ def is_test_file(path: Path) -> bool:
 def _project_files(root: Path) -> list[Path]:
     found = []
     for path in sorted(root.rglob("*.py")):
-        if not _SKIPPED_DIRS.intersection(path.relative_to(root).parts):
+        if not NOT_SOURCE_DIRS.intersection(path.relative_to(root).parts):
             found.append(path)
     return found
 

@@ -323,15 +323,7 @@ class Harness:
         passed = len(records) - len(failures)
         if failures:
             reason = f"fails {len(failures)} of {len(records)} tests: {failures[0].headline}"
-            return Verdict(
-                label,
-                "rejected",
-                reason,
-                passed,
-                len(records),
-                detail=failures[0].detail,
-                failed_test=failures[0].test,
-            )
+            return _rejected(label, reason, passed, len(records), failures[0])
         checked = self.differential.check if self.differential is not None else None
         if (mismatch := self._differential_mismatch(worker, workspace)) and not mismatch.narrowing:
             return Verdict(
@@ -360,15 +352,7 @@ class Harness:
             candidate_runs.append(worker.run(calibrate=True))
             if broken := self._failures(candidate_runs[-1]):
                 reason = f"failed during a timing run: {broken[0].headline}"
-                return Verdict(
-                    label,
-                    "rejected",
-                    reason,
-                    passed,
-                    len(records),
-                    detail=broken[0].detail,
-                    failed_test=broken[0].test,
-                )
+                return _rejected(label, reason, passed, len(records), broken[0])
         check = cross_check(
             [_total_s(run) for run in baseline_runs],
             [_total_s(run) for run in candidate_runs],
@@ -415,6 +399,13 @@ class Harness:
             "not_faster",
             f"correct but not significantly >= {self.rule.min_speedup:.2f}x faster ({c.speedup:.2f}x, {evidence})",
         )
+
+
+def _rejected(label: str, reason: str, passed: int, total: int, failure: Failure) -> Verdict:
+    """The verdict of a candidate rejected by a failing test (``failure``)."""
+    return Verdict(
+        label, "rejected", reason, passed, total, detail=failure.detail, failed_test=failure.test
+    )
 
 
 def _total_s(run: list[TestRecord], *, cpu: bool = False) -> float:

@@ -32,6 +32,7 @@ from typing import Any
 
 import psutil
 
+from perfedit.config import NOT_SOURCE_DIRS
 from perfedit.errors import SandboxError
 from perfedit.sandbox import protocol
 from perfedit.sandbox.pids_cgroup import PidsCgroup
@@ -39,17 +40,6 @@ from perfedit.testsource import TestSuite
 
 CONFINE = Path(__file__).with_name("confine.py")
 DIFFERENTIAL_BUDGET = 3  # a differential request may take this many times timeout_s in all
-_IGNORED = (
-    ".git",
-    ".venv",
-    "venv",
-    "node_modules",
-    "__pycache__",
-    ".tox",
-    ".mypy_cache",
-    ".pytest_cache",
-    "*.pyc",
-)
 _KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT")
 _START_TIMEOUT_S = 30.0
 _ANSWER_SLACK_S = 30.0
@@ -185,7 +175,10 @@ class Workspace:
                 (self.root / f".perfedit-in.{index}").write_text(case.stdin, encoding="utf-8")
         else:
             shutil.copytree(
-                suite.root, self.root, ignore=shutil.ignore_patterns(*_IGNORED), symlinks=True
+                suite.root,
+                self.root,
+                ignore=shutil.ignore_patterns(*NOT_SOURCE_DIRS, "*.pyc"),
+                symlinks=True,
             )
         for made in (self.home, self.output, self.exchange):
             made.mkdir(parents=True)
