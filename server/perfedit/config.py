@@ -136,7 +136,7 @@ class Settings:
     )
     executor: str = setting(
         "local",
-        "where batch work runs (evaluate, mining, RRHF scoring, scan): `local` (this machine) or `ray` (a Ray cluster; `pip install 'perfedit[ray]'`)",
+        "where `perfedit scan` runs its functions: `local` (this machine) or `ray` (a Ray cluster; `pip install 'perfedit[ray]'`); `evaluate`, `data pairs --git` and `train rrhf` take `--executor` on their command line",
         choices=("local", "ray"),
     )
 
