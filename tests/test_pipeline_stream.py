@@ -106,7 +106,13 @@ def test_the_lsp_progress_of_a_real_job_only_moves_forward_through_every_phase(
     )
     model.validating.set()  # no pacing: the replies come at once
     everything = Settings(
-        runs=5, samples=2, stop_at_speedup=0, refine_rounds=1, explain=True, budget_s=600
+        runs=5,
+        samples=2,
+        stop_at_speedup=0,
+        refine_rounds=1,
+        explain=True,
+        budget_s=600,
+        strategies=False,  # the scripted replies in order: greedy, then the samples
     )
 
     def record(

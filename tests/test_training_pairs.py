@@ -148,5 +148,7 @@ def test_suggest_exports_the_accepted_pair(script_project: Path):
     assert result.returncode == 0, result.stderr
     [pair] = pairs.load(script_project / "pairs" / "mine.jsonl")
     assert pair.slow == (script_project / "seen_before.py").read_text()
-    assert pair.fast == FAST_SEEN_BEFORE and pair.kind == "script" and pair.passes is True
+    # The minimised version keeps the user's comment that the candidate dropped.
+    comment = (script_project / "seen_before.py").read_text().splitlines(keepends=True)[0]
+    assert pair.fast == comment + FAST_SEEN_BEFORE and pair.kind == "script" and pair.passes is True
     assert pair.tests == script_project / "tests"
