@@ -29,6 +29,7 @@ from pathlib import Path
 
 from perfedit import modelstore
 from perfedit.ask import CLOSING_FENCE
+from perfedit.llm import ChatModel
 from perfedit.llm.llamacpp import CONTEXT_TOKENS, LlamaCppModel, threads
 from perfedit.prompts import optimize_messages
 from perfedit.targets import find
@@ -39,7 +40,7 @@ EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "dedupe" / "dedu
 RunFn = Callable[[int], int]
 
 
-def perfedit_path(model: LlamaCppModel, messages, max_new_tokens: int) -> RunFn:
+def perfedit_path(model: ChatModel, messages, max_new_tokens: int) -> RunFn:
     def run(samples: int) -> int:
         return model.generate(
             messages,
@@ -92,18 +93,7 @@ def binding_path(
 def transformers_path(model_name: str, messages, max_new_tokens: int) -> RunFn:
     from perfedit.llm.hf import TransformersModel
 
-    model = TransformersModel.load(model_name)
-
-    def run(samples: int) -> int:
-        return model.generate(
-            messages,
-            num_samples=samples,
-            max_new_tokens=max_new_tokens,
-            seed=0,
-            stop_strings=[CLOSING_FENCE],
-        ).new_tokens
-
-    return run
+    return perfedit_path(TransformersModel.load(model_name), messages, max_new_tokens)
 
 
 def tokens_per_second(run: RunFn, samples: int, repeat: int) -> float:
