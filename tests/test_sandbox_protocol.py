@@ -91,3 +91,21 @@ def test_worker_loads_protocol_without_importing_modules():
         [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "['_perfedit_sandbox_protocol', 'resource']"
+
+
+def test_a_profile_is_checked_before_it_is_believed():
+    """A line profile comes from the process that runs the program: only ``{line: seconds}``
+    with positive int lines and finite non-negative float seconds is taken."""
+    assert protocol.line_seconds({6: 0.25, 1: 0.0}) == {6: 0.25, 1: 0.0}
+    for forged in (
+        [(6, 0.25)],
+        {0: 0.1},
+        {True: 0.1},
+        {"6": 0.1},
+        {6: 1},
+        {6: -0.1},
+        {6: float("nan")},
+        {6: float("inf")},
+        None,
+    ):
+        assert protocol.line_seconds(forged) is None, forged

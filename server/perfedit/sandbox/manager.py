@@ -253,7 +253,8 @@ class WorkerHandle:
     :mod:`perfedit.differential`).
 
     Use as a context manager; :meth:`run` performs one run of every test (in differential mode:
-    one timed pass over the inputs), :meth:`request` sends a differential-mode request. ``isolation`` says
+    one timed pass over the inputs), :meth:`request` sends any other request (a line profile of
+    one test, differential mode's requests). ``isolation`` says
     which guards are in force (see :func:`isolation_report`). Raises SandboxError only if the
     worker cannot start; a worker the program kills or stops yields "crashed" records.
     ``readable``: folders the tests may read beside the workspace, the interpreter and its
@@ -385,7 +386,7 @@ class WorkerHandle:
         return [TestRecord(**record) for record in answer[protocol.TESTS]]
 
     def request(self, message: dict[str, Any]) -> dict[str, Any]:
-        """Send a differential-mode request (see :mod:`perfedit.sandbox.worker`) and return the
+        """Send a request other than a run (see :mod:`perfedit.sandbox.protocol`) and return the
         answer, or ``{PROBLEM: why}`` if the worker is gone."""
         answer = None if self._lost else self._exchange(message, self._answer_timeout_s)
         return answer if answer is not None else {protocol.PROBLEM: self._lost}

@@ -10,8 +10,9 @@ Processes and channels (every message is a :func:`send_frame` frame, a marshal-a
 * manager -> worker (:mod:`~perfedit.sandbox.worker`), CMD_FD: first the job spec
   (:func:`job_spec`), answered ``{ISOLATION: facts}`` on RESULT_FD; then requests, each answered
   on RESULT_FD, which no child of the worker ever holds open: ``{"op": RUN, "calibrate": bool}``
-  (:func:`run_request`), answered ``{TESTS: [record, ...]}`` (:func:`record`); in differential
-  mode also :func:`inputs_request`, :func:`generate_request` and :func:`outcomes_request`
+  (:func:`run_request`), answered ``{TESTS: [record, ...]}`` (:func:`record`); in cases and
+  pytest mode also :func:`profile_request` (one test under a line tracer), in differential
+  mode :func:`inputs_request`, :func:`generate_request` and :func:`outcomes_request`
   (answered as their docstrings say; ``{PROBLEM: why}`` where the worker is gone).
 * worker <-> pytest server and its sample children (their marks and reports, each mark
   acknowledged by the worker on a pipe of its own once it has read the sample's CPU clock), and
@@ -65,15 +66,18 @@ SPEC_FIELDS = {
 
 # Request ops: manager -> worker, and (TIME) worker -> differential child.
 RUN, INPUTS, GENERATE, OUTCOMES, TIME = "run", "inputs", "generate", "outcomes", "time"
+PROFILE = "profile"
 
-# Answer keys: the hello's facts, a run's records, why a request failed; GENERATE's inputs, and
-# an OUTCOMES entry for an input whose call did not finish (``{STOPPED: TIMEOUT | why}``).
-ISOLATION, TESTS, PROBLEM, GENERATED, STOPPED = (
+# Answer keys: the hello's facts, a run's records, why a request failed; GENERATE's inputs, an
+# OUTCOMES entry for an input whose call did not finish (``{STOPPED: TIMEOUT | why}``), and
+# PROFILE's seconds per line.
+ISOLATION, TESTS, PROBLEM, GENERATED, STOPPED, LINES = (
     "isolation",
     "tests",
     "problem",
     "generated",
     "stopped",
+    "lines",
 )
 
 # The isolation facts, keys and values (all strings).
@@ -210,6 +214,34 @@ def outcomes_request(limits_s, keep_going):
     ``{OUTCOMES: [entry, ...]}``, one entry per input: a dict of :data:`OUTCOME_FIELDS`,
     ``{STOPPED: ...}``, or None (not reached in time); or ``{PROBLEM: why}``."""
     return {"op": OUTCOMES, "limits_s": limits_s, "keep_going": keep_going}
+
+
+def profile_request(test, first_line, last_line, timeout_s):
+    """Run ``test`` (a case's name, or a pytest node id) once with the program's lines timed by a
+    line tracer (:mod:`perfedit.sandbox.worker`'s ``_line_tracer``): only the program's code
+    objects that start within ``first_line`` ... ``last_line`` (1-based, inclusive; the target's
+    span) count. Answered ``{LINES: {line: seconds}}`` (lines of the program file, 1-based), or
+    ``{PROBLEM: why}`` when the test did not pass within ``timeout_s`` seconds of wall clock
+    (then it is killed: a hang costs ``timeout_s``, never the job)."""
+    return {
+        "op": PROFILE,
+        "test": test,
+        "first_line": first_line,
+        "last_line": last_line,
+        "timeout_s": timeout_s,
+    }
+
+
+def line_seconds(lines):
+    """``lines`` if it is a profile's ``{line: seconds}`` (positive int lines, non-negative float
+    seconds), else None: the traced process runs the program, which may have sent anything."""
+    if not isinstance(lines, dict):
+        return None
+    valid = all(
+        type(line) is int and line > 0 and type(seconds) is float and 0.0 <= seconds < float("inf")
+        for line, seconds in lines.items()
+    )
+    return lines if valid else None
 
 
 def record(

@@ -10,7 +10,8 @@ are defined in :mod:`perfedit.sandbox.protocol`, which it loads by path (:func:`
 
 * the manager sends the job spec; the worker answers ``{ISOLATION: {key: value}}``;
 * then one ``{"op": RUN, "calibrate": bool}`` per run, answered ``{TESTS: [record, ...]}``
-  on RESULT_FD, which no child ever holds open.
+  on RESULT_FD, which no child ever holds open; in cases and pytest mode also ``{"op":
+  PROFILE, ...}`` (:func:`protocol.profile_request`), answered ``{LINES: {line: seconds}}``.
 
 Cases (stdin/stdout programs): one forked child per case. Its time is its own CPU time (user +
 system from ``wait4``, which the program cannot forge) plus that of any process it left
@@ -41,6 +42,15 @@ GENERATE, ...}`` makes inputs with hypothesis; ``{"op": OUTCOMES, "limits_s": [.
 times out or crashes is marked stopped; with ``keep_going`` a fresh child goes on with the next
 input); ``{"op": RUN}`` times passes over all the inputs like a test run. Every request has
 ``run_timeout_s`` in all.
+
+Line profiles (PROFILE): one test runs once more, in a child of its own like any other (a
+case's child, or a pytest sample), with :func:`_line_tracer` timing the program's lines; the
+child sends the seconds per line (a case's child on a pipe of its own, a sample in its report)
+and the worker checks their shape (:func:`protocol.line_seconds`). A test that fails, crashes or
+does not end within the request's ``timeout_s`` (then killed, as at a run's limit) gives
+``{PROBLEM: why}`` instead. The tracer is SOAP's and PerfCodeGen's execution feedback (Huang
+et al. 2024, "EffiLearner"/SOAP: a line profile of the code shown to the model; Peng et al.
+2024, section 2): it runs only on request, never in a timed run.
 
 After every case and every pytest run, each process left below the worker is killed and reaped
 (the worker is its PID namespace's init, or else a child subreaper, so daemonised processes are
@@ -218,6 +228,59 @@ def _wait_for_threads():
     threading = sys.modules.get("threading")
     if threading is not None:
         threading._shutdown()
+
+
+def _line_tracer(program, first_line, last_line, seconds):
+    """A ``sys.settrace`` function timing the lines of the file ``program`` in its code objects
+    that start within ``first_line`` ... ``last_line`` (1-based: the target's span; a script's
+    module code and every function of it); fills ``seconds`` ({line: seconds}) in place.
+
+    A line's time runs from its line event to the next event of a counted frame, by
+    ``time.perf_counter``: so it includes the time of the code it calls that does not count (other
+    files, the standard library, built-ins: ``x in some_list`` is charged to its line), while a
+    counted function it calls has its lines timed on their own (a script's ``main()`` line does
+    not count ``main``'s body again, recursion is not counted twice). Without nested counted
+    frames this is line_profiler's rule: the time until the next line event of the same frame.
+    The tracer's own cost falls on the lines too, most on those that run most often. Threads
+    other than the calling one are not traced."""
+    clock = time.perf_counter
+    wanted = os.path.realpath(program)
+    is_program = {}  # co_filename -> whether it names the program (a path may reach it by a link)
+    callers = []  # the line each counted frame below the innermost one was running
+    running = [0, clock()]  # the line being charged (0: none yet) and since when
+
+    def charge():
+        now = clock()
+        if running[0]:
+            seconds[running[0]] = seconds.get(running[0], 0.0) + now - running[1]
+        running[1] = now
+
+    def local(frame, event, arg):
+        charge()
+        if event == "line":
+            running[0] = frame.f_lineno
+        elif event == "return":
+            running[0] = callers.pop() if callers else 0
+        return local
+
+    def call(frame, event, arg):
+        code = frame.f_code
+        name = code.co_filename
+        if name not in is_program:
+            is_program[name] = os.path.realpath(name) == wanted
+        if not (is_program[name] and first_line <= code.co_firstlineno <= last_line):
+            return None
+        charge()
+        callers.append(running[0])
+        running[0] = frame.f_lineno
+        return local
+
+    return call
+
+
+def _unknown(command):
+    """The answer to a request this mode does not serve."""
+    return {protocol.PROBLEM: f"unknown request {command['op']!r}"}
 
 
 def _child(spec, closed_fds, cpu_s, body):
@@ -487,14 +550,24 @@ class _Cases:
     def run(self, calibrate):
         return [self._case(index) for index in range(len(self.spec["inputs"]))]
 
-    def _execute(self, stdin_path, out_path, err_path):
-        """The child's body: run the program like ``python program.py < stdin_path``."""
+    def handle(self, command):
+        if command["op"] != protocol.PROFILE:
+            return _unknown(command)
+        names = self.spec["names"]
+        if self.problem or command["test"] not in names:
+            return {protocol.PROBLEM: self.problem or f"no case named {command['test']!r}"}
+        return self._profile(names.index(command["test"]), command)
+
+    def _execute(self, stdin_path, out_path, err_path, tracer=None):
+        """The child's body: run the program like ``python program.py < stdin_path`` (under
+        ``tracer``, a ``sys.settrace`` function, if given)."""
         _redirect(stdin_path, out_path, err_path)
         program = self.spec["program"]
         sys.argv = [program]
         main = type(sys)("__main__")  # a real module, so that pickle finds the program's functions
         main.__file__, main.__builtins__ = program, __builtins__
         sys.modules["__main__"] = main
+        sys.settrace(tracer)
         try:
             exec(self.code, main.__dict__)
         finally:
@@ -502,7 +575,27 @@ class _Cases:
             import atexit
 
             atexit._run_exitfuncs()
+            sys.settrace(None)
         return 0
+
+    def _fork(self, cpu_s, body, closed_fds=()):
+        """Fork a child running ``body()`` within ``cpu_s`` CPU seconds (``closed_fds``: this
+        process's own ends of the child's pipes) in its own process group; its pid."""
+        pid = os.fork()
+        if pid == 0:
+            _child(self.spec, (*self.closed_fds, *closed_fds), cpu_s, body)
+        try:
+            os.setpgid(pid, pid)
+        except (ProcessLookupError, PermissionError):
+            pass  # the child did it first
+        return pid
+
+    def _clean_up(self):
+        """After a case's child: kill and reap what it left (returns how many of those were
+        still running and their CPU seconds) and empty HOME and TMPDIR for the next case."""
+        left = _sweep()
+        _refresh(self.kept)
+        return left
 
     def _case(self, index):
         spec = self.spec
@@ -511,24 +604,15 @@ class _Cases:
             return protocol.record(name, ERROR, 0.0, 0.0, 0, self.problem)
         out_path, err_path = _output(spec, f"out.{index}"), _output(spec, f"err.{index}")
         started = time.perf_counter()
-        pid = os.fork()
-        if pid == 0:
-            _child(
-                spec,
-                self.closed_fds,
-                int(spec["timeout_s"]) + 1,
-                lambda: self._execute(spec["inputs"][index], out_path, err_path),
-            )
-        try:
-            os.setpgid(pid, pid)
-        except (ProcessLookupError, PermissionError):
-            pass  # the child did it first
+        pid = self._fork(
+            int(spec["timeout_s"]) + 1,
+            lambda: self._execute(spec["inputs"][index], out_path, err_path),
+        )
         self.alarm.arm(spec["timeout_s"], lambda: _kill_child(pid))
         _, wait_status, usage = os.wait4(pid, 0)
         elapsed = time.perf_counter() - started
         self.alarm.disarm()
-        left_running, left_cpu_s = _sweep()
-        _refresh(self.kept)  # the next case starts with an empty HOME and TMPDIR
+        left_running, left_cpu_s = self._clean_up()
         status, detail = _outcome(wait_status, self.alarm.fired, spec)
         if status == ERROR and not detail:
             detail = _read_detail(err_path) or f"exit status {os.WEXITSTATUS(wait_status)}"
@@ -536,11 +620,7 @@ class _Cases:
             status, detail = ERROR, _left_running(left_running)
         cpu_s = usage.ru_utime + usage.ru_stime + left_cpu_s
         stdout = _read(out_path, spec["max_output_bytes"])
-        for path in (out_path, err_path):  # the output folder holds one case's files at a time
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        _remove(out_path, err_path)  # the output folder holds one case's files at a time
         return protocol.record(
             name,
             status,
@@ -552,8 +632,61 @@ class _Cases:
             cpu_seconds=cpu_s,
         )
 
+    def _profile(self, index, command):
+        """Case ``index`` once more under :func:`_line_tracer` (see :func:`protocol.profile_request`):
+        the child sends its seconds per line on a pipe once the program has ended, and is killed
+        (with all it started) if it has not within ``command["timeout_s"]``."""
+        spec, timeout_s = self.spec, command["timeout_s"]
+        out_path, err_path = _output(spec, "profile.out"), _output(spec, "profile.err")
+        frames, child_frames = os.pipe()
+
+        def body():
+            lines = {}
+            tracer = _line_tracer(
+                spec["program"], command["first_line"], command["last_line"], lines
+            )
+            try:
+                return self._execute(spec["inputs"][index], out_path, err_path, tracer)
+            finally:  # the exit status says whether the run counts
+                send_frame(child_frames, lines)
+
+        pid = self._fork(int(timeout_s) + 1, body, (frames,))
+        os.close(child_frames)
+        self.alarm.arm(timeout_s, _sweep)  # the program's descendants may hold the pipe open too
+        try:
+            lines = protocol.line_seconds(receive_frame(frames))
+        except BrokenChannel:
+            lines = None
+        try:
+            _, wait_status, _ = os.wait4(pid, 0)
+        except ChildProcessError:  # the alarm's sweep reaped it
+            wait_status = 0
+        finally:
+            self.alarm.disarm()
+        os.close(frames)
+        self._clean_up()
+        status, detail = _outcome(wait_status, self.alarm.fired, spec)
+        detail = detail or _read_detail(err_path) or f"exit status {os.WEXITSTATUS(wait_status)}"
+        _remove(out_path, err_path)
+        if self.alarm.fired:
+            return {protocol.PROBLEM: f"the profiled run took longer than {timeout_s:g} s"}
+        if status != PASSED:
+            return {protocol.PROBLEM: detail}
+        if lines is None:
+            return {protocol.PROBLEM: "the profiled run sent no usable profile"}
+        return {protocol.LINES: lines}
+
     def close(self):
         _sweep()
+
+
+def _remove(*paths):
+    """Delete the files ``paths`` where they exist."""
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
 
 def _output(spec, name):
@@ -612,6 +745,40 @@ class _Pytest:
         wall_s = time.perf_counter() - started
         return self._check_leftovers([{**record, "wall_seconds": wall_s} for record in records])
 
+    def handle(self, command):
+        """A PROFILE request: one sample of the test whose call runs under :func:`_line_tracer`
+        (see :func:`protocol.profile_request`); the server is killed, to be restarted by the
+        next request, if the sample has not reported within ``command["timeout_s"]``."""
+        if command["op"] != protocol.PROFILE:
+            return _unknown(command)
+        if not self.server and not self.problem:
+            self._start()
+        test, timeout_s = command["test"], command["timeout_s"]
+        if self.problem or test not in self.collected:
+            return {protocol.PROBLEM: self.problem or f"no test {test!r} was collected"}
+        trace = (self.spec["program"], command["first_line"], command["last_line"])
+        failure, sample = None, None
+        self.alarm.arm(timeout_s, self._kill_server)
+        try:
+            sample = self._sample(self.collected.index(test), test, os.urandom(8).hex(), trace)
+        except (BrokenChannel, OSError, BadReport) as exc:
+            failure = exc
+        finally:
+            self.alarm.disarm()
+        if failure is not None or self.alarm.fired:
+            detail = self._failed_run(failure, 0.0)["detail"]
+            timed_out = f"the profiled test took longer than {timeout_s:g} s"
+            return {protocol.PROBLEM: timed_out if self.alarm.fired else detail}
+        if isinstance(sample, dict):
+            return {protocol.PROBLEM: sample["detail"]}
+        outcome, detail, *_, lines = sample
+        if outcome != "passed":
+            return {protocol.PROBLEM: f"the profiled test {outcome}: {detail}"}
+        lines = protocol.line_seconds(lines)
+        if lines is None:
+            return {protocol.PROBLEM: "the profiled test sent no usable profile"}
+        return {protocol.LINES: lines}
+
     def _test(self, index, node_id, nonce, calibrate):
         """One test's record: one fresh sample, or with ``calibrate`` fresh samples until their
         calls last MIN_SAMPLE_S (at most MAX_SAMPLES); ``seconds`` and ``cpu_seconds`` are the
@@ -621,7 +788,7 @@ class _Pytest:
             sample = self._sample(index, node_id, nonce)
             if isinstance(sample, dict):
                 return sample  # it ended without a report (a crash, os._exit), or left processes
-            outcome, detail, call_s, cpu_s, rss_bytes = sample
+            outcome, detail, call_s, cpu_s, rss_bytes, _ = sample
             peak_rss_bytes = max(peak_rss_bytes, rss_bytes)
             if outcome != "passed":
                 return protocol.record(
@@ -641,16 +808,18 @@ class _Pytest:
             cpu_seconds=sum(cpu_seconds) / len(cpu_seconds),
         )
 
-    def _sample(self, index, node_id, nonce):
+    def _sample(self, index, node_id, nonce, trace=None):
         """Ask the server for one sample of test ``index`` (a child forked from the collected
-        session that runs it once) and measure it here, outside the test's process.
+        session that runs it once) and measure it here, outside the test's process; with
+        ``trace`` (the program, first and last line: :func:`_line_tracer`'s arguments) its call
+        runs under the line tracer and its report carries the seconds per line.
 
         The sample sends marks (start, stop, report) and waits for this worker's
         acknowledgement of each, so that what is read here at a mark is read while it stands
         still. At its start mark the sample must be a child of the server, and no process may
         run below the worker but the server, the sample and the sample's own descendants. Returns (outcome,
-        detail, call seconds, CPU seconds, peak RSS bytes), or a record if it ended without a
-        report or left processes running. Call seconds are the kernel's CPU time of the sample
+        detail, call seconds, CPU seconds, peak RSS bytes, seconds per line as reported: None
+        without ``trace``), or a record if it ended without a report or left processes running. Call seconds are the kernel's CPU time of the sample
         between the marks; CPU seconds are everything the sample and the server used on CPU for
         it (the sample to its report, the children it reaped, the server meanwhile, whatever was
         left below the worker). Raises BadReport if the kernel's figure exceeds the sample's own
@@ -659,7 +828,9 @@ class _Pytest:
         self.samples += 1
         number = self.samples
         server_cpu_s = _cpu_s(self.server)
-        send_frame(self.commands, {"index": index, "nonce": nonce, "number": number})
+        send_frame(
+            self.commands, {"index": index, "nonce": nonce, "number": number, "trace": trace}
+        )
         pid, marks, report = 0, {}, None
         while True:
             frame = receive_frame(self.reports)
@@ -718,7 +889,7 @@ class _Pytest:
                 )
             call_s = kernel_s
         cpu_s = total_s + left_cpu_s + _cpu_s(self.server) - server_cpu_s
-        return outcome, detail, call_s, max(cpu_s, call_s), peak_rss_bytes
+        return outcome, detail, call_s, max(cpu_s, call_s), peak_rss_bytes, report.get("lines")
 
     def _no_report(self, done, peak_rss_bytes):
         """The record of a sample that ended without reporting (``done``: the server's frame)."""
@@ -847,7 +1018,7 @@ class _Calls:
             return self._generate(command)
         if op == protocol.OUTCOMES:
             return self._outcomes(command["limits_s"], command["keep_going"])
-        return {protocol.PROBLEM: f"unknown request {op!r}"}
+        return _unknown(command)
 
     def _start(self, task):
         """Fork a child serving ``task``; returns its pid and the read end of its frames."""
@@ -1071,6 +1242,7 @@ def _server_plugin(pytest, commands, reports, acks):
             self.collect_errors = []
             self.command = None  # in a sample: the worker's request
             self.outcome = None  # in a sample: (outcome, detail)
+            self.lines = None  # in a traced sample: seconds per line of the program
 
         def pytest_collectreport(self, report):
             if report.failed:
@@ -1114,7 +1286,9 @@ def _server_plugin(pytest, commands, reports, acks):
                 item.ihook.pytest_runtest_protocol(item=item, nextitem=None)
                 _wait_for_threads()
                 outcome, detail = self.outcome or ("failed", "did not run")
-                self._mark({"mark": "report", "outcome": outcome, "detail": detail})
+                self._mark(
+                    {"mark": "report", "outcome": outcome, "detail": detail, "lines": self.lines}
+                )
                 status = 0
             except BaseException:
                 import traceback
@@ -1149,12 +1323,19 @@ def _server_plugin(pytest, commands, reports, acks):
                 yield from self._timed()
 
         def _timed(self):
-            """The body of a hook wrapper that marks and times what it wraps."""
+            """The body of a hook wrapper that marks and times what it wraps (under the line
+            tracer when the worker asked for a profile)."""
+            trace = self.command["trace"]
             self._mark({"mark": "start", "pid": os.getpid()})
             started = clock()
+            if trace:
+                self.lines = {}
+                sys.settrace(_line_tracer(*trace, self.lines))
             try:
                 yield
             finally:
+                if trace:
+                    sys.settrace(None)
                 elapsed = clock() - started
                 self._mark({"mark": "stop", "seconds": elapsed})
 
