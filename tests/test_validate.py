@@ -1,5 +1,6 @@
 """Validation in the sandbox: correctness first, then interleaved timing against the baseline."""
 
+import time
 from pathlib import Path
 
 import psutil
@@ -77,3 +78,38 @@ def test_pytest_suite_rejects_reordering(dedupe_project: Path):
     assert verdict.verdict == "rejected"
     assert "test_small" in verdict.reason and "assert [" in verdict.reason
     assert "AssertionError" in verdict.detail
+
+
+def test_a_line_profile_names_the_hot_line(script_project: Path, dedupe_project: Path):
+    """One sandboxed run under the line tracer names the line where the time goes, as a line of
+    the target's code, hottest first: the script's ``x in seen`` over a list on its largest case
+    (the original, in the baseline's worker), and a function's membership test on its pytest
+    test, in the original and in a candidate whose loop sits elsewhere in its code."""
+    with _harness(script_project, Settings(runs=5)) as harness:
+        hot = harness.hot_lines(harness.target.source, "case 3", 10.0)
+    assert hot[0][0] == 6  # if x in seen:
+    assert len(hot) <= 5 and [s for _, s in hot] == sorted((s for _, s in hot), reverse=True)
+
+    path = dedupe_project / "dedupe.py"
+    target = find(path, path.read_text(), function="unique_in_order")
+    counting = "def unique_in_order(items):\n    result = []\n    for item in items:\n        if not result.count(item):\n            result.append(item)\n    return result\n"
+    with Harness(target, discover(target), Settings(runs=5)) as harness:
+        test = "tests/test_dedupe.py::test_large"
+        original = harness.hot_lines(target.source, test, 10.0)
+        candidate = harness.hot_lines(target.replace(counting), test, 10.0)
+    assert target.code.splitlines()[original[0][0] - 1].strip() == "if item not in result:"
+    assert candidate[0][0] == 4  # if not result.count(item):
+
+
+def test_a_candidate_that_hangs_or_crashes_has_no_hot_lines(script_project: Path):
+    """A profiled run that does not end in time is killed at its limit, and one that crashes
+    or exits non-zero gives no hot lines either: never an error; the harness goes on."""
+    with _harness(script_project, Settings(runs=5, timeout_s=2)) as harness:
+        started = time.monotonic()
+        assert harness.hot_lines("while True:\n    pass\n", "case 3", 1.0) == []
+        assert time.monotonic() - started < 60  # killed at the 1 s limit, not left to hang
+        assert harness.hot_lines("import os\nos._exit(0)\n", "case 3", 5.0) == []
+        assert harness.hot_lines("raise ValueError('broken')\n", "case 3", 5.0) == []
+        assert harness.hot_lines(harness.target.source, "no such case", 5.0) == []
+        assert harness.hot_lines(harness.target.source, "case 3", 10.0)[0][0] == 6
+        assert harness.validate("fast", FAST_SCRIPT).verdict == "faster"

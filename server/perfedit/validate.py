@@ -33,12 +33,13 @@ from typing import Literal, NamedTuple
 from perfedit import differential, literals
 from perfedit.config import Settings
 from perfedit.differential import Differential, DifferentialCheck, Mismatch
-from perfedit.errors import Cancelled, OriginalFailsTests, SourceSyntaxError
+from perfedit.errors import Cancelled, OriginalFailsTests, SandboxError, SourceSyntaxError
+from perfedit.profiling import HOT_LINES_KEPT
 from perfedit.progress import CancelFn, never_cancelled
 from perfedit.proposers import Candidate
-from perfedit.sandbox import Limits, TestRecord, WorkerHandle, Workspace
+from perfedit.sandbox import Limits, TestRecord, WorkerHandle, Workspace, protocol
 from perfedit.sandbox.protocol import MAX_DETAIL_BYTES, cap_text
-from perfedit.targets import Target, parse
+from perfedit.targets import Target, parse, split_lines
 from perfedit.testsource import TestSuite
 from perfedit.timing import Comparison, SequentialRule, cross_check, trimmed_mean
 
@@ -285,6 +286,42 @@ class Harness:
             validation_s=time.perf_counter() - started,
             notes=() if verdict.verdict == "rejected" else (*verdict.notes, *self._notes(source)),
         )
+
+    def hot_lines(self, source: str, test: str, timeout_s: float) -> list[tuple[int, float]]:
+        """The hot lines of the target's span in ``source`` (the original file, or a candidate's
+        whole new file) on ``test`` (a case's name or a pytest node id; the callers pass the
+        slowest), from one sandboxed run under a line tracer (:func:`protocol.profile_request
+        <perfedit.sandbox.protocol.profile_request>`) of at most ``timeout_s`` seconds:
+        ``(line in the span, 1-based; seconds)``, the :data:`~perfedit.profiling.HOT_LINES_KEPT`
+        hottest first. The original runs in the baseline's warm worker, a candidate in a worker
+        of its own.
+
+        Empty when the test did not pass in time (a hang, a crash), when the target has no
+        tests (differential testing only) or when the sandbox could not start: the profile only
+        feeds the prompt (SOAP, Huang et al. 2024, "EffiLearner"; PerfCodeGen, Peng et al.
+        2024, section 2), so it never fails the job."""
+        if self.suite.kind == "differential":
+            return []
+        start = self.target.start_line
+        first, last = start + 1, start + len(split_lines(self.target.code_in(source)))
+        request = protocol.profile_request(test, first, last, timeout_s)
+        if source == self.target.source:
+            answer = self._worker.request(request)
+        else:
+            workspace = Workspace(self.suite, self.relative_path, source)
+            try:
+                with WorkerHandle(workspace, self.suite, self.limits) as worker:
+                    answer = worker.request(request)
+            except SandboxError:
+                answer = {}
+            finally:
+                workspace.close()
+        lines = [
+            (line - start, seconds)
+            for line, seconds in answer.get(protocol.LINES, {}).items()
+            if first <= line <= last
+        ]
+        return sorted(lines, key=lambda item: (-item[1], item[0]))[:HOT_LINES_KEPT]
 
     def _notes(self, source: str) -> tuple[str, ...]:
         """What the tests cannot tell about the candidate ``source`` (see :class:`Verdict`)."""
