@@ -659,22 +659,22 @@ class _Cases:
             lines = None
         try:
             _, wait_status, _ = os.wait4(pid, 0)
-        except ChildProcessError:  # the alarm's sweep reaped it
+        except ChildProcessError:  # the alarm's sweep reaped it (a timeout)
             wait_status = 0
         finally:
             self.alarm.disarm()
         os.close(frames)
         self._clean_up()
-        status, detail = _outcome(wait_status, self.alarm.fired, spec)
-        detail = detail or _read_detail(err_path) or f"exit status {os.WEXITSTATUS(wait_status)}"
-        _remove(out_path, err_path)
         if self.alarm.fired:
-            return {protocol.PROBLEM: f"the profiled run took longer than {timeout_s:g} s"}
-        if status != PASSED:
-            return {protocol.PROBLEM: detail}
-        if lines is None:
-            return {protocol.PROBLEM: "the profiled run sent no usable profile"}
-        return {protocol.LINES: lines}
+            problem = f"the profiled run took longer than {timeout_s:g} s"
+        else:
+            status, problem = _outcome(wait_status, False, spec)
+            if status == PASSED:
+                problem = "" if lines is not None else "the profiled run sent no usable profile"
+            elif not problem:
+                problem = _read_detail(err_path) or f"exit status {os.WEXITSTATUS(wait_status)}"
+        _remove(out_path, err_path)
+        return {protocol.PROBLEM: problem} if problem else {protocol.LINES: lines}
 
     def close(self):
         _sweep()
@@ -817,10 +817,10 @@ class _Pytest:
         The sample sends marks (start, stop, report) and waits for this worker's
         acknowledgement of each, so that what is read here at a mark is read while it stands
         still. At its start mark the sample must be a child of the server, and no process may
-        run below the worker but the server, the sample and the sample's own descendants. Returns (outcome,
-        detail, call seconds, CPU seconds, peak RSS bytes, seconds per line as reported: None
-        without ``trace``), or a record if it ended without a report or left processes running. Call seconds are the kernel's CPU time of the sample
-        between the marks; CPU seconds are everything the sample and the server used on CPU for
+        run below the worker but the server, the sample and the sample's own descendants.
+        Returns (outcome, detail, call seconds, CPU seconds, peak RSS bytes, seconds per line as
+        reported: None without ``trace``), or a record if it ended without a report or left
+        processes running. Call seconds are the kernel's CPU time of the sample between the marks; CPU seconds are everything the sample and the server used on CPU for
         it (the sample to its report, the children it reaped, the server meanwhile, whatever was
         left below the worker). Raises BadReport if the kernel's figure exceeds the sample's own
         clock more than CROSS_CHECK_RATIO times (plus CROSS_CHECK_SLACK_S): its clock was
