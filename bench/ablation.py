@@ -139,8 +139,8 @@ def ablate(
         return result
 
     with Harness(target, suite, settings) as harness:
-        wall("baseline", harness.baseline)
         job = Job(settings, harness)
+        wall("baseline", job.baseline)  # a script's includes profiling the original (its hot lines)
         refiners = [refiner(lambda: memo, settings)]
         model_c = generating(
             "generation", lambda: list(job.propose([model_proposer(lambda: memo, settings)]))

@@ -94,8 +94,8 @@ SLOW_DEDUPE = (
 def test_the_reason_names_the_hot_line_the_change_rewrote():
     """The profile's hottest line is named when the change rewrote it, and only then."""
     faster = "def f(items):\n    return list(dict.fromkeys(items))\n"
-    sentence = hot_line_sentence(SLOW_DEDUPE, faster, [(5, 0.001), (4, 0.012)])
+    sentence = hot_line_sentence(SLOW_DEDUPE, faster, [(5, 0.001), (4, 0.012)], "function")
     assert "line 4 of the function (`if x not in out:`, 12.00 ms)" in sentence
     untouched = SLOW_DEDUPE.replace("return out", "return list(out)")
-    assert hot_line_sentence(SLOW_DEDUPE, untouched, [(4, 0.012)]) == ""
-    assert hot_line_sentence(SLOW_DEDUPE, faster, []) == ""
+    assert hot_line_sentence(SLOW_DEDUPE, untouched, [(4, 0.012)], "function") == ""
+    assert hot_line_sentence(SLOW_DEDUPE, faster, [], "function") == ""

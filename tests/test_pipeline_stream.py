@@ -17,6 +17,7 @@ from perfedit.llm import ChatModel, Reply
 from perfedit.pipeline import Deadline, Job, Request, locate, suggest
 from perfedit.progress import Phase
 from perfedit.validate import Harness
+from programs import FAST_SCRIPT
 
 FAST = "```python\ndef unique_in_order(items):\n    return list(dict.fromkeys(items))\n```\n"
 ALSO_FAST = "```python\ndef unique_in_order(items):\n    seen = set()\n    return [x for x in items if not (x in seen or seen.add(x))]\n```\n"
@@ -196,3 +197,41 @@ def test_the_budget_stops_a_reply_being_written(dedupe_project: Path):
     with pytest.raises(NoFasterVersion, match="time budget of 20 s was spent"):
         suggest(request(dedupe_project), settings(budget_s=20, stop_at_speedup=0), lambda: model)
     assert model.stopped
+
+
+class ScriptedModel(ChatModel):
+    """A test double replying ``text`` to every prompt and recording the prompts it gets."""
+
+    backend, load_seconds, name = "test", 0.0, "scripted"
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.prompts: list[str] = []
+
+    def replies(self, messages, *, num_samples=8, **options) -> Iterator[Reply]:
+        self.prompts.append(messages[-1]["content"])
+        yield Reply(self.text, 10, 0.01)
+
+
+@pytest.mark.parametrize("profile_feedback", [True, False])
+def test_a_script_s_prompt_and_reason_show_its_profiled_hot_line(
+    script_project: Path, profile_feedback: bool
+):
+    """A script's hot lines come from the original profiled once on its slowest case, after
+    the baseline (the model, started at once, waits for them): the prompt lists them and the
+    reason names the hottest line the winner rewrote; with ``profile_feedback`` off, neither."""
+    path = script_project / "seen_before.py"
+    model = ScriptedModel(f"```python\n{FAST_SCRIPT}```\n")
+    result = suggest(
+        Request(path, path.read_text()),
+        settings(profile_feedback=profile_feedback),
+        lambda: model,
+    )
+    prompt = model.prompts[0]  # the greedy reply's
+    named = "line 6 of the program (`if x in seen:`"
+    if profile_feedback:
+        hottest = prompt.split("(line of the code above, time spent):\n")[1].splitlines()[0]
+        assert hottest.startswith("line 6 (") and hottest.endswith("if x in seen:")
+        assert named in result.reason
+    else:
+        assert "Where the time goes" not in prompt and named not in result.reason

@@ -7,6 +7,7 @@ import pytest
 
 from perfedit.config import Settings
 from perfedit.llm import ChatModel, Reply
+from perfedit.pipeline import Job
 from perfedit.progress import never_cancelled, no_progress
 from perfedit.prompts import fenced, fix_messages, optimize_with_test_messages, retry_messages
 from perfedit.proposers import Candidate, Feedback
@@ -138,3 +139,59 @@ def test_retry_prompt_names_the_repeated_candidate():
     assert "same code as an earlier candidate (sample 2)" in messages[-1]["content"]
     plain = optimize_with_test_messages("a\nb\n", "script", "t", 0.001)[-1]["content"]
     assert "Where the time goes" not in plain
+
+
+class RecordingModel(ChatModel):
+    """A test double recording the prompts it gets; it replies without code, so no refined
+    candidate needs validating."""
+
+    name, backend, load_seconds = "recording", "test", 0.0
+
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def replies(self, messages, *, num_samples=8, **options):
+        self.prompts.append(messages[-1]["content"])
+        yield Reply("No code today.", 4, 0.0)
+
+
+#: Correct, with its time on line 4 (``x in seen`` over a list that keeps every number).
+SLOW_GOOD = "input()\nseen = []\nfor x in input().split():\n    print('YES' if x in seen else 'NO')\n    seen.append(x)\n"
+#: Correct and fast, but it exits with an error when a tracer watches it.
+TRACE_SHY = "import sys\nif sys.gettrace():\n    raise SystemExit(3)\n" + GOOD
+
+
+@pytest.mark.parametrize("profile_feedback", [True, False])
+def test_the_optimise_round_shows_each_candidate_s_profiled_hot_lines(
+    script_project: Path, profile_feedback: bool
+):
+    """Through the job's refinement: each correct candidate to optimise is profiled on its
+    slowest case and its prompt shows its hot lines; a candidate whose profiled run fails has
+    none and is refined all the same; with ``profile_feedback`` off no prompt shows any."""
+    path = script_project / "seen_before.py"
+    target = find(path, path.read_text())
+    settings = Settings(
+        runs=5, refine_rounds=1, refine_candidates=2, profile_feedback=profile_feedback
+    )
+    model = RecordingModel()
+    with Harness(target, discover(target), settings) as harness:
+        job = Job(settings, harness)
+        job.baseline()
+        candidates = [
+            Candidate(label, code, code)
+            for label, code in [("slow", SLOW_GOOD), ("shy", TRACE_SHY)]
+        ]
+        verdicts = job.validate(candidates)
+        assert [v.verdict != "rejected" for v in verdicts] == [True, True]
+        refined, _ = job.refine([refiner(lambda: model, settings)], candidates, verdicts)
+    assert sorted(c.label for c in refined) == ["shy → optimised", "slow → optimised"]
+    slow, shy = sorted(model.prompts, key=lambda prompt: "gettrace" in prompt)
+    assert "gettrace" in shy and "Where the time goes" not in shy
+    if profile_feedback:
+        assert "Where the time goes on that test" in slow
+        hottest = slow.split("(line of the code above, time spent):\n")[1].splitlines()[0]
+        assert hottest.startswith("line 4 (") and hottest.endswith(
+            "print('YES' if x in seen else 'NO')"
+        )
+    else:
+        assert "Where the time goes" not in slow

@@ -532,10 +532,13 @@ def grounded_reason(original: str, faster: str, model_reason: str = "") -> str:
     return " ".join(change.sentence for change in changes(original, faster)[:2])
 
 
-def hot_line_sentence(original: str, faster: str, hot_lines: Sequence[tuple[int, float]]) -> str:
+def hot_line_sentence(
+    original: str, faster: str, hot_lines: Sequence[tuple[int, float]], kind: str
+) -> str:
     """The sentence naming the line whose time fell: the hottest of ``hot_lines`` ((line of
-    ``original``, 1-based; seconds) from the profiled test run) when the change rewrote it, else
-    "" (the profile says nothing about this change). SOAP-style profile feedback, in the reason."""
+    ``original``, 1-based; seconds) from the profiled test run, or a script's profiled slowest
+    case) when the change rewrote it, else "" (the profile says nothing about this change).
+    ``kind``: the target's, "function" or "script". SOAP-style profile feedback, in the reason."""
     if not hot_lines:
         return ""
     line, seconds = max(hot_lines, key=lambda item: item[1])
@@ -550,6 +553,7 @@ def hot_line_sentence(original: str, faster: str, hot_lines: Sequence[tuple[int,
     if line not in rewritten or not 0 < line <= len(old_lines):
         return ""
     return (
-        f"The change rewrote the hottest line in the profiled tests, line {line} of the function "
+        f"The change rewrote the hottest line in the profiled tests, line {line} of the "
+        f"{'function' if kind == 'function' else 'program'} "
         f"(`{old_lines[line - 1].strip()}`, {seconds * 1e3:.2f} ms)."
     )

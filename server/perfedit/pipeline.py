@@ -21,25 +21,26 @@ the (cached, lazily loaded) model (:data:`~perfedit.ask.ModelProvider`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from perfedit import ask, explain, targets, testsource
+from perfedit import ask, explain, profiling, targets, testsource
 from perfedit.ask import ModelProvider
 from perfedit.config import Settings
 from perfedit.diffs import Edit, changed_lines, line_edits, unified_diff
 from perfedit.errors import Cancelled, NoCodeGenerated, NoFasterVersion
 from perfedit.locate import Request, locate
 from perfedit.minimise import Minimised, minimise
-from perfedit.profiling import target_hot_lines
 from perfedit.progress import CancelFn, Phase, ProgressFn, never_cancelled, no_progress
 from perfedit.proposers import NO_FEEDBACK, Candidate, Feedback, Proposer
 from perfedit.proposers.model import model_proposer
 from perfedit.proposers.rules import propose_rules
-from perfedit.refine import refiner
+from perfedit.refine import refiner, slowest_test, to_optimise
 from perfedit.select import choose
 from perfedit.validate import Baseline, Harness, Verdict, syntax_key, validate_candidates
 
@@ -96,11 +97,19 @@ class Deadline:
 
 
 class Job:
-    """The steps of one suggestion job, inside an open :class:`Harness` (its baseline must have run
-    before anything is validated; proposing may start earlier).
+    """The steps of one suggestion job, inside an open :class:`Harness` (its baseline, run by
+    :meth:`baseline`, must have run before anything is validated; proposing may start earlier).
 
     Validated candidates are remembered by syntax tree: a candidate met again (in another
     combination of steps) gets the earlier verdict under its own label without running again.
+
+    ``target_hot_lines`` holds the target's hot lines, ``(line in its code, seconds)``, hottest
+    first, computed once per job and handed to the proposers (through :class:`Feedback`) and to
+    the explanation: a function's from the profiled test run that found its tests
+    (:func:`perfedit.profiling.target_hot_lines`), known at once; a script's from one profiled
+    run of the original on its slowest case (:meth:`Harness.hot_lines`), known once
+    :meth:`baseline` has run; none when the setting ``profile_feedback`` is off (SOAP, Huang et
+    al. 2024, "EffiLearner"; PerfCodeGen, Peng et al. 2024, section 2).
     """
 
     def __init__(
@@ -115,6 +124,46 @@ class Job:
         self.target, self.progress, self.cancel = harness.target, progress, cancel
         self.deadline = deadline  # None: no time budget
         self._known: dict[str, Verdict] = {}  # syntax tree -> verdict
+        self.target_hot_lines: Future[list[tuple[int, float]]] = Future()
+        if not settings.profile_feedback:
+            self.target_hot_lines.set_result([])
+        elif self.target.kind == "function":
+            self.target_hot_lines.set_result(profiling.target_hot_lines(self.target))
+
+    def baseline(self) -> Baseline:
+        """The original's baseline (:meth:`Harness.baseline`); then, for a script, its hot lines
+        (:attr:`target_hot_lines`): the original profiled once on its slowest case."""
+        baseline = self.harness.baseline()
+        if not self.target_hot_lines.done():
+            self.target_hot_lines.set_result(
+                self.profiled(self.target.source, baseline.slowest_test)
+            )
+        return baseline
+
+    def profiled(self, source: str, test: str) -> list[tuple[int, float]]:
+        """The hot lines of the target's span in ``source`` on ``test`` (:meth:`Harness.hot_lines`),
+        from a run of at most ``settings.timeout_s`` seconds and the budget left; none once the
+        budget is spent."""
+        limit_s = self.settings.timeout_s
+        if self.deadline is not None:
+            limit_s = min(limit_s, self.deadline.left())
+        return self.harness.hot_lines(source, test, limit_s) if limit_s > 0 else []
+
+    def candidate_hot_lines(
+        self, candidates: Mapping[str, Candidate], verdicts: Sequence[Verdict]
+    ) -> dict[str, list[tuple[int, float]]]:
+        """Label → hot lines on its slowest test, ``(line in its code, seconds)``, of the correct
+        candidates that PerfCodeGen's performance round refines next
+        (:func:`perfedit.refine.to_optimise`), each profiled once (:meth:`profiled`); a
+        candidate whose profiled run failed or ran out of time has none. Empty when the setting
+        ``profile_feedback`` is off."""
+        if not self.settings.profile_feedback:
+            return {}
+        chosen = to_optimise(verdicts, candidates, self.settings.refine_candidates)
+        found = {
+            v.label: self.profiled(candidates[v.label].source, slowest_test(v)) for v in chosen
+        }
+        return {label: lines for label, lines in found.items() if lines}
 
     def propose(
         self,
@@ -124,7 +173,9 @@ class Job:
     ) -> Iterator[Candidate]:
         """Every proposer's candidates in turn, each as soon as it is made (a model is loaded on
         the first ``next()`` that needs it). Proposing stops (raising Cancelled) once ``cancel()``
-        or ``stop()`` is true. Raises ModelMissing, ModelError, Cancelled."""
+        or ``stop()`` is true. ``feedback`` reaches them with the job's :attr:`target_hot_lines`.
+        Raises ModelMissing, ModelError, Cancelled."""
+        feedback = dataclasses.replace(feedback, target_hot_lines=self.target_hot_lines)
         for proposer in proposers:
             yield from proposer(
                 self.target, feedback, self.progress, lambda: self.cancel() or stop()
@@ -190,8 +241,9 @@ class Job:
         self, refiners: Sequence[Proposer], candidates: list[Candidate], verdicts: list[Verdict]
     ) -> tuple[list[Candidate], list[Verdict]]:
         """``settings.refine_rounds`` rounds of ``refiners`` (PerfCodeGen refinement,
-        :mod:`perfedit.refine`), each fed with the previous round's verdicts: the new candidates
-        and their verdicts. Stops early once the budget is spent."""
+        :mod:`perfedit.refine`), each fed with the previous round's verdicts and the hot lines of
+        the candidates it optimises (:meth:`candidate_hot_lines`): the new candidates and their
+        verdicts. Stops early once the budget is spent."""
         found: list[Candidate] = []
         found_verdicts: list[Verdict] = []
         latest = verdicts
@@ -200,7 +252,10 @@ class Job:
                 break
             self.progress(Phase.REFINING, round_, self.settings.refine_rounds)
             known = candidates + found
-            feedback = Feedback(self.harness.suite, {c.label: c for c in known}, latest)
+            by_label = {c.label: c for c in known}
+            feedback = Feedback(
+                self.harness.suite, by_label, latest, self.candidate_hot_lines(by_label, latest)
+            )
             try:
                 refined = list(self.propose(refiners, feedback, stop=self.over_budget))
             except Cancelled:
@@ -366,7 +421,7 @@ def suggest(
             Background(job.propose(proposers, stop=stop_generating), halt)
         ) as stream:
             progress(Phase.BASELINE)
-            baseline = harness.baseline()
+            baseline = job.baseline()
             timings["baseline_s"] = time.perf_counter() - clock
             timing_candidates.set()
 
@@ -416,14 +471,16 @@ def suggest(
         minimised = job.minimise(*chosen)
         timings["minimisation_s"] = time.perf_counter() - started
 
-    # The reason is grounded in the minimised diff (and the profile's hottest line, when the change
-    # rewrote it); the model's sentence stays only if it agrees.
+    # The reason is grounded in the minimised diff (and the job's profile's hottest line, when the
+    # change rewrote it); the model's sentence stays only if it agrees.
     new_code = target.code_in(minimised.source)
     model_reason = ""
     if settings.explain and not deadline.spent:
         progress(Phase.EXPLAINING)
         model_reason = ask.why_faster(model(), target.code, new_code)
-    hot = explain.hot_line_sentence(target.code, new_code, target_hot_lines(target))
+    hot = explain.hot_line_sentence(
+        target.code, new_code, job.target_hot_lines.result(), target.kind
+    )
     reason = " ".join(
         part for part in (explain.grounded_reason(target.code, new_code, model_reason), hot) if part
     )

@@ -13,8 +13,11 @@ The refining proposer (:func:`refiner`) is fed the verdicts of the previous roun
 A reply that repeats an earlier candidate (same syntax tree as one of ``feedback.candidates`` or
 the original; the issue measured that most did) is retried once with that fact in the prompt
 (``settings.refine_retry``), and skipped if it repeats again or retrying is off: a repeat only
-costs a validation slot. The performance round shows the slowest test's hot lines when the
-feedback carries a profile of it (``Feedback.hot_lines``; SOAP-style profile feedback).
+costs a validation slot. The performance round shows the candidate's hot lines on its slowest test
+when the feedback carries them (``Feedback.hot_lines``: :meth:`perfedit.pipeline.Job.refine`
+profiles the candidates of :func:`to_optimise` once each, unless the setting
+``profile_feedback`` is off; SOAP-style execution-profile feedback, Huang et al. 2024,
+"EffiLearner").
 Refined candidates are validated like any other. Selection then takes the fastest significantly
 faster candidate of all rounds, so if every refinement breaks correctness the result falls back
 to the fastest correct candidate (the paper's fallback).
@@ -23,7 +26,7 @@ to the fastest correct candidate (the paper's fallback).
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 
 from perfedit import ask
 from perfedit.ask import ModelProvider
@@ -35,7 +38,7 @@ from perfedit.proposers import Candidate, Feedback, Proposer
 from perfedit.proposers.model import to_candidate
 from perfedit.targets import Target
 from perfedit.testsource import feedback_text
-from perfedit.validate import syntax_key
+from perfedit.validate import Verdict, syntax_key
 
 
 def repeated_label(candidate: Candidate, earlier: dict[str, str]) -> str | None:
@@ -51,6 +54,29 @@ def earlier_trees(target: Target, feedback: Feedback) -> dict[str, str]:
         syntax_key(target.code): "the original",
         **{syntax_key(c.code): label for label, c in feedback.candidates.items() if c.usable},
     }
+
+
+def to_optimise(
+    verdicts: Sequence[Verdict], candidates: Mapping[str, Candidate], count: int
+) -> list[Verdict]:
+    """The verdicts of the correct candidates that the performance round optimises: of those in
+    ``candidates`` (by label) that were timed against the original, the ``count`` fastest
+    (largest speedup first)."""
+    correct = sorted(
+        (
+            v
+            for v in verdicts
+            if v.verdict != "rejected" and v.comparison and v.per_test_s and v.label in candidates
+        ),
+        key=lambda v: -v.comparison.speedup if v.comparison else 0.0,
+    )
+    return correct[:count]
+
+
+def slowest_test(verdict: Verdict) -> str:
+    """The test of ``verdict`` with the largest per-test trimmed mean over the timed runs (the
+    PerfCodeGen feedback test, Peng et al. 2024, equation 1)."""
+    return max(verdict.per_test_s, key=verdict.per_test_s.__getitem__)
 
 
 def refiner(model: ModelProvider, settings: Settings) -> Proposer:
@@ -75,14 +101,7 @@ def refiner(model: ModelProvider, settings: Settings) -> Proposer:
             for v in feedback.verdicts
             if v.verdict == "rejected" and v.failed_test and v.label in known
         ]
-        correct = sorted(
-            (
-                v
-                for v in feedback.verdicts
-                if v.verdict != "rejected" and v.comparison and v.per_test_s and v.label in known
-            ),
-            key=lambda v: -v.comparison.speedup if v.comparison else 0.0,
-        )
+        correct = to_optimise(feedback.verdicts, known, per_phase)
         if suite is None or not (failed or correct):
             return
         earlier = earlier_trees(target, feedback)
@@ -117,10 +136,10 @@ def refiner(model: ModelProvider, settings: Settings) -> Proposer:
             yield from changed(
                 f"{verdict.label} → fixed", fix_messages(code, target.kind, test, verdict.detail)
             )
-        for verdict in correct[:per_phase]:
-            slowest = max(verdict.per_test_s, key=verdict.per_test_s.__getitem__)
+        for verdict in correct:
+            slowest = slowest_test(verdict)
             code = textwrap.dedent(known[verdict.label].code)
-            hot = list(feedback.hot_lines.get(verdict.label, ()))
+            hot = feedback.hot_lines.get(verdict.label, ()) if settings.profile_feedback else ()
             messages = optimize_with_test_messages(
                 code, target.kind, feedback_text(suite, slowest), verdict.per_test_s[slowest], hot
             )

@@ -14,6 +14,7 @@ the target's span and is untrusted until the sandbox has validated and timed it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -57,12 +58,20 @@ class Feedback:
     latest round and the ``suite`` they ran. Empty before anything was validated (the first
     round), when only a refining proposer has nothing to say. ``hot_lines`` maps a candidate's
     label to the hot lines of its slowest test, ``(line number in its dedented code, seconds)``,
-    when a profile was taken (filled by the pipeline once profiled runs exist; empty until then)."""
+    hottest first, for the candidates the optimisation round refines (profiled by
+    :meth:`perfedit.pipeline.Job.refine`; empty when the setting ``profile_feedback`` is off).
+
+    ``target_hot_lines``: inside a job (:class:`perfedit.pipeline.Job`), the target's hot lines,
+    ``(line in its code, seconds)``, hottest first, as the job learns them: a function's at once
+    from the profiled test run, a script's once its baseline has run and the original was
+    profiled on its slowest case (a proposer waits for them:
+    :func:`perfedit.proposers.model.prompt_hot_lines`); None outside a job."""
 
     suite: TestSuite | None = None
     candidates: Mapping[str, Candidate] = field(default_factory=dict)
     verdicts: Sequence[Verdict] = ()
     hot_lines: Mapping[str, Sequence[tuple[int, float]]] = field(default_factory=dict)
+    target_hot_lines: Future[list[tuple[int, float]]] | None = None
 
 
 #: The feedback of the first round: nothing validated yet.

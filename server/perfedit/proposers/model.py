@@ -18,10 +18,13 @@ from pathlib import Path
 from perfedit import ask
 from perfedit.ask import ModelProvider, extract_code
 from perfedit.config import Settings
+from perfedit.errors import Cancelled
 from perfedit.progress import CancelFn, Phase, ProgressFn
 from perfedit.proposers import Candidate, Feedback, Proposer
 from perfedit.retrieval import Exemplar, load_index, problems_in
 from perfedit.targets import Target
+
+PROFILE_POLL_S = 0.1  # how often a proposer waiting for the job's profile checks for cancellation
 
 
 def _indentation(line: str) -> str:
@@ -102,31 +105,53 @@ def exemplars_for(target: Target, settings: Settings) -> list[Exemplar]:
     )
 
 
+def prompt_hot_lines(
+    target: Target, feedback: Feedback, settings: Settings, cancel: CancelFn
+) -> list[tuple[int, float]]:
+    """The target's hot lines for the prompt, ``(line in its code, seconds)``, hottest first (SOAP,
+    Huang et al. 2024, "EffiLearner"; PerfCodeGen, Peng et al. 2024, section 2): none with
+    ``settings.profile_feedback`` off; inside a job, the job's (``feedback.target_hot_lines``),
+    waited for: a script's are known once its baseline has run and the original was profiled;
+    outside one, a function's from the cached profile of its project's tests
+    (:func:`perfedit.profiling.target_hot_lines`). Raises Cancelled once ``cancel()`` is true
+    while waiting (checked every :data:`PROFILE_POLL_S` seconds)."""
+    from perfedit.profiling import target_hot_lines
+
+    if not settings.profile_feedback:
+        return []
+    if feedback.target_hot_lines is None:
+        return target_hot_lines(target)
+    while True:
+        try:
+            return feedback.target_hot_lines.result(timeout=PROFILE_POLL_S)
+        except TimeoutError:
+            if cancel():
+                raise Cancelled("stopped while waiting for the profile of the original") from None
+
+
 def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
     """The :data:`~perfedit.proposers.Proposer` of greedy plus ``settings.samples`` samples from
     ``model()`` (PIE Best@k; the samples over distinct strategies, :func:`perfedit.ask.sample_plan`),
-    with retrieved exemplars (:func:`exemplars_for`) and the target's hot lines from the profiled
-    test run (:func:`perfedit.profiling.target_hot_lines`; none with ``settings.profile_feedback``
-    off), loaded on first use: one candidate per reply,
-    yielded as soon as the reply is complete (the greedy one first; :meth:`Candidate.unusable` for
-    a reply without code that fits the target). Raises ModelMissing, ModelError, Cancelled,
-    InputError (a missing exemplar file)."""
+    with retrieved exemplars (:func:`exemplars_for`) and the target's hot lines
+    (:func:`prompt_hot_lines`, asked for once the model is loaded), loaded on first use: one
+    candidate per reply, yielded as soon as the reply is complete (the greedy one first;
+    :meth:`Candidate.unusable` for a reply without code that fits the target). Raises
+    ModelMissing, ModelError, Cancelled, InputError (a missing exemplar file)."""
 
     def propose(
         target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
     ) -> Iterator[Candidate]:
-        from perfedit.profiling import target_hot_lines
-
         exemplars = exemplars_for(target, settings)
         progress(Phase.LOADING_MODEL)
         total = 1 + settings.samples
+        chat = model()
         replies = ask.faster_versions(
-            model(),
+            chat,
             target,
             settings,
             cancel,
             exemplars,
-            target_hot_lines(target) if settings.profile_feedback else (),
+            prompt_hot_lines(target, feedback, settings, cancel),
         )
         progress(Phase.GENERATING, 0, total)
         for index, (label, reply) in enumerate(replies):
