@@ -34,9 +34,8 @@ from perfedit.diffs import Edit, changed_lines, line_edits, unified_diff
 from perfedit.errors import Cancelled, NoCodeGenerated, NoFasterVersion
 from perfedit.locate import Request, locate
 from perfedit.minimise import Minimised, minimise
-from perfedit.profiling import target_hot_lines
 from perfedit.progress import CancelFn, Phase, ProgressFn, never_cancelled, no_progress
-from perfedit.proposers import NO_FEEDBACK, Candidate, Feedback, Proposer
+from perfedit.proposers import Candidate, Feedback, Proposer
 from perfedit.proposers.model import model_proposer
 from perfedit.proposers.rules import propose_rules
 from perfedit.refine import refiner
@@ -119,12 +118,14 @@ class Job:
     def propose(
         self,
         proposers: Sequence[Proposer],
-        feedback: Feedback = NO_FEEDBACK,
+        feedback: Feedback | None = None,
         stop: Callable[[], bool] = lambda: False,
     ) -> Iterator[Candidate]:
         """Every proposer's candidates in turn, each as soon as it is made (a model is loaded on
-        the first ``next()`` that needs it). Proposing stops (raising Cancelled) once ``cancel()``
-        or ``stop()`` is true. Raises ModelMissing, ModelError, Cancelled."""
+        the first ``next()`` that needs it); ``feedback`` defaults to the first round's (the
+        suite, nothing validated yet). Proposing stops (raising Cancelled) once ``cancel()`` or
+        ``stop()`` is true. Raises ModelMissing, ModelError, Cancelled."""
+        feedback = feedback or Feedback(self.harness.suite)
         for proposer in proposers:
             yield from proposer(
                 self.target, feedback, self.progress, lambda: self.cancel() or stop()
@@ -423,7 +424,7 @@ def suggest(
     if settings.explain and not deadline.spent:
         progress(Phase.EXPLAINING)
         model_reason = ask.why_faster(model(), target.code, new_code)
-    hot = explain.hot_line_sentence(target.code, new_code, target_hot_lines(target))
+    hot = explain.hot_line_sentence(target.code, new_code, suite.hot_lines)
     reason = " ".join(
         part for part in (explain.grounded_reason(target.code, new_code, model_reason), hot) if part
     )

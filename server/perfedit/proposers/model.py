@@ -106,8 +106,8 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
     """The :data:`~perfedit.proposers.Proposer` of greedy plus ``settings.samples`` samples from
     ``model()`` (PIE Best@k; the samples over distinct strategies, :func:`perfedit.ask.sample_plan`),
     with retrieved exemplars (:func:`exemplars_for`) and the target's hot lines from the profiled
-    test run (:func:`perfedit.profiling.target_hot_lines`; none with ``settings.profile_feedback``
-    off), loaded on first use: one candidate per reply,
+    test run (``feedback.suite.hot_lines``; none with ``settings.profile_feedback`` off), loaded
+    on first use: one candidate per reply,
     yielded as soon as the reply is complete (the greedy one first; :meth:`Candidate.unusable` for
     a reply without code that fits the target). Raises ModelMissing, ModelError, Cancelled,
     InputError (a missing exemplar file)."""
@@ -115,8 +115,6 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
     def propose(
         target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
     ) -> Iterator[Candidate]:
-        from perfedit.profiling import target_hot_lines
-
         exemplars = exemplars_for(target, settings)
         progress(Phase.LOADING_MODEL)
         total = 1 + settings.samples
@@ -126,7 +124,7 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
             settings,
             cancel,
             exemplars,
-            target_hot_lines(target) if settings.profile_feedback else (),
+            feedback.suite.hot_lines if settings.profile_feedback and feedback.suite else (),
         )
         progress(Phase.GENERATING, 0, total)
         for index, (label, reply) in enumerate(replies):
