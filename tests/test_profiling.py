@@ -12,6 +12,7 @@ from perfedit.errors import NoTestsFound, ProfilingFailed
 from perfedit.profiling import Profile, cached_profile, profile_tests, target_hot_lines
 from perfedit.prompts import optimize_messages
 from perfedit.targets import find
+from perfedit.testsource import discover
 
 SOLUTION = '''\
 def _normalise(word):
@@ -130,16 +131,22 @@ def test_tests_reaching_each_function_by_execution(tmp_path: Path):
 
 
 def test_the_prompt_shows_the_targets_hot_lines(tmp_path: Path):
-    """After the profiled run, the model's request names the target's hot lines (in the code's
-    own numbering) with their time; without a profile of the current sources it names none."""
+    """The tests chosen by the profiled run carry the target's hot lines (in the code's own
+    numbering, hottest first), with the tests found on their own or named by ``--tests``; the
+    model's request names them with their time. A suite guessed from the tests' text, with no
+    profile of the current sources, carries none."""
     project = write_project(tmp_path / "p")
     path = project / "solution.py"
     target = find(path, SOLUTION, function="slow_sum")
-    assert target_hot_lines(target) == []  # nothing profiled yet
-    profile_tests(project)
-    hot = target_hot_lines(target)
+    guessed = discover(target, None, run_tests=False)
+    assert guessed.node_ids and guessed.hot_lines == ()  # nothing profiled yet
+    named = discover(target, project / "tests")
+    found = discover(target, None)
+    assert named.hot_lines and found.hot_lines
+    hot = list(named.hot_lines)
+    assert hot == target_hot_lines(profile_tests(project, project / "tests"), target)
     code_lines = target.code.splitlines()
-    assert hot and all(1 < line <= len(code_lines) for line, _ in hot)
+    assert all(1 < line <= len(code_lines) for line, _ in hot)
     assert [seconds for _, seconds in hot] == sorted((seconds for _, seconds in hot), reverse=True)
     (request,) = [
         m["content"]

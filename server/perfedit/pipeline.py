@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from perfedit import ask, explain, profiling, targets, testsource
+from perfedit import ask, explain, targets, testsource
 from perfedit.ask import ModelProvider
 from perfedit.config import Settings
 from perfedit.diffs import Edit, changed_lines, line_edits, unified_diff
@@ -37,7 +37,7 @@ from perfedit.errors import Cancelled, NoCodeGenerated, NoFasterVersion
 from perfedit.locate import Request, locate
 from perfedit.minimise import Minimised, minimise
 from perfedit.progress import CancelFn, Phase, ProgressFn, never_cancelled, no_progress
-from perfedit.proposers import NO_FEEDBACK, Candidate, Feedback, Proposer
+from perfedit.proposers import Candidate, Feedback, Proposer
 from perfedit.proposers.model import model_proposer
 from perfedit.proposers.rules import propose_rules
 from perfedit.refine import refiner, slowest_test, to_optimise
@@ -104,12 +104,13 @@ class Job:
     combination of steps) gets the earlier verdict under its own label without running again.
 
     ``target_hot_lines`` holds the target's hot lines, ``(line in its code, seconds)``, hottest
-    first, computed once per job and handed to the proposers (through :class:`Feedback`) and to
-    the explanation: a function's from the profiled test run that found its tests
-    (:func:`perfedit.profiling.target_hot_lines`), known at once; a script's from one profiled
-    run of the original on its slowest case (:meth:`Harness.hot_lines`), known once
-    :meth:`baseline` has run; none when the setting ``profile_feedback`` is off (SOAP, Huang et
-    al. 2024, "EffiLearner"; PerfCodeGen, Peng et al. 2024, section 2).
+    first, computed once per job and handed to the proposers (through :class:`Feedback`; the
+    prompt shows them unless the setting ``profile_feedback`` is off) and to the explanation: a
+    function's from the profiled test run that chose its tests (``TestSuite.hot_lines``), known
+    at once; a script's from one profiled run of the original on its slowest case
+    (:meth:`Harness.hot_lines`), known once :meth:`baseline` has run, and none (nothing
+    profiled) with ``profile_feedback`` off (SOAP, Huang et al. 2024, "EffiLearner";
+    PerfCodeGen, Peng et al. 2024, section 2).
     """
 
     def __init__(
@@ -125,10 +126,8 @@ class Job:
         self.deadline = deadline  # None: no time budget
         self._known: dict[str, Verdict] = {}  # syntax tree -> verdict
         self.target_hot_lines: Future[list[tuple[int, float]]] = Future()
-        if not settings.profile_feedback:
-            self.target_hot_lines.set_result([])
-        elif self.target.kind == "function":
-            self.target_hot_lines.set_result(profiling.target_hot_lines(self.target))
+        if self.target.kind == "function" or not settings.profile_feedback:
+            self.target_hot_lines.set_result(list(harness.suite.hot_lines))
 
     def baseline(self) -> Baseline:
         """The original's baseline (:meth:`Harness.baseline`); then, for a script, its hot lines
@@ -168,14 +167,17 @@ class Job:
     def propose(
         self,
         proposers: Sequence[Proposer],
-        feedback: Feedback = NO_FEEDBACK,
+        feedback: Feedback | None = None,
         stop: Callable[[], bool] = lambda: False,
     ) -> Iterator[Candidate]:
         """Every proposer's candidates in turn, each as soon as it is made (a model is loaded on
-        the first ``next()`` that needs it). Proposing stops (raising Cancelled) once ``cancel()``
-        or ``stop()`` is true. ``feedback`` reaches them with the job's :attr:`target_hot_lines`.
-        Raises ModelMissing, ModelError, Cancelled."""
-        feedback = dataclasses.replace(feedback, target_hot_lines=self.target_hot_lines)
+        the first ``next()`` that needs it); ``feedback`` defaults to the first round's (the
+        suite, nothing validated yet) and reaches them with the job's :attr:`target_hot_lines`.
+        Proposing stops (raising Cancelled) once ``cancel()`` or ``stop()`` is true. Raises
+        ModelMissing, ModelError, Cancelled."""
+        feedback = dataclasses.replace(
+            feedback or Feedback(self.harness.suite), target_hot_lines=self.target_hot_lines
+        )
         for proposer in proposers:
             yield from proposer(
                 self.target, feedback, self.progress, lambda: self.cancel() or stop()

@@ -501,22 +501,16 @@ def hot_spots(profile: Profile, path: Path, source: str) -> list[HotSpot]:
     return found
 
 
-def target_hot_lines(target: Target) -> list[tuple[int, float]]:
-    """The hot lines of ``target`` (a function) in the cached profile of its project, as
-    ``(line in target.code, 1-based; seconds)``, hottest first; empty when there is no cached
-    profile of the current sources or the function did not run in it. Runs nothing: the job's
-    test discovery profiled the tests just before (SOAP / PerfCodeGen-style execution feedback
-    for the prompt)."""
-    from perfedit.config import find_project_root
-
-    if target.kind != "function":
-        return []
+def target_hot_lines(profile: Profile, target: Target) -> list[tuple[int, float]]:
+    """The hot lines of ``target`` (a function) in ``profile``, as ``(line in target.code,
+    1-based; seconds)``, hottest first; empty when the function did not run in it or is not
+    under the profile's root. Test discovery keeps them with the tests it chose
+    (``TestSuite.hot_lines``) for the prompt and the explanation (SOAP / PerfCodeGen-style
+    execution feedback)."""
     file = target.path.resolve()
-    root = find_project_root(file)
-    profile = cached_profile(root)
-    if profile is None or not file.is_relative_to(root):
+    if target.kind != "function" or not file.is_relative_to(profile.root):
         return []
-    relative = file.relative_to(root).as_posix()
+    relative = file.relative_to(profile.root).as_posix()
     first, last = target.start_line + 1, target.end_line
     lines = [
         (hot.line - target.start_line, hot.s)

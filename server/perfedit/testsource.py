@@ -41,13 +41,16 @@ class TestSuite:
 
     ``root`` is the folder copied into the sandbox (the project root for pytest/doctest, and for
     "differential": no tests, only differential testing); ``node_ids`` are pytest node ids
-    relative to ``root``; ``cases`` holds stdin/stdout cases.
+    relative to ``root``; ``cases`` holds stdin/stdout cases. ``hot_lines`` are the target's
+    hot lines in the profiled run that chose the tests, ``(line in target.code, 1-based;
+    seconds)`` hottest first (empty without a profile).
     """
 
     kind: Literal["pytest", "doctest", "cases", "differential"]
     root: Path
     node_ids: tuple[str, ...] = ()
     cases: tuple[Case, ...] = ()
+    hot_lines: tuple[tuple[int, float], ...] = ()
 
     @property
     def size(self) -> int:
@@ -159,7 +162,8 @@ def _executed_suite(
         return None, ""
     lines = range(target.start_line + 1, target.end_line + 1)
     node_ids = profile.reaching(file.relative_to(root).as_posix(), target.name, lines)
-    suite = TestSuite("pytest", root, node_ids) if node_ids else None
+    hot_lines = tuple(profiling.target_hot_lines(profile, target))
+    suite = TestSuite("pytest", root, node_ids, hot_lines=hot_lines) if node_ids else None
     return suite, f"ran {len(profile.runs)} test(s)"
 
 

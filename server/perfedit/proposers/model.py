@@ -112,15 +112,13 @@ def prompt_hot_lines(
     Huang et al. 2024, "EffiLearner"; PerfCodeGen, Peng et al. 2024, section 2): none with
     ``settings.profile_feedback`` off; inside a job, the job's (``feedback.target_hot_lines``),
     waited for: a script's are known once its baseline has run and the original was profiled;
-    outside one, a function's from the cached profile of its project's tests
-    (:func:`perfedit.profiling.target_hot_lines`). Raises Cancelled once ``cancel()`` is true
-    while waiting (checked every :data:`PROFILE_POLL_S` seconds)."""
-    from perfedit.profiling import target_hot_lines
-
+    outside one, a function's from the profiled test run that chose its tests
+    (``feedback.suite.hot_lines``). Raises Cancelled once ``cancel()`` is true while waiting
+    (checked every :data:`PROFILE_POLL_S` seconds)."""
     if not settings.profile_feedback:
         return []
     if feedback.target_hot_lines is None:
-        return target_hot_lines(target)
+        return list(feedback.suite.hot_lines) if feedback.suite else []
     while True:
         try:
             return feedback.target_hot_lines.result(timeout=PROFILE_POLL_S)
