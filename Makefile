@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint settings bench-pie bench-server bench-ablation
+.PHONY: setup demo test lint settings lsp-initialize bench-pie bench-server bench-ablation
 .PHONY: editors vsix client-test vscode-e2e-deps test-neovim test-vscode
 
 $(STAMP): pyproject.toml
@@ -40,6 +40,12 @@ lint: setup
 # The settings reference (docs/configuration.md, the extension's package.json) from perfedit/config.py.
 settings: setup
 	$(BIN)/python -m perfedit.config_docs
+
+# The answer to `initialize` that `perfedit lsp` sends before pygls is imported
+# (server/perfedit/lsp/initialize_result.json), from the live server: after changing the server's
+# features or upgrading pygls or lsprotocol (tests/test_lsp_initialize.py fails until then).
+lsp-initialize: setup
+	$(BIN)/python -m perfedit.lsp.initialize_result
 
 bench-pie: setup
 	$(BIN)/perfedit model pull qwen2.5-coder-1.5b

@@ -1,7 +1,12 @@
 """Start-up figures, printed as a Markdown table with the exact command and the load average.
 
-* ``perfedit lsp``: from spawning the server until its ``initialize`` reply arrives (a real pygls
-  client over stdio; no model, no document);
+* ``perfedit lsp``: from spawning the server until its ``initialize`` reply arrives (a client
+  that writes the frames itself, so that no client-side work is timed: ``initialize`` with no
+  capabilities, sent at once as editors do; no model, no document), and until its reply to the
+  request sent as soon as that reply is in, after ``initialized`` (``shutdown``, which only pygls
+  answers: the server is ready for requests);
+* importing the server's module (pygls, lsprotocol, the handlers), which ``initialize`` waited
+  for before the start answered it itself;
 * ``perfedit --help``, and an argument error (``perfedit suggest --budget abc x.py``, exit 2);
 * a bare ``python -c pass``, spawned in the same rounds: the ratios to it are the figures to
   compare across machines.
@@ -11,20 +16,24 @@ that a change in the machine's load hits them alike. The load average (``os.getl
 printed before and after: on a busy machine the absolute times mean little.
 
 Usage: python bench/cold_start.py [--rounds 5]
+
+To time another checkout's server (the reference), run this script with that checkout's ``server``
+folder first on ``PYTHONPATH``: the script spawns ``python -m perfedit``.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import io
+import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+from typing import Any, cast
 
-from lsprotocol import types
-from pygls.lsp.client import LanguageClient
+from perfedit.lsp.framing import Body, FrameReader
 
 PERFEDIT = [sys.executable, "-m", "perfedit"]
 COMMANDS = {
@@ -37,7 +46,14 @@ COMMANDS = {
         "abc",
         "x.py",
     ],
+    "python -c 'import perfedit.lsp.server'": [
+        sys.executable,
+        "-c",
+        "import perfedit.lsp.server",
+    ],
 }
+INITIALIZE = "perfedit lsp until initialize answers"
+READY = "perfedit lsp until the next request answers (pygls ready)"
 
 
 def run_s(command: list[str]) -> float:
@@ -47,17 +63,48 @@ def run_s(command: list[str]) -> float:
     return time.perf_counter() - started
 
 
-async def initialize_s() -> float:
-    """Seconds from spawning ``perfedit lsp`` until its ``initialize`` reply; then shuts it down."""
-    client = LanguageClient("perfedit-bench", "1")
+def frame(message: dict[str, Any]) -> bytes:
+    body = json.dumps({"jsonrpc": "2.0", **message}).encode()
+    return b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
+def read_reply(stdout: io.BufferedReader, frames: FrameReader, msg_id: int) -> None:
+    """Read ``stdout`` until the reply to request ``msg_id`` is in."""
+    while data := stdout.read1(65536):
+        for event in frames.feed(data):
+            if isinstance(event, Body) and json.loads(event.data).get("id") == msg_id:
+                return
+    raise RuntimeError(f"perfedit lsp exited before answering request {msg_id}")
+
+
+def start_s() -> tuple[float, float]:
+    """Seconds from spawning ``perfedit lsp`` until its ``initialize`` reply, and until its reply
+    to the ``shutdown`` request sent (after ``initialized``) once that reply is in; then it exits."""
     started = time.perf_counter()
-    await client.start_io(*PERFEDIT, "lsp")
-    await client.initialize_async(types.InitializeParams(capabilities=types.ClientCapabilities()))
-    elapsed = time.perf_counter() - started
-    await client.shutdown_async(None)
-    client.exit(None)
-    await client.stop()
-    return elapsed
+    server = subprocess.Popen(
+        [*PERFEDIT, "lsp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert server.stdin is not None
+    stdout = cast(io.BufferedReader, server.stdout)
+    frames = FrameReader()
+    server.stdin.write(frame({"id": 1, "method": "initialize", "params": {"capabilities": {}}}))
+    server.stdin.flush()
+    read_reply(stdout, frames, 1)
+    answered = time.perf_counter() - started
+    server.stdin.write(
+        frame({"method": "initialized", "params": {}}) + frame({"id": 2, "method": "shutdown"})
+    )
+    server.stdin.flush()
+    read_reply(stdout, frames, 2)
+    ready = time.perf_counter() - started
+    server.stdin.write(frame({"method": "exit"}))
+    server.stdin.close()
+    server.wait(timeout=60)
+    stdout.close()
+    return answered, ready
 
 
 def load() -> str:
@@ -69,13 +116,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     load_before = load()
-    times: dict[str, list[float]] = {
-        name: [] for name in [*COMMANDS, "perfedit lsp until initialize answers"]
-    }
+    times: dict[str, list[float]] = {name: [] for name in [*COMMANDS, INITIALIZE, READY]}
     for _ in range(args.rounds):
         for name, command in COMMANDS.items():
             times[name].append(run_s(command))
-        times["perfedit lsp until initialize answers"].append(asyncio.run(initialize_s()))
+        answered, ready = start_s()
+        times[INITIALIZE].append(answered)
+        times[READY].append(ready)
     bare = statistics.median(times["python -c pass"])
     print(
         f"command: python bench/cold_start.py --rounds {args.rounds}  ({os.cpu_count()} CPUs, "

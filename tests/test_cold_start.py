@@ -1,5 +1,6 @@
 """Start-up stays light: ``perfedit lsp`` answers ``initialize``, and ``perfedit`` checks its
-arguments, without importing the engine's or the models' libraries (a job imports them).
+arguments, without importing the engine's or the models' libraries (a job imports them); the
+answer to ``initialize`` itself needs only the standard library (pygls is imported meanwhile).
 
 Each process runs under ``python -X importtime``, which names every module it imports on stderr;
 the tests assert on those names, never on times (``bench/cold_start.py`` measures the times).
@@ -25,24 +26,37 @@ HEAVY = {
     "huggingface_hub",
     "ray",
 }
+#: perfedit's modules that answer ``initialize`` before pygls is imported.
+EARLY = {
+    "perfedit",
+    "perfedit.errors",
+    "perfedit.lsp",
+    "perfedit.lsp.framing",
+    "perfedit.lsp.initialize_result",
+    "perfedit.lsp.start",
+}
 
 
 def run_traced(
     *args: str, stdin: bytes = b""
 ) -> tuple[subprocess.CompletedProcess[bytes], set[str]]:
-    """``python -X importtime -m perfedit ARGS`` to its exit, and the top-level packages it imported."""
+    """``python -X importtime -m perfedit ARGS`` to its exit, and the modules it imported."""
     result = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "perfedit", *args],
         input=stdin,
         capture_output=True,
         timeout=300,
     )
-    names = {
-        line.rsplit("|", 1)[1].strip().split(".")[0]
+    modules = {
+        line.rsplit("|", 1)[1].strip()
         for line in result.stderr.decode().splitlines()
         if line.startswith("import time:")
     }
-    return result, names
+    return result, modules
+
+
+def top_level(modules: set[str]) -> set[str]:
+    return {module.split(".")[0] for module in modules}
 
 
 def frame(message: dict) -> bytes:
@@ -78,7 +92,8 @@ def test_lsp_answers_initialize_without_heavy_imports():
         {"id": 2, "method": "shutdown"},
         {"method": "exit"},
     ]
-    result, imported = run_traced("lsp", stdin=b"".join(map(frame, session)))
+    result, modules = run_traced("lsp", stdin=b"".join(map(frame, session)))
+    imported = top_level(modules)
     assert result.returncode == 0, result.stderr.decode()[-2000:]
     answer = next(message for message in replies(result.stdout) if message.get("id") == 1)
     capabilities = answer["result"]["capabilities"]
@@ -89,6 +104,31 @@ def test_lsp_answers_initialize_without_heavy_imports():
     assert capabilities["codeLensProvider"] is not None
     assert "pygls" in imported  # the trace is read right
     assert not imported & HEAVY
+    assert "perfedit.cli" not in modules and "rich" not in imported  # nor the command line's
+
+
+def test_initialize_is_answered_with_the_standard_library_only():
+    """What the start imports beyond the interpreter's own start, and what answering
+    ``initialize`` imports then: the standard library (asyncio not even: it comes with pygls)
+    and perfedit's :data:`EARLY` modules."""
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": {}}}
+    )
+    code = (
+        "import sys\n"
+        "started = set(sys.modules)\n"
+        "import perfedit.lsp.start\n"
+        "from perfedit.lsp.initialize_result import early_answer\n"
+        f"assert early_answer({body!r}.encode()) is not None\n"
+        "print(*sorted(set(sys.modules) - started))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, timeout=300, check=True
+    )
+    modules = set(result.stdout.decode().split())
+    assert top_level(modules) <= {*sys.stdlib_module_names, "perfedit"}
+    assert {module for module in modules if module.startswith("perfedit")} == EARLY
+    assert "asyncio" not in modules
 
 
 @pytest.mark.parametrize(
@@ -107,7 +147,8 @@ def test_lsp_answers_initialize_without_heavy_imports():
     ],
 )
 def test_cli_checks_arguments_without_heavy_imports(args: list[str], code: int, said: str):
-    result, imported = run_traced(*args)
+    result, modules = run_traced(*args)
+    imported = top_level(modules)
     assert result.returncode == code
     assert said in (result.stdout if code == 0 else result.stderr).decode()
     assert "argparse" in imported  # the trace is read right

@@ -466,10 +466,11 @@ def _cmd_model_list(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_lsp(args: argparse.Namespace, console: Console) -> int:
-    from perfedit.lsp import serve
+    """``perfedit lsp`` reached through the parser; the ``perfedit`` entry point
+    (:mod:`perfedit.__main__`) starts it sooner, before this module is imported."""
+    from perfedit.lsp.start import serve
 
-    serve()
-    return 0
+    return serve()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -568,7 +569,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``perfedit`` console script; returns the exit code."""
+    """The ``perfedit`` command (after :func:`perfedit.__main__.main`); returns the exit code."""
     args = build_parser().parse_args(argv)
     from rich.console import Console
 

@@ -18,6 +18,7 @@ Every error a user can meet says what happened and what to do next. The hierarch
     ├── NoFasterVersion                   every candidate was rejected or not faster
     ├── SandboxError (RuntimeError)       the harness itself failed (not the candidate)
     ├── ExecutorError (RuntimeError)      a unit of work died on the cluster after its retries
+    ├── EarlyAnswerMismatch (RuntimeError)  pygls answers initialize otherwise than the server did
     └── Cancelled                         the user cancelled the job
 
 Only the CLI and the language server turn these into exit codes and messages.
@@ -98,6 +99,13 @@ class SandboxError(PerfeditError, RuntimeError):
 
 class ExecutorError(PerfeditError, RuntimeError):
     """A unit of work sent to the cluster died (worker or node lost) on every attempt."""
+
+
+class EarlyAnswerMismatch(PerfeditError, RuntimeError):
+    """``perfedit lsp`` answered ``initialize`` before pygls was ready, and pygls' own answer,
+    once it was, is a different frame: pygls rejects the client's params, or the stored answer
+    (perfedit/lsp/initialize_result.json) is stale. The server stops: the client was told
+    something else than what pygls works with."""
 
 
 class Cancelled(PerfeditError):

@@ -34,13 +34,14 @@ Malformed input never makes the server deaf: framing and parse errors are answer
 and reading resyncs on the next header, params of the wrong type get -32602, and ``exit`` always
 exits (:mod:`~perfedit.lsp.framing`).
 
-Modules: :mod:`~perfedit.lsp.server` (the handlers), :mod:`~perfedit.lsp.framing` (the stdio
-transport), :mod:`~perfedit.lsp.convert` (LSP types),
-:mod:`~perfedit.lsp.state` (options, running jobs, results), :mod:`~perfedit.lsp.jobs` (the job
-in a thread: progress, cancellation, delivery). The engine (libcst, numpy, scipy) is imported by
-the first code action or job, not at start-up, so ``initialize`` is answered at once.
+Start-up: ``initialize`` is answered before pygls and lsprotocol are imported, from the answer
+pygls gives, stored in the package (``make lsp-initialize`` regenerates it); pygls then handles
+the same request and every later one (:mod:`~perfedit.lsp.start`). The engine (libcst, numpy,
+scipy) is imported by the first code action or job.
+
+Modules: :mod:`~perfedit.lsp.server` (the handlers), :mod:`~perfedit.lsp.start` (the start,
+standard library only), :mod:`~perfedit.lsp.initialize_result` (the stored answer to
+``initialize``), :mod:`~perfedit.lsp.framing` (the stdio transport),
+:mod:`~perfedit.lsp.convert` (LSP types), :mod:`~perfedit.lsp.state` (options, running jobs,
+results), :mod:`~perfedit.lsp.jobs` (the job in a thread: progress, cancellation, delivery).
 """
-
-from perfedit.lsp.server import serve
-
-__all__ = ["serve"]

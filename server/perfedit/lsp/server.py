@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import io
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
@@ -33,6 +35,7 @@ from perfedit.errors import (
 )
 from perfedit.lsp import convert, jobs
 from perfedit.lsp.convert import ACTION_KIND, COMMAND, PROFILE_COMMAND
+from perfedit.lsp.framing import Answered, Body, FrameReader, FramingError, serve_stdio
 from perfedit.lsp.state import ActionTargets, EditorOptions, Jobs, Profiles, ResultCache
 
 if TYPE_CHECKING:
@@ -375,12 +378,19 @@ def hover(ls: PerfeditServer, params: types.HoverParams) -> types.Hover | None:
     return convert.hover(*parts) if parts else None
 
 
-def serve() -> None:
-    """Run the language server on stdin/stdout until the client sends ``exit`` or closes the
-    input, with framing that answers malformed frames and resyncs (:mod:`perfedit.lsp.framing`)."""
-    from perfedit.lsp.framing import serve_stdio
-
+def serve(
+    stdin: io.RawIOBase,
+    stdout: BinaryIO,
+    *,
+    frames: FrameReader,
+    events: Iterable[Body | FramingError],
+    answered: Answered | None,
+) -> int:
+    """Run the language server on ``stdin``/``stdout`` until the client sends ``exit`` or closes
+    the input, going on from what the start read (:func:`perfedit.lsp.start.serve`), with
+    framing that answers malformed frames and resyncs (:func:`perfedit.lsp.framing.serve_stdio`);
+    returns the exit code."""
     try:
-        serve_stdio(server)
+        return serve_stdio(server, stdin, stdout, frames=frames, events=events, answered=answered)
     finally:
         server.action_targets.close()
