@@ -296,9 +296,13 @@ def main() -> int:
     for model in dict.fromkeys(variant_settings(v).model for v in args.models):
         loaded = shared(model)
         print(f"{model}: loaded in {loaded.load_seconds:.1f} s", flush=True)
-    sources = {
-        "enamel": functools.partial(enamel_programs, args.data_enamel, args.programs_enamel),
-        "pie": functools.partial(pie_programs, args.data_pie, args.programs_pie),
+    sources = {  # 0 programs: the dataset is left out
+        dataset: functools.partial(programs, data, count)
+        for dataset, programs, data, count in (
+            ("enamel", enamel_programs, args.data_enamel, args.programs_enamel),
+            ("pie", pie_programs, args.data_pie, args.programs_pie),
+        )
+        if count > 0
     }
     with tempfile.TemporaryDirectory() as workdir:
         for dataset, programs in sources.items():
