@@ -53,14 +53,16 @@ class PacedModel(ChatModel):
 
 def settings(**changes) -> Settings:
     return Settings(
-        runs=5,
-        rules=False,
-        refine_rounds=0,
-        minimise=False,
-        explain=False,
-        samples=2,
-        strategies=False,
-        **changes,
+        **{
+            "runs": 5,
+            "rules": False,
+            "refine_rounds": 0,
+            "minimise": False,
+            "explain": False,
+            "samples": 2,
+            "strategies": False,
+            **changes,
+        }
     )
 
 
@@ -213,25 +215,50 @@ class ScriptedModel(ChatModel):
         yield Reply(self.text, 10, 0.01)
 
 
+class GatedModel(ScriptedModel):
+    """A :class:`ScriptedModel` whose first reply waits (up to 60 s) until ``gate`` is set."""
+
+    def __init__(self, text: str, gate: threading.Event) -> None:
+        super().__init__(text)
+        self.gate = gate
+
+    def replies(self, messages, *, num_samples=8, **options) -> Iterator[Reply]:
+        first = not self.prompts
+        for reply in super().replies(messages, num_samples=num_samples, **options):
+            if first:
+                self.gate.wait(60)
+            yield reply
+
+
 @pytest.mark.parametrize("profile_feedback", [True, False])
 def test_a_script_s_prompt_and_reason_show_its_profiled_hot_line(
     script_project: Path, profile_feedback: bool
 ):
     """A script's hot lines come from the original profiled once on its slowest case, after
-    the baseline (the model, started at once, waits for them): the prompt lists them and the
-    reason names the hottest line the winner rewrote; with ``profile_feedback`` off, neither."""
+    the baseline; the model, started at once, does not wait for them: the prompts written once
+    they are known list them (here the second: the first reply is held until the rule
+    candidates are being validated), and the reason names the hottest line the winner rewrote;
+    with ``profile_feedback`` off, neither."""
     path = script_project / "seen_before.py"
-    model = ScriptedModel(f"```python\n{FAST_SCRIPT}```\n")
+    validating = threading.Event()
+    model = GatedModel(f"```python\n{FAST_SCRIPT}```\n", validating)
+
+    def progress(phase: Phase, *_: object) -> None:
+        if phase is Phase.VALIDATING:
+            validating.set()
+
     result = suggest(
         Request(path, path.read_text()),
-        settings(profile_feedback=profile_feedback),
+        settings(profile_feedback=profile_feedback, stop_at_speedup=0, strategies=True, rules=True),
         lambda: model,
+        progress,
     )
-    prompt = model.prompts[0]  # the greedy reply's
     named = "line 6 of the program (`if x in seen:`"
     if profile_feedback:
+        prompt = model.prompts[1]  # the first sample's, written once validation had begun
         hottest = prompt.split("(line of the code above, time spent):\n")[1].splitlines()[0]
         assert hottest.startswith("line 6 (") and hottest.endswith("if x in seen:")
         assert named in result.reason
     else:
-        assert "Where the time goes" not in prompt and named not in result.reason
+        assert not any("Where the time goes" in p for p in model.prompts)
+        assert named not in result.reason

@@ -116,14 +116,15 @@ def faster_versions(
     settings: Settings,
     should_stop: Callable[[], bool],
     exemplars: Sequence[Exemplar] = (),
-    hot_lines: Sequence[tuple[int, float]] = (),
+    hot_lines: Callable[[], Sequence[tuple[int, float]]] = tuple,
 ) -> Iterator[tuple[str, Reply]]:
     """``(label, reply)`` for the greedy reply asking for a faster ``target`` ("greedy") and
     ``settings.samples`` more ("sample 3", or "sample 3 (built-ins)" under a strategy), drawn as
     :func:`sample_plan` says (``settings.strategies``, ``temperature``, ``seed``), at most
     ``settings.max_new_tokens`` tokens each, each yielded once complete. ``exemplars`` are the
-    prompt's demonstrations (retrieved, PIE section 3.1; empty: the built-in one); ``hot_lines``
-    ((line of the target's code, seconds)) where its tests spend the time. Raises Cancelled once
+    prompt's demonstrations (retrieved, PIE section 3.1; empty: the built-in one); ``hot_lines()``
+    ((line of the target's code, seconds)) where its tests spend the time, as known when each
+    group of replies starts (asked again per group: a script's become known during the job). Raises Cancelled once
     ``should_stop()`` is true, ModelError."""
     code = textwrap.dedent(target.code)
     count = 0
@@ -131,7 +132,7 @@ def faster_versions(
         settings.samples, settings.temperature, settings.seed, settings.strategies, target.kind
     ):
         replies = model.replies(
-            optimize_messages(code, target.kind, exemplars, group.strategy, hot_lines),
+            optimize_messages(code, target.kind, exemplars, group.strategy, hot_lines()),
             num_samples=group.samples,
             temperature=group.temperature,
             max_new_tokens=settings.max_new_tokens,

@@ -64,7 +64,7 @@ class Feedback:
     ``target_hot_lines``: inside a job (:class:`perfedit.pipeline.Job`), the target's hot lines,
     ``(line in its code, seconds)``, hottest first, as the job learns them: a function's at once
     from the profiled test run, a script's once its baseline has run and the original was
-    profiled on its slowest case (a proposer waits for them:
+    profiled on its slowest case (a proposer uses them once known, never waiting:
     :func:`perfedit.proposers.model.prompt_hot_lines`); None outside a job."""
 
     suite: TestSuite | None = None

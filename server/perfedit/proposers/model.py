@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import ast
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from perfedit import ask
 from perfedit.ask import ModelProvider, extract_code
 from perfedit.config import Settings
-from perfedit.errors import Cancelled
 from perfedit.progress import CancelFn, Phase, ProgressFn
 from perfedit.proposers import Candidate, Feedback, Proposer
 from perfedit.retrieval import Exemplar, load_index, problems_in
 from perfedit.targets import Target
-
-PROFILE_POLL_S = 0.1  # how often a proposer waiting for the job's profile checks for cancellation
 
 
 def _indentation(line: str) -> str:
@@ -106,32 +103,32 @@ def exemplars_for(target: Target, settings: Settings) -> list[Exemplar]:
 
 
 def prompt_hot_lines(
-    target: Target, feedback: Feedback, settings: Settings, cancel: CancelFn
-) -> list[tuple[int, float]]:
-    """The target's hot lines for the prompt, ``(line in its code, seconds)``, hottest first (SOAP,
-    Huang et al. 2024, "EffiLearner"; PerfCodeGen, Peng et al. 2024, section 2): none with
-    ``settings.profile_feedback`` off; inside a job, the job's (``feedback.target_hot_lines``),
-    waited for: a script's are known once its baseline has run and the original was profiled;
-    outside one, a function's from the profiled test run that chose its tests
-    (``feedback.suite.hot_lines``). Raises Cancelled once ``cancel()`` is true while waiting
-    (checked every :data:`PROFILE_POLL_S` seconds)."""
-    if not settings.profile_feedback:
-        return []
-    if feedback.target_hot_lines is None:
-        return list(feedback.suite.hot_lines) if feedback.suite else []
-    while True:
-        try:
-            return feedback.target_hot_lines.result(timeout=PROFILE_POLL_S)
-        except TimeoutError:
-            if cancel():
-                raise Cancelled("stopped while waiting for the profile of the original") from None
+    feedback: Feedback, settings: Settings
+) -> Callable[[], list[tuple[int, float]]]:
+    """The target's hot lines for a prompt, ``(line in its code, seconds)``, hottest first, as
+    known when the prompt is written (SOAP, Huang et al. 2024, "EffiLearner"; PerfCodeGen, Peng
+    et al. 2024, section 2): none with ``settings.profile_feedback`` off; inside a job, the job's
+    (``feedback.target_hot_lines``) once known, never waited for — a function's are known at
+    once, a script's once its baseline has run and the original was profiled on its slowest
+    case, so the replies asked for before that (the greedy one, as a rule) go without; outside a
+    job, a function's from the profiled test run that chose its tests
+    (``feedback.suite.hot_lines``)."""
+
+    def known() -> list[tuple[int, float]]:
+        if not settings.profile_feedback:
+            return []
+        if feedback.target_hot_lines is None:
+            return list(feedback.suite.hot_lines) if feedback.suite else []
+        return feedback.target_hot_lines.result() if feedback.target_hot_lines.done() else []
+
+    return known
 
 
 def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
     """The :data:`~perfedit.proposers.Proposer` of greedy plus ``settings.samples`` samples from
     ``model()`` (PIE Best@k; the samples over distinct strategies, :func:`perfedit.ask.sample_plan`),
     with retrieved exemplars (:func:`exemplars_for`) and the target's hot lines
-    (:func:`prompt_hot_lines`, asked for once the model is loaded), loaded on first use: one
+    (:func:`prompt_hot_lines`, as known when each group's prompt is written), loaded on first use: one
     candidate per reply, yielded as soon as the reply is complete (the greedy one first;
     :meth:`Candidate.unusable` for a reply without code that fits the target). Raises
     ModelMissing, ModelError, Cancelled, InputError (a missing exemplar file)."""
@@ -149,7 +146,7 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
             settings,
             cancel,
             exemplars,
-            prompt_hot_lines(target, feedback, settings, cancel),
+            prompt_hot_lines(feedback, settings),
         )
         progress(Phase.GENERATING, 0, total)
         for index, (label, reply) in enumerate(replies):
