@@ -5,7 +5,10 @@
   (validated)" on stderr, then until the process exits;
 * warm: the same job in one process whose model is already loaded (as in the language server
   after its first job): ``timings_s["first_faster_s"]`` and ``total_s`` of
-  :func:`perfedit.pipeline.suggest`.
+  :func:`perfedit.pipeline.suggest`. Two kinds: *primed*, as the server leaves the model after a
+  job on a target of the same kind (:func:`perfedit.ask.prime`: the prompt's system message and
+  demonstration evaluated ahead, with no code of the example in it), and *not primed*, the
+  model's context emptied first (as right after loading, or after a job of the other kind).
 
 Each figure is the median of ``--repeat`` runs on a fresh copy of the example; the load average
 is printed beside them. Usage: python bench/first_suggestion.py [--repeat 3] [--model qwen2.5-coder-0.5b]
@@ -23,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from perfedit import config, llm, modelstore
+from perfedit import ask, config, llm, modelstore
 from perfedit.pipeline import Request, suggest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -62,13 +65,17 @@ def cold(path: Path, function: str | None, model: str) -> tuple[float | None, fl
     return found, time.perf_counter() - start
 
 
-def warm(path: Path, function: str | None, settings: config.Settings) -> tuple[float | None, float]:
-    """(first_faster_s or None, total_s) of one in-process job with the model already loaded."""
-    result = suggest(
-        Request(path, path.read_text(), function=function),
-        settings,
-        lambda: llm.shared(settings.model),
-    )
+def warm(
+    path: Path, function: str | None, settings: config.Settings, primed: bool
+) -> tuple[float | None, float]:
+    """(first_faster_s or None, total_s) of one in-process job with the model already loaded,
+    primed for the example's kind first or its context emptied."""
+    model = llm.shared(settings.model)
+    if primed:
+        ask.prime(model, "function" if function else "script")
+    else:
+        model.llama.reset()  # llama.cpp: nothing of an earlier prompt is reused
+    result = suggest(Request(path, path.read_text(), function=function), settings, lambda: model)
     return result.timings_s.get("first_faster_s"), result.timings_s["total_s"]
 
 
@@ -91,9 +98,10 @@ def main() -> None:
     print(f"model {args.model}, default budget {settings.budget_s:g} s, median of {args.repeat}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     print(
-        "| example | cold: first validated | cold: whole job | warm: first validated | warm: whole job |"
+        "| example | cold: first validated | cold: whole job | warm, primed: first validated "
+        "| warm, primed: whole job | warm, not primed: first validated | warm, not primed: whole job |"
     )
-    print("|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     llm.shared(args.model)  # warm runs share this loaded model
     with tempfile.TemporaryDirectory() as scratch:
         for name, relative, function in CASES:
@@ -101,19 +109,15 @@ def main() -> None:
                 cold(fresh_copy(relative, Path(scratch)), function, args.model)
                 for _ in range(args.repeat)
             ]
-            warms = [
-                warm(
-                    fresh_copy(relative, Path(scratch)),
-                    function,
-                    config.load(EXAMPLES / relative).replace(model=args.model),
-                )
-                for _ in range(args.repeat)
-            ]
-            print(
-                f"| {name} | {median([c[0] for c in colds])} | {median([c[1] for c in colds])} | "
-                f"{median([w[0] for w in warms])} | {median([w[1] for w in warms])} |",
-                flush=True,
-            )
+            example = config.load(EXAMPLES / relative).replace(model=args.model)
+            cells = [median([c[0] for c in colds]), median([c[1] for c in colds])]
+            for primed in (True, False):
+                warms = [
+                    warm(fresh_copy(relative, Path(scratch)), function, example, primed)
+                    for _ in range(args.repeat)
+                ]
+                cells += [median([w[0] for w in warms]), median([w[1] for w in warms])]
+            print(f"| {name} | {' | '.join(cells)} |", flush=True)
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 

@@ -102,3 +102,35 @@ def test_missing_binding_says_what_to_do(monkeypatch):
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import llama_cpp now raises ImportError
     with pytest.raises(ModelError, match="--backend transformers"):
         LlamaCppModel.load("smollm2-135m")
+
+
+def test_priming_starts_the_next_reply_at_the_targets_code(smollm, monkeypatch, tmp_path):
+    """After :func:`perfedit.ask.prime` (what the language server does after a job), the next
+    job's greedy reply evaluates only what follows the shared beginning (system prompt and
+    demonstration): far fewer prompt tokens than after an unrelated request, and the same reply."""
+    from perfedit import ask
+    from perfedit.prompts import optimize_messages
+    from perfedit.targets import find
+
+    path = tmp_path / "m.py"
+    path.write_text("def total(xs):\n    t = 0\n    for x in xs:\n        t += x\n    return t\n")
+    target = find(path, path.read_text(), function="total")
+    messages = optimize_messages(target.code, "function")
+    evaluated: list[int] = []
+    evaluate = smollm.llama.eval
+    monkeypatch.setattr(
+        smollm.llama, "eval", lambda tokens: (evaluated.append(len(tokens)), evaluate(tokens))[1]
+    )
+
+    def prompt_tokens_of_reply() -> tuple[int, str]:
+        evaluated.clear()
+        text = smollm.complete(messages, max_new_tokens=8)
+        return evaluated[0], text
+
+    smollm.complete(MESSAGES, max_new_tokens=1)  # an unrelated prompt in the context
+    cold, cold_text = prompt_tokens_of_reply()
+    smollm.complete(MESSAGES, max_new_tokens=1)
+    ask.prime(smollm, "function")
+    primed, primed_text = prompt_tokens_of_reply()
+    assert primed_text == cold_text
+    assert primed < cold - 80, (primed, cold)

@@ -151,6 +151,14 @@ def faster_versions(
             yield label, reply
 
 
+def prime(model: ChatModel, kind: str) -> None:
+    """Ready ``model`` for the next job on a ``kind`` target ("function" or "script"): the
+    prompt of :func:`faster_versions` with the built-in demonstration and no code evaluated
+    ahead (:meth:`ChatModel.prime`), so that the next greedy reply starts at the target's code.
+    The language server does it after each job. Raises ModelError."""
+    model.prime(optimize_messages("", kind))
+
+
 def _greedy(
     model: ChatModel,
     messages: Messages,

@@ -118,6 +118,11 @@ class ChatModel:
         """One reply to ``messages``, decoded as ``draw`` says. Raises as :meth:`replies`."""
         raise NotImplementedError
 
+    def prime(self, messages: Messages) -> None:
+        """Evaluate ``messages`` ahead of a request that begins as they do, so that the request
+        need not evaluate the shared beginning again (a backend that keeps its context between
+        replies); here, where nothing is kept, it does nothing. Raises ModelError."""
+
     def generate(self, messages: Messages, **options) -> Generation:
         """All of :meth:`replies` (same options), collected. Raises as :meth:`replies`."""
         start = time.perf_counter()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import threading
 import time
 import uuid
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
     from perfedit.pipeline import Suggestion
     from perfedit.profiling import Profile
     from perfedit.proposers import Proposer
+
+logger = logging.getLogger(__name__)
 
 #: How often a silent job's progress is sent again, so that the bar keeps moving, seconds.
 TICK_S = 1.0
@@ -133,11 +136,24 @@ async def run(
             suggest = functools.partial(
                 pipeline.suggest, proposers=proposers, refiners=[] if proposers else None
             )
-            return await asyncio.to_thread(
+            suggestion = await asyncio.to_thread(
                 suggest, request, settings, model, reporter or no_progress, cancel.is_set
             )
     finally:
         jobs.remove(request_id)
+    if proposers is None and settings.exemplars is None:  # the built-in demonstration's prompt
+        asyncio.get_running_loop().run_in_executor(None, _prime, settings, suggestion.target.kind)
+    return suggestion
+
+
+def _prime(settings: Settings, kind: str) -> None:
+    """:func:`perfedit.ask.prime` on the server's model after a job, while the user reads it."""
+    from perfedit import ask
+
+    try:
+        ask.prime(_shared_model(settings), kind)
+    except PerfeditError as exc:  # the next job meets it again and reports it
+        logger.warning("priming the model failed: %s", exc)
 
 
 async def profile(
