@@ -53,6 +53,7 @@ import statistics
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -86,19 +87,15 @@ class CountingModel(ChatModel):
 
 def variant_settings(variant: str) -> config.Settings:
     """The settings of a ``--models`` entry: a model name, optionally followed by ``+KEY=VALUE``
-    overrides of other settings (e.g. ``qwen2.5-coder-1.5b+profile_feedback=false``), every
-    other setting at its default. Raises ValueError for an unknown key or a bad value."""
+    overrides of other settings, each VALUE as in ``[tool.perfedit]`` (TOML: ``false``, ``3``,
+    ``"text"``; e.g. ``qwen2.5-coder-1.5b+profile_feedback=false``), every other setting at its
+    default. Raises ConfigError for an unknown key or a bad value, TOMLDecodeError for bad TOML."""
     model, *overrides = variant.split("+")
     values: dict[str, Any] = {"model": model}
     for override in overrides:
         key, _, text = override.partition("=")
-        default = getattr(config.Settings(), key)  # AttributeError: not a setting
-        values[key] = (
-            text.lower() in ("1", "true", "on", "yes")
-            if isinstance(default, bool)
-            else type(default)(text)
-        )
-    return config.Settings(**values)
+        values[key] = tomllib.loads(f"value = {text}")["value"]
+    return config.from_mapping(values)
 
 
 def run_one(request: Request, variant: str) -> dict[str, Any]:
