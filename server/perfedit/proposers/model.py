@@ -110,16 +110,14 @@ def prompt_hot_lines(
     et al. 2024, section 2): none with ``settings.profile_feedback`` off; inside a job, the job's
     (``feedback.target_hot_lines``) once known, never waited for — a function's are known at
     once, a script's once its baseline has run and the original was profiled on its slowest
-    case, so the replies asked for before that (the greedy one, as a rule) go without; outside a
-    job, a function's from the profiled test run that chose its tests
-    (``feedback.suite.hot_lines``)."""
+    case, so the replies asked for before that (the greedy one, as a rule) go without; none
+    outside a job."""
 
     def known() -> list[tuple[int, float]]:
-        if not settings.profile_feedback:
+        hot = feedback.target_hot_lines
+        if not settings.profile_feedback or hot is None or not hot.done():
             return []
-        if feedback.target_hot_lines is None:
-            return list(feedback.suite.hot_lines) if feedback.suite else []
-        return feedback.target_hot_lines.result() if feedback.target_hot_lines.done() else []
+        return hot.result()
 
     return known
 
