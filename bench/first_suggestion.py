@@ -2,13 +2,13 @@
 
 * cold: ``perfedit suggest FILE --json`` spawned as a new process (interpreter start, imports and
   model load included); the time is from spawning until the CLI prints "found …× faster
-  (validated)" on stderr, then until the process exits;
+  (validated)" on stderr, then until the process exits. Two kinds: with the model's primed
+  prompts on disk, as ``perfedit model pull`` and every job leave them
+  (:meth:`perfedit.llm.llamacpp.LlamaCppModel.prime`), and *without*: the model's files in the
+  prompt cache deleted before each run, as on the first job after an upgrade of the binding;
 * warm: the same job in one process whose model is already loaded (as in the language server
-  after its first job): ``timings_s["first_faster_s"]`` and ``total_s`` of
-  :func:`perfedit.pipeline.suggest`. Two kinds: *primed*, as the server leaves the model after a
-  job on a target of the same kind (:func:`perfedit.ask.prime`: the prompt's system message and
-  demonstration evaluated ahead, with no code of the example in it), and *not primed*, the
-  model's context emptied first (as right after loading, or after a job of the other kind).
+  after its first job), its context emptied first: ``timings_s["first_faster_s"]`` and
+  ``total_s`` of :func:`perfedit.pipeline.suggest`.
 
 Each figure is the median of ``--repeat`` runs on a fresh copy of the example; the load average
 is printed beside them. Usage: python bench/first_suggestion.py [--repeat 3] [--model qwen2.5-coder-0.5b]
@@ -26,7 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from perfedit import ask, config, llm, modelstore
+from perfedit import config, llm, modelstore
+from perfedit.llm.llamacpp import model_files, prompt_cache_dir
 from perfedit.pipeline import Request, suggest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -44,8 +45,18 @@ def fresh_copy(relative: str, scratch: Path) -> Path:
     return folder / relative
 
 
-def cold(path: Path, function: str | None, model: str) -> tuple[float | None, float]:
+def forget_prompts(model: str) -> None:
+    """Delete ``model``'s primed prompts from the prompt cache (they are made again on use)."""
+    for file in prompt_cache_dir().glob(f"{model_files(model)[0].stem}-*"):
+        file.unlink()
+
+
+def cold(
+    path: Path, function: str | None, model: str, prompt_cache: bool
+) -> tuple[float | None, float]:
     """(seconds until "found" appeared or None, seconds until exit) for one CLI process."""
+    if not prompt_cache:
+        forget_prompts(model)
     command = [sys.executable, "-m", "perfedit", "suggest", str(path), "--json", "--model", model]
     command += ["--function", function] if function else []
     start = time.perf_counter()
@@ -65,16 +76,11 @@ def cold(path: Path, function: str | None, model: str) -> tuple[float | None, fl
     return found, time.perf_counter() - start
 
 
-def warm(
-    path: Path, function: str | None, settings: config.Settings, primed: bool
-) -> tuple[float | None, float]:
+def warm(path: Path, function: str | None, settings: config.Settings) -> tuple[float | None, float]:
     """(first_faster_s or None, total_s) of one in-process job with the model already loaded,
-    primed for the example's kind first or its context emptied."""
+    its context emptied (the job primes it from the prompt cache)."""
     model = llm.shared(settings.model)
-    if primed:
-        ask.prime(model, "function" if function else "script")
-    else:
-        model.llama.reset()  # llama.cpp: nothing of an earlier prompt is reused
+    model.llama.reset()  # llama.cpp: nothing of the previous job is reused
     result = suggest(Request(path, path.read_text(), function=function), settings, lambda: model)
     return result.timings_s.get("first_faster_s"), result.timings_s["total_s"]
 
@@ -98,25 +104,26 @@ def main() -> None:
     print(f"model {args.model}, default budget {settings.budget_s:g} s, median of {args.repeat}")
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     print(
-        "| example | cold: first validated | cold: whole job | warm, primed: first validated "
-        "| warm, primed: whole job | warm, not primed: first validated | warm, not primed: whole job |"
+        "| example | cold: first validated | cold: whole job | cold, no prompt cache: first "
+        "validated | cold, no prompt cache: whole job | warm: first validated | warm: whole job |"
     )
     print("|---|---|---|---|---|---|---|")
     llm.shared(args.model)  # warm runs share this loaded model
     with tempfile.TemporaryDirectory() as scratch:
         for name, relative, function in CASES:
-            colds = [
-                cold(fresh_copy(relative, Path(scratch)), function, args.model)
-                for _ in range(args.repeat)
-            ]
-            example = config.load(EXAMPLES / relative).replace(model=args.model)
-            cells = [median([c[0] for c in colds]), median([c[1] for c in colds])]
-            for primed in (True, False):
-                warms = [
-                    warm(fresh_copy(relative, Path(scratch)), function, example, primed)
+            cells = []
+            for prompt_cache in (True, False):
+                colds = [
+                    cold(fresh_copy(relative, Path(scratch)), function, args.model, prompt_cache)
                     for _ in range(args.repeat)
                 ]
-                cells += [median([w[0] for w in warms]), median([w[1] for w in warms])]
+                cells += [median([c[0] for c in colds]), median([c[1] for c in colds])]
+            example = config.load(EXAMPLES / relative).replace(model=args.model)
+            warms = [
+                warm(fresh_copy(relative, Path(scratch)), function, example)
+                for _ in range(args.repeat)
+            ]
+            cells += [median([w[0] for w in warms]), median([w[1] for w in warms])]
             print(f"| {name} | {' | '.join(cells)} |", flush=True)
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 

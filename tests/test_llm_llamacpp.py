@@ -104,7 +104,9 @@ def test_missing_binding_says_what_to_do(monkeypatch):
         LlamaCppModel.load("smollm2-135m")
 
 
-def test_priming_starts_the_next_reply_at_the_targets_code(smollm, monkeypatch, tmp_path):
+def test_priming_starts_the_next_reply_at_the_targets_code(
+    smollm, monkeypatch, prompt_cache, tmp_path
+):
     """After :func:`perfedit.ask.prime` (what the language server does after a job), the next
     job's greedy reply evaluates only what follows the shared beginning (system prompt and
     demonstration): far fewer prompt tokens than after an unrelated request, and the same reply."""
@@ -134,3 +136,87 @@ def test_priming_starts_the_next_reply_at_the_targets_code(smollm, monkeypatch, 
     primed, primed_text = prompt_tokens_of_reply()
     assert primed_text == cold_text
     assert primed < cold - 80, (primed, cold)
+
+
+@pytest.fixture
+def prompt_cache(tmp_path, monkeypatch):
+    """The prompt cache in a temporary folder (the models stay where they are)."""
+    from perfedit.llm import llamacpp
+
+    monkeypatch.setattr(llamacpp, "prompt_cache_dir", lambda: tmp_path / "prompts")
+    return tmp_path / "prompts"
+
+
+def _counting_evaluations(model: LlamaCppModel, monkeypatch) -> list[int]:
+    """The lengths of the token batches ``model`` evaluates from now on."""
+    evaluated: list[int] = []
+    evaluate = model.llama.eval
+    monkeypatch.setattr(
+        model.llama, "eval", lambda tokens: (evaluated.append(len(tokens)), evaluate(tokens))[1]
+    )
+    return evaluated
+
+
+def _function_messages(tmp_path):
+    from perfedit.prompts import optimize_messages
+
+    return optimize_messages("def total(xs):\n    return sum(x for x in xs)\n", "function")
+
+
+def test_a_primed_prompt_is_kept_on_disk_and_a_new_context_loads_it(
+    prompt_cache, monkeypatch, tmp_path
+):
+    """Priming writes llama.cpp's session file; a model loaded afresh (a new process's) primes by
+    reading it, evaluating nothing, and its next reply evaluates only the target's part of the
+    prompt and is the same reply."""
+    from perfedit import ask
+
+    messages = _function_messages(tmp_path)
+    first = LlamaCppModel.load("smollm2-135m")
+    ask.prime(first, "function")
+    (kept,) = prompt_cache.iterdir()
+    assert kept.name.startswith("SmolLM2-135M-Instruct") and kept.stat().st_size > 100_000
+    expected = first.complete(messages, max_new_tokens=8)
+
+    second = LlamaCppModel.load("smollm2-135m")
+    evaluated = _counting_evaluations(second, monkeypatch)
+    ask.prime(second, "function")
+    assert evaluated == [] and second.llama.n_tokens > 80
+    assert second.complete(messages, max_new_tokens=8) == expected
+    fresh = LlamaCppModel.load("smollm2-135m")
+    unprimed = _counting_evaluations(fresh, monkeypatch)
+    assert fresh.complete(messages, max_new_tokens=8) == expected
+    assert evaluated[0] < unprimed[0] - 80, (evaluated[0], unprimed[0])
+    # Another kind of target is another prompt: another file.
+    ask.prime(second, "script")
+    assert len(list(prompt_cache.iterdir())) == 2
+
+
+def test_a_damaged_prompt_file_is_evaluated_again_and_replaced(prompt_cache, monkeypatch, tmp_path):
+    from perfedit import ask
+    from perfedit.prompts import optimize_messages
+
+    model = LlamaCppModel.load("smollm2-135m")
+    path = model.prompt_cache_file(optimize_messages("", "function"))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a session file")
+    evaluated = _counting_evaluations(model, monkeypatch)
+    ask.prime(model, "function")
+    assert evaluated and evaluated[0] > 80  # evaluated, not loaded
+    assert path.stat().st_size > 100_000  # and kept for the next time
+    messages = _function_messages(tmp_path)
+    assert model.complete(messages, max_new_tokens=8) == LlamaCppModel.load(
+        "smollm2-135m"
+    ).complete(messages, max_new_tokens=8)
+
+
+def test_an_unwritable_prompt_cache_only_costs_the_evaluation(tmp_path, monkeypatch):
+    from perfedit import ask
+    from perfedit.llm import llamacpp
+
+    blocked = tmp_path / "prompts"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setattr(llamacpp, "prompt_cache_dir", lambda: blocked)
+    model = LlamaCppModel.load("smollm2-135m")
+    ask.prime(model, "script")
+    assert model.llama.n_tokens > 80 and blocked.read_text().startswith("a file")

@@ -13,6 +13,10 @@ one context, so the samples are generated one after another.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import hashlib
+import json
 import logging
 import os
 import threading
@@ -42,9 +46,18 @@ GGML_LOG_LEVELS = {
 #: The file of a perfedit adapter that llama.cpp loads (``perfedit train export`` writes it).
 ADAPTER_GGUF = "adapter.gguf"
 
+log = logging.getLogger(__name__)
+
+
+def prompt_cache_dir() -> Path:
+    """Where primed prompts are kept (:meth:`LlamaCppModel.prime`): ``prompts/`` in
+    :func:`perfedit.modelstore.cache_root`."""
+    return modelstore.cache_root() / "prompts"
+
 
 def threads() -> int:
-    """CPU threads for generation: every core this process may run on but one.
+    """CPU threads for generation and prompt evaluation: every core this process may run on but
+    one.
 
     The spare core is for validation, which runs while the next candidate is generated.
     llama.cpp's threads wait for each other by spinning, so a thread that must share its core
@@ -122,6 +135,9 @@ class LlamaCppModel(ChatModel):
                 lora_path=str(adapter) if adapter else None,
                 n_ctx=CONTEXT_TOKENS,
                 n_threads=n_threads or threads(),
+                # The prompt too: the binding's default is every core, which stalls in the same
+                # way (a 74-token prompt took 10.7 s beside a validation, against 1 s).
+                n_threads_batch=n_threads or threads(),
                 verbose=False,
             )
         except (ValueError, RuntimeError) as error:
@@ -147,9 +163,73 @@ class LlamaCppModel(ChatModel):
         token generated and dropped). llama.cpp reuses the longest common beginning of the
         context and the next prompt, so a request that shares the system prompt and the
         demonstrations starts after them: of the README examples' 263 and 341 prompt tokens,
-        145 and 191 are the same for every target of their kind."""
+        145 and 191 are the same for every target of their kind.
+
+        The evaluated context is kept on disk as a llama.cpp session file (what llama.cpp's
+        ``--prompt-cache`` writes, a few MB: :meth:`prompt_cache_file`), so that priming in a
+        new process (a CLI job's first reply) loads it in milliseconds instead of evaluating
+        it again. A file that cannot be written or read only costs that evaluation."""
         with self._context:
+            cache = self.prompt_cache_file(messages)
+            if self._load_prompt(cache):
+                return
             self.llama.create_chat_completion(messages, temperature=0.0, max_tokens=1)
+            self._save_prompt(cache)
+
+    def prompt_cache_file(self, messages: Messages) -> Path:
+        """The session file of ``messages`` primed on this model: named by a SHA-256 of the
+        messages, the binding's version, the context size and the GGUF files (path, size and
+        modification time: llama.cpp's file does not check which model wrote it)."""
+        from llama_cpp import __version__ as binding
+
+        files = [
+            (str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns)
+            for path in self.files
+            if path is not None
+        ]
+        key = json.dumps([messages, binding, CONTEXT_TOKENS, files], sort_keys=True)
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        return prompt_cache_dir() / f"{self.files[0].stem}-{digest}.bin"
+
+    def _save_prompt(self, path: Path) -> None:
+        import llama_cpp
+
+        count = self.llama.n_tokens
+        tokens = (llama_cpp.llama_token * count)(*self.llama.input_ids[:count].tolist())
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not llama_cpp.llama_state_save_file(
+                self.llama.ctx, str(partial).encode(), tokens, count
+            ):
+                raise OSError("llama_state_save_file failed")
+            os.replace(partial, path)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+            log.info("the primed prompt was not kept in %s (%s)", path, error)
+
+    def _load_prompt(self, path: Path) -> bool:
+        import llama_cpp
+
+        if not path.is_file():
+            return False
+        tokens = (llama_cpp.llama_token * CONTEXT_TOKENS)()
+        count = ctypes.c_size_t(0)
+        if not llama_cpp.llama_state_load_file(
+            self.llama.ctx, str(path).encode(), tokens, CONTEXT_TOKENS, ctypes.byref(count)
+        ):
+            log.info("the primed prompt in %s could not be loaded; evaluating it", path)
+            self.llama.reset()
+            return False
+        if count.value < 2:
+            return False
+        # The binding's record of the context. One token short of the file, so that a prompt
+        # equal to the primed one evaluates its last token again for fresh logits.
+        kept = count.value - 1
+        self.llama.input_ids[:kept] = tokens[:kept]
+        self.llama.n_tokens = kept
+        return True
 
     def _reply(self, messages: Messages, draw: Draw) -> Reply:
         start = time.perf_counter()

@@ -138,6 +138,8 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
         progress(Phase.LOADING_MODEL)
         total = 1 + settings.samples
         chat = model()
+        if not exemplars:  # exemplars come before the target's code: nothing to reuse
+            ask.prime(chat, target.kind)
         replies = ask.faster_versions(
             chat,
             target,
