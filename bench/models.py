@@ -200,17 +200,19 @@ def report(records: list[dict[str, Any]], models: list[str]) -> str:
                 )
             )
             first = [r["first_faster_s"] for r in done if r["first_faster_s"] is not None]
+            distinct = [_distinct_correct(r) for r in done]
             extra.append(
-                f" {_median([r['wall_s'] for r in done])} | {_median(first)} | "
+                f" {statistics.mean(distinct):.1f} | {_median([r['wall_s'] for r in done])} | {_median(first)} | "
                 f"{statistics.mean(r['model_tokens'] for r in done):.0f} | {statistics.mean(r['loadavg'][0] for r in done):.2f} |"
             )
     if not rows:
         return "no jobs recorded yet"
     table = markdown_table(rows, first="dataset, model").splitlines()
     table[0] += (
-        " median wall time / program | median time to first faster | mean tokens generated / program | mean load avg (1 min) |"
+        " mean distinct correct candidates / program | median wall time / program | median time to first faster"
+        " | mean tokens generated / program | mean load avg (1 min) |"
     )
-    table[1] += "---|---|---|---|"
+    table[1] += "---|---|---|---|---|"
     table[2:] = [row + cells for row, cells in zip(table[2:], extra, strict=True)]
     out = ["\n".join(table), *([""] + lines if lines else []), ""]
     scores = {}
@@ -235,6 +237,12 @@ def report(records: list[dict[str, Any]], models: list[str]) -> str:
         )
         out.append(f"\nDecision: {best} ({rule}).")
     return "\n".join(out)
+
+
+def _distinct_correct(record: dict[str, Any]) -> int:
+    """The job's candidates that passed the tests (a repeat of an earlier candidate, by syntax
+    tree, is rejected unrun, so each counts once)."""
+    return sum(v != "rejected" for v in (record.get("verdicts") or {}).values())
 
 
 def per_program(records: list[dict[str, Any]], models: list[str]) -> str:

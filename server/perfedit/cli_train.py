@@ -103,7 +103,6 @@ def _cmd_data_pairs(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_data_self_improve(args: argparse.Namespace, console: Console) -> int:
-    from perfedit import llm
     from perfedit.training import evaluate, pairs, selfimprove
 
     settings = config.Settings(
@@ -113,35 +112,42 @@ def _cmd_data_self_improve(args: argparse.Namespace, console: Console) -> int:
         seed=args.seed,
         max_new_tokens=args.max_new_tokens,
         backend=args.backend,
+        endpoint=args.endpoint,
+        executor=args.executor,
         exemplars=str(Path(args.exemplars).resolve()) if args.exemplars else None,
     )
     chosen = evaluate.programs(
         pairs.load(Path(args.pairs), Path(args.tests) if args.tests else None), args.programs
     )
-    llm.check(settings.model, backend=settings.backend)
     out = Path(args.out)
-    written = judged = 0
-    for outcome in selfimprove.self_improve(
-        chosen, lambda: llm.shared(settings.model, backend=settings.backend), settings, out
-    ):
-        judged += 1
-        written += outcome.record is not None
+
+    def report(index: int, total: int, outcome: selfimprove.Outcome) -> None:
         what = f"{outcome.record['speedup']:.2f}x" if outcome.record else outcome.skipped
         console.print(
-            f"[{judged}/{len(chosen)}] {outcome.pair.problem_id} {outcome.pair.id}: {outcome.correct} of "
-            f"{outcome.candidates} samples distinct and correct; {what}",
+            f"[{index + 1}/{total}] {outcome.pair.problem_id} {outcome.pair.id}: {outcome.correct} of "
+            f"{outcome.candidates} samples correct; {what}",
             markup=False,
         )
+
+    with executors.open_executor(
+        settings.executor, address=args.ray_address, max_retries=args.max_retries
+    ) as executor:
+        propose = _proposer(args.model, settings, chosen, executor, console)
+        outcomes = selfimprove.self_improve(
+            chosen, propose, settings, out, on_outcome=report, executor=executor
+        )
+    written = sum(o.record is not None for o in outcomes)
     console.print(
-        f"{written} of {judged} programs gave a significantly faster sample; appended to {out}",
+        f"{written} of {len(outcomes)} programs gave a significantly faster sample; written to "
+        f"{out} (every judged sample: {selfimprove.samples_file(out)})",
         markup=False,
     )
-    print(json.dumps({"programs": judged, "pairs": written, "out": str(out)}))
+    print(json.dumps({"programs": len(outcomes), "pairs": written, "out": str(out)}))
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
-    from perfedit.training import evaluate, pairs
+    from perfedit.training import evaluate, pairs, remote
 
     if args.k < 1:
         raise InputError("--k must be at least 1 (the greedy candidate)")
@@ -167,34 +173,36 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     with executors.open_executor(
         settings.executor, address=args.ray_address, max_retries=args.max_retries
     ) as executor:
-        propose = _proposer(args, settings, chosen, executor, console)
+        propose = (
+            remote.read_candidates(Path(args.candidates), chosen)
+            if args.candidates
+            else _proposer(args.model, settings, chosen, executor, console)
+        )
         return _run_evaluation(args, settings, chosen, propose, executor, console)
 
 
 def _proposer(
-    args: argparse.Namespace,
+    model: str,
     settings: config.Settings,
     chosen: list,
     executor: executors.Executor,
     console: Console,
 ) -> Any:
-    """The evaluation's proposer: the candidates file, else the model (loaded here for the local
-    executor; for Ray, one server for all nodes with --endpoint, else a model actor per node)."""
+    """The model proposer of evaluate and self-improve: ``model`` loaded here for the local
+    executor; for Ray, one server for all nodes with --endpoint, else a model actor per node."""
     from perfedit.training import evaluate, remote
 
-    if args.candidates:
-        return remote.read_candidates(Path(args.candidates), chosen)
     if not executor.remote:
-        with console.status(f"loading {args.model}"):
-            return evaluate.model_proposer(args.model, settings)
+        with console.status(f"loading {model}"):
+            return evaluate.model_proposer(model, settings)
     if settings.endpoint:
-        return remote.EndpointProposer(args.model, settings)
+        return remote.EndpointProposer(model, settings)
     from perfedit.executors.ray_cluster import node_models
     from perfedit.llm import check
 
-    check(args.model, backend=settings.backend)  # here first: ModelMissing names the fix
+    check(model, backend=settings.backend)  # here first: ModelMissing names the fix
 
-    return remote.NodeModelProposer(node_models(executor, args.model, settings))  # type: ignore[arg-type]
+    return remote.NodeModelProposer(node_models(executor, model, settings))  # type: ignore[arg-type]
 
 
 def _run_evaluation(
@@ -376,7 +384,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     si.add_argument(
         "--out",
         required=True,
-        help="JSON Lines pair file to append to (slow, fast = fastest significantly faster sample, tier rewards of all samples)",
+        help="JSON Lines pair file to write (slow, fast = fastest significantly faster sample, tier rewards of all samples); every judged sample goes to OUT.samples.jsonl, which a second run resumes from",
     )
     si.add_argument(
         "--programs",
@@ -394,6 +402,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="in-process inference",
     )
     si.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help="an OpenAI-compatible server to sample from instead (--model is its model name)",
+    )
+    si.add_argument(
         "--samples", type=int, default=16, help="samples per program besides the greedy one"
     )
     si.add_argument(
@@ -408,6 +421,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     si.add_argument(
         "--max-new-tokens", type=int, default=512, help="generation budget per sample, tokens"
     )
+    add_executor_arguments(si)  # one unit per program
     si.set_defaults(handler=_cmd_data_self_improve)
 
     e = commands.add_parser(

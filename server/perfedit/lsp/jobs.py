@@ -141,19 +141,7 @@ async def run(
             )
     finally:
         jobs.remove(request_id)
-    if proposers is None and settings.exemplars is None:  # the built-in demonstration's prompt
-        asyncio.get_running_loop().run_in_executor(None, _prime, settings, suggestion.target.kind)
     return suggestion
-
-
-def _prime(settings: Settings, kind: str) -> None:
-    """:func:`perfedit.ask.prime` on the server's model after a job, while the user reads it."""
-    from perfedit import ask
-
-    try:
-        ask.prime(_shared_model(settings), kind)
-    except PerfeditError as exc:  # the next job meets it again and reports it
-        logger.warning("priming the model failed: %s", exc)
 
 
 async def profile(

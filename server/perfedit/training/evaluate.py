@@ -26,7 +26,7 @@ from perfedit.errors import InputError, OriginalFailsTests
 from perfedit.locate import Request, locate
 from perfedit.metrics import Outcome, Summary, best_of, summarise
 from perfedit.progress import never_cancelled, no_progress
-from perfedit.proposers import Feedback, Proposer
+from perfedit.proposers import Candidate, Feedback, Proposer
 from perfedit.training.pairs import Pair, round_robin
 from perfedit.validate import Harness, Verdict, validate_candidates
 
@@ -53,10 +53,11 @@ def outcome(verdict: dict[str, Any]) -> Outcome:
     )
 
 
-def _record(verdict: Verdict) -> dict[str, Any]:
+def _record(candidate: Candidate, verdict: Verdict) -> dict[str, Any]:
     c = verdict.comparison
     return {
         "label": verdict.label,
+        "code": candidate.code if candidate.usable else None,
         "verdict": verdict.verdict,
         "reason": verdict.reason,
         "speedup": c.speedup if c else None,
@@ -64,15 +65,17 @@ def _record(verdict: Verdict) -> dict[str, Any]:
 
 
 def evaluate_one(pair: Pair, propose: Proposer, settings: Settings) -> dict[str, Any]:
-    """One program: its candidates' verdicts (``label``, ``verdict``, ``reason``, ``speedup``
-    old/new) in proposal order (the greedy, Best@1, one first), wall times in seconds; ``skipped``
+    """One program: its candidates' verdicts (``label``, ``code`` (None: the reply had none that
+    fits), ``verdict``, ``reason``, ``speedup`` old/new) in proposal order (the greedy, Best@1, one first), wall times in seconds; ``skipped``
     holds the reason when the slow program fails its tests here (it then counts in no metric).
     Identical candidates (same syntax tree) are validated once
     (:func:`~perfedit.validate.validate_candidates`)."""
     started = time.perf_counter()
     record: dict[str, Any] = {"id": pair.id, "problem_id": pair.problem_id}
     with tempfile.TemporaryDirectory(prefix="perfedit-eval-") as folder:
-        program = Path(folder) / "prog.py"
+        # Under its problem's folder, so retrieval never shows the model its own problem.
+        program = Path(folder) / (pair.problem_id or "program") / "prog.py"
+        program.parent.mkdir()
         program.write_text(pair.slow, encoding="utf-8")
         target, suite = locate(Request(path=program, source=pair.slow, tests=pair.tests), settings)
         with Harness(target, suite, settings) as harness:
@@ -90,7 +93,10 @@ def evaluate_one(pair: Pair, propose: Proposer, settings: Settings) -> dict[str,
             verdicts = validate_candidates(
                 candidates, lambda c: harness.validate(c.label, c.source), {}
             )
-            records = [_record(verdict) for verdict in verdicts]
+            records = [
+                _record(candidate, verdict)
+                for candidate, verdict in zip(candidates, verdicts, strict=True)
+            ]
     return {**record, "candidates": records, "wall_s": time.perf_counter() - started}
 
 

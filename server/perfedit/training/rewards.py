@@ -32,7 +32,7 @@ from perfedit.config import Settings
 from perfedit.errors import OriginalFailsTests
 from perfedit.locate import Request, locate
 from perfedit.proposers import Candidate
-from perfedit.validate import Harness, Verdict, validate_candidates
+from perfedit.validate import Harness, validate_candidates
 
 if TYPE_CHECKING:
     from perfedit.training.remote import ShippingPool
@@ -52,12 +52,13 @@ class RewardGroup:
     settings: Settings
 
 
-def tier(code: str | None, verdict: Verdict) -> float:
+def tier(code: str | None, verdict: str) -> float:
     """The reward of one candidate: ``code`` None or unparseable → R1; otherwise by the harness's
-    ``verdict`` ("rejected" → R2, "not_faster" → R3, "faster" → R4)."""
+    verdict (:attr:`Verdict.verdict <perfedit.validate.Verdict>`: "rejected" → R2,
+    "not_faster" → R3, "faster" → R4)."""
     if code is None or not _parses(code):
         return NO_PARSE
-    return {"rejected": FAILS, "not_faster": PASSES, "faster": FASTER}[verdict.verdict]
+    return {"rejected": FAILS, "not_faster": PASSES, "faster": FASTER}[verdict]
 
 
 def _parses(code: str) -> bool:
@@ -94,7 +95,7 @@ def judge(group: RewardGroup) -> list[float] | None:
                 candidates, lambda c: harness.validate(c.label, c.source), {}
             )
             return [
-                tier(code, verdict)
+                tier(code, verdict.verdict)
                 for code, verdict in zip(group.candidates, verdicts, strict=True)
             ]
 

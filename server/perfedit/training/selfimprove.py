@@ -14,35 +14,35 @@ Each written line is a pair-file row (``slow``, ``fast``, ``kind``, ``problem_id
 rrhf`` as its inputs (RRHF samples and rewards its own candidates online); the row also keeps
 ``speedup`` and ``candidates`` (each sample's code, PerfRL tier reward and speedup) for offline
 ranking. Programs with no significantly faster sample are counted, not written.
+
+The sampling and judging is ``perfedit evaluate``'s (:func:`perfedit.training.evaluate.evaluate`):
+one unit per program on an executor (here, or a Ray cluster), every program's judged samples in
+a side file (:func:`samples_file`) that a second run resumes from.
 """
 
 from __future__ import annotations
 
 import json
-import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from perfedit.ask import ModelProvider
 from perfedit.config import Settings
-from perfedit.errors import OriginalFailsTests
-from perfedit.pipeline import Request, locate
-from perfedit.progress import TaskProgressFn, never_cancelled, no_progress
-from perfedit.proposers import NO_FEEDBACK, Candidate
-from perfedit.proposers.model import model_proposer
-from perfedit.targets import Target
+from perfedit.proposers import Proposer
+from perfedit.training import evaluate
 from perfedit.training.pairs import Pair
 from perfedit.training.rewards import tier
-from perfedit.validate import Harness, Verdict, syntax_key, validate_candidates
+
+if TYPE_CHECKING:
+    from perfedit.executors import Executor
 
 
 @dataclass(frozen=True)
 class Outcome:
     """One program's result: ``record`` is the pair row to write (None: no significantly faster
     sample, or the slow program fails its tests: ``skipped`` says why); ``candidates`` samples
-    were judged, ``correct`` of them distinct and passing."""
+    were judged, ``correct`` of them passing."""
 
     pair: Pair
     record: dict[str, Any] | None
@@ -51,92 +51,78 @@ class Outcome:
     skipped: str = ""
 
 
-def best_record(
-    pair: Pair, target: Target, candidates: Sequence[Candidate], verdicts: Sequence[Verdict]
-) -> dict[str, Any] | None:
-    """The pair row for ``pair`` with the fastest significantly faster candidate as ``fast``
-    (EffiCoder's selection), or None when none is; ``target`` is the slow program's target."""
-    rows = [
-        {
-            "code": c.code,
-            "reward": tier(c.code or None, v),
-            "speedup": v.comparison.speedup if v.comparison else None,
-        }
-        for c, v in zip(candidates, verdicts, strict=True)
-    ]
-    faster = [
-        (v.comparison.speedup, c)
-        for c, v in zip(candidates, verdicts, strict=True)
-        if v.verdict == "faster" and v.comparison
-    ]
+def samples_file(out: Path) -> Path:
+    """Where the judged samples of a run writing ``out`` are kept: ``NAME.samples.jsonl`` beside
+    it, one :func:`perfedit.training.evaluate.evaluate_one` record per program."""
+    return out.with_name(f"{out.stem}.samples.jsonl")
+
+
+def best_record(pair: Pair, judged: dict[str, Any]) -> dict[str, Any] | None:
+    """The pair row for ``pair`` from its judged samples (an :func:`evaluate_one
+    <perfedit.training.evaluate.evaluate_one>` record) with the fastest significantly faster
+    sample as ``fast`` (EffiCoder's selection), or None when none is."""
+    samples = judged.get("candidates", [])
+    faster = [c for c in samples if c["verdict"] == "faster" and c["code"]]
     if not faster:
         return None
-    speedup, best = max(faster, key=lambda item: item[0])
+    best = max(faster, key=lambda c: c["speedup"])
     return {
         "slow": pair.slow,
-        "fast": best.code,
-        "kind": target.kind,
+        "fast": best["code"],
+        "kind": pair.kind,
         "problem_id": pair.problem_id,
         "id": f"{pair.id}:self-improve",
         "tests": str(pair.tests) if pair.tests else None,
         "passes": True,
-        "speedup": speedup,
+        "speedup": best["speedup"],
         "source": "self-improve",
-        "candidates": rows,
+        "candidates": [
+            {"code": c["code"], "reward": tier(c["code"], c["verdict"]), "speedup": c["speedup"]}
+            for c in samples
+        ],
     }
 
 
-def improve_one(pair: Pair, model: ModelProvider, settings: Settings) -> Outcome:
-    """Sample, validate and select for one script ``pair`` (see the module docstring). The slow
-    program is written to ``<tmp>/<problem_id>/prog.py``, so retrieval excludes its problem.
-    Raises ModelMissing, ModelError, SandboxError."""
-    assert pair.tests is not None, "self-improvement needs the pair's case folder"
-    with tempfile.TemporaryDirectory(prefix="perfedit-selfimprove-") as folder:
-        program = Path(folder) / (pair.problem_id or "program") / "prog.py"
-        program.parent.mkdir()
-        program.write_text(pair.slow, encoding="utf-8")
-        target, suite = locate(Request(program, pair.slow, tests=pair.tests), settings)
-        with Harness(target, suite, settings) as harness:
-            try:
-                harness.baseline()
-            except OriginalFailsTests as exc:
-                return Outcome(pair, None, 0, 0, f"the slow program fails its tests: {exc}")
-            candidates = list(
-                model_proposer(model, settings)(target, NO_FEEDBACK, no_progress, never_cancelled)
-            )
-            seen = {syntax_key(target.code): "the original"}
-            verdicts = list(
-                validate_candidates(
-                    candidates, lambda c: harness.validate(c.label, c.source), {}, seen=seen
-                )
-            )
-    correct = sum(v.verdict != "rejected" for v in verdicts)
-    record = best_record(pair, target, candidates, verdicts)
-    return Outcome(
-        pair, record, len(candidates), correct, "" if record else "no significantly faster sample"
-    )
+def outcome(pair: Pair, judged: dict[str, Any]) -> Outcome:
+    """The :class:`Outcome` of ``pair`` from its judged samples."""
+    record = best_record(pair, judged)
+    samples = judged.get("candidates", [])
+    skipped = judged.get("skipped") or ("" if record else "no significantly faster sample")
+    correct = sum(c["verdict"] != "rejected" for c in samples)
+    return Outcome(pair, record, len(samples), correct, skipped)
 
 
 def self_improve(
-    pairs: Sequence[Pair],
-    model: ModelProvider,
+    chosen: Sequence[Pair],
+    propose: Proposer,
     settings: Settings,
     out: Path,
-    progress: TaskProgressFn = no_progress,
-) -> Iterator[Outcome]:
-    """:func:`improve_one` for every script pair with a case folder, in order, each record
-    appended to the JSON Lines file ``out`` as soon as it exists (an interrupted run keeps what
-    it wrote). Yields each outcome."""
-    usable = [
-        p
-        for p in pairs
-        if p.kind == "script" and p.tests is not None and p.slow_passes is not False
-    ]
+    *,
+    on_outcome: Callable[[int, int, Outcome], None] | None = None,
+    executor: Executor | None = None,
+) -> list[Outcome]:
+    """For every program of ``chosen`` (script pairs with a case folder, as
+    :func:`perfedit.training.evaluate.programs` chooses them), the greedy reply and ``settings.samples`` samples of ``propose``, judged by the harness
+    (:func:`perfedit.training.evaluate.evaluate`, one unit per program on ``executor``; the
+    samples go to :func:`samples_file`, and programs judged there before are not run again), then
+    ``out`` written afresh with one row per program that has a significantly faster sample.
+    ``on_outcome(index, total, outcome)`` follows the programs. Returns the outcomes in order.
+
+    Raises:
+        InputError: the samples file holds another run's samples (another model or k).
+        ModelMissing, ModelError, SandboxError: from the proposer or the harness.
+    """
+    by_id = {pair.id: pair for pair in chosen}
+
+    def report(index: int, total: int, judged: dict[str, Any]) -> None:
+        if on_outcome:
+            on_outcome(index, total, outcome(by_id[judged["id"]], judged))
+
+    meta = {"model": settings.model, "k": settings.samples + 1, "purpose": "self-improve"}
+    judged = evaluate.evaluate(
+        chosen, propose, settings, samples_file(out), meta=meta, on_record=report, executor=executor
+    )
+    outcomes = [outcome(pair, record) for pair, record in zip(chosen, judged, strict=True)]
     out.parent.mkdir(parents=True, exist_ok=True)
-    for index, pair in enumerate(usable):
-        progress(f"self-improving {pair.problem_id or pair.id}", index, len(usable))
-        outcome = improve_one(pair, model, settings)
-        if outcome.record is not None:
-            with out.open("a", encoding="utf-8") as file:
-                file.write(json.dumps(outcome.record) + "\n")
-        yield outcome
+    out.write_text("".join(json.dumps(o.record) + "\n" for o in outcomes if o.record))
+    return outcomes
