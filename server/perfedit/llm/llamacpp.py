@@ -136,7 +136,7 @@ class LlamaCppModel(ChatModel):
                 n_ctx=CONTEXT_TOKENS,
                 n_threads=n_threads or threads(),
                 # The prompt too: the binding's default is every core, which stalls in the same
-                # way (a 74-token prompt took 10.7 s beside a validation, against 1 s).
+                # way (a 74-token prompt took 10.7 s beside a validation, against about 5 s on one).
                 n_threads_batch=n_threads or threads(),
                 verbose=False,
             )
