@@ -217,9 +217,11 @@ def pie_programs(
 
 
 def enamel_programs(
-    data: Path, count: int, workdir: Path
+    data: Path, count: int, workdir: Path, *, max_call_s: float = 0.2
 ) -> Iterator[tuple[str, Request, Path | None]]:
-    """(name, request, ceiling) for the first ``count`` ENAMEL problems whose cases build."""
+    """(name, request, ceiling) for the first ``count`` ENAMEL problems whose cases build, their
+    inputs up to the largest level the canonical solution answers within ``max_call_s`` seconds
+    per call (bench/enamel_tasks.py)."""
     canonical = enamel_tasks.canonical_programs()
     built = 0
     for row in enamel_tasks.load_rows(data):
@@ -229,7 +231,7 @@ def enamel_programs(
             row,
             canonical[row["task_id"]],
             workdir / row["task_id"].replace("/", "_"),
-            max_call_s=0.2,
+            max_call_s=max_call_s,
         )
         if task is None:
             print(f"{row['task_id']}: skipped (its cases could not be built)", flush=True)
@@ -283,6 +285,12 @@ def main() -> None:
         "--data", type=Path, help="dataset folder (default ../shared/data/<dataset>)"
     )
     parser.add_argument("--programs", type=int, default=30)
+    parser.add_argument(
+        "--max-call-s",
+        type=float,
+        default=0.2,
+        help="enamel: the largest input level kept is the last the canonical solution answers within this many seconds per call",
+    )
     parser.add_argument("--model", default=config.Settings().model)
     parser.add_argument(
         "--samples",
@@ -345,7 +353,11 @@ def main() -> None:
         print(summary(list(done.values())))
         return
     records = []
-    programs = pie_programs if args.dataset == "pie" else enamel_programs
+    programs = (
+        pie_programs
+        if args.dataset == "pie"
+        else functools.partial(enamel_programs, max_call_s=args.max_call_s)
+    )
     with tempfile.TemporaryDirectory() as workdir:
         for index, (name, request, ceiling) in enumerate(
             programs(data, args.programs, Path(workdir)), start=1

@@ -7,7 +7,7 @@ and the stop rule), the model loaded once per process with :func:`perfedit.llm.s
 are loaded before the first program, so no job pays for loading, as in the language server
 after its first job; the load times are printed). The programs are the ablation's
 (bench/ablation.py): the first ``--programs-enamel`` ENAMEL dev problems whose cases build
-(bench/enamel_tasks.py, the canonical solution as the input, 0.2 s per call workload cap) and the
+(bench/enamel_tasks.py, the canonical solution as the input, ``--max-call-s`` per call workload cap, 0.2 s by default) and the
 first ``--programs-pie`` passing PIE val programs round-robin over problems (bench/pie_val.py's
 ``select_programs``, script mode with ``tests/{problem_id}/``). ENAMEL runs first, then PIE.
 
@@ -281,6 +281,12 @@ def main() -> int:
     parser.add_argument("--programs-pie", type=int, default=19)
     parser.add_argument("--programs-enamel", type=int, default=20)
     parser.add_argument(
+        "--max-call-s",
+        type=float,
+        default=0.2,
+        help="ENAMEL's input cap: levels up to the last the canonical solution answers within this many seconds per call",
+    )
+    parser.add_argument(
         "--report", action="store_true", help="only summarise the jobs already in --out"
     )
     args = parser.parse_args()
@@ -304,7 +310,12 @@ def main() -> int:
     sources = {  # 0 programs: the dataset is left out
         dataset: functools.partial(programs, data, count)
         for dataset, programs, data, count in (
-            ("enamel", enamel_programs, args.data_enamel, args.programs_enamel),
+            (
+                "enamel",
+                functools.partial(enamel_programs, max_call_s=args.max_call_s),
+                args.data_enamel,
+                args.programs_enamel,
+            ),
             ("pie", pie_programs, args.data_pie, args.programs_pie),
         )
         if count > 0
