@@ -220,3 +220,26 @@ def test_an_unwritable_prompt_cache_only_costs_the_evaluation(tmp_path, monkeypa
     model = LlamaCppModel.load("smollm2-135m")
     ask.prime(model, "script")
     assert model.llama.n_tokens > 80 and blocked.read_text().startswith("a file")
+
+
+def test_model_pull_primes_both_kinds_of_prompt_once(tmp_path):
+    """``perfedit model pull`` as a process leaves the primed prompts of both kinds of target on
+    disk; pulling again loads them rather than writing them again."""
+    import os
+    import subprocess
+
+    from perfedit import modelstore
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "downloads").symlink_to(modelstore.cache_root() / "downloads")
+    env = {**os.environ, "PERFEDIT_CACHE_DIR": str(cache)}
+    command = [sys.executable, "-m", "perfedit", "model", "pull", "smollm2-135m"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0 and "Traceback" not in first.stderr, first.stderr
+    kept = sorted((cache / "prompts").iterdir())
+    assert len(kept) == 2 and all(p.name.startswith("SmolLM2-135M-Instruct") for p in kept)
+    written = [p.stat().st_mtime_ns for p in kept]
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert [p.stat().st_mtime_ns for p in sorted((cache / "prompts").iterdir())] == written
