@@ -222,24 +222,10 @@ def enamel_programs(
     """(name, request, ceiling) for the first ``count`` ENAMEL problems whose cases build, their
     inputs up to the largest level the canonical solution answers within ``max_call_s`` seconds
     per call (bench/enamel_tasks.py)."""
-    canonical = enamel_tasks.canonical_programs()
-    built = 0
-    for row in enamel_tasks.load_rows(data):
-        if built == count:
-            return
-        task = enamel_tasks.build(
-            row,
-            canonical[row["task_id"]],
-            workdir / row["task_id"].replace("/", "_"),
-            max_call_s=max_call_s,
-        )
-        if task is None:
-            print(f"{row['task_id']}: skipped (its cases could not be built)", flush=True)
-            continue
-        built += 1
+    for task in enamel_tasks.first_tasks(data, count, workdir, max_call_s=max_call_s):
         source = task.solution.read_text()
         yield (
-            row["task_id"],
+            task.task_id,
             Request(task.solution, source, function=task.function, tests=task.tests),
             task.reference,
         )

@@ -34,19 +34,8 @@ from perfedit.errors import InputError
 
 def ceiling(data: Path, count: int, max_call_s: float, workdir: Path) -> list[dict]:
     """One record per built problem: task id, verdict, speedup (None unless faster), seconds."""
-    canonical = enamel_tasks.canonical_programs()
     records: list[dict] = []
-    for row in enamel_tasks.load_rows(data):
-        if len(records) == count:
-            break
-        task = enamel_tasks.build(
-            row,
-            canonical[row["task_id"]],
-            workdir / row["task_id"].replace("/", "_"),
-            max_call_s=max_call_s,
-        )
-        if task is None:
-            continue
+    for task in enamel_tasks.first_tasks(data, count, workdir, max_call_s=max_call_s):
         started = time.perf_counter()
         try:
             report = compare_files(
@@ -57,20 +46,19 @@ def ceiling(data: Path, count: int, max_call_s: float, workdir: Path) -> list[di
                 tests=task.tests,
             )
         except InputError as error:  # the canonical solution fails its own cases here
-            records.append({"task": row["task_id"], "verdict": f"skipped: {error}"})
+            records.append({"task": task.task_id, "verdict": f"skipped: {error}"})
             continue
         verdict = report.verdict
         records.append(
             {
-                "task": row["task_id"],
+                "task": task.task_id,
                 "verdict": verdict.verdict,
                 "speedup": verdict.comparison.speedup if verdict.verdict == "faster" else None,
                 "seconds": time.perf_counter() - started,
-                "largest_call_s": max(task.case_s.values()),
             }
         )
         print(
-            f"  cap {max_call_s:g} s {row['task_id']}: {verdict.verdict} "
+            f"  cap {max_call_s:g} s {task.task_id}: {verdict.verdict} "
             f"({verdict.reason}); {records[-1]['seconds']:.0f} s",
             flush=True,
         )

@@ -18,6 +18,7 @@ import csv
 import pickle
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,3 +157,24 @@ def build(
         expert,
         {name: took for name, _, _, took, _ in cases},
     )
+
+
+def first_tasks(data: Path, count: int, workdir: Path, *, max_call_s: float) -> Iterator[Task]:
+    """The first ``count`` rows of ``data/dev.csv`` whose cases build (:func:`build`, each under
+    ``workdir``), in file order; a row that does not build is reported and passed over."""
+    canonical = canonical_programs()
+    built = 0
+    for row in load_rows(data):
+        if built == count:
+            return
+        task = build(
+            row,
+            canonical[row["task_id"]],
+            workdir / row["task_id"].replace("/", "_"),
+            max_call_s=max_call_s,
+        )
+        if task is None:
+            print(f"{row['task_id']}: skipped (its cases could not be built)", flush=True)
+            continue
+        built += 1
+        yield task
