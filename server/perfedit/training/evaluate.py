@@ -66,7 +66,8 @@ def _record(candidate: Candidate, verdict: Verdict) -> dict[str, Any]:
 
 def evaluate_one(pair: Pair, propose: Proposer, settings: Settings) -> dict[str, Any]:
     """One program: its candidates' verdicts (``label``, ``code`` (None: the reply had none that
-    fits), ``verdict``, ``reason``, ``speedup`` old/new) in proposal order (the greedy, Best@1, one first), wall times in seconds; ``skipped``
+    fits), ``verdict``, ``reason``, ``speedup`` old/new) in proposal order (the greedy, Best@1,
+    one first), wall times in seconds; ``skipped``
     holds the reason when the slow program fails its tests here (it then counts in no metric).
     Identical candidates (same syntax tree) are validated once
     (:func:`~perfedit.validate.validate_candidates`)."""
