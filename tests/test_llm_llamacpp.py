@@ -194,10 +194,11 @@ def test_a_primed_prompt_is_kept_on_disk_and_a_new_context_loads_it(
 
 def test_a_damaged_prompt_file_is_evaluated_again_and_replaced(prompt_cache, monkeypatch, tmp_path):
     from perfedit import ask
+    from perfedit.llm import llamacpp
     from perfedit.prompts import optimize_messages
 
     model = LlamaCppModel.load("smollm2-135m")
-    path = model.prompt_cache_file(optimize_messages("", "function"))
+    path = llamacpp.prompt_cache_file(model.files, optimize_messages("", "function"))
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a session file")
     evaluated = _counting_evaluations(model, monkeypatch)

@@ -157,7 +157,13 @@ def prime(model: ChatModel, kind: str) -> None:
     ahead (:meth:`ChatModel.prime`; llama.cpp keeps it on disk), so that the next greedy reply
     starts at the target's code. The model proposer does it before its first reply and
     ``perfedit model pull`` once for both kinds. Raises ModelError."""
-    model.prime(optimize_messages("", kind))
+    model.prime(prime_messages(kind))
+
+
+def prime_messages(kind: str) -> Messages:
+    """The messages :func:`prime` evaluates for a ``kind`` target: the prompt of
+    :func:`faster_versions` with the built-in demonstration and no code."""
+    return optimize_messages("", kind)
 
 
 def _greedy(

@@ -55,6 +55,23 @@ def prompt_cache_dir() -> Path:
     return modelstore.cache_root() / "prompts"
 
 
+def prompt_cache_file(files: tuple[Path, Path | None], messages: Messages) -> Path:
+    """The session file of ``messages`` primed on the model of ``files`` (base GGUF, adapter GGUF
+    or None; :func:`model_files`): named by a SHA-256 of the messages, the binding's version, the
+    context size and the GGUF files (path, size and modification time: llama.cpp's file does not
+    check which model wrote it)."""
+    from llama_cpp import __version__ as binding
+
+    stats = [
+        (str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns)
+        for path in files
+        if path is not None
+    ]
+    key = json.dumps([messages, binding, CONTEXT_TOKENS, stats], sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return prompt_cache_dir() / f"{files[0].stem}-{digest}.bin"
+
+
 def threads() -> int:
     """CPU threads for generation and prompt evaluation: every core this process may run on but
     one.
@@ -166,30 +183,15 @@ class LlamaCppModel(ChatModel):
         145 and 191 are the same for every target of their kind.
 
         The evaluated context is kept on disk as a llama.cpp session file (what llama.cpp's
-        ``--prompt-cache`` writes, a few MB: :meth:`prompt_cache_file`), so that priming in a
+        ``--prompt-cache`` writes, a few MB: :func:`prompt_cache_file`), so that priming in a
         new process (a CLI job's first reply) loads it in milliseconds instead of evaluating
         it again. A file that cannot be written or read only costs that evaluation."""
         with self._context:
-            cache = self.prompt_cache_file(messages)
+            cache = prompt_cache_file(self.files, messages)
             if self._load_prompt(cache):
                 return
             self.llama.create_chat_completion(messages, temperature=0.0, max_tokens=1)
             self._save_prompt(cache)
-
-    def prompt_cache_file(self, messages: Messages) -> Path:
-        """The session file of ``messages`` primed on this model: named by a SHA-256 of the
-        messages, the binding's version, the context size and the GGUF files (path, size and
-        modification time: llama.cpp's file does not check which model wrote it)."""
-        from llama_cpp import __version__ as binding
-
-        files = [
-            (str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns)
-            for path in self.files
-            if path is not None
-        ]
-        key = json.dumps([messages, binding, CONTEXT_TOKENS, files], sort_keys=True)
-        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
-        return prompt_cache_dir() / f"{self.files[0].stem}-{digest}.bin"
 
     def _save_prompt(self, path: Path) -> None:
         import llama_cpp
@@ -216,13 +218,12 @@ class LlamaCppModel(ChatModel):
             return False
         tokens = (llama_cpp.llama_token * CONTEXT_TOKENS)()
         count = ctypes.c_size_t(0)
-        if not llama_cpp.llama_state_load_file(
+        loaded = llama_cpp.llama_state_load_file(
             self.llama.ctx, str(path).encode(), tokens, CONTEXT_TOKENS, ctypes.byref(count)
-        ):
+        )
+        if not loaded or count.value < 2:  # the context may hold part of the file: forget it
             log.info("the primed prompt in %s could not be loaded; evaluating it", path)
             self.llama.reset()
-            return False
-        if count.value < 2:
             return False
         # The binding's record of the context. One token short of the file, so that a prompt
         # equal to the primed one evaluates its last token again for fresh logits.
