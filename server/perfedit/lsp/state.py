@@ -60,8 +60,9 @@ class ActionTargets:
         """Start the helper process and import the lookup's modules there and here, so the first
         code action does not wait for them (a fraction of a second each on a loaded machine)."""
         loop = asyncio.get_running_loop()
-        for executor in (None, self._helper()):  # here (a thread) and there
-            loop.run_in_executor(executor, importlib.import_module, "perfedit.locate")
+        loop.run_in_executor(None, importlib.import_module, "perfedit.locate")  # here, in a thread
+        # and there: by exec, whose result (None) pickles, where a module does not
+        loop.run_in_executor(self._helper(), exec, "import perfedit.locate")
 
     def _helper(self) -> ProcessPoolExecutor:
         if self._pool is None:
