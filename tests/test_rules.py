@@ -56,6 +56,11 @@ CASES = {
         "@functools.cache",
         [(20,)],
     ),
+    "list membership → set twin": (
+        "def f(xs):\n    seen = []\n    for x in xs:\n        if x not in seen:\n            seen.append(x)\n    return seen\n",
+        "if x not in seen_set:\n            seen.append(x)\n            seen_set.add(x)\n",
+        [([3, 1, 3, 2, 1],), ([],)],
+    ),
     "eval(input()) → int": ("def f():\n    return eval(input())\n", "int(input())", []),
     "unused imports": (
         "import os\nimport math\n\ndef f(x):\n    return math.floor(x)\n",
@@ -89,6 +94,35 @@ def test_buffered_stdin_only_for_scripts_reading_twice():
     script = "a = int(input())\nb = int(input())\nprint(a + b)\n"
     assert "sys.stdin.readline" in RULES["buffered stdin"](script, "script")
     assert RULES["buffered stdin"]("print(input())\n", "script") is None
+
+
+@pytest.mark.parametrize(
+    "use",
+    [
+        "seen.sort()",  # mutated otherwise
+        "seen.append(x + 1)",  # an expression, evaluated twice
+        "other = seen",  # aliased
+        "g(seen)",  # passed on
+        "seen = list(xs)",  # rebound
+    ],
+)
+def test_set_twin_only_when_every_use_keeps_it_in_step(use: str):
+    def code(line: str) -> str:
+        return (
+            "def f(xs):\n    seen = []\n    for x in xs:\n        if x in seen:\n"
+            f"            continue\n        seen.append(x)\n    {line}\n    return len(seen)\n"
+        )
+
+    assert RULES["list membership → set twin"](code("pass"), "function") is not None
+    assert RULES["list membership → set twin"](code(use), "function") is None
+
+
+def test_set_twin_on_one_line_and_in_a_script():
+    line = "def f(xs):\n    seen = []\n    for x in xs:\n        if x not in seen: seen.append(x); print(x)\n    return seen\n"
+    rewritten = RULES["list membership → set twin"](line, "function")
+    assert "if x not in seen_set: seen.append(x); seen_set.add(x); print(x)\n" in rewritten
+    script = "seen = []\nfor x in map(int, input().split()):\n    print('YES' if x in seen else 'NO')\n    seen.append(x)\n"
+    assert "seen = []\nseen_set = set()\n" in RULES["list membership → set twin"](script, "script")
 
 
 def test_proposer_labels_and_combination():

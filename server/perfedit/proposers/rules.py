@@ -11,12 +11,14 @@ the same validation as a model's.
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 import autoflake
 import libcst as cst
 import libcst.matchers as m
+from libcst.metadata import ParentNodeProvider
 
 from perfedit.progress import CancelFn, Phase, ProgressFn
 from perfedit.proposers import Candidate, Feedback
@@ -28,6 +30,8 @@ _Node = TypeVar("_Node", bound=cst.CSTNode)
 _LITERAL = (
     m.Integer() | m.Float() | m.SimpleString() | m.Name("None") | m.Name("True") | m.Name("False")
 )
+
+_EMPTY_LIST = m.Assign(targets=[m.AssignTarget(m.Name())], value=m.List(elements=[]))
 
 
 def _call(name: str, *args: cst.BaseExpression) -> cst.Call:
@@ -432,6 +436,131 @@ class CacheRecursion(_Rewriter):
         return updated
 
 
+def _set_twin(code: str, kind: str) -> str | None:
+    """A list that starts empty, only grows by ``.append(x)`` and is tested with ``in`` (the
+    "seen" pattern) → a set beside it, ``NAME_set``, kept in step by ``.add(x)`` and used for the
+    tests: O(1) membership instead of a scan of the list. The list stays for every other use
+    (returned, iterated, ``len``), so its order is kept. Elements must be hashable, which
+    validation checks."""
+    wrapper = cst.MetadataWrapper(cst.parse_module(code))
+    parents = wrapper.resolve(ParentNodeProvider)
+    module = wrapper.module
+    taken = {n.value for n in m.findall(module, m.Name()) if isinstance(n, cst.Name)}
+    lists = {
+        a.targets[0].target.value  # type: ignore[attr-defined]
+        for a in m.findall(module, _EMPTY_LIST)
+    }
+    plans = [
+        plan
+        for name in sorted(lists)
+        if f"{name}_set" not in taken and (plan := _twin_plan(module, parents, name))
+    ]
+    if not plans:
+        return None
+    return module.visit(_TwinWriter(plans)).code
+
+
+@dataclass
+class _TwinPlan:
+    """Where :func:`_set_twin` changes the code for one list ``name`` (nodes of the parsed module)."""
+
+    name: str
+    inits: list[cst.Assign]  # ``name = []``: ``name_set = set()`` goes after each
+    appends: list[cst.Expr]  # ``name.append(x)``: ``name_set.add(x)`` goes after each
+    tests: list[cst.ComparisonTarget]  # ``in name`` / ``not in name`` → ``in name_set``
+
+
+def _twin_plan(
+    module: cst.Module, parents: Mapping[cst.CSTNode, cst.CSTNode], name: str
+) -> _TwinPlan | None:
+    """The plan for ``name``, or None unless every use of it is one the twin keeps true."""
+    plan = _TwinPlan(name, [], [], [])
+    for node in m.findall(module, m.Name(name)):
+        parent = parents[node]
+        if isinstance(parent, cst.Attribute) and parent.attr is node:
+            continue  # ``obj.name``: another variable
+        if isinstance(parent, cst.Arg) and parent.keyword is node:
+            continue  # ``f(name=...)``
+        grandparent = parents[parent]
+        if isinstance(parent, cst.AssignTarget) and isinstance(grandparent, cst.Assign):
+            if not m.matches(grandparent, _EMPTY_LIST):
+                return None  # rebound
+            plan.inits.append(grandparent)
+        elif isinstance(parent, cst.ComparisonTarget) and isinstance(
+            parent.operator, cst.In | cst.NotIn
+        ):
+            plan.tests.append(parent)
+        elif (
+            isinstance(parent, cst.Attribute)
+            and parent.attr.value == "append"
+            and isinstance(grandparent, cst.Call)
+            and grandparent.func is parent
+            and m.matches(grandparent, m.Call(args=[m.Arg(_LITERAL | m.Name(), keyword=None)]))
+            and isinstance(statement := parents[grandparent], cst.Expr)
+        ):
+            plan.appends.append(statement)
+        elif not (
+            isinstance(parent, cst.Return)
+            or isinstance(parent, cst.For | cst.CompFor)
+            and parent.iter is node
+            or m.matches(grandparent, m.Call(func=m.Name("len"), args=[m.Arg()]))
+        ):
+            return None  # mutated, aliased, passed on or rebound: the twin could go stale
+    return plan if plan.inits and plan.appends and plan.tests else None
+
+
+class _TwinWriter(cst.CSTTransformer):
+    """Applies :class:`_TwinPlan` s: inserts the set's creation and ``.add`` calls after the
+    list's, each on a line of its own where the list's was, and points the tests at the set."""
+
+    def __init__(self, plans: list[_TwinPlan]) -> None:
+        super().__init__()
+        self.after: dict[cst.CSTNode, cst.BaseSmallStatement] = {}
+        self.tests: dict[cst.CSTNode, str] = {}
+        for plan in plans:
+            twin = f"{plan.name}_set"
+            for init in plan.inits:
+                self.after[init] = cst.Assign([cst.AssignTarget(cst.Name(twin))], _call("set"))
+            for append in plan.appends:
+                value = append.value.args[0].value  # type: ignore[attr-defined]
+                add = _call(f"{twin}.add", value)
+                self.after[append] = cst.Expr(add)
+            self.tests.update((test, twin) for test in plan.tests)
+
+    def leave_ComparisonTarget(
+        self, original: cst.ComparisonTarget, updated: cst.ComparisonTarget
+    ) -> cst.ComparisonTarget:
+        twin = self.tests.get(original)
+        return updated.with_changes(comparator=cst.Name(twin)) if twin else updated
+
+    def leave_SimpleStatementLine(
+        self, original: cst.SimpleStatementLine, updated: cst.SimpleStatementLine
+    ) -> cst.SimpleStatementLine | cst.FlattenSentinel[cst.SimpleStatementLine]:
+        extra = [self.after[s] for s in original.body if s in self.after]
+        if not extra:
+            return updated
+        if len(original.body) == 1:  # a line of its own
+            return cst.FlattenSentinel([updated, cst.SimpleStatementLine(body=extra)])
+        return updated.with_changes(body=self._interleave(original.body, updated.body))
+
+    def leave_SimpleStatementSuite(
+        self, original: cst.SimpleStatementSuite, updated: cst.SimpleStatementSuite
+    ) -> cst.SimpleStatementSuite:
+        return updated.with_changes(body=self._interleave(original.body, updated.body))
+
+    def _interleave(
+        self,
+        original: Sequence[cst.BaseSmallStatement],
+        updated: Sequence[cst.BaseSmallStatement],
+    ) -> list[cst.BaseSmallStatement]:
+        body: list[cst.BaseSmallStatement] = []
+        for before, after in zip(original, updated, strict=True):
+            body.append(after.with_changes(semicolon=cst.MaybeSentinel.DEFAULT))
+            if before in self.after:
+                body.append(self.after[before])
+        return body
+
+
 def _stdin_readline(code: str, kind: str) -> str | None:
     """Scripts calling ``input()`` more than once → ``input`` bound to buffered ``sys.stdin.readline``."""
     module = cst.parse_module(code)
@@ -479,6 +608,7 @@ RULES: dict[str, Callable[[str, str], str | None]] = {
     "flag loop → any/all": _transform(AnyLoop),
     "extremum loop → min/max": _transform(MinMaxLoop),
     "range(len(x)) → direct iteration": _transform(RangeLen),
+    "list membership → set twin": _set_twin,  # before the hoist, which hides the .append calls
     "hoist .append lookup": _transform(HoistAppend),
     "recursion → functools.cache": _transform(CacheRecursion),
     "buffered stdin": _stdin_readline,
