@@ -8,7 +8,8 @@
   prompt cache deleted before each run, as on the first job after an upgrade of the binding;
 * warm: the same job in one process whose model is already loaded (as in the language server
   after its first job), its context emptied first: ``timings_s["first_faster_s"]`` and
-  ``total_s`` of :func:`perfedit.pipeline.suggest`.
+  ``total_s`` of :func:`perfedit.pipeline.suggest`; once more with the rules off
+  (``rules = false``), so that the first validated candidate is one the model wrote.
 
 Each figure is the median of ``--repeat`` runs on a fresh copy of the example; the load average
 is printed beside them. Usage: python bench/first_suggestion.py [--repeat 3] [--model qwen2.5-coder-0.5b]
@@ -105,9 +106,10 @@ def main() -> None:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}\n")
     print(
         "| example | cold: first validated | cold: whole job | cold, no prompt cache: first "
-        "validated | cold, no prompt cache: whole job | warm: first validated | warm: whole job |"
+        "validated | cold, no prompt cache: whole job | warm: first validated | warm: whole job "
+        "| warm, rules off: first validated |"
     )
-    print("|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|")
     llm.shared(args.model)  # warm runs share this loaded model
     with tempfile.TemporaryDirectory() as scratch:
         for name, relative, function in CASES:
@@ -124,6 +126,11 @@ def main() -> None:
                 for _ in range(args.repeat)
             ]
             cells += [median([w[0] for w in warms]), median([w[1] for w in warms])]
+            model_only = [
+                warm(fresh_copy(relative, Path(scratch)), function, example.replace(rules=False))
+                for _ in range(args.repeat)
+            ]
+            cells.append(median([w[0] for w in model_only]))
             print(f"| {name} | {' | '.join(cells)} |", flush=True)
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
