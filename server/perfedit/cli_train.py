@@ -378,10 +378,6 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="training programs: a pair file whose slow sides are scripts with case folders (default ../shared/data/pie/train.jsonl)",
     )
     si.add_argument(
-        "--tests",
-        help="folder of {problem_id}/ case folders (default: tests/ beside the pair file)",
-    )
-    si.add_argument(
         "--out",
         required=True,
         help="JSON Lines pair file to write (slow, fast = fastest significantly faster sample, tier rewards of all samples); every judged sample goes to OUT.samples.jsonl, which a second run resumes from",
@@ -395,17 +391,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     si.add_argument(
         "--model", default=modelstore.DEFAULT_MODEL, help="model alias, Hub id or local path"
     )
-    si.add_argument(
-        "--backend",
-        choices=["llama.cpp", "transformers"],
-        default="llama.cpp",
-        help="in-process inference",
-    )
-    si.add_argument(
-        "--endpoint",
-        metavar="URL",
-        help="an OpenAI-compatible server to sample from instead (--model is its model name)",
-    )
+    _add_program_arguments(si, "sample from", backend_help="in-process inference")
     si.add_argument(
         "--samples", type=int, default=16, help="samples per program besides the greedy one"
     )
@@ -413,13 +399,6 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--exemplars",
         metavar="PATH",
         help="retrieve prompt exemplars from this pair file or PIE folder (the program's own problem is excluded)",
-    )
-    si.add_argument(
-        "--runs", type=int, default=10, help="most timed runs per candidate and baseline"
-    )
-    si.add_argument("--seed", type=int, default=0, help="sampling seed")
-    si.add_argument(
-        "--max-new-tokens", type=int, default=512, help="generation budget per sample, tokens"
     )
     add_executor_arguments(si)  # one unit per program
     si.set_defaults(handler=_cmd_data_self_improve)
@@ -434,24 +413,14 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="pair file (default ../shared/data/pie/val.jsonl)",
     )
     e.add_argument(
-        "--tests",
-        help="folder of {problem_id}/ case folders (default: tests/ beside the pair file)",
-    )
-    e.add_argument(
         "--model",
         default=modelstore.DEFAULT_MODEL,
         help="model alias, Hub id, local path or LoRA adapter folder",
     )
-    e.add_argument(
-        "--backend",
-        choices=["llama.cpp", "transformers"],
-        default="llama.cpp",
-        help="in-process inference (llama.cpp needs an adapter's adapter.gguf: `perfedit train export`; transformers loads the PEFT files)",
-    )
-    e.add_argument(
-        "--endpoint",
-        metavar="URL",
-        help="an OpenAI-compatible server to evaluate instead (--model is its model name)",
+    _add_program_arguments(
+        e,
+        "evaluate",
+        backend_help="in-process inference (llama.cpp needs an adapter's adapter.gguf: `perfedit train export`; transformers loads the PEFT files)",
     )
     e.add_argument(
         "--k",
@@ -473,19 +442,38 @@ def register(commands: argparse._SubParsersAction) -> None:
         help="print one table of the results files (e.g. base=eval-base.jsonl sft=eval-sft.jsonl) over the programs all of them scored; runs no model",
     )
     e.add_argument(
-        "--runs", type=int, default=10, help="most timed runs per candidate and baseline"
-    )
-    e.add_argument("--seed", type=int, default=0, help="sampling seed")
-    e.add_argument(
-        "--max-new-tokens", type=int, default=512, help="generation budget per candidate, tokens"
-    )
-    e.add_argument(
         "--candidates",
         metavar="FILE",
         help='JSON Lines of {"id": pair id, "candidates": [program, ...]} to evaluate instead of generating (greedy first; no model is loaded)',
     )
     add_executor_arguments(e)
     e.set_defaults(handler=_cmd_evaluate)
+
+
+def _add_program_arguments(parser: argparse.ArgumentParser, verb: str, backend_help: str) -> None:
+    """``--tests``, ``--backend``, ``--endpoint``, ``--runs``, ``--seed`` and
+    ``--max-new-tokens``: how the commands that generate for a pair file's programs and judge
+    the candidates (``data self-improve``, ``evaluate``) reach the cases and the model; ``verb``
+    says what the endpoint is for."""
+    parser.add_argument(
+        "--tests",
+        help="folder of {problem_id}/ case folders (default: tests/ beside the pair file)",
+    )
+    parser.add_argument(
+        "--backend", choices=["llama.cpp", "transformers"], default="llama.cpp", help=backend_help
+    )
+    parser.add_argument(
+        "--endpoint",
+        metavar="URL",
+        help=f"an OpenAI-compatible server to {verb} instead (--model is its model name)",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=10, help="most timed runs per candidate and baseline"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
+    parser.add_argument(
+        "--max-new-tokens", type=int, default=512, help="generation budget per candidate, tokens"
+    )
 
 
 def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
