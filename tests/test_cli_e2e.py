@@ -15,6 +15,7 @@ def unique_in_order(items):
     return list(dict.fromkeys(items))
 '''
 WRONG = "def unique_in_order(items):\n    return sorted(set(items))\n"
+SUGGEST_DEDUPE = ("suggest", "dedupe.py", "--function", "unique_in_order")
 
 
 def perfedit(
@@ -49,7 +50,7 @@ def unchanged(dedupe_project: Path) -> Path:
 
 def test_syntax_error(unchanged: Path):
     (unchanged / "dedupe.py").write_text("def unique_in_order(items:\n    pass\n")
-    result = failing_run("suggest", "dedupe.py", "--function", "unique_in_order", cwd=unchanged)
+    result = failing_run(*SUGGEST_DEDUPE, cwd=unchanged)
     assert (
         result.returncode == 2
         and "syntax error" in result.stderr
@@ -75,7 +76,7 @@ def test_no_tests(unchanged: Path):
 def test_tests_fail_on_original(unchanged: Path):
     test_file = unchanged / "tests" / "test_dedupe.py"
     test_file.write_text(test_file.read_text().replace("[3, 1, 2]", "[1, 2, 3]"))
-    result = failing_run("suggest", "dedupe.py", "--function", "unique_in_order", cwd=unchanged)
+    result = failing_run(*SUGGEST_DEDUPE, cwd=unchanged)
     assert result.returncode == 2 and "tests fail on the original" in result.stderr
 
 
@@ -86,10 +87,7 @@ def test_model_missing_names_the_pull_command(unchanged: Path, tmp_path: Path):
         "HF_HUB_OFFLINE": "1",
     }
     result = failing_run(
-        "suggest",
-        "dedupe.py",
-        "--function",
-        "unique_in_order",
+        *SUGGEST_DEDUPE,
         "--runs",
         "5",
         cwd=unchanged,
@@ -102,10 +100,7 @@ def test_every_candidate_fails(unchanged: Path, tmp_path: Path):
     stub = tmp_path / "stub.py"
     stub.write_text(WRONG + "# --- candidate ---\ndef unique_in_order(items):\n    return items\n")
     result = failing_run(
-        "suggest",
-        "dedupe.py",
-        "--function",
-        "unique_in_order",
+        *SUGGEST_DEDUPE,
         "--candidates",
         str(stub),
         "--runs",
@@ -122,10 +117,7 @@ def test_no_usable_code(unchanged: Path, tmp_path: Path):
     stub = tmp_path / "stub.py"
     stub.write_text("def something_else():\n    pass\n")
     result = failing_run(
-        "suggest",
-        "dedupe.py",
-        "--function",
-        "unique_in_order",
+        *SUGGEST_DEDUPE,
         "--candidates",
         str(stub),
         cwd=unchanged,
@@ -137,10 +129,7 @@ def test_stub_winner_applied_and_reported_as_json(dedupe_project: Path, tmp_path
     stub = tmp_path / "stub.py"
     stub.write_text(WRONG + "# --- candidate ---\n" + FAST)
     result = perfedit(
-        "suggest",
-        "dedupe.py",
-        "--function",
-        "unique_in_order",
+        *SUGGEST_DEDUPE,
         "--candidates",
         str(stub),
         "--runs",
@@ -224,10 +213,7 @@ def test_undecodable_case_file(script_project: Path):
 def test_unknown_model_fails_before_any_work(unchanged: Path):
     """The model is checked with the arguments: the message comes before the original is run."""
     result = failing_run(
-        "suggest",
-        "dedupe.py",
-        "--function",
-        "unique_in_order",
+        *SUGGEST_DEDUPE,
         "--model",
         "no-such-model",
         cwd=unchanged,
@@ -261,10 +247,7 @@ def test_piped_report_has_whole_lines_and_no_progress_bars(dedupe_project: Path,
         )
     )
     result = perfedit(
-        "suggest",
-        "dedupe.py",
-        "--function",
-        "unique_in_order",
+        *SUGGEST_DEDUPE,
         "--candidates",
         str(stub),
         "--runs",
@@ -311,10 +294,7 @@ def test_real_model_generates_candidates(dedupe_project: Path):
     pyproject = dedupe_project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + "max_new_tokens = 96\n")
     result = perfedit(
-        "suggest",
-        "dedupe.py",
-        "--function",
-        "unique_in_order",
+        *SUGGEST_DEDUPE,
         "--model",
         "smollm2-135m",
         "--samples",

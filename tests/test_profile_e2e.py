@@ -5,44 +5,14 @@ objects, none of which names the target in its body, and validates the faster ca
 ``perfedit profile`` ranks the functions in a table, as JSON and as an HTML picture."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 
-SOLUTION = """\
-def _normalise(word):
-    out = ""
-    for ch in word:
-        out += ch.lower()
-    return out
+from projects import COUNT_WORDS, DEDUPE, NORMALISE, SLOW_SUM, module, run_perfedit, write_project
 
-
-def count_words(text):
-    counts = {}
-    for word in text.split():
-        key = _normalise(word)
-        counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
-def slow_sum(n):
-    total = 0
-    for i in range(n):
-        total += i
-    return total
-
-
-def dedupe(items):
-    out = []
-    for item in items:
-        if item not in out:
-            out.append(item)
-    return out
-"""
+SOLUTION = module(NORMALISE, COUNT_WORDS, SLOW_SUM, DEDUPE)
 
 TESTS = """\
 import pytest
@@ -79,25 +49,9 @@ CANDIDATES = {
 }
 
 
-def perfedit(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "perfedit", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "COLUMNS": "200", "PERFEDIT_CACHE_DIR": str(cache)},
-    )
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("indirect")
-    (folder / "tests").mkdir()
-    (folder / "solution.py").write_text(SOLUTION)
-    (folder / "tests" / "test_solution.py").write_text(TESTS)
-    (folder / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
-    return folder
+    return write_project(tmp_path_factory.mktemp("indirect"), SOLUTION, TESTS)
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +73,7 @@ def test_suggest_finds_tests_by_execution(
     stub = tmp_path / "stub.py"
     stub.write_text(CANDIDATES[function])
     # Up to 20 timed runs: the verdict must be clear on a loaded CI machine (each stub is several times faster).
-    result = perfedit(
+    result = run_perfedit(
         "suggest",
         "solution.py",
         "--function",
@@ -155,7 +109,7 @@ def test_given_tests_that_never_run_the_target(project: Path, cache: Path, tmp_p
     stub = tmp_path / "stub.py"
     stub.write_text(CANDIDATES["dedupe"])
     try:
-        result = perfedit(
+        result = run_perfedit(
             "suggest",
             "solution.py",
             "--function",
@@ -177,7 +131,7 @@ def test_given_tests_that_never_run_the_target(project: Path, cache: Path, tmp_p
 def test_profile_command_table_json_and_html(project: Path, cache: Path, tmp_path: Path):
     before = {p: p.read_bytes() for p in project.rglob("*") if p.is_file()}
     picture = tmp_path / "profile.html"
-    result = perfedit(
+    result = run_perfedit(
         "profile", "--json", "--top", "3", "--html", str(picture), cwd=project, cache=cache
     )
     assert result.returncode == 0, result.stderr
@@ -206,7 +160,7 @@ def test_profile_command_table_json_and_html(project: Path, cache: Path, tmp_pat
     assert text.startswith("<!DOCTYPE html>") and "dedupe" in text and "<svg" in text
 
     chart = tmp_path / "profile.svg"
-    table = perfedit("profile", "--top", "2", "--svg", str(chart), cwd=project, cache=cache)
+    table = run_perfedit("profile", "--top", "2", "--svg", str(chart), cwd=project, cache=cache)
     assert table.returncode == 0, table.stderr
     assert (
         "solution.py" in table.stdout
@@ -221,5 +175,5 @@ def test_profile_command_table_json_and_html(project: Path, cache: Path, tmp_pat
 def test_profile_command_without_tests(tmp_path: Path, cache: Path):
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "m.py").write_text(textwrap.dedent("def f():\n    return 1\n"))
-    result = perfedit("profile", cwd=tmp_path, cache=cache)
+    result = run_perfedit("profile", cwd=tmp_path, cache=cache)
     assert result.returncode == 2 and "pytest found no tests" in result.stderr

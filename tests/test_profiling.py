@@ -3,7 +3,6 @@ helpers, the public API, parametrised function objects), own/cumulative times an
 the cache follows the project's contents; bad tests give clear messages; the project is never
 written to."""
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -13,38 +12,15 @@ from perfedit.profiling import Profile, cached_profile, profile_tests, target_ho
 from perfedit.prompts import optimize_messages
 from perfedit.targets import find
 from perfedit.testsource import discover
+from projects import COUNT_WORDS, NORMALISE, SLOW_SUM, module, write_project
 
-SOLUTION = '''\
-def _normalise(word):
-    out = ""
-    for ch in word:
-        out += ch.lower()
-    return out
-
-
-def count_words(text):
-    """Public API: counts words through a private helper."""
-    counts = {}
-    for word in text.split():
-        key = _normalise(word)
-        counts[key] = counts.get(key, 0) + 1
-    return counts
-
-
-def slow_sum(n):
-    total = 0
-    for i in range(n):
-        total += i
-    return total
-
-
-def fast_sum(n):
-    return n * (n - 1) // 2
-
-
-def never_called():
-    return 1
-'''
+SOLUTION = module(
+    NORMALISE,
+    COUNT_WORDS,
+    SLOW_SUM,
+    "def fast_sum(n):\n    return n * (n - 1) // 2\n",
+    "def never_called():\n    return 1\n",
+)
 
 TESTS = """\
 import pytest
@@ -76,12 +52,8 @@ def _snapshot(folder: Path) -> dict[str, bytes]:
     }
 
 
-def write_project(folder: Path, tests: str = TESTS, solution: str = SOLUTION) -> Path:
-    (folder / "tests").mkdir(parents=True)
-    (folder / "solution.py").write_text(solution)
-    (folder / "tests" / "test_solution.py").write_text(textwrap.dedent(tests))
-    (folder / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
-    return folder
+def make_project(folder: Path, tests: str = TESTS, solution: str = SOLUTION) -> Path:
+    return write_project(folder, solution, tests)
 
 
 @pytest.fixture(autouse=True)
@@ -92,7 +64,7 @@ def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_tests_reaching_each_function_by_execution(tmp_path: Path):
     """Every indirect route is seen; times and hot lines are recorded; nothing is written into
     the project; the second call comes from the cache, a changed file is profiled again."""
-    project = write_project(tmp_path / "p")
+    project = make_project(tmp_path / "p")
     before = _snapshot(project)
     profile = profile_tests(project)
     assert _snapshot(project) == before, (
@@ -114,9 +86,9 @@ def test_tests_reaching_each_function_by_execution(tmp_path: Path):
         "test code is not ranked"
     )
     hottest = profile.ranked(1)[0]
-    assert hottest.function == "slow_sum" and hottest.line == 17
+    assert hottest.function == "slow_sum" and hottest.line == 16
     assert 0 < hottest.own_s <= hottest.cumulative_s and 0 < profile.share(hottest) <= 1
-    assert hottest.hot_lines and {h.line for h in hottest.hot_lines} <= {18, 19, 20, 21}
+    assert hottest.hot_lines and {h.line for h in hottest.hot_lines} <= {17, 18, 19, 20}
     count_words = next(f for f in profile.functions if f.function == "count_words")
     assert count_words.cumulative_s >= count_words.own_s
 
@@ -135,7 +107,7 @@ def test_the_prompt_shows_the_targets_hot_lines(tmp_path: Path):
     numbering, hottest first), with the tests found on their own or named by ``--tests``; the
     model's request names them with their time. A suite guessed from the tests' text, with no
     profile of the current sources, carries none."""
-    project = write_project(tmp_path / "p")
+    project = make_project(tmp_path / "p")
     path = project / "solution.py"
     target = find(path, SOLUTION, function="slow_sum")
     guessed = discover(target, None, run_tests=False)
@@ -161,7 +133,7 @@ def test_the_prompt_shows_the_targets_hot_lines(tmp_path: Path):
 def test_failing_hanging_forking_and_chdir_tests(tmp_path: Path):
     """A failing test, one that hangs past its limit, one that forks and one that changes
     directory: the run goes on, each is recorded, the others still reach their functions."""
-    project = write_project(
+    project = make_project(
         tmp_path / "p",
         tests="""\
         import os
@@ -219,7 +191,7 @@ def test_failing_hanging_forking_and_chdir_tests(tmp_path: Path):
 
 
 def test_whole_run_timeout_names_the_test(tmp_path: Path):
-    project = write_project(
+    project = make_project(
         tmp_path / "p", tests="import time\n\ndef test_hangs():\n    time.sleep(60)\n"
     )
     with pytest.raises(
@@ -235,7 +207,7 @@ def test_no_tests_and_collection_error(tmp_path: Path):
     (empty / "solution.py").write_text(SOLUTION)
     with pytest.raises(NoTestsFound, match="pytest found no tests"):
         profile_tests(empty)
-    broken = write_project(
+    broken = make_project(
         tmp_path / "broken", tests="import no_such_module\n\ndef test_x():\n    pass\n"
     )
     with pytest.raises(ProfilingFailed, match="(?s)could not collect.*no_such_module"):

@@ -5,28 +5,13 @@ report (table, JSON, Markdown or HTML) lists them hottest first; files change on
 clear message and exit code 2 (or, for one function's failing tests, a reason in the report)."""
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-SOLUTION = """\
-def slow_sum(n):
-    total = 0
-    for i in range(n):
-        total += i
-    return total
+from projects import DEDUPE, SLOW_SUM, module, run_perfedit, write_project
 
-
-def dedupe(items):
-    out = []
-    for item in items:
-        if item not in out:
-            out.append(item)
-    return out
-"""
+SOLUTION = module(SLOW_SUM, DEDUPE)
 
 TESTS = """\
 import solution
@@ -51,29 +36,13 @@ def dedupe(items):
 """
 
 
-def perfedit(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "perfedit", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "COLUMNS": "200", "PERFEDIT_CACHE_DIR": str(cache)},
-    )
-
-
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("cache")
 
 
 def make_project(folder: Path, tests: str = TESTS) -> Path:
-    (folder / "tests").mkdir(parents=True)
-    (folder / "solution.py").write_text(SOLUTION)
-    (folder / "tests" / "test_solution.py").write_text(tests)
-    (folder / "pyproject.toml").write_text('[tool.pytest.ini_options]\npythonpath = ["."]\n')
-    (folder / "candidates.txt").write_text(CANDIDATES)
-    return folder
+    return write_project(folder, SOLUTION, tests, **{"candidates.txt": CANDIDATES})
 
 
 def snapshot(folder: Path) -> dict[Path, bytes]:
@@ -88,7 +57,7 @@ def test_scan_reports_the_hottest_first_and_changes_nothing(tmp_path: Path, cach
     before = snapshot(project)
     report_md, report_html = tmp_path / "scan.md", tmp_path / "scan.html"
 
-    result = perfedit(
+    result = run_perfedit(
         "scan", "--top", "2", *STUB, "--json", "--report", str(report_md), cwd=project, cache=cache
     )
 
@@ -123,7 +92,7 @@ def test_scan_reports_the_hottest_first_and_changes_nothing(tmp_path: Path, cach
     assert "[1/2] dedupe (solution.py:8" in result.stderr
     assert snapshot(project) == before, "nothing is applied without --apply"
 
-    table = perfedit(
+    table = run_perfedit(
         "scan", "--top", "1", *STUB, "--report", str(report_html), cwd=project, cache=cache
     )
     assert table.returncode == 0, table.stderr
@@ -138,7 +107,9 @@ def test_scan_reports_the_hottest_first_and_changes_nothing(tmp_path: Path, cach
 
 def test_scan_apply_writes_the_faster_version(tmp_path: Path, cache: Path):
     project = make_project(tmp_path / "project")
-    result = perfedit("scan", "--top", "1", *STUB, "--apply", "--json", cwd=project, cache=cache)
+    result = run_perfedit(
+        "scan", "--top", "1", *STUB, "--apply", "--json", cwd=project, cache=cache
+    )
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(result.stdout)["functions"]
     assert row["function"] == "dedupe" and row["applied"] is True
@@ -150,7 +121,7 @@ def test_scan_apply_writes_the_faster_version(tmp_path: Path, cache: Path):
 def test_scan_without_tests(tmp_path: Path, cache: Path):
     (tmp_path / "pyproject.toml").write_text("")
     (tmp_path / "m.py").write_text("def f():\n    return 1\n")
-    result = perfedit("scan", "--candidates", "m.py", cwd=tmp_path, cache=cache)
+    result = run_perfedit("scan", "--candidates", "m.py", cwd=tmp_path, cache=cache)
     assert (
         result.returncode == 2
         and "pytest found no tests" in result.stderr
@@ -164,7 +135,7 @@ def test_scan_when_every_test_fails(tmp_path: Path, cache: Path):
         TESTS.replace("== list(range(1500))", "== []").replace("99_999 // 2", "0"),
     )
     before = snapshot(project)
-    result = perfedit("scan", *STUB, cwd=project, cache=cache)
+    result = run_perfedit("scan", *STUB, cwd=project, cache=cache)
     assert result.returncode == 2 and "all 2 test(s) failed while profiling" in result.stderr
     assert (
         "test_solution.py::test_" in result.stderr
@@ -176,7 +147,7 @@ def test_scan_when_every_test_fails(tmp_path: Path, cache: Path):
 def test_scan_when_the_hot_function_tests_fail(tmp_path: Path, cache: Path):
     """One failing test: the scan goes on, and says why nothing was found for the function it reaches."""
     project = make_project(tmp_path / "project", TESTS.replace("== list(range(1500))", "== []"))
-    result = perfedit("scan", "--top", "1", *STUB, "--json", cwd=project, cache=cache)
+    result = run_perfedit("scan", "--top", "1", *STUB, "--json", cwd=project, cache=cache)
     assert result.returncode == 1, result.stderr
     (row,) = json.loads(result.stdout)["functions"]
     assert row["function"] == "dedupe" and not row["found"] and "fail" in row["why"]
@@ -197,6 +168,6 @@ def test_scan_refuses_a_report_path_it_cannot_write_before_any_work(
     project = make_project(tmp_path / "project")
     (project / "tests.md").mkdir()
     before = snapshot(project)
-    result = perfedit("scan", *STUB, "--report", where, cwd=project, cache=cache)
+    result = run_perfedit("scan", *STUB, "--report", where, cwd=project, cache=cache)
     assert result.returncode == 2 and said in result.stderr and "Traceback" not in result.stderr
     assert "profiled" not in result.stderr and snapshot(project) == before
