@@ -7,7 +7,8 @@ and the stop rule), the model loaded once per process with :func:`perfedit.llm.s
 are loaded before the first program, so no job pays for loading, as in the language server
 after its first job; the load times are printed). The programs are the ablation's
 (bench/ablation.py): the first ``--programs-enamel`` ENAMEL dev problems whose cases build
-(bench/enamel_tasks.py, the canonical solution as the input, ``--max-call-s`` per call workload cap, 0.2 s by default) and the
+(bench/enamel_tasks.py, the canonical solution as the input, ``--max-call-s`` per call workload cap, 0.2 s by default, and up to ``--beyond`` tenfold
+levels past ENAMEL's largest, none by default) and the
 first ``--programs-pie`` passing PIE val programs round-robin over problems (bench/pie_val.py's
 ``select_programs``, script mode with ``tests/{problem_id}/``). ENAMEL runs first, then PIE.
 
