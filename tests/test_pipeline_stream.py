@@ -171,7 +171,30 @@ def test_a_validation_the_budget_overtakes_is_cut_short(dedupe_project: Path):
             and verdict.reason == "not validated: the time budget was spent"
         )
         job.deadline = Deadline(3600)
-        assert job.timed_validation("slow copy", slow_copy).verdict == "not_faster"
+        again = job.timed_validation("slow copy", slow_copy)
+        assert again.verdict == "not_faster", again.reason
+
+
+def test_the_budget_kills_a_candidate_s_test_run_in_progress(dedupe_project: Path):
+    """A candidate that never returns is not waited for until its tests' wall-clock limit
+    (here 60 s per test): its run is killed once the budget is spent, and the job's harness
+    stays usable. The 30 s bound is generous (the poll is every 0.1 s; a worker starts in under
+    a second on a quiet machine) and far below the limit it replaces."""
+    req, conf = request(dedupe_project), settings(timeout_s=60.0)
+    target, suite = locate(req, conf)
+    with Harness(target, suite, conf, lambda: job.over_budget()) as harness:
+        job = Job(conf, harness, deadline=Deadline(3600))
+        harness.baseline()
+        hangs = target.replace("def unique_in_order(items):\n    while True:\n        pass\n")
+        job.deadline = Deadline(1.0)
+        started = time.monotonic()
+        verdict = job.timed_validation("hangs", hangs)
+        assert time.monotonic() - started < 30
+        assert verdict.reason == "not validated: the time budget was spent"
+        job.deadline = Deadline(3600)
+        slow_copy = target.replace(SLOW_COPY.split("\n", 1)[1].rsplit("```", 1)[0])
+        again = job.timed_validation("slow copy", slow_copy)
+        assert again.verdict == "not_faster", again.reason
 
 
 class EndlessModel(ChatModel):

@@ -227,8 +227,8 @@ class Job:
 
     def timed_validation(self, label: str, source: str) -> Verdict:
         """:meth:`Harness.validate`, within the budget: once it is spent (before or during the
-        validation; the harness polls between runs) the verdict is "not validated". Raises
-        Cancelled when the user cancels."""
+        validation; the harness polls between runs and kills a candidate's run in progress) the
+        verdict is "not validated". Raises Cancelled when the user cancels."""
         budget_spent = Verdict(label, "rejected", "not validated: the time budget was spent", 0, 0)
         if self.over_budget():
             return budget_spent

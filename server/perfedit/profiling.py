@@ -34,7 +34,6 @@ import hashlib
 import json
 import os
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -59,7 +58,6 @@ HOT_LINE_TESTS = 16  # two per hot function: those most focused on it
 LINE_BUDGET_SHARE = 0.25  # the line pass's tests may take this share of the first pass's test time,
 LINE_BUDGET_MIN_S = 2.0  # or at least this many seconds
 HOT_LINES_KEPT = 5
-CANCEL_POLL_S = 0.2  # how often a profiled run checks whether it was cancelled
 _HASHED_MAX_BYTES = 1024**2  # larger files are keyed by size and mtime, not content
 
 
@@ -262,7 +260,7 @@ def profile_tests(
 
     ``test_timeout_s`` limits each test (it is then interrupted and counted as failed);
     ``timeout_s`` the whole run, both passes (seconds). ``cancel`` is polled during the run (every
-    :data:`CANCEL_POLL_S`); once true, the run is killed and Cancelled raised (nothing is cached).
+    :data:`~perfedit.sandbox.manager.STOP_POLL_S` seconds); once true, the run is killed and Cancelled raised (nothing is cached).
     Raises NoTestsFound if pytest collects no test; ProfilingFailed if the tests cannot be
     collected, the run passes ``timeout_s`` or dies; SandboxError if the sandbox cannot start.
     """
@@ -324,24 +322,11 @@ def run_sandboxed(
         suite = TestSuite("cases", workspace.root, cases=(Case("profiled run", "", ""),))
         limits = Limits(timeout_s=timeout_s, max_output_bytes=256 * 1024**2)
         started = time.perf_counter()
-        with WorkerHandle(workspace, suite, limits, exchange=True) as worker:
-            cancelled = threading.Event()
-            done = threading.Event()
-
-            def watch() -> None:  # kills the run once the user cancels
-                while not done.wait(CANCEL_POLL_S):
-                    if cancel():
-                        cancelled.set()
-                        worker.stop()
-                        return
-
-            watcher = threading.Thread(target=watch, name="perfedit-profile-cancel", daemon=True)
-            watcher.start()
-            try:
-                record = worker.run()[0]
-            finally:
-                done.set()
-                watcher.join()
+        with (
+            WorkerHandle(workspace, suite, limits, exchange=True) as worker,
+            worker.stopped_when(cancel) as cancelled,
+        ):
+            record = worker.run()[0]
         wall_s = time.perf_counter() - started
         if cancelled.is_set():
             raise Cancelled(f"profiling the tests in {where} was cancelled.")

@@ -24,6 +24,7 @@ import ast
 import dataclasses
 import re
 import textwrap
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -161,7 +162,9 @@ class Harness:
     """Validates candidates for ``target`` against ``suite`` (see module docstring).
 
     Use as a context manager; :meth:`baseline` must be called first and raises
-    OriginalFailsTests if the original does not pass.
+    OriginalFailsTests if the original does not pass. ``cancel`` is asked between runs, and
+    during each run of a candidate's workers (every ``STOP_POLL_S`` seconds): once it answers
+    True, that run is killed and :meth:`validate` raises Cancelled.
     """
 
     def __init__(
@@ -246,8 +249,13 @@ class Harness:
             return None
         if self.suite.kind == "differential":
             return self.differential.mismatch(worker)
-        with self.differential.open_worker(workspace) as calls:
-            return self.differential.mismatch(calls)
+        with (
+            self.differential.open_worker(workspace) as calls,
+            calls.stopped_when(self.cancel) as stopped,
+        ):
+            mismatch = self.differential.mismatch(calls)
+        self._raise_if(stopped)
+        return mismatch
 
     def baseline(self, runs: int = 3) -> Baseline:
         """Run the original: differential testing's inputs and outcomes where it applies,
@@ -340,10 +348,21 @@ class Harness:
             return Verdict(label, "rejected", f"does not parse: {exc}", 0, self.suite.size)
         workspace = Workspace(self.suite, self.relative_path, source)
         try:
-            with self._open_worker(workspace) as worker:
-                return self._validate_in(label, worker, workspace)
+            with (
+                self._open_worker(workspace) as worker,
+                worker.stopped_when(self.cancel) as stopped,
+            ):
+                verdict = self._validate_in(label, worker, workspace)
+            self._raise_if(stopped)
+            return verdict
         finally:
             workspace.close()
+
+    def _raise_if(self, stopped: threading.Event) -> None:
+        """Cancelled if a candidate's worker was stopped (``cancel`` turned True during one of
+        its runs, which then ended with "crashed" records: not the candidate's verdict)."""
+        if stopped.is_set():
+            raise Cancelled("cancelled by the user")
 
     def _failures(self, records: list[TestRecord]) -> list[Failure]:
         return [reason for r in records if (reason := _failure(r, self.suite))]

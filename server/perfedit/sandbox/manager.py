@@ -26,6 +26,8 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ DIFFERENTIAL_BUDGET = 3  # a differential request may take this many times timeo
 _KEPT_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "SYSTEMROOT")
 _START_TIMEOUT_S = 30.0
 _ANSWER_SLACK_S = 30.0
+STOP_POLL_S = 0.1  # how often a watched run checks whether it should be stopped (seconds)
 _KILL_ROUNDS = 50
 _OUTPUT_FILES = (
     6  # captured output files a worker may hold at once, each at most Limits.max_output_bytes
@@ -392,9 +395,33 @@ class WorkerHandle:
         return answer if answer is not None else {protocol.PROBLEM: self._lost}
 
     def stop(self) -> None:
-        """Kill the worker's tree from another thread (a user cancelled): the run in progress
+        """Kill the worker's tree from another thread (see :meth:`stopped_when`): the run in progress
         ends with "crashed" records; :meth:`close` still reaps it."""
         kill_tree(self._process.pid)
+
+    @contextlib.contextmanager
+    def stopped_when(self, should_stop: Callable[[], bool]) -> Iterator[threading.Event]:
+        """While the block runs, a thread asks ``should_stop`` every :data:`STOP_POLL_S` seconds
+        and kills the worker's tree (:meth:`stop`) once it answers True (a user cancelled, a
+        job's time budget ran out): a run in progress then ends at once with "crashed" records
+        instead of at its wall-clock limit. Yields an Event, set if the worker was stopped, so
+        that the caller can tell those records from a crash of the program's own."""
+        stopped, done = threading.Event(), threading.Event()
+
+        def watch() -> None:
+            while not done.wait(STOP_POLL_S):
+                if should_stop():
+                    stopped.set()
+                    self.stop()
+                    return
+
+        watcher = threading.Thread(target=watch, name="perfedit-worker-stop", daemon=True)
+        watcher.start()
+        try:
+            yield stopped
+        finally:
+            done.set()
+            watcher.join()
 
     def close(self) -> None:
         """Stop the worker; kill and reap its tree, its session and its cgroup."""
