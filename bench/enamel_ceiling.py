@@ -75,12 +75,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=Path("../shared/data/enamel"))
     parser.add_argument("--programs", type=int, default=20)
     parser.add_argument("--max-call-s", type=float, nargs="+", default=[0.2, 1.0])
-    parser.add_argument(
-        "--beyond",
-        type=int,
-        default=0,
-        help="up to this many tenfold levels past ENAMEL's largest, within the same cap",
-    )
+    enamel_tasks.add_beyond_argument(parser)
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     rows = []

@@ -214,6 +214,11 @@ def add_level_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.2,
         help="ENAMEL's input cap: levels up to the last the canonical solution answers within this many seconds per call",
     )
+    add_beyond_argument(parser)
+
+
+def add_beyond_argument(parser: argparse.ArgumentParser) -> None:
+    """``--beyond``: up to this many tenfold levels past ENAMEL's largest (:func:`build`)."""
     parser.add_argument(
         "--beyond",
         type=int,

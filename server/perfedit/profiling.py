@@ -260,7 +260,8 @@ def profile_tests(
 
     ``test_timeout_s`` limits each test (it is then interrupted and counted as failed);
     ``timeout_s`` the whole run, both passes (seconds). ``cancel`` is polled during the run (every
-    :data:`~perfedit.sandbox.manager.STOP_POLL_S` seconds); once true, the run is killed and Cancelled raised (nothing is cached).
+    :data:`~perfedit.sandbox.manager.STOP_POLL_S` seconds); once true, the run is killed and
+    Cancelled raised (nothing is cached).
     Raises NoTestsFound if pytest collects no test; ProfilingFailed if the tests cannot be
     collected, the run passes ``timeout_s`` or dies; SandboxError if the sandbox cannot start.
     """
