@@ -2,10 +2,13 @@
 
 from pathlib import Path
 
+from perfedit import testsource
 from perfedit.ask import extract_code
+from perfedit.config import Settings
+from perfedit.llm import ChatModel, Reply
 from perfedit.progress import never_cancelled, no_progress
 from perfedit.proposers import Feedback
-from perfedit.proposers.model import fit_to_target
+from perfedit.proposers.model import fit_to_target, model_proposer, prompt_input
 from perfedit.proposers.stub import stub_proposer
 from perfedit.targets import find
 
@@ -59,3 +62,43 @@ def test_stub_proposer_reads_separated_versions(tmp_path: Path):
         ("stub 3", True),
     ]
     assert candidates[0].source == MODULE.replace("sorted(xs)[0]", "min(xs)")
+
+
+class Recording(ChatModel):
+    """A test double for the language model: it records each prompt's last message and replies
+    with the same small program."""
+
+    name, backend, load_seconds = "recording", "test", 0.0
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def reply(self, messages, draw) -> Reply:
+        self.asked.append(messages[-1]["content"])
+        return Reply("```python\nprint(input())\n```", 5, 0.01)
+
+
+def _cases(*inputs: str) -> testsource.TestSuite:
+    cases = tuple(testsource.Case(f"case {i}", text, "") for i, text in enumerate(inputs))
+    return testsource.TestSuite("cases", Path("."), cases=cases)
+
+
+def test_the_prompt_shows_the_shortest_test_input_of_a_script():
+    script = find(Path("prog.py"), "n = int(input())\nprint(sum(map(int, input().split())))\n")
+    suite = _cases("5\n1 2 3 4 5\n", "2\n1 2\n", "3\n" + "9 " * 100 + "\n")
+    model = Recording()
+    settings = Settings(samples=1, strategies=False, rules=False)
+    propose = model_proposer(lambda: model, settings)
+    candidates = list(propose(script, Feedback(suite), no_progress, never_cancelled))
+    assert len(candidates) == len(model.asked) == 2
+    assert all("One of its test inputs:\n```\n2\n1 2\n```" in asked for asked in model.asked)
+    off = Settings(samples=0, input_example=False)
+    assert prompt_input(script, Feedback(suite), off) == ""
+    function = find(Path("m.py"), MODULE, function="top")
+    assert prompt_input(function, Feedback(suite), settings) == ""
+
+
+def test_a_long_test_input_is_cut_to_eight_lines_of_120_characters():
+    script = find(Path("prog.py"), "print(input())\n")
+    shown = prompt_input(script, Feedback(_cases("x" * 200 + "\n" + "1\n" * 20)), Settings())
+    assert shown.splitlines() == ["x" * 120 + "…", *["1"] * 7, "…"]

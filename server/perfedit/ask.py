@@ -117,6 +117,7 @@ def faster_versions(
     should_stop: Callable[[], bool],
     exemplars: Sequence[Exemplar] = (),
     hot_lines: Callable[[], Sequence[tuple[int, float]]] = tuple,
+    example_input: str = "",
 ) -> Iterator[tuple[str, Reply]]:
     """``(label, reply)`` for the greedy reply asking for a faster ``target`` ("greedy") and
     ``settings.samples`` more ("sample 3", or "sample 3 (built-ins)" under a strategy), drawn as
@@ -124,7 +125,8 @@ def faster_versions(
     ``settings.max_new_tokens`` tokens each, each yielded once complete. ``exemplars`` are the
     prompt's demonstrations (retrieved, PIE section 3.1; empty: the built-in one); ``hot_lines()``
     ((line of the target's code, seconds)) where its tests spend the time, as known when each
-    group of replies starts (asked again per group: a script's become known during the job). Raises Cancelled once
+    group of replies starts (asked again per group: a script's become known during the job);
+    ``example_input`` one of a script's test inputs, shown after its code. Raises Cancelled once
     ``should_stop()`` is true, ModelError."""
     code = textwrap.dedent(target.code)
     count = 0
@@ -132,7 +134,9 @@ def faster_versions(
         settings.samples, settings.temperature, settings.seed, settings.strategies, target.kind
     ):
         replies = model.replies(
-            optimize_messages(code, target.kind, exemplars, group.strategy, hot_lines()),
+            optimize_messages(
+                code, target.kind, exemplars, group.strategy, hot_lines(), example_input
+            ),
             num_samples=group.samples,
             temperature=group.temperature,
             max_new_tokens=settings.max_new_tokens,

@@ -58,7 +58,7 @@ class Settings:
     )
     endpoint: str | None = setting(
         None,
-        "base URL of an OpenAI-compatible server (Ollama, LM Studio, llama.cpp server, vLLM), e.g. `http://127.0.0.1:11434/v1`, to use instead of the in-process model; the target's code is sent there",
+        "base URL of an OpenAI-compatible server (Ollama, LM Studio, llama.cpp server, vLLM), e.g. `http://127.0.0.1:11434/v1`, to use instead of the in-process model; the target's code (and, for a script, one of its test inputs) is sent there",
     )
     budget_s: float = setting(
         60.0,
@@ -79,6 +79,10 @@ class Settings:
     profile_feedback: bool = setting(
         True,
         "show the model the hot lines of the target and of the candidates it refines, from a profiled run (SOAP / PerfCodeGen execution feedback)",
+    )
+    input_example: bool = setting(
+        True,
+        "show the model one of a script's test inputs (the shortest, cut to 8 lines), so that it keeps the input format",
     )
     exemplars: str | None = setting(
         None,

@@ -96,6 +96,7 @@ def optimize_messages(
     exemplars: Sequence[Exemplar] = (),
     strategy: str | None = None,
     hot_lines: Sequence[tuple[int, float]] = (),
+    example_input: str = "",
 ) -> list[dict[str, str]]:
     """Chat messages asking for a faster version of ``code`` (``kind``: "function" or "script").
 
@@ -103,7 +104,9 @@ def optimize_messages(
     retrieval), or one built-in demonstration of the same kind when there are none. ``strategy``
     (a key of :data:`STRATEGIES`) adds that direction to the request. ``hot_lines`` ((line of
     ``code``, seconds) from the profiled test run) show where the tests spend the time (SOAP /
-    PerfCodeGen-style execution feedback).
+    PerfCodeGen-style execution feedback). ``example_input`` (a script's: one of its test
+    inputs, as :func:`perfedit.proposers.model.prompt_input` cuts it) follows the code, so that
+    the model keeps the input format it parses.
     """
     demos = [(e.slow, e.fast, e.kind) for e in exemplars] or [
         (_DEMO_FUNCTION_SLOW, _DEMO_FUNCTION_FAST, kind)
@@ -116,7 +119,11 @@ def optimize_messages(
             {"role": "user", "content": _ask(slow.rstrip(), demo_kind)},
             {"role": "assistant", "content": fenced(fast)},
         ]
-    ask = _ask(code, kind) + _hot_lines_text(code, hot_lines, "the tests")
+    ask = (
+        _ask(code, kind)
+        + _input_text(example_input)
+        + _hot_lines_text(code, hot_lines, "the tests")
+    )
     if strategy is not None:
         ask = f"{ask}\n\nStrategy: {STRATEGIES[strategy]}"
     return [*messages, {"role": "user", "content": ask}]
@@ -160,6 +167,12 @@ def fix_messages(code: str, kind: str, test: str, error: str) -> list[dict[str, 
             ),
         },
     ]
+
+
+def _input_text(example_input: str) -> str:
+    return (
+        f"\n\nOne of its test inputs:\n```\n{example_input.rstrip()}\n```" if example_input else ""
+    )
 
 
 def _hot_lines_text(

@@ -18,6 +18,7 @@ from pathlib import Path
 from perfedit import ask
 from perfedit.ask import ModelProvider, extract_code
 from perfedit.config import Settings
+from perfedit.imports import missing_imports, with_imports
 from perfedit.progress import CancelFn, Phase, ProgressFn
 from perfedit.proposers import Candidate, Feedback, Proposer
 from perfedit.retrieval import Exemplar, load_index, problems_in
@@ -69,15 +70,21 @@ def fit_to_target(code: str, target: Target) -> str | None:
 
 def to_candidate(reply: str, target: Target, label: str, tokens: int = 0) -> Candidate:
     """The first code block of ``reply`` that fits ``target``, as a candidate labelled ``label``
-    (:meth:`Candidate.unusable` when none fits); ``tokens`` were generated for the reply."""
+    (:meth:`Candidate.unusable` when none fits); ``tokens`` were generated for the reply.
+
+    A script or top-level function that uses a module or a well-known member of one without
+    importing it (:func:`perfedit.imports.missing_imports`) gets the import, and its label says
+    so ("sample 2 (+ import sys)"): a forgotten import line is a small model's commonest way to
+    fail every test."""
     code = next(
         (c for c in (fit_to_target(block, target) for block in extract_code(reply)) if c), None
     )
-    return (
-        Candidate(label, code, target.replace(code), tokens)
-        if code
-        else Candidate.unusable(label, tokens)
-    )
+    if not code:
+        return Candidate.unusable(label, tokens)
+    if not _indentation(code) and (missing := missing_imports(target.replace(code))):
+        code = with_imports(code, missing)
+        label = f"{label} (+ {'; '.join(missing)})"
+    return Candidate(label, code, target.replace(code), tokens)
 
 
 def exemplars_for(target: Target, settings: Settings) -> list[Exemplar]:
@@ -100,6 +107,27 @@ def exemplars_for(target: Target, settings: Settings) -> list[Exemplar]:
         kind=target.kind,
         exclude_problems=problems_in(target.path),
     )
+
+
+#: How much of a test input a prompt shows: lines, and characters per line ("…" marks a cut).
+INPUT_LINES, INPUT_LINE_CHARS = 8, 120
+
+
+def prompt_input(target: Target, feedback: Feedback, settings: Settings) -> str:
+    """The shortest stdin of the suite's cases (``feedback.suite``), at most
+    :data:`INPUT_LINES` lines of :data:`INPUT_LINE_CHARS` characters, for a script's prompt:
+    a small model that sees an input keeps the format it parses (without, most PIE samples
+    that failed misread it: "not enough values to unpack", "invalid literal for int()").
+    Empty for a function, without cases, or with ``settings.input_example`` off."""
+    suite = feedback.suite
+    if target.kind != "script" or not settings.input_example or suite is None or not suite.cases:
+        return ""
+    lines = min((case.stdin for case in suite.cases), key=len).splitlines()
+    shown = [
+        line if len(line) <= INPUT_LINE_CHARS else f"{line[:INPUT_LINE_CHARS]}…"
+        for line in lines[:INPUT_LINES]
+    ]
+    return "\n".join(shown + (["…"] if len(lines) > INPUT_LINES else []))
 
 
 def prompt_hot_lines(
@@ -125,8 +153,9 @@ def prompt_hot_lines(
 def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
     """The :data:`~perfedit.proposers.Proposer` of greedy plus ``settings.samples`` samples from
     ``model()`` (PIE Best@k; the samples over distinct strategies, :func:`perfedit.ask.sample_plan`),
-    with retrieved exemplars (:func:`exemplars_for`) and the target's hot lines
-    (:func:`prompt_hot_lines`, as known when each group's prompt is written), loaded on first use: one
+    with retrieved exemplars (:func:`exemplars_for`), the target's hot lines
+    (:func:`prompt_hot_lines`, as known when each group's prompt is written) and, for a script,
+    one of its test inputs (:func:`prompt_input`), loaded on first use: one
     candidate per reply, yielded as soon as the reply is complete (the greedy one first;
     :meth:`Candidate.unusable` for a reply without code that fits the target). Raises
     ModelMissing, ModelError, Cancelled, InputError (a missing exemplar file)."""
@@ -147,6 +176,7 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
             cancel,
             exemplars,
             prompt_hot_lines(feedback, settings),
+            prompt_input(target, feedback, settings),
         )
         progress(Phase.GENERATING, 0, total)
         for index, (label, reply) in enumerate(replies):
