@@ -87,18 +87,18 @@ def test_the_prompt_shows_the_shortest_test_input_of_a_script():
     script = find(Path("prog.py"), "n = int(input())\nprint(sum(map(int, input().split())))\n")
     suite = _cases("5\n1 2 3 4 5\n", "2\n1 2\n", "3\n" + "9 " * 100 + "\n")
     model = Recording()
-    settings = Settings(samples=1, strategies=False, rules=False)
+    settings = Settings(samples=1, strategies=False, rules=False, input_example=True)
     propose = model_proposer(lambda: model, settings)
     candidates = list(propose(script, Feedback(suite), no_progress, never_cancelled))
     assert len(candidates) == len(model.asked) == 2
     assert all("One of its test inputs:\n```\n2\n1 2\n```" in asked for asked in model.asked)
-    off = Settings(samples=0, input_example=False)
-    assert prompt_input(script, Feedback(suite), off) == ""
+    assert prompt_input(script, Feedback(suite), Settings()) == ""  # off by default
     function = find(Path("m.py"), MODULE, function="top")
     assert prompt_input(function, Feedback(suite), settings) == ""
 
 
 def test_a_long_test_input_is_cut_to_eight_lines_of_120_characters():
     script = find(Path("prog.py"), "print(input())\n")
-    shown = prompt_input(script, Feedback(_cases("x" * 200 + "\n" + "1\n" * 20)), Settings())
+    suite = _cases("x" * 200 + "\n" + "1\n" * 20)
+    shown = prompt_input(script, Feedback(suite), Settings(input_example=True))
     assert shown.splitlines() == ["x" * 120 + "…", *["1"] * 7, "…"]

@@ -81,8 +81,8 @@ class Settings:
         "show the model the hot lines of the target and of the candidates it refines, from a profiled run (SOAP / PerfCodeGen execution feedback)",
     )
     input_example: bool = setting(
-        True,
-        "show the model one of a script's test inputs (the shortest, cut to 8 lines), so that it keeps the input format",
+        False,
+        "show the model one of a script's test inputs (the shortest, cut to 8 lines), meant to keep it to the input format (off: on PIE val it did not, docs/results.md)",
     )
     exemplars: str | None = setting(
         None,

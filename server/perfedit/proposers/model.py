@@ -155,7 +155,7 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
     ``model()`` (PIE Best@k; the samples over distinct strategies, :func:`perfedit.ask.sample_plan`),
     with retrieved exemplars (:func:`exemplars_for`), the target's hot lines
     (:func:`prompt_hot_lines`, as known when each group's prompt is written) and, for a script,
-    one of its test inputs (:func:`prompt_input`), loaded on first use: one
+    one of its test inputs (:func:`prompt_input`, with ``settings.input_example``), loaded on first use: one
     candidate per reply, yielded as soon as the reply is complete (the greedy one first;
     :meth:`Candidate.unusable` for a reply without code that fits the target). Raises
     ModelMissing, ModelError, Cancelled, InputError (a missing exemplar file)."""
