@@ -188,7 +188,7 @@ def test_real_model_proposes_one_candidate_per_strategy_with_exemplars(
     )
     assert [c.label for c in candidates] == [
         "greedy",
-        "sample 1 (algorithm)",
-        "sample 2 (built-ins)",
+        "sample 1 (built-ins)",
+        "sample 2 (repeated work)",
     ]
     assert all(c.tokens > 0 for c in candidates)

@@ -112,7 +112,7 @@ def test_evaluate_cli_with_the_tiny_model(tmp_path: Path):
     [record] = [json.loads(line) for line in out.read_text().splitlines()]
     assert record["model"] == "smollm2-135m" and [c["label"] for c in record["candidates"]] == [
         "greedy",
-        "sample 1 (algorithm)",
+        "sample 1 (built-ins)",
     ]
 
 
