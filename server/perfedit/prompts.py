@@ -79,9 +79,9 @@ def _ask(code: str, kind: str) -> str:
 #: Distinct optimisation directions, one per group of samples (name → instruction): the issue's
 #: four strategies, after SBLLM's (Gao et al. 2024) search over distinct optimisation methods.
 #: In the order of their measured yield, since the time budget usually ends a job after 4–7
-#: replies and so cuts the last groups short: over four 1.5B runs on PIE val and ENAMEL dev
-#: (docs/results.md, "Strategy order"), built-ins gave 7 faster candidates in 179 samples,
-#: repeated work 2 in 110, I/O 1 in 63 and algorithm none in 227.
+#: replies and so cuts the last groups short: over five 1.5B runs (three on PIE val, two on
+#: ENAMEL dev; docs/results.md, "Strategy order"), built-ins gave 7 faster candidates in 179
+#: samples, repeated work 2 in 110, I/O 1 in 63 and algorithm none in 227.
 STRATEGIES: dict[str, str] = {
     "built-ins": "Replace Python-level loops with built-in functions and C-implemented library calls "
     "(sum, min, max, sorted, any, all, str.join, collections, itertools, math).",
