@@ -13,7 +13,10 @@ from perfedit.training import recipe as recipes
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("name", ["sft-qwen0.5b.toml", "rrhf-qwen0.5b.toml", "cpu-smollm2.toml"])
+SHIPPED = sorted(path.name for path in (ROOT / "models" / "recipes").glob("*.toml"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_recipes_load(name: str):
     loaded = recipes.load(ROOT / "models" / "recipes" / name)
     assert loaded.method in ("sft", "rrhf")

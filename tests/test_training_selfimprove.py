@@ -39,16 +39,17 @@ def test_the_fastest_significantly_faster_sample_is_kept_with_every_samples_tier
         ("C\n", "not_faster", 1.02),
         (None, "rejected", None),
     )
-    record = best_record(pair, judged)
+    record = best_record(pair, judged, tmp_path / "out")
     assert record is not None and record["fast"] == "B\n" and record["speedup"] == 2.5
     # PerfRL tiers: no parse 0, fails 1, passes 1.3, significantly faster 2
     assert [c["reward"] for c in record["candidates"]] == [0.0, 1.0, 2.0, 2.0, 1.3, 0.0]
-    (tmp_path / "si.jsonl").write_text(json.dumps(record) + "\n")
-    (loaded,) = load(tmp_path / "si.jsonl")  # the pair-file format train sft / rrhf read
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "si.jsonl").write_text(json.dumps(record) + "\n")
+    (loaded,) = load(tmp_path / "out" / "si.jsonl")  # the pair-file format train sft / rrhf read
     assert (loaded.slow, loaded.fast, loaded.passes, loaded.problem_id) == (SLOW, "B\n", True, "p1")
-    assert (
-        best_record(pair, _judged(("x = (", "rejected", None), ("C\n", "not_faster", 1.0))) is None
-    )
+    assert loaded.tests is not None and loaded.tests.resolve() == tmp_path.resolve()
+    rejected = _judged(("x = (", "rejected", None), ("C\n", "not_faster", 1.0))
+    assert best_record(pair, rejected, tmp_path) is None
 
 
 def test_samples_are_judged_by_the_harness_written_beside_and_resumed(tmp_path: Path):
@@ -66,13 +67,15 @@ def test_samples_are_judged_by_the_harness_written_beside_and_resumed(tmp_path: 
         for label, code in (("greedy", "print(0)\n"), ("sample 1", FAST), ("sample 2", "x = (\n")):
             yield Candidate(label, code, code)
 
-    out = tmp_path / "si.jsonl"
+    out = tmp_path / "pairs" / "si.jsonl"
     settings = Settings(samples=2, runs=5)
     (outcome,) = self_improve([pair], propose, settings, out)
     assert len(calls) == 1 and outcome.candidates == 3 and outcome.correct == 1
     (row,) = [json.loads(line) for line in out.read_text().splitlines()]
     assert row["fast"] == FAST and row["speedup"] > 1.1 and row["slow"] == SLOW
     assert [c["reward"] for c in row["candidates"]] == [1.0, 2.0, 0.0]
+    (loaded,) = load(out)  # RRHF rewards from the row's cases, wherever the file is read
+    assert loaded.tests is not None and loaded.tests.resolve() == cases.resolve()
     (judged,) = [json.loads(line) for line in samples_file(out).read_text().splitlines()]
     assert judged["id"] == "s1" and [c["code"] for c in judged["candidates"]][1] == FAST
 

@@ -109,4 +109,5 @@ class EarlyAnswerMismatch(PerfeditError, RuntimeError):
 
 
 class Cancelled(PerfeditError):
-    """The job was cancelled by the user before it finished."""
+    """The job, or one step of it, was stopped before it finished: cancelled by the user, or
+    (a validation inside a job) stopped because the job's time budget was spent."""

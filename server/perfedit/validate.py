@@ -47,6 +47,9 @@ from perfedit.timing import Comparison, CrossCheck, SequentialRule, cross_check,
 _FLOAT_TOLERANCE = 1e-3
 _OUTPUT_EXCERPT_BYTES = 1024  # of a case's expected and actual output in a failure's detail
 _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
+#: What a harness step says when its ``cancel`` callback stopped it: the user cancelled the job, or
+#: the job's time budget was spent (the job tells the two apart for the user).
+STOPPED = "stopped: the job was cancelled or its time budget was spent"
 
 
 def outputs_match(actual: str, expected: str) -> bool:
@@ -220,7 +223,7 @@ class Harness:
 
     def _check_cancel(self) -> None:
         if self.cancel():
-            raise Cancelled("cancelled by the user")
+            raise Cancelled(STOPPED)
 
     def _open_worker(self, workspace: Workspace) -> WorkerHandle:
         """The worker that runs (and times) the tests in ``workspace``: with no tests, a
@@ -362,7 +365,7 @@ class Harness:
         """Cancelled if a candidate's worker was stopped (``cancel`` turned True during one of
         its runs, which then ended with "crashed" records: not the candidate's verdict)."""
         if stopped.is_set():
-            raise Cancelled("cancelled by the user")
+            raise Cancelled(STOPPED)
 
     def _failures(self, records: list[TestRecord]) -> list[Failure]:
         return [reason for r in records if (reason := _failure(r, self.suite))]

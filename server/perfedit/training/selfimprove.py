@@ -23,6 +23,7 @@ a side file (:func:`samples_file`) that a second run resumes from.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,10 +58,12 @@ def samples_file(out: Path) -> Path:
     return out.with_name(f"{out.stem}.samples.jsonl")
 
 
-def best_record(pair: Pair, judged: dict[str, Any]) -> dict[str, Any] | None:
+def best_record(pair: Pair, judged: dict[str, Any], folder: Path) -> dict[str, Any] | None:
     """The pair row for ``pair`` from its judged samples (an :func:`evaluate_one
     <perfedit.training.evaluate.evaluate_one>` record) with the fastest significantly faster
-    sample as ``fast`` (EffiCoder's selection), or None when none is."""
+    sample as ``fast`` (EffiCoder's selection), or None when none is. ``tests`` names the case
+    folder relative to ``folder``, the folder of the file the row goes to, as
+    :func:`perfedit.training.pairs.load` reads it."""
     samples = judged.get("candidates", [])
     faster = [c for c in samples if c["verdict"] == "faster" and c["code"]]
     if not faster:
@@ -72,7 +75,7 @@ def best_record(pair: Pair, judged: dict[str, Any]) -> dict[str, Any] | None:
         "kind": pair.kind,
         "problem_id": pair.problem_id,
         "id": f"{pair.id}:self-improve",
-        "tests": str(pair.tests) if pair.tests else None,
+        "tests": os.path.relpath(pair.tests.resolve(), folder.resolve()) if pair.tests else None,
         "passes": True,
         "speedup": best["speedup"],
         "source": "self-improve",
@@ -83,9 +86,10 @@ def best_record(pair: Pair, judged: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def outcome(pair: Pair, judged: dict[str, Any]) -> Outcome:
-    """The :class:`Outcome` of ``pair`` from its judged samples."""
-    record = best_record(pair, judged)
+def outcome(pair: Pair, judged: dict[str, Any], folder: Path) -> Outcome:
+    """The :class:`Outcome` of ``pair`` from its judged samples, its row bound for a file in
+    ``folder``."""
+    record = best_record(pair, judged, folder)
     samples = judged.get("candidates", [])
     skipped = judged.get("skipped") or ("" if record else "no significantly faster sample")
     correct = sum(c["verdict"] != "rejected" for c in samples)
@@ -116,13 +120,15 @@ def self_improve(
 
     def report(index: int, total: int, judged: dict[str, Any]) -> None:
         if on_outcome:
-            on_outcome(index, total, outcome(by_id[judged["id"]], judged))
+            on_outcome(index, total, outcome(by_id[judged["id"]], judged, out.parent))
 
     meta = {"model": settings.model, "k": settings.samples + 1, "purpose": "self-improve"}
     judged = evaluate.evaluate(
         chosen, propose, settings, samples_file(out), meta=meta, on_record=report, executor=executor
     )
-    outcomes = [outcome(pair, record) for pair, record in zip(chosen, judged, strict=True)]
+    outcomes = [
+        outcome(pair, record, out.parent) for pair, record in zip(chosen, judged, strict=True)
+    ]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(o.record) + "\n" for o in outcomes if o.record))
     return outcomes
