@@ -260,14 +260,19 @@ def test_export_without_the_base_gguf_keeps_the_peft_files_and_says_so(tmp_path:
     ]
 
 
-def test_the_shipped_adapter_gguf_holds_the_shipped_weights():
-    """models/perfedit-qwen0.5b-pie-cpu/adapter.gguf is the export of its adapter_model.safetensors
-    (a Qwen2 base: no permutation, PEFT's scale alpha / r as llama.cpp's), not a stale copy."""
+#: Transformer blocks of the bases perfedit's adapters are trained on.
+BLOCKS = {"qwen2.5-coder-0.5b": 24, "qwen2.5-coder-1.5b": 28}
+
+
+@pytest.mark.parametrize("name", ["perfedit-qwen0.5b-pie-cpu", "perfedit-qwen1.5b-self-cpu"])
+def test_the_shipped_adapter_gguf_holds_the_shipped_weights(name: str):
+    """models/<name>/adapter.gguf is the export of its adapter_model.safetensors (a Qwen2 base:
+    no permutation, PEFT's scale alpha / r as llama.cpp's), not a stale copy."""
     from safetensors.torch import load_file
 
     from perfedit.modelstore import ADAPTERS_DIR
 
-    folder = ADAPTERS_DIR / "perfedit-qwen0.5b-pie-cpu"
+    folder = ADAPTERS_DIR / name
     fields, tensors, types = read(folder / "adapter.gguf")
     config = json.loads((folder / "adapter_config.json").read_text())
     assert fields == {
@@ -278,7 +283,8 @@ def test_the_shipped_adapter_gguf_holds_the_shipped_weights():
     }
     assert set(types.values()) == {gguf.GGMLQuantizationType.F16}
     weights = load_file(folder / "adapter_model.safetensors")
-    assert len(tensors) == len(weights) == 24 * len(config["target_modules"]) * 2
+    blocks = BLOCKS[config["base_model_name_or_path"]]
+    assert len(tensors) == len(weights) == blocks * len(config["target_modules"]) * 2
     names = {
         "self_attn.q_proj": "attn_q",
         "self_attn.k_proj": "attn_k",
