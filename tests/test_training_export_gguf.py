@@ -264,7 +264,14 @@ def test_export_without_the_base_gguf_keeps_the_peft_files_and_says_so(tmp_path:
 BLOCKS = {"qwen2.5-coder-0.5b": 24, "qwen2.5-coder-1.5b": 28}
 
 
-@pytest.mark.parametrize("name", ["perfedit-qwen0.5b-pie-cpu", "perfedit-qwen1.5b-self-cpu"])
+#: Every adapter shipped in models/ with a llama.cpp file.
+SHIPPED = sorted(
+    p.parent.name
+    for p in (Path(__file__).resolve().parent.parent / "models").glob("*/adapter.gguf")
+)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
 def test_the_shipped_adapter_gguf_holds_the_shipped_weights(name: str):
     """models/<name>/adapter.gguf is the export of its adapter_model.safetensors (a Qwen2 base:
     no permutation, PEFT's scale alpha / r as llama.cpp's), not a stale copy."""
