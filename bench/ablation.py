@@ -27,8 +27,9 @@ once), median wall time per program.
 
 Datasets: PIE ``val.jsonl`` slow programs that pass their sample tests (script mode, stdin/stdout
 cases, round-robin over problems as bench/pie_val.py) and ENAMEL problems (bench/enamel_tasks.py:
-HumanEval canonical solution as the input, ENAMEL's generated large inputs as the workload, the
-expert solution validated the same way as the ceiling).
+HumanEval canonical solution as the input, ENAMEL's generated large inputs as the workload), in
+both the expert's version (PIE's next faster submission, ENAMEL's reference solution) validated
+the same way as the ceiling.
 
 Usage: python bench/ablation.py pie --data ../shared/data/pie --programs 30
        python bench/ablation.py enamel --data ../shared/data/enamel --programs 20
@@ -201,18 +202,20 @@ def ablate(
 def pie_programs(
     data: Path, count: int, workdir: Path
 ) -> Iterator[tuple[str, Request, Path | None]]:
-    """(name, request, ceiling) for ``count`` passing slow programs of val.jsonl (script mode)."""
+    """(name, request, ceiling) for ``count`` passing slow programs of val.jsonl (script mode),
+    the ceiling the same programmer's faster submission (PIE's "human" reference)."""
     for row in select_programs(data, count):
         folder = (
             workdir / row["problem_id"] / row["submission_id_v0"]
         )  # the problem in the path: retrieval skips it
         folder.mkdir(parents=True)
-        program = folder / "prog.py"
+        program, expert = folder / "prog.py", folder / "fast.py"
         program.write_text(row["slow"])
+        expert.write_text(row["fast"])
         yield (
             f"{row['problem_id']}/{row['submission_id_v0']}",
             Request(program, row["slow"], tests=data / "tests" / row["problem_id"]),
-            None,
+            expert,
         )
 
 

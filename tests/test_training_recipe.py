@@ -99,3 +99,36 @@ def test_train_cli_refuses_bad_input_before_loading_a_model(
         cwd=tmp_path,
     )
     assert done.returncode == 2 and message in done.stderr.replace("\n", " ")
+
+
+def test_a_continued_adapter_records_its_own_lora_settings(tmp_path: Path):
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "adapter_config.json").write_text(
+        json.dumps(
+            {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "target_modules": ["v_proj", "q_proj"]}
+        )
+    )
+    loaded = recipes.from_mapping({"method": "rrhf", "init_adapter": str(adapter)})
+    assert (loaded.lora_r, loaded.lora_alpha, loaded.lora_dropout, loaded.target_modules) == (
+        8,
+        16,
+        0.1,
+        ["q_proj", "v_proj"],
+    )
+    assert json.loads(loaded.to_json())["lora_r"] == 8  # what recipe.json records
+    fresh = recipes.from_mapping({"method": "rrhf", "init_adapter": str(tmp_path / "none")})
+    assert fresh.lora_r == recipes.RRHFRecipe().lora_r  # no config: loading the model says so
+
+
+@pytest.mark.parametrize(
+    "folder", sorted(p.parent.name for p in (ROOT / "models").glob("*/recipe.json"))
+)
+def test_shipped_adapters_record_the_lora_settings_they_trained_with(folder: str):
+    saved = json.loads((ROOT / "models" / folder / "recipe.json").read_text())
+    adapter = json.loads((ROOT / "models" / folder / "adapter_config.json").read_text())
+    assert (saved["lora_r"], saved["lora_alpha"], sorted(saved["target_modules"])) == (
+        adapter["r"],
+        adapter["lora_alpha"],
+        sorted(adapter["target_modules"]),
+    )

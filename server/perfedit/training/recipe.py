@@ -260,7 +260,33 @@ def from_mapping(values: dict[str, Any], method: str | None = None) -> SFTRecipe
             f"unknown recipe key(s) for {method}: {', '.join(unknown)}; known: {', '.join(sorted(known))}"
         )
     converted = {name: _coerce(name, value, hints[name]) for name, value in values.items()}
-    return cls(**{**converted, "method": method})
+    return with_adapter_lora(cls(**{**converted, "method": method}))
+
+
+def with_adapter_lora(recipe: SFTRecipe) -> SFTRecipe:
+    """``recipe`` with the LoRA settings of its ``init_adapter`` (``r``, ``lora_alpha``,
+    ``lora_dropout`` and ``target_modules`` of its adapter_config.json) in place of its own: PEFT
+    trains a continued adapter with the adapter's settings, so these are what the run uses and
+    what its recipe.json records. Unchanged without an ``init_adapter``, or when its
+    adapter_config.json is missing or unreadable (loading the model then says so)."""
+    if not recipe.init_adapter:
+        return recipe
+    try:
+        saved = json.loads((Path(recipe.init_adapter) / "adapter_config.json").read_text())
+        return dataclasses.replace(
+            recipe,
+            lora_r=int(saved["r"]),
+            lora_alpha=int(saved["lora_alpha"]),
+            lora_dropout=float(saved["lora_dropout"]),
+            target_modules=sorted(saved["target_modules"], key=_module_order),
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return recipe
+
+
+def _module_order(name: str) -> tuple[int, str]:
+    """:data:`ALL_LINEAR`'s order first (PEFT saves a set's order), then by name."""
+    return (ALL_LINEAR.index(name) if name in ALL_LINEAR else len(ALL_LINEAR), name)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
