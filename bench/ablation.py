@@ -200,11 +200,12 @@ def ablate(
 
 
 def pie_programs(
-    data: Path, count: int, workdir: Path
+    data: Path, count: int, workdir: Path, *, third_party: bool = False
 ) -> Iterator[tuple[str, Request, Path | None]]:
-    """(name, request, ceiling) for ``count`` passing slow programs of val.jsonl (script mode),
-    the ceiling the same programmer's faster submission (PIE's "human" reference)."""
-    for row in select_programs(data, count):
+    """(name, request, ceiling) for ``count`` passing slow programs of val.jsonl (script mode;
+    ``third_party``: only those importing a third-party module, as ``select_programs``), the
+    ceiling the same programmer's faster submission (PIE's "human" reference)."""
+    for row in select_programs(data, count, third_party=third_party):
         folder = (
             workdir / row["problem_id"] / row["submission_id_v0"]
         )  # the problem in the path: retrieval skips it

@@ -10,7 +10,8 @@ after its first job; the load times are printed). The programs are the ablation'
 (bench/enamel_tasks.py, the canonical solution as the input, ``--max-call-s`` per call workload cap, 0.2 s by default, and up to ``--beyond`` tenfold
 levels past ENAMEL's largest, none by default) and the
 first ``--programs-pie`` passing PIE val programs round-robin over problems (bench/pie_val.py's
-``select_programs``, script mode with ``tests/{problem_id}/``). ENAMEL runs first, then PIE.
+``select_programs``, script mode with ``tests/{problem_id}/``; ``--pie-third-party``: only those
+that import a module outside the standard library). ENAMEL runs first, then PIE.
 
 An entry of ``--models`` may also be a variant of the default settings, a model name followed
 by ``+KEY=VALUE`` overrides (``qwen2.5-coder-1.5b+profile_feedback=false``): the report then
@@ -281,6 +282,11 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
     parser.add_argument("--out", type=Path, default=Path(".bench-out/models.jsonl"))
     parser.add_argument("--programs-pie", type=int, default=19)
+    parser.add_argument(
+        "--pie-third-party",
+        action="store_true",
+        help="only PIE programs that import a module outside the standard library",
+    )
     parser.add_argument("--programs-enamel", type=int, default=20)
     enamel_tasks.add_level_arguments(parser)
     parser.add_argument(
@@ -313,7 +319,12 @@ def main() -> int:
                 args.data_enamel,
                 args.programs_enamel,
             ),
-            ("pie", pie_programs, args.data_pie, args.programs_pie),
+            (
+                "pie",
+                functools.partial(pie_programs, third_party=args.pie_third_party),
+                args.data_pie,
+                args.programs_pie,
+            ),
         )
         if count > 0
     }

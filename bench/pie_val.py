@@ -32,13 +32,21 @@ from perfedit.llm import shared
 from perfedit.metrics import Outcome, markdown_table
 from perfedit.metrics import summarise as summarise_outcomes
 from perfedit.pipeline import Request, suggest
+from perfedit.prompts import third_party_imports
 from perfedit.training.pairs import round_robin
 
 
-def select_programs(data: Path, count: int) -> list[dict]:
-    """``count`` passing slow programs from val.jsonl, round-robin over problems."""
+def select_programs(data: Path, count: int, *, third_party: bool = False) -> list[dict]:
+    """``count`` passing slow programs from val.jsonl, round-robin over problems; with
+    ``third_party``, only those that import a module outside the standard library (the scripts
+    the "start-up" strategy serves, :func:`perfedit.prompts.strategy_names`)."""
     rows = [json.loads(line) for line in (data / "val.jsonl").read_text().splitlines()]
-    passing = [row for row in rows if row["sample_tests_py311"]["slow"] == "pass"]
+    passing = [
+        row
+        for row in rows
+        if row["sample_tests_py311"]["slow"] == "pass"
+        and (not third_party or third_party_imports(row["slow"]))
+    ]
     return round_robin(passing, count, problem=lambda row: row["problem_id"])
 
 
