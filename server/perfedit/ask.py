@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from perfedit.prompts import (
+    STRATEGIES,
     explain_messages,
     fix_messages,
     optimize_messages,
     optimize_with_test_messages,
     retry_messages,
-    strategy_names,
 )
 
 if TYPE_CHECKING:
@@ -81,20 +81,18 @@ def sample_plan(
     seed: int | None,
     strategies: bool = True,
     kind: str = "script",
-    code: str = "",
 ) -> list[SampleGroup]:
     """How the greedy reply and ``samples`` samples are drawn (1 + ``samples`` replies in all).
 
     Without ``strategies``: one group, PIE's greedy + k samples at ``temperature`` (section 3.3).
     With them (SBLLM-style diversity): the plain prompt's greedy reply, then the ``samples`` replies
-    spread evenly over the strategies :func:`~perfedit.prompts.strategy_names` gives the ``kind``
-    target with source ``code``, in its order (a script importing a third-party module gets
-    "start-up" first; a function no "I/O"), all sampled, the groups' temperatures spread over
-    :data:`TEMPERATURE_SPREAD` around ``temperature`` and their seeds apart.
+    spread evenly over the :data:`~perfedit.prompts.STRATEGIES`, all sampled, the groups'
+    temperatures spread over :data:`TEMPERATURE_SPREAD` around ``temperature`` and their seeds apart. A function
+    (``kind``) gets no I/O strategy: its callers do the I/O.
     """
     if not strategies or samples == 0:
         return [SampleGroup(None, samples, temperature, seed)]
-    names = strategy_names(kind, code)[:samples]
+    names = [name for name in STRATEGIES if kind == "script" or name != "I/O"][:samples]
     share, extra = divmod(samples, len(names))
     low, high = TEMPERATURE_SPREAD
     groups = [SampleGroup(None, 0, temperature, seed)]
@@ -133,12 +131,7 @@ def faster_versions(
     code = textwrap.dedent(target.code)
     count = 0
     for group in sample_plan(
-        settings.samples,
-        settings.temperature,
-        settings.seed,
-        settings.strategies,
-        target.kind,
-        code,
+        settings.samples, settings.temperature, settings.seed, settings.strategies, target.kind
     ):
         replies = model.replies(
             optimize_messages(

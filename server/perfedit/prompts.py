@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-import ast
-import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -79,16 +77,12 @@ def _ask(code: str, kind: str) -> str:
 
 
 #: Distinct optimisation directions, one per group of samples (name → instruction): the issue's
-#: four strategies, after SBLLM's (Gao et al. 2024) search over distinct optimisation methods,
-#: and "start-up" for scripts that import a third-party module (:func:`strategy_names`).
+#: four strategies, after SBLLM's (Gao et al. 2024) search over distinct optimisation methods.
 #: In the order of their measured yield, since the time budget usually ends a job after 4–7
 #: replies and so cuts the last groups short: over five 1.5B runs (three on PIE val, two on
 #: ENAMEL dev; docs/results.md, "Strategy order"), built-ins gave 7 faster candidates in 179
 #: samples, repeated work 2 in 110, I/O 1 in 63 and algorithm none in 227.
 STRATEGIES: dict[str, str] = {
-    "start-up": "Do without heavy third-party imports such as numpy, scipy or pandas: at these input "
-    "sizes importing them takes longer than all the work. Compute the same with plain lists, "
-    "built-ins and the standard library.",
     "built-ins": "Replace Python-level loops with built-in functions and C-implemented library calls "
     "(sum, min, max, sorted, any, all, str.join, collections, itertools, math).",
     "repeated work": "Avoid repeated work: hoist invariant computations out of loops, cache results, "
@@ -98,45 +92,6 @@ STRATEGIES: dict[str, str] = {
     "algorithm": "Use a better algorithm or data structure (for example a set or dict for membership tests, "
     "sorting once, a heap, prefix sums) so that the work grows more slowly with the input.",
 }
-
-
-def strategy_names(kind: str, code: str) -> list[str]:
-    """The :data:`STRATEGIES` for a ``kind`` target ("function" or "script") with source
-    ``code``, in the order its groups of samples take them.
-
-    "start-up" leads for a script that imports a module outside the standard library: with
-    small inputs such an import is most of the program's time, and dropping it is PIE's most
-    common edit (130 of the 612 train pairs and 35 of the 89 val pairs drop numpy;
-    docs/results.md, "Start-up strategy"). A script without one, and any function (its module
-    and its callers own the imports and the I/O), does not get it; a function gets no "I/O"
-    either. Code that does not parse imports nothing."""
-    names = [name for name in STRATEGIES if kind == "script" or name not in ("I/O", "start-up")]
-    if "start-up" in names and not third_party_imports(code):
-        names.remove("start-up")
-    return names
-
-
-def third_party_imports(code: str) -> list[str]:
-    """The top-level names of the modules ``code`` imports that are not in the standard library
-    (``sys.stdlib_module_names``), sorted; relative imports do not count. Empty when ``code``
-    does not parse."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError):
-        return []
-    modules = {
-        alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import)
-        for alias in node.names
-    } | {
-        node.module
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom) and node.module and not node.level
-    }
-    return sorted(
-        {m.partition(".")[0] for m in modules} - set(sys.stdlib_module_names) - {"__future__"}
-    )
 
 
 def optimize_messages(
