@@ -62,10 +62,8 @@ def judge(name: str, original: Path, expert: Path, *, function: str | None, test
             "reason": verdict.reason,
         }
     record["seconds"] = time.perf_counter() - started
-    print(
-        f"  {name}: {record['verdict']} ({record.get('reason', '')}); {record['seconds']:.1f} s",
-        flush=True,
-    )
+    reason = f" ({record['reason']})" if "reason" in record else ""
+    print(f"  {name}: {record['verdict']}{reason}; {record['seconds']:.1f} s", flush=True)
     return record
 
 
