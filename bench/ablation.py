@@ -64,7 +64,7 @@ from perfedit.proposers.rules import propose_rules
 from perfedit.proposers.stub import stub_proposer
 from perfedit.refine import refiner
 from perfedit.validate import Harness, Verdict
-from pie_val import select_programs
+from pie_val import add_dataset_arguments, dataset_folder, select_programs
 
 CONFIGS = ["model only", "+ refinement", "+ rules", "+ both", "+ minimisation"]
 
@@ -272,11 +272,7 @@ def summary(records: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("dataset", choices=["pie", "enamel"])
-    parser.add_argument(
-        "--data", type=Path, help="dataset folder (default ../shared/data/<dataset>)"
-    )
-    parser.add_argument("--programs", type=int, default=30)
+    add_dataset_arguments(parser, 30)
     enamel_tasks.add_level_arguments(parser)
     parser.add_argument("--model", default=config.Settings().model)
     parser.add_argument(
@@ -309,7 +305,7 @@ def main() -> None:
         "--report", action="store_true", help="only summarise the programs already in --out"
     )
     args = parser.parse_args()
-    data = args.data or Path("../shared/data") / args.dataset
+    data = dataset_folder(args)
     switches = "".join(
         tag
         for on, tag in (

@@ -39,7 +39,7 @@ import enamel_tasks
 from perfedit import config
 from perfedit.compare import compare_files
 from perfedit.errors import InputError
-from pie_val import select_programs
+from pie_val import add_dataset_arguments, dataset_folder, select_programs
 
 
 def judge(name: str, original: Path, expert: Path, *, function: str | None, tests: Path) -> dict:
@@ -108,11 +108,7 @@ def row(label: str, records: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("dataset", choices=["pie", "enamel"])
-    parser.add_argument(
-        "--data", type=Path, help="dataset folder (default ../shared/data/<dataset>)"
-    )
-    parser.add_argument("--programs", type=int, default=20)
+    add_dataset_arguments(parser, 20)
     parser.add_argument(
         "--max-call-s",
         type=float,
@@ -122,7 +118,7 @@ def main() -> None:
     )
     enamel_tasks.add_beyond_argument(parser)
     args = parser.parse_args()
-    data = args.data or Path("../shared/data") / args.dataset
+    data = dataset_folder(args)
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     rows = []
     with tempfile.TemporaryDirectory() as scratch:

@@ -61,6 +61,21 @@ def select_programs(data: Path, count: int, *, third_party: bool = False) -> lis
     return round_robin(passing, count, problem=lambda row: row["problem_id"])
 
 
+def add_dataset_arguments(parser: argparse.ArgumentParser, programs: int) -> None:
+    """The dataset ("pie" or "enamel"), ``--data`` and ``--programs`` (default ``programs``) of
+    the benches that run on either; :func:`dataset_folder` reads the folder back."""
+    parser.add_argument("dataset", choices=["pie", "enamel"])
+    parser.add_argument(
+        "--data", type=Path, help="dataset folder (default ../shared/data/<dataset>)"
+    )
+    parser.add_argument("--programs", type=int, default=programs)
+
+
+def dataset_folder(args: argparse.Namespace) -> Path:
+    """The dataset folder :func:`add_dataset_arguments` parsed."""
+    return args.data or Path("../shared/data") / args.dataset
+
+
 def run_one(row: dict, data: Path, settings: config.Settings, model) -> dict:
     """The main job on one slow program; returns a JSON-able record."""
     started = time.perf_counter()
