@@ -333,7 +333,8 @@ def main() -> None:
     )
     if args.report:
         print(f"{len(done)} programs from {out}")
-        print(summary(list(done.values())))
+        if done:
+            print(summary(list(done.values())))
         return
     records = []
     programs = (
