@@ -64,7 +64,7 @@ from perfedit.proposers.rules import propose_rules
 from perfedit.proposers.stub import stub_proposer
 from perfedit.refine import refiner
 from perfedit.validate import Harness, Verdict
-from pie_val import add_dataset_arguments, dataset_folder, select_programs
+from pie_val import add_dataset_arguments, dataset_folder, pie_programs
 
 CONFIGS = ["model only", "+ refinement", "+ rules", "+ both", "+ minimisation"]
 
@@ -197,27 +197,6 @@ def ablate(
                 "reason": expert.reason,
             }
     return record
-
-
-def pie_programs(
-    data: Path, count: int, workdir: Path, *, third_party: bool = False
-) -> Iterator[tuple[str, Request, Path | None]]:
-    """(name, request, ceiling) for ``count`` passing slow programs of val.jsonl (script mode;
-    ``third_party``: only those importing a third-party module, as ``select_programs``), the
-    ceiling the same programmer's faster submission (PIE's "human" reference)."""
-    for row in select_programs(data, count, third_party=third_party):
-        folder = (
-            workdir / row["problem_id"] / row["submission_id_v0"]
-        )  # the problem in the path: retrieval skips it
-        folder.mkdir(parents=True)
-        program, expert = folder / "prog.py", folder / "fast.py"
-        program.write_text(row["slow"])
-        expert.write_text(row["fast"])
-        yield (
-            f"{row['problem_id']}/{row['submission_id_v0']}",
-            Request(program, row["slow"], tests=data / "tests" / row["problem_id"]),
-            expert,
-        )
 
 
 def enamel_programs(

@@ -39,10 +39,12 @@ import enamel_tasks
 from perfedit import config
 from perfedit.compare import compare_files
 from perfedit.errors import InputError
-from pie_val import add_dataset_arguments, dataset_folder, select_programs
+from pie_val import add_dataset_arguments, dataset_folder, pie_programs
 
 
-def judge(name: str, original: Path, expert: Path, *, function: str | None, tests: Path) -> dict:
+def judge(
+    name: str, original: Path, expert: Path, *, function: str | None, tests: Path | None
+) -> dict:
     """The record of ``expert`` judged against ``original``: name, verdict (or "skipped: …"
     when the original fails its own cases or a file does not parse), speedup (None unless
     faster), the reason, seconds the validation took."""
@@ -68,19 +70,10 @@ def judge(name: str, original: Path, expert: Path, *, function: str | None, test
 
 
 def pie(data: Path, count: int, workdir: Path) -> Iterator[dict]:
-    """One record per PIE val program: its slow version against its fast one."""
-    for row in select_programs(data, count):
-        folder = workdir / row["problem_id"] / row["submission_id_v0"]
-        folder.mkdir(parents=True)
-        (folder / "slow.py").write_text(row["slow"])
-        (folder / "fast.py").write_text(row["fast"])
-        yield judge(
-            f"{row['problem_id']}/{row['submission_id_v0']}",
-            folder / "slow.py",
-            folder / "fast.py",
-            function=None,
-            tests=data / "tests" / row["problem_id"],
-        )
+    """One record per PIE val program (:func:`pie_val.pie_programs`): its slow version against
+    its fast one."""
+    for name, request, expert in pie_programs(data, count, workdir):
+        yield judge(name, request.path, expert, function=None, tests=request.tests)
 
 
 def enamel(data: Path, count: int, max_call_s: float, beyond: int, workdir: Path) -> Iterator[dict]:

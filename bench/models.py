@@ -61,12 +61,13 @@ from pathlib import Path
 from typing import Any
 
 import enamel_tasks
-from ablation import enamel_programs, pie_programs
+from ablation import enamel_programs
 from perfedit import config
 from perfedit.errors import InputError, NoCodeGenerated, NoFasterVersion, PerfeditError
 from perfedit.llm import ChatModel, Reply, shared
 from perfedit.metrics import Outcome, markdown_table, summarise
 from perfedit.pipeline import Request, suggest
+from pie_val import pie_programs
 
 DATASETS = {"enamel": "ENAMEL dev", "pie": "PIE val"}
 DEFAULT_MODELS = ["qwen2.5-coder-0.5b", "qwen2.5-coder-1.5b"]

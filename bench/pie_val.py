@@ -26,6 +26,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from perfedit import config
@@ -59,6 +60,27 @@ def select_programs(data: Path, count: int, *, third_party: bool = False) -> lis
         and (not third_party or imports_third_party(row["slow"]))
     ]
     return round_robin(passing, count, problem=lambda row: row["problem_id"])
+
+
+def pie_programs(
+    data: Path, count: int, workdir: Path, *, third_party: bool = False
+) -> Iterator[tuple[str, Request, Path]]:
+    """(name, request, ceiling) for ``count`` passing slow programs of val.jsonl (script mode;
+    ``third_party``: only those importing a third-party module, as ``select_programs``), the
+    ceiling the same programmer's faster submission (PIE's "human" reference)."""
+    for row in select_programs(data, count, third_party=third_party):
+        folder = (
+            workdir / row["problem_id"] / row["submission_id_v0"]
+        )  # the problem in the path: retrieval skips it
+        folder.mkdir(parents=True)
+        program, expert = folder / "prog.py", folder / "fast.py"
+        program.write_text(row["slow"])
+        expert.write_text(row["fast"])
+        yield (
+            f"{row['problem_id']}/{row['submission_id_v0']}",
+            Request(program, row["slow"], tests=data / "tests" / row["problem_id"]),
+            expert,
+        )
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser, programs: int) -> None:
