@@ -8,13 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from perfedit.ask import TEMPERATURE_SPREAD, sample_plan
+from perfedit.candidates import NO_FEEDBACK
+from perfedit.candidates.ask import TEMPERATURE_SPREAD, sample_plan
+from perfedit.candidates.model import exemplars_for, model_proposer
+from perfedit.candidates.prompts import STRATEGIES, optimize_messages
+from perfedit.candidates.retrieval import (
+    Exemplar,
+    ExemplarIndex,
+    code_tokens,
+    load_index,
+    problems_in,
+)
 from perfedit.config import Settings
 from perfedit.progress import never_cancelled, no_progress
-from perfedit.prompts import STRATEGIES, optimize_messages
-from perfedit.proposers import NO_FEEDBACK
-from perfedit.proposers.model import exemplars_for, model_proposer
-from perfedit.retrieval import Exemplar, ExemplarIndex, code_tokens, load_index, problems_in
 from perfedit.targets import find
 
 PIE = Path(__file__).resolve().parents[2] / "shared" / "data" / "pie"

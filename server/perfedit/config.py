@@ -7,7 +7,7 @@ continues with the defaults.
 The fields are the one source of the settings' documentation: each carries its help, unit and
 choices (:func:`setting`), from which come the CLI's option help (:func:`add_option`), the
 tables in docs/configuration.md and the VS Code extension's ``contributes.configuration``
-(:mod:`perfedit.config_docs`, ``make settings``).
+(:mod:`perfedit.cli.config_docs`, ``make settings``).
 
 Spelling: ``[tool.perfedit]`` and Python use the field names (``budget_s``); an editor uses their
 camelCase, with the seconds suffix written out (``budgetSeconds``; :func:`editor_key`), as editor
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from perfedit.errors import ConfigError
-from perfedit.modelstore import DEFAULT_MODEL
+from perfedit.llm.modelstore import DEFAULT_MODEL
 
 #: Keys of the editor's ``perfedit`` section that belong to the editor extension, not to the
 #: server (``perfedit.python``: the VS Code extension's interpreter; ``perfedit.path``: an
