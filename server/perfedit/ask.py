@@ -159,7 +159,7 @@ def prime(model: ChatModel, kind: str) -> None:
     """Ready ``model`` for the next job on a ``kind`` target ("function" or "script"): the
     prompt of :func:`faster_versions` with the built-in demonstration and no code evaluated
     ahead (:meth:`ChatModel.prime`; llama.cpp keeps it on disk), so that the next greedy reply
-    starts at the target's code. The model proposer does it before its first reply and
+    starts at the retrieved exemplars, or the target's code without them. The model proposer does it before its first reply and
     ``perfedit model pull`` once for both kinds. Raises ModelError."""
     model.prime(prime_messages(kind))
 

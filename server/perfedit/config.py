@@ -86,9 +86,16 @@ class Settings:
     )
     exemplars: str | None = setting(
         None,
-        "slow→fast pair file or PIE folder to retrieve prompt exemplars from, relative to the project root (none: the built-in demonstration)",
+        "slow→fast pair file or PIE folder to retrieve prompt exemplars from, relative to the project root (none: the cookbook's only, or the built-in demonstration with `cookbook` off); a missing or corrupt file is skipped with a warning",
     )
-    exemplars_k: int = setting(2, "retrieved exemplars per prompt (PIE dynamic retrieval)")
+    exemplars_k: int = setting(
+        2,
+        "retrieved exemplars per prompt (PIE dynamic retrieval), taken in turn from the pair file (`exemplars`) and the cookbook",
+    )
+    cookbook: bool = setting(
+        True,
+        "retrieve exemplars of the target's kind from perfedit's cookbook of slow→fast functions and scripts (idioms and algorithmic upgrades), beside those of the pair file",
+    )
     max_new_tokens: int = setting(512, "generation budget per candidate", unit="tokens")
     runs: int = setting(
         10,

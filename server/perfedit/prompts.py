@@ -2,8 +2,9 @@
 
 * :func:`optimize_messages`: PIE-style few-shot prompting (PIE, section 3.1 "few-shot
   prompting"): slow→fast demonstrations as earlier chat turns, then the target. The built-in
-  demonstrations were written for perfedit; with retrieval (PIE section 3.1 "dynamic
-  retrieval", :mod:`perfedit.retrieval`) the nearest pairs of a pair file replace them. One of
+  demonstrations were written for perfedit; retrieval (PIE section 3.1 "dynamic retrieval",
+  :mod:`perfedit.retrieval`) adds the nearest pairs of a pair file and of the cookbook
+  (:mod:`perfedit.cookbook`) after them. One of
   :data:`STRATEGIES` may be added to the request (SBLLM-style diverse optimisation directions).
 * :func:`explain_messages`: PIE appendix C style: given the original and the faster version,
   say in a few sentences why the new one is faster.
@@ -104,18 +105,21 @@ def optimize_messages(
 ) -> list[dict[str, str]]:
     """Chat messages asking for a faster version of ``code`` (``kind``: "function" or "script").
 
-    The demonstrations are ``exemplars`` (retrieved slow→fast pairs, PIE section 3.1 dynamic
-    retrieval), or one built-in demonstration of the same kind when there are none. ``strategy``
+    The demonstrations are the built-in one of the same kind, then ``exemplars`` (retrieved
+    slow→fast pairs, PIE section 3.1 dynamic retrieval): the built-in one first, so that every
+    prompt of a kind begins the same and a model primed with it (:func:`perfedit.ask.prime`)
+    starts at the retrieved pairs. ``strategy``
     (a key of :data:`STRATEGIES`) adds that direction to the request. ``hot_lines`` ((line of
     ``code``, seconds) from the profiled test run) show where the tests spend the time (SOAP /
     PerfCodeGen-style execution feedback). ``example_input`` (a script's: one of its test
     inputs, as :func:`perfedit.proposers.model.prompt_input` cuts it) follows the code, so that
     the model keeps the input format it parses.
     """
-    demos = [(e.slow, e.fast, e.kind) for e in exemplars] or [
+    demos = [
         (_DEMO_FUNCTION_SLOW, _DEMO_FUNCTION_FAST, kind)
         if kind == "function"
-        else (_DEMO_SCRIPT_SLOW, _DEMO_SCRIPT_FAST, kind)
+        else (_DEMO_SCRIPT_SLOW, _DEMO_SCRIPT_FAST, kind),
+        *((e.slow, e.fast, e.kind) for e in exemplars),
     ]
     messages = [{"role": "system", "content": SYSTEM}]
     for slow, fast, demo_kind in demos:

@@ -18,10 +18,11 @@ from pathlib import Path
 from perfedit import ask
 from perfedit.ask import ModelProvider, extract_code
 from perfedit.config import Settings
+from perfedit.cookbook import cookbook_index
 from perfedit.imports import missing_imports, with_imports
 from perfedit.progress import CancelFn, Phase, ProgressFn
 from perfedit.proposers import Candidate, Feedback, Proposer
-from perfedit.retrieval import Exemplar, load_index, problems_in
+from perfedit.retrieval import Exemplar, interleaved, pair_index, problems_in
 from perfedit.targets import Target
 
 
@@ -88,25 +89,30 @@ def to_candidate(reply: str, target: Target, label: str, tokens: int = 0) -> Can
 
 
 def exemplars_for(target: Target, settings: Settings) -> list[Exemplar]:
-    """The ``settings.exemplars_k`` pairs of ``settings.exemplars`` nearest to ``target``'s code
-    and of its kind (PIE section 3.1 dynamic retrieval), never of the target's own problem (a
-    problem id among its path's folders) nor the target itself; none when the setting is unset.
-    A relative path is taken from the target's project root (the CLI passes an absolute one).
-    Raises InputError when the pair file does not exist."""
-    if not settings.exemplars or not settings.exemplars_k:
-        return []
-    path = Path(settings.exemplars).expanduser()
-    if not path.is_absolute():  # from [tool.perfedit]: relative to the target's project
-        from perfedit.config import find_project_root
+    """The ``settings.exemplars_k`` demonstrations for ``target``'s prompt, of its kind and
+    nearest to its code by BM25 (PIE section 3.1 dynamic retrieval), from two sources taken in
+    turn: the pair file ``settings.exemplars`` (when set; never a pair of the target's own
+    problem, a problem id among its path's folders, nor the target itself) and the cookbook
+    (:mod:`perfedit.cookbook`, with ``settings.cookbook``). None when both are off or empty.
+    A relative pair file is taken from the target's project root (the CLI passes an absolute
+    one). A source whose file is missing or corrupt is skipped, with one warning."""
+    k = settings.exemplars_k
+    code = textwrap.dedent(target.code)
+    found: list[list[Exemplar]] = []
+    if settings.exemplars and k:
+        path = Path(settings.exemplars).expanduser()
+        if not path.is_absolute():  # from [tool.perfedit]: relative to the target's project
+            from perfedit.config import find_project_root
 
-        path = find_project_root(target.path.resolve()) / path
-    index = load_index(path)
-    return index.nearest(
-        textwrap.dedent(target.code),
-        settings.exemplars_k,
-        kind=target.kind,
-        exclude_problems=problems_in(target.path),
-    )
+            path = find_project_root(target.path.resolve()) / path
+        index = pair_index(path)
+        if index is not None:
+            found.append(
+                index.nearest(code, k, kind=target.kind, exclude_problems=problems_in(target.path))
+            )
+    if settings.cookbook and k and (cookbook := cookbook_index()) is not None:
+        found.append(cookbook.nearest(code, k, kind=target.kind))
+    return interleaved(found)[:k]
 
 
 #: How much of a test input a prompt shows: lines, and characters per line ("…" marks a cut).
@@ -158,7 +164,7 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
     one of its test inputs (:func:`prompt_input`, with ``settings.input_example``), loaded on first use: one
     candidate per reply, yielded as soon as the reply is complete (the greedy one first;
     :meth:`Candidate.unusable` for a reply without code that fits the target). Raises
-    ModelMissing, ModelError, Cancelled, InputError (a missing exemplar file)."""
+    ModelMissing, ModelError, Cancelled."""
 
     def propose(
         target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
@@ -167,8 +173,7 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
         progress(Phase.LOADING_MODEL)
         total = 1 + settings.samples
         chat = model()
-        if not exemplars:  # exemplars come before the target's code: nothing to reuse
-            ask.prime(chat, target.kind)
+        ask.prime(chat, target.kind)  # the prompt's shared beginning, before the exemplars
         replies = ask.faster_versions(
             chat,
             target,
