@@ -65,6 +65,10 @@ class Settings:
         "wall-clock budget of one job: once it is spent, no further candidate is generated and the best validated one so far is returned (minimised and explained only while time is left)",
         unit="seconds",
     )
+    budget_reserve: bool = setting(
+        True,
+        "keep enough of the budget to validate a rule's and the greedy candidate: when the original's runs are slow, take fewer timed runs of it and skip profiling it (estimated from one run of its tests)",
+    )
     stop_at_speedup: float = setting(
         10.0,
         "stop generating as soon as a validated candidate is at least this much faster at the low end of its 95% CI (0: never)",
@@ -79,6 +83,10 @@ class Settings:
     profile_feedback: bool = setting(
         True,
         "show the model the hot lines of the target and of the candidates it refines, from a profiled run (SOAP / PerfCodeGen execution feedback)",
+    )
+    scaling_feedback: bool = setting(
+        True,
+        "show the model how the original's time grows with its tests' input sizes (an empirical exponent from two measured sizes), and when it grows faster than linear ask for a lower-complexity algorithm first",
     )
     input_example: bool = setting(
         False,

@@ -23,6 +23,7 @@ from perfedit.imports import missing_imports, with_imports
 from perfedit.progress import CancelFn, Phase, ProgressFn
 from perfedit.proposers import Candidate, Feedback, Proposer
 from perfedit.retrieval import Exemplar, interleaved, pair_index, problems_in
+from perfedit.scaling import Scaling
 from perfedit.targets import Target
 
 
@@ -156,11 +157,26 @@ def prompt_hot_lines(
     return known
 
 
+def prompt_scaling(feedback: Feedback, settings: Settings) -> Callable[[], Scaling | None]:
+    """The original's measured scaling for a prompt (:mod:`perfedit.scaling`), as known when the
+    prompt is written: inside a job, the job's (``feedback.target_scaling``) once its baseline
+    has run, never waited for; None with ``settings.scaling_feedback`` off or outside a job."""
+
+    def known() -> Scaling | None:
+        measured = feedback.target_scaling
+        if not settings.scaling_feedback or measured is None or not measured.done():
+            return None
+        return measured.result()
+
+    return known
+
+
 def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
     """The :data:`~perfedit.proposers.Proposer` of greedy plus ``settings.samples`` samples from
     ``model()`` (PIE Best@k; the samples over distinct strategies, :func:`perfedit.ask.sample_plan`),
     with retrieved exemplars (:func:`exemplars_for`), the target's hot lines
-    (:func:`prompt_hot_lines`, as known when each group's prompt is written) and, for a script,
+    (:func:`prompt_hot_lines`, as known when each group's prompt is written), its measured
+    scaling (:func:`prompt_scaling`; worse than linear: the algorithm strategy first) and, for a script,
     one of its test inputs (:func:`prompt_input`, with ``settings.input_example``), loaded on first use: one
     candidate per reply, yielded as soon as the reply is complete (the greedy one first;
     :meth:`Candidate.unusable` for a reply without code that fits the target). Raises
@@ -182,6 +198,7 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
             exemplars,
             prompt_hot_lines(feedback, settings),
             prompt_input(target, feedback, settings),
+            prompt_scaling(feedback, settings),
         )
         progress(Phase.GENERATING, 0, total)
         for index, (label, reply) in enumerate(replies):
