@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from perfedit import testsource
+from perfedit import differential, testsource
 from perfedit.ask import faster_versions, sample_plan
 from perfedit.config import Settings
 from perfedit.llm import ChatModel, Reply
@@ -16,6 +16,7 @@ from perfedit.progress import never_cancelled, no_progress
 from perfedit.prompts import STRATEGIES, optimize_messages
 from perfedit.proposers import Feedback
 from perfedit.proposers.model import model_proposer, prompt_scaling
+from perfedit.sandbox import Limits
 from perfedit.scaling import SIZE_OF, Scaling, case_size, from_points, of_cases
 from perfedit.targets import find
 from perfedit.testsource import discover
@@ -84,6 +85,20 @@ def test_a_functions_scaling_comes_from_its_calls_in_the_tests(dedupe_project: P
     assert scaling is not None
     assert (scaling.small_size, scaling.large_size, scaling.unit) == (11, 4000, "elements")
     assert math.isfinite(scaling.exponent) and scaling.small_s > 0 and scaling.large_s > 0
+
+
+def test_calls_too_large_to_record_are_still_timed(
+    dedupe_project: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(differential, "MAX_RECORDED_BYTES", 200)  # the 4000 items do not fit
+    path = dedupe_project / "dedupe.py"
+    target = find(path, path.read_text(), function="unique_in_order")
+    suite = discover(target)
+    recording = differential.record_calls(
+        suite, path.resolve().relative_to(suite.root), target, Limits(timeout_s=60.0)
+    )
+    assert len(recording.calls) == 3  # [3, 1, 3, 2, 1], [] and "abracadabra"
+    assert sorted(size for size, _ in recording.timed) == [0, 5, 11, 4000]
 
 
 def test_the_prompt_shows_the_scaling_and_asks_for_an_algorithm_when_superlinear():

@@ -74,7 +74,7 @@ def _perfedit_recorded(function, path, times_path, max_calls, max_bytes):
     import struct
     import time
 
-    seen, state = set(), {{"depth": 0, "bytes": 0}}
+    seen, state = set(), {{"depth": 0, "bytes": 0, "timed": 0}}
 
     @functools.wraps(function)
     def recorded(*args, **kwargs):
@@ -89,10 +89,12 @@ def _perfedit_recorded(function, path, times_path, max_calls, max_bytes):
                 state["bytes"] += len(data) + 4
                 with open(path, "ab") as handle:
                     handle.write(len(data).to_bytes(4, "little") + data)
-                try:
-                    size = _perfedit_size(args, kwargs)
-                except Exception:
-                    size = None
+        if state["depth"] == 0 and state["timed"] < max_calls:
+            state["timed"] += 1
+            try:
+                size = _perfedit_size(args, kwargs)
+            except Exception:
+                size = None
         state["depth"] += 1
         try:
             started = time.perf_counter()
@@ -222,7 +224,8 @@ def hypothesis_storage() -> Path:
 @dataclass(frozen=True)
 class Recording:
     """What :func:`record_calls` saw: the distinct ``calls`` (pickled ``(args, kwargs)``) and,
-    for those that returned, ``timed`` ``(size, seconds)``: the size of the call's arguments
+    for the first MAX_RECORDED_CALLS outermost calls that returned (recorded or not: too large
+    or not picklable), ``timed`` ``(size, seconds)``: the size of the call's arguments
     (:data:`perfedit.scaling.SIZE_OF`) and the seconds the call took, measured in the sandbox."""
 
     calls: list[bytes]
@@ -234,8 +237,8 @@ def record_calls(
 ) -> Recording:
     """The distinct calls of ``target`` (pickled ``(args, kwargs)``, outermost calls only, at
     most MAX_RECORDED_CALLS and MAX_RECORDED_BYTES) made by one run of ``suite`` on the
-    original, each timed. The bytes are split here but never unpickled in this process; the
-    timings are read as plain doubles."""
+    original, and the sizes and times of its outermost calls (:class:`Recording`). The bytes
+    are split here but never unpickled in this process; the timings are read as plain doubles."""
     workspace = Workspace(suite, relative_path, "")
     try:
         recorder = _RECORDER.format(
