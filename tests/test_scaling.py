@@ -11,7 +11,6 @@ import pytest
 from perfedit import differential, testsource
 from perfedit.ask import faster_versions, sample_plan
 from perfedit.config import Settings
-from perfedit.llm import ChatModel, Reply
 from perfedit.progress import never_cancelled, no_progress
 from perfedit.prompts import STRATEGIES, optimize_messages
 from perfedit.proposers import Feedback
@@ -21,6 +20,7 @@ from perfedit.scaling import SIZE_OF, Scaling, case_size, from_points, of_cases
 from perfedit.targets import find
 from perfedit.testsource import discover
 from perfedit.validate import Harness
+from test_proposers import Recording
 
 QUADRATIC = Scaling(10, 1e-5, 1000, 0.1, "elements")  # 10⁴ times the time at 100 times the size
 LINEAR = Scaling(10, 1e-5, 1000, 1e-3, "elements")
@@ -116,19 +116,6 @@ def test_sample_plan_can_put_a_strategy_first():
     assert [g.strategy for g in sample_plan(8, 0.7, 0)] == [None, *STRATEGIES]
 
 
-class Asking(ChatModel):
-    """A test double for the model: records the last message of each prompt."""
-
-    name, backend, load_seconds = "asking", "test", 0.0
-
-    def __init__(self) -> None:
-        self.asked: list[str] = []
-
-    def reply(self, messages, draw) -> Reply:
-        self.asked.append(messages[-1]["content"])
-        return Reply("```python\ndef f(xs):\n    return xs\n```", 5, 0.01)
-
-
 def _strategies_asked(asked: list[str]) -> list[str | None]:
     return [
         next((name for name, text in STRATEGIES.items() if text in message), None)
@@ -144,7 +131,7 @@ def test_once_the_scaling_is_known_superlinear_the_algorithm_strategy_goes_first
     target = find(path, path.read_text(), function="f")
     settings = Settings(samples=3, cookbook=False)
     known: Future[Scaling | None] = Future()
-    model = Asking()
+    model = Recording()
     replies = faster_versions(
         model,
         target,
@@ -158,7 +145,7 @@ def test_once_the_scaling_is_known_superlinear_the_algorithm_strategy_goes_first
     assert _strategies_asked(model.asked) == [None, "algorithm", "built-ins", "repeated work"]
     assert "Measured scaling" not in model.asked[0] and "Measured scaling" in model.asked[1]
 
-    model = Asking()
+    model = Recording()
     off = Settings(samples=3, cookbook=False, scaling_feedback=False)
     propose = model_proposer(lambda: model, off)
     list(propose(target, Feedback(target_scaling=known), no_progress, never_cancelled))
