@@ -96,9 +96,8 @@ def sample_plan(
     """
     if not strategies or samples == 0:
         return [SampleGroup(None, samples, temperature, seed)]
-    ordered = sorted(
-        STRATEGIES, key=lambda name: name != first
-    )  # stable: the rest keep their order
+    # sorted is stable: the strategies other than ``first`` keep their order
+    ordered = sorted(STRATEGIES, key=lambda name: name != first)
     names = [name for name in ordered if kind == "script" or name != "I/O"][:samples]
     share, extra = divmod(samples, len(names))
     low, high = TEMPERATURE_SPREAD
@@ -186,8 +185,9 @@ def prime(model: ChatModel, kind: str) -> None:
     """Ready ``model`` for the next job on a ``kind`` target ("function" or "script"): the
     prompt of :func:`faster_versions` with the built-in demonstration and no code evaluated
     ahead (:meth:`ChatModel.prime`; llama.cpp keeps it on disk), so that the next greedy reply
-    starts at the retrieved exemplars, or the target's code without them. The model proposer does it before its first reply and
-    ``perfedit model pull`` once for both kinds. Raises ModelError."""
+    starts at the retrieved exemplars, or the target's code without them. The model proposer
+    does it before its first reply and ``perfedit model pull`` once for both kinds. Raises
+    ModelError."""
     model.prime(prime_messages(kind))
 
 
