@@ -23,6 +23,7 @@ from perfedit.targets import Candidate, Target
 
 if TYPE_CHECKING:
     from perfedit.formats.suites import TestSuite
+    from perfedit.verify.scaling import Scaling
     from perfedit.verify.validate import Verdict
 
 
@@ -39,13 +40,17 @@ class Feedback:
     ``(line in its code, seconds)``, hottest first, as the job learns them: a function's at once
     from the profiled test run, a script's once its baseline has run and the original was
     profiled on its slowest case (a proposer uses them once known, never waiting:
-    :func:`perfedit.candidates.model.prompt_hot_lines`); None outside a job."""
+    :func:`perfedit.candidates.model.prompt_hot_lines`); None outside a job.
+    ``target_scaling``: likewise, the original's measured scaling (:mod:`perfedit.verify.scaling`),
+    known once the baseline has run (None inside the future: not measured, or the setting
+    ``scaling_feedback`` is off)."""
 
     suite: TestSuite | None = None
     candidates: Mapping[str, Candidate] = field(default_factory=dict)
     verdicts: Sequence[Verdict] = ()
     hot_lines: Mapping[str, Sequence[tuple[int, float]]] = field(default_factory=dict)
     target_hot_lines: Future[list[tuple[int, float]]] | None = None
+    target_scaling: Future[Scaling | None] | None = None
 
 
 #: The feedback of the first round: nothing validated yet.

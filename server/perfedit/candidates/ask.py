@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from perfedit.candidates.prompts import (
+    ALGORITHM,
     STRATEGIES,
     explain_messages,
     fix_messages,
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from perfedit.config import Settings
     from perfedit.llm import ChatModel, Messages, Reply
     from perfedit.targets import Target
+    from perfedit.verify.scaling import Scaling
 
 #: ``model()``: the (cached, lazily loaded) model; raises ModelMissing when it is not here.
 ModelProvider = Callable[[], "ChatModel"]
@@ -81,6 +83,7 @@ def sample_plan(
     seed: int | None,
     strategies: bool = True,
     kind: str = "script",
+    first: str | None = None,
 ) -> list[SampleGroup]:
     """How the greedy reply and ``samples`` samples are drawn (1 + ``samples`` replies in all).
 
@@ -88,11 +91,14 @@ def sample_plan(
     With them (SBLLM-style diversity): the plain prompt's greedy reply, then the ``samples`` replies
     spread evenly over the :data:`~perfedit.candidates.prompts.STRATEGIES`, all sampled, the groups'
     temperatures spread over :data:`TEMPERATURE_SPREAD` around ``temperature`` and their seeds apart. A function
-    (``kind``) gets no I/O strategy: its callers do the I/O.
+    (``kind``) gets no I/O strategy: its callers do the I/O. ``first`` (a strategy's name) moves
+    that strategy to the front, ahead of the measured order of :data:`~perfedit.candidates.prompts.STRATEGIES`.
     """
     if not strategies or samples == 0:
         return [SampleGroup(None, samples, temperature, seed)]
-    names = [name for name in STRATEGIES if kind == "script" or name != "I/O"][:samples]
+    # sorted is stable: the strategies other than ``first`` keep their order
+    ordered = sorted(STRATEGIES, key=lambda name: name != first)
+    names = [name for name in ordered if kind == "script" or name != "I/O"][:samples]
     share, extra = divmod(samples, len(names))
     low, high = TEMPERATURE_SPREAD
     groups = [SampleGroup(None, 0, temperature, seed)]
@@ -118,6 +124,7 @@ def faster_versions(
     exemplars: Sequence[Exemplar] = (),
     hot_lines: Callable[[], Sequence[tuple[int, float]]] = tuple,
     example_input: str = "",
+    scaling: Callable[[], Scaling | None] = lambda: None,
 ) -> Iterator[tuple[str, Reply]]:
     """``(label, reply)`` for the greedy reply asking for a faster ``target`` ("greedy") and
     ``settings.samples`` more ("sample 3", or "sample 3 (built-ins)" under a strategy), drawn as
@@ -126,16 +133,17 @@ def faster_versions(
     prompt's demonstrations (retrieved, PIE section 3.1; empty: the built-in one); ``hot_lines()``
     ((line of the target's code, seconds)) where its tests spend the time, as known when each
     group of replies starts (asked again per group: a script's become known during the job);
-    ``example_input`` one of a script's test inputs, shown after its code. Raises Cancelled once
-    ``should_stop()`` is true, ModelError."""
+    ``example_input`` one of a script's test inputs, shown after its code; ``scaling()`` the
+    original's measured scaling, as known when each group starts (known once the baseline has
+    run): shown in the prompt, and when it is worse than linear the groups after the greedy one
+    start with the algorithm strategy. Raises Cancelled once ``should_stop()`` is true,
+    ModelError."""
     code = textwrap.dedent(target.code)
     count = 0
-    for group in sample_plan(
-        settings.samples, settings.temperature, settings.seed, settings.strategies, target.kind
-    ):
+    for group in _groups(settings, target.kind, scaling):
         replies = model.replies(
             optimize_messages(
-                code, target.kind, exemplars, group.strategy, hot_lines(), example_input
+                code, target.kind, exemplars, group.strategy, hot_lines(), example_input, scaling()
             ),
             num_samples=group.samples,
             temperature=group.temperature,
@@ -155,12 +163,31 @@ def faster_versions(
             yield label, reply
 
 
+def _groups(
+    settings: Settings, kind: str, scaling: Callable[[], Scaling | None]
+) -> Iterator[SampleGroup]:
+    """The groups of :func:`sample_plan`, the strategies' order settled after the first group
+    (the greedy reply): the algorithm strategy first when ``scaling()`` is then known to be
+    worse than linear."""
+
+    def plan(first: str | None = None) -> list[SampleGroup]:
+        return sample_plan(
+            settings.samples, settings.temperature, settings.seed, settings.strategies, kind, first
+        )
+
+    greedy, *rest = plan()
+    yield greedy
+    measured = scaling()
+    yield from plan(ALGORITHM)[1:] if measured is not None and measured.superlinear else rest
+
+
 def prime(model: ChatModel, kind: str) -> None:
     """Ready ``model`` for the next job on a ``kind`` target ("function" or "script"): the
     prompt of :func:`faster_versions` with the built-in demonstration and no code evaluated
     ahead (:meth:`ChatModel.prime`; llama.cpp keeps it on disk), so that the next greedy reply
-    starts at the target's code. The model proposer does it before its first reply and
-    ``perfedit model pull`` once for both kinds. Raises ModelError."""
+    starts at the retrieved exemplars, or the target's code without them. The model proposer
+    does it before its first reply and ``perfedit model pull`` once for both kinds. Raises
+    ModelError."""
     model.prime(prime_messages(kind))
 
 

@@ -17,11 +17,13 @@ from pathlib import Path
 
 from perfedit.candidates import Feedback, Proposer, ask
 from perfedit.candidates.ask import ModelProvider, extract_code
+from perfedit.candidates.cookbook import cookbook_index
 from perfedit.candidates.imports import missing_imports, with_imports
-from perfedit.candidates.retrieval import Exemplar, load_index, problems_in
+from perfedit.candidates.retrieval import Exemplar, interleaved, pair_index, problems_in
 from perfedit.config import Settings
 from perfedit.progress import CancelFn, Phase, ProgressFn
 from perfedit.targets import Candidate, Target
+from perfedit.verify.scaling import Scaling
 
 
 def _indentation(line: str) -> str:
@@ -87,25 +89,30 @@ def to_candidate(reply: str, target: Target, label: str, tokens: int = 0) -> Can
 
 
 def exemplars_for(target: Target, settings: Settings) -> list[Exemplar]:
-    """The ``settings.exemplars_k`` pairs of ``settings.exemplars`` nearest to ``target``'s code
-    and of its kind (PIE section 3.1 dynamic retrieval), never of the target's own problem (a
-    problem id among its path's folders) nor the target itself; none when the setting is unset.
-    A relative path is taken from the target's project root (the CLI passes an absolute one).
-    Raises InputError when the pair file does not exist."""
-    if not settings.exemplars or not settings.exemplars_k:
-        return []
-    path = Path(settings.exemplars).expanduser()
-    if not path.is_absolute():  # from [tool.perfedit]: relative to the target's project
-        from perfedit.config import find_project_root
+    """The ``settings.exemplars_k`` demonstrations for ``target``'s prompt, of its kind and
+    nearest to its code by BM25 (PIE section 3.1 dynamic retrieval), from two sources taken in
+    turn: the pair file ``settings.exemplars`` (when set; never a pair of the target's own
+    problem, a problem id among its path's folders, nor the target itself) and the cookbook
+    (:mod:`perfedit.candidates.cookbook`, with ``settings.cookbook``). None when both are off or empty.
+    A relative pair file is taken from the target's project root (the CLI passes an absolute
+    one). A source whose file is missing or corrupt is skipped, with one warning."""
+    k = settings.exemplars_k
+    code = textwrap.dedent(target.code)
+    found: list[list[Exemplar]] = []
+    if settings.exemplars and k:
+        path = Path(settings.exemplars).expanduser()
+        if not path.is_absolute():  # from [tool.perfedit]: relative to the target's project
+            from perfedit.config import find_project_root
 
-        path = find_project_root(target.path.resolve()) / path
-    index = load_index(path)
-    return index.nearest(
-        textwrap.dedent(target.code),
-        settings.exemplars_k,
-        kind=target.kind,
-        exclude_problems=problems_in(target.path),
-    )
+            path = find_project_root(target.path.resolve()) / path
+        index = pair_index(path)
+        if index is not None:
+            found.append(
+                index.nearest(code, k, kind=target.kind, exclude_problems=problems_in(target.path))
+            )
+    if settings.cookbook and k and (cookbook := cookbook_index()) is not None:
+        found.append(cookbook.nearest(code, k, kind=target.kind))
+    return interleaved(found)[:k]
 
 
 #: How much of a test input a prompt shows: lines, and characters per line ("…" marks a cut).
@@ -149,15 +156,30 @@ def prompt_hot_lines(
     return known
 
 
+def prompt_scaling(feedback: Feedback, settings: Settings) -> Callable[[], Scaling | None]:
+    """The original's measured scaling for a prompt (:mod:`perfedit.verify.scaling`), as known when the
+    prompt is written: inside a job, the job's (``feedback.target_scaling``) once its baseline
+    has run, never waited for; None with ``settings.scaling_feedback`` off or outside a job."""
+
+    def known() -> Scaling | None:
+        measured = feedback.target_scaling
+        if not settings.scaling_feedback or measured is None or not measured.done():
+            return None
+        return measured.result()
+
+    return known
+
+
 def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
     """The :data:`~perfedit.candidates.Proposer` of greedy plus ``settings.samples`` samples from
     ``model()`` (PIE Best@k; the samples over distinct strategies, :func:`perfedit.candidates.ask.sample_plan`),
     with retrieved exemplars (:func:`exemplars_for`), the target's hot lines
-    (:func:`prompt_hot_lines`, as known when each group's prompt is written) and, for a script,
+    (:func:`prompt_hot_lines`, as known when each group's prompt is written), its measured
+    scaling (:func:`prompt_scaling`; worse than linear: the algorithm strategy first) and, for a script,
     one of its test inputs (:func:`prompt_input`, with ``settings.input_example``), loaded on first use: one
     candidate per reply, yielded as soon as the reply is complete (the greedy one first;
     :meth:`Candidate.unusable` for a reply without code that fits the target). Raises
-    ModelMissing, ModelError, Cancelled, InputError (a missing exemplar file)."""
+    ModelMissing, ModelError, Cancelled."""
 
     def propose(
         target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
@@ -166,8 +188,7 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
         progress(Phase.LOADING_MODEL)
         total = 1 + settings.samples
         chat = model()
-        if not exemplars:  # exemplars come before the target's code: nothing to reuse
-            ask.prime(chat, target.kind)
+        ask.prime(chat, target.kind)  # the prompt's shared beginning, before the exemplars
         replies = ask.faster_versions(
             chat,
             target,
@@ -176,6 +197,7 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
             exemplars,
             prompt_hot_lines(feedback, settings),
             prompt_input(target, feedback, settings),
+            prompt_scaling(feedback, settings),
         )
         progress(Phase.GENERATING, 0, total)
         for index, (label, reply) in enumerate(replies):

@@ -2,8 +2,9 @@
 
 * :func:`optimize_messages`: PIE-style few-shot prompting (PIE, section 3.1 "few-shot
   prompting"): slow→fast demonstrations as earlier chat turns, then the target. The built-in
-  demonstrations were written for perfedit; with retrieval (PIE section 3.1 "dynamic
-  retrieval", :mod:`perfedit.candidates.retrieval`) the nearest pairs of a pair file replace them. One of
+  demonstrations were written for perfedit; retrieval (PIE section 3.1 "dynamic retrieval",
+  :mod:`perfedit.candidates.retrieval`) adds the nearest pairs of a pair file and of the cookbook
+  (:mod:`perfedit.candidates.cookbook`) after them. One of
   :data:`STRATEGIES` may be added to the request (SBLLM-style diverse optimisation directions).
 * :func:`explain_messages`: PIE appendix C style: given the original and the faster version,
   say in a few sentences why the new one is faster.
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from perfedit.candidates.retrieval import Exemplar
+    from perfedit.verify.scaling import Scaling
 
 SYSTEM = (
     "You are an expert Python performance engineer. You rewrite code to run faster while "
@@ -76,12 +78,15 @@ def _ask(code: str, kind: str) -> str:
     return f"Make this Python {what} faster. {keep}\n\n{fenced(code)}"
 
 
-#: Distinct optimisation directions, one per group of samples (name → instruction): the issue's
-#: four strategies, after SBLLM's (Gao et al. 2024) search over distinct optimisation methods.
+#: Distinct optimisation directions, one per group of samples (name → instruction): four
+#: strategies, after SBLLM's (Gao et al. 2024) search over distinct optimisation methods.
 #: In the order of their measured yield, since the time budget usually ends a job after 4–7
 #: replies and so cuts the last groups short: over five 1.5B runs (three on PIE val, two on
 #: ENAMEL dev; docs/results.md, "Strategy order"), built-ins gave 7 faster candidates in 179
-#: samples, repeated work 2 in 110, I/O 1 in 63 and algorithm none in 227.
+#: samples, repeated work 2 in 110, I/O 1 in 63 and algorithm none in 227. A target whose
+#: measured time grows faster than linear gets :data:`ALGORITHM` first
+#: (:func:`perfedit.candidates.ask.sample_plan`).
+ALGORITHM = "algorithm"
 STRATEGIES: dict[str, str] = {
     "built-ins": "Replace Python-level loops with built-in functions and C-implemented library calls "
     "(sum, min, max, sorted, any, all, str.join, collections, itertools, math).",
@@ -89,7 +94,7 @@ STRATEGIES: dict[str, str] = {
     "and do not rebuild or rescan the same data.",
     "I/O": "Make input and output fast: read all input at once (sys.stdin.buffer.read), write the output once, "
     "and drop imports that are not needed.",
-    "algorithm": "Use a better algorithm or data structure (for example a set or dict for membership tests, "
+    ALGORITHM: "Use a better algorithm or data structure (for example a set or dict for membership tests, "
     "sorting once, a heap, prefix sums) so that the work grows more slowly with the input.",
 }
 
@@ -101,21 +106,27 @@ def optimize_messages(
     strategy: str | None = None,
     hot_lines: Sequence[tuple[int, float]] = (),
     example_input: str = "",
+    scaling: Scaling | None = None,
 ) -> list[dict[str, str]]:
     """Chat messages asking for a faster version of ``code`` (``kind``: "function" or "script").
 
-    The demonstrations are ``exemplars`` (retrieved slow→fast pairs, PIE section 3.1 dynamic
-    retrieval), or one built-in demonstration of the same kind when there are none. ``strategy``
+    The demonstrations are the built-in one of the same kind, then ``exemplars`` (retrieved
+    slow→fast pairs, PIE section 3.1 dynamic retrieval): the built-in one first, so that every
+    prompt of a kind begins the same and a model primed with it (:func:`perfedit.candidates.ask.prime`)
+    starts at the retrieved pairs. ``strategy``
     (a key of :data:`STRATEGIES`) adds that direction to the request. ``hot_lines`` ((line of
     ``code``, seconds) from the profiled test run) show where the tests spend the time (SOAP /
     PerfCodeGen-style execution feedback). ``example_input`` (a script's: one of its test
     inputs, as :func:`perfedit.candidates.model.prompt_input` cuts it) follows the code, so that
-    the model keeps the input format it parses.
+    the model keeps the input format it parses. ``scaling`` (the original's measured growth
+    with its input size, :mod:`perfedit.verify.scaling`) follows the hot lines; when it is worse than
+    linear the request asks for a lower-complexity algorithm.
     """
-    demos = [(e.slow, e.fast, e.kind) for e in exemplars] or [
+    demos = [
         (_DEMO_FUNCTION_SLOW, _DEMO_FUNCTION_FAST, kind)
         if kind == "function"
-        else (_DEMO_SCRIPT_SLOW, _DEMO_SCRIPT_FAST, kind)
+        else (_DEMO_SCRIPT_SLOW, _DEMO_SCRIPT_FAST, kind),
+        *((e.slow, e.fast, e.kind) for e in exemplars),
     ]
     messages = [{"role": "system", "content": SYSTEM}]
     for slow, fast, demo_kind in demos:
@@ -127,6 +138,7 @@ def optimize_messages(
         _ask(code, kind)
         + _input_text(example_input)
         + _hot_lines_text(code, hot_lines, "the tests")
+        + _scaling_text(scaling)
     )
     if strategy is not None:
         ask = f"{ask}\n\nStrategy: {STRATEGIES[strategy]}"
@@ -171,6 +183,18 @@ def fix_messages(code: str, kind: str, test: str, error: str) -> list[dict[str, 
             ),
         },
     ]
+
+
+def _scaling_text(scaling: Scaling | None) -> str:
+    if scaling is None:
+        return ""
+    advice = (
+        " That is worse than linear: first look for an algorithm or data structure of lower "
+        "complexity, so that the time grows more slowly with the input."
+        if scaling.superlinear
+        else ""
+    )
+    return f"\n\nMeasured scaling: {scaling.describe()}.{advice}"
 
 
 def _input_text(example_input: str) -> str:

@@ -18,18 +18,22 @@ or fast version is nearly the query itself is skipped.
 
 from __future__ import annotations
 
+import builtins
 import difflib
 import functools
 import hashlib
 import io
 import json
 import keyword
+import logging
 import tokenize
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from perfedit.errors import InputError
+
+log = logging.getLogger(__name__)
 
 #: Bump when the token rule or the cache layout changes, so old caches are not read.
 INDEX_VERSION = 1
@@ -48,6 +52,7 @@ _SKIPPED = {
     tokenize.ENDMARKER,
     tokenize.STRING,
 }
+_BUILTINS = frozenset(dir(builtins))
 
 
 @dataclass(frozen=True)
@@ -61,24 +66,56 @@ class Exemplar:
     id: str = ""
 
 
-def code_tokens(code: str) -> list[str]:
-    """The BM25 terms of ``code``: Python tokens without comments, strings and layout; names are
-    also split at underscores (``read_input`` → ``read_input``, ``read``, ``input``). Falls back
-    to whitespace splitting when the code does not tokenise."""
+def _raw_tokens(code: str) -> list[str]:
+    """Python tokens of ``code`` without comments, strings and layout; whitespace-split when
+    the code does not tokenise."""
     try:
-        raw = [
+        return [
             t.string
             for t in tokenize.generate_tokens(io.StringIO(code).readline)
             if t.type not in _SKIPPED
         ]
     except (tokenize.TokenError, IndentationError, SyntaxError):
-        raw = code.split()
+        return code.split()
+
+
+def code_tokens(code: str) -> list[str]:
+    """The BM25 terms of ``code``: Python tokens without comments, strings and layout; names are
+    also split at underscores (``read_input`` → ``read_input``, ``read``, ``input``). Falls back
+    to whitespace splitting when the code does not tokenise."""
     terms = []
-    for token in raw:
+    for token in _raw_tokens(code):
         terms.append(token)
         if token.isidentifier() and not keyword.iskeyword(token) and "_" in token.strip("_"):
             terms += [part for part in token.split("_") if part]
     return terms
+
+
+#: Names that :func:`shape_tokens` keeps: the standard library modules of the cookbook's idioms.
+KNOWN_MODULES = frozenset(
+    {"math", "sys", "heapq", "bisect", "collections", "itertools", "functools", "operator", "re"}
+)
+
+
+def shape_tokens(code: str) -> list[str]:
+    """BM25 terms for the shape of ``code`` rather than its vocabulary: its tokens
+    (:func:`_raw_tokens`) with the code's own names written ``_`` (built-ins, keywords,
+    attribute names and :data:`KNOWN_MODULES` kept: ``for _ in range ( len ( _ ) )``), and
+    every pair of neighbouring tokens as one more term (``in range``, ``] +``, ``return True``).
+    For short idiom demonstrations, whose names say nothing of the target's, the loop and
+    operator pattern is what is shared."""
+    raw = _raw_tokens(code)
+    shaped = [
+        token
+        if not token.isidentifier()
+        or keyword.iskeyword(token)
+        or token in _BUILTINS
+        or token in KNOWN_MODULES
+        or (index > 0 and raw[index - 1] == ".")
+        else "_"
+        for index, token in enumerate(raw)
+    ]
+    return shaped + [f"{a} {b}" for a, b in zip(shaped, shaped[1:], strict=False)]
 
 
 def near_identical(a: Sequence[str], b: Sequence[str]) -> bool:
@@ -93,22 +130,29 @@ def near_identical(a: Sequence[str], b: Sequence[str]) -> bool:
 
 
 class ExemplarIndex:
-    """A BM25 index (``bm25s``) over the slow versions of ``exemplars``."""
+    """A BM25 index (``bm25s``) over the slow versions of ``exemplars``, their terms made by
+    ``terms`` (:func:`code_tokens`, or :func:`shape_tokens`)."""
 
-    def __init__(self, exemplars: Sequence[Exemplar], retriever: object) -> None:
+    def __init__(
+        self,
+        exemplars: Sequence[Exemplar],
+        retriever: object,
+        terms: Callable[[str], list[str]] = code_tokens,
+    ) -> None:
         self.exemplars = list(exemplars)
         self._retriever = retriever
+        self._terms = terms
 
     @classmethod
-    def build(cls, exemplars: Sequence[Exemplar]) -> ExemplarIndex:
-        """Index ``exemplars`` by the code tokens of their slow versions."""
+    def build(
+        cls, exemplars: Sequence[Exemplar], terms: Callable[[str], list[str]] = code_tokens
+    ) -> ExemplarIndex:
+        """Index ``exemplars`` by ``terms`` of their slow versions."""
         import bm25s
 
         retriever = bm25s.BM25()
-        retriever.index(
-            [code_tokens(e.slow) or ["<empty>"] for e in exemplars], show_progress=False
-        )
-        return cls(exemplars, retriever)
+        retriever.index([terms(e.slow) or ["<empty>"] for e in exemplars], show_progress=False)
+        return cls(exemplars, retriever, terms)
 
     def save(self, folder: Path) -> None:
         """Write the index and its exemplars to ``folder``."""
@@ -136,11 +180,12 @@ class ExemplarIndex:
         first; only those scoring above 0), of ``kind`` when given. Skipped: pairs longer than
         :data:`MAX_PAIR_CHARS`, pairs of
         ``exclude_problems`` and pairs whose slow or fast version is nearly ``code`` itself
-        (:func:`near_identical`), so the program being optimised never shows up as its own answer."""
+        (:func:`near_identical` over :func:`code_tokens`), so the program being optimised never
+        shows up as its own answer."""
         query = code_tokens(code)
         if k <= 0 or not query or not self.exemplars:
             return []
-        scores = self._retriever.get_scores(query)  # type: ignore[attr-defined]  # (N,)
+        scores = self._retriever.get_scores(self._terms(code))  # type: ignore[attr-defined]  # (N,)
         found: list[Exemplar] = []
         for index in sorted(range(len(self.exemplars)), key=lambda i: -scores[i]):
             if scores[index] <= 0 or len(found) == k:
@@ -211,6 +256,29 @@ def load_index(path: Path) -> ExemplarIndex:
             f"exemplars: {file} does not exist (PIE's pairs are in ../shared/data/pie; pass that folder or a .jsonl pair file)"
         )
     return _cached(file.resolve(), cache_key(file))
+
+
+def pair_index(path: Path) -> ExemplarIndex | None:
+    """:func:`load_index` of ``path``, or None when the file is missing or corrupt: that source
+    of exemplars is then off for the job, and the reason is logged once per process."""
+    try:
+        return load_index(path)
+    except InputError as exc:
+        _warn_once(f"perfedit: {exc}; exemplars from it are off")
+        return None
+
+
+@functools.cache
+def _warn_once(message: str) -> None:
+    log.warning(message)
+
+
+def interleaved(ranked: Sequence[Sequence[Exemplar]]) -> list[Exemplar]:
+    """The exemplars of several ranked lists (best first, one list per source), taken in turn:
+    the first of each list, then the second of each...; BM25 scores of different indexes are
+    not comparable, so sources are alternated rather than merged by score."""
+    longest = max((len(found) for found in ranked), default=0)
+    return [found[rank] for rank in range(longest) for found in ranked if rank < len(found)]
 
 
 def problems_in(*paths: Path | None) -> set[str]:

@@ -217,6 +217,9 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
         backend=args.backend,
         endpoint=args.endpoint,
         exemplars=str(Path(args.exemplars).resolve()) if args.exemplars else None,
+        cookbook=args.cookbook,
+        scaling_feedback=args.scaling_feedback,
+        budget_reserve=args.budget_reserve,
     )
     request = Request(
         path=path,
@@ -472,6 +475,8 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_option(s, "endpoint", metavar="URL")
     config.add_option(s, "budget_s", "--budget", metavar="SECONDS")
     config.add_option(s, "explain")
+    for name in ("cookbook", "scaling_feedback", "budget_reserve"):
+        config.add_option(s, name)
     s.add_argument(
         "--exemplars",
         metavar="PATH",

@@ -44,6 +44,7 @@ from perfedit.formats.suites import TestSuite
 from perfedit.job.locate import Request, locate
 from perfedit.progress import CancelFn, Phase, ProgressFn, never_cancelled, no_progress
 from perfedit.targets import Candidate
+from perfedit.verify.scaling import Scaling
 from perfedit.verify.selection import choose
 from perfedit.verify.validate import Baseline, Harness, Verdict, syntax_key, validate_candidates
 
@@ -99,6 +100,21 @@ class Deadline:
         return self.left() == 0.0
 
 
+#: The candidates whose validation the budget reserve keeps time for: a rule's and the greedy one.
+RESERVED_VALIDATIONS = 2
+#: How many times longer than a plain run a run under the line profiler may take (for skipping
+#: the original's profile when the budget left cannot hold it).
+PROFILE_SLOWDOWN = 3.0
+
+
+def validation_estimate_s(run_s: float, settings: Settings) -> float:
+    """Seconds one candidate's validation takes when one run of the tests takes ``run_s``
+    seconds: its correctness run, one warm-up run per side and the interleaved timed pairs up to
+    the first look (``min_runs`` with ``adaptive``, else ``runs``): a clearly decided candidate."""
+    pairs = min(settings.min_runs, settings.runs) if settings.adaptive else settings.runs
+    return run_s * (1 + 2 + 2 * pairs)
+
+
 class Job:
     """The steps of one suggestion job, inside an open :class:`Harness` (its baseline, run by
     :meth:`baseline`, must have run before anything is validated; proposing may start earlier).
@@ -131,24 +147,60 @@ class Job:
         self.target_hot_lines: Future[list[tuple[int, float]]] = Future()
         if self.target.kind == "function" or not settings.profile_feedback:
             self.target_hot_lines.set_result(list(harness.suite.hot_lines))
+        self.target_scaling: Future[Scaling | None] = Future()
+        if not settings.scaling_feedback:
+            self.target_scaling.set_result(None)
 
     def baseline(self) -> Baseline:
-        """The original's baseline (:meth:`Harness.baseline`); then, for a script, its hot lines
-        (:attr:`target_hot_lines`): the original profiled once on its slowest case."""
-        baseline = self.harness.baseline()
+        """The original's baseline (:meth:`Harness.baseline`) and its measured scaling
+        (:attr:`target_scaling`, with ``scaling_feedback``); then, for a script, its hot lines
+        (:attr:`target_hot_lines`): the original profiled once on its slowest case.
+
+        With ``settings.budget_reserve`` and a deadline, both leave the reserve
+        (:meth:`reserve_s`) of the budget for validating the first candidates: the original's
+        timed runs stop early (at least one) and its profile is skipped, or cut short, when the
+        budget left would not hold them besides the reserve (no job ends with nothing
+        validated because the original was slow)."""
+        baseline = self.harness.baseline(another_run=self.another_baseline_run)
+        if not self.target_scaling.done():
+            self.target_scaling.set_result(baseline.scaling)
         if not self.target_hot_lines.done():
+            slowest_s = baseline.per_test_s[baseline.slowest_test]
+            reserve_s = self.reserve_s(sum(baseline.per_test_s.values()))
             self.target_hot_lines.set_result(
-                self.profiled(self.target.source, baseline.slowest_test)
+                self.profiled(self.target.source, baseline.slowest_test, reserve_s)
+                if self.fits(PROFILE_SLOWDOWN * slowest_s, reserve_s)
+                else []
             )
         return baseline
 
-    def profiled(self, source: str, test: str) -> list[tuple[int, float]]:
+    def reserve_s(self, run_s: float) -> float:
+        """The seconds of the budget kept for validating :data:`RESERVED_VALIDATIONS`
+        candidates when one run of the tests takes ``run_s`` seconds
+        (:func:`validation_estimate_s`); 0 without a deadline or with ``budget_reserve`` off."""
+        if self.deadline is None or not self.settings.budget_reserve:
+            return 0.0
+        return RESERVED_VALIDATIONS * validation_estimate_s(run_s, self.settings)
+
+    def fits(self, seconds: float, reserve_s: float) -> bool:
+        """True if ``seconds`` more work leaves ``reserve_s`` of the budget (always without a
+        deadline or a reserve)."""
+        return (
+            self.deadline is None or reserve_s == 0 or self.deadline.left() - seconds >= reserve_s
+        )
+
+    def another_baseline_run(self, run_s: float) -> bool:
+        """Whether the original is timed once more, its last run of the tests having taken
+        ``run_s`` seconds: while that leaves the reserve (:meth:`reserve_s`)."""
+        return self.fits(run_s, self.reserve_s(run_s))
+
+    def profiled(self, source: str, test: str, reserve_s: float = 0.0) -> list[tuple[int, float]]:
         """The hot lines of the target's span in ``source`` on ``test`` (:meth:`Harness.hot_lines`),
-        from a run of at most ``settings.timeout_s`` seconds and the budget left; none once the
-        budget is spent."""
+        from a run of at most ``settings.timeout_s`` seconds and the budget left, less
+        ``reserve_s``; none once that is spent."""
         limit_s = self.settings.timeout_s
         if self.deadline is not None:
-            limit_s = min(limit_s, self.deadline.left())
+            limit_s = min(limit_s, self.deadline.left() - reserve_s)
         return self.harness.hot_lines(source, test, limit_s) if limit_s > 0 else []
 
     def candidate_hot_lines(
@@ -179,7 +231,9 @@ class Job:
         Proposing stops (raising Cancelled) once ``cancel()`` or ``stop()`` is true. Raises
         ModelMissing, ModelError, Cancelled."""
         feedback = dataclasses.replace(
-            feedback or Feedback(self.harness.suite), target_hot_lines=self.target_hot_lines
+            feedback or Feedback(self.harness.suite),
+            target_hot_lines=self.target_hot_lines,
+            target_scaling=self.target_scaling,
         )
         for proposer in proposers:
             yield from proposer(

@@ -11,7 +11,9 @@ compared with the original on variations of their case inputs instead (:class:`S
 a difference is named, not rejected), and :func:`unchecked_note` says what was not checked.
 
 1. **Recording** (:func:`record_calls`): the existing tests run once on the original with the
-   function wrapped so that each outermost call's ``(args, kwargs)`` is pickled before the call.
+   function wrapped so that each outermost call's ``(args, kwargs)`` is pickled before the call;
+   each recorded call is also timed and its arguments measured, for the original's measured
+   scaling (:mod:`perfedit.verify.scaling`).
 2. **Generating**: in the sandbox, hypothesis draws more calls from the type hints, else from
    the recorded values' types (:mod:`perfedit.sandbox.differential_child`); then *widened*
    calls for the unhinted parameters: None, empty containers, unhashable and duplicated items
@@ -35,6 +37,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 import subprocess
 import sys
 from collections.abc import Callable
@@ -49,6 +52,7 @@ from perfedit.llm.modelstore import cache_root
 from perfedit.sandbox import DIFFERENTIAL_BUDGET, Calls, Limits, WorkerHandle, Workspace, protocol
 from perfedit.targets import Target
 from perfedit.testsource.discovery import differential_blocker
+from perfedit.verify.scaling import SIZE_OF, Scaling, from_points
 
 MAX_RECORDED_CALLS = 100
 MAX_RECORDED_BYTES = 8 * 1024**2  # all recorded calls together; below RLIMIT_FSIZE of a test
@@ -62,16 +66,20 @@ _WARM_HYPOTHESIS = (  # draws one text: hypothesis builds and stores its Unicode
     "settings(max_examples=1, database=None)(given(st.text())(lambda text: None))()"
 )
 _WARM_TIMEOUT_S = 120.0
+_TIMING = "recorded-times"  # per recorded call that returned: (size, seconds) as two doubles
 _RECORDER = """
 
-def _perfedit_recorded(function, path, max_calls, max_bytes):
+def _perfedit_recorded(function, path, times_path, max_calls, max_bytes):
     import functools
     import pickle
+    import struct
+    import time
 
-    seen, state = set(), {{"depth": 0, "bytes": 0}}
+    seen, state = set(), {{"depth": 0, "bytes": 0, "timed": 0}}
 
     @functools.wraps(function)
     def recorded(*args, **kwargs):
+        size = None
         if state["depth"] == 0 and len(seen) < max_calls:
             try:
                 data = pickle.dumps((args, kwargs))
@@ -82,16 +90,29 @@ def _perfedit_recorded(function, path, max_calls, max_bytes):
                 state["bytes"] += len(data) + 4
                 with open(path, "ab") as handle:
                     handle.write(len(data).to_bytes(4, "little") + data)
+        if state["depth"] == 0 and state["timed"] < max_calls:
+            state["timed"] += 1
+            try:
+                size = _perfedit_size(args, kwargs)
+            except Exception:
+                size = None
         state["depth"] += 1
         try:
-            return function(*args, **kwargs)
+            started = time.perf_counter()
+            result = function(*args, **kwargs)
+            seconds = time.perf_counter() - started
         finally:
             state["depth"] -= 1
+        if size is not None:
+            with open(times_path, "ab") as handle:
+                handle.write(struct.pack("<dd", size, seconds))
+        return result
 
     return recorded
 
 
-{name} = _perfedit_recorded({name}, {path!r}, {max_calls}, {max_bytes})
+{size_of}
+{name} = _perfedit_recorded({name}, {path!r}, {times_path!r}, {max_calls}, {max_bytes})
 del _perfedit_recorded
 """
 
@@ -201,19 +222,33 @@ def hypothesis_storage() -> Path:
     return folder
 
 
+@dataclass(frozen=True)
+class Recording:
+    """What :func:`record_calls` saw: the distinct ``calls`` (pickled ``(args, kwargs)``) and,
+    for the first MAX_RECORDED_CALLS outermost calls that returned (recorded or not: too large
+    or not picklable), ``timed`` ``(size, seconds)``: the size of the call's arguments
+    (:data:`perfedit.verify.scaling.SIZE_OF`) and the seconds the call took, measured in the sandbox."""
+
+    calls: list[bytes]
+    timed: list[tuple[float, float]]
+
+
 def record_calls(
     suite: TestSuite, relative_path: Path, target: Target, limits: Limits
-) -> list[bytes]:
+) -> Recording:
     """The distinct calls of ``target`` (pickled ``(args, kwargs)``, outermost calls only, at
     most MAX_RECORDED_CALLS and MAX_RECORDED_BYTES) made by one run of ``suite`` on the
-    original. The bytes are split here but never unpickled in this process."""
+    original, and the sizes and times of its outermost calls (:class:`Recording`). The bytes
+    are split here but never unpickled in this process; the timings are read as plain doubles."""
     workspace = Workspace(suite, relative_path, "")
     try:
         recorder = _RECORDER.format(
             name=target.name,
             path=str(workspace.exchange / _RECORDING),
+            times_path=str(workspace.exchange / _TIMING),
             max_calls=MAX_RECORDED_CALLS,
             max_bytes=MAX_RECORDED_BYTES,
+            size_of=SIZE_OF.strip(),
         )
         workspace.program.write_text(target.source.rstrip("\n") + "\n" + recorder, encoding="utf-8")
         with WorkerHandle(workspace, suite, limits, exchange=True) as worker:
@@ -221,9 +256,22 @@ def record_calls(
         try:
             data = (workspace.exchange / _RECORDING).read_bytes()
         except FileNotFoundError:
-            return []
+            return Recording([], [])
+        try:
+            times = (workspace.exchange / _TIMING).read_bytes()
+        except FileNotFoundError:
+            times = b""
     finally:
         workspace.close()
+    timed = [
+        (size, seconds)
+        for size, seconds in struct.iter_unpack("<dd", times[: len(times) - len(times) % 16])
+    ][:MAX_RECORDED_CALLS]
+    return Recording(_split(data), timed)
+
+
+def _split(data: bytes) -> list[bytes]:
+    """The length-prefixed records of ``data`` (a cut last one dropped)."""
     calls, offset = [], 0
     while offset + 4 <= len(data):
         size = int.from_bytes(data[offset : offset + 4], "little")
@@ -284,6 +332,7 @@ class Differential:
         self.relative_path = relative_path
         self.calls = calls_for(suite.root, relative_path, target.name)
         self.check: DifferentialCheck | None = None
+        self.scaling: Scaling | None = None  # of the original's calls in the tests, once prepared
         self._inputs: list[bytes] = []
         self._reference: list[
             tuple[dict[str, Any], dict[str, Any]]
@@ -306,11 +355,13 @@ class Differential:
 
         Raises NoTestsFound if the target has no tests and no input could be made for it.
         """
-        recorded = (
+        recording = (
             record_calls(self.suite, self.relative_path, self.target, self.limits)
             if self.suite.size
-            else []
+            else Recording([], [])
         )
+        recorded = recording.calls
+        self.scaling = from_points(recording.timed, "elements")
         answer = worker.request(
             protocol.generate_request(
                 recorded,

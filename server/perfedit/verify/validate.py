@@ -39,8 +39,9 @@ from perfedit.sandbox import Limits, TestRecord, WorkerHandle, Workspace, protoc
 from perfedit.sandbox.protocol import MAX_DETAIL_BYTES, cap_text
 from perfedit.targets import Candidate, Target, parse, split_lines
 from perfedit.testsource.profiling import HOT_LINES_KEPT
-from perfedit.verify import differential, literals
+from perfedit.verify import differential, literals, scaling
 from perfedit.verify.differential import Differential, DifferentialCheck, Mismatch
+from perfedit.verify.scaling import Scaling
 from perfedit.verify.timing import Comparison, CrossCheck, SequentialRule, cross_check, trimmed_mean
 
 _FLOAT_TOLERANCE = 1e-3
@@ -116,13 +117,15 @@ def _failure(record: TestRecord, suite: TestSuite) -> Failure | None:
 @dataclass(frozen=True)
 class Baseline:
     """The original program: per-test trimmed-mean times (seconds), its slowest test (the
-    PerfCodeGen feedback test), peak resident memory (bytes) and the number of tests (0 when it
-    has none and is checked by differential testing only)."""
+    PerfCodeGen feedback test), peak resident memory (bytes), the number of tests (0 when it
+    has none and is checked by differential testing only) and its measured ``scaling`` with
+    the input size (:mod:`perfedit.verify.scaling`; None when its tests offer too few sizes)."""
 
     per_test_s: dict[str, float]
     slowest_test: str
     peak_rss_bytes: int
     tests_total: int
+    scaling: Scaling | None = None
 
 
 @dataclass(frozen=True)
@@ -259,13 +262,20 @@ class Harness:
         self._raise_if(stopped)
         return mismatch
 
-    def baseline(self, runs: int = 3) -> Baseline:
+    def baseline(
+        self, runs: int = 3, another_run: Callable[[float], bool] = lambda run_s: True
+    ) -> Baseline:
         """Run the original: differential testing's inputs and outcomes where it applies,
-        correctness once, then ``runs`` timed runs for per-test times."""
+        correctness once, then ``runs`` timed runs for per-test times (fewer once
+        ``another_run(run_s)``, asked before each after the first with the seconds the last run
+        of the tests took, says False; at least one); its scaling from the recorded calls (a
+        function) or the per-case times (a script)."""
         if self.differential is not None:
             self._check_cancel()
             self._prepare_differential(self.differential)
+        started = time.perf_counter()
         records = self._worker.run()
+        run_s = time.perf_counter() - started
         failures = self._failures(records)
         if failures:
             raise OriginalFailsTests(
@@ -275,16 +285,25 @@ class Harness:
             )
         if self.variations is not None:
             self.variations.prepare(self.target.source)
-        timed = []
+        timed: list[list[TestRecord]] = []
         for _ in range(runs):
+            if timed and not another_run(run_s):
+                break
             self._check_cancel()
+            started = time.perf_counter()
             timed.append(self._worker.run(calibrate=True))
+            run_s = time.perf_counter() - started
         per_test = _per_test(timed)
         return Baseline(
             per_test_s=per_test,
             slowest_test=max(per_test, key=per_test.__getitem__),
             peak_rss_bytes=max(r.peak_rss_bytes for r in records),
             tests_total=len(records) if self.suite.size else 0,
+            scaling=(
+                self.differential.scaling
+                if self.differential is not None
+                else scaling.of_cases(self.suite, per_test)
+            ),
         )
 
     def validate(self, label: str, source: str) -> Verdict:
