@@ -1,6 +1,7 @@
 """Executors without a cluster: the local executor runs units in order, a unit that died on the
-cluster becomes a recorded failure (no verdict) that a resumed evaluation runs again, and
-``--executor ray`` without Ray says how to install it."""
+cluster becomes a recorded failure (no verdict) that a resumed evaluation runs again,
+``--executor ray`` without Ray says how to install it, and the model hosts are placed so that
+every cluster they fit on keeps a CPU for the programs."""
 
 from __future__ import annotations
 
@@ -12,8 +13,12 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from perfedit.config import Settings
+from perfedit.errors import ClusterTooSmall
 from perfedit.executors import LocalExecutor, Result, pack_folder, unpack_folder
+from perfedit.executors.sizing import Node, plan_hosts
 from perfedit.formats import pairs
 from perfedit.training import evaluate, mining, remote, rewards
 from training_programs import DOUBLE_FAST, DOUBLE_SLOW, DOUBLE_WRONG, SUM_FAST, make_pie
@@ -158,3 +163,41 @@ def test_ray_executor_without_ray_says_how_to_install_it(tmp_path: Path):
     )
     assert done.returncode == 2, done.stderr
     assert "pip install 'perfedit[ray]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def _nodes(*cpus: float) -> list[Node]:
+    return [Node(f"{i:02d}" * 14, f"10.0.0.{i}", c) for i, c in enumerate(cpus)]
+
+
+def test_one_cpu_nodes_give_one_node_to_the_model_and_the_others_to_the_programs():
+    """The issue's cluster (two nodes of 1 CPU): not a host per node (no CPU left for any
+    program), but one host whose node's neighbour runs the programs and asks it."""
+    a, b = _nodes(1, 1)
+    plan = plan_hosts([a, b], units=4)
+    assert plan.hosts == (a.id,) and plan.serves == {a.id: a.id, b.id: a.id}
+    assert plan.unit_cpus == 1
+
+
+def test_roomy_nodes_host_the_model_and_small_ones_share_a_host():
+    big, small, bigger = _nodes(4, 1, 8)
+    plan = plan_hosts([big, small, bigger], units=10)
+    assert plan.hosts == (bigger.id, big.id)  # largest first; the 1-CPU node hosts nothing
+    assert plan.serves[small.id] in plan.hosts and plan.unit_cpus == 11
+    # Never more hosts than programs, nor than asked for.
+    assert plan_hosts([big, small, bigger], units=1).hosts == (bigger.id,)
+    assert plan_hosts([big, small, bigger], units=10, most=1).hosts == (bigger.id,)
+
+
+def test_a_cluster_that_cannot_host_the_model_and_run_a_program_is_refused_with_the_fix():
+    [only] = _nodes(1)
+    with pytest.raises(ClusterTooSmall) as refused:
+        plan_hosts([only], units=4)
+    message = str(refused.value)
+    assert "10.0.0.0" in message and "--num-cpus" in message and "--endpoint" in message
+    # Two 1-CPU nodes, each asked to host: both named, fewer hosts suggested.
+    a, b = _nodes(1, 1)
+    with pytest.raises(ClusterTooSmall, match="--model-hosts 1") as refused:
+        plan_hosts([a, b], units=4, most=2)
+    assert "10.0.0.0" in str(refused.value) and "10.0.0.1" in str(refused.value)
+    with pytest.raises(ClusterTooSmall):
+        plan_hosts([], units=1)
