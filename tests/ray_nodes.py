@@ -81,7 +81,7 @@ def session(pid: int) -> int | None:
 
 def kill(process: subprocess.Popen) -> None:
     """Kill every process of ``process``'s session (a node: its GCS, raylet and Ray workers,
-    which run in process groups of their own) and reap it."""
+    which run in process groups of their own), reap it and close its pipes."""
     members = [p for p in psutil.process_iter() if session(p.pid) == process.pid]
     for member in members:
         with contextlib.suppress(psutil.NoSuchProcess):
@@ -91,6 +91,9 @@ def kill(process: subprocess.Popen) -> None:
         with contextlib.suppress(psutil.NoSuchProcess):
             member.kill()
     process.wait(timeout=30)
+    for pipe in (process.stdin, process.stdout, process.stderr):
+        if pipe:
+            pipe.close()
 
 
 def runs_a_unit(node: subprocess.Popen) -> bool:

@@ -20,17 +20,15 @@ What runs where:
 A job never waits in silence: when no unit finishes and no host finishes a generation for
 ``stall_s`` seconds, the executor writes Ray's view of the cluster (each node's CPUs in use, the
 resource demand Ray cannot place, each model host's state) to stderr and then stops
-(:class:`~perfedit.errors.ClusterStalled`) or goes on, as ``on_stall`` says. A cluster whose
-head stops answering ends the process with that message and exit code 2 (Ray itself would end
-it a minute later, with exit code 1 and a log line); the results written so far are kept.
+(:class:`~perfedit.errors.ClusterStalled`) or goes on, as ``on_stall`` says; an address where
+nothing answers is refused at once (:func:`head_of`). A cluster that goes away mid-job is
+:mod:`perfedit.executors.supervise`'s: Ray ends the driver process then.
 """
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -53,10 +51,8 @@ from perfedit.executors.sizing import Node, plan_hosts
 
 T = TypeVar("T")
 
-#: Seconds between two checks that the cluster's head still answers, and failed checks in a row
-#: after which the job ends (Ray's driver gives up after 60 s of no answer).
-LIVENESS_S = 5.0
-LIVENESS_FAILURES = 3
+#: Seconds between two looks at the clock while no unit finishes (for the stall timeout).
+POLL_S = 5.0
 #: Seconds a model host has to answer a status probe in a stall report.
 PROBE_S = 5.0
 
@@ -81,30 +77,30 @@ def _host_port(address: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def check_reachable(address: str | None) -> None:
-    """Fail at once if nothing answers at ``address`` (``ray.init`` would retry for minutes):
-    "HOST:PORT", "ray://HOST:PORT" or "auto" (``RAY_ADDRESS``, else the cluster started on this
-    machine); None and "local" (a private instance) need no check.
+def head_of(address: str) -> tuple[str, int]:
+    """The (host, port) of the head node named by ``address`` ("HOST:PORT", "ray://HOST:PORT"
+    or "auto": ``RAY_ADDRESS``, else the cluster started on this machine), once it accepts a
+    connection: ``ray.init`` would retry for minutes where nothing answers.
 
     Raises:
         ExecutorUnavailable: no cluster is named by "auto", the address is malformed, or no
             process accepts a connection there within 5 s.
     """
-    if address in (None, "local"):
-        return
     target = address.removeprefix("ray://")
     try:
         if target == "auto":
             from ray._private.services import canonicalize_bootstrap_address
 
             target = canonicalize_bootstrap_address("auto") or ""
-        socket.create_connection(_host_port(target), timeout=5).close()
+        head = _host_port(target)
+        socket.create_connection(head, timeout=5).close()
     except (OSError, ValueError) as exc:
         raise ExecutorUnavailable(
             f"no Ray cluster answers at {address!r} ({exc}); check the address (HOST:PORT of the "
             "head node, as `ray start --head` printed it) and that the head node runs, or leave "
             "out --ray-address for a local instance"
         ) from None
+    return head
 
 
 class RayExecutor:
@@ -146,7 +142,8 @@ class RayExecutor:
         self.hosts: dict[str, Any] = {}
         self._started = not ray.is_initialized()
         if self._started:
-            check_reachable(address)
+            if address not in (None, "local"):
+                head_of(address)
             try:
                 # address "local" starts a fresh instance instead of joining one found on the machine.
                 # The driver's perfedit travels with the job, so every node runs the same code
@@ -166,29 +163,11 @@ class RayExecutor:
                     f"cannot reach a Ray cluster at {address!r} ({exc}); start one with `ray start --head` "
                     "or leave out --ray-address for a local instance"
                 ) from exc
-        self._gcs = ray.get_runtime_context().gcs_address
-        self._closing = threading.Event()
-        threading.Thread(target=self._watch_head, name="perfedit-ray-head", daemon=True).start()
+        # Through Ray Client (ray://) the client does not see the GCS: no autoscaler view in
+        # the stall reports.
+        client = (address or "").startswith("ray://")
+        self._gcs = "" if client else ray.get_runtime_context().gcs_address
         self._pending: list[ray.ObjectRef] = []
-
-    def _watch_head(self) -> None:
-        """End the process with a clear message when the head (its GCS) stops accepting
-        connections: Ray's driver cannot outlive it and would end it later, without a word we
-        control."""
-        failures = 0
-        while not self._closing.wait(LIVENESS_S):
-            try:
-                socket.create_connection(_host_port(self._gcs), timeout=LIVENESS_S).close()
-                failures = 0
-            except OSError as exc:
-                failures += 1
-                if failures >= LIVENESS_FAILURES and not self._closing.is_set():
-                    self._say(
-                        f"the Ray cluster at {self.address or self._gcs} stopped answering "
-                        f"({exc}): its head node is gone or unreachable. The results written so "
-                        "far are kept; start the cluster again and run the same command to resume."
-                    )
-                    os._exit(2)
 
     def cluster_nodes(self) -> list[Node]:
         """The cluster's live nodes that have CPUs."""
@@ -229,7 +208,7 @@ class RayExecutor:
             if not self._pending:
                 return
             ready, self._pending = ray.wait(
-                self._pending, num_returns=1, timeout=min(LIVENESS_S, self.stall_s)
+                self._pending, num_returns=1, timeout=min(POLL_S, self.stall_s)
             )
             if not ready:
                 progress = self._check_stall(progress, finished)
@@ -290,6 +269,8 @@ class RayExecutor:
         try:
             from ray.autoscaler.v2.sdk import get_cluster_status
 
+            if not self._gcs:
+                raise ConnectionError("not seen through Ray Client")
             status = get_cluster_status(self._gcs)
             demand = [
                 f"{b.count} × {b.bundle}"
@@ -362,7 +343,6 @@ class RayExecutor:
 
     def close(self) -> None:
         """Cancel what is left; stop the Ray instance if this executor started it."""
-        self._closing.set()
         self.cancel()
         if self._started:
             ray.shutdown()
