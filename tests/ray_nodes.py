@@ -9,6 +9,7 @@ the nodes between modes: the nodes and perfedit's driver (run with :data:`ENV`) 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -21,6 +22,9 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import psutil
+
+from perfedit.formats import pairs
+from training_programs import DOUBLE_FAST, DOUBLE_WRONG, SUM_FAST, make_pie
 
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]
 ENV = {
@@ -43,6 +47,31 @@ def perfedit(*args: str, stderr: Path | None = None) -> subprocess.Popen:
             text=True,
             env=ENV,
         )
+
+
+def evaluate(data: Path, out: Path, *extra: str, stderr: Path | None = None) -> subprocess.Popen:
+    """``perfedit evaluate`` of ``data``'s train.jsonl, k = 2, 5 timed runs, into ``out``;
+    ``extra`` arguments after those (see :func:`perfedit`)."""
+    return perfedit(
+        "evaluate", "--pairs", str(data / "train.jsonl"), "--k", "2", "--runs", "5",
+        "--out", str(out), *extra, stderr=stderr,
+    )  # fmt: skip
+
+
+def programs_with_candidates(folder: Path) -> tuple[Path, Path]:
+    """The three small PIE-shaped programs (:func:`training_programs.make_pie`) under
+    ``folder``/data and a candidates file for them (one wrong and one faster for pdouble, one
+    faster and one wrong for psum): ``(data folder, candidates file)``."""
+    data = make_pie(folder / "data")
+    codes = {"pdouble": [DOUBLE_WRONG, DOUBLE_FAST], "psum": [SUM_FAST, "print(0)\n"]}
+    candidates = folder / "candidates.jsonl"
+    candidates.write_text(
+        "".join(
+            json.dumps({"id": p.id, "candidates": codes[p.problem_id]}) + "\n"
+            for p in pairs.load(data / "train.jsonl")
+        )
+    )
+    return data, candidates
 
 
 def free_port() -> int:

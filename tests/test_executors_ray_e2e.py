@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from perfedit.formats import pairs
-from ray_nodes import cluster, kill, perfedit, runs_a_unit
-from training_programs import DOUBLE_FAST, DOUBLE_WRONG, SUM_FAST, make_pie
+from ray_nodes import cluster, evaluate, kill, programs_with_candidates, runs_a_unit
 
 pytest.importorskip("ray", reason="the Ray extra is not installed (pip install -e '.[dev]')")
 
@@ -36,23 +35,6 @@ def ray_cluster(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen]]:
         yield address, worker
 
 
-def _evaluate(data: Path, candidates: Path, out: Path, *extra: str) -> subprocess.Popen:
-    return perfedit(
-        "evaluate",
-        "--pairs",
-        str(data / "train.jsonl"),
-        "--candidates",
-        str(candidates),
-        "--k",
-        "2",
-        "--runs",
-        "5",
-        "--out",
-        str(out),
-        *extra,
-    )
-
-
 def _kill_worker_node_while_it_works(
     worker: subprocess.Popen, evaluation: subprocess.Popen
 ) -> bool:
@@ -68,22 +50,17 @@ def _kill_worker_node_while_it_works(
 
 def test_ray_verdicts_equal_local_and_a_lost_node_loses_no_program(tmp_path: Path, ray_cluster):
     address, worker = ray_cluster
-    data = make_pie(tmp_path / "data")
+    data, candidates = programs_with_candidates(tmp_path)
     chosen = pairs.load(data / "train.jsonl")
     assert len(chosen) == 3  # pdouble s1, psum s2 and s3
-    candidates = tmp_path / "candidates.jsonl"
-    codes = {"pdouble": [DOUBLE_WRONG, DOUBLE_FAST], "psum": [SUM_FAST, "print(0)\n"]}
-    candidates.write_text(
-        "".join(json.dumps({"id": p.id, "candidates": codes[p.problem_id]}) + "\n" for p in chosen)
-    )
-
-    remote = _evaluate(
-        data, candidates, tmp_path / "ray.jsonl", "--executor", "ray", "--ray-address", address
-    )
+    remote = evaluate(
+        data, tmp_path / "ray.jsonl", "--candidates", str(candidates), "--executor", "ray",
+        "--ray-address", address,
+    )  # fmt: skip
     killed = _kill_worker_node_while_it_works(worker, remote)
     remote_out, remote_err = remote.communicate(timeout=EVALUATE_TIMEOUT_S)
     assert remote.returncode == 0, remote_err[-3000:]
-    local = _evaluate(data, candidates, tmp_path / "local.jsonl")
+    local = evaluate(data, tmp_path / "local.jsonl", "--candidates", str(candidates))
     local_out, local_err = local.communicate(timeout=EVALUATE_TIMEOUT_S)
     assert local.returncode == 0, local_err[-3000:]
 

@@ -18,9 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from perfedit.formats import pairs
-from ray_nodes import ENV, cluster, free_port, kill, perfedit, runs_a_unit
-from training_programs import DOUBLE_FAST, DOUBLE_WRONG, SUM_FAST, make_pie
+from ray_nodes import ENV, cluster, evaluate, free_port, kill, programs_with_candidates, runs_a_unit
 
 pytest.importorskip("ray", reason="the Ray extra is not installed (pip install -e '.[dev]')")
 
@@ -61,36 +59,6 @@ def one_cpu_nodes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield address
 
 
-def _data(folder: Path) -> tuple[Path, Path]:
-    """The three small PIE-shaped programs and a candidates file for them."""
-    data = make_pie(folder / "data")
-    codes = {"pdouble": [DOUBLE_WRONG, DOUBLE_FAST], "psum": [SUM_FAST, "print(0)\n"]}
-    candidates = folder / "candidates.jsonl"
-    candidates.write_text(
-        "".join(
-            json.dumps({"id": p.id, "candidates": codes[p.problem_id]}) + "\n"
-            for p in pairs.load(data / "train.jsonl")
-        )
-    )
-    return data, candidates
-
-
-def _evaluate(data: Path, out: Path, *extra: str, stderr: Path | None = None) -> subprocess.Popen:
-    return perfedit(
-        "evaluate",
-        "--pairs",
-        str(data / "train.jsonl"),
-        "--k",
-        "2",
-        "--runs",
-        "5",
-        "--out",
-        str(out),
-        *extra,
-        stderr=stderr,
-    )
-
-
 def _hold(address: str, cpus: int) -> subprocess.Popen:
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, address, str(cpus)],
@@ -109,9 +77,9 @@ def _records(out: Path) -> list[dict]:
 
 
 def test_a_wrong_address_is_refused_at_once(tmp_path: Path):
-    data, candidates = _data(tmp_path)
+    data, candidates = programs_with_candidates(tmp_path)
     address = f"127.0.0.1:{free_port()}"
-    run = _evaluate(
+    run = evaluate(
         data, tmp_path / "out.jsonl", "--candidates", str(candidates), "--executor", "ray",
         "--ray-address", address,
     )  # fmt: skip
@@ -125,8 +93,8 @@ def test_too_many_model_hosts_for_one_cpu_nodes_are_refused_before_any_work(
 ):
     """A host on each 1-CPU node would leave the programs no CPU (the hang of the issue): the
     run stops before loading anything, naming both nodes and the three ways out."""
-    data, _ = _data(tmp_path)
-    run = _evaluate(
+    data, _ = programs_with_candidates(tmp_path)
+    run = evaluate(
         data, tmp_path / "out.jsonl", "--model", "smollm2-135m", "--model-hosts", "2",
         "--executor", "ray", "--ray-address", one_cpu_nodes,
     )  # fmt: skip
@@ -144,11 +112,11 @@ def test_a_stall_is_reported_with_rays_demand_then_stopped_or_waited_out(
     """Another job holds both CPUs: the units cannot start. With --on-stall stop the run ends
     with Ray's pending demand on stderr (exit 2); with --on-stall wait it says so, keeps
     waiting, and finishes every program once the CPUs are free."""
-    data, candidates = _data(tmp_path)
+    data, candidates = programs_with_candidates(tmp_path)
     common = ("--candidates", str(candidates), "--executor", "ray", "--ray-address", one_cpu_nodes)
     holder = _hold(one_cpu_nodes, 2)
     try:
-        stopped = _evaluate(data, tmp_path / "stop.jsonl", *common, "--stall-timeout", str(STALL_S))
+        stopped = evaluate(data, tmp_path / "stop.jsonl", *common, "--stall-timeout", str(STALL_S))
         _, err = stopped.communicate(timeout=STALLED_RUN_TIMEOUT_S)
         assert stopped.returncode == 2, err[-3000:]
         assert f"nothing progressed on the Ray cluster for {STALL_S} s" in err, err[-3000:]
@@ -157,7 +125,7 @@ def test_a_stall_is_reported_with_rays_demand_then_stopped_or_waited_out(
         assert "Traceback" not in err
 
         log = tmp_path / "wait.err"
-        waiting = _evaluate(
+        waiting = evaluate(
             data, tmp_path / "wait.jsonl", *common, "--stall-timeout", str(STALL_S),
             "--on-stall", "wait", stderr=log,
         )  # fmt: skip
@@ -178,10 +146,10 @@ def test_a_stall_is_reported_with_rays_demand_then_stopped_or_waited_out(
 def test_a_lost_head_ends_the_run_clearly_and_the_written_results_resume(tmp_path: Path):
     """The head node dies mid-run: perfedit says so and exits 2 (not Ray's own exit a minute
     later), the records already written stay, and the same command resumes from them."""
-    data, candidates = _data(tmp_path)
+    data, candidates = programs_with_candidates(tmp_path)
     out = tmp_path / "out.jsonl"
     with cluster(tmp_path, (1,)) as (address, [head]):
-        run = _evaluate(
+        run = evaluate(
             data, out, "--candidates", str(candidates), "--runs", "20", "--executor", "ray",
             "--ray-address", address,
         )  # fmt: skip
@@ -196,7 +164,7 @@ def test_a_lost_head_ends_the_run_clearly_and_the_written_results_resume(tmp_pat
     assert "stopped answering" in err and "run the same command to resume" in err
     assert _records(out)[: len(kept)] == kept and len(kept) < 3
 
-    resumed = _evaluate(data, out, "--candidates", str(candidates), "--runs", "20")
+    resumed = evaluate(data, out, "--candidates", str(candidates), "--runs", "20")
     _, err = resumed.communicate(timeout=EVALUATE_TIMEOUT_S)
     assert resumed.returncode == 0, err[-3000:]
     assert {r["id"] for r in _records(out)} == {"s1", "s2", "s3"}
@@ -208,9 +176,9 @@ def test_the_model_on_one_cpu_nodes_gives_the_local_verdicts(tmp_path: Path, one
     """Generation on the cluster of the issue: one node hosts SmolLM2-135M, the other runs the
     programs and asks it. The run either completes with the local executor's verdicts (greedy
     decoding is deterministic) or stops with the stall report, within the bound."""
-    data, _ = _data(tmp_path)
+    data, _ = programs_with_candidates(tmp_path)
     model = ("--model", "smollm2-135m", "--k", "1", "--programs", "2", "--max-new-tokens", "48")
-    remote = _evaluate(
+    remote = evaluate(
         data, tmp_path / "ray.jsonl", *model, "--executor", "ray", "--ray-address", one_cpu_nodes,
         "--stall-timeout", "240",
     )  # fmt: skip
@@ -219,7 +187,7 @@ def test_the_model_on_one_cpu_nodes_gives_the_local_verdicts(tmp_path: Path, one
         assert "nothing progressed on the Ray cluster" in err, err[-3000:]
         return
     assert remote.returncode == 0, err[-3000:]
-    local = _evaluate(data, tmp_path / "local.jsonl", *model)
+    local = evaluate(data, tmp_path / "local.jsonl", *model)
     _, err = local.communicate(timeout=EVALUATE_TIMEOUT_S)
     assert local.returncode == 0, err[-3000:]
     verdicts = {
