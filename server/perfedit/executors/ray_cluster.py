@@ -427,7 +427,8 @@ def this_node() -> str:
 
 def ask_host(hosts: dict[str, Any], serves: dict[str, str], target: Any) -> list[Any]:
     """The candidates for ``target`` from the host that serves this node (``serves``), or, when
-    that host is gone (its node died), from the next live one; blocks while it generates.
+    that host is gone (its node died), from the next live one; blocks while it generates,
+    keeping this unit's CPU (so no other unit's timing starts on it meanwhile).
 
     Raises:
         ModelError: a host could not load the model (e.g. not on that node).
@@ -438,7 +439,9 @@ def ask_host(hosts: dict[str, Any], serves: dict[str, str], target: Any) -> list
     lost = []
     for host_node in sorted(hosts, key=lambda n: n != first):
         try:
-            return ray.get(hosts[host_node].propose.remote(target))
+            # Through a future, not ray.get: Ray lends the CPU of a task blocked in ray.get to
+            # another task, which would then time its runs on the core this unit times on next.
+            return hosts[host_node].propose.remote(target).future().result()
         except RayActorError as exc:
             if exc.actor_init_failed:
                 raise ModelError(
