@@ -136,7 +136,6 @@ class RayExecutor:
         self.num_cpus = num_cpus
         self.stall_s = stall_s
         self.on_stall = on_stall
-        self.address = address
         self._say = say
         #: The model hosts started by :func:`model_hosts`: node id → actor handle.
         self.hosts: dict[str, Any] = {}
