@@ -1,7 +1,8 @@
 """Executors without a cluster: the local executor runs units in order, a unit that died on the
 cluster becomes a recorded failure (no verdict) that a resumed evaluation runs again,
-``--executor ray`` without Ray says how to install it, and the model hosts are placed so that
-every cluster they fit on keeps a CPU for the programs."""
+``--executor ray`` without Ray says how to install it, the model hosts are placed so that
+every cluster they fit on keeps a CPU for the programs, and a program whose host is gone asks
+another."""
 
 from __future__ import annotations
 
@@ -201,3 +202,57 @@ def test_a_cluster_that_cannot_host_the_model_and_run_a_program_is_refused_with_
     assert "10.0.0.0" in str(refused.value) and "10.0.0.1" in str(refused.value)
     with pytest.raises(ClusterTooSmall):
         plan_hosts([], units=1)
+
+
+class _Reply:
+    """What ``handle.propose.remote(target)`` gives: an object ref's ``future()``."""
+
+    def __init__(self, outcome: Any) -> None:
+        self.outcome = outcome
+
+    def future(self) -> Any:
+        from concurrent.futures import Future
+
+        future: Future = Future()
+        if isinstance(self.outcome, BaseException):
+            future.set_exception(self.outcome)
+        else:
+            future.set_result(self.outcome)
+        return future
+
+
+class _Host:
+    """A stand-in for a ModelHost actor handle whose ``propose.remote`` replies ``outcome``."""
+
+    def __init__(self, outcome: Any) -> None:
+        self.propose = self
+        self.outcome = outcome
+
+    def remote(self, target: Any) -> _Reply:
+        return _Reply(self.outcome)
+
+
+def test_a_unit_whose_model_host_is_gone_asks_another_and_stops_clearly_when_none_is_left(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    pytest.importorskip("ray")
+    from ray.exceptions import RayActorError
+
+    from perfedit.errors import ClusterStalled, ModelError
+    from perfedit.executors import ray_cluster
+
+    monkeypatch.setattr(ray_cluster, "this_node", lambda: "small")
+    dead = _Host(RayActorError(error_msg="the node died"))
+    serves = {"small": "gone", "gone": "gone", "alive": "alive"}
+    # The host that serves this node answers, not the first one...
+    hosts = {"alive": _Host(["from alive"]), "gone": _Host(["from the serving host"])}
+    assert ray_cluster.ask_host(hosts, serves, "target") == ["from the serving host"]
+    # ...until it dies with its node: then another host answers.
+    hosts = {"alive": _Host(["from alive"]), "gone": dead}
+    assert ray_cluster.ask_host(hosts, serves, "target") == ["from alive"]
+    with pytest.raises(ClusterStalled, match="every model host is gone.*run the same command"):
+        ray_cluster.ask_host({"gone": dead}, serves, "target")
+    # A host that could not load the model is the model's problem, not the cluster's.
+    broken = _Host(RayActorError(error_msg="no model", actor_init_failed=True))
+    with pytest.raises(ModelError, match="perfedit model pull"):
+        ray_cluster.ask_host({"gone": broken, "alive": _Host(["x"])}, serves, "target")
