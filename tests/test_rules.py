@@ -15,14 +15,14 @@ from perfedit.targets import find
 from rule_cases import CASES
 
 
-def _run(code: str, args: tuple, kind: str):
+def _run(code: str, args, kind: str):
     """``f(*args)`` of a function (math imported), or a script's stdout for stdin ``args``."""
     namespace: dict = {"__name__": "rule_case"}
     if kind == "function":
         exec("import math\n" + code, namespace)
         return namespace["f"](*args)
     out = io.StringIO()
-    stdin, sys.stdin = sys.stdin, io.StringIO(args)  # type: ignore[assignment]
+    stdin, sys.stdin = sys.stdin, io.StringIO(args)
     try:
         with contextlib.redirect_stdout(out):
             exec(code, namespace)

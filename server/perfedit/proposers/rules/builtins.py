@@ -86,10 +86,10 @@ class PowerHalf(Rewriter):
 
 def _accumulated(statement: cst.CSTNode | None, name: str) -> cst.BaseExpression | None:
     """The ``e`` of ``name += e`` or ``name = name + e``."""
-    if m.matches(statement, m.AugAssign(target=m.Name(name), operator=m.AddAssign())):
+    if m.matches(statement, m.AugAssign(target=m.Name(name), operator=m.AddAssign())):  # type: ignore[arg-type]
         return statement.value  # type: ignore[union-attr]
     plus = m.BinaryOperation(left=m.Name(name), operator=m.Add())
-    if m.matches(statement, m.Assign(targets=[m.AssignTarget(m.Name(name))], value=plus)):
+    if m.matches(statement, m.Assign(targets=[m.AssignTarget(m.Name(name))], value=plus)):  # type: ignore[arg-type]
         value = statement.value.right  # type: ignore[union-attr]
         return None if name in names_in(value) else value
     return None
@@ -127,7 +127,8 @@ class ProductLoop(LoopFold):
         name = init.targets[0].target.value  # type: ignore[attr-defined]
         statement, condition = guarded(only(loop))
         if not m.matches(init.value, m.Integer("1")) or not m.matches(
-            statement, m.AugAssign(target=m.Name(name), operator=m.MultiplyAssign())
+            statement,  # type: ignore[arg-type]
+            m.AugAssign(target=m.Name(name), operator=m.MultiplyAssign()),
         ):
             return None
         value = statement.value  # type: ignore[union-attr]
@@ -135,7 +136,7 @@ class ProductLoop(LoopFold):
             condition is None
             and m.matches(value, m.Name())
             and m.matches(loop.target, m.Name(value.value))
-        ):  # type: ignore[attr-defined]
+        ):
             return call("math.prod", loop.iter)
         return call("math.prod", generator(value, loop, condition))
 
@@ -151,7 +152,7 @@ class CountLoop(LoopFold):
             m.matches(init.value, m.Integer("0"))
             and m.matches(loop.target, m.Name())
             and m.matches(
-                statement,
+                statement,  # type: ignore[arg-type]
                 m.AugAssign(target=m.Name(name), operator=m.AddAssign(), value=m.Integer("1")),
             )
         ):
@@ -161,12 +162,12 @@ class CountLoop(LoopFold):
             test = m.Comparison(
                 left=left, comparisons=[m.ComparisonTarget(operator=m.Equal(), comparator=right)]
             )
-            if m.matches(condition, test):
+            if m.matches(condition, test):  # type: ignore[arg-type]
                 other = (
-                    condition.comparisons[0].comparator
-                    if m.matches(left, m.Name(item))
-                    else condition.left
-                )  # type: ignore[union-attr]
+                    condition.comparisons[0].comparator  # type: ignore[union-attr]
+                    if m.matches(left, m.Name(item))  # type: ignore[arg-type]
+                    else condition.left  # type: ignore[union-attr]
+                )
                 if pure(other) and item not in names_in(other):
                     return (
                         call(f"{code_of(loop.iter)}.count", other)
@@ -192,7 +193,7 @@ class _FlagLoop(LoopFold):
             )
             body = [sets, m.SimpleStatementLine(body=[m.Break()])] if self.breaks else [sets]
             pattern = m.If(orelse=None, body=m.IndentedBlock(body=body))
-            if m.matches(init.value, m.Name(start)) and m.matches(statement, pattern):
+            if m.matches(init.value, m.Name(start)) and m.matches(statement, pattern):  # type: ignore[arg-type]
                 return call(function, generator(_negated(statement.test, function == "all"), loop))  # type: ignore[union-attr]
         return None
 
@@ -225,7 +226,7 @@ class MinMaxLoop(LoopFold):
     def _fold(self, init: cst.Assign, loop: cst.For) -> cst.BaseExpression | None:
         name = init.targets[0].target.value  # type: ignore[attr-defined]
         statement = only(loop)
-        if not m.matches(loop.target, m.Name()) or not m.matches(statement, m.If(orelse=None)):
+        if not m.matches(loop.target, m.Name()) or not m.matches(statement, m.If(orelse=None)):  # type: ignore[arg-type]
             return None
         item = loop.target.value  # type: ignore[attr-defined]
         update = m.Assign(targets=[m.AssignTarget(m.Name(name))], value=m.Name(item))
@@ -277,7 +278,7 @@ class _ReturnLoop(BlockRewriter):
                         body=[m.SimpleStatementLine(body=[m.Return(m.Name(hit))])]
                     ),
                 )
-                if m.matches(inner, pattern):
+                if m.matches(inner, pattern):  # type: ignore[arg-type]
                     value = self._returned(previous, inner.test, hit == "True")  # type: ignore[union-attr]
                     if value is not None:
                         out[-1] = statement.with_changes(
@@ -371,16 +372,16 @@ class FactorialComb(Rewriter):
             return updated
         if m.matches(updated.left, m.BinaryOperation(operator=m.FloorDivide())):
             n, k, rest = (
-                _factorial(updated.left.left),
-                _factorial(updated.left.right),
+                _factorial(updated.left.left),  # type: ignore[attr-defined]
+                _factorial(updated.left.right),  # type: ignore[attr-defined]
                 _factorial(updated.right),
-            )  # type: ignore[attr-defined]
+            )
         elif m.matches(updated.right, m.BinaryOperation(operator=m.Multiply())):
             n, k, rest = (
                 _factorial(updated.left),
-                _factorial(updated.right.left),
-                _factorial(updated.right.right),
-            )  # type: ignore[attr-defined]
+                _factorial(updated.right.left),  # type: ignore[attr-defined]
+                _factorial(updated.right.right),  # type: ignore[attr-defined]
+            )
         else:
             return updated
         if n is None or k is None or rest is None:
@@ -404,7 +405,7 @@ class EuclidGcd(Rewriter):
         step = only(updated)
         pair = m.Tuple(elements=[m.Element(m.Name()), m.Element(m.Name())])
         if not m.matches(
-            step,
+            step,  # type: ignore[arg-type]
             m.Assign(
                 targets=[m.AssignTarget(pair)], value=m.Tuple(elements=[m.Element(), m.Element()])
             ),
@@ -445,7 +446,7 @@ class DivMod(BlockRewriter):
                 body=[
                     m.Assign(
                         targets=[m.AssignTarget(m.Name())],
-                        value=m.BinaryOperation(operator=operator),
+                        value=m.BinaryOperation(operator=operator),  # type: ignore[arg-type]
                     )
                 ]
             )
@@ -496,14 +497,14 @@ class OperatorKey(Rewriter):
                 return self._done(call("operator.itemgetter", body.slice[0].slice.value))  # type: ignore[attr-defined]
             if (
                 m.matches(body, m.Tuple(elements=[m.ZeroOrMore(m.Element(index))]))
-                and body.elements
-            ):  # type: ignore[attr-defined]
+                and body.elements  # type: ignore[attr-defined]
+            ):
                 keys = [e.value.slice[0].slice.value for e in body.elements]  # type: ignore[attr-defined]
                 return self._done(call("operator.itemgetter", *keys))
             if m.matches(body, m.Attribute(value=m.Name(x))):
                 return self._done(
-                    call("operator.attrgetter", cst.SimpleString(f'"{body.attr.value}"'))
-                )  # type: ignore[attr-defined]
+                    call("operator.attrgetter", cst.SimpleString(f'"{body.attr.value}"'))  # type: ignore[attr-defined]
+                )
         if len(names) == 2:
             a, b = names
             for operator, function in ((m.Add(), "operator.add"), (m.Multiply(), "operator.mul")):
@@ -522,9 +523,9 @@ def _sort_args(node: cst.Call) -> cst.Call | None:
             lam = arg.value
             params = lam.params.params  # type: ignore[attr-defined]
             if len(params) == 1 and m.matches(
-                lam.body,
+                lam.body,  # type: ignore[attr-defined]
                 m.UnaryOperation(operator=m.Minus(), expression=m.Name(params[0].name.value)),
-            ):  # type: ignore[attr-defined]
+            ):
                 if any(m.matches(a, m.Arg(keyword=m.Name("reverse"))) for a in args):
                     return None
                 args[i] = keyword("reverse", cst.Name("True")).with_changes(comma=arg.comma)
@@ -560,8 +561,8 @@ class ReversedSort(Rewriter):
             updated, m.Subscript(value=_one_arg("sorted"), slice=[m.SubscriptElement(step)])
         ):
             return self._done(
-                call("sorted", updated.value.args[0].value, keyword("reverse", cst.Name("True")))
-            )  # type: ignore[attr-defined]
+                call("sorted", updated.value.args[0].value, keyword("reverse", cst.Name("True")))  # type: ignore[attr-defined]
+            )
         return updated
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
@@ -655,8 +656,8 @@ class FindToIn(Rewriter):
         test = cst.Comparison(
             left=updated.left.args[0].value,  # type: ignore[attr-defined]
             comparisons=[
-                cst.ComparisonTarget(operator=operator, comparator=updated.left.func.value)
-            ],  # type: ignore[attr-defined]
+                cst.ComparisonTarget(operator=operator, comparator=updated.left.func.value)  # type: ignore[attr-defined]
+            ],
             lpar=updated.lpar,
             rpar=updated.rpar,
         )
@@ -697,9 +698,9 @@ class AnyEqual(Rewriter):
         return self._done(
             cst.Comparison(
                 left=other,
-                comparisons=[cst.ComparisonTarget(operator=cst.In(), comparator=gen.for_in.iter)],
+                comparisons=[cst.ComparisonTarget(operator=cst.In(), comparator=gen.for_in.iter)],  # type: ignore[attr-defined]
             )
-        )  # type: ignore[attr-defined]
+        )
 
 
 class ShortCircuit(Rewriter):
@@ -799,8 +800,9 @@ class IdentityComprehension(Rewriter):
         if not isinstance(node, cst.ListComp | cst.SetComp | cst.GeneratorExp):
             return None
         if m.matches(node.for_in, pattern) and m.matches(
-            node.elt, m.Name(node.for_in.target.value)
-        ):  # type: ignore[attr-defined]
+            node.elt,
+            m.Name(node.for_in.target.value),  # type: ignore[attr-defined]
+        ):
             return node.for_in.iter
         return None
 
@@ -924,7 +926,7 @@ class RepeatedEquality(Rewriter):
         pattern = m.Comparison(
             left=m.Name(), comparisons=[m.ComparisonTarget(operator=compare, comparator=LITERAL)]
         )
-        if len(terms) < 3 or not all(m.matches(t, pattern) and not t.lpar for t in terms):  # type: ignore[attr-defined]
+        if len(terms) < 3 or not all(m.matches(t, pattern) and not t.lpar for t in terms):
             return updated
         left = {t.left.value for t in terms}  # type: ignore[attr-defined]
         if len(left) != 1:
@@ -966,7 +968,7 @@ class StartswithTuple(Rewriter):
             return updated
         if code_of(left.func) != code_of(right.func):  # type: ignore[attr-defined]
             return updated
-        prefixes = []
+        prefixes = []  # type: ignore[var-annotated]
         for c in (left, right):
             value = c.args[0].value  # type: ignore[attr-defined]
             prefixes += (
@@ -1011,8 +1013,8 @@ class DivisionRounding(Rewriter):
         division = updated.args[0].value
         a, b = (
             code_of(side) if m.matches(side, m.Name() | m.Integer()) else f"({code_of(side)})"
-            for side in (division.left, division.right)
-        )  # type: ignore[attr-defined]
+            for side in (division.left, division.right)  # type: ignore[attr-defined]
+        )
         if updated.func.attr.value == "floor":  # type: ignore[attr-defined]
             return self._done(cst.parse_expression(f"({a} // {b})"))
         return self._done(cst.parse_expression(f"(-(-{a} // {b}))"))

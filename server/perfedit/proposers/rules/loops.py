@@ -441,7 +441,7 @@ class PrefixSums(LoopFold):
             )
         )
         statement = only(loop)
-        if not m.matches(statement, grow):
+        if not m.matches(statement, grow):  # type: ignore[arg-type]
             return None
         added = statement.value.args[0].value.right  # type: ignore[union-attr]
         if name in names_in(added):
@@ -458,8 +458,8 @@ class PrefixSums(LoopFold):
         )
         return call(
             "list",
-            call("itertools.accumulate", items, keyword("initial", init.value.elements[0].value)),
-        )  # type: ignore[attr-defined]
+            call("itertools.accumulate", items, keyword("initial", init.value.elements[0].value)),  # type: ignore[attr-defined]
+        )
 
 
 class SliceIslice(Rewriter):
@@ -481,8 +481,8 @@ class SliceIslice(Rewriter):
             return updated
         source = updated.value.args[0].value  # type: ignore[attr-defined]
         return self._done(
-            call("list", call("itertools.islice", source, updated.slice[0].slice.upper))
-        )  # type: ignore[attr-defined]
+            call("list", call("itertools.islice", source, updated.slice[0].slice.upper))  # type: ignore[attr-defined]
+        )
 
 
 class ConstantList(Rewriter):
@@ -532,14 +532,14 @@ class ListPlusAppend(Rewriter):
                         value=m.BinaryOperation(left=m.Name(), operator=m.Add(), right=one),
                     ),
                 )
-                and statement.targets[0].target.value == statement.value.left.value
-            ):  # type: ignore[attr-defined]
+                and statement.targets[0].target.value == statement.value.left.value  # type: ignore[attr-defined]
+            ):
                 target, value = statement.targets[0].target, statement.value.right  # type: ignore[attr-defined]
             if target is not None:
                 body[i] = cst.Expr(
-                    call(f"{target.value}.append", value.elements[0].value),
+                    call(f"{target.value}.append", value.elements[0].value),  # type: ignore[union-attr]
                     semicolon=statement.semicolon,
-                )  # type: ignore[attr-defined]
+                )
                 self.changed = True
         return updated.with_changes(body=body)
 

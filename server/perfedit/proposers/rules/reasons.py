@@ -365,7 +365,7 @@ def _loop_to_builtin(diff: Diff) -> str | None:
     )
     if not (diff.loops(diff.old) > diff.loops(diff.new) and gained):
         return None
-    names = ", ".join(f"{n}()" for n in gained)
+    names = ", ".join(f"{n}()" for n in gained)  # type: ignore[assignment]
     return (
         f"A Python-level loop is replaced by {names}, which loop(s) in C with no per-item bytecode."
     )

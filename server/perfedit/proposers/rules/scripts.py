@@ -63,7 +63,7 @@ class PrintLoop(Rewriter):
     def leave_For(self, original: cst.For, updated: cst.For) -> cst.BaseStatement:
         single = m.Expr(m.Call(func=m.Name("print"), args=[m.Arg(keyword=None, star="")]))
         statement = only(updated)
-        if updated.orelse is not None or not m.matches(statement, single):
+        if updated.orelse is not None or not m.matches(statement, single):  # type: ignore[arg-type]
             return updated
         value = statement.value.args[0].value  # type: ignore[union-attr]
         line = cst.FormattedString(
@@ -132,7 +132,8 @@ def _main_function(code: str, kind: str) -> str | None:
         )
         (keep if definition and not moved else moved).append(statement)
     if not moved or not m.findall(
-        cst.Module(body=moved), m.For() | m.While() | m.ListComp() | m.GeneratorExp()
+        cst.Module(body=moved),  # type: ignore[arg-type]
+        m.For() | m.While() | m.ListComp() | m.GeneratorExp(),
     ):
         return None
     if any(
@@ -143,7 +144,7 @@ def _main_function(code: str, kind: str) -> str | None:
         return None
     definitions = [s for s in module.body if isinstance(s, cst.FunctionDef | cst.ClassDef)]
     moved_definitions = [s for s in moved if isinstance(s, cst.FunctionDef | cst.ClassDef)]
-    assigned = assigned_in(cst.Module(body=[s for s in moved if s not in moved_definitions]))
+    assigned = assigned_in(cst.Module(body=[s for s in moved if s not in moved_definitions]))  # type: ignore[misc]
     if any(assigned & names_in(d) for d in definitions) or "main" in names_in(module):
         return None
     body = cst.IndentedBlock(body=moved)
@@ -194,21 +195,22 @@ def _drop_numpy(code: str, kind: str) -> str | None:
     ]
     if len(imports) != 1:
         return None
-    alias = imports[0].body[0].names[0]  # type: ignore[attr-defined]
+    alias = imports[0].body[0].names[0]  # type: ignore[index,union-attr]
     name = alias.asname.name.value if alias.asname else "numpy"
     uses = [n for n in m.findall(module, m.Name(name))]
     attributes = m.findall(module, m.Attribute(value=m.Name(name)))
     if len(uses) != len(attributes) + 1 or any(
-        a.attr.value not in _NUMPY_TWINS for a in attributes
-    ):  # type: ignore[attr-defined]
+        a.attr.value not in _NUMPY_TWINS  # type: ignore[attr-defined]
+        for a in attributes
+    ):
         return None
     rewritten = m.replace(
         module,
         m.Attribute(value=m.Name(name)),
         lambda node, _: cst.parse_expression(_NUMPY_TWINS[node.attr.value]),  # type: ignore[attr-defined]
     )
-    body = [s for s in rewritten.body if not s.deep_equals(imports[0])]  # type: ignore[attr-defined]
-    return add_imports(rewritten.with_changes(body=body), ("math",)).code
+    body = [s for s in rewritten.body if not s.deep_equals(imports[0])]  # type: ignore[union-attr]
+    return add_imports(rewritten.with_changes(body=body), ("math",)).code  # type: ignore[arg-type,union-attr]
 
 
 REWRITES = [

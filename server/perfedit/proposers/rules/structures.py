@@ -67,8 +67,9 @@ class PopFront(Rewriter):
 
     def visit_Module(self, node: cst.Module) -> None:
         self.queues = {
-            call.func.value.value for call in m.findall(node, self._FRONT | self._INSERT)
-        }  # type: ignore[attr-defined]
+            call.func.value.value  # type: ignore[attr-defined]
+            for call in m.findall(node, self._FRONT | self._INSERT)
+        }
 
     def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
         if m.matches(updated, self._FRONT):
@@ -285,7 +286,8 @@ class DedupeLoop(LoopFold):
             comparisons=[m.ComparisonTarget(operator=m.NotIn(), comparator=m.Name(name))],
         )
         if not m.matches(
-            only(loop), m.If(test=test, body=m.IndentedBlock(body=[append]), orelse=None)
+            only(loop),  # type: ignore[arg-type]
+            m.If(test=test, body=m.IndentedBlock(body=[append]), orelse=None),
         ):
             return None
         return call("list", call("dict.fromkeys", loop.iter))
@@ -309,9 +311,9 @@ def _counting(
         value=m.Name(dict_name),
         slice=[
             m.SubscriptElement(
-                m.Index(m.MatchIfTrue(lambda n: code_of(n) == code_of(captured["key"])))
+                m.Index(m.MatchIfTrue(lambda n: code_of(n) == code_of(captured["key"])))  # type: ignore[arg-type]
             )
-        ],  # type: ignore[arg-type]
+        ],
     )
     plus = m.AugAssign(target=element, operator=m.AddAssign(), value=m.Integer("1"))
     first = m.Assign(targets=[m.AssignTarget(element)], value=m.Integer("1"))
@@ -385,7 +387,7 @@ class SetDefault(BlockRewriter):
         d = guard.test.comparisons[0].comparator.value  # type: ignore[attr-defined]
         element = f"{d}[{code_of(key)}]"
         init = only(guard)  # type: ignore[arg-type]
-        if not pure(key) or not m.matches(init, m.Assign(targets=[m.AssignTarget()])):
+        if not pure(key) or not m.matches(init, m.Assign(targets=[m.AssignTarget()])):  # type: ignore[arg-type]
             return None
         if code_of(init.targets[0].target) != element:  # type: ignore[union-attr]
             return None
@@ -394,7 +396,8 @@ class SetDefault(BlockRewriter):
             use.body[0] if isinstance(use, cst.SimpleStatementLine) and len(use.body) == 1 else None
         )
         if value in ("[]", "set()", "{}") and m.matches(
-            used, m.Expr(m.Call(func=m.Attribute(value=m.Subscript())))
+            used,  # type: ignore[arg-type]
+            m.Expr(m.Call(func=m.Attribute(value=m.Subscript()))),
         ):
             method = used.value.func  # type: ignore[union-attr]
             if code_of(method.value) == element:
@@ -402,7 +405,7 @@ class SetDefault(BlockRewriter):
                 return cst.parse_statement(f"{d}.setdefault({code_of(key)}, {value}){rest}")
         if (
             m.matches(init.value, m.Integer() | m.Float())  # type: ignore[union-attr]
-            and m.matches(used, m.AugAssign(operator=m.AddAssign()))
+            and m.matches(used, m.AugAssign(operator=m.AddAssign()))  # type: ignore[arg-type]
             and code_of(used.target) == element  # type: ignore[union-attr]
         ):
             addend = code_of(used.value)  # type: ignore[union-attr]
@@ -436,16 +439,16 @@ class DictGet(Rewriter):
         assign = m.Assign(targets=[m.AssignTarget(m.Name())])
         body, orelse = (
             only(updated),
-            only(updated.orelse) if isinstance(updated.orelse, cst.Else) else None,
+            only(updated.orelse) if isinstance(updated.orelse, cst.Else) else None,  # type: ignore[arg-type]
         )
-        if not (m.matches(body, assign) and m.matches(orelse, assign)):
+        if not (m.matches(body, assign) and m.matches(orelse, assign)):  # type: ignore[arg-type]
             return updated
         if code_of(body.targets[0].target) != code_of(orelse.targets[0].target):  # type: ignore[union-attr]
             return updated
         got = self._get(updated.test, body.value, orelse.value)  # type: ignore[union-attr]
         if got is None:
             return updated
-        line = cst.SimpleStatementLine(body=[body.with_changes(value=got)])  # type: ignore[union-attr]
+        line = cst.SimpleStatementLine(body=[body.with_changes(value=got)])  # type: ignore[list-item,union-attr]
         return self._done(line)
 
 
