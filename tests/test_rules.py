@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from perfedit.config import Settings
+from perfedit.errors import NoFasterVersion
+from perfedit.pipeline import Request, suggest
 from perfedit.progress import never_cancelled, no_progress
 from perfedit.proposers import Feedback
 from perfedit.proposers.rules import CATALOGUE, MAX_SINGLE_CANDIDATES, RULES, propose_rules
@@ -118,3 +121,33 @@ def test_proposer_puts_the_combination_first():
     combined = candidates[0]
     assert "sum(x for x in xs)" in combined.code and "min(xs)" in combined.code
     assert combined.source.startswith("import math\n")
+
+
+def _verdicts(request: Request) -> dict[str, str]:
+    """Each rule candidate's verdict in a rules-only job (no model, no refinement)."""
+    settings = Settings(runs=5, refine_rounds=0, minimise=False, explain=False, stop_at_speedup=0)
+    no_model = lambda: pytest.fail("a rules-only job needs no model")  # noqa: E731
+    try:
+        result = suggest(request, settings, no_model, proposers=[propose_rules], refiners=[])
+    except NoFasterVersion as error:
+        return error.verdicts
+    return {v.label: v.verdict for v in result.verdicts}
+
+
+def test_a_catalogue_candidate_passes_validation_on_the_example(dedupe_project: Path):
+    path = dedupe_project / "dedupe.py"
+    verdicts = _verdicts(Request(path, path.read_text(), function="unique_in_order"))
+    assert verdicts["rule: dedupe loop → dict.fromkeys"] in ("faster", "not_faster")
+
+
+def test_a_rewrite_that_changes_behaviour_is_a_rejected_candidate(tmp_path: Path):
+    """A set of a string tests characters, not substrings: the hoisting rule's candidate fails
+    the tests and is rejected, and the job goes on."""
+    path = tmp_path / "words.py"
+    path.write_text("def found(words, text):\n    return [w for w in words if w in text]\n")
+    (tmp_path / "test_words.py").write_text(
+        "from words import found\n\n\ndef test_found():\n"
+        "    assert found(['ab', 'x', 'b'], 'abc') == ['ab', 'b']\n"
+    )
+    verdicts = _verdicts(Request(path, path.read_text(), function="found"))
+    assert verdicts == {"rule: invariant membership in loop → set": "rejected"}

@@ -51,8 +51,9 @@ def propose_rules(
     target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
 ) -> list[Candidate]:
     """The rule :data:`~perfedit.proposers.Proposer`: ``rules combined`` with every applicable
-    rule first (when more than one applies), then one candidate per rule that applies (labelled
-    ``rule: NAME``), at most :data:`MAX_SINGLE_CANDIDATES`; deterministic, no model,
+    rule first (when more than one applies and the result differs from each single one), then
+    one candidate per rule that applies (labelled ``rule: NAME``), at most
+    :data:`MAX_SINGLE_CANDIDATES`; deterministic, no model,
     ``feedback`` unused. A rule that does not apply, or whose result does not parse, gives no
     candidate."""
     original = textwrap.dedent(target.code)
@@ -67,5 +68,8 @@ def propose_rules(
             singles.append(Candidate(f"rule: {rewrite.name}", code, target.replace(code)))
             combined = rewrite(combined, target.kind) or combined
     code = fit_to_target(combined, target) if len(singles) > 1 else None
-    first = [Candidate("rules combined", code, target.replace(code))] if code is not None else []
-    return first + singles[:MAX_SINGLE_CANDIDATES]
+    if code is None or any(single.code == code for single in singles):
+        return singles[:MAX_SINGLE_CANDIDATES]
+    return [Candidate("rules combined", code, target.replace(code))] + singles[
+        :MAX_SINGLE_CANDIDATES
+    ]

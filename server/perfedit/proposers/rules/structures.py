@@ -599,20 +599,20 @@ class InsortAfterSort(BlockRewriter):
 
 REWRITES = [
     Rewrite(
-        "list membership → set twin",
-        FAMILY,
-        "PIE train: the seen-list idiom",
-        _set_twin,
-        r.MEMBERSHIP,
-        r"\bin\b.*\n(.*\n)*.*\.append\(|\.append\((.*\n)*.*\bin\b",
-    ),
-    Rewrite(
         "dedupe loop → dict.fromkeys",
         FAMILY,
         "PIE train: the seen-list idiom",
         transform(DedupeLoop),
         r.DEDUPLICATION,
         r"not in",
+    ),
+    Rewrite(
+        "list membership → set twin",
+        FAMILY,
+        "PIE train: the seen-list idiom",
+        _set_twin,
+        r.MEMBERSHIP,
+        r"\bin\b.*\n(.*\n)*.*\.append\(|\.append\((.*\n)*.*\bin\b",
     ),
     Rewrite(
         "invariant membership in loop → set",
