@@ -160,7 +160,7 @@ CASES: dict[str, Case] = {
         "n = int(input())\nt = 0\nfor i in range(n):\n    t += i\nprint(t)\n",
         "def main():\n    n = int(input())",
         ["5\n"],
-        "n = int(input())\ndef g():\n    return n\nfor i in range(n):\n    print(g())\n",
+        "def g():\n    return n\n\nn = int(input())\nfor i in range(n):\n    print(g())\n",
         "script",
     ),
     "print loop → one write": Case(

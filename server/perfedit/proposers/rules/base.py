@@ -9,16 +9,16 @@ the target's ("function" or "script"). Most are a libcst transformer wrapped by
 
 from __future__ import annotations
 
+import ast
 import functools
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TypeVar
 
 import libcst as cst
 import libcst.matchers as m
 
-from perfedit.proposers.rules.reasons import Reason
+from perfedit.proposers.rules.reasons import Reason, in_loop
 
 _Node = TypeVar("_Node", bound=cst.CSTNode)
 
@@ -32,29 +32,101 @@ class Rewrite:
     ``family`` (builtins, structures, loops, memo, scripts), its ``source`` (the lint rule or
     document it comes from: "ruff PERF401", "refurb FURB118", "Python docs: performance tips",
     "PIE train"), the rule ``apply`` and the :class:`~perfedit.proposers.rules.reasons.Reason`
-    that explains the change it makes. ``trigger``: a regular expression the code must contain
-    for the rule to be tried at all (a cheap test that skips parsing; empty: always tried)."""
+    that explains the change it makes. ``needs``: :func:`features` the code must have for the
+    rule to be tried at all, each one of several alternatives joined by ``|`` (a cheap test on
+    the standard library's syntax tree that spares most rules a libcst walk)."""
 
     name: str
     family: str
     source: str
     apply: Apply
     reason: Reason
-    trigger: str = ""
-    _pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_pattern", re.compile(self.trigger))
+    needs: tuple[str, ...] = ()
 
     def __call__(self, code: str, kind: str) -> str | None:
         """The rewritten ``code``, or None when the rule does not apply to it (or the code does
         not parse: a rule never raises on bad input)."""
-        if not self._pattern.search(code):
+        found = features(code)
+        if found is None or not all(
+            any(alternative in found for alternative in need.split("|")) for need in self.needs
+        ):
             return None
         try:
             return self.apply(code, kind)
         except (cst.ParserSyntaxError, RecursionError):
             return None
+
+
+def _called_name(node: ast.Call) -> str:
+    func = node.func
+    return (
+        func.id
+        if isinstance(func, ast.Name)
+        else func.attr
+        if isinstance(func, ast.Attribute)
+        else ""
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def features(code: str) -> frozenset[str] | None:
+    """What ``code`` contains, as strings a :class:`Rewrite` can require, from one walk of the
+    standard library's syntax tree (None when it does not parse): node types (``"For"``,
+    ``"ListComp"``), ``"call:NAME"`` for functions and methods called, ``"op:In"`` for comparison
+    operators, ``"binop:Pow"``/``"augop:Add"`` for arithmetic, ``"import:NAME"``, ``"name:NAME"``
+    for names used, ``"seq:Assign>For"`` for consecutive statements of a block, ``"loop:..."``
+    for calls and comparisons evaluated once per iteration of a loop or comprehension,
+    ``"loop:modcall"`` for a call of an imported module's function there, ``"recursive"`` /
+    ``"recursive-nested"`` for a top-level / nested function that calls itself."""
+    try:
+        tree = ast.parse(code)
+    except (SyntaxError, ValueError):
+        return None
+    found: set[str] = set()
+    modules = set()
+    for node in ast.walk(tree):
+        found.add(type(node).__name__)
+        if isinstance(node, ast.Call):
+            found.add(f"call:{_called_name(node)}")
+        elif isinstance(node, ast.Compare):
+            found.update(f"op:{type(op).__name__}" for op in node.ops)
+        elif isinstance(node, ast.BinOp):
+            found.add(f"binop:{type(node.op).__name__}")
+        elif isinstance(node, ast.AugAssign):
+            found.add(f"augop:{type(node.op).__name__}")
+        elif isinstance(node, ast.Name):
+            found.add(f"name:{node.id}")
+        elif isinstance(node, ast.Attribute):
+            found.add(f"name:{node.attr}")
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                found.add(f"import:{alias.name}")
+                modules.add(alias.asname or alias.name)
+        for field_name in ("body", "orelse", "finalbody"):
+            block = getattr(node, field_name, None)
+            if isinstance(block, list):
+                found.update(
+                    f"seq:{type(a).__name__}>{type(b).__name__}"
+                    for a, b in zip(block, block[1:], strict=False)
+                )
+        if isinstance(node, ast.FunctionDef) and any(
+            isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == node.name
+            for n in ast.walk(node)
+        ):
+            found.add("recursive" if node in tree.body else "recursive-nested")
+    for node in in_loop(tree):
+        if isinstance(node, ast.Call):
+            found.add(f"loop:call:{_called_name(node)}")
+            func = node.func
+            if (
+                isinstance(func, ast.Attribute)
+                and isinstance(func.value, ast.Name)
+                and func.value.id in modules
+            ):
+                found.add("loop:modcall")
+        elif isinstance(node, ast.Compare):
+            found.update(f"loop:op:{type(op).__name__}" for op in node.ops)
+    return frozenset(found)
 
 
 @functools.lru_cache(maxsize=8)
@@ -101,27 +173,42 @@ def code_of(node: cst.CSTNode) -> str:
     return cst.Module(body=[]).code_for_node(node)
 
 
+class _Collector(cst.CSTVisitor):
+    def __init__(self, kinds: tuple[type[cst.CSTNode], ...]) -> None:
+        super().__init__()
+        self.kinds, self.found = kinds, []  # type: ignore[var-annotated]
+
+    def on_visit(self, node: cst.CSTNode) -> bool:
+        if isinstance(node, self.kinds):
+            self.found.append(node)
+        return True
+
+
+def nodes_of(node: cst.CSTNode, *kinds: type[_Node]) -> list[_Node]:
+    """The nodes of the given types in ``node`` (itself included), in tree order: a plain walk,
+    many times faster than a matcher search."""
+    collector = _Collector(kinds)
+    node.visit(collector)
+    return collector.found
+
+
 def names_in(node: cst.CSTNode) -> set[str]:
     """Every plain name that occurs in ``node``."""
-    return {n.value for n in m.findall(node, m.Name()) if isinstance(n, cst.Name)}
+    return {n.value for n in nodes_of(node, cst.Name)}
+
+
+_BINDERS = (cst.AssignTarget, cst.AugAssign, cst.AnnAssign, cst.For, cst.CompFor, cst.NamedExpr)
 
 
 def assigned_in(node: cst.CSTNode) -> set[str]:
     """Names bound in ``node``: assignment, augmented-assignment and loop targets, ``del``."""
-    targets = m.findall(
-        node,
-        m.AssignTarget()
-        | m.AugAssign()
-        | m.AnnAssign()
-        | m.For()
-        | m.CompFor()
-        | m.Del()
-        | m.NamedExpr(),
-    )
     bound: set[str] = set()
-    for t in targets:
-        target = t.target  # type: ignore[attr-defined]
-        bound |= {n.value for n in m.findall(target, m.Name()) if isinstance(n, cst.Name)}
+    for binder in nodes_of(node, *_BINDERS, cst.Del):
+        target = binder.target  # type: ignore[attr-defined]
+        if isinstance(target, cst.Name):
+            bound.add(target.value)
+        elif not isinstance(target, cst.Subscript | cst.Attribute):
+            bound |= {n.value for n in nodes_of(target, cst.Name)}
     return bound
 
 

@@ -1062,7 +1062,7 @@ REWRITES = [
         "ruff PERF401 family; Python docs: performance tips (join)",
         transform(SumLoop),
         r.LOOP_TO_BUILTIN,
-        r"for\b",
+        ("seq:Assign>For",),
     ),
     Rewrite(
         "flag loop → any/all",
@@ -1070,7 +1070,7 @@ REWRITES = [
         "ruff SIM110",
         transform(AnyLoop),
         r.LOOP_TO_BUILTIN,
-        r"break",
+        ("seq:Assign>For", "Break"),
     ),
     Rewrite(
         "return loop → in",
@@ -1078,7 +1078,7 @@ REWRITES = [
         "ruff SIM110 (a membership test)",
         transform(SearchLoop),
         r.LOOP_TO_MEMBERSHIP,
-        r"return True",
+        ("seq:For>Return", "op:Eq"),
     ),
     Rewrite(
         "return loop → any/all",
@@ -1086,7 +1086,7 @@ REWRITES = [
         "ruff SIM110/SIM111",
         transform(ReturnAny),
         r.LOOP_TO_BUILTIN,
-        r"return (True|False)",
+        ("seq:For>Return",),
     ),
     Rewrite(
         "extremum loop → min/max",
@@ -1094,7 +1094,7 @@ REWRITES = [
         "ruff PLR1730 family (if-stmt-min-max)",
         transform(MinMaxLoop),
         r.LOOP_TO_BUILTIN,
-        r"for\b",
+        ("seq:Assign>For", "If"),
     ),
     Rewrite(
         "count loop → .count",
@@ -1102,7 +1102,7 @@ REWRITES = [
         "PIE train: counting loops",
         transform(CountLoop),
         r.LOOP_TO_BUILTIN,
-        r"\+= 1",
+        ("seq:Assign>For", "op:Eq", "augop:Add"),
     ),
     Rewrite(
         "product loop → math.prod",
@@ -1110,7 +1110,7 @@ REWRITES = [
         "refurb FURB (math.prod); Python docs: math.prod",
         transform(ProductLoop),
         r.LOOP_TO_BUILTIN,
-        r"\*=",
+        ("seq:Assign>For", "augop:Mult"),
     ),
     Rewrite(
         "sorted index → min/max",
@@ -1118,7 +1118,7 @@ REWRITES = [
         "refurb FURB192",
         transform(SortedIndex),
         r.SORT_TO_PICK,
-        r"sorted\(",
+        ("call:sorted", "Subscript"),
     ),
     Rewrite(
         "power then modulo → pow(a, b, m)",
@@ -1126,7 +1126,7 @@ REWRITES = [
         "Python docs: built-in pow; PIE train",
         transform(PowMod),
         r.MODULAR_POW,
-        r"%",
+        ("binop:Mod", "binop:Pow|call:pow"),
     ),
     Rewrite(
         "factorial ratio → math.comb",
@@ -1134,7 +1134,7 @@ REWRITES = [
         "Python docs: math.comb",
         transform(FactorialComb),
         r.MATH_CALL,
-        r"factorial",
+        ("call:factorial",),
     ),
     Rewrite(
         "Euclid loop → math.gcd",
@@ -1142,7 +1142,7 @@ REWRITES = [
         "Python docs: math.gcd",
         transform(EuclidGcd),
         r.MATH_CALL,
-        r"while",
+        ("While", "binop:Mod"),
     ),
     Rewrite(
         "x ** 0.5 → math.sqrt",
@@ -1150,7 +1150,7 @@ REWRITES = [
         "Python docs: math.sqrt/isqrt",
         transform(PowerHalf),
         r.SQUARE_ROOT,
-        r"\*\* ?0\.5|sqrt",
+        ("binop:Pow|call:sqrt",),
     ),
     Rewrite(
         "any(x == v) → in",
@@ -1158,7 +1158,7 @@ REWRITES = [
         "refurb FURB (use in); PIE train",
         transform(AnyEqual),
         r.LOOP_TO_MEMBERSHIP,
-        r"any\(",
+        ("call:any", "op:Eq"),
     ),
     Rewrite(
         "any/all of a list → generator",
@@ -1166,7 +1166,7 @@ REWRITES = [
         "flake8-comprehensions C419",
         transform(ShortCircuit),
         r.SHORT_CIRCUIT,
-        r"(any|all)\(\[",
+        ("call:any|call:all", "ListComp"),
     ),
     Rewrite(
         "lambda → operator",
@@ -1174,7 +1174,7 @@ REWRITES = [
         "refurb FURB118",
         transform(OperatorKey),
         r.OPERATOR_FUNCTION,
-        r"lambda",
+        ("Lambda",),
     ),
     Rewrite(
         "negated sort key → reverse=True",
@@ -1182,7 +1182,7 @@ REWRITES = [
         "Python docs: sorting HOWTO",
         transform(NegatedKey),
         r.SORT_ARGUMENTS,
-        r"key=lambda",
+        ("Lambda", "call:sorted|call:sort"),
     ),
     Rewrite(
         "reversed sort → reverse=True",
@@ -1190,7 +1190,7 @@ REWRITES = [
         "Python docs: sorting HOWTO",
         transform(ReversedSort),
         r.SORT_ARGUMENTS,
-        r"sorted\(",
+        ("call:sorted",),
     ),
     Rewrite(
         "map/filter lambda → comprehension",
@@ -1198,7 +1198,7 @@ REWRITES = [
         "flake8-comprehensions C417",
         transform(LambdaMap),
         r.COMPREHENSION_BUILT,
-        r"(map|filter)\(lambda",
+        ("Lambda", "call:map|call:filter"),
     ),
     Rewrite(
         "identity comprehension → direct",
@@ -1206,7 +1206,7 @@ REWRITES = [
         "flake8-comprehensions C416",
         transform(IdentityComprehension),
         r.NO_COPY,
-        r"for\b",
+        ("ListComp|SetComp|GeneratorExp",),
     ),
     Rewrite(
         "redundant inner call",
@@ -1214,7 +1214,7 @@ REWRITES = [
         "flake8-comprehensions C413/C414",
         transform(RedundantCall),
         r.NO_COPY,
-        r"(sorted|set|list|tuple|frozenset)\((list|tuple|sorted|reversed)\(",
+        ("call:list|call:tuple|call:sorted|call:reversed",),
     ),
     Rewrite(
         "reduce → sum/prod/gcd",
@@ -1222,7 +1222,7 @@ REWRITES = [
         "refurb FURB (reduce); Python docs: functools.reduce",
         transform(ReduceBuiltin),
         r.LOOP_TO_BUILTIN,
-        r"reduce\(",
+        ("call:reduce",),
     ),
     Rewrite(
         "two-argument min/max → conditional",
@@ -1230,7 +1230,7 @@ REWRITES = [
         "PIE train: min/max in inner loops",
         transform(PairMinMax),
         r.CONDITIONAL,
-        r"(min|max)\(",
+        ("call:min|call:max",),
     ),
     Rewrite(
         "repeated equality → set membership",
@@ -1238,7 +1238,7 @@ REWRITES = [
         "ruff PLR1714",
         transform(RepeatedEquality),
         r.MEMBERSHIP_LITERAL,
-        r"==",
+        ("BoolOp", "op:Eq|op:NotEq"),
     ),
     Rewrite(
         "startswith chain → tuple",
@@ -1246,7 +1246,7 @@ REWRITES = [
         "flake8-pie PIE810",
         transform(StartswithTuple),
         r.STRING_METHOD,
-        r"(starts|ends)with",
+        ("BoolOp", "call:startswith|call:endswith"),
     ),
     Rewrite(
         "slice comparison → startswith/endswith",
@@ -1254,7 +1254,7 @@ REWRITES = [
         "refurb FURB (startswith)",
         transform(SliceStartswith),
         r.STRING_METHOD,
-        r"\]\s*[!=]=",
+        ("Slice", "op:Eq|op:NotEq"),
     ),
     Rewrite(
         "find/count test → in",
@@ -1262,7 +1262,7 @@ REWRITES = [
         "refurb FURB (find); Python docs: str.find note",
         transform(FindToIn),
         r.STRING_METHOD,
-        r"\.(find|count)\(",
+        ("call:find|call:count",),
     ),
     Rewrite(
         "bin().count → int.bit_count",
@@ -1270,7 +1270,7 @@ REWRITES = [
         "refurb FURB161",
         transform(BitCount),
         r.MATH_CALL,
-        r"bin\(",
+        ("call:bin",),
     ),
     Rewrite(
         "// and % → divmod",
@@ -1278,7 +1278,7 @@ REWRITES = [
         "PIE train; Python docs: divmod",
         transform(DivMod),
         r.MATH_CALL,
-        r"//",
+        ("binop:FloorDiv", "binop:Mod"),
     ),
     Rewrite(
         "floor/ceil of a division → //",
@@ -1286,7 +1286,7 @@ REWRITES = [
         "PIE train: integer division",
         transform(DivisionRounding),
         r.INTEGER_DIVISION,
-        r"math\.(floor|ceil)",
+        ("call:floor|call:ceil", "binop:Div"),
     ),
     Rewrite(
         "x ** 2 → x * x",
@@ -1294,7 +1294,7 @@ REWRITES = [
         "PIE train: squares",
         transform(SquareProduct),
         r.SQUARED,
-        r"\*\* ?2\b",
+        ("binop:Pow",),
     ),
     Rewrite(
         "empty collection call → literal",
@@ -1302,7 +1302,7 @@ REWRITES = [
         "flake8-comprehensions C408",
         transform(EmptyLiteral),
         r.LITERAL_BUILT,
-        r"(list|dict|tuple)\(\)",
+        ("call:list|call:dict|call:tuple",),
     ),
     Rewrite(
         "xs[len(xs) - 1] → xs[-1]",
@@ -1310,6 +1310,6 @@ REWRITES = [
         "PIE train: last element",
         transform(LastIndex),
         r.LITERAL_BUILT,
-        r"len\(",
+        ("call:len", "binop:Sub"),
     ),
 ]

@@ -9,10 +9,11 @@ new local name just before the statement, and uses the name instead.
 
 from __future__ import annotations
 
-import libcst as cst
-import libcst.matchers as m
+from collections.abc import Callable
 
-from perfedit.proposers.rules.base import BlockRewriter, assigned_in, names_in
+import libcst as cst
+
+from perfedit.proposers.rules.base import BlockRewriter, assigned_in, names_in, nodes_of
 
 #: Methods that change their object in place.
 MUTATORS = frozenset(
@@ -72,7 +73,7 @@ READERS = frozenset(
         "round",
     ]
 )
-_COMPREHENSION = m.ListComp() | m.SetComp() | m.DictComp() | m.GeneratorExp()
+_COMPREHENSIONS = (cst.ListComp, cst.SetComp, cst.DictComp, cst.GeneratorExp)
 
 
 def changed_in(node: cst.CSTNode) -> set[str]:
@@ -80,23 +81,22 @@ def changed_in(node: cst.CSTNode) -> set[str]:
     mutating method called on the name, a subscript or attribute of it assigned or deleted, the
     name passed to a call that is not a known reader."""
     names = set(assigned_in(node))
-    for c in m.findall(node, m.Call()):
-        func = c.func  # type: ignore[attr-defined]
-        if m.matches(func, m.Attribute(value=m.Name())) and func.attr.value in MUTATORS:
-            names.add(func.value.value)
-        if not m.matches(func, m.Name()) or func.value not in READERS:
-            names |= {a.value.value for a in c.args if m.matches(a.value, m.Name())}  # type: ignore[attr-defined]
-    written = m.findall(
-        node,
-        m.AssignTarget(m.Subscript() | m.Attribute())
-        | m.AugAssign(target=m.Subscript() | m.Attribute())
-        | m.Del(m.Subscript() | m.Attribute()),
-    )
-    for w in written:
-        target = w.target  # type: ignore[attr-defined]
+    for found in nodes_of(node, cst.Call, cst.AssignTarget, cst.AugAssign, cst.Del):
+        if isinstance(found, cst.Call):
+            func = found.func
+            if (
+                isinstance(func, cst.Attribute)
+                and isinstance(func.value, cst.Name)
+                and func.attr.value in MUTATORS
+            ):
+                names.add(func.value.value)
+            if not isinstance(func, cst.Name) or func.value not in READERS:
+                names |= {a.value.value for a in found.args if isinstance(a.value, cst.Name)}
+            continue
+        target = found.target  # type: ignore[attr-defined]
         while isinstance(target, cst.Subscript | cst.Attribute):
             target = target.value
-        if isinstance(target, cst.Name):
+        if isinstance(target, cst.Name) and target is not found.target:  # type: ignore[attr-defined]
             names.add(target.value)
     return names
 
@@ -109,14 +109,14 @@ def repeated_parts(statement: cst.CSTNode) -> list[cst.CSTNode]:
         parts.append(statement.body)
     elif isinstance(statement, cst.While):
         parts += [statement.test, statement.body]
-    for comprehension in m.findall(statement, _COMPREHENSION):
+    for comprehension in nodes_of(statement, *_COMPREHENSIONS):
         parts += [comprehension.elt]  # type: ignore[attr-defined]
         if isinstance(comprehension, cst.DictComp):
             parts.append(comprehension.value)
-        inner: cst.CompFor | None = comprehension.for_in  # type: ignore[attr-defined]
+        inner: cst.CompFor | None = comprehension.for_in
         while inner is not None:
             parts += list(inner.ifs)
-            if inner is not comprehension.for_in:  # type: ignore[attr-defined]
+            if inner is not comprehension.for_in:
                 parts.append(inner.iter)
             inner = inner.inner_for_in
     return parts
@@ -129,6 +129,8 @@ class Hoister(BlockRewriter):
     the name stops the rule."""
 
     rebinding_only = False
+    #: The node types :meth:`_found` may accept.
+    kinds: tuple[type[cst.CSTNode], ...] = (cst.Call,)
 
     def __init__(self) -> None:
         super().__init__()
@@ -171,31 +173,29 @@ class Hoister(BlockRewriter):
         return out
 
     def _hoist(self, statement: cst.BaseStatement) -> list[cst.BaseStatement]:
-        parts = repeated_parts(statement)
-        if not parts:
+        if not isinstance(statement, cst.For | cst.While) and not nodes_of(
+            statement, *_COMPREHENSIONS
+        ):
+            return [statement]
+        found = [
+            (node, hit)
+            for part in repeated_parts(statement)
+            for node in nodes_of(part, *self.kinds)
+            if (hit := self._found(node)) is not None
+        ]
+        if not found:
             return [statement]
         changed = assigned_in(statement) if self.rebinding_only else changed_in(statement)
         plan: dict[str, cst.CSTNode] = {}  # new local → a node whose value it takes
-        for part in parts:
-            for node in m.findall(part, m.MatchIfTrue(lambda n: self._found(n) is not None)):
-                name, hoisted = self._found(node)  # type: ignore[misc]
-                if name not in changed and hoisted not in self._taken | changed:
-                    plan.setdefault(hoisted, node)
+        for node, (name, hoisted) in found:
+            if name not in changed and hoisted not in self._taken | changed:
+                plan.setdefault(hoisted, node)
         if not plan:
             return [statement]
-        hoisted_names = set(plan)
-
-        def swap(node: cst.CSTNode) -> cst.CSTNode:
-            found = self._found(node)
-            if found is not None and found[1] in hoisted_names:
-                return self._replace(node, found[1])
-            return node
-
-        rewritten = m.replace(
-            statement, m.MatchIfTrue(lambda n: self._found(n) is not None), lambda n, _: swap(n)
-        )
+        targets = {node: hoisted for node, (_, hoisted) in found if hoisted in plan}
+        rewritten = statement.visit(_Swap(targets, self._replace))
         self.changed = True
-        self._taken |= hoisted_names
+        self._taken |= set(plan)
         lines = [
             cst.SimpleStatementLine(
                 body=[cst.Assign([cst.AssignTarget(cst.Name(name))], self._value(node))]
@@ -206,3 +206,19 @@ class Hoister(BlockRewriter):
             lines[0] = lines[0].with_changes(leading_lines=rewritten.leading_lines)
             rewritten = rewritten.with_changes(leading_lines=[])
         return [*lines, rewritten]  # type: ignore[list-item]
+
+
+class _Swap(cst.CSTTransformer):
+    """Replaces each node of ``targets`` by ``replace(node, its hoisted name)``."""
+
+    def __init__(
+        self, targets: dict[cst.CSTNode, str], replace: Callable[[cst.CSTNode, str], cst.CSTNode]
+    ) -> None:
+        super().__init__()
+        self.targets, self.replace = targets, replace
+
+    def on_leave(  # type: ignore[override]
+        self, original_node: cst.CSTNode, updated_node: cst.CSTNode
+    ) -> cst.CSTNode | cst.RemovalSentinel | cst.FlattenSentinel[cst.CSTNode]:
+        hoisted = self.targets.get(original_node)
+        return updated_node if hoisted is None else self.replace(updated_node, hoisted)

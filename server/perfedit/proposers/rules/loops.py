@@ -551,7 +551,7 @@ REWRITES = [
         "ruff PERF401",
         transform(AppendLoop),
         r.COMPREHENSION_BUILT,
-        r"\.append\(",
+        ("seq:Assign>For", "call:append"),
     ),
     Rewrite(
         "hoist invariant calls",
@@ -559,7 +559,9 @@ REWRITES = [
         "Python docs: performance tips (loops)",
         transform(HoistBuiltinCalls),
         r.HOISTED_CALL,
-        r"(len|max|min|sum|sorted|set|frozenset|list|tuple)\(",
+        (
+            "loop:call:len|loop:call:max|loop:call:min|loop:call:sum|loop:call:sorted|loop:call:set|loop:call:frozenset|loop:call:list|loop:call:tuple",
+        ),
     ),
     Rewrite(
         "while counter → for range",
@@ -567,7 +569,7 @@ REWRITES = [
         "PIE train: counted while loops",
         transform(WhileCounter),
         r.RANGE_LOOP,
-        r"while",
+        ("seq:Assign>While", "augop:Add"),
     ),
     Rewrite(
         "range(len(x)) → direct iteration",
@@ -575,7 +577,7 @@ REWRITES = [
         "pylint C0200",
         transform(RangeLen),
         r.DIRECT_ITERATION,
-        r"range\(len\(",
+        ("call:range", "call:len", "For"),
     ),
     Rewrite(
         "range(len(x)) → enumerate",
@@ -583,7 +585,7 @@ REWRITES = [
         "pylint C0200",
         transform(RangeLenEnumerate),
         r.DIRECT_ITERATION,
-        r"range\(len\(",
+        ("call:range", "call:len", "For"),
     ),
     Rewrite(
         "add loop → set comprehension",
@@ -591,7 +593,7 @@ REWRITES = [
         "ruff PERF401 (sets)",
         transform(AddLoop),
         r.COMPREHENSION_BUILT,
-        r"\.add\(",
+        ("seq:Assign>For", "call:add"),
     ),
     Rewrite(
         "dict loop → dict comprehension",
@@ -599,7 +601,7 @@ REWRITES = [
         "ruff PERF403",
         transform(DictLoop),
         r.COMPREHENSION_BUILT,
-        r"\{\}",
+        ("seq:Assign>For", "Dict"),
     ),
     Rewrite(
         "append loop → extend",
@@ -607,7 +609,7 @@ REWRITES = [
         "ruff PERF402",
         transform(ExtendLoop),
         r.EXTENDED,
-        r"\.append\(",
+        ("For", "call:append"),
     ),
     Rewrite(
         "prefix-sum loop → itertools.accumulate",
@@ -615,7 +617,7 @@ REWRITES = [
         "Python docs: itertools.accumulate",
         transform(PrefixSums),
         r.ITERTOOLS,
-        r"\[-1\]",
+        ("seq:Assign>For", "call:append", "UnaryOp"),
     ),
     Rewrite(
         "early exit: flag loop → any/all",
@@ -623,7 +625,7 @@ REWRITES = [
         "ruff SIM110 (a loop without break)",
         transform(FlagNoBreak),
         r.EARLY_EXIT,
-        r"= (True|False)",
+        ("seq:Assign>For",),
     ),
     Rewrite(
         "hoist .append lookup",
@@ -631,7 +633,7 @@ REWRITES = [
         "Python docs: performance tips (avoiding dots)",
         transform(HoistAppend),
         r.HOISTED_LOOKUP,
-        r"\.append\(",
+        ("loop:call:append",),
     ),
     Rewrite(
         "hoist method lookups",
@@ -639,7 +641,9 @@ REWRITES = [
         "Python docs: performance tips (avoiding dots)",
         transform(HoistMethods),
         r.HOISTED_LOOKUP,
-        r"\.(add|extend|appendleft|popleft|pop|get)\(",
+        (
+            "loop:call:add|loop:call:extend|loop:call:appendleft|loop:call:popleft|loop:call:pop|loop:call:get",
+        ),
     ),
     Rewrite(
         "hoist module function lookups",
@@ -647,7 +651,7 @@ REWRITES = [
         "Python docs: performance tips (avoiding dots)",
         transform(HoistModuleFunctions),
         r.HOISTED_LOOKUP,
-        r"import",
+        ("loop:modcall",),
     ),
     Rewrite(
         "generator in list()/set()/dict() → comprehension",
@@ -655,7 +659,7 @@ REWRITES = [
         "flake8-comprehensions C400–C404, C411",
         transform(ComprehensionCall),
         r.COMPREHENSION_BUILT,
-        r"(list|set|dict)\(",
+        ("call:list|call:set|call:dict", "GeneratorExp|ListComp"),
     ),
     Rewrite(
         "unneeded list() around loop iterable",
@@ -663,7 +667,7 @@ REWRITES = [
         "ruff PERF101",
         transform(ListCast),
         r.NO_COPY,
-        r"in (list|tuple)\(",
+        ("For", "call:list|call:tuple"),
     ),
     Rewrite(
         "list(...)[:k] → itertools.islice",
@@ -671,7 +675,7 @@ REWRITES = [
         "Python docs: itertools.islice",
         transform(SliceIslice),
         r.ITERTOOLS,
-        r"list\(",
+        ("call:list", "Slice"),
     ),
     Rewrite(
         "constant list comprehension → [c] * n",
@@ -679,7 +683,7 @@ REWRITES = [
         "PIE train: table initialisation",
         transform(ConstantList),
         r.LITERAL_BUILT,
-        r"for _ in range",
+        ("ListComp", "call:range"),
     ),
     Rewrite(
         "+= [x] → append",
@@ -687,6 +691,6 @@ REWRITES = [
         "refurb FURB (list append)",
         transform(ListPlusAppend),
         r.APPENDED,
-        r"\+ ?=? ?\[",
+        ("List", "augop:Add|binop:Add"),
     ),
 ]

@@ -89,7 +89,7 @@ REWRITES = [
         "Python docs: functools.cache",
         transform(CacheRecursion),
         r.CACHED,
-        r"def ",
+        ("recursive",),
     ),
     Rewrite(
         "nested recursion → functools.cache",
@@ -97,7 +97,7 @@ REWRITES = [
         "Python docs: functools.cache",
         transform(CacheNestedRecursion),
         r.CACHED,
-        r"def (.*\n)+\s+def ",
+        ("recursive-nested",),
     ),
     Rewrite(
         "bounded lru_cache → functools.cache",
@@ -105,6 +105,6 @@ REWRITES = [
         "Python docs: functools.lru_cache (maxsize=None)",
         transform(UnboundedCache),
         r.UNBOUNDED_CACHE,
-        r"lru_cache",
+        ("name:lru_cache",),
     ),
 ]

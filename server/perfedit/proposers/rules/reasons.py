@@ -119,8 +119,9 @@ HEAP = Construct(
 )
 
 
-def _in_loop(tree: ast.AST) -> list[ast.AST]:
-    """Nodes inside a for/while loop or a comprehension of ``tree``."""
+def in_loop(tree: ast.AST) -> list[ast.AST]:
+    """Nodes of ``tree`` evaluated once per iteration: inside a for/while loop's body or a
+    while loop's test, or a comprehension's element and conditions."""
     inside: list[ast.AST] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.For | ast.While | ast.AsyncFor):
@@ -220,11 +221,11 @@ class Diff:
 
     @cached_property
     def old_loop(self) -> list[ast.AST]:
-        return _in_loop(self.old)
+        return in_loop(self.old)
 
     @cached_property
     def new_loop(self) -> list[ast.AST]:
-        return _in_loop(self.new)
+        return in_loop(self.new)
 
     @cached_property
     def old_members(self) -> Counter[str]:
@@ -296,6 +297,8 @@ def _deduplicated(diff: Diff) -> str | None:
     gained = _names_called(diff.new_nodes, ("fromkeys", "set")) - _names_called(
         diff.old_nodes, ("fromkeys", "set")
     )
+    if _hashed_membership(diff) is not None:
+        return None  # told as membership
     if not (
         diff.old_members["list"] > diff.new_members["list"]
         and _membership(diff.old, diff.old_loop)["list"]

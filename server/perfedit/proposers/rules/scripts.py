@@ -4,6 +4,8 @@ programs): bulk and buffered input, one write for many lines, module code moved 
 
 from __future__ import annotations
 
+import re
+
 import autoflake
 import libcst as cst
 import libcst.matchers as m
@@ -17,6 +19,7 @@ from perfedit.proposers.rules.base import (
     call,
     generator,
     names_in,
+    nodes_of,
     only,
     parse,
     transform,
@@ -39,13 +42,9 @@ class EvalInput(Rewriter):
 
 def _stdin_readline(code: str, kind: str) -> str | None:
     """Scripts calling ``input()`` more than once → ``input`` bound to buffered ``sys.stdin.readline``."""
-    module = parse(code)
-    if kind != "script" or len(m.findall(module, m.Call(func=m.Name("input"), args=[]))) < 2:
+    if kind != "script" or len(re.findall(r"\binput\(\)", code)) < 2:
         return None
-    prelude = cst.parse_module(
-        'import sys\n\ninput = lambda: sys.stdin.readline().rstrip("\\r\\n")\n'
-    ).body
-    return module.with_changes(body=[*prelude, *module.body]).code
+    return 'import sys\n\ninput = lambda: sys.stdin.readline().rstrip("\\r\\n")\n' + code
 
 
 def _unused_imports(code: str, kind: str) -> str | None:
@@ -116,14 +115,15 @@ class LineReads(Rewriter):
 
 
 def _main_function(code: str, kind: str) -> str | None:
-    """A script's module-level code (everything but imports, definitions and ``if __name__``)
-    moved into ``def main():`` followed by ``main()``: its variables become local names, read
-    by index instead of a dictionary lookup (Python docs, performance tips: local variables).
-    Only when some of it loops, no function or class reads a name it assigns, and nothing is
-    declared ``global``."""
-    module = parse(code)
-    if kind != "script" or m.findall(module, m.Global() | m.Nonlocal() | m.ImportStar()):
+    """A script's module-level code (from its first statement that is not an import or a
+    definition on) moved into ``def main():`` followed by ``main()``: its variables become
+    local names, read by index instead of a dictionary lookup (Python docs, performance tips:
+    local variables); functions defined among it become closures. Only when some of it loops,
+    no function left outside reads a name it assigns, and nothing is declared ``global`` or
+    tests ``__name__``."""
+    if kind != "script" or re.search(r"\b(global|nonlocal|__name__)\b|import \*", code):
         return None
+    module = parse(code)
     keep: list[cst.BaseStatement] = []
     moved: list[cst.BaseStatement] = []
     for statement in module.body:
@@ -131,22 +131,13 @@ def _main_function(code: str, kind: str) -> str | None:
             statement, m.SimpleStatementLine(body=[m.Import() | m.ImportFrom()])
         )
         (keep if definition and not moved else moved).append(statement)
-    if not moved or not m.findall(
-        cst.Module(body=moved),  # type: ignore[arg-type]
-        m.For() | m.While() | m.ListComp() | m.GeneratorExp(),
-    ):
+    loops = (cst.For, cst.While, cst.ListComp, cst.GeneratorExp)
+    if not moved or not any(nodes_of(statement, *loops) for statement in moved):
         return None
-    if any(
-        isinstance(s, cst.FunctionDef | cst.ClassDef | cst.If)
-        and m.findall(s, m.Comparison(left=m.Name("__name__")))
-        for s in moved
-    ):
-        return None
-    definitions = [s for s in module.body if isinstance(s, cst.FunctionDef | cst.ClassDef)]
-    moved_definitions = [s for s in moved if isinstance(s, cst.FunctionDef | cst.ClassDef)]
-    assigned = assigned_in(cst.Module(body=[s for s in moved if s not in moved_definitions]))  # type: ignore[misc]
-    if any(assigned & names_in(d) for d in definitions) or "main" in names_in(module):
-        return None
+    simple = [s for s in moved if not isinstance(s, cst.FunctionDef | cst.ClassDef)]
+    assigned = set().union(*(assigned_in(s) for s in simple))
+    if any(assigned & names_in(d) for d in keep) or "main" in names_in(module):
+        return None  # a function outside main() reads what main() now keeps local
     body = cst.IndentedBlock(body=moved)
     main = cst.FunctionDef(
         name=cst.Name("main"),
@@ -220,7 +211,7 @@ REWRITES = [
         "PIE train: sys.stdin.readline",
         _stdin_readline,
         r.BUFFERED_INPUT,
-        r"input\(",
+        ("call:input",),
     ),
     Rewrite(
         "module code → main()",
@@ -228,7 +219,7 @@ REWRITES = [
         "Python docs: performance tips (local variables)",
         _main_function,
         r.LOCAL_NAMES,
-        r"for|while",
+        ("For|While|ListComp|GeneratorExp",),
     ),
     Rewrite(
         "print loop → one write",
@@ -236,7 +227,7 @@ REWRITES = [
         "PIE train: joined output",
         transform(PrintLoop),
         r.ONE_WRITE,
-        r"print\(",
+        ("For", "call:print"),
     ),
     Rewrite(
         "per-line reads → islice(sys.stdin)",
@@ -244,7 +235,7 @@ REWRITES = [
         "PIE train: bulk stdin reads",
         transform(LineReads, scripts_only=True),
         r.BUFFERED_INPUT,
-        r"input\(\)",
+        ("ListComp", "call:input"),
     ),
     Rewrite(
         "numpy for scalars → math",
@@ -252,15 +243,22 @@ REWRITES = [
         "PIE train: numpy imported for a few scalar calls",
         _drop_numpy,
         r.IMPORTS_DROPPED,
-        r"import numpy",
+        ("import:numpy",),
     ),
-    Rewrite("eval(input()) → int", FAMILY, "PIE train", transform(EvalInput), r.NO_EVAL, r"eval\("),
+    Rewrite(
+        "eval(input()) → int",
+        FAMILY,
+        "PIE train",
+        transform(EvalInput),
+        r.NO_EVAL,
+        ("call:eval", "call:input"),
+    ),
     Rewrite(
         "unused imports",
         FAMILY,
         "ruff F401 (autoflake)",
         _unused_imports,
         r.IMPORTS_DROPPED,
-        r"import",
+        ("Import|ImportFrom",),
     ),
 ]

@@ -223,6 +223,8 @@ class InvariantMembership(Hoister):
     loop and ``x in xs_set``: O(1) per test instead of O(n) (a string tests substrings, a set
     characters: validation tells)."""
 
+    kinds = (cst.ComparisonTarget,)
+
     def _found(self, node: cst.CSTNode) -> tuple[str, str] | None:
         if m.matches(node, m.ComparisonTarget(operator=m.In() | m.NotIn(), comparator=m.Name())):
             name = node.comparator.value  # type: ignore[attr-defined]
@@ -604,7 +606,7 @@ REWRITES = [
         "PIE train: the seen-list idiom",
         transform(DedupeLoop),
         r.DEDUPLICATION,
-        r"not in",
+        ("seq:Assign>For", "op:NotIn", "call:append"),
     ),
     Rewrite(
         "list membership → set twin",
@@ -612,7 +614,7 @@ REWRITES = [
         "PIE train: the seen-list idiom",
         _set_twin,
         r.MEMBERSHIP,
-        r"\bin\b.*\n(.*\n)*.*\.append\(|\.append\((.*\n)*.*\bin\b",
+        ("call:append", "op:In|op:NotIn"),
     ),
     Rewrite(
         "invariant membership in loop → set",
@@ -620,7 +622,7 @@ REWRITES = [
         "Python docs: TimeComplexity (x in s: O(n) for a list, O(1) for a set)",
         transform(InvariantMembership),
         r.HOISTED_SET,
-        r"\bin\b",
+        ("loop:op:In|loop:op:NotIn",),
     ),
     Rewrite(
         "repeated .count → Counter",
@@ -628,7 +630,7 @@ REWRITES = [
         "Python docs: collections.Counter",
         transform(CountToCounter),
         r.COUNTED,
-        r"\.count\(",
+        ("loop:call:count",),
     ),
     Rewrite(
         "set membership",
@@ -636,7 +638,7 @@ REWRITES = [
         "ruff PLR6201",
         transform(SetMembership),
         r.MEMBERSHIP,
-        r"\bin\s*[\[(]",
+        ("op:In|op:NotIn", "List|Tuple"),
     ),
     Rewrite(
         "list front ops → deque",
@@ -644,7 +646,7 @@ REWRITES = [
         "Python docs: tutorial 5.1.2, using lists as queues",
         transform(PopFront),
         r.DEQUE_ENDS,
-        r"\.pop\(0\)|\.insert\(0,",
+        ("call:pop|call:insert",),
     ),
     Rewrite(
         "counting loop → Counter",
@@ -652,7 +654,7 @@ REWRITES = [
         "Python docs: collections.Counter",
         transform(CounterLoop),
         r.COUNTED,
-        r"\+= 1",
+        ("seq:Assign>For", "augop:Add", "op:In"),
     ),
     Rewrite(
         "counting branch → dict.get",
@@ -660,7 +662,7 @@ REWRITES = [
         "ruff SIM401",
         transform(CountingGet),
         r.DICT_GET,
-        r"\+= 1",
+        ("op:In", "augop:Add"),
     ),
     Rewrite(
         "guarded init → setdefault/get",
@@ -668,7 +670,7 @@ REWRITES = [
         "Python docs: dict.setdefault",
         transform(SetDefault),
         r.DICT_GET,
-        r"not in",
+        ("op:NotIn",),
     ),
     Rewrite(
         "membership then index → dict.get",
@@ -676,7 +678,7 @@ REWRITES = [
         "ruff SIM401",
         transform(DictGet),
         r.DICT_GET,
-        r"\bin\b",
+        ("op:In", "Subscript"),
     ),
     Rewrite(
         "sorted slice → heapq",
@@ -684,7 +686,7 @@ REWRITES = [
         "Python docs: heapq.nsmallest",
         transform(SortedSlice),
         r.HEAPED,
-        r"sorted\(",
+        ("call:sorted", "Slice"),
     ),
     Rewrite(
         "append + sort → bisect.insort",
@@ -692,10 +694,10 @@ REWRITES = [
         "Python docs: bisect.insort",
         transform(InsortAfterSort),
         r.BISECTED,
-        r"\.sort\(\)",
+        ("call:sort", "call:append"),
     ),
     Rewrite(
-        "dict.keys() → dict", FAMILY, "ruff SIM118", transform(KeysView), r.NO_VIEW, r"\.keys\(\)"
+        "dict.keys() → dict", FAMILY, "ruff SIM118", transform(KeysView), r.NO_VIEW, ("call:keys",)
     ),
     Rewrite(
         "half of dict.items() → keys/values",
@@ -703,7 +705,7 @@ REWRITES = [
         "ruff PERF102",
         transform(ItemsHalf),
         r.NO_VIEW,
-        r"\.items\(\)",
+        ("call:items",),
     ),
     Rewrite(
         "key loop with lookups → dict.items()",
@@ -711,6 +713,6 @@ REWRITES = [
         "pylint C0206",
         transform(KeyLookupItems),
         r.NO_VIEW,
-        r"for\b",
+        ("For", "Subscript"),
     ),
 ]
