@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -21,6 +22,7 @@ import libcst.matchers as m
 from perfedit.proposers.rules.reasons import Reason, in_loop
 
 _Node = TypeVar("_Node", bound=cst.CSTNode)
+_log = logging.getLogger(__name__)
 
 #: ``apply(code, kind)`` → rewritten code, or None when the rule does not apply.
 Apply = Callable[[str, str], "str | None"]
@@ -30,7 +32,7 @@ Apply = Callable[[str, str], "str | None"]
 class Rewrite:
     """One entry of the catalogue: the rewrite's ``name`` (its label is ``rule: NAME``), its
     ``family`` (builtins, structures, loops, memo, scripts), its ``source`` (the lint rule or
-    document it comes from: "ruff PERF401", "refurb FURB118", "Python docs: performance tips",
+    document it comes from: "ruff PERF401; refurb FURB138", "refurb FURB118", "Python docs: performance tips",
     "PIE train"), the rule ``apply`` and the :class:`~perfedit.proposers.rules.reasons.Reason`
     that explains the change it makes. ``needs``: :func:`features` the code must have for the
     rule to be tried at all, each one of several alternatives joined by ``|`` (a cheap test on
@@ -54,6 +56,9 @@ class Rewrite:
         try:
             return self.apply(code, kind)
         except (cst.ParserSyntaxError, RecursionError):
+            return None
+        except Exception:  # a rule's bug costs its candidate, never the job
+            _log.warning("rule %r failed on this code; skipped", self.name, exc_info=True)
             return None
 
 

@@ -1059,7 +1059,7 @@ REWRITES = [
     Rewrite(
         "accumulation loop → sum/join",
         FAMILY,
-        "ruff PERF401 family; Python docs: performance tips (join)",
+        "Python docs: built-in sum; performance tips (str.join)",
         transform(SumLoop),
         r.LOOP_TO_BUILTIN,
         ("seq:Assign>For",),
@@ -1107,7 +1107,7 @@ REWRITES = [
     Rewrite(
         "product loop → math.prod",
         FAMILY,
-        "refurb FURB (math.prod); Python docs: math.prod",
+        "Python docs: math.prod",
         transform(ProductLoop),
         r.LOOP_TO_BUILTIN,
         ("seq:Assign>For", "augop:Mult"),
@@ -1155,7 +1155,7 @@ REWRITES = [
     Rewrite(
         "any(x == v) → in",
         FAMILY,
-        "refurb FURB (use in); PIE train",
+        "Python docs: common sequence operations (x in s)",
         transform(AnyEqual),
         r.LOOP_TO_MEMBERSHIP,
         ("call:any", "op:Eq"),
@@ -1219,7 +1219,7 @@ REWRITES = [
     Rewrite(
         "reduce → sum/prod/gcd",
         FAMILY,
-        "refurb FURB (reduce); Python docs: functools.reduce",
+        "refurb FURB118; Python docs: sum, math.prod",
         transform(ReduceBuiltin),
         r.LOOP_TO_BUILTIN,
         ("call:reduce",),
@@ -1235,7 +1235,7 @@ REWRITES = [
     Rewrite(
         "repeated equality → set membership",
         FAMILY,
-        "ruff PLR1714",
+        "ruff PLR1714; refurb FURB108",
         transform(RepeatedEquality),
         r.MEMBERSHIP_LITERAL,
         ("BoolOp", "op:Eq|op:NotEq"),
@@ -1243,7 +1243,7 @@ REWRITES = [
     Rewrite(
         "startswith chain → tuple",
         FAMILY,
-        "flake8-pie PIE810",
+        "flake8-pie PIE810; refurb FURB102",
         transform(StartswithTuple),
         r.STRING_METHOD,
         ("BoolOp", "call:startswith|call:endswith"),
@@ -1251,7 +1251,7 @@ REWRITES = [
     Rewrite(
         "slice comparison → startswith/endswith",
         FAMILY,
-        "refurb FURB (startswith)",
+        "Python docs: str.startswith/endswith",
         transform(SliceStartswith),
         r.STRING_METHOD,
         ("Slice", "op:Eq|op:NotEq"),
@@ -1259,7 +1259,7 @@ REWRITES = [
     Rewrite(
         "find/count test → in",
         FAMILY,
-        "refurb FURB (find); Python docs: str.find note",
+        "Python docs: str.find (use in for a substring test)",
         transform(FindToIn),
         r.STRING_METHOD,
         ("call:find|call:count",),
@@ -1299,7 +1299,7 @@ REWRITES = [
     Rewrite(
         "empty collection call → literal",
         FAMILY,
-        "flake8-comprehensions C408",
+        "flake8-comprehensions C408; refurb FURB112",
         transform(EmptyLiteral),
         r.LITERAL_BUILT,
         ("call:list|call:dict|call:tuple",),

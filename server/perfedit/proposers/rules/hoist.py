@@ -110,9 +110,10 @@ def repeated_parts(statement: cst.CSTNode) -> list[cst.CSTNode]:
     elif isinstance(statement, cst.While):
         parts += [statement.test, statement.body]
     for comprehension in nodes_of(statement, *_COMPREHENSIONS):
-        parts += [comprehension.elt]  # type: ignore[attr-defined]
         if isinstance(comprehension, cst.DictComp):
-            parts.append(comprehension.value)
+            parts += [comprehension.key, comprehension.value]
+        else:
+            parts.append(comprehension.elt)
         inner: cst.CompFor | None = comprehension.for_in
         while inner is not None:
             parts += list(inner.ifs)

@@ -548,7 +548,7 @@ REWRITES = [
     Rewrite(
         "append loop → list comprehension",
         FAMILY,
-        "ruff PERF401",
+        "ruff PERF401; refurb FURB138",
         transform(AppendLoop),
         r.COMPREHENSION_BUILT,
         ("seq:Assign>For", "call:append"),
@@ -656,7 +656,7 @@ REWRITES = [
     Rewrite(
         "generator in list()/set()/dict() → comprehension",
         FAMILY,
-        "flake8-comprehensions C400–C404, C411",
+        "flake8-comprehensions C400–C404, C411; refurb FURB137",
         transform(ComprehensionCall),
         r.COMPREHENSION_BUILT,
         ("call:list|call:set|call:dict", "GeneratorExp|ListComp"),
@@ -688,7 +688,7 @@ REWRITES = [
     Rewrite(
         "+= [x] → append",
         FAMILY,
-        "refurb FURB (list append)",
+        "PIE train: list concatenation in loops",
         transform(ListPlusAppend),
         r.APPENDED,
         ("List", "augop:Add|binop:Add"),

@@ -102,7 +102,7 @@ REWRITES = [
     Rewrite(
         "bounded lru_cache → functools.cache",
         FAMILY,
-        "Python docs: functools.lru_cache (maxsize=None)",
+        "refurb FURB134, extended to bounded caches",
         transform(UnboundedCache),
         r.UNBOUNDED_CACHE,
         ("name:lru_cache",),

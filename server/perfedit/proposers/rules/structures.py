@@ -697,12 +697,12 @@ REWRITES = [
         ("call:sort", "call:append"),
     ),
     Rewrite(
-        "dict.keys() → dict", FAMILY, "ruff SIM118", transform(KeysView), r.NO_VIEW, ("call:keys",)
+        "dict.keys() → dict", FAMILY, "ruff SIM118; refurb FURB130", transform(KeysView), r.NO_VIEW, ("call:keys",)
     ),
     Rewrite(
         "half of dict.items() → keys/values",
         FAMILY,
-        "ruff PERF102",
+        "ruff PERF102; refurb FURB135",
         transform(ItemsHalf),
         r.NO_VIEW,
         ("call:items",),
