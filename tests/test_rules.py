@@ -151,3 +151,9 @@ def test_a_rewrite_that_changes_behaviour_is_a_rejected_candidate(tmp_path: Path
     )
     verdicts = _verdicts(Request(path, path.read_text(), function="found"))
     assert verdicts == {"rule: invariant membership in loop → set": "rejected"}
+
+
+def test_no_set_is_hoisted_for_a_set_a_dict_or_a_string():
+    for value in ("set(ys)", "{1: 2}", "'abc'", "collections.Counter(ys)"):
+        code = f"def f(xs, ys):\n    zs = {value}\n    return [x for x in xs if x in zs]\n"
+        assert RULES["invariant membership in loop → set"](code, "function") is None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import functools
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -84,7 +85,9 @@ def features(code: str) -> frozenset[str] | None:
     ``"loop:modcall"`` for a call of an imported module's function there, ``"recursive"`` /
     ``"recursive-nested"`` for a top-level / nested function that calls itself."""
     try:
-        tree = ast.parse(code)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SyntaxWarning)  # ``1if x else 2`` and the like
+            tree = ast.parse(code)
     except (SyntaxError, ValueError):
         return None
     found: set[str] = set()

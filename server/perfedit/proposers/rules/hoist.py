@@ -113,7 +113,7 @@ def repeated_parts(statement: cst.CSTNode) -> list[cst.CSTNode]:
         if isinstance(comprehension, cst.DictComp):
             parts += [comprehension.key, comprehension.value]
         else:
-            parts.append(comprehension.elt)
+            parts.append(comprehension.elt)  # type: ignore[attr-defined]
         inner: cst.CompFor | None = comprehension.for_in
         while inner is not None:
             parts += list(inner.ifs)

@@ -22,6 +22,7 @@ from perfedit.proposers.rules.base import (
     call,
     code_of,
     names_in,
+    nodes_of,
     only,
     parse,
     pure,
@@ -224,11 +225,30 @@ class InvariantMembership(Hoister):
     characters: validation tells)."""
 
     kinds = (cst.ComparisonTarget,)
+    _HASHED = (
+        m.Set()
+        | m.SetComp()
+        | m.Dict()
+        | m.DictComp()
+        | m.SimpleString()
+        | m.Call(func=m.Name("set") | m.Name("frozenset") | m.Name("dict"))
+        | m.Call(func=m.Name("Counter") | m.Name("defaultdict") | m.Attribute())
+    )
+
+    def visit_Module(self, node: cst.Module) -> None:
+        super().visit_Module(node)
+        self._hashed = {  # a set, a dict or a string already, or a call's unknown result
+            target.target.value
+            for assign in nodes_of(node, cst.Assign)
+            if m.matches(assign.value, self._HASHED)
+            for target in assign.targets
+            if isinstance(target.target, cst.Name)
+        }
 
     def _found(self, node: cst.CSTNode) -> tuple[str, str] | None:
         if m.matches(node, m.ComparisonTarget(operator=m.In() | m.NotIn(), comparator=m.Name())):
             name = node.comparator.value  # type: ignore[attr-defined]
-            return name, f"{name}_set"
+            return None if name in self._hashed else (name, f"{name}_set")
         return None
 
     def _replace(self, node: cst.CSTNode, hoisted: str) -> cst.CSTNode:
@@ -697,7 +717,12 @@ REWRITES = [
         ("call:sort", "call:append"),
     ),
     Rewrite(
-        "dict.keys() → dict", FAMILY, "ruff SIM118; refurb FURB130", transform(KeysView), r.NO_VIEW, ("call:keys",)
+        "dict.keys() → dict",
+        FAMILY,
+        "ruff SIM118; refurb FURB130",
+        transform(KeysView),
+        r.NO_VIEW,
+        ("call:keys",),
     ),
     Rewrite(
         "half of dict.items() → keys/values",
