@@ -5,7 +5,7 @@ The targets: the first ``--enamel`` ENAMEL dev problems (HumanEval's canonical s
 entry point as the target, as bench/enamel_tasks.py builds them), the ``--pie`` PIE val
 programs that bench/ablation.py uses (bench/pie_val.py's selection), and with ``--train`` every
 slow program of PIE's train split (where "PIE train: n of 612" in docs/rules.md comes from).
-Times are CPU seconds of :func:`perfedit.proposers.rules.propose_rules` per target (the combined
+Times are CPU seconds of :func:`perfedit.candidates.rules.propose_rules` per target (the combined
 candidate included), median and maximum, with the load average beside them.
 
     python bench/rule_counts.py --data ../shared/data [--enamel 40] [--pie 19] [--train]
@@ -23,10 +23,10 @@ from pathlib import Path
 
 import enamel_tasks
 import pie_val
+from perfedit.candidates import Feedback
+from perfedit.candidates.rules import CATALOGUE, propose_rules
 from perfedit.errors import PerfeditError
 from perfedit.progress import never_cancelled, no_progress
-from perfedit.proposers import Feedback
-from perfedit.proposers.rules import CATALOGUE, propose_rules
 from perfedit.targets import Target, find
 
 

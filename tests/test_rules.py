@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from perfedit.candidates import Feedback
+from perfedit.candidates.rules import CATALOGUE, MAX_SINGLE_CANDIDATES, RULES, propose_rules
 from perfedit.config import Settings
 from perfedit.errors import NoFasterVersion
-from perfedit.pipeline import Request, suggest
+from perfedit.job.pipeline import Request, suggest
 from perfedit.progress import never_cancelled, no_progress
-from perfedit.proposers import Feedback
-from perfedit.proposers.rules import CATALOGUE, MAX_SINGLE_CANDIDATES, RULES, propose_rules
 from perfedit.targets import find
 from rule_cases import CASES
 
