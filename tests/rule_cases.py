@@ -246,6 +246,12 @@ CASES: dict[str, Case] = {
         [([2, 3, 4],), ([],)],
         _f("p = 2\nfor x in xs:\n    p *= x\nreturn p"),
     ),
+    "multi-accumulator loop → sum/math.prod": Case(
+        _f("s = 0\np = 1\nfor x in xs:\n    s += x\n    p *= x + 1\nreturn s, p"),
+        "s = sum(x for x in xs)\n    p = math.prod(x + 1 for x in xs)",
+        [([1, 2, 3],), ([],)],
+        _f("s = 0\np = 1\nfor x in xs:\n    s += x\n    p *= s\nreturn s, p"),
+    ),
     "sorted index → min/max": Case(
         _f("return sorted(xs)[0] + sorted(xs)[-1] + sorted(xs, reverse=True)[0]"),
         "min(xs) + max(xs) + max(xs)",

@@ -141,6 +141,74 @@ class ProductLoop(LoopFold):
         return call("math.prod", generator(value, loop, condition))
 
 
+class SplitAccumulators(BlockRewriter):
+    """``s = 0`` and ``p = 1`` + ``for x in xs: s += f(x); p *= g(x)`` (every statement of the
+    loop an accumulation into a name initialised just before it) → ``s = sum(f(x) for x in xs)``
+    and ``p = math.prod(g(x) for x in xs)``: each pass runs in C (``xs`` is iterated once per
+    accumulator, so it must be a name or a ``range``)."""
+
+    imports = ("math",)
+    _STARTS = {("+=", "0"): "sum", ("+=", "0.0"): "sum", ("*=", "1"): "math.prod"}
+
+    def _rewrite_body(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
+        out: list[cst.BaseStatement] = []
+        for statement in body:
+            split = self._split(out, statement) if isinstance(statement, cst.For) else None
+            if split is None:
+                out.append(statement)
+                continue
+            count, lines = split
+            out[len(out) - count :] = lines
+            self.changed = True
+        return out
+
+    def _split(
+        self, before: list[cst.BaseStatement], loop: cst.For
+    ) -> tuple[int, list[cst.BaseStatement]] | None:
+        if loop.orelse is not None or not isinstance(loop.body, cst.IndentedBlock):
+            return None
+        if not m.matches(loop.iter, m.Name() | m.Call(func=m.Name("range"))):
+            return None
+        steps: dict[str, tuple[str, cst.BaseExpression]] = {}
+        for line in loop.body.body:
+            step = (
+                line.body[0]
+                if isinstance(line, cst.SimpleStatementLine) and len(line.body) == 1
+                else None
+            )
+            if not m.matches(
+                step,
+                m.AugAssign(target=m.Name(), operator=m.AddAssign() | m.MultiplyAssign()),  # type: ignore[arg-type]
+            ):
+                return None
+            name = step.target.value  # type: ignore[union-attr]
+            operator = "+=" if isinstance(step.operator, cst.AddAssign) else "*="  # type: ignore[union-attr]
+            if name in steps:
+                return None
+            steps[name] = (operator, step.value)  # type: ignore[union-attr]
+        if len(steps) < 2 or set(steps) & set().union(*(names_in(v) for _, v in steps.values())):
+            return None
+        inits: dict[str, tuple[cst.SimpleStatementLine, str]] = {}
+        for line in reversed(before[-len(steps) :]):
+            init = m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Name())])])
+            if not m.matches(line, init):
+                break
+            assign = line.body[0]  # type: ignore[attr-defined]
+            inits[assign.targets[0].target.value] = (line, code_of(assign.value))  # type: ignore[assignment]
+        if set(inits) != set(steps) or names_in(loop.iter) & set(steps):
+            return None
+        lines: list[cst.BaseStatement] = []
+        for line, start in (inits[name] for name in inits):
+            name = line.body[0].targets[0].target.value  # type: ignore[attr-defined]
+            operator, value = steps[name]
+            function = self._STARTS.get((operator, start))
+            if function is None:
+                return None
+            folded = call(function, generator(value, loop))
+            lines.append(line.with_changes(body=[line.body[0].with_changes(value=folded)]))
+        return len(steps), list(reversed(lines))
+
+
 class CountLoop(LoopFold):
     """``n = 0`` + ``for x in xs: if x == v: n += 1`` → ``n = xs.count(v)``: the comparison loop
     runs in C (lists, tuples and strings)."""
@@ -1103,6 +1171,14 @@ REWRITES = [
         transform(CountLoop),
         r.LOOP_TO_BUILTIN,
         ("seq:Assign>For", "op:Eq", "augop:Add"),
+    ),
+    Rewrite(
+        "multi-accumulator loop → sum/math.prod",
+        FAMILY,
+        "Python docs: built-in sum, math.prod; ENAMEL (HumanEval/8)",
+        transform(SplitAccumulators),
+        r.LOOP_TO_BUILTIN,
+        ("seq:Assign>For", "augop:Add|augop:Mult"),
     ),
     Rewrite(
         "product loop → math.prod",
