@@ -148,6 +148,13 @@ LITERAL = (
     m.Integer() | m.Float() | m.SimpleString() | m.Name("None") | m.Name("True") | m.Name("False")
 )
 EMPTY_LIST = m.Assign(targets=[m.AssignTarget(m.Name())], value=m.List(elements=[]))
+#: The clause ``for name in range(n)`` of a comprehension, alone.
+RANGE_CLAUSE = m.CompFor(
+    target=m.Name(),
+    iter=m.Call(func=m.Name("range"), args=[m.Arg(keyword=None, star="")]),
+    ifs=[],
+    inner_for_in=None,
+)
 NO_SPACE = cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace(""))
 
 
@@ -290,34 +297,50 @@ def guarded(
     return statement, None
 
 
-class LoopFold(BlockRewriter):
-    """Base of rules that fold ``name = init`` followed by a ``for`` loop into one expression."""
+class PairRewriter(BlockRewriter):
+    """Base of rules that rewrite two consecutive statements of a block together
+    (:meth:`_merge`), scanning left to right, a merged result taking part in the next pair."""
 
-    def _fold(self, init: cst.Assign, loop: cst.For) -> cst.BaseExpression | None:
+    def _merge(
+        self, first: cst.BaseStatement, second: cst.BaseStatement
+    ) -> list[cst.BaseStatement] | None:
+        """The statements that replace ``first`` and ``second``, or None to keep both."""
         raise NotImplementedError
 
     def _rewrite_body(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
         out: list[cst.BaseStatement] = []
         for statement in body:
-            previous = out[-1] if out else None
-            if (
-                isinstance(statement, cst.For)
-                and statement.orelse is None
-                and statement.asynchronous is None
-                and previous is not None
-                and m.matches(
-                    previous,
-                    m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Name())])]),
-                )
-            ):
-                init = previous.body[0]  # type: ignore[attr-defined]
-                folded = self._fold(init, statement)
-                if folded is not None:
-                    out[-1] = previous.with_changes(body=[init.with_changes(value=folded)])
-                    self.changed = True
-                    continue
-            out.append(statement)
+            merged = self._merge(out[-1], statement) if out else None
+            if merged is None:
+                out.append(statement)
+            else:
+                out[-1:] = merged
+                self.changed = True
         return out
+
+
+class LoopFold(PairRewriter):
+    """Base of rules that fold ``name = init`` followed by a ``for`` loop into one expression."""
+
+    def _fold(self, init: cst.Assign, loop: cst.For) -> cst.BaseExpression | None:
+        raise NotImplementedError
+
+    def _merge(
+        self, first: cst.BaseStatement, second: cst.BaseStatement
+    ) -> list[cst.BaseStatement] | None:
+        start = m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Name())])])
+        if not (
+            isinstance(second, cst.For)
+            and second.orelse is None
+            and second.asynchronous is None
+            and m.matches(first, start)
+        ):
+            return None
+        init = first.body[0]  # type: ignore[attr-defined]
+        folded = self._fold(init, second)
+        if folded is None:
+            return None
+        return [first.with_changes(body=[init.with_changes(value=folded)])]
 
 
 def add_imports(module: cst.Module, names: tuple[str, ...]) -> cst.Module:

@@ -11,6 +11,7 @@ from perfedit.candidates.rules.base import (
     LITERAL,
     BlockRewriter,
     LoopFold,
+    PairRewriter,
     Rewrite,
     Rewriter,
     call,
@@ -177,8 +178,8 @@ class SplitAccumulators(BlockRewriter):
                 else None
             )
             if not m.matches(
-                step,
-                m.AugAssign(target=m.Name(), operator=m.AddAssign() | m.MultiplyAssign()),  # type: ignore[arg-type]
+                step,  # type: ignore[arg-type]
+                m.AugAssign(target=m.Name(), operator=m.AddAssign() | m.MultiplyAssign()),
             ):
                 return None
             name = step.target.value  # type: ignore[union-attr]
@@ -316,7 +317,7 @@ class MinMaxLoop(LoopFold):
         return None
 
 
-class _ReturnLoop(BlockRewriter):
+class _ReturnLoop(PairRewriter):
     """Base of ``for x in xs: if cond: return A`` followed by ``return B`` (A, B the literals
     ``True``/``False``) → one ``return``."""
 
@@ -325,37 +326,22 @@ class _ReturnLoop(BlockRewriter):
     ) -> cst.BaseExpression | None:
         raise NotImplementedError
 
-    def _rewrite_body(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
-        out: list[cst.BaseStatement] = []
-        for statement in body:
-            previous = out[-1] if out else None
-            if (
-                isinstance(previous, cst.For)
-                and previous.orelse is None
-                and m.matches(
-                    statement,
-                    m.SimpleStatementLine(body=[m.Return(m.Name("True") | m.Name("False"))]),
-                )
-            ):
-                inner = only(previous)
-                after = statement.body[0].value.value  # type: ignore[attr-defined]
-                hit = "True" if after == "False" else "False"
-                pattern = m.If(
-                    orelse=None,
-                    body=m.IndentedBlock(
-                        body=[m.SimpleStatementLine(body=[m.Return(m.Name(hit))])]
-                    ),
-                )
-                if m.matches(inner, pattern):  # type: ignore[arg-type]
-                    value = self._returned(previous, inner.test, hit == "True")  # type: ignore[union-attr]
-                    if value is not None:
-                        out[-1] = statement.with_changes(
-                            body=[cst.Return(value)], leading_lines=previous.leading_lines
-                        )
-                        self.changed = True
-                        continue
-            out.append(statement)
-        return out
+    def _merge(
+        self, first: cst.BaseStatement, second: cst.BaseStatement
+    ) -> list[cst.BaseStatement] | None:
+        final = m.SimpleStatementLine(body=[m.Return(m.Name("True") | m.Name("False"))])
+        if not (isinstance(first, cst.For) and first.orelse is None and m.matches(second, final)):
+            return None
+        after = second.body[0].value.value  # type: ignore[attr-defined]
+        hit = "True" if after == "False" else "False"
+        early = m.SimpleStatementLine(body=[m.Return(m.Name(hit))])
+        inner = only(first)
+        if not m.matches(inner, m.If(orelse=None, body=m.IndentedBlock(body=[early]))):  # type: ignore[arg-type]
+            return None
+        value = self._returned(first, inner.test, hit == "True")  # type: ignore[union-attr]
+        if value is None:
+            return None
+        return [second.with_changes(body=[cst.Return(value)], leading_lines=first.leading_lines)]
 
 
 class ReturnAny(_ReturnLoop):
@@ -368,6 +354,24 @@ class ReturnAny(_ReturnLoop):
         return call("any" if hit else "all", generator(_negated(test, not hit), loop))
 
 
+def _membership(
+    test: cst.BaseExpression, item: str, items: cst.BaseExpression
+) -> cst.Comparison | None:
+    """``v in items`` for a ``test`` that is ``item == v`` or ``v == item``, ``v`` pure and free
+    of ``item``."""
+    if not m.matches(test, m.Comparison(comparisons=[m.ComparisonTarget(operator=m.Equal())])):
+        return None
+    left, right = test.left, test.comparisons[0].comparator  # type: ignore[attr-defined]
+    other = (
+        right if m.matches(left, m.Name(item)) else left if m.matches(right, m.Name(item)) else None
+    )
+    if other is None or not pure(other) or item in names_in(other):
+        return None
+    return cst.Comparison(
+        left=other, comparisons=[cst.ComparisonTarget(operator=cst.In(), comparator=items)]
+    )
+
+
 class SearchLoop(_ReturnLoop):
     """``for x in xs: if x == v: return True`` + ``return False`` → ``return v in xs``: the search
     runs in C."""
@@ -377,23 +381,7 @@ class SearchLoop(_ReturnLoop):
     ) -> cst.BaseExpression | None:
         if not hit or not m.matches(loop.target, m.Name()):
             return None
-        item = loop.target.value  # type: ignore[attr-defined]
-        equal = m.Comparison(comparisons=[m.ComparisonTarget(operator=m.Equal())])
-        if not m.matches(test, equal):
-            return None
-        left, right = test.left, test.comparisons[0].comparator  # type: ignore[attr-defined]
-        other = (
-            right
-            if m.matches(left, m.Name(item))
-            else left
-            if m.matches(right, m.Name(item))
-            else None
-        )
-        if other is None or not pure(other) or item in names_in(other):
-            return None
-        return cst.Comparison(
-            left=other, comparisons=[cst.ComparisonTarget(operator=cst.In(), comparator=loop.iter)]
-        )
+        return _membership(test, loop.target.value, loop.iter)  # type: ignore[attr-defined]
 
 
 class PowMod(Rewriter):
@@ -490,20 +478,14 @@ class EuclidGcd(Rewriter):
         return self._done(cst.parse_statement(f"{a}, {b} = math.gcd({a}, {b}), 0"))
 
 
-class DivMod(BlockRewriter):
+class DivMod(PairRewriter):
     """``q = a // b`` followed by ``r = a % b`` → ``q, r = divmod(a, b)``: one division."""
 
-    def _rewrite_body(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
-        out: list[cst.BaseStatement] = []
-        for statement in body:
-            previous = out[-1] if out else None
-            pair = self._pair(previous, statement) if previous is not None else None
-            if pair is not None:
-                out[-1] = previous.with_changes(body=[pair])  # type: ignore[union-attr]
-                self.changed = True
-                continue
-            out.append(statement)
-        return out
+    def _merge(
+        self, first: cst.BaseStatement, second: cst.BaseStatement
+    ) -> list[cst.BaseStatement] | None:
+        pair = self._pair(first, second)
+        return None if pair is None else [first.with_changes(body=[pair])]
 
     @staticmethod
     def _pair(first: cst.BaseStatement, second: cst.BaseStatement) -> cst.Assign | None:
@@ -749,26 +731,8 @@ class AnyEqual(Rewriter):
         ):
             return updated
         gen = updated.args[0].value
-        item = gen.for_in.target.value  # type: ignore[attr-defined]
-        test = gen.elt  # type: ignore[attr-defined]
-        if not m.matches(test, m.Comparison(comparisons=[m.ComparisonTarget(operator=m.Equal())])):
-            return updated
-        left, right = test.left, test.comparisons[0].comparator
-        other = (
-            right
-            if m.matches(left, m.Name(item))
-            else left
-            if m.matches(right, m.Name(item))
-            else None
-        )
-        if other is None or not pure(other) or item in names_in(other):
-            return updated
-        return self._done(
-            cst.Comparison(
-                left=other,
-                comparisons=[cst.ComparisonTarget(operator=cst.In(), comparator=gen.for_in.iter)],  # type: ignore[attr-defined]
-            )
-        )
+        found = _membership(gen.elt, gen.for_in.target.value, gen.for_in.iter)  # type: ignore[attr-defined]
+        return updated if found is None else self._done(found)
 
 
 class ShortCircuit(Rewriter):

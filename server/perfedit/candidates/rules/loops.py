@@ -10,8 +10,9 @@ import libcst.matchers as m
 from perfedit.candidates.rules import reasons as r
 from perfedit.candidates.rules.base import (
     LITERAL,
-    BlockRewriter,
+    RANGE_CLAUSE,
     LoopFold,
+    PairRewriter,
     Rewrite,
     Rewriter,
     assigned_in,
@@ -20,6 +21,7 @@ from perfedit.candidates.rules.base import (
     guarded,
     keyword,
     names_in,
+    nodes_of,
     only,
     transform,
 )
@@ -59,9 +61,11 @@ def _element_reads(loop: cst.For, sequence: str, index: str) -> int | None:
     return len(m.findall(loop.body, element))
 
 
-class RangeLen(Rewriter):
-    """``for i in range(len(xs)): ... xs[i] ...`` where ``i`` is used only as ``xs[i]`` →
-    ``for xs_item in xs: ... xs_item ...``: no index arithmetic or subscripting."""
+class _IndexLoop(Rewriter):
+    """Base: ``for i in range(len(xs))`` whose body only reads ``xs[i]`` (never writes ``xs``);
+    ``direct``: ``i`` is used only as ``xs[i]`` (else it is used otherwise too)."""
+
+    direct = True
 
     def leave_For(self, original: cst.For, updated: cst.For) -> cst.For:
         found = _index_loop(updated)
@@ -70,42 +74,32 @@ class RangeLen(Rewriter):
         index, sequence = found
         reads = _element_reads(updated, sequence, index)
         item = f"{sequence}_item"
-        if (
-            not reads
-            or reads != len(m.findall(updated.body, m.Name(index)))
-            or item in names_in(updated.body)
-        ):
+        only_reads = reads == len(m.findall(updated.body, m.Name(index)))
+        if not reads or only_reads != self.direct or item in names_in(updated.body):
             return updated
         body = m.replace(updated.body, _element(sequence, index), cst.Name(item))
-        return self._done(
-            updated.with_changes(target=cst.Name(item), iter=cst.Name(sequence), body=body)
-        )
-
-
-class RangeLenEnumerate(Rewriter):
-    """``for i in range(len(xs)): ... xs[i] ... i ...`` → ``for i, xs_item in enumerate(xs):``:
-    the element comes with the index instead of a subscript per use (pylint C0200)."""
-
-    def leave_For(self, original: cst.For, updated: cst.For) -> cst.For:
-        found = _index_loop(updated)
-        if found is None:
-            return updated
-        index, sequence = found
-        reads = _element_reads(updated, sequence, index)
-        item = f"{sequence}_item"
-        if (
-            not reads
-            or reads == len(m.findall(updated.body, m.Name(index)))
-            or item in names_in(updated.body)
-        ):
-            return updated
-        body = m.replace(updated.body, _element(sequence, index), cst.Name(item))
+        if self.direct:
+            return self._done(
+                updated.with_changes(target=cst.Name(item), iter=cst.Name(sequence), body=body)
+            )
         pair = cst.Tuple(
             elements=[cst.Element(cst.Name(index)), cst.Element(cst.Name(item))], lpar=[], rpar=[]
         )
         return self._done(
             updated.with_changes(target=pair, iter=call("enumerate", cst.Name(sequence)), body=body)
         )
+
+
+class RangeLen(_IndexLoop):
+    """``for i in range(len(xs)): ... xs[i] ...`` where ``i`` is used only as ``xs[i]`` →
+    ``for xs_item in xs: ... xs_item ...``: no index arithmetic or subscripting."""
+
+
+class RangeLenEnumerate(_IndexLoop):
+    """``for i in range(len(xs)): ... xs[i] ... i ...`` → ``for i, xs_item in enumerate(xs):``:
+    the element comes with the index instead of a subscript per use (pylint C0200)."""
+
+    direct = False
 
 
 class _MethodHoist(Hoister):
@@ -205,48 +199,44 @@ def _collected(loop: cst.For, grow: m.BaseMatcherNode) -> tuple[cst.CompFor, cst
     return comp, node  # type: ignore[return-value]
 
 
-class AppendLoop(LoopFold):
+class _GrowLoop(LoopFold):
+    """Base: ``name = <empty>`` + ``for x in xs: [if c:] name.<method>(e)`` (nested loops too)
+    → ``name = <comprehension of e>``."""
+
+    method = "append"
+    empty: m.BaseMatcherNode = m.List(elements=[])
+    comprehension: type[cst.ListComp | cst.SetComp] = cst.ListComp
+
+    def _fold(self, init: cst.Assign, loop: cst.For) -> cst.BaseExpression | None:
+        name = init.targets[0].target.value  # type: ignore[attr-defined]
+        grow = m.Expr(
+            m.Call(
+                func=m.Attribute(value=m.Name(name), attr=m.Name(self.method)),
+                args=[m.Arg(keyword=None, star="")],
+            )
+        )
+        found = _collected(loop, grow)
+        if not m.matches(init.value, self.empty) or found is None:
+            return None
+        comp, statement = found
+        element = statement.value.args[0].value  # type: ignore[attr-defined]
+        if name in names_in(comp) or name in names_in(element):
+            return None
+        return self.comprehension(elt=element, for_in=comp)
+
+
+class AppendLoop(_GrowLoop):
     """``out = []`` + ``for x in xs: [if c:] out.append(e)`` (nested loops too) →
     ``out = [e for x in xs if c]``: the comprehension's specialised bytecode instead of a method
     call per item (ruff PERF401)."""
 
-    def _fold(self, init: cst.Assign, loop: cst.For) -> cst.BaseExpression | None:
-        name = init.targets[0].target.value  # type: ignore[attr-defined]
-        append = m.Expr(
-            m.Call(
-                func=m.Attribute(value=m.Name(name), attr=m.Name("append")),
-                args=[m.Arg(keyword=None, star="")],
-            )
-        )
-        found = _collected(loop, append)
-        if not m.matches(init.value, m.List(elements=[])) or found is None:
-            return None
-        comp, statement = found
-        element = statement.value.args[0].value  # type: ignore[attr-defined]
-        if name in names_in(comp) or name in names_in(element):
-            return None
-        return cst.ListComp(elt=element, for_in=comp)
 
-
-class AddLoop(LoopFold):
+class AddLoop(_GrowLoop):
     """``s = set()`` + ``for x in xs: [if c:] s.add(e)`` → ``s = {e for x in xs if c}``."""
 
-    def _fold(self, init: cst.Assign, loop: cst.For) -> cst.BaseExpression | None:
-        name = init.targets[0].target.value  # type: ignore[attr-defined]
-        add = m.Expr(
-            m.Call(
-                func=m.Attribute(value=m.Name(name), attr=m.Name("add")),
-                args=[m.Arg(keyword=None, star="")],
-            )
-        )
-        found = _collected(loop, add)
-        if not m.matches(init.value, m.Call(func=m.Name("set"), args=[])) or found is None:
-            return None
-        comp, statement = found
-        element = statement.value.args[0].value  # type: ignore[attr-defined]
-        if name in names_in(comp) or name in names_in(element):
-            return None
-        return cst.SetComp(elt=element, for_in=comp)
+    method = "add"
+    empty = m.Call(func=m.Name("set"), args=[])
+    comprehension = cst.SetComp
 
 
 class DictLoop(LoopFold):
@@ -350,7 +340,7 @@ class ComprehensionCall(Rewriter):
         return updated
 
 
-class WhileCounter(BlockRewriter):
+class WhileCounter(PairRewriter):
     """``i = a`` + ``while i < b: ...; i += 1`` (``i`` changed nowhere else, no ``continue``,
     ``i`` unused after the loop) → ``for i in range(a, b):``: the counting runs in C."""
 
@@ -359,20 +349,14 @@ class WhileCounter(BlockRewriter):
         self._uses: dict[str, int] = {}
 
     def visit_Module(self, node: cst.Module) -> None:
-        for name in m.findall(node, m.Name()):
-            self._uses[name.value] = self._uses.get(name.value, 0) + 1  # type: ignore[attr-defined]
+        for name in nodes_of(node, cst.Name):
+            self._uses[name.value] = self._uses.get(name.value, 0) + 1
 
-    def _rewrite_body(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
-        out: list[cst.BaseStatement] = []
-        for statement in body:
-            previous = out[-1] if out else None
-            loop = self._loop(previous, statement) if previous is not None else None
-            if loop is not None:
-                out.append(loop)
-                self.changed = True
-            else:
-                out.append(statement)
-        return out
+    def _merge(
+        self, first: cst.BaseStatement, second: cst.BaseStatement
+    ) -> list[cst.BaseStatement] | None:
+        loop = self._loop(first, second)
+        return None if loop is None else [first, loop]
 
     def _loop(self, init: cst.BaseStatement, loop: cst.BaseStatement) -> cst.For | None:
         start = m.SimpleStatementLine(body=[m.Assign(targets=[m.AssignTarget(m.Name())])])
@@ -489,13 +473,7 @@ class ConstantList(Rewriter):
     """``[0 for _ in range(n)]`` (an immutable literal) → ``[0] * n``: one C-level fill."""
 
     def leave_ListComp(self, original: cst.ListComp, updated: cst.ListComp) -> cst.BaseExpression:
-        loop = m.CompFor(
-            target=m.Name(),
-            iter=m.Call(func=m.Name("range"), args=[m.Arg(keyword=None, star="")]),
-            ifs=[],
-            inner_for_in=None,
-        )
-        if not (m.matches(updated.for_in, loop) and m.matches(updated.elt, LITERAL)):
+        if not (m.matches(updated.for_in, RANGE_CLAUSE) and m.matches(updated.elt, LITERAL)):
             return updated
         count = updated.for_in.iter.args[0].value  # type: ignore[attr-defined]
         if not m.matches(count, m.Name() | m.Integer() | m.Call()):

@@ -12,6 +12,7 @@ import libcst.matchers as m
 
 from perfedit.candidates.rules import reasons as r
 from perfedit.candidates.rules.base import (
+    RANGE_CLAUSE,
     Rewrite,
     Rewriter,
     add_imports,
@@ -86,13 +87,7 @@ class LineReads(Rewriter):
     imports = ("itertools", "sys")
 
     def leave_ListComp(self, original: cst.ListComp, updated: cst.ListComp) -> cst.BaseExpression:
-        loop = m.CompFor(
-            target=m.Name(),
-            iter=m.Call(func=m.Name("range"), args=[m.Arg(keyword=None, star="")]),
-            ifs=[],
-            inner_for_in=None,
-        )
-        if not m.matches(updated.for_in, loop) or "line" in names_in(updated):
+        if not m.matches(updated.for_in, RANGE_CLAUSE) or "line" in names_in(updated):
             return updated
         if updated.for_in.target.value in names_in(updated.elt):  # type: ignore[attr-defined]
             return updated

@@ -14,8 +14,8 @@ from perfedit.candidates.rules import reasons as r
 from perfedit.candidates.rules.base import (
     EMPTY_LIST,
     LITERAL,
-    BlockRewriter,
     LoopFold,
+    PairRewriter,
     Rewrite,
     Rewriter,
     assigned_in,
@@ -381,25 +381,19 @@ class CountingGet(Rewriter):
         )
 
 
-class SetDefault(BlockRewriter):
+class SetDefault(PairRewriter):
     """``if k not in d: d[k] = []`` followed by ``d[k].append(v)`` → ``d.setdefault(k, []).append(v)``
     (any method; ``[]``, ``set()`` or ``{}``); followed by ``d[k] += v`` with a number →
     ``d[k] = d.get(k, 0) + v``: one lookup instead of three."""
 
-    def _rewrite_body(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
-        out: list[cst.BaseStatement] = []
-        for statement in body:
-            previous = out[-1] if out else None
-            merged = self._merge(previous, statement) if previous is not None else None
-            if merged is not None:
-                out[-1] = merged
-                self.changed = True
-            else:
-                out.append(statement)
-        return out
+    def _merge(
+        self, first: cst.BaseStatement, second: cst.BaseStatement
+    ) -> list[cst.BaseStatement] | None:
+        merged = self._guarded(first, second)
+        return None if merged is None else [merged]
 
     @staticmethod
-    def _merge(guard: cst.BaseStatement, use: cst.BaseStatement) -> cst.BaseStatement | None:
+    def _guarded(guard: cst.BaseStatement, use: cst.BaseStatement) -> cst.BaseStatement | None:
         test = m.Comparison(
             comparisons=[m.ComparisonTarget(operator=m.NotIn(), comparator=m.Name())]
         )
@@ -583,40 +577,36 @@ class SortedSlice(Rewriter):
         return self._done(call(function, count, positional[0].value, *extra))
 
 
-class InsortAfterSort(BlockRewriter):
+class InsortAfterSort(PairRewriter):
     """``xs.append(v)`` followed by ``xs.sort()`` → ``bisect.insort(xs, v)``: O(log n) search and
     one shift instead of a sort per insertion (the same list when ``xs`` was sorted)."""
 
     imports = ("bisect",)
-
-    def _rewrite_body(self, body: list[cst.BaseStatement]) -> list[cst.BaseStatement]:
-        out: list[cst.BaseStatement] = []
-        append = m.SimpleStatementLine(
-            body=[
-                m.Expr(
-                    m.Call(
-                        func=m.Attribute(value=m.Name(), attr=m.Name("append")),
-                        args=[m.Arg(keyword=None)],
-                    )
+    _APPEND = m.SimpleStatementLine(
+        body=[
+            m.Expr(
+                m.Call(
+                    func=m.Attribute(value=m.Name(), attr=m.Name("append")),
+                    args=[m.Arg(keyword=None)],
                 )
-            ]
-        )
-        sort = m.SimpleStatementLine(
-            body=[m.Expr(m.Call(func=m.Attribute(value=m.Name(), attr=m.Name("sort")), args=[]))]
-        )
-        for statement in body:
-            previous = out[-1] if out else None
-            if previous is not None and m.matches(previous, append) and m.matches(statement, sort):
-                added = previous.body[0].value  # type: ignore[attr-defined]
-                name = added.func.value.value
-                if statement.body[0].value.func.value.value == name:  # type: ignore[attr-defined]
-                    out[-1] = cst.SimpleStatementLine(
-                        body=[cst.Expr(call("bisect.insort", cst.Name(name), added.args[0].value))]
-                    )
-                    self.changed = True
-                    continue
-            out.append(statement)
-        return out
+            )
+        ]
+    )
+    _SORT = m.SimpleStatementLine(
+        body=[m.Expr(m.Call(func=m.Attribute(value=m.Name(), attr=m.Name("sort")), args=[]))]
+    )
+
+    def _merge(
+        self, first: cst.BaseStatement, second: cst.BaseStatement
+    ) -> list[cst.BaseStatement] | None:
+        if not (m.matches(first, self._APPEND) and m.matches(second, self._SORT)):
+            return None
+        added = first.body[0].value  # type: ignore[attr-defined]
+        name = added.func.value.value
+        if second.body[0].value.func.value.value != name:  # type: ignore[attr-defined]
+            return None
+        insort = call("bisect.insort", cst.Name(name), added.args[0].value)
+        return [first.with_changes(body=[cst.Expr(insort)])]
 
 
 REWRITES = [
