@@ -45,9 +45,17 @@ def count_items(items):
     return len(items)
 """
 
+#: A faster version that behaves as the original on every input (unhashable items included).
 FASTER = '''def unique_in_order(items):
     """Return the distinct items of ``items`` in order → dict keys keep insertion order (é, 🚀)."""
-    return list(dict.fromkeys(items))
+    try:
+        return list(dict.fromkeys(items))
+    except TypeError:  # unhashable items: the original's way
+        result = []
+        for item in items:
+            if item not in result:
+                result.append(item)
+        return result
 '''
 
 JOB_TIMEOUT_S = 180
