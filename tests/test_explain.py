@@ -174,8 +174,8 @@ def test_cautions_lead_with_differences_then_thin_tests_notes_and_a_busy_machine
     )
     assert cautions(unsafe, Load(5.3, 2)) == [
         "Differs from the original on f([[]]) (…): raises TypeError.",
-        "Few tests cover it: differential testing on 103 inputs is the main evidence that it behaves "
-        "as the original; add tests to be sure.",
+        "Few tests cover it (2): differential testing on 103 inputs is the main evidence of its "
+        "behaviour; add tests to be sure.",
         "The candidate contains an expected output.",
         Load(5.3, 2).sentence(),
     ]

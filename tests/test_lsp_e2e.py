@@ -38,6 +38,7 @@ from perfedit.lsp import convert, jobs
 from perfedit.lsp.state import EditorOptions
 from perfedit.progress import Phase
 from perfedit.targets import find
+from test_differential import FAITHFUL
 
 UNTESTED = """
 
@@ -45,18 +46,13 @@ def count_items(items):
     return len(items)
 """
 
-#: A faster version that behaves as the original on every input (unhashable items included).
-FASTER = '''def unique_in_order(items):
-    """Return the distinct items of ``items`` in order → dict keys keep insertion order (é, 🚀)."""
-    try:
-        return list(dict.fromkeys(items))
-    except TypeError:  # unhashable items: the original's way
-        result = []
-        for item in items:
-            if item not in result:
-                result.append(item)
-        return result
-'''
+#: A faster version that behaves as the original on every input (unhashable items included),
+#: with a docstring of non-ASCII characters, one of them astral.
+FASTER = FAITHFUL.replace(
+    "def unique_in_order(items):\n",
+    'def unique_in_order(items):\n    """Return the distinct items of ``items`` in order → dict keys '
+    'keep insertion order (é, 🚀)."""\n',
+)
 
 JOB_TIMEOUT_S = 180
 

@@ -4,6 +4,8 @@ the settings they give the server. The drivers beside this file run inside the r
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,14 @@ def require_test_model() -> None:
         modelstore.resolve("smollm2-135m")
     except ModelMissing as exc:
         pytest.skip(str(exc))
+
+
+def assert_tests_pass(workspace: Path) -> None:
+    """The workspace's own tests still pass (after the editor applied and saved an edit)."""
+    tests = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+    )
+    assert tests.returncode == 0, tests.stdout

@@ -150,8 +150,8 @@ def cautions(verdict: Verdict, load: Load | None = None) -> list[str]:
     check = verdict.differential
     thin = (
         [
-            f"Few tests cover it: differential testing on {plural(check.inputs, 'input')} is the main evidence "
-            "that it behaves as the original; add tests to be sure."
+            f"Few tests cover it ({verdict.tests_total}): differential testing on {plural(check.inputs, 'input')} "
+            "is the main evidence of its behaviour; add tests to be sure."
         ]
         if check and check.thin and verdict.tests_total
         else []

@@ -190,7 +190,8 @@ def hover_markdown(s: Suggestion, applied: bool, report_uri: str | None) -> str:
     cautions = s.cautions
     if cautions:
         parts.append("\n".join(f"- ⚠ {caution}" for caution in cautions[:2]))
-    more = f" ({len(cautions) - 2} more notes)" if len(cautions) > 2 else ""
+    hidden = len(cautions) - 2
+    more = f" ({hidden} more {'note' if hidden == 1 else 'notes'})" if hidden > 0 else ""
     if report_uri:
         parts.append(
             f"[Full report]({report_uri}){more}: timing statistics, memory, tests and the diff."
