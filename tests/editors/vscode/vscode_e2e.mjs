@@ -137,14 +137,24 @@ async function runCommand(title) {
 
 const editor = page.locator(".editor-instance .monaco-editor").first();
 
-/** Opens `file` and puts the cursor on `line`, until the light bulb shows. */
-async function cursorIn(file, line) {
-  await page.keyboard.press("Control+P");
-  await page.locator(".quick-input-widget input").fill(file);
-  await page.locator(".quick-input-list .monaco-list-row", { hasText: file }).first().waitFor();
-  await page.keyboard.press("Enter");
+/** Makes `file` the active editor: its tab if it has one, else Quick Open. */
+async function activate(file) {
+  const tab = page.locator(".tabs-container .tab", { hasText: file });
+  if ((await tab.count()) > 0) {
+    await tab.first().click();
+  } else {
+    await page.keyboard.press("Control+P");
+    await page.locator(".quick-input-widget input").fill(file);
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: file }).first().waitFor();
+    await page.keyboard.press("Enter");
+  }
   await page.locator(".tab.active", { hasText: file }).waitFor();
   await editor.locator(".view-lines", { hasText: "def " }).waitFor();
+}
+
+/** Opens `file` and puts the cursor on `line`, until the light bulb shows. */
+async function cursorIn(file, line) {
+  await activate(file);
   const bulb = page.locator(".lightBulbWidget");
   // VS Code now and then shows no light bulb for the first code-action answer after start; as a
   // user would, move to the line again (a new request) until the bulb shows, for at most 120 s
@@ -213,11 +223,21 @@ async function runJob(job) {
     if (answer === "Details") {
       await page.locator(".tab", { hasText: `Preview perfedit-${job.file.replace(".py", "")}-` }).waitFor();
       seen.details = true;
+      await page.waitForTimeout(3000); // the preview renders
       await shot(`${job.name}-details`);
     } else if (answer === "Show diff") {
       const apply = page.getByRole("button", { name: "Apply", exact: true });
       await apply.waitFor({ timeout: 60_000 });
+      const rows = page.locator(".bulk-edit-panel .monaco-list-row");
       seen.preview = (await page.locator(".bulk-edit-panel").first().innerText()).trim();
+      // The change annotation (label and description) is each change's hover in the preview.
+      seen.previewLabels = await rows.evaluateAll((elements) =>
+        elements.flatMap((e) => [e.getAttribute("aria-label"), ...[...e.querySelectorAll("[title]")].map((t) => t.getAttribute("title"))]).filter(Boolean),
+      );
+      await rows.last().locator(".monaco-icon-label, .label-name, span").first().hover();
+      const annotation = page.locator(".workbench-hover, .monaco-hover, .custom-hover", { hasText: "faster" });
+      await annotation.first().waitFor({ timeout: 10_000 }).catch(() => {});
+      seen.previewHover = (await annotation.allInnerTexts().catch(() => [])).map((t) => t.trim());
       await shot(`${job.name}-refactor-preview`);
       if (job.preview === "Apply") {
         // Edits under a needsConfirmation annotation come unchecked: tick the file, then Apply.
@@ -250,8 +270,9 @@ try {
   const last = config.jobs[config.jobs.length - 1];
 
   step("save");
-  await cursorIn(last.file, last.line);
+  await activate(last.file);
   await editor.locator(".view-lines", { hasText: "functools.cache" }).waitFor();
+  await editor.locator(".view-lines").click();
   await page.keyboard.press("Control+S");
   await page.locator(".tab.active.dirty").waitFor({ state: "detached" });
 
@@ -272,12 +293,14 @@ try {
   await hover.getByRole("link", { name: "Full report" }).click();
   await page.locator(".tab", { hasText: `Preview perfedit-${last.file.replace(".py", "")}-` }).waitFor();
   report.reportOpened = true;
+  await page.waitForTimeout(3000); // the preview renders
   await shot("full-report");
 
   step("show the last result");
   await runCommand("perfedit: Show Last Result");
   await page.locator(".tab", { hasText: "Preview last-result.md" }).waitFor();
   report.lastResultRendered = (await page.locator(".editor-instance .monaco-editor .view-lines", { hasText: "# perfedit" }).count()) === 0;
+  await page.waitForTimeout(3000); // the preview renders
   await shot("last-result");
   step("done");
 } catch (error) {
@@ -294,6 +317,6 @@ try {
   fs.writeFileSync(config.report, JSON.stringify(report, null, 2));
   await browser.close();
   server.kill();
-  fs.rmSync(home, { recursive: true, force: true });
+  fs.rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }); // code-server may still be writing
 }
 process.exit(report.errors.length === 0 ? 0 : 1);
