@@ -30,14 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from editors import (
-    HOVER_LINES,
-    JOB_TIMEOUT_S,
-    SERVER_OPTIONS,
-    assert_tests_pass,
-    editor_workspace,
-    require_test_model,
-)
+import editors
 from perfedit.config import Settings, editor_key
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,16 +65,16 @@ def line_of(path: Path, text: str) -> int:
 
 @pytest.mark.model
 def test_vscode_decides_with_the_facts_previews_and_hovers(tmp_path: Path):
-    require_test_model()
+    editors.require_test_model()
     if missing := missing_tools():
         pytest.skip("needs " + "; ".join(missing))
-    workspace = editor_workspace(tmp_path)
+    workspace = editors.editor_workspace(tmp_path)
     field_names = {
         editor_key(f.name): f.name for f in dataclasses.fields(Settings)
     }  # the editor's keys -> [tool.perfedit]'s
     project_only = {
         field_names[k]: v
-        for k, v in SERVER_OPTIONS.items()
+        for k, v in editors.SERVER_OPTIONS.items()
         if k not in EXTENSION_KEYS and k in field_names
     }
     with (workspace / "pyproject.toml").open("a", encoding="utf-8") as pyproject:
@@ -113,11 +106,11 @@ def test_vscode_decides_with_the_facts_previews_and_hovers(tmp_path: Path):
         "chromium": str(CHROMIUM),
         "settings": {
             "perfedit.python": sys.executable,
-            **{f"perfedit.{k}": SERVER_OPTIONS[k] for k in EXTENSION_KEYS},
+            **{f"perfedit.{k}": editors.SERVER_OPTIONS[k] for k in EXTENSION_KEYS},
         },
         "artifacts": str(ARTIFACTS),
         "report": str(report_path),
-        "timeoutS": JOB_TIMEOUT_S,
+        "timeoutS": editors.JOB_TIMEOUT_S,
     }
 
     finished = subprocess.run(
@@ -125,7 +118,7 @@ def test_vscode_decides_with_the_facts_previews_and_hovers(tmp_path: Path):
         cwd=DRIVER_DIR,
         capture_output=True,
         text=True,
-        timeout=2 * JOB_TIMEOUT_S + 300,
+        timeout=2 * editors.JOB_TIMEOUT_S + 300,
     )
 
     report = json.loads(report_path.read_text(encoding="utf-8"))
@@ -169,7 +162,9 @@ def test_vscode_decides_with_the_facts_previews_and_hovers(tmp_path: Path):
         for lens in report["codeLens"]
     )
     hover = [line for line in report["hover"].splitlines() if line.strip()]
-    assert hover[0].startswith("perfedit: faster fib applied: ") and len(hover) <= HOVER_LINES
+    assert (
+        hover[0].startswith("perfedit: faster fib applied: ") and len(hover) <= editors.HOVER_LINES
+    )
     assert "Why:" in report["hover"] and "Full report" in report["hover"]
     assert report["reportOpened"] is True and report["lastResultRendered"] is True
     shots = [p.name for p in sorted(ARTIFACTS.glob("[0-9]*.png"))]
@@ -186,4 +181,4 @@ def test_vscode_decides_with_the_facts_previews_and_hovers(tmp_path: Path):
         "last-result",
     ):
         assert any(name in shot for shot in shots), (name, shots)
-    assert_tests_pass(workspace)
+    editors.assert_tests_pass(workspace)
