@@ -233,7 +233,7 @@ class EditorSettings:
     )
     needs_confirmation: bool = setting(
         True,
-        "ask the editor to preview the edit before applying it (VS Code: the Refactor Preview)",
+        "ask before applying a suggestion (a message with Apply, Show diff, Details and Discard; Show diff is VS Code's Refactor Preview); off: a suggestion that behaves as the original wherever the checks saw is applied at once, one that behaves differently is still asked about",
     )
     profile_on: str = setting(
         "never",

@@ -44,6 +44,7 @@ from perfedit.formats.suites import TestSuite
 from perfedit.job.locate import Request, locate
 from perfedit.progress import CancelFn, Phase, ProgressFn, never_cancelled, no_progress
 from perfedit.targets import Candidate
+from perfedit.verify.machine import Load, current_load, heaviest
 from perfedit.verify.scaling import Scaling
 from perfedit.verify.selection import choose
 from perfedit.verify.validate import Baseline, Harness, Verdict, syntax_key, validate_candidates
@@ -53,7 +54,8 @@ from perfedit.verify.validate import Baseline, Harness, Verdict, syntax_key, val
 class Suggestion:
     """A validated faster version. ``edits``/``diff`` turn the original file into ``new_source``
     (minimised: ``changed_lines`` of the winner's ``changed_lines_before``); ``winner`` is the
-    minimised version's verdict; ``verdicts`` holds every candidate's verdict; times in seconds."""
+    minimised version's verdict; ``verdicts`` holds every candidate's verdict; ``load`` the
+    machine's heaviest load sampled while candidates were timed; times in seconds."""
 
     target: targets.Target
     suite: TestSuite
@@ -70,6 +72,23 @@ class Suggestion:
     timings_s: dict[str, float] = field(default_factory=dict)
     generated_tokens: int = 0  # over every candidate's reply
     stopped_early: str = ""  # why generation stopped before every candidate was made, or ""
+    load: Load | None = None
+
+    @property
+    def unsafe(self) -> bool:
+        """True when the winner behaves otherwise than the original on some input the checks
+        saw (:attr:`~perfedit.verify.validate.Verdict.differences`): never applied unreviewed."""
+        return bool(self.winner.differences)
+
+    @property
+    def headline(self) -> str:
+        """The decision's facts in a few words (:func:`perfedit.deliver.explain.headline`)."""
+        return explain.headline(self.winner, self.suite)
+
+    @property
+    def cautions(self) -> list[str]:
+        """What to know before applying it (:func:`perfedit.deliver.explain.cautions`)."""
+        return explain.cautions(self.winner, self.load)
 
     @property
     def distinct_correct(self) -> int:
@@ -507,6 +526,7 @@ def suggest(
                 verdicts, settings, deadline
             )  # spent while a reply was written
             generation_done = not stopped
+        timed_load = current_load()
         timings["validation_s"] = time.perf_counter() - started
         if generation_done and not any(c.usable for c in candidates):
             raise NoCodeGenerated(
@@ -529,6 +549,7 @@ def suggest(
         started = time.perf_counter()
         minimised = job.minimise(*chosen)
         timings["minimisation_s"] = time.perf_counter() - started
+        timed_load = heaviest(timed_load, current_load())
 
     # The reason is grounded in the minimised diff (and the job's profile's hottest line, when the
     # change rewrote it); the model's sentence stays only if it agrees.
@@ -536,9 +557,15 @@ def suggest(
     model_reason = ""
     if settings.explain and not deadline.spent:
         progress(Phase.EXPLAINING)
-        model_reason = ask.why_faster(model(), target.code, new_code)
+        model_reason = ask.why_faster(
+            model(),
+            target.code,
+            new_code,
+            on_step=lambda tokens, most: progress(Phase.EXPLAINING, tokens, most),
+            should_stop=cancel,
+        )
     hot = explain.hot_line_sentence(
-        target.code, new_code, job.target_hot_lines.result(), target.kind
+        target.code, new_code, job.target_hot_lines.result(), target.start_line + 1
     )
     reason = " ".join(
         part for part in (explain.grounded_reason(target.code, new_code, model_reason), hot) if part
@@ -560,10 +587,12 @@ def suggest(
             suite,
             minimised.changed_lines_after,
             minimised.changed_lines_before,
+            timed_load,
         ),
         reason=reason,
         verdicts=verdicts,
         timings_s=timings,
         generated_tokens=sum(c.tokens for c in candidates),
         stopped_early=stopped,
+        load=timed_load,
     )

@@ -138,7 +138,11 @@ class Verdict:
     rejected candidates. ``differential`` says on how many inputs the candidate was checked by
     differential testing (None: it was not). ``validation_s`` is the wall time its validation
     took (0 when it was settled unrun). ``notes``: what the tests could not tell for a candidate
-    that was not rejected (one "note: …" sentence each). Memory in bytes, times in seconds.
+    that was not rejected (one "note: …" sentence each). ``differences``: how the candidate
+    behaved otherwise than the original where the checks saw it without rejecting it (a
+    narrowing found by differential testing or a script's varied inputs, one sentence each, also
+    among the notes): a candidate with any is unsafe to apply unreviewed. Memory in bytes, times
+    in seconds.
     ``reason`` and ``detail`` may quote the candidate's output: each is capped at
     MAX_DETAIL_BYTES (4 KiB, UTF-8), the cut marked "… (N bytes cut) …", before it reaches the
     JSON, the editor's log or a refinement prompt.
@@ -157,6 +161,7 @@ class Verdict:
     differential: DifferentialCheck | None = None
     validation_s: float = 0.0
     notes: tuple[str, ...] = ()
+    differences: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reason", cap_text(self.reason, MAX_DETAIL_BYTES))
@@ -482,6 +487,7 @@ class Harness:
             per_test_s=_per_test(candidate_runs),
             differential=checked,
             notes=(f"note: {narrowing}.",) if narrowing else (),
+            differences=(narrowing,) if narrowing else (),
             detail=mismatch.detail if mismatch else "",
         )
 
