@@ -1,14 +1,14 @@
 """Inference backends behind one interface (:class:`~perfedit.llm.base.ChatModel`).
 
-* ``llama.cpp`` (the default): the GGUF file runs in-process through llama-cpp-python
-  (:mod:`perfedit.llm.llamacpp`);
+* ``llama.cpp`` (the default): the GGUF file runs in llama.cpp's server (xllamacpp) in a child
+  process, where a native crash cannot take perfedit with it (:mod:`perfedit.llm.llamacpp`);
 * ``transformers``: Hugging Face transformers on the bf16 copy, as training uses it
   (:mod:`perfedit.llm.hf`);
 * an OpenAI-compatible endpoint (Ollama, LM Studio, a llama.cpp server, vLLM) when the user names
   its URL (:mod:`perfedit.llm.endpoint`): the only backend through which code leaves the process.
 
 This module imports no backend until one is loaded, so the language server starts without torch
-or the llama.cpp binding.
+or the llama.cpp engine.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ def load(model: str, *, backend: str = "llama.cpp", endpoint: str | None = None)
     Raises:
         ConfigError: ``backend`` is not one of :data:`BACKENDS`.
         ModelMissing: the model's files are not on this machine (the message names the pull).
-        ModelError: the file is damaged, the binding is missing, or the endpoint does not answer.
+        ModelError: the file is damaged, the engine is missing or crashed, or the endpoint does
+            not answer.
     """
     if endpoint:
         from perfedit.llm.endpoint import EndpointModel
