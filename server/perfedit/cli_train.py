@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perfedit import config, executors, modelstore
+from perfedit import config, executors, extras, modelstore
 from perfedit.errors import InputError
 from perfedit.training import recipe as recipes
 
@@ -27,6 +27,7 @@ PIE_DATA = Path("../shared/data/pie")
 
 
 def _cmd_train(args: argparse.Namespace, console: Console) -> int:
+    extras.require("train", extras.TRAIN, "perfedit train")
     overrides = dict(recipes.parse_override(text) for text in args.set)
     recipe = recipes.load(Path(args.recipe) if args.recipe else None, overrides, args.method)
     out = Path(args.out)
@@ -54,6 +55,7 @@ def _cmd_train(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_export(args: argparse.Namespace, console: Console) -> int:
+    extras.require("train", ("torch", "gguf", "safetensors"), "perfedit train export")
     from perfedit.training.export import export_adapter
 
     written = export_adapter(Path(args.adapter), Path(args.out))

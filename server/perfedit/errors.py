@@ -10,7 +10,8 @@ Every error a user can meet says what happened and what to do next. The hierarch
     │   ├── OriginalFailsTests            the tests fail before any change
     │   ├── ProfilingFailed               the profiled test run could not finish
     │   ├── ConfigError                   an invalid [tool.perfedit] / LSP setting
-    │   └── ExecutorUnavailable           --executor ray without Ray installed, or no cluster there
+    │   ├── ExecutorUnavailable           --executor ray without Ray installed, or no cluster there
+    │   └── MissingExtra                  a command needs an extra that is not installed (train)
     ├── ModelError
     │   ├── ModelMissing (FileNotFoundError)   weights not on this machine
     │   └── ModelIntegrityError                a download failed its size / SHA-256 check
@@ -62,6 +63,11 @@ class ConfigError(InputError):
 class ExecutorUnavailable(InputError):
     """The chosen executor cannot run: Ray is not installed (``pip install 'perfedit[ray]'``)
     or the Ray cluster at the given address cannot be reached."""
+
+
+class MissingExtra(InputError):
+    """A command needs one of perfedit's optional parts (``pip install 'perfedit[train]'``),
+    which is not installed."""
 
 
 class ModelError(PerfeditError):

@@ -187,7 +187,13 @@ def gguf_path(source: ModelSource) -> Path:
 
 
 def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
-    """Dequantize a GGUF file into bf16 safetensors + tokenizer in ``out_dir`` (tens of seconds)."""
+    """Dequantize a GGUF file into bf16 safetensors + tokenizer in ``out_dir`` (tens of seconds).
+    Raises MissingExtra without the ``train`` extra (torch, transformers)."""
+    from perfedit import extras
+
+    extras.require(
+        "train", ("torch", "transformers", "gguf"), "the bf16 copy for transformers and training"
+    )
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as transformers_logging

@@ -43,6 +43,7 @@ def load(model: str, *, backend: str = "llama.cpp", endpoint: str | None = None)
 
     Raises:
         ConfigError: ``backend`` is not one of :data:`BACKENDS`.
+        MissingExtra: the transformers backend without the ``train`` extra installed.
         ModelMissing: the model's files are not on this machine (the message names the pull).
         ModelError: the file is damaged, the engine is missing or crashed, or the endpoint does
             not answer.
@@ -56,6 +57,7 @@ def load(model: str, *, backend: str = "llama.cpp", endpoint: str | None = None)
 
         return LlamaCppModel.load(model)
     if backend == "transformers":
+        require_train_extra()
         from perfedit.llm.hf import TransformersModel
 
         return TransformersModel.load(model)
@@ -69,8 +71,9 @@ def check(model: str, *, backend: str = "llama.cpp", endpoint: str | None = None
 
     Raises:
         ConfigError: ``backend`` is not one of :data:`BACKENDS`.
+        MissingExtra: the transformers backend without the ``train`` extra installed.
         ModelMissing: the model's GGUF file (or its adapter's) is not on this machine.
-        ModelIntegrityError: the GGUF file has the wrong size.
+        ModelIntegrityError: the GGUF file fails its size or SHA-256 check.
     """
     if endpoint:
         return
@@ -80,6 +83,15 @@ def check(model: str, *, backend: str = "llama.cpp", endpoint: str | None = None
         from perfedit.llm.llamacpp import model_files
 
         model_files(model)
+    else:
+        require_train_extra()
+
+
+def require_train_extra() -> None:
+    """Raises MissingExtra unless the transformers backend's packages are installed."""
+    from perfedit import extras
+
+    extras.require("train", ("torch", "transformers", "peft"), "--backend transformers")
 
 
 _loaded: dict[tuple[str, str, str | None], ChatModel] = {}
