@@ -26,12 +26,19 @@ def gguf(tmp_path: Path) -> Path:
     return path
 
 
-def fake(mode: str) -> list[str]:
-    return [sys.executable, str(FAKE), mode]
+@pytest.fixture
+def fake(monkeypatch):
+    """``fake(mode)`` makes the next engine started a fake one misbehaving as ``mode`` says."""
+
+    def use(mode: str) -> None:
+        monkeypatch.setattr(llamacpp, "ENGINE_COMMAND", [sys.executable, str(FAKE), mode])
+
+    return use
 
 
-def test_a_crash_while_generating_is_a_clear_error_and_the_next_request_restarts(gguf):
-    model = LlamaCppModel.load(str(gguf), command=fake("crash"))
+def test_a_crash_while_generating_is_a_clear_error_and_the_next_request_restarts(gguf, fake):
+    fake("crash")
+    model = LlamaCppModel.load(str(gguf))
     first = model.engine.process
     assert first is not None
     with pytest.raises(ModelError, match=r"crashed \(SIGSEGV\).*perfedit kept running"):
@@ -42,15 +49,17 @@ def test_a_crash_while_generating_is_a_clear_error_and_the_next_request_restarts
     assert model.engine.process is None or model.engine.process.pid != first.pid
 
 
-def test_a_crash_while_loading_says_so(gguf):
+def test_a_crash_while_loading_says_so(gguf, fake):
+    fake("crash-at-load")
     with pytest.raises(ModelError, match=r"while loading .*crashed \(SIGSEGV\)"):
-        LlamaCppModel.load(str(gguf), command=fake("crash-at-load"))
+        LlamaCppModel.load(str(gguf))
     assert gguf.read_bytes() == b"GGUF" + b"\x00" * 64  # the user's file is untouched
 
 
-def test_a_hung_engine_is_stopped_after_the_reply_timeout(gguf, monkeypatch):
+def test_a_hung_engine_is_stopped_after_the_reply_timeout(gguf, fake, monkeypatch):
     monkeypatch.setattr(llamacpp, "REPLY_TIMEOUT_S", 2.0)  # short, so that the test is quick
-    model = LlamaCppModel.load(str(gguf), command=fake("hang"))
+    fake("hang")
+    model = LlamaCppModel.load(str(gguf))
     hung = model.engine.process
     assert hung is not None
     with pytest.raises(ModelError, match="stopped answering: no token for 2 s"):
@@ -58,8 +67,9 @@ def test_a_hung_engine_is_stopped_after_the_reply_timeout(gguf, monkeypatch):
     assert hung.poll() is not None  # stopped, not left behind
 
 
-def test_an_engine_that_answers_nothing_is_a_clear_error(gguf):
-    model = LlamaCppModel.load(str(gguf), command=fake("empty"))
+def test_an_engine_that_answers_nothing_is_a_clear_error(gguf, fake):
+    fake("empty")
+    model = LlamaCppModel.load(str(gguf))
     with pytest.raises(ModelError, match="inference engine .* failed"):
         model.complete(MESSAGES, max_new_tokens=8)
 
@@ -68,3 +78,11 @@ def test_a_missing_engine_says_what_to_install(gguf, monkeypatch):
     monkeypatch.setitem(sys.modules, "xllamacpp", None)  # import xllamacpp now fails
     with pytest.raises(ModelError, match=r"xllamacpp\) is not installed.*--backend transformers"):
         LlamaCppModel.load(str(gguf))
+
+
+def test_doctor_reports_a_crashing_engine_instead_of_dying(gguf, fake):
+    from perfedit.llm import doctor
+
+    fake("crash")
+    line = doctor.trial(str(gguf))
+    assert line.startswith("failed: ") and "crashed (SIGSEGV)" in line

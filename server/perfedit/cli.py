@@ -400,6 +400,7 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_doctor(args: argparse.Namespace, console: Console) -> int:
+    from perfedit.llm import doctor
     from perfedit.pyperf_files import system_checks
     from perfedit.sandbox import isolation_report
 
@@ -407,6 +408,7 @@ def _cmd_doctor(args: argparse.Namespace, console: Console) -> int:
         **isolation_report(),
         "load average (1, 5, 15 min)": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "timing checks (pyperf system show)": system_checks(),
+        **doctor.report(),
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -543,7 +545,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser(
         "doctor",
-        help="show which sandbox isolation (network guard, limits) is active and pyperf's checks of this machine",
+        help="show the sandbox's isolation, pyperf's checks of this machine, the inference engine "
+        "(CPU features, a trial generation) and each model's SHA-256 check",
     )
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
     doctor.set_defaults(handler=_cmd_doctor)

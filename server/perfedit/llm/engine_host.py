@@ -71,8 +71,27 @@ def _watch_parent(parent: int) -> None:
     os._exit(0)
 
 
+def system_info() -> dict[str, str]:
+    """What the engine is and which CPU features its build uses: ``{"engine": "xllamacpp
+    VERSION", "build": compiler and target, "cpu": llama.cpp's system info line}``."""
+    from importlib.metadata import version
+
+    import xllamacpp as xlc
+
+    build = xlc.BUILD_INFO
+    return {
+        "engine": f"xllamacpp {version('xllamacpp')}",
+        "build": f"{build.get('compiler', '?')}, {build.get('build_target', '?')}",
+        "cpu": xlc.get_system_info().strip().removeprefix("CPU : ").strip(" |"),
+    }
+
+
 def main(argv: list[str]) -> int:
-    """Load the model, report the address (or the error) on stdout, serve until the parent goes."""
+    """Load the model, report the address (or the error) on stdout, serve until the parent goes;
+    with ``--info``, print :func:`system_info` as JSON instead."""
+    if argv == ["--info"]:
+        print(json.dumps(system_info()), flush=True)
+        return 0
     parent = os.getppid()
     settings = json.loads(argv[0])
     import xllamacpp as xlc

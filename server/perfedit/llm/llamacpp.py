@@ -52,6 +52,9 @@ REPLY_TIMEOUT_S = 120.0
 #: The lines of the engine's own log kept for error messages.
 LOG_LINES = 40
 
+#: The engine process's command line, before its JSON settings (tests put a fake engine here).
+ENGINE_COMMAND = [sys.executable, "-m", "perfedit.llm.engine_host"]
+
 #: What to do after the engine crashed, for the messages.
 CRASH_ADVICE = (
     "perfedit kept running and starts a fresh engine with the next request. If it happens "
@@ -100,13 +103,11 @@ def model_files(model: str) -> tuple[Path, Path | None]:
 
 
 class Engine:
-    """One engine process (:mod:`perfedit.llm.engine_host`) serving one model, started on
-    demand and started again after it died. ``command`` is the process's command line before
-    its JSON settings (tests replace it with a fake engine)."""
+    """One engine process (:mod:`perfedit.llm.engine_host`, started by :data:`ENGINE_COMMAND`)
+    serving one model, started on demand and started again after it died."""
 
-    def __init__(self, settings: dict[str, Any], command: list[str] | None = None) -> None:
+    def __init__(self, settings: dict[str, Any]) -> None:
         self.settings = settings
-        self.command = command or [sys.executable, "-m", "perfedit.llm.engine_host"]
         self.process: subprocess.Popen[str] | None = None
         self.address = ""
         self.log: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
@@ -125,7 +126,7 @@ class Engine:
         self.stop()
         self.log.clear()
         self.process = subprocess.Popen(
-            [*self.command, json.dumps(self.settings)],
+            [*ENGINE_COMMAND, json.dumps(self.settings)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -226,11 +227,9 @@ class LlamaCppModel(ChatModel):
         model: str = modelstore.DEFAULT_MODEL,
         *,
         n_threads: int | None = None,
-        command: list[str] | None = None,
     ) -> LlamaCppModel:
         """Start an engine with ``model`` (see :func:`model_files`) in a context of
-        :data:`CONTEXT_TOKENS` tokens; ``n_threads`` defaults to :func:`threads`; ``command``
-        replaces the engine's command line (see :class:`Engine`). Never downloads.
+        :data:`CONTEXT_TOKENS` tokens; ``n_threads`` defaults to :func:`threads`. Never downloads.
 
         Raises:
             ModelMissing, ModelIntegrityError: as :func:`model_files`.
@@ -238,8 +237,7 @@ class LlamaCppModel(ChatModel):
         """
         start = time.perf_counter()
         files = model_files(model)
-        if command is None:
-            _require_engine()
+        _require_engine()
         gguf, adapter = files
         settings = {
             "model": str(gguf),
@@ -249,7 +247,7 @@ class LlamaCppModel(ChatModel):
             "slots": 1,
             "speculative": None,
         }
-        loaded = cls(Engine(settings, command), name=model, files=files)
+        loaded = cls(Engine(settings), name=model, files=files)
         loaded._connect()
         loaded.load_seconds = time.perf_counter() - start
         return loaded
