@@ -180,3 +180,102 @@ def _alive(pid: int) -> bool:
             return stat.read().split(")")[-1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+@pytest.fixture
+def prompt_cache(tmp_path, monkeypatch):
+    """The prompt cache in a temporary folder (the models stay where they are); set before a
+    model is loaded, as its engine is told where the cache is."""
+    from perfedit.llm import llamacpp
+
+    monkeypatch.setattr(llamacpp, "prompt_cache_dir", lambda: tmp_path / "prompts")
+    return tmp_path / "prompts"
+
+
+def _counting_replies(monkeypatch) -> list[int]:
+    """The max_new_tokens of every reply asked of an engine from now on."""
+    asked: list[int] = []
+    real = EndpointModel.reply
+    monkeypatch.setattr(
+        EndpointModel,
+        "reply",
+        lambda self, m, draw: asked.append(draw.max_new_tokens) or real(self, m, draw),
+    )
+    return asked
+
+
+def _function_messages():
+    from perfedit.prompts import optimize_messages
+
+    return optimize_messages("def total(xs):\n    return sum(x for x in xs)\n", "function")
+
+
+def test_a_primed_prompt_is_kept_on_disk_and_a_new_engine_restores_it(prompt_cache, monkeypatch):
+    """Priming saves the engine's slot; a model loaded afresh (a new process's) primes by
+    restoring it, evaluating nothing, and its next reply is the same reply."""
+    from perfedit import ask
+
+    messages = _function_messages()
+    first = LlamaCppModel.load("smollm2-135m")
+    ask.prime(first, "function")
+    (kept,) = prompt_cache.iterdir()
+    assert kept.name.startswith("SmolLM2-135M-Instruct") and kept.stat().st_size > 100_000
+    expected = first.complete(messages, max_new_tokens=8)
+    first.engine.stop()
+
+    second = LlamaCppModel.load("smollm2-135m")
+    asked = _counting_replies(monkeypatch)
+    ask.prime(second, "function")
+    assert asked == []  # restored, not evaluated
+    assert second.complete(messages, max_new_tokens=8) == expected
+    # Another kind of target is another prompt: another file.
+    ask.prime(second, "script")
+    assert len(list(prompt_cache.iterdir())) == 2
+
+
+def test_a_damaged_prompt_file_is_evaluated_again_and_replaced(prompt_cache, monkeypatch):
+    from perfedit import ask
+    from perfedit.llm import llamacpp
+
+    model = LlamaCppModel.load("smollm2-135m")
+    path = llamacpp.prompt_cache_file(model.files, ask.prime_messages("function"))
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a saved slot")
+    asked = _counting_replies(monkeypatch)
+    ask.prime(model, "function")
+    assert asked == [1]  # evaluated, not restored
+    assert path.stat().st_size > 100_000  # and kept for the next time
+    assert model.complete(_function_messages(), max_new_tokens=8)
+
+
+def test_an_unwritable_prompt_cache_only_costs_the_evaluation(tmp_path, monkeypatch):
+    from perfedit import ask
+    from perfedit.llm import llamacpp
+
+    blocked = tmp_path / "prompts"
+    blocked.write_text("a file where the cache folder would be")
+    monkeypatch.setattr(llamacpp, "prompt_cache_dir", lambda: blocked)
+    model = LlamaCppModel.load("smollm2-135m")
+    ask.prime(model, "script")
+    assert blocked.read_text().startswith("a file")
+    assert model.complete(_function_messages(), max_new_tokens=4)
+
+
+def test_model_pull_primes_both_kinds_of_prompt_once(tmp_path):
+    """``perfedit model pull`` as a process leaves the primed prompts of both kinds of target on
+    disk; pulling again restores nothing and writes nothing."""
+    from perfedit import modelstore
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "downloads").symlink_to(modelstore.cache_root() / "downloads")
+    env = {**os.environ, "PERFEDIT_CACHE_DIR": str(cache)}
+    command = [sys.executable, "-m", "perfedit", "model", "pull", "smollm2-135m"]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0 and "Traceback" not in first.stderr, first.stderr
+    kept = sorted((cache / "prompts").iterdir())
+    assert len(kept) == 2 and all(p.name.startswith("SmolLM2-135M-Instruct") for p in kept)
+    written = [p.stat().st_mtime_ns for p in kept]
+    again = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert [p.stat().st_mtime_ns for p in sorted((cache / "prompts").iterdir())] == written

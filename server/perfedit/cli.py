@@ -434,8 +434,39 @@ def _cmd_model_pull(args: argparse.Namespace, console: Console) -> int:
             bar.console.print(sentence, markup=False, highlight=False, soft_wrap=True)
 
         path = modelstore.pull(args.name, progress=_RichProgress(bar), explain=say)
+    _prime_prompts(args.name, console)
     console.print(f"{args.name}: ready at {path}", markup=False, highlight=False, soft_wrap=True)
     return 0
+
+
+def _prime_prompts(model: str, console: Console) -> None:
+    """Evaluate the prompt's fixed start for both kinds of target once, on every core, so that
+    a new process's first job restores it from disk (:meth:`LlamaCppModel.prime`); the model is
+    not loaded when both are on disk already. A failure here only costs that evaluation later,
+    so it is reported and the pull still succeeds."""
+    from perfedit import ask
+    from perfedit.llm.llamacpp import LlamaCppModel, model_files, prompt_cache_file
+
+    with console.status("evaluating the prompt's fixed start (system message, demonstration) once"):
+        try:
+            files = model_files(model)
+            kinds = [
+                kind
+                for kind in ("function", "script")
+                if not prompt_cache_file(files, ask.prime_messages(kind)).is_file()
+            ]
+            if kinds:
+                chat = LlamaCppModel.load(model, n_threads=os.cpu_count())
+                for kind in kinds:
+                    ask.prime(chat, kind)
+                chat.engine.stop()
+        except ModelError as error:
+            console.print(
+                f"note: the prompt was not evaluated ahead ({error}); jobs evaluate it themselves.",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def _cmd_model_list(args: argparse.Namespace, console: Console) -> int:

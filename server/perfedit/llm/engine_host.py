@@ -15,7 +15,9 @@ over HTTP and turns its death into a :class:`~perfedit.errors.ModelError`.
 The settings (keys of the JSON object): ``model`` (GGUF path), ``lora`` (adapter GGUF path or
 null), ``threads`` (CPU threads for generation and prompt evaluation), ``context`` (tokens of
 context per slot), ``slots`` (sequences decoded together), ``speculative`` (an xllamacpp
-``common_speculative_type`` name such as ``"NGRAM_SIMPLE"``, or null).
+``common_speculative_type`` name such as ``"NGRAM_SIMPLE"``, or null), ``slot_dir`` (the folder
+where ``/slots/0?action=save`` writes a slot's evaluated prompt and ``restore`` reads it, or
+null).
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ def server_params(settings: dict[str, Any]) -> Any:
     params.hostnames = ["127.0.0.1"]
     params.port = 0  # any free port; the address is reported on stdout
     params.endpoint_slots = True
+    if settings.get("slot_dir"):
+        # llama.cpp joins this and a file name without a separator.
+        params.slot_save_path = os.path.join(settings["slot_dir"], "")
     if settings.get("speculative"):
         kind = getattr(
             xlc.common_speculative_type, f"COMMON_SPECULATIVE_TYPE_{settings['speculative']}"

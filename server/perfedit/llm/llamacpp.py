@@ -10,14 +10,17 @@ process: the reply in progress fails with a :class:`~perfedit.errors.ModelError`
 happened and what to do, and the next request starts a fresh engine. Replies are streamed token
 by token, one after another, so the pipeline can validate a reply while the next is generated.
 The server keeps the evaluated prompt of its slot and reuses its longest common beginning with
-the next prompt (llama.cpp's prompt cache).
+the next prompt (llama.cpp's prompt cache); a primed prompt is also kept on disk as a saved slot
+(:meth:`LlamaCppModel.prime`), which a new process restores instead of evaluating it.
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import json
+import logging
 import os
 import queue
 import signal
@@ -25,6 +28,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import weakref
 from pathlib import Path
 from typing import IO, Any
@@ -49,8 +54,17 @@ LOAD_TIMEOUT_S = 300.0
 #: evaluation, which takes tens of seconds at most).
 REPLY_TIMEOUT_S = 120.0
 
+#: Seconds a failed request waits for the engine to end: a crashing process closes its
+#: connections before it has ended (writing a core file may take a while).
+CRASH_WAIT_S = 5.0
+
 #: The lines of the engine's own log kept for error messages.
 LOG_LINES = 40
+
+#: llama.cpp's speculative decoding for every reply: n-gram drafts from the prompt and the
+#: reply so far (``common_speculative_type`` names; None: off). A candidate mostly copies the
+#: target's code, which is in the prompt, so most drafts are accepted (bench/generation.py).
+SPECULATIVE: str | None = None
 
 #: The engine process's command line, before its JSON settings (tests put a fake engine here).
 ENGINE_COMMAND = [sys.executable, "-m", "perfedit.llm.engine_host"]
@@ -62,6 +76,32 @@ CRASH_ADVICE = (
     "output; meanwhile `--backend transformers` (pip install 'perfedit[train]') runs the model "
     "without llama.cpp."
 )
+
+
+log = logging.getLogger(__name__)
+
+
+def prompt_cache_dir() -> Path:
+    """Where primed prompts are kept (:meth:`LlamaCppModel.prime`): ``prompts/`` in
+    :func:`perfedit.modelstore.cache_root`."""
+    return modelstore.cache_root() / "prompts"
+
+
+def prompt_cache_file(files: tuple[Path, Path | None], messages: Messages) -> Path:
+    """The saved slot of ``messages`` primed on the model of ``files`` (base GGUF, adapter GGUF
+    or None; :func:`model_files`): named by a SHA-256 of the messages, the engine's version, the
+    context size and the GGUF files (path, size and modification time: llama.cpp's file does not
+    say which model wrote it)."""
+    from importlib.metadata import version
+
+    stats = [
+        (str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns)
+        for path in files
+        if path is not None
+    ]
+    key = json.dumps([messages, version("xllamacpp"), CONTEXT_TOKENS, stats], sort_keys=True)
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    return prompt_cache_dir() / f"{files[0].stem}-{digest}.bin"
 
 
 def threads() -> int:
@@ -172,10 +212,14 @@ class Engine:
             "`perfedit model pull`."
         )
 
-    def death(self) -> str | None:
-        """How the process ended, as a clause ("it crashed (SIGSEGV)"), or None while it runs."""
-        code = None if self.process is None else self.process.poll()
-        if code is None:
+    def death(self, wait: float = 0.0) -> str | None:
+        """How the process ended, as a clause ("it crashed (SIGSEGV)"), or None while it runs
+        ``wait`` seconds from now."""
+        if self.process is None:
+            return None
+        try:
+            code = self.process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
             return None
         if code < 0:
             try:
@@ -227,9 +271,11 @@ class LlamaCppModel(ChatModel):
         model: str = modelstore.DEFAULT_MODEL,
         *,
         n_threads: int | None = None,
+        speculative: str | None = SPECULATIVE,
     ) -> LlamaCppModel:
         """Start an engine with ``model`` (see :func:`model_files`) in a context of
-        :data:`CONTEXT_TOKENS` tokens; ``n_threads`` defaults to :func:`threads`. Never downloads.
+        :data:`CONTEXT_TOKENS` tokens; ``n_threads`` defaults to :func:`threads`;
+        ``speculative`` as :data:`SPECULATIVE`. Never downloads.
 
         Raises:
             ModelMissing, ModelIntegrityError: as :func:`model_files`.
@@ -245,7 +291,8 @@ class LlamaCppModel(ChatModel):
             "threads": n_threads or threads(),
             "context": CONTEXT_TOKENS,
             "slots": 1,
-            "speculative": None,
+            "speculative": speculative,
+            "slot_dir": str(prompt_cache_dir()),
         }
         loaded = cls(Engine(settings), name=model, files=files)
         loaded._connect()
@@ -282,13 +329,43 @@ class LlamaCppModel(ChatModel):
         """:meth:`ChatModel.prime`: the prompt of ``messages`` evaluated into the engine's slot
         (one token generated and dropped). llama.cpp reuses the longest common beginning of the
         slot and the next prompt, so a request that shares the system prompt and the
-        demonstrations starts after them. Raises ModelError as :meth:`reply`."""
+        demonstrations starts after them: of the README examples' 263 and 341 prompt tokens,
+        145 and 191 are the same for every target of their kind.
+
+        The evaluated slot is kept on disk (llama.cpp's slot save, a few MB:
+        :func:`prompt_cache_file`), so that priming in a new process (a CLI job's first reply)
+        restores it in milliseconds instead of evaluating it again. A file that cannot be
+        written or read only costs that evaluation. Raises ModelError as :meth:`reply`."""
+        cache = prompt_cache_file(self.files, messages)
+        with self._one_at_a_time:
+            self._connect()
+            if cache.is_file() and self._slot("restore", cache):
+                return
         self.reply(messages, Draw(0.0, 1, 0, []))
+        with self._one_at_a_time:
+            with contextlib.suppress(OSError):
+                cache.parent.mkdir(parents=True, exist_ok=True)
+            self._slot("save", cache)
+
+    def _slot(self, action: str, path: Path) -> bool:
+        """Asks the engine to ``save`` its slot to ``path`` or ``restore`` it from there; True
+        when it did. A failure is logged: it only costs an evaluation."""
+        request = urllib.request.Request(
+            f"{self.engine.address.removesuffix('/v1')}/slots/0?action={action}",
+            json.dumps({"filename": path.name}).encode(),
+            {"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=REPLY_TIMEOUT_S) as answer:
+                answer.read()
+            return True
+        except (OSError, urllib.error.HTTPError) as error:
+            log.info("the primed prompt in %s was not %sd (%s)", path, action, error)
+            return False
 
     def _failure(self, error: ModelError) -> ModelError:
         """What the user is told when a request to the engine failed with ``error``."""
-        time.sleep(0.1)  # a crashing process may close its socket a moment before it is reaped
-        death = self.engine.death()
+        death = self.engine.death(wait=CRASH_WAIT_S)
         if death is not None:
             self.engine.stop()
             return ModelError(
@@ -302,7 +379,9 @@ class LlamaCppModel(ChatModel):
                 f"{REPLY_TIMEOUT_S:g} s, so it was stopped. {CRASH_ADVICE}"
             )
         self.engine.stop()
-        return ModelError(f"the inference engine (llama.cpp) failed: {error}. {CRASH_ADVICE}")
+        return ModelError(
+            f"the inference engine (llama.cpp) failed: {str(error).rstrip('.')}. {CRASH_ADVICE}"
+        )
 
 
 def _require_engine() -> None:
