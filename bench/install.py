@@ -58,11 +58,14 @@ def install(variant: str, pip_cache: bool) -> tuple[float, int, str]:
         if not pip_cache:
             environment["PIP_CACHE_DIR"] = str(Path(scratch) / "pip-cache")
         start = time.perf_counter()
-        subprocess.run(
+        done = subprocess.run(
             [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", target],
-            check=True,
             env=environment,
+            capture_output=True,
+            text=True,
         )
+        if done.returncode != 0:
+            sys.exit(f"pip install {target} failed:\n{done.stderr[-3000:]}")
         seconds = time.perf_counter() - start
         site = next((env_dir / "lib").glob("python3*/site-packages"))
         return seconds, tree_bytes(env_dir), biggest(site)

@@ -29,6 +29,11 @@ import threading
 import time
 from typing import Any
 
+#: Tokens of a prompt evaluated in one step. The server reports its progress on a prompt after
+#: each step (``return_progress``), so that a long prompt on a busy CPU still sends something
+#: every few seconds: a silent engine counts as hung, and cancelling is noticed at each report.
+PROMPT_STEP_TOKENS = 128
+
 #: Seconds between two looks at the parent process.
 PARENT_POLL_S = 1.0
 
@@ -47,6 +52,7 @@ def server_params(settings: dict[str, Any]) -> Any:
     # another slot's for room.
     params.n_ctx = int(settings["context"]) * slots
     params.kv_unified = False
+    params.n_batch = params.n_ubatch = PROMPT_STEP_TOKENS
     params.cpuparams.n_threads = int(settings["threads"])
     params.cpuparams_batch.n_threads = int(settings["threads"])
     params.hostnames = ["127.0.0.1"]

@@ -49,9 +49,9 @@ ADAPTER_GGUF = "adapter.gguf"
 #: machine loads in seconds; the margin is for a slow disk and a busy CPU).
 LOAD_TIMEOUT_S = 300.0
 
-#: Seconds without a token after which a running engine counts as hung (the slowest token of a
-#: 1.5B model on one busy core takes well under a second; the first one follows the prompt's
-#: evaluation, which takes tens of seconds at most).
+#: Seconds without a token or a report of prompt progress after which a running engine counts
+#: as hung (the slowest token of a 1.5B model on one busy core takes about a second, a step of
+#: prompt evaluation, engine_host.PROMPT_STEP_TOKENS tokens, under 20 s).
 REPLY_TIMEOUT_S = 120.0
 
 #: Seconds a failed request waits for the engine to end: a crashing process closes its
@@ -64,7 +64,7 @@ LOG_LINES = 40
 #: llama.cpp's speculative decoding for every reply: n-gram drafts from the prompt and the
 #: reply so far (``common_speculative_type`` names; None: off). A candidate mostly copies the
 #: target's code, which is in the prompt, so most drafts are accepted (bench/generation.py).
-SPECULATIVE: str | None = None
+SPECULATIVE: str | None = "NGRAM_MOD"
 
 #: The engine process's command line, before its JSON settings (tests put a fake engine here).
 ENGINE_COMMAND = [sys.executable, "-m", "perfedit.llm.engine_host"]
@@ -304,7 +304,10 @@ class LlamaCppModel(ChatModel):
         if self._client is None or not self.engine.running():
             address = self.engine.start()
             self._client = EndpointModel.connect(
-                address, "perfedit", extra_body={"stream_options": {"include_usage": True}}
+                address,
+                "perfedit",
+                # The token count of each reply; progress while a prompt is evaluated.
+                extra_body={"stream_options": {"include_usage": True}, "return_progress": True},
             )
             self._client.client = self._client.client.with_options(timeout=REPLY_TIMEOUT_S)
         return self._client
