@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from perfedit import modelstore
+from perfedit.llm import modelstore
 from programs import FAST_SCRIPT
 
 FAST_DEDUPE = '''\

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from perfedit import extras
 from perfedit.errors import MissingExtra
+from perfedit.llm import extras
 
 #: Runs the perfedit command with the train extra's packages made unimportable.
 WITHOUT_TRAIN = (

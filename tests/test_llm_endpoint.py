@@ -15,8 +15,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from perfedit import modelstore
 from perfedit.errors import Cancelled, ModelError
+from perfedit.llm import modelstore
 from perfedit.llm.endpoint import EndpointModel
 from perfedit.llm.llamacpp import Engine
 

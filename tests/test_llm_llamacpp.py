@@ -122,12 +122,12 @@ def test_a_crash_of_the_real_engine_mid_reply_is_contained(smollm):
 
 
 def test_priming_starts_the_next_reply_at_the_targets_code(smollm, tmp_path):
-    """After :func:`perfedit.ask.prime` (what the language server does after a job), the next
+    """After :func:`perfedit.candidates.ask.prime` (what the language server does after a job), the next
     job's prompt is evaluated only after the shared beginning (system prompt and
     demonstration), which the engine's slot holds: far more of its tokens come from the cache
     than after an unrelated request, and the reply is the same."""
-    from perfedit import ask
-    from perfedit.prompts import optimize_messages
+    from perfedit.candidates import ask
+    from perfedit.candidates.prompts import optimize_messages
     from perfedit.targets import find
 
     path = tmp_path / "m.py"
@@ -205,7 +205,7 @@ def _counting_replies(monkeypatch) -> list[int]:
 
 
 def _function_messages():
-    from perfedit.prompts import optimize_messages
+    from perfedit.candidates.prompts import optimize_messages
 
     return optimize_messages("def total(xs):\n    return sum(x for x in xs)\n", "function")
 
@@ -213,7 +213,7 @@ def _function_messages():
 def test_a_primed_prompt_is_kept_on_disk_and_a_new_engine_restores_it(prompt_cache, monkeypatch):
     """Priming saves the engine's slot; a model loaded afresh (a new process's) primes by
     restoring it, evaluating nothing, and its next reply is the same reply."""
-    from perfedit import ask
+    from perfedit.candidates import ask
 
     messages = _function_messages()
     first = LlamaCppModel.load("smollm2-135m")
@@ -234,7 +234,7 @@ def test_a_primed_prompt_is_kept_on_disk_and_a_new_engine_restores_it(prompt_cac
 
 
 def test_a_damaged_prompt_file_is_evaluated_again_and_replaced(prompt_cache, monkeypatch):
-    from perfedit import ask
+    from perfedit.candidates import ask
     from perfedit.llm import llamacpp
 
     model = LlamaCppModel.load("smollm2-135m")
@@ -249,7 +249,7 @@ def test_a_damaged_prompt_file_is_evaluated_again_and_replaced(prompt_cache, mon
 
 
 def test_an_unwritable_prompt_cache_only_costs_the_evaluation(tmp_path, monkeypatch):
-    from perfedit import ask
+    from perfedit.candidates import ask
     from perfedit.llm import llamacpp
 
     blocked = tmp_path / "prompts"
@@ -264,7 +264,7 @@ def test_an_unwritable_prompt_cache_only_costs_the_evaluation(tmp_path, monkeypa
 def test_model_pull_primes_both_kinds_of_prompt_once(tmp_path):
     """``perfedit model pull`` as a process leaves the primed prompts of both kinds of target on
     disk; pulling again restores nothing and writes nothing."""
-    from perfedit import modelstore
+    from perfedit.llm import modelstore
 
     cache = tmp_path / "cache"
     cache.mkdir()

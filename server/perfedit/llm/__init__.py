@@ -89,7 +89,7 @@ def check(model: str, *, backend: str = "llama.cpp", endpoint: str | None = None
 
 def require_train_extra() -> None:
     """Raises MissingExtra unless the transformers backend's packages are installed."""
-    from perfedit import extras
+    from perfedit.llm import extras
 
     extras.require("train", ("torch", "transformers", "peft"), "--backend transformers")
 

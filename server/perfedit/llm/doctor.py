@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from perfedit import modelstore
 from perfedit.errors import ModelError
+from perfedit.llm import modelstore
 
 #: What a model's line says when its file passed the check.
 MATCHES = "SHA-256 matches the pinned"

@@ -34,8 +34,8 @@ import weakref
 from pathlib import Path
 from typing import IO, Any
 
-from perfedit import modelstore
 from perfedit.errors import ModelError, ModelMissing
+from perfedit.llm import modelstore
 from perfedit.llm.base import ChatModel, Draw, Messages, Reply
 from perfedit.llm.endpoint import EndpointModel
 
@@ -83,7 +83,7 @@ log = logging.getLogger(__name__)
 
 def prompt_cache_dir() -> Path:
     """Where primed prompts are kept (:meth:`LlamaCppModel.prime`): ``prompts/`` in
-    :func:`perfedit.modelstore.cache_root`."""
+    :func:`perfedit.llm.modelstore.cache_root`."""
     return modelstore.cache_root() / "prompts"
 
 
