@@ -53,12 +53,12 @@ class Settings:
     )
     backend: str = setting(
         "llama.cpp",
-        "in-process inference: `llama.cpp` runs the GGUF file (the fast path), `transformers` the bf16 copy, as training uses it",
+        "local inference: `llama.cpp` runs the GGUF file in its own process (the fast path), `transformers` the bf16 copy, as training uses it (the `train` extra)",
         choices=("llama.cpp", "transformers"),
     )
     endpoint: str | None = setting(
         None,
-        "base URL of an OpenAI-compatible server (Ollama, LM Studio, llama.cpp server, vLLM), e.g. `http://127.0.0.1:11434/v1`, to use instead of the in-process model; the target's code (and, for a script, one of its test inputs) is sent there",
+        "base URL of an OpenAI-compatible server (Ollama, LM Studio, llama.cpp server, vLLM), e.g. `http://127.0.0.1:11434/v1`, to use instead of the local model; the target's code (and, for a script, one of its test inputs) is sent there",
     )
     budget_s: float = setting(
         60.0,

@@ -356,12 +356,14 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 def _cmd_doctor(args: argparse.Namespace, console: Console) -> int:
     from perfedit.deliver.pyperf_files import system_checks
+    from perfedit.llm import doctor
     from perfedit.sandbox import isolation_report
 
     report = {
         **isolation_report(),
         "load average (1, 5, 15 min)": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "timing checks (pyperf system show)": system_checks(),
+        **doctor.report(),
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -394,9 +396,9 @@ def _cmd_model_pull(args: argparse.Namespace, console: Console) -> int:
 
 def _prime_prompts(model: str, console: Console) -> None:
     """Evaluate the prompt's fixed start for both kinds of target once, on every core, so that
-    a new process's first job loads it from disk (:meth:`LlamaCppModel.prime`); the model is not
-    loaded when both are on disk already. A failure here only costs that evaluation later, so it
-    is reported and the pull still succeeds."""
+    a new process's first job restores it from disk (:meth:`LlamaCppModel.prime`); the model is
+    not loaded when both are on disk already. A failure here only costs that evaluation later,
+    so it is reported and the pull still succeeds."""
     from perfedit.candidates import ask
     from perfedit.llm.llamacpp import LlamaCppModel, model_files, prompt_cache_file
 
@@ -412,6 +414,7 @@ def _prime_prompts(model: str, console: Console) -> None:
                 chat = LlamaCppModel.load(model, n_threads=os.cpu_count())
                 for kind in kinds:
                     ask.prime(chat, kind)
+                chat.engine.stop()
         except ModelError as error:
             console.print(
                 f"note: the prompt was not evaluated ahead ({error}); jobs evaluate it themselves.",
@@ -530,7 +533,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser(
         "doctor",
-        help="show which sandbox isolation (network guard, limits) is active and pyperf's checks of this machine",
+        help="show the sandbox's isolation, pyperf's checks of this machine, the inference engine "
+        "(CPU features, a trial generation) and each model's SHA-256 check",
     )
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
     doctor.set_defaults(handler=_cmd_doctor)
