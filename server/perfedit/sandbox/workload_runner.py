@@ -415,7 +415,7 @@ def _replay(job):
         skipped = dict(record["skipped"])
         found = kept[key] = {**record, "kept": [], "skipped": skipped}
 
-        def skip(reason):
+        def skip(reason, skipped=skipped):
             skipped[reason] = skipped.get(reason, 0) + 1
 
         module, folder = _module_name(job, record["file"])
