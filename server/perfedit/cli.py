@@ -126,7 +126,12 @@ def _differential_json(check: DifferentialCheck | None) -> dict[str, int] | None
     return (
         None
         if check is None
-        else {"inputs": check.inputs, "recorded": check.recorded, "generated": check.generated}
+        else {
+            "inputs": check.inputs,
+            "recorded": check.recorded,
+            "workload": check.workload,
+            "generated": check.generated,
+        }
     )
 
 
@@ -198,6 +203,15 @@ def _print_suggestion(console: Console, s: Suggestion, applied: bool) -> None:
     )
 
 
+def _check_workload(settings: config.Settings, path: Path) -> None:
+    """Raise WorkloadFailed now (exit code 2) if the ``workload`` setting is no command the
+    sandbox can run; a workload that fails when it runs only leaves the tests to judge alone."""
+    if settings.workload:
+        from perfedit.workload import parse_command
+
+        parse_command(settings.workload, config.find_project_root(path.resolve()))
+
+
 def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     from perfedit.pipeline import Request, suggest
     from perfedit.proposers.stub import stub_proposer
@@ -214,7 +228,9 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
         backend=args.backend,
         endpoint=args.endpoint,
         exemplars=str(Path(args.exemplars).resolve()) if args.exemplars else None,
+        workload=args.workload,
     )
+    _check_workload(settings, path)
     request = Request(
         path=path,
         source=source,
@@ -381,7 +397,8 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from perfedit.compare import compare_files
 
     original = Path(args.original)
-    settings = config.load(original).replace(runs=args.runs)
+    settings = config.load(original).replace(runs=args.runs, workload=args.workload)
+    _check_workload(settings, original)
     with console.status(f"validating {args.candidate} against {args.original}"):
         report = compare_files(
             original,
@@ -522,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_option(s, "endpoint", metavar="URL")
     config.add_option(s, "budget_s", "--budget", metavar="SECONDS")
     config.add_option(s, "explain")
+    config.add_option(s, "workload", metavar="CMD")
     s.add_argument(
         "--exemplars",
         metavar="PATH",
@@ -561,6 +579,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tests", help="pytest file or folder, or a folder of input.N.txt/output.N.txt cases"
     )
     config.add_option(c, "runs")
+    config.add_option(c, "workload", metavar="CMD")
     c.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the report"
     )

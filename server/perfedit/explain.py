@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from perfedit.differential import DifferentialCheck
 from perfedit.testsource import TestSuite
-from perfedit.validate import Baseline, Verdict
+from perfedit.validate import WORKLOAD_CALLS, Baseline, Verdict
 
 
 def _mib(n_bytes: int) -> str:
@@ -41,9 +41,10 @@ def differential_fact(check: DifferentialCheck) -> str:
     """The sentence that marks a suggestion checked by differential testing (lower confidence
     when the tests are thin)."""
     widened = f", {check.widened} of kinds your tests do not use" if check.widened else ""
+    workload = f"{check.workload} recorded from the workload, " if check.workload else ""
     return (
         f"Checked by differential testing on {check.inputs} inputs ({check.recorded} recorded from your tests, "
-        f"{check.generated} generated{widened}): same return values, exceptions and argument changes as the original"
+        f"{workload}{check.generated} generated{widened}): same return values, exceptions and argument changes as the original"
         + (
             "; lower confidence than a full test suite — add tests to be sure."
             if check.thin
@@ -76,6 +77,13 @@ def facts(
             f"p={c.p_value:.2g} against alpha {c.alpha:.2g}, {c.runs} timed runs per side): "
             f"{c.baseline_s * 1e3:.3f} ms → {c.candidate_s * 1e3:.3f} ms per run ({timed_quantity(suite)})."
         ]
+        if WORKLOAD_CALLS in verdict.per_test_s and verdict.differential is not None:
+            timed.append(
+                f"Timed on {'its tests and ' if suite.size else ''}the {verdict.differential.workload} "
+                f"calls recorded from the workload (one call each per run: "
+                f"{baseline.per_test_s.get(WORKLOAD_CALLS, 0.0) * 1e3:.3f} ms → "
+                f"{verdict.per_test_s[WORKLOAD_CALLS] * 1e3:.3f} ms)."
+            )
     passed = "all " if verdict.tests_passed == verdict.tests_total else ""
     candidate_rss = _mib(verdict.peak_rss_bytes) if verdict.peak_rss_bytes else "not measured"
     diff = (
