@@ -146,10 +146,11 @@ class PerfeditServer(LanguageServer):
         """The profile of the project of ``uri`` (:meth:`project_of`), joining a run already going
         on there; code lenses are refreshed once it is kept. Raises PerfeditError."""
         root, tests = self.project_of(uri)
+        workload = self.settings_for(root).workload
         profile = await self.profiles.run(
             root,
             lambda: asyncio.ensure_future(
-                jobs.profile(self, self.protocol.jobs, root, tests, request_id)
+                jobs.profile(self, self.protocol.jobs, root, tests, request_id, workload)
             ),
         )
         if get_capability(self.client_capabilities, "workspace.code_lens.refresh_support", False):
@@ -356,7 +357,13 @@ def code_lenses(ls: PerfeditServer, params: types.CodeLensParams) -> list[types.
     profile, spots = hot_spots(ls, document)
     return (
         [
-            convert.code_lens(document.uri, document.version, s.first, profile.share(s.function))
+            convert.code_lens(
+                document.uri,
+                document.version,
+                s.first,
+                profile.share(s.function),
+                convert.time_of(profile),
+            )
             for s in spots
         ]
         if profile
