@@ -148,6 +148,7 @@ def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
             "total": s.winner.tests_total,
         },
         "checked_by_differential_testing": _differential_json(s.winner.differential),
+        "timed_on": _timed_on(s.winner),
         "winner": s.winner.label,
         "speedup": _finite(c.speedup),
         "ci95": [_finite(bound) for bound in c.ci95],
@@ -355,6 +356,15 @@ def _save_patch(path: Path, name: str, diff: str) -> Path | None:
     return None
 
 
+def _timed_on(v: Verdict) -> dict[str, int]:
+    """What a timed verdict was timed on: its tests (or differential inputs) and the calls
+    recorded from the workload (0 when none were)."""
+    from perfedit.validate import WORKLOAD_CALLS
+
+    workload = v.differential.workload if v.differential and WORKLOAD_CALLS in v.per_test_s else 0
+    return {"tests": len(set(v.per_test_s) - {WORKLOAD_CALLS}), "workload_calls": workload}
+
+
 def _compare_json(o: Report) -> dict[str, Any]:
     """The ``compare --json`` object; timing fields are null for a rejected candidate."""
     v, c = o.verdict, o.verdict.comparison
@@ -370,6 +380,7 @@ def _compare_json(o: Report) -> dict[str, Any]:
         "tests_passed": v.tests_passed,
         "tests_total": v.tests_total,
         "checked_by_differential_testing": _differential_json(v.differential),
+        "timed_on": _timed_on(v) if c else None,
         "tests": o.suite.describe(),
         "peak_rss_bytes": {
             "original": o.baseline.peak_rss_bytes,

@@ -132,10 +132,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def to_json(profile: Profile, top: int) -> dict[str, Any]:
-    """The ``--json`` object (see the module docstring) for the ``top`` hottest functions."""
-    return {
+    """The ``--json`` object (see the module docstring) for the ``top`` hottest functions; for a
+    workload, ``workload`` (the command) and per function its ``calls`` instead of ``tests``."""
+    report: dict[str, Any] = {
         "root": str(profile.root),
-        "workload": profile.workload,
         "tests": 0 if profile.workload else len(profile.runs),
         "failed_tests": [run.node_id for run in profile.runs if run.outcome == "failed"],
         "total_s": profile.total_s,
@@ -149,13 +149,15 @@ def to_json(profile: Profile, top: int) -> dict[str, Any]:
                 "own_s": f.own_s,
                 "cumulative_s": f.cumulative_s,
                 "share": profile.share(f),
-                "calls": f.calls,
-                "tests": [] if profile.workload else list(f.tests),
+                **({"calls": f.calls} if profile.workload else {"tests": list(f.tests)}),
                 "hot_lines": [{"line": h.line, "s": h.s} for h in f.hot_lines],
             }
             for f in profile.ranked(top)
         ],
     }
+    if profile.workload:
+        report["workload"] = profile.workload
+    return report
 
 
 def print_table(console: Console, profile: Profile, report: dict[str, Any]) -> None:

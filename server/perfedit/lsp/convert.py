@@ -179,7 +179,7 @@ def profiled(profile: Profile, hot: list[FunctionProfile]) -> dict[str, Any]:
     """The result of the ``perfedit.profile`` command: what ran and the hot functions."""
     return {
         "root": str(profile.root),
-        "workload": profile.workload,
+        **({"workload": profile.workload} if profile.workload else {}),
         "tests": 0 if profile.workload else len(profile.runs),
         "cached": profile.cached,
         "failed_tests": [run.node_id for run in profile.runs if run.outcome == "failed"],

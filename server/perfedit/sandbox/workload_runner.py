@@ -193,6 +193,7 @@ class Recorder:
         self.calls = {}  # "file:line" -> {"file", "function", "line", "kept", "skipped", "seen"}
         self.depth = {}  # "file:line" -> calls in progress (only outermost calls are recorded)
         self.random = random.Random(0)
+        self.starts = {}  # generator code object -> the instruction its frames start at
 
     def _key(self, code):
         if code not in self.keys:
@@ -224,7 +225,9 @@ class Recorder:
             self._skip(key, "a method or nested function (cannot be called alone)")
             return None
         if code.co_flags & GENERATOR_FLAGS:
-            self._skip(key, "a generator or coroutine (consumed by the workload)")
+            # resuming one also is a call event: only a start (its first instruction) counts
+            if self.starts.setdefault(code, frame.f_lasti) == frame.f_lasti:
+                self._skip(key, "a generator or coroutine (consumed by the workload)")
             return None
         limit = self.job["max_calls"]
         index = (
