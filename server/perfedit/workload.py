@@ -66,6 +66,7 @@ MAX_CALLS = 20  # recorded calls kept per function
 MAX_CALL_BYTES = 1024**2  # one call's arguments, pickled
 MAX_FUNCTION_BYTES = 4 * 1024**2  # all of one function's kept calls
 REPLAY_LIMIT_S = 2.0  # one recorded call replayed alone
+RECORD_SHARE = 3.0  # the recording pass may run this many times the profiled pass's time
 _PYTHON = re.compile(r"python(\d+(\.\d+)?)?")
 
 
@@ -218,6 +219,7 @@ def run_workload(
         "max_call_bytes": MAX_CALL_BYTES,
         "max_function_bytes": MAX_FUNCTION_BYTES,
         "replay_limit_s": REPLAY_LIMIT_S,
+        "record_share": RECORD_SHARE,
     }
     name = f"the workload `{command.text}`"
     run = run_runner(root, RUNNER, job, timeout_s=timeout_s, cancel=cancel)

@@ -6,7 +6,7 @@ reads one JSON object on stdin::
 
     {"mode": "profile" | "plain", "kind": "script" | "module", "target": str, "argv": [str, ...],
      "out": str, "root": str, "hot_functions": int, "line_budget_share": float,
-     "line_budget_min_s": float, "max_calls": int, "max_call_bytes": int,
+     "line_budget_min_s": float, "record_share": float, "max_calls": int, "max_call_bytes": int,
      "max_function_bytes": int, "replay_limit_s": float}
 
 runs the workload like ``python SCRIPT ARGS`` (``kind`` "script", ``target`` relative to
@@ -27,15 +27,17 @@ starts from the same clean state (nothing of the workload imported):
    Only functions defined in the project's files count: not test files, ``conftest.py``, the
    workload's own script or this runner.
 2. **Lines and calls** of the ``hot_functions`` hottest (own time): ``sys.settrace`` on those
-   code objects only, times their lines (a line's time runs to the next event of the same
-   frame, calls included, as line_profiler reports) and records their calls, within a budget of
-   ``line_budget_share`` of the first pass's time (at least ``line_budget_min_s``), after which
-   the pass ends. A call is recorded as ``pickle.dumps((args, kwargs))`` at the moment of the
-   call (a deep copy: what the function later does to its arguments does not show), with its
-   result pickled when it returns; ``max_calls`` per function are kept by reservoir sampling
-   over all its outermost calls (Vitter's algorithm R: a uniform sample, and a call not sampled
-   costs no pickling). Calls of methods, nested functions and generator functions, calls that
-   raise, that do not pickle or whose pickle passes ``max_call_bytes`` are skipped and counted.
+   code objects only. Their lines are timed (a line's time runs to the next event of the same
+   frame, calls included, as line_profiler reports) until each function has had its share of
+   a budget of ``line_budget_share`` of the first pass's time (at least ``line_budget_min_s``;
+   from then on its frames report no line events); their calls are recorded until the
+   workload ends or the pass has run ``record_share`` times the first pass's time. A call is
+   recorded as ``pickle.dumps((args, kwargs))`` at the moment of the call (a deep copy: what
+   the function later does to its arguments does not show), with its result pickled when it
+   returns; ``max_calls`` per function are kept by reservoir sampling over all its outermost
+   calls (Vitter's algorithm R: a uniform sample, and a call not sampled costs no pickling).
+   Calls of methods, nested functions and generator functions, calls that raise, that do not
+   pickle or whose pickle passes ``max_call_bytes`` are skipped and counted.
 3. **Replay**: in a fresh child, each recorded call is made again on the unpickled arguments
    (within ``replay_limit_s``); a call whose result differs from the recorded one depends on
    state the workload set up (a global, a cache, a file) and is skipped and counted, as are
@@ -194,6 +196,7 @@ class Recorder:
         self.depth = {}  # "file:line" -> calls in progress (only outermost calls are recorded)
         self.random = random.Random(0)
         self.starts = {}  # generator code object -> the instruction its frames start at
+        self.line_s = {}  # "file:line" -> seconds of its lines timed so far
 
     def _key(self, code):
         if code not in self.keys:
@@ -253,7 +256,10 @@ class Recorder:
         return slot
 
     def tracer(self):
+        """The ``sys.settrace`` function: call and return events of the wanted functions (for
+        the calls), and their line events until each has had its share of the line budget."""
         clock = time.perf_counter
+        share_s = self.job["budget_s"] / max(1, len(self.wanted))
 
         def call(frame, event, arg):
             key = self._key(frame.f_code)
@@ -263,13 +269,18 @@ class Recorder:
             depth = self.depth.get(key, 0)
             self.depth[key] = depth + 1
             slot = self._sample(key, frame) if depth == 0 else None
+            frame.f_trace_lines = self.line_s.get(key, 0.0) < share_s
             state = [None, clock(), False]  # the line running, since when, an exception pending
 
             def local(frame, event, arg):
                 now = clock()
                 if state[0] is not None:
                     table[state[0]] = table.get(state[0], 0.0) + now - state[1]
-                state[0], state[1] = frame.f_lineno, now
+                    self.line_s[key] = self.line_s.get(key, 0.0) + now - state[1]
+                if frame.f_trace_lines and self.line_s.get(key, 0.0) >= share_s:
+                    frame.f_trace_lines = False  # its share is spent: calls only from here on
+                state[0] = frame.f_lineno if frame.f_trace_lines else None
+                state[1] = now
                 if event == "exception":
                     state[2] = True
                 elif event == "line":
@@ -368,7 +379,7 @@ def _workload_pass(job, name):
         raise BudgetSpent()
 
     signal.signal(signal.SIGALRM, spent)
-    signal.setitimer(signal.ITIMER_REAL, job["budget_s"])
+    signal.setitimer(signal.ITIMER_REAL, job["record_budget_s"])
     sys.settrace(recorder.tracer())
     try:
         _run_workload(job)
@@ -437,9 +448,13 @@ def _replay(job):
                 continue
             seen.add(args_text)
             data = base64.b64decode(args_text)
-            signal.setitimer(signal.ITIMER_REAL, job["replay_limit_s"])
             try:
                 args, kwargs = pickle.loads(data)
+            except Exception:
+                skip("arguments that load only inside the workload (its script's own objects)")
+                continue
+            signal.setitimer(signal.ITIMER_REAL, job["replay_limit_s"])
+            try:
                 result = function(*args, **kwargs)
                 same = pickle.dumps(result) == base64.b64decode(result_text) or _equal(
                     result, pickle.loads(base64.b64decode(result_text))
@@ -512,7 +527,12 @@ def main():
         and not first["stdin"]
     ):
         budget_s = max(job["line_budget_min_s"], job["line_budget_share"] * first["seconds"])
-        second = _run_pass(dict(job, wanted=wanted, budget_s=budget_s), "record", out + ".pass2")
+        record_budget_s = max(budget_s, job["record_share"] * first["seconds"])
+        second = _run_pass(
+            dict(job, wanted=wanted, budget_s=budget_s, record_budget_s=record_budget_s),
+            "record",
+            out + ".pass2",
+        )
         if second is not None:
             first["lines"] = second["lines"]
             first["passes_s"]["record"] = second["pass_s"]
