@@ -50,6 +50,7 @@ error (``stdin``: true); a process it starts (fork, subprocess, exec) is reporte
 """
 
 import base64
+import dis
 import io
 import json
 import os
@@ -68,6 +69,7 @@ GENERATOR_FLAGS = (
     0x20 | 0x80 | 0x100 | 0x200
 )  # generator, coroutine, iterable coroutine, async generator
 VARARGS, VARKEYWORDS = 0x04, 0x08
+RETURNS = {dis.opmap[name] for name in ("RETURN_VALUE", "RETURN_CONST") if name in dis.opmap}
 PROCESS_EVENTS = (
     "os.fork",
     "os.forkpty",
@@ -270,7 +272,7 @@ class Recorder:
             self.depth[key] = depth + 1
             slot = self._sample(key, frame) if depth == 0 else None
             frame.f_trace_lines = self.line_s.get(key, 0.0) < share_s
-            state = [None, clock(), False]  # the line running, since when, an exception pending
+            state = [None, clock()]  # the line running, since when
 
             def local(frame, event, arg):
                 now = clock()
@@ -281,14 +283,12 @@ class Recorder:
                     frame.f_trace_lines = False  # its share is spent: calls only from here on
                 state[0] = frame.f_lineno if frame.f_trace_lines else None
                 state[1] = now
-                if event == "exception":
-                    state[2] = True
-                elif event == "line":
-                    state[2] = False
-                elif event == "return":
+                if event == "return":
                     self.depth[key] -= 1
                     if slot is not None:
-                        self._returned(key, slot, arg, raised=state[2])
+                        # a frame left by an exception is not at a return instruction
+                        raised = frame.f_code.co_code[frame.f_lasti] not in RETURNS
+                        self._returned(key, slot, arg, raised=raised)
                 return local
 
             return local
