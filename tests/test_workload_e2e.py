@@ -69,6 +69,7 @@ WORKLOAD = """\
 import solution
 
 solution.SCALE["factor"] = 3
+solution.spread([1, 2, 1])  # a call the tests make too
 for size in (300, 400, 500, 600, 700, 800):
     solution.spread([i % (size // 2) for i in range(size)])
 solution.scaled([1, 2, 3])
@@ -111,13 +112,13 @@ def test_profile_ranks_by_the_workload_and_records_its_calls(project: Path, cach
     report = json.loads(result.stdout)
     assert report["workload"] == "python bench/run.py" and report["tests"] == 0
     rows = report["functions"]
-    assert rows[0]["function"] == "spread" and rows[0]["calls"] == 6
+    assert rows[0]["function"] == "spread" and rows[0]["calls"] == 7
     assert "tested_only" not in {r["function"] for r in rows}
     assert all("tests" not in r and 0 <= r["share"] <= 1 for r in rows)
     assert any(h["line"] for h in rows[0]["hot_lines"])
     (calls_file,) = (cache / "profiles").glob("*.calls.json")
     calls = {c["function"]: c for c in json.loads(calls_file.read_text())["calls"].values()}
-    assert len(calls["spread"]["kept"]) == 6 and not calls["spread"]["skipped"]
+    assert len(calls["spread"]["kept"]) == 7 and not calls["spread"]["skipped"]
     assert calls["scaled"]["kept"] == [] and calls["scaled"]["skipped"] == {
         "another result when replayed alone (depends on state)": 1
     }
@@ -165,8 +166,9 @@ def test_compare_checks_and_times_a_candidate_on_the_workloads_calls(
     accepted = run_perfedit("compare", "solution.py", str(right), *common, cwd=project, cache=cache)
     report = json.loads(accepted.stdout)
     assert report["verdict"] != "rejected", accepted.stdout
-    assert report["checked_by_differential_testing"]["workload"] == 6
-    assert report["timed_on"] == {"tests": 1, "workload_calls": 6}
+    checked = report["checked_by_differential_testing"]
+    assert checked["workload"] == 7 and checked["shared"] == 1, checked
+    assert report["timed_on"] == {"tests": 1, "workload_calls": 7}
     text = run_perfedit(
         "compare", "solution.py", str(right), *common[:-1], cwd=project, cache=cache
     )

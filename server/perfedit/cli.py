@@ -130,6 +130,7 @@ def _differential_json(check: DifferentialCheck | None) -> dict[str, int] | None
             "inputs": check.inputs,
             "recorded": check.recorded,
             "workload": check.workload,
+            "shared": check.shared,
             "generated": check.generated,
         }
     )

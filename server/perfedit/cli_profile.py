@@ -1,5 +1,6 @@
-"""``perfedit profile [PATH] [--tests PATH] [--json] [--top N] [--html FILE] [--svg FILE]``:
-the project's functions ranked by their share of the test time.
+"""``perfedit profile [PATH] [--tests PATH] [--workload CMD] [--json] [--top N] [--html FILE]
+[--svg FILE]``: the project's functions ranked by their share of the test time, or of a
+workload's (:mod:`perfedit.workload`).
 
 One profiled run of the project's tests in the sandbox (:func:`perfedit.profiling.profile_tests`,
 cached by content) gives each function its own and cumulative time, the tests that reach it and
@@ -9,7 +10,9 @@ its hottest lines. The terminal gets a table (rich), ``--json`` one object::
      "functions": [{"file", "function", "line", "own_s", "cumulative_s", "share", "tests",
                     "hot_lines": [{"line", "s"}]}]}
 
-where ``share`` is the function's own time over the time of all tests (0-1); ``--html`` and
+where ``share`` is the function's own time over the time of all tests (0-1); for a workload,
+``"workload": CMD`` and per function ``calls`` instead of ``tests``. Off a terminal the table
+takes the full width of its content (:mod:`perfedit.tables`). ``--html`` and
 ``--svg`` write a bar chart of own and cumulative shares (drawsvg). Only argparse is imported
 until the command runs.
 """

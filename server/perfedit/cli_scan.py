@@ -1,6 +1,7 @@
-"""``perfedit scan [PATH] [--top N] [--budget SECONDS] [--json] [--report FILE.md|.html] [--apply]
-[--executor local|ray]``: profile the project's tests, then look for a faster version of each of
-its N hottest functions in turn, and report what was found.
+"""``perfedit scan [PATH] [--top N] [--budget SECONDS] [--workload CMD] [--json] [--report
+FILE.md|.html] [--apply] [--executor local|ray]``: profile the project's tests (and with
+``--workload``, a workload that ranks the functions instead), then look for a faster version of
+each of its N hottest functions in turn, and report what was found.
 
 The engine is :mod:`perfedit.scan`; this module parses the arguments (only argparse is imported
 until the command runs), checks the report's path before any work, shows one line per function
@@ -8,9 +9,10 @@ as it starts, applies results as they arrive (with ``--apply`` only; atomically,
 ``perfedit suggest --apply`` does, :func:`perfedit.cli.apply_source`) and prints a table, or
 with ``--json`` one object::
 
-    {"root": str, "tests": int, "failed_tests": [str], "total_s": float, "profile_cached": bool,
-     "executor": str, "found": int,
-     "functions": [{"file", "function", "line", "own_s", "share", "tests", "budget_s", "found",
+    {"root": str, "tests": int, "failed_tests": [str], "total_s": float, "workload": str | None,
+     "workload_s": float, "profile_cached": bool, "executor": str, "found": int,
+     "functions": [{"file", "function", "line", "own_s", "share", "tests", "workload_share",
+                    "budget_s", "found",
                     "speedup", "ci95", "p_value", "winner", "diff", "changed_lines", "facts",
                     "reason", "why", "candidates", "applied", "not_applied"}]}
 

@@ -98,7 +98,8 @@ del _perfedit_recorded
 @dataclass(frozen=True)
 class DifferentialCheck:
     """How many inputs a candidate was checked on: ``recorded`` from the tests, ``workload``
-    recorded from the workload run (:mod:`perfedit.workload`), ``generated`` by hypothesis, ``widened`` of them beyond the recorded types (None, empty, unhashable items);
+    recorded from the workload run (:mod:`perfedit.workload`; ``shared`` of them the tests made
+    too: they are checked once, and timed with the workload's), ``generated`` by hypothesis, ``widened`` of them beyond the recorded types (None, empty, unhashable items);
     ``thin``: the tests are fewer than ``differential_min_tests``, so this check is the main
     evidence."""
 
@@ -106,11 +107,12 @@ class DifferentialCheck:
     generated: int
     widened: int = 0
     thin: bool = True
-    workload: int = 0  # calls recorded from the workload (the ``workload`` setting)
+    workload: int = 0  # calls recorded from the workload (the ``workload`` setting), kept
+    shared: int = 0  # of those, calls the tests also made
 
     @property
     def inputs(self) -> int:
-        return self.recorded + self.workload + self.generated
+        return self.recorded + self.workload - self.shared + self.generated
 
 
 @dataclass(frozen=True)
@@ -314,7 +316,8 @@ class Differential:
             else []
         )
         seen = set(from_tests)
-        from_workload = [data for data in self._workload_calls() if data not in seen]
+        workload_calls = self._workload_calls()
+        from_workload = [data for data in workload_calls if data not in seen]
         recorded = from_tests + from_workload
         answer = worker.request(
             protocol.generate_request(
@@ -378,23 +381,24 @@ class Differential:
         self._reference = [described for index in kept if (described := first[index]) is not None]
         self._widened = [index >= self._widened_from for index in kept]
         worker.request(protocol.inputs_request(self._inputs))
-        self.workload_inputs = [
-            inputs[index] for index in kept if len(from_tests) <= index < len(recorded)
-        ]
-        if from_workload and not self.workload_inputs:
+        kept_inputs = {inputs[index] for index in kept}
+        self.workload_inputs = [data for data in workload_calls if data in kept_inputs]
+        if workload_calls and not self.workload_inputs:
             self.workload_note = (
-                f"note: the original behaved differently on each of the {len(from_workload)} "
+                f"note: the original behaved differently on each of the {len(workload_calls)} "
                 f"calls of {self.target.name} recorded from the workload when they were made "
                 "again; the tests alone timed it."
             )
         if kept:
             tests_kept = sum(1 for index in kept if index < len(from_tests))
+            workload_kept = sum(1 for index in kept if len(from_tests) <= index < len(recorded))
             self.check = DifferentialCheck(
                 tests_kept,
-                len(kept) - tests_kept - len(self.workload_inputs),
+                len(kept) - tests_kept - workload_kept,
                 sum(self._widened),
                 self.suite.size < self.settings.differential_min_tests,
                 len(self.workload_inputs),
+                len(self.workload_inputs) - workload_kept,
             )
 
     def _workload_calls(self) -> list[bytes]:

@@ -41,7 +41,8 @@ def differential_fact(check: DifferentialCheck) -> str:
     """The sentence that marks a suggestion checked by differential testing (lower confidence
     when the tests are thin)."""
     widened = f", {check.widened} of kinds your tests do not use" if check.widened else ""
-    workload = f"{check.workload} recorded from the workload, " if check.workload else ""
+    shared = f" ({check.shared} of them also made by your tests)" if check.shared else ""
+    workload = f"{check.workload} recorded from the workload{shared}, " if check.workload else ""
     return (
         f"Checked by differential testing on {check.inputs} inputs ({check.recorded} recorded from your tests, "
         f"{workload}{check.generated} generated{widened}): same return values, exceptions and argument changes as the original"
