@@ -137,13 +137,6 @@ def _key(root: Path, command: Command) -> str:
     )
 
 
-def cached_workload(root: Path, command: str) -> Profile | None:
-    """The cached profile of ``command`` on ``root``'s current contents, or None (runs nothing)."""
-    root = root.resolve()
-    profile = _load(cache_path(_key(root, parse_command(command, root))), root)
-    return profile if profile is not None and calls_path(profile).is_file() else None
-
-
 def profile_workload(
     root: Path,
     command: str,
