@@ -323,6 +323,7 @@ async def profile_command(ls: PerfeditServer, *args: Any) -> dict[str, Any]:
     default: the workspace's root folder), then show code lenses and hovers on its hot functions."""
     from perfedit.profiling import hot_functions
 
+    await ls.configured.wait()  # the editor's settings (tests, workload) are read first
     try:
         profile = await ls.profile(
             args[0] if args and isinstance(args[0], str) else None, ls.protocol.msg_id
