@@ -31,15 +31,16 @@ test: setup editors client-test
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
-# ruff, and mypy on server/perfedit (configured in pyproject.toml).
+# ruff, mypy on server/perfedit and import-linter's layers (all configured in pyproject.toml).
 lint: setup
 	$(BIN)/ruff check server tests bench
 	$(BIN)/ruff format --check server tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # The settings reference (docs/configuration.md, the extension's package.json) from perfedit/config.py.
 settings: setup
-	$(BIN)/python -m perfedit.config_docs
+	$(BIN)/python -m perfedit.cli.config_docs
 
 # The answer to `initialize` that `perfedit lsp` sends before pygls is imported
 # (server/perfedit/lsp/initialize_result.json), from the live server: after changing the server's

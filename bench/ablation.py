@@ -1,6 +1,6 @@
 """Ablation of the candidate sources and steps on PIE and ENAMEL programs.
 
-Configurations, each the product's own steps (:class:`perfedit.pipeline.Job`) on the same
+Configurations, each the product's own steps (:class:`perfedit.job.pipeline.Job`) on the same
 program, model and timing settings:
 
 * model only: greedy + k samples (PIE Best@k), validated;
@@ -21,7 +21,7 @@ One run per program serves all five: candidates are generated once, and a candid
 (same syntax tree) or a greedy refinement prompt asked again reuses the first result. Each
 configuration's wall time is the sum of the parts it uses (baseline, generation, the
 validation of its candidates, refinement, minimisation), as if it had run alone; the model's
-explanation is left out. Metrics (perfedit.metrics): %Correct, %OPT, SP and RTR, mean changed
+explanation is left out. Metrics (perfedit.verify.metrics): %Correct, %OPT, SP and RTR, mean changed
 lines of the suggestion, mean distinct correct candidates (duplicates by syntax tree counted
 once), median wall time per program.
 
@@ -53,17 +53,17 @@ from typing import Any
 
 import enamel_tasks
 from perfedit import config
-from perfedit.diffs import changed_lines, unified_diff
+from perfedit.candidates.model import model_proposer
+from perfedit.candidates.refine import refiner
+from perfedit.candidates.rules import propose_rules
+from perfedit.candidates.stub import stub_proposer
+from perfedit.deliver.diffs import changed_lines, unified_diff
 from perfedit.errors import PerfeditError
+from perfedit.job.pipeline import Job, Request, choose_winner, locate
 from perfedit.llm import ChatModel, Reply, shared
-from perfedit.metrics import Outcome, markdown_table, summarise
-from perfedit.pipeline import Job, Request, choose_winner, locate
-from perfedit.proposers import Candidate
-from perfedit.proposers.model import model_proposer
-from perfedit.proposers.rules import propose_rules
-from perfedit.proposers.stub import stub_proposer
-from perfedit.refine import refiner
-from perfedit.validate import Harness, Verdict
+from perfedit.targets import Candidate
+from perfedit.verify.metrics import Outcome, markdown_table, summarise
+from perfedit.verify.validate import Harness, Verdict
 from pie_val import add_dataset_arguments, dataset_folder, pie_programs
 
 CONFIGS = ["model only", "+ refinement", "+ rules", "+ both", "+ minimisation"]

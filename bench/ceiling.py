@@ -2,7 +2,7 @@
 faster than the input program, judged exactly as perfedit judges a candidate.
 
 Each expert version is validated against the input program as ``perfedit compare`` does
-(:func:`perfedit.compare.compare_files`: tests, then interleaved timing, one-sided Yuen's test,
+(:func:`perfedit.job.compare.compare_files`: tests, then interleaved timing, one-sided Yuen's test,
 at least ``min_speedup`` faster): the ceiling the %OPT of a run on the same programs is read
 against. It prints the programs, the share where the expert is significantly faster, their mean
 speedup, the median seconds one validation took and which they were, with the load average
@@ -37,8 +37,8 @@ from pathlib import Path
 
 import enamel_tasks
 from perfedit import config
-from perfedit.compare import compare_files
 from perfedit.errors import InputError
+from perfedit.job.compare import compare_files
 from pie_val import add_dataset_arguments, dataset_folder, pie_programs
 
 

@@ -8,7 +8,7 @@
   prompt cache deleted before each run, as on the first job after an upgrade of the binding;
 * warm: the same job in one process whose model is already loaded (as in the language server
   after its first job), its context emptied first: ``timings_s["first_faster_s"]`` and
-  ``total_s`` of :func:`perfedit.pipeline.suggest`; once more with the rules off
+  ``total_s`` of :func:`perfedit.job.pipeline.suggest`; once more with the rules off
   (``rules = false``), so that the first validated candidate is one the model wrote.
 
 Each figure is the median of ``--repeat`` runs on a fresh copy of the example; the load average
@@ -27,9 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from perfedit import config, llm, modelstore
+from perfedit import config, llm
+from perfedit.job.pipeline import Request, suggest
+from perfedit.llm import modelstore
 from perfedit.llm.llamacpp import model_files, prompt_cache_dir
-from perfedit.pipeline import Request, suggest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 #: (name, file in the example's folder, function or None for a script)

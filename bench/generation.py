@@ -27,11 +27,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from perfedit import modelstore
-from perfedit.ask import CLOSING_FENCE
-from perfedit.llm import ChatModel
+from perfedit.candidates.ask import CLOSING_FENCE
+from perfedit.candidates.prompts import optimize_messages
+from perfedit.llm import ChatModel, modelstore
 from perfedit.llm.llamacpp import CONTEXT_TOKENS, LlamaCppModel, threads
-from perfedit.prompts import optimize_messages
 from perfedit.targets import find
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "dedupe" / "dedupe.py"

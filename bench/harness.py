@@ -4,7 +4,7 @@
    (``val.jsonl`` rows whose slow version passes its tests under CPython 3.11, with the cases in
    ``tests/{problem_id}/``, taken round-robin over problems, skipping programs whose own time
    per run exceeds ``--max-own-ms`` to bound the bench's duration), validated through
-   :meth:`perfedit.validate.Harness.validate`; the fraction declared faster at alpha = 0.05,
+   :meth:`perfedit.verify.validate.Harness.validate`; the fraction declared faster at alpha = 0.05,
    with the default 10% speedup threshold and with the threshold off (1.0x: the test alone
    decides), in the adaptive and the fixed mode (``--aa-modes``).
 2. Power: a constructed stdin/stdout program whose own run takes ~20 ms (a deterministic busy
@@ -57,11 +57,12 @@ from scipy import stats
 
 import perfedit
 from perfedit.config import Settings
+from perfedit.formats.suites import Case, TestSuite
 from perfedit.sandbox import Limits, WorkerHandle, Workspace
 from perfedit.targets import find
-from perfedit.testsource import Case, TestSuite, discover
-from perfedit.timing import SequentialRule, compare, trimmed, trimmed_mean, yuen_p
-from perfedit.validate import Harness, Verdict
+from perfedit.testsource.discovery import discover
+from perfedit.verify.timing import SequentialRule, compare, trimmed, trimmed_mean, yuen_p
+from perfedit.verify.validate import Harness, Verdict
 
 BUSY = """\
 import sys

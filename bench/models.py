@@ -1,6 +1,6 @@
 """The default model by measurement: the main job with each model on ENAMEL dev and PIE val.
 
-For each program, every model in ``--models`` runs :func:`perfedit.pipeline.suggest` exactly
+For each program, every model in ``--models`` runs :func:`perfedit.job.pipeline.suggest` exactly
 as ``perfedit suggest`` does: ``config.Settings(model=...)`` with every other setting at its
 default (rules, greedy + 8 samples, refinement, minimisation, explanation, the 60 s time budget
 and the stop rule), the model loaded once per process with :func:`perfedit.llm.shared` (both
@@ -29,7 +29,7 @@ candidates' — ``Suggestion.generated_tokens`` — and every reply's, refinemen
 included, counted around the model), why generation stopped early, and the load average. A
 program that fails for its own reasons (OriginalFailsTests, NoTestsFound …) is recorded as
 skipped with the message. ``--report`` prints, per dataset and model, PIE's metrics
-(:mod:`perfedit.metrics`: %Correct, %OPT, SP, RTR) over the programs every model covered, the
+(:mod:`perfedit.verify.metrics`: %Correct, %OPT, SP, RTR) over the programs every model covered, the
 median wall time per program and the median time to the first faster candidate (over the
 optimised programs), the mean load average, and the decision: the model with the higher %OPT over
 all programs, ties going to the one with the lower median wall time.
@@ -64,9 +64,9 @@ import enamel_tasks
 from ablation import enamel_programs
 from perfedit import config
 from perfedit.errors import InputError, NoCodeGenerated, NoFasterVersion, PerfeditError
+from perfedit.job.pipeline import Request, suggest
 from perfedit.llm import ChatModel, Reply, shared
-from perfedit.metrics import Outcome, markdown_table, summarise
-from perfedit.pipeline import Request, suggest
+from perfedit.verify.metrics import Outcome, markdown_table, summarise
 from pie_val import pie_programs
 
 DATASETS = {"enamel": "ENAMEL dev", "pie": "PIE val"}

@@ -1,7 +1,7 @@
 """The main job on PIE validation programs (script mode), with PIE's metrics.
 
 For each program of ``val.jsonl`` whose slow version passes its sample tests under CPython 3.11,
-run ``perfedit suggest`` (the same :func:`perfedit.pipeline.suggest` the CLI and server call)
+run ``perfedit suggest`` (the same :func:`perfedit.job.pipeline.suggest` the CLI and server call)
 on the slow version with ``tests/{problem_id}/`` as its cases, and report:
 
 * %Correct: programs where at least one candidate passed every test;
@@ -31,11 +31,11 @@ from pathlib import Path
 
 from perfedit import config
 from perfedit.errors import NoCodeGenerated, NoFasterVersion
+from perfedit.job.pipeline import Request, suggest
 from perfedit.llm import shared
-from perfedit.metrics import Outcome, markdown_table
-from perfedit.metrics import summarise as summarise_outcomes
-from perfedit.pipeline import Request, suggest
 from perfedit.training.pairs import round_robin
+from perfedit.verify.metrics import Outcome, markdown_table
+from perfedit.verify.metrics import summarise as summarise_outcomes
 
 
 def imports_third_party(code: str) -> bool:
@@ -140,7 +140,7 @@ def run_one(row: dict, data: Path, settings: config.Settings, model) -> dict:
 
 
 def summarise(records: list[dict]) -> str:
-    """The metrics table (Markdown, :mod:`perfedit.metrics`) over ``records``, with the median
+    """The metrics table (Markdown, :mod:`perfedit.verify.metrics`) over ``records``, with the median
     wall time per program."""
     summary = summarise_outcomes(
         [Outcome(r["correct"], r["speedup"] if r["optimised"] else None) for r in records]

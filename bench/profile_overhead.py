@@ -1,4 +1,4 @@
-"""Overhead of the profiled test run (perfedit.profiling) against plain pytest, same sandbox, same run.
+"""Overhead of the profiled test run (perfedit.testsource.profiling) against plain pytest, same sandbox, same run.
 
 For each project, ``--rounds`` rounds; a round runs the project's tests in the sandbox once
 plainly (the runner with no profiler: pytest and a per-test clock) and once profiled (cProfile
@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from perfedit.config import find_project_root
-from perfedit.profiling import _profile_from_raw, run_sandboxed
+from perfedit.testsource.profiling import _profile_from_raw, run_sandboxed
 
 
 def measure(root: Path, tests: str | None, rounds: int) -> dict:

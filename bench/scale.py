@@ -32,7 +32,8 @@ import ray
 from perfedit.config import Settings
 from perfedit.executors import Executor, LocalExecutor
 from perfedit.executors.ray_cluster import RayExecutor
-from perfedit.training import evaluate, pairs, remote
+from perfedit.formats import pairs
+from perfedit.training import evaluate, remote
 
 
 def progress(message: str) -> None:

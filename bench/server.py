@@ -29,8 +29,8 @@ import psutil
 from lsprotocol import types
 from pygls.lsp.client import LanguageClient
 
+from perfedit.candidates.prompts import optimize_messages
 from perfedit.llm import load
-from perfedit.prompts import optimize_messages
 from perfedit.targets import find
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "dedupe"

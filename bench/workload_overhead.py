@@ -1,4 +1,4 @@
-"""Overhead of the recorded workload run (perfedit.workload) against a plain run of the same
+"""Overhead of the recorded workload run (perfedit.testsource.workload) against a plain run of the same
 command, same sandbox, same run.
 
 For each project, ``--rounds`` rounds; a round runs the workload in the sandbox once plainly (the
@@ -26,8 +26,8 @@ import statistics
 from pathlib import Path
 
 from perfedit.config import find_project_root
-from perfedit.profiling import target_name
-from perfedit.workload import parse_command, run_workload
+from perfedit.testsource.profiling import target_name
+from perfedit.testsource.workload import parse_command, run_workload
 
 
 def main() -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from perfedit import config, config_docs
+from perfedit import config
+from perfedit.cli import config_docs
 from perfedit.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent

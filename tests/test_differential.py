@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from perfedit import testsource
+from perfedit.candidates.stub import stub_proposer
 from perfedit.config import Settings
-from perfedit.differential import applies, same, unchecked_note
+from perfedit.deliver.explain import facts
 from perfedit.errors import NoTestsFound
-from perfedit.explain import facts
-from perfedit.pipeline import Request, suggest
-from perfedit.proposers.stub import stub_proposer
+from perfedit.formats import suites
+from perfedit.job.pipeline import Request, suggest
 from perfedit.targets import Target, find
-from perfedit.testsource import discover
-from perfedit.validate import Harness
+from perfedit.testsource.discovery import discover
+from perfedit.verify.differential import applies, same, unchecked_note
+from perfedit.verify.validate import Harness
 
 MODULE = '''\
 def dedupe(items: list[int]) -> list[int]:
@@ -79,7 +79,7 @@ def _no_model():
 
 def test_every_function_is_checked_differentially_unless_off(untested: Path):
     function = _target(untested, "dedupe")
-    two_tests = testsource.TestSuite(
+    two_tests = suites.TestSuite(
         "pytest", untested.parent, ("tests/test_m.py::test_a", "tests/test_m.py::test_b")
     )
     assert applies(function, two_tests, Settings())

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from perfedit.diffs import Edit, changed_lines, line_edits, unified_diff
+from perfedit.deliver.diffs import Edit, changed_lines, line_edits, unified_diff
 from perfedit.targets import split_lines
 
 

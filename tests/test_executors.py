@@ -14,7 +14,8 @@ from typing import Any
 
 from perfedit.config import Settings
 from perfedit.executors import LocalExecutor, Result, pack_folder, unpack_folder
-from perfedit.training import evaluate, mining, pairs, remote, rewards
+from perfedit.formats import pairs
+from perfedit.training import evaluate, mining, remote, rewards
 from training_programs import DOUBLE_FAST, DOUBLE_SLOW, DOUBLE_WRONG, SUM_FAST, make_pie
 
 SETTINGS = Settings(runs=5, timeout_s=5.0)
@@ -134,9 +135,7 @@ def test_ray_executor_without_ray_says_how_to_install_it(tmp_path: Path):
     """With Ray unimportable (as in a plain install), `--executor ray` exits 2 with the command
     that installs it, and no traceback."""
     data = make_pie(tmp_path / "data")
-    blocked = (
-        "import sys; sys.modules['ray'] = None; from perfedit.cli import main; sys.exit(main())"
-    )
+    blocked = "import sys; sys.modules['ray'] = None; from perfedit.cli.main import main; sys.exit(main())"
     done = subprocess.run(
         [
             sys.executable,

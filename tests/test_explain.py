@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from perfedit.ask import why_faster
-from perfedit.explain import agrees, changes, grounded_reason, hot_line_sentence
-from perfedit.proposers.rules import RULES
+from perfedit.candidates.ask import why_faster
+from perfedit.candidates.rules import RULES
+from perfedit.deliver.explain import agrees, changes, grounded_reason, hot_line_sentence
 from test_rules import CASES
 
 

@@ -2,12 +2,12 @@
 
 from pathlib import Path
 
+from perfedit.candidates.imports import missing_imports, with_imports
+from perfedit.candidates.model import to_candidate
 from perfedit.config import Settings
-from perfedit.imports import missing_imports, with_imports
-from perfedit.proposers.model import to_candidate
 from perfedit.targets import find
-from perfedit.testsource import discover
-from perfedit.validate import Harness
+from perfedit.testsource.discovery import discover
+from perfedit.verify.validate import Harness
 from programs import FAST_SCRIPT
 
 FORGOT_SYS = FAST_SCRIPT.replace("import sys\n", "")

@@ -12,8 +12,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from perfedit import modelstore
 from perfedit.errors import Cancelled, ModelMissing
+from perfedit.llm import modelstore
 from perfedit.llm.hf import TransformersModel
 
 pytestmark = pytest.mark.model

@@ -17,8 +17,8 @@ from pathlib import Path
 import openai
 import pytest
 
-from perfedit import modelstore
 from perfedit.errors import Cancelled, ModelError
+from perfedit.llm import modelstore
 from perfedit.llm.endpoint import EndpointModel
 
 MESSAGES = [{"role": "user", "content": "Write a Python function that returns the sum of a list."}]

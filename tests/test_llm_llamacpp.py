@@ -107,11 +107,11 @@ def test_missing_binding_says_what_to_do(monkeypatch):
 def test_priming_starts_the_next_reply_at_the_targets_code(
     smollm, monkeypatch, prompt_cache, tmp_path
 ):
-    """After :func:`perfedit.ask.prime` (what the language server does after a job), the next
+    """After :func:`perfedit.candidates.ask.prime` (what the language server does after a job), the next
     job's greedy reply evaluates only what follows the shared beginning (system prompt and
     demonstration): far fewer prompt tokens than after an unrelated request, and the same reply."""
-    from perfedit import ask
-    from perfedit.prompts import optimize_messages
+    from perfedit.candidates import ask
+    from perfedit.candidates.prompts import optimize_messages
     from perfedit.targets import find
 
     path = tmp_path / "m.py"
@@ -158,7 +158,7 @@ def _counting_evaluations(model: LlamaCppModel, monkeypatch) -> list[int]:
 
 
 def _function_messages(tmp_path):
-    from perfedit.prompts import optimize_messages
+    from perfedit.candidates.prompts import optimize_messages
 
     return optimize_messages("def total(xs):\n    return sum(x for x in xs)\n", "function")
 
@@ -169,7 +169,7 @@ def test_a_primed_prompt_is_kept_on_disk_and_a_new_context_loads_it(
     """Priming writes llama.cpp's session file; a model loaded afresh (a new process's) primes by
     reading it, evaluating nothing, and its next reply evaluates only the target's part of the
     prompt and is the same reply."""
-    from perfedit import ask
+    from perfedit.candidates import ask
 
     messages = _function_messages(tmp_path)
     first = LlamaCppModel.load("smollm2-135m")
@@ -193,9 +193,9 @@ def test_a_primed_prompt_is_kept_on_disk_and_a_new_context_loads_it(
 
 
 def test_a_damaged_prompt_file_is_evaluated_again_and_replaced(prompt_cache, monkeypatch, tmp_path):
-    from perfedit import ask
+    from perfedit.candidates import ask
+    from perfedit.candidates.prompts import optimize_messages
     from perfedit.llm import llamacpp
-    from perfedit.prompts import optimize_messages
 
     model = LlamaCppModel.load("smollm2-135m")
     path = llamacpp.prompt_cache_file(model.files, optimize_messages("", "function"))
@@ -212,7 +212,7 @@ def test_a_damaged_prompt_file_is_evaluated_again_and_replaced(prompt_cache, mon
 
 
 def test_an_unwritable_prompt_cache_only_costs_the_evaluation(tmp_path, monkeypatch):
-    from perfedit import ask
+    from perfedit.candidates import ask
     from perfedit.llm import llamacpp
 
     blocked = tmp_path / "prompts"
@@ -229,7 +229,7 @@ def test_model_pull_primes_both_kinds_of_prompt_once(tmp_path):
     import os
     import subprocess
 
-    from perfedit import modelstore
+    from perfedit.llm import modelstore
 
     cache = tmp_path / "cache"
     cache.mkdir()

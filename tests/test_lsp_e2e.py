@@ -26,13 +26,14 @@ from pygls.workspace import PositionCodec, TextDocument
 from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
 from pytest_lsp.client import register_lsp_features
 
-from perfedit import diffs, modelstore
+from perfedit.candidates.model import fit_to_target
 from perfedit.config import EditorSettings
+from perfedit.deliver import diffs
 from perfedit.errors import ConfigError, ModelMissing
+from perfedit.llm import modelstore
 from perfedit.lsp import convert, jobs
 from perfedit.lsp.state import EditorOptions
 from perfedit.progress import Phase
-from perfedit.proposers.model import fit_to_target
 from perfedit.targets import find
 
 UNTESTED = """

@@ -18,8 +18,8 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-from perfedit import profiling
-from perfedit.profiling import (
+from perfedit.testsource import profiling
+from perfedit.testsource.profiling import (
     FunctionProfile,
     HotLine,
     Profile,

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from perfedit.metrics import Outcome, best_of, markdown_table, rtr, summarise
+from perfedit.verify.metrics import Outcome, best_of, markdown_table, rtr, summarise
 
 
 def test_best_of_takes_the_largest_optimised_speedup_and_any_correct():

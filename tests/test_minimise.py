@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from perfedit.config import Settings
-from perfedit.minimise import apply, ddmin, hunks, keep_trivia, minimise
+from perfedit.deliver.minimise import apply, ddmin, hunks, keep_trivia, minimise
 from perfedit.targets import find
-from perfedit.testsource import discover
-from perfedit.timing import Comparison
-from perfedit.validate import Harness, Verdict
+from perfedit.testsource.discovery import discover
+from perfedit.verify.timing import Comparison
+from perfedit.verify.validate import Harness, Verdict
 
 ORIGINAL = "a = 1\nb = 2\nc = 3\nd = 4\ne = 5\n"
 CANDIDATE = "a = 10\nb = 2\nc = 30\nd = 4\ne = 50\n"

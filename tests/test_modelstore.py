@@ -24,9 +24,10 @@ import huggingface_hub.utils
 import pytest
 from huggingface_hub.errors import LocalEntryNotFoundError
 
-from perfedit import cli, modelstore
+from perfedit.cli import main as cli
 from perfedit.errors import ModelError, ModelIntegrityError, ModelMissing
-from perfedit.modelstore import ModelSource
+from perfedit.llm import modelstore
+from perfedit.llm.modelstore import ModelSource
 
 # Part files are named so that only a numeric sort puts them in order (part2 before part10).
 WHEEL_MEMBERS = {

@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 from perfedit.config import Settings
-from perfedit.pipeline import Request, locate
+from perfedit.job.pipeline import Request, locate
 
 
 def test_cli_tests_path_is_relative_to_working_directory(script_project: Path, monkeypatch):

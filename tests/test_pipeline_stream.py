@@ -13,10 +13,10 @@ import pytest
 
 from perfedit.config import Settings
 from perfedit.errors import Cancelled, NoFasterVersion
+from perfedit.job.pipeline import Deadline, Job, Request, locate, suggest
 from perfedit.llm import ChatModel, Reply
-from perfedit.pipeline import Deadline, Job, Request, locate, suggest
 from perfedit.progress import Phase
-from perfedit.validate import Harness
+from perfedit.verify.validate import Harness
 from programs import FAST_SCRIPT
 
 FAST = "```python\ndef unique_in_order(items):\n    return list(dict.fromkeys(items))\n```\n"

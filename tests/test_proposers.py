@@ -2,14 +2,14 @@
 
 from pathlib import Path
 
-from perfedit import testsource
-from perfedit.ask import extract_code
+from perfedit.candidates import Feedback
+from perfedit.candidates.ask import extract_code
+from perfedit.candidates.model import fit_to_target, model_proposer, prompt_input
+from perfedit.candidates.stub import stub_proposer
 from perfedit.config import Settings
+from perfedit.formats import suites
 from perfedit.llm import ChatModel, Reply
 from perfedit.progress import never_cancelled, no_progress
-from perfedit.proposers import Feedback
-from perfedit.proposers.model import fit_to_target, model_proposer, prompt_input
-from perfedit.proposers.stub import stub_proposer
 from perfedit.targets import find
 
 MODULE = "import os\n\n\nclass C:\n    def slow(self, xs):\n        return [x for x in xs if x in list(xs)]\n\n\ndef top(xs):\n    return sorted(xs)[0]\n"
@@ -78,9 +78,9 @@ class Recording(ChatModel):
         return Reply("```python\nprint(input())\n```", 5, 0.01)
 
 
-def _cases(*inputs: str) -> testsource.TestSuite:
-    cases = tuple(testsource.Case(f"case {i}", text, "") for i, text in enumerate(inputs))
-    return testsource.TestSuite("cases", Path("."), cases=cases)
+def _cases(*inputs: str) -> suites.TestSuite:
+    cases = tuple(suites.Case(f"case {i}", text, "") for i, text in enumerate(inputs))
+    return suites.TestSuite("cases", Path("."), cases=cases)
 
 
 def test_the_prompt_shows_the_shortest_test_input_of_a_script():

@@ -5,16 +5,21 @@ from pathlib import Path
 
 import pytest
 
+from perfedit.candidates import Feedback
+from perfedit.candidates.prompts import (
+    fenced,
+    fix_messages,
+    optimize_with_test_messages,
+    retry_messages,
+)
+from perfedit.candidates.refine import refiner
 from perfedit.config import Settings
+from perfedit.job.pipeline import Job
 from perfedit.llm import ChatModel, Reply
-from perfedit.pipeline import Job
 from perfedit.progress import never_cancelled, no_progress
-from perfedit.prompts import fenced, fix_messages, optimize_with_test_messages, retry_messages
-from perfedit.proposers import Candidate, Feedback
-from perfedit.refine import refiner
-from perfedit.targets import find
-from perfedit.testsource import discover, feedback_text
-from perfedit.validate import Harness
+from perfedit.targets import Candidate, find
+from perfedit.testsource.discovery import discover, feedback_text
+from perfedit.verify.validate import Harness
 
 GOOD = "import sys\ndata = sys.stdin.read().split()\nseen = set()\nfor x in data[1:]:\n    print('YES' if x in seen else 'NO')\n    seen.add(x)\n"
 BAD = "input()\nprint('NO')\n"

@@ -8,13 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from perfedit.ask import TEMPERATURE_SPREAD, sample_plan
+from perfedit.candidates import NO_FEEDBACK
+from perfedit.candidates.ask import TEMPERATURE_SPREAD, sample_plan
+from perfedit.candidates.model import exemplars_for, model_proposer
+from perfedit.candidates.prompts import STRATEGIES, optimize_messages
+from perfedit.candidates.retrieval import (
+    Exemplar,
+    ExemplarIndex,
+    code_tokens,
+    load_index,
+    problems_in,
+)
 from perfedit.config import Settings
 from perfedit.progress import never_cancelled, no_progress
-from perfedit.prompts import STRATEGIES, optimize_messages
-from perfedit.proposers import NO_FEEDBACK
-from perfedit.proposers.model import exemplars_for, model_proposer
-from perfedit.retrieval import Exemplar, ExemplarIndex, code_tokens, load_index, problems_in
 from perfedit.targets import find
 
 PIE = Path(__file__).resolve().parents[2] / "shared" / "data" / "pie"
@@ -107,19 +113,17 @@ def test_prompt_shows_exemplars_and_strategy():
     messages = optimize_messages("print(1)\n", "script", chosen, "I/O")
     assert [m["role"] for m in messages] == [
         "system",
-        "user",
-        "assistant",
-        "user",
-        "assistant",
+        *["user", "assistant"] * 3,
         "user",
     ]
+    plain = optimize_messages(
+        "print(1)\n", "script"
+    )  # without exemplars: the built-in demonstration
+    assert len(plain) == 4 and messages[:3] == plain[:3]  # it comes first (the primed beginning)
     assert (
-        MEMBERSHIP.rstrip() in messages[1]["content"] and "seen = set()" in messages[2]["content"]
+        MEMBERSHIP.rstrip() in messages[3]["content"] and "seen = set()" in messages[4]["content"]
     )
     assert messages[-1]["content"].endswith(f"Strategy: {STRATEGIES['I/O']}")
-    assert (
-        len(optimize_messages("print(1)\n", "script")) == 4
-    )  # without exemplars: the built-in demonstration
 
 
 def test_sample_plan_spreads_replies_over_strategies_and_temperatures():

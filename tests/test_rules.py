@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from perfedit.candidates import Feedback
+from perfedit.candidates.rules import RULES, propose_rules
 from perfedit.progress import never_cancelled, no_progress
-from perfedit.proposers import Feedback
-from perfedit.proposers.rules import RULES, propose_rules
 from perfedit.targets import find
 
 CASES = {

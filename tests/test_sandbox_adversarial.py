@@ -29,8 +29,8 @@ import pytest
 from perfedit.config import Settings
 from perfedit.sandbox import isolation_report
 from perfedit.targets import find
-from perfedit.testsource import discover
-from perfedit.validate import Harness, Verdict
+from perfedit.testsource.discovery import discover
+from perfedit.verify.validate import Harness, Verdict
 from programs import FAST_SCRIPT
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"

@@ -1,8 +1,8 @@
 """Selection: the fastest significant candidate wins; near-ties go to the smaller diff."""
 
-from perfedit.select import choose
-from perfedit.timing import Comparison
-from perfedit.validate import Verdict
+from perfedit.verify.selection import choose
+from perfedit.verify.timing import Comparison
+from perfedit.verify.validate import Verdict
 
 
 def verdict(label: str, kind: str, speedup: float = 1.0) -> Verdict:

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from perfedit.errors import NoTestsFound
+from perfedit.formats.suites import is_case_folder, load_cases
 from perfedit.targets import find
-from perfedit.testsource import discover, is_case_folder, load_cases
+from perfedit.testsource.discovery import discover
 
 
 def _target(path: Path, function: str | None = None):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from perfedit.timing import (
+from perfedit.verify.timing import (
     SequentialRule,
     compare,
     cross_check,

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from perfedit.candidates import Feedback
 from perfedit.config import Settings
 from perfedit.errors import InputError
+from perfedit.formats import pairs
 from perfedit.progress import CancelFn, ProgressFn
-from perfedit.proposers import Candidate, Feedback
-from perfedit.targets import Target
-from perfedit.training import evaluate, pairs
+from perfedit.targets import Candidate, Target
+from perfedit.training import evaluate
 from training_programs import DOUBLE_FAST, DOUBLE_WRONG, SUM_FAST, make_pie
 
 SETTINGS = Settings(runs=10, timeout_s=5.0)

@@ -277,7 +277,7 @@ def test_the_shipped_adapter_gguf_holds_the_shipped_weights(name: str):
     no permutation, PEFT's scale alpha / r as llama.cpp's), not a stale copy."""
     from safetensors.torch import load_file
 
-    from perfedit.modelstore import ADAPTERS_DIR
+    from perfedit.llm.modelstore import ADAPTERS_DIR
 
     folder = ADAPTERS_DIR / name
     fields, tensors, types = read(folder / "adapter.gguf")
@@ -331,7 +331,7 @@ def smollm_adapter(folder: Path, targets: list[str], b_std: float):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from perfedit import modelstore
+    from perfedit.llm import modelstore
 
     torch.manual_seed(0)
     base = AutoModelForCausalLM.from_pretrained(

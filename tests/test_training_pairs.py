@@ -14,6 +14,7 @@ import pytest
 
 from perfedit.config import Settings
 from perfedit.errors import InputError
+from perfedit.formats import pairs as pair_file
 from perfedit.training import pairs
 from training_programs import DOUBLE_FAST, DOUBLE_SLOW, DOUBLE_WRONG, make_pie
 
@@ -22,7 +23,7 @@ FAST_SETTINGS = Settings(runs=5, timeout_s=5.0)
 
 def test_pie_rows_load_with_their_case_folders(tmp_path: Path):
     data = make_pie(tmp_path)
-    loaded = pairs.load(data / "train.jsonl")
+    loaded = pair_file.load(data / "train.jsonl")
     assert [p.id for p in loaded] == ["s1", "s2", "s3"]
     assert loaded[0].tests == data / "tests" / "pdouble" and loaded[0].kind == "script"
     assert [p.passes for p in loaded] == [True, True, False]
@@ -44,26 +45,26 @@ def test_unrecorded_pairs_are_run_against_their_tests(tmp_path: Path):
     ]
     path = data / "mine.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    loaded = pairs.load(path)
+    loaded = pair_file.load(path)
     assert loaded[0].passes is None and loaded[0].tests == data / "tests" / "pdouble"
     assert [p.id for p in pairs.passing(loaded, FAST_SETTINGS)] == ["good", "vouched"]
 
 
 def test_bad_pair_files_are_refused(tmp_path: Path):
     with pytest.raises(InputError, match="does not exist"):
-        pairs.load(tmp_path / "nope.jsonl")
+        pair_file.load(tmp_path / "nope.jsonl")
     path = tmp_path / "bad.jsonl"
     path.write_text('{"slow": "x = 1"}\n')
     with pytest.raises(InputError, match=r"bad.jsonl:1: .*missing fast"):
-        pairs.load(path)
+        pair_file.load(path)
     path.write_text("{not json\n")
     with pytest.raises(InputError, match="not JSON"):
-        pairs.load(path)
+        pair_file.load(path)
 
 
 def test_round_robin_visits_every_problem_before_repeating():
     chosen = [
-        pairs.Pair("s", "f", problem_id=p, id=i)
+        pair_file.Pair("s", "f", problem_id=p, id=i)
         for p, i in [("b", "b1"), ("a", "a1"), ("a", "a2"), ("c", "c1"), ("b", "b2")]
     ]
     assert [p.id for p in pairs.round_robin(chosen, 0)] == ["a1", "b1", "c1", "a2", "b2"]
@@ -72,10 +73,10 @@ def test_round_robin_visits_every_problem_before_repeating():
 
 @pytest.mark.model
 def test_render_is_the_inference_prompt_with_labels_on_the_reply(smollm_tokenizer):
-    from perfedit.prompts import optimize_messages
-    from perfedit.proposers.model import extract_code
+    from perfedit.candidates.model import extract_code
+    from perfedit.candidates.prompts import optimize_messages
 
-    pair = pairs.Pair(DOUBLE_SLOW, DOUBLE_FAST, id="x")
+    pair = pair_file.Pair(DOUBLE_SLOW, DOUBLE_FAST, id="x")
     example = pairs.render(pair, smollm_tokenizer)
     inference_prompt = smollm_tokenizer.apply_chat_template(
         optimize_messages(DOUBLE_SLOW, "script"),
@@ -98,7 +99,7 @@ def test_render_is_the_inference_prompt_with_labels_on_the_reply(smollm_tokenize
 
 @pytest.mark.model
 def test_render_all_drops_long_pairs_and_keeps_the_shortest(smollm_tokenizer, tmp_path: Path):
-    loaded = pairs.load(make_pie(tmp_path) / "train.jsonl")
+    loaded = pair_file.load(make_pie(tmp_path) / "train.jsonl")
     lengths = sorted(len(pairs.render(p, smollm_tokenizer).input_ids) for p in loaded)
     kept = pairs.render_all(loaded, smollm_tokenizer, max_tokens=lengths[1])
     assert len(kept) == 2
@@ -113,7 +114,7 @@ def test_render_all_drops_long_pairs_and_keeps_the_shortest(smollm_tokenizer, tm
 def smollm_tokenizer():
     from transformers import AutoTokenizer
 
-    from perfedit import modelstore
+    from perfedit.llm import modelstore
 
     return AutoTokenizer.from_pretrained(modelstore.resolve("smollm2-135m"))
 
@@ -146,7 +147,7 @@ def test_suggest_exports_the_accepted_pair(script_project: Path):
         env={**os.environ, "COLUMNS": "200"},
     )
     assert result.returncode == 0, result.stderr
-    [pair] = pairs.load(script_project / "pairs" / "mine.jsonl")
+    [pair] = pair_file.load(script_project / "pairs" / "mine.jsonl")
     assert pair.slow == (script_project / "seen_before.py").read_text()
     # The minimised version keeps the user's comment that the candidate dropped.
     comment = (script_project / "seen_before.py").read_text().splitlines(keepends=True)[0]

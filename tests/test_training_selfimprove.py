@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from perfedit.config import Settings
-from perfedit.proposers import Candidate
-from perfedit.training.pairs import Pair, load
+from perfedit.formats.pairs import Pair, load
+from perfedit.targets import Candidate
 from perfedit.training.selfimprove import best_record, samples_file, self_improve
 
 PIE = Path(__file__).resolve().parents[2] / "shared" / "data" / "pie"

@@ -9,8 +9,8 @@ import pytest
 from perfedit.config import Settings
 from perfedit.errors import OriginalFailsTests
 from perfedit.targets import find
-from perfedit.testsource import discover
-from perfedit.validate import Harness, outputs_match
+from perfedit.testsource.discovery import discover
+from perfedit.verify.validate import Harness, outputs_match
 from programs import FAST_SCRIPT
 
 

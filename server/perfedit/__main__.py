@@ -2,7 +2,7 @@
 
 ``perfedit lsp`` starts the language server before the command line's modules are imported (about
 0.1 s: the settings, the model store, every command's parser), so that it answers ``initialize``
-at once (:mod:`perfedit.lsp.start`); every other command goes to :func:`perfedit.cli.main`.
+at once (:mod:`perfedit.lsp.start`); every other command goes to :func:`perfedit.cli.main.main`.
 """
 
 import sys
@@ -14,7 +14,7 @@ def main() -> int:
         from perfedit.lsp.start import serve
 
         return serve()
-    from perfedit.cli import main as cli_main
+    from perfedit.cli.main import main as cli_main
 
     return cli_main()
 

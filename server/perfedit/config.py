@@ -7,7 +7,7 @@ continues with the defaults.
 The fields are the one source of the settings' documentation: each carries its help, unit and
 choices (:func:`setting`), from which come the CLI's option help (:func:`add_option`), the
 tables in docs/configuration.md and the VS Code extension's ``contributes.configuration``
-(:mod:`perfedit.config_docs`, ``make settings``).
+(:mod:`perfedit.cli.config_docs`, ``make settings``).
 
 Spelling: ``[tool.perfedit]`` and Python use the field names (``budget_s``); an editor uses their
 camelCase, with the seconds suffix written out (``budgetSeconds``; :func:`editor_key`), as editor
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from perfedit.errors import ConfigError
-from perfedit.modelstore import DEFAULT_MODEL
+from perfedit.llm.modelstore import DEFAULT_MODEL
 
 #: Keys of the editor's ``perfedit`` section that belong to the editor extension, not to the
 #: server (``perfedit.python``: the VS Code extension's interpreter; ``perfedit.path``: an
@@ -65,6 +65,10 @@ class Settings:
         "wall-clock budget of one job: once it is spent, no further candidate is generated and the best validated one so far is returned (minimised and explained only while time is left)",
         unit="seconds",
     )
+    budget_reserve: bool = setting(
+        True,
+        "keep enough of the budget to validate a rule's and the greedy candidate: when the original's runs are slow, take fewer timed runs of it and skip profiling it (estimated from one run of its tests)",
+    )
     stop_at_speedup: float = setting(
         10.0,
         "stop generating as soon as a validated candidate is at least this much faster at the low end of its 95% CI (0: never)",
@@ -80,15 +84,26 @@ class Settings:
         True,
         "show the model the hot lines of the target and of the candidates it refines, from a profiled run (SOAP / PerfCodeGen execution feedback)",
     )
+    scaling_feedback: bool = setting(
+        True,
+        "show the model how the original's time grows with its tests' input sizes (an empirical exponent from two measured sizes), and when it grows faster than linear ask for a lower-complexity algorithm first",
+    )
     input_example: bool = setting(
         False,
         "show the model one of a script's test inputs (the shortest, cut to 8 lines), meant to keep it to the input format (off: on PIE val it did not, docs/results.md)",
     )
     exemplars: str | None = setting(
         None,
-        "slow→fast pair file or PIE folder to retrieve prompt exemplars from, relative to the project root (none: the built-in demonstration)",
+        "slow→fast pair file or PIE folder to retrieve prompt exemplars from, relative to the project root (none: the cookbook's only, or the built-in demonstration with `cookbook` off); a missing or corrupt file is skipped with a warning",
     )
-    exemplars_k: int = setting(2, "retrieved exemplars per prompt (PIE dynamic retrieval)")
+    exemplars_k: int = setting(
+        2,
+        "retrieved exemplars per prompt (PIE dynamic retrieval), taken in turn from the pair file (`exemplars`) and the cookbook",
+    )
+    cookbook: bool = setting(
+        True,
+        "retrieve exemplars of the target's kind from perfedit's cookbook of slow→fast functions and scripts (idioms and algorithmic upgrades), beside those of the pair file",
+    )
     max_new_tokens: int = setting(512, "generation budget per candidate", unit="tokens")
     runs: int = setting(
         10,

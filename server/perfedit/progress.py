@@ -1,6 +1,6 @@
 """Progress reporting shared by the engine, the CLI (rich) and the language server ($/progress).
 
-The main job (:func:`perfedit.pipeline.suggest`) calls a :class:`ProgressFn` with the
+The main job (:func:`perfedit.job.pipeline.suggest`) calls a :class:`ProgressFn` with the
 :class:`Phase` it is in and how far it got; the CLI turns that into rich progress bars on stderr
 and the language server into work-done progress percentages. Work outside the job (fetching a
 model, mining commits) reports through a :data:`TaskProgressFn` with a free label instead.

@@ -2,7 +2,9 @@
 
 A target is either a function (found by qualified name or by a line inside it) or a whole
 stdin/stdout script. Its span covers whole lines, decorators included, so a candidate
-replaces exactly those lines and nothing else in the file.
+replaces exactly those lines and nothing else in the file. A :class:`Candidate` is one proposed
+replacement for that span: the proposers (:mod:`perfedit.candidates`) make them and validation
+(:mod:`perfedit.verify`) judges them, so it lives here, below both.
 """
 
 from __future__ import annotations
@@ -235,3 +237,29 @@ def find(
             f"{path} does not read standard input, so it is not a script; name a function with --function."
         )
     return _make(path, source, "script", path.stem, 1, max(1, len(split_lines(source))))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A proposed replacement ``code`` for the target's span; ``source`` is the whole new file.
+
+    ``label`` names where it came from ("greedy", "sample 3", "stub 1"); ``tokens`` is how many
+    tokens a model generated for it (0 without a model). A reply that held no usable code is
+    still reported, with ``code`` and ``source`` empty (see :attr:`usable`), so that the user
+    learns what became of every sample.
+    """
+
+    label: str
+    code: str
+    source: str
+    tokens: int = 0
+
+    @property
+    def usable(self) -> bool:
+        """True if there is code to validate."""
+        return bool(self.code)
+
+    @classmethod
+    def unusable(cls, label: str, tokens: int = 0) -> Candidate:
+        """The placeholder for a reply without usable code."""
+        return cls(label, "", "", tokens)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from perfedit import modelstore
 from perfedit.errors import ModelMissing
+from perfedit.llm import modelstore
 
 HERE = Path(__file__).resolve().parent
 

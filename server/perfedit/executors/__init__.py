@@ -1,7 +1,7 @@
 """Executors: one unit of work per item, run here or fanned out over a Ray cluster.
 
 A *unit* is a module-level function ``fn(item) -> plain data`` (dicts, lists, dataclasses of
-them): "evaluate one program" (:func:`perfedit.training.remote.evaluate_unit`), "validate these
+them): "evaluate one program" (:func:`perfedit.training.evaluate.evaluate_unit`), "validate these
 candidates for one target" (:func:`perfedit.training.rewards.judge`). The item and the result
 cross process (and machine) boundaries, so they are picklable data, never closures.
 

@@ -164,16 +164,16 @@ class ModelHost:
     loaded once, and the model proposer over it (``settings.samples`` samples)."""
 
     def __init__(self, model: str, settings: Any) -> None:
+        from perfedit.candidates.model import model_proposer
         from perfedit.llm import shared
-        from perfedit.proposers.model import model_proposer
 
         chat = shared(model, backend=settings.backend, endpoint=settings.endpoint)
         self.proposer = model_proposer(lambda: chat, settings)
 
     def propose(self, target: Any) -> list[Any]:
         """The candidates for ``target`` (:class:`~perfedit.targets.Target`), greedy first."""
+        from perfedit.candidates import NO_FEEDBACK
         from perfedit.progress import never_cancelled, no_progress
-        from perfedit.proposers import NO_FEEDBACK
 
         return list(self.proposer(target, NO_FEEDBACK, no_progress, never_cancelled))
 

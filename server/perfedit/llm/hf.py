@@ -28,8 +28,8 @@ from transformers import (
 )
 from transformers.utils import logging as transformers_logging
 
-from perfedit import modelstore
 from perfedit.errors import Cancelled
+from perfedit.llm import modelstore
 from perfedit.llm.base import ChatModel, Messages, Reply, StepFn
 
 

@@ -25,8 +25,8 @@ import weakref
 from pathlib import Path
 from typing import Any
 
-from perfedit import modelstore
 from perfedit.errors import Cancelled, ModelError, ModelMissing
+from perfedit.llm import modelstore
 from perfedit.llm.base import ChatModel, Draw, Messages, Reply
 
 #: Tokens of context: the longest prompt (refinement with a test) plus a reply.
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 def prompt_cache_dir() -> Path:
     """Where primed prompts are kept (:meth:`LlamaCppModel.prime`): ``prompts/`` in
-    :func:`perfedit.modelstore.cache_root`."""
+    :func:`perfedit.llm.modelstore.cache_root`."""
     return modelstore.cache_root() / "prompts"
 
 

@@ -7,7 +7,7 @@ Features:
   disabled, with the reason, when no test covers the target. Its command is ``perfedit.suggest``
   with the arguments ``[uri, line, version]``; once a result for this version of the document is
   cached, the action carries that edit instead.
-* ``workspace/executeCommand`` ``perfedit.suggest`` — runs :func:`perfedit.pipeline.suggest` in a
+* ``workspace/executeCommand`` ``perfedit.suggest`` — runs :func:`perfedit.job.pipeline.suggest` in a
   thread, reports server-initiated work-done progress (a percentage that only moves forward,
   from the engine's :class:`~perfedit.progress.Phase` reports), stops on
   ``window/workDoneProgress/cancel`` or ``$/cancelRequest``, and delivers the result with

@@ -17,9 +17,9 @@ from perfedit.errors import Cancelled, InputError, NoCodeGenerated, NoFasterVers
 from perfedit.progress import Phase
 
 if TYPE_CHECKING:
-    from perfedit.diffs import Edit
-    from perfedit.pipeline import Suggestion
-    from perfedit.profiling import FunctionProfile, Profile
+    from perfedit.deliver.diffs import Edit
+    from perfedit.job.pipeline import Suggestion
+    from perfedit.testsource.profiling import FunctionProfile, Profile
 
 COMMAND = "perfedit.suggest"
 PROFILE_COMMAND = "perfedit.profile"
@@ -111,8 +111,8 @@ def code_action(
 
 
 def summary(s: Suggestion) -> str:
-    """One line: the speedup with its 95% CI and the evidence (:func:`perfedit.explain.summary`)."""
-    from perfedit.explain import summary
+    """One line: the speedup with its 95% CI and the evidence (:func:`perfedit.deliver.explain.summary`)."""
+    from perfedit.deliver.explain import summary
 
     return summary(s.target.name, s.winner)
 

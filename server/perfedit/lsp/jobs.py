@@ -30,12 +30,12 @@ from perfedit.lsp.state import Jobs
 from perfedit.progress import Phase, no_progress
 
 if TYPE_CHECKING:
+    from perfedit.candidates import Proposer
     from perfedit.config import Settings
+    from perfedit.job.locate import Request
+    from perfedit.job.pipeline import Suggestion
     from perfedit.llm import ChatModel
-    from perfedit.locate import Request
-    from perfedit.pipeline import Suggestion
-    from perfedit.profiling import Profile
-    from perfedit.proposers import Proposer
+    from perfedit.testsource.profiling import Profile
 
 logger = logging.getLogger(__name__)
 
@@ -120,10 +120,10 @@ async def run(
     settings: Settings,
     proposers: list[Proposer] | None = None,
 ) -> Suggestion:
-    """:func:`perfedit.pipeline.suggest` in a thread, with progress and cancellation wired to the
+    """:func:`perfedit.job.pipeline.suggest` in a thread, with progress and cancellation wired to the
     client (the current request's ``$/cancelRequest`` through ``jobs``). ``proposers`` replace the
     default ones (and refinement), as the ``candidatesFile`` setting does."""
-    from perfedit import pipeline
+    from perfedit.job import pipeline
 
     cancel = threading.Event()
     request_id = ls.protocol.msg_id
@@ -152,12 +152,13 @@ async def profile(
     request_id: object = None,
     workload: str | None = None,
 ) -> Profile:
-    """:func:`perfedit.profiling.profile_tests` of project ``root`` in a thread (from the cache when
-    the project is unchanged), or :func:`perfedit.workload.profile_workload` of the ``workload``
-    command if given, with work-done progress; cancellable from the progress and, for the
-    request ``request_id`` (None: started by a notification), by ``$/cancelRequest``."""
-    from perfedit import profiling
-    from perfedit import workload as workloads
+    """:func:`perfedit.testsource.profiling.profile_tests` of project ``root`` in a thread (from
+    the cache when the project is unchanged), or
+    :func:`perfedit.testsource.workload.profile_workload` of the ``workload`` command if given,
+    with work-done progress; cancellable from the progress and, for the request ``request_id``
+    (None: started by a notification), by ``$/cancelRequest``."""
+    from perfedit.testsource import profiling
+    from perfedit.testsource import workload as workloads
 
     cancel = threading.Event()
     if request_id is not None:

@@ -1,5 +1,5 @@
 """The server and its handlers: each converts LSP types (:mod:`perfedit.lsp.convert`) and calls
-the engine (:mod:`perfedit.pipeline`, :mod:`perfedit.profiling`), the job runner
+the engine (:mod:`perfedit.job.pipeline`, :mod:`perfedit.testsource.profiling`), the job runner
 (:mod:`perfedit.lsp.jobs`) or the server's state (:mod:`perfedit.lsp.state`).
 
 Tests run only when the user asks: the ``perfedit.suggest`` job, the ``perfedit.profile``
@@ -39,9 +39,9 @@ from perfedit.lsp.framing import Answered, Body, FrameReader, FramingError, serv
 from perfedit.lsp.state import ActionTargets, EditorOptions, Jobs, Profiles, ResultCache
 
 if TYPE_CHECKING:
-    from perfedit.locate import Request
-    from perfedit.profiling import HotSpot, Profile
-    from perfedit.proposers import Proposer
+    from perfedit.candidates import Proposer
+    from perfedit.job.locate import Request
+    from perfedit.testsource.profiling import HotSpot, Profile
 
 CONFIG_SECTION = "perfedit"
 
@@ -122,7 +122,7 @@ class PerfeditServer(LanguageServer):
 
     def request_for(self, document: TextDocument, line: int) -> tuple[Request, Settings]:
         """The engine's request for the cursor ``line`` of the open ``document``, and its settings."""
-        from perfedit.locate import Request
+        from perfedit.job.locate import Request
 
         path = Path(document.path)
         return Request(path, document.source, line=line), self.settings_for(path)
@@ -175,7 +175,7 @@ class PerfeditServer(LanguageServer):
     def stub_for(self, path: Path) -> list[Proposer] | None:
         """With ``candidatesFile``: its stub proposer (the file relative to ``path``'s project
         root; absolute stays absolute), instead of the rules, the model and refinement."""
-        from perfedit.proposers.stub import stub_proposer
+        from perfedit.candidates.stub import stub_proposer
 
         candidates = self.options.editor.candidates_file
         return [stub_proposer(config.find_project_root(path) / candidates)] if candidates else None
@@ -245,8 +245,8 @@ async def code_actions(
 ) -> list[types.CodeAction | types.Command] | None:
     if not convert.kind_requested(params.context.only):
         return None
+    from perfedit.formats.suites import is_test_file
     from perfedit.targets import def_above
-    from perfedit.testsource import is_test_file
 
     if params.text_document.uri not in ls.workspace.text_documents:
         return None  # only files open in the editor
@@ -321,7 +321,7 @@ async def suggest_command(
 async def profile_command(ls: PerfeditServer, *args: Any) -> dict[str, Any]:
     """``perfedit.profile [uri]``: profile the tests of the project of ``uri`` (a file or folder;
     default: the workspace's root folder), then show code lenses and hovers on its hot functions."""
-    from perfedit.profiling import hot_functions
+    from perfedit.testsource.profiling import hot_functions
 
     await ls.configured.wait()  # the editor's settings (tests, workload) are read first
     try:
@@ -342,8 +342,8 @@ async def profile_command(ls: PerfeditServer, *args: Any) -> dict[str, Any]:
 def hot_spots(ls: PerfeditServer, document: TextDocument) -> tuple[Profile | None, list[HotSpot]]:
     """This session's profile of ``document``'s project (or None) and the hot functions of its
     current text."""
-    from perfedit.profiling import hot_spots
-    from perfedit.testsource import is_test_file
+    from perfedit.formats.suites import is_test_file
+    from perfedit.testsource.profiling import hot_spots
 
     path = Path(document.path).resolve()
     profile = ls.profiles.containing(path)

@@ -18,9 +18,9 @@ from perfedit import config
 
 if TYPE_CHECKING:
     from perfedit.config import Settings
-    from perfedit.locate import Request
-    from perfedit.pipeline import Suggestion
-    from perfedit.profiling import Profile
+    from perfedit.job.locate import Request
+    from perfedit.job.pipeline import Suggestion
+    from perfedit.testsource.profiling import Profile
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -45,7 +45,7 @@ class ActionTargets:
     computed once and kept until the document changes, so a slow first parse of a large file,
     or the tests' discovery, is not repeated for every line.
 
-    The lookups run in one helper process (:func:`perfedit.locate.action_target`), not in a
+    The lookups run in one helper process (:func:`perfedit.job.locate.action_target`), not in a
     thread: parsing a 20,000-line file holds the interpreter lock for about a second, which would
     stall the event loop and every other request with it. The process starts with the first
     lookup and keeps its parses (:func:`perfedit.targets.function_spans` is cached)."""
@@ -60,9 +60,11 @@ class ActionTargets:
         """Start the helper process and import the lookup's modules there and here, so the first
         code action does not wait for them (a fraction of a second each on a loaded machine)."""
         loop = asyncio.get_running_loop()
-        loop.run_in_executor(None, importlib.import_module, "perfedit.locate")  # here, in a thread
+        loop.run_in_executor(
+            None, importlib.import_module, "perfedit.job.locate"
+        )  # here, in a thread
         # and there: by exec, whose result (None) pickles, where a module does not
-        loop.run_in_executor(self._helper(), exec, "import perfedit.locate")
+        loop.run_in_executor(self._helper(), exec, "import perfedit.job.locate")
 
     def _helper(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -76,7 +78,7 @@ class ActionTargets:
     ) -> asyncio.Future[tuple[str, str | None]]:
         """The (possibly still running) lookup for ``place`` in this version of ``uri``, started
         for ``request`` if there is none; lookups of other versions are dropped."""
-        from perfedit.locate import action_target
+        from perfedit.job.locate import action_target
 
         key = (uri, version, place)
         if key not in self._lookups:

@@ -36,9 +36,9 @@ import psutil
 
 from perfedit.config import NOT_SOURCE_DIRS
 from perfedit.errors import SandboxError
+from perfedit.formats.suites import TestSuite
 from perfedit.sandbox import protocol
 from perfedit.sandbox.pids_cgroup import PidsCgroup
-from perfedit.testsource import TestSuite
 
 CONFINE = Path(__file__).with_name("confine.py")
 DIFFERENTIAL_BUDGET = 3  # a differential request may take this many times timeout_s in all
@@ -87,7 +87,7 @@ class TestRecord:
     without interpreter start-up (see :mod:`perfedit.sandbox.worker`); ``stdout`` is the
     program's output (case tests only); ``detail`` is the failure message or traceback;
     ``cpu_seconds`` is the CPU time of one sample of the test measured from outside it, setup
-    and teardown included (pytest; else ``seconds``), for :mod:`perfedit.validate`'s cross-check.
+    and teardown included (pytest; else ``seconds``), for :mod:`perfedit.verify.validate`'s cross-check.
     """
 
     name: str
@@ -253,7 +253,7 @@ def _spec(
 class WorkerHandle:
     """The manager's handle of a warm worker process running ``suite`` against the program in
     ``workspace``, or, given ``calls``, calling that function on inputs (differential mode,
-    :mod:`perfedit.differential`).
+    :mod:`perfedit.verify.differential`).
 
     Use as a context manager; :meth:`run` performs one run of every test (in differential mode:
     one timed pass over the inputs), :meth:`request` sends any other request (a line profile of

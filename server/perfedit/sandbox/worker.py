@@ -28,13 +28,13 @@ mark the worker reads the sample's CPU time from the kernel's per-process CPU cl
 call's figure; the sample's own clock (captured before any of the project's code was imported)
 must agree with it within CROSS_CHECK_RATIO and CROSS_CHECK_SLACK_S, and the
 sample's CPU time from fork to report (with the server's meanwhile) goes into the record as
-``cpu_seconds`` for :func:`perfedit.timing.cross_check`. Frames without the run's nonce and the
+``cpu_seconds`` for :func:`perfedit.verify.timing.cross_check`. Frames without the run's nonce and the
 sample's number, out of order, or from a process other than the sample fail the run with
 "timing report inconsistent". After every case and every sample the worker empties HOME and
 TMPDIR (back to what collection left there). The worker makes itself non-dumpable at start, so
 no test can ptrace it or read its memory.
 
-Differential mode (:mod:`perfedit.differential`): the worker holds pickled calls (``{"op":
+Differential mode (:mod:`perfedit.verify.differential`): the worker holds pickled calls (``{"op":
 INPUTS, "inputs": [bytes, ...]}``) and forks one child per request, which loads
 :mod:`perfedit.sandbox.differential_child` by path and calls the target function: ``{"op":
 GENERATE, ...}`` makes inputs with hypothesis; ``{"op": OUTCOMES, "limits_s": [...],

@@ -1,7 +1,7 @@
 """The profiled workload run, inside the sandbox: stdlib only (never imports perfedit).
 
-Started by :mod:`perfedit.workload` as the program of a one-case sandbox run (as
-:mod:`perfedit.profile_runner` is for the tests) inside the throw-away copy of the project. It
+Started by :mod:`perfedit.testsource.workload` as the program of a one-case sandbox run (as
+:mod:`perfedit.sandbox.profile_runner` is for the tests) inside the throw-away copy of the project. It
 reads one JSON object on stdin::
 
     {"mode": "profile" | "plain", "kind": "script" | "module", "target": str, "argv": [str, ...],

@@ -4,31 +4,38 @@ For each program (a pair's slow version whose tests pass, with its case folder),
 proposer generates, in one batched call, the greedy reply and ``k - 1`` samples (the product's
 prompt, temperature and code extraction); each candidate is validated and timed by the product's
 harness against the program (correct, significant at p < alpha and >= min_speedup faster).
-Best@1 is the greedy candidate alone, Best@k the best of all k (:func:`perfedit.metrics.best_of`).
+Best@1 is the greedy candidate alone, Best@k the best of all k (:func:`perfedit.verify.metrics.best_of`).
 Neither the rule-based candidates nor refinement take part: this measures the model.
 
 Programs are chosen round-robin over problems (:func:`perfedit.training.pairs.round_robin`, as
 ``bench/pie_val.py`` does). One JSON line per program is appended to the output file, so an
-interrupted evaluation resumes where it stopped.
+interrupted evaluation resumes where it stopped. Each program is one unit of work
+(:func:`evaluate_unit` on a :class:`ProgramUnit`, which carries the program's case folder as
+bytes, so the node that runs it needs no shared file system) run through an executor.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from perfedit.candidates import Feedback, Proposer
 from perfedit.config import Settings
 from perfedit.errors import InputError, OriginalFailsTests
-from perfedit.locate import Request, locate
-from perfedit.metrics import Outcome, Summary, best_of, summarise
+from perfedit.executors import pack_folder, unpack_folder
+from perfedit.formats.pairs import Pair
+from perfedit.job.locate import Request, locate
 from perfedit.progress import never_cancelled, no_progress
-from perfedit.proposers import Candidate, Feedback, Proposer
-from perfedit.training.pairs import Pair, round_robin
-from perfedit.validate import Harness, Verdict, validate_candidates
+from perfedit.targets import Candidate
+from perfedit.training.pairs import round_robin
+from perfedit.verify.metrics import Outcome, Summary, best_of, summarise
+from perfedit.verify.validate import Harness, Verdict, validate_candidates
 
 if TYPE_CHECKING:
     from perfedit.executors import Executor
@@ -46,7 +53,7 @@ def programs(pairs: Sequence[Pair], count: int) -> list[Pair]:
 
 
 def outcome(verdict: dict[str, Any]) -> Outcome:
-    """A candidate's :class:`~perfedit.metrics.Outcome` from its record (see :func:`evaluate_one`)."""
+    """A candidate's :class:`~perfedit.verify.metrics.Outcome` from its record (see :func:`evaluate_one`)."""
     return Outcome(
         correct=verdict["verdict"] != "rejected",
         speedup=verdict["speedup"] if verdict["verdict"] == "faster" else None,
@@ -70,7 +77,7 @@ def evaluate_one(pair: Pair, propose: Proposer, settings: Settings) -> dict[str,
     one first), wall times in seconds; ``skipped``
     holds the reason when the slow program fails its tests here (it then counts in no metric).
     Identical candidates (same syntax tree) are validated once
-    (:func:`~perfedit.validate.validate_candidates`)."""
+    (:func:`~perfedit.verify.validate.validate_candidates`)."""
     started = time.perf_counter()
     record: dict[str, Any] = {"id": pair.id, "problem_id": pair.problem_id}
     with tempfile.TemporaryDirectory(prefix="perfedit-eval-") as folder:
@@ -101,6 +108,45 @@ def evaluate_one(pair: Pair, propose: Proposer, settings: Settings) -> dict[str,
     return {**record, "candidates": records, "wall_s": time.perf_counter() - started}
 
 
+@dataclass(frozen=True)
+class ProgramUnit:
+    """One program to evaluate: the pair, its case folder's files (``{name: bytes}``, None when
+    the pair has none), the proposer (picklable for a remote executor) and the settings."""
+
+    pair: Pair
+    cases: dict[str, bytes] | None
+    propose: Proposer
+    settings: Settings
+
+    @classmethod
+    def of(cls, pair: Pair, propose: Proposer, settings: Settings, *, ship: bool) -> ProgramUnit:
+        """The unit for ``pair``; with ``ship``, its case folder is read into the unit (for a
+        unit that runs on another node), else the unit reads it where it is."""
+        return cls(pair, pack_folder(pair.tests) if ship else None, propose, settings)
+
+
+def evaluate_unit(unit: ProgramUnit) -> dict[str, Any]:
+    """:func:`evaluate_one` for ``unit``, its cases written to a temporary folder on this node
+    first; returns the program's record (plain JSON data)."""
+    if unit.cases is None:
+        return evaluate_one(unit.pair, unit.propose, unit.settings)
+    with tempfile.TemporaryDirectory(prefix="perfedit-cases-") as folder:
+        pair = dataclasses.replace(unit.pair, tests=unpack_folder(unit.cases, Path(folder)))
+        return evaluate_one(pair, unit.propose, unit.settings)
+
+
+def failed_record(pair: Pair, error: str) -> dict[str, Any]:
+    """The record of a program whose unit died on every attempt: ``skipped`` (it counts in no
+    metric, so no verdict is made up) and ``failed`` (a resumed evaluation runs it again)."""
+    return {
+        "id": pair.id,
+        "problem_id": pair.problem_id,
+        "skipped": f"failed on the cluster: {error}",
+        "failed": True,
+        "wall_s": 0.0,
+    }
+
+
 def summaries(records: Sequence[dict[str, Any]], k: int) -> list[tuple[str, Summary]]:
     """``[("Best@1", ...), ("Best@k", ...)]`` over the records that were not skipped: Best@1 from
     each program's first (greedy) candidate, Best@k from its first ``k``.
@@ -115,15 +161,15 @@ def summaries(records: Sequence[dict[str, Any]], k: int) -> list[tuple[str, Summ
 
 
 def model_proposer(model_name: str, settings: Settings) -> Proposer:
-    """The model proposer (:func:`perfedit.proposers.model.model_proposer`) with the model
+    """The model proposer (:func:`perfedit.candidates.model.model_proposer`) with the model
     (alias, path or adapter directory) ``model_name``, loaded now, once; ``settings.samples``
     samples besides the greedy reply.
 
     Raises:
         ModelMissing: the model is not on this machine.
     """
+    from perfedit.candidates import model
     from perfedit.llm import load
-    from perfedit.proposers import model
 
     loaded = load(model_name, backend=settings.backend, endpoint=settings.endpoint)
     return model.model_proposer(lambda: loaded, settings)
@@ -171,7 +217,6 @@ def evaluate(
         InputError: ``out`` holds records made with other ``meta`` (another model or k).
     """
     from perfedit.executors import LocalExecutor
-    from perfedit.training.remote import ProgramUnit, evaluate_unit, failed_record
 
     done: dict[str, dict[str, Any]] = {}
     if out.is_file():

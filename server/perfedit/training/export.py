@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from perfedit import modelstore
 from perfedit.errors import InputError, ModelError, ModelMissing
+from perfedit.llm import modelstore
 from perfedit.llm.llamacpp import ADAPTER_GGUF
 
 if TYPE_CHECKING:
@@ -120,7 +120,7 @@ def write_lora_gguf(
     rows of B of q/k are permuted as llama.cpp's conversion permutes those of the base.
 
     ``weights`` are the adapter's tensors by PEFT name (default: ``adapter_model.safetensors`` in
-    ``adapter``), ``base_gguf`` the base's GGUF file (default: :func:`perfedit.modelstore.resolve_gguf`
+    ``adapter``), ``base_gguf`` the base's GGUF file (default: :func:`perfedit.llm.modelstore.resolve_gguf`
     of the ``base_model_name_or_path`` of ``adapter_config.json``), whose metadata gives the
     architecture, block and head counts, and whose tensor shapes are checked against the adapter.
     Tensors are float16 with ``float16`` (float32 where a value does not fit), else float32. The

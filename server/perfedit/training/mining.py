@@ -45,12 +45,13 @@ from typing import TYPE_CHECKING, Any
 
 import autoflake
 
-from perfedit import targets, testsource
+from perfedit import targets
+from perfedit.candidates.model import fit_to_target
 from perfedit.config import Settings
 from perfedit.errors import InputError, NoTestsFound, OriginalFailsTests, PerfeditError
 from perfedit.progress import TaskProgressFn, no_progress
-from perfedit.proposers.model import fit_to_target
-from perfedit.validate import Harness
+from perfedit.testsource.discovery import discover
+from perfedit.verify.validate import Harness
 
 if TYPE_CHECKING:
     from perfedit.executors import Executor
@@ -438,7 +439,7 @@ def _measured_speedup(
     if replacement is None:
         return None
     try:
-        suite = testsource.discover(target, tree)
+        suite = discover(target, tree)
         with Harness(target, suite, settings) as harness:
             harness.baseline(runs=1)
             verdict = harness.validate("new", target.replace(replacement))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from perfedit.errors import ConfigError
-from perfedit.modelstore import DEFAULT_MODEL
+from perfedit.llm.modelstore import DEFAULT_MODEL
 
 #: The linear layers of Qwen2/Llama-style blocks (SmolLM2 included) that get LoRA adapters.
 ALL_LINEAR = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]

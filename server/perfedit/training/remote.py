@@ -1,9 +1,6 @@
-"""The units of training-side work that an executor (:mod:`perfedit.executors`) runs, and the
-proposers that can travel with them to another process or node.
+"""The proposers that can travel with training-side work units (:mod:`perfedit.executors`) to
+another process or node, and the pool that ships RRHF's reward jobs.
 
-* :func:`evaluate_unit` — one program of ``perfedit evaluate``: :func:`perfedit.training.evaluate.evaluate_one`
-  on a :class:`ProgramUnit`, which carries the program's case folder as bytes, so the node that
-  runs it needs no shared file system.
 * Proposers that pickle: :class:`FileProposer` (fixed candidates from a file: ``evaluate
   --candidates``), :class:`NodeModelProposer` (the model held by the :class:`ModelHost
   <perfedit.executors.ray_cluster.ModelHost>` actor of the node the unit runs on) and
@@ -22,57 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from perfedit.candidates import Feedback
 from perfedit.config import Settings
 from perfedit.errors import InputError, ModelError
 from perfedit.executors import pack_folder, unpack_folder
+from perfedit.formats.pairs import Pair
 from perfedit.progress import CancelFn, ProgressFn
-from perfedit.proposers import Candidate, Feedback, Proposer
-from perfedit.targets import Target
-from perfedit.training.pairs import Pair
+from perfedit.targets import Candidate, Target
 
 if TYPE_CHECKING:
     from perfedit.executors import Executor
-
-
-@dataclass(frozen=True)
-class ProgramUnit:
-    """One program to evaluate: the pair, its case folder's files (``{name: bytes}``, None when
-    the pair has none), the proposer (picklable for a remote executor) and the settings."""
-
-    pair: Pair
-    cases: dict[str, bytes] | None
-    propose: Proposer
-    settings: Settings
-
-    @classmethod
-    def of(cls, pair: Pair, propose: Proposer, settings: Settings, *, ship: bool) -> ProgramUnit:
-        """The unit for ``pair``; with ``ship``, its case folder is read into the unit (for a
-        unit that runs on another node), else the unit reads it where it is."""
-        return cls(pair, pack_folder(pair.tests) if ship else None, propose, settings)
-
-
-def evaluate_unit(unit: ProgramUnit) -> dict[str, Any]:
-    """:func:`~perfedit.training.evaluate.evaluate_one` for ``unit``, its cases written to a
-    temporary folder on this node first; returns the program's record (plain JSON data)."""
-    from perfedit.training.evaluate import evaluate_one
-
-    if unit.cases is None:
-        return evaluate_one(unit.pair, unit.propose, unit.settings)
-    with tempfile.TemporaryDirectory(prefix="perfedit-cases-") as folder:
-        pair = dataclasses.replace(unit.pair, tests=unpack_folder(unit.cases, Path(folder)))
-        return evaluate_one(pair, unit.propose, unit.settings)
-
-
-def failed_record(pair: Pair, error: str) -> dict[str, Any]:
-    """The record of a program whose unit died on every attempt: ``skipped`` (it counts in no
-    metric, so no verdict is made up) and ``failed`` (a resumed evaluation runs it again)."""
-    return {
-        "id": pair.id,
-        "problem_id": pair.problem_id,
-        "skipped": f"failed on the cluster: {error}",
-        "failed": True,
-        "wall_s": 0.0,
-    }
 
 
 @dataclass(frozen=True)
@@ -87,7 +43,7 @@ class FileProposer:
         self, target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
     ) -> list[Candidate]:
         """The candidates for ``target`` (a script), labelled "greedy", "sample 1", ... (a
-        :data:`~perfedit.proposers.Proposer`; ``feedback``, ``progress`` and ``cancel`` unused)."""
+        :data:`~perfedit.candidates.Proposer`; ``feedback``, ``progress`` and ``cancel`` unused)."""
         codes = self.codes.get(target.source, ())
         labels = ["greedy", *(f"sample {i}" for i in range(1, len(codes)))]
         return [
@@ -140,7 +96,7 @@ class NodeModelProposer:
         self, target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
     ) -> list[Candidate]:
         """The host's candidates for ``target``, greedy first (blocks while it generates; a
-        :data:`~perfedit.proposers.Proposer`, ``feedback``, ``progress`` and ``cancel`` unused).
+        :data:`~perfedit.candidates.Proposer`, ``feedback``, ``progress`` and ``cancel`` unused).
 
         Raises:
             ModelError: the host could not load the model (e.g. not on that node) or died.
@@ -173,9 +129,9 @@ class EndpointProposer:
     def __call__(
         self, target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
     ) -> list[Candidate]:
-        """The server's candidates for ``target``, greedy first (a :data:`~perfedit.proposers.Proposer`)."""
+        """The server's candidates for ``target``, greedy first (a :data:`~perfedit.candidates.Proposer`)."""
+        from perfedit.candidates.model import model_proposer
         from perfedit.llm import shared
-        from perfedit.proposers.model import model_proposer
 
         chat = shared(self.model, backend=self.settings.backend, endpoint=self.settings.endpoint)
         return list(model_proposer(lambda: chat, self.settings)(target, feedback, progress, cancel))

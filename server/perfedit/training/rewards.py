@@ -1,6 +1,6 @@
 """PerfRL's reward tiers from the product's validation harness (PerfRL, section 4).
 
-Each candidate program for one training input is judged by :class:`perfedit.validate.Harness`
+Each candidate program for one training input is judged by :class:`perfedit.verify.validate.Harness`
 against the input's stdin/stdout cases, with the slow program as the baseline:
 
 ====  ======  ===============================================================
@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING
 
 from perfedit.config import Settings
 from perfedit.errors import OriginalFailsTests
-from perfedit.locate import Request, locate
-from perfedit.proposers import Candidate
-from perfedit.validate import Harness, validate_candidates
+from perfedit.job.locate import Request, locate
+from perfedit.targets import Candidate
+from perfedit.verify.validate import Harness, validate_candidates
 
 if TYPE_CHECKING:
     from perfedit.training.remote import ShippingPool
@@ -54,7 +54,7 @@ class RewardGroup:
 
 def tier(code: str | None, verdict: str) -> float:
     """The reward of one candidate: ``code`` None or unparseable → R1; otherwise by the harness's
-    verdict (:attr:`Verdict.verdict <perfedit.validate.Verdict>`: "rejected" → R2,
+    verdict (:attr:`Verdict.verdict <perfedit.verify.validate.Verdict>`: "rejected" → R2,
     "not_faster" → R3, "faster" → R4)."""
     if code is None or not _parses(code):
         return NO_PARSE
@@ -72,7 +72,7 @@ def _parses(code: str) -> bool:
 def judge(group: RewardGroup) -> list[float] | None:
     """The rewards of ``group.candidates``, in order; None when the slow program itself fails its
     tests (the input cannot rank anything). Runs the programs in the sandbox
-    (:func:`~perfedit.validate.validate_candidates`: a repeated program is run once); seconds per
+    (:func:`~perfedit.verify.validate.validate_candidates`: a repeated program is run once); seconds per
     candidate are about ``settings.runs`` times the tests' run time."""
     with tempfile.TemporaryDirectory(prefix="perfedit-reward-") as folder:
         program = Path(folder) / "prog.py"

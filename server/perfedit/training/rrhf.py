@@ -27,10 +27,11 @@ from peft import PeftModel
 from transformers import PreTrainedTokenizerBase
 
 from perfedit import targets
+from perfedit.candidates.model import extract_code, fit_to_target
 from perfedit.config import Settings
 from perfedit.errors import InputError, PerfeditError
-from perfedit.proposers.model import extract_code, fit_to_target
-from perfedit.training.pairs import IGNORE, Example, Pair, render_all, reply_ids
+from perfedit.formats.pairs import Pair
+from perfedit.training.pairs import IGNORE, Example, render_all, reply_ids
 from perfedit.training.recipe import RRHFRecipe
 from perfedit.training.remote import ShippingPool
 from perfedit.training.rewards import RewardGroup, reward_pool, score_inputs

@@ -29,10 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from perfedit.candidates import Proposer
 from perfedit.config import Settings
-from perfedit.proposers import Proposer
+from perfedit.formats.pairs import Pair
 from perfedit.training import evaluate
-from perfedit.training.pairs import Pair
 from perfedit.training.rewards import tier
 
 if TYPE_CHECKING:
@@ -63,7 +63,7 @@ def best_record(pair: Pair, judged: dict[str, Any], folder: Path) -> dict[str, A
     <perfedit.training.evaluate.evaluate_one>` record) with the fastest significantly faster
     sample as ``fast`` (EffiCoder's selection), or None when none is. ``tests`` names the case
     folder relative to ``folder``, the folder of the file the row goes to, as
-    :func:`perfedit.training.pairs.load` reads it."""
+    :func:`perfedit.formats.pairs.load` reads it."""
     samples = judged.get("candidates", [])
     faster = [c for c in samples if c["verdict"] == "faster" and c["code"]]
     if not faster:

@@ -16,8 +16,10 @@ from typing import TypeVar
 import torch
 from accelerate import Accelerator
 
+from perfedit.formats.pairs import Pair
+from perfedit.formats.pairs import load as load_pairs
 from perfedit.training import pairs as pair_files
-from perfedit.training.pairs import Example, Pair
+from perfedit.training.pairs import Example
 from perfedit.training.recipe import SFTRecipe
 from perfedit.training.scoring import collate, reply_logprobs
 from perfedit.training.trainer import Run, TrainResult, accelerator_for, load_model
@@ -34,7 +36,7 @@ def read_pairs(recipe: SFTRecipe, path: str) -> list[Pair]:
         InputError: the file is missing or malformed.
     """
     tests = Path(recipe.tests) if recipe.tests else None
-    return pair_files.passing(pair_files.load(Path(path), tests))
+    return pair_files.passing(load_pairs(Path(path), tests))
 
 
 def example_order(count: int, seed: int, epoch: int) -> list[int]:

@@ -35,8 +35,8 @@ from tqdm.auto import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase, get_scheduler
 from transformers.utils import logging as transformers_logging
 
-from perfedit import modelstore
 from perfedit.errors import ConfigError
+from perfedit.llm import modelstore
 from perfedit.llm.hf import pick_dtype
 from perfedit.training.recipe import SFTRecipe
 
