@@ -157,6 +157,10 @@ class Settings:
         100,
         "inputs generated with hypothesis for differential testing, from type hints or the tests' values",
     )
+    workload: str | None = setting(
+        None,
+        "a Python command that runs the program as it is really used (`python bench.py ARGS` or `python -m module ARGS`, run from the project root): `profile` and `scan` rank functions by its time, and its recorded calls are checked and timed beside the tests",
+    )
     executor: str = setting(
         "local",
         "where `perfedit scan` runs its functions: `local` (this machine) or `ray` (a Ray cluster; `pip install 'perfedit[ray]'`); `evaluate`, `data pairs --git` and `train rrhf` take `--executor` on their command line",

@@ -58,6 +58,11 @@ class ProfilingFailed(InputError):
     """The profiled run of the project's tests could not finish (collection error, timeout, crash)."""
 
 
+class WorkloadFailed(InputError):
+    """The workload command cannot be profiled: it is not a Python command of the project, it
+    failed, ran past its time limit, started processes or read stdin."""
+
+
 class ConfigError(InputError):
     """A setting has an invalid value."""
 

@@ -26,7 +26,7 @@ from perfedit.candidates.rules.reasons import Construct, Diff, Reason, parse
 from perfedit.formats.suites import TestSuite
 from perfedit.verify.differential import DifferentialCheck
 from perfedit.verify.machine import Load
-from perfedit.verify.validate import Baseline, Verdict
+from perfedit.verify.validate import WORKLOAD_CALLS, Baseline, Verdict
 
 
 def plural(count: int, noun: str, nouns: str = "") -> str:
@@ -52,9 +52,11 @@ def differential_fact(check: DifferentialCheck) -> str:
     """The sentence that marks a suggestion checked by differential testing (lower confidence
     when the tests are thin)."""
     widened = f", {check.widened} of kinds your tests do not use" if check.widened else ""
+    shared = f" ({check.shared} of them also made by your tests)" if check.shared else ""
+    workload = f"{check.workload} recorded from the workload{shared}, " if check.workload else ""
     return (
         f"Checked by differential testing on {check.inputs} inputs ({check.recorded} recorded from your tests, "
-        f"{check.generated} generated{widened}): same return values, exceptions and argument changes as the original"
+        f"{workload}{check.generated} generated{widened}): same return values, exceptions and argument changes as the original"
         + (
             "; lower confidence than a full test suite — add tests to be sure."
             if check.thin
@@ -89,6 +91,13 @@ def facts(
             f"p={c.p_value:.2g} against alpha {c.alpha:.2g}, {c.runs} timed runs per side): "
             f"{c.baseline_s * 1e3:.3f} ms → {c.candidate_s * 1e3:.3f} ms per run ({timed_quantity(suite)})."
         ]
+        if WORKLOAD_CALLS in verdict.per_test_s and verdict.differential is not None:
+            timed.append(
+                f"Timed on {'its tests and ' if suite.size else ''}the {verdict.differential.workload} "
+                f"calls recorded from the workload (one call each per run: "
+                f"{baseline.per_test_s.get(WORKLOAD_CALLS, 0.0) * 1e3:.3f} ms → "
+                f"{verdict.per_test_s[WORKLOAD_CALLS] * 1e3:.3f} ms)."
+            )
     passed = "all " if verdict.tests_passed == verdict.tests_total else ""
     candidate_rss = _mib(verdict.peak_rss_bytes) if verdict.peak_rss_bytes else "not measured"
     diff = (

@@ -239,32 +239,44 @@ def applied_lens(uri: str, line: int, s: Suggestion) -> types.CodeLens:
     )
 
 
-def share_title(share: float) -> str:
-    """The code lens's title for a function taking ``share`` (0-1) of the tests' time."""
-    return f"{share:.0%} of test time — Suggest faster version"
+def time_of(profile: Profile) -> str:
+    """What the profile's shares are of: "workload time" or "test time"."""
+    return "workload time" if profile.workload else "test time"
 
 
-def code_lens(uri: str, version: int | None, line: int, share: float) -> types.CodeLens:
+def share_title(share: float, of: str = "test time") -> str:
+    """The code lens's title for a function taking ``share`` (0-1) of the tests' (or ``of``) time."""
+    return f"{share:.0%} of {of} — Suggest faster version"
+
+
+def code_lens(
+    uri: str, version: int | None, line: int, share: float, of: str = "test time"
+) -> types.CodeLens:
     """A lens on the 0-based ``line`` (a hot function's first line) running the code action's
-    command for the function there, in this version of the document."""
+    command for the function there, in this version of the document; ``of``: what the share is
+    of (:func:`time_of`)."""
     where = types.Range(
         start=types.Position(line=line, character=0), end=types.Position(line=line, character=0)
     )
     return types.CodeLens(
         range=where,
         command=types.Command(
-            title=share_title(share), command=COMMAND, arguments=[uri, line, version]
+            title=share_title(share, of), command=COMMAND, arguments=[uri, line, version]
         ),
     )
 
 
 def profile_markdown(profile: Profile, f: FunctionProfile, name: str) -> str:
-    """A hot function's share of the test time, its tests and hottest lines, as Markdown."""
+    """A hot function's share of the test (or workload) time, its tests (or calls) and hottest
+    lines, as Markdown."""
     lines = ", ".join(f"line {h.line} ({h.s:.4f} s)" for h in f.hot_lines[:3])
-    tests = f"{len(f.tests)} test{'s' if len(f.tests) != 1 else ''}"
+    if profile.workload:
+        reach = f"the workload `{profile.workload}` calls it {f.calls} time{'s' if f.calls != 1 else ''}"
+    else:
+        reach = f"{len(f.tests)} test{'s' if len(f.tests) != 1 else ''} reach it"
     text = (
-        f"**perfedit profile: `{name}`** takes {profile.share(f):.0%} of test time "
-        f"({f.own_s:.4f} s in its own code, {f.cumulative_s:.4f} s with its calls; {tests} reach it)."
+        f"**perfedit profile: `{name}`** takes {profile.share(f):.0%} of {time_of(profile)} "
+        f"({f.own_s:.4f} s in its own code, {f.cumulative_s:.4f} s with its calls; {reach})."
     )
     return text + (f"\n\nHot lines: {lines}." if lines else "")
 
@@ -273,7 +285,8 @@ def profiled(profile: Profile, hot: list[FunctionProfile]) -> dict[str, Any]:
     """The result of the ``perfedit.profile`` command: what ran and the hot functions."""
     return {
         "root": str(profile.root),
-        "tests": len(profile.runs),
+        **({"workload": profile.workload} if profile.workload else {}),
+        "tests": 0 if profile.workload else len(profile.runs),
         "cached": profile.cached,
         "failed_tests": [run.node_id for run in profile.runs if run.outcome == "failed"],
         "hot": [
@@ -290,10 +303,12 @@ def profile_summary(profile: Profile, hot: list[FunctionProfile]) -> str:
         "; ".join(f"{f.function} ({f.file}:{f.line}) {profile.share(f):.0%}" for f in hot[:3])
         or "no function stands out"
     )
-    return (
-        f"perfedit: profiled {len(profile.runs)} tests{f' ({failed} failed)' if failed else ''}"
-        f"{' (from the cache)' if profile.cached else ''}; hot: {top}."
+    ran = (
+        f"the workload `{profile.workload}`"
+        if profile.workload
+        else f"{len(profile.runs)} tests{f' ({failed} failed)' if failed else ''}"
     )
+    return f"perfedit: profiled {ran}{' (from the cache)' if profile.cached else ''}; hot: {top}."
 
 
 def found(s: Suggestion, report: str) -> dict[str, Any]:

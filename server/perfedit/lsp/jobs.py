@@ -147,26 +147,42 @@ async def run(
 
 
 async def profile(
-    ls: LanguageServer, jobs: Jobs, root: Path, tests: Path | None, request_id: object = None
+    ls: LanguageServer,
+    jobs: Jobs,
+    root: Path,
+    tests: Path | None,
+    request_id: object = None,
+    workload: str | None = None,
 ) -> Profile:
-    """:func:`perfedit.testsource.profiling.profile_tests` of project ``root`` in a thread (from the cache when
-    the project is unchanged), with work-done progress; cancellable from the progress and, for
-    the request ``request_id`` (None: started by a notification), by ``$/cancelRequest``."""
+    """:func:`perfedit.testsource.profiling.profile_tests` of project ``root`` in a thread (from
+    the cache when the project is unchanged), or
+    :func:`perfedit.testsource.workload.profile_workload` of the ``workload`` command if given,
+    with work-done progress; cancellable from the progress and, for the request ``request_id``
+    (None: started by a notification), by ``$/cancelRequest``."""
     from perfedit.testsource import profiling
+    from perfedit.testsource import workload as workloads
 
     cancel = threading.Event()
     if request_id is not None:
         jobs.add(request_id, cancel)
     try:
         async with work_done_progress(
-            ls, f"perfedit: profiling the tests of {root.name}", profiling.TIMEOUT_S, cancel
+            ls,
+            f"perfedit: profiling {'the workload' if workload else 'the tests'} of {root.name}",
+            profiling.TIMEOUT_S,
+            cancel,
         ) as reporter:
             if reporter is not None:
-                message = "running the tests once, profiled, in the sandbox (cached while the project is unchanged)"
+                what = f"the workload `{workload}`" if workload else "the tests"
+                message = f"running {what} once, profiled, in the sandbox (cached while the project is unchanged)"
                 ls.work_done_progress.report(
                     reporter.token, types.WorkDoneProgressReport(message=message)
                 )
-            run = functools.partial(profiling.profile_tests, root, tests, cancel=cancel.is_set)
+            run = (
+                functools.partial(workloads.profile_workload, root, workload, cancel=cancel.is_set)
+                if workload
+                else functools.partial(profiling.profile_tests, root, tests, cancel=cancel.is_set)
+            )
             return await asyncio.to_thread(run)
     finally:
         if request_id is not None:

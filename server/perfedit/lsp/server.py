@@ -150,10 +150,11 @@ class PerfeditServer(LanguageServer):
         """The profile of the project of ``uri`` (:meth:`project_of`), joining a run already going
         on there; code lenses are refreshed once it is kept. Raises PerfeditError."""
         root, tests = self.project_of(uri)
+        workload = self.settings_for(root).workload
         profile = await self.profiles.run(
             root,
             lambda: asyncio.ensure_future(
-                jobs.profile(self, self.protocol.jobs, root, tests, request_id)
+                jobs.profile(self, self.protocol.jobs, root, tests, request_id, workload)
             ),
         )
         if get_capability(self.client_capabilities, "workspace.code_lens.refresh_support", False):
@@ -352,6 +353,7 @@ async def profile_command(ls: PerfeditServer, *args: Any) -> dict[str, Any]:
     default: the workspace's root folder), then show code lenses and hovers on its hot functions."""
     from perfedit.testsource.profiling import hot_functions
 
+    await ls.configured.wait()  # the editor's settings (tests, workload) are read first
     try:
         profile = await ls.profile(
             args[0] if args and isinstance(args[0], str) else None, ls.protocol.msg_id
@@ -389,7 +391,13 @@ def code_lenses(ls: PerfeditServer, params: types.CodeLensParams) -> list[types.
     lenses = [convert.applied_lens(document.uri, f.first_line, f.suggestion) for f in applied]
     if profile:
         lenses += [
-            convert.code_lens(document.uri, document.version, s.first, profile.share(s.function))
+            convert.code_lens(
+                document.uri,
+                document.version,
+                s.first,
+                profile.share(s.function),
+                convert.time_of(profile),
+            )
             for s in spots
             if s.first not in done
         ]
