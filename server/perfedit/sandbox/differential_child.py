@@ -51,10 +51,11 @@ WIDENED_SIZE = 3  # lists and dicts generated as items of a widened input
 _SCALARS = (bool, int, float, complex, str, bytes, bytearray, type(None))
 
 
-def serve(spec, task, inputs, send, clock):
+def serve(spec, task, inputs, send, clocks):
     """Do ``task`` (see the module docstring) for the function ``spec["function"]`` of module
     ``spec["module"]`` on ``inputs`` (pickled calls); ``send`` writes one frame to the worker,
-    ``clock`` is the worker's ``time.perf_counter``, captured before any project code ran."""
+    ``clocks`` are the worker's ``time.perf_counter`` and ``time.process_time``, captured before
+    any project code ran."""
     try:
         __import__(spec["module"])
         function = getattr(sys.modules[spec["module"]], spec["function"])
@@ -83,7 +84,7 @@ def serve(spec, task, inputs, send, clock):
     elif task["op"] == protocol.TIME:
         send(
             time_calls(
-                function, inputs, task["calibrate"], task["min_sample_s"], task["max_loops"], clock
+                function, inputs, task["calibrate"], task["min_sample_s"], task["max_loops"], clocks
             )
         )
 
@@ -479,26 +480,32 @@ def _without_addresses(text):
 # --- timing --------------------------------------------------------------------------------------
 
 
-def time_calls(function, inputs, calibrate, min_sample_s, max_loops, clock):
-    """Seconds per pass of calls of ``function`` on every input (each call on freshly loaded
-    arguments; loading is not timed; an exception ends only its call), pyperf-style: one pass,
-    then with ``calibrate`` as many passes as make a sample of ``min_sample_s``."""
+def time_calls(function, inputs, calibrate, min_sample_s, max_loops, clocks):
+    """Wall-clock and CPU seconds per pass of calls of ``function`` on every input (each call on
+    freshly loaded arguments; loading is not timed; an exception ends only its call), by
+    ``clocks`` (a wall clock and a CPU clock), pyperf-style: one pass, then with ``calibrate``
+    as many passes as make a sample of ``min_sample_s`` of wall clock. Answers ``{"seconds":
+    wall per pass, "cpu_seconds": CPU per pass, "timed_s": wall of all timed passes}``."""
+    clock, cpu_clock = clocks
 
     def one_pass():
-        elapsed = 0.0
+        elapsed = cpu = 0.0
         for data in inputs:
             args, kwargs = pickle.loads(data)
-            started = clock()
+            started, cpu_started = clock(), cpu_clock()
             try:  # noqa: SIM105 - contextlib.suppress would add its own calls to the timed region
                 function(*args, **kwargs)
             except Exception:
                 pass
-            elapsed += clock() - started
-        return elapsed
+            elapsed, cpu = elapsed + clock() - started, cpu + cpu_clock() - cpu_started
+        return elapsed, cpu
 
-    seconds = timed_s = one_pass()
+    seconds, cpu_seconds = one_pass()
+    timed_s = seconds
     if calibrate:
         loops = max(1, min(max_loops, int(min_sample_s / max(seconds, 1e-9)) + 1))
-        sample_s = sum(one_pass() for _ in range(loops))
-        seconds, timed_s = sample_s / loops, timed_s + sample_s
-    return {"seconds": float(seconds), "timed_s": float(timed_s)}
+        passes = [one_pass() for _ in range(loops)]
+        seconds = sum(wall for wall, _ in passes) / loops
+        cpu_seconds = sum(cpu for _, cpu in passes) / loops
+        timed_s += seconds * loops
+    return {"seconds": float(seconds), "cpu_seconds": float(cpu_seconds), "timed_s": float(timed_s)}

@@ -83,21 +83,23 @@ class TestRecord:
     """One test's outcome in one run.
 
     The fields are :data:`protocol.RECORD_FIELDS <perfedit.sandbox.protocol.RECORD_FIELDS>`:
-    ``status`` is passed | failed | error | timeout | crashed; ``seconds`` is the test's time
-    without interpreter start-up (see :mod:`perfedit.sandbox.worker`); ``stdout`` is the
-    program's output (case tests only); ``detail`` is the failure message or traceback;
-    ``cpu_seconds`` is the CPU time of one sample of the test measured from outside it, setup
-    and teardown included (pytest; else ``seconds``), for :mod:`perfedit.verify.validate`'s cross-check.
+    ``status`` is passed | failed | error | timeout | crashed; ``seconds`` is the test's
+    wall-clock time and ``cpu_seconds`` its CPU time, both of the timed part without
+    interpreter start-up, read by the worker outside the test's processes (see
+    :mod:`perfedit.sandbox.worker`); ``stdout`` is the program's output (case tests only);
+    ``detail`` is the failure message or traceback; ``sample_cpu_seconds`` is the CPU time of
+    one sample of the test measured from outside it, setup and teardown included (pytest; else
+    ``cpu_seconds``), for :mod:`perfedit.verify.validate`'s cross-check.
     """
 
     name: str
     status: str
     seconds: float
-    wall_seconds: float
+    cpu_seconds: float
     peak_rss_bytes: int
     stdout: str
     detail: str
-    cpu_seconds: float
+    sample_cpu_seconds: float
 
     @property
     def ran_cleanly(self) -> bool:

@@ -114,11 +114,11 @@ RECORD_FIELDS = (
     "name",
     "status",
     "seconds",
-    "wall_seconds",
+    "cpu_seconds",
     "peak_rss_bytes",
     "stdout",
     "detail",
-    "cpu_seconds",
+    "sample_cpu_seconds",
 )
 
 #: An entry of an OUTCOMES answer, as the differential child describes a call.
@@ -245,24 +245,25 @@ def line_seconds(lines):
 
 
 def record(
-    name, status, seconds, wall_seconds, peak_rss_bytes, detail, stdout="", cpu_seconds=None
+    name, status, seconds, cpu_seconds, peak_rss_bytes, detail, stdout="", sample_cpu_seconds=None
 ):
     """A test record (:data:`RECORD_FIELDS`): ``status`` one of PASSED ... CRASHED, ``seconds``
-    the test's own time and ``wall_seconds`` the wall time of its run (both in seconds),
-    ``peak_rss_bytes``, ``detail`` (a failure message, capped by :func:`cap_text`), ``stdout``
-    (case tests only), ``cpu_seconds`` the CPU time the worker measured for each sample of the
-    test from outside it, setup and teardown included (seconds; None: ``seconds``, which the
-    worker measured)."""
-    cpu_seconds = seconds if cpu_seconds is None else cpu_seconds
+    the test's wall-clock time and ``cpu_seconds`` its CPU time (user + system), both of the
+    timed part only (a case's whole process, a pytest test's call) and measured by the worker,
+    outside the test's processes; ``peak_rss_bytes``, ``detail`` (a failure message, capped by
+    :func:`cap_text`), ``stdout`` (case tests only), ``sample_cpu_seconds`` the CPU time the
+    worker measured for each sample of the test from outside it, setup and teardown included
+    (seconds; None: ``cpu_seconds``)."""
+    sample_cpu_seconds = cpu_seconds if sample_cpu_seconds is None else sample_cpu_seconds
     values = (
         name,
         status,
         seconds,
-        wall_seconds,
+        cpu_seconds,
         peak_rss_bytes,
         stdout,
         cap_text(detail),
-        cpu_seconds,
+        sample_cpu_seconds,
     )
     return dict(zip(RECORD_FIELDS, values, strict=True))
 

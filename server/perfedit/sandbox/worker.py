@@ -60,6 +60,7 @@ its children too); a test that left processes running fails.
 import _signal  # not ``signal``: that would pre-import enum, functools and collections
 import os
 import resource
+import stat as _stat  # loaded by os at start-up: nothing more is pre-imported
 import sys
 import time
 
@@ -175,8 +176,8 @@ def _limit(spec, cpu_s):
 def _redirect(stdin_path, out_path, err_path):
     for fd, path, flags in (
         (0, stdin_path, os.O_RDONLY),
-        (1, out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
-        (2, err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
+        (1, out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND),
+        (2, err_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND),
     ):
         opened = os.open(path, flags, 0o600)
         os.dup2(opened, fd)
@@ -425,49 +426,122 @@ def _living_below(pid):
     return living
 
 
-def _scratch_folders():
-    """HOME and TMPDIR of the tests (absolute paths, at most two)."""
-    return sorted(
-        {os.environ[key] for key in ("HOME", "TMPDIR") if os.path.isabs(os.environ.get(key, ""))}
-    )
+def _scratch_folders(spec, facts):
+    """Every folder a test may write in, which :func:`_refresh` restores before each test child:
+    HOME and TMPDIR, the output folder and, where it is private to the sandbox, /dev/shm
+    (absolute paths)."""
+    folders = {
+        os.environ[key] for key in ("HOME", "TMPDIR") if os.path.isabs(os.environ.get(key, ""))
+    }
+    folders.add(spec["output_dir"])
+    if facts.get(protocol.SHM) == protocol.PRIVATE:
+        folders.add("/dev/shm")
+    return sorted(folders)
 
 
 def _snapshot(folders):
-    """The names at the top of each of ``folders``: what :func:`_refresh` keeps."""
+    """Everything in ``folders`` as :func:`_refresh` will restore it: {path: entry}, an entry
+    being None for a folder, the target (str) of a symbolic link, or a file's [bytes, mode,
+    identity] (identity: inode, size, mtime and ctime; a test can set the mtime back, not the
+    ctime). Files are held in memory: these folders hold what collection wrote, which the
+    scratch tmpfs caps."""
     kept = {}
-    for folder in folders:
+    todo = list(folders)
+    while todo:
+        folder = todo.pop()
+        kept[folder] = None
         try:
-            kept[folder] = frozenset(os.listdir(folder))
+            entries = list(os.scandir(folder))
         except OSError:
-            kept[folder] = frozenset()
+            continue
+        for entry in entries:
+            try:
+                if entry.is_symlink():
+                    kept[entry.path] = os.readlink(entry.path)
+                elif entry.is_dir():
+                    todo.append(entry.path)
+                else:
+                    with open(entry.path, "rb") as handle:
+                        data = handle.read()
+                        info = os.fstat(handle.fileno())
+                    kept[entry.path] = [data, info.st_mode & 0o777, _identity(info)]
+            except OSError:
+                continue
     return kept
 
 
+def _identity(info):
+    """What changes whenever a file is written, replaced or has its mode changed."""
+    return info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
+
+
 def _refresh(kept):
-    """Empty each scratch folder (HOME, TMPDIR) back to its top-level names in ``kept`` (from
-    :func:`_snapshot`), so that no test child finds what an earlier one left there."""
-    for folder, names in kept.items():
-        _empty(folder, names)
-
-
-def _empty(folder, keep=frozenset()):
-    """Remove everything in ``folder`` but the top-level names in ``keep``; no symlink is followed."""
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return
-    for entry in entries:
-        if entry.name in keep:
-            continue
+    """Restore the writable folders to ``kept`` (from :func:`_snapshot`): folders first (made
+    again, mode 0700), then what is not in ``kept`` removed, then links and files put back;
+    no symbolic link is followed. So no test child finds what an earlier one wrote, in HOME,
+    TMPDIR, /dev/shm or the output folder. A changed file is rewritten in place (truncated), so
+    that the pytest server's output files stay the files it writes to."""
+    folders = sorted(path for path, entry in kept.items() if entry is None)
+    for folder in folders:
+        _restore(folder, None)
+    for folder in folders:
         try:
-            if entry.is_dir(follow_symlinks=False):
-                os.chmod(entry.path, 0o700)
-                _empty(entry.path)
-                os.rmdir(entry.path)
-            else:
-                os.unlink(entry.path)
+            entries = list(os.scandir(folder))
         except OSError:
             continue
+        for entry in entries:
+            if entry.path not in kept:
+                _remove_tree(entry.path)
+    for path, entry in kept.items():
+        if entry is not None:
+            _restore(path, entry)
+
+
+def _remove_tree(path):
+    """Remove the file, link or folder at ``path`` and all below it (links are not followed)."""
+    try:
+        if _stat.S_ISDIR(os.lstat(path).st_mode):
+            os.chmod(path, 0o700)
+            for inner in os.listdir(path):
+                _remove_tree(os.path.join(path, inner))
+            os.rmdir(path)
+        else:
+            os.unlink(path)
+    except OSError:
+        pass
+
+
+def _restore(path, entry):
+    """Make ``path`` what ``entry`` (see :func:`_snapshot`) says, if it is not already."""
+    try:
+        info = os.lstat(path)
+    except OSError:
+        info = None
+    kind = None if info is None else _stat.S_IFMT(info.st_mode)
+    try:
+        if entry is None:
+            if kind != _stat.S_IFDIR:
+                _remove_tree(path)
+                os.mkdir(path, 0o700)
+            os.chmod(path, 0o700)
+        elif isinstance(entry, str):
+            if kind != _stat.S_IFLNK or os.readlink(path) != entry:
+                _remove_tree(path)
+                os.symlink(entry, path)
+        elif kind != _stat.S_IFREG or _identity(info) != entry[2]:
+            if kind != _stat.S_IFREG:
+                _remove_tree(path)
+            else:
+                os.chmod(path, 0o600)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, entry[0])
+                os.fchmod(fd, entry[1])
+                entry[2] = _identity(os.fstat(fd))
+            finally:
+                os.close(fd)
+    except OSError:
+        pass
 
 
 def _make_undumpable():
@@ -540,7 +614,7 @@ class _Cases:
         self.spec, self.alarm, self.closed_fds = spec, alarm, closed_fds
         program = spec["program"]
         self.code, self.problem = None, ""
-        self.kept = _snapshot(_scratch_folders())
+        self.kept = _snapshot(spec["scratch_folders"])
         try:
             with open(program, encoding="utf-8") as handle:
                 self.code = compile(handle.read(), program, "exec")
@@ -590,19 +664,13 @@ class _Cases:
             pass  # the child did it first
         return pid
 
-    def _clean_up(self):
-        """After a case's child: kill and reap what it left (returns how many of those were
-        still running and their CPU seconds) and empty HOME and TMPDIR for the next case."""
-        left = _sweep()
-        _refresh(self.kept)
-        return left
-
     def _case(self, index):
         spec = self.spec
         name = spec["names"][index]
         if self.problem:
             return protocol.record(name, ERROR, 0.0, 0.0, 0, self.problem)
         out_path, err_path = _output(spec, f"out.{index}"), _output(spec, f"err.{index}")
+        _refresh(self.kept)  # nothing an earlier case wrote is there
         started = time.perf_counter()
         pid = self._fork(
             int(spec["timeout_s"]) + 1,
@@ -612,7 +680,7 @@ class _Cases:
         _, wait_status, usage = os.wait4(pid, 0)
         elapsed = time.perf_counter() - started
         self.alarm.disarm()
-        left_running, left_cpu_s = self._clean_up()
+        left_running, left_cpu_s = _sweep()
         status, detail = _outcome(wait_status, self.alarm.fired, spec)
         if status == ERROR and not detail:
             detail = _read_detail(err_path) or f"exit status {os.WEXITSTATUS(wait_status)}"
@@ -620,16 +688,8 @@ class _Cases:
             status, detail = ERROR, _left_running(left_running)
         cpu_s = usage.ru_utime + usage.ru_stime + left_cpu_s
         stdout = _read(out_path, spec["max_output_bytes"])
-        _remove(out_path, err_path)  # the output folder holds one case's files at a time
         return protocol.record(
-            name,
-            status,
-            cpu_s,
-            elapsed,
-            usage.ru_maxrss * 1024,
-            detail,
-            stdout=stdout,
-            cpu_seconds=cpu_s,
+            name, status, elapsed, cpu_s, usage.ru_maxrss * 1024, detail, stdout=stdout
         )
 
     def _profile(self, index, command):
@@ -639,6 +699,7 @@ class _Cases:
         spec, timeout_s = self.spec, command["timeout_s"]
         out_path, err_path = _output(spec, "profile.out"), _output(spec, "profile.err")
         frames, child_frames = os.pipe()
+        _refresh(self.kept)
 
         def body():
             lines = {}
@@ -664,7 +725,7 @@ class _Cases:
         finally:
             self.alarm.disarm()
         os.close(frames)
-        self._clean_up()
+        _sweep()
         if self.alarm.fired:
             problem = f"the profiled run took longer than {timeout_s:g} s"
         else:
@@ -673,20 +734,10 @@ class _Cases:
                 problem = "" if lines is not None else "the profiled run sent no usable profile"
             elif not problem:
                 problem = _read_detail(err_path) or f"exit status {os.WEXITSTATUS(wait_status)}"
-        _remove(out_path, err_path)
         return {protocol.PROBLEM: problem} if problem else {protocol.LINES: lines}
 
     def close(self):
         _sweep()
-
-
-def _remove(*paths):
-    """Delete the files ``paths`` where they exist."""
-    for path in paths:
-        try:
-            os.unlink(path)
-        except OSError:
-            pass
 
 
 def _output(spec, name):
@@ -716,7 +767,7 @@ class _Pytest:
         self.server = 0
         self.commands = self.reports = self.acks = -1
         self.collected = []
-        self.kept = {}  # the scratch folders' entries after collection (see _refresh)
+        self.kept = {}  # the writable folders after collection (see _refresh)
         self.samples = 0  # samples asked for so far: each one's number is in its acks
         self.problem = ""  # why the tests cannot run at all (collection failed): every run fails
 
@@ -742,8 +793,7 @@ class _Pytest:
             self.alarm.disarm()
         if failure is not None or self.alarm.fired:
             return [self._failed_run(failure, time.perf_counter() - started)]
-        wall_s = time.perf_counter() - started
-        return self._check_leftovers([{**record, "wall_seconds": wall_s} for record in records])
+        return self._check_leftovers(records)
 
     def handle(self, command):
         """A PROFILE request: one sample of the test whose call runs under :func:`_line_tracer`
@@ -781,31 +831,30 @@ class _Pytest:
 
     def _test(self, index, node_id, nonce, calibrate):
         """One test's record: one fresh sample, or with ``calibrate`` fresh samples until their
-        calls last MIN_SAMPLE_S (at most MAX_SAMPLES); ``seconds`` and ``cpu_seconds`` are the
-        means over the samples. A sample that does not pass ends the test (its outcome)."""
-        seconds, cpu_seconds, peak_rss_bytes = [], [], 0
+        calls last MIN_SAMPLE_S of wall clock (at most MAX_SAMPLES); ``seconds``,
+        ``cpu_seconds`` and ``sample_cpu_seconds`` are the means over the samples. A sample that
+        does not pass ends the test (its outcome)."""
+        figures, peak_rss_bytes = [], 0  # (wall, CPU, sample CPU) seconds per sample
         while True:
             sample = self._sample(index, node_id, nonce)
             if isinstance(sample, dict):
                 return sample  # it ended without a report (a crash, os._exit), or left processes
-            outcome, detail, call_s, cpu_s, rss_bytes, _ = sample
+            outcome, detail, *measured, rss_bytes, _ = sample
             peak_rss_bytes = max(peak_rss_bytes, rss_bytes)
             if outcome != "passed":
-                return protocol.record(
-                    node_id, FAILED, call_s, 0.0, peak_rss_bytes, detail, cpu_seconds=cpu_s
-                )
-            seconds.append(call_s)
-            cpu_seconds.append(cpu_s)
-            if not calibrate or len(seconds) >= MAX_SAMPLES or sum(seconds) >= MIN_SAMPLE_S:
+                return protocol.record(node_id, FAILED, *measured[:2], peak_rss_bytes, detail)
+            figures.append(measured)
+            if (
+                not calibrate
+                or len(figures) >= MAX_SAMPLES
+                or sum(f[0] for f in figures) >= MIN_SAMPLE_S
+            ):
                 break
+        wall_s, cpu_s, sample_cpu_s = (
+            sum(column) / len(figures) for column in zip(*figures, strict=True)
+        )
         return protocol.record(
-            node_id,
-            PASSED,
-            sum(seconds) / len(seconds),
-            0.0,
-            peak_rss_bytes,
-            "",
-            cpu_seconds=sum(cpu_seconds) / len(cpu_seconds),
+            node_id, PASSED, wall_s, cpu_s, peak_rss_bytes, "", sample_cpu_seconds=sample_cpu_s
         )
 
     def _sample(self, index, node_id, nonce, trace=None):
@@ -818,15 +867,18 @@ class _Pytest:
         acknowledgement of each, so that what is read here at a mark is read while it stands
         still. At its start mark the sample must be a child of the server, and no process may
         run below the worker but the server, the sample and the sample's own descendants.
-        Returns (outcome, detail, call seconds, CPU seconds, peak RSS bytes, seconds per line as
-        reported: None without ``trace``), or a record if it ended without a report or left
-        processes running. Call seconds are the kernel's CPU time of the sample between the marks; CPU seconds are everything the sample and the server used on CPU for
-        it (the sample to its report, the children it reaped, the server meanwhile, whatever was
-        left below the worker). Raises BadReport if the kernel's figure exceeds the sample's own
+        Returns (outcome, detail, call seconds, call CPU seconds, sample CPU seconds, peak RSS
+        bytes, seconds per line as reported: None without ``trace``), or a record if it ended
+        without a report or left processes running. Call seconds are this worker's monotonic
+        clock between the marks (wall clock: what waiting costs counts); call CPU seconds the
+        kernel's CPU time of the sample between them; sample CPU seconds are everything the
+        sample and the server used on CPU for it (the sample to its report, the children it
+        reaped, the server meanwhile, whatever was left below the worker). Raises BadReport if the kernel's figure exceeds the sample's own
         clock more than CROSS_CHECK_RATIO times (plus CROSS_CHECK_SLACK_S): its clock was
         tampered with, or the call kept several CPUs busy; or if a frame is out of place."""
         self.samples += 1
         number = self.samples
+        _refresh(self.kept)  # the sample starts with the writable folders as collection left them
         server_cpu_s = _cpu_s(self.server)
         send_frame(
             self.commands, {"index": index, "nonce": nonce, "number": number, "trace": trace}
@@ -856,7 +908,7 @@ class _Pytest:
                     raise BadReport("a start mark from a process that is not the sample")
             elif mark not in ("stop", "report") or not pid and mark == "stop":
                 raise BadReport("a mark out of order")
-            marks[mark] = (_cpu_s(pid) if pid else 0.0, frame)
+            marks[mark] = (_cpu_s(pid) if pid else 0.0, frame, time.perf_counter())
             if mark == "report":
                 report = frame
                 total_s = marks[mark][0] + (_children_cpu_s(pid) if pid else 0.0)
@@ -864,7 +916,6 @@ class _Pytest:
         peak_rss_bytes = frame.get("peak_rss_bytes")
         peak_rss_bytes = peak_rss_bytes if isinstance(peak_rss_bytes, int) else 0
         left_running, left_cpu_s = _sweep(spare=self.server)
-        _refresh(self.kept)  # the next sample starts with HOME and TMPDIR as collection left them
         if report is None:
             return self._no_report(frame, peak_rss_bytes)
         if left_running:
@@ -876,7 +927,7 @@ class _Pytest:
             raise BadReport("a malformed report")
         if outcome == "passed" and not ("start" in marks and "stop" in marks):
             raise BadReport("a passed test without a timed call")
-        call_s = 0.0
+        call_s = call_cpu_s = 0.0
         if "stop" in marks:
             own_s = marks["stop"][1].get("seconds")
             if not isinstance(own_s, float) or own_s < 0.0:
@@ -887,9 +938,17 @@ class _Pytest:
                     f"timing cross-check failed: the test's clock measured {own_s * 1e3:.3f} ms for a call "
                     f"that used {kernel_s * 1e3:.3f} ms of CPU time (was its clock replaced?)"
                 )
-            call_s = kernel_s
+            call_s, call_cpu_s = marks["stop"][2] - marks["start"][2], kernel_s
         cpu_s = total_s + left_cpu_s + _cpu_s(self.server) - server_cpu_s
-        return outcome, detail, call_s, max(cpu_s, call_s), peak_rss_bytes, report.get("lines")
+        return (
+            outcome,
+            detail,
+            call_s,
+            call_cpu_s,
+            max(cpu_s, call_cpu_s),
+            peak_rss_bytes,
+            report.get("lines"),
+        )
 
     def _no_report(self, done, peak_rss_bytes):
         """The record of a sample that ended without reporting (``done``: the server's frame)."""
@@ -910,9 +969,6 @@ class _Pytest:
         usable report (``exc``); the server is killed, to be restarted by the next run."""
         self._kill_server()
         self._forget_server()
-        _refresh(
-            self.kept
-        )  # what the run's samples left must not be there when tests are collected again
         if self.alarm.fired:
             status, detail = (
                 TIMEOUT,
@@ -945,7 +1001,9 @@ class _Pytest:
         return [{**record, "status": ERROR, "detail": _left_running(running)} for record in records]
 
     def _start(self):
-        """Fork the server and wait until it has collected the tests (sets ``problem`` if not)."""
+        """Fork the server and wait until it has collected the tests (sets ``problem`` if not);
+        what an earlier server's samples left is gone before it starts."""
+        _refresh(self.kept)
         commands_read, self.commands = os.pipe()
         self.reports, reports_write = os.pipe()
         acks_read, self.acks = os.pipe()
@@ -982,7 +1040,7 @@ class _Pytest:
             self.problem = f"{error or 'pytest collected no tests'}\n{output}".strip()
             self._kill_server()
             self._forget_server()
-        self.kept = _snapshot(_scratch_folders())
+        self.kept = _snapshot(spec["scratch_folders"])
 
     def _kill_server(self):
         """Kill the server and everything below the worker (safe inside the alarm's handler)."""
@@ -1008,6 +1066,7 @@ class _Calls:
     def __init__(self, spec, alarm, closed_fds):
         self.spec, self.alarm, self.closed_fds = spec, alarm, closed_fds
         self.inputs = []
+        self.kept = _snapshot(spec["scratch_folders"])
 
     def handle(self, command):
         op = command["op"]
@@ -1021,7 +1080,9 @@ class _Calls:
         return _unknown(command)
 
     def _start(self, task):
-        """Fork a child serving ``task``; returns its pid and the read end of its frames."""
+        """Fork a child serving ``task`` (the writable folders as they were when the worker
+        started); returns its pid and the read end of its frames."""
+        _refresh(self.kept)
         frames, child_frames = os.pipe()
         spec = self.spec
         pid = os.fork()
@@ -1164,11 +1225,17 @@ class _Calls:
                     protocol.DIFFERENTIAL_RUN, status, wall_s, wall_s, peak_rss_bytes, reason
                 )
             ]
-        seconds, timed_s = frame.get("seconds"), frame.get("timed_s")
+        seconds, cpu_s, timed_s = (
+            frame.get("seconds"),
+            frame.get("cpu_seconds"),
+            frame.get("timed_s"),
+        )
         if not (
             isinstance(seconds, float)
+            and isinstance(cpu_s, float)
             and isinstance(timed_s, float)
             and 0.0 <= seconds <= timed_s <= wall_s + CLOCK_SLACK_S
+            and cpu_s >= 0.0
         ):
             detail = (
                 frame.get(protocol.PROBLEM)
@@ -1181,7 +1248,7 @@ class _Calls:
                 )
             ]
         return [
-            protocol.record(protocol.DIFFERENTIAL_RUN, PASSED, seconds, wall_s, peak_rss_bytes, "")
+            protocol.record(protocol.DIFFERENTIAL_RUN, PASSED, seconds, cpu_s, peak_rss_bytes, "")
         ]
 
     def close(self):
@@ -1201,10 +1268,10 @@ def _is_outcome(frame, index):
 
 def _serve_calls(spec, task, inputs, frames):
     """A differential child's body: load :mod:`perfedit.sandbox.differential_child`, serve ``task``."""
-    clock = time.perf_counter  # before any of the project's code runs
+    clocks = (time.perf_counter, time.process_time)  # before any of the project's code runs
     _redirect(os.devnull, _output(spec, "differential.out"), _output(spec, "differential.err"))
     helper = _load_beside("differential_child.py", "_perfedit_differential")
-    helper.serve(spec, task, inputs, lambda message: send_frame(frames, message), clock)
+    helper.serve(spec, task, inputs, lambda message: send_frame(frames, message), clocks)
     return 0
 
 
@@ -1361,6 +1428,7 @@ def main():
         sys.addaudithook(_refuse_network)
     facts[protocol.DUMPABLE] = protocol.NO if _make_undumpable() else protocol.YES
     spec["nproc"] = _process_limit(spec, facts)
+    spec["scratch_folders"] = _scratch_folders(spec, facts)
     facts[protocol.NPROC] = str(spec["nproc"]) if not _is_real_root() else protocol.IGNORED_FOR_ROOT
     facts[protocol.OPEN_FILES] = str(OPEN_FILES)
     send_frame(result_fd, {protocol.ISOLATION: facts})

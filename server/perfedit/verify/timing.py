@@ -2,10 +2,14 @@
 the sequential rule that decides when enough runs have been taken.
 
 Samples are per-run times in seconds, E runs per side, taken interleaved (baseline, candidate,
-baseline, ...) so that drift in the machine's speed hits both sides alike.
+baseline, ...) so that drift in the machine's speed hits both sides alike: wall-clock times,
+which the verdict is about (what the user waits for), and beside them the same runs' CPU times.
 Each side is summarised by its trimmed mean (minimum and maximum dropped). A candidate counts as
-faster only if the one-sided Yuen's trimmed-mean test rejects "not faster" at ``alpha`` and the
-speedup is at least ``min_speedup`` (PIE, section 2: %OPT counts programs at least 10% faster).
+faster only if the one-sided Yuen's trimmed-mean test rejects "not faster" on the wall clock at
+``alpha``, the wall-clock speedup is at least ``min_speedup`` (PIE, section 2: %OPT counts
+programs at least 10% faster), and it is not significantly slower in CPU time (the same test the
+other way round, at the same ``alpha``): waiting is not saving, and neither is work spread over
+more cores than the original used.
 Yuen's (1974) test compares trimmed means with standard errors from the winsorized variance and
 Welch–Satterthwaite degrees of freedom: a plain Welch's t-test on the trimmed values (which
 perfedit used before) underestimates their spread and
@@ -48,7 +52,13 @@ class Comparison:
     ``faster`` applies both thresholds; times in seconds. ``runs`` is the number of runs per
     side compared (E, before trimming) and ``alpha`` the threshold the p-value was held to
     (smaller than the configured alpha when the sequential rule split it over its looks);
-    ``baseline_runs_s``/``candidate_runs_s`` are the raw per-run times (``runs`` values each).
+    ``baseline_runs_s``/``candidate_runs_s`` are the raw per-run wall-clock times (``runs``
+    values each). The CPU side, when CPU times were given: ``cpu_speedup`` = baseline /
+    candidate trimmed-mean CPU time (< 1: the candidate uses more CPU), ``cpu_p_slower`` the
+    one-sided Yuen's p-value of "the candidate uses more CPU time", ``cpu_slower`` whether that
+    is significant at ``alpha`` (it then cannot be faster), and the raw per-run CPU times.
+    Without CPU times ``cpu_speedup`` is NaN and ``cpu_slower`` False. ``wall_faster``: the
+    wall clock alone says faster (``faster`` is that and not ``cpu_slower``).
     """
 
     baseline_s: float
@@ -61,6 +71,12 @@ class Comparison:
     alpha: float = 0.05
     baseline_runs_s: tuple[float, ...] = ()  # the raw per-run times compared, in run order
     candidate_runs_s: tuple[float, ...] = ()
+    cpu_speedup: float = math.nan
+    cpu_p_slower: float = 1.0
+    cpu_slower: bool = False
+    baseline_cpu_runs_s: tuple[float, ...] = ()
+    candidate_cpu_runs_s: tuple[float, ...] = ()
+    wall_faster: bool = False
 
     @property
     def rtr(self) -> float:
@@ -130,33 +146,58 @@ def compare(
     *,
     alpha: float = 0.05,
     min_speedup: float = 1.10,
+    baseline_cpu: Sequence[float] = (),
+    candidate_cpu: Sequence[float] = (),
 ) -> Comparison:
-    """Compare per-run times (seconds, one value per run, E runs each side; E >= 3).
+    """Compare per-run wall-clock times (seconds, one value per run, E runs each side; E >= 3),
+    with the same runs' CPU times (seconds; optional, both or neither) beside them.
 
-    Means are trimmed (minimum and maximum dropped); the test is :func:`yuen_p`. With 3
-    runs on a side one value is left after trimming, too few to estimate spread: p = 1 and the
-    CI is (0, inf). Raises ValueError with fewer than 3 runs on a side.
+    Means are trimmed (minimum and maximum dropped); the test is :func:`yuen_p`, on the wall
+    clock for "faster" and on the CPU times, the other way round, for "slower in CPU time".
+    With 3 runs on a side one value is left after trimming, too few to estimate spread: p = 1
+    and the CI is (0, inf). Raises ValueError with fewer than 3 runs on a side, or CPU times
+    for other runs than the wall-clock times.
     """
     if len(baseline) < 3 or len(candidate) < 3:
         raise ValueError("compare needs at least 3 runs per side")
+    if (len(baseline_cpu), len(candidate_cpu)) not in ((0, 0), (len(baseline), len(candidate))):
+        raise ValueError("compare needs the CPU times of the same runs, or none")
     mean_b, mean_c = trimmed_mean(baseline), trimmed_mean(candidate)
-    speedup = mean_b / mean_c if mean_c > 0 else math.inf
-    if min(len(baseline), len(candidate)) < 4:
+    speedup = _ratio(mean_b, mean_c)
+    enough = min(len(baseline), len(candidate)) >= 4
+    if not enough:
         p_value, ci95 = 1.0, (0.0, math.inf)
     else:
         p_value, ci95 = yuen_p(baseline, candidate), speedup_ci95(baseline, candidate)
+    cpu_speedup, cpu_p_slower = math.nan, 1.0
+    if baseline_cpu:
+        cpu_speedup = _ratio(trimmed_mean(baseline_cpu), trimmed_mean(candidate_cpu))
+        cpu_p_slower = yuen_p(candidate_cpu, baseline_cpu) if enough else 1.0
+    cpu_slower = cpu_p_slower < alpha
+    wall_faster = p_value < alpha and speedup >= min_speedup
     return Comparison(
         baseline_s=mean_b,
         candidate_s=mean_c,
         speedup=speedup,
         ci95=ci95,
         p_value=p_value,
-        faster=p_value < alpha and speedup >= min_speedup,
+        faster=wall_faster and not cpu_slower,
         runs=len(baseline),
         alpha=alpha,
         baseline_runs_s=tuple(baseline),
         candidate_runs_s=tuple(candidate),
+        cpu_speedup=cpu_speedup,
+        cpu_p_slower=cpu_p_slower,
+        cpu_slower=cpu_slower,
+        baseline_cpu_runs_s=tuple(baseline_cpu),
+        candidate_cpu_runs_s=tuple(candidate_cpu),
+        wall_faster=wall_faster,
     )
+
+
+def _ratio(baseline_s: float, candidate_s: float) -> float:
+    """baseline / candidate, infinite for a candidate that took no time."""
+    return baseline_s / candidate_s if candidate_s > 0 else math.inf
 
 
 CROSS_CHECK_SHARE = (
@@ -274,15 +315,28 @@ class SequentialRule:
         """The p-value threshold at every look: alpha / K (Bonferroni split)."""
         return self.alpha / self.looks
 
-    def decide(self, baseline: Sequence[float], candidate: Sequence[float]) -> Comparison | None:
-        """The decision after ``len(baseline)`` pairs (per-run seconds, one value per run and
-        side, in run order), or None to take another pair."""
+    def decide(
+        self,
+        baseline: Sequence[float],
+        candidate: Sequence[float],
+        baseline_cpu: Sequence[float] = (),
+        candidate_cpu: Sequence[float] = (),
+    ) -> Comparison | None:
+        """The decision after ``len(baseline)`` pairs (per-run wall-clock seconds, one value per
+        run and side, in run order; the same runs' CPU seconds, optional), or None to take
+        another pair. A look that finds the candidate clearly faster on the wall clock stops,
+        whether or not it is slower in CPU time (then it is not faster)."""
         if len(baseline) < self.first_look:
             return None
         comparison = compare(
-            baseline, candidate, alpha=self.alpha_per_look, min_speedup=self.min_speedup
+            baseline,
+            candidate,
+            alpha=self.alpha_per_look,
+            min_speedup=self.min_speedup,
+            baseline_cpu=baseline_cpu,
+            candidate_cpu=candidate_cpu,
         )
         futile = comparison.ci95[1] < self.min_speedup
-        if comparison.faster or futile or len(baseline) >= self.max_runs:
+        if comparison.wall_faster or futile or len(baseline) >= self.max_runs:
             return comparison
         return None

@@ -480,19 +480,15 @@ class Harness:
                 return _rejected(label, reason, passed, len(records), broken[0])
             return None
 
-        def checked_runs() -> CrossCheck:
-            return cross_check(
-                [_total_s(run) for run in baseline_runs],
-                [_total_s(run) for run in candidate_runs],
-                [_total_s(run, cpu=True) for run in baseline_runs],
-                [_total_s(run, cpu=True) for run in candidate_runs],
-            )
+        def totals(field: str) -> list[list[float]]:
+            return [
+                [_total_s(run, field) for run in side] for side in (baseline_runs, candidate_runs)
+            ]
 
-        while (
-            comparison := self.rule.decide(
-                [_total_s(run) for run in baseline_runs], [_total_s(run) for run in candidate_runs]
-            )
-        ) is None:
+        def checked_runs() -> CrossCheck:
+            return cross_check(*totals("cpu_seconds"), *totals("sample_cpu_seconds"))
+
+        while (comparison := self.rule.decide(*totals("seconds"), *totals("cpu_seconds"))) is None:
             if rejected := another_pair():
                 return rejected
         check = checked_runs()
@@ -505,7 +501,7 @@ class Harness:
             check = checked_runs()
         if comparison.faster and not check.consistent:
             reason = (
-                f"timing cross-check failed: its timed calls took {check.claimed_s * 1e3:.3f} ms less per run than the "
+                f"timing cross-check failed: its timed calls used {check.claimed_s * 1e3:.3f} ms less CPU time per run than the "
                 f"original's, but its test processes used {check.moved_s * 1e3:.3f} ms more CPU time outside them "
                 f"(± {check.noise_s * 1e3:.3f} ms): was work moved out of the timed calls?"
             )
@@ -536,13 +532,22 @@ class Harness:
         )
 
     def _judge(self, c: Comparison) -> tuple[Literal["not_faster", "faster"], str]:
-        """The verdict and its one-line reason for a correct candidate."""
+        """The verdict and its one-line reason for a correct candidate: the wall-clock speedup
+        and its evidence, the CPU-time ratio beside it."""
         evidence = f"p={c.p_value:.3g} vs {c.alpha:.3g} after {c.runs} of {self.rule.max_runs} runs"
+        cpu = f"CPU time {c.cpu_speedup:.2f}x"
         if c.faster:
-            return "faster", f"{c.speedup:.2f}x faster ({evidence})"
+            return "faster", f"{c.speedup:.2f}x faster on the wall clock ({evidence}; {cpu})"
+        if c.wall_faster:
+            return (
+                "not_faster",
+                f"{c.speedup:.2f}x faster on the wall clock but slower in CPU time ({cpu}, "
+                f"p={c.cpu_p_slower:.3g} that it uses more; {evidence})",
+            )
         return (
             "not_faster",
-            f"correct but not significantly >= {self.rule.min_speedup:.2f}x faster ({c.speedup:.2f}x, {evidence})",
+            f"correct but not significantly >= {self.rule.min_speedup:.2f}x faster on the wall clock "
+            f"({c.speedup:.2f}x, {evidence}; {cpu})",
         )
 
 
@@ -553,10 +558,10 @@ def _rejected(label: str, reason: str, passed: int, total: int, failure: Failure
     )
 
 
-def _total_s(run: list[TestRecord], *, cpu: bool = False) -> float:
-    """One run's time, the sum over its tests, seconds; with ``cpu``, the sum of the CPU time
-    that the worker measured from outside each test's samples instead."""
-    return sum(record.cpu_seconds if cpu else record.seconds for record in run)
+def _total_s(run: list[TestRecord], field: str = "seconds") -> float:
+    """One run's time, the sum over its tests of ``field`` (a :class:`TestRecord` time: its
+    wall-clock ``seconds``, ``cpu_seconds`` or ``sample_cpu_seconds``), seconds."""
+    return sum(getattr(record, field) for record in run)
 
 
 def _per_test(runs: list[list[TestRecord]]) -> dict[str, float]:
