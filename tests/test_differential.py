@@ -344,7 +344,7 @@ def test_narrowed_behaviour_is_named_even_when_the_tests_are_many(dedupe_project
         assert faithful.notes == () and faithful.differences == ()
         assert headline(faithful, suite).endswith("× faster · 3 tests pass")
         assert cautions(faithful) == []
-        fact = facts(faithful, baseline, suite)[2]
+        fact = facts(faithful, baseline, suite)[3]  # after the wall-clock, CPU and tests facts
         assert (
             fact.startswith(f"Checked by differential testing on {check.inputs} inputs")
             and "lower confidence" not in fact

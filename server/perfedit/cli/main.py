@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # the handlers import these when they run, so --help and usag
     from perfedit.job.pipeline import Suggestion
     from perfedit.targets import Target
     from perfedit.verify.differential import DifferentialCheck
+    from perfedit.verify.timing import Comparison
     from perfedit.verify.validate import Verdict
 
 _EXIT_CODES: list[tuple[type[PerfeditError], int]] = [
@@ -162,6 +163,7 @@ def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
         "rtr_percent": c.rtr,
         "baseline_s": c.baseline_s,
         "candidate_s": c.candidate_s,
+        "cpu": _cpu_json(c),
         "peak_rss_bytes": {
             "original": s.baseline.peak_rss_bytes,
             "candidate": s.winner.peak_rss_bytes,
@@ -297,6 +299,7 @@ def _save_timings(console: Console, folder: Path, target: Target, verdict: Verdi
             target.name,
             {"original": c.baseline_runs_s, "candidate": c.candidate_runs_s},
             metadata,
+            {"original": c.baseline_cpu_runs_s, "candidate": c.candidate_cpu_runs_s},
         )
     except OSError as exc:
         raise InputError(f"could not write the timings to {folder}: {exc.strerror or exc}") from exc
@@ -321,8 +324,23 @@ def _timed_on(v: Verdict) -> dict[str, int]:
     return {"tests": len(set(v.per_test_s) - {WORKLOAD_CALLS}), "workload_calls": workload}
 
 
+def _cpu_json(c: Comparison) -> dict[str, Any] | None:
+    """The CPU time beside a wall-clock comparison (None where it has none): the ratio
+    original / candidate, the p-value that the candidate uses more, whether it significantly
+    does, and the trimmed means (seconds per run)."""
+    if not c.baseline_cpu_runs_s:
+        return None
+    return {
+        "speedup": _finite(c.cpu_speedup),
+        "p_slower": c.cpu_p_slower,
+        "slower": c.cpu_slower,
+        "time_s": {"original": c.baseline_cpu_s, "candidate": c.candidate_cpu_s},
+    }
+
+
 def _compare_json(o: Report) -> dict[str, Any]:
-    """The ``compare --json`` object; timing fields are null for a rejected candidate."""
+    """The ``compare --json`` object; timing fields are null for a rejected candidate. The
+    speedup, CI, p-value and ``time_s`` are the wall clock's; ``cpu`` is the CPU time beside it."""
     v, c = o.verdict, o.verdict.comparison
     return {
         "verdict": v.verdict,
@@ -333,6 +351,7 @@ def _compare_json(o: Report) -> dict[str, Any]:
         "alpha": c.alpha if c else None,
         "runs": c.runs if c else None,
         "time_s": {"original": c.baseline_s, "candidate": c.candidate_s} if c else None,
+        "cpu": _cpu_json(c) if c else None,
         "tests_passed": v.tests_passed,
         "tests_total": v.tests_total,
         "checked_by_differential_testing": _differential_json(v.differential),

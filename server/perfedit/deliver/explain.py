@@ -26,6 +26,7 @@ from perfedit.candidates.rules.reasons import Construct, Diff, Reason, parse
 from perfedit.formats.suites import TestSuite
 from perfedit.verify.differential import DifferentialCheck
 from perfedit.verify.machine import Load
+from perfedit.verify.timing import Comparison
 from perfedit.verify.validate import WORKLOAD_CALLS, Baseline, Verdict
 
 
@@ -42,10 +43,25 @@ def _mib(n_bytes: int) -> str:
 def timed_quantity(suite: TestSuite) -> str:
     """What a run's time measures for ``suite``'s kind of tests."""
     if suite.kind == "cases":
-        return "CPU time of the program, interpreter start-up excluded"
+        return "wall-clock time of the program, interpreter start-up excluded"
     if suite.kind == "differential":
-        return "time of one call on each differential testing input, import excluded"
-    return "time per test call, pytest start-up excluded"
+        return "wall-clock time of one call on each differential testing input, import excluded"
+    return "wall-clock time per test call, pytest start-up excluded"
+
+
+def cpu_fact(c: Comparison) -> str:
+    """The CPU-time sentence beside a timed verdict's wall-clock one (empty without CPU times)."""
+    if not c.baseline_cpu_runs_s:
+        return ""
+    slower = (
+        f", significantly more (p={c.cpu_p_slower:.2g}): not faster"
+        if c.cpu_slower
+        else f" (p={c.cpu_p_slower:.2g} that it uses more)"
+    )
+    return (
+        f"CPU time {c.baseline_cpu_s * 1e3:.3f} ms → {c.candidate_cpu_s * 1e3:.3f} ms per run "
+        f"({c.cpu_speedup:.2f}x){slower}."
+    )
 
 
 def differential_fact(check: DifferentialCheck) -> str:
@@ -74,22 +90,23 @@ def facts(
     load: Load | None = None,
 ) -> list[str]:
     """The measured facts of a verdict against ``baseline``, one sentence each (times in ms,
-    memory in MiB): the one rendering the CLI and the language server show. The speedup only
-    for a timed verdict; the diff size only when ``changed_lines`` is given
-    (``changed_lines_before``: its size before minimisation); the machine's ``load`` while it
-    was timed when given; the verdict's notes last."""
+    memory in MiB): the one rendering the CLI and the language server show. The wall-clock
+    speedup and the CPU time beside it only for a timed verdict; the diff size only when
+    ``changed_lines`` is given (``changed_lines_before``: its size before minimisation); the
+    machine's ``load`` while it was timed when given; the verdict's notes last."""
     c = verdict.comparison
     timed = []
     if c is not None:
         speedup = (
-            f"{c.speedup:.2f}x faster"
+            f"{c.speedup:.2f}x faster on the wall clock"
             if verdict.verdict == "faster"
-            else f"Speedup {c.speedup:.2f}x"
+            else f"Wall-clock speedup {c.speedup:.2f}x"
         )
         timed = [
             f"{speedup} (95% CI {c.ci95[0]:.2f}x–{c.ci95[1]:.2f}x, one-sided Yuen's trimmed-mean test "
             f"p={c.p_value:.2g} against alpha {c.alpha:.2g}, {c.runs} timed runs per side): "
-            f"{c.baseline_s * 1e3:.3f} ms → {c.candidate_s * 1e3:.3f} ms per run ({timed_quantity(suite)})."
+            f"{c.baseline_s * 1e3:.3f} ms → {c.candidate_s * 1e3:.3f} ms per run ({timed_quantity(suite)}).",
+            *filter(None, [cpu_fact(c)]),
         ]
         if WORKLOAD_CALLS in verdict.per_test_s and verdict.differential is not None:
             timed.append(

@@ -6,7 +6,8 @@ benchmark files (``original.json``, ``candidate.json``), so pyperf's own tools r
     python -m pyperf compare_to DIR/original.json DIR/candidate.json
     python -m pyperf hist DIR/candidate.json
 
-Each timed run becomes one pyperf run with one value (seconds) and no warm-ups: perfedit's
+Each timed run becomes one pyperf run with one value, its wall-clock time in seconds (what pyperf
+itself records), its CPU time in the run's metadata (``perfedit_cpu_s``), and no warm-ups: perfedit's
 runs are independent processes' calls already warmed by a discarded run, as pyperf's worker
 processes are. Both files name the same benchmark (the target), which is what ``compare_to``
 matches on.
@@ -33,14 +34,20 @@ _SECTIONS = {
 
 
 def save_timings(
-    folder: Path, benchmark: str, runs_s: Mapping[str, Sequence[float]], metadata: Mapping[str, str]
+    folder: Path,
+    benchmark: str,
+    runs_s: Mapping[str, Sequence[float]],
+    metadata: Mapping[str, str],
+    cpu_runs_s: Mapping[str, Sequence[float]] | None = None,
 ) -> list[Path]:
     """Write one pyperf benchmark file ``folder/<side>.json`` per entry of ``runs_s`` (side name
-    -> per-run times in seconds, one value per run) and return their paths.
+    -> per-run wall-clock times in seconds, one value per run) and return their paths.
 
     ``benchmark`` is the benchmark's name in every file (the target, so ``compare_to`` pairs
     them); ``metadata`` (str -> str) is added to each run's metadata, with pyperf's
-    ``unit = "second"`` and ``loops = 1``. Existing files of the same names are replaced.
+    ``unit = "second"`` and ``loops = 1``, and ``perfedit_cpu_s``, the run's CPU time in
+    seconds, where ``cpu_runs_s`` (the same sides, the same runs) gives one. Existing files of
+    the same names are replaced.
 
     Raises:
         OSError: the folder or a file cannot be written.
@@ -53,13 +60,20 @@ def save_timings(
     for side, values in runs_s.items():
         if not values:
             raise ValueError(f"no timed runs for {side!r}")
+        cpu: list[float | None] = [*(cpu_runs_s or {}).get(side, ())] or [None] * len(values)
         runs = [
             pyperf.Run(
                 [value],
-                metadata={**metadata, "name": benchmark, "unit": "second", "loops": 1},
+                metadata={
+                    **metadata,
+                    "name": benchmark,
+                    "unit": "second",
+                    "loops": 1,
+                    **({} if cpu_s is None else {"perfedit_cpu_s": cpu_s}),
+                },
                 collect_metadata=False,
             )
-            for value in values
+            for value, cpu_s in zip(values, cpu, strict=True)
         ]
         path = folder / f"{side}.json"
         path.unlink(missing_ok=True)  # pyperf refuses to overwrite

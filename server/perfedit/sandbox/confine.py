@@ -13,8 +13,11 @@ reports them to the manager. Each guard is applied if the kernel allows it:
   to a namespace's init from inside), and when it dies the kernel kills everything in the
   namespace. Else ``pids=shared``, and the worker is a child subreaper (``orphans=subreaper``),
   so processes escaping with ``setsid`` or a double fork are still re-parented to it.
-* ``network=namespace``: a new network namespace (no interface but a loopback that is down);
-  else ``network=audit-hook`` (the worker refuses socket calls with an audit hook). Unless
+* ``network=namespace``: a new network namespace (no interface but a loopback that is down),
+  and ``ipc=namespace``: a new IPC namespace (System V objects and POSIX message queues of the
+  sandbox's own, which the worker removes between test children); else
+  ``network=audit-hook`` (the worker refuses socket calls with an audit hook) and
+  ``ipc=shared``. Unless
   root, the namespaces live inside a new user namespace mapping the user to itself
   (``userns=1``).
 * ``filesystem=landlock-N``: a Landlock domain (ABI N) in which files may be created, written,
@@ -62,6 +65,7 @@ PR_SET_NO_NEW_PRIVS = 38
 PR_CAP_AMBIENT = 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
@@ -281,16 +285,18 @@ def _worker_namespaces(in_new_pid_namespace):
         return {
             protocol.PIDS: protocol.NAMESPACE,
             protocol.NETWORK: protocol.NAMESPACE,
+            protocol.IPC: protocol.NAMESPACE,
             protocol.ORPHANS: protocol.INIT,
             protocol.USERNS: protocol.YES if os.geteuid() != 0 else protocol.NO,
         }, True
-    network = _unshare(CLONE_NEWNET)
+    network = _unshare(CLONE_NEWNET | CLONE_NEWIPC)
     own_mounts = (
         _private_mounts()
     )  # as root, or as root of the user namespace made for the network one
     return {
         protocol.PIDS: protocol.SHARED,
         protocol.NETWORK: protocol.NAMESPACE if network else protocol.AUDIT_HOOK,
+        protocol.IPC: protocol.NAMESPACE if network else protocol.SHARED,
         protocol.USERNS: protocol.YES if network and os.geteuid() != 0 else protocol.NO,
         protocol.ORPHANS: protocol.SUBREAPER
         if _call(LIBC.prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -459,7 +465,9 @@ def main():
     if os.read(int(cmd_fd), 1) != protocol.GO:
         os._exit(1)  # the manager is gone
     _call(LIBC.prctl, PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    in_new_pid_namespace = _pid_namespace_works() and _unshare(CLONE_NEWPID | CLONE_NEWNET)
+    in_new_pid_namespace = _pid_namespace_works() and _unshare(
+        CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC
+    )
     worker = os.fork()
     if worker:
         _keep(worker, (int(cmd_fd), int(result_fd)))

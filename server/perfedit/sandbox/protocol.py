@@ -83,7 +83,7 @@ ISOLATION, TESTS, PROBLEM, GENERATED, STOPPED, LINES = (
 # The isolation facts, keys and values (all strings).
 PIDS, NETWORK, USERNS, ORPHANS = "pids", "network", "userns", "orphans"
 FILESYSTEM, CAPABILITIES, NPROC, OPEN_FILES = "filesystem", "capabilities", "nproc", "open_files"
-READS, SCRATCH, SHM = "reads", "scratch", "shm"
+READS, SCRATCH, SHM, IPC = "reads", "scratch", "shm", "ipc"  # IPC: NAMESPACE | SHARED
 NAMESPACE, SHARED, AUDIT_HOOK = (
     "namespace",
     "shared",

@@ -108,6 +108,7 @@ DETAIL_BYTES = protocol.MAX_DETAIL_BYTES
 cap_text = protocol.cap_text
 SWEEP_ROUNDS = 100
 OPEN_FILES = 256
+IPCRM = "/usr/bin/ipcrm"  # util-linux
 CLOCK_SLACK_S = 0.002  # between the run child's clock and the worker's
 AF_UNIX = 1
 NAME_LOOKUPS = frozenset(
@@ -121,6 +122,10 @@ for _name in sorted(dir(_signal)):
 
 class BadReport(Exception):
     """A pytest run's report is not consistent with what the worker saw."""
+
+
+class SharedChannel(Exception):
+    """The collected pytest session holds something every sample would share."""
 
 
 def _refuse_network(event, args):
@@ -415,6 +420,41 @@ def _children_cpu_s(pid):
         return 0.0
 
 
+def _shared_channels(pid, own_fds):
+    """What process ``pid`` (the pytest server, whose collected session every sample is forked
+    from) holds that could carry data from one sample to the next, as text ("" if nothing):
+    threads beside its main one, descriptors other than ``own_fds`` of pipes, sockets (abstract
+    Unix ones included), anonymous inodes (eventfd, memfd, ...) or deleted files, and writable
+    shared memory. Read between samples, while the server waits for the next request."""
+    held = []
+    try:
+        threads = len(os.listdir(f"/proc/{pid}/task"))
+        fds = [int(fd) for fd in os.listdir(f"/proc/{pid}/fd")]
+    except OSError:
+        return ""
+    if threads > 1:
+        held.append(f"{threads - 1} thread(s)")
+    for fd in sorted(set(fds) - set(own_fds)):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(("pipe:", "socket:", "anon_inode:", "/memfd:")) or target.endswith(
+            " (deleted)"
+        ):
+            held.append(f"descriptor {fd} ({target})")
+    try:
+        with open(f"/proc/{pid}/maps", "rb") as handle:
+            for line in handle:
+                fields = line.split()
+                if fields[1][1:2] == b"w" and fields[1][3:4] == b"s":
+                    name = b" ".join(fields[5:]).decode("utf-8", "replace") or "anonymous"
+                    held.append(f"shared writable memory ({name})")
+    except OSError:
+        pass
+    return ", ".join(held)
+
+
 def _living_below(pid):
     """Every process below ``pid`` that is not a zombie (a set of pids)."""
     living, todo = set(), [pid]
@@ -475,12 +515,16 @@ def _identity(info):
     return info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns
 
 
-def _refresh(kept):
+def _refresh(kept, spec):
     """Restore the writable folders to ``kept`` (from :func:`_snapshot`): folders first (made
     again, mode 0700), then what is not in ``kept`` removed, then links and files put back;
     no symbolic link is followed. So no test child finds what an earlier one wrote, in HOME,
     TMPDIR, /dev/shm or the output folder. A changed file is rewritten in place (truncated), so
-    that the pytest server's output files stay the files it writes to."""
+    that the pytest server's output files stay the files it writes to. Where the sandbox has an
+    IPC namespace of its own (``spec["private_ipc"]``), the System V shared memory segments,
+    semaphore sets and message queues an earlier child made are removed too."""
+    if spec["private_ipc"]:
+        _remove_ipc_objects()
     folders = sorted(path for path, entry in kept.items() if entry is None)
     for folder in folders:
         _restore(folder, None)
@@ -495,6 +539,32 @@ def _refresh(kept):
     for path, entry in kept.items():
         if entry is not None:
             _restore(path, entry)
+
+
+def _remove_ipc_objects():
+    """Remove every System V IPC object of this IPC namespace (``ipcrm --all``, run only when
+    /proc/sysvipc lists one: the worker has no other way to call shmctl and friends without
+    loading ctypes for the programs it times)."""
+    for kind in ("shm", "sem", "msg"):
+        try:
+            with open(f"/proc/sysvipc/{kind}", "rb") as handle:
+                listed = len(handle.read().splitlines()) > 1  # a header line, then one per object
+        except OSError:
+            continue
+        if listed:
+            break
+    else:
+        return
+    pid = os.fork()
+    if pid == 0:
+        try:
+            fd = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            os.execv(IPCRM, [IPCRM, "--all"])
+        finally:
+            os._exit(127)
+    os.waitpid(pid, 0)
 
 
 def _remove_tree(path):
@@ -670,7 +740,7 @@ class _Cases:
         if self.problem:
             return protocol.record(name, ERROR, 0.0, 0.0, 0, self.problem)
         out_path, err_path = _output(spec, f"out.{index}"), _output(spec, f"err.{index}")
-        _refresh(self.kept)  # nothing an earlier case wrote is there
+        _refresh(self.kept, self.spec)  # nothing an earlier case wrote is there
         started = time.perf_counter()
         pid = self._fork(
             int(spec["timeout_s"]) + 1,
@@ -699,7 +769,7 @@ class _Cases:
         spec, timeout_s = self.spec, command["timeout_s"]
         out_path, err_path = _output(spec, "profile.out"), _output(spec, "profile.err")
         frames, child_frames = os.pipe()
-        _refresh(self.kept)
+        _refresh(self.kept, self.spec)
 
         def body():
             lines = {}
@@ -765,6 +835,7 @@ class _Pytest:
     def __init__(self, spec, alarm, closed_fds):
         self.spec, self.alarm, self.closed_fds = spec, alarm, closed_fds
         self.server = 0
+        self.server_fds = ()  # the server's own descriptors: stdio and its ends of the pipes
         self.commands = self.reports = self.acks = -1
         self.collected = []
         self.kept = {}  # the writable folders after collection (see _refresh)
@@ -787,7 +858,7 @@ class _Pytest:
                     records = [record]
                     break
                 records.append(record)
-        except (BrokenChannel, OSError, BadReport) as exc:
+        except (BrokenChannel, OSError, BadReport, SharedChannel) as exc:
             failure = exc
         finally:
             self.alarm.disarm()
@@ -811,7 +882,7 @@ class _Pytest:
         self.alarm.arm(timeout_s, self._kill_server)
         try:
             sample = self._sample(self.collected.index(test), test, os.urandom(8).hex(), trace)
-        except (BrokenChannel, OSError, BadReport) as exc:
+        except (BrokenChannel, OSError, BadReport, SharedChannel) as exc:
             failure = exc
         finally:
             self.alarm.disarm()
@@ -878,7 +949,16 @@ class _Pytest:
         tampered with, or the call kept several CPUs busy; or if a frame is out of place."""
         self.samples += 1
         number = self.samples
-        _refresh(self.kept)  # the sample starts with the writable folders as collection left them
+        _refresh(
+            self.kept, self.spec
+        )  # the sample starts with the writable folders as collection left them
+        channels = _shared_channels(self.server, self.server_fds)
+        if channels:
+            raise SharedChannel(
+                f"the collected tests keep {channels} in the pytest process, which every test "
+                "sample would share: a channel from one timed run to the next (open no pipe, "
+                "socket, shared memory or thread at import time)"
+            )
         server_cpu_s = _cpu_s(self.server)
         send_frame(
             self.commands, {"index": index, "nonce": nonce, "number": number, "trace": trace}
@@ -974,6 +1054,8 @@ class _Pytest:
                 TIMEOUT,
                 f"killed after the {self.spec['run_timeout_s']:g} s wall-clock limit",
             )
+        elif isinstance(exc, SharedChannel):
+            status, detail = ERROR, str(exc)
         elif isinstance(exc, BadReport | BrokenChannel) and not isinstance(exc, ChannelClosed):
             status, detail = ERROR, f"timing report inconsistent: {exc}"
         else:
@@ -1003,7 +1085,7 @@ class _Pytest:
     def _start(self):
         """Fork the server and wait until it has collected the tests (sets ``problem`` if not);
         what an earlier server's samples left is gone before it starts."""
-        _refresh(self.kept)
+        _refresh(self.kept, self.spec)
         commands_read, self.commands = os.pipe()
         self.reports, reports_write = os.pipe()
         acks_read, self.acks = os.pipe()
@@ -1024,6 +1106,7 @@ class _Pytest:
         except (ProcessLookupError, PermissionError):
             pass  # the child did it first
         self.server = pid
+        self.server_fds = (0, 1, 2, commands_read, reports_write, acks_read)
         self.alarm.arm(spec["collect_timeout_s"], self._kill_server)
         try:
             hello = receive_frame(self.reports)
@@ -1082,7 +1165,7 @@ class _Calls:
     def _start(self, task):
         """Fork a child serving ``task`` (the writable folders as they were when the worker
         started); returns its pid and the read end of its frames."""
-        _refresh(self.kept)
+        _refresh(self.kept, self.spec)
         frames, child_frames = os.pipe()
         spec = self.spec
         pid = os.fork()
@@ -1282,6 +1365,7 @@ def _serve(spec, commands, reports, acks):
     _redirect(os.devnull, _output(spec, "out"), _output(spec, "err"))
     args = [
         "-q",
+        "--capture=no",  # pytest's capture files would be open in every sample (see _shared_channels)
         "-p",
         "no:cacheprovider",
         "-p",
@@ -1306,6 +1390,7 @@ def _server_plugin(pytest, commands, reports, acks):
 
     class Server:
         def __init__(self):
+            self.signal_mask = set()  # the signals blocked before the server blocked them all
             self.collect_errors = []
             self.command = None  # in a sample: the worker's request
             self.outcome = None  # in a sample: (outcome, detail)
@@ -1318,6 +1403,9 @@ def _server_plugin(pytest, commands, reports, acks):
         @pytest.hookimpl(tryfirst=True)
         def pytest_runtestloop(self, session):
             collected = [item.nodeid for item in session.items]
+            # No signal reaches the collected session from now on (a sample could otherwise
+            # leave data in it, through a handler, for the next sample); each sample unblocks them.
+            self.signal_mask = _signal.pthread_sigmask(_signal.SIG_BLOCK, _signal.valid_signals())
             send_frame(reports, {"collected": collected, "error": "\n".join(self.collect_errors)})
             if self.collect_errors or not collected:
                 return True
@@ -1348,6 +1436,7 @@ def _server_plugin(pytest, commands, reports, acks):
             """In a sample child: run ``item`` once, report, exit; never returns."""
             status = 1
             try:
+                _signal.pthread_sigmask(_signal.SIG_SETMASK, self.signal_mask)
                 os.close(commands)
                 self.command = command
                 item.ihook.pytest_runtest_protocol(item=item, nextitem=None)
@@ -1429,6 +1518,11 @@ def main():
     facts[protocol.DUMPABLE] = protocol.NO if _make_undumpable() else protocol.YES
     spec["nproc"] = _process_limit(spec, facts)
     spec["scratch_folders"] = _scratch_folders(spec, facts)
+    spec["private_ipc"] = facts.get(protocol.IPC) == protocol.NAMESPACE and os.access(
+        IPCRM, os.X_OK
+    )
+    if facts.get(protocol.IPC) == protocol.NAMESPACE and not spec["private_ipc"]:
+        facts[protocol.IPC] = protocol.KEPT  # private, but nothing here can remove its objects
     facts[protocol.NPROC] = str(spec["nproc"]) if not _is_real_root() else protocol.IGNORED_FOR_ROOT
     facts[protocol.OPEN_FILES] = str(OPEN_FILES)
     send_frame(result_fd, {protocol.ISOLATION: facts})

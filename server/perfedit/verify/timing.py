@@ -54,7 +54,8 @@ class Comparison:
     (smaller than the configured alpha when the sequential rule split it over its looks);
     ``baseline_runs_s``/``candidate_runs_s`` are the raw per-run wall-clock times (``runs``
     values each). The CPU side, when CPU times were given: ``cpu_speedup`` = baseline /
-    candidate trimmed-mean CPU time (< 1: the candidate uses more CPU), ``cpu_p_slower`` the
+    candidate trimmed-mean CPU time (``baseline_cpu_s`` / ``candidate_cpu_s``; < 1: the
+    candidate uses more CPU), ``cpu_p_slower`` the
     one-sided Yuen's p-value of "the candidate uses more CPU time", ``cpu_slower`` whether that
     is significant at ``alpha`` (it then cannot be faster), and the raw per-run CPU times.
     Without CPU times ``cpu_speedup`` is NaN and ``cpu_slower`` False. ``wall_faster``: the
@@ -72,6 +73,8 @@ class Comparison:
     baseline_runs_s: tuple[float, ...] = ()  # the raw per-run times compared, in run order
     candidate_runs_s: tuple[float, ...] = ()
     cpu_speedup: float = math.nan
+    baseline_cpu_s: float = math.nan
+    candidate_cpu_s: float = math.nan
     cpu_p_slower: float = 1.0
     cpu_slower: bool = False
     baseline_cpu_runs_s: tuple[float, ...] = ()
@@ -169,9 +172,11 @@ def compare(
         p_value, ci95 = 1.0, (0.0, math.inf)
     else:
         p_value, ci95 = yuen_p(baseline, candidate), speedup_ci95(baseline, candidate)
-    cpu_speedup, cpu_p_slower = math.nan, 1.0
+    cpu_b = cpu_c = cpu_speedup = math.nan
+    cpu_p_slower = 1.0
     if baseline_cpu:
-        cpu_speedup = _ratio(trimmed_mean(baseline_cpu), trimmed_mean(candidate_cpu))
+        cpu_b, cpu_c = trimmed_mean(baseline_cpu), trimmed_mean(candidate_cpu)
+        cpu_speedup = _ratio(cpu_b, cpu_c)
         cpu_p_slower = yuen_p(candidate_cpu, baseline_cpu) if enough else 1.0
     cpu_slower = cpu_p_slower < alpha
     wall_faster = p_value < alpha and speedup >= min_speedup
@@ -187,6 +192,8 @@ def compare(
         baseline_runs_s=tuple(baseline),
         candidate_runs_s=tuple(candidate),
         cpu_speedup=cpu_speedup,
+        baseline_cpu_s=cpu_b,
+        candidate_cpu_s=cpu_c,
         cpu_p_slower=cpu_p_slower,
         cpu_slower=cpu_slower,
         baseline_cpu_runs_s=tuple(baseline_cpu),
