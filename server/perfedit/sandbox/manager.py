@@ -485,8 +485,23 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
             if facts.get(protocol.SCRATCH, protocol.DISK).startswith(protocol.TMPFS)
             else "on disk in the workspace (removed when the worker closes): RLIMIT_FSIZE caps each file, nothing caps the total"
         ),
+        "writable": _writable_line(landlock, facts.get(protocol.SHM) == protocol.PRIVATE),
+        "ipc": {
+            protocol.NAMESPACE: "own IPC namespace, emptied between test children: System V shared memory, semaphores "
+            "and message queues a test makes are removed before the next case, sample or call",
+            protocol.KEPT: "own IPC namespace, not emptied (no ipcrm here): System V objects a test makes reach later "
+            "runs of the same worker",
+        }.get(
+            facts.get(protocol.IPC, protocol.SHARED),
+            "shared with the host: System V objects a test makes stay and reach later runs",
+        )
+        + (
+            "; POSIX message queues (mq_open) are not emptied"
+            if facts.get(protocol.IPC) != protocol.SHARED
+            else ""
+        ),
         "shm": (
-            "private: /dev/shm is a folder of the scratch tmpfs, gone with the worker"
+            "private: /dev/shm is a folder of the scratch tmpfs, restored between test children, gone with the worker"
             if facts.get(protocol.SHM) == protocol.PRIVATE
             else "shared: /dev/shm is the host's; what a test leaves there stays"
             + ("" if landlock else ", and other paths stay writable too")
@@ -507,6 +522,8 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
             protocol.SUBREAPER: "adopted by the worker (child subreaper), killed and reaped after every test",
         }.get(facts.get(protocol.ORPHANS, ""), "killed with the worker's session when it closes"),
         "wall_clock": f"{limits.timeout_s:g} s per test",
+        "measured": "wall-clock time by the worker's monotonic clock, outside the test's processes (a case from "
+        "fork to reap, a pytest call between its marks), with the kernel's CPU time of the same part beside it",
         "cpu": f"RLIMIT_CPU {int(limits.timeout_s) + 1} s per case (pytest: the run's wall-clock limit + 5 s)",
         "memory": f"RLIMIT_AS {limits.memory_limit_bytes} bytes",
         "file_size": f"RLIMIT_FSIZE {limits.max_output_bytes} bytes",
@@ -516,9 +533,30 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
             if facts.get(protocol.DUMPABLE) == protocol.NO
             else "dumpable: a test may ptrace the measuring worker"
         ),
-        "environment": "scrubbed (PATH and locale kept); HOME and TMPDIR in the workspace, emptied after every case and "
-        "every pytest sample",
+        "environment": "scrubbed (PATH and locale kept); HOME and TMPDIR in the workspace (see writable)",
+        "between_runs": "every process a test leaves is killed after its case or sample; the collected pytest "
+        "session blocks every signal and may hold no thread, pipe, socket, anonymous inode, deleted file or shared "
+        "writable memory (its runs fail if it does)",
     }
+
+
+def _writable_line(landlock: int, private_shm: bool) -> str:
+    """The doctor's line on where a test may write and what of it a later test child sees."""
+    places = "HOME and TMPDIR (one folder), the output folder" + (
+        " and /dev/shm" if private_shm else ""
+    )
+    line = (
+        f"{places}: restored before every case, pytest sample and differential call to what the worker "
+        "started with (pytest: what collection left), files inside folders included"
+    )
+    if not private_shm:
+        line += "; /dev/shm is the host's and is not restored: what a test leaves there reaches later runs"
+    if landlock:
+        return f"{line}; nothing else (Landlock), but /dev/null"
+    return (
+        f"{line}; without Landlock every other path this user can write (the working directory, /tmp, /var/tmp, "
+        "...) stays writable and is not restored"
+    )
 
 
 def _reads_line(reads: str) -> str:
