@@ -24,12 +24,20 @@
    pairs declared faster at alpha = 0.05 by a plain Welch's t-test on the trimmed values (the
    test perfedit used before), by Yuen's trimmed-mean test (the one it uses now), and,
    over up to 10 runs, by the fixed rule, the adaptive rule and naive repeated looks at 0.05.
+6. Wall clock against CPU time (``--clocks-only`` runs this figure alone): A/A trials on the
+   validation programs and the busy program against versions with 1/1.25 and 1/2 of its loop,
+   each validated in fixed mode (all ``runs`` pairs taken), whose runs carry both clocks. The
+   adaptive and the fixed rule are replayed on the same runs twice: on the wall clock with the
+   CPU time beside it (the verdict perfedit gives) and on the CPU time alone (the verdict it
+   gave before). Per workload, clock and rule: the fraction declared faster, the mean runs to
+   a decision, and the median spread of a side's runs (coefficient of variation).
 
 Times are medians unless stated; "own time" is the program's CPU time (user + system from
 ``wait4``), so interpreter start-up is excluded and the program's imports are included.
 Usage: python bench/harness.py [--data ../shared/data/pie] [--aa-programs 8] [--aa-trials 200]
 [--max-own-ms 30] [--aa-modes adaptive,fixed] [--power-trials 100] [--overhead-runs 40]
-[--throughput-candidates 30] [--simulations 4000]. Progress goes to stderr, the report to stdout.
+[--throughput-candidates 30] [--simulations 4000] [--clocks-only --clock-trials 8].
+Progress goes to stderr, the report to stdout.
 """
 
 from __future__ import annotations
@@ -61,7 +69,7 @@ from perfedit.formats.suites import Case, TestSuite
 from perfedit.sandbox import Limits, WorkerHandle, Workspace
 from perfedit.targets import find
 from perfedit.testsource.discovery import discover
-from perfedit.verify.timing import SequentialRule, compare, trimmed, trimmed_mean, yuen_p
+from perfedit.verify.timing import Comparison, SequentialRule, compare, trimmed, trimmed_mean, yuen_p
 from perfedit.verify.validate import Harness, Verdict
 
 BUSY = """\
@@ -153,7 +161,7 @@ def run_times(program: Program, runs: int) -> tuple[list[float], list[float]]:
                 started = time.perf_counter()
                 records = worker.run(calibrate=True)
                 wall.append((time.perf_counter() - started) / len(records))
-                own.append(sum(r.seconds for r in records) / len(records))
+                own.append(sum(r.cpu_seconds for r in records) / len(records))
     finally:
         workspace.close()
     return wall, own
@@ -432,6 +440,91 @@ def simulated_looks(count: int) -> list[str]:
     ]
 
 
+def _replay(rule: SequentialRule, c: Comparison, *, cpu_only: bool) -> Comparison:
+    """The decision ``rule`` reaches on the runs of ``c`` (a fixed-mode comparison holding every
+    run), looking at each prefix in turn as the harness would: on the wall clock with the CPU
+    time beside it, or (``cpu_only``) on the CPU time alone."""
+    wall = (c.baseline_runs_s, c.candidate_runs_s)
+    cpu = (c.baseline_cpu_runs_s, c.candidate_cpu_runs_s)
+    for n in range(1, c.runs + 1):
+        sides = [side[:n] for side in cpu] if cpu_only else [side[:n] for side in (*wall, *cpu)]
+        if (decision := rule.decide(*sides)) is not None:
+            return decision
+    raise ValueError("a fixed-mode comparison holds every run the rule may ask for")
+
+
+def _spread(runs: tuple[float, ...]) -> float:
+    """Coefficient of variation of one side's runs."""
+    return statistics.stdev(runs) / statistics.mean(runs)
+
+
+def clocks(
+    programs: list[Program], folder: Path, target_s: float, count: int
+) -> tuple[list[str], list[str]]:
+    """Figure 6: (notes, table rows) for the wall clock against CPU time on the same runs."""
+    settings = Settings()
+    fixed_settings = _settings("fixed")
+    rules = {
+        "adaptive": SequentialRule(
+            max_runs=settings.runs,
+            min_runs=settings.min_runs,
+            alpha=settings.alpha,
+            min_speedup=settings.min_speedup,
+        ),
+        "fixed": SequentialRule(
+            max_runs=settings.runs,
+            alpha=settings.alpha,
+            min_speedup=settings.min_speedup,
+            adaptive=False,
+        ),
+    }
+    workloads: dict[str, list[Comparison]] = {}
+    progress("figure 6: A/A")
+    per_program = math.ceil(count / len(programs))
+    workloads["A/A"] = []
+    for program in programs:
+        with program.harness(fixed_settings) as harness:
+            harness.baseline()
+            workloads["A/A"] += _comparisons(harness, "A/A", program.source, per_program)
+    fixed_s, per_iteration_s = calibrate_busy(folder)
+    factor = busy_factor(fixed_s, per_iteration_s, target_s)
+    baseline = busy_program(factor, folder)
+    notes = [f"baseline {baseline.name}: loop factor {factor}"]
+    for speedup in (1.25, 2.0):
+        progress(f"figure 6: {speedup}x")
+        candidate = busy_program(round(factor / speedup), folder)
+        with baseline.harness(fixed_settings) as harness:
+            harness.baseline()
+            done = _comparisons(harness, f"{speedup}x", candidate.source, count)
+        workloads[f"{speedup}x loop"] = done
+        notes.append(
+            f"{speedup}x loop ({candidate.name}): median CPU-time speedup "
+            f"{statistics.median(c.cpu_speedup for c in done):.3f}x, median wall-clock speedup "
+            f"{statistics.median(c.speedup for c in done):.3f}x over {len(done)} trials"
+        )
+    rows = []
+    for name, done in workloads.items():
+        for clock, cpu_only in (("wall (+ CPU not slower)", False), ("CPU alone", True)):
+            spread = statistics.median(
+                _spread(c.baseline_cpu_runs_s if cpu_only else c.baseline_runs_s) for c in done
+            )
+            for rule_name, rule in rules.items():
+                decisions = [_replay(rule, c, cpu_only=cpu_only) for c in done]
+                faster = sum(d.faster for d in decisions)
+                runs = statistics.mean(d.runs for d in decisions)
+                rows.append(
+                    f"| {name} | {clock} | {rule_name} | {_pct(faster, len(done))} | {runs:.1f} | "
+                    f"{100 * spread:.1f}% |"
+                )
+    return notes, rows
+
+
+def _comparisons(harness: Harness, label: str, source: str, count: int) -> list[Comparison]:
+    """The comparisons of ``count`` validations of ``source`` (candidates that are not timed,
+    rejected ones, are left out)."""
+    return [c for t in trials(harness, label, source, count) if (c := t.verdict.comparison)]
+
+
 def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -498,7 +591,37 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--simulations", type=int, default=4000, help="simulated pairs per row of figure 5"
     )
+    parser.add_argument(
+        "--clocks-only", action="store_true", help="run figure 6 (wall clock and CPU time) alone"
+    )
+    parser.add_argument(
+        "--clock-trials", type=int, default=40, help="trials per workload of figure 6"
+    )
     return parser.parse_args()
+
+
+def figure_clocks(
+    args: argparse.Namespace,
+    programs: list[Program],
+    chosen: list[tuple[Program, float]],
+    folder: Path,
+) -> None:
+    """Print figure 6."""
+    listed = ", ".join(f"{p.name} ({own_s * 1e3:.1f} ms)" for p, own_s in chosen)
+    notes, rows = clocks(programs, folder, args.power_own_ms / 1e3, args.clock_trials)
+    print(
+        f"\n## 6. Wall clock against CPU time ({args.clock_trials} trials per workload, fixed-mode runs "
+        f"replayed; load average now {_load()})\n\nA/A programs (own time per run): {listed}\n"
+        + "\n".join(f"- {n}" for n in notes)
+        + "\n"
+    )
+    print(
+        _table(
+            "| workload | clock | rule | declared faster | mean runs | median spread of a side's runs |",
+            rows,
+        ),
+        flush=True,
+    )
 
 
 def _table(header: str, rows: list[str]) -> str:
@@ -521,6 +644,12 @@ def main() -> None:
         progress("choosing validation programs")
         chosen, skipped = pie_programs(args.data, args.aa_programs, args.max_own_ms / 1e3, folder)
         programs = [program for program, _ in chosen]
+        if args.clocks_only:
+            figure_clocks(args, programs, chosen, folder)
+            print(
+                f"\ntotal bench time {time.perf_counter() - started:.0f} s; load average at the end {_load()}"
+            )
+            return
         listed = ", ".join(f"{p.name} ({own_s * 1e3:.1f} ms)" for p, own_s in chosen)
         print(
             f"## 1. False-positive rate (A/A)\n\nprograms (own time per run): {listed}; "
@@ -565,6 +694,7 @@ def main() -> None:
             ),
             flush=True,
         )
+        figure_clocks(args, programs, chosen, folder)
     progress("figure 5")
     print(
         f"\n## 5. The statistics on simulated equal programs ({args.simulations} pairs per row, no processes)\n"

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyperf as pyperf_api
 import pytest
 
 from perfedit.llm import modelstore
@@ -75,6 +76,9 @@ def test_faster_script_with_ci_p_value_and_memory(script_project: Path):
     assert report["speedup"] > 1.5 and low <= report["speedup"] <= high
     assert report["p_value"] < report["alpha"] <= 0.05
     assert 5 <= report["runs"] <= 10
+    cpu = report["cpu"]  # beside the wall clock's figures
+    assert cpu["speedup"] > 1.5 and not cpu["slower"] and cpu["p_slower"] > report["alpha"]
+    assert cpu["time_s"]["original"] > cpu["time_s"]["candidate"] > 0
     assert report["tests_passed"] == report["tests_total"] == 4
     assert (
         report["peak_rss_bytes"]["original"] > 1_000_000
@@ -93,7 +97,7 @@ def test_wrong_output_is_rejected_with_null_timings(script_project: Path):
     (script_project / "wrong.py").write_text("input()\nprint('NO')\n")
     report = compare_json("seen_before.py", "wrong.py", cwd=script_project)
     assert report["verdict"] == "rejected" and "wrong output" in report["reason"]
-    assert report["speedup"] is report["ci95"] is report["p_value"] is None
+    assert report["speedup"] is report["ci95"] is report["p_value"] is report["cpu"] is None
     assert (
         report["peak_rss_bytes"]["candidate"] is None and report["peak_rss_bytes"]["original"] > 0
     )
@@ -109,6 +113,7 @@ def test_text_report_states_verdict_speedup_and_memory(script_project: Path):
     lines = result.stdout.splitlines()
     assert lines[0].startswith("faster: ")
     assert "95% CI" in result.stdout and "p=" in result.stdout
+    assert "faster on the wall clock" in result.stdout and "CPU time" in result.stdout
     assert "Passes all 4 of 4 tests" in result.stdout and "Peak memory" in result.stdout
 
 
@@ -216,3 +221,5 @@ def test_timings_saved_as_pyperf_files(script_project: Path, tmp_path: Path):
         [*pyperf, "dump", str(out / "candidate.json")], capture_output=True, text=True, check=True
     )
     assert dumped.stdout.count("- value 1:") == report["runs"], dumped.stdout
+    runs = pyperf_api.Benchmark.load(str(out / "candidate.json")).get_runs()
+    assert all(run.get_metadata()["perfedit_cpu_s"] > 0 for run in runs)  # wall clock: the values

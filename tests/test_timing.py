@@ -118,6 +118,43 @@ def test_clearly_faster_stops_at_the_first_look():
     assert decision.alpha == pytest.approx(0.05 / 6)
 
 
+def test_faster_on_the_wall_clock_but_slower_in_cpu_time_is_not_faster():
+    """Work spread over more cores: half the wall-clock time, more CPU time (a thread pool)."""
+    more_cpu = [1.3 * x for x in BASE]
+    c = compare(BASE, FAST, baseline_cpu=BASE, candidate_cpu=more_cpu)
+    assert c.wall_faster and c.cpu_slower and not c.faster
+    assert c.cpu_speedup == pytest.approx(1 / 1.3) and c.cpu_p_slower < 0.05
+    assert c.baseline_cpu_s == pytest.approx(trimmed_mean(BASE))
+    assert c.candidate_cpu_runs_s == tuple(more_cpu)
+
+
+def test_slower_on_the_wall_clock_however_little_cpu_is_not_faster():
+    """A sleeping candidate: 30 times less CPU time, more wall-clock time."""
+    sleeping = [1.2 * x for x in BASE]
+    c = compare(BASE, sleeping, baseline_cpu=BASE, candidate_cpu=[x / 30 for x in BASE])
+    assert not c.faster and not c.wall_faster and not c.cpu_slower
+    assert c.speedup < 1 and c.cpu_speedup == pytest.approx(30)
+
+
+def test_equal_cpu_time_does_not_block_a_wall_clock_saving():
+    same_cpu = [10.1, 9.9, 10.0, 10.2, 9.8, 10.05, 9.95, 10.15, 9.85, 10.0]
+    c = compare(BASE, FAST, baseline_cpu=BASE, candidate_cpu=same_cpu)
+    assert c.faster and not c.cpu_slower and c.cpu_p_slower > 0.05
+
+
+def test_cpu_times_must_be_of_the_same_runs():
+    with pytest.raises(ValueError, match="CPU times"):
+        compare(BASE, FAST, baseline_cpu=BASE[:4], candidate_cpu=FAST[:4])
+
+
+def test_a_wall_clock_decision_stops_even_when_the_cpu_time_forbids_faster():
+    rule = SequentialRule(max_runs=10, min_runs=5)
+    more_cpu = [1.3 * x for x in BASE]
+    decision = rule.decide(BASE[:5], FAST[:5], BASE[:5], more_cpu[:5])
+    assert decision is not None and decision.runs == 5
+    assert decision.wall_faster and decision.cpu_slower and not decision.faster
+
+
 def test_clearly_not_faster_stops_for_futility():
     """Equal programs: the whole CI lies below 1.10x at the first look, so timing stops."""
     same = [10.1, 9.9, 10.0, 10.2, 9.8]

@@ -13,10 +13,10 @@ are defined in :mod:`perfedit.sandbox.protocol`, which it loads by path (:func:`
   on RESULT_FD, which no child ever holds open; in cases and pytest mode also ``{"op":
   PROFILE, ...}`` (:func:`protocol.profile_request`), answered ``{LINES: {line: seconds}}``.
 
-Cases (stdin/stdout programs): one forked child per case. Its time is its own CPU time (user +
-system from ``wait4``, which the program cannot forge) plus that of any process it left
-behind; interpreter start-up is excluded (the interpreter is already running), the program's
-own imports are included.
+Cases (stdin/stdout programs): one forked child per case. Its time is this worker's wall clock
+from fork to reap, its CPU time its own (user + system from ``wait4``) plus that of any process
+it left behind, neither of which the program can forge; interpreter start-up is excluded (the
+interpreter is already running), the program's own imports are included.
 
 pytest: one server child per worker imports pytest and collects once; it runs no test itself.
 For each sample the worker asks for, it forks a sample child from the collected session, which
@@ -24,14 +24,17 @@ runs that one test once and exits, so every sample starts from the modules as co
 them (no cache or global a candidate fills survives into the next sample). The worker measures
 each sample from outside (:meth:`_Pytest._sample`): the sample marks the start and end of its
 call on the report pipe and waits for the worker's acknowledgement on a pipe of its own; at each
-mark the worker reads the sample's CPU time from the kernel's per-process CPU clock. That is the
-call's figure; the sample's own clock (captured before any of the project's code was imported)
+mark the worker reads its own monotonic clock (the call's wall-clock time) and the sample's CPU
+time from the kernel's per-process CPU clock (its CPU time); the sample's own clock (captured before any of the project's code was imported)
 must agree with it within CROSS_CHECK_RATIO and CROSS_CHECK_SLACK_S, and the
 sample's CPU time from fork to report (with the server's meanwhile) goes into the record as
-``cpu_seconds`` for :func:`perfedit.verify.timing.cross_check`. Frames without the run's nonce and the
+``sample_cpu_seconds`` for :func:`perfedit.verify.timing.cross_check`. Frames without the run's nonce and the
 sample's number, out of order, or from a process other than the sample fail the run with
-"timing report inconsistent". After every case and every sample the worker empties HOME and
-TMPDIR (back to what collection left there). The worker makes itself non-dumpable at start, so
+"timing report inconsistent". Before every case, sample and differential child the worker
+restores every folder a test may write in (HOME/TMPDIR, the output folder, a private /dev/shm)
+to what it started with or collection left (:func:`_refresh`) and removes the System V IPC
+objects of its IPC namespace; the collected session blocks every signal, and a run fails if it
+holds a thread or channel that every sample would share (:func:`_shared_channels`). The worker makes itself non-dumpable at start, so
 no test can ptrace it or read its memory.
 
 Differential mode (:mod:`perfedit.verify.differential`): the worker holds pickled calls (``{"op":
