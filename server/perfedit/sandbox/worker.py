@@ -617,21 +617,38 @@ def _restore(path, entry):
         pass
 
 
-def _make_undumpable():
-    """PR_SET_DUMPABLE 0 for the worker and, as fork keeps it, for every process it forks: with
-    no capabilities, no test can then ptrace them or open their ``/proc/PID/mem``. ctypes is
-    imported for the call and then dropped from ``sys.modules``, so no module is pre-imported for
-    the programs. True if it took effect."""
+def _dumpable_setter():
+    """A function ``set(flag)`` calling PR_SET_DUMPABLE (True if it took effect), or None where
+    libc cannot be loaded. ctypes is imported for it and then dropped from ``sys.modules``, so no
+    module is pre-imported for the programs."""
     before = set(sys.modules)
     try:
         import ctypes
 
-        done = ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) == 0
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (ImportError, OSError, AttributeError):
-        done = False
+        prctl = None
     for name in set(sys.modules) - before:
         del sys.modules[name]
-    return done
+    return None if prctl is None else lambda flag: prctl(PR_SET_DUMPABLE, flag, 0, 0, 0) == 0
+
+
+def _make_undumpable():
+    """PR_SET_DUMPABLE 0 for the worker and, as fork keeps it, for every process it forks: with
+    no capabilities, no test can then ptrace them or open their ``/proc/PID/mem``. True if it
+    took effect."""
+    set_dumpable = _dumpable_setter()
+    return set_dumpable is not None and set_dumpable(0)
+
+
+def _inspectable(pid):
+    """True if this worker may read process ``pid``'s /proc files that ptrace rules guard (it is
+    dumpable: no capability is left to read those of one that is not)."""
+    try:
+        os.close(os.open(f"/proc/{pid}/maps", os.O_RDONLY))
+    except OSError:
+        return False
+    return True
 
 
 def _sweep(spare=0):
@@ -952,9 +969,13 @@ class _Pytest:
         tampered with, or the call kept several CPUs busy; or if a frame is out of place."""
         self.samples += 1
         number = self.samples
-        _refresh(
-            self.kept, self.spec
-        )  # the sample starts with the writable folders as collection left them
+        _refresh(self.kept, self.spec)  # the writable folders as collection left them
+        send_frame(self.commands, {"inspect": True})  # the server turns dumpable, so it can be read
+        frame = receive_frame(self.reports)
+        if frame != {"inspectable": True} or not _inspectable(self.server):
+            raise SharedChannel(
+                "the pytest process could not be inspected between samples (a test changed the sandbox's plugin?)"
+            )
         channels = _shared_channels(self.server, self.server_fds)
         if channels:
             raise SharedChannel(
@@ -989,6 +1010,8 @@ class _Pytest:
                     or _living_below(os.getpid()) - _living_below(pid) != {self.server, pid}
                 ):
                     raise BadReport("a start mark from a process that is not the sample")
+                if _inspectable(self.server):
+                    raise BadReport("the pytest process stayed dumpable while its sample ran")
             elif mark not in ("stop", "report") or not pid and mark == "stop":
                 raise BadReport("a mark out of order")
             marks[mark] = (_cpu_s(pid) if pid else 0.0, frame, time.perf_counter())
@@ -1363,6 +1386,7 @@ def _serve_calls(spec, task, inputs, frames):
 
 def _serve(spec, commands, reports, acks):
     """The pytest server's body: collect once, then fork samples (see :func:`_server_plugin`)."""
+    set_dumpable = _dumpable_setter()  # before the project's code runs
     import pytest
 
     _redirect(os.devnull, _output(spec, "out"), _output(spec, "err"))
@@ -1379,11 +1403,11 @@ def _serve(spec, commands, reports, acks):
     ]
     if spec["doctest"]:
         args.insert(0, "--doctest-modules")
-    pytest.main(args, plugins=[_server_plugin(pytest, commands, reports, acks)])
+    pytest.main(args, plugins=[_server_plugin(pytest, commands, reports, acks, set_dumpable)])
     return 0
 
 
-def _server_plugin(pytest, commands, reports, acks):
+def _server_plugin(pytest, commands, reports, acks, set_dumpable):
     """The server's pytest plugin: after collection it runs no test itself; for each request of
     the worker it forks a sample child from the collected session, which runs that one test once
     and exits, so every sample starts from the modules as collection left them. The sample times
@@ -1420,6 +1444,14 @@ def _server_plugin(pytest, commands, reports, acks):
                     command = receive_frame(commands)
                 except BrokenChannel:
                     return True
+                if (
+                    "inspect" in command
+                ):  # no other process is in the sandbox now: let the worker look
+                    inspectable = set_dumpable is not None and set_dumpable(1)
+                    send_frame(reports, {"inspectable": inspectable})
+                    continue
+                if set_dumpable is None or not set_dumpable(0):
+                    return True  # never fork a sample that could ptrace this process
                 _flush_stdio()
                 pid = os.fork()
                 if pid == 0:
