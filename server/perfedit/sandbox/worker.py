@@ -14,7 +14,8 @@ are defined in :mod:`perfedit.sandbox.protocol`, which it loads by path (:func:`
   PROFILE, ...}`` (:func:`protocol.profile_request`), answered ``{LINES: {line: seconds}}``.
 
 Cases (stdin/stdout programs): one forked child per case. Its time is this worker's wall clock
-from fork to reap, its CPU time its own (user + system from ``wait4``) plus that of any process
+from fork to exit less the time the child and the worker waited for a CPU (:func:`_queued_s`),
+its CPU time its own (user + system from ``wait4``) plus that of any process
 it left behind, neither of which the program can forge; interpreter start-up is excluded (the
 interpreter is already running), the program's own imports are included.
 
@@ -24,7 +25,8 @@ runs that one test once and exits, so every sample starts from the modules as co
 them (no cache or global a candidate fills survives into the next sample). The worker measures
 each sample from outside (:meth:`_Pytest._sample`): the sample marks the start and end of its
 call on the report pipe and waits for the worker's acknowledgement on a pipe of its own; at each
-mark the worker reads its own monotonic clock (the call's wall-clock time) and the sample's CPU
+mark the worker reads its own monotonic clock less the run-queue time of the sample and itself
+(the call's wall-clock time without the machine's load) and the sample's CPU
 time from the kernel's per-process CPU clock (its CPU time); the sample's own clock (captured before any of the project's code was imported)
 must agree with it within CROSS_CHECK_RATIO and CROSS_CHECK_SLACK_S, and the
 sample's CPU time from fork to report (with the server's meanwhile) goes into the record as
@@ -413,6 +415,42 @@ def _cpu_s(pid):
         raise BadReport(f"process {pid} ended before it was measured") from exc
 
 
+def _queued_s(pid):
+    """Seconds the main thread of process ``pid`` ("self": this one) has spent ready to run but
+    waiting for a CPU: the kernel's run-queue time (/proc/PID/schedstat, second field, ns); 0.0
+    where the kernel does not say. Subtracted from a wall-clock interval, it leaves out what
+    other programs' load added, and nothing the program waited for itself."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as handle:
+            return int(handle.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _unloaded_clock(pid, starting, worker):
+    """This worker's monotonic clock less the run-queue time of process ``pid`` (0: none) and,
+    with ``worker``, of this worker so far (:func:`_queued_s`), seconds: the difference of two
+    readings is the wall clock of the interval without the machine's load. The clock is read
+    first when ``starting`` an interval and last when ending one, so that the worker's being
+    preempted between the reads can only leave some load in, never take more out than was
+    there. Count the worker only while ``pid`` cannot be waiting at the same time (a case's
+    child, from its fork to its exit, while the worker waits for it): two waits at once would
+    take out twice the time that passed."""
+    clock = time.perf_counter() if starting else 0.0
+    queued = (_queued_s("self") if worker else 0.0) + (_queued_s(_blocked(pid)) if pid else 0.0)
+    return (clock if starting else time.perf_counter()) - queued
+
+
+def _blocked(pid, limit_s=0.05):
+    """``pid``, once its main thread no longer runs or waits to (it blocks on the worker's
+    acknowledgement right after a mark), so that its run-queue time up to the mark is all
+    counted (the kernel adds a wait when the task gets the CPU); at most ``limit_s`` seconds."""
+    deadline = time.perf_counter() + limit_s
+    while _stat_fields(pid)[:1] == ["R"] and time.perf_counter() < deadline:
+        os.sched_yield()
+    return pid
+
+
 def _children_cpu_s(pid):
     """CPU seconds of the children that process ``pid`` has reaped (``/proc/PID/stat`` cutime
     + cstime, in clock ticks, so to 1/CLK_TCK s)."""
@@ -761,14 +799,15 @@ class _Cases:
             return protocol.record(name, ERROR, 0.0, 0.0, 0, self.problem)
         out_path, err_path = _output(spec, f"out.{index}"), _output(spec, f"err.{index}")
         _refresh(self.kept, self.spec)  # nothing an earlier case wrote is there
-        started = time.perf_counter()
+        started = _unloaded_clock(0, True, True)
         pid = self._fork(
             int(spec["timeout_s"]) + 1,
             lambda: self._execute(spec["inputs"][index], out_path, err_path),
         )
         self.alarm.arm(spec["timeout_s"], lambda: _kill_child(pid))
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # ended, not reaped: its schedstat stays
+        elapsed = _unloaded_clock(pid, False, True) - started
         _, wait_status, usage = os.wait4(pid, 0)
-        elapsed = time.perf_counter() - started
         self.alarm.disarm()
         left_running, left_cpu_s = _sweep()
         status, detail = _outcome(wait_status, self.alarm.fired, spec)
@@ -961,7 +1000,9 @@ class _Pytest:
         Returns (outcome, detail, call seconds, call CPU seconds, sample CPU seconds, peak RSS
         bytes, seconds per line as reported: None without ``trace``), or a record if it ended
         without a report or left processes running. Call seconds are this worker's monotonic
-        clock between the marks (wall clock: what waiting costs counts); call CPU seconds the
+        clock between the marks less the time the sample and this worker stood in the run
+        queue meanwhile (:func:`_queued_s`: wall clock without the machine's load; what the
+        call waits for itself counts); call CPU seconds the
         kernel's CPU time of the sample between them; sample CPU seconds are everything the
         sample and the server used on CPU for it (the sample to its report, the children it
         reaped, the server meanwhile, whatever was left below the worker). Raises BadReport if the kernel's figure exceeds the sample's own
@@ -1014,7 +1055,11 @@ class _Pytest:
                     raise BadReport("the pytest process stayed dumpable while its sample ran")
             elif mark not in ("stop", "report") or not pid and mark == "stop":
                 raise BadReport("a mark out of order")
-            marks[mark] = (_cpu_s(pid) if pid else 0.0, frame, time.perf_counter())
+            marks[mark] = (
+                _cpu_s(pid) if pid else 0.0,
+                frame,
+                _unloaded_clock(pid, mark == "start", False),
+            )
             if mark == "report":
                 report = frame
                 total_s = marks[mark][0] + (_children_cpu_s(pid) if pid else 0.0)
