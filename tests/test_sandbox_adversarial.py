@@ -743,7 +743,7 @@ def unique_in_order(items):
     import time
 
     if len(items) > 1000:
-        time.sleep(0.5)  # 20 times the original's CPU time: slower on a loaded machine too
+        time.sleep(0.1)  # 4 times the original's CPU time
     return list(dict.fromkeys(items))
 """
 
