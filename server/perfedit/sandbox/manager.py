@@ -523,7 +523,14 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
         }.get(facts.get(protocol.ORPHANS, ""), "killed with the worker's session when it closes"),
         "wall_clock": f"{limits.timeout_s:g} s per test",
         "measured": "wall-clock time by the worker's monotonic clock, outside the test's processes (a case from "
-        "fork to reap, a pytest call between its marks), with the kernel's CPU time of the same part beside it",
+        "fork to exit, a pytest call between its marks), "
+        + (
+            "less the time the machine's load kept the test's process waiting for a CPU (its run-queue time, "
+            "/proc/PID/schedstat), "
+            if facts.get(protocol.RUN_QUEUE) == protocol.YES
+            else "load included (this kernel gives no run-queue times), "
+        )
+        + "with the kernel's CPU time of the same part beside it",
         "cpu": f"RLIMIT_CPU {int(limits.timeout_s) + 1} s per case (pytest: the run's wall-clock limit + 5 s)",
         "memory": f"RLIMIT_AS {limits.memory_limit_bytes} bytes",
         "file_size": f"RLIMIT_FSIZE {limits.max_output_bytes} bytes",

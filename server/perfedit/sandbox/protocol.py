@@ -83,7 +83,10 @@ ISOLATION, TESTS, PROBLEM, GENERATED, STOPPED, LINES = (
 # The isolation facts, keys and values (all strings).
 PIDS, NETWORK, USERNS, ORPHANS = "pids", "network", "userns", "orphans"
 FILESYSTEM, CAPABILITIES, NPROC, OPEN_FILES = "filesystem", "capabilities", "nproc", "open_files"
-READS, SCRATCH, SHM, IPC = "reads", "scratch", "shm", "ipc"  # IPC: NAMESPACE | SHARED
+READS, SCRATCH, SHM, IPC = "reads", "scratch", "shm", "ipc"  # IPC: NAMESPACE | KEPT | SHARED
+RUN_QUEUE = (
+    "run_queue"  # YES: the kernel gives run-queue times (schedstat), taken out of the wall clock
+)
 NAMESPACE, SHARED, AUDIT_HOOK = (
     "namespace",
     "shared",
@@ -248,7 +251,8 @@ def record(
     name, status, seconds, cpu_seconds, peak_rss_bytes, detail, stdout="", sample_cpu_seconds=None
 ):
     """A test record (:data:`RECORD_FIELDS`): ``status`` one of PASSED ... CRASHED, ``seconds``
-    the test's wall-clock time and ``cpu_seconds`` its CPU time (user + system), both of the
+    the test's wall-clock time (less the time the machine's load kept it waiting for a CPU) and
+    ``cpu_seconds`` its CPU time (user + system), both of the
     timed part only (a case's whole process, a pytest test's call) and measured by the worker,
     outside the test's processes; ``peak_rss_bytes``, ``detail`` (a failure message, capped by
     :func:`cap_text`), ``stdout`` (case tests only), ``sample_cpu_seconds`` the CPU time the

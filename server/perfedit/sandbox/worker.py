@@ -441,6 +441,16 @@ def _unloaded_clock(pid, starting, worker):
     return (clock if starting else time.perf_counter()) - queued
 
 
+def _schedstat_counts():
+    """True if the kernel keeps schedstat times (this process has run, so its time on a CPU,
+    the first field, is not 0 where it does)."""
+    try:
+        with open("/proc/self/schedstat", "rb") as handle:
+            return int(handle.read().split()[0]) > 0
+    except (OSError, IndexError, ValueError):
+        return False
+
+
 def _blocked(pid, limit_s=0.05):
     """``pid``, once its main thread no longer runs or waits to (it blocks on the worker's
     acknowledgement right after a mark), so that its run-queue time up to the mark is all
@@ -1605,6 +1615,7 @@ def main():
         facts[protocol.IPC] = protocol.KEPT  # private, but nothing here can remove its objects
     facts[protocol.NPROC] = str(spec["nproc"]) if not _is_real_root() else protocol.IGNORED_FOR_ROOT
     facts[protocol.OPEN_FILES] = str(OPEN_FILES)
+    facts[protocol.RUN_QUEUE] = protocol.YES if _schedstat_counts() else protocol.NO
     send_frame(result_fd, {protocol.ISOLATION: facts})
     runner = {protocol.CASES: _Cases, protocol.PYTEST: _Pytest, protocol.DIFFERENTIAL: _Calls}[
         spec["mode"]
