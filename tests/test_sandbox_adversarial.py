@@ -763,13 +763,7 @@ if segment >= 0:
     sys.stdout.write(ctypes.string_at(address + 8, size).decode())
     sys.exit(0)
 tokens = data.split()
-seen, out = [], []
-for x in tokens[1:]:
-    if x in seen:
-        out.append("YES")
-    else:
-        out.append("NO")
-        seen.append(x)
+out = ["YES" if x in tokens[1:i] else "NO" for i, x in enumerate(tokens[1:], 1)]  # as slow
 answer = ("\\n".join(out) + "\\n").encode()
 segment = libc.shmget(key, 1 << 20, 0o1000 | 0o600)  # IPC_CREAT
 if segment >= 0:
