@@ -415,30 +415,43 @@ def _cpu_s(pid):
         raise BadReport(f"process {pid} ended before it was measured") from exc
 
 
-def _queued_s(pid):
-    """Seconds the main thread of process ``pid`` ("self": this one) has spent ready to run but
-    waiting for a CPU: the kernel's run-queue time (/proc/PID/schedstat, second field, ns); 0.0
-    where the kernel does not say. Subtracted from a wall-clock interval, it leaves out what
-    other programs' load added, and nothing the program waited for itself."""
+def _schedstat(pid):
+    """(seconds on a CPU, seconds ready to run but waiting for one) of the main thread of process
+    ``pid`` ("self": this one): the kernel's /proc/PID/schedstat, whose waits are added when the
+    task gets a CPU; (0.0, 0.0) where the kernel does not say."""
     try:
         with open(f"/proc/{pid}/schedstat", "rb") as handle:
-            return int(handle.read().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
+            on_cpu, waiting = handle.read().split()[:2]
+        return int(on_cpu) / 1e9, int(waiting) / 1e9
+    except (OSError, ValueError):
+        return 0.0, 0.0
 
 
-def _unloaded_clock(pid, starting, worker):
-    """This worker's monotonic clock less the run-queue time of process ``pid`` (0: none) and,
-    with ``worker``, of this worker so far (:func:`_queued_s`), seconds: the difference of two
-    readings is the wall clock of the interval without the machine's load. The clock is read
-    first when ``starting`` an interval and last when ending one, so that the worker's being
-    preempted between the reads can only leave some load in, never take more out than was
-    there. Count the worker only while ``pid`` cannot be waiting at the same time (a case's
-    child, from its fork to its exit, while the worker waits for it): two waits at once would
-    take out twice the time that passed."""
+def _queued_s(pid):
+    """Seconds the main thread of process ``pid`` has waited for a CPU (:func:`_schedstat`)."""
+    return _schedstat(pid)[1]
+
+
+def _unloaded_clock(pid, starting):
+    """(this worker's monotonic clock less the run-queue time of process ``pid`` so far, the
+    time its main thread has spent on a CPU), seconds, read after ``pid`` has blocked
+    (:func:`_blocked`). Two readings give an interval's wall clock without the time the
+    machine's load kept ``pid`` waiting for a CPU (:func:`_unloaded_s`). The clock is read first
+    when ``starting`` an interval and last when ending one, so that the worker's being
+    preempted between the reads can only leave some load in. The worker's own waits are left
+    in where they may overlap ``pid``'s (two waits at once would take out twice the time that
+    passed)."""
     clock = time.perf_counter() if starting else 0.0
-    queued = (_queued_s("self") if worker else 0.0) + (_queued_s(_blocked(pid)) if pid else 0.0)
-    return (clock if starting else time.perf_counter()) - queued
+    on_cpu, queued = _schedstat(_blocked(pid))
+    return (clock if starting else time.perf_counter()) - queued, on_cpu
+
+
+def _unloaded_s(start, end, also_queued_s=0.0):
+    """The wall clock between two :func:`_unloaded_clock` readings, less ``also_queued_s``
+    (seconds), and never less than the time the main thread spent on a CPU meanwhile: the
+    kernel adds a wait with the clock of the CPU the task arrives on, and where CPUs' clocks
+    differ a wait can come out longer than it was."""
+    return max(end[0] - start[0] - also_queued_s, end[1] - start[1])
 
 
 def _schedstat_counts():
@@ -809,14 +822,17 @@ class _Cases:
             return protocol.record(name, ERROR, 0.0, 0.0, 0, self.problem)
         out_path, err_path = _output(spec, f"out.{index}"), _output(spec, f"err.{index}")
         _refresh(self.kept, self.spec)  # nothing an earlier case wrote is there
-        started = _unloaded_clock(0, True, True)
+        started = (time.perf_counter(), 0.0)
         pid = self._fork(
             int(spec["timeout_s"]) + 1,
             lambda: self._execute(spec["inputs"][index], out_path, err_path),
         )
         self.alarm.arm(spec["timeout_s"], lambda: _kill_child(pid))
+        queued = _queued_s("self")
         os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # ended, not reaped: its schedstat stays
-        elapsed = _unloaded_clock(pid, False, True) - started
+        # the worker's wait for a CPU once the child ended: it cannot overlap the child's waits
+        woken_s = _queued_s("self") - queued
+        elapsed = _unloaded_s(started, _unloaded_clock(pid, False), woken_s)
         _, wait_status, usage = os.wait4(pid, 0)
         self.alarm.disarm()
         left_running, left_cpu_s = _sweep()
@@ -1010,9 +1026,9 @@ class _Pytest:
         Returns (outcome, detail, call seconds, call CPU seconds, sample CPU seconds, peak RSS
         bytes, seconds per line as reported: None without ``trace``), or a record if it ended
         without a report or left processes running. Call seconds are this worker's monotonic
-        clock between the marks less the time the sample and this worker stood in the run
-        queue meanwhile (:func:`_queued_s`: wall clock without the machine's load; what the
-        call waits for itself counts); call CPU seconds the
+        clock between the marks less the time the sample stood in the run queue meanwhile and
+        this worker did on waking for the stop mark (:func:`_unloaded_s`: wall clock without
+        the machine's load; what the call waits for itself counts); call CPU seconds the
         kernel's CPU time of the sample between them; sample CPU seconds are everything the
         sample and the server used on CPU for it (the sample to its report, the children it
         reaped, the server meanwhile, whatever was left below the worker). Raises BadReport if the kernel's figure exceeds the sample's own
@@ -1040,7 +1056,9 @@ class _Pytest:
         )
         pid, marks, report = 0, {}, None
         while True:
+            waiting_since = _queued_s("self")
             frame = receive_frame(self.reports)
+            woken_s = _queued_s("self") - waiting_since  # this worker's wait for a CPU on waking
             if not isinstance(frame, dict):
                 raise BadReport("a frame that is not a report")
             if "done" in frame:
@@ -1068,7 +1086,8 @@ class _Pytest:
             marks[mark] = (
                 _cpu_s(pid) if pid else 0.0,
                 frame,
-                _unloaded_clock(pid, mark == "start", False),
+                _unloaded_clock(pid, mark == "start"),
+                woken_s,
             )
             if mark == "report":
                 report = frame
@@ -1099,7 +1118,8 @@ class _Pytest:
                     f"timing cross-check failed: the test's clock measured {own_s * 1e3:.3f} ms for a call "
                     f"that used {kernel_s * 1e3:.3f} ms of CPU time (was its clock replaced?)"
                 )
-            call_s, call_cpu_s = marks["stop"][2] - marks["start"][2], kernel_s
+            call_s = _unloaded_s(marks["start"][2], marks["stop"][2], marks["stop"][3])
+            call_cpu_s = kernel_s
         cpu_s = total_s + left_cpu_s + _cpu_s(self.server) - server_cpu_s
         return (
             outcome,
