@@ -69,7 +69,14 @@ from perfedit.formats.suites import Case, TestSuite
 from perfedit.sandbox import Limits, WorkerHandle, Workspace
 from perfedit.targets import find
 from perfedit.testsource.discovery import discover
-from perfedit.verify.timing import Comparison, SequentialRule, compare, trimmed, trimmed_mean, yuen_p
+from perfedit.verify.timing import (
+    Comparison,
+    SequentialRule,
+    compare,
+    trimmed,
+    trimmed_mean,
+    yuen_p,
+)
 from perfedit.verify.validate import Harness, Verdict
 
 BUSY = """\
