@@ -537,17 +537,17 @@ class Harness:
         evidence = f"p={c.p_value:.3g} vs {c.alpha:.3g} after {c.runs} of {self.rule.max_runs} runs"
         cpu = f"CPU time {c.cpu_speedup:.2f}x"
         if c.faster:
-            return "faster", f"{c.speedup:.2f}x faster on the wall clock ({evidence}; {cpu})"
+            return "faster", f"{c.speedup:.2f}x faster on the wall clock ({evidence}, {cpu})"
         if c.wall_faster:
             return (
                 "not_faster",
                 f"{c.speedup:.2f}x faster on the wall clock but slower in CPU time ({cpu}, "
-                f"p={c.cpu_p_slower:.3g} that it uses more; {evidence})",
+                f"p={c.cpu_p_slower:.3g} that it uses more, {evidence})",
             )
         return (
             "not_faster",
             f"correct but not significantly >= {self.rule.min_speedup:.2f}x faster on the wall clock "
-            f"({c.speedup:.2f}x, {evidence}; {cpu})",
+            f"({c.speedup:.2f}x, {evidence}, {cpu})",
         )
 
 
