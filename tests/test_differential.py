@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.settings import fast_settings
 from perfedit.candidates.stub import stub_proposer
 from perfedit.config import Settings
 from perfedit.deliver.explain import facts
@@ -56,7 +57,7 @@ class Box:
         return extra
 '''
 FAST_SORT = "def sort_numbers(items: list[int]) -> list[int]:\n    return sorted(items)\n"
-SETTINGS = Settings(runs=5, timeout_s=2.0, explain=False)
+SETTINGS = fast_settings(timeout_s=2.0, explain=False)
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from helpers.training_programs import DOUBLE_FAST, DOUBLE_WRONG, SUM_FAST, make_pie
 from perfedit.formats import pairs
-from training_programs import DOUBLE_FAST, DOUBLE_WRONG, SUM_FAST, make_pie
 
 pytest.importorskip("ray", reason="the Ray extra is not installed (pip install -e '.[dev]')")
 

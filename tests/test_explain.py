@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from helpers.rule_cases import CASES
 from perfedit.candidates.ask import why_faster
 from perfedit.candidates.rules import RULES
 from perfedit.deliver.explain import agrees, changes, grounded_reason, hot_line_sentence
-from test_rules import CASES
 
 
 class CannedModel:

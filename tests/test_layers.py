@@ -1,15 +1,19 @@
 """The package is layered: import-linter's contracts in pyproject.toml (a layers contract naming
 every folder of ``server/perfedit``, and no import cycle among the modules of a folder) hold,
 counting imports inside functions and under TYPE_CHECKING too. ``make lint`` runs the same check.
+The tests are layered too: what they share is in the packages ``tests/helpers`` and
+``tests/editors``, and no module of ``tests/`` imports another.
 """
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TESTS = ROOT / "tests"
 
 
 def test_the_import_contracts_are_kept() -> None:
@@ -19,3 +23,27 @@ def test_the_import_contracts_are_kept() -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Contracts: 2 kept, 0 broken." in run.stdout, run.stdout
+
+
+def imported_modules(path: Path) -> set[str]:
+    """The top-level names of the modules that the Python file ``path`` imports, anywhere in it."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_no_test_module_imports_another() -> None:
+    """Test modules (and conftest.py) are on pytest's path as top-level modules; importing one
+    from another would run its tests' set-up twice and tie the two together. Shared code goes
+    into ``tests/helpers``."""
+    modules = {path.stem for path in TESTS.glob("*.py")}
+    imports = {
+        str(path.relative_to(TESTS)): sorted(imported_modules(path) & modules)
+        for path in TESTS.rglob("*.py")
+        if "node_modules" not in path.parts
+    }
+    assert {name: found for name, found in imports.items() if found} == {}

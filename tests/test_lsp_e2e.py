@@ -12,20 +12,25 @@ At the bottom, unit tests of the server's type conversions (no subprocess).
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Union
+from typing import Any
 
 import pytest
 import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
-from pygls.protocol import default_converter
 from pygls.workspace import PositionCodec, TextDocument
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-from pytest_lsp.client import register_lsp_features
+from pytest_lsp import LanguageClient
 
+from helpers.lsp import (
+    JOB_TIMEOUT_S,
+    SERVER,
+    hover_at,
+    line_of,
+    open_project,
+    wait_until,
+)
 from perfedit.candidates.model import fit_to_target
 from perfedit.config import EditorSettings
 from perfedit.deliver import diffs
@@ -47,8 +52,6 @@ FASTER = '''def unique_in_order(items):
     return list(dict.fromkeys(items))
 '''
 
-JOB_TIMEOUT_S = 180
-
 
 @pytest.fixture
 def project(dedupe_project: Path) -> Path:
@@ -59,32 +62,6 @@ def project(dedupe_project: Path) -> Path:
     module.write_text(source, encoding="utf-8")
     (dedupe_project / "faster_versions.py").write_text(FASTER, encoding="utf-8")
     return dedupe_project
-
-
-def client_converter():
-    """pygls' converter, except that a CodeAction carrying a ``command`` object is read as a
-    CodeAction: lsprotocol's hook reads any object with a "command" key as a Command."""
-    converter = default_converter()
-
-    def command_or_action(value: dict[str, Any], _: object) -> types.Command | types.CodeAction:
-        return converter.structure(
-            value, types.Command if isinstance(value.get("command"), str) else types.CodeAction
-        )
-
-    converter.register_structure_hook(Union[types.Command, types.CodeAction], command_or_action)  # noqa: UP007
-    return converter
-
-
-def make_client() -> LanguageClient:
-    """pytest-lsp's test client with :func:`client_converter`."""
-    client = LanguageClient(converter_factory=client_converter)
-    register_lsp_features(client)
-    return client
-
-
-SERVER = ClientServerConfig(
-    server_command=[sys.executable, "-m", "perfedit", "lsp"], client_factory=make_client
-)
 
 
 @pytest_lsp.fixture(config=SERVER)
@@ -104,35 +81,6 @@ def applied(client: LanguageClient) -> list[types.ApplyWorkspaceEditParams]:
         return types.ApplyWorkspaceEditResult(applied=True)
 
     return received
-
-
-async def open_project(
-    client: LanguageClient,
-    project: Path,
-    file: str = "dedupe.py",
-    editor: str = "visual-studio-code",
-    **options: Any,
-) -> types.TextDocumentItem:
-    """Initialize with ``editor``'s capabilities (VS Code: UTF-16, versioned and annotated edits,
-    work-done progress, configuration) and open ``file``."""
-    await client.initialize_session(
-        types.InitializeParams(
-            capabilities=client_capabilities(editor),
-            root_uri=project.as_uri(),
-            workspace_folders=[types.WorkspaceFolder(uri=project.as_uri(), name=project.name)],
-            initialization_options=options,
-        )
-    )
-    path = project / file
-    document = types.TextDocumentItem(
-        uri=path.as_uri(), language_id="python", version=1, text=path.read_text(encoding="utf-8")
-    )
-    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=document))
-    return document
-
-
-def line_of(document: types.TextDocumentItem, text: str) -> int:
-    return next(i for i, line in enumerate(document.text.splitlines()) if text in line)
 
 
 async def code_actions(
@@ -182,14 +130,6 @@ def apply(
             types.TextDocumentContentChangePartial(range=edit.range, text=edit.new_text)
         )
     return text.source
-
-
-async def wait_until(condition, timeout_s: float = JOB_TIMEOUT_S) -> None:
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(poll(), timeout_s)
 
 
 def progress_kinds(client: LanguageClient) -> list[str]:
@@ -372,17 +312,6 @@ async def test_suggest_applies_faster_version_with_progress_and_hover(
     assert (
         again.command is None and again.edit == request.edit
     )  # cached for this version: no second job
-
-
-async def hover_at(
-    client: LanguageClient, document: types.TextDocumentItem, line: int
-) -> types.Hover | None:
-    return await client.text_document_hover_async(
-        types.HoverParams(
-            text_document=types.TextDocumentIdentifier(uri=document.uri),
-            position=types.Position(line=line, character=4),
-        )
-    )
 
 
 async def test_hover_follows_the_applied_edit(

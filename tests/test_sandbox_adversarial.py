@@ -26,16 +26,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from perfedit.config import Settings
+from helpers.programs import FAST_SCRIPT
+from helpers.settings import fast_settings
 from perfedit.sandbox import isolation_report
 from perfedit.targets import find
 from perfedit.testsource.discovery import discover
 from perfedit.verify.validate import Harness, Verdict
-from programs import FAST_SCRIPT
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 MARKER = f"perfedit-adversary-{uuid.uuid4().hex}"  # in the command line of every process a candidate starts
-SETTINGS = Settings(runs=5, timeout_s=1.0, memory_limit_bytes=256 * 1024**2)
+SETTINGS = fast_settings(timeout_s=1.0, memory_limit_bytes=256 * 1024**2)
 CANARY_TEXT = "a canary: nothing may change me\n"
 
 FAST_FUNCTION = "def unique_in_order(items):\n    return list(dict.fromkeys(items))\n"

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
+from helpers.settings import fast_settings
+from helpers.training_programs import DOUBLE_FAST, DOUBLE_WRONG, SUM_FAST, make_pie
 from perfedit.candidates import Feedback
-from perfedit.config import Settings
 from perfedit.errors import InputError
 from perfedit.formats import pairs
 from perfedit.progress import CancelFn, ProgressFn
 from perfedit.targets import Candidate, Target
 from perfedit.training import evaluate
-from training_programs import DOUBLE_FAST, DOUBLE_WRONG, SUM_FAST, make_pie
 
-SETTINGS = Settings(runs=10, timeout_s=5.0)
+SETTINGS = fast_settings(runs=10)
 
 
 class FixedProposer:

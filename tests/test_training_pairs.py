@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from perfedit.config import Settings
+from helpers.settings import FAST
+from helpers.training_programs import DOUBLE_FAST, DOUBLE_SLOW, DOUBLE_WRONG, make_pie
 from perfedit.errors import InputError
 from perfedit.formats import pairs as pair_file
 from perfedit.training import pairs
-from training_programs import DOUBLE_FAST, DOUBLE_SLOW, DOUBLE_WRONG, make_pie
-
-FAST_SETTINGS = Settings(runs=5, timeout_s=5.0)
 
 
 def test_pie_rows_load_with_their_case_folders(tmp_path: Path):
@@ -47,7 +45,7 @@ def test_unrecorded_pairs_are_run_against_their_tests(tmp_path: Path):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     loaded = pair_file.load(path)
     assert loaded[0].passes is None and loaded[0].tests == data / "tests" / "pdouble"
-    assert [p.id for p in pairs.passing(loaded, FAST_SETTINGS)] == ["good", "vouched"]
+    assert [p.id for p in pairs.passing(loaded, FAST)] == ["good", "vouched"]
 
 
 def test_bad_pair_files_are_refused(tmp_path: Path):

@@ -14,11 +14,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from helpers.training_programs import make_pie
 from perfedit.errors import ConfigError
 from perfedit.training.pairs import IGNORE
 from perfedit.training.recipe import from_mapping
 from perfedit.training.scoring import collate
-from training_programs import make_pie
 
 pytestmark = pytest.mark.model
 
