@@ -307,7 +307,7 @@ def unique_in_order(items):
 
 
 def test_narrowed_behaviour_is_named_even_when_the_tests_are_many(dedupe_project: Path):
-    """Issue 13: with three tests (not thin), a set-based dedupe passed them all and was judged
+    """With three tests (not thin), a set-based dedupe passed them all and was judged
     ~130x faster with nothing said, though it raises on unhashable items that the original
     accepts. Widened inputs catch it: the verdict's reason and notes name the input and the
     difference (kinds the tests do not use are shown, not rejected). A faster candidate that

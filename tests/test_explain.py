@@ -32,7 +32,7 @@ def test_why_faster_keeps_two_sentences_without_list_markers_or_code():
     )
 
 
-# --- The reason grounded in the diff (issue 15) -------------------------------------------------
+# --- The reason grounded in the diff --------------------------------------------------------------
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEDUPE = (EXAMPLES / "dedupe" / "dedupe.py").read_text()

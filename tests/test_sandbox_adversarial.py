@@ -2,7 +2,7 @@
 
 Each candidate attacks the harness: it hangs, exhausts memory or processes, floods its output,
 tampers with files, opens a socket, kills its parent, crashes, exits early, leaves processes or
-threads running, fakes its timing or its report; or it attacks the measurement (issue 13): slows
+threads running, fakes its timing or its report; or it attacks the measurement: slows
 the clocks it can reach through the garbage collector, moves its work out of the timed call,
 caches answers in HOME or in memory between samples, ptraces the measuring worker. Each must end rejected with a clear reason (the
 timer monkeypatch: not declared faster); after each, the same Harness must still validate a
@@ -419,7 +419,7 @@ def test_audit_hook_fallback_refuses_network():
     assert result.returncode == 0, result.stderr
 
 
-# Attacks on the measurement itself (issue 13): each candidate's algorithm is the original's, so
+# Attacks on the measurement itself: each candidate's algorithm is the original's, so
 # any "faster" verdict is a faked or inflated timing.
 
 CLOCK_VIA_GC = """\

@@ -33,8 +33,6 @@ from perfedit import config
 from perfedit.errors import Cancelled, ModelError, NoFasterVersion, PerfeditError, ProfilingFailed
 from perfedit.testsource.profiling import FunctionProfile, Profile, by_target
 
-DEFAULT_TOP = 5
-
 
 @dataclass
 class ScanEntry:

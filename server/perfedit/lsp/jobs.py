@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 import threading
 import time
 import uuid
@@ -36,8 +35,6 @@ if TYPE_CHECKING:
     from perfedit.job.pipeline import Suggestion
     from perfedit.llm import ChatModel
     from perfedit.testsource.profiling import Profile
-
-logger = logging.getLogger(__name__)
 
 #: How often a silent job's progress is sent again, so that the bar keeps moving, seconds.
 TICK_S = 1.0
