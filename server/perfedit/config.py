@@ -337,10 +337,15 @@ def default_text(field: dataclasses.Field[Any]) -> str:
     return f"{text} {field.metadata['unit']}".rstrip()
 
 
+#: The attribute of a parsed command line that names the Settings fields it has options for.
+_OPTIONS = "settings_options"
+
+
 def add_option(parser: argparse.ArgumentParser, name: str, *flags: str, **options: Any) -> None:
     """An option of ``parser`` for the Settings field ``name``, its help, type, choices and default
-    taken from the field; ``flags`` default to ``--name`` (a boolean gets ``--no-name`` too).
-    Unset, the option is None (:meth:`Settings.replace` then keeps the project's value)."""
+    taken from the field unless ``options`` give them; ``flags`` default to ``--name`` (a boolean
+    gets ``--no-name`` too). Unset, the option is None (:func:`from_args` then keeps the
+    project's value)."""
     field = next(f for f in dataclasses.fields(Settings) if f.name == name)
     kind = value_type(Settings, name)
     options.setdefault(
@@ -351,9 +356,17 @@ def add_option(parser: argparse.ArgumentParser, name: str, *flags: str, **option
     else:
         options.setdefault("type", kind)
         options.setdefault("choices", field.metadata["choices"] or None)
-    parser.add_argument(
-        *(flags or (f"--{name.replace('_', '-')}",)), dest=name, default=None, **options
-    )
+    options.setdefault("default", None)
+    parser.add_argument(*(flags or (f"--{name.replace('_', '-')}",)), dest=name, **options)
+    parser.set_defaults(**{_OPTIONS: (*(parser.get_default(_OPTIONS) or ()), name)})
+
+
+def from_args(args: argparse.Namespace, base: Settings, **changes: Any) -> Settings:
+    """``base`` (the project's settings, or the defaults) with the values of the command's
+    Settings options (those :func:`add_option` added to its parser) and ``changes`` laid over
+    it; options left unset (None) keep ``base``'s value. Raises ConfigError."""
+    given = {name: getattr(args, name) for name in getattr(args, _OPTIONS, ())}
+    return base.replace(**given, **changes)
 
 
 #: Folders of a project that hold none of its own sources (version control, environments,

@@ -202,24 +202,17 @@ def _print_suggestion(console: Console, s: Suggestion, applied: bool) -> None:
 
 
 def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
+    from perfedit.candidates.model import model_provider
     from perfedit.candidates.stub import stub_proposer
     from perfedit.job.pipeline import Request, suggest
     from perfedit.targets import read_source
 
     path = Path(args.file)
     source = read_source(path)
-    settings = config.load(path).replace(
-        samples=args.samples,
-        model=args.model,
-        runs=args.runs,
-        explain=args.explain,
-        budget_s=args.budget_s,
-        backend=args.backend,
-        endpoint=args.endpoint,
+    settings = config.from_args(
+        args,
+        config.load(path),
         exemplars=str(Path(args.exemplars).resolve()) if args.exemplars else None,
-        cookbook=args.cookbook,
-        scaling_feedback=args.scaling_feedback,
-        budget_reserve=args.budget_reserve,
     )
     request = Request(
         path=path,
@@ -238,12 +231,14 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     if not args.candidates:  # a model that cannot load fails now, not after the baseline
         llm.check(settings.model, backend=settings.backend, endpoint=settings.endpoint)
 
-    def model():  # loaded at most once, only if needed
-        return llm.shared(settings.model, backend=settings.backend, endpoint=settings.endpoint)
-
     with _progress_bar(console) as bar:
         suggestion = suggest(
-            request, settings, model, _RichJobProgress(bar), proposers=proposers, refiners=refiners
+            request,
+            settings,
+            model_provider(settings),
+            _RichJobProgress(bar),
+            proposers=proposers,
+            refiners=refiners,
         )
     not_applied = _apply(suggestion, source) if args.apply else None
     applied = bool(args.apply) and not_applied is None
@@ -334,7 +329,7 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from perfedit.job.compare import compare_files
 
     original = Path(args.original)
-    settings = config.load(original).replace(runs=args.runs)
+    settings = config.from_args(args, config.load(original))
     with console.status(f"validating {args.candidate} against {args.original}"):
         report = compare_files(
             original,

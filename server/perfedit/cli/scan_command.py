@@ -136,15 +136,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if candidates is not None and not candidates.is_file():
         raise InputError(f"{args.candidates} is not a file.")
     root = config.find_project_root(path)
-    settings = config.load(root).replace(
-        samples=args.samples,
-        model=args.model,
-        runs=args.runs,
-        explain=args.explain,
-        backend=args.backend,
-        endpoint=args.endpoint,
-        executor=args.executor,
-    )
+    settings = config.from_args(args, config.load(root))
     if candidates is None:  # a model that cannot load fails now, not after the profiled run
         from perfedit import llm
 

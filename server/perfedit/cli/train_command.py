@@ -71,7 +71,7 @@ def _cmd_data_pairs(args: argparse.Namespace, console: Console) -> int:
 
     out = Path(args.out)
     if args.git:
-        settings = config.Settings(runs=args.runs, executor=args.executor)
+        settings = config.from_args(args, config.Settings())
         with (
             executors.open_executor(
                 settings.executor, address=args.ray_address, max_retries=args.max_retries
@@ -107,15 +107,9 @@ def _cmd_data_self_improve(args: argparse.Namespace, console: Console) -> int:
     from perfedit.formats import pairs
     from perfedit.training import evaluate, selfimprove
 
-    settings = config.Settings(
-        model=args.model,
-        samples=args.samples,
-        runs=args.runs,
-        seed=args.seed,
-        max_new_tokens=args.max_new_tokens,
-        backend=args.backend,
-        endpoint=args.endpoint,
-        executor=args.executor,
+    settings = config.from_args(
+        args,
+        config.Settings(),
         exemplars=str(Path(args.exemplars).resolve()) if args.exemplars else None,
     )
     chosen = evaluate.programs(
@@ -160,16 +154,7 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         raise InputError(
             "--out is required (the JSON Lines file that receives one record per program)"
         )
-    settings = config.Settings(
-        model=args.model,
-        samples=args.k - 1,
-        runs=args.runs,
-        seed=args.seed,
-        max_new_tokens=args.max_new_tokens,
-        backend=args.backend,
-        endpoint=args.endpoint,
-        executor=args.executor,
-    )
+    settings = config.from_args(args, config.Settings(), samples=args.k - 1)
     chosen = evaluate.programs(
         pairs.load(Path(args.pairs), Path(args.tests) if args.tests else None), args.programs
     )
@@ -366,8 +351,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=100,
         help="--git: most recent first-parent commits to look at",
     )
-    p.add_argument(
-        "--runs", type=int, default=10, help="--git: most timed runs per side when timing a change"
+    config.add_option(
+        p, "runs", default=10, help="--git: most timed runs per side when timing a change"
     )
     add_executor_arguments(p)  # --git: one unit per commit
     p.set_defaults(handler=_cmd_data_pairs)
@@ -391,13 +376,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=0,
         help="this many programs, round-robin over problems (0: all)",
     )
-    si.add_argument(
-        "--model", default=modelstore.DEFAULT_MODEL, help="model alias, Hub id or local path"
+    config.add_option(
+        si, "model", default=modelstore.DEFAULT_MODEL, help="model alias, Hub id or local path"
     )
     _add_program_arguments(si, "sample from", backend_help="in-process inference")
-    si.add_argument(
-        "--samples", type=int, default=16, help="samples per program besides the greedy one"
-    )
+    config.add_option(si, "samples", default=16, help="samples per program besides the greedy one")
     si.add_argument(
         "--exemplars",
         metavar="PATH",
@@ -415,8 +398,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=str(PIE_DATA / "val.jsonl"),
         help="pair file (default ../shared/data/pie/val.jsonl)",
     )
-    e.add_argument(
-        "--model",
+    config.add_option(
+        e,
+        "model",
         default=modelstore.DEFAULT_MODEL,
         help="model alias, Hub id, local path or LoRA adapter folder",
     )
@@ -462,28 +446,26 @@ def _add_program_arguments(parser: argparse.ArgumentParser, verb: str, backend_h
         "--tests",
         help="folder of {problem_id}/ case folders (default: tests/ beside the pair file)",
     )
-    parser.add_argument(
-        "--backend", choices=["llama.cpp", "transformers"], default="llama.cpp", help=backend_help
-    )
-    parser.add_argument(
-        "--endpoint",
+    config.add_option(parser, "backend", default="llama.cpp", help=backend_help)
+    config.add_option(
+        parser,
+        "endpoint",
         metavar="URL",
         help=f"an OpenAI-compatible server to {verb} instead (--model is its model name)",
     )
-    parser.add_argument(
-        "--runs", type=int, default=10, help="most timed runs per candidate and baseline"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
-    parser.add_argument(
-        "--max-new-tokens", type=int, default=512, help="generation budget per candidate, tokens"
+    config.add_option(parser, "runs", default=10, help="most timed runs per candidate and baseline")
+    config.add_option(parser, "seed", default=0, help="sampling seed")
+    config.add_option(
+        parser, "max_new_tokens", default=512, help="generation budget per candidate, tokens"
     )
 
 
 def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     """``--executor``, ``--ray-address`` and ``--max-retries`` (see docs/scale.md); for every
     command whose work fans out over :mod:`perfedit.executors`."""
-    parser.add_argument(
-        "--executor",
+    config.add_option(
+        parser,
+        "executor",
         choices=executors.NAMES,
         default="local",
         help="where the units of work run: local (this process) or ray (a Ray cluster; pip install 'perfedit[ray]')",

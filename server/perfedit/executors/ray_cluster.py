@@ -18,6 +18,7 @@ What runs where:
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -160,14 +161,13 @@ class RayExecutor:
 
 @ray.remote
 class ModelHost:
-    """One per node: the model of ``perfedit.llm.shared(model, backend=..., endpoint=...)``,
-    loaded once, and the model proposer over it (``settings.samples`` samples)."""
+    """One per node: the model ``model`` (with ``settings``' backend and endpoint), loaded once
+    (:func:`perfedit.candidates.model.shared_model`), and the model proposer over it (``settings.samples`` samples)."""
 
     def __init__(self, model: str, settings: Any) -> None:
-        from perfedit.candidates.model import model_proposer
-        from perfedit.llm import shared
+        from perfedit.candidates.model import model_proposer, shared_model
 
-        chat = shared(model, backend=settings.backend, endpoint=settings.endpoint)
+        chat = shared_model(dataclasses.replace(settings, model=model))
         self.proposer = model_proposer(lambda: chat, settings)
 
     def propose(self, target: Any) -> list[Any]:

@@ -160,7 +160,7 @@ def suggest_unit(item: dict[str, Any]) -> dict[str, Any]:
     :class:`ScanEntry` holds of a result (``found``, ``speedup``... or ``why``), with ``source``,
     the text it read, and ``new_source``. Errors the user can act on become ``why``; Cancelled
     propagates."""
-    from perfedit import llm
+    from perfedit.candidates.model import model_provider
     from perfedit.candidates.stub import stub_proposer
     from perfedit.job.pipeline import Request, suggest
     from perfedit.targets import read_source
@@ -176,12 +176,12 @@ def suggest_unit(item: dict[str, Any]) -> dict[str, Any]:
             tests=Path(item["tests"]) if item["tests"] else None,
         )
         proposers = [stub_proposer(Path(item["candidates"]))] if item["candidates"] else None
-
-        def model():  # loaded at most once per process, only if needed
-            return llm.shared(settings.model, backend=settings.backend, endpoint=settings.endpoint)
-
         s = suggest(
-            request, settings, model, proposers=proposers, refiners=[] if proposers else None
+            request,
+            settings,
+            model_provider(settings),
+            proposers=proposers,
+            refiners=[] if proposers else None,
         )
     except NoFasterVersion as exc:
         return {"found": False, "why": str(exc), "candidates": exc.reasons}
