@@ -175,7 +175,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
     with open_executor(settings.executor) as executor:
         for result in executor.run(scan.suggest_unit, work):
             entry = scan.merge(entries[result.index], result.value, result.error)
-            if result.value and result.value.get("model_error"):
+            if result.value and result.value.model_error:
                 raise ModelError(entry.why)
             if args.apply and entry.found:
                 _apply(entry, root)

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 FORMAT = 1  # bump when the cached JSON changes shape
 RUNNER = Path(__file__).parent.parent / "sandbox" / "profile_runner.py"
+PROTOCOL = RUNNER.with_name("protocol.py")  # the runner's job (ProfileJob) is defined there
 RUNNER_PATH = (
     Path(".perfedit_profile") / "runner.py"
 )  # inside the sandbox's copy; pytest skips dot folders
@@ -187,10 +188,11 @@ class Profile:
 
 def content_key(root: Path, tests: str | None) -> str:
     """A SHA-256 hex key of everything the profile depends on: the relative path and contents of
-    every file under ``root`` (files over 1 MiB: size and mtime), ``tests``, the runner's source,
-    the Python version and :data:`FORMAT`."""
+    every file under ``root`` (files over 1 MiB: size and mtime), ``tests``, the runner's source
+    and its protocol's, the Python version and :data:`FORMAT`."""
     digest = hashlib.sha256(f"{FORMAT}\0{sys.version}\0{tests}\0".encode())
     digest.update(RUNNER.read_bytes())
+    digest.update(PROTOCOL.read_bytes())
     for directory, folders, files in os.walk(root):
         folders[:] = sorted(f for f in folders if f not in NOT_SOURCE_DIRS)
         for name in sorted(files):
@@ -300,7 +302,7 @@ def run_sandboxed(
     JSON (see :mod:`perfedit.sandbox.profile_runner`) and the run's wall time in seconds. Raises as
     :func:`profile_tests` does."""
     from perfedit.formats.suites import Case, TestSuite
-    from perfedit.sandbox import Limits, WorkerHandle, Workspace
+    from perfedit.sandbox import Limits, WorkerHandle, Workspace, protocol
 
     where = f"{root / tests}" if tests else str(root)
     workspace = Workspace(
@@ -308,18 +310,18 @@ def run_sandboxed(
     )
     try:
         out = workspace.exchange / "profile.json"  # on disk, so this process can read it
-        job = {
-            "mode": mode,
-            "paths": [tests] if tests else [],
-            "out": str(out),
-            "root": str(workspace.root),
-            "test_timeout_s": test_timeout_s,
-            "hot_functions": HOT_FUNCTIONS,
-            "hot_line_tests": HOT_LINE_TESTS,
-            "line_budget_share": LINE_BUDGET_SHARE,
-            "line_budget_min_s": LINE_BUDGET_MIN_S,
-        }
-        (workspace.root / ".perfedit-in.0").write_text(json.dumps(job), encoding="utf-8")
+        job = protocol.ProfileJob(
+            mode,
+            [tests] if tests else [],
+            str(out),
+            str(workspace.root),
+            test_timeout_s,
+            HOT_FUNCTIONS,
+            HOT_LINE_TESTS,
+            LINE_BUDGET_SHARE,
+            LINE_BUDGET_MIN_S,
+        )
+        (workspace.root / ".perfedit-in.0").write_text(json.dumps(job.to_json()), encoding="utf-8")
         suite = TestSuite("cases", workspace.root, cases=(Case("profiled run", "", ""),))
         limits = Limits(timeout_s=timeout_s, max_output_bytes=256 * 1024**2)
         started = time.perf_counter()
