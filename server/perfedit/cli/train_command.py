@@ -291,6 +291,13 @@ def export_pair(suggestion: Suggestion, path: Path) -> None:
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``train``, ``data`` and ``evaluate`` to the ``perfedit`` sub-command parsers."""
+    _register_train(commands)
+    _register_data(commands)
+    _register_evaluate(commands)
+
+
+def _register_train(commands: argparse._SubParsersAction) -> None:
+    """``perfedit train sft|rrhf|export``."""
     train = commands.add_parser(
         "train",
         help="fine-tune a LoRA adapter (sft), train it with PerfRL's RRHF (rrhf), or ship it (export)",
@@ -332,6 +339,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     x.set_defaults(handler=_cmd_export)
 
+
+def _register_data(commands: argparse._SubParsersAction) -> None:
+    """``perfedit data pairs|self-improve``."""
     data = commands.add_parser("data", help="training data").add_subparsers(
         dest="data_command", required=True
     )
@@ -389,6 +399,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_executor_arguments(si)  # one unit per program
     si.set_defaults(handler=_cmd_data_self_improve)
 
+
+def _register_evaluate(commands: argparse._SubParsersAction) -> None:
+    """``perfedit evaluate``."""
     e = commands.add_parser(
         "evaluate",
         help="PIE metrics (%%Correct, %%OPT, SP, RTR at Best@1 and Best@k) of a model on a pair file",

@@ -361,6 +361,12 @@ def changes(original: str, faster: str) -> list[Change]:
     old, new = _parse(original), _parse(faster)
     if old is None or new is None:
         return []
+    return _structure_changes(old, new) + _call_changes(old, new)
+
+
+def _structure_changes(old: ast.Module, new: ast.Module) -> list[Change]:
+    """The data structures and algorithms that changed: membership, de-duplication,
+    concatenation, sorting, deque, caching."""
     found: list[Change] = []
     old_loop, new_loop = _in_loop(old), _in_loop(new)
     old_members, new_members = _membership(old), _membership(new)
@@ -429,6 +435,13 @@ def changes(original: str, faster: str) -> list[Change]:
                 "Results are cached, so each argument is computed once instead of again on every recursive call (exponential → linear for a recursion like Fibonacci's).",
             )
         )
+    return found
+
+
+def _call_changes(old: ast.Module, new: ast.Module) -> list[Change]:
+    """The calls and statements that changed: built-ins for loops, stdin, imports, sqrt, eval,
+    hoisted lookups, direct iteration."""
+    found: list[Change] = []
     gained_builtins = sorted((_names_called(new, _BUILTINS) - _names_called(old, _BUILTINS)).keys())
     if _loops(old) > _loops(new) and gained_builtins:
         names = ", ".join(f"{n}()" for n in gained_builtins)
