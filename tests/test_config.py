@@ -57,7 +57,12 @@ def test_from_args_takes_only_the_settings_options_of_the_command():
 
     args = parser.parse_args(["suggest", "--no-explain", "--tests", "t.py"])
     settings = config.from_args(args, project, seed=4)
-    assert (settings.runs, settings.explain, settings.tests, settings.seed) == (7, False, "cases", 4)
+    assert (settings.runs, settings.explain, settings.tests, settings.seed) == (
+        7,
+        False,
+        "cases",
+        4,
+    )
     assert config.from_args(parser.parse_args(["suggest", "--runs", "9"]), project).runs == 9
     assert config.from_args(parser.parse_args(["other"]), project).samples == 16
     with pytest.raises(ConfigError, match="runs must be >= 5"):

@@ -1,6 +1,8 @@
 """Executors without a cluster: the local executor runs units in order, a unit that died on the
-cluster becomes a recorded failure (no verdict) that a resumed evaluation runs again, and
-``--executor ray`` without Ray says how to install it."""
+cluster becomes a recorded failure (no verdict) that a resumed evaluation runs again,
+``--executor ray`` without Ray says how to install it, the model hosts are placed so that
+every cluster they fit on keeps a CPU for the programs, and a program whose host is gone asks
+another."""
 
 from __future__ import annotations
 
@@ -12,9 +14,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from helpers.settings import FAST
 from helpers.training_programs import DOUBLE_FAST, DOUBLE_SLOW, DOUBLE_WRONG, SUM_FAST, make_pie
+from perfedit.errors import ClusterTooSmall
 from perfedit.executors import LocalExecutor, Result, pack_folder, unpack_folder
+from perfedit.executors.sizing import Node, plan_hosts
 from perfedit.formats import pairs
 from perfedit.training import evaluate, mining, remote, rewards
 
@@ -157,3 +163,95 @@ def test_ray_executor_without_ray_says_how_to_install_it(tmp_path: Path):
     )
     assert done.returncode == 2, done.stderr
     assert "pip install 'perfedit[ray]'" in done.stderr and "Traceback" not in done.stderr
+
+
+def _nodes(*cpus: float) -> list[Node]:
+    return [Node(f"{i:02d}" * 14, f"10.0.0.{i}", c) for i, c in enumerate(cpus)]
+
+
+def test_one_cpu_nodes_give_one_node_to_the_model_and_the_others_to_the_programs():
+    """The issue's cluster (two nodes of 1 CPU): not a host per node (no CPU left for any
+    program), but one host whose node's neighbour runs the programs and asks it."""
+    a, b = _nodes(1, 1)
+    plan = plan_hosts([a, b], units=4)
+    assert plan.hosts == (a.id,) and plan.serves == {a.id: a.id, b.id: a.id}
+    assert plan.unit_cpus == 1
+
+
+def test_roomy_nodes_host_the_model_and_small_ones_share_a_host():
+    big, small, bigger = _nodes(4, 1, 8)
+    plan = plan_hosts([big, small, bigger], units=10)
+    assert plan.hosts == (bigger.id, big.id)  # largest first; the 1-CPU node hosts nothing
+    assert plan.serves[small.id] in plan.hosts and plan.unit_cpus == 11
+    # Never more hosts than programs, nor than asked for.
+    assert plan_hosts([big, small, bigger], units=1).hosts == (bigger.id,)
+    assert plan_hosts([big, small, bigger], units=10, most=1).hosts == (bigger.id,)
+
+
+def test_a_cluster_that_cannot_host_the_model_and_run_a_program_is_refused_with_the_fix():
+    [only] = _nodes(1)
+    with pytest.raises(ClusterTooSmall) as refused:
+        plan_hosts([only], units=4)
+    message = str(refused.value)
+    assert "10.0.0.0" in message and "--num-cpus" in message and "--endpoint" in message
+    # Two 1-CPU nodes, each asked to host: both named, fewer hosts suggested.
+    a, b = _nodes(1, 1)
+    with pytest.raises(ClusterTooSmall, match="--model-hosts 1") as refused:
+        plan_hosts([a, b], units=4, most=2)
+    assert "10.0.0.0" in str(refused.value) and "10.0.0.1" in str(refused.value)
+    with pytest.raises(ClusterTooSmall):
+        plan_hosts([], units=1)
+
+
+class _Reply:
+    """What ``handle.propose.remote(target)`` gives: an object ref's ``future()``."""
+
+    def __init__(self, outcome: Any) -> None:
+        self.outcome = outcome
+
+    def future(self) -> Any:
+        from concurrent.futures import Future
+
+        future: Future = Future()
+        if isinstance(self.outcome, BaseException):
+            future.set_exception(self.outcome)
+        else:
+            future.set_result(self.outcome)
+        return future
+
+
+class _Host:
+    """A stand-in for a ModelHost actor handle whose ``propose.remote`` replies ``outcome``."""
+
+    def __init__(self, outcome: Any) -> None:
+        self.propose = self
+        self.outcome = outcome
+
+    def remote(self, target: Any) -> _Reply:
+        return _Reply(self.outcome)
+
+
+def test_a_unit_whose_model_host_is_gone_asks_another_and_stops_clearly_when_none_is_left(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    pytest.importorskip("ray")
+    from ray.exceptions import RayActorError
+
+    from perfedit.errors import ClusterStalled, ModelError
+    from perfedit.executors import ray_cluster
+
+    monkeypatch.setattr(ray_cluster, "this_node", lambda: "small")
+    dead = _Host(RayActorError(error_msg="the node died"))
+    serves = {"small": "gone", "gone": "gone", "alive": "alive"}
+    # The host that serves this node answers, not the first one...
+    hosts = {"alive": _Host(["from alive"]), "gone": _Host(["from the serving host"])}
+    assert ray_cluster.ask_host(hosts, serves, "target") == ["from the serving host"]
+    # ...until it dies with its node: then another host answers.
+    hosts = {"alive": _Host(["from alive"]), "gone": dead}
+    assert ray_cluster.ask_host(hosts, serves, "target") == ["from alive"]
+    with pytest.raises(ClusterStalled, match="every model host is gone.*run the same command"):
+        ray_cluster.ask_host({"gone": dead}, serves, "target")
+    # A host that could not load the model is the model's problem, not the cluster's.
+    broken = _Host(RayActorError(error_msg="no model", actor_init_failed=True))
+    with pytest.raises(ModelError, match="perfedit model pull"):
+        ray_cluster.ask_host({"gone": broken, "alive": _Host(["x"])}, serves, "target")

@@ -11,6 +11,8 @@ Every error a user can meet says what happened and what to do next. The hierarch
     │   ├── ProfilingFailed               the profiled test run could not finish
     │   ├── ConfigError                   an invalid [tool.perfedit] / LSP setting
     │   └── ExecutorUnavailable           --executor ray without Ray installed, or no cluster there
+    │       ├── ClusterTooSmall           the Ray cluster cannot host the model and run the units
+    │       └── ClusterStalled            nothing progressed on the cluster, or it went away
     ├── ModelError
     │   ├── ModelMissing (FileNotFoundError)   weights not on this machine
     │   └── ModelIntegrityError                a download failed its size / SHA-256 check
@@ -62,6 +64,17 @@ class ConfigError(InputError):
 class ExecutorUnavailable(InputError):
     """The chosen executor cannot run: Ray is not installed (``pip install 'perfedit[ray]'``)
     or the Ray cluster at the given address cannot be reached."""
+
+
+class ClusterTooSmall(ExecutorUnavailable):
+    """The Ray cluster has too few CPUs to host the model and still run the units of work (each
+    model host reserves a CPU of its node); the message names the nodes and what to change."""
+
+
+class ClusterStalled(ExecutorUnavailable):
+    """Nothing progressed on the Ray cluster for the stall timeout (units waiting for resources
+    no node frees, a model host that never started), or every model host went away; the results
+    written so far are kept, so running the same command again resumes."""
 
 
 class ModelError(PerfeditError):

@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from perfedit.errors import (
     NoFasterVersion,
     PerfeditError,
 )
+from perfedit.executors import supervise
 from perfedit.llm import modelstore
 from perfedit.progress import Phase
 
@@ -548,6 +550,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _supervised(address: str, argv: list[str] | None, console: Console) -> int:
+    """The command as a child driver on the Ray cluster at ``address``, watched by this process
+    (:mod:`perfedit.executors.supervise`); its exit code.
+
+    Raises:
+        ExecutorUnavailable: nothing answers at ``address``."""
+    from perfedit.executors.ray_cluster import head_of
+
+    return supervise.supervise(
+        sys.argv[1:] if argv is None else argv,
+        head_of(address),
+        say=lambda text: console.print(f"perfedit: {text}", style="red", markup=False),
+        name=address,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     """The ``perfedit`` command (after :func:`perfedit.__main__.main`); returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -556,6 +574,8 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(stderr=True)
     console.soft_wrap = not console.is_terminal  # piped output: whole lines, never wrapped at 80
     try:
+        if supervise.wanted(getattr(args, "executor", None), getattr(args, "ray_address", None)):
+            return _supervised(args.ray_address, argv, console)
         return args.handler(args, console)
     except NoFasterVersion as exc:
         if getattr(args, "json", False):

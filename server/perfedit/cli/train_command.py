@@ -38,9 +38,7 @@ def _cmd_train(args: argparse.Namespace, console: Console) -> int:
     if isinstance(recipe, recipes.RRHFRecipe):
         from perfedit.training.rrhf import train_rrhf
 
-        with executors.open_executor(
-            args.executor, address=args.ray_address, max_retries=args.max_retries
-        ) as executor:
+        with open_executor(args.executor, args) as executor:
             result = train_rrhf(recipe, out, resume=not args.no_resume, executor=executor)
     else:
         from perfedit.training.sft import train_sft
@@ -73,9 +71,7 @@ def _cmd_data_pairs(args: argparse.Namespace, console: Console) -> int:
     if args.git:
         settings = config.from_args(args, config.Settings())
         with (
-            executors.open_executor(
-                settings.executor, address=args.ray_address, max_retries=args.max_retries
-            ) as executor,
+            open_executor(settings.executor, args) as executor,
             console.status(f"mining {args.git}"),
         ):
             pairs = mining.mine_git(
@@ -125,10 +121,8 @@ def _cmd_data_self_improve(args: argparse.Namespace, console: Console) -> int:
             markup=False,
         )
 
-    with executors.open_executor(
-        settings.executor, address=args.ray_address, max_retries=args.max_retries
-    ) as executor:
-        propose = _proposer(args.model, settings, chosen, executor, console)
+    with open_executor(settings.executor, args) as executor:
+        propose = _proposer(args, settings, chosen, executor, console)
         outcomes = selfimprove.self_improve(
             chosen, propose, settings, out, on_outcome=report, executor=executor
         )
@@ -158,39 +152,49 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
     chosen = evaluate.programs(
         pairs.load(Path(args.pairs), Path(args.tests) if args.tests else None), args.programs
     )
-    with executors.open_executor(
-        settings.executor, address=args.ray_address, max_retries=args.max_retries
-    ) as executor:
+    with open_executor(settings.executor, args) as executor:
         propose = (
             remote.read_candidates(Path(args.candidates), chosen)
             if args.candidates
-            else _proposer(args.model, settings, chosen, executor, console)
+            else _proposer(args, settings, chosen, executor, console)
         )
         return _run_evaluation(args, settings, chosen, propose, executor, console)
 
 
 def _proposer(
-    model: str,
+    args: argparse.Namespace,
     settings: config.Settings,
     chosen: list,
     executor: executors.Executor,
     console: Console,
 ) -> Any:
-    """The model proposer of evaluate and self-improve: ``model`` loaded here for the local
-    executor; for Ray, one server for all nodes with --endpoint, else a model actor per node."""
+    """The model proposer of evaluate and self-improve: ``args.model`` loaded here for the local
+    executor; for Ray, one server for all nodes with --endpoint, else model hosts placed as the
+    cluster affords them (at most ``args.model_hosts``).
+
+    Raises:
+        ModelMissing: the model is not on this machine.
+        ClusterTooSmall: the model hosts would leave no CPU of the cluster for the programs."""
     from perfedit.training import evaluate, remote
 
+    model = args.model
     if not executor.remote:
         with console.status(f"loading {model}"):
             return evaluate.model_proposer(model, settings)
     if settings.endpoint:
         return remote.EndpointProposer(model, settings)
-    from perfedit.executors.ray_cluster import node_models
+    from perfedit.executors.ray_cluster import model_hosts
     from perfedit.llm import check
 
     check(model, backend=settings.backend)  # here first: ModelMissing names the fix
-
-    return remote.NodeModelProposer(node_models(executor, model, settings))  # type: ignore[arg-type]
+    hosts, serves = model_hosts(
+        executor,  # type: ignore[arg-type]
+        model,
+        settings,
+        units=max(1, len(chosen)),
+        most=args.model_hosts,
+    )
+    return remote.NodeModelProposer(hosts, serves)
 
 
 def _run_evaluation(
@@ -451,8 +455,8 @@ def _register_evaluate(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_program_arguments(parser: argparse.ArgumentParser, verb: str, backend_help: str) -> None:
-    """``--tests``, ``--backend``, ``--endpoint``, ``--runs``, ``--seed`` and
-    ``--max-new-tokens``: how the commands that generate for a pair file's programs and judge
+    """``--tests``, ``--backend``, ``--endpoint``, ``--runs``, ``--seed``, ``--max-new-tokens``
+    and ``--model-hosts``: how the commands that generate for a pair file's programs and judge
     the candidates (``data self-improve``, ``evaluate``) reach the cases and the model; ``verb``
     says what the endpoint is for."""
     parser.add_argument(
@@ -471,11 +475,32 @@ def _add_program_arguments(parser: argparse.ArgumentParser, verb: str, backend_h
     config.add_option(
         parser, "max_new_tokens", default=512, help="generation budget per candidate, tokens"
     )
+    parser.add_argument(
+        "--model-hosts",
+        type=int,
+        metavar="N",
+        help="--executor ray without --endpoint: at most N nodes load the model (default: as many as the cluster affords, each keeping a CPU for the programs; see docs/scale.md)",
+    )
+
+
+def open_executor(name: str, args: argparse.Namespace) -> executors.Executor:
+    """The executor ``name`` with the Ray options of :func:`add_executor_arguments` in ``args``.
+
+    Raises:
+        ExecutorUnavailable: see :func:`perfedit.executors.open_executor`."""
+    return executors.open_executor(
+        name,
+        address=args.ray_address,
+        max_retries=args.max_retries,
+        stall_s=args.stall_timeout,
+        on_stall=args.on_stall,
+    )
 
 
 def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--executor``, ``--ray-address`` and ``--max-retries`` (see docs/scale.md); for every
-    command whose work fans out over :mod:`perfedit.executors`."""
+    """``--executor``, ``--ray-address``, ``--max-retries``, ``--stall-timeout`` and
+    ``--on-stall`` (see docs/scale.md); for every command whose work fans out over
+    :mod:`perfedit.executors`."""
     config.add_option(
         parser,
         "executor",
@@ -493,4 +518,17 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=3,
         help="--executor ray: restarts of a unit whose worker or node died, before the unit is given up as failed",
+    )
+    parser.add_argument(
+        "--stall-timeout",
+        type=float,
+        default=executors.STALL_S,
+        metavar="SECONDS",
+        help="--executor ray: seconds without a finished unit or generation before the job reports the cluster's state (Ray's pending demand, each node's CPUs, each model host) on stderr",
+    )
+    parser.add_argument(
+        "--on-stall",
+        choices=executors.ON_STALL,
+        default="stop",
+        help="--executor ray: after that report, stop (exit code 2; the results written so far are kept, so the same command resumes) or wait and report again",
     )

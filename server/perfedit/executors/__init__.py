@@ -34,6 +34,12 @@ from perfedit.errors import ExecutorUnavailable
 NAMES = ("local", "ray")
 #: What a user without Ray runs to get it.
 RAY_INSTALL = "pip install 'perfedit[ray]'"
+#: Seconds without progress (no unit finished, no generation finished) before a Ray job reports
+#: the cluster's state (``--stall-timeout``): longer than a program's generation and timing.
+STALL_S = 900.0
+#: What a stalled Ray job does after its report (``--on-stall``): stop (exit code 2; the
+#: results written so far are kept, so the same command resumes) or wait and report again.
+ON_STALL = ("stop", "wait")
 
 T = TypeVar("T")
 
@@ -98,11 +104,20 @@ class LocalExecutor:
         return None
 
 
-def open_executor(name: str, *, address: str | None = None, max_retries: int = 3) -> Executor:
+def open_executor(
+    name: str,
+    *,
+    address: str | None = None,
+    max_retries: int = 3,
+    stall_s: float = STALL_S,
+    on_stall: str = "stop",
+) -> Executor:
     """The executor called ``name`` ("local" or "ray"). For Ray, ``address`` is the cluster to
     join ("auto": the one running on this machine or named by ``RAY_ADDRESS``; "HOST:PORT" or
     "ray://HOST:10001"); None starts a private local Ray instance for this run. ``max_retries``:
-    how many times Ray restarts a task whose worker or node died.
+    how many times Ray restarts a task whose worker or node died; ``stall_s`` and ``on_stall``:
+    after how many seconds without progress the job reports the cluster's state, and whether it
+    then stops or waits (one of :data:`ON_STALL`).
 
     Raises:
         ExecutorUnavailable: ``name`` is unknown, Ray is not installed, or the cluster cannot be
@@ -120,7 +135,7 @@ def open_executor(name: str, *, address: str | None = None, max_retries: int = 3
         ) from exc
     from perfedit.executors.ray_cluster import RayExecutor
 
-    return RayExecutor(address, max_retries=max_retries)
+    return RayExecutor(address, max_retries=max_retries, stall_s=stall_s, on_stall=on_stall)
 
 
 def pack_folder(folder: Path | None) -> dict[str, bytes] | None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from perfedit.candidates import Feedback
 from perfedit.config import Settings
-from perfedit.errors import InputError, ModelError
+from perfedit.errors import InputError
 from perfedit.executors import pack_folder, unpack_folder
 from perfedit.formats.pairs import Pair
 from perfedit.progress import CancelFn, ProgressFn
@@ -87,35 +87,27 @@ def read_candidates(path: Path, pairs: list[Pair]) -> FileProposer:
 
 @dataclass(frozen=True)
 class NodeModelProposer:
-    """Candidates from the model actor of the node this unit runs on (``hosts``: node id → a
-    :class:`~perfedit.executors.ray_cluster.ModelHost` handle; handles pickle)."""
+    """Candidates from a :class:`~perfedit.executors.ray_cluster.ModelHost` actor: ``hosts``
+    maps a host's node id to its handle (handles pickle), ``serves`` each node id to the host
+    its units ask (placed by :func:`~perfedit.executors.ray_cluster.model_hosts`)."""
 
     hosts: dict[str, Any]
+    serves: dict[str, str]
 
     def __call__(
         self, target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
     ) -> list[Candidate]:
-        """The host's candidates for ``target``, greedy first (blocks while it generates; a
-        :data:`~perfedit.candidates.Proposer`, ``feedback``, ``progress`` and ``cancel`` unused).
+        """The candidates for ``target``, greedy first, from this node's host or, when it is
+        gone, another (blocks while it generates; a :data:`~perfedit.candidates.Proposer`,
+        ``feedback``, ``progress`` and ``cancel`` unused).
 
         Raises:
-            ModelError: the host could not load the model (e.g. not on that node) or died.
+            ModelError: a host could not load the model (e.g. not on that node).
+            ClusterStalled: every host is gone.
         """
-        import ray
-        from ray.exceptions import RayActorError
+        from perfedit.executors.ray_cluster import ask_host
 
-        from perfedit.executors.ray_cluster import this_node
-
-        node = this_node()
-        host = self.hosts.get(node) or next(iter(self.hosts.values()))
-        try:
-            return ray.get(host.propose.remote(target))
-        except RayActorError as exc:
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise ModelError(
-                f"the model host on Ray node {node[:12]} failed ({first_line}); "
-                "is the model on every node (`perfedit model pull` there)?"
-            ) from None
+        return ask_host(self.hosts, self.serves, target)
 
 
 @dataclass(frozen=True)
