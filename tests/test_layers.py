@@ -69,3 +69,38 @@ def test_no_function_is_over_a_hundred_lines() -> None:
                 if lines > MAX_FUNCTION_LINES:
                     long.append(f"{module}:{node.lineno} {node.name} ({lines} lines)")
     assert long == []
+
+
+def test_no_import_cycle_anywhere() -> None:
+    """No module of the package reaches itself through its imports (every import counted, those
+    in functions and under TYPE_CHECKING too; a package and its modules included), by Tarjan's
+    strongly connected components over grimp's graph (import-linter's own)."""
+    import grimp
+
+    graph = grimp.build_graph("perfedit", cache_dir=None)
+    imports = {m: graph.find_modules_directly_imported_by(m) for m in graph.modules}
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    cycles: list[list[str]] = []
+
+    def visit(module: str) -> None:
+        order[module] = low[module] = len(order)
+        stack.append(module)
+        for imported in imports[module]:
+            if imported not in order:
+                visit(imported)
+                low[module] = min(low[module], low[imported])
+            elif imported in stack:
+                low[module] = min(low[module], order[imported])
+        if low[module] == order[module]:
+            component = stack[stack.index(module) :]
+            del stack[stack.index(module) :]
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * len(imports)))
+    for module in sorted(imports):
+        if module not in order:
+            visit(module)
+    assert cycles == []

@@ -47,7 +47,7 @@ from perfedit.errors import (
     ModelError,
     PerfeditError,
 )
-from perfedit.executors import ON_STALL, STALL_S, Result
+from perfedit.executors.base import ON_STALL, STALL_S, Result
 from perfedit.executors.sizing import Node, plan_hosts
 
 T = TypeVar("T")
