@@ -3,21 +3,30 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+CORE_STAMP := $(VENV)/.installed-core
 
-.PHONY: setup demo test lint settings lsp-initialize bench-pie bench-server bench-ablation
+.PHONY: setup setup-core demo test lint settings lsp-initialize bench-pie bench-server bench-ablation
 .PHONY: editors vsix client-test vscode-e2e-deps test-neovim test-vscode
 
-$(STAMP): pyproject.toml
+# The core (what `pip install perfedit` brings: prebuilt wheels only, nothing compiled), then the
+# development tools and every extra (train, ray) that the test suite covers.
+$(CORE_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $(CORE_STAMP)
+
+$(STAMP): $(CORE_STAMP)
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+setup-core: $(CORE_STAMP)
+
 setup: $(STAMP)
 
-# The main job on the examples, with the default model (fetched, verified and converted once).
+# The main job on the examples, with the default model (fetched and verified once).
 # It works on a copy in .demo/ so the examples stay as they are; add --apply to write the result.
-demo: setup
+demo: setup-core
 	$(BIN)/perfedit model pull qwen2.5-coder-1.5b
 	rm -rf .demo && cp -r examples .demo
 	$(BIN)/perfedit suggest .demo/dedupe/dedupe.py --function unique_in_order

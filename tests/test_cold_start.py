@@ -21,7 +21,7 @@ HEAVY = {
     "scipy",
     "torch",
     "transformers",
-    "llama_cpp",
+    "xllamacpp",
     "openai",
     "huggingface_hub",
     "ray",

@@ -11,6 +11,7 @@ import pytest
 
 from helpers.cli import run_perfedit
 from helpers.programs import FAST_SCRIPT
+from perfedit.llm import modelstore
 
 FAST_DEDUPE = '''\
 """An example project for perfedit: a correct but slow function and its tests."""
@@ -178,7 +179,10 @@ def test_doctor_names_the_active_network_guard(tmp_path: Path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     checks = report.pop("timing checks (pyperf system show)")
+    models = report.pop("models (SHA-256 check)")
     assert report["network"] and all(isinstance(value, str) for value in report.values())
+    assert set(models) == set(modelstore.KNOWN_MODELS)  # each model's digest check, or why not
+    assert report["CPU features the engine uses (llama.cpp's system info)"] != "unknown"
     assert any(line.startswith("CPU:") for line in checks["state"]), checks  # pyperf's own report
 
 

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers.programs import FAITHFUL
 from helpers.settings import fast_settings
 from perfedit.candidates.stub import stub_proposer
 from perfedit.config import Settings
-from perfedit.deliver.explain import facts
+from perfedit.deliver.explain import cautions, facts, headline
 from perfedit.errors import NoTestsFound
 from perfedit.formats import suites
 from perfedit.job.pipeline import Request, suggest
@@ -293,17 +294,6 @@ def test_cli_reports_differential_testing(untested: Path, tmp_path: Path):
 
 
 SET_BASED = "def unique_in_order(items):\n    seen = set()\n    return [x for x in items if not (x in seen or seen.add(x))]\n"
-FAITHFUL = """\
-def unique_in_order(items):
-    try:
-        return list(dict.fromkeys(items))
-    except TypeError:  # unhashable items: the original's way
-        result = []
-        for item in items:
-            if item not in result:
-                result.append(item)
-        return result
-"""
 
 
 def test_narrowed_behaviour_is_named_even_when_the_tests_are_many(dedupe_project: Path):
@@ -334,11 +324,17 @@ def test_narrowed_behaviour_is_named_even_when_the_tests_are_many(dedupe_project
             narrowing,
         ), narrowing
         assert narrowed.notes[0] == f"note: {narrowing}."
+        # unsafe: the headline says so, and the cautions lead with the difference
+        assert narrowed.differences == (narrowing,)
+        assert headline(narrowed, suite).endswith("× faster · 3 tests pass · behaves differently")
+        assert cautions(narrowed)[0] == f"D{narrowing[1:]}."
         assert narrowed.detail.startswith("input: unique_in_order([")
         assert facts(narrowed, baseline, suite)[-1] == narrowed.notes[0]
         faithful = harness.validate("faithful", target.replace(FAITHFUL))
         assert faithful.verdict == "faster", faithful.reason
-        assert faithful.notes == ()
+        assert faithful.notes == () and faithful.differences == ()
+        assert headline(faithful, suite).endswith("× faster · 3 tests pass")
+        assert cautions(faithful) == []
         fact = facts(faithful, baseline, suite)[2]
         assert (
             fact.startswith(f"Checked by differential testing on {check.inputs} inputs")
@@ -405,6 +401,8 @@ def test_a_script_verdict_says_what_its_cases_cannot_tell(script_project: Path):
     assert narrowed.reason.endswith(
         "; " + narrowed.notes[0].removeprefix("note: ").removesuffix(".")
     )
+    assert narrowed.differences == (narrowed.notes[0].removeprefix("note: ").removesuffix("."),)
+    assert verdict.differences == ()
     assert narrowed.detail.startswith(
         "input:\n5\n1 2 1 3 2 2\n--- original\nNO\nNO\nYES\nNO\nYES\nYES\n--- candidate\n"
     )

@@ -1,5 +1,6 @@
 """Explanations: the model's reason is cut to two clean sentences, and the reason shown is
-grounded in the diff (rule-derived unless the model's sentence agrees with it)."""
+grounded in the diff (rule-derived unless the model's sentence agrees with it); the headline and
+cautions of a verdict read as plain, grammatical words; file line numbers; the machine's load."""
 
 from pathlib import Path
 
@@ -8,7 +9,21 @@ import pytest
 from helpers.rule_cases import CASES
 from perfedit.candidates.ask import why_faster
 from perfedit.candidates.rules import RULES
-from perfedit.deliver.explain import agrees, changes, grounded_reason, hot_line_sentence
+from perfedit.deliver.explain import (
+    agrees,
+    cautions,
+    changes,
+    facts,
+    grounded_reason,
+    headline,
+    hot_line_sentence,
+    plural,
+)
+from perfedit.formats import suites
+from perfedit.verify.differential import DifferentialCheck
+from perfedit.verify.machine import Load
+from perfedit.verify.timing import Comparison
+from perfedit.verify.validate import Baseline, Verdict
 
 
 class CannedModel:
@@ -17,8 +32,10 @@ class CannedModel:
     def __init__(self, reply: str) -> None:
         self.reply = reply
 
-    def complete(self, messages, *, max_new_tokens: int) -> str:
+    def complete(self, messages, *, max_new_tokens: int, on_step=None, should_stop=None) -> str:
         assert "Faster version" in messages[-1]["content"]
+        if on_step is not None:
+            on_step(max_new_tokens, max_new_tokens)
         return self.reply
 
 
@@ -92,10 +109,89 @@ SLOW_DEDUPE = (
 
 
 def test_the_reason_names_the_hot_line_the_change_rewrote():
-    """The profile's hottest line is named when the change rewrote it, and only then."""
+    """The profile's hottest line is named, by its line in the file, when the change rewrote it,
+    and only then."""
     faster = "def f(items):\n    return list(dict.fromkeys(items))\n"
-    sentence = hot_line_sentence(SLOW_DEDUPE, faster, [(5, 0.001), (4, 0.012)], "function")
-    assert "line 4 of the function (`if x not in out:`, 12.00 ms)" in sentence
+    sentence = hot_line_sentence(SLOW_DEDUPE, faster, [(5, 0.001), (4, 0.012)], first_line=10)
+    assert "hottest line in the profiled tests, line 13 (`if x not in out:`, 12.00 ms)" in sentence
     untouched = SLOW_DEDUPE.replace("return out", "return list(out)")
-    assert hot_line_sentence(SLOW_DEDUPE, untouched, [(4, 0.012)], "function") == ""
-    assert hot_line_sentence(SLOW_DEDUPE, faster, [], "function") == ""
+    assert hot_line_sentence(SLOW_DEDUPE, untouched, [(4, 0.012)], first_line=1) == ""
+    assert hot_line_sentence(SLOW_DEDUPE, faster, [], first_line=1) == ""
+
+
+def test_why_faster_follows_the_reply_as_it_is_written():
+    steps: list[tuple[int, int]] = []
+    why_faster(CannedModel("Sets hash."), "a", "b", on_step=lambda *step: steps.append(step))
+    assert steps and steps[-1][0] == steps[-1][1]
+
+
+COMPARISON = Comparison(0.0171, 0.001, 17.1, (14.6, 20.0), 0.001, True, runs=10)
+SUITE = suites.TestSuite(
+    "pytest", Path("/p"), ("tests/test_d.py::test_small", "tests/test_d.py::test_large")
+)
+
+
+def verdict(**fields) -> Verdict:
+    return Verdict(
+        **{
+            "label": "rule: set membership",
+            "verdict": "faster",
+            "reason": "",
+            "tests_passed": 2,
+            "tests_total": 2,
+            "comparison": COMPARISON,
+            **fields,
+        }
+    )
+
+
+def test_plural_counts_grammatically():
+    assert [plural(n, "test") for n in (0, 1, 2)] == ["0 tests", "1 test", "2 tests"]
+    assert plural(1, "line") == "1 line" and plural(3, "child", "children") == "3 children"
+
+
+def test_the_headline_is_the_decision_in_a_few_words():
+    """Speedup and tests passed; the inputs checked when there are no tests; the unsafe mark."""
+    assert headline(verdict(), SUITE) == "17.1× faster · 2 tests pass"
+    one = suites.TestSuite("pytest", Path("/p"), ("tests/test_d.py::test_small",))
+    assert headline(verdict(tests_passed=1, tests_total=1), one) == "17.1× faster · 1 test passes"
+    untested = suites.TestSuite("differential", Path("/p"))
+    checked = DifferentialCheck(recorded=0, generated=100)
+    assert (
+        headline(verdict(tests_total=0, tests_passed=0, differential=checked), untested)
+        == "17.1× faster · checked on 100 inputs"
+    )
+    unsafe = verdict(differences=("differs from the original on f([[]]) (…): raises TypeError",))
+    assert headline(unsafe, SUITE) == "17.1× faster · 2 tests pass · behaves differently"
+
+
+def test_cautions_lead_with_differences_then_thin_tests_notes_and_a_busy_machine():
+    difference = "differs from the original on f([[]]) (…): raises TypeError"
+    unsafe = verdict(
+        differences=(difference,),
+        notes=(f"note: {difference}.", "note: the candidate contains an expected output."),
+        differential=DifferentialCheck(recorded=3, generated=100, thin=True),
+    )
+    assert cautions(unsafe, Load(5.3, 2)) == [
+        "Differs from the original on f([[]]) (…): raises TypeError.",
+        "Few tests cover it (2): differential testing on 103 inputs is the main evidence of its "
+        "behaviour; add tests to be sure.",
+        "The candidate contains an expected output.",
+        Load(5.3, 2).sentence(),
+    ]
+    assert cautions(verdict(), Load(0.5, 2)) == []
+
+
+def test_the_machine_load_is_stated_and_a_busy_machine_warned_of():
+    quiet, busy = Load(0.8, 2), Load(5.3, 2)
+    assert not quiet.busy and busy.busy
+    assert (
+        quiet.sentence()
+        == "Timed with the machine at load average 0.8 over the last minute on 2 CPUs."
+    )
+    assert busy.sentence().startswith("The machine was busy while it was timed (load average 5.3")
+    baseline = Baseline({"t": 0.0171}, "t", 10 * 2**20, 2)
+    shown = facts(verdict(), baseline, SUITE, changed_lines=1, changed_lines_before=4, load=busy)
+    assert "1 line changed (minimised from 4: the rest was not needed for the speedup)." in shown
+    assert busy.sentence() in shown
+    assert "Passes all 2 of 2 tests (2 pytest tests in tests/test_d.py)." in shown

@@ -1,5 +1,5 @@
-"""The OpenAI-compatible endpoint backend against real servers on 127.0.0.1: llama-cpp-python's
-own server running SmolLM2-135M, a port where nothing listens, and an HTTP server that answers
+"""The OpenAI-compatible endpoint backend against real servers on 127.0.0.1: llama.cpp's own
+server running SmolLM2-135M, a port where nothing listens, and an HTTP server that answers
 garbage. Then the CLI end to end with an endpoint that is down."""
 
 from __future__ import annotations
@@ -10,8 +10,6 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 from pathlib import Path
 
 import openai
@@ -20,6 +18,7 @@ import pytest
 from perfedit.errors import Cancelled, ModelError
 from perfedit.llm import modelstore
 from perfedit.llm.endpoint import EndpointModel
+from perfedit.llm.llamacpp import Engine
 
 MESSAGES = [{"role": "user", "content": "Write a Python function that returns the sum of a list."}]
 
@@ -31,48 +30,14 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def llama_server(tmp_path_factory):
-    """``python -m llama_cpp.server`` on SmolLM2-135M's GGUF; yields its base URL."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("llama-server") / "server.log").open(
-        "w+"
-    )  # a pipe would fill and block it
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(modelstore.resolve_gguf("smollm2-135m")),
-            "--model_alias",
-            "smollm",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_ctx",
-            "2048",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
+def llama_server():
+    """llama.cpp's own server (xllamacpp, as perfedit's engine process runs it) on
+    SmolLM2-135M's GGUF, on 127.0.0.1; yields its base URL."""
+    engine = Engine(
+        {"model": str(modelstore.resolve_gguf("smollm2-135m")), "threads": 1, "context": 2048}
     )
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 120  # generous: loading the model on a busy 2-core machine
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/models", timeout=2).close()
-            break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                log.seek(0)
-                pytest.fail(f"llama_cpp.server did not start: {log.read()[-2000:]}")
-            time.sleep(0.5)
-    yield url
-    server.terminate()
-    server.wait(timeout=30)
-    log.close()
+    yield engine.start()
+    engine.stop()
 
 
 @pytest.mark.model

@@ -1,6 +1,6 @@
-"""The llama.cpp backend on the real SmolLM2-135M-Instruct GGUF: greedy + samples streamed one by
-one, quiet logs, progress, cancelling, and the errors of a damaged file or a missing
-binding.
+"""The llama.cpp backend on the real SmolLM2-135M-Instruct GGUF, in its engine process: greedy +
+samples streamed one by one, quiet logs, progress, cancelling, priming, a crash of the real
+engine contained, no engine left behind, and the error of a damaged file.
 
 The GGUF file must have been pulled (`perfedit model pull smollm2-135m`); if it is missing these
 tests fail rather than skip, so that a broken setup cannot pass unnoticed.
@@ -8,12 +8,18 @@ tests fail rather than skip, so that a broken setup cannot pass unnoticed.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import sys
+import time
 
+import openai
 import pytest
 
 from perfedit import llm
 from perfedit.errors import Cancelled, ModelError, ModelMissing
+from perfedit.llm.endpoint import EndpointModel
 from perfedit.llm.llamacpp import LlamaCppModel
 
 pytestmark = pytest.mark.model
@@ -52,23 +58,24 @@ def test_replies_arrive_one_at_a_time(smollm, monkeypatch):
     """The first reply is handed over before the second is started (the pipeline validates it
     meanwhile): the generator is lazy."""
     calls = []
-    real = smollm.llama.create_chat_completion
+    real = EndpointModel.reply
     monkeypatch.setattr(
-        smollm.llama, "create_chat_completion", lambda *a, **k: calls.append(k) or real(*a, **k)
+        EndpointModel, "reply", lambda self, m, draw: calls.append(draw) or real(self, m, draw)
     )
     replies = smollm.replies(MESSAGES, num_samples=3, max_new_tokens=8, seed=1)
     first = next(replies)
-    assert first.text and len(calls) == 1 and calls[0]["temperature"] == 0.0
+    assert first.text and len(calls) == 1 and calls[0].temperature == 0.0
     second = next(replies)
-    assert second.text and len(calls) == 2 and calls[1]["temperature"] == 0.7
+    assert second.text and len(calls) == 2 and calls[1].temperature == 0.7
     replies.close()
     assert len(calls) == 2
 
 
-def test_llama_cpp_warnings_stay_quiet(capfd):
-    """llama.cpp's own log lines (loading, warnings) do not reach the user's terminal."""
+def test_llama_cpp_logs_stay_quiet(capfd):
+    """llama.cpp's own log lines (loading, timings) do not reach the user's terminal."""
     LlamaCppModel.load("smollm2-135m").complete(MESSAGES, max_new_tokens=4)
-    assert capfd.readouterr().err == ""
+    captured = capfd.readouterr()
+    assert captured.err == "" and captured.out == ""
 
 
 def test_stop_string_ends_a_reply(smollm):
@@ -98,18 +105,27 @@ def test_damaged_gguf_is_a_clear_model_error(tmp_path):
     assert broken.read_bytes() == b"GGUF" + b"\x00" * 64  # nothing on disk changed
 
 
-def test_missing_binding_says_what_to_do(monkeypatch):
-    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # import llama_cpp now raises ImportError
-    with pytest.raises(ModelError, match="--backend transformers"):
-        LlamaCppModel.load("smollm2-135m")
+def test_a_crash_of_the_real_engine_mid_reply_is_contained(smollm):
+    """The engine process faults (SIGSEGV) while it generates: the reply fails with a clear
+    error, this process goes on, and the next reply comes from a fresh engine."""
+    engine = smollm.engine.process
+    assert engine is not None
+
+    def fault(step: int, total: int) -> None:
+        if step == 2:
+            os.kill(engine.pid, signal.SIGSEGV)
+
+    with pytest.raises(ModelError, match=r"crashed \(SIGSEGV\)"):
+        smollm.complete(MESSAGES, max_new_tokens=64, on_step=fault)
+    assert smollm.complete(MESSAGES, max_new_tokens=8)
+    assert smollm.engine.process is not None and smollm.engine.process.pid != engine.pid
 
 
-def test_priming_starts_the_next_reply_at_the_targets_code(
-    smollm, monkeypatch, prompt_cache, tmp_path
-):
+def test_priming_starts_the_next_reply_at_the_targets_code(smollm, tmp_path):
     """After :func:`perfedit.candidates.ask.prime` (what the language server does after a job), the next
-    job's greedy reply evaluates only what follows the shared beginning (system prompt and
-    demonstration): far fewer prompt tokens than after an unrelated request, and the same reply."""
+    job's prompt is evaluated only after the shared beginning (system prompt and
+    demonstration), which the engine's slot holds: far more of its tokens come from the cache
+    than after an unrelated request, and the reply is the same."""
     from perfedit.candidates import ask
     from perfedit.candidates.prompts import optimize_messages
     from perfedit.targets import find
@@ -118,97 +134,118 @@ def test_priming_starts_the_next_reply_at_the_targets_code(
     path.write_text("def total(xs):\n    t = 0\n    for x in xs:\n        t += x\n    return t\n")
     target = find(path, path.read_text(), function="total")
     messages = optimize_messages(target.code, "function")
-    evaluated: list[int] = []
-    evaluate = smollm.llama.eval
-    monkeypatch.setattr(
-        smollm.llama, "eval", lambda tokens: (evaluated.append(len(tokens)), evaluate(tokens))[1]
-    )
+    client = openai.OpenAI(base_url=smollm.engine.address, api_key="none")
 
-    def prompt_tokens_of_reply() -> tuple[int, str]:
-        evaluated.clear()
-        text = smollm.complete(messages, max_new_tokens=8)
-        return evaluated[0], text
+    def cached_tokens() -> tuple[int, str]:
+        answer = client.chat.completions.create(
+            model="perfedit", messages=messages, max_tokens=8, temperature=0.0
+        )
+        details = answer.usage.prompt_tokens_details
+        return details.cached_tokens, answer.choices[0].message.content
 
-    smollm.complete(MESSAGES, max_new_tokens=1)  # an unrelated prompt in the context
-    cold, cold_text = prompt_tokens_of_reply()
+    smollm.complete(MESSAGES, max_new_tokens=1)  # an unrelated prompt in the slot
+    cold, cold_text = cached_tokens()
     smollm.complete(MESSAGES, max_new_tokens=1)
     ask.prime(smollm, "function")
-    primed, primed_text = prompt_tokens_of_reply()
+    primed, primed_text = cached_tokens()
     assert primed_text == cold_text
-    assert primed < cold - 80, (primed, cold)
+    assert primed > cold + 80, (primed, cold)
+
+
+def test_the_engine_ends_with_its_parent(tmp_path):
+    """A process that loaded the model is killed (SIGKILL: no clean-up runs): its engine
+    process ends too, with nothing left behind."""
+    script = (
+        "from perfedit.llm.llamacpp import LlamaCppModel\n"
+        "m = LlamaCppModel.load('smollm2-135m')\n"
+        "print(m.engine.process.pid, flush=True)\n"
+        "import time; time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert parent.stdout is not None
+    engine = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    parent.stdout.close()
+    deadline = time.monotonic() + 30  # generous: the engine notices within a second
+    while _alive(engine) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _alive(engine)
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, ended but not yet reaped by init, counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 @pytest.fixture
 def prompt_cache(tmp_path, monkeypatch):
-    """The prompt cache in a temporary folder (the models stay where they are)."""
+    """The prompt cache in a temporary folder (the models stay where they are); set before a
+    model is loaded, as its engine is told where the cache is."""
     from perfedit.llm import llamacpp
 
     monkeypatch.setattr(llamacpp, "prompt_cache_dir", lambda: tmp_path / "prompts")
     return tmp_path / "prompts"
 
 
-def _counting_evaluations(model: LlamaCppModel, monkeypatch) -> list[int]:
-    """The lengths of the token batches ``model`` evaluates from now on."""
-    evaluated: list[int] = []
-    evaluate = model.llama.eval
+def _counting_replies(monkeypatch) -> list[int]:
+    """The max_new_tokens of every reply asked of an engine from now on."""
+    asked: list[int] = []
+    real = EndpointModel.reply
     monkeypatch.setattr(
-        model.llama, "eval", lambda tokens: (evaluated.append(len(tokens)), evaluate(tokens))[1]
+        EndpointModel,
+        "reply",
+        lambda self, m, draw: asked.append(draw.max_new_tokens) or real(self, m, draw),
     )
-    return evaluated
+    return asked
 
 
-def _function_messages(tmp_path):
+def _function_messages():
     from perfedit.candidates.prompts import optimize_messages
 
     return optimize_messages("def total(xs):\n    return sum(x for x in xs)\n", "function")
 
 
-def test_a_primed_prompt_is_kept_on_disk_and_a_new_context_loads_it(
-    prompt_cache, monkeypatch, tmp_path
-):
-    """Priming writes llama.cpp's session file; a model loaded afresh (a new process's) primes by
-    reading it, evaluating nothing, and its next reply evaluates only the target's part of the
-    prompt and is the same reply."""
+def test_a_primed_prompt_is_kept_on_disk_and_a_new_engine_restores_it(prompt_cache, monkeypatch):
+    """Priming saves the engine's slot; a model loaded afresh (a new process's) primes by
+    restoring it, evaluating nothing, and its next reply is the same reply."""
     from perfedit.candidates import ask
 
-    messages = _function_messages(tmp_path)
+    messages = _function_messages()
     first = LlamaCppModel.load("smollm2-135m")
     ask.prime(first, "function")
     (kept,) = prompt_cache.iterdir()
     assert kept.name.startswith("SmolLM2-135M-Instruct") and kept.stat().st_size > 100_000
     expected = first.complete(messages, max_new_tokens=8)
+    first.engine.stop()
 
     second = LlamaCppModel.load("smollm2-135m")
-    evaluated = _counting_evaluations(second, monkeypatch)
+    asked = _counting_replies(monkeypatch)
     ask.prime(second, "function")
-    assert evaluated == [] and second.llama.n_tokens > 80
+    assert asked == []  # restored, not evaluated
     assert second.complete(messages, max_new_tokens=8) == expected
-    fresh = LlamaCppModel.load("smollm2-135m")
-    unprimed = _counting_evaluations(fresh, monkeypatch)
-    assert fresh.complete(messages, max_new_tokens=8) == expected
-    assert evaluated[0] < unprimed[0] - 80, (evaluated[0], unprimed[0])
     # Another kind of target is another prompt: another file.
     ask.prime(second, "script")
     assert len(list(prompt_cache.iterdir())) == 2
 
 
-def test_a_damaged_prompt_file_is_evaluated_again_and_replaced(prompt_cache, monkeypatch, tmp_path):
+def test_a_damaged_prompt_file_is_evaluated_again_and_replaced(prompt_cache, monkeypatch):
     from perfedit.candidates import ask
-    from perfedit.candidates.prompts import optimize_messages
     from perfedit.llm import llamacpp
 
     model = LlamaCppModel.load("smollm2-135m")
-    path = llamacpp.prompt_cache_file(model.files, optimize_messages("", "function"))
+    path = llamacpp.prompt_cache_file(model.files, ask.prime_messages("function"))
     path.parent.mkdir(parents=True)
-    path.write_bytes(b"not a session file")
-    evaluated = _counting_evaluations(model, monkeypatch)
+    path.write_bytes(b"not a saved slot")
+    asked = _counting_replies(monkeypatch)
     ask.prime(model, "function")
-    assert evaluated and evaluated[0] > 80  # evaluated, not loaded
+    assert asked == [1]  # evaluated, not restored
     assert path.stat().st_size > 100_000  # and kept for the next time
-    messages = _function_messages(tmp_path)
-    assert model.complete(messages, max_new_tokens=8) == LlamaCppModel.load(
-        "smollm2-135m"
-    ).complete(messages, max_new_tokens=8)
+    assert model.complete(_function_messages(), max_new_tokens=8)
 
 
 def test_an_unwritable_prompt_cache_only_costs_the_evaluation(tmp_path, monkeypatch):
@@ -220,15 +257,13 @@ def test_an_unwritable_prompt_cache_only_costs_the_evaluation(tmp_path, monkeypa
     monkeypatch.setattr(llamacpp, "prompt_cache_dir", lambda: blocked)
     model = LlamaCppModel.load("smollm2-135m")
     ask.prime(model, "script")
-    assert model.llama.n_tokens > 80 and blocked.read_text().startswith("a file")
+    assert blocked.read_text().startswith("a file")
+    assert model.complete(_function_messages(), max_new_tokens=4)
 
 
 def test_model_pull_primes_both_kinds_of_prompt_once(tmp_path):
     """``perfedit model pull`` as a process leaves the primed prompts of both kinds of target on
-    disk; pulling again loads them rather than writing them again."""
-    import os
-    import subprocess
-
+    disk; pulling again restores nothing and writes nothing."""
     from perfedit.llm import modelstore
 
     cache = tmp_path / "cache"

@@ -12,6 +12,8 @@ At the bottom, unit tests of the server's type conversions (no subprocess).
 from __future__ import annotations
 
 import asyncio
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -20,17 +22,21 @@ import pytest
 import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
+from pygls.uris import to_fs_path
 from pygls.workspace import PositionCodec, TextDocument
-from pytest_lsp import LanguageClient
+from pytest_lsp import LanguageClient, client_capabilities
 
 from helpers.lsp import (
     JOB_TIMEOUT_S,
     SERVER,
+    code_actions,
+    execute,
     hover_at,
     line_of,
     open_project,
     wait_until,
 )
+from helpers.programs import FAITHFUL
 from perfedit.candidates.model import fit_to_target
 from perfedit.config import EditorSettings
 from perfedit.deliver import diffs
@@ -47,10 +53,13 @@ def count_items(items):
     return len(items)
 """
 
-FASTER = '''def unique_in_order(items):
-    """Return the distinct items of ``items`` in order → dict keys keep insertion order (é, 🚀)."""
-    return list(dict.fromkeys(items))
-'''
+#: A faster version that behaves as the original on every input (unhashable items included),
+#: with a docstring of non-ASCII characters, one of them astral.
+FASTER = FAITHFUL.replace(
+    "def unique_in_order(items):\n",
+    'def unique_in_order(items):\n    """Return the distinct items of ``items`` in order → dict keys '
+    'keep insertion order (é, 🚀)."""\n',
+)
 
 
 @pytest.fixture
@@ -61,6 +70,7 @@ def project(dedupe_project: Path) -> Path:
     source = head + UNTESTED + "\n\ndef unique_in_order" + target.rstrip("\n") + "  # 🐢 slow"
     module.write_text(source, encoding="utf-8")
     (dedupe_project / "faster_versions.py").write_text(FASTER, encoding="utf-8")
+    (dedupe_project / "unsafe_versions.py").write_text(UNSAFE, encoding="utf-8")
     return dedupe_project
 
 
@@ -70,9 +80,36 @@ async def client(lsp_client: LanguageClient):
     await lsp_client.shutdown_session()
 
 
+@dataclass
+class Decisions:
+    """The ``window/showMessageRequest`` questions the server asked (``asked``), answered in turn
+    with the titles in ``answers`` (none left: the message is closed)."""
+
+    answers: list[str] = field(default_factory=list)
+    asked: list[types.ShowMessageRequestParams] = field(default_factory=list)
+
+    def titles(self, index: int = 0) -> list[str]:
+        return [action.title for action in self.asked[index].actions or []]
+
+
 @pytest.fixture
-def applied(client: LanguageClient) -> list[types.ApplyWorkspaceEditParams]:
-    """The ``workspace/applyEdit`` requests the server sends; the client accepts each one."""
+def decisions(client: LanguageClient) -> Decisions:
+    decisions = Decisions()
+
+    @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+    def ask(params: types.ShowMessageRequestParams) -> types.MessageActionItem | None:
+        decisions.asked.append(params)
+        return (
+            types.MessageActionItem(title=decisions.answers.pop(0)) if decisions.answers else None
+        )
+
+    return decisions
+
+
+@pytest.fixture
+def applied(client: LanguageClient, decisions: Decisions) -> list[types.ApplyWorkspaceEditParams]:
+    """The ``workspace/applyEdit`` requests the server sends; the client accepts each one (and
+    answers the server's questions with :class:`Decisions`)."""
     received: list[types.ApplyWorkspaceEditParams] = []
 
     @client.feature(types.WORKSPACE_APPLY_EDIT)
@@ -83,26 +120,24 @@ def applied(client: LanguageClient) -> list[types.ApplyWorkspaceEditParams]:
     return received
 
 
-async def code_actions(
-    client: LanguageClient,
-    document: types.TextDocumentItem,
-    line: int,
-    only: list[str] | None = None,
-):
-    where = types.Range(
-        start=types.Position(line=line, character=4), end=types.Position(line=line, character=4)
-    )
-    return await client.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=document.uri),
-            range=where,
-            context=types.CodeActionContext(diagnostics=[], only=only),
-        )
-    )
-
-
 #: Five timed runs, no model explanation, the faster version from the stub proposer.
 STUB_OPTIONS: dict[str, Any] = {"runs": 5, "explain": False, "candidatesFile": "faster_versions.py"}
+
+#: A faster version that raises TypeError on unhashable items, which the original accepts (the
+#: set-twin rule's rewrite): differential testing finds it on a widened input.
+UNSAFE = '''def unique_in_order(items):
+    """Return the distinct items of ``items`` in the order they first appear."""
+    result = []
+    seen = set()
+    for item in items:
+        if item not in seen:
+            seen.add(item)
+            result.append(item)
+    return result
+'''
+
+#: The stub proposer with UNSAFE as its only candidate.
+UNSAFE_OPTIONS: dict[str, Any] = {**STUB_OPTIONS, "candidatesFile": "unsafe_versions.py"}
 
 
 def expected_source(document: types.TextDocumentItem) -> str:
@@ -139,16 +174,6 @@ def progress_kinds(client: LanguageClient) -> list[str]:
 
 def begun(client: LanguageClient) -> bool:
     return any(r.kind == "begin" for reports in client.progress_reports.values() for r in reports)
-
-
-def execute(client: LanguageClient, action: types.CodeAction, msg_id: str | None = None):
-    assert action.command is not None
-    params = types.ExecuteCommandParams(
-        command=action.command.command, arguments=action.command.arguments
-    )
-    return asyncio.ensure_future(
-        client.protocol.send_request_async(types.WORKSPACE_EXECUTE_COMMAND, params, msg_id=msg_id)
-    )
 
 
 async def test_code_action_offered_disabled_and_filtered(client: LanguageClient, project: Path):
@@ -272,70 +297,162 @@ async def test_code_action_for_a_script_anywhere_in_it(
     assert action.title == "Suggest faster version of `seen_before`" and action.disabled is None
 
 
-async def test_suggest_applies_faster_version_with_progress_and_hover(
-    client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]
+async def test_suggest_asks_then_previews_the_edit_with_its_headline_and_hovers_it(
+    client: LanguageClient,
+    project: Path,
+    applied: list[types.ApplyWorkspaceEditParams],
+    decisions: Decisions,
 ):
-    """executeCommand reports progress, sends one versioned, annotated edit whose UTF-16 positions
-    turn the file into the faster version, shows a summary, and the hover explains it."""
+    """executeCommand reports progress named after the function, asks with the headline (Apply,
+    Show diff, Details, Discard); "Show diff" sends one versioned edit whose change annotation
+    carries the headline and the cautions and needs confirmation, whose UTF-16 positions turn the
+    file into the faster version; a final message, and a short hover with a link to the full
+    report."""
     document = await open_project(client, project, **STUB_OPTIONS)
     (action,) = await code_actions(client, document, line_of(document, "result.append"))
+    decisions.answers.append("Show diff")
 
     result = await asyncio.wait_for(execute(client, action), JOB_TIMEOUT_S)
 
-    assert result["applied"] is True and result["speedup"] > 1.1
+    assert result["applied"] is True and result["speedup"] > 1.1 and result["unsafe"] is False
     kinds = progress_kinds(client)
     assert kinds[0] == "begin" and kinds[-1] == "end" and "report" in kinds
     (reports,) = client.progress_reports.values()
+    assert reports[0].title == "perfedit: speeding up unique_in_order"
     percentages = [r.percentage for r in reports if r.kind != "end"]
     assert percentages == sorted(percentages)  # the bar never goes back
+    (question,) = decisions.asked
+    assert decisions.titles() == ["Apply", "Show diff", "Details", "Discard"]
+    assert question.type == types.MessageType.Info
+    assert re.match(
+        r"perfedit: unique_in_order \d+\.\d× faster · 2 tests pass\. ", question.message
+    )
     (request,) = applied
     (change,) = request.edit.document_changes
     assert change.text_document.uri == document.uri and change.text_document.version == 1
     assert all(edit.annotation_id == "perfedit" for edit in change.edits)
     annotation = request.edit.change_annotations["perfedit"]
-    assert annotation.needs_confirmation is True and "faster" in annotation.description
+    assert annotation.needs_confirmation is True
+    assert re.fullmatch(r"unique_in_order: \d+\.\d× faster · 2 tests pass", annotation.label)
+    assert (
+        "Few tests cover it" in annotation.description
+    )  # 2 tests: differential testing is the evidence
     new_text = apply(document, change.edits)
     assert new_text != document.text
     assert new_text == expected_source(document)
     compile(new_text, "dedupe.py", "exec")
     (summary,) = [m for m in client.messages if m.type == types.MessageType.Info]
-    assert "perfedit: unique_in_order is" in summary.message and "faster" in summary.message
-    assert result["summary"] == summary.message
+    assert summary.message == f"{result['summary']}: applied."
 
     hover = await hover_at(client, document, line_of(document, "result.append"))
-    assert (
-        hover is not None and "faster" in hover.contents.value and "```diff" in hover.contents.value
-    )
-    assert result["report"] == hover.contents.value  # for the client's "show last result"
+    assert hover is not None
+    text = hover.contents.value
+    assert text.startswith("**perfedit suggests a faster `unique_in_order`**: ")
+    assert "(s)" not in text and len(text.splitlines()) <= convert.HOVER_LINES
+    (link,) = re.findall(r"\[Full report\]\((file://[^)]+)\)", text)
+    report = Path(to_fs_path(link)).read_text(encoding="utf-8")
+    assert report == result["report"]  # for the client's "show last result"
+    assert "## Measurements" in report and "Yuen's" in report and "```diff" in report
+    assert re.search(r"load average \d+\.\d over the last minute", report)
     assert await hover_at(client, document, 0) is None
     (again,) = await code_actions(client, document, line_of(document, "result.append"))
+    assert again.title.startswith("Apply faster version of `unique_in_order` (")
     assert (
         again.command is None and again.edit == request.edit
     )  # cached for this version: no second job
 
 
-async def test_hover_follows_the_applied_edit(
-    client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]
+async def test_an_unsafe_suggestion_is_marked_and_always_previewed(
+    client: LanguageClient,
+    project: Path,
+    applied: list[types.ApplyWorkspaceEditParams],
+    decisions: Decisions,
 ):
-    """Once the editor applies the edit (didChange to the suggested text), the hover is on the new
-    function; after didClose it is gone."""
-    document = await open_project(client, project, **STUB_OPTIONS)
+    """A faster version that raises on inputs the original accepts is unsafe: even with
+    needsConfirmation off the server asks (a warning naming the difference, no plain Apply),
+    "Details" shows the full report and asks again, and the edit needs confirmation."""
+    document = await open_project(client, project, **UNSAFE_OPTIONS, needsConfirmation=False)
     (action,) = await code_actions(client, document, line_of(document, "result.append"))
-    await asyncio.wait_for(execute(client, action), JOB_TIMEOUT_S)
-    (request,) = applied
-    new_text = apply(document, request.edit.document_changes[0].edits)
+    decisions.answers += ["Details", "Show diff"]
 
+    result = await asyncio.wait_for(execute(client, action), JOB_TIMEOUT_S)
+
+    assert result["unsafe"] is True and result["applied"] is True
+    first, second = decisions.asked
+    assert decisions.titles() == ["Show diff", "Details", "Discard"]
+    assert first.type == types.MessageType.Warning and first.message == second.message
+    assert "behaves differently. Differs from the original on unique_in_order(" in first.message
+    assert "unhashable" in first.message
+    (shown,) = client.shown_documents
+    assert Path(to_fs_path(shown.uri)).read_text(encoding="utf-8") == result["report"]
+    assert "## Before you apply" in result["report"]
+    annotation = applied[0].edit.change_annotations["perfedit"]
+    assert annotation.needs_confirmation is True
+    assert annotation.label.endswith(" · behaves differently")
+    assert "unhashable" in annotation.description
+
+
+async def test_a_safe_suggestion_applies_at_once_when_confirmation_is_off(
+    client: LanguageClient,
+    project: Path,
+    applied: list[types.ApplyWorkspaceEditParams],
+    decisions: Decisions,
+):
+    """needsConfirmation off and nothing behaves differently: no question, the edit applies
+    directly; afterwards the hover says it was applied and the code lens offers to profile again."""
+    document = await open_project(client, project, **STUB_OPTIONS, needsConfirmation=False)
+    (action,) = await code_actions(client, document, line_of(document, "result.append"))
+
+    result = await asyncio.wait_for(execute(client, action), JOB_TIMEOUT_S)
+
+    assert result["applied"] is True and decisions.asked == []
+    (request,) = applied
+    assert request.edit.change_annotations["perfedit"].needs_confirmation is False
+    new_document = applied_in_editor(client, document, request)
+    hover = await hover_at(client, new_document, line_of(new_document, "dict.fromkeys"))
+    assert hover is not None
+    assert hover.contents.value.startswith("**perfedit: faster `unique_in_order` applied**: ")
+    lenses = await client.text_document_code_lens_async(
+        types.CodeLensParams(text_document=types.TextDocumentIdentifier(uri=document.uri))
+    )
+    (lens,) = lenses or []
+    assert lens.command is not None and lens.command.command == "perfedit.profile"
+    assert re.fullmatch(r"Faster version applied \(\d+\.\d×\) — Profile again", lens.command.title)
+
+
+def applied_in_editor(
+    client: LanguageClient,
+    document: types.TextDocumentItem,
+    request: types.ApplyWorkspaceEditParams,
+) -> types.TextDocumentItem:
+    """Send the edit back as the editor does once it applied it (didChange to version 2)."""
+    new_text = apply(document, request.edit.document_changes[0].edits)
     client.text_document_did_change(
         types.DidChangeTextDocumentParams(
             text_document=types.VersionedTextDocumentIdentifier(uri=document.uri, version=2),
             content_changes=[types.TextDocumentContentChangeWholeDocument(text=new_text)],
         )
     )
-    new_document = types.TextDocumentItem(
-        uri=document.uri, language_id="python", version=2, text=new_text
-    )
+    return types.TextDocumentItem(uri=document.uri, language_id="python", version=2, text=new_text)
+
+
+async def test_hover_follows_the_applied_edit(
+    client: LanguageClient,
+    project: Path,
+    applied: list[types.ApplyWorkspaceEditParams],
+    decisions: Decisions,
+):
+    """Once the editor applies the edit (didChange to the suggested text), the hover is on the new
+    function; after didClose it is gone."""
+    document = await open_project(client, project, **STUB_OPTIONS)
+    (action,) = await code_actions(client, document, line_of(document, "result.append"))
+    decisions.answers.append("Apply")
+    await asyncio.wait_for(execute(client, action), JOB_TIMEOUT_S)
+    (request,) = applied
+
+    new_document = applied_in_editor(client, document, request)
     hover = await hover_at(client, new_document, line_of(new_document, "dict.fromkeys"))
-    assert hover is not None and "dict.fromkeys" in hover.contents.value
+    assert hover is not None and "unique_in_order` applied" in hover.contents.value
     assert await hover_at(client, new_document, line_of(new_document, "return len(items)")) is None
     (action,) = await code_actions(client, new_document, line_of(new_document, "dict.fromkeys"))
     assert action.edit is None and action.command is not None  # the cached edit was for version 1
@@ -349,21 +466,80 @@ async def test_hover_follows_the_applied_edit(
 
 
 async def test_neovim_gets_plain_edits_in_utf8(
-    client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]
+    client: LanguageClient,
+    project: Path,
+    applied: list[types.ApplyWorkspaceEditParams],
+    decisions: Decisions,
 ):
-    """Neovim 0.11 prefers UTF-8 positions and has neither documentChanges nor disabled actions:
-    the edit comes as plain ``changes`` in UTF-8 units; the untested function's action is enabled."""
+    """Neovim 0.11 prefers UTF-8 positions and has neither documentChanges, change annotations
+    nor disabled actions: it is asked with Apply (no diff to show), and the edit comes as plain
+    ``changes`` in UTF-8 units; the untested function's action is enabled."""
     document = await open_project(client, project, editor="neovim@v0.11", **STUB_OPTIONS)
     (untested,) = await code_actions(client, document, line_of(document, "return len(items)"))
     assert untested.disabled is None and untested.command is not None
     (action,) = await code_actions(client, document, line_of(document, "result.append"))
+    decisions.answers.append("Apply")
 
     result = await asyncio.wait_for(execute(client, action), JOB_TIMEOUT_S)
 
     assert result["applied"] is True
+    assert decisions.titles() == ["Apply", "Details", "Discard"]
     (request,) = applied
     assert request.edit.document_changes is None
     assert apply(document, request.edit.changes[document.uri], "utf-8") == expected_source(document)
+
+
+async def test_neovim_is_asked_before_an_unsafe_edit_and_may_discard_it(
+    client: LanguageClient,
+    project: Path,
+    applied: list[types.ApplyWorkspaceEditParams],
+    decisions: Decisions,
+):
+    """Without a preview, an unsafe suggestion is offered as "Apply anyway" beside the
+    difference; "Discard" applies nothing, and the code action then offers the edit, named as
+    behaving differently."""
+    document = await open_project(client, project, editor="neovim@v0.11", **UNSAFE_OPTIONS)
+    (action,) = await code_actions(client, document, line_of(document, "result.append"))
+    decisions.answers.append("Discard")
+
+    result = await asyncio.wait_for(execute(client, action), JOB_TIMEOUT_S)
+
+    assert result["applied"] is False and applied == []
+    assert decisions.titles() == ["Apply anyway", "Details", "Discard"]
+    assert any("discarded" in m.message for m in client.messages)
+    (again,) = await code_actions(client, document, line_of(document, "result.append"))
+    assert again.title.endswith("· behaves differently)") and again.edit is not None
+
+
+async def test_a_client_that_can_neither_ask_nor_preview_gets_no_unsafe_edit(
+    client: LanguageClient, project: Path, applied: list[types.ApplyWorkspaceEditParams]
+):
+    """No message actions, no change annotations: an unsafe suggestion is held (a warning says
+    why and how to apply it), never applied unasked."""
+    capabilities = client_capabilities("neovim@v0.11")
+    capabilities.window.show_message = None
+    await client.initialize_session(
+        types.InitializeParams(
+            capabilities=capabilities,
+            root_uri=project.as_uri(),
+            initialization_options=UNSAFE_OPTIONS,
+        )
+    )
+    path = project / "dedupe.py"
+    document = types.TextDocumentItem(
+        uri=path.as_uri(), language_id="python", version=1, text=path.read_text(encoding="utf-8")
+    )
+    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=document))
+    (action,) = await code_actions(client, document, line_of(document, "result.append"))
+
+    result = await asyncio.wait_for(execute(client, action), JOB_TIMEOUT_S)
+
+    assert result["applied"] is False and result["unsafe"] is True and applied == []
+    (warning,) = [m for m in client.messages if m.type == types.MessageType.Warning]
+    assert (
+        "behaves differently" in warning.message
+        and "choose the code action again" in warning.message
+    )
 
 
 async def test_not_applied_when_document_changed_during_job(
@@ -554,7 +730,7 @@ def test_progress_percentages_only_move_forward_and_never_freeze():
     assert seen == sorted(seen) and seen[-1] >= Phase.EXPLAINING.start_percent
     assert {phase for phase, *_ in reports} == set(Phase)
     assert (
-        seen[5] == seen[4] and bar.value(5.0).message == "explaining"
+        seen[5] == seen[4] and bar.value(5.0).message == "explaining why it is faster"
     )  # an earlier phase: message only
     later = [bar.value(float(second)).percentage or 0 for second in (11, 12, 20, 60, 10_000)]
     assert (
@@ -573,32 +749,59 @@ async def test_deliver_refuses_a_result_for_an_older_version():
     """The version check alone (no subprocess): the document moved from version 1 to 2."""
     document = TextDocument("file:///d.py", "x = 1\n", version=2)
     shown: list[types.ShowMessageParams] = []
-    comparison = SimpleNamespace(speedup=3.0, ci95=(2.5, 3.5))
-    winner = SimpleNamespace(
-        comparison=comparison, tests_passed=2, differential=None, label="stub 1"
-    )
     suggestion = SimpleNamespace(
-        winner=winner,
+        winner=SimpleNamespace(comparison=SimpleNamespace(speedup=3.0)),
         target=SimpleNamespace(name="f"),
-        facts=["3.0x faster"],
-        reason="",
-        diff="-x\n+y\n",
+        headline="3.0× faster · 2 tests pass",
+        unsafe=False,
     )
     server = SimpleNamespace(
         workspace=SimpleNamespace(get_text_document=lambda uri: document),
         window_show_message=shown.append,
+        client_capabilities=client_capabilities("visual-studio-code"),
     )
 
     result = await jobs.deliver(
-        server, document.uri, 1, "x = 1\n", suggestion, needs_confirmation=True
+        server, document.uri, 1, "x = 1\n", suggestion, False, "file:///r.md", "# report"
     )  # type: ignore[arg-type]
 
     assert result == {
         "applied": False,
         "speedup": 3.0,
         "error": "the document changed",
-        "summary": "perfedit: f is 3.0x faster (95% CI 2.5x–3.5x), 2 tests pass",
-        "report": "**perfedit: a faster `f`** (stub 1)\n\n- 3.0x faster\n\n```diff\n-x\n+y\n```",
+        "summary": "perfedit: f 3.0× faster · 2 tests pass",
+        "unsafe": False,
+        "report": "# report",
     }
     (message,) = shown
-    assert message.type == types.MessageType.Warning and "3.0x faster" in message.message
+    assert message.type == types.MessageType.Warning
+    assert message.message == (
+        "perfedit: f 3.0× faster · 2 tests pass: not applied: the file changed while perfedit "
+        "was working; run the action again."
+    )
+
+
+@pytest.mark.parametrize(
+    ("unsafe", "confirm", "editor", "how"),
+    [
+        (False, False, "visual-studio-code", "apply"),
+        (False, True, "visual-studio-code", "ask"),
+        (True, False, "visual-studio-code", "ask"),
+        (True, False, "neovim@v0.11", "ask"),
+        (False, True, "no messages", "preview"),
+        (True, False, "no messages", "preview"),
+        (False, True, "bare", "apply"),
+        (True, True, "bare", "hold"),
+    ],
+)
+def test_delivery_never_applies_an_unsafe_edit_unasked(
+    unsafe: bool, confirm: bool, editor: str, how: str
+):
+    """ "no messages": VS Code without message actions; "bare": no message actions, no change
+    annotations."""
+    capabilities = client_capabilities(
+        "neovim@v0.11" if editor == "bare" else editor.replace("no messages", "visual-studio-code")
+    )
+    if editor in ("no messages", "bare"):
+        capabilities.window.show_message = None
+    assert convert.delivery(unsafe, confirm, capabilities) == how

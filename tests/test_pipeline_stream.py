@@ -280,7 +280,7 @@ def test_a_script_s_prompt_and_reason_show_its_profiled_hot_line(
         lambda: model,
         progress,
     )
-    named = "line 6 of the program (`if x in seen:`"
+    named = "hottest line in the profiled tests, line 6 (`if x in seen:`"
     if profile_feedback:
         prompt = model.prompts[1]  # the first sample's, written once validation had begun
         hottest = prompt.split("(line of the code above, time spent):\n")[1].splitlines()[0]

@@ -75,7 +75,7 @@ def test_a_profile_job_round_trips_through_json_and_knows_its_modes():
     import json
 
     job = protocol.ProfileJob(
-        protocol.PROFILE_PASS, ["tests"], "/o/p.json", "/r", 60.0, 8, 16, 0.5, 1.0
+        protocol.PROFILE_PASS, ["tests"], 60.0, 8, 16, 0.5, 1.0, out="/o/p.json", root="/r"
     )
     lines = job.replace(mode=protocol.LINES_PASS, wanted=[("m.py", "f", 3)], budget_s=2.0)
     again = protocol.ProfileJob(**json.loads(json.dumps(lines.to_json())))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import urllib.request
 from pathlib import Path
 
 import gguf
@@ -313,7 +314,8 @@ def test_the_shipped_adapter_gguf_holds_the_shipped_weights(name: str):
         )
 
 
-# --- the real SmolLM2-135M: llama.cpp with adapter.gguf against transformers with the PEFT adapter
+# --- the real SmolLM2-135M: llama.cpp (its server, as perfedit's engine runs it) with adapter.gguf
+# against transformers with the PEFT adapter
 
 MESSAGES = [{"role": "user", "content": "Write a Python function that returns the sum of a list."}]
 CODE = b"def mean(values):\n    total = 0\n    for v in values:\n        total += v\n    return total / len(values)\n"
@@ -362,15 +364,41 @@ def llama_base():
         pytest.fail(f"SmolLM2-135M is not pulled; run `perfedit model pull smollm2-135m`. {error}")
 
 
-def next_token_logits(model, tokens: list[int]) -> np.ndarray:
-    """llama.cpp's logits (n_vocab) of the token after ``tokens``, from a fresh context."""
-    import llama_cpp
+#: Candidates of the next token that llama.cpp's server reports with their log-probabilities.
+TOP = 200
 
-    model.llama.reset()
-    model.llama.eval(tokens)
-    return np.ctypeslib.as_array(
-        llama_cpp.llama_get_logits(model.llama.ctx), shape=(model.llama.n_vocab(),)
-    ).copy()
+
+def _engine(model, route: str, body: dict) -> dict:
+    """The JSON answer of ``model``'s engine (llama.cpp's server) to a POST of ``body``."""
+    base = model.engine.address.removesuffix("/v1")
+    request = urllib.request.Request(
+        f"{base}{route}", json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=120) as answer:
+        return json.loads(answer.read())
+
+
+def tokenize(model, text: bytes) -> list[int]:
+    """llama.cpp's tokens of ``text`` (no BOS)."""
+    return _engine(model, "/tokenize", {"content": text.decode(), "add_special": False})["tokens"]
+
+
+def next_token_logprobs(model, tokens: list[int]) -> dict[int, float]:
+    """llama.cpp's log-probabilities of the :data:`TOP` likeliest tokens after ``tokens``
+    (token id → log-probability), before any sampling."""
+    answer = _engine(
+        model,
+        "/completion",
+        {"prompt": tokens, "n_predict": 1, "n_probs": TOP, "temperature": 0.0,
+         "post_sampling_probs": False, "cache_prompt": False},
+    )  # fmt: skip
+    (first,) = answer["completion_probabilities"]
+    return {entry["id"]: entry["logprob"] for entry in first["top_logprobs"]}
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max()
+    return shifted - np.log(np.exp(shifted).sum())
 
 
 @pytest.mark.model
@@ -388,23 +416,24 @@ def test_llama_cpp_with_adapter_gguf_follows_transformers_with_the_adapter(
     adapted = LlamaCppModel.load(str(tmp_path / "shipped"))  # raises if llama.cpp refuses the file
     assert adapted.files == (llama_base.files[0], tmp_path / "shipped" / "adapter.gguf")
 
-    tokens = adapted.llama.tokenize(CODE, add_bos=False)
+    tokens = tokenize(adapted, CODE)
     with torch.no_grad():
         hf_adapted = peft(torch.tensor([tokens])).logits[0].numpy()
         with peft.disable_adapter():
             hf_base = peft(torch.tensor([tokens])).logits[0].numpy()
     agree = 0
     for end in (8, 16, 24, len(tokens)):
-        lc_adapted, lc_base = (
-            next_token_logits(adapted, tokens[:end]),
-            next_token_logits(llama_base, tokens[:end]),
-        )
-        moved, hf_moved = lc_adapted - lc_base, hf_adapted[end - 1] - hf_base[end - 1]
-        assert np.abs(moved).mean() > 0.1  # the adapter changes llama.cpp's logits...
+        lc_adapted = next_token_logprobs(adapted, tokens[:end])
+        lc_base = next_token_logprobs(llama_base, tokens[:end])
+        both = sorted(lc_adapted.keys() & lc_base.keys())  # the likely tokens of either model
+        assert len(both) > TOP // 4
+        moved = np.array([lc_adapted[t] - lc_base[t] for t in both])
+        hf_moved = (_log_softmax(hf_adapted[end - 1]) - _log_softmax(hf_base[end - 1]))[both]
+        assert np.abs(moved).mean() > 0.1  # the adapter changes llama.cpp's log-probabilities...
         assert (
             np.corrcoef(moved, hf_moved)[0, 1] > 0.9
         )  # ...as it changes transformers' (a wrong q/k layout: ~0.1)
-        agree += int(lc_adapted.argmax() == hf_adapted[end - 1].argmax())
+        agree += int(max(lc_adapted, key=lc_adapted.__getitem__) == hf_adapted[end - 1].argmax())
     assert agree >= 3
 
 
@@ -416,9 +445,14 @@ def test_an_adapter_with_zero_b_leaves_llama_cpp_unchanged(llama_base, tmp_path:
     smollm_adapter(tmp_path / "adapter", EVERY_PROJECTION, b_std=0)
     export_adapter(tmp_path / "adapter", tmp_path / "shipped")
     adapted = LlamaCppModel.load(str(tmp_path / "shipped"))
-    tokens = adapted.llama.tokenize(CODE, add_bos=False)
+    tokens = tokenize(adapted, CODE)
+    adapted_top, base_top = (
+        next_token_logprobs(adapted, tokens),
+        next_token_logprobs(llama_base, tokens),
+    )
+    assert adapted_top.keys() == base_top.keys()
     np.testing.assert_allclose(
-        next_token_logits(adapted, tokens), next_token_logits(llama_base, tokens), atol=1e-4
+        [adapted_top[t] for t in base_top], list(base_top.values()), atol=1e-4
     )
     assert adapted.complete(MESSAGES, max_new_tokens=16) == llama_base.complete(
         MESSAGES, max_new_tokens=16

@@ -1,9 +1,11 @@
 /**
  * The perfedit extension: starts `perfedit lsp` with the configured Python, passes the user's
- * settings, shows the job's progress in the status bar, keeps the last result, and adds four
- * commands (one, "Profile Tests", runs the server's `perfedit.profile`, after which the hot
- * functions get code lenses). The server does the work (see docs/editors/vscode.md); the pure parts of this glue
- * are in interpreter.ts, settings.ts and results.ts.
+ * settings, shows the job's progress as a cancellable notification, opens the server's reports
+ * rendered (from the hover's link, the decision's "Details" and "Show Last Result"), keeps the
+ * last result in the status bar, and adds four commands (one, "Profile Tests", runs the server's
+ * `perfedit.profile`, after which the hot functions get code lenses). The server does the work
+ * and asks before applying (see docs/editors/vscode.md); the pure parts of this glue are in
+ * interpreter.ts, settings.ts and results.ts.
  */
 import * as vscode from "vscode";
 import {
@@ -20,7 +22,16 @@ import {
   type ServerOptions,
 } from "vscode-languageclient/node";
 import { checkPerfedit, resolveInterpreter, serverCommand } from "./interpreter";
-import { asSuggestResult, progressText, resultMarkdown, type ProgressValue, type SuggestResult } from "./results";
+import {
+  ProgressSteps,
+  SHOW_REPORT,
+  asSuggestResult,
+  isReport,
+  reportLinksAsCommands,
+  resultMarkdown,
+  type ProgressValue,
+  type SuggestResult,
+} from "./results";
 import { serverSettings } from "./settings";
 
 const SUGGEST_COMMAND = "perfedit.suggest"; // the server's command behind the code action and the code lenses
@@ -28,16 +39,14 @@ const PROFILE_COMMAND = "perfedit.profile"; // the server's command that profile
 const ACTION_KIND = "refactor.rewrite.perfedit";
 const LAST_RESULT = vscode.Uri.parse("perfedit-result:/last-result.md"); // read-only, Markdown
 
-/** Shows the server's work-done progress in a status-bar item; a click cancels the job.
- * Registered after the client's own progress feature, so that its handler of
- * `window/workDoneProgress/create` is the one in effect. */
-class ProgressStatus implements StaticFeature {
+/** Shows the server's work-done progress as a notification (title: the job and its function;
+ * message: the phase; a bar that follows the percentage), whose Cancel button cancels the job
+ * (`window/workDoneProgress/cancel`). Registered after the client's own progress feature, so that
+ * its handler of `window/workDoneProgress/create` (a status-bar spinner) is replaced. */
+class ProgressNotifications implements StaticFeature {
   private readonly subscriptions = new Map<ProgressToken, vscode.Disposable>();
 
-  constructor(
-    private readonly client: LanguageClient,
-    private readonly item: vscode.StatusBarItem,
-  ) {}
+  constructor(private readonly client: LanguageClient) {}
 
   fillClientCapabilities(): void {} // the client's own progress feature declares workDoneProgress
 
@@ -55,22 +64,42 @@ class ProgressStatus implements StaticFeature {
   }
 
   private track(token: ProgressToken): void {
-    let title = "perfedit";
+    let report: ((value: ProgressValue) => void) | undefined;
+    const pending: ProgressValue[] = []; // values that came before the notification opened
+    let ended: () => void = () => {};
+    const done = new Promise<void>((resolve) => (ended = resolve));
     const subscription = this.client.onProgress(WorkDoneProgress.type, token, (value: ProgressValue) => {
       if (value.kind === "end") {
         subscription.dispose();
         this.subscriptions.delete(token);
-        this.item.hide(); // until the command's result arrives
-        return;
+        ended();
+      } else if (value.kind === "begin") {
+        pending.push(value);
+        void vscode.window.withProgress(
+          { location: vscode.ProgressLocation.Notification, title: value.title ?? "perfedit", cancellable: true },
+          (progress, cancel) => {
+            const steps = new ProgressSteps();
+            cancel.onCancellationRequested(() => {
+              void this.client.sendNotification(WorkDoneProgressCancelNotification.type, { token });
+            });
+            report = (next) => progress.report(steps.next(next));
+            pending.splice(0).forEach(report);
+            return done;
+          },
+        );
+      } else if (report !== undefined) {
+        report(value);
+      } else {
+        pending.push(value);
       }
-      title = value.title ?? title;
-      this.item.text = progressText(value, title);
-      this.item.tooltip = "perfedit is working: click to cancel";
-      this.item.command = { title: "Cancel", command: "perfedit.cancelJob", arguments: [token] };
-      this.item.show();
     });
     this.subscriptions.set(token, subscription);
   }
+}
+
+/** Opens a Markdown document (a report file, or the last result's page) rendered. */
+async function showRendered(uri: vscode.Uri): Promise<void> {
+  await vscode.commands.executeCommand("markdown.showPreview", uri);
 }
 
 let client: LanguageClient | undefined;
@@ -86,7 +115,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const showResult = (result: SuggestResult, uri: string): void => {
     last = { result, file: vscode.Uri.parse(uri).fsPath };
     lastResultChanged.fire(LAST_RESULT);
-    const outcome = result.error === undefined ? `${result.speedup?.toFixed(1)}x faster` : "no result";
+    const outcome = result.error === undefined ? `${result.speedup?.toFixed(1)}× faster` : "no result";
     status.text = `$(${result.error === undefined ? "zap" : "info"}) perfedit: ${result.cancelled ? "cancelled" : outcome}`;
     status.tooltip = `${result.error ?? result.summary ?? "perfedit"} (click for the last result)`;
     status.command = "perfedit.showLastResult";
@@ -112,7 +141,34 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       documentSelector: [{ scheme: "file", language: "python" }],
       outputChannel: output,
       synchronize: { configurationSection: "perfedit" },
+      markdown: { isTrusted: { enabledCommands: [SHOW_REPORT] } }, // the hover's link to the full report
       middleware: {
+        provideHover: async (document, position, token, next) => {
+          const hover = await next(document, position, token);
+          if (!hover) {
+            return hover;
+          }
+          const contents = hover.contents.map((part) => {
+            if (!(part instanceof vscode.MarkdownString)) {
+              return part;
+            }
+            const linked = new vscode.MarkdownString(reportLinksAsCommands(part.value));
+            linked.isTrusted = { enabledCommands: [SHOW_REPORT] };
+            return linked;
+          });
+          return new vscode.Hover(contents, hover.range);
+        },
+        window: {
+          // the decision's "Details": the server shows its report file, rendered here
+          showDocument: async (params, next) => {
+            if (isReport(params.uri)) {
+              await showRendered(vscode.Uri.parse(params.uri));
+              return { success: true };
+            }
+            const shown = await next(params, new vscode.CancellationTokenSource().token);
+            return shown instanceof ResponseError ? { success: false } : shown;
+          },
+        },
         workspace: {
           configuration: async (params, token, next) => {
             const answers = await next(params, token);
@@ -140,7 +196,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       },
     };
     client = new LanguageClient("perfedit", "perfedit", serverOptions, clientOptions);
-    client.registerFeature(new ProgressStatus(client, status));
+    client.registerFeature(new ProgressNotifications(client));
     await client.start();
   };
 
@@ -162,9 +218,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand("perfedit.suggestFasterVersion", () =>
       vscode.commands.executeCommand("editor.action.codeAction", { kind: ACTION_KIND, apply: "first" }),
     ),
-    vscode.commands.registerCommand("perfedit.showLastResult", async () => {
-      await vscode.window.showTextDocument(await vscode.workspace.openTextDocument(LAST_RESULT), { preview: true });
-    }),
+    vscode.commands.registerCommand("perfedit.showLastResult", () => showRendered(LAST_RESULT)),
+    vscode.commands.registerCommand(SHOW_REPORT, (uri: string) => showRendered(vscode.Uri.parse(uri))),
     vscode.commands.registerCommand("perfedit.restartServer", restart),
     vscode.commands.registerCommand("perfedit.profileTests", async () => {
       if (client === undefined) {
@@ -174,9 +229,6 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       // the project of the file in the editor, else the server's workspace folder
       const uri = vscode.window.activeTextEditor?.document.uri.toString();
       await client.sendRequest(ExecuteCommandRequest.type, { command: PROFILE_COMMAND, arguments: uri ? [uri] : [] });
-    }),
-    vscode.commands.registerCommand("perfedit.cancelJob", async (token: ProgressToken) => {
-      await client?.sendNotification(WorkDoneProgressCancelNotification.type, { token });
     }),
     vscode.workspace.onDidChangeConfiguration((event) => {
       if (event.affectsConfiguration("perfedit.python")) {

@@ -1,16 +1,17 @@
 /**
- * The result of the server's `perfedit.suggest` command and the status-bar text of its progress.
- * No `vscode` import: unit-tested in plain Node.
+ * The result of the server's `perfedit.suggest` command, its progress as a notification, and the
+ * links to its full report. No `vscode` import: unit-tested in plain Node.
  */
 
-/** What `workspace/executeCommand perfedit.suggest` returns (see perfedit/lsp.py). */
+/** What `workspace/executeCommand perfedit.suggest` returns (see server/perfedit/lsp/server.py). */
 export interface SuggestResult {
   applied: boolean;
   speedup?: number;
   error?: string;
   cancelled?: boolean;
-  summary?: string; // "perfedit: f is 41.3x faster (95% CI …), 2 tests pass"
-  report?: string; // Markdown: facts, the model's reason, the diff
+  unsafe?: boolean; // it behaves differently from the original on some input the checks saw
+  summary?: string; // "perfedit: f 41.3× faster · 2 tests pass"
+  report?: string; // Markdown: the headline, cautions, reason, measurements and diff
 }
 
 /** Reads a command result; anything that is not one gives undefined. */
@@ -21,7 +22,7 @@ export function asSuggestResult(value: unknown): SuggestResult | undefined {
   return value as SuggestResult;
 }
 
-/** The Markdown page of "perfedit: Show Last Result". */
+/** The Markdown page of "perfedit: Show Last Result" (shown rendered, in the Markdown preview). */
 export function resultMarkdown(result: SuggestResult | undefined, file?: string): string {
   if (result === undefined) {
     return "# perfedit\n\nNo result yet: run **perfedit: Suggest Faster Version** in a Python function first.\n";
@@ -32,7 +33,7 @@ export function resultMarkdown(result: SuggestResult | undefined, file?: string)
     return `# perfedit${where}\n\n${what}: ${result.error}\n${result.report ? `\n${result.report}\n` : ""}`;
   }
   const state = result.applied ? "Applied." : "Not applied.";
-  return `# perfedit${where}\n\n${result.summary ?? ""}\n\n${state}\n\n${result.report ?? ""}\n`;
+  return `${state}\n\n${result.report ?? result.summary ?? ""}\n`;
 }
 
 /** A work-done progress value, as the server sends it (begin, report or end). */
@@ -43,9 +44,39 @@ export interface ProgressValue {
   percentage?: number;
 }
 
-/** Status-bar text while a job runs: the phase and percentage, with a spinning icon. */
-export function progressText(value: ProgressValue, title: string): string {
-  const percentage = value.percentage !== undefined ? ` ${value.percentage}%` : "";
-  const message = value.message ? ` — ${value.message}` : "";
-  return `$(sync~spin) ${title}${message}${percentage}`;
+/** One step of a notification's progress: VS Code adds increments, the server sends percentages. */
+export interface ProgressStep {
+  message?: string;
+  increment?: number;
+}
+
+/** Follows a job's work-done progress as steps of a VS Code progress notification. */
+export class ProgressSteps {
+  private shown = 0; // the percentage reached so far
+
+  /** The step for `value` (a begin or report): its message and the percentage points gained. */
+  next(value: ProgressValue): ProgressStep {
+    const step: ProgressStep = { message: value.message };
+    if (value.percentage !== undefined && value.percentage > this.shown) {
+      step.increment = value.percentage - this.shown;
+      this.shown = value.percentage;
+    }
+    return step;
+  }
+}
+
+/** The command that opens a report rendered (the extension's, allowed in hovers). */
+export const SHOW_REPORT = "perfedit.showReport";
+
+/** True if `uri` is one of the server's report files (`perfedit-reports-*` folder, Markdown). */
+export function isReport(uri: string): boolean {
+  return /^file:\/\/.*\/perfedit-reports-[^/]+\/[^/]+\.md$/.test(uri);
+}
+
+/** `markdown` with each link to a report file turned into a link to {@link SHOW_REPORT}, which
+ * opens it rendered (a plain link would open its Markdown source). */
+export function reportLinksAsCommands(markdown: string): string {
+  return markdown.replace(/\]\((file:\/\/[^)\s]+)\)/g, (link: string, uri: string) =>
+    isReport(uri) ? `](command:${SHOW_REPORT}?${encodeURIComponent(JSON.stringify([uri]))})` : link,
+  );
 }

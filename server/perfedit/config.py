@@ -56,12 +56,12 @@ class ModelSettings:
     )
     backend: str = setting(
         "llama.cpp",
-        "in-process inference: `llama.cpp` runs the GGUF file (the fast path), `transformers` the bf16 copy, as training uses it",
+        "local inference: `llama.cpp` runs the GGUF file in its own process (the fast path), `transformers` the bf16 copy, as training uses it (the `train` extra)",
         choices=("llama.cpp", "transformers"),
     )
     endpoint: str | None = setting(
         None,
-        "base URL of an OpenAI-compatible server (Ollama, LM Studio, llama.cpp server, vLLM), e.g. `http://127.0.0.1:11434/v1`, to use instead of the in-process model; the target's code (and, for a script, one of its test inputs) is sent there",
+        "base URL of an OpenAI-compatible server (Ollama, LM Studio, llama.cpp server, vLLM), e.g. `http://127.0.0.1:11434/v1`, to use instead of the local model; the target's code (and, for a script, one of its test inputs) is sent there",
     )
 
 
@@ -89,6 +89,10 @@ class JobSettings:
     )
     rules: bool = setting(
         True, "add the rule-based candidates (deterministic rewrites, no model) to the model's"
+    )
+    workload: str | None = setting(
+        None,
+        "a Python command that runs the program as it is really used (`python bench.py ARGS` or `python -m module ARGS`, run from the project root): `profile` and `scan` rank functions by its time, and its recorded calls are checked and timed beside the tests",
     )
     executor: str = setting(
         "local",
@@ -279,7 +283,7 @@ class EditorSettings:
     )
     needs_confirmation: bool = setting(
         True,
-        "ask the editor to preview the edit before applying it (VS Code: the Refactor Preview)",
+        "ask before applying a suggestion (a message with Apply, Show diff, Details and Discard; Show diff is VS Code's Refactor Preview); off: a suggestion that behaves as the original wherever the checks saw is applied at once, one that behaves differently is still asked about",
     )
     profile_on: str = setting(
         "never",

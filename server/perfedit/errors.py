@@ -10,9 +10,10 @@ Every error a user can meet says what happened and what to do next. The hierarch
     │   ├── OriginalFailsTests            the tests fail before any change
     │   ├── ProfilingFailed               the profiled test run could not finish
     │   ├── ConfigError                   an invalid [tool.perfedit] / LSP setting
-    │   └── ExecutorUnavailable           --executor ray without Ray installed, or no cluster there
-    │       ├── ClusterTooSmall           the Ray cluster cannot host the model and run the units
-    │       └── ClusterStalled            nothing progressed on the cluster, or it went away
+    │   ├── ExecutorUnavailable           --executor ray without Ray installed, or no cluster there
+    │   │   ├── ClusterTooSmall           the Ray cluster cannot host the model and run the units
+    │   │   └── ClusterStalled            nothing progressed on the cluster, or it went away
+    │   └── MissingExtra                  a command needs an extra that is not installed (train)
     ├── ModelError
     │   ├── ModelMissing (FileNotFoundError)   weights not on this machine
     │   └── ModelIntegrityError                a download failed its size / SHA-256 check
@@ -57,6 +58,11 @@ class ProfilingFailed(InputError):
     """The profiled run of the project's tests could not finish (collection error, timeout, crash)."""
 
 
+class WorkloadFailed(InputError):
+    """The workload command cannot be profiled: it is not a Python command of the project, it
+    failed, ran past its time limit, started processes or read stdin."""
+
+
 class ConfigError(InputError):
     """A setting has an invalid value."""
 
@@ -75,6 +81,11 @@ class ClusterStalled(ExecutorUnavailable):
     """Nothing progressed on the Ray cluster for the stall timeout (units waiting for resources
     no node frees, a model host that never started), or every model host went away; the results
     written so far are kept, so running the same command again resumes."""
+
+
+class MissingExtra(InputError):
+    """A command needs one of perfedit's optional parts (``pip install 'perfedit[train]'``),
+    which is not installed."""
 
 
 class ModelError(PerfeditError):

@@ -28,10 +28,10 @@ class Phase(enum.Enum):
     RULES = ("applying the rules", 2)
     VALIDATING = ("validating", 8)
     LOADING_MODEL = ("loading the model", 5)
-    GENERATING = ("generating", 55)
+    GENERATING = ("generating", 50)
     REFINING = ("refining", 10)
     MINIMISING = ("minimising the diff", 5)
-    EXPLAINING = ("explaining", 5)
+    EXPLAINING = ("explaining why it is faster", 10)  # counted in tokens of the model's reply
     FOUND = ("found", 0)
 
     def __init__(self, label: str, share_percent: int) -> None:

@@ -1,18 +1,21 @@
 -- Drives a real Neovim (0.11+) against `perfedit lsp`, configured as docs/editors/neovim.md says.
 --
---   nvim --clean --headless -l neovim_e2e.lua FILE TEXT REPORT PYTHON OPTIONS_JSON TIMEOUT_S
+--   nvim --clean --headless -l neovim_e2e.lua FILE TEXT REPORT PYTHON OPTIONS_JSON TIMEOUT_S ANSWERS_JSON
 --
 -- Opens FILE, puts the cursor on the first line holding TEXT, asks for the perfedit code action
--- with `apply = true`, waits for the work-done progress to end and for the edit, writes the
--- buffer, then asks for a hover on the line holding TEXT in the edited buffer. Everything it saw goes to REPORT as JSON (the test
--- asserts on it): progress kinds and messages, shown messages, the buffer text, the hover.
+-- with `apply = true`, waits for the work-done progress to end and for the final message,
+-- answering the server's questions (window/showMessageRequest, through Neovim's own handler and
+-- vim.ui.select) with the action titles of ANSWERS_JSON in turn, writes the buffer, then asks for
+-- a hover on the line holding TEXT. Everything it saw goes to REPORT as JSON (the test asserts on
+-- it): progress values, questions, shown documents and messages, the buffer text, the hover.
 
 vim.g.loaded_python3_provider = 0 -- no slow probe for a Python provider
 
-local file, text, report_path, python, options_json, timeout_s = unpack(arg)
+local file, text, report_path, python, options_json, timeout_s, answers_json = unpack(arg)
 local timeout_ms = tonumber(timeout_s) * 1000
+local answers = vim.json.decode(answers_json)
 
-local report = { progress = {}, messages = {}, errors = {} }
+local report = { progress = {}, messages = {}, questions = {}, documents = {}, errors = {} }
 
 local function finish()
   local out = assert(io.open(report_path, "w"))
@@ -28,6 +31,42 @@ vim.lsp.handlers["window/showMessage"] = function(err, params, ctx)
   return show_message(err, params, ctx)
 end
 
+-- The server's questions, recorded before Neovim's own handler asks them; the user's choice is
+-- the next of `answers`, made where that handler asks: vim.ui.select, or inputlist outside a
+-- coroutine.
+local ask = vim.lsp.handlers["window/showMessageRequest"]
+vim.lsp.handlers["window/showMessageRequest"] = function(err, params, ctx)
+  local titles = {}
+  for _, action in ipairs(params.actions or {}) do
+    table.insert(titles, action.title)
+  end
+  table.insert(report.questions, { message = params.message, type = params.type, actions = titles })
+  return ask(err, params, ctx)
+end
+vim.ui.select = function(items, _, on_choice)
+  local want = table.remove(answers, 1)
+  for _, item in ipairs(items) do
+    if item.title == want then
+      return on_choice(item)
+    end
+  end
+  on_choice(nil)
+end
+vim.fn.inputlist = function(lines)
+  local want = table.remove(answers, 1)
+  for index = 3, #lines do
+    if lines[index]:match("^%d+%. (.*)$") == want then
+      return index - 2
+    end
+  end
+  return 0
+end
+local show_document = vim.lsp.handlers["window/showDocument"]
+vim.lsp.handlers["window/showDocument"] = function(err, params, ctx)
+  table.insert(report.documents, params.uri)
+  return show_document(err, params, ctx)
+end
+
 vim.lsp.config("perfedit", {
   cmd = { python, "-m", "perfedit", "lsp" },
   filetypes = { "python" },
@@ -40,10 +79,12 @@ local progress_ended = false
 vim.api.nvim_create_autocmd("LspProgress", {
   callback = function(ev)
     local value = ev.data.params.value
-    table.insert(
-      report.progress,
-      { kind = value.kind, message = value.message or value.title, percentage = value.percentage }
-    )
+    table.insert(report.progress, {
+      kind = value.kind,
+      title = value.title,
+      message = value.message or value.title,
+      percentage = value.percentage,
+    })
     if value.kind == "end" then
       progress_ended = true
     end
@@ -76,18 +117,15 @@ end
 assert(goto_text(), "no line holds " .. text)
 vim.lsp.buf.code_action({ context = { only = { "refactor.rewrite.perfedit" } }, apply = true })
 
-local function edited()
-  return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n") ~= original
-end
 if not vim.wait(timeout_ms, function()
   return progress_ended
 end, 200) then
   table.insert(report.errors, ("the work-done progress did not end within %s s"):format(timeout_s))
-elseif not vim.wait(30000, edited, 50) then -- the edit follows the end of the progress
-  table.insert(report.errors, "no edit arrived after the progress ended")
-elseif not vim.wait(30000, function() return #report.messages > 0 end, 50) then -- then the summary
-  table.insert(report.errors, "no message after the edit")
+elseif not vim.wait(60000, function() return #report.messages > 0 end, 50) then -- the outcome
+  table.insert(report.errors, "no message after the progress ended")
 end
+vim.api.nvim_set_current_buf(buf) -- "Details" showed the report in this window
+report.edited = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n") ~= original
 vim.cmd.write()
 report.buffer = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
 

@@ -94,3 +94,33 @@ async def hover_at(
             position=types.Position(line=line, character=4),
         )
     )
+
+
+async def code_actions(
+    client: LanguageClient,
+    document: types.TextDocumentItem,
+    line: int,
+    only: list[str] | None = None,
+):
+    """The server's code actions at column 4 of ``line`` (from 0), of the kinds ``only``."""
+    where = types.Range(
+        start=types.Position(line=line, character=4), end=types.Position(line=line, character=4)
+    )
+    return await client.text_document_code_action_async(
+        types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=document.uri),
+            range=where,
+            context=types.CodeActionContext(diagnostics=[], only=only),
+        )
+    )
+
+
+def execute(client: LanguageClient, action: types.CodeAction, msg_id: str | None = None):
+    """Run ``action``'s command (as the editor does when it is chosen); the reply, as a future."""
+    assert action.command is not None
+    params = types.ExecuteCommandParams(
+        command=action.command.command, arguments=action.command.arguments
+    )
+    return asyncio.ensure_future(
+        client.protocol.send_request_async(types.WORKSPACE_EXECUTE_COMMAND, params, msg_id=msg_id)
+    )

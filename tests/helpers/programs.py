@@ -11,3 +11,17 @@ for x in data[1:]:
     seen.add(x)
 print("\\n".join(out))
 """
+
+#: A faster examples/dedupe ``unique_in_order`` that behaves as the original on every input
+#: (unhashable items included, through the original's way).
+FAITHFUL = """\
+def unique_in_order(items):
+    try:
+        return list(dict.fromkeys(items))
+    except TypeError:  # unhashable items: the original's way
+        result = []
+        for item in items:
+            if item not in result:
+                result.append(item)
+        return result
+"""

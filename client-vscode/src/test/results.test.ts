@@ -1,7 +1,8 @@
-// Unit tests of results.ts: reading the command's result, the last-result page, the status text.
+// Unit tests of results.ts: reading the command's result, the last-result page, the progress
+// notification's steps and the report links.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { asSuggestResult, progressText, resultMarkdown } from "../results";
+import { ProgressSteps, asSuggestResult, isReport, reportLinksAsCommands, resultMarkdown } from "../results";
 
 test("a command result is read only if it has the applied flag", () => {
   assert.deepEqual(asSuggestResult({ applied: true, speedup: 2 }), { applied: true, speedup: 2 });
@@ -10,13 +11,11 @@ test("a command result is read only if it has the applied flag", () => {
   assert.equal(asSuggestResult("applied"), undefined);
 });
 
-test("the last-result page holds the summary, whether it was applied, and the report", () => {
-  const page = resultMarkdown(
-    { applied: true, speedup: 41.3, summary: "perfedit: f is 41.3x faster", report: "**perfedit: a faster `f`**\n```diff\n-a\n+b\n```" },
-    "/ws/f.py",
-  );
-  assert.match(page, /^# perfedit — \/ws\/f\.py\n\nperfedit: f is 41\.3x faster\n\nApplied\.\n\n\*\*perfedit: a faster `f`\*\*/);
-  assert.match(page, /```diff\n-a\n\+b\n```/);
+test("the last-result page says whether it was applied, then the full report", () => {
+  const report = "# perfedit: `f` in /ws/f.py\n\n**41.3× faster · 2 tests pass**\n\n## Diff\n\n```diff\n-a\n+b\n```";
+  const page = resultMarkdown({ applied: true, speedup: 41.3, summary: "perfedit: f 41.3× faster · 2 tests pass", report }, "/ws/f.py");
+  assert.equal(page, `Applied.\n\n${report}\n`);
+  assert.match(resultMarkdown({ applied: false, summary: "perfedit: f 2.0× faster" }), /^Not applied\.\n\nperfedit: f 2\.0× faster/);
 });
 
 test("failures and cancellations say so; no result yet says what to do", () => {
@@ -25,7 +24,23 @@ test("failures and cancellations say so; no result yet says what to do", () => {
   assert.match(resultMarkdown(undefined), /No result yet: run \*\*perfedit: Suggest Faster Version\*\*/);
 });
 
-test("progress text: spinner, title, phase and percentage", () => {
-  assert.equal(progressText({ kind: "report", message: "validating (2/3)", percentage: 62 }, "perfedit: fib.py"), "$(sync~spin) perfedit: fib.py — validating (2/3) 62%");
-  assert.equal(progressText({ kind: "begin", title: "perfedit: fib.py" }, "perfedit: fib.py"), "$(sync~spin) perfedit: fib.py");
+test("progress steps carry the phase and the percentage points gained, never going back", () => {
+  const steps = new ProgressSteps();
+  assert.deepEqual(steps.next({ kind: "begin", title: "perfedit: speeding up fib", percentage: 0 }), { message: undefined });
+  assert.deepEqual(steps.next({ kind: "report", message: "running the original", percentage: 4 }), { message: "running the original", increment: 4 });
+  assert.deepEqual(steps.next({ kind: "report", message: "validating 1/3: rule", percentage: 30 }), { message: "validating 1/3: rule", increment: 26 });
+  assert.deepEqual(steps.next({ kind: "report", message: "found: 3.2× faster", percentage: 30 }), { message: "found: 3.2× faster" });
+  assert.deepEqual(steps.next({ kind: "report", message: "explaining why it is faster" }), { message: "explaining why it is faster" });
+});
+
+test("links to the server's report files open them rendered; other links stay", () => {
+  const report = "file:///tmp/perfedit-reports-x1/perfedit-dedupe-unique_in_order.md";
+  assert.ok(isReport(report));
+  assert.ok(!isReport("file:///ws/README.md") && !isReport("https://example.com/perfedit-reports-x/a.md"));
+  const hover = `**perfedit suggests a faster \`f\`**\n\n[Full report](${report}): statistics. [docs](file:///ws/README.md)`;
+  const command = `command:perfedit.showReport?${encodeURIComponent(JSON.stringify([report]))}`;
+  assert.equal(
+    reportLinksAsCommands(hover),
+    `**perfedit suggests a faster \`f\`**\n\n[Full report](${command}): statistics. [docs](file:///ws/README.md)`,
+  );
 });

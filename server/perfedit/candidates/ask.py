@@ -30,7 +30,7 @@ from perfedit.candidates.prompts import (
 if TYPE_CHECKING:
     from perfedit.candidates.retrieval import Exemplar
     from perfedit.config import Settings
-    from perfedit.llm import ChatModel, Messages, Reply
+    from perfedit.llm import ChatModel, Messages, Reply, StepFn
     from perfedit.targets import Target
     from perfedit.verify.scaling import Scaling
 
@@ -248,11 +248,23 @@ def refinement_retry(
     )
 
 
-def why_faster(model: ChatModel, original: str, faster: str) -> str:
+def why_faster(
+    model: ChatModel,
+    original: str,
+    faster: str,
+    on_step: StepFn | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> str:
     """The model's short explanation of why ``faster`` beats ``original``: plain prose, its
     first two sentences (small models drift after that); code blocks in the reply are dropped.
-    Raises ModelError."""
-    reply = model.complete(explain_messages(original, faster), max_new_tokens=_REASON_TOKENS)
+    ``on_step(tokens so far, most tokens)`` follows the reply as it is written; ``should_stop``
+    is polled after every token. Raises ModelError, Cancelled."""
+    reply = model.complete(
+        explain_messages(original, faster),
+        max_new_tokens=_REASON_TOKENS,
+        on_step=on_step,
+        should_stop=should_stop,
+    )
     for block in extract_code(reply):
         if block != reply:
             reply = reply.replace(block, "")

@@ -131,7 +131,13 @@ def _differential_json(check: DifferentialCheck | None) -> dict[str, int] | None
     return (
         None
         if check is None
-        else {"inputs": check.inputs, "recorded": check.recorded, "generated": check.generated}
+        else {
+            "inputs": check.inputs,
+            "recorded": check.recorded,
+            "workload": check.workload,
+            "shared": check.shared,
+            "generated": check.generated,
+        }
     )
 
 
@@ -148,6 +154,7 @@ def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
             "total": s.winner.tests_total,
         },
         "checked_by_differential_testing": _differential_json(s.winner.differential),
+        "timed_on": _timed_on(s.winner),
         "winner": s.winner.label,
         "speedup": _finite(c.speedup),
         "ci95": [_finite(bound) for bound in c.ci95],
@@ -203,6 +210,15 @@ def _print_suggestion(console: Console, s: Suggestion, applied: bool) -> None:
     )
 
 
+def _check_workload(settings: config.Settings, path: Path) -> None:
+    """Raise WorkloadFailed now (exit code 2) if the ``workload`` setting is no command the
+    sandbox can run; a workload that fails when it runs only leaves the tests to judge alone."""
+    if settings.workload:
+        from perfedit.testsource.workload import parse_command
+
+        parse_command(settings.workload, config.find_project_root(path.resolve()))
+
+
 def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     from perfedit.candidates.model import model_provider
     from perfedit.candidates.stub import stub_proposer
@@ -215,7 +231,9 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
         args,
         config.load(path),
         exemplars=str(Path(args.exemplars).resolve()) if args.exemplars else None,
+        workload=args.workload,
     )
+    _check_workload(settings, path)
     request = Request(
         path=path,
         source=source,
@@ -289,6 +307,15 @@ def _apply(s: Suggestion, source: str) -> InputError | None:
     return apply_source(s.target.path, source, s.new_source, s.diff, s.target.name)
 
 
+def _timed_on(v: Verdict) -> dict[str, int]:
+    """What a timed verdict was timed on: its tests (or differential inputs) and the calls
+    recorded from the workload (0 when none were)."""
+    from perfedit.verify.validate import WORKLOAD_CALLS
+
+    workload = v.differential.workload if v.differential and WORKLOAD_CALLS in v.per_test_s else 0
+    return {"tests": len(set(v.per_test_s) - {WORKLOAD_CALLS}), "workload_calls": workload}
+
+
 def _compare_json(o: Report) -> dict[str, Any]:
     """The ``compare --json`` object; timing fields are null for a rejected candidate."""
     v, c = o.verdict, o.verdict.comparison
@@ -304,6 +331,7 @@ def _compare_json(o: Report) -> dict[str, Any]:
         "tests_passed": v.tests_passed,
         "tests_total": v.tests_total,
         "checked_by_differential_testing": _differential_json(v.differential),
+        "timed_on": _timed_on(v) if c else None,
         "tests": o.suite.describe(),
         "peak_rss_bytes": {
             "original": o.baseline.peak_rss_bytes,
@@ -331,7 +359,8 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from perfedit.job.compare import compare_files
 
     original = Path(args.original)
-    settings = config.from_args(args, config.load(original))
+    settings = config.from_args(args, config.load(original), workload=args.workload)
+    _check_workload(settings, original)
     with console.status(f"validating {args.candidate} against {args.original}"):
         report = compare_files(
             original,
@@ -351,12 +380,14 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
 
 def _cmd_doctor(args: argparse.Namespace, console: Console) -> int:
     from perfedit.deliver.pyperf_files import system_checks
+    from perfedit.llm import doctor
     from perfedit.sandbox import isolation_report
 
     report = {
         **isolation_report(),
         "load average (1, 5, 15 min)": " ".join(f"{x:.2f}" for x in os.getloadavg()),
         "timing checks (pyperf system show)": system_checks(),
+        **doctor.report(),
     }
     if args.json:
         print(json.dumps(report, indent=2))
@@ -389,9 +420,9 @@ def _cmd_model_pull(args: argparse.Namespace, console: Console) -> int:
 
 def _prime_prompts(model: str, console: Console) -> None:
     """Evaluate the prompt's fixed start for both kinds of target once, on every core, so that
-    a new process's first job loads it from disk (:meth:`LlamaCppModel.prime`); the model is not
-    loaded when both are on disk already. A failure here only costs that evaluation later, so it
-    is reported and the pull still succeeds."""
+    a new process's first job restores it from disk (:meth:`LlamaCppModel.prime`); the model is
+    not loaded when both are on disk already. A failure here only costs that evaluation later,
+    so it is reported and the pull still succeeds."""
     from perfedit.candidates import ask
     from perfedit.llm.llamacpp import LlamaCppModel, model_files, prompt_cache_file
 
@@ -407,6 +438,7 @@ def _prime_prompts(model: str, console: Console) -> None:
                 chat = LlamaCppModel.load(model, n_threads=os.cpu_count())
                 for kind in kinds:
                     ask.prime(chat, kind)
+                chat.engine.stop()
         except ModelError as error:
             console.print(
                 f"note: the prompt was not evaluated ahead ({error}); jobs evaluate it themselves.",
@@ -474,6 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_option(s, "explain")
     for name in ("cookbook", "scaling_feedback", "budget_reserve"):
         config.add_option(s, name)
+    config.add_option(s, "workload", metavar="CMD")
     s.add_argument(
         "--exemplars",
         metavar="PATH",
@@ -513,6 +546,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--tests", help="pytest file or folder, or a folder of input.N.txt/output.N.txt cases"
     )
     config.add_option(c, "runs")
+    config.add_option(c, "workload", metavar="CMD")
     c.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the report"
     )
@@ -525,7 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser(
         "doctor",
-        help="show which sandbox isolation (network guard, limits) is active and pyperf's checks of this machine",
+        help="show the sandbox's isolation, pyperf's checks of this machine, the inference engine "
+        "(CPU features, a trial generation) and each model's SHA-256 check",
     )
     doctor.add_argument("--json", action="store_true", help="print one JSON object")
     doctor.set_defaults(handler=_cmd_doctor)

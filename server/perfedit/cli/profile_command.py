@@ -1,5 +1,6 @@
-"""``perfedit profile [PATH] [--tests PATH] [--json] [--top N] [--html FILE] [--svg FILE]``:
-the project's functions ranked by their share of the test time.
+"""``perfedit profile [PATH] [--tests PATH] [--workload CMD] [--json] [--top N] [--html FILE]
+[--svg FILE]``: the project's functions ranked by their share of the test time, or of a
+workload's (:mod:`perfedit.testsource.workload`).
 
 One profiled run of the project's tests in the sandbox (:func:`perfedit.testsource.profiling.profile_tests`,
 cached by content) gives each function its own and cumulative time, the tests that reach it and
@@ -9,7 +10,9 @@ its hottest lines. The terminal gets a table (rich), ``--json`` one object::
      "functions": [{"file", "function", "line", "own_s", "cumulative_s", "share", "tests",
                     "hot_lines": [{"line", "s"}]}]}
 
-where ``share`` is the function's own time over the time of all tests (0-1); ``--html`` and
+where ``share`` is the function's own time over the time of all tests (0-1); for a workload,
+``"workload": CMD`` and per function ``calls`` instead of ``tests``. Off a terminal the table
+takes the full width of its content (:mod:`perfedit.cli.tables`). ``--html`` and
 ``--svg`` write a bar chart of own and cumulative shares (drawsvg). Only argparse is imported
 until the command runs.
 """
@@ -34,7 +37,9 @@ _LABEL_WIDTH = 360
 
 
 def add_project_arguments(parser: Any) -> None:
-    """The project's ``path`` and ``--tests``, as ``profile`` and ``scan`` take them."""
+    """The project's ``path``, ``--tests`` and ``--workload``, as ``profile`` and ``scan`` take them."""
+    from perfedit import config
+
     parser.add_argument(
         "path",
         nargs="?",
@@ -45,6 +50,16 @@ def add_project_arguments(parser: Any) -> None:
         "--tests",
         help="pytest file or folder to run (default: the project's tests, as pytest finds them)",
     )
+    config.add_option(parser, "workload", metavar="CMD")
+
+
+def workload_command(args: argparse.Namespace, root: Path) -> str | None:
+    """The workload to use: ``--workload`` if given (an empty one: none), else the project's
+    ``workload`` setting; None for the tests alone."""
+    from perfedit import config
+
+    command = args.workload if args.workload is not None else config.load(root).workload
+    return command or None
 
 
 def register(commands: Any) -> None:
@@ -94,8 +109,19 @@ def run(args: argparse.Namespace, console: Console) -> int:
     tests = Path(args.tests) if args.tests else None
     if tests is not None and not tests.exists():
         raise InputError(f"{args.tests} does not exist.")
-    with console.status(f"running the tests of {root} once, profiled (in the sandbox)"):
-        profile = profile_tests(root, tests, timeout_s=args.timeout, use_cache=not args.no_cache)
+    workload = workload_command(args, root)
+    if workload:
+        from perfedit.testsource.workload import profile_workload
+
+        with console.status(f"running the workload `{workload}` once, profiled (in the sandbox)"):
+            profile = profile_workload(
+                root, workload, timeout_s=args.timeout, use_cache=not args.no_cache
+            )
+    else:
+        with console.status(f"running the tests of {root} once, profiled (in the sandbox)"):
+            profile = profile_tests(
+                root, tests, timeout_s=args.timeout, use_cache=not args.no_cache
+            )
     report = to_json(profile, args.top)
     if args.html:
         Path(args.html).write_text(html_page(profile, report), encoding="utf-8")
@@ -109,10 +135,11 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def to_json(profile: Profile, top: int) -> dict[str, Any]:
-    """The ``--json`` object (see the module docstring) for the ``top`` hottest functions."""
-    return {
+    """The ``--json`` object (see the module docstring) for the ``top`` hottest functions; for a
+    workload, ``workload`` (the command) and per function its ``calls`` instead of ``tests``."""
+    report: dict[str, Any] = {
         "root": str(profile.root),
-        "tests": len(profile.runs),
+        "tests": 0 if profile.workload else len(profile.runs),
         "failed_tests": [run.node_id for run in profile.runs if run.outcome == "failed"],
         "total_s": profile.total_s,
         "wall_s": profile.wall_s,
@@ -125,21 +152,29 @@ def to_json(profile: Profile, top: int) -> dict[str, Any]:
                 "own_s": f.own_s,
                 "cumulative_s": f.cumulative_s,
                 "share": profile.share(f),
-                "tests": list(f.tests),
+                **({"calls": f.calls} if profile.workload else {"tests": list(f.tests)}),
                 "hot_lines": [{"line": h.line, "s": h.s} for h in f.hot_lines],
             }
             for f in profile.ranked(top)
         ],
     }
+    if profile.workload:
+        report["workload"] = profile.workload
+    return report
 
 
 def print_table(console: Console, profile: Profile, report: dict[str, Any]) -> None:
-    """The ranking as a rich table on stdout, with a line on the run beneath it."""
-    from rich.console import Console
+    """The ranking as a rich table on stdout (the full width of its content when stdout is not a
+    terminal), with a line on the run beneath it."""
     from rich.table import Table
 
+    from perfedit.cli.tables import print_table as print_wide
+
+    workload = profile.workload
     table = Table(
-        title=f"Where the test time goes ({report['tests']} tests, {report['total_s']:.3f} s profiled)"
+        title=f"Where the workload's time goes (`{workload}`, {report['total_s']:.3f} s profiled)"
+        if workload
+        else f"Where the test time goes ({report['tests']} tests, {report['total_s']:.3f} s profiled)"
     )
     for column, justify in (
         ("#", "right"),
@@ -149,7 +184,7 @@ def print_table(console: Console, profile: Profile, report: dict[str, Any]) -> N
         ("share", "right"),
         ("cumulative s", "right"),
         ("cum. share", "right"),
-        ("tests", "right"),
+        ("calls" if workload else "tests", "right"),
         ("hot lines (s)", "left"),
     ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
@@ -164,17 +199,16 @@ def print_table(console: Console, profile: Profile, report: dict[str, Any]) -> N
             f"{row['share']:.1%}",
             f"{row['cumulative_s']:.4f}",
             f"{min(cumulative_share, 1):.1%}",
-            str(len(row["tests"])),
+            str(row["calls"] if workload else len(row["tests"])),
             hot,
         )
-    out = Console(soft_wrap=False)
-    out.print(table)
     source = "from the cache" if profile.cached else f"took {profile.wall_s:.1f} s"
-    out.print(
-        f"{report['tests']} tests ran ({len(report['failed_tests'])} failed); the profiled run {source}.",
-        markup=False,
-        highlight=False,
+    ran = (
+        "the workload ran"
+        if workload
+        else f"{report['tests']} tests ran ({len(report['failed_tests'])} failed)"
     )
+    print_wide(table, f"{ran}; the profiled run {source}.")
     if profile.collect_errors:
         console.print(
             "some test files could not be collected:\n" + profile.collect_errors,
@@ -192,7 +226,8 @@ def svg_chart(report: dict[str, Any]) -> str:
     width, height = _LABEL_WIDTH + _BAR_WIDTH + 80, 40 + _ROW_HEIGHT * max(1, len(rows))
     drawing = drawsvg.Drawing(width, height, font_family="sans-serif", font_size=12)
     drawing.append(drawsvg.Rectangle(0, 0, width, height, fill="white"))
-    drawing.append(drawsvg.Text("share of test time: own (dark), cumulative (light)", 13, 8, 20))
+    what = "workload" if report.get("workload") else "test"
+    drawing.append(drawsvg.Text(f"share of {what} time: own (dark), cumulative (light)", 13, 8, 20))
     total_s = report["total_s"] or 1.0
     for index, row in enumerate(rows):
         y = 32 + index * _ROW_HEIGHT
@@ -236,7 +271,7 @@ def html_page(profile: Profile, report: dict[str, Any]) -> str:
 <html><head><meta charset="utf-8"><title>{title}</title>
 <style>body{{font-family:sans-serif}} td,th{{padding:2px 8px;vertical-align:top;text-align:left}}</style></head>
 <body><h1>{title}</h1>
-<p>{report["tests"]} tests, {report["total_s"]:.3f} s of profiled test time; shares are of that time.</p>
+<p>{html.escape(f"the workload `{report['workload']}`") if report.get("workload") else f"{report['tests']} tests"}, {report["total_s"]:.3f} s profiled; shares are of that time.</p>
 {svg_chart(report)}
 <table><tr><th>function</th><th>file:line</th><th>own s</th><th>share</th><th>cumulative s</th><th>tests</th><th>hot lines</th></tr>
 {rows}

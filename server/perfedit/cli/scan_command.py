@@ -1,6 +1,7 @@
-"""``perfedit scan [PATH] [--top N] [--budget SECONDS] [--json] [--report FILE.md|.html] [--apply]
-[--executor local|ray]``: profile the project's tests, then look for a faster version of each of
-its N hottest functions in turn, and report what was found.
+"""``perfedit scan [PATH] [--top N] [--budget SECONDS] [--workload CMD] [--json] [--report
+FILE.md|.html] [--apply] [--executor local|ray]``: profile the project's tests (and with
+``--workload``, a workload that ranks the functions instead), then look for a faster version of
+each of its N hottest functions in turn, and report what was found.
 
 The engine is :mod:`perfedit.job.scan`; this module parses the arguments (only argparse is imported
 until the command runs), checks the report's path before any work, shows one line per function
@@ -8,9 +9,10 @@ as it starts, applies results as they arrive (with ``--apply`` only; atomically,
 ``perfedit suggest --apply`` does, :func:`perfedit.cli.main.apply_source`) and prints a table, or
 with ``--json`` one object::
 
-    {"root": str, "tests": int, "failed_tests": [str], "total_s": float, "profile_cached": bool,
-     "executor": str, "found": int,
-     "functions": [{"file", "function", "line", "own_s", "share", "tests", "budget_s", "found",
+    {"root": str, "tests": int, "failed_tests": [str], "total_s": float, "workload": str | None,
+     "workload_s": float, "profile_cached": bool, "executor": str, "found": int,
+     "functions": [{"file", "function", "line", "own_s", "share", "tests", "workload_share",
+                    "budget_s", "found",
                     "speedup", "ci95", "p_value", "winner", "diff", "changed_lines", "facts",
                     "reason", "why", "candidates", "applied", "not_applied"}]}
 
@@ -136,7 +138,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if candidates is not None and not candidates.is_file():
         raise InputError(f"{args.candidates} is not a file.")
     root = config.find_project_root(path)
-    settings = config.from_args(args, config.load(root))
+    from perfedit.cli.profile_command import workload_command
+
+    workload = workload_command(args, root)
+    if workload:
+        from perfedit.testsource.workload import parse_command
+
+        parse_command(workload, root)  # a command the sandbox cannot run fails now
+    settings = config.from_args(args, config.load(root), workload=workload or "")
     if candidates is None:  # a model that cannot load fails now, not after the profiled run
         from perfedit import llm
 
@@ -144,7 +153,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
     with console.status(f"running the tests of {root} once, profiled (in the sandbox)"):
         profile = profile_tests(root, tests, timeout_s=args.timeout)
-    entries = scan.hottest(profile, args.top)
+    ranking = None
+    if workload:
+        from perfedit.testsource.workload import profile_workload
+
+        with console.status(f"running the workload `{workload}` once, profiled (in the sandbox)"):
+            ranking = profile_workload(root, workload, timeout_s=args.timeout)
+    entries = scan.hottest(profile, args.top, ranking)
     report = scan.ScanReport(
         root,
         len(profile.runs),
@@ -153,11 +168,13 @@ def run(args: argparse.Namespace, console: Console) -> int:
         profile.cached,
         settings.executor,
         entries,
+        workload,
+        ranking.total_s if ranking else 0.0,
     )
 
     def announce(index: int, entry: ScanEntry) -> None:
         console.print(
-            f"[{index + 1}/{len(entries)}] {entry.function} ({entry.file}:{entry.line}, {entry.share:.0%} of test time): "
+            f"[{index + 1}/{len(entries)}] {entry.function} ({entry.file}:{entry.line}, {scan.shares_text(entry)}): "
             f"looking for a faster version (budget {entry.budget_s:.0f} s)",
             markup=False,
             highlight=False,
@@ -211,34 +228,36 @@ def _apply(entry: ScanEntry, root: Path) -> None:
 
 
 def print_table(report: ScanReport) -> None:
-    """The scan as a rich table on stdout, one row per function, hottest first."""
-    from rich.console import Console
+    """The scan as a rich table on stdout (the full width of its content when stdout is not a
+    terminal), one row per function, hottest first; with a workload, both shares."""
     from rich.table import Table
 
+    from perfedit.cli.tables import print_table as print_wide
     from perfedit.job.scan import result_text
 
+    workload = f", the workload {report.workload_s:.3f} s" if report.workload else ""
     table = Table(
-        title=f"perfedit scan: the {len(report.entries)} hottest functions ({report.tests} tests, {report.total_s:.3f} s profiled)"
+        title=f"perfedit scan: the {len(report.entries)} hottest functions ({report.tests} tests, {report.total_s:.3f} s profiled{workload})"
     )
-    for column, justify in (
-        ("#", "right"),
-        ("function", "left"),
-        ("file:line", "left"),
-        ("share", "right"),
-        ("result", "left"),
-    ):
+    columns = [("#", "right"), ("function", "left"), ("file:line", "left")]
+    columns += [("workload share", "right")] if report.workload else []
+    columns += [("test share", "right"), ("result", "left")]
+    for column, justify in columns:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for index, e in enumerate(report.entries, 1):
+        shares = [f"{e.workload_share or 0.0:.1%}"] if report.workload else []
         table.add_row(
-            str(index), e.function, f"{e.file}:{e.line}", f"{e.share:.1%}", result_text(e)
+            str(index),
+            e.function,
+            f"{e.file}:{e.line}",
+            *shares,
+            f"{e.share:.1%}",
+            result_text(e),
         )
-    out = Console(soft_wrap=False)
-    out.print(table)
     found = sum(e.found for e in report.entries)
     applied = sum(e.applied for e in report.entries)
-    out.print(
+    print_wide(
+        table,
         f"{found} of {len(report.entries)} functions have a validated faster version; "
         + (f"{applied} applied." if applied else "nothing applied (use --apply)."),
-        markup=False,
-        highlight=False,
     )

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from perfedit import config, executors
 from perfedit.errors import InputError
-from perfedit.llm import modelstore
+from perfedit.llm import extras, modelstore
 from perfedit.training import recipe as recipes
 
 if TYPE_CHECKING:
@@ -28,6 +28,7 @@ PIE_DATA = Path("../shared/data/pie")
 
 
 def _cmd_train(args: argparse.Namespace, console: Console) -> int:
+    extras.require("train", extras.TRAIN, "perfedit train")
     overrides = dict(recipes.parse_override(text) for text in args.set)
     recipe = recipes.load(Path(args.recipe) if args.recipe else None, overrides, args.method)
     out = Path(args.out)
@@ -53,6 +54,7 @@ def _cmd_train(args: argparse.Namespace, console: Console) -> int:
 
 
 def _cmd_export(args: argparse.Namespace, console: Console) -> int:
+    extras.require("train", ("torch", "gguf", "safetensors"), "perfedit train export")
     from perfedit.training.export import export_adapter
 
     written = export_adapter(Path(args.adapter), Path(args.out))

@@ -6,7 +6,10 @@ the construct that changed (:func:`changes`), and the model-written sentence
 
 The facts are computed, never generated: speedup with its 95% CI and p-value, the tests run,
 whether (and on how many inputs) differential testing checked it, peak memory before and
-after, lines changed, and the verdict's notes (what the tests cannot tell).
+after, lines changed, the machine's load while it was timed, and the verdict's notes (what the
+tests cannot tell). For the moment of decision the same verdict gives a :func:`headline`
+("17.1× faster · 2 tests pass") and the :func:`cautions` the user must read before applying.
+Line numbers in every message are the file's (1-based).
 """
 
 from __future__ import annotations
@@ -22,7 +25,14 @@ from perfedit.candidates.rules import CATALOGUE
 from perfedit.candidates.rules.reasons import Construct, Diff, Reason, parse
 from perfedit.formats.suites import TestSuite
 from perfedit.verify.differential import DifferentialCheck
-from perfedit.verify.validate import Baseline, Verdict
+from perfedit.verify.machine import Load
+from perfedit.verify.validate import WORKLOAD_CALLS, Baseline, Verdict
+
+
+def plural(count: int, noun: str, nouns: str = "") -> str:
+    """``count`` and the noun in the number it takes: "1 test", "2 tests" (``nouns``: an
+    irregular plural; default ``noun`` + "s")."""
+    return f"{count} {noun if count == 1 else nouns or noun + 's'}"
 
 
 def _mib(n_bytes: int) -> str:
@@ -42,9 +52,11 @@ def differential_fact(check: DifferentialCheck) -> str:
     """The sentence that marks a suggestion checked by differential testing (lower confidence
     when the tests are thin)."""
     widened = f", {check.widened} of kinds your tests do not use" if check.widened else ""
+    shared = f" ({check.shared} of them also made by your tests)" if check.shared else ""
+    workload = f"{check.workload} recorded from the workload{shared}, " if check.workload else ""
     return (
         f"Checked by differential testing on {check.inputs} inputs ({check.recorded} recorded from your tests, "
-        f"{check.generated} generated{widened}): same return values, exceptions and argument changes as the original"
+        f"{workload}{check.generated} generated{widened}): same return values, exceptions and argument changes as the original"
         + (
             "; lower confidence than a full test suite — add tests to be sure."
             if check.thin
@@ -59,11 +71,13 @@ def facts(
     suite: TestSuite,
     changed_lines: int | None = None,
     changed_lines_before: int | None = None,
+    load: Load | None = None,
 ) -> list[str]:
     """The measured facts of a verdict against ``baseline``, one sentence each (times in ms,
     memory in MiB): the one rendering the CLI and the language server show. The speedup only
     for a timed verdict; the diff size only when ``changed_lines`` is given
-    (``changed_lines_before``: its size before minimisation); the verdict's notes last."""
+    (``changed_lines_before``: its size before minimisation); the machine's ``load`` while it
+    was timed when given; the verdict's notes last."""
     c = verdict.comparison
     timed = []
     if c is not None:
@@ -77,13 +91,20 @@ def facts(
             f"p={c.p_value:.2g} against alpha {c.alpha:.2g}, {c.runs} timed runs per side): "
             f"{c.baseline_s * 1e3:.3f} ms → {c.candidate_s * 1e3:.3f} ms per run ({timed_quantity(suite)})."
         ]
+        if WORKLOAD_CALLS in verdict.per_test_s and verdict.differential is not None:
+            timed.append(
+                f"Timed on {'its tests and ' if suite.size else ''}the {verdict.differential.workload} "
+                f"calls recorded from the workload (one call each per run: "
+                f"{baseline.per_test_s.get(WORKLOAD_CALLS, 0.0) * 1e3:.3f} ms → "
+                f"{verdict.per_test_s[WORKLOAD_CALLS] * 1e3:.3f} ms)."
+            )
     passed = "all " if verdict.tests_passed == verdict.tests_total else ""
     candidate_rss = _mib(verdict.peak_rss_bytes) if verdict.peak_rss_bytes else "not measured"
     diff = (
         []
         if changed_lines is None
         else [
-            f"{changed_lines} line(s) changed"
+            f"{plural(changed_lines, 'line')} changed"
             + (
                 f" (minimised from {changed_lines_before}: the rest was not needed for the speedup)."
                 if changed_lines_before not in (None, changed_lines)
@@ -95,7 +116,7 @@ def facts(
         *timed,
         *(
             [
-                f"Passes {passed}{verdict.tests_passed} of {verdict.tests_total} tests ({suite.describe()})."
+                f"Passes {passed}{verdict.tests_passed} of {plural(verdict.tests_total, 'test')} ({suite.describe()})."
             ]
             if suite.size
             else []
@@ -103,23 +124,56 @@ def facts(
         *([differential_fact(verdict.differential)] if verdict.differential else []),
         f"Peak memory {_mib(baseline.peak_rss_bytes)} → {candidate_rss}.",
         *diff,
+        *([load.sentence()] if load else []),
         *verdict.notes,
     ]
 
 
-def summary(name: str, verdict: Verdict) -> str:
-    """One line for a faster ``verdict`` of the target ``name``: speedup with its 95% CI, the
-    tests passed and whether differential testing checked it (for notifications)."""
+def headline(verdict: Verdict, suite: TestSuite) -> str:
+    """The facts a decision needs, in a few words, for a faster ``verdict``: "17.1× faster ·
+    2 tests pass" ("… · checked on 103 inputs" with no tests; "… · behaves differently" when
+    it does on some input the checks saw)."""
     c = verdict.comparison
     assert c is not None, "a faster verdict is always timed"
-    low, high = c.ci95
-    checked = verdict.differential
-    evidence = f"{verdict.tests_passed} tests pass"
-    if checked:
-        evidence += f", checked by differential testing on {checked.inputs} inputs"
-    return (
-        f"perfedit: {name} is {c.speedup:.1f}x faster (95% CI {low:.1f}x–{high:.1f}x), {evidence}"
+    parts = [f"{c.speedup:.1f}× faster"]
+    if suite.size:
+        noun = "case" if suite.kind == "cases" else "test"
+        passed = plural(verdict.tests_passed, noun)
+        parts.append(
+            f"{passed} {'passes' if verdict.tests_passed == 1 else 'pass'}"
+            if verdict.tests_passed == verdict.tests_total
+            else f"{passed} of {verdict.tests_total} pass"
+        )
+    elif verdict.differential:
+        parts.append(f"checked on {plural(verdict.differential.inputs, 'input')}")
+    if verdict.differences:
+        parts.append("behaves differently")
+    return " · ".join(parts)
+
+
+def cautions(verdict: Verdict, load: Load | None = None) -> list[str]:
+    """What the user must know before applying ``verdict``'s candidate, one sentence each, most
+    serious first: how it behaves differently from the original, thin tests (differential
+    testing is the main evidence), the verdict's other notes, a busy machine while it was
+    timed (``load``). Empty when there is nothing to add to the :func:`headline`."""
+    differences = [f"{d[:1].upper()}{d[1:]}." for d in verdict.differences]
+    check = verdict.differential
+    thin = (
+        [
+            f"Few tests cover it ({verdict.tests_total}): differential testing on {plural(check.inputs, 'input')} "
+            "is the main evidence of its behaviour; add tests to be sure."
+        ]
+        if check and check.thin and verdict.tests_total
+        else []
     )
+    noted = {f"note: {d}." for d in verdict.differences}
+    notes = [
+        note[len("note: ") :].capitalize() if note.startswith("note: ") else note
+        for note in verdict.notes
+        if note not in noted
+    ]
+    busy = [load.sentence()] if load and load.busy else []
+    return [*differences, *thin, *notes, *busy]
 
 
 # --- The reason, grounded in the diff -----------------------------------------------------------
@@ -214,12 +268,14 @@ def grounded_reason(original: str, faster: str, model_reason: str = "") -> str:
 
 
 def hot_line_sentence(
-    original: str, faster: str, hot_lines: Sequence[tuple[int, float]], kind: str
+    original: str, faster: str, hot_lines: Sequence[tuple[int, float]], first_line: int
 ) -> str:
     """The sentence naming the line whose time fell: the hottest of ``hot_lines`` ((line of
     ``original``, 1-based; seconds) from the profiled test run, or a script's profiled slowest
     case) when the change rewrote it, else "" (the profile says nothing about this change).
-    ``kind``: the target's, "function" or "script". SOAP-style profile feedback, in the reason."""
+    ``first_line``: the file's line number (1-based) of ``original``'s first line, so that the
+    sentence names the file's line, as every other message does. SOAP-style profile feedback, in
+    the reason."""
     if not hot_lines:
         return ""
     line, seconds = max(hot_lines, key=lambda item: item[1])
@@ -234,7 +290,6 @@ def hot_line_sentence(
     if line not in rewritten or not 0 < line <= len(old_lines):
         return ""
     return (
-        f"The change rewrote the hottest line in the profiled tests, line {line} of the "
-        f"{'function' if kind == 'function' else 'program'} "
+        f"The change rewrote the hottest line in the profiled tests, line {first_line + line - 1} "
         f"(`{old_lines[line - 1].strip()}`, {seconds * 1e3:.2f} ms)."
     )

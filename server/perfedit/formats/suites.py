@@ -56,7 +56,8 @@ class TestSuite:
         if self.kind == "differential":
             return "no tests: differential testing only"
         files = sorted({node.split("::")[0] for node in self.node_ids})
-        return f"{len(self.node_ids)} {self.kind} test(s) in {', '.join(files)}"
+        tests = "test" if len(self.node_ids) == 1 else "tests"
+        return f"{len(self.node_ids)} {self.kind} {tests} in {', '.join(files)}"
 
 
 def is_case_folder(folder: Path) -> bool:

@@ -45,6 +45,7 @@ from perfedit.formats.suites import TestSuite
 from perfedit.job.locate import Request, locate
 from perfedit.progress import CancelFn, Phase, ProgressFn, never_cancelled, no_progress
 from perfedit.targets import Candidate
+from perfedit.verify.machine import Load, current_load, heaviest
 from perfedit.verify.scaling import Scaling
 from perfedit.verify.selection import choose
 from perfedit.verify.validate import Baseline, Harness, Verdict, syntax_key, validate_candidates
@@ -54,7 +55,8 @@ from perfedit.verify.validate import Baseline, Harness, Verdict, syntax_key, val
 class Suggestion:
     """A validated faster version. ``edits``/``diff`` turn the original file into ``new_source``
     (minimised: ``changed_lines`` of the winner's ``changed_lines_before``); ``winner`` is the
-    minimised version's verdict; ``verdicts`` holds every candidate's verdict; times in seconds."""
+    minimised version's verdict; ``verdicts`` holds every candidate's verdict; ``load`` the
+    machine's heaviest load sampled while candidates were timed; times in seconds."""
 
     target: targets.Target
     suite: TestSuite
@@ -71,6 +73,23 @@ class Suggestion:
     timings_s: dict[str, float] = field(default_factory=dict)
     generated_tokens: int = 0  # over every candidate's reply
     stopped_early: str = ""  # why generation stopped before every candidate was made, or ""
+    load: Load | None = None
+
+    @property
+    def unsafe(self) -> bool:
+        """True when the winner behaves otherwise than the original on some input the checks
+        saw (:attr:`~perfedit.verify.validate.Verdict.differences`): never applied unreviewed."""
+        return bool(self.winner.differences)
+
+    @property
+    def headline(self) -> str:
+        """The decision's facts in a few words (:func:`perfedit.deliver.explain.headline`)."""
+        return explain.headline(self.winner, self.suite)
+
+    @property
+    def cautions(self) -> list[str]:
+        """What to know before applying it (:func:`perfedit.deliver.explain.cautions`)."""
+        return explain.cautions(self.winner, self.load)
 
     @classmethod
     def of_winner(
@@ -79,10 +98,12 @@ class Suggestion:
         suite: TestSuite,
         baseline: Baseline,
         minimised: Minimised,
+        load: Load | None,
         **rest: Any,
     ) -> Suggestion:
         """The suggestion of the ``minimised`` winner: its diff and edits of ``target``'s file and
-        its measured facts; ``rest``: the other fields (``reason``, ``verdicts``...)."""
+        its measured facts (``load``: the machine's heaviest load while it was timed);
+        ``rest``: the other fields (``reason``, ``verdicts``...)."""
         return cls(
             target=target,
             suite=suite,
@@ -99,7 +120,9 @@ class Suggestion:
                 suite,
                 minimised.changed_lines_after,
                 minimised.changed_lines_before,
+                load,
             ),
+            load=load,
             **rest,
         )
 
@@ -409,9 +432,15 @@ class Job:
         model_reason = ""
         if self.settings.explain and not self.over_budget():
             self.progress(Phase.EXPLAINING)
-            model_reason = ask.why_faster(model(), code, new_code)
+            model_reason = ask.why_faster(
+                model(),
+                code,
+                new_code,
+                on_step=lambda tokens, most: self.progress(Phase.EXPLAINING, tokens, most),
+                should_stop=self.cancel,
+            )
         hot = explain.hot_line_sentence(
-            code, new_code, self.target_hot_lines.result(), self.target.kind
+            code, new_code, self.target_hot_lines.result(), self.target.start_line + 1
         )
         grounded = explain.grounded_reason(code, new_code, model_reason)
         return " ".join(part for part in (grounded, hot) if part)
@@ -576,6 +605,7 @@ def suggest(
             started = time.perf_counter()
             candidates, verdicts, stopped = job.validate_stream(stream, halt, deadline)
             generation_done = not stopped  # every candidate was made
+        timed_load = current_load()
         timings["validation_s"] = time.perf_counter() - started
         if generation_done and not any(c.usable for c in candidates):
             raise NoCodeGenerated(
@@ -591,6 +621,7 @@ def suggest(
         started = time.perf_counter()
         minimised = job.minimise(*chosen)
         timings["minimisation_s"] = time.perf_counter() - started
+        timed_load = heaviest(timed_load, current_load())
 
     reason = job.reason(target.code_in(minimised.source), model)
     timings["total_s"] = time.perf_counter() - clock
@@ -599,6 +630,7 @@ def suggest(
         suite,
         baseline,
         minimised,
+        timed_load,
         reason=reason,
         verdicts=verdicts,
         timings_s=timings,

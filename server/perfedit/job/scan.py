@@ -37,7 +37,9 @@ from perfedit.testsource.profiling import FunctionProfile, Profile, by_target
 @dataclass
 class ScanEntry:
     """What was found for one hot function: its place (``file`` relative to the root, POSIX;
-    ``line`` 1-based), ``share`` of the test time (0-1, own time), and either a validated faster
+    ``line`` 1-based), ``share`` of the test time (0-1, own time; ``own_s`` its own seconds in
+    the run it was ranked by), ``workload_share`` of the workload's time (None without a
+    workload), and either a validated faster
     version (``speedup`` with its 95% CI, ``diff``...) or ``why`` nothing was found. ``applied``
     says whether it was written; ``not_applied`` why not, when asked to apply."""
 
@@ -47,6 +49,7 @@ class ScanEntry:
     own_s: float
     share: float
     tests: int
+    workload_share: float | None = None  # of the workload's time (0-1), when ranked by it
     budget_s: float = 0.0
     found: bool = False
     speedup: float | None = None
@@ -123,6 +126,8 @@ class ScanReport:
     profile_cached: bool
     executor: str
     entries: list[ScanEntry]
+    workload: str | None = None  # the command whose time ranked the functions
+    workload_s: float = 0.0  # its profiled seconds
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -130,6 +135,8 @@ class ScanReport:
             "tests": self.tests,
             "failed_tests": self.failed_tests,
             "total_s": self.total_s,
+            "workload": self.workload,
+            "workload_s": self.workload_s,
             "profile_cached": self.profile_cached,
             "executor": self.executor,
             "found": sum(e.found for e in self.entries),
@@ -137,10 +144,11 @@ class ScanReport:
         }
 
 
-def hottest(profile: Profile, top: int) -> list[ScanEntry]:
+def hottest(profile: Profile, top: int, workload: Profile | None = None) -> list[ScanEntry]:
     """Entries (nothing found yet) for the ``top`` hottest functions by own time that took some
-    time, hottest first. Raises ProfilingFailed when every test failed (a faster version cannot
-    be judged) and InputError when no function of the project ran."""
+    time, hottest first: in the tests' ``profile``, or in the ``workload``'s profile if given
+    (each entry then has both shares). Raises ProfilingFailed when every test failed (a faster
+    version cannot be judged) and InputError when no function of the project ran."""
     from perfedit.errors import InputError
 
     failed = [run for run in profile.runs if run.outcome == "failed"]
@@ -150,16 +158,38 @@ def hottest(profile: Profile, top: int) -> list[ScanEntry]:
             f"all {len(failed)} test(s) failed while profiling, so no faster version can be judged; "
             f"fix them first. The first: {first.node_id}\n{first.detail[-1500:]}".rstrip()
         )
-    ranked = [f for f in by_target(profile) if f.own_s > 0][:top]
+    ranked = [f for f in by_target(workload or profile) if f.own_s > 0][:top]
     if not ranked:
+        ran = f"the workload `{workload.workload}`" if workload else f"the tests of {profile.root}"
         raise InputError(
-            f"the tests of {profile.root} ran none of the project's own functions (test files aside); nothing to scan."
+            f"{ran} ran none of the project's own functions (test files aside); nothing to scan."
         )
-    return [_entry(profile, f) for f in ranked]
+    if workload is None:
+        return [_entry(profile, f) for f in ranked]
+    by_tests = {(f.file, f.function): f for f in by_target(profile)}
+    entries = []
+    for f in ranked:
+        tested = by_tests.get((f.file, f.function))
+        entry = (
+            _entry(profile, tested) if tested else _entry(profile, dataclasses.replace(f, tests=()))
+        )
+        if not tested:
+            entry.share = 0.0
+        entry.own_s, entry.workload_share = f.own_s, workload.share(f)
+        entries.append(entry)
+    return entries
 
 
 def _entry(profile: Profile, f: FunctionProfile) -> ScanEntry:
     return ScanEntry(f.file, f.function, f.line, f.own_s, profile.share(f), len(f.tests))
+
+
+def shares_text(entry: ScanEntry) -> str:
+    """The entry's share of the workload's time and of the test time, or of the test time."""
+    tests = f"{entry.share:.1%} of test time"
+    if entry.workload_share is None:
+        return tests
+    return f"{entry.workload_share:.1%} of workload time, {tests}"
 
 
 def items(
@@ -282,23 +312,29 @@ def markdown(report: ScanReport) -> str:
         f"# perfedit scan of `{report.root}`",
         "",
         f"{report.tests} tests ran ({len(report.failed_tests)} failed), {report.total_s:.3f} s of profiled test time"
-        f"{' (profile from the cache)' if report.profile_cached else ''}; the {len(report.entries)} hottest functions, "
-        f"by their own share of that time, run through the `{report.executor}` executor. Nothing was applied"
+        f"{' (profile from the cache)' if report.profile_cached else ''}"
+        + (
+            f"; the workload `{report.workload}` ran {report.workload_s:.3f} s profiled"
+            if report.workload
+            else ""
+        )
+        + f"; the {len(report.entries)} hottest functions, "
+        f"by their own share of {'the workload' if report.workload else 'that'} time, run through the `{report.executor}` executor. Nothing was applied"
         + (
             " except where it says so."
             if any(e.applied for e in report.entries)
             else " (`--apply` writes the faster versions)."
         ),
         "",
-        "| # | function | file:line | share of test time | result |",
+        "| # | function | file:line | share | result |",
         "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {i} | `{e.function}` | `{e.file}:{e.line}` | {e.share:.1%} | {_cell(result_text(e))} |"
+        f"| {i} | `{e.function}` | `{e.file}:{e.line}` | {shares_text(e)} | {_cell(result_text(e))} |"
         for i, e in enumerate(report.entries, 1)
     ]
     for i, e in enumerate(report.entries, 1):
-        lines += ["", f"## {i}. `{e.function}` ({e.file}:{e.line}), {e.share:.1%} of test time", ""]
+        lines += ["", f"## {i}. `{e.function}` ({e.file}:{e.line}), {shares_text(e)}", ""]
         if e.found:
             lines += [f"**{result_text(e)}** ({e.winner}, budget {e.budget_s:.0f} s)", ""]
             lines += [f"- {fact}" for fact in e.facts]
@@ -322,12 +358,12 @@ def html_page(report: ScanReport) -> str:
     esc = html.escape
     rows = "\n".join(
         f"<tr><td>{i}</td><td><code>{esc(e.function)}</code></td><td>{esc(e.file)}:{e.line}</td>"
-        f"<td>{e.share:.1%}</td><td>{esc(result_text(e))}</td></tr>"
+        f"<td>{esc(shares_text(e))}</td><td>{esc(result_text(e))}</td></tr>"
         for i, e in enumerate(report.entries, 1)
     )
     sections = []
     for i, e in enumerate(report.entries, 1):
-        head = f"<h2>{i}. <code>{esc(e.function)}</code> ({esc(e.file)}:{e.line}), {e.share:.1%} of test time</h2>"
+        head = f"<h2>{i}. <code>{esc(e.function)}</code> ({esc(e.file)}:{e.line}), {esc(shares_text(e))}</h2>"
         if e.found:
             facts = "".join(
                 f"<li>{esc(fact)}</li>"
@@ -348,7 +384,7 @@ def html_page(report: ScanReport) -> str:
 <body><h1>{title}</h1>
 <p>{report.tests} tests ran ({len(report.failed_tests)} failed), {report.total_s:.3f} s of profiled test time; executor
 <code>{esc(report.executor)}</code>.</p>
-<table><tr><th>#</th><th>function</th><th>file:line</th><th>share of test time</th><th>result</th></tr>
+<table><tr><th>#</th><th>function</th><th>file:line</th><th>share</th><th>result</th></tr>
 {rows}
 </table>
 {"".join(sections)}

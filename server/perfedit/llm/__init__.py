@@ -1,14 +1,14 @@
 """Inference backends behind one interface (:class:`~perfedit.llm.base.ChatModel`).
 
-* ``llama.cpp`` (the default): the GGUF file runs in-process through llama-cpp-python
-  (:mod:`perfedit.llm.llamacpp`);
+* ``llama.cpp`` (the default): the GGUF file runs in llama.cpp's server (xllamacpp) in a child
+  process, where a native crash cannot take perfedit with it (:mod:`perfedit.llm.llamacpp`);
 * ``transformers``: Hugging Face transformers on the bf16 copy, as training uses it
   (:mod:`perfedit.llm.hf`);
 * an OpenAI-compatible endpoint (Ollama, LM Studio, a llama.cpp server, vLLM) when the user names
   its URL (:mod:`perfedit.llm.endpoint`): the only backend through which code leaves the process.
 
 This module imports no backend until one is loaded, so the language server starts without torch
-or the llama.cpp binding.
+or the llama.cpp engine.
 """
 
 from __future__ import annotations
@@ -43,8 +43,10 @@ def load(model: str, *, backend: str = "llama.cpp", endpoint: str | None = None)
 
     Raises:
         ConfigError: ``backend`` is not one of :data:`BACKENDS`.
+        MissingExtra: the transformers backend without the ``train`` extra installed.
         ModelMissing: the model's files are not on this machine (the message names the pull).
-        ModelError: the file is damaged, the binding is missing, or the endpoint does not answer.
+        ModelError: the file is damaged, the engine is missing or crashed, or the endpoint does
+            not answer.
     """
     if endpoint:
         from perfedit.llm.endpoint import EndpointModel
@@ -55,6 +57,7 @@ def load(model: str, *, backend: str = "llama.cpp", endpoint: str | None = None)
 
         return LlamaCppModel.load(model)
     if backend == "transformers":
+        require_train_extra()
         from perfedit.llm.hf import TransformersModel
 
         return TransformersModel.load(model)
@@ -68,8 +71,9 @@ def check(model: str, *, backend: str = "llama.cpp", endpoint: str | None = None
 
     Raises:
         ConfigError: ``backend`` is not one of :data:`BACKENDS`.
+        MissingExtra: the transformers backend without the ``train`` extra installed.
         ModelMissing: the model's GGUF file (or its adapter's) is not on this machine.
-        ModelIntegrityError: the GGUF file has the wrong size.
+        ModelIntegrityError: the GGUF file fails its size or SHA-256 check.
     """
     if endpoint:
         return
@@ -79,6 +83,15 @@ def check(model: str, *, backend: str = "llama.cpp", endpoint: str | None = None
         from perfedit.llm.llamacpp import model_files
 
         model_files(model)
+    else:
+        require_train_extra()
+
+
+def require_train_extra() -> None:
+    """Raises MissingExtra unless the transformers backend's packages are installed."""
+    from perfedit.llm import extras
+
+    extras.require("train", ("torch", "transformers", "peft"), "--backend transformers")
 
 
 _loaded: dict[tuple[str, str, str | None], ChatModel] = {}

@@ -27,7 +27,7 @@ def _failure(url: str, error: Exception) -> ModelError:
     if isinstance(error, openai.APIConnectionError):
         return ModelError(
             f"no OpenAI-compatible server answered at {url} ({error.__class__.__name__}); start it "
-            "(e.g. `ollama serve`, `python -m llama_cpp.server --model FILE`) or fix the endpoint setting."
+            "(e.g. `ollama serve`, `llama-server -m FILE`) or fix the endpoint setting."
         )
     if isinstance(error, openai.NotFoundError):
         return ModelMissing(
@@ -46,15 +46,27 @@ class EndpointModel(ChatModel):
 
     backend = "endpoint"
 
-    def __init__(self, client: Any, *, url: str, name: str, load_seconds: float) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        url: str,
+        name: str,
+        load_seconds: float,
+        extra_body: dict[str, Any] | None = None,
+    ) -> None:
         self.client = client  # openai.OpenAI
         self.url = url
         self.name = name
         self.load_seconds = load_seconds
+        self.extra_body = extra_body  # fields added to each request's JSON (server-specific)
 
     @classmethod
-    def connect(cls, url: str, model: str) -> EndpointModel:
-        """A client for ``model`` at ``url``, checked by listing the server's models.
+    def connect(
+        cls, url: str, model: str, *, extra_body: dict[str, Any] | None = None
+    ) -> EndpointModel:
+        """A client for ``model`` at ``url``, checked by listing the server's models;
+        ``extra_body`` is added to each request's JSON.
 
         Raises:
             ModelError: the server does not answer, or not like an OpenAI-compatible API.
@@ -68,7 +80,13 @@ class EndpointModel(ChatModel):
             client.models.list()
         except Exception as error:  # the client raises many kinds; each becomes one clear message
             raise _failure(url, error) from error
-        return cls(client, url=url, name=model, load_seconds=time.perf_counter() - start)
+        return cls(
+            client,
+            url=url,
+            name=model,
+            load_seconds=time.perf_counter() - start,
+            extra_body=extra_body,
+        )
 
     def reply(self, messages: Messages, draw: Draw) -> Reply:
         """:meth:`ChatModel.reply` as one streamed ``/chat/completions`` request (one per reply:
@@ -92,6 +110,7 @@ class EndpointModel(ChatModel):
                 seed=draw.seed,
                 stop=draw.stop_strings or None,
                 stream=True,
+                extra_body=self.extra_body,
             )
             for chunk in stream:
                 if draw.cancelled():

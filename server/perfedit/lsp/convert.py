@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from lsprotocol import types
 from pygls.capabilities import get_capability
@@ -64,25 +64,83 @@ def workspace_edit(
     needs_confirmation: bool,
 ) -> types.WorkspaceEdit:
     """The suggestion as a versioned WorkspaceEdit under the change annotation ``perfedit``, or the
-    plainer forms a client without them accepts."""
-    annotated = (
-        get_capability(capabilities, "workspace.workspace_edit.change_annotation_support")
-        is not None
-    )
-    changes = text_edits(s.edits, source, codec, annotated)
+    plainer forms a client without them accepts. The annotation's label is the headline
+    ("unique_in_order: 17.1× faster · 2 tests pass"), its description what to know before
+    applying (:attr:`~perfedit.job.pipeline.Suggestion.cautions`); it needs confirmation when
+    ``needs_confirmation`` or when the suggestion is unsafe."""
+    changes = text_edits(s.edits, source, codec, annotates(capabilities))
     if not get_capability(capabilities, "workspace.workspace_edit.document_changes", False):
         # An AnnotatedTextEdit is a TextEdit in the LSP specification; lsprotocol does not subclass it.
         return types.WorkspaceEdit(changes={uri: changes})  # type: ignore[dict-item]
     annotation = types.ChangeAnnotation(
-        label="perfedit: faster version",
-        needs_confirmation=needs_confirmation,
-        description=s.facts[0],
+        label=f"{s.target.name}: {s.headline}",
+        needs_confirmation=needs_confirmation or s.unsafe,
+        description=" ".join(s.cautions) or f"Validated against {s.suite.describe()}.",
     )
     document = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version)
     return types.WorkspaceEdit(
         document_changes=[types.TextDocumentEdit(text_document=document, edits=changes)],
-        change_annotations={ANNOTATION_ID: annotation} if annotated else None,
+        change_annotations={ANNOTATION_ID: annotation} if annotates(capabilities) else None,
     )
+
+
+def annotates(capabilities: types.ClientCapabilities) -> bool:
+    """True if the client shows change annotations (and so can preview an edit that needs
+    confirmation: VS Code's Refactor Preview)."""
+    return (
+        get_capability(capabilities, "workspace.workspace_edit.change_annotation_support")
+        is not None
+    )
+
+
+#: The choices of the decision message (``window/showMessageRequest``).
+APPLY, APPLY_ANYWAY, SHOW_DIFF, DETAILS, DISCARD = (
+    "Apply",
+    "Apply anyway",
+    "Show diff",
+    "Details",
+    "Discard",
+)
+
+Delivery = Literal["apply", "ask", "preview", "hold"]
+
+
+def delivery(
+    unsafe: bool, wants_confirmation: bool, capabilities: types.ClientCapabilities
+) -> Delivery:
+    """How a result reaches the document: "apply" at once (safe, and the user chose not to
+    confirm; or a client that can neither ask nor preview, when it is safe), "ask" first with a
+    message whose actions decide (:func:`decision_actions`), "preview" through the change
+    annotation's confirmation (a client that previews but has no message actions), or "hold":
+    not applied (unsafe, and the client can neither ask nor preview; the code action offers
+    the edit again). An unsafe suggestion is never applied without the user's acceptance."""
+    if not unsafe and not wants_confirmation:
+        return "apply"
+    if get_capability(capabilities, "window.show_message") is not None:
+        return "ask"
+    if annotates(capabilities):
+        return "preview"
+    return "hold" if unsafe else "apply"
+
+
+def decision_actions(unsafe: bool, capabilities: types.ClientCapabilities) -> list[str]:
+    """The actions of the decision message: Apply (for an unsafe suggestion only where the
+    client cannot preview, as "Apply anyway": the message names the difference), Show diff
+    (the preview, where the client has one), Details (the full report), Discard."""
+    preview = annotates(capabilities)
+    apply = [] if unsafe and preview else [APPLY_ANYWAY if unsafe else APPLY]
+    return [*apply, *([SHOW_DIFF] if preview else []), DETAILS, DISCARD]
+
+
+def decision_message(s: Suggestion) -> str:
+    """The message that asks: the headline and the first thing to know before applying."""
+    cautions = s.cautions
+    return f"perfedit: {s.target.name} {s.headline}." + (f" {cautions[0]}" if cautions else "")
+
+
+def outcome_message(s: Suggestion, outcome: str) -> str:
+    """The final message: the headline and what became of the edit (``outcome``)."""
+    return f"perfedit: {s.target.name} {s.headline}: {outcome}."
 
 
 def code_action(
@@ -91,12 +149,15 @@ def code_action(
     version: int | None,
     name: str,
     disabled: str | None,
-    edit: types.WorkspaceEdit | None,
+    cached: tuple[Suggestion, types.WorkspaceEdit] | None,
     capabilities: types.ClientCapabilities,
 ) -> types.CodeAction | types.Command:
-    """Our one action; a client without ``disabled`` support gets it enabled (running it shows the
-    reason), one without code action literals gets the bare command."""
+    """Our one action; with a ``cached`` result for this version of the document, the action
+    that applies its edit instead. A client without ``disabled`` support gets it enabled
+    (running it shows the reason), one without code action literals gets the bare command."""
     title = f"Suggest faster version of `{name}`"
+    if cached is not None:
+        title = f"Apply faster version of `{name}` ({cached[0].headline})"
     command = types.Command(title=title, command=COMMAND, arguments=[uri, line, version])
     if not get_capability(capabilities, "text_document.code_action.code_action_literal_support"):
         return command
@@ -105,23 +166,57 @@ def code_action(
         title=title,
         kind=ACTION_KIND,
         disabled=types.CodeActionDisabled(reason=disabled) if disabled and can_disable else None,
-        edit=edit,
-        command=None if edit else command,
+        edit=cached[1] if cached else None,
+        command=None if cached else command,
     )
 
 
-def summary(s: Suggestion) -> str:
-    """One line: the speedup with its 95% CI and the evidence (:func:`perfedit.deliver.explain.summary`)."""
-    from perfedit.deliver.explain import summary
-
-    return summary(s.target.name, s.winner)
+#: At most this many lines in a hover on a function with a result (the rest is in the report).
+HOVER_LINES = 12
 
 
-def hover_markdown(s: Suggestion) -> str:
-    """The measured facts, the model's reason and the diff, as Markdown."""
-    facts = "\n".join(f"- {fact}" for fact in s.facts)
-    why = f"\n\n**Why:** {s.reason}" if s.reason else ""
-    return f"**perfedit: a faster `{s.target.name}`** ({s.winner.label})\n\n{facts}{why}\n\n```diff\n{s.diff}```"
+def hover_markdown(s: Suggestion, applied: bool, report_uri: str | None) -> str:
+    """What a person reads on hovering the function: the headline in plain words (before or
+    after applying, ``applied``), why it is faster, what to know (at most two cautions), and a
+    link to the full report (``report_uri``). Lines are kept to :data:`HOVER_LINES`."""
+    heading = (
+        f"**perfedit: faster `{s.target.name}` applied**: {s.headline}"
+        if applied
+        else f"**perfedit suggests a faster `{s.target.name}`**: {s.headline}"
+    )
+    parts = [heading]
+    if s.reason:
+        parts.append(f"**Why:** {s.reason}")
+    cautions = s.cautions
+    if cautions:
+        parts.append("\n".join(f"- ⚠ {caution}" for caution in cautions[:2]))
+    hidden = len(cautions) - 2
+    more = f" ({hidden} more {'note' if hidden == 1 else 'notes'})" if hidden > 0 else ""
+    if report_uri:
+        parts.append(
+            f"[Full report]({report_uri}){more}: timing statistics, memory, tests and the diff."
+        )
+    return "\n\n".join(parts)
+
+
+def report_markdown(s: Suggestion, file: str) -> str:
+    """The full report of ``s`` for the target in ``file`` as a Markdown page: the headline,
+    what to know before applying, why, every measured fact (statistics, tests, memory, the
+    machine's load) and the diff."""
+    sections = [
+        f"# perfedit: `{s.target.name}` in {file}\n\n**{s.headline}**",
+        *(
+            ["## Before you apply\n\n" + "\n".join(f"- {c}" for c in s.cautions)]
+            if s.cautions
+            else []
+        ),
+        *([f"## Why\n\n{s.reason}"] if s.reason else []),
+        "## Measurements\n\n"
+        + "\n".join(f"- {fact}" for fact in s.facts)
+        + f"\n- Candidate: {s.winner.label}.",
+        f"## Diff\n\n```diff\n{s.diff}```",
+    ]
+    return "\n\n".join(sections) + "\n"
 
 
 def hover(*parts: str) -> types.Hover:
@@ -133,32 +228,55 @@ def hover(*parts: str) -> types.Hover:
     )
 
 
-def share_title(share: float) -> str:
-    """The code lens's title for a function taking ``share`` (0-1) of the tests' time."""
-    return f"{share:.0%} of test time — Suggest faster version"
+def applied_lens(uri: str, line: int, s: Suggestion) -> types.CodeLens:
+    """The lens on a function whose suggestion was applied: says so, and offers to profile again."""
+    where = types.Range(
+        start=types.Position(line=line, character=0), end=types.Position(line=line, character=0)
+    )
+    title = f"Faster version applied ({s.winner.comparison.speedup if s.winner.comparison else 1:.1f}×) — Profile again"
+    return types.CodeLens(
+        range=where, command=types.Command(title=title, command=PROFILE_COMMAND, arguments=[uri])
+    )
 
 
-def code_lens(uri: str, version: int | None, line: int, share: float) -> types.CodeLens:
+def time_of(profile: Profile) -> str:
+    """What the profile's shares are of: "workload time" or "test time"."""
+    return "workload time" if profile.workload else "test time"
+
+
+def share_title(share: float, of: str = "test time") -> str:
+    """The code lens's title for a function taking ``share`` (0-1) of the tests' (or ``of``) time."""
+    return f"{share:.0%} of {of} — Suggest faster version"
+
+
+def code_lens(
+    uri: str, version: int | None, line: int, share: float, of: str = "test time"
+) -> types.CodeLens:
     """A lens on the 0-based ``line`` (a hot function's first line) running the code action's
-    command for the function there, in this version of the document."""
+    command for the function there, in this version of the document; ``of``: what the share is
+    of (:func:`time_of`)."""
     where = types.Range(
         start=types.Position(line=line, character=0), end=types.Position(line=line, character=0)
     )
     return types.CodeLens(
         range=where,
         command=types.Command(
-            title=share_title(share), command=COMMAND, arguments=[uri, line, version]
+            title=share_title(share, of), command=COMMAND, arguments=[uri, line, version]
         ),
     )
 
 
 def profile_markdown(profile: Profile, f: FunctionProfile, name: str) -> str:
-    """A hot function's share of the test time, its tests and hottest lines, as Markdown."""
+    """A hot function's share of the test (or workload) time, its tests (or calls) and hottest
+    lines, as Markdown."""
     lines = ", ".join(f"line {h.line} ({h.s:.4f} s)" for h in f.hot_lines[:3])
-    tests = f"{len(f.tests)} test{'s' if len(f.tests) != 1 else ''}"
+    if profile.workload:
+        reach = f"the workload `{profile.workload}` calls it {f.calls} time{'s' if f.calls != 1 else ''}"
+    else:
+        reach = f"{len(f.tests)} test{'s' if len(f.tests) != 1 else ''} reach it"
     text = (
-        f"**perfedit profile: `{name}`** takes {profile.share(f):.0%} of test time "
-        f"({f.own_s:.4f} s in its own code, {f.cumulative_s:.4f} s with its calls; {tests} reach it)."
+        f"**perfedit profile: `{name}`** takes {profile.share(f):.0%} of {time_of(profile)} "
+        f"({f.own_s:.4f} s in its own code, {f.cumulative_s:.4f} s with its calls; {reach})."
     )
     return text + (f"\n\nHot lines: {lines}." if lines else "")
 
@@ -167,7 +285,8 @@ def profiled(profile: Profile, hot: list[FunctionProfile]) -> dict[str, Any]:
     """The result of the ``perfedit.profile`` command: what ran and the hot functions."""
     return {
         "root": str(profile.root),
-        "tests": len(profile.runs),
+        **({"workload": profile.workload} if profile.workload else {}),
+        "tests": 0 if profile.workload else len(profile.runs),
         "cached": profile.cached,
         "failed_tests": [run.node_id for run in profile.runs if run.outcome == "failed"],
         "hot": [
@@ -184,18 +303,22 @@ def profile_summary(profile: Profile, hot: list[FunctionProfile]) -> str:
         "; ".join(f"{f.function} ({f.file}:{f.line}) {profile.share(f):.0%}" for f in hot[:3])
         or "no function stands out"
     )
-    return (
-        f"perfedit: profiled {len(profile.runs)} tests{f' ({failed} failed)' if failed else ''}"
-        f"{' (from the cache)' if profile.cached else ''}; hot: {top}."
+    ran = (
+        f"the workload `{profile.workload}`"
+        if profile.workload
+        else f"{len(profile.runs)} tests{f' ({failed} failed)' if failed else ''}"
     )
+    return f"perfedit: profiled {ran}{' (from the cache)' if profile.cached else ''}; hot: {top}."
 
 
-def found(s: Suggestion) -> dict[str, Any]:
-    """The command result's account of a suggestion (speedup, summary line, hover Markdown)."""
+def found(s: Suggestion, report: str) -> dict[str, Any]:
+    """The command result's account of a suggestion (speedup, headline, whether it is unsafe,
+    the full report's Markdown)."""
     return {
         "speedup": s.winner.comparison.speedup if s.winner.comparison else 1.0,
-        "summary": summary(s),
-        "report": hover_markdown(s),
+        "summary": f"perfedit: {s.target.name} {s.headline}",
+        "unsafe": s.unsafe,
+        "report": report,
     }
 
 
@@ -242,7 +365,8 @@ class ProgressBar:
         self, phase: Phase, completed: float, total: float | None, detail: str, now_s: float
     ) -> types.WorkDoneProgressReport:
         """The value after an engine report made at ``now_s`` (seconds, a monotonic clock)."""
-        count = f" {completed:g}/{total:g}" if total else ""
+        # the explanation counts tokens of the model's reply: the bar shows them, the message not
+        count = f" {completed:g}/{total:g}" if total and phase is not Phase.EXPLAINING else ""
         self._message = f"{phase.label}{count}: {detail}" if detail else f"{phase.label}{count}"
         if phase.share_percent and (
             self._phase is None or phase.start_percent > self._phase.start_percent

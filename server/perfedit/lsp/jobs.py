@@ -106,11 +106,13 @@ async def run(
     jobs: Jobs,
     request: Request,
     settings: Settings,
+    name: str,
     proposers: list[Proposer] | None = None,
 ) -> Suggestion:
-    """:func:`perfedit.job.pipeline.suggest` in a thread, with progress and cancellation wired to the
-    client (the current request's ``$/cancelRequest`` through ``jobs``). ``proposers`` replace the
-    default ones (and refinement), as the ``candidatesFile`` setting does."""
+    """:func:`perfedit.job.pipeline.suggest` in a thread, with progress titled after the target
+    ``name`` and cancellation wired to the client (the current request's ``$/cancelRequest``
+    through ``jobs``). ``proposers`` replace the default ones (and refinement), as the
+    ``candidatesFile`` setting does."""
     from perfedit.candidates.model import model_provider
     from perfedit.job import pipeline
 
@@ -119,7 +121,7 @@ async def run(
     jobs.add(request_id, cancel)
     try:
         async with work_done_progress(
-            ls, f"perfedit: {request.path.name}", settings.budget_s, cancel
+            ls, f"perfedit: speeding up {name}", settings.budget_s, cancel
         ) as reporter:
             model = model_provider(settings)
             suggest = functools.partial(
@@ -134,26 +136,42 @@ async def run(
 
 
 async def profile(
-    ls: LanguageServer, jobs: Jobs, root: Path, tests: Path | None, request_id: object = None
+    ls: LanguageServer,
+    jobs: Jobs,
+    root: Path,
+    tests: Path | None,
+    request_id: object = None,
+    workload: str | None = None,
 ) -> Profile:
-    """:func:`perfedit.testsource.profiling.profile_tests` of project ``root`` in a thread (from the cache when
-    the project is unchanged), with work-done progress; cancellable from the progress and, for
-    the request ``request_id`` (None: started by a notification), by ``$/cancelRequest``."""
+    """:func:`perfedit.testsource.profiling.profile_tests` of project ``root`` in a thread (from
+    the cache when the project is unchanged), or
+    :func:`perfedit.testsource.workload.profile_workload` of the ``workload`` command if given,
+    with work-done progress; cancellable from the progress and, for the request ``request_id``
+    (None: started by a notification), by ``$/cancelRequest``."""
     from perfedit.testsource import profiling
+    from perfedit.testsource import workload as workloads
 
     cancel = threading.Event()
     if request_id is not None:
         jobs.add(request_id, cancel)
     try:
         async with work_done_progress(
-            ls, f"perfedit: profiling the tests of {root.name}", profiling.TIMEOUT_S, cancel
+            ls,
+            f"perfedit: profiling {'the workload' if workload else 'the tests'} of {root.name}",
+            profiling.TIMEOUT_S,
+            cancel,
         ) as reporter:
             if reporter is not None:
-                message = "running the tests once, profiled, in the sandbox (cached while the project is unchanged)"
+                what = f"the workload `{workload}`" if workload else "the tests"
+                message = f"running {what} once, profiled, in the sandbox (cached while the project is unchanged)"
                 ls.work_done_progress.report(
                     reporter.token, types.WorkDoneProgressReport(message=message)
                 )
-            run = functools.partial(profiling.profile_tests, root, tests, cancel=cancel.is_set)
+            run = (
+                functools.partial(workloads.profile_workload, root, workload, cancel=cancel.is_set)
+                if workload
+                else functools.partial(profiling.profile_tests, root, tests, cancel=cancel.is_set)
+            )
             return await asyncio.to_thread(run)
     finally:
         if request_id is not None:
@@ -175,16 +193,36 @@ async def deliver(
     version: int | None,
     source: str,
     s: Suggestion,
-    needs_confirmation: bool,
+    wants_confirmation: bool,
+    report_uri: str,
+    report: str,
 ) -> dict[str, Any]:
-    """Apply ``s`` if the document is still the one it was computed for; say what happened."""
-    document = ls.workspace.get_text_document(uri)
-    if document.version != version or document.source != source:
-        message = f"{convert.summary(s)}; not applied: the file changed while perfedit was working. Run the action again."
-        ls.window_show_message(
-            types.ShowMessageParams(type=types.MessageType.Warning, message=message)
-        )
-        return {"applied": False, **convert.found(s), "error": "the document changed"}
+    """Offer ``s`` for the document it was computed for (:func:`convert.delivery`): apply it,
+    ask first (:func:`decide`), preview it or hold it; an unsafe suggestion is never applied
+    without the user's acceptance. Nothing is applied once the document changed. Shows the
+    outcome and returns the command's result (``report``: the full report, whose file is
+    ``report_uri``)."""
+    how = convert.delivery(s.unsafe, wants_confirmation, ls.client_capabilities)
+    if how == "ask" and not changed(ls, uri, version, source):
+        choice = await decide(ls, s, report_uri, report)
+        if choice is None or choice == convert.DISCARD:
+            return shown(
+                ls,
+                s,
+                report,
+                False,
+                "discarded (the code action offers it again until the file changes)",
+            )
+        how = "preview" if choice == convert.SHOW_DIFF else "apply"
+    if changed(ls, uri, version, source):
+        message = "not applied: the file changed while perfedit was working; run the action again"
+        return {
+            **shown(ls, s, report, False, message, types.MessageType.Warning),
+            "error": "the document changed",
+        }
+    if how == "hold":
+        message = "not applied: it behaves differently from the original (see the hover); choose the code action again to apply it"
+        return shown(ls, s, report, False, message, types.MessageType.Warning)
     edit = convert.workspace_edit(
         uri,
         version,
@@ -192,13 +230,65 @@ async def deliver(
         source,
         ls.workspace.position_codec,
         ls.client_capabilities,
-        needs_confirmation,
+        how == "preview",
     )
     result = await ls.workspace_apply_edit_async(
         types.ApplyWorkspaceEditParams(edit=edit, label=f"perfedit: faster {s.target.name}")
     )
-    note = "" if result.applied else f"; not applied ({result.failure_reason or 'declined'})"
-    ls.window_show_message(
-        types.ShowMessageParams(type=types.MessageType.Info, message=convert.summary(s) + note)
+    outcome = (
+        "applied" if result.applied else f"not applied ({result.failure_reason or 'declined'})"
     )
-    return {"applied": result.applied, **convert.found(s)}
+    return shown(ls, s, report, result.applied, outcome)
+
+
+def changed(ls: LanguageServer, uri: str, version: int | None, source: str) -> bool:
+    """True if the document is no longer the one the result was computed for."""
+    document = ls.workspace.get_text_document(uri)
+    return document.version != version or document.source != source
+
+
+def shown(
+    ls: LanguageServer,
+    s: Suggestion,
+    report: str,
+    applied: bool,
+    outcome: str,
+    severity: types.MessageType = types.MessageType.Info,
+) -> dict[str, Any]:
+    """Show the final message (the headline and ``outcome``) and return the command's result."""
+    message = convert.outcome_message(s, outcome)
+    ls.window_show_message(types.ShowMessageParams(type=severity, message=message))
+    return {"applied": applied, **convert.found(s, report)}
+
+
+#: How often the decision message is asked again after "Details" before it counts as declined.
+MAX_DETAILS = 3
+
+
+async def decide(ls: LanguageServer, s: Suggestion, report_uri: str, report: str) -> str | None:
+    """Ask with ``window/showMessageRequest`` (:func:`convert.decision_message`, actions
+    :func:`convert.decision_actions`) and return the chosen action's title (None: closed).
+    "Details" shows the full report (``window/showDocument`` of ``report_uri`` where the client
+    has it, else the report as a message) and asks again."""
+    actions = [
+        types.MessageActionItem(title=title)
+        for title in convert.decision_actions(s.unsafe, ls.client_capabilities)
+    ]
+    question = types.ShowMessageRequestParams(
+        type=types.MessageType.Warning if s.unsafe else types.MessageType.Info,
+        message=convert.decision_message(s),
+        actions=actions,
+    )
+    for _ in range(MAX_DETAILS + 1):
+        choice = await ls.window_show_message_request_async(question)
+        if choice is None or choice.title != convert.DETAILS:
+            return choice.title if choice else None
+        if get_capability(ls.client_capabilities, "window.show_document.support", False):
+            await ls.window_show_document_async(
+                types.ShowDocumentParams(uri=report_uri, take_focus=True)
+            )
+        else:
+            ls.window_show_message(
+                types.ShowMessageParams(type=types.MessageType.Info, message=report)
+            )
+    return None

@@ -36,7 +36,7 @@ from perfedit.errors import (
 from perfedit.lsp import convert, jobs
 from perfedit.lsp.convert import ACTION_KIND, COMMAND, PROFILE_COMMAND
 from perfedit.lsp.framing import Answered, Body, FrameReader, FramingError, serve_stdio
-from perfedit.lsp.state import ActionTargets, EditorOptions, Jobs, Profiles, ResultCache
+from perfedit.lsp.state import ActionTargets, EditorOptions, Jobs, Profiles, Reports, ResultCache
 
 if TYPE_CHECKING:
     from perfedit.candidates import Proposer
@@ -56,7 +56,10 @@ class PerfeditProtocol(LanguageServerProtocol):
 
     def handle_message(self, message: RPCMessage) -> None:
         if getattr(message, "method", None) == types.CANCEL_REQUEST:
-            self.jobs.cancel(message.params.id)  # type: ignore[union-attr]
+            request_id = message.params.id  # type: ignore[union-attr]
+            self.jobs.cancel(request_id)
+            if request_id not in self._request_futures:
+                return  # answered already (editors cancel hovers and code actions as the cursor moves): nothing to log
         super().handle_message(message)
 
 
@@ -70,6 +73,7 @@ class PerfeditServer(LanguageServer):
         self.init_options: Any = None
         self.options = EditorOptions()
         self.results = ResultCache()
+        self.reports = Reports()
         self.action_targets = ActionTargets()
         self.profiles = Profiles()
         self.configured = asyncio.Event()  # set once the editor's settings were first read
@@ -146,10 +150,11 @@ class PerfeditServer(LanguageServer):
         """The profile of the project of ``uri`` (:meth:`project_of`), joining a run already going
         on there; code lenses are refreshed once it is kept. Raises PerfeditError."""
         root, tests = self.project_of(uri)
+        workload = self.settings_for(root).workload
         profile = await self.profiles.run(
             root,
             lambda: asyncio.ensure_future(
-                jobs.profile(self, self.protocol.jobs, root, tests, request_id)
+                jobs.profile(self, self.protocol.jobs, root, tests, request_id, workload)
             ),
         )
         if get_capability(self.client_capabilities, "workspace.code_lens.refresh_support", False):
@@ -287,10 +292,26 @@ async def code_actions(
             document.version,
             name,
             disabled,
-            edit,
+            (cached, edit) if cached is not None and edit is not None else None,
             ls.client_capabilities,
         )
     ]
+
+
+async def target_name(ls: PerfeditServer, document: TextDocument, line: int) -> str:
+    """The name of the target at ``line`` (as the code action found it), for the progress title;
+    the function the indentation suggests, or the file's name, if the lookup fails."""
+    from perfedit.targets import def_above
+
+    guess = def_above(document.source, line)
+    request, settings = ls.request_for(document, line)
+    try:
+        name, _ = await ls.action_targets.lookup(
+            document.uri, document.version, guess, request, settings
+        )
+    except (SourceSyntaxError, TargetNotFound):
+        return guess or Path(document.path).name
+    return name
 
 
 @server.command(COMMAND)
@@ -304,15 +325,25 @@ async def suggest_command(
             ls, InputError(f"{document.filename} changed since the action was offered; ask again.")
         )
     request, settings = ls.request_for(document, line)
+    name = await target_name(ls, document, line)
     try:
         suggestion = await jobs.run(
-            ls, ls.protocol.jobs, request, settings, ls.stub_for(request.path)
+            ls, ls.protocol.jobs, request, settings, name, ls.stub_for(request.path)
         )
     except PerfeditError as exc:
         return jobs.failed(ls, exc)
-    ls.results.put(uri, version, suggestion)
+    report = convert.report_markdown(suggestion, document.path)
+    report_uri = ls.reports.write(request.path, suggestion.target.name, report)
+    ls.results.put(uri, version, suggestion, report_uri)
     return await jobs.deliver(
-        ls, uri, version, request.source, suggestion, ls.options.editor.needs_confirmation
+        ls,
+        uri,
+        version,
+        request.source,
+        suggestion,
+        ls.options.editor.needs_confirmation,
+        report_uri,
+        report,
     )
 
 
@@ -322,6 +353,7 @@ async def profile_command(ls: PerfeditServer, *args: Any) -> dict[str, Any]:
     default: the workspace's root folder), then show code lenses and hovers on its hot functions."""
     from perfedit.testsource.profiling import hot_functions
 
+    await ls.configured.wait()  # the editor's settings (tests, workload) are read first
     try:
         profile = await ls.profile(
             args[0] if args and isinstance(args[0], str) else None, ls.protocol.msg_id
@@ -353,23 +385,33 @@ def hot_spots(ls: PerfeditServer, document: TextDocument) -> tuple[Profile | Non
 @server.feature(types.TEXT_DOCUMENT_CODE_LENS)
 def code_lenses(ls: PerfeditServer, params: types.CodeLensParams) -> list[types.CodeLens] | None:
     document = ls.workspace.get_text_document(params.text_document.uri)
+    applied = [f for f in ls.results.in_version(document.uri, document.version) if f.applied]
+    done = {f.first_line for f in applied}
     profile, spots = hot_spots(ls, document)
-    return (
-        [
-            convert.code_lens(document.uri, document.version, s.first, profile.share(s.function))
+    lenses = [convert.applied_lens(document.uri, f.first_line, f.suggestion) for f in applied]
+    if profile:
+        lenses += [
+            convert.code_lens(
+                document.uri,
+                document.version,
+                s.first,
+                profile.share(s.function),
+                convert.time_of(profile),
+            )
             for s in spots
+            if s.first not in done
         ]
-        if profile
-        else None
-    )
+    return lenses or None
 
 
 @server.feature(types.TEXT_DOCUMENT_HOVER)
 def hover(ls: PerfeditServer, params: types.HoverParams) -> types.Hover | None:
     document = ls.workspace.get_text_document(params.text_document.uri)
     line = params.position.line
-    suggestion = ls.results.at(document.uri, document.version, line)
-    parts = [convert.hover_markdown(suggestion)] if suggestion else []
+    found = ls.results.at(document.uri, document.version, line)
+    parts = (
+        [convert.hover_markdown(found.suggestion, found.applied, found.report_uri)] if found else []
+    )
     profile, spots = hot_spots(ls, document)
     around = [s for s in spots if s.first <= line <= s.last]
     if profile and around:

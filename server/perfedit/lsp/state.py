@@ -1,12 +1,14 @@
 """What the language server remembers between messages: the editor's options, the running jobs
-(to cancel them), the latest results (for hover and code actions) and the test profiles made in
-this session (for code lenses and hover). Event loop only."""
+(to cancel them), the latest results (for hover, code lenses and code actions) and their full
+reports, and the test profiles made in this session (for code lenses and hover). Event loop
+only."""
 
 from __future__ import annotations
 
 import asyncio
 import importlib
 import multiprocessing
+import tempfile
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -122,10 +124,23 @@ class _Result:
     suggestion: Suggestion
     version: int | None  # the document version the suggestion was computed for
     spans: dict[int | None, tuple[int, int]]  # version -> the target's 0-based lines [start, end)
+    report_uri: str  # the full report's file
+
+
+@dataclass(frozen=True)
+class Found:
+    """A result as it stands in one version of its document: ``applied`` once the document reads
+    as the suggested file; ``first_line`` (0-based) where the target starts there."""
+
+    suggestion: Suggestion
+    applied: bool
+    first_line: int
+    report_uri: str
 
 
 class ResultCache:
-    """The latest suggestion per (document uri, target name), for hover and for code actions.
+    """The latest suggestion per (document uri, target name), for hover, code lenses and code
+    actions.
 
     A result holds for the version it was computed for, and for any later version whose text is
     exactly the suggested file (the edit was applied), where the target spans the new lines.
@@ -134,21 +149,33 @@ class ResultCache:
     def __init__(self) -> None:
         self._results: dict[tuple[str, str], _Result] = {}
 
-    def put(self, uri: str, version: int | None, suggestion: Suggestion) -> None:
+    def put(self, uri: str, version: int | None, suggestion: Suggestion, report_uri: str) -> None:
         span = (suggestion.target.start_line, suggestion.target.end_line)
-        self._results[(uri, suggestion.target.name)] = _Result(suggestion, version, {version: span})
+        self._results[(uri, suggestion.target.name)] = _Result(
+            suggestion, version, {version: span}, report_uri
+        )
 
     def get(self, uri: str, name: str, version: int | None) -> Suggestion | None:
         """The suggestion computed for exactly this version of the document, if any."""
         result = self._results.get((uri, name))
         return result.suggestion if result and result.version == version else None
 
-    def at(self, uri: str, version: int | None, line: int) -> Suggestion | None:
-        """The suggestion whose target contains ``line`` in this version of the document."""
+    def in_version(self, uri: str, version: int | None) -> list[Found]:
+        """The results that hold in this version of the document."""
+        return [
+            Found(result.suggestion, version != result.version, span[0], result.report_uri)
+            for (result_uri, _), result in self._results.items()
+            if result_uri == uri and (span := result.spans.get(version))
+        ]
+
+    def at(self, uri: str, version: int | None, line: int) -> Found | None:
+        """The result whose target contains ``line`` in this version of the document."""
         for (result_uri, _), result in self._results.items():
             span = result.spans.get(version) if result_uri == uri else None
             if span and span[0] <= line < span[1]:
-                return result.suggestion
+                return Found(
+                    result.suggestion, version != result.version, span[0], result.report_uri
+                )
         return None
 
     def document_changed(self, uri: str, version: int | None, source: str) -> None:
@@ -165,6 +192,23 @@ class ResultCache:
         """Drop the results for ``uri`` (closed: its version numbers may start again)."""
         for key in [key for key in self._results if key[0] == uri]:
             del self._results[key]
+
+
+class Reports:
+    """The full reports of this session's results, as Markdown files in a folder of their own
+    (removed when the server exits), so that an editor opens one as a document: rendered by
+    VS Code's Markdown preview, read as text by any other."""
+
+    def __init__(self) -> None:
+        self._folder: tempfile.TemporaryDirectory[str] | None = None
+
+    def write(self, path: Path, name: str, markdown: str) -> str:
+        """Write the report of target ``name`` of the file ``path``; returns its file URI."""
+        if self._folder is None:
+            self._folder = tempfile.TemporaryDirectory(prefix="perfedit-reports-")
+        report = Path(self._folder.name) / f"perfedit-{path.stem}-{name}.md"
+        report.write_text(markdown, encoding="utf-8")
+        return report.as_uri()
 
 
 class Profiles:

@@ -133,7 +133,8 @@ PROFILE_PASS, PLAIN_PASS, LINES_PASS = "profile", "plain", "lines"
 
 class ProfileJob:
     """What the profile runner does; times in seconds, paths absolute (``root``: the sandbox's
-    copy of the project; ``out``: the file it writes its result to).
+    copy of the project; ``out``: the file it writes its result to; both set by the manager,
+    :func:`perfedit.testsource.profiling.run_runner`, once the copy exists).
 
     ``mode``: PROFILE_PASS (cProfile, then line timing of the ``hot_functions`` hottest over at
     most ``hot_line_tests`` tests, within ``line_budget_share`` of the tests' time but at least
@@ -146,13 +147,13 @@ class ProfileJob:
     __slots__ = (
         "mode",
         "paths",
-        "out",
-        "root",
         "test_timeout_s",
         "hot_functions",
         "hot_line_tests",
         "line_budget_share",
         "line_budget_min_s",
+        "out",
+        "root",
         "wanted",
         "budget_s",
     )
@@ -161,13 +162,13 @@ class ProfileJob:
         self,
         mode,
         paths,
-        out,
-        root,
         test_timeout_s,
         hot_functions,
         hot_line_tests,
         line_budget_share,
         line_budget_min_s,
+        out="",
+        root="",
         wanted=(),
         budget_s=0.0,
     ):

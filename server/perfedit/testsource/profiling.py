@@ -113,6 +113,7 @@ class Profile:
     wall_s: float
     key: str
     collect_errors: str = ""  # test files pytest could not collect (the others ran)
+    workload: str | None = None  # the workload command profiled instead of the tests
     cached: bool = field(default=False, compare=False)
 
     @property
@@ -182,16 +183,18 @@ class Profile:
             data["wall_s"],
             data["key"],
             data["collect_errors"],
+            data.get("workload"),
             cached,
         )
 
 
-def content_key(root: Path, tests: str | None) -> str:
+def content_key(root: Path, tests: str | None, runner: Path = RUNNER) -> str:
     """A SHA-256 hex key of everything the profile depends on: the relative path and contents of
-    every file under ``root`` (files over 1 MiB: size and mtime), ``tests``, the runner's source
-    and its protocol's, the Python version and :data:`FORMAT`."""
+    every file under ``root`` (files over 1 MiB: size and mtime), ``tests`` (or what else the
+    run was asked to run), the ``runner``'s source and the sandbox protocol's (where the profile
+    runner's job is defined), the Python version and :data:`FORMAT`."""
     digest = hashlib.sha256(f"{FORMAT}\0{sys.version}\0{tests}\0".encode())
-    digest.update(RUNNER.read_bytes())
+    digest.update(runner.read_bytes())
     digest.update(PROTOCOL.read_bytes())
     for directory, folders, files in os.walk(root):
         folders[:] = sorted(f for f in folders if f not in NOT_SOURCE_DIRS)
@@ -301,27 +304,74 @@ def run_sandboxed(
     """Run the runner (``mode`` "profile" or "plain") on a sandboxed copy of ``root``; its raw
     JSON (see :mod:`perfedit.sandbox.profile_runner`) and the run's wall time in seconds. Raises as
     :func:`profile_tests` does."""
-    from perfedit.formats.suites import Case, TestSuite
-    from perfedit.sandbox import Limits, WorkerHandle, Workspace, protocol
-
     where = f"{root / tests}" if tests else str(root)
+    from perfedit.sandbox import protocol
+
+    job = protocol.ProfileJob(
+        mode,
+        [tests] if tests else [],
+        test_timeout_s,
+        HOT_FUNCTIONS,
+        HOT_LINE_TESTS,
+        LINE_BUDGET_SHARE,
+        LINE_BUDGET_MIN_S,
+    )
+    run = run_runner(root, RUNNER, job.to_json(), timeout_s=timeout_s, cancel=cancel)
+    if run.cancelled:
+        raise Cancelled(f"profiling the tests in {where} was cancelled.")
+    if run.status == "timeout":
+        raise ProfilingFailed(
+            f"profiling the tests in {where} took longer than {timeout_s:g} s"
+            + (f"; the test running then: {run.current}" if run.current else "")
+            + "; make the tests quicker or select fewer with --tests."
+        )
+    raw = run.raw
+    if raw is None:
+        raise ProfilingFailed(
+            f"the profiled run of the tests in {where} failed ({run.status}):\n{run.detail[-2000:]}".rstrip()
+        )
+    wall_s = run.wall_s
+    if raw.get("collect_error") and not raw.get("tests"):
+        raise ProfilingFailed(
+            f"pytest could not collect the tests in {where}:\n{raw['collect_error'][-2000:]}"
+        )
+    if not raw.get("tests"):
+        raise NoTestsFound(f"pytest found no tests in {where}; write tests, or pass --tests PATH.")
+    return raw, wall_s
+
+
+@dataclass(frozen=True)
+class RunnerRun:
+    """One sandboxed run of a runner program: its record's ``status`` and ``detail`` (stderr's
+    tail), its JSON result (None when it wrote none), the step it was in when it ended
+    (``current``: what it wrote to ``out.current``), its wall time in seconds, and whether
+    ``cancel`` stopped it."""
+
+    status: str
+    detail: str
+    raw: dict | None
+    current: str
+    wall_s: float
+    cancelled: bool
+
+
+def run_runner(
+    root: Path, runner: Path, job: dict, *, timeout_s: float, cancel: CancelFn = never_cancelled
+) -> RunnerRun:
+    """Run the program ``runner`` (stdlib only; :mod:`perfedit.sandbox.profile_runner` or
+    :mod:`perfedit.sandbox.workload_runner`) as a one-case sandbox run on a copy of ``root``,
+    with ``job`` (a JSON-ready dict, completed with ``out`` and ``root``) on its stdin, within
+    ``timeout_s`` seconds of wall clock. Raises SandboxError if the sandbox cannot start."""
+    from perfedit.formats.suites import Case, TestSuite
+    from perfedit.sandbox import Limits, WorkerHandle, Workspace
+
     workspace = Workspace(
-        TestSuite("pytest", root), RUNNER_PATH, RUNNER.read_text(encoding="utf-8")
+        TestSuite("pytest", root), RUNNER_PATH, runner.read_text(encoding="utf-8")
     )
     try:
         out = workspace.exchange / "profile.json"  # on disk, so this process can read it
-        job = protocol.ProfileJob(
-            mode,
-            [tests] if tests else [],
-            str(out),
-            str(workspace.root),
-            test_timeout_s,
-            HOT_FUNCTIONS,
-            HOT_LINE_TESTS,
-            LINE_BUDGET_SHARE,
-            LINE_BUDGET_MIN_S,
-        )
-        (workspace.root / ".perfedit-in.0").write_text(json.dumps(job.to_json()), encoding="utf-8")
+        job = {**job, "out": str(out), "root": str(workspace.root)}
+        (workspace.root / ".perfedit-in.0").write_text(json.dumps(job), encoding="utf-8")
         suite = TestSuite("cases", workspace.root, cases=(Case("profiled run", "", ""),))
         limits = Limits(timeout_s=timeout_s, max_output_bytes=256 * 1024**2)
         started = time.perf_counter()
@@ -331,30 +381,20 @@ def run_sandboxed(
         ):
             record = worker.run()[0]
         wall_s = time.perf_counter() - started
-        if cancelled.is_set():
-            raise Cancelled(f"profiling the tests in {where} was cancelled.")
-        if record.status == "timeout":
-            running = _read(Path(f"{out}.current"))
-            raise ProfilingFailed(
-                f"profiling the tests in {where} took longer than {timeout_s:g} s"
-                + (f"; the test running then: {running}" if running else "")
-                + "; make the tests quicker or select fewer with --tests."
-            )
         try:
             raw = json.loads(out.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            raise ProfilingFailed(
-                f"the profiled run of the tests in {where} failed ({record.status}):\n{record.detail[-2000:]}".rstrip()
-            ) from None
+            raw = None
+        return RunnerRun(
+            record.status,
+            record.detail,
+            raw,
+            _read(Path(f"{out}.current")),
+            wall_s,
+            cancelled.is_set(),
+        )
     finally:
         workspace.close()
-    if raw.get("collect_error") and not raw.get("tests"):
-        raise ProfilingFailed(
-            f"pytest could not collect the tests in {where}:\n{raw['collect_error'][-2000:]}"
-        )
-    if not raw.get("tests"):
-        raise NoTestsFound(f"pytest found no tests in {where}; write tests, or pass --tests PATH.")
-    return raw, wall_s
 
 
 def _read(path: Path) -> str:

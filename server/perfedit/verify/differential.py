@@ -45,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from perfedit.config import Settings
-from perfedit.errors import NoTestsFound
+from perfedit.errors import NoTestsFound, WorkloadFailed
 from perfedit.formats.suites import Case, TestSuite
 from perfedit.llm.modelstore import cache_root
 from perfedit.sandbox import DIFFERENTIAL_BUDGET, Calls, Limits, WorkerHandle, Workspace, protocol
@@ -118,8 +118,9 @@ del _perfedit_recorded
 
 @dataclass(frozen=True)
 class DifferentialCheck:
-    """How many inputs a candidate was checked on: ``recorded`` from the tests, ``generated``
-    by hypothesis, ``widened`` of them beyond the recorded types (None, empty, unhashable items);
+    """How many inputs a candidate was checked on: ``recorded`` from the tests, ``workload``
+    recorded from the workload run (:mod:`perfedit.testsource.workload`; ``shared`` of them the tests made
+    too: they are checked once, and timed with the workload's), ``generated`` by hypothesis, ``widened`` of them beyond the recorded types (None, empty, unhashable items);
     ``thin``: the tests are fewer than ``differential_min_tests``, so this check is the main
     evidence."""
 
@@ -127,10 +128,12 @@ class DifferentialCheck:
     generated: int
     widened: int = 0
     thin: bool = True
+    workload: int = 0  # calls recorded from the workload (the ``workload`` setting), kept
+    shared: int = 0  # of those, calls the tests also made
 
     @property
     def inputs(self) -> int:
-        return self.recorded + self.generated
+        return self.recorded + self.workload - self.shared + self.generated
 
 
 @dataclass(frozen=True)
@@ -338,6 +341,8 @@ class Differential:
         ] = []  # the original's entries and parsed outcomes
         self._widened: list[bool] = []  # per kept input: beyond the recorded types
         self._widened_from = 0  # the index of the first widened input before the reference run
+        self.workload_inputs: list[bytes] = []  # kept calls recorded from the workload
+        self.workload_note = ""  # why the workload gave no calls, when it was asked for
 
     def open_worker(self, workspace: Workspace) -> WorkerHandle:
         """A differential-mode worker on ``workspace``, holding the inputs found by :meth:`prepare`."""
@@ -359,8 +364,12 @@ class Differential:
             if self.suite.size
             else Recording([], [])
         )
-        recorded = recording.calls
+        from_tests = recording.calls
         self.scaling = from_points(recording.timed, "elements")
+        seen = set(from_tests)
+        workload_calls = self._workload_calls()
+        from_workload = [data for data in workload_calls if data not in seen]
+        recorded = from_tests + from_workload
         answer = worker.request(
             protocol.generate_request(
                 recorded,
@@ -423,14 +432,54 @@ class Differential:
         self._reference = [described for index in kept if (described := first[index]) is not None]
         self._widened = [index >= self._widened_from for index in kept]
         worker.request(protocol.inputs_request(self._inputs))
+        kept_inputs = {inputs[index] for index in kept}
+        self.workload_inputs = [data for data in workload_calls if data in kept_inputs]
+        if workload_calls and not self.workload_inputs:
+            self.workload_note = (
+                f"note: the original behaved differently on each of the {len(workload_calls)} "
+                f"calls of {self.target.name} recorded from the workload when they were made "
+                "again; the tests alone timed it."
+            )
         if kept:
-            from_tests = sum(1 for index in kept if index < len(recorded))
+            tests_kept = sum(1 for index in kept if index < len(from_tests))
+            workload_kept = sum(1 for index in kept if len(from_tests) <= index < len(recorded))
             self.check = DifferentialCheck(
-                from_tests,
-                len(kept) - from_tests,
+                tests_kept,
+                len(kept) - tests_kept - workload_kept,
                 sum(self._widened),
                 self.suite.size < self.settings.differential_min_tests,
+                len(self.workload_inputs),
+                len(self.workload_inputs) - workload_kept,
             )
+
+    def _workload_calls(self) -> list[bytes]:
+        """The target's calls recorded from the ``workload`` setting's run (:func:`perfedit.testsource.workload.target_calls`,
+        cached while the project is unchanged); none, with :attr:`workload_note` saying why,
+        when the workload cannot run, never calls the target, or none of its calls could be
+        replayed."""
+        from perfedit.testsource import workload
+
+        command = self.settings.workload
+        if not command:
+            return []
+        name = self.target.name
+        try:
+            found = workload.target_calls(self.target, command)
+        except WorkloadFailed as exc:
+            self.workload_note = (
+                f"note: the workload could not be used ({str(exc).splitlines()[0]}); "
+                "the tests alone checked and timed it."
+            )
+            return []
+        if not found.ran:
+            why = f"the workload `{command}` never called {name}"
+        elif not found.calls:
+            reasons = ", ".join(f"{count} {reason}" for reason, count in found.skipped.items())
+            why = f"none of the calls of {name} recorded from the workload could be replayed ({reasons or 'none recorded'})"
+        else:
+            return list(found.calls)
+        self.workload_note = f"note: {why}; the tests alone checked and timed it."
+        return []
 
     def _outcomes(
         self, worker: WorkerHandle, limits_s: list[float], *, keep_going: bool

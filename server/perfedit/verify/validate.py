@@ -21,6 +21,7 @@ and rewards use it): duplicates by syntax tree are settled unrun, the rest go to
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
 import re
 import textwrap
@@ -50,6 +51,8 @@ _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 #: What a harness step says when its ``cancel`` callback stopped it: the user cancelled the job, or
 #: the job's time budget was spent (the job tells the two apart for the user).
 STOPPED = "stopped: the job was cancelled or its time budget was spent"
+#: The name of the timed run over the calls recorded from the workload, beside the tests' records.
+WORKLOAD_CALLS = "workload calls"
 
 
 def outputs_match(actual: str, expected: str) -> bool:
@@ -138,7 +141,11 @@ class Verdict:
     rejected candidates. ``differential`` says on how many inputs the candidate was checked by
     differential testing (None: it was not). ``validation_s`` is the wall time its validation
     took (0 when it was settled unrun). ``notes``: what the tests could not tell for a candidate
-    that was not rejected (one "note: …" sentence each). Memory in bytes, times in seconds.
+    that was not rejected (one "note: …" sentence each). ``differences``: how the candidate
+    behaved otherwise than the original where the checks saw it without rejecting it (a
+    narrowing found by differential testing or a script's varied inputs, one sentence each, also
+    among the notes): a candidate with any is unsafe to apply unreviewed. Memory in bytes, times
+    in seconds.
     ``reason`` and ``detail`` may quote the candidate's output: each is capped at
     MAX_DETAIL_BYTES (4 KiB, UTF-8), the cut marked "… (N bytes cut) …", before it reaches the
     JSON, the editor's log or a refinement prompt.
@@ -157,6 +164,7 @@ class Verdict:
     differential: DifferentialCheck | None = None
     validation_s: float = 0.0
     notes: tuple[str, ...] = ()
+    differences: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reason", cap_text(self.reason, MAX_DETAIL_BYTES))
@@ -211,6 +219,7 @@ class Harness:
         )
         self._workspace = Workspace(suite, self.relative_path, target.source)
         self._worker = self._open_worker(self._workspace)
+        self._workload_worker: WorkerHandle | None = None  # opened by baseline() if there are calls
 
     def __enter__(self) -> Harness:
         return self
@@ -219,8 +228,10 @@ class Harness:
         self.close()
 
     def close(self) -> None:
-        """Stop the baseline worker and delete its workspace."""
+        """Stop the baseline's workers and delete its workspace."""
         self._worker.close()
+        if self._workload_worker is not None:
+            self._workload_worker.close()
         self._workspace.close()
 
     def _check_cancel(self) -> None:
@@ -233,6 +244,30 @@ class Harness:
         if self.differential is not None and self.suite.kind == "differential":
             return self.differential.open_worker(workspace)
         return WorkerHandle(workspace, self.suite, self.limits)
+
+    def _open_workload_worker(self, workspace: Workspace) -> WorkerHandle | None:
+        """A differential-mode worker on ``workspace`` holding the kept calls recorded from the
+        workload, whose timed passes join the tests' in every timed run; None without such calls
+        (or with no tests, where the timed run already covers every differential input)."""
+        checker = self.differential
+        if checker is None or not checker.workload_inputs or self.suite.kind == "differential":
+            return None
+        worker = WorkerHandle(workspace, self.suite, self.limits, checker.calls)
+        worker.request(protocol.inputs_request(checker.workload_inputs))
+        return worker
+
+    def _timed_run(
+        self, worker: WorkerHandle, workload_worker: WorkerHandle | None
+    ) -> list[TestRecord]:
+        """One timed run: every test (``worker``), then one timed pass over the workload's calls
+        (``workload_worker``, a record named :data:`WORKLOAD_CALLS`), if any."""
+        records = worker.run(calibrate=True)
+        if workload_worker is not None:
+            records += [
+                dataclasses.replace(record, name=WORKLOAD_CALLS)
+                for record in workload_worker.run(calibrate=True)
+            ]
+        return records
 
     def _prepare_differential(self, checker: Differential) -> None:
         """Find the differential inputs and the original's outcomes (raises NoTestsFound if the
@@ -285,18 +320,20 @@ class Harness:
             )
         if self.variations is not None:
             self.variations.prepare(self.target.source)
+        self._workload_worker = self._open_workload_worker(self._workspace)
         timed: list[list[TestRecord]] = []
         for _ in range(runs):
             if timed and not another_run(run_s):
                 break
             self._check_cancel()
             started = time.perf_counter()
-            timed.append(self._worker.run(calibrate=True))
+            timed.append(self._timed_run(self._worker, self._workload_worker))
             run_s = time.perf_counter() - started
         per_test = _per_test(timed)
+        tests_s = {name: s for name, s in per_test.items() if name != WORKLOAD_CALLS}
         return Baseline(
             per_test_s=per_test,
-            slowest_test=max(per_test, key=per_test.__getitem__),
+            slowest_test=max(tests_s or per_test, key=(tests_s or per_test).__getitem__),
             peak_rss_bytes=max(r.peak_rss_bytes for r in records),
             tests_total=len(records) if self.suite.size else 0,
             scaling=(
@@ -360,7 +397,8 @@ class Harness:
             self.target, self.suite, self.settings, check, varied
         )
         hardcoded = literals.hardcoded_notes(source, self.target.source, self._expected)
-        return (*hardcoded, *([unchecked] if unchecked else []))
+        workload = self.differential.workload_note if self.differential is not None else ""
+        return (*hardcoded, *([unchecked] if unchecked else []), *([workload] if workload else []))
 
     def _validate(self, label: str, source: str) -> Verdict:
         try:
@@ -369,11 +407,16 @@ class Harness:
             return Verdict(label, "rejected", f"does not parse: {exc}", 0, self.suite.size)
         workspace = Workspace(self.suite, self.relative_path, source)
         try:
-            with (
-                self._open_worker(workspace) as worker,
-                worker.stopped_when(self.cancel) as stopped,
-            ):
-                verdict = self._validate_in(label, worker, workspace)
+            with contextlib.ExitStack() as stack:
+                worker = stack.enter_context(self._open_worker(workspace))
+                stopped = stack.enter_context(worker.stopped_when(self.cancel))
+                workload_worker = (
+                    self._open_workload_worker(workspace) if self._workload_worker else None
+                )
+                if workload_worker is not None:
+                    stack.enter_context(workload_worker)
+                    stack.enter_context(workload_worker.stopped_when(self.cancel))
+                verdict = self._validate_in(label, worker, workspace, workload_worker)
             self._raise_if(stopped)
             return verdict
         finally:
@@ -388,12 +431,18 @@ class Harness:
     def _failures(self, records: list[TestRecord]) -> list[Failure]:
         return [reason for r in records if (reason := _failure(r, self.suite))]
 
-    def _warm_up(self, worker: WorkerHandle) -> None:
+    def _warm_up(self, worker: WorkerHandle, workload_worker: WorkerHandle | None) -> None:
         """One run per side, discarded: caches and CPU frequency settle before timing."""
-        self._worker.run(calibrate=True)
-        worker.run(calibrate=True)
+        self._timed_run(self._worker, self._workload_worker)
+        self._timed_run(worker, workload_worker)
 
-    def _validate_in(self, label: str, worker: WorkerHandle, workspace: Workspace) -> Verdict:
+    def _validate_in(
+        self,
+        label: str,
+        worker: WorkerHandle,
+        workspace: Workspace,
+        workload_worker: WorkerHandle | None = None,
+    ) -> Verdict:
         self._check_cancel()
         records = worker.run() if self.suite.size else []
         failures = self._failures(records)
@@ -416,7 +465,7 @@ class Harness:
         narrowing = (
             mismatch.narrowing if mismatch else ""
         )  # shown in the reason and the notes, not rejected
-        self._warm_up(worker)
+        self._warm_up(worker, workload_worker)
         baseline_runs: list[list[TestRecord]] = []
         candidate_runs: list[list[TestRecord]] = []
 
@@ -424,8 +473,8 @@ class Harness:
             """Time the original and the candidate once more; the rejection if the candidate
             failed a test this time."""
             self._check_cancel()
-            baseline_runs.append(self._worker.run(calibrate=True))
-            candidate_runs.append(worker.run(calibrate=True))
+            baseline_runs.append(self._timed_run(self._worker, self._workload_worker))
+            candidate_runs.append(self._timed_run(worker, workload_worker))
             if broken := self._failures(candidate_runs[-1]):
                 reason = f"failed during a timing run: {broken[0].headline}"
                 return _rejected(label, reason, passed, len(records), broken[0])
@@ -482,6 +531,7 @@ class Harness:
             per_test_s=_per_test(candidate_runs),
             differential=checked,
             notes=(f"note: {narrowing}.",) if narrowing else (),
+            differences=(narrowing,) if narrowing else (),
             detail=mismatch.detail if mismatch else "",
         )
 

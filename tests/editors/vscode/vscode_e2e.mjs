@@ -3,12 +3,15 @@
 //
 //   node vscode_e2e.mjs CONFIG_JSON
 //
-// CONFIG_JSON: {workspace, file, line, vsix, settings, artifacts, report, timeoutS, chromium}.
-// It opens `file` of the `workspace` folder, puts the cursor on `line` (1-based), runs the perfedit
-// code action from the light bulb, watches the status bar, applies the edit in the Refactor
-// Preview, saves, hovers the function and opens "perfedit: Show Last Result". What it saw goes to
-// `report` (JSON) for the test to check; screenshots go to `artifacts`. Exit status 0 if it got
-// through every step.
+// CONFIG_JSON: {workspace, jobs: [{file, line, name, answers}], vsix, settings, artifacts, report,
+// timeoutS, chromium}. For each job it opens `file` of the `workspace` folder, puts the cursor on
+// `line` (1-based), runs the perfedit code action from the light bulb, watches the progress
+// notification, reads the decision notification and answers it with `answers` in turn ("Details"
+// opens the report rendered; "Show diff" opens the Refactor Preview, where "Apply" ticks the file
+// and applies, "Discard" discards). After the last job it saves, reads the code lens, hovers the
+// function, opens the hover's full report and "perfedit: Show Last Result". What it saw goes to
+// `report` (JSON) for the test to check; screenshots of every step go to `artifacts`. Exit
+// status 0 if it got through every step.
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -20,7 +23,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const codeServer = path.join(here, "node_modules", ".bin", "code-server");
 const config = JSON.parse(process.argv[2]);
 const timeoutMs = config.timeoutS * 1000;
-const report = { steps: [], status: [], errors: [] };
+const report = { steps: [], jobs: [], errors: [] };
 
 fs.mkdirSync(config.artifacts, { recursive: true });
 const home = fs.mkdtempSync(path.join(os.tmpdir(), "perfedit-code-server-"));
@@ -110,6 +113,13 @@ async function screenshot(name) {
   await page.screenshot({ path: path.join(config.artifacts, `${name}.png`) });
 }
 
+let shots = 0;
+/** A numbered screenshot of the current step. */
+async function shot(name) {
+  shots += 1;
+  await screenshot(`${String(shots).padStart(2, "0")}-${name}`);
+}
+
 /** The text of the perfedit status-bar item, or "" if it is not shown. */
 async function statusText() {
   const items = page.locator(".statusbar-item", { hasText: "perfedit" });
@@ -125,22 +135,26 @@ async function runCommand(title) {
   await page.keyboard.press("Enter");
 }
 
-try {
-  const url = await address;
-  step("open VS Code");
-  await page.goto(`${url}/?folder=${encodeURIComponent(config.workspace)}`);
-  await page.locator(".monaco-workbench").waitFor({ timeout: 120_000 });
-  await page.locator(".explorer-folders-view, .explorer-viewlet").first().waitFor({ timeout: 120_000 });
+const editor = page.locator(".editor-instance .monaco-editor").first();
 
-  step("open the file");
-  await page.keyboard.press("Control+P");
-  await page.locator(".quick-input-widget input").fill(config.file);
-  await page.locator(".quick-input-list .monaco-list-row", { hasText: config.file }).first().waitFor();
-  await page.keyboard.press("Enter");
-  const editor = page.locator(".editor-instance .monaco-editor").first();
+/** Makes `file` the active editor: its tab if it has one, else Quick Open. */
+async function activate(file) {
+  const tab = page.locator(".tabs-container .tab", { hasText: file });
+  if ((await tab.count()) > 0) {
+    await tab.first().click();
+  } else {
+    await page.keyboard.press("Control+P");
+    await page.locator(".quick-input-widget input").fill(file);
+    await page.locator(".quick-input-list .monaco-list-row", { hasText: file }).first().waitFor();
+    await page.keyboard.press("Enter");
+  }
+  await page.locator(".tab.active", { hasText: file }).waitFor();
   await editor.locator(".view-lines", { hasText: "def " }).waitFor();
+}
 
-  step("put the cursor in the function");
+/** Opens `file` and puts the cursor on `line`, until the light bulb shows. */
+async function cursorIn(file, line) {
+  await activate(file);
   const bulb = page.locator(".lightBulbWidget");
   // VS Code now and then shows no light bulb for the first code-action answer after start; as a
   // user would, move to the line again (a new request) until the bulb shows, for at most 120 s
@@ -149,73 +163,145 @@ try {
   for (;;) {
     await editor.locator(".view-lines").click();
     await page.keyboard.press("Control+G");
-    await page.locator(".quick-input-widget input").fill(`:${config.line}`);
+    await page.locator(".quick-input-widget input").fill(`:${line}`);
     await page.keyboard.press("Enter");
     try {
       await bulb.waitFor({ timeout: 15_000 });
-      break;
+      return bulb;
     } catch (error) {
       if (Date.now() > bulbDeadline) throw error;
     }
   }
+}
 
-  step("open the light bulb");
-  await screenshot("1-light-bulb");
+/** The notification toast holding `text`. */
+function toast(text) {
+  return page.locator(".notification-toast", { hasText: text });
+}
+
+/** Runs one job: the action, its progress, the decision and the answers. */
+async function runJob(job) {
+  const seen = { file: job.file, progress: [], questions: [] };
+  report.jobs.push(seen);
+  step(`${job.file}: put the cursor in the function`);
+  const bulb = await cursorIn(job.file, job.line);
+  await shot(`${job.name}-light-bulb`);
   await bulb.click();
   const action = page.locator(".action-widget .monaco-list-row", { hasText: "Suggest faster version" });
   await action.waitFor();
-  report.action = (await action.innerText()).trim();
-  await screenshot("2-code-action");
+  seen.action = (await action.innerText()).trim();
+  await shot(`${job.name}-code-action`);
   await page.keyboard.press("Enter"); // the action is focused; a click would hit VS Code's pointer block
 
-  step("progress in the status bar");
-  await page.waitForFunction(
-    () => [...document.querySelectorAll(".statusbar-item")].some((e) => /perfedit: .*%/.test(e.textContent ?? "")),
-    undefined,
-    { timeout: 120_000 },
-  );
-  report.status.push(await statusText());
-  await screenshot("3-progress");
-
-  step("accept the edit in the Refactor Preview");
-  const apply = page.getByRole("button", { name: "Apply", exact: true });
+  step(`${job.file}: progress notification`);
+  const progress = toast("perfedit: speeding up");
+  await progress.waitFor({ timeout: 120_000 });
+  await shot(`${job.name}-progress`);
+  const question = toast(`perfedit: ${job.name} `).filter({ has: page.locator(".monaco-button") });
   const deadline = Date.now() + timeoutMs;
-  while (!(await apply.isVisible())) {
-    const text = await statusText();
-    if (text && text !== report.status[report.status.length - 1]) report.status.push(text);
-    if (/perfedit: (no result|cancelled)/.test(text)) throw new Error(`the job ended without an edit: ${text}`);
-    if (Date.now() > deadline) throw new Error(`no Refactor Preview within ${config.timeoutS} s`);
+  while (!(await question.first().isVisible())) {
+    if (await progress.first().isVisible()) {
+      const text = (await progress.first().innerText().catch(() => "")).trim();
+      if (text && text !== seen.progress[seen.progress.length - 1]) seen.progress.push(text);
+    }
+    const failed = page.locator(".notification-toast", { hasText: /perfedit: (no faster|cancelled)/ });
+    if (await failed.first().isVisible()) throw new Error(`the job ended without a result: ${await failed.first().innerText()}`);
+    if (Date.now() > deadline) throw new Error(`no decision within ${config.timeoutS} s`);
     await page.waitForTimeout(500);
   }
-  // Edits under a needsConfirmation annotation come unchecked: tick the file, then Apply.
-  const file = page.locator(".monaco-list-row", { hasText: config.file }).getByRole("checkbox").first();
-  await file.check(); // clicks, then verifies that it is checked
-  await screenshot("4-refactor-preview");
-  await apply.click();
-  await editor.locator(".view-lines", { hasText: "functools.cache" }).waitFor();
+
+  for (const answer of job.answers) {
+    step(`${job.file}: decide: ${answer}`);
+    const asked = question.first();
+    await asked.waitFor();
+    seen.questions.push({
+      message: (await asked.locator(".notification-list-item-message").innerText()).trim(),
+      actions: (await asked.locator(".monaco-button").allInnerTexts()).map((t) => t.trim()).filter(Boolean),
+    });
+    await shot(`${job.name}-decision`);
+    await asked.getByRole("button", { name: answer, exact: true }).click();
+    if (answer === "Details") {
+      await page.locator(".tab", { hasText: `Preview perfedit-${job.file.replace(".py", "")}-` }).waitFor();
+      seen.details = true;
+      await page.waitForTimeout(3000); // the preview renders
+      await shot(`${job.name}-details`);
+    } else if (answer === "Show diff") {
+      const apply = page.getByRole("button", { name: "Apply", exact: true });
+      await apply.waitFor({ timeout: 60_000 });
+      const rows = page.locator(".bulk-edit-panel .monaco-list-row");
+      seen.preview = (await page.locator(".bulk-edit-panel").first().innerText()).trim();
+      // The change annotation (label and description) is each change's hover in the preview.
+      seen.previewLabels = await rows.evaluateAll((elements) =>
+        elements.flatMap((e) => [e.getAttribute("aria-label"), ...[...e.querySelectorAll("[title]")].map((t) => t.getAttribute("title"))]).filter(Boolean),
+      );
+      await rows.last().locator(".monaco-icon-label, .label-name, span").first().hover();
+      const annotation = page.locator(".workbench-hover, .monaco-hover, .custom-hover", { hasText: "faster" });
+      await annotation.first().waitFor({ timeout: 10_000 }).catch(() => {});
+      seen.previewHover = (await annotation.allInnerTexts().catch(() => [])).map((t) => t.trim());
+      await shot(`${job.name}-refactor-preview`);
+      if (job.preview === "Apply") {
+        // Edits under a needsConfirmation annotation come unchecked: tick the file, then Apply.
+        const file = page.locator(".bulk-edit-panel .monaco-list-row", { hasText: job.file }).getByRole("checkbox").first();
+        await file.check(); // clicks, then verifies that it is checked
+        await apply.click();
+      } else {
+        await page.getByRole("button", { name: "Discard", exact: true }).click();
+      }
+    }
+  }
+  step(`${job.file}: outcome`);
+  const outcome = toast(`perfedit: ${job.name} `).filter({ hasText: /: (applied|not applied|discarded)/ });
+  await outcome.first().waitFor({ timeout: 60_000 });
+  seen.outcome = (await outcome.first().innerText()).trim();
+  seen.status = await statusText();
+  await shot(`${job.name}-outcome`);
+}
+
+try {
+  const url = await address;
+  step("open VS Code");
+  await page.goto(`${url}/?folder=${encodeURIComponent(config.workspace)}`);
+  await page.locator(".monaco-workbench").waitFor({ timeout: 120_000 });
+  await page.locator(".explorer-folders-view, .explorer-viewlet").first().waitFor({ timeout: 120_000 });
+
+  for (const job of config.jobs) {
+    await runJob(job);
+  }
+  const last = config.jobs[config.jobs.length - 1];
 
   step("save");
+  await activate(last.file);
+  await editor.locator(".view-lines", { hasText: "functools.cache" }).waitFor();
   await editor.locator(".view-lines").click();
   await page.keyboard.press("Control+S");
   await page.locator(".tab.active.dirty").waitFor({ state: "detached" });
-  await page.locator(".statusbar-item", { hasText: "faster" }).waitFor();
-  report.status.push(await statusText());
-  await screenshot("5-applied");
+
+  step("the code lens");
+  const lens = page.locator(".codelens-decoration", { hasText: "applied" });
+  await lens.first().waitFor({ timeout: 60_000 }).catch(() => {});
+  report.codeLens = (await page.locator(".codelens-decoration").allInnerTexts()).map((t) => t.trim());
+  await shot("code-lens");
 
   step("hover the function");
-  await editor.locator(".view-line span", { hasText: /^fib$/ }).first().hover();
-  const hover = page.locator(".monaco-hover", { hasText: "perfedit: a faster" });
+  await editor.locator(".view-line span", { hasText: new RegExp(`^${last.name}$`) }).first().hover();
+  const hover = page.locator(".monaco-hover", { hasText: "perfedit" });
   await hover.waitFor();
   report.hover = (await hover.innerText()).trim();
-  await screenshot("6-hover");
-  await page.keyboard.press("Escape");
+  await shot("hover");
+
+  step("open the full report from the hover");
+  await hover.getByRole("link", { name: "Full report" }).click();
+  await page.locator(".tab", { hasText: `Preview perfedit-${last.file.replace(".py", "")}-` }).waitFor();
+  report.reportOpened = true;
+  await page.waitForTimeout(3000); // the preview renders
+  await shot("full-report");
 
   step("show the last result");
   await runCommand("perfedit: Show Last Result");
-  const page2 = page.locator(".editor-instance .monaco-editor .view-lines", { hasText: "# perfedit" });
-  await page2.waitFor();
-  report.lastResult = (await page2.innerText()).trim();
-  await screenshot("7-last-result");
+  await page.locator(".tab", { hasText: "Preview last-result.md" }).waitFor();
+  report.lastResultRendered = (await page.locator(".editor-instance .monaco-editor .view-lines", { hasText: "# perfedit" }).count()) === 0;
+  await page.waitForTimeout(3000); // the preview renders
+  await shot("last-result");
   step("done");
 } catch (error) {
   report.errors.push(String(error?.stack ?? error));
@@ -231,6 +317,6 @@ try {
   fs.writeFileSync(config.report, JSON.stringify(report, null, 2));
   await browser.close();
   server.kill();
-  fs.rmSync(home, { recursive: true, force: true });
+  fs.rmSync(home, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 }); // code-server may still be writing
 }
 process.exit(report.errors.length === 0 ? 0 : 1);
