@@ -200,6 +200,22 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 f"  {entry.function}: {scan.result_text(entry)}", markup=False, highlight=False
             )
 
+    _report(args, console, report, report_path, report_kind)
+    return 0 if any(e.found for e in entries) else 1
+
+
+def _report(
+    args: argparse.Namespace,
+    console: Console,
+    report: ScanReport,
+    report_path: Path | None,
+    report_kind: str,
+) -> None:
+    """Print the scan (a table, or JSON with ``--json``) and write its ``--report`` file
+    (``report_kind`` "markdown" or "html"). Raises InputError if the file cannot be written."""
+    from perfedit.errors import InputError
+    from perfedit.job import scan
+
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -213,7 +229,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 f"could not write the report to {report_path}: {exc.strerror or exc}"
             ) from exc
         console.print(f"report written to {report_path}", markup=False, highlight=False)
-    return 0 if any(e.found for e in entries) else 1
 
 
 def _apply(entry: ScanEntry, root: Path) -> None:
