@@ -231,7 +231,6 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
         args,
         config.load(path),
         exemplars=str(Path(args.exemplars).resolve()) if args.exemplars else None,
-        workload=args.workload,
     )
     _check_workload(settings, path)
     request = Request(
@@ -359,7 +358,7 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from perfedit.job.compare import compare_files
 
     original = Path(args.original)
-    settings = config.from_args(args, config.load(original), workload=args.workload)
+    settings = config.from_args(args, config.load(original))
     _check_workload(settings, original)
     with console.status(f"validating {args.candidate} against {args.original}"):
         report = compare_files(

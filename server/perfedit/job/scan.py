@@ -34,47 +34,6 @@ from perfedit.errors import Cancelled, ModelError, NoFasterVersion, PerfeditErro
 from perfedit.testsource.profiling import FunctionProfile, Profile, by_target
 
 
-@dataclass
-class ScanEntry:
-    """What was found for one hot function: its place (``file`` relative to the root, POSIX;
-    ``line`` 1-based), ``share`` of the test time (0-1, own time; ``own_s`` its own seconds in
-    the run it was ranked by), ``workload_share`` of the workload's time (None without a
-    workload), and either a validated faster
-    version (``speedup`` with its 95% CI, ``diff``...) or ``why`` nothing was found. ``applied``
-    says whether it was written; ``not_applied`` why not, when asked to apply."""
-
-    file: str
-    function: str
-    line: int
-    own_s: float
-    share: float
-    tests: int
-    workload_share: float | None = None  # of the workload's time (0-1), when ranked by it
-    budget_s: float = 0.0
-    found: bool = False
-    speedup: float | None = None
-    ci95: tuple[float | None, float | None] | None = None
-    p_value: float | None = None
-    winner: str | None = None
-    diff: str = ""
-    changed_lines: int = 0
-    facts: list[str] = field(default_factory=list)
-    reason: str = ""
-    why: str = ""
-    candidates: dict[str, str] = field(default_factory=dict)
-    applied: bool = False
-    not_applied: str = ""
-    # the file's text the unit read and the faster version of it (not reported)
-    source: str = field(default="", repr=False)
-    new_source: str = field(default="", repr=False)
-
-    def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        del data["source"], data["new_source"]
-        data["ci95"] = list(self.ci95) if self.ci95 else None
-        return data
-
-
 @dataclass(frozen=True)
 class ScanItem:
     """One unit of work for :func:`suggest_unit`: the function ``function`` of the file ``path``,
@@ -88,14 +47,14 @@ class ScanItem:
     candidates: Path | None = None
 
 
-@dataclass(frozen=True)
+@dataclass
 class ScanResult:
     """What one unit found: a validated faster version (``found``; ``speedup`` with its 95% CI,
     ``diff``..., and ``new_source``, the faster version of ``source``, the file's text the unit
     read), or ``why`` not (``candidates``: each candidate's reason; ``model_error``: the model
     could not be used, which ends the scan)."""
 
-    found: bool
+    found: bool = False
     why: str = ""
     model_error: bool = False
     speedup: float | None = None
@@ -107,12 +66,41 @@ class ScanResult:
     facts: list[str] = field(default_factory=list)
     reason: str = ""
     candidates: dict[str, str] = field(default_factory=dict)
-    source: str = ""
-    new_source: str = ""
+    # the file's text the unit read and the faster version of it (not reported)
+    source: str = field(default="", repr=False)
+    new_source: str = field(default="", repr=False)
 
 
-#: The fields of a :class:`ScanResult` that its :class:`ScanEntry` reports.
-_REPORTED = tuple(f.name for f in dataclasses.fields(ScanResult) if f.name != "model_error")
+@dataclass(kw_only=True)
+class ScanEntry(ScanResult):
+    """What was found for one hot function: its place (``file`` relative to the root, POSIX;
+    ``line`` 1-based), ``share`` of the test time (0-1, own time; ``own_s`` its own seconds in
+    the run it was ranked by), ``workload_share`` of the workload's time (None without a
+    workload), and its unit's :class:`ScanResult`. ``applied`` says whether it was written;
+    ``not_applied`` why not, when asked to apply."""
+
+    file: str
+    function: str
+    line: int
+    own_s: float
+    share: float
+    tests: int
+    workload_share: float | None = None  # of the workload's time (0-1), when ranked by it
+    budget_s: float = 0.0
+    applied: bool = False
+    not_applied: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry's place first, then its result (not the file's text, nor ``model_error``)."""
+        data = dataclasses.asdict(self)
+        data["ci95"] = list(self.ci95) if self.ci95 else None
+        own = [f.name for f in dataclasses.fields(self) if f.name not in _RESULT]
+        kept = [name for name in _RESULT if name not in ("model_error", "source", "new_source")]
+        return {name: data[name] for name in own + kept}
+
+
+#: The fields of a :class:`ScanResult`, which :func:`merge` copies into its entry.
+_RESULT = tuple(f.name for f in dataclasses.fields(ScanResult))
 
 
 @dataclass
@@ -181,7 +169,14 @@ def hottest(profile: Profile, top: int, workload: Profile | None = None) -> list
 
 
 def _entry(profile: Profile, f: FunctionProfile) -> ScanEntry:
-    return ScanEntry(f.file, f.function, f.line, f.own_s, profile.share(f), len(f.tests))
+    return ScanEntry(
+        file=f.file,
+        function=f.function,
+        line=f.line,
+        own_s=f.own_s,
+        share=profile.share(f),
+        tests=len(f.tests),
+    )
 
 
 def shares_text(entry: ScanEntry) -> str:
@@ -276,7 +271,7 @@ def merge(entry: ScanEntry, result: ScanResult | None, error: str | None = None)
     if result is None:
         entry.why = f"the unit of work could not run: {error}"
         return entry
-    for name in _REPORTED:
+    for name in _RESULT:
         setattr(entry, name, getattr(result, name))
     return entry
 
