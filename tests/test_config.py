@@ -65,6 +65,8 @@ def test_from_args_takes_only_the_settings_options_of_the_command():
     )
     assert config.from_args(parser.parse_args(["suggest", "--runs", "9"]), project).runs == 9
     assert config.from_args(parser.parse_args(["other"]), project).samples == 16
+    given = parser.parse_args(["suggest", "--runs", "9"])
+    assert config.from_args(given, project, runs=11).runs == 11  # changes win over options
     with pytest.raises(ConfigError, match="runs must be >= 5"):
         config.from_args(parser.parse_args(["suggest", "--runs", "2"]), project)
 

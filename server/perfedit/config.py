@@ -416,7 +416,7 @@ def from_args(args: argparse.Namespace, base: Settings, **changes: Any) -> Setti
     Settings options (those :func:`add_option` added to its parser) and ``changes`` laid over
     it; options left unset (None) keep ``base``'s value. Raises ConfigError."""
     given = {name: getattr(args, name) for name in getattr(args, _OPTIONS, ())}
-    return base.replace(**given, **changes)
+    return base.replace(**{**given, **changes})
 
 
 #: Folders of a project that hold none of its own sources (version control, environments,
