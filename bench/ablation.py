@@ -9,7 +9,7 @@ program, model and timing settings:
 * + both: rules and model candidates, refined together (what ``perfedit suggest`` does);
 * + minimisation: the "+ both" winner with unneeded hunks reverted (delta debugging).
 
-Switches for issue 15's steps, each run on or off for the whole run (compare two runs' --out
+Switches for the job's optional steps, each run on or off for the whole run (compare two runs' --out
 files; the default --out names the switches): ``--exemplars PATH`` (retrieved slow→fast
 exemplars, PIE section 3.1; off without it), ``--no-strategies`` (samples all from the plain
 prompt at one temperature, instead of spread over strategies and temperatures) and

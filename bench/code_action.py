@@ -6,7 +6,7 @@ spread over the file: the first request (the server has not parsed this version 
 answers with a guess while the parse runs), then the rest (answered from the parse, kept per
 version). The reference in the same session is a ``textDocument/hover`` on the same file (a
 request that does no engine work): the ratios to it are the figures to compare across machines.
-The goal of issue 13 is 100 ms per code action.
+The goal is 100 ms per code action.
 
 Usage: python bench/code_action.py [--lines 20000] [--requests 20]
 """

@@ -1,4 +1,4 @@
-"""Figures for the validation harness (issue 3), printed as Markdown with the exact command.
+"""Figures for the validation harness, printed as Markdown with the exact command.
 
 1. False-positive rate: A/A trials, the same PIE validation program as baseline and candidate
    (``val.jsonl`` rows whose slow version passes its tests under CPython 3.11, with the cases in

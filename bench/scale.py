@@ -1,4 +1,4 @@
-"""Figures for the executors (issue 16): `perfedit evaluate`'s programs per minute through the
+"""Figures for the executors: `perfedit evaluate`'s programs per minute through the
 local executor and through Ray on this machine (a private local Ray instance with 1 and with 2
 CPUs, i.e. at most 1 or 2 programs timed at once), and Ray's overhead per task.
 

@@ -2,12 +2,12 @@
 file changes; the stub proposer drives the selection and --apply paths deterministically."""
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from helpers.cli import run_perfedit
 
 FAST = '''\
 def unique_in_order(items):
@@ -18,19 +18,6 @@ WRONG = "def unique_in_order(items):\n    return sorted(set(items))\n"
 SUGGEST_DEDUPE = ("suggest", "dedupe.py", "--function", "unique_in_order")
 
 
-def perfedit(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "perfedit", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "COLUMNS": "200", **(env or {})},
-    )
-
-
 def _snapshot(folder: Path) -> dict[str, str]:
     return {str(p): p.read_text() for p in sorted(folder.rglob("*.py"))}
 
@@ -38,7 +25,7 @@ def _snapshot(folder: Path) -> dict[str, str]:
 def failing_run(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess[str]:
     """Run perfedit and assert that no file in ``cwd`` changed."""
     before = _snapshot(cwd)
-    result = perfedit(*args, cwd=cwd, **kwargs)
+    result = run_perfedit(*args, cwd=cwd, **kwargs)
     assert _snapshot(cwd) == before, "a failed run must not change any file"
     return result
 
@@ -128,7 +115,7 @@ def test_no_usable_code(unchanged: Path, tmp_path: Path):
 def test_stub_winner_applied_and_reported_as_json(dedupe_project: Path, tmp_path: Path):
     stub = tmp_path / "stub.py"
     stub.write_text(WRONG + "# --- candidate ---\n" + FAST)
-    result = perfedit(
+    result = run_perfedit(
         *SUGGEST_DEDUPE,
         "--candidates",
         str(stub),
@@ -170,7 +157,7 @@ def test_unwritable_target_keeps_the_suggestion(dedupe_project: Path, tmp_path: 
     if subprocess.run(["chattr", "+i", str(dedupe_project)], capture_output=True).returncode != 0:
         pytest.skip("chattr +i is not available on this file system")
     try:
-        result = perfedit(
+        result = run_perfedit(
             "suggest",
             str(dedupe_project / "dedupe.py"),
             "--function",
@@ -246,7 +233,7 @@ def test_piped_report_has_whole_lines_and_no_progress_bars(dedupe_project: Path,
             "return list(dict.fromkeys(items))", "return list(dict.fromkeys(items))" + long_comment
         )
     )
-    result = perfedit(
+    result = run_perfedit(
         *SUGGEST_DEDUPE,
         "--candidates",
         str(stub),
@@ -268,7 +255,7 @@ def test_script_mode_with_case_folder(script_project: Path, tmp_path: Path):
         "import sys\ndata = sys.stdin.read().split()\nseen = set()\nfor x in data[1:]:\n"
         "    print('YES' if x in seen else 'NO')\n    seen.add(x)\n"
     )
-    result = perfedit(
+    result = run_perfedit(
         "suggest",
         "seen_before.py",
         "--tests",
@@ -293,7 +280,7 @@ def test_real_model_generates_candidates(dedupe_project: Path):
     proposes is validated and reported."""
     pyproject = dedupe_project / "pyproject.toml"
     pyproject.write_text(pyproject.read_text() + "max_new_tokens = 96\n")
-    result = perfedit(
+    result = run_perfedit(
         *SUGGEST_DEDUPE,
         "--model",
         "smollm2-135m",

@@ -3,7 +3,6 @@ verdict (faster, not_faster, rejected) exits 0 with the documented JSON fields; 
 2 with a message and changes no file. Also ``perfedit doctor``, the harness's other command."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +10,9 @@ from pathlib import Path
 import pyperf as pyperf_api
 import pytest
 
+from helpers.cli import run_perfedit
+from helpers.programs import FAST_SCRIPT
 from perfedit.llm import modelstore
-from programs import FAST_SCRIPT
 
 FAST_DEDUPE = '''\
 """An example project for perfedit: a correct but slow function and its tests."""
@@ -34,20 +34,9 @@ JSON_FIELDS = {
 }
 
 
-def perfedit(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "perfedit", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
-    )
-
-
 def compare_json(*args: str, cwd: Path) -> dict:
     """Run ``perfedit compare ... --json``; it must exit 0 and print one object with every field."""
-    result = perfedit("compare", *args, "--json", cwd=cwd)
+    result = run_perfedit("compare", *args, "--json", cwd=cwd)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report) >= JSON_FIELDS
@@ -62,7 +51,7 @@ def bad_input(*args: str, cwd: Path) -> str:
     """Run ``perfedit compare``: it must exit 2, change no file, and print nothing on stdout;
     returns its message (stderr)."""
     before = _snapshot(cwd)
-    result = perfedit("compare", *args, cwd=cwd)
+    result = run_perfedit("compare", *args, cwd=cwd)
     assert result.returncode == 2, (result.stdout, result.stderr)
     assert _snapshot(cwd) == before and result.stdout == ""
     return result.stderr
@@ -106,7 +95,7 @@ def test_wrong_output_is_rejected_with_null_timings(script_project: Path):
 
 def test_text_report_states_verdict_speedup_and_memory(script_project: Path):
     (script_project / "fast.py").write_text(FAST_SCRIPT)
-    result = perfedit(
+    result = run_perfedit(
         "compare", "seen_before.py", "fast.py", "--tests", "tests", cwd=script_project
     )
     assert result.returncode == 0, result.stderr
@@ -191,7 +180,7 @@ def test_tests_failing_on_the_original_exit_2(script_project: Path):
 
 
 def test_doctor_names_the_active_network_guard(tmp_path: Path):
-    result = perfedit("doctor", "--json", cwd=tmp_path)
+    result = run_perfedit("doctor", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     checks = report.pop("timing checks (pyperf system show)")

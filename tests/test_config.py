@@ -41,6 +41,36 @@ def test_replace_ignores_unset_flags():
     assert config.Settings().replace(samples=None, runs=5).runs == 5
 
 
+def test_from_args_takes_only_the_settings_options_of_the_command():
+    """Options that :func:`config.add_option` added lay over the project's settings (unset: kept);
+    an option of the same name that is not a Settings option (``--tests``) is left alone, and
+    each subcommand has only its own options."""
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command")
+    suggest = commands.add_parser("suggest")
+    config.add_option(suggest, "runs")
+    config.add_option(suggest, "explain")
+    suggest.add_argument("--tests")
+    other = commands.add_parser("other")
+    config.add_option(other, "samples", default=16)
+    project = config.Settings(runs=7, samples=3, tests="cases")
+
+    args = parser.parse_args(["suggest", "--no-explain", "--tests", "t.py"])
+    settings = config.from_args(args, project, seed=4)
+    assert (settings.runs, settings.explain, settings.tests, settings.seed) == (
+        7,
+        False,
+        "cases",
+        4,
+    )
+    assert config.from_args(parser.parse_args(["suggest", "--runs", "9"]), project).runs == 9
+    assert config.from_args(parser.parse_args(["other"]), project).samples == 16
+    given = parser.parse_args(["suggest", "--runs", "9"])
+    assert config.from_args(given, project, runs=11).runs == 11  # changes win over options
+    with pytest.raises(ConfigError, match="runs must be >= 5"):
+        config.from_args(parser.parse_args(["suggest", "--runs", "2"]), project)
+
+
 @pytest.mark.parametrize("relative", sorted(config_docs.GENERATORS, key=str))
 def test_committed_settings_reference_is_what_the_fields_generate(relative: Path):
     """docs/configuration.md and client-vscode/package.json match the Settings fields: run

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers.programs import FAITHFUL
+from helpers.settings import fast_settings
 from perfedit.candidates.stub import stub_proposer
 from perfedit.config import Settings
 from perfedit.deliver.explain import cautions, facts, headline
@@ -56,7 +58,7 @@ class Box:
         return extra
 '''
 FAST_SORT = "def sort_numbers(items: list[int]) -> list[int]:\n    return sorted(items)\n"
-SETTINGS = Settings(runs=5, timeout_s=2.0, explain=False)
+SETTINGS = fast_settings(timeout_s=2.0, explain=False)
 
 
 @pytest.fixture
@@ -292,21 +294,10 @@ def test_cli_reports_differential_testing(untested: Path, tmp_path: Path):
 
 
 SET_BASED = "def unique_in_order(items):\n    seen = set()\n    return [x for x in items if not (x in seen or seen.add(x))]\n"
-FAITHFUL = """\
-def unique_in_order(items):
-    try:
-        return list(dict.fromkeys(items))
-    except TypeError:  # unhashable items: the original's way
-        result = []
-        for item in items:
-            if item not in result:
-                result.append(item)
-        return result
-"""
 
 
 def test_narrowed_behaviour_is_named_even_when_the_tests_are_many(dedupe_project: Path):
-    """Issue 13: with three tests (not thin), a set-based dedupe passed them all and was judged
+    """With three tests (not thin), a set-based dedupe passed them all and was judged
     ~130x faster with nothing said, though it raises on unhashable items that the original
     accepts. Widened inputs catch it: the verdict's reason and notes name the input and the
     difference (kinds the tests do not use are shown, not rejected). A faster candidate that

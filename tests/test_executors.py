@@ -16,15 +16,14 @@ from typing import Any
 
 import pytest
 
-from perfedit.config import Settings
+from helpers.settings import FAST
+from helpers.training_programs import DOUBLE_FAST, DOUBLE_SLOW, DOUBLE_WRONG, SUM_FAST, make_pie
 from perfedit.errors import ClusterTooSmall
 from perfedit.executors import LocalExecutor, Result, pack_folder, unpack_folder
 from perfedit.executors.sizing import Node, plan_hosts
 from perfedit.formats import pairs
 from perfedit.training import evaluate, mining, remote, rewards
-from training_programs import DOUBLE_FAST, DOUBLE_SLOW, DOUBLE_WRONG, SUM_FAST, make_pie
 
-SETTINGS = Settings(runs=5, timeout_s=5.0)
 SLOW_TOTAL = "def total(n):\n    s = 0\n    for i in range(n):\n        s += i\n    return s\n"
 FAST_TOTAL = "def total(n):\n    return n * (n - 1) // 2 if n > 0 else 0\n"
 TEST_TOTAL = "from mod import total\n\n\ndef test_total():\n    assert total(300_000) == 300_000 * 299_999 // 2\n"
@@ -66,7 +65,7 @@ def test_rrhf_rewards_travel_with_their_cases(tmp_path: Path):
     """RRHF's reward jobs on a remote executor: each carries its case folder."""
     data = make_pie(tmp_path / "data")
     job = rewards.RewardGroup(
-        DOUBLE_SLOW, data / "tests" / "pdouble", (DOUBLE_FAST, DOUBLE_WRONG, None), SETTINGS
+        DOUBLE_SLOW, data / "tests" / "pdouble", (DOUBLE_FAST, DOUBLE_WRONG, None), FAST
     )
     assert rewards.score_inputs([job], remote.ShippingPool(PicklingHere())) == [
         [rewards.FASTER, rewards.FAILS, rewards.NO_PARSE]
@@ -86,7 +85,7 @@ def test_mining_units_carry_the_parent_tree(tmp_path: Path):
     subprocess.run([*git, "commit", "-qm", "slow"], check=True)
     (repo / "mod.py").write_text(FAST_TOTAL)
     subprocess.run([*git, "commit", "-qam", "fast"], check=True)
-    [pair] = mining.mine_git(repo, SETTINGS, executor=PicklingHere())
+    [pair] = mining.mine_git(repo, FAST, executor=PicklingHere())
     assert (pair["slow"], pair["fast"]) == (SLOW_TOTAL, FAST_TOTAL) and pair["speedup"] > 1.1
 
 
@@ -118,7 +117,7 @@ def test_a_lost_unit_is_recorded_as_failed_and_run_again_on_resume(tmp_path: Pat
     out = tmp_path / "eval.jsonl"
     executor = DiesOnce()
     first = evaluate.evaluate(
-        chosen, propose, SETTINGS, out, meta={"model": "file", "k": 2}, executor=executor
+        chosen, propose, FAST, out, meta={"model": "file", "k": 2}, executor=executor
     )
     assert (
         first[0]["failed"]
@@ -130,7 +129,7 @@ def test_a_lost_unit_is_recorded_as_failed_and_run_again_on_resume(tmp_path: Pat
     assert best1.programs == 1  # the failed program counts in no metric
 
     again = evaluate.evaluate(
-        chosen, propose, SETTINGS, out, meta={"model": "file", "k": 2}, executor=executor
+        chosen, propose, FAST, out, meta={"model": "file", "k": 2}, executor=executor
     )
     assert [c["verdict"] for c in again[0]["candidates"]] == ["rejected", "faster"]
     assert again[1] == first[1]  # kept from the file, not run again

@@ -2,7 +2,7 @@
 equal the local executor's on the same programs, and killing the worker node while it runs a
 program loses no program's result (Ray retries the task on the head node).
 
-The cluster (tests/ray_nodes.py) is a head with 2 CPUs and a worker node with 1. Candidates come
+The cluster (tests/helpers/ray_nodes.py) is a head with 2 CPUs and a worker node with 1. Candidates come
 from a file, so no model runs.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers.ray_nodes import cluster, evaluate, kill, programs_with_candidates, runs_a_unit
 from perfedit.formats import pairs
-from ray_nodes import cluster, evaluate, kill, programs_with_candidates, runs_a_unit
 
 pytest.importorskip("ray", reason="the Ray extra is not installed (pip install -e '.[dev]')")
 

@@ -3,7 +3,7 @@
 so that the programs still run, refuses at once (exit 2) a placement that would leave them no
 CPU, reports a stall with Ray's own view of the demand and then stops or waits as asked, and
 ends with a clear message (exit 2, the results written so far kept) when the head node dies or
-the address is wrong. The cluster helpers are in tests/ray_nodes.py.
+the address is wrong. The cluster helpers are in tests/helpers/ray_nodes.py.
 """
 
 from __future__ import annotations
@@ -18,7 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from ray_nodes import ENV, cluster, evaluate, free_port, kill, programs_with_candidates, runs_a_unit
+from helpers.ray_nodes import (
+    ENV,
+    cluster,
+    evaluate,
+    free_port,
+    kill,
+    programs_with_candidates,
+    runs_a_unit,
+)
 
 pytest.importorskip("ray", reason="the Ray extra is not installed (pip install -e '.[dev]')")
 

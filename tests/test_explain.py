@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.rule_cases import CASES
 from perfedit.candidates.ask import why_faster
 from perfedit.candidates.rules import RULES
 from perfedit.deliver.explain import (
@@ -23,7 +24,6 @@ from perfedit.verify.differential import DifferentialCheck
 from perfedit.verify.machine import Load
 from perfedit.verify.timing import Comparison
 from perfedit.verify.validate import Baseline, Verdict
-from rule_cases import CASES
 
 
 class CannedModel:
@@ -49,7 +49,7 @@ def test_why_faster_keeps_two_sentences_without_list_markers_or_code():
     )
 
 
-# --- The reason grounded in the diff (issue 15) -------------------------------------------------
+# --- The reason grounded in the diff --------------------------------------------------------------
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DEDUPE = (EXAMPLES / "dedupe" / "dedupe.py").read_text()

@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
+from helpers.programs import FAST_SCRIPT
 from perfedit.candidates.imports import missing_imports, with_imports
 from perfedit.candidates.model import to_candidate
 from perfedit.config import Settings
 from perfedit.targets import find
 from perfedit.testsource.discovery import discover
 from perfedit.verify.validate import Harness
-from programs import FAST_SCRIPT
 
 FORGOT_SYS = FAST_SCRIPT.replace("import sys\n", "")
 MODULE = "import os\n\n\nclass C:\n    def slow(self, xs):\n        return sorted(xs)\n\n\ndef top(xs):\n    return sorted(xs)[0]\n"

@@ -11,14 +11,18 @@ from pathlib import Path
 
 import psutil
 import pytest
+import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
-import test_lsp_e2e as lsp_e2e
+from helpers.lsp import JOB_TIMEOUT_S, SERVER, code_actions, execute, line_of, open_project
 
-# The language server and the example project, as tests/test_lsp_e2e.py starts and copies them.
-client = lsp_e2e.client
-project = lsp_e2e.project
+
+@pytest_lsp.fixture(config=SERVER)
+async def client(lsp_client: LanguageClient):
+    yield
+    await lsp_client.shutdown_session()
+
 
 pytestmark = pytest.mark.model
 
@@ -51,22 +55,20 @@ def generating(lsp: LanguageClient) -> bool:
 
 
 async def test_an_engine_crash_mid_job_is_shown_and_the_server_keeps_answering(
-    client: LanguageClient, project: Path
+    client: LanguageClient, dedupe_project: Path
 ):
-    document = await lsp_e2e.open_project(client, project, **OPTIONS)
-    (action,) = await lsp_e2e.code_actions(
-        client, document, lsp_e2e.line_of(document, "result.append")
-    )
-    job = lsp_e2e.execute(client, action)
+    document = await open_project(client, dedupe_project, **OPTIONS)
+    (action,) = await code_actions(client, document, line_of(document, "result.append"))
+    job = execute(client, action)
     while not generating(client):
         await asyncio.sleep(0.05)
     (engine,) = engines()
     engine.send_signal(signal.SIGSEGV)
-    result = await asyncio.wait_for(job, 2 * lsp_e2e.JOB_TIMEOUT_S)
+    result = await asyncio.wait_for(job, 2 * JOB_TIMEOUT_S)
     assert result["applied"] is False and "crashed (SIGSEGV)" in result["error"], result
     assert any("crashed (SIGSEGV)" in message.message for message in client.messages)
 
-    again = await asyncio.wait_for(lsp_e2e.execute(client, action), 2 * lsp_e2e.JOB_TIMEOUT_S)
+    again = await asyncio.wait_for(execute(client, action), 2 * JOB_TIMEOUT_S)
     assert "crashed" not in str(again.get("error")), again
     (fresh,) = engines()
     assert fresh.pid != engine.pid

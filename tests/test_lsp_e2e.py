@@ -13,22 +13,30 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Union
+from typing import Any
 
 import pytest
 import pytest_lsp
 from lsprotocol import types
 from pygls.exceptions import JsonRpcRequestCancelled
-from pygls.protocol import default_converter
 from pygls.uris import to_fs_path
 from pygls.workspace import PositionCodec, TextDocument
-from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
-from pytest_lsp.client import register_lsp_features
+from pytest_lsp import LanguageClient, client_capabilities
 
+from helpers.lsp import (
+    JOB_TIMEOUT_S,
+    SERVER,
+    code_actions,
+    execute,
+    hover_at,
+    line_of,
+    open_project,
+    wait_until,
+)
+from helpers.programs import FAITHFUL
 from perfedit.candidates.model import fit_to_target
 from perfedit.config import EditorSettings
 from perfedit.deliver import diffs
@@ -38,7 +46,6 @@ from perfedit.lsp import convert, jobs
 from perfedit.lsp.state import EditorOptions
 from perfedit.progress import Phase
 from perfedit.targets import find
-from test_differential import FAITHFUL
 
 UNTESTED = """
 
@@ -54,8 +61,6 @@ FASTER = FAITHFUL.replace(
     'keep insertion order (é, 🚀)."""\n',
 )
 
-JOB_TIMEOUT_S = 180
-
 
 @pytest.fixture
 def project(dedupe_project: Path) -> Path:
@@ -67,32 +72,6 @@ def project(dedupe_project: Path) -> Path:
     (dedupe_project / "faster_versions.py").write_text(FASTER, encoding="utf-8")
     (dedupe_project / "unsafe_versions.py").write_text(UNSAFE, encoding="utf-8")
     return dedupe_project
-
-
-def client_converter():
-    """pygls' converter, except that a CodeAction carrying a ``command`` object is read as a
-    CodeAction: lsprotocol's hook reads any object with a "command" key as a Command."""
-    converter = default_converter()
-
-    def command_or_action(value: dict[str, Any], _: object) -> types.Command | types.CodeAction:
-        return converter.structure(
-            value, types.Command if isinstance(value.get("command"), str) else types.CodeAction
-        )
-
-    converter.register_structure_hook(Union[types.Command, types.CodeAction], command_or_action)  # noqa: UP007
-    return converter
-
-
-def make_client() -> LanguageClient:
-    """pytest-lsp's test client with :func:`client_converter`."""
-    client = LanguageClient(converter_factory=client_converter)
-    register_lsp_features(client)
-    return client
-
-
-SERVER = ClientServerConfig(
-    server_command=[sys.executable, "-m", "perfedit", "lsp"], client_factory=make_client
-)
 
 
 @pytest_lsp.fixture(config=SERVER)
@@ -139,53 +118,6 @@ def applied(client: LanguageClient, decisions: Decisions) -> list[types.ApplyWor
         return types.ApplyWorkspaceEditResult(applied=True)
 
     return received
-
-
-async def open_project(
-    client: LanguageClient,
-    project: Path,
-    file: str = "dedupe.py",
-    editor: str = "visual-studio-code",
-    **options: Any,
-) -> types.TextDocumentItem:
-    """Initialize with ``editor``'s capabilities (VS Code: UTF-16, versioned and annotated edits,
-    work-done progress, configuration) and open ``file``."""
-    await client.initialize_session(
-        types.InitializeParams(
-            capabilities=client_capabilities(editor),
-            root_uri=project.as_uri(),
-            workspace_folders=[types.WorkspaceFolder(uri=project.as_uri(), name=project.name)],
-            initialization_options=options,
-        )
-    )
-    path = project / file
-    document = types.TextDocumentItem(
-        uri=path.as_uri(), language_id="python", version=1, text=path.read_text(encoding="utf-8")
-    )
-    client.text_document_did_open(types.DidOpenTextDocumentParams(text_document=document))
-    return document
-
-
-def line_of(document: types.TextDocumentItem, text: str) -> int:
-    return next(i for i, line in enumerate(document.text.splitlines()) if text in line)
-
-
-async def code_actions(
-    client: LanguageClient,
-    document: types.TextDocumentItem,
-    line: int,
-    only: list[str] | None = None,
-):
-    where = types.Range(
-        start=types.Position(line=line, character=4), end=types.Position(line=line, character=4)
-    )
-    return await client.text_document_code_action_async(
-        types.CodeActionParams(
-            text_document=types.TextDocumentIdentifier(uri=document.uri),
-            range=where,
-            context=types.CodeActionContext(diagnostics=[], only=only),
-        )
-    )
 
 
 #: Five timed runs, no model explanation, the faster version from the stub proposer.
@@ -235,14 +167,6 @@ def apply(
     return text.source
 
 
-async def wait_until(condition, timeout_s: float = JOB_TIMEOUT_S) -> None:
-    async def poll() -> None:
-        while not condition():
-            await asyncio.sleep(0.05)
-
-    await asyncio.wait_for(poll(), timeout_s)
-
-
 def progress_kinds(client: LanguageClient) -> list[str]:
     (reports,) = client.progress_reports.values()
     return [report.kind for report in reports]
@@ -250,16 +174,6 @@ def progress_kinds(client: LanguageClient) -> list[str]:
 
 def begun(client: LanguageClient) -> bool:
     return any(r.kind == "begin" for reports in client.progress_reports.values() for r in reports)
-
-
-def execute(client: LanguageClient, action: types.CodeAction, msg_id: str | None = None):
-    assert action.command is not None
-    params = types.ExecuteCommandParams(
-        command=action.command.command, arguments=action.command.arguments
-    )
-    return asyncio.ensure_future(
-        client.protocol.send_request_async(types.WORKSPACE_EXECUTE_COMMAND, params, msg_id=msg_id)
-    )
 
 
 async def test_code_action_offered_disabled_and_filtered(client: LanguageClient, project: Path):
@@ -520,17 +434,6 @@ def applied_in_editor(
         )
     )
     return types.TextDocumentItem(uri=document.uri, language_id="python", version=2, text=new_text)
-
-
-async def hover_at(
-    client: LanguageClient, document: types.TextDocumentItem, line: int
-) -> types.Hover | None:
-    return await client.text_document_hover_async(
-        types.HoverParams(
-            text_document=types.TextDocumentIdentifier(uri=document.uri),
-            position=types.Position(line=line, character=4),
-        )
-    )
 
 
 async def test_hover_follows_the_applied_edit(

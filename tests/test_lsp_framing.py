@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import random
 import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
+from helpers.lsp import SERVER_COMMAND
 from perfedit.lsp.framing import Body, FrameReader, FramingError
 
 SHUTDOWN = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "shutdown"})
@@ -73,7 +73,7 @@ class Server:
 
     def __init__(self) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "perfedit", "lsp"],
+            SERVER_COMMAND,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

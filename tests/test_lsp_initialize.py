@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from helpers.lsp import SERVER_COMMAND
 from perfedit.lsp import initialize_result
 from perfedit.lsp.framing import Body, FrameReader
 from perfedit.lsp.initialize_result import early_answer, live_frame
@@ -201,7 +201,7 @@ class Session:
     def __init__(self, stderr: Path) -> None:
         with stderr.open("wb") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "perfedit", "lsp"],
+                SERVER_COMMAND,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=log,

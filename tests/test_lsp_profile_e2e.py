@@ -18,6 +18,7 @@ import pytest_lsp
 from lsprotocol import types
 from pytest_lsp import LanguageClient
 
+from helpers.lsp import JOB_TIMEOUT_S, SERVER, hover_at, line_of, open_project, wait_until
 from perfedit.testsource import profiling
 from perfedit.testsource.profiling import (
     FunctionProfile,
@@ -27,7 +28,6 @@ from perfedit.testsource.profiling import (
     hot_spots,
     target_name,
 )
-from test_lsp_e2e import JOB_TIMEOUT_S, SERVER, hover_at, line_of, open_project, wait_until
 
 LENS_TITLE = re.compile(r"^\d+% of test time — Suggest faster version$")
 

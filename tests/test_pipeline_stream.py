@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
+from helpers.programs import FAST_SCRIPT
 from perfedit.config import Settings
 from perfedit.errors import Cancelled, NoFasterVersion
 from perfedit.job.pipeline import Deadline, Job, Request, locate, suggest
 from perfedit.llm import ChatModel, Reply
 from perfedit.progress import Phase
 from perfedit.verify.validate import Harness
-from programs import FAST_SCRIPT
 
 FAST = "```python\ndef unique_in_order(items):\n    return list(dict.fromkeys(items))\n```\n"
 ALSO_FAST = "```python\ndef unique_in_order(items):\n    seen = set()\n    return [x for x in items if not (x in seen or seen.add(x))]\n```\n"

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from projects import COUNT_WORDS, DEDUPE, NORMALISE, SLOW_SUM, module, run_perfedit, write_project
+from helpers.cli import run_perfedit
+from helpers.projects import COUNT_WORDS, DEDUPE, NORMALISE, SLOW_SUM, module, write_project
 
 SOLUTION = module(NORMALISE, COUNT_WORDS, SLOW_SUM, DEDUPE)
 

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
+from helpers.projects import COUNT_WORDS, NORMALISE, SLOW_SUM, module, write_project
 from perfedit.candidates.prompts import optimize_messages
 from perfedit.errors import NoTestsFound, ProfilingFailed
 from perfedit.targets import find
 from perfedit.testsource.discovery import discover
 from perfedit.testsource.profiling import Profile, cached_profile, profile_tests, target_hot_lines
-from projects import COUNT_WORDS, NORMALISE, SLOW_SUM, module, write_project
 
 SOLUTION = module(
     NORMALISE,

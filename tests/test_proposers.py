@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
+from helpers.models import Recording
 from perfedit.candidates import Feedback
 from perfedit.candidates.ask import extract_code
 from perfedit.candidates.model import fit_to_target, model_proposer, prompt_input
 from perfedit.candidates.stub import stub_proposer
 from perfedit.config import Settings
 from perfedit.formats import suites
-from perfedit.llm import ChatModel, Reply
 from perfedit.progress import never_cancelled, no_progress
 from perfedit.targets import find
 
@@ -62,20 +62,6 @@ def test_stub_proposer_reads_separated_versions(tmp_path: Path):
         ("stub 3", True),
     ]
     assert candidates[0].source == MODULE.replace("sorted(xs)[0]", "min(xs)")
-
-
-class Recording(ChatModel):
-    """A test double for the language model: it records each prompt's last message and replies
-    with the same small program."""
-
-    name, backend, load_seconds = "recording", "test", 0.0
-
-    def __init__(self) -> None:
-        self.asked: list[str] = []
-
-    def reply(self, messages, draw) -> Reply:
-        self.asked.append(messages[-1]["content"])
-        return Reply("```python\nprint(input())\n```", 5, 0.01)
 
 
 def _cases(*inputs: str) -> suites.TestSuite:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.rule_cases import CASES
 from perfedit.candidates import Feedback
 from perfedit.candidates.rules import CATALOGUE, MAX_SINGLE_CANDIDATES, RULES, propose_rules
 from perfedit.config import Settings
@@ -15,7 +16,6 @@ from perfedit.errors import NoFasterVersion
 from perfedit.job.pipeline import Request, suggest
 from perfedit.progress import never_cancelled, no_progress
 from perfedit.targets import find
-from rule_cases import CASES
 
 
 def _run(code: str, args, kind: str):

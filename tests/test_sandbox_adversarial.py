@@ -2,7 +2,7 @@
 
 Each candidate attacks the harness: it hangs, exhausts memory or processes, floods its output,
 tampers with files, opens a socket, kills its parent, crashes, exits early, leaves processes or
-threads running, fakes its timing or its report; or it attacks the measurement (issue 13): slows
+threads running, fakes its timing or its report; or it attacks the measurement: slows
 the clocks it can reach through the garbage collector, moves its work out of the timed call,
 caches answers in HOME or in memory between samples, ptraces the measuring worker. Each must end rejected with a clear reason (the
 timer monkeypatch: not declared faster); after each, the same Harness must still validate a
@@ -26,16 +26,16 @@ from pathlib import Path
 import psutil
 import pytest
 
-from perfedit.config import Settings
+from helpers.programs import FAST_SCRIPT
+from helpers.settings import fast_settings
 from perfedit.sandbox import isolation_report
 from perfedit.targets import find
 from perfedit.testsource.discovery import discover
 from perfedit.verify.validate import Harness, Verdict
-from programs import FAST_SCRIPT
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 MARKER = f"perfedit-adversary-{uuid.uuid4().hex}"  # in the command line of every process a candidate starts
-SETTINGS = Settings(runs=5, timeout_s=1.0, memory_limit_bytes=256 * 1024**2)
+SETTINGS = fast_settings(timeout_s=1.0, memory_limit_bytes=256 * 1024**2)
 CANARY_TEXT = "a canary: nothing may change me\n"
 
 FAST_FUNCTION = "def unique_in_order(items):\n    return list(dict.fromkeys(items))\n"
@@ -497,7 +497,7 @@ def test_audit_hook_fallback_refuses_network():
     assert result.returncode == 0, result.stderr
 
 
-# Attacks on the measurement itself (issue 13): each candidate's algorithm is the original's, so
+# Attacks on the measurement itself: each candidate's algorithm is the original's, so
 # any "faster" verdict is a faked or inflated timing.
 
 CLOCK_VIA_GC = """\

@@ -71,6 +71,22 @@ def test_job_spec_needs_exactly_its_mode_s_fields():
         protocol.job_spec(protocol.DIFFERENTIAL, module="m", **common)
 
 
+def test_a_profile_job_round_trips_through_json_and_knows_its_modes():
+    import json
+
+    job = protocol.ProfileJob(
+        protocol.PROFILE_PASS, ["tests"], 60.0, 8, 16, 0.5, 1.0, out="/o/p.json", root="/r"
+    )
+    lines = job.replace(mode=protocol.LINES_PASS, wanted=[("m.py", "f", 3)], budget_s=2.0)
+    again = protocol.ProfileJob(**json.loads(json.dumps(lines.to_json())))
+    assert again.to_json() == lines.to_json() and again.wanted == [["m.py", "f", 3]]
+    assert (job.mode, job.budget_s, job.wanted) == (protocol.PROFILE_PASS, 0.0, [])
+    with pytest.raises(ValueError, match="mode"):
+        job.replace(mode="profiled")
+    with pytest.raises(TypeError):
+        protocol.ProfileJob(**{**job.to_json(), "budget": 1.0})
+
+
 def test_facts_round_trip_through_arguments():
     facts = {protocol.PIDS: protocol.NAMESPACE, protocol.FILESYSTEM: f"{protocol.LANDLOCK}6"}
     assert protocol.facts_from_args(protocol.facts_to_args(facts)) == facts

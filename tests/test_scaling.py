@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.models import Recording
 from perfedit.candidates import Feedback
 from perfedit.candidates.ask import faster_versions, sample_plan
 from perfedit.candidates.model import model_proposer, prompt_scaling
@@ -21,7 +22,6 @@ from perfedit.testsource.discovery import discover
 from perfedit.verify import differential
 from perfedit.verify.scaling import SIZE_OF, Scaling, case_size, from_points, of_cases
 from perfedit.verify.validate import Harness
-from test_proposers import Recording
 
 QUADRATIC = Scaling(10, 1e-5, 1000, 0.1, "elements")  # 10⁴ times the time at 100 times the size
 LINEAR = Scaling(10, 1e-5, 1000, 1e-3, "elements")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from projects import DEDUPE, SLOW_SUM, module, run_perfedit, write_project
+from helpers.cli import run_perfedit
+from helpers.projects import DEDUPE, SLOW_SUM, module, write_project
 
 SOLUTION = module(SLOW_SUM, DEDUPE)
 

@@ -4,23 +4,21 @@ Best@1 (the greedy candidate) and Best@k; results resume from the output file.""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from helpers.cli import run_perfedit
+from helpers.settings import fast_settings
+from helpers.training_programs import DOUBLE_FAST, DOUBLE_WRONG, SUM_FAST, make_pie
 from perfedit.candidates import Feedback
-from perfedit.config import Settings
 from perfedit.errors import InputError
 from perfedit.formats import pairs
 from perfedit.progress import CancelFn, ProgressFn
 from perfedit.targets import Candidate, Target
 from perfedit.training import evaluate
-from training_programs import DOUBLE_FAST, DOUBLE_WRONG, SUM_FAST, make_pie
 
-SETTINGS = Settings(runs=10, timeout_s=5.0)
+SETTINGS = fast_settings(runs=10)
 
 
 class FixedProposer:
@@ -82,31 +80,23 @@ def test_best_at_1_and_k_from_harness_verdicts(tmp_path: Path):
 def test_evaluate_cli_with_the_tiny_model(tmp_path: Path):
     data = make_pie(tmp_path / "data")
     out = tmp_path / "eval.jsonl"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "perfedit",
-            "evaluate",
-            "--pairs",
-            str(data / "val.jsonl"),
-            "--model",
-            "smollm2-135m",
-            "--k",
-            "2",
-            "--programs",
-            "1",
-            "--max-new-tokens",
-            "24",
-            "--runs",
-            "5",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
+    done = run_perfedit(
+        "evaluate",
+        "--pairs",
+        str(data / "val.jsonl"),
+        "--model",
+        "smollm2-135m",
+        "--k",
+        "2",
+        "--programs",
+        "1",
+        "--max-new-tokens",
+        "24",
+        "--runs",
+        "5",
+        "--out",
+        str(out),
+        timeout_s=600,
     )
     assert done.returncode == 0, done.stderr
     assert "| Best@1 | 1 |" in done.stdout and "| Best@2 | 1 |" in done.stdout
@@ -143,13 +133,9 @@ def test_compare_cli_uses_the_programs_every_model_scored(tmp_path: Path):
     ]  # not run for base: left out
     for name, records in (("base", base), ("sft", tuned)):
         (tmp_path / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    command = [sys.executable, "-m", "perfedit", "evaluate", "--k", "2", "--compare"]
-    done = subprocess.run(
-        [*command, f"base={tmp_path / 'base.jsonl'}", f"sft={tmp_path / 'sft.jsonl'}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "COLUMNS": "200"},
+    command = ("evaluate", "--k", "2", "--compare")
+    done = run_perfedit(
+        *command, f"base={tmp_path / 'base.jsonl'}", f"sft={tmp_path / 'sft.jsonl'}", timeout_s=120
     )
     assert done.returncode == 0, done.stderr
     rows = {
@@ -164,10 +150,7 @@ def test_compare_cli_uses_the_programs_every_model_scored(tmp_path: Path):
         "sft Best@2": ["2", "50.0", "50.0"],
     }
 
-    missing = subprocess.run(
-        [*command, f"base={tmp_path / 'base.jsonl'}", f"sft={tmp_path / 'none.jsonl'}"],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    missing = run_perfedit(
+        *command, f"base={tmp_path / 'base.jsonl'}", f"sft={tmp_path / 'none.jsonl'}", timeout_s=120
     )
     assert missing.returncode != 0 and "NAME=FILE" in missing.stderr

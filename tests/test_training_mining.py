@@ -8,9 +8,9 @@ import csv
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
+from helpers.cli import run_perfedit
 from perfedit.config import Settings
 from perfedit.training import mining
 
@@ -91,25 +91,17 @@ def test_split_is_by_problem_and_stable():
 
 def test_data_pairs_cli(tmp_path: Path):
     trajectories = write_trajectories(tmp_path)
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "perfedit",
-            "data",
-            "pairs",
-            str(trajectories),
-            "--out",
-            str(tmp_path / "out"),
-            "--val-fraction",
-            "0",
-            "--test-fraction",
-            "0",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "COLUMNS": "200"},
+    done = run_perfedit(
+        "data",
+        "pairs",
+        str(trajectories),
+        "--out",
+        str(tmp_path / "out"),
+        "--val-fraction",
+        "0",
+        "--test-fraction",
+        "0",
+        timeout_s=600,
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == {"train": 1, "val": 0, "test": 0}
@@ -117,21 +109,7 @@ def test_data_pairs_cli(tmp_path: Path):
         json.loads(line) for line in (tmp_path / "out" / "train.jsonl").read_text().splitlines()
     ]
     assert row["problem_id"] == "pA" and "dropped 1: not more than 10% faster" in done.stderr
-    missing = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "perfedit",
-            "data",
-            "pairs",
-            str(tmp_path / "nope.csv"),
-            "--out",
-            "x",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    missing = run_perfedit("data", "pairs", str(tmp_path / "nope.csv"), "--out", "x", timeout_s=600)
     assert missing.returncode == 2 and "does not exist" in missing.stderr
 
 

@@ -5,20 +5,16 @@ to the same format."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from perfedit.config import Settings
+from helpers.cli import run_perfedit
+from helpers.settings import FAST
+from helpers.training_programs import DOUBLE_FAST, DOUBLE_SLOW, DOUBLE_WRONG, make_pie
 from perfedit.errors import InputError
 from perfedit.formats import pairs as pair_file
 from perfedit.training import pairs
-from training_programs import DOUBLE_FAST, DOUBLE_SLOW, DOUBLE_WRONG, make_pie
-
-FAST_SETTINGS = Settings(runs=5, timeout_s=5.0)
 
 
 def test_pie_rows_load_with_their_case_folders(tmp_path: Path):
@@ -47,7 +43,7 @@ def test_unrecorded_pairs_are_run_against_their_tests(tmp_path: Path):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     loaded = pair_file.load(path)
     assert loaded[0].passes is None and loaded[0].tests == data / "tests" / "pdouble"
-    assert [p.id for p in pairs.passing(loaded, FAST_SETTINGS)] == ["good", "vouched"]
+    assert [p.id for p in pairs.passing(loaded, FAST)] == ["good", "vouched"]
 
 
 def test_bad_pair_files_are_refused(tmp_path: Path):
@@ -125,26 +121,18 @@ FAST_SEEN_BEFORE = "import sys\ndata = sys.stdin.read().split()\nseen = set()\no
 def test_suggest_exports_the_accepted_pair(script_project: Path):
     """End to end: `perfedit suggest --export-pair` appends a pair that `pairs.load` reads back."""
     (script_project / "fast.py").write_text(FAST_SEEN_BEFORE)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "perfedit",
-            "suggest",
-            "seen_before.py",
-            "--candidates",
-            "fast.py",
-            "--runs",
-            "5",
-            "--no-explain",
-            "--export-pair",
-            "pairs/mine.jsonl",
-        ],
+    result = run_perfedit(
+        "suggest",
+        "seen_before.py",
+        "--candidates",
+        "fast.py",
+        "--runs",
+        "5",
+        "--no-explain",
+        "--export-pair",
+        "pairs/mine.jsonl",
         cwd=script_project,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "200"},
+        timeout_s=300,
     )
     assert result.returncode == 0, result.stderr
     [pair] = pair_file.load(script_project / "pairs" / "mine.jsonl")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers.cli import run_perfedit
 from perfedit.errors import ConfigError
 from perfedit.training import recipe as recipes
 
@@ -78,24 +79,14 @@ def test_missing_file_and_wrong_method(tmp_path: Path):
 def test_train_cli_refuses_bad_input_before_loading_a_model(
     tmp_path: Path, override: str, message: str
 ):
-    import subprocess
-    import sys
-
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "perfedit",
-            "train",
-            "sft",
-            "--out",
-            str(tmp_path / "out"),
-            "--set",
-            override,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
+    done = run_perfedit(
+        "train",
+        "sft",
+        "--out",
+        str(tmp_path / "out"),
+        "--set",
+        override,
+        timeout_s=600,
         cwd=tmp_path,
     )
     assert done.returncode == 2 and message in done.stderr.replace("\n", " ")

@@ -5,7 +5,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from perfedit.config import Settings
+from helpers.settings import fast_settings
+from helpers.training_programs import (
+    DOUBLE_FAST,
+    DOUBLE_RAISES,
+    DOUBLE_SAME_SPEED,
+    DOUBLE_SLOW,
+    DOUBLE_WRONG,
+    make_pie,
+)
 from perfedit.training.rewards import (
     FAILS,
     FASTER,
@@ -15,16 +23,8 @@ from perfedit.training.rewards import (
     reward_pool,
     score_inputs,
 )
-from training_programs import (
-    DOUBLE_FAST,
-    DOUBLE_RAISES,
-    DOUBLE_SAME_SPEED,
-    DOUBLE_SLOW,
-    DOUBLE_WRONG,
-    make_pie,
-)
 
-SETTINGS = Settings(runs=10, timeout_s=5.0)
+SETTINGS = fast_settings(runs=10)
 
 
 def test_tiers_on_known_programs_in_parallel_workers(tmp_path: Path):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from helpers.training_programs import make_pie
 from perfedit.training.rrhf import best_candidate, rank_loss, rrhf_loss
-from training_programs import make_pie
 
 # Four candidates: length-normalised log-probabilities p and rewards r.
 P = [-1.0, -0.5, -2.0, -0.2]

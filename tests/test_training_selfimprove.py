@@ -3,12 +3,11 @@ pair's fast side, in the pair-file format that train sft / rrhf read; the sample
 the real harness, kept beside the output and resumed; a tiny real run on PIE."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from helpers.cli import run_perfedit
 from perfedit.config import Settings
 from perfedit.formats.pairs import Pair, load
 from perfedit.targets import Candidate
@@ -93,12 +92,13 @@ def test_cli_self_improvement_with_the_real_model_on_one_pie_program(tmp_path: P
     program, exemplars retrieved from PIE; run twice, the second resumes."""
     out = tmp_path / "self-improve.jsonl"
     command = [
-        sys.executable, "-m", "perfedit", "data", "self-improve",
+        "data", "self-improve",
         "--pairs", str(PIE / "train.jsonl"), "--programs", "1", "--samples", "2",
         "--max-new-tokens", "64", "--runs", "5", "--model", "smollm2-135m",
         "--exemplars", str(PIE), "--out", str(out),
     ]  # fmt: skip
-    first = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
+    first = run_perfedit(*command, timeout_s=600)
+    assert first.returncode == 0, first.stderr
     summary = json.loads(first.stdout)
     assert summary["programs"] == 1 and summary["pairs"] == out.read_text().count("\n")
     assert "samples correct" in first.stderr and "Traceback" not in first.stderr
@@ -106,6 +106,7 @@ def test_cli_self_improvement_with_the_real_model_on_one_pie_program(tmp_path: P
     assert len(judged["candidates"]) == 3 and judged["model"] == "smollm2-135m"
     # A 135M model rarely beats a human submission; a written pair must be significantly faster.
     assert all(json.loads(row)["speedup"] > 1 for row in out.read_text().splitlines())
-    second = subprocess.run(command, capture_output=True, text=True, timeout=600, check=True)
+    second = run_perfedit(*command, timeout_s=600)
+    assert second.returncode == 0, second.stderr
     assert json.loads(second.stdout) == summary
     assert samples_file(out).read_text().count("\n") == 1  # nothing judged again

@@ -5,20 +5,19 @@ resumes from its checkpoint to the same adapter; the masked loss ignores the pro
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from helpers.cli import run_perfedit
+from helpers.training_programs import make_pie
 from perfedit.errors import ConfigError
 from perfedit.training.pairs import IGNORE
 from perfedit.training.recipe import from_mapping
 from perfedit.training.scoring import collate
-from training_programs import make_pie
 
 pytestmark = pytest.mark.model
 
@@ -54,12 +53,10 @@ def smoke_run(tmp_path_factory) -> tuple[Path, Path, subprocess.CompletedProcess
             "val": str(data / "val.jsonl"),
         }.items()
     ]
-    command = [sys.executable, "-m", "perfedit", "train", "sft", "--out", str(out)]
+    command = ["train", "sft", "--out", str(out)]
     for override in overrides:
         command += ["--set", override]
-    done = subprocess.run(
-        command, capture_output=True, text=True, timeout=900, env={**os.environ, "COLUMNS": "200"}
-    )
+    done = run_perfedit(*command, timeout_s=900)
     return data, out, done
 
 
@@ -123,20 +120,8 @@ def test_export_ships_the_adapter_in_bf16_and_it_loads(smoke_run, tmp_path: Path
     _, out, done = smoke_run
     assert done.returncode == 0, done.stderr
     shipped = tmp_path / "models" / "smoke"
-    exported = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "perfedit",
-            "train",
-            "export",
-            str(out / "adapter"),
-            "--out",
-            str(shipped),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
+    exported = run_perfedit(
+        "train", "export", str(out / "adapter"), "--out", str(shipped), timeout_s=300
     )
     assert exported.returncode == 0, exported.stderr
     assert sorted(p.name for p in shipped.iterdir()) == [
@@ -169,21 +154,14 @@ def test_export_ships_the_adapter_in_bf16_and_it_loads(smoke_run, tmp_path: Path
     )  # the base GGUF with adapter.gguf (llama.cpp refuses a malformed one)
     assert fast.files[1] == shipped / "adapter.gguf"
 
-    refused = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "perfedit",
-            "train",
-            "export",
-            str(out),
-            "--out",
-            str(tmp_path / "x"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "COLUMNS": "300"},
+    refused = run_perfedit(
+        "train",
+        "export",
+        str(out),
+        "--out",
+        str(tmp_path / "x"),
+        timeout_s=300,
+        env={"COLUMNS": "300"},
     )
     assert refused.returncode != 0 and "not a trained adapter folder" in refused.stderr
 

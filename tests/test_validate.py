@@ -6,12 +6,12 @@ from pathlib import Path
 import psutil
 import pytest
 
+from helpers.programs import FAST_SCRIPT
 from perfedit.config import Settings
 from perfedit.errors import OriginalFailsTests
 from perfedit.targets import find
 from perfedit.testsource.discovery import discover
 from perfedit.verify.validate import Harness, outputs_match
-from programs import FAST_SCRIPT
 
 
 def _harness(project: Path, settings: Settings) -> Harness:

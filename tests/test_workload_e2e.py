@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from projects import run_perfedit, write_project
+from helpers.cli import run_perfedit
+from helpers.projects import write_project
 
 SOLUTION = """\
 import functools

@@ -1,8 +1,11 @@
 """Settings: one typed tree with defaults, read from ``[tool.perfedit]``, the CLI or the editor.
 
-Every field has a default, so an empty table is valid. Unknown keys and values of the wrong
-type raise :class:`~perfedit.errors.ConfigError`; the language server shows that message and
-continues with the defaults.
+The fields are grouped by the step of the job that reads them (:data:`GROUPS`: the model, the
+job, candidates, validation and timing, the winner), one class each; :class:`Settings` has them
+all, flat, as ``[tool.perfedit]`` and the editor spell them. Every field has a default, so an
+empty table is valid. Unknown keys and values of the wrong type raise
+:class:`~perfedit.errors.ConfigError`; the language server shows that message and continues
+with the defaults.
 
 The fields are the one source of the settings' documentation: each carries its help, unit and
 choices (:func:`setting`), from which come the CLI's option help (:func:`add_option`), the
@@ -44,8 +47,8 @@ def setting(default: Any, help: str, *, unit: str = "", choices: tuple[str, ...]
 
 
 @dataclass(frozen=True, kw_only=True)
-class Settings:
-    """What a suggestion job may do; units are in the field names and in each field's ``unit``."""
+class ModelSettings:
+    """The model: which one, and where it runs (read by :func:`perfedit.candidates.model.shared_model`)."""
 
     model: str = setting(
         DEFAULT_MODEL,
@@ -60,6 +63,13 @@ class Settings:
         None,
         "base URL of an OpenAI-compatible server (Ollama, LM Studio, llama.cpp server, vLLM), e.g. `http://127.0.0.1:11434/v1`, to use instead of the local model; the target's code (and, for a script, one of its test inputs) is sent there",
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobSettings:
+    """The job as a whole: its time budget, where its tests and candidates come from, where a scan's
+    functions run (read by :mod:`perfedit.job`)."""
+
     budget_s: float = setting(
         60.0,
         "wall-clock budget of one job: once it is spent, no further candidate is generated and the best validated one so far is returned (minimised and explained only while time is left)",
@@ -73,6 +83,29 @@ class Settings:
         10.0,
         "stop generating as soon as a validated candidate is at least this much faster at the low end of its 95% CI (0: never)",
     )
+    tests: str | None = setting(
+        None,
+        "tests to use instead of discovery: a pytest file or folder, or a folder of `input.N.txt`/`output.N.txt` cases, relative to the file",
+    )
+    rules: bool = setting(
+        True, "add the rule-based candidates (deterministic rewrites, no model) to the model's"
+    )
+    workload: str | None = setting(
+        None,
+        "a Python command that runs the program as it is really used (`python bench.py ARGS` or `python -m module ARGS`, run from the project root): `profile` and `scan` rank functions by its time, and its recorded calls are checked and timed beside the tests",
+    )
+    executor: str = setting(
+        "local",
+        "where `perfedit scan` runs its functions: `local` (this machine) or `ray` (a Ray cluster; `pip install 'perfedit[ray]'`); `evaluate`, `data pairs --git` and `train rrhf` take `--executor` on their command line",
+        choices=("local", "ray"),
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class CandidateSettings:
+    """What the model is asked and how it samples, and the refinement rounds (read by
+    :mod:`perfedit.candidates`)."""
+
     samples: int = setting(8, "sampled candidates besides the greedy one (PIE Best@k)")
     temperature: float = setting(
         0.7, "sampling temperature (the middle of the spread over strategies)"
@@ -80,6 +113,8 @@ class Settings:
     strategies: bool = setting(
         True, "spread the samples over distinct optimisation strategies and temperatures"
     )
+    seed: int | None = setting(0, "sampling seed (none: random)")
+    max_new_tokens: int = setting(512, "generation budget per candidate", unit="tokens")
     profile_feedback: bool = setting(
         True,
         "show the model the hot lines of the target and of the candidates it refines, from a profiled run (SOAP / PerfCodeGen execution feedback)",
@@ -104,7 +139,20 @@ class Settings:
         True,
         "retrieve exemplars of the target's kind from perfedit's cookbook of slow→fast functions and scripts (idioms and algorithmic upgrades), beside those of the pair file",
     )
-    max_new_tokens: int = setting(512, "generation budget per candidate", unit="tokens")
+    refine_rounds: int = setting(
+        1,
+        "PerfCodeGen refinement rounds: fix failed candidates with their failing test, optimise correct ones with their slowest test (0: none)",
+    )
+    refine_candidates: int = setting(1, "candidates fixed, and candidates optimised, per round")
+    refine_retry: bool = setting(
+        True, "ask again once when a refinement repeats an earlier candidate (else skip it)"
+    )
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifySettings:
+    """How a candidate is validated and timed against the original (read by :mod:`perfedit.verify`)."""
+
     runs: int = setting(
         10,
         "timed runs E per candidate and per baseline, interleaved; with `adaptive`, the most taken; at least 5 (Yuen's test needs enough samples after trimming)",
@@ -125,30 +173,6 @@ class Settings:
     memory_limit_bytes: int = setting(
         2 * 1024**3, "address-space limit of a test run (at least 64 MiB)", unit="bytes"
     )
-    explain: bool = setting(True, "ask the model why the winner is faster")
-    tests: str | None = setting(
-        None,
-        "tests to use instead of discovery: a pytest file or folder, or a folder of `input.N.txt`/`output.N.txt` cases, relative to the file",
-    )
-    seed: int | None = setting(0, "sampling seed (none: random)")
-    rules: bool = setting(
-        True, "add the rule-based candidates (deterministic rewrites, no model) to the model's"
-    )
-    refine_rounds: int = setting(
-        1,
-        "PerfCodeGen refinement rounds: fix failed candidates with their failing test, optimise correct ones with their slowest test (0: none)",
-    )
-    refine_candidates: int = setting(1, "candidates fixed, and candidates optimised, per round")
-    refine_retry: bool = setting(
-        True, "ask again once when a refinement repeats an earlier candidate (else skip it)"
-    )
-    minimise: bool = setting(
-        True,
-        "revert the diff hunks the speedup does not need (delta debugging, each step re-validated)",
-    )
-    minimise_validations: int = setting(
-        8, "the most re-validations spent on minimising one suggestion"
-    )
     differential_min_tests: int = setting(
         3,
         "a function with fewer tests than this is also checked by differential testing (its calls in the tests plus generated inputs, compared with the original's); 0 turns differential testing off, and a function without tests is then refused",
@@ -157,15 +181,27 @@ class Settings:
         100,
         "inputs generated with hypothesis for differential testing, from type hints or the tests' values",
     )
-    workload: str | None = setting(
-        None,
-        "a Python command that runs the program as it is really used (`python bench.py ARGS` or `python -m module ARGS`, run from the project root): `profile` and `scan` rank functions by its time, and its recorded calls are checked and timed beside the tests",
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliverSettings:
+    """What is done with the winner: minimising its diff and explaining it (read by
+    :mod:`perfedit.deliver` through the job)."""
+
+    minimise: bool = setting(
+        True,
+        "revert the diff hunks the speedup does not need (delta debugging, each step re-validated)",
     )
-    executor: str = setting(
-        "local",
-        "where `perfedit scan` runs its functions: `local` (this machine) or `ray` (a Ray cluster; `pip install 'perfedit[ray]'`); `evaluate`, `data pairs --git` and `train rrhf` take `--executor` on their command line",
-        choices=("local", "ray"),
+    minimise_validations: int = setting(
+        8, "the most re-validations spent on minimising one suggestion"
     )
+    explain: bool = setting(True, "ask the model why the winner is faster")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings(DeliverSettings, VerifySettings, CandidateSettings, JobSettings, ModelSettings):
+    """What a suggestion job may do: every group's fields, flat (``settings.runs``), in the
+    groups' order; units are in the field names and in each field's ``unit``."""
 
     def __post_init__(self) -> None:
         checks = [
@@ -225,6 +261,16 @@ class Settings:
         return from_mapping(
             {**dataclasses.asdict(self), **{k: v for k, v in changes.items() if v is not None}}
         )
+
+
+#: The settings by the step of the job that reads them: a heading for each group and its class.
+GROUPS: tuple[tuple[str, type], ...] = (
+    ("The model", ModelSettings),
+    ("The job", JobSettings),
+    ("Candidates", CandidateSettings),
+    ("Validation and timing", VerifySettings),
+    ("The winner", DeliverSettings),
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -341,10 +387,15 @@ def default_text(field: dataclasses.Field[Any]) -> str:
     return f"{text} {field.metadata['unit']}".rstrip()
 
 
+#: The attribute of a parsed command line that names the Settings fields it has options for.
+_OPTIONS = "settings_options"
+
+
 def add_option(parser: argparse.ArgumentParser, name: str, *flags: str, **options: Any) -> None:
     """An option of ``parser`` for the Settings field ``name``, its help, type, choices and default
-    taken from the field; ``flags`` default to ``--name`` (a boolean gets ``--no-name`` too).
-    Unset, the option is None (:meth:`Settings.replace` then keeps the project's value)."""
+    taken from the field unless ``options`` give them; ``flags`` default to ``--name`` (a boolean
+    gets ``--no-name`` too). Unset, the option is None (:func:`from_args` then keeps the
+    project's value)."""
     field = next(f for f in dataclasses.fields(Settings) if f.name == name)
     kind = value_type(Settings, name)
     options.setdefault(
@@ -355,9 +406,17 @@ def add_option(parser: argparse.ArgumentParser, name: str, *flags: str, **option
     else:
         options.setdefault("type", kind)
         options.setdefault("choices", field.metadata["choices"] or None)
-    parser.add_argument(
-        *(flags or (f"--{name.replace('_', '-')}",)), dest=name, default=None, **options
-    )
+    options.setdefault("default", None)
+    parser.add_argument(*(flags or (f"--{name.replace('_', '-')}",)), dest=name, **options)
+    parser.set_defaults(**{_OPTIONS: (*(parser.get_default(_OPTIONS) or ()), name)})
+
+
+def from_args(args: argparse.Namespace, base: Settings, **changes: Any) -> Settings:
+    """``base`` (the project's settings, or the defaults) with the values of the command's
+    Settings options (those :func:`add_option` added to its parser) and ``changes`` laid over
+    it; options left unset (None) keep ``base``'s value. Raises ConfigError."""
+    given = {name: getattr(args, name) for name in getattr(args, _OPTIONS, ())}
+    return base.replace(**{**given, **changes})
 
 
 #: Folders of a project that hold none of its own sources (version control, environments,

@@ -4,8 +4,8 @@
 * :func:`faster_versions`: the greedy reply and ``samples`` samples to the few-shot prompt
   (PIE, sections 3.1 and 3.3), the samples spread over distinct strategies and temperatures
   (:func:`sample_plan`), used by the model proposer;
-* :func:`fixed_version` and :func:`faster_on_test`: PerfCodeGen's correctness and performance
-  rounds (Peng et al. 2024, section 2), used by refinement;
+* :func:`refinement_reply` and :func:`refinement_retry`: PerfCodeGen's correctness and
+  performance rounds (Peng et al. 2024, section 2), used by refinement;
 * :func:`why_faster`: a short reason a validated version is faster (PIE appendix C style).
 
 Code replies end at the closing fence of their block (:data:`CLOSING_FENCE`).
@@ -23,9 +23,7 @@ from perfedit.candidates.prompts import (
     ALGORITHM,
     STRATEGIES,
     explain_messages,
-    fix_messages,
     optimize_messages,
-    optimize_with_test_messages,
     retry_messages,
 )
 
@@ -214,46 +212,6 @@ def _greedy(
                 stop_strings=stop_strings,
             )
         )
-    )
-
-
-def fixed_version(
-    model: ChatModel,
-    code: str,
-    kind: str,
-    test: str,
-    error: str,
-    *,
-    max_new_tokens: int,
-    should_stop: Callable[[], bool] | None = None,
-) -> Reply:
-    """The greedy reply to PerfCodeGen's correctness round: ``code`` (a "function" or "script"
-    ``kind``) failed ``test`` with ``error``. Raises Cancelled, ModelError."""
-    return _greedy(
-        model, fix_messages(code, kind, test, error), max_new_tokens, should_stop, [CLOSING_FENCE]
-    )
-
-
-def faster_on_test(
-    model: ChatModel,
-    code: str,
-    kind: str,
-    test: str,
-    seconds: float,
-    *,
-    max_new_tokens: int,
-    should_stop: Callable[[], bool] | None = None,
-    hot_lines: Sequence[tuple[int, float]] = (),
-) -> Reply:
-    """The greedy reply to PerfCodeGen's performance round: correct ``code`` and its most
-    expensive ``test`` (trimmed-mean time ``seconds``; ``hot_lines``: (line, seconds) of its
-    profile when known). Raises Cancelled, ModelError."""
-    return _greedy(
-        model,
-        optimize_with_test_messages(code, kind, test, seconds, hot_lines),
-        max_new_tokens,
-        should_stop,
-        [CLOSING_FENCE],
     )
 
 

@@ -11,9 +11,11 @@ generated.
 from __future__ import annotations
 
 import ast
+import functools
 import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from perfedit.candidates import Feedback, Proposer, ask
 from perfedit.candidates.ask import ModelProvider, extract_code
@@ -24,6 +26,9 @@ from perfedit.config import Settings
 from perfedit.progress import CancelFn, Phase, ProgressFn
 from perfedit.targets import Candidate, Target
 from perfedit.verify.scaling import Scaling
+
+if TYPE_CHECKING:
+    from perfedit.llm import ChatModel
 
 
 def _indentation(line: str) -> str:
@@ -168,6 +173,22 @@ def prompt_scaling(feedback: Feedback, settings: Settings) -> Callable[[], Scali
         return measured.result()
 
     return known
+
+
+def shared_model(settings: Settings) -> ChatModel:
+    """The model that ``settings`` names (``model``, ``backend``, ``endpoint``), loaded on first
+    use and kept for the life of the process (:func:`perfedit.llm.shared`): every front end, a
+    scan's jobs and a Ray node's model host get it here. The backend is imported only then, so
+    the language server starts fast. Raises ConfigError, ModelMissing, ModelError."""
+    from perfedit.llm import shared
+
+    return shared(settings.model, backend=settings.backend, endpoint=settings.endpoint)
+
+
+def model_provider(settings: Settings) -> ModelProvider:
+    """:func:`shared_model` of ``settings`` as a job's model: nothing is loaded until it is
+    called (a job whose rules win, or that fails first, never loads it); picklable."""
+    return functools.partial(shared_model, settings)
 
 
 def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:

@@ -1,6 +1,7 @@
 """The settings reference, generated from the fields of :class:`perfedit.config.Settings` and
 :class:`perfedit.config.EditorSettings` (their help, unit, choices and default): the tables in
-docs/configuration.md (between the ``settings-table`` markers) and the server settings of the
+docs/configuration.md (between the ``settings-table`` markers; one per group of settings,
+:data:`perfedit.config.GROUPS`) and the server settings of the
 VS Code extension's ``contributes.configuration`` in client-vscode/package.json (the extension's
 own keys, :data:`EXTENSION_PROPERTIES`, stay as written).
 
@@ -19,7 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from perfedit.config import EditorSettings, Settings, default_text, editor_key, value_type
+from perfedit.config import GROUPS, EditorSettings, Settings, default_text, editor_key, value_type
 
 CONFIGURATION_MD = Path("docs/configuration.md")
 PACKAGE_JSON = Path("client-vscode/package.json")
@@ -44,13 +45,19 @@ def _meaning(field: dataclasses.Field[Any]) -> str:
 
 
 def tables() -> str:
-    """The Markdown tables: every Settings field, then the editor-only settings."""
-    rows = ["| `[tool.perfedit]` key | editor key | default | meaning |", "|---|---|---|---|"]
+    """The Markdown tables: the Settings fields, one table per group (:data:`GROUPS`: the step
+    of the job that reads them), then the editor-only settings."""
+    rows: list[str] = []
+    for title, group in GROUPS:
+        rows += [f"## {title}", ""]
+        rows += ["| `[tool.perfedit]` key | editor key | default | meaning |", "|---|---|---|---|"]
+        rows += [
+            f"| `{f.name}` | `{editor_key(f.name)}` | {default_text(f)} | {_cell(_meaning(f))} |"
+            for f in dataclasses.fields(group)
+        ]
+        rows += [""]
     rows += [
-        f"| `{f.name}` | `{editor_key(f.name)}` | {default_text(f)} | {_cell(_meaning(f))} |"
-        for f in dataclasses.fields(Settings)
-    ]
-    rows += [
+        "## Editor only",
         "",
         "Only an editor gives these (not `[tool.perfedit]`):",
         "",

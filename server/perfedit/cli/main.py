@@ -222,25 +222,17 @@ def _check_workload(settings: config.Settings, path: Path) -> None:
 
 
 def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
+    from perfedit.candidates.model import model_provider
     from perfedit.candidates.stub import stub_proposer
     from perfedit.job.pipeline import Request, suggest
     from perfedit.targets import read_source
 
     path = Path(args.file)
     source = read_source(path)
-    settings = config.load(path).replace(
-        samples=args.samples,
-        model=args.model,
-        runs=args.runs,
-        explain=args.explain,
-        budget_s=args.budget_s,
-        backend=args.backend,
-        endpoint=args.endpoint,
+    settings = config.from_args(
+        args,
+        config.load(path),
         exemplars=str(Path(args.exemplars).resolve()) if args.exemplars else None,
-        workload=args.workload,
-        cookbook=args.cookbook,
-        scaling_feedback=args.scaling_feedback,
-        budget_reserve=args.budget_reserve,
     )
     _check_workload(settings, path)
     request = Request(
@@ -260,12 +252,14 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     if not args.candidates:  # a model that cannot load fails now, not after the baseline
         llm.check(settings.model, backend=settings.backend, endpoint=settings.endpoint)
 
-    def model():  # loaded at most once, only if needed
-        return llm.shared(settings.model, backend=settings.backend, endpoint=settings.endpoint)
-
     with _progress_bar(console) as bar:
         suggestion = suggest(
-            request, settings, model, _RichJobProgress(bar), proposers=proposers, refiners=refiners
+            request,
+            settings,
+            model_provider(settings),
+            _RichJobProgress(bar),
+            proposers=proposers,
+            refiners=refiners,
         )
     not_applied = _apply(suggestion, source) if args.apply else None
     applied = bool(args.apply) and not_applied is None
@@ -383,7 +377,7 @@ def _cmd_compare(args: argparse.Namespace, console: Console) -> int:
     from perfedit.job.compare import compare_files
 
     original = Path(args.original)
-    settings = config.load(original).replace(runs=args.runs, workload=args.workload)
+    settings = config.from_args(args, config.load(original))
     _check_workload(settings, original)
     with console.status(f"validating {args.candidate} against {args.original}"):
         report = compare_files(
@@ -515,49 +509,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"perfedit {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    s = commands.add_parser("suggest", help="suggest a faster version of a function or script")
-    s.add_argument("file", help="the Python file")
-    s.add_argument(
-        "--function", help="the function to speed up (default: the file as a stdin/stdout script)"
-    )
-    s.add_argument(
-        "--tests", help="pytest file or folder, or a folder of input.N.txt/output.N.txt cases"
-    )
-    for name in ("samples", "runs", "model", "backend"):
-        config.add_option(s, name)
-    config.add_option(s, "endpoint", metavar="URL")
-    config.add_option(s, "budget_s", "--budget", metavar="SECONDS")
-    config.add_option(s, "explain")
-    for name in ("cookbook", "scaling_feedback", "budget_reserve"):
-        config.add_option(s, name)
-    config.add_option(s, "workload", metavar="CMD")
-    s.add_argument(
-        "--exemplars",
-        metavar="PATH",
-        help="retrieve the prompt's slow→fast exemplars from this pair file or PIE folder, e.g. ../shared/data/pie (default: none)",
-    )
-    s.add_argument(
-        "--candidates",
-        help="stub proposer: take candidate versions from this file instead of the model",
-    )
-    s.add_argument(
-        "--apply", action="store_true", help="write the faster version into FILE if one was found"
-    )
-    s.add_argument(
-        "--json", action="store_true", help="print one JSON object instead of the report"
-    )
-    s.add_argument(
-        "--save-timings",
-        metavar="DIR",
-        help="write the original's and the winner's timed runs as pyperf JSON files in DIR",
-    )
-    s.add_argument(
-        "--export-pair",
-        metavar="FILE",
-        help="append the accepted suggestion to FILE as a slow→fast training pair",
-    )
-    s.set_defaults(handler=_cmd_suggest)
-
+    _add_suggest(commands)
     c = commands.add_parser(
         "compare", help="validate a faster version you wrote and time it against the original"
     )
@@ -607,6 +559,52 @@ def build_parser() -> argparse.ArgumentParser:
     profile_command.register(commands)  # profile
     scan_command.register(commands)  # scan
     return parser
+
+
+def _add_suggest(commands: argparse._SubParsersAction) -> None:
+    """``perfedit suggest``: its arguments and options."""
+    s = commands.add_parser("suggest", help="suggest a faster version of a function or script")
+    s.add_argument("file", help="the Python file")
+    s.add_argument(
+        "--function", help="the function to speed up (default: the file as a stdin/stdout script)"
+    )
+    s.add_argument(
+        "--tests", help="pytest file or folder, or a folder of input.N.txt/output.N.txt cases"
+    )
+    for name in ("samples", "runs", "model", "backend"):
+        config.add_option(s, name)
+    config.add_option(s, "endpoint", metavar="URL")
+    config.add_option(s, "budget_s", "--budget", metavar="SECONDS")
+    config.add_option(s, "explain")
+    for name in ("cookbook", "scaling_feedback", "budget_reserve"):
+        config.add_option(s, name)
+    config.add_option(s, "workload", metavar="CMD")
+    s.add_argument(
+        "--exemplars",
+        metavar="PATH",
+        help="retrieve the prompt's slow→fast exemplars from this pair file or PIE folder, e.g. ../shared/data/pie (default: none)",
+    )
+    s.add_argument(
+        "--candidates",
+        help="stub proposer: take candidate versions from this file instead of the model",
+    )
+    s.add_argument(
+        "--apply", action="store_true", help="write the faster version into FILE if one was found"
+    )
+    s.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of the report"
+    )
+    s.add_argument(
+        "--save-timings",
+        metavar="DIR",
+        help="write the original's and the winner's timed runs as pyperf JSON files in DIR",
+    )
+    s.add_argument(
+        "--export-pair",
+        metavar="FILE",
+        help="append the accepted suggestion to FILE as a slow→fast training pair",
+    )
+    s.set_defaults(handler=_cmd_suggest)
 
 
 def _supervised(address: str, argv: list[str] | None, console: Console) -> int:

@@ -145,16 +145,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         from perfedit.testsource.workload import parse_command
 
         parse_command(workload, root)  # a command the sandbox cannot run fails now
-    settings = config.load(root).replace(
-        samples=args.samples,
-        model=args.model,
-        runs=args.runs,
-        explain=args.explain,
-        backend=args.backend,
-        endpoint=args.endpoint,
-        executor=args.executor,
-        workload=workload or "",
-    )
+    settings = config.from_args(args, config.load(root), workload=workload or "")
     if candidates is None:  # a model that cannot load fails now, not after the profiled run
         from perfedit import llm
 
@@ -201,13 +192,29 @@ def run(args: argparse.Namespace, console: Console) -> int:
     with open_executor(settings.executor) as executor:
         for result in executor.run(scan.suggest_unit, work):
             entry = scan.merge(entries[result.index], result.value, result.error)
-            if result.value and result.value.get("model_error"):
+            if result.value and result.value.model_error:
                 raise ModelError(entry.why)
             if args.apply and entry.found:
                 _apply(entry, root)
             console.print(
                 f"  {entry.function}: {scan.result_text(entry)}", markup=False, highlight=False
             )
+
+    _report(args, console, report, report_path, report_kind)
+    return 0 if any(e.found for e in entries) else 1
+
+
+def _report(
+    args: argparse.Namespace,
+    console: Console,
+    report: ScanReport,
+    report_path: Path | None,
+    report_kind: str,
+) -> None:
+    """Print the scan (a table, or JSON with ``--json``) and write its ``--report`` file
+    (``report_kind`` "markdown" or "html"). Raises InputError if the file cannot be written."""
+    from perfedit.errors import InputError
+    from perfedit.job import scan
 
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
@@ -222,7 +229,6 @@ def run(args: argparse.Namespace, console: Console) -> int:
                 f"could not write the report to {report_path}: {exc.strerror or exc}"
             ) from exc
         console.print(f"report written to {report_path}", markup=False, highlight=False)
-    return 0 if any(e.found for e in entries) else 1
 
 
 def _apply(entry: ScanEntry, root: Path) -> None:

@@ -71,7 +71,7 @@ def _cmd_data_pairs(args: argparse.Namespace, console: Console) -> int:
 
     out = Path(args.out)
     if args.git:
-        settings = config.Settings(runs=args.runs, executor=args.executor)
+        settings = config.from_args(args, config.Settings())
         with (
             open_executor(settings.executor, args) as executor,
             console.status(f"mining {args.git}"),
@@ -105,15 +105,9 @@ def _cmd_data_self_improve(args: argparse.Namespace, console: Console) -> int:
     from perfedit.formats import pairs
     from perfedit.training import evaluate, selfimprove
 
-    settings = config.Settings(
-        model=args.model,
-        samples=args.samples,
-        runs=args.runs,
-        seed=args.seed,
-        max_new_tokens=args.max_new_tokens,
-        backend=args.backend,
-        endpoint=args.endpoint,
-        executor=args.executor,
+    settings = config.from_args(
+        args,
+        config.Settings(),
         exemplars=str(Path(args.exemplars).resolve()) if args.exemplars else None,
     )
     chosen = evaluate.programs(
@@ -156,16 +150,7 @@ def _cmd_evaluate(args: argparse.Namespace, console: Console) -> int:
         raise InputError(
             "--out is required (the JSON Lines file that receives one record per program)"
         )
-    settings = config.Settings(
-        model=args.model,
-        samples=args.k - 1,
-        runs=args.runs,
-        seed=args.seed,
-        max_new_tokens=args.max_new_tokens,
-        backend=args.backend,
-        endpoint=args.endpoint,
-        executor=args.executor,
-    )
+    settings = config.from_args(args, config.Settings(), samples=args.k - 1)
     chosen = evaluate.programs(
         pairs.load(Path(args.pairs), Path(args.tests) if args.tests else None), args.programs
     )
@@ -312,6 +297,13 @@ def export_pair(suggestion: Suggestion, path: Path) -> None:
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Add ``train``, ``data`` and ``evaluate`` to the ``perfedit`` sub-command parsers."""
+    _register_train(commands)
+    _register_data(commands)
+    _register_evaluate(commands)
+
+
+def _register_train(commands: argparse._SubParsersAction) -> None:
+    """``perfedit train sft|rrhf|export``."""
     train = commands.add_parser(
         "train",
         help="fine-tune a LoRA adapter (sft), train it with PerfRL's RRHF (rrhf), or ship it (export)",
@@ -353,6 +345,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     )
     x.set_defaults(handler=_cmd_export)
 
+
+def _register_data(commands: argparse._SubParsersAction) -> None:
+    """``perfedit data pairs|self-improve``."""
     data = commands.add_parser("data", help="training data").add_subparsers(
         dest="data_command", required=True
     )
@@ -372,8 +367,8 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=100,
         help="--git: most recent first-parent commits to look at",
     )
-    p.add_argument(
-        "--runs", type=int, default=10, help="--git: most timed runs per side when timing a change"
+    config.add_option(
+        p, "runs", default=10, help="--git: most timed runs per side when timing a change"
     )
     add_executor_arguments(p)  # --git: one unit per commit
     p.set_defaults(handler=_cmd_data_pairs)
@@ -397,13 +392,11 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=0,
         help="this many programs, round-robin over problems (0: all)",
     )
-    si.add_argument(
-        "--model", default=modelstore.DEFAULT_MODEL, help="model alias, Hub id or local path"
+    config.add_option(
+        si, "model", default=modelstore.DEFAULT_MODEL, help="model alias, Hub id or local path"
     )
     _add_program_arguments(si, "sample from", backend_help="in-process inference")
-    si.add_argument(
-        "--samples", type=int, default=16, help="samples per program besides the greedy one"
-    )
+    config.add_option(si, "samples", default=16, help="samples per program besides the greedy one")
     si.add_argument(
         "--exemplars",
         metavar="PATH",
@@ -412,6 +405,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_executor_arguments(si)  # one unit per program
     si.set_defaults(handler=_cmd_data_self_improve)
 
+
+def _register_evaluate(commands: argparse._SubParsersAction) -> None:
+    """``perfedit evaluate``."""
     e = commands.add_parser(
         "evaluate",
         help="PIE metrics (%%Correct, %%OPT, SP, RTR at Best@1 and Best@k) of a model on a pair file",
@@ -421,8 +417,9 @@ def register(commands: argparse._SubParsersAction) -> None:
         default=str(PIE_DATA / "val.jsonl"),
         help="pair file (default ../shared/data/pie/val.jsonl)",
     )
-    e.add_argument(
-        "--model",
+    config.add_option(
+        e,
+        "model",
         default=modelstore.DEFAULT_MODEL,
         help="model alias, Hub id, local path or LoRA adapter folder",
     )
@@ -468,20 +465,17 @@ def _add_program_arguments(parser: argparse.ArgumentParser, verb: str, backend_h
         "--tests",
         help="folder of {problem_id}/ case folders (default: tests/ beside the pair file)",
     )
-    parser.add_argument(
-        "--backend", choices=["llama.cpp", "transformers"], default="llama.cpp", help=backend_help
-    )
-    parser.add_argument(
-        "--endpoint",
+    config.add_option(parser, "backend", default="llama.cpp", help=backend_help)
+    config.add_option(
+        parser,
+        "endpoint",
         metavar="URL",
         help=f"an OpenAI-compatible server to {verb} instead (--model is its model name)",
     )
-    parser.add_argument(
-        "--runs", type=int, default=10, help="most timed runs per candidate and baseline"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed")
-    parser.add_argument(
-        "--max-new-tokens", type=int, default=512, help="generation budget per candidate, tokens"
+    config.add_option(parser, "runs", default=10, help="most timed runs per candidate and baseline")
+    config.add_option(parser, "seed", default=0, help="sampling seed")
+    config.add_option(
+        parser, "max_new_tokens", default=512, help="generation budget per candidate, tokens"
     )
     parser.add_argument(
         "--model-hosts",
@@ -509,8 +503,9 @@ def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
     """``--executor``, ``--ray-address``, ``--max-retries``, ``--stall-timeout`` and
     ``--on-stall`` (see docs/scale.md); for every command whose work fans out over
     :mod:`perfedit.executors`."""
-    parser.add_argument(
-        "--executor",
+    config.add_option(
+        parser,
+        "executor",
         choices=executors.NAMES,
         default="local",
         help="where the units of work run: local (this process) or ray (a Ray cluster; pip install 'perfedit[ray]')",

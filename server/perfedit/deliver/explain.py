@@ -275,7 +275,7 @@ def agrees(sentence: str, original: str, faster: str) -> bool:
 
 def grounded_reason(original: str, faster: str, model_reason: str = "") -> str:
     """Why ``faster`` beats ``original`` (the target's code before and after, minimised diff),
-    grounded in the diff (issue 15; PIE appendix C asks the model, which a small model gets
+    grounded in the diff (PIE appendix C asks the model, which a small model gets
     wrong): ``model_reason`` when it :func:`agrees` with the diff, else the sentences of
     :func:`changes` (at most two), else "" when no rule names the change and the model's
     sentence does not agree."""

@@ -27,6 +27,7 @@ nothing answers is refused at once (:func:`head_of`). A cluster that goes away m
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import sys
 import time
@@ -46,7 +47,7 @@ from perfedit.errors import (
     ModelError,
     PerfeditError,
 )
-from perfedit.executors import ON_STALL, STALL_S, Result
+from perfedit.executors.base import ON_STALL, STALL_S, Result
 from perfedit.executors.sizing import Node, plan_hosts
 
 T = TypeVar("T")
@@ -355,16 +356,15 @@ class RayExecutor:
 
 @ray.remote(concurrency_groups={"status": 1})  # type: ignore[call-overload]
 class ModelHost:
-    """The model of ``perfedit.llm.shared(model, backend=..., endpoint=...)``, loaded once, and
-    the model proposer over it (``settings.samples`` samples). Generations run one at a time;
+    """The model ``model`` (with ``settings``' backend and endpoint; :func:`perfedit.candidates.model.shared_model`),
+    loaded once, and the model proposer over it (``settings.samples`` samples). Generations run one at a time;
     :meth:`generations` answers beside them (its own concurrency group), so a stall report can
     tell a busy host from one that never started."""
 
     def __init__(self, model: str, settings: Any) -> None:
-        from perfedit.candidates.model import model_proposer
-        from perfedit.llm import shared
+        from perfedit.candidates.model import model_proposer, shared_model
 
-        chat = shared(model, backend=settings.backend, endpoint=settings.endpoint)
+        chat = shared_model(dataclasses.replace(settings, model=model))
         self.proposer = model_proposer(lambda: chat, settings)
         self.done = 0
 

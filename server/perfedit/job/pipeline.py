@@ -25,9 +25,10 @@ import dataclasses
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from typing import Any
 
 from perfedit import targets
 from perfedit.candidates import Feedback, Proposer, ask
@@ -89,6 +90,41 @@ class Suggestion:
     def cautions(self) -> list[str]:
         """What to know before applying it (:func:`perfedit.deliver.explain.cautions`)."""
         return explain.cautions(self.winner, self.load)
+
+    @classmethod
+    def of_winner(
+        cls,
+        target: targets.Target,
+        suite: TestSuite,
+        baseline: Baseline,
+        minimised: Minimised,
+        load: Load | None,
+        **rest: Any,
+    ) -> Suggestion:
+        """The suggestion of the ``minimised`` winner: its diff and edits of ``target``'s file and
+        its measured facts (``load``: the machine's heaviest load while it was timed);
+        ``rest``: the other fields (``reason``, ``verdicts``...)."""
+        return cls(
+            target=target,
+            suite=suite,
+            baseline=baseline,
+            winner=minimised.verdict,
+            new_source=minimised.source,
+            diff=unified_diff(target.source, minimised.source, target.path.name),
+            edits=line_edits(target.source, minimised.source),
+            changed_lines=minimised.changed_lines_after,
+            changed_lines_before=minimised.changed_lines_before,
+            facts=explain.facts(
+                minimised.verdict,
+                baseline,
+                suite,
+                minimised.changed_lines_after,
+                minimised.changed_lines_before,
+                load,
+            ),
+            load=load,
+            **rest,
+        )
 
     @property
     def distinct_correct(self) -> int:
@@ -346,6 +382,69 @@ class Job:
             found_verdicts += latest
         return found, found_verdicts
 
+    def validate_stream(
+        self, stream: Iterable[Candidate], halt: threading.Event, deadline: Deadline
+    ) -> tuple[list[Candidate], list[Verdict], str]:
+        """Validate each candidate of ``stream`` as it comes (while the next is made; the rules'
+        first, before the model is loaded) until a :func:`stop_reason` holds (``deadline``: the
+        job's), then ``halt`` the proposers; candidates made after that are rejected unvalidated.
+        Every candidate, its verdict (in the same order) and why generation stopped early ("" if
+        it did not)."""
+        seen = self.seen()
+        candidates: list[Candidate] = []
+        verdicts: list[Verdict] = []
+        stopped = ""
+        for candidate in stream:
+            candidates.append(candidate)
+            if not stopped:
+                verdicts.append(self.validate_one(candidate, seen))
+                stopped = stop_reason(verdicts, self.settings, deadline)
+                if stopped:
+                    halt.set()
+            else:
+                verdicts.append(
+                    Verdict(candidate.label, "rejected", f"not validated: {stopped}", 0, 0)
+                )
+        # the budget may have been spent while a reply was written
+        return candidates, verdicts, stopped or stop_reason(verdicts, self.settings, deadline)
+
+    def winner(
+        self, candidates: list[Candidate], verdicts: list[Verdict], stopped: str
+    ) -> tuple[Candidate, Verdict]:
+        """The winner among ``candidates`` (:func:`choose_winner`). Raises NoFasterVersion, with
+        every candidate's reason and verdict, when there is none (``stopped``: why generation
+        stopped early, or "")."""
+        chosen = choose_winner(candidates, verdicts, self.target)
+        if chosen is None:
+            raise NoFasterVersion(
+                f"no faster version of {self.target.name} found among {len(candidates)} candidates"
+                + (f" ({stopped}; raise --budget to try more)." if stopped else "."),
+                {v.label: v.reason for v in verdicts},
+                {v.label: v.verdict for v in verdicts},
+            )
+        return chosen
+
+    def reason(self, new_code: str, model: ModelProvider) -> str:
+        """Why ``new_code`` (the winner's code of the target, minimised) is faster: grounded in
+        the diff (and in the target's hottest line, when the change rewrote it); the model's
+        sentence (``explain``, while time is left) stays only if it agrees with the diff."""
+        code = self.target.code
+        model_reason = ""
+        if self.settings.explain and not self.over_budget():
+            self.progress(Phase.EXPLAINING)
+            model_reason = ask.why_faster(
+                model(),
+                code,
+                new_code,
+                on_step=lambda tokens, most: self.progress(Phase.EXPLAINING, tokens, most),
+                should_stop=self.cancel,
+            )
+        hot = explain.hot_line_sentence(
+            code, new_code, self.target_hot_lines.result(), self.target.start_line + 1
+        )
+        grounded = explain.grounded_reason(code, new_code, model_reason)
+        return " ".join(part for part in (grounded, hot) if part)
+
     def minimise(self, candidate: Candidate, verdict: Verdict) -> Minimised:
         """The winner with the hunks its speedup does not need reverted (:mod:`perfedit.deliver.minimise`),
         or as it is when ``settings.minimise`` is off; once the deadline is spent, no smaller
@@ -504,95 +603,37 @@ def suggest(
             timing_candidates.set()
 
             started = time.perf_counter()
-            seen = job.seen()
-            candidates: list[Candidate] = []
-            verdicts: list[Verdict] = []
-            stopped = ""
-            generation_done = False  # True once every candidate was made
-            for (
-                candidate
-            ) in stream:  # each validated while the next is made (the rules' first: no model)
-                candidates.append(candidate)
-                if not stopped:
-                    verdicts.append(job.validate_one(candidate, seen))
-                    stopped = stop_reason(verdicts, settings, deadline)
-                    if stopped:
-                        halt.set()
-                else:
-                    verdicts.append(
-                        Verdict(candidate.label, "rejected", f"not validated: {stopped}", 0, 0)
-                    )
-            stopped = stopped or stop_reason(
-                verdicts, settings, deadline
-            )  # spent while a reply was written
-            generation_done = not stopped
+            candidates, verdicts, stopped = job.validate_stream(stream, halt, deadline)
+            generation_done = not stopped  # every candidate was made
         timed_load = current_load()
         timings["validation_s"] = time.perf_counter() - started
         if generation_done and not any(c.usable for c in candidates):
             raise NoCodeGenerated(
-                f"no candidate contained usable code for {target.name} (a definition of it, "
-                "or a whole program for a script); try again with more --samples or another model (--model)."
+                f"no candidate contained usable code for {target.name} (a definition of it, or a "
+                "whole program for a script); try again with more --samples or another model (--model)."
             )
         if not stopped:
             refined, refined_verdicts = job.refine(refiners, candidates, verdicts)
             candidates, verdicts = candidates + refined, verdicts + refined_verdicts
         stopped = stopped or stop_reason([], settings, deadline)
         timings["validation_s"] = time.perf_counter() - started
-        chosen = choose_winner(candidates, verdicts, target)
-        if chosen is None:
-            raise NoFasterVersion(
-                f"no faster version of {target.name} found among {len(candidates)} candidates"
-                + (f" ({stopped}; raise --budget to try more)." if stopped else "."),
-                {v.label: v.reason for v in verdicts},
-                {v.label: v.verdict for v in verdicts},
-            )
+        chosen = job.winner(candidates, verdicts, stopped)
         started = time.perf_counter()
         minimised = job.minimise(*chosen)
         timings["minimisation_s"] = time.perf_counter() - started
         timed_load = heaviest(timed_load, current_load())
 
-    # The reason is grounded in the minimised diff (and the job's profile's hottest line, when the
-    # change rewrote it); the model's sentence stays only if it agrees.
-    new_code = target.code_in(minimised.source)
-    model_reason = ""
-    if settings.explain and not deadline.spent:
-        progress(Phase.EXPLAINING)
-        model_reason = ask.why_faster(
-            model(),
-            target.code,
-            new_code,
-            on_step=lambda tokens, most: progress(Phase.EXPLAINING, tokens, most),
-            should_stop=cancel,
-        )
-    hot = explain.hot_line_sentence(
-        target.code, new_code, job.target_hot_lines.result(), target.start_line + 1
-    )
-    reason = " ".join(
-        part for part in (explain.grounded_reason(target.code, new_code, model_reason), hot) if part
-    )
+    reason = job.reason(target.code_in(minimised.source), model)
     timings["total_s"] = time.perf_counter() - clock
-    return Suggestion(
-        target=target,
-        suite=suite,
-        baseline=baseline,
-        winner=minimised.verdict,
-        new_source=minimised.source,
-        diff=unified_diff(target.source, minimised.source, target.path.name),
-        edits=line_edits(target.source, minimised.source),
-        changed_lines=minimised.changed_lines_after,
-        changed_lines_before=minimised.changed_lines_before,
-        facts=explain.facts(
-            minimised.verdict,
-            baseline,
-            suite,
-            minimised.changed_lines_after,
-            minimised.changed_lines_before,
-            timed_load,
-        ),
+    return Suggestion.of_winner(
+        target,
+        suite,
+        baseline,
+        minimised,
+        timed_load,
         reason=reason,
         verdicts=verdicts,
         timings_s=timings,
         generated_tokens=sum(c.tokens for c in candidates),
         stopped_early=stopped,
-        load=timed_load,
     )

@@ -8,8 +8,8 @@ each of its N hottest functions in turn, and gather what was found into one :cla
 2. For each of the ``top`` hottest, one unit of work, :func:`suggest_unit` (the main job,
    :func:`perfedit.job.pipeline.suggest`, for that function), runs through an executor
    (:mod:`perfedit.executors`: here, one after another, by default; one Ray task each with
-   ``--executor ray``). Units are module-level and their items and results plain dicts, so they
-   cross process boundaries. Each has its own time budget: ``budget_s`` split over the
+   ``--executor ray``). Units are module-level and their items and results small dataclasses
+   (:class:`ScanItem`, :class:`ScanResult`), so they cross process boundaries. Each has its own time budget: ``budget_s`` split over the
    functions not yet started (so time a quick function leaves is given to the next, when they run
    in turn), or the project's ``budget_s`` each.
 3. A unit reads its function's file when it starts and returns the new text with the text it
@@ -33,17 +33,51 @@ from perfedit import config
 from perfedit.errors import Cancelled, ModelError, NoFasterVersion, PerfeditError, ProfilingFailed
 from perfedit.testsource.profiling import FunctionProfile, Profile, by_target
 
-DEFAULT_TOP = 5
+
+@dataclass(frozen=True)
+class ScanItem:
+    """One unit of work for :func:`suggest_unit`: the function ``function`` of the file ``path``,
+    with ``settings`` (its own ``budget_s``), ``tests`` instead of discovery and the stub
+    proposer's ``candidates`` file, if given."""
+
+    path: Path
+    function: str
+    settings: config.Settings
+    tests: Path | None = None
+    candidates: Path | None = None
 
 
 @dataclass
-class ScanEntry:
+class ScanResult:
+    """What one unit found: a validated faster version (``found``; ``speedup`` with its 95% CI,
+    ``diff``..., and ``new_source``, the faster version of ``source``, the file's text the unit
+    read), or ``why`` not (``candidates``: each candidate's reason; ``model_error``: the model
+    could not be used, which ends the scan)."""
+
+    found: bool = False
+    why: str = ""
+    model_error: bool = False
+    speedup: float | None = None
+    ci95: tuple[float | None, float | None] | None = None
+    p_value: float | None = None
+    winner: str | None = None
+    diff: str = ""
+    changed_lines: int = 0
+    facts: list[str] = field(default_factory=list)
+    reason: str = ""
+    candidates: dict[str, str] = field(default_factory=dict)
+    # the file's text the unit read and the faster version of it (not reported)
+    source: str = field(default="", repr=False)
+    new_source: str = field(default="", repr=False)
+
+
+@dataclass(kw_only=True)
+class ScanEntry(ScanResult):
     """What was found for one hot function: its place (``file`` relative to the root, POSIX;
     ``line`` 1-based), ``share`` of the test time (0-1, own time; ``own_s`` its own seconds in
     the run it was ranked by), ``workload_share`` of the workload's time (None without a
-    workload), and either a validated faster
-    version (``speedup`` with its 95% CI, ``diff``...) or ``why`` nothing was found. ``applied``
-    says whether it was written; ``not_applied`` why not, when asked to apply."""
+    workload), and its unit's :class:`ScanResult`. ``applied`` says whether it was written;
+    ``not_applied`` why not, when asked to apply."""
 
     file: str
     function: str
@@ -53,28 +87,20 @@ class ScanEntry:
     tests: int
     workload_share: float | None = None  # of the workload's time (0-1), when ranked by it
     budget_s: float = 0.0
-    found: bool = False
-    speedup: float | None = None
-    ci95: tuple[float | None, float | None] | None = None
-    p_value: float | None = None
-    winner: str | None = None
-    diff: str = ""
-    changed_lines: int = 0
-    facts: list[str] = field(default_factory=list)
-    reason: str = ""
-    why: str = ""
-    candidates: dict[str, str] = field(default_factory=dict)
     applied: bool = False
     not_applied: str = ""
-    # the file's text the unit read and the faster version of it (not reported)
-    source: str = field(default="", repr=False)
-    new_source: str = field(default="", repr=False)
 
     def to_json(self) -> dict[str, Any]:
+        """The entry's place first, then its result (not the file's text, nor ``model_error``)."""
         data = dataclasses.asdict(self)
-        del data["source"], data["new_source"]
         data["ci95"] = list(self.ci95) if self.ci95 else None
-        return data
+        own = [f.name for f in dataclasses.fields(self) if f.name not in _RESULT]
+        kept = [name for name in _RESULT if name not in ("model_error", "source", "new_source")]
+        return {name: data[name] for name in own + kept}
+
+
+#: The fields of a :class:`ScanResult`, which :func:`merge` copies into its entry.
+_RESULT = tuple(f.name for f in dataclasses.fields(ScanResult))
 
 
 @dataclass
@@ -143,7 +169,14 @@ def hottest(profile: Profile, top: int, workload: Profile | None = None) -> list
 
 
 def _entry(profile: Profile, f: FunctionProfile) -> ScanEntry:
-    return ScanEntry(f.file, f.function, f.line, f.own_s, profile.share(f), len(f.tests))
+    return ScanEntry(
+        file=f.file,
+        function=f.function,
+        line=f.line,
+        own_s=f.own_s,
+        share=profile.share(f),
+        tests=len(f.tests),
+    )
 
 
 def shares_text(entry: ScanEntry) -> str:
@@ -163,7 +196,7 @@ def items(
     tests: Path | None,
     candidates: Path | None,
     announce: Callable[[int, ScanEntry], None],
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[ScanItem]:
     """The work items for :func:`suggest_unit`, made as they are asked for: ``budget_s`` (total,
     seconds) split over the functions not yet started, or ``settings.budget_s`` each if None.
     ``announce(index, entry)`` is called as each item is made."""
@@ -176,93 +209,70 @@ def items(
             each_s = max(1.0, left_s / (len(entries) - index))
         entry.budget_s = each_s
         announce(index, entry)
-        yield {
-            "path": str(root / entry.file),
-            "function": entry.function,
-            "settings": {**dataclasses.asdict(settings), "budget_s": each_s},
-            "tests": str(tests) if tests else None,
-            "candidates": str(candidates) if candidates else None,
-        }
+        yield ScanItem(
+            root / entry.file,
+            entry.function,
+            dataclasses.replace(settings, budget_s=each_s),
+            tests,
+            candidates,
+        )
 
 
-def suggest_unit(item: dict[str, Any]) -> dict[str, Any]:
-    """One unit of work (see :mod:`perfedit.executors`): the main job for ``item["function"]`` of
-    the file ``item["path"]`` with ``item["settings"]`` (a Settings dict), the stub proposer of
-    ``item["candidates"]`` if given, else the rules and the model. Returns plain data: what
-    :class:`ScanEntry` holds of a result (``found``, ``speedup``... or ``why``), with ``source``,
-    the text it read, and ``new_source``. Errors the user can act on become ``why``; Cancelled
+def suggest_unit(item: ScanItem) -> ScanResult:
+    """One unit of work (see :mod:`perfedit.executors`): the main job for ``item.function`` of
+    the file ``item.path`` with ``item.settings``, the stub proposer of ``item.candidates`` if
+    given, else the rules and the model. Errors the user can act on become ``why``; Cancelled
     propagates."""
-    from perfedit import llm
+    from perfedit.candidates.model import model_provider
     from perfedit.candidates.stub import stub_proposer
     from perfedit.job.pipeline import Request, suggest
     from perfedit.targets import read_source
 
-    path = Path(item["path"])
-    settings = config.from_mapping(item["settings"])
+    settings = item.settings
     try:
-        source = read_source(path)
-        request = Request(
-            path,
-            source,
-            function=item["function"],
-            tests=Path(item["tests"]) if item["tests"] else None,
-        )
-        proposers = [stub_proposer(Path(item["candidates"]))] if item["candidates"] else None
-
-        def model():  # loaded at most once per process, only if needed
-            return llm.shared(settings.model, backend=settings.backend, endpoint=settings.endpoint)
-
+        source = read_source(item.path)
+        request = Request(item.path, source, function=item.function, tests=item.tests)
+        proposers = [stub_proposer(item.candidates)] if item.candidates else None
         s = suggest(
-            request, settings, model, proposers=proposers, refiners=[] if proposers else None
+            request,
+            settings,
+            model_provider(settings),
+            proposers=proposers,
+            refiners=[] if proposers else None,
         )
     except NoFasterVersion as exc:
-        return {"found": False, "why": str(exc), "candidates": exc.reasons}
+        return ScanResult(False, str(exc), candidates=exc.reasons)
     except Cancelled:
         raise
     except ModelError as exc:
-        return {"found": False, "why": str(exc), "model_error": True}
+        return ScanResult(False, str(exc), model_error=True)
     except PerfeditError as exc:
-        return {"found": False, "why": str(exc)}
+        return ScanResult(False, str(exc))
     c = s.winner.comparison
     assert c is not None
-    return {
-        "found": True,
-        "speedup": c.speedup,
-        "ci95": tuple(c.ci95),
-        "p_value": c.p_value,
-        "winner": s.winner.label,
-        "diff": s.diff,
-        "changed_lines": s.changed_lines,
-        "facts": s.facts,
-        "reason": s.reason,
-        "candidates": {v.label: v.reason for v in s.verdicts},
-        "source": source,
-        "new_source": s.new_source,
-    }
+    return ScanResult(
+        True,
+        speedup=c.speedup,
+        ci95=c.ci95,
+        p_value=c.p_value,
+        winner=s.winner.label,
+        diff=s.diff,
+        changed_lines=s.changed_lines,
+        facts=s.facts,
+        reason=s.reason,
+        candidates={v.label: v.reason for v in s.verdicts},
+        source=source,
+        new_source=s.new_source,
+    )
 
 
-def merge(entry: ScanEntry, result: dict[str, Any] | None, error: str | None = None) -> ScanEntry:
+def merge(entry: ScanEntry, result: ScanResult | None, error: str | None = None) -> ScanEntry:
     """``entry`` with a unit's ``result`` (or the executor's ``error``: the unit could not run)."""
     if result is None:
         entry.why = f"the unit of work could not run: {error}"
         return entry
-    for key in (
-        "found",
-        "speedup",
-        "ci95",
-        "p_value",
-        "winner",
-        "diff",
-        "changed_lines",
-        "facts",
-        "reason",
-        "why",
-        "candidates",
-        "source",
-        "new_source",
-    ):
-        if key in result:
-            setattr(entry, key, result[key])
+    for name in _RESULT:
+        setattr(entry, name, getattr(result, name))
     return entry
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import logging
 import threading
 import time
 import uuid
@@ -34,21 +33,10 @@ if TYPE_CHECKING:
     from perfedit.config import Settings
     from perfedit.job.locate import Request
     from perfedit.job.pipeline import Suggestion
-    from perfedit.llm import ChatModel
     from perfedit.testsource.profiling import Profile
-
-logger = logging.getLogger(__name__)
 
 #: How often a silent job's progress is sent again, so that the bar keeps moving, seconds.
 TICK_S = 1.0
-
-
-def _shared_model(settings: Settings) -> ChatModel:
-    """The model of ``settings``, loaded on first use and kept for the life of the server (the
-    backend is imported only then, so the server starts fast)."""
-    from perfedit.llm import shared
-
-    return shared(settings.model, backend=settings.backend, endpoint=settings.endpoint)
 
 
 class ProgressReporter:
@@ -125,6 +113,7 @@ async def run(
     ``name`` and cancellation wired to the client (the current request's ``$/cancelRequest``
     through ``jobs``). ``proposers`` replace the default ones (and refinement), as the
     ``candidatesFile`` setting does."""
+    from perfedit.candidates.model import model_provider
     from perfedit.job import pipeline
 
     cancel = threading.Event()
@@ -134,7 +123,7 @@ async def run(
         async with work_done_progress(
             ls, f"perfedit: speeding up {name}", settings.budget_s, cancel
         ) as reporter:
-            model = functools.partial(_shared_model, settings)
+            model = model_provider(settings)
             suggest = functools.partial(
                 pipeline.suggest, proposers=proposers, refiners=[] if proposers else None
             )

@@ -2,13 +2,9 @@
 
 Started by :mod:`perfedit.testsource.profiling` as the program of a one-case sandbox run
 (:class:`perfedit.sandbox.Worker`, cases mode) inside the throw-away copy of the project. It
-reads one JSON object on stdin::
-
-    {"mode": "profile" | "plain", "paths": [str, ...], "out": str, "root": str,
-     "test_timeout_s": float, "hot_functions": int, "hot_line_tests": int,
-     "line_budget_share": float, "line_budget_min_s": float}
-
-and writes one JSON object to ``out`` (a file in the sandbox's output folder)::
+reads its job, a :class:`perfedit.sandbox.protocol.ProfileJob` as JSON, on stdin (the protocol
+module is loaded already in the worker, as ``_perfedit_sandbox_protocol``) and writes one JSON
+object to ``out`` (a file in the sandbox's output folder)::
 
     {"tests": {node_id: {"outcome": str, "seconds": float, "detail": str}},
      "functions": [{"file": str, "function": str, "line": int, "calls": int,
@@ -30,7 +26,7 @@ Two passes, each in a forked child so that both start from the same clean state:
    ``line_budget_min_s`` seconds (a test is interrupted at the budget, the pass stops after it). A line's time runs from its line event to the next event of the same frame,
    so it includes the calls it makes (as line_profiler does).
 
-``mode: "plain"`` runs the tests once without any profiler (the baseline of the overhead
+Mode ``PLAIN_PASS`` runs the tests once without any profiler (the baseline of the overhead
 figure, ``bench/profile_overhead.py``). A test that runs longer than ``test_timeout_s`` is
 interrupted (SIGALRM) and reported as failed; a test that changes directory is put back;
 a forked copy of the run (a test that forks and returns) never writes the result.
@@ -41,6 +37,8 @@ import os
 import signal
 import sys
 import time
+
+import _perfedit_sandbox_protocol as protocol
 
 TEST_FILE_PREFIXES = ("test_",)
 TEST_FILE_SUFFIXES = ("_test.py",)
@@ -73,7 +71,7 @@ class Plugin:
 
     def __init__(self, pytest, job, owner):
         self.job, self.owner = job, owner
-        self.root, self.cwd = job["root"], os.getcwd()
+        self.root, self.cwd = job.root, os.getcwd()
         self.tests, self.functions, self.collect_errors = {}, {}, []
         self.code_keys = {}  # code object -> (file, qualname, line) or None
         self.tracer = None  # set by the line pass
@@ -84,11 +82,11 @@ class Plugin:
 
         @pytest.hookimpl(hookwrapper=True)
         def pytest_runtest_protocol(item, nextitem):
-            profiler = self.cProfile.Profile() if job["mode"] == "profile" else None
-            with open(job["out"] + ".current", "w", encoding="utf-8") as handle:
+            profiler = self.cProfile.Profile() if job.mode == protocol.PROFILE_PASS else None
+            with open(job.out + ".current", "w", encoding="utf-8") as handle:
                 handle.write(item.nodeid)  # names the test if the whole run is killed
             previous = signal.signal(signal.SIGALRM, self._on_alarm)
-            signal.setitimer(signal.ITIMER_REAL, job["test_timeout_s"])
+            signal.setitimer(signal.ITIMER_REAL, job.test_timeout_s)
             started = time.perf_counter()
             if profiler is not None:
                 profiler.enable()
@@ -100,7 +98,7 @@ class Plugin:
                 if self.tracer is not None:
                     sys.settrace(None)
                     self.traced_s += time.perf_counter() - started
-                    if self.traced_s > job["budget_s"]:
+                    if self.traced_s > job.budget_s:
                         item.session.shouldstop = "the line-timing budget is spent"
                 if profiler is not None:
                     profiler.disable()
@@ -134,7 +132,7 @@ class Plugin:
 
     def _on_alarm(self, signum, frame):
         raise TestTimeout(
-            f"the test ran longer than {self.job['test_timeout_s']:g} s while being profiled"
+            f"the test ran longer than {self.job.test_timeout_s:g} s while being profiled"
         )
 
     def _key(self, code):
@@ -200,7 +198,7 @@ def _pytest_args(job, selection):
         "no:cov",
         "--continue-on-collection-errors",
         "--rootdir",
-        job["root"],
+        job.root,
         *selection,
     ]
 
@@ -218,7 +216,7 @@ def _pass(job, result_path, node_ids=None, targets=None):
             plugin.tracer = _line_tracer(targets, lines)
         started = time.perf_counter()
         code = pytest.main(
-            _pytest_args(job, job["paths"] if node_ids is None else node_ids), plugins=[plugin]
+            _pytest_args(job, job.paths if node_ids is None else node_ids), plugins=[plugin]
         )
         wall_s = time.perf_counter() - started
         if os.getpid() != owner:
@@ -266,7 +264,7 @@ def _run_pass(job, result_path, node_ids=None, targets=None):
 def _hot_targets(job, first):
     """The ``hot_functions`` hottest functions of the first pass (by own time): key -> entry."""
     hottest = sorted(first["functions"], key=lambda f: f["own_s"], reverse=True)[
-        : job["hot_functions"]
+        : job.hot_functions
     ]
     return {(f["file"], f["function"], f["line"]): f for f in hottest if f["own_s"] > 0}
 
@@ -298,28 +296,27 @@ def _line_tests(functions, tests, limit, budget_s):
 
 
 def main():
-    job = json.loads(sys.stdin.read())
-    job["root"] = os.path.realpath(job["root"])
-    out = job["out"]
+    job = protocol.ProfileJob(**json.loads(sys.stdin.read()))
+    job = job.replace(root=os.path.realpath(job.root))
+    out = job.out
     first = _run_pass(job, out + ".pass1")
     if first is None:
         raise SystemExit("the profiled pytest run ended without a result (see its output above)")
     first["lines"] = {}
-    if job["mode"] == "profile" and job["hot_functions"] > 0:
+    if job.mode == protocol.PROFILE_PASS and job.hot_functions > 0:
         wanted = _hot_targets(job, first)
         tests_s = sum(entry["seconds"] for entry in first["tests"].values())
-        budget_s = max(job["line_budget_min_s"], job["line_budget_share"] * tests_s)
-        chosen = _line_tests(wanted.values(), first["tests"], job["hot_line_tests"], budget_s)
+        budget_s = max(job.line_budget_min_s, job.line_budget_share * tests_s)
+        chosen = _line_tests(wanted.values(), first["tests"], job.hot_line_tests, budget_s)
         if chosen:
-            job["wanted"] = [list(key) for key in wanted]
             # the tracer slows the hot lines down many times over: each test and the pass are bounded
-            lines_job = dict(
-                job,
-                mode="lines",
-                test_timeout_s=min(job["test_timeout_s"], budget_s),
+            lines_job = job.replace(
+                mode=protocol.LINES_PASS,
+                test_timeout_s=min(job.test_timeout_s, budget_s),
                 budget_s=budget_s,
+                wanted=list(wanted),
             )
-            second = _run_pass(lines_job, out + ".pass2", chosen, _TargetsByCode(job))
+            second = _run_pass(lines_job, out + ".pass2", chosen, _TargetsByCode(lines_job))
             if second is not None:
                 first["lines"] = second["lines"]
     with open(out, "w", encoding="utf-8") as handle:
@@ -332,8 +329,8 @@ class _TargetsByCode(dict):
 
     def __init__(self, job):
         super().__init__()
-        self.root, self.cwd = job["root"], os.getcwd()
-        self.wanted = {tuple(key) for key in job["wanted"]}
+        self.root, self.cwd = job.root, os.getcwd()
+        self.wanted = {tuple(key) for key in job.wanted}
         self.seen = set()
 
     def get(self, code, default=None):

@@ -128,6 +128,70 @@ RECORD_FIELDS = (
 OUTCOME_FIELDS = ("outcome", "call", "result", "args")
 
 
+# The profiled test run: :mod:`perfedit.testsource.profiling` gives the profile runner
+# (:mod:`~perfedit.sandbox.profile_runner`, a cases-mode program of the worker, which finds this
+# module loaded as ``_perfedit_sandbox_protocol``) a :class:`ProfileJob` as JSON on its stdin.
+PROFILE_PASS, PLAIN_PASS, LINES_PASS = "profile", "plain", "lines"
+
+
+class ProfileJob:
+    """What the profile runner does; times in seconds, paths absolute (``root``: the sandbox's
+    copy of the project; ``out``: the file it writes its result to; both set by the manager,
+    :func:`perfedit.testsource.profiling.run_runner`, once the copy exists).
+
+    ``mode``: PROFILE_PASS (cProfile, then line timing of the ``hot_functions`` hottest over at
+    most ``hot_line_tests`` tests, within ``line_budget_share`` of the tests' time but at least
+    ``line_budget_min_s``), PLAIN_PASS (the tests once, no profiler) or, inside the runner,
+    LINES_PASS (the line pass: ``wanted``, [file, function, line] of the functions it times,
+    within ``budget_s``). ``paths``: the tests to run (empty: pytest's discovery);
+    ``test_timeout_s``: the wall-clock limit of one test.
+    """
+
+    __slots__ = (
+        "mode",
+        "paths",
+        "test_timeout_s",
+        "hot_functions",
+        "hot_line_tests",
+        "line_budget_share",
+        "line_budget_min_s",
+        "out",
+        "root",
+        "wanted",
+        "budget_s",
+    )
+
+    def __init__(
+        self,
+        mode,
+        paths,
+        test_timeout_s,
+        hot_functions,
+        hot_line_tests,
+        line_budget_share,
+        line_budget_min_s,
+        out="",
+        root="",
+        wanted=(),
+        budget_s=0.0,
+    ):
+        if mode not in (PROFILE_PASS, PLAIN_PASS, LINES_PASS):
+            raise ValueError(f"unknown profile runner mode {mode!r}")
+        self.mode, self.paths, self.out, self.root = mode, list(paths), out, root
+        self.test_timeout_s, self.budget_s = test_timeout_s, budget_s
+        self.hot_functions, self.hot_line_tests = hot_functions, hot_line_tests
+        self.line_budget_share, self.line_budget_min_s = line_budget_share, line_budget_min_s
+        self.wanted = [list(key) for key in wanted]
+
+    def to_json(self):
+        """The job as a JSON-able dict (field name -> value); ``ProfileJob(**it)`` reads it back."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def replace(self, **changes):
+        """A copy with ``changes`` (field name -> value) applied."""
+        return ProfileJob(**{**self.to_json(), **changes})
+
+
 class BrokenChannel(Exception):
     """A pipe carried something that is not a frame."""
 

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 
 FORMAT = 1  # bump when the cached JSON changes shape
 RUNNER = Path(__file__).parent.parent / "sandbox" / "profile_runner.py"
+PROTOCOL = RUNNER.with_name("protocol.py")  # the runner's job (ProfileJob) is defined there
 RUNNER_PATH = (
     Path(".perfedit_profile") / "runner.py"
 )  # inside the sandbox's copy; pytest skips dot folders
@@ -190,9 +191,11 @@ class Profile:
 def content_key(root: Path, tests: str | None, runner: Path = RUNNER) -> str:
     """A SHA-256 hex key of everything the profile depends on: the relative path and contents of
     every file under ``root`` (files over 1 MiB: size and mtime), ``tests`` (or what else the
-    run was asked to run), the ``runner``'s source, the Python version and :data:`FORMAT`."""
+    run was asked to run), the ``runner``'s source and the sandbox protocol's (where the profile
+    runner's job is defined), the Python version and :data:`FORMAT`."""
     digest = hashlib.sha256(f"{FORMAT}\0{sys.version}\0{tests}\0".encode())
     digest.update(runner.read_bytes())
+    digest.update(PROTOCOL.read_bytes())
     for directory, folders, files in os.walk(root):
         folders[:] = sorted(f for f in folders if f not in NOT_SOURCE_DIRS)
         for name in sorted(files):
@@ -302,16 +305,18 @@ def run_sandboxed(
     JSON (see :mod:`perfedit.sandbox.profile_runner`) and the run's wall time in seconds. Raises as
     :func:`profile_tests` does."""
     where = f"{root / tests}" if tests else str(root)
-    job = {
-        "mode": mode,
-        "paths": [tests] if tests else [],
-        "test_timeout_s": test_timeout_s,
-        "hot_functions": HOT_FUNCTIONS,
-        "hot_line_tests": HOT_LINE_TESTS,
-        "line_budget_share": LINE_BUDGET_SHARE,
-        "line_budget_min_s": LINE_BUDGET_MIN_S,
-    }
-    run = run_runner(root, RUNNER, job, timeout_s=timeout_s, cancel=cancel)
+    from perfedit.sandbox import protocol
+
+    job = protocol.ProfileJob(
+        mode,
+        [tests] if tests else [],
+        test_timeout_s,
+        HOT_FUNCTIONS,
+        HOT_LINE_TESTS,
+        LINE_BUDGET_SHARE,
+        LINE_BUDGET_MIN_S,
+    )
+    run = run_runner(root, RUNNER, job.to_json(), timeout_s=timeout_s, cancel=cancel)
     if run.cancelled:
         raise Cancelled(f"profiling the tests in {where} was cancelled.")
     if run.status == "timeout":

@@ -122,11 +122,10 @@ class EndpointProposer:
         self, target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
     ) -> list[Candidate]:
         """The server's candidates for ``target``, greedy first (a :data:`~perfedit.candidates.Proposer`)."""
-        from perfedit.candidates.model import model_proposer
-        from perfedit.llm import shared
+        from perfedit.candidates.model import model_proposer, model_provider
 
-        chat = shared(self.model, backend=self.settings.backend, endpoint=self.settings.endpoint)
-        return list(model_proposer(lambda: chat, self.settings)(target, feedback, progress, cancel))
+        model = model_provider(dataclasses.replace(self.settings, model=self.model))
+        return list(model_proposer(model, self.settings)(target, feedback, progress, cancel))
 
 
 def _with_cases(unit: tuple[Callable[[Any], Any], Any, dict[str, bytes]]) -> Any:

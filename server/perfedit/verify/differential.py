@@ -1,6 +1,5 @@
 """Differential testing: compare candidates with the original on the same inputs, beyond what
-the tests assert (issue 4, "When the user's tests are thin"; issue 13, "Behaviour beyond the
-tests").
+the tests assert: when the user's tests are thin, and for behaviour beyond the tests.
 
 It applies to every module-level function with pytest or doctest items (tests rarely pin down
 every input a function accepts), and to hinted functions with no tests at all

@@ -1,5 +1,5 @@
 """Expected outputs written into a candidate as literals: what test-based validation cannot tell
-from a real solution (issue 13, "Known limits, said").
+from a real solution.
 
 The expected outputs are those the tests spell out: a case's ``output.N.txt``, the literal
 right-hand side of ``assert f(...) == <literal>`` (either side) in the pytest tests that

@@ -28,10 +28,6 @@ class Outcome:
     correct: bool
     speedup: float | None = None
 
-    @property
-    def optimised(self) -> bool:
-        return self.speedup is not None
-
 
 def best_of(outcomes: Sequence[Outcome]) -> Outcome:
     """Best@k over the outcomes of k candidates for one program: correct if any is, the largest

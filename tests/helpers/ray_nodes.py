@@ -23,8 +23,8 @@ from pathlib import Path
 
 import psutil
 
+from helpers.training_programs import DOUBLE_FAST, DOUBLE_WRONG, SUM_FAST, make_pie
 from perfedit.formats import pairs
-from training_programs import DOUBLE_FAST, DOUBLE_WRONG, SUM_FAST, make_pie
 
 RAY = [sys.executable, "-m", "ray.scripts.scripts"]
 ENV = {

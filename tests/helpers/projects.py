@@ -1,11 +1,8 @@
-"""Small pytest projects shared by the profiling, ``perfedit profile`` and ``perfedit scan``
-tests: slow functions (``solution.py``) and tests that reach them, written into a folder."""
+"""Small pytest projects for the profiling, ``perfedit profile`` and ``perfedit scan`` tests:
+slow functions (``solution.py``) and tests that reach them, written into a folder."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -59,16 +56,3 @@ def write_project(folder: Path, solution: str, tests: str, **extra: str) -> Path
     for name, text in extra.items():
         (folder / name).write_text(text)
     return folder
-
-
-def run_perfedit(*args: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
-    """``perfedit ARGS`` as a process in ``cwd`` with its cache in ``cache`` (at most 900 s: a
-    profiled test run and a job on a loaded two-core machine)."""
-    return subprocess.run(
-        [sys.executable, "-m", "perfedit", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "COLUMNS": "200", "PERFEDIT_CACHE_DIR": str(cache)},
-    )

@@ -1,0 +1,27 @@
+"""Candidate programs shared by several tests."""
+
+#: A correct, much faster version of examples/script/seen_before.py (set instead of list).
+FAST_SCRIPT = """\
+import sys
+data = sys.stdin.read().split()
+seen = set()
+out = []
+for x in data[1:]:
+    out.append("YES" if x in seen else "NO")
+    seen.add(x)
+print("\\n".join(out))
+"""
+
+#: A faster examples/dedupe ``unique_in_order`` that behaves as the original on every input
+#: (unhashable items included, through the original's way).
+FAITHFUL = """\
+def unique_in_order(items):
+    try:
+        return list(dict.fromkeys(items))
+    except TypeError:  # unhashable items: the original's way
+        result = []
+        for item in items:
+            if item not in result:
+                result.append(item)
+        return result
+"""
