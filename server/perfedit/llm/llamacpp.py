@@ -64,7 +64,8 @@ LOG_LINES = 40
 
 #: llama.cpp's speculative decoding for every reply: n-gram drafts from the prompt and the
 #: reply so far (``common_speculative_type`` names; None: off). A candidate mostly copies the
-#: target's code, which is in the prompt, so most drafts are accepted (bench/generation.py).
+#: target's code, which is in the prompt, so most drafts are accepted: 3.8x the plain speed on a
+#: 50-line function's rewrite, 0.83-0.95x on a 7-line one's (bench/generation.py).
 SPECULATIVE: str | None = "NGRAM_MOD"
 
 #: The engine process's command line, before its JSON settings (tests put a fake engine here).
