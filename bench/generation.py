@@ -15,8 +15,9 @@ The engine it replaced (llama-cpp-python 0.3.36 built from its sdist) cannot be 
 without compiling it; its figure on the same model, from the report that led to the change, is
 printed for reference: 7.9 tokens/s on 1 thread and 13.5 on 2 (an AMX machine, built without AMX).
 
-Usage: python bench/generation.py [--model qwen2.5-coder-1.5b] [--threads 1 2]
-       [--speculative none NGRAM_SIMPLE NGRAM_MOD] [--samples 2] [--max-new-tokens 256] [--repeat 1]
+Usage: python bench/generation.py [--model qwen2.5-coder-1.5b] [--file F --function NAME]
+       [--threads 1 2] [--speculative none NGRAM_SIMPLE NGRAM_MOD] [--samples 2]
+       [--max-new-tokens 256] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -80,16 +82,16 @@ def main() -> None:
     args = parser.parse_args()
 
     target = find(args.file, args.file.read_text(), function=args.function)
-    messages = optimize_messages(target.code, "function")
+    messages = optimize_messages(textwrap.dedent(target.code), "function")
+    columns = sorted({0, args.samples})  # greedy alone; greedy + samples unless --samples 0
     print(
         f"model {args.model}, prompt: {args.file.name}:{args.function}, up to "
         f"{args.max_new_tokens} new tokens per reply, median of {args.repeat}"
     )
     print(f"load average before: {load_average()}\n")
-    print(
-        f"| threads | speculation | greedy tok/s | ratio | greedy + {args.samples} samples tok/s | ratio |"
-    )
-    print("|---|---|---|---|---|---|")
+    heads = [f"greedy + {n} samples" if n else "greedy" for n in columns]
+    print(f"| threads | speculation | {' | '.join(f'{h} tok/s | ratio' for h in heads)} |")
+    print("|---|---|" + "---|---|" * len(columns))
     reference: dict[int, float] = {}
     for threads in args.threads:
         for kind in args.speculative:
@@ -97,17 +99,18 @@ def main() -> None:
                 args.model, n_threads=threads, speculative=None if kind == "none" else kind
             )
             run = engine_path(model, messages, args.max_new_tokens)
-            run(0)  # warm-up: evaluates the prompt into the slot
+            model.complete(messages, max_new_tokens=1)  # warm-up: the prompt into the slot
             row = []
-            for samples in (0, args.samples):
+            for samples in columns:
                 rate = tokens_per_second(run, samples, args.repeat)
                 reference.setdefault(samples, rate)
                 row += [f"{rate:.1f}", f"{rate / reference[samples]:.2f}x"]
             model.engine.stop()
             print(f"| {threads} | {kind} | {' | '.join(row)} |", flush=True)
     print(
-        "| 1 / 2 | llama-cpp-python 0.3.36, not measured here (the report's AMX machine) "
-        "| 7.9 / 13.5 | | | |"
+        "| 1 / 2 | llama-cpp-python 0.3.36, not measured here (the report's AMX machine) | "
+        + " | ".join(["7.9 / 13.5", ""] + ["", ""] * (len(columns) - 1))
+        + " |"
     )
     print(f"\nload average after: {load_average()}")
 
