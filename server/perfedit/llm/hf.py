@@ -28,7 +28,7 @@ from transformers import (
 )
 from transformers.utils import logging as transformers_logging
 
-from perfedit.errors import Cancelled
+from perfedit.errors import Cancelled, ModelError
 from perfedit.llm import modelstore
 from perfedit.llm.base import ChatModel, Messages, Reply, StepFn
 
@@ -117,6 +117,7 @@ class TransformersModel(ChatModel):
 
         Raises:
             ModelMissing: the model (or an adapter's base model) is not on this machine.
+            ModelError: an adapter's config names no base model.
         """
         start = time.perf_counter()
         transformers_logging.disable_progress_bar()  # callers show their own progress
@@ -127,7 +128,13 @@ class TransformersModel(ChatModel):
         if (path / "adapter_config.json").is_file():
             from peft import PeftConfig, PeftModel
 
-            base = modelstore.resolve(PeftConfig.from_pretrained(str(path)).base_model_name_or_path)
+            base_name = PeftConfig.from_pretrained(str(path)).base_model_name_or_path
+            if base_name is None:
+                raise ModelError(
+                    f"the adapter {path} does not name its base model (adapter_config.json has no "
+                    "base_model_name_or_path); export it again with `perfedit train export`."
+                )
+            base = modelstore.resolve(base_name)
             # A PeftModel forwards generate, device and the rest to the PreTrainedModel it wraps.
             network = cast(
                 PreTrainedModel,
