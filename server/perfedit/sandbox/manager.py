@@ -451,27 +451,8 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
         if filesystem.startswith(protocol.LANDLOCK)
         else 0
     )
-    network = {
-        protocol.NAMESPACE: "network namespace: no interface but a loopback that is down",
-        protocol.AUDIT_HOOK: "audit hook: Python refuses non-Unix sockets and name lookups (not ctypes, not other programs)",
-    }[facts.get(protocol.NETWORK, protocol.AUDIT_HOOK)]
-    if landlock >= 4:
-        network += "; Landlock refuses TCP bind and connect"
-    processes = [f"RLIMIT_NPROC {facts.get(protocol.NPROC, '?')}"]
-    if facts.get(protocol.PIDS) == protocol.NAMESPACE:
-        processes.append(
-            "own PID namespace: the worker is its init, tests cannot kill it, all die with it"
-        )
-    if cgroup is not None:
-        processes.append(
-            f"pids cgroup: at most {limits.max_processes + protocol.OWN_PROCESSES} per worker"
-        )
-    elif facts.get(protocol.NPROC) == protocol.IGNORED_FOR_ROOT:
-        processes.append(
-            "no pids cgroup writable here: a fork bomb runs until the wall-clock limit"
-        )
     return {
-        "network": network,
+        "network": _network_line(facts, landlock),
         "filesystem": (
             f"Landlock ABI {landlock}: files change only in the sandbox's HOME/TMPDIR and output folders, /dev/shm "
             "and /dev/null (the project copy is read-only)"
@@ -486,20 +467,7 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
             else "on disk in the workspace (removed when the worker closes): RLIMIT_FSIZE caps each file, nothing caps the total"
         ),
         "writable": _writable_line(landlock, facts.get(protocol.SHM) == protocol.PRIVATE),
-        "ipc": {
-            protocol.NAMESPACE: "own IPC namespace, emptied between test children: System V shared memory, semaphores "
-            "and message queues a test makes are removed before the next case, sample or call",
-            protocol.KEPT: "own IPC namespace, not emptied (no ipcrm here): System V objects a test makes reach later "
-            "runs of the same worker",
-        }.get(
-            facts.get(protocol.IPC, protocol.SHARED),
-            "shared with the host: System V objects a test makes stay and reach later runs",
-        )
-        + (
-            "; POSIX message queues (mq_open) are not emptied"
-            if facts.get(protocol.IPC) != protocol.SHARED
-            else ""
-        ),
+        "ipc": _ipc_line(facts),
         "shm": (
             "private: /dev/shm is a folder of the scratch tmpfs, restored between test children, gone with the worker"
             if facts.get(protocol.SHM) == protocol.PRIVATE
@@ -516,21 +484,13 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
             if facts.get(protocol.CAPABILITIES) == protocol.DROPPED
             else "kept"
         ),
-        "processes": "; ".join(processes),
+        "processes": _processes_line(facts, limits, cgroup),
         "orphans": {
             protocol.INIT: "adopted by the worker (PID 1 of the namespace), killed and reaped after every test",
             protocol.SUBREAPER: "adopted by the worker (child subreaper), killed and reaped after every test",
         }.get(facts.get(protocol.ORPHANS, ""), "killed with the worker's session when it closes"),
         "wall_clock": f"{limits.timeout_s:g} s per test",
-        "measured": "wall-clock time by the worker's monotonic clock, outside the test's processes (a case from "
-        "fork to exit, a pytest call between its marks), "
-        + (
-            "less the time the machine's load kept the test's process waiting for a CPU (its run-queue time, "
-            "/proc/PID/schedstat), "
-            if facts.get(protocol.RUN_QUEUE) == protocol.YES
-            else "load included (this kernel gives no run-queue times), "
-        )
-        + "with the kernel's CPU time of the same part beside it",
+        "measured": _measured_line(facts),
         "cpu": f"RLIMIT_CPU {int(limits.timeout_s) + 1} s per case (pytest: the run's wall-clock limit + 5 s)",
         "memory": f"RLIMIT_AS {limits.memory_limit_bytes} bytes",
         "file_size": f"RLIMIT_FSIZE {limits.max_output_bytes} bytes",
@@ -545,6 +505,67 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
         "session blocks every signal and may hold no thread, pipe, socket, anonymous inode, deleted file or shared "
         "writable memory (its runs fail if it does)",
     }
+
+
+def _network_line(facts: dict[str, str], landlock: int) -> str:
+    """The doctor's line on what keeps tests off the network."""
+    network = {
+        protocol.NAMESPACE: "network namespace: no interface but a loopback that is down",
+        protocol.AUDIT_HOOK: "audit hook: Python refuses non-Unix sockets and name lookups (not ctypes, not other programs)",
+    }[facts.get(protocol.NETWORK, protocol.AUDIT_HOOK)]
+    if landlock >= 4:
+        network += "; Landlock refuses TCP bind and connect"
+    return network
+
+
+def _processes_line(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) -> str:
+    """The doctor's line on what bounds the processes a test may start."""
+    processes = [f"RLIMIT_NPROC {facts.get(protocol.NPROC, '?')}"]
+    if facts.get(protocol.PIDS) == protocol.NAMESPACE:
+        processes.append(
+            "own PID namespace: the worker is its init, tests cannot kill it, all die with it"
+        )
+    if cgroup is not None:
+        processes.append(
+            f"pids cgroup: at most {limits.max_processes + protocol.OWN_PROCESSES} per worker"
+        )
+    elif facts.get(protocol.NPROC) == protocol.IGNORED_FOR_ROOT:
+        processes.append(
+            "no pids cgroup writable here: a fork bomb runs until the wall-clock limit"
+        )
+    return "; ".join(processes)
+
+
+def _ipc_line(facts: dict[str, str]) -> str:
+    """The doctor's line on System V and POSIX IPC objects a test leaves."""
+    return {
+        protocol.NAMESPACE: "own IPC namespace, emptied between test children: System V shared memory, semaphores "
+        "and message queues a test makes are removed before the next case, sample or call",
+        protocol.KEPT: "own IPC namespace, not emptied (no ipcrm here): System V objects a test makes reach later "
+        "runs of the same worker",
+    }.get(
+        facts.get(protocol.IPC, protocol.SHARED),
+        "shared with the host: System V objects a test makes stay and reach later runs",
+    ) + (
+        "; POSIX message queues (mq_open) are not emptied"
+        if facts.get(protocol.IPC) != protocol.SHARED
+        else ""
+    )
+
+
+def _measured_line(facts: dict[str, str]) -> str:
+    """The doctor's line on what the worker's clock measures."""
+    return (
+        "wall-clock time by the worker's monotonic clock, outside the test's processes (a case from "
+        "fork to exit, a pytest call between its marks), "
+        + (
+            "less the time the machine's load kept the test's process waiting for a CPU (its run-queue time, "
+            "/proc/PID/schedstat), "
+            if facts.get(protocol.RUN_QUEUE) == protocol.YES
+            else "load included (this kernel gives no run-queue times), "
+        )
+        + "with the kernel's CPU time of the same part beside it"
+    )
 
 
 def _writable_line(landlock: int, private_shm: bool) -> str:
