@@ -271,6 +271,41 @@ class _Pytest:
         self.samples += 1
         number = self.samples
         _refresh(self.kept, self.spec)  # the writable folders as collection left them
+        self._check_session()
+        server_cpu_s = _cpu_s(self.server)
+        send_frame(
+            self.commands, {"index": index, "nonce": nonce, "number": number, "trace": trace}
+        )
+        pid, marks, report, frame, total_s = self._read_marks(nonce, number)
+        peak_rss_bytes = frame.get("peak_rss_bytes")
+        peak_rss_bytes = peak_rss_bytes if isinstance(peak_rss_bytes, int) else 0
+        left_running, left_cpu_s = _sweep(spare=self.server)
+        if report is None:
+            return self._no_report(frame, peak_rss_bytes)
+        if left_running:
+            return protocol.record(
+                node_id, ERROR, 0.0, 0.0, peak_rss_bytes, _left_running(left_running)
+            )
+        outcome, detail = report.get("outcome"), report.get("detail")
+        if not (isinstance(outcome, str) and isinstance(detail, str)):
+            raise BadReport("a malformed report")
+        if outcome == "passed" and not ("start" in marks and "stop" in marks):
+            raise BadReport("a passed test without a timed call")
+        call_s, call_cpu_s = _call_seconds(marks)
+        cpu_s = total_s + left_cpu_s + _cpu_s(self.server) - server_cpu_s
+        return (
+            outcome,
+            detail,
+            call_s,
+            call_cpu_s,
+            max(cpu_s, call_cpu_s),
+            peak_rss_bytes,
+            report.get("lines"),
+        )
+
+    def _check_session(self):
+        """Before a sample: the collected session must let itself be inspected and hold no
+        channel every sample would share (:func:`_shared_channels`); raises SharedChannel."""
         send_frame(self.commands, {"inspect": True})  # the server turns dumpable, so it can be read
         frame = receive_frame(self.reports)
         if frame != {"inspectable": True} or not _inspectable(self.server):
@@ -284,11 +319,14 @@ class _Pytest:
                 "sample would share: a channel from one timed run to the next (open no pipe, "
                 "socket, shared memory or thread at import time)"
             )
-        server_cpu_s = _cpu_s(self.server)
-        send_frame(
-            self.commands, {"index": index, "nonce": nonce, "number": number, "trace": trace}
-        )
-        pid, marks, report = 0, {}, None
+
+    def _read_marks(self, nonce, number):
+        """A sample's marks, each measured here and acknowledged, until the server's ``done``
+        frame: (sample pid, {mark: (CPU seconds, frame, unloaded clock, seconds this worker
+        waited on waking)}, the report frame or None, the done frame, the CPU seconds of the
+        sample and its reaped children at its report). Raises BadReport for a frame out of
+        place."""
+        pid, marks, report, total_s = 0, {}, None, 0.0
         while True:
             waiting_since = _queued_s("self")
             frame = receive_frame(self.reports)
@@ -327,43 +365,7 @@ class _Pytest:
                 report = frame
                 total_s = marks[mark][0] + (_children_cpu_s(pid) if pid else 0.0)
             os.write(self.acks, number.to_bytes(4, "little"))
-        peak_rss_bytes = frame.get("peak_rss_bytes")
-        peak_rss_bytes = peak_rss_bytes if isinstance(peak_rss_bytes, int) else 0
-        left_running, left_cpu_s = _sweep(spare=self.server)
-        if report is None:
-            return self._no_report(frame, peak_rss_bytes)
-        if left_running:
-            return protocol.record(
-                node_id, ERROR, 0.0, 0.0, peak_rss_bytes, _left_running(left_running)
-            )
-        outcome, detail = report.get("outcome"), report.get("detail")
-        if not (isinstance(outcome, str) and isinstance(detail, str)):
-            raise BadReport("a malformed report")
-        if outcome == "passed" and not ("start" in marks and "stop" in marks):
-            raise BadReport("a passed test without a timed call")
-        call_s = call_cpu_s = 0.0
-        if "stop" in marks:
-            own_s = marks["stop"][1].get("seconds")
-            if not isinstance(own_s, float) or own_s < 0.0:
-                raise BadReport("impossible figures")
-            kernel_s = marks["stop"][0] - marks["start"][0]
-            if kernel_s > CROSS_CHECK_RATIO * own_s + CROSS_CHECK_SLACK_S:
-                raise BadReport(
-                    f"timing cross-check failed: the test's clock measured {own_s * 1e3:.3f} ms for a call "
-                    f"that used {kernel_s * 1e3:.3f} ms of CPU time (was its clock replaced?)"
-                )
-            call_s = _unloaded_s(marks["start"][2], marks["stop"][2], marks["stop"][3])
-            call_cpu_s = kernel_s
-        cpu_s = total_s + left_cpu_s + _cpu_s(self.server) - server_cpu_s
-        return (
-            outcome,
-            detail,
-            call_s,
-            call_cpu_s,
-            max(cpu_s, call_cpu_s),
-            peak_rss_bytes,
-            report.get("lines"),
-        )
+        return pid, marks, report, frame, total_s
 
     def _no_report(self, done, peak_rss_bytes):
         """The record of a sample that ended without reporting (``done``: the server's frame)."""
@@ -477,6 +479,24 @@ class _Pytest:
         self._forget_server()
 
 
+def _call_seconds(marks):
+    """A sample's call (seconds, CPU seconds) from its marks (see :meth:`_Pytest._read_marks`):
+    (0.0, 0.0) without a stop mark. Raises BadReport if the kernel's CPU time exceeds the
+    sample's own clock more than CROSS_CHECK_RATIO times (plus CROSS_CHECK_SLACK_S)."""
+    if "stop" not in marks:
+        return 0.0, 0.0
+    own_s = marks["stop"][1].get("seconds")
+    if not isinstance(own_s, float) or own_s < 0.0:
+        raise BadReport("impossible figures")
+    kernel_s = marks["stop"][0] - marks["start"][0]
+    if kernel_s > CROSS_CHECK_RATIO * own_s + CROSS_CHECK_SLACK_S:
+        raise BadReport(
+            f"timing cross-check failed: the test's clock measured {own_s * 1e3:.3f} ms for a call "
+            f"that used {kernel_s * 1e3:.3f} ms of CPU time (was its clock replaced?)"
+        )
+    return _unloaded_s(marks["start"][2], marks["stop"][2], marks["stop"][3]), kernel_s
+
+
 def _serve(spec, commands, reports, acks):
     """The pytest server's body: collect once, then fork samples (see :func:`_server_plugin`)."""
     set_dumpable = _dumpable_setter()  # before the project's code runs
@@ -532,25 +552,7 @@ def _server_plugin(pytest, commands, reports, acks, set_dumpable):
             import gc
 
             gc.freeze()  # the collected session is shared by every sample: their collections skip it, copying no page of it
-            while True:
-                try:
-                    command = receive_frame(commands)
-                except BrokenChannel:
-                    return True
-                if (
-                    "inspect" in command
-                ):  # no other process is in the sandbox now: let the worker look
-                    inspectable = set_dumpable is not None and set_dumpable(1)
-                    send_frame(reports, {"inspectable": inspectable})
-                    continue
-                if set_dumpable is None or not set_dumpable(0):
-                    return True  # never fork a sample that could ptrace this process
-                _flush_stdio()
-                pid = os.fork()
-                if pid == 0:
-                    self._sample(session.items[command["index"]], command)
-                _, status, usage = os.wait4(pid, 0)
-                send_frame(reports, {"done": status, "peak_rss_bytes": usage.ru_maxrss * 1024})
+            return _serve_samples(self, session.items, commands, reports, set_dumpable)
 
         def _mark(self, message):
             """Send a mark to the worker and wait until it has measured this process."""
@@ -559,28 +561,6 @@ def _server_plugin(pytest, commands, reports, acks, set_dumpable):
             expected = command["number"].to_bytes(4, "little")
             while os.read(acks, 4) != expected:
                 continue  # an acknowledgement meant for an earlier sample that died first
-
-        def _sample(self, item, command):
-            """In a sample child: run ``item`` once, report, exit; never returns."""
-            status = 1
-            try:
-                _signal.pthread_sigmask(_signal.SIG_SETMASK, self.signal_mask)
-                os.close(commands)
-                self.command = command
-                item.ihook.pytest_runtest_protocol(item=item, nextitem=None)
-                _wait_for_threads()
-                outcome, detail = self.outcome or ("failed", "did not run")
-                self._mark(
-                    {"mark": "report", "outcome": outcome, "detail": detail, "lines": self.lines}
-                )
-                status = 0
-            except BaseException:
-                import traceback
-
-                traceback.print_exc()
-            finally:
-                _flush_stdio()
-                os._exit(status)
 
         @pytest.hookimpl(hookwrapper=True, trylast=True, specname="pytest_pyfunc_call")
         def pytest_pyfunc_call_timed(self, pyfuncitem):
@@ -607,21 +587,8 @@ def _server_plugin(pytest, commands, reports, acks, set_dumpable):
                 yield from self._timed()
 
         def _timed(self):
-            """The body of a hook wrapper that marks and times what it wraps (under the line
-            tracer when the worker asked for a profile)."""
-            trace = self.command["trace"]
-            self._mark({"mark": "start", "pid": os.getpid()})
-            started = clock()
-            if trace:
-                self.lines = {}
-                sys.settrace(_line_tracer(*trace, self.lines))
-            try:
-                yield
-            finally:
-                if trace:
-                    sys.settrace(None)
-                elapsed = clock() - started
-                self._mark({"mark": "stop", "seconds": elapsed})
+            """Mark and time what a hook wrapper wraps (:func:`_timed_call`)."""
+            yield from _timed_call(self, clock)
 
         def pytest_runtest_logreport(self, report):
             if (report.when == "call" or report.outcome != "passed") and (
@@ -630,3 +597,68 @@ def _server_plugin(pytest, commands, reports, acks, set_dumpable):
                 self.outcome = (report.outcome, cap_text(report.longreprtext))
 
     return Server()
+
+
+def _serve_samples(server, items, commands, reports, set_dumpable):
+    """The collected session's loop (``server``: the plugin of :func:`_server_plugin`): answer
+    the worker's requests until its pipe closes, forking one sample child of ``items`` per
+    request and reporting how it ended; True (pytest's "the loop ran")."""
+    while True:
+        try:
+            command = receive_frame(commands)
+        except BrokenChannel:
+            return True
+        if "inspect" in command:  # no other process is in the sandbox now: let the worker look
+            inspectable = set_dumpable is not None and set_dumpable(1)
+            send_frame(reports, {"inspectable": inspectable})
+            continue
+        if set_dumpable is None or not set_dumpable(0):
+            return True  # never fork a sample that could ptrace this process
+        _flush_stdio()
+        pid = os.fork()
+        if pid == 0:
+            _sample_child(server, items[command["index"]], command, commands)
+        _, status, usage = os.wait4(pid, 0)
+        send_frame(reports, {"done": status, "peak_rss_bytes": usage.ru_maxrss * 1024})
+
+
+def _sample_child(server, item, command, commands):
+    """In a sample child: run ``item`` once, report, exit; never returns."""
+    status = 1
+    try:
+        _signal.pthread_sigmask(_signal.SIG_SETMASK, server.signal_mask)
+        os.close(commands)
+        server.command = command
+        item.ihook.pytest_runtest_protocol(item=item, nextitem=None)
+        _wait_for_threads()
+        outcome, detail = server.outcome or ("failed", "did not run")
+        server._mark(
+            {"mark": "report", "outcome": outcome, "detail": detail, "lines": server.lines}
+        )
+        status = 0
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+    finally:
+        _flush_stdio()
+        os._exit(status)
+
+
+def _timed_call(server, clock):
+    """The body of a hook wrapper of ``server`` (the plugin of :func:`_server_plugin`) that
+    marks and times what it wraps by ``clock`` (under the line tracer when the worker asked for
+    a profile)."""
+    trace = server.command["trace"]
+    server._mark({"mark": "start", "pid": os.getpid()})
+    started = clock()
+    if trace:
+        server.lines = {}
+        sys.settrace(_line_tracer(*trace, server.lines))
+    try:
+        yield
+    finally:
+        if trace:
+            sys.settrace(None)
+        elapsed = clock() - started
+        server._mark({"mark": "stop", "seconds": elapsed})
