@@ -93,8 +93,9 @@ def test_facts_round_trip_through_arguments():
 
 
 def test_worker_loads_protocol_without_importing_modules():
-    """The worker script, run under -I as the keeper runs it, loads protocol.py beside it and
-    adds no module to sys.modules but its private copy of it."""
+    """The worker script, run under -I as the keeper runs it, loads protocol.py and
+    worker_common.py beside it and adds no module to sys.modules but its private copies of them
+    (and ``resource``); the module of its mode comes only when it runs."""
     worker = Path(protocol.__file__).with_name("worker.py")
     code = (
         "import sys\n"
@@ -106,7 +107,9 @@ def test_worker_loads_protocol_without_importing_modules():
     result = subprocess.run(
         [sys.executable, "-I", "-c", code], capture_output=True, text=True, check=True
     )
-    assert result.stdout.strip() == "['_perfedit_sandbox_protocol', 'resource']"
+    assert result.stdout.strip() == (
+        "['_perfedit_sandbox_protocol', '_perfedit_sandbox_worker_common', 'resource']"
+    )
 
 
 def test_a_profile_is_checked_before_it_is_believed():
