@@ -115,6 +115,8 @@ local function goto_text()
 end
 
 assert(goto_text(), "no line holds " .. text)
+-- The hover goes to the function's `def` line: the edit may remove the line holding `text`.
+local def_line = vim.fn.search("\\v^\\s*(async\\s+)?def ", "bnc")
 vim.lsp.buf.code_action({ context = { only = { "refactor.rewrite.perfedit" } }, apply = true })
 
 if not vim.wait(timeout_ms, function()
@@ -129,7 +131,7 @@ report.edited = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n"
 vim.cmd.write()
 report.buffer = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
 
-goto_text()
+vim.api.nvim_win_set_cursor(0, { def_line, 0 })
 local params = vim.lsp.util.make_position_params(0, perfedit_client().offset_encoding)
 local hover = perfedit_client():request_sync("textDocument/hover", params, 30000, buf)
 if hover and hover.result and hover.result.contents then
