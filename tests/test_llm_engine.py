@@ -1,21 +1,30 @@
 """Containment of the inference engine: an engine process that crashes, crashes while loading,
 hangs or answers nothing gives one clear ModelError, perfedit keeps running, and the next request
 starts a fresh engine. The engine is tests/fake_engine.py (no model is loaded), started as the
-real one is."""
+real one is. A machine without a system library that the engine links (libgomp.so.1) gets one
+message naming it and how to install it, from the engine, the doctor and the CLI."""
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
+from helpers.cli import run_perfedit
 from perfedit.errors import ModelError
-from perfedit.llm import llamacpp
+from perfedit.llm import engine_host, llamacpp
 from perfedit.llm.llamacpp import LlamaCppModel
 
 FAKE = Path(__file__).resolve().parent / "fake_engine.py"
 MESSAGES = [{"role": "user", "content": "Write a Python function that returns the sum of a list."}]
+
+#: What ``import xllamacpp`` raises on a machine without GCC's OpenMP runtime: glibc's loader
+#: message for a library that a module links and that is not there (checked by importing a
+#: module linked to a library that was then deleted).
+NO_LIBGOMP = "libgomp.so.1: cannot open shared object file: No such file or directory"
 
 
 @pytest.fixture
@@ -86,3 +95,44 @@ def test_doctor_reports_a_crashing_engine_instead_of_dying(gguf, fake):
     fake("crash")
     line = doctor.trial(str(gguf))
     assert line.startswith("failed: ") and "crashed (SIGSEGV)" in line
+
+
+@pytest.fixture
+def without_libgomp(tmp_path: Path, monkeypatch) -> dict[str, str]:
+    """A machine without libgomp.so.1, as the engine's import sees it: an ``xllamacpp`` package
+    first on PYTHONPATH (so in every process started from here, the engine's too) whose import
+    fails as the real one's does there. Returns that PYTHONPATH as an environment."""
+    package = tmp_path / "without-libgomp" / "xllamacpp"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(f"raise ImportError({NO_LIBGOMP!r})\n")
+    paths = [str(package.parent), *filter(None, [os.environ.get("PYTHONPATH")])]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+    return {"PYTHONPATH": os.environ["PYTHONPATH"]}
+
+
+def test_a_missing_system_library_says_what_to_install(gguf, without_libgomp):
+    with pytest.raises(ModelError) as raised:
+        LlamaCppModel.load(str(gguf))
+    message = str(raised.value)
+    assert "needs the system library libgomp.so.1 (GCC's OpenMP runtime)" in message
+    assert "`sudo apt install libgomp1`" in message and "`sudo dnf install libgomp`" in message
+    assert "damaged" not in message  # not blamed on the model file
+    assert gguf.read_bytes() == b"GGUF" + b"\x00" * 64  # the user's file is untouched
+
+
+def test_doctor_says_which_system_library_is_missing(tmp_path, without_libgomp):
+    result = run_perfedit("doctor", "--json", cwd=tmp_path, env=without_libgomp)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    engine = report["inference engine"]
+    assert "libgomp.so.1" in engine and "`sudo apt install libgomp1`" in engine, engine
+    trial = report["trial generation (in the engine's own process)"]
+    assert trial.startswith("skipped") or "libgomp.so.1" in trial, trial  # no traceback
+
+
+def test_an_unknown_missing_library_is_named_and_any_other_import_failure_quoted():
+    gone = engine_host.unavailable(ImportError("libfoo.so.3: cannot open shared object file"))
+    assert "the system library libfoo.so.3 (a system library)" in gone
+    assert "package of your Linux distribution that provides it" in gone
+    other = engine_host.unavailable(ImportError("undefined symbol: ggml_init"))
+    assert "(undefined symbol: ggml_init)" in other and "reinstall perfedit" in other

@@ -18,12 +18,18 @@ context per slot), ``slots`` (sequences decoded together), ``speculative`` (an x
 ``common_speculative_type`` name such as ``"NGRAM_SIMPLE"``, or null), ``slot_dir`` (the folder
 where ``/slots/0?action=save`` writes a slot's evaluated prompt and ``restore`` reads it, or
 null).
+
+If xllamacpp cannot be imported, because a system library that its wheel links but does not
+ship is missing (GCC's OpenMP runtime ``libgomp.so.1`` on a minimal Linux), the one JSON line
+is ``{"unavailable": "..."}`` (with ``--info``: ``{"engine": "..."}``): what is missing and how
+to install it (:func:`unavailable`).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -36,6 +42,25 @@ PROMPT_STEP_TOKENS = 128
 
 #: Seconds between two looks at the parent process.
 PARENT_POLL_S = 1.0
+
+#: The system libraries that xllamacpp's Linux wheel links but leaves out of the wheel (its
+#: build excludes them: GCC's runtime, present on common Linux installs), with what each is and
+#: the commands that install it.
+SYSTEM_LIBRARIES = {
+    "libgomp.so.1": (
+        "GCC's OpenMP runtime",
+        "`sudo apt install libgomp1` (Debian, Ubuntu), `sudo dnf install libgomp` (Fedora, "
+        "RHEL), `sudo zypper install libgomp1` (openSUSE)",
+    ),
+    "libstdc++.so.6": (
+        "GCC's C++ runtime",
+        "`sudo apt install libstdc++6` (Debian, Ubuntu), `sudo dnf install libstdc++` (Fedora, "
+        "RHEL), `sudo zypper install libstdc++6` (openSUSE)",
+    ),
+}
+
+#: How the dynamic loader (glibc's ``dlerror``) names a shared library it did not find.
+MISSING_LIBRARY = re.compile(r"([^\s:]+\.so[.\d]*): cannot open shared object file")
 
 
 def server_params(settings: dict[str, Any]) -> Any:
@@ -97,15 +122,44 @@ def system_info() -> dict[str, str]:
     }
 
 
+def unavailable(error: ImportError) -> str:
+    """What the user is told when ``import xllamacpp`` failed with ``error``: for a system
+    library that the dynamic loader did not find, which one, what it is and how to install it;
+    otherwise the import's own message and how to reinstall the engine."""
+    found = MISSING_LIBRARY.search(str(error))
+    if found is None:
+        return (
+            f"the llama.cpp engine (xllamacpp) cannot be imported here ({error}); reinstall "
+            "perfedit (`pip install --force-reinstall perfedit`, or `make setup` in a checkout), "
+            "or run with --backend transformers."
+        )
+    library = found.group(1)
+    what, install = SYSTEM_LIBRARIES.get(
+        library,
+        ("a system library", "the package of your Linux distribution that provides it"),
+    )
+    return (
+        f"the llama.cpp engine (xllamacpp) cannot start: it needs the system library {library} "
+        f"({what}), which its wheel does not ship and which is not installed on this machine. "
+        f"Install it: {install}; then `perfedit doctor` checks the engine again. Meanwhile "
+        "--backend transformers (pip install 'perfedit[train]') runs the model without llama.cpp."
+    )
+
+
 def main(argv: list[str]) -> int:
     """Load the model, report the address (or the error) on stdout, serve until the parent goes;
     with ``--info``, print :func:`system_info` as JSON instead."""
+    try:
+        import xllamacpp as xlc
+    except ImportError as error:
+        key = "engine" if argv == ["--info"] else "unavailable"
+        print(json.dumps({key: unavailable(error)}), flush=True)
+        return 1
     if argv == ["--info"]:
         print(json.dumps(system_info()), flush=True)
         return 0
     parent = os.getppid()
     settings = json.loads(argv[0])
-    import xllamacpp as xlc
 
     try:
         server = xlc.Server(server_params(settings))

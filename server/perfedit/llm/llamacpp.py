@@ -163,8 +163,10 @@ class Engine:
         """Start the process and wait until it serves; returns its base URL (``.../v1``).
 
         Raises:
-            ModelError: the engine could not load the model, died while loading, or did not
-                answer within :data:`LOAD_TIMEOUT_S` seconds (it was stopped).
+            ModelError: the engine cannot start here (a system library it needs is missing:
+                the message names it and how to install it), could not load the model, died
+                while loading, or did not answer within :data:`LOAD_TIMEOUT_S` seconds (it was
+                stopped).
         """
         self.stop()
         self.log.clear()
@@ -197,6 +199,9 @@ class Engine:
             ) from None
         except json.JSONDecodeError:
             answer = {}
+        if "unavailable" in answer:  # xllamacpp cannot be imported (a missing system library)
+            self.stop()
+            raise ModelError(answer["unavailable"])
         if "address" not in answer:
             death = self.death(wait=CRASH_WAIT_S)  # it has said all it will: it is ending
             self.stop()
