@@ -9,7 +9,9 @@ and a kind of llama.cpp's n-gram speculative decoding (``none``, ``NGRAM_SIMPLE`
 drafts may be accepted often. Each row runs greedy alone (1 reply) and greedy + ``--samples``
 samples, ``--repeat`` times after a warm-up reply (which evaluates the prompt); the table gives
 the median tokens/s and its ratio to the first row, with the load average before and after
-(other work on the machine lowers every figure alike).
+(other work on the machine lowers every figure alike). The header names the CPU, its features
+and the ones the engine's build uses (as ``perfedit doctor`` does), so that figures from
+different machines can be told apart.
 
 The engine it replaced (llama-cpp-python 0.3.36 built from its sdist) cannot be measured here
 without compiling it; its figure on the same model, from the report that led to the change, is
@@ -32,7 +34,7 @@ from pathlib import Path
 
 from perfedit.candidates.ask import CLOSING_FENCE
 from perfedit.candidates.prompts import optimize_messages
-from perfedit.llm import modelstore
+from perfedit.llm import doctor, modelstore
 from perfedit.llm.llamacpp import LlamaCppModel
 from perfedit.targets import find
 
@@ -87,6 +89,11 @@ def main() -> None:
     print(
         f"model {args.model}, prompt: {args.file.name}:{args.function}, up to "
         f"{args.max_new_tokens} new tokens per reply, median of {args.repeat}"
+    )
+    engine = doctor.engine_info()
+    print(
+        f"{os.cpu_count()} CPUs ({doctor.cpu_flags()}); {engine.get('engine')}, its build uses: "
+        f"{engine.get('cpu', 'unknown')}"
     )
     print(f"load average before: {load_average()}\n")
     heads = [f"greedy + {n} samples" if n else "greedy" for n in columns]
