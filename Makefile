@@ -5,12 +5,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CORE_STAMP := $(VENV)/.installed-core
 
-.PHONY: setup setup-core demo test lint settings lsp-initialize bench-pie bench-server bench-ablation
+.PHONY: system-libs setup setup-core demo test lint settings lsp-initialize bench-pie bench-server bench-ablation
 .PHONY: editors vsix client-test vscode-e2e-deps test-neovim test-vscode
+
+# GCC's OpenMP runtime (libgomp.so.1), which the engine's Linux wheel links but does not ship:
+# a minimal Debian or Ubuntu lacks it, so apt-get installs it there (elsewhere `perfedit doctor`
+# names the package). Looked up as the engine's loader does, on every run (it takes milliseconds).
+system-libs:
+	@[ "$$(uname -s)" != Linux ] || $(PYTHON) -c "import ctypes; ctypes.CDLL('libgomp.so.1')" 2>/dev/null || \
+	  { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends libgomp1; }
 
 # The core (what `pip install perfedit` brings: prebuilt wheels only, nothing compiled), then the
 # development tools and every extra (train, ray) that the test suite covers.
-$(CORE_STAMP): pyproject.toml
+$(CORE_STAMP): pyproject.toml | system-libs
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e .
