@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
+import stat
+import subprocess
 import sys
 from pathlib import Path
 
@@ -25,6 +29,9 @@ MESSAGES = [{"role": "user", "content": "Write a Python function that returns th
 #: message for a library that a module links and that is not there (checked by importing a
 #: module linked to a library that was then deleted).
 NO_LIBGOMP = "libgomp.so.1: cannot open shared object file: No such file or directory"
+
+#: Where Linux distributions keep libgomp.so.1.
+FOLDERS = ("/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib64", "/usr/lib")
 
 
 @pytest.fixture
@@ -130,9 +137,44 @@ def test_doctor_says_which_system_library_is_missing(tmp_path, without_libgomp):
     assert trial.startswith("skipped") or "libgomp.so.1" in trial, trial  # no traceback
 
 
-def test_an_unknown_missing_library_is_named_and_any_other_import_failure_quoted():
+def hidden_libgomp_command(tmp_path: Path, command: list[str]) -> list[str]:
+    """``command`` in a mount namespace where the system's libgomp.so.1 is gone: an overlay on
+    its folder whose upper layer whites its files out (root only; the machine is not changed)."""
+    folder = next((Path(f).resolve() for f in FOLDERS if (Path(f) / "libgomp.so.1").exists()), None)
+    if folder is None or os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("needs root, unshare and the system's libgomp.so.1")
+    upper, work = tmp_path / "upper", tmp_path / "work"
+    upper.mkdir()
+    work.mkdir()
+    for library in folder.glob("libgomp.so.1*"):
+        os.mknod(upper / library.name, stat.S_IFCHR, os.makedev(0, 0))  # an overlay whiteout
+    mount = f"lowerdir={folder},upperdir={upper},workdir={work}"
+    script = f"mount -t overlay overlay -o {mount} {folder} && exec {shlex.join(command)}"
+    return ["unshare", "--mount", "sh", "-c", script]
+
+
+def test_the_real_engine_without_libgomp_says_what_to_install(tmp_path):
+    """The real wheel and the real dynamic loader, on a machine where libgomp.so.1 is not."""
+    info = [sys.executable, "-m", "perfedit.llm.engine_host", "--info"]
+    done = subprocess.run(
+        hidden_libgomp_command(tmp_path, info), capture_output=True, text=True, timeout=120
+    )
+    if "mount" in done.stderr and not done.stdout:
+        pytest.skip(f"no overlay mount here: {done.stderr.strip()}")
+    engine = json.loads(done.stdout)["engine"]
+    assert "needs the system library libgomp.so.1" in engine, engine
+    assert "is not installed on this machine" in engine and "`sudo apt install libgomp1`" in engine
+
+
+def test_an_unknown_missing_library_a_damaged_one_and_any_other_import_failure():
     gone = engine_host.unavailable(ImportError("libfoo.so.3: cannot open shared object file"))
     assert "the system library libfoo.so.3 (a system library)" in gone
     assert "package of your Linux distribution that provides it" in gone
-    other = engine_host.unavailable(ImportError("undefined symbol: ggml_init"))
-    assert "(undefined symbol: ggml_init)" in other and "reinstall perfedit" in other
+    # what glibc's loader says of a library file that is there but empty
+    damaged = engine_host.unavailable(
+        ImportError("/lib/x86_64-linux-gnu/libgomp.so.1: file too short")
+    )
+    assert "cannot be loaded (/lib/x86_64-linux-gnu/libgomp.so.1: file too short)" in damaged
+    assert "`sudo apt install --reinstall libgomp1`" in damaged
+    other = engine_host.unavailable(ImportError("/x/xllamacpp.abi3.so: undefined symbol: f"))
+    assert "(/x/xllamacpp.abi3.so: undefined symbol: f)" in other and "reinstall perfedit" in other

@@ -44,23 +44,15 @@ PROMPT_STEP_TOKENS = 128
 PARENT_POLL_S = 1.0
 
 #: The system libraries that xllamacpp's Linux wheel links but leaves out of the wheel (its
-#: build excludes them: GCC's runtime, present on common Linux installs), with what each is and
-#: the commands that install it.
+#: build excludes them: GCC's runtime, present on common Linux installs): what each is, and its
+#: package on Debian and Ubuntu, on Fedora and RHEL, and on openSUSE.
 SYSTEM_LIBRARIES = {
-    "libgomp.so.1": (
-        "GCC's OpenMP runtime",
-        "`sudo apt install libgomp1` (Debian, Ubuntu), `sudo dnf install libgomp` (Fedora, "
-        "RHEL), `sudo zypper install libgomp1` (openSUSE)",
-    ),
-    "libstdc++.so.6": (
-        "GCC's C++ runtime",
-        "`sudo apt install libstdc++6` (Debian, Ubuntu), `sudo dnf install libstdc++` (Fedora, "
-        "RHEL), `sudo zypper install libstdc++6` (openSUSE)",
-    ),
+    "libgomp.so.1": ("GCC's OpenMP runtime", ("libgomp1", "libgomp", "libgomp1")),
+    "libstdc++.so.6": ("GCC's C++ runtime", ("libstdc++6", "libstdc++", "libstdc++6")),
 }
 
-#: How the dynamic loader (glibc's ``dlerror``) names a shared library it did not find.
-MISSING_LIBRARY = re.compile(r"([^\s:]+\.so[.\d]*): cannot open shared object file")
+#: How the dynamic loader (glibc's ``dlerror``) names a shared library it could not load, and why.
+LOADER_ERROR = re.compile(r"([^\s:]+\.so[.\d]*): ([^\n]+)")
 
 
 def server_params(settings: dict[str, Any]) -> Any:
@@ -122,27 +114,50 @@ def system_info() -> dict[str, str]:
     }
 
 
+def package_commands(packages: tuple[str, str, str], reinstall: bool) -> str:
+    """The commands that install (or reinstall) a system library's ``packages`` (Debian and
+    Ubuntu, Fedora and RHEL, openSUSE), as one clause."""
+    deb, rpm, suse = packages
+    if reinstall:
+        commands = [f"apt install --reinstall {deb}", f"dnf reinstall {rpm}"]
+        commands.append(f"zypper install --force {suse}")
+    else:
+        commands = [f"apt install {deb}", f"dnf install {rpm}", f"zypper install {suse}"]
+    systems = ["Debian, Ubuntu", "Fedora, RHEL", "openSUSE"]
+    return ", ".join(f"`sudo {c}` ({where})" for c, where in zip(commands, systems, strict=True))
+
+
 def unavailable(error: ImportError) -> str:
     """What the user is told when ``import xllamacpp`` failed with ``error``: for a system
-    library that the dynamic loader did not find, which one, what it is and how to install it;
-    otherwise the import's own message and how to reinstall the engine."""
-    found = MISSING_LIBRARY.search(str(error))
-    if found is None:
+    library that the dynamic loader did not find (or found damaged), which one, what it is and
+    how to install it; otherwise the import's own message and how to reinstall the engine."""
+    found = LOADER_ERROR.search(str(error))
+    path, problem = found.groups() if found else ("", "")
+    library = os.path.basename(path)
+    missing = problem.startswith("cannot open shared object file")
+    if not missing and library not in SYSTEM_LIBRARIES:
         return (
             f"the llama.cpp engine (xllamacpp) cannot be imported here ({error}); reinstall "
             "perfedit (`pip install --force-reinstall perfedit`, or `make setup` in a checkout), "
             "or run with --backend transformers."
         )
-    library = found.group(1)
-    what, install = SYSTEM_LIBRARIES.get(
-        library,
-        ("a system library", "the package of your Linux distribution that provides it"),
+    what, packages = SYSTEM_LIBRARIES.get(library, ("a system library", None))
+    if packages is None:
+        advice = "Install the package of your Linux distribution that provides it"
+    else:
+        advice = ("Install it: " if missing else "Reinstall it: ") + package_commands(
+            packages, reinstall=not missing
+        )
+    state = (
+        "which its wheel does not ship and which is not installed on this machine"
+        if missing
+        else f"which is there but cannot be loaded ({path}: {problem})"
     )
     return (
         f"the llama.cpp engine (xllamacpp) cannot start: it needs the system library {library} "
-        f"({what}), which its wheel does not ship and which is not installed on this machine. "
-        f"Install it: {install}; then `perfedit doctor` checks the engine again. Meanwhile "
-        "--backend transformers (pip install 'perfedit[train]') runs the model without llama.cpp."
+        f"({what}), {state}. {advice}; then `perfedit doctor` checks the engine again. "
+        "Meanwhile --backend transformers (pip install 'perfedit[train]') runs the model "
+        "without llama.cpp."
     )
 
 
