@@ -6,7 +6,10 @@ rules, then the model; a file of candidates instead when the caller says so) and
 from refining proposers fed with the verdicts (by default PerfCodeGen's, :mod:`perfedit.candidates.refine`).
 The job streams: the proposers start in a background thread as soon as the job starts, while the
 original runs; each candidate (each model reply as soon as it is complete) is validated while the
-next is made.
+next is made, in :func:`~perfedit.job.order.validation_order` (one rule candidate before the
+greedy one, the others between the samples). A rejected candidate may be followed at once by its
+argument-copy repair (:mod:`perfedit.candidates.repair`), and a failed model candidate by its
+fix, the model's next reply (:mod:`perfedit.candidates.fixes`).
 Each validated faster candidate is reported at once (progress :attr:`~perfedit.progress.Phase.FOUND`).
 The job stops generating early by a stated rule (:func:`stop_reason`): the time budget
 (``budget_s``) is spent, or a candidate is already ``stop_at_speedup`` times faster at the low end
