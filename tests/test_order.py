@@ -4,10 +4,17 @@ samples, and whenever no sample is waiting; without ``interleave_rules``, the or
 
 from __future__ import annotations
 
+import threading
 from collections import deque
+from pathlib import Path
 
+import pytest
+
+from perfedit.config import Settings
 from perfedit.job.order import validation_order
+from perfedit.job.pipeline import Deadline, Job, Request, locate
 from perfedit.targets import MODEL, RULE, Candidate
+from perfedit.verify.validate import Harness
 
 
 def rule(name: str) -> Candidate:
@@ -92,3 +99,40 @@ def test_other_proposers_keep_their_order():
     fix = Candidate("s1 → fixed", "#", "#", origin="fix")
     stream = Scripted([stubs, [model("s1")], [fix]])
     assert labels(stream) == ["stub 1", "stub 2", "stub 3", "s1", "s1 → fixed"]
+
+
+class AllReady:
+    """A stream whose candidates are all made already."""
+
+    def __init__(self, candidates: list[Candidate]) -> None:
+        self.ready = deque(candidates)
+
+    def take(self, wait: bool) -> Candidate | None:
+        return self.ready.popleft() if self.ready else None
+
+
+@pytest.mark.parametrize("interleave", [True, False])
+def test_a_job_validates_its_stream_in_this_order(dedupe_project: Path, interleave: bool):
+    """The job's stream follows the setting (candidates without code are settled unrun, so
+    nothing runs but the order)."""
+    made = [
+        Candidate.unusable("rules combined", origin=RULE),
+        Candidate.unusable("rule: a", origin=RULE),
+        Candidate.unusable("greedy", origin=MODEL),
+        Candidate.unusable("sample 1", origin=MODEL),
+    ]
+    conf = Settings(interleave_rules=interleave, budget_s=600)
+    path = dedupe_project / "dedupe.py"
+    target, suite = locate(Request(path, path.read_text(), function="unique_in_order"), conf)
+    with Harness(target, suite, conf) as harness:
+        job = Job(conf, harness, deadline=Deadline(600))
+        candidates, verdicts, stopped = job.validate_stream(
+            AllReady(made), threading.Event(), Deadline(600)
+        )
+    expected = (
+        ["rules combined", "greedy", "rule: a", "sample 1"]
+        if interleave
+        else ["rules combined", "rule: a", "greedy", "sample 1"]
+    )
+    assert [c.label for c in candidates] == [v.label for v in verdicts] == expected
+    assert not stopped
