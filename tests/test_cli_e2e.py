@@ -10,6 +10,7 @@ import pytest
 
 from helpers.cli import run_perfedit
 from perfedit.candidates.prompts import STRATEGIES
+from perfedit.candidates.repair import LABEL_SUFFIX
 
 FAST = '''\
 def unique_in_order(items):
@@ -301,7 +302,12 @@ def test_real_model_generates_candidates(dedupe_project: Path):
         if report["found"]
         else list(report["candidates"])
     )
-    from_model = {label.split(" → ")[0] for label in labels if not label.startswith("rule")}
+    # a fix ("… → fixed") or a repair ("…, argument copied") is named after its parent
+    from_model = {
+        label.split(" → ")[0].removesuffix(LABEL_SUFFIX)
+        for label in labels
+        if not label.startswith("rule")
+    }
     samples = sorted(from_model - {"greedy"})
     strategies = [re.fullmatch(r"sample \d+ \((.+)\)", label) for label in samples]
     # The greedy reply, then samples over distinct strategies (which ones first depends on the

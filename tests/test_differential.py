@@ -167,6 +167,8 @@ def test_different_values_and_mutation_are_rejected_with_the_input(untested: Pat
         assert mutating.verdict == "rejected" and "leaves argument 1 as [" in mutating.reason, (
             mutating.reason
         )
+        assert mutating.mutated_argument == 0  # the index as data, for the argument-copy repair
+        assert reordered.mutated_argument is None  # a different return value is no mutation
 
         faithful = harness.validate(
             "dict",
@@ -217,6 +219,7 @@ def test_inputs_recorded_from_thin_tests_catch_what_they_miss(dedupe_project: Pa
         "differential testing: leaves argument 1 as [] where the original leaves [3, 1, 3, 2, 1] "
         "for unique_in_order([3, 1, 3, 2, 1])"
     )
+    assert emptying.mutated_argument == 0
 
 
 EVIL = '''\

@@ -90,6 +90,10 @@ class JobSettings:
     rules: bool = setting(
         True, "add the rule-based candidates (deterministic rewrites, no model) to the model's"
     )
+    interleave_rules: bool = setting(
+        True,
+        "validate one rule candidate before the model's greedy one and the others after it, between the samples, so that the budget reserve holds the greedy one (off: every rule candidate first)",
+    )
     workload: str | None = setting(
         None,
         "a Python command that runs the program as it is really used (`python bench.py ARGS` or `python -m module ARGS`, run from the project root): `profile` and `scan` rank functions by its time, and its recorded calls are checked and timed beside the tests",
@@ -146,6 +150,14 @@ class CandidateSettings:
     refine_candidates: int = setting(1, "candidates fixed, and candidates optimised, per round")
     refine_retry: bool = setting(
         True, "ask again once when a refinement repeats an earlier candidate (else skip it)"
+    )
+    stream_fixes: int = setting(
+        2,
+        "fixes per job of model candidates that fail a test, each the model's next reply, before the remaining samples (PerfCodeGen's correctness round, as candidates stream; 0: none)",
+    )
+    argument_repair: bool = setting(
+        True,
+        "when a candidate is rejected for changing an argument that the original leaves alone, also validate a repaired copy of it that works on a copy (`p.sort()` → `p = sorted(p)`, else `p = p.copy()`)",
     )
 
 
@@ -226,6 +238,7 @@ class Settings(DeliverSettings, VerifySettings, CandidateSettings, JobSettings, 
                 self.refine_rounds >= 0 and self.refine_candidates >= 0,
                 "refine_rounds and refine_candidates must be >= 0",
             ),
+            (self.stream_fixes >= 0, "stream_fixes must be >= 0"),
             (self.minimise_validations >= 0, "minimise_validations must be >= 0"),
             (
                 self.differential_min_tests >= 0 and self.differential_examples >= 0,

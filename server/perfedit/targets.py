@@ -239,6 +239,10 @@ def find(
     return _make(path, source, "script", path.stem, 1, max(1, len(split_lines(source))))
 
 
+#: The kinds of proposer a :class:`Candidate` may come from (its ``origin``).
+RULE, MODEL, FIX, REFINED, REPAIR = "rule", "model", "fix", "refined", "repair"
+
+
 @dataclass(frozen=True)
 class Candidate:
     """A proposed replacement ``code`` for the target's span; ``source`` is the whole new file.
@@ -246,13 +250,18 @@ class Candidate:
     ``label`` names where it came from ("greedy", "sample 3", "stub 1"); ``tokens`` is how many
     tokens a model generated for it (0 without a model). A reply that held no usable code is
     still reported, with ``code`` and ``source`` empty (see :attr:`usable`), so that the user
-    learns what became of every sample.
+    learns what became of every sample. ``origin`` says which kind of proposer made it, as data
+    the job orders and follows candidates by: :data:`RULE`, :data:`MODEL` (the greedy reply
+    and the samples), :data:`FIX` (a model's fix of a failed candidate), :data:`REFINED` (a
+    refinement round's), :data:`REPAIR` (a deterministic repair of another candidate), or ""
+    (anything else: a stub, training).
     """
 
     label: str
     code: str
     source: str
     tokens: int = 0
+    origin: str = ""
 
     @property
     def usable(self) -> bool:
@@ -260,6 +269,6 @@ class Candidate:
         return bool(self.code)
 
     @classmethod
-    def unusable(cls, label: str, tokens: int = 0) -> Candidate:
+    def unusable(cls, label: str, tokens: int = 0, origin: str = "") -> Candidate:
         """The placeholder for a reply without usable code."""
-        return cls(label, "", "", tokens)
+        return cls(label, "", "", tokens, origin)

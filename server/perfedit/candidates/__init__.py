@@ -22,6 +22,7 @@ from perfedit.progress import CancelFn, ProgressFn
 from perfedit.targets import Candidate, Target
 
 if TYPE_CHECKING:
+    from perfedit.candidates.fixes import FixRequests
     from perfedit.formats.suites import TestSuite
     from perfedit.verify.scaling import Scaling
     from perfedit.verify.validate import Verdict
@@ -43,7 +44,9 @@ class Feedback:
     :func:`perfedit.candidates.model.prompt_hot_lines`); None outside a job.
     ``target_scaling``: likewise, the original's measured scaling (:mod:`perfedit.verify.scaling`),
     known once the baseline has run (None inside the future: not measured, or the setting
-    ``scaling_feedback`` is off)."""
+    ``scaling_feedback`` is off). ``fixes``: inside a job's stream, the failed candidates the
+    validating side asks the model proposer to fix between its replies
+    (:mod:`perfedit.candidates.fixes`); None elsewhere."""
 
     suite: TestSuite | None = None
     candidates: Mapping[str, Candidate] = field(default_factory=dict)
@@ -51,6 +54,7 @@ class Feedback:
     hot_lines: Mapping[str, Sequence[tuple[int, float]]] = field(default_factory=dict)
     target_hot_lines: Future[list[tuple[int, float]]] | None = None
     target_scaling: Future[Scaling | None] | None = None
+    fixes: FixRequests | None = None
 
 
 #: The feedback of the first round: nothing validated yet.

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING
 from perfedit.candidates import Feedback, Proposer, ask
 from perfedit.candidates.ask import ModelProvider, extract_code
 from perfedit.candidates.cookbook import cookbook_index
+from perfedit.candidates.fixes import FIXED, fix_prompt
 from perfedit.candidates.imports import missing_imports, with_imports
 from perfedit.candidates.retrieval import Exemplar, interleaved, pair_index, problems_in
 from perfedit.config import Settings
 from perfedit.progress import CancelFn, Phase, ProgressFn
-from perfedit.targets import Candidate, Target
+from perfedit.targets import FIX, MODEL, Candidate, Target
 from perfedit.verify.scaling import Scaling
 
 if TYPE_CHECKING:
@@ -74,9 +75,12 @@ def fit_to_target(code: str, target: Target) -> str | None:
     return f"{imports}\n\n{function}" if imports else function
 
 
-def to_candidate(reply: str, target: Target, label: str, tokens: int = 0) -> Candidate:
+def to_candidate(
+    reply: str, target: Target, label: str, tokens: int = 0, origin: str = MODEL
+) -> Candidate:
     """The first code block of ``reply`` that fits ``target``, as a candidate labelled ``label``
-    (:meth:`Candidate.unusable` when none fits); ``tokens`` were generated for the reply.
+    (:meth:`Candidate.unusable` when none fits); ``tokens`` were generated for the reply,
+    ``origin`` is the candidate's (:attr:`Candidate.origin`).
 
     A script or top-level function that uses a module or a well-known member of one without
     importing it (:func:`perfedit.candidates.imports.missing_imports`) gets the import, and its label says
@@ -86,11 +90,11 @@ def to_candidate(reply: str, target: Target, label: str, tokens: int = 0) -> Can
         (c for c in (fit_to_target(block, target) for block in extract_code(reply)) if c), None
     )
     if not code:
-        return Candidate.unusable(label, tokens)
+        return Candidate.unusable(label, tokens, origin)
     if not _indentation(code) and (missing := missing_imports(target.replace(code))):
         code = with_imports(code, missing)
         label = f"{label} (+ {'; '.join(missing)})"
-    return Candidate(label, code, target.replace(code), tokens)
+    return Candidate(label, code, target.replace(code), tokens, origin)
 
 
 def exemplars_for(target: Target, settings: Settings) -> list[Exemplar]:
@@ -199,7 +203,9 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
     scaling (:func:`prompt_scaling`; worse than linear: the algorithm strategy first) and, for a script,
     one of its test inputs (:func:`prompt_input`, with ``settings.input_example``), loaded on first use: one
     candidate per reply, yielded as soon as the reply is complete (the greedy one first;
-    :meth:`Candidate.unusable` for a reply without code that fits the target). Raises
+    :meth:`Candidate.unusable` for a reply without code that fits the target). Between two
+    replies it writes the fixes the job has asked for since (:func:`fixes_asked`), so a fix is
+    the reply after the failure is known, before the remaining samples. Raises
     ModelMissing, ModelError, Cancelled."""
 
     def propose(
@@ -224,5 +230,27 @@ def model_proposer(model: ModelProvider, settings: Settings) -> Proposer:
         for index, (label, reply) in enumerate(replies):
             progress(Phase.GENERATING, index + 1, total)
             yield to_candidate(reply.text, target, label, reply.tokens)
+            yield from fixes_asked(chat, target, feedback, settings, cancel)
 
     return propose
+
+
+def fixes_asked(
+    chat: ChatModel, target: Target, feedback: Feedback, settings: Settings, cancel: CancelFn
+) -> Iterator[Candidate]:
+    """The fixes of the failed candidates that the validating side has asked for since the last
+    reply (``feedback.fixes``; :mod:`perfedit.candidates.fixes`): for each, ``chat``'s greedy
+    reply of at most ``settings.max_new_tokens`` tokens to the correctness round's prompt,
+    labelled ``"<label> → fixed"``. None outside a job's stream. Raises Cancelled once
+    ``cancel()`` is true while the model writes, ModelError."""
+    if feedback.fixes is None or feedback.suite is None:
+        return
+    for candidate, verdict in feedback.fixes.take():
+        reply = ask.refinement_reply(
+            chat,
+            fix_prompt(target, feedback.suite, candidate, verdict),
+            max_new_tokens=settings.max_new_tokens,
+            should_stop=cancel,
+        )
+        label = f"{candidate.label}{FIXED}"
+        yield to_candidate(reply.text, target, label, reply.tokens, FIX)

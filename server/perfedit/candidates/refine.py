@@ -30,12 +30,13 @@ from collections.abc import Iterator, Mapping, Sequence
 
 from perfedit.candidates import Feedback, Proposer, ask
 from perfedit.candidates.ask import ModelProvider
+from perfedit.candidates.fixes import FIXED, fix_prompt
 from perfedit.candidates.model import to_candidate
-from perfedit.candidates.prompts import fix_messages, optimize_with_test_messages
+from perfedit.candidates.prompts import optimize_with_test_messages
 from perfedit.config import Settings
 from perfedit.llm import Messages
 from perfedit.progress import CancelFn, ProgressFn
-from perfedit.targets import Candidate, Target
+from perfedit.targets import REFINED, Candidate, Target
 from perfedit.testsource.discovery import feedback_text
 from perfedit.verify.validate import WORKLOAD_CALLS, Verdict, syntax_key
 
@@ -87,7 +88,8 @@ def refiner(model: ModelProvider, settings: Settings) -> Proposer:
     of at most ``settings.max_new_tokens`` tokens (PerfCodeGen, section 2).
 
     Only candidates of ``feedback.candidates`` that ran and failed a test are fixed (not those
-    that did not parse or were duplicates). A reply repeating an earlier candidate is asked again
+    that did not parse or were duplicates), and not one fixed already as candidates streamed
+    (:mod:`perfedit.candidates.fixes`). A reply repeating an earlier candidate is asked again
     once, told so (``settings.refine_retry``; label suffix " (retried)"), else dropped. Raises
     Cancelled once ``cancel()`` is true while the model writes, ModelMissing, ModelError.
     """
@@ -97,10 +99,14 @@ def refiner(model: ModelProvider, settings: Settings) -> Proposer:
         target: Target, feedback: Feedback, progress: ProgressFn, cancel: CancelFn
     ) -> Iterator[Candidate]:
         known, suite = feedback.candidates, feedback.suite
+        fixed = {label.split(FIXED, 1)[0] for label in known if FIXED in label}
         failed = [
             v
             for v in feedback.verdicts
-            if v.verdict == "rejected" and v.failed_test and v.label in known
+            if v.verdict == "rejected"
+            and v.failed_test
+            and v.label in known
+            and v.label not in fixed  # fixed already, as candidates streamed
         ]
         correct = to_optimise(feedback.verdicts, known, per_phase)
         if suite is None or not (failed or correct):
@@ -111,7 +117,7 @@ def refiner(model: ModelProvider, settings: Settings) -> Proposer:
             reply = ask.refinement_reply(
                 model(), messages, max_new_tokens=max_new_tokens, should_stop=cancel
             )
-            candidate = to_candidate(reply.text, target, label, reply.tokens)
+            candidate = to_candidate(reply.text, target, label, reply.tokens, REFINED)
             repeated = repeated_label(candidate, earlier)
             if repeated is not None and settings.refine_retry:
                 again = ask.refinement_retry(
@@ -123,7 +129,7 @@ def refiner(model: ModelProvider, settings: Settings) -> Proposer:
                     should_stop=cancel,
                 )
                 candidate = to_candidate(
-                    again.text, target, f"{label} (retried)", reply.tokens + again.tokens
+                    again.text, target, f"{label} (retried)", reply.tokens + again.tokens, REFINED
                 )
                 repeated = repeated_label(candidate, earlier)
             if repeated is None:
@@ -132,10 +138,8 @@ def refiner(model: ModelProvider, settings: Settings) -> Proposer:
                 yield candidate
 
         for verdict in failed[:per_phase]:
-            code = textwrap.dedent(known[verdict.label].code)
-            test = feedback_text(suite, verdict.failed_test)
             yield from changed(
-                f"{verdict.label} → fixed", fix_messages(code, target.kind, test, verdict.detail)
+                f"{verdict.label}{FIXED}", fix_prompt(target, suite, known[verdict.label], verdict)
             )
         for verdict in correct:
             slowest = slowest_test(verdict)

@@ -6,7 +6,10 @@ rules, then the model; a file of candidates instead when the caller says so) and
 from refining proposers fed with the verdicts (by default PerfCodeGen's, :mod:`perfedit.candidates.refine`).
 The job streams: the proposers start in a background thread as soon as the job starts, while the
 original runs; each candidate (each model reply as soon as it is complete) is validated while the
-next is made.
+next is made, in :func:`~perfedit.job.order.validation_order` (one rule candidate before the
+greedy one, the others between the samples). A rejected candidate may be followed at once by its
+argument-copy repair (:mod:`perfedit.candidates.repair`), and a failed model candidate by its
+fix, the model's next reply (:mod:`perfedit.candidates.fixes`).
 Each validated faster candidate is reported at once (progress :attr:`~perfedit.progress.Phase.FOUND`).
 The job stops generating early by a stated rule (:func:`stop_reason`): the time budget
 (``budget_s``) is spent, or a candidate is already ``stop_at_speedup`` times faster at the low end
@@ -25,7 +28,7 @@ import dataclasses
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,8 +36,10 @@ from typing import Any
 from perfedit import targets
 from perfedit.candidates import Feedback, Proposer, ask
 from perfedit.candidates.ask import ModelProvider
+from perfedit.candidates.fixes import FixRequests, wants_fix
 from perfedit.candidates.model import model_proposer
 from perfedit.candidates.refine import refiner, slowest_test, to_optimise
+from perfedit.candidates.repair import argument_repair
 from perfedit.candidates.rules import propose_rules
 from perfedit.config import Settings
 from perfedit.deliver import explain
@@ -43,6 +48,7 @@ from perfedit.deliver.minimise import Minimised, minimise
 from perfedit.errors import Cancelled, NoCodeGenerated, NoFasterVersion
 from perfedit.formats.suites import TestSuite
 from perfedit.job.locate import Request, locate
+from perfedit.job.order import Source, validation_order
 from perfedit.progress import CancelFn, Phase, ProgressFn, never_cancelled, no_progress
 from perfedit.targets import Candidate
 from perfedit.verify.machine import Load, current_load, heaviest
@@ -155,7 +161,9 @@ class Deadline:
         return self.left() == 0.0
 
 
-#: The candidates whose validation the budget reserve keeps time for: a rule's and the greedy one.
+#: The candidates whose validation the budget reserve keeps time for: a rule's and the greedy
+#: one, the two that :func:`~perfedit.job.order.validation_order` puts first (with the setting
+#: ``interleave_rules``; without it, every rule candidate comes before the greedy one).
 RESERVED_VALIDATIONS = 2
 #: How many times longer than a plain run a run under the line profiler may take (for skipping
 #: the original's profile when the budget left cannot hold it).
@@ -185,6 +193,9 @@ class Job:
     (:meth:`Harness.hot_lines`), known once :meth:`baseline` has run, and none (nothing
     profiled) with ``profile_feedback`` off (SOAP, Huang et al. 2024, "EffiLearner";
     PerfCodeGen, Peng et al. 2024, section 2).
+
+    ``fixes`` carries the stream's requests for fixes of failed model candidates from the
+    validating side (:meth:`follow_up`) to the model proposer (:mod:`perfedit.candidates.fixes`).
     """
 
     def __init__(
@@ -205,6 +216,7 @@ class Job:
         self.target_scaling: Future[Scaling | None] = Future()
         if not settings.scaling_feedback:
             self.target_scaling.set_result(None)
+        self.fixes = FixRequests(settings.stream_fixes)
 
     def baseline(self) -> Baseline:
         """The original's baseline (:meth:`Harness.baseline`) and its measured scaling
@@ -279,16 +291,19 @@ class Job:
         proposers: Sequence[Proposer],
         feedback: Feedback | None = None,
         stop: Callable[[], bool] = lambda: False,
+        fixes: FixRequests | None = None,
     ) -> Iterator[Candidate]:
         """Every proposer's candidates in turn, each as soon as it is made (a model is loaded on
         the first ``next()`` that needs it); ``feedback`` defaults to the first round's (the
-        suite, nothing validated yet) and reaches them with the job's :attr:`target_hot_lines`.
-        Proposing stops (raising Cancelled) once ``cancel()`` or ``stop()`` is true. Raises
-        ModelMissing, ModelError, Cancelled."""
+        suite, nothing validated yet) and reaches them with the job's :attr:`target_hot_lines`
+        and ``fixes`` (the stream's :attr:`fixes`, which the model proposer serves between its
+        replies). Proposing stops (raising Cancelled) once ``cancel()`` or ``stop()`` is true.
+        Raises ModelMissing, ModelError, Cancelled."""
         feedback = dataclasses.replace(
             feedback or Feedback(self.harness.suite),
             target_hot_lines=self.target_hot_lines,
             target_scaling=self.target_scaling,
+            fixes=fixes,
         )
         for proposer in proposers:
             yield from proposer(
@@ -383,30 +398,53 @@ class Job:
         return found, found_verdicts
 
     def validate_stream(
-        self, stream: Iterable[Candidate], halt: threading.Event, deadline: Deadline
+        self, stream: Source, halt: threading.Event, deadline: Deadline
     ) -> tuple[list[Candidate], list[Verdict], str]:
-        """Validate each candidate of ``stream`` as it comes (while the next is made; the rules'
-        first, before the model is loaded) until a :func:`stop_reason` holds (``deadline``: the
-        job's), then ``halt`` the proposers; candidates made after that are rejected unvalidated.
-        Every candidate, its verdict (in the same order) and why generation stopped early ("" if
-        it did not)."""
+        """Validate each candidate of ``stream`` as it comes (while the next is made), in
+        :func:`~perfedit.job.order.validation_order` (the first rule candidate, the greedy one,
+        then the other rule candidates between the samples), until a :func:`stop_reason` holds
+        (``deadline``: the job's), then ``halt`` the proposers; candidates made after that are
+        rejected unvalidated. After each rejection, :meth:`follow_up`: a repaired candidate is
+        validated right after its parent; a fix is asked of the model. Every candidate, its
+        verdict (in the same order) and why generation stopped early ("" if it did not)."""
         seen = self.seen()
         candidates: list[Candidate] = []
         verdicts: list[Verdict] = []
         stopped = ""
-        for candidate in stream:
-            candidates.append(candidate)
-            if not stopped:
+        for made in validation_order(stream, self.settings.interleave_rules):
+            next_one: Candidate | None = made
+            while next_one is not None:
+                candidate, next_one = next_one, None
+                candidates.append(candidate)
+                if stopped:
+                    verdicts.append(
+                        Verdict(candidate.label, "rejected", f"not validated: {stopped}", 0, 0)
+                    )
+                    continue
                 verdicts.append(self.validate_one(candidate, seen))
                 stopped = stop_reason(verdicts, self.settings, deadline)
                 if stopped:
                     halt.set()
-            else:
-                verdicts.append(
-                    Verdict(candidate.label, "rejected", f"not validated: {stopped}", 0, 0)
-                )
+                else:
+                    next_one = self.follow_up(candidate, verdicts[-1])
         # the budget may have been spent while a reply was written
         return candidates, verdicts, stopped or stop_reason(verdicts, self.settings, deadline)
+
+    def follow_up(self, candidate: Candidate, verdict: Verdict) -> Candidate | None:
+        """What a rejection leads to: with ``argument_repair``, the repaired candidate of one
+        that changed an argument the original leaves alone
+        (:func:`~perfedit.candidates.repair.argument_repair`), to validate next; else, for a
+        model candidate that failed a test, a fix asked of the model (:attr:`fixes`, at most
+        ``stream_fixes`` per job; :mod:`perfedit.candidates.fixes`). None when nothing is to
+        be validated next."""
+        repair = (
+            argument_repair(self.target, candidate, verdict)
+            if self.settings.argument_repair
+            else None
+        )
+        if repair is None and wants_fix(candidate, verdict):
+            self.fixes.ask(candidate, verdict)
+        return repair
 
     def winner(
         self, candidates: list[Candidate], verdicts: list[Verdict], stopped: str
@@ -505,6 +543,7 @@ class Background:
 
     def __init__(self, items: Iterator[Candidate], stop: threading.Event) -> None:
         self._stop = stop
+        self._ended = False
         self._channel: queue.Queue = queue.Queue()
         self._thread = threading.Thread(
             target=self._produce, args=(items,), name="perfedit-generation", daemon=True
@@ -522,13 +561,27 @@ class Background:
         finally:
             self._channel.put(_DONE)
 
+    def take(self, wait: bool = True) -> Candidate | None:
+        """The next item; None once there are no more (the producer ended, or was stopped on
+        purpose), or, with ``wait`` False, while none is ready. Raises the producer's error."""
+        if self._ended:
+            return None
+        try:
+            item = self._channel.get(block=wait)
+        except queue.Empty:
+            return None
+        if item is _DONE:
+            self._ended = True
+            return None
+        if isinstance(item, BaseException):
+            self._ended = True
+            if isinstance(item, Cancelled) and self._stop.is_set():
+                return None  # stopped on purpose, not by the user
+            raise item
+        return item
+
     def __iter__(self) -> Iterator[Candidate]:
-        while (item := self._channel.get()) is not _DONE:
-            if isinstance(item, BaseException):
-                if isinstance(item, Cancelled) and self._stop.is_set():
-                    return  # stopped on purpose, not by the user
-                raise item
-            yield item
+        return iter(self.take, None)
 
     def close(self) -> None:
         """Stop the producer and wait until it has ended."""
@@ -595,7 +648,7 @@ def suggest(
 
         # The proposers start at once (the model generating), while the original runs.
         with contextlib.closing(
-            Background(job.propose(proposers, stop=stop_generating), halt)
+            Background(job.propose(proposers, stop=stop_generating, fixes=job.fixes), halt)
         ) as stream:
             progress(Phase.BASELINE)
             baseline = job.baseline()

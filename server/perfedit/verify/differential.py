@@ -142,12 +142,17 @@ class Mismatch:
     as a call), ``detail`` (the original's and the candidate's outcomes). ``narrowing``: "" when
     it rejects the candidate, else the input is of a kind the tests do not use (widened) and the
     candidate answers it otherwise than the original: it is shown, not rejected ("differs from
-    the original on f([[], []]), …: raises TypeError: unhashable type: 'list' instead of …")."""
+    the original on f([[], []]), …: raises TypeError: unhashable type: 'list' instead of …").
+    ``argument``: when the candidate returned what the original returned but left a positional
+    argument changed where the original left it otherwise, that argument's index (0-based, in
+    the call's positional arguments), else None; as data, so that a repair need not read it back
+    from ``reason``."""
 
     reason: str
     call: str
     detail: str
     narrowing: str = ""
+    argument: int | None = None
 
 
 def applies(target: Target, suite: TestSuite, settings: Settings) -> bool:
@@ -520,9 +525,10 @@ class Differential:
         for (original, want), entry, beyond in zip(
             self._reference, entries, self._widened, strict=True
         ):
-            how = self._difference(original, want, entry)
-            if how is None:
+            found = self._difference(original, want, entry)
+            if found is None:
                 continue
+            how, argument = found
             call = original["call"]
             got = entry.get("result", how) if isinstance(entry, dict) else how
             detail = f"input: {call}\noriginal: {original['result']}\ncandidate: {got}"
@@ -532,7 +538,9 @@ class Differential:
                 and "result" in (_parse(entry["outcome"]) or {})
             )
             if not (beyond and answered):  # timeouts and crashes reject on any input
-                return Mismatch(f"differential testing: {how} for {call}", call, detail)
+                return Mismatch(
+                    f"differential testing: {how} for {call}", call, detail, argument=argument
+                )
             if narrowed is None:
                 kind = "an input of a kind the tests do not use, which the original accepts"
                 narrowed = Mismatch(
@@ -545,25 +553,29 @@ class Differential:
 
     def _difference(
         self, original: dict[str, Any], want: dict[str, Any], entry: dict[str, Any] | None
-    ) -> str | None:
+    ) -> tuple[str, int | None] | None:
         """How the candidate's ``entry`` differs from the original's (``want``: its parsed
-        outcome), or None if it does not."""
+        outcome) and, when only a positional argument is left otherwise, its index (see
+        :attr:`Mismatch.argument`); None if it does not differ."""
         if entry is None:
-            return f"did not finish within the {self.limits.timeout_s * DIFFERENTIAL_BUDGET:g} s budget of differential testing"
+            return (
+                f"did not finish within the {self.limits.timeout_s * DIFFERENTIAL_BUDGET:g} s budget of differential testing",
+                None,
+            )
         if protocol.STOPPED in entry:
             stopped = str(entry[protocol.STOPPED])
             return (
                 f"timed out after {self.limits.timeout_s:g} s"
                 if stopped == protocol.TIMEOUT
                 else f"crashed ({stopped[:300]})"
-            )
+            ), None
         got = _parse(entry["outcome"])
         if not isinstance(got, dict) or "result" not in got:
             return (
                 "could not be described"
                 if not isinstance(got, dict) or "unusable" not in got
                 else "could not load its input"
-            )
+            ), None
         if not same(want["result"], got["result"]):
             message = (
                 got.get("message") if want["result"][0] == "returns" else None
@@ -573,7 +585,7 @@ class Differential:
                 if got["result"][0] == "raises" and isinstance(message, str) and message
                 else entry["result"]
             )
-            return _instead(text, original["result"], got["result"], want["result"])
+            return _instead(text, original["result"], got["result"], want["result"]), None
         for index, (before, after) in enumerate(
             zip(want["args"], got.get("args", []), strict=False)
         ):
@@ -581,11 +593,11 @@ class Differential:
                 return (
                     f"leaves argument {index + 1} as {_text(entry['args'], index)} where the original "
                     f"leaves {_text(original['args'], index)}"
-                )
+                ), index
         if not same(want["kwargs"], got.get("kwargs")) or not same(
             len(want["args"]), len(got.get("args", []))
         ):
-            return "leaves its keyword arguments other than the original does"
+            return "leaves its keyword arguments other than the original does", None
         return None
 
 

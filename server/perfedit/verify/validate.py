@@ -144,8 +144,10 @@ class Verdict:
     that was not rejected (one "note: …" sentence each). ``differences``: how the candidate
     behaved otherwise than the original where the checks saw it without rejecting it (a
     narrowing found by differential testing or a script's varied inputs, one sentence each, also
-    among the notes): a candidate with any is unsafe to apply unreviewed. Memory in bytes, times
-    in seconds.
+    among the notes): a candidate with any is unsafe to apply unreviewed. ``mutated_argument``:
+    for a candidate rejected by differential testing only because it left a positional argument
+    changed where the original did not (:attr:`~perfedit.verify.differential.Mismatch.argument`),
+    that argument's index (0-based), else None. Memory in bytes, times in seconds.
     ``reason`` and ``detail`` may quote the candidate's output: each is capped at
     MAX_DETAIL_BYTES (4 KiB, UTF-8), the cut marked "… (N bytes cut) …", before it reaches the
     JSON, the editor's log or a refinement prompt.
@@ -165,6 +167,7 @@ class Verdict:
     validation_s: float = 0.0
     notes: tuple[str, ...] = ()
     differences: tuple[str, ...] = ()
+    mutated_argument: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reason", cap_text(self.reason, MAX_DETAIL_BYTES))
@@ -461,6 +464,7 @@ class Harness:
                 detail=mismatch.detail,
                 failed_test=mismatch.call,
                 differential=checked,
+                mutated_argument=mismatch.argument,
             )
         narrowing = (
             mismatch.narrowing if mismatch else ""

@@ -25,7 +25,7 @@ from perfedit.candidates.model import fit_to_target
 from perfedit.candidates.rules import builtins, loops, memo, scripts, structures
 from perfedit.candidates.rules.base import Rewrite
 from perfedit.progress import CancelFn, Phase, ProgressFn
-from perfedit.targets import Candidate, Target
+from perfedit.targets import RULE, Candidate, Target
 
 #: Every rule, most valuable first (an asymptotic win before a constant factor); the combined
 #: candidate applies them in this order, so a rule that needs the original shape of a loop comes
@@ -43,7 +43,9 @@ CATALOGUE: tuple[Rewrite, ...] = (
 RULES: dict[str, Rewrite] = {rewrite.name: rewrite for rewrite in CATALOGUE}
 
 #: At most this many single-rule candidates follow the combined one (the most valuable first):
-#: each costs a validation within the job's budget, and all come before the model's greedy one.
+#: each costs a validation within the job's budget. The job validates the first rule candidate
+#: before the model's greedy one and the others after it, between the samples
+#: (:mod:`perfedit.job.order`, setting ``interleave_rules``).
 MAX_SINGLE_CANDIDATES = 3
 
 
@@ -65,11 +67,13 @@ def propose_rules(
             continue
         code = fit_to_target(rewritten, target)
         if code is not None:
-            singles.append(Candidate(f"rule: {rewrite.name}", code, target.replace(code)))
+            singles.append(
+                Candidate(f"rule: {rewrite.name}", code, target.replace(code), origin=RULE)
+            )
             combined = rewrite(combined, target.kind) or combined
     code = fit_to_target(combined, target) if len(singles) > 1 else None
     if code is None or any(single.code == code for single in singles):
         return singles[:MAX_SINGLE_CANDIDATES]
-    return [Candidate("rules combined", code, target.replace(code))] + singles[
+    return [Candidate("rules combined", code, target.replace(code), origin=RULE)] + singles[
         :MAX_SINGLE_CANDIDATES
     ]
