@@ -225,6 +225,10 @@ def test_scan_shows_both_shares(project: Path, cache: Path, tmp_path: Path):
     (entry,) = report["functions"]
     assert report["workload"] == "python bench/run.py" and entry["function"] == "spread"
     assert entry["workload_share"] > entry["share"] >= 0
+    if entry["found"]:  # its speedup is the workload calls', the tests' beside it
+        assert entry["decided_by"] == "workload_calls" and entry["tests_speedup"] > 0
+    else:
+        assert entry["decided_by"] is None and entry["why"]
 
 
 @pytest.mark.parametrize(
