@@ -287,6 +287,7 @@ def _save_timings(console: Console, folder: Path, target: Target, verdict: Verdi
     metadata = {
         "description": f"perfedit: {target.name} in {target.path.name}, candidate {verdict.label}",
         "perfedit_verdict": verdict.verdict,
+        "perfedit_timing_set": verdict.timing_set,  # whose runs these are: the deciding set's
     }
     try:
         paths = save_timings(
