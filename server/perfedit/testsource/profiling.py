@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 
 FORMAT = 1  # bump when the cached JSON changes shape
 RUNNER = Path(__file__).parent.parent / "sandbox" / "profile_runner.py"
-PROTOCOL = RUNNER.with_name("protocol.py")  # the runner's job (ProfileJob) is defined there
+#: Where the runners' jobs (ProfileJob, WorkloadJob) are defined.
+PROTOCOL = RUNNER.with_name("protocol.py")
 RUNNER_PATH = (
     Path(".perfedit_profile") / "runner.py"
 )  # inside the sandbox's copy; pytest skips dot folders
@@ -191,8 +192,8 @@ class Profile:
 def content_key(root: Path, tests: str | None, runner: Path = RUNNER) -> str:
     """A SHA-256 hex key of everything the profile depends on: the relative path and contents of
     every file under ``root`` (files over 1 MiB: size and mtime), ``tests`` (or what else the
-    run was asked to run), the ``runner``'s source and the sandbox protocol's (where the profile
-    runner's job is defined), the Python version and :data:`FORMAT`."""
+    run was asked to run), the ``runner``'s source and the sandbox protocol's (where the
+    runners' jobs are defined), the Python version and :data:`FORMAT`."""
     digest = hashlib.sha256(f"{FORMAT}\0{sys.version}\0{tests}\0".encode())
     digest.update(runner.read_bytes())
     digest.update(PROTOCOL.read_bytes())
