@@ -65,6 +65,9 @@ def test_faster_script_with_ci_p_value_and_memory(script_project: Path):
     assert report["speedup"] > 1.5 and low <= report["speedup"] <= high
     assert report["p_value"] < report["alpha"] <= 0.05
     assert 5 <= report["runs"] <= 10
+    sets = report["timing_sets"]  # no workload: the tests decide, alone
+    assert sets.keys() == {"decided_by", "tests"} and sets["decided_by"] == "tests"
+    assert sets["tests"]["speedup"] == report["speedup"] and sets["tests"]["runs"] == report["runs"]
     cpu = report["cpu"]  # beside the wall clock's figures
     assert cpu["speedup"] > 1.5 and not cpu["slower"] and cpu["p_slower"] > report["alpha"]
     assert cpu["time_s"]["original"] > cpu["time_s"]["candidate"] > 0

@@ -87,6 +87,39 @@ def test_a_profile_job_round_trips_through_json_and_knows_its_modes():
         protocol.ProfileJob(**{**job.to_json(), "budget": 1.0})
 
 
+def test_a_workload_job_round_trips_through_json_and_checks_its_mode_and_kind():
+    import json
+
+    job = protocol.WorkloadJob(
+        protocol.PROFILE_PASS,
+        protocol.SCRIPT,
+        "bench/run.py",
+        ("--n", "3"),
+        8,
+        0.25,
+        2.0,
+        3.0,
+        20,
+        1024,
+        4096,
+        2.0,
+        out="/o/w.json",
+        root="/r",
+    )
+    recorded = {"m.py:3": {"file": "m.py", "function": "f", "line": 3, "kept": [], "skipped": {}}}
+    later = job.replace(wanted=[("m.py", "f", 3)], budget_s=2.0, recorded=recorded)
+    again = protocol.WorkloadJob(**json.loads(json.dumps(later.to_json())))
+    assert again.to_json() == later.to_json() and again.wanted == [["m.py", "f", 3]]
+    assert again.argv == ["--n", "3"] and again.recorded == recorded
+    assert (job.wanted, job.recorded, job.record_budget_s) == ([], {}, 0.0)
+    with pytest.raises(ValueError, match="mode"):
+        job.replace(mode=protocol.LINES_PASS)
+    with pytest.raises(ValueError, match="kind"):
+        job.replace(kind="shell")
+    with pytest.raises(TypeError):
+        protocol.WorkloadJob(**{**job.to_json(), "calls": 1})
+
+
 def test_facts_round_trip_through_arguments():
     facts = {protocol.PIDS: protocol.NAMESPACE, protocol.FILESYSTEM: f"{protocol.LANDLOCK}6"}
     assert protocol.facts_from_args(protocol.facts_to_args(facts)) == facts

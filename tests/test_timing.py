@@ -136,6 +136,18 @@ def test_slower_on_the_wall_clock_however_little_cpu_is_not_faster():
     assert c.speedup < 1 and c.cpu_speedup == pytest.approx(30)
 
 
+def test_slower_on_the_wall_clock_is_yuens_test_the_other_way_round():
+    """``slower`` guards a timing set that must not get slower beyond noise (the tests, when a
+    workload's calls decide): significant at alpha, never for noise or for a faster side."""
+    c = compare(BASE, [1.2 * x for x in BASE])
+    assert c.slower and c.p_slower == pytest.approx(yuen_p([1.2 * x for x in BASE], BASE))
+    a = [1.0, 1.2, 0.9, 1.1, 1.0, 1.05, 0.95, 1.15, 0.85, 1.0]
+    b = [1.1, 0.9, 1.0, 1.2, 0.95, 1.0, 1.05, 0.9, 1.1, 1.0]
+    noise = compare(a, b)
+    assert not noise.slower and noise.p_slower > 0.05
+    assert not compare(BASE, FAST).slower and compare(BASE[:3], FAST[:3]).p_slower == 1.0
+
+
 def test_equal_cpu_time_does_not_block_a_wall_clock_saving():
     same_cpu = [10.1, 9.9, 10.0, 10.2, 9.8, 10.05, 9.95, 10.15, 9.85, 10.0]
     c = compare(BASE, FAST, baseline_cpu=BASE, candidate_cpu=same_cpu)

@@ -9,15 +9,59 @@ import pytest
 from helpers.programs import FAST_SCRIPT
 from perfedit.config import Settings
 from perfedit.errors import OriginalFailsTests
+from perfedit.sandbox import TestRecord as Record
 from perfedit.targets import find
 from perfedit.testsource.discovery import discover
-from perfedit.verify.validate import Harness, outputs_match
+from perfedit.verify.timing import SequentialRule, compare
+from perfedit.verify.validate import (
+    TESTS,
+    WORKLOAD_CALLS,
+    Harness,
+    TimedPairs,
+    judge,
+    outputs_match,
+)
 
 
 def _harness(project: Path, settings: Settings) -> Harness:
     path = project / "seen_before.py"
     target = find(path, path.read_text())
     return Harness(target, discover(target), settings)
+
+
+def _record(name: str, seconds: float) -> Record:
+    return Record(name, "passed", seconds, seconds, 0, "", "", seconds)
+
+
+def test_the_workloads_calls_are_a_timing_set_of_their_own():
+    """Slow tests reaching the function no longer swamp its workload calls: each timing set
+    sums its own records, and the cross-check still sees every record."""
+    pairs = TimedPairs(WORKLOAD_CALLS)
+    for run in range(5):
+        tests = [_record(f"test_{i}", 0.100 + 0.001 * run) for i in range(3)]
+        pairs.baseline.append([*tests, _record(WORKLOAD_CALLS, 0.010)])
+        pairs.candidate.append([*tests, _record(WORKLOAD_CALLS, 0.002)])
+    wall_b, wall_c, cpu_b, cpu_c = pairs.totals(WORKLOAD_CALLS)
+    assert wall_b == pytest.approx([0.010] * 5) and wall_c == pytest.approx([0.002] * 5)
+    assert cpu_c == pytest.approx(wall_c)
+    tests_b, tests_c, _, _ = pairs.totals(TESTS)
+    assert tests_b == tests_c and tests_b[0] == pytest.approx(0.300)
+    assert pairs.cross_check().claimed_s == pytest.approx(0.008)
+
+
+def test_the_workloads_calls_decide_and_the_tests_must_not_get_slower():
+    rule = SequentialRule(max_runs=10, min_runs=5)
+    base = [1.0, 1.02, 0.99, 1.01, 1.0, 1.03, 0.98, 1.0, 1.01, 0.99]
+    workload = compare(base, [x / 2 for x in base], alpha=rule.alpha_per_look)
+    same = compare(base, base[::-1], alpha=workload.alpha)
+    verdict, reason = judge(rule, workload, same)
+    assert verdict == "faster" and "on the workload's calls" in reason
+    assert "on the tests 1.00x" in reason and "that it is slower" in reason
+    slower = compare(base, [1.3 * x for x in base], alpha=workload.alpha)
+    verdict, reason = judge(rule, workload, slower)
+    assert verdict == "not_faster" and "significantly slower on the tests (0.77x" in reason
+    verdict, reason = judge(rule, workload)
+    assert verdict == "faster" and "workload" not in reason and "tests" not in reason
 
 
 def test_outputs_match_like_pie():

@@ -1,9 +1,10 @@
 """Workloads end to end (the CLI as a process): ``perfedit profile --workload`` ranks functions by
 the time of a script that does real work, not by the tests' time; the calls it makes are recorded,
-replayed alone, kept or skipped by reason; ``perfedit compare --workload`` checks and times a
-candidate on them; ``perfedit scan --workload`` shows both shares; a workload that fails, hangs,
-starts a process, reads stdin, is not a Python command or never runs the project's code is refused
-with a clear message (exit code 2); tables off a terminal keep their full width."""
+replayed alone, kept or skipped by reason; ``perfedit compare --workload`` checks a candidate on
+them and times it on them as a timing set of their own, beside the tests'; ``perfedit scan
+--workload`` shows both shares; a workload that fails, hangs, starts a process, reads stdin, is
+not a Python command or never runs the project's code is refused with a clear message (exit
+code 2); tables off a terminal keep their full width."""
 
 import json
 import os
@@ -170,10 +171,17 @@ def test_compare_checks_and_times_a_candidate_on_the_workloads_calls(
     checked = report["checked_by_differential_testing"]
     assert checked["workload"] == 7 and checked["shared"] == 1, checked
     assert report["timed_on"] == {"tests": 1, "workload_calls": 7}
+    sets = report["timing_sets"]  # the workload's calls decide; the tests are timed beside them
+    assert sets.keys() == {"decided_by", "workload_calls", "tests"}
+    assert sets["decided_by"] == "workload_calls"
+    assert sets["workload_calls"]["speedup"] == report["speedup"]
+    assert sets["tests"]["time_s"] != sets["workload_calls"]["time_s"]
+    assert 0 <= sets["tests"]["p_slower"] <= 1
     text = run_perfedit(
         "compare", "solution.py", str(right), *common[:-1], cwd=project, cache=cache
     )
-    assert "calls recorded from the workload" in text.stdout, text.stdout
+    assert "on the 7 calls recorded from the workload" in text.stdout, text.stdout
+    assert "On its tests, " in text.stdout, text.stdout
 
 
 def test_compare_says_when_the_workload_never_calls_the_target(
@@ -217,6 +225,10 @@ def test_scan_shows_both_shares(project: Path, cache: Path, tmp_path: Path):
     (entry,) = report["functions"]
     assert report["workload"] == "python bench/run.py" and entry["function"] == "spread"
     assert entry["workload_share"] > entry["share"] >= 0
+    if entry["found"]:  # its speedup is the workload calls', the tests' beside it
+        assert entry["decided_by"] == "workload_calls" and entry["tests_speedup"] > 0
+    else:
+        assert entry["decided_by"] is None and entry["why"]
 
 
 @pytest.mark.parametrize(

@@ -156,6 +156,7 @@ def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
         },
         "checked_by_differential_testing": _differential_json(s.winner.differential),
         "timed_on": _timed_on(s.winner),
+        "timing_sets": _timing_sets_json(s.winner),
         "winner": s.winner.label,
         "speedup": _finite(c.speedup),
         "ci95": [_finite(bound) for bound in c.ci95],
@@ -286,6 +287,7 @@ def _save_timings(console: Console, folder: Path, target: Target, verdict: Verdi
     metadata = {
         "description": f"perfedit: {target.name} in {target.path.name}, candidate {verdict.label}",
         "perfedit_verdict": verdict.verdict,
+        "perfedit_timing_set": verdict.timing_set,  # whose runs these are: the deciding set's
     }
     try:
         paths = save_timings(
@@ -316,6 +318,35 @@ def _timed_on(v: Verdict) -> dict[str, int]:
 
     workload = v.differential.workload if v.differential and WORKLOAD_CALLS in v.per_test_s else 0
     return {"tests": len(set(v.per_test_s) - {WORKLOAD_CALLS}), "workload_calls": workload}
+
+
+def _timing_sets_json(v: Verdict) -> dict[str, Any]:
+    """A timed verdict's timing sets, by name ("workload_calls", "tests"): the speedup (original
+    / candidate trimmed means), its 95% CI, Yuen's one-sided p-values that the candidate is
+    faster and that it is slower, the alpha they were held to, the runs per side and the
+    trimmed means (seconds per run), each as measured on that set; ``decided_by`` names the
+    set whose speedup the verdict rests on (the top-level figures are its)."""
+    from perfedit.verify.validate import WORKLOAD_CALLS
+
+    c = v.comparison
+    assert c is not None
+    decided_by = "workload_calls" if v.timing_set == WORKLOAD_CALLS else "tests"
+    sets = {decided_by: c, "tests": v.tests_comparison or c}
+    return {
+        "decided_by": decided_by,
+        **{
+            name: {
+                "speedup": _finite(s.speedup),
+                "ci95": [_finite(bound) for bound in s.ci95],
+                "p_value": s.p_value,
+                "p_slower": s.p_slower,
+                "alpha": s.alpha,
+                "runs": s.runs,
+                "time_s": {"original": s.baseline_s, "candidate": s.candidate_s},
+            }
+            for name, s in sets.items()
+        },
+    }
 
 
 def _cpu_json(c: Comparison) -> dict[str, Any] | None:
@@ -350,6 +381,7 @@ def _compare_json(o: Report) -> dict[str, Any]:
         "tests_total": v.tests_total,
         "checked_by_differential_testing": _differential_json(v.differential),
         "timed_on": _timed_on(v) if c else None,
+        "timing_sets": _timing_sets_json(v) if c else None,
         "tests": o.suite.describe(),
         "peak_rss_bytes": {
             "original": o.baseline.peak_rss_bytes,

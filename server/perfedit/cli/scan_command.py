@@ -13,7 +13,8 @@ with ``--json`` one object::
      "workload_s": float, "profile_cached": bool, "executor": str, "found": int,
      "functions": [{"file", "function", "line", "own_s", "share", "tests", "workload_share",
                     "budget_s", "found",
-                    "speedup", "ci95", "p_value", "winner", "diff", "changed_lines", "facts",
+                    "speedup", "ci95", "p_value", "decided_by", "tests_speedup", "winner",
+                    "diff", "changed_lines", "facts",
                     "reason", "why", "candidates", "applied", "not_applied"}]}
 
 Exit codes: 0 a faster version was found for at least one function; 1 none was; 2 bad input (no

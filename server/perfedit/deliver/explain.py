@@ -64,6 +64,34 @@ def cpu_fact(c: Comparison) -> str:
     )
 
 
+def _evidence(c: Comparison) -> str:
+    """A comparison's 95% CI and test, in words."""
+    return (
+        f"95% CI {c.ci95[0]:.2f}x–{c.ci95[1]:.2f}x, one-sided Yuen's trimmed-mean test "
+        f"p={c.p_value:.2g} against alpha {c.alpha:.2g}, {c.runs} timed runs per side"
+    )
+
+
+def _per_run(c: Comparison) -> str:
+    """A comparison's trimmed means, original → candidate."""
+    return f"{c.baseline_s * 1e3:.3f} ms → {c.candidate_s * 1e3:.3f} ms per run"
+
+
+def _on_set(verdict: Verdict) -> str:
+    """Which timing set the verdict's speedup is on, when it is the workload's calls."""
+    if verdict.timing_set != WORKLOAD_CALLS:
+        return ""
+    calls = verdict.differential.workload if verdict.differential is not None else 0
+    return f" on the {plural(calls, 'call')} recorded from the workload"
+
+
+def _set_quantity(verdict: Verdict, suite: TestSuite) -> str:
+    """What a run's time measures in the verdict's deciding timing set."""
+    if verdict.timing_set == WORKLOAD_CALLS:
+        return "wall-clock time of one call on each of them, import excluded"
+    return timed_quantity(suite)
+
+
 def differential_fact(check: DifferentialCheck) -> str:
     """The sentence that marks a suggestion checked by differential testing (lower confidence
     when the tests are thin)."""
@@ -103,17 +131,18 @@ def facts(
             else f"Wall-clock speedup {c.speedup:.2f}x"
         )
         timed = [
-            f"{speedup} (95% CI {c.ci95[0]:.2f}x–{c.ci95[1]:.2f}x, one-sided Yuen's trimmed-mean test "
-            f"p={c.p_value:.2g} against alpha {c.alpha:.2g}, {c.runs} timed runs per side): "
-            f"{c.baseline_s * 1e3:.3f} ms → {c.candidate_s * 1e3:.3f} ms per run ({timed_quantity(suite)}).",
+            f"{speedup}{_on_set(verdict)} ({_evidence(c)}): {_per_run(c)} ({_set_quantity(verdict, suite)}).",
             *filter(None, [cpu_fact(c)]),
         ]
-        if WORKLOAD_CALLS in verdict.per_test_s and verdict.differential is not None:
+        if (t := verdict.tests_comparison) is not None:
+            slower = (
+                "significantly slower: not faster"
+                if t.slower
+                else f"not slower beyond noise (p={t.p_slower:.2g} that it is slower)"
+            )
             timed.append(
-                f"Timed on {'its tests and ' if suite.size else ''}the {verdict.differential.workload} "
-                f"calls recorded from the workload (one call each per run: "
-                f"{baseline.per_test_s.get(WORKLOAD_CALLS, 0.0) * 1e3:.3f} ms → "
-                f"{verdict.per_test_s[WORKLOAD_CALLS] * 1e3:.3f} ms)."
+                f"On its tests, {t.speedup:.2f}x ({_evidence(t)}): {_per_run(t)} "
+                f"({timed_quantity(suite)}); {slower}."
             )
     passed = "all " if verdict.tests_passed == verdict.tests_total else ""
     candidate_rss = _mib(verdict.peak_rss_bytes) if verdict.peak_rss_bytes else "not measured"
@@ -152,7 +181,8 @@ def headline(verdict: Verdict, suite: TestSuite) -> str:
     it does on some input the checks saw)."""
     c = verdict.comparison
     assert c is not None, "a faster verdict is always timed"
-    parts = [f"{c.speedup:.1f}× faster"]
+    on = " on the workload's calls" if verdict.timing_set == WORKLOAD_CALLS else ""
+    parts = [f"{c.speedup:.1f}× faster{on}"]
     if suite.size:
         noun = "case" if suite.kind == "cases" else "test"
         passed = plural(verdict.tests_passed, noun)

@@ -52,7 +52,9 @@ class ScanResult:
     """What one unit found: a validated faster version (``found``; ``speedup`` with its 95% CI,
     ``diff``..., and ``new_source``, the faster version of ``source``, the file's text the unit
     read), or ``why`` not (``candidates``: each candidate's reason; ``model_error``: the model
-    could not be used, which ends the scan)."""
+    could not be used, which ends the scan). ``decided_by`` names the timing set the speedup
+    was measured on: "workload_calls" (the calls recorded from the workload; ``tests_speedup``
+    is then the speedup on the tests, timed beside them) or "tests"."""
 
     found: bool = False
     why: str = ""
@@ -60,6 +62,8 @@ class ScanResult:
     speedup: float | None = None
     ci95: tuple[float | None, float | None] | None = None
     p_value: float | None = None
+    decided_by: str | None = None
+    tests_speedup: float | None = None
     winner: str | None = None
     diff: str = ""
     changed_lines: int = 0
@@ -255,6 +259,8 @@ def suggest_unit(item: ScanItem) -> ScanResult:
         speedup=c.speedup,
         ci95=c.ci95,
         p_value=c.p_value,
+        decided_by="workload_calls" if s.winner.tests_comparison else "tests",
+        tests_speedup=s.winner.tests_comparison.speedup if s.winner.tests_comparison else None,
         winner=s.winner.label,
         diff=s.diff,
         changed_lines=s.changed_lines,
@@ -292,7 +298,12 @@ def result_text(entry: ScanEntry) -> str:
             if entry.applied
             else (f"; not applied: {entry.not_applied}" if entry.not_applied else "")
         )
-        return f"{_times(entry.speedup)} faster{ci}, {entry.changed_lines} line(s) changed{applied}"
+        on = (
+            f" on the workload's calls{ci}, {_times(entry.tests_speedup)} on the tests"
+            if entry.decided_by == "workload_calls"
+            else ci
+        )
+        return f"{_times(entry.speedup)} faster{on}, {entry.changed_lines} line(s) changed{applied}"
     return "nothing found: " + (entry.why.splitlines()[0] if entry.why else "no result")
 
 

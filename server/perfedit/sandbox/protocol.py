@@ -128,13 +128,34 @@ RECORD_FIELDS = (
 OUTCOME_FIELDS = ("outcome", "call", "result", "args")
 
 
-# The profiled test run: :mod:`perfedit.testsource.profiling` gives the profile runner
-# (:mod:`~perfedit.sandbox.profile_runner`, a cases-mode program of the worker, which finds this
-# module loaded as ``_perfedit_sandbox_protocol``) a :class:`ProfileJob` as JSON on its stdin.
+# The runners of the profiled runs: :mod:`perfedit.testsource.profiling` gives the profile runner
+# (:mod:`~perfedit.sandbox.profile_runner`) a :class:`ProfileJob`, and
+# :mod:`perfedit.testsource.workload` the workload runner (:mod:`~perfedit.sandbox.workload_runner`)
+# a :class:`WorkloadJob`, as JSON on its stdin. Both are cases-mode programs of the worker, which
+# find this module loaded as ``_perfedit_sandbox_protocol``.
 PROFILE_PASS, PLAIN_PASS, LINES_PASS = "profile", "plain", "lines"
+RECORD_PASS, REPLAY_PASS = "record", "replay"  # the workload runner's second and third passes
+SCRIPT, MODULE = (
+    "script",
+    "module",
+)  # a workload's kind: ``python SCRIPT ARGS``, ``python -m MODULE ARGS``
 
 
-class ProfileJob:
+class _RunnerJob:
+    """What the runner jobs share: their fields are their ``__slots__``."""
+
+    __slots__ = ()
+
+    def to_json(self):
+        """The job as a JSON-able dict (field name -> value); ``type(job)(**it)`` reads it back."""
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def replace(self, **changes):
+        """A copy with ``changes`` (field name -> value) applied."""
+        return type(self)(**{**self.to_json(), **changes})
+
+
+class ProfileJob(_RunnerJob):
     """What the profile runner does; times in seconds, paths absolute (``root``: the sandbox's
     copy of the project; ``out``: the file it writes its result to; both set by the manager,
     :func:`perfedit.testsource.profiling.run_runner`, once the copy exists).
@@ -183,13 +204,80 @@ class ProfileJob:
         self.line_budget_share, self.line_budget_min_s = line_budget_share, line_budget_min_s
         self.wanted = [list(key) for key in wanted]
 
-    def to_json(self):
-        """The job as a JSON-able dict (field name -> value); ``ProfileJob(**it)`` reads it back."""
-        return {name: getattr(self, name) for name in self.__slots__}
 
-    def replace(self, **changes):
-        """A copy with ``changes`` (field name -> value) applied."""
-        return ProfileJob(**{**self.to_json(), **changes})
+class WorkloadJob(_RunnerJob):
+    """What the workload runner does; times in seconds, sizes in bytes, paths absolute (``root``
+    and ``out`` as in :class:`ProfileJob`, set by the manager).
+
+    ``mode``: PROFILE_PASS (cProfile; then, for the ``hot_functions`` hottest, line timing within
+    ``line_budget_share`` of the profiled time but at least ``line_budget_min_s``, and call
+    recording within ``record_share`` times the profiled time; then the replay of the recorded
+    calls) or PLAIN_PASS (the command once, no profiler). ``kind`` SCRIPT (``target`` a path
+    relative to ``root``, POSIX) or MODULE (``target`` a module name), run with ``argv``.
+    Recording keeps at most ``max_calls`` calls per function, each of at most
+    ``max_call_bytes`` pickled; the replay gives each call ``replay_limit_s`` and keeps at most
+    ``max_function_bytes`` of one function's calls. Set inside the runner for its later passes:
+    ``wanted`` ([file, function, line] of the functions recorded), ``budget_s`` (the line
+    timing's), ``record_budget_s`` (the recording pass's) and ``recorded`` (``{"file:line":
+    {"file", "function", "line", "kept": [[args, result] as base64, ...], "skipped": {reason:
+    count}}}``, the calls to replay).
+    """
+
+    __slots__ = (
+        "mode",
+        "kind",
+        "target",
+        "argv",
+        "hot_functions",
+        "line_budget_share",
+        "line_budget_min_s",
+        "record_share",
+        "max_calls",
+        "max_call_bytes",
+        "max_function_bytes",
+        "replay_limit_s",
+        "out",
+        "root",
+        "wanted",
+        "budget_s",
+        "record_budget_s",
+        "recorded",
+    )
+
+    def __init__(
+        self,
+        mode,
+        kind,
+        target,
+        argv,
+        hot_functions,
+        line_budget_share,
+        line_budget_min_s,
+        record_share,
+        max_calls,
+        max_call_bytes,
+        max_function_bytes,
+        replay_limit_s,
+        out="",
+        root="",
+        wanted=(),
+        budget_s=0.0,
+        record_budget_s=0.0,
+        recorded=None,
+    ):
+        if mode not in (PROFILE_PASS, PLAIN_PASS):
+            raise ValueError(f"unknown workload runner mode {mode!r}")
+        if kind not in (SCRIPT, MODULE):
+            raise ValueError(f"unknown workload kind {kind!r}")
+        self.mode, self.kind, self.target, self.argv = mode, kind, target, list(argv)
+        self.out, self.root = out, root
+        self.hot_functions, self.record_share = hot_functions, record_share
+        self.line_budget_share, self.line_budget_min_s = line_budget_share, line_budget_min_s
+        self.max_calls, self.max_call_bytes = max_calls, max_call_bytes
+        self.max_function_bytes, self.replay_limit_s = max_function_bytes, replay_limit_s
+        self.wanted = [list(key) for key in wanted]
+        self.budget_s, self.record_budget_s = budget_s, record_budget_s
+        self.recorded = dict(recorded or {})
 
 
 class BrokenChannel(Exception):

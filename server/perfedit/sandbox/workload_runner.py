@@ -2,16 +2,11 @@
 
 Started by :mod:`perfedit.testsource.workload` as the program of a one-case sandbox run (as
 :mod:`perfedit.sandbox.profile_runner` is for the tests) inside the throw-away copy of the project. It
-reads one JSON object on stdin::
-
-    {"mode": "profile" | "plain", "kind": "script" | "module", "target": str, "argv": [str, ...],
-     "out": str, "root": str, "hot_functions": int, "line_budget_share": float,
-     "line_budget_min_s": float, "record_share": float, "max_calls": int, "max_call_bytes": int,
-     "max_function_bytes": int, "replay_limit_s": float}
-
-runs the workload like ``python SCRIPT ARGS`` (``kind`` "script", ``target`` relative to
-``root``) or ``python -m MODULE ARGS`` (``kind`` "module") with the project copy as its working
-folder, and writes one JSON object to ``out``::
+reads its job, a :class:`perfedit.sandbox.protocol.WorkloadJob` as JSON, on stdin (the protocol
+module is loaded already in the worker, as ``_perfedit_sandbox_protocol``), runs the workload like
+``python SCRIPT ARGS`` (``kind`` SCRIPT, ``target`` relative to ``root``) or ``python -m MODULE
+ARGS`` (``kind`` MODULE) with the project copy as its working folder, and writes one JSON object
+to ``out``::
 
     {"outcome": "passed" | "failed", "detail": str, "seconds": float, "stdin": bool,
      "processes": [str, ...], "functions": [{"file", "function", "line", "calls", "own_s",
@@ -43,7 +38,7 @@ starts from the same clean state (nothing of the workload imported):
    state the workload set up (a global, a cache, a file) and is skipped and counted, as are
    calls that fail there. At most ``max_function_bytes`` of kept calls per function.
 
-``mode: "plain"`` runs the workload once without any of it (the baseline of the overhead
+Mode PLAIN_PASS runs the workload once without any of it (the baseline of the overhead
 figure, ``bench/workload_overhead.py``). The workload's stdin is empty and reading it is an
 error (``stdin``: true); a process it starts (fork, subprocess, exec) is reported
 (``processes``) and a forked copy never writes the result.
@@ -61,6 +56,8 @@ import signal
 import sys
 import time
 import traceback
+
+import _perfedit_sandbox_protocol as protocol
 
 TEST_FILE_PREFIXES = ("test_",)
 TEST_FILE_SUFFIXES = ("_test.py",)
@@ -107,7 +104,7 @@ class BudgetSpent(BaseException):
 def _relative(filename, job):
     """``filename`` relative to ``root`` (POSIX), or None if outside it, a test or conftest
     file, the workload's script or this runner."""
-    root = job["root"]
+    root = job.root
     path = os.path.realpath(os.path.join(root, filename))
     if not path.startswith(root + os.sep):
         return None
@@ -119,7 +116,7 @@ def _relative(filename, job):
         or name.startswith(TEST_FILE_PREFIXES)
         or name.endswith(TEST_FILE_SUFFIXES)
         or relative.startswith(".perfedit_profile/")
-        or (job["kind"] == "script" and relative == job["target"])
+        or (job.kind == protocol.SCRIPT and relative == job.target)
     ):
         return None
     return relative
@@ -127,19 +124,19 @@ def _relative(filename, job):
 
 def _run_workload(job):
     """Run the workload in this process; ("passed" | "failed", detail)."""
-    root = job["root"]
-    if job["kind"] == "script":
-        script = os.path.join(root, job["target"])
-        sys.argv = [script, *job["argv"]]
+    root = job.root
+    if job.kind == protocol.SCRIPT:
+        script = os.path.join(root, job.target)
+        sys.argv = [script, *job.argv]
         sys.path.insert(0, os.path.dirname(script))
     else:
-        sys.argv = [job["target"], *job["argv"]]
+        sys.argv = [job.target, *job.argv]
         sys.path.insert(0, root)
     try:
-        if job["kind"] == "script":
+        if job.kind == protocol.SCRIPT:
             runpy.run_path(script, run_name="__main__")
         else:
-            runpy.run_module(job["target"], run_name="__main__", alter_sys=True)
+            runpy.run_module(job.target, run_name="__main__", alter_sys=True)
     except SystemExit as exc:
         if exc.code not in (None, 0):
             return "failed", f"it exited with status {exc.code}"
@@ -191,7 +188,7 @@ class Recorder:
 
     def __init__(self, job):
         self.job = job
-        self.wanted = {tuple(key) for key in job["wanted"]}
+        self.wanted = {tuple(key) for key in job.wanted}
         self.keys = {}  # code object -> "file:line" or None
         self.lines = {}  # "file:line" -> {line: seconds}
         self.calls = {}  # "file:line" -> {"file", "function", "line", "kept", "skipped", "seen"}
@@ -234,7 +231,7 @@ class Recorder:
             if self.starts.setdefault(code, frame.f_lasti) == frame.f_lasti:
                 self._skip(key, "a generator or coroutine (consumed by the workload)")
             return None
-        limit = self.job["max_calls"]
+        limit = self.job.max_calls
         index = (
             len(record["kept"])
             if record["seen"] <= limit
@@ -247,7 +244,7 @@ class Recorder:
         except Exception:
             self._skip(key, "arguments that do not pickle")
             return None
-        if len(data) > self.job["max_call_bytes"]:
+        if len(data) > self.job.max_call_bytes:
             self._skip(key, "arguments larger than the limit")
             return None
         slot = [data, None]
@@ -261,7 +258,7 @@ class Recorder:
         """The ``sys.settrace`` function: call and return events of the wanted functions (for
         the calls), and their line events until each has had its share of the line budget."""
         clock = time.perf_counter
-        share_s = self.job["budget_s"] / max(1, len(self.wanted))
+        share_s = self.job.budget_s / max(1, len(self.wanted))
 
         def call(frame, event, arg):
             key = self._key(frame.f_code)
@@ -334,7 +331,7 @@ def _pass(job, name, result_path):
         _watch_processes(processes)
         sys.stdin = NoInput()
         result = {"processes": processes}
-        if name == "replay":
+        if name == protocol.REPLAY_PASS:
             result["calls"] = _replay(job)
         else:
             result.update(_workload_pass(job, name))
@@ -354,10 +351,10 @@ def _pass(job, name, result_path):
 
 def _workload_pass(job, name):
     started = time.perf_counter()
-    if name == "plain":
+    if name == protocol.PLAIN_PASS:
         outcome, detail = _run_workload(job)
         return {"outcome": outcome, "detail": detail, "seconds": time.perf_counter() - started}
-    if name == "profile":
+    if name == protocol.PROFILE_PASS:
         import cProfile
 
         profiler = cProfile.Profile()
@@ -379,7 +376,7 @@ def _workload_pass(job, name):
         raise BudgetSpent()
 
     signal.signal(signal.SIGALRM, spent)
-    signal.setitimer(signal.ITIMER_REAL, job["record_budget_s"])
+    signal.setitimer(signal.ITIMER_REAL, job.record_budget_s)
     sys.settrace(recorder.tracer())
     try:
         _run_workload(job)
@@ -408,7 +405,7 @@ def _module_name(job, file):
     parts = file[: -len(".py")].split("/")
     if parts[-1] == "__init__":
         parts.pop()
-    folder, depth = os.path.dirname(os.path.join(job["root"], file)), 0
+    folder, depth = os.path.dirname(os.path.join(job.root, file)), 0
     while depth < file.count("/") and os.path.isfile(os.path.join(folder, "__init__.py")):
         depth += 1
         folder = os.path.dirname(folder)
@@ -425,7 +422,7 @@ def _replay(job):
 
     signal.signal(signal.SIGALRM, too_long)
     kept = {}
-    for key, record in job["recorded"].items():
+    for key, record in job.recorded.items():
         skipped = dict(record["skipped"])
         found = kept[key] = {**record, "kept": [], "skipped": skipped}
 
@@ -453,7 +450,7 @@ def _replay(job):
             except Exception:
                 skip("arguments that load only inside the workload (its script's own objects)")
                 continue
-            signal.setitimer(signal.ITIMER_REAL, job["replay_limit_s"])
+            signal.setitimer(signal.ITIMER_REAL, job.replay_limit_s)
             try:
                 result = function(*args, **kwargs)
                 same = pickle.dumps(result) == base64.b64decode(result_text) or _equal(
@@ -469,7 +466,7 @@ def _replay(job):
                 signal.setitimer(signal.ITIMER_REAL, 0)
             if not same:
                 skip("another result when replayed alone (depends on state)")
-            elif size + len(data) > job["max_function_bytes"]:
+            elif size + len(data) > job.max_function_bytes:
                 skip("over the size limit of a function's calls")
             else:
                 size += len(data)
@@ -486,7 +483,7 @@ def _equal(a, b):
 
 def _run_pass(job, name, result_path):
     """Fork a pass, wait for it; its result (a dict), or None if it wrote none."""
-    with open(job["out"] + ".current", "w", encoding="utf-8") as handle:
+    with open(job.out + ".current", "w", encoding="utf-8") as handle:
         handle.write(name)  # names the pass if the whole run is killed
     sys.stdout.flush()
     sys.stderr.flush()
@@ -505,42 +502,42 @@ def _run_pass(job, name, result_path):
 
 
 def main():
-    job = json.loads(sys.stdin.read())
-    job["root"] = os.path.realpath(job["root"])
-    os.chdir(job["root"])
+    job = protocol.WorkloadJob(**json.loads(sys.stdin.read()))
+    job = job.replace(root=os.path.realpath(job.root))
+    os.chdir(job.root)
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
-    out = job["out"]
-    first = _run_pass(job, "plain" if job["mode"] == "plain" else "profile", out + ".pass1")
+    out = job.out
+    first = _run_pass(job, job.mode, out + ".pass1")
     if first is None:
         raise SystemExit("the workload run ended without a result (see its output above)")
-    first.update(lines={}, calls={}, passes_s={"profile": first.pop("pass_s")})
+    first.update(lines={}, calls={}, passes_s={protocol.PROFILE_PASS: first.pop("pass_s")})
     hot = sorted(first.get("functions", []), key=lambda f: f["own_s"], reverse=True)
     wanted = [
-        [f["file"], f["function"], f["line"]] for f in hot[: job["hot_functions"]] if f["own_s"] > 0
+        [f["file"], f["function"], f["line"]] for f in hot[: job.hot_functions] if f["own_s"] > 0
     ]
     if (
-        job["mode"] == "profile"
+        job.mode == protocol.PROFILE_PASS
         and first["outcome"] == "passed"
         and wanted
         and not first["processes"]
         and not first["stdin"]
     ):
-        budget_s = max(job["line_budget_min_s"], job["line_budget_share"] * first["seconds"])
-        record_budget_s = max(budget_s, job["record_share"] * first["seconds"])
+        budget_s = max(job.line_budget_min_s, job.line_budget_share * first["seconds"])
+        record_budget_s = max(budget_s, job.record_share * first["seconds"])
         second = _run_pass(
-            dict(job, wanted=wanted, budget_s=budget_s, record_budget_s=record_budget_s),
-            "record",
+            job.replace(wanted=wanted, budget_s=budget_s, record_budget_s=record_budget_s),
+            protocol.RECORD_PASS,
             out + ".pass2",
         )
         if second is not None:
             first["lines"] = second["lines"]
-            first["passes_s"]["record"] = second["pass_s"]
+            first["passes_s"][protocol.RECORD_PASS] = second["pass_s"]
             recorded = {key: c for key, c in second["calls"].items() if c["kept"] or c["skipped"]}
-            third = _run_pass(dict(job, recorded=recorded), "replay", out + ".pass3")
+            third = _run_pass(job.replace(recorded=recorded), protocol.REPLAY_PASS, out + ".pass3")
             if third is not None:
                 first["calls"] = third["calls"]
-                first["passes_s"]["replay"] = third["pass_s"]
+                first["passes_s"][protocol.REPLAY_PASS] = third["pass_s"]
     with open(out, "w", encoding="utf-8") as handle:
         json.dump(first, handle)
 

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from perfedit.config import NOT_SOURCE_DIRS
-from perfedit.errors import Cancelled, NoTestsFound, ProfilingFailed
+from perfedit.errors import Cancelled, NoTestsFound, PerfeditError, ProfilingFailed
 from perfedit.progress import CancelFn, never_cancelled
 
 if TYPE_CHECKING:
@@ -48,7 +48,8 @@ if TYPE_CHECKING:
 
 FORMAT = 1  # bump when the cached JSON changes shape
 RUNNER = Path(__file__).parent.parent / "sandbox" / "profile_runner.py"
-PROTOCOL = RUNNER.with_name("protocol.py")  # the runner's job (ProfileJob) is defined there
+#: Where the runners' jobs (ProfileJob, WorkloadJob) are defined.
+PROTOCOL = RUNNER.with_name("protocol.py")
 RUNNER_PATH = (
     Path(".perfedit_profile") / "runner.py"
 )  # inside the sandbox's copy; pytest skips dot folders
@@ -191,8 +192,8 @@ class Profile:
 def content_key(root: Path, tests: str | None, runner: Path = RUNNER) -> str:
     """A SHA-256 hex key of everything the profile depends on: the relative path and contents of
     every file under ``root`` (files over 1 MiB: size and mtime), ``tests`` (or what else the
-    run was asked to run), the ``runner``'s source and the sandbox protocol's (where the profile
-    runner's job is defined), the Python version and :data:`FORMAT`."""
+    run was asked to run), the ``runner``'s source and the sandbox protocol's (where the
+    runners' jobs are defined), the Python version and :data:`FORMAT`."""
     digest = hashlib.sha256(f"{FORMAT}\0{sys.version}\0{tests}\0".encode())
     digest.update(runner.read_bytes())
     digest.update(PROTOCOL.read_bytes())
@@ -316,21 +317,21 @@ def run_sandboxed(
         LINE_BUDGET_SHARE,
         LINE_BUDGET_MIN_S,
     )
-    run = run_runner(root, RUNNER, job.to_json(), timeout_s=timeout_s, cancel=cancel)
-    if run.cancelled:
-        raise Cancelled(f"profiling the tests in {where} was cancelled.")
-    if run.status == "timeout":
-        raise ProfilingFailed(
-            f"profiling the tests in {where} took longer than {timeout_s:g} s"
-            + (f"; the test running then: {run.current}" if run.current else "")
-            + "; make the tests quicker or select fewer with --tests."
-        )
-    raw = run.raw
-    if raw is None:
-        raise ProfilingFailed(
-            f"the profiled run of the tests in {where} failed ({run.status}):\n{run.detail[-2000:]}".rstrip()
-        )
-    wall_s = run.wall_s
+    raw, wall_s = run_checked(
+        root,
+        RUNNER,
+        job.to_json(),
+        RunnerMessages(
+            ProfilingFailed,
+            cancelled=f"profiling the tests in {where} was cancelled.",
+            timed_out=f"profiling the tests in {where} took longer than",
+            step=("; the test running then: ", ""),
+            advice="make the tests quicker or select fewer with --tests.",
+            failed=f"the profiled run of the tests in {where} failed",
+        ),
+        timeout_s=timeout_s,
+        cancel=cancel,
+    )
     if raw.get("collect_error") and not raw.get("tests"):
         raise ProfilingFailed(
             f"pytest could not collect the tests in {where}:\n{raw['collect_error'][-2000:]}"
@@ -395,6 +396,51 @@ def run_runner(
         )
     finally:
         workspace.close()
+
+
+@dataclass(frozen=True)
+class RunnerMessages:
+    """How :func:`run_checked` reports a run that did not finish: ``error`` the exception raised
+    for a run that passed its time limit or wrote no result, and the messages: ``cancelled``
+    (whole, raised as Cancelled), ``timed_out`` (what ran too long, followed by "LIMIT s"),
+    ``step`` (what goes before and after the name of the step the run was in, when it named
+    one), ``advice`` (what to do about a run too long) and ``failed`` (what failed, followed by
+    the run's status and the tail of its output)."""
+
+    error: type[PerfeditError]
+    cancelled: str
+    timed_out: str
+    step: tuple[str, str]
+    advice: str
+    failed: str
+
+
+def run_checked(
+    root: Path,
+    runner: Path,
+    job: dict,
+    messages: RunnerMessages,
+    *,
+    timeout_s: float,
+    cancel: CancelFn = never_cancelled,
+) -> tuple[dict, float]:
+    """:func:`run_runner`'s run, and its JSON result and wall time (seconds) when it wrote one.
+    Raises Cancelled once ``cancel`` stopped it, ``messages.error`` when it passed ``timeout_s``
+    or ended without a result (:class:`RunnerMessages` says with which words), SandboxError if
+    the sandbox cannot start."""
+    run = run_runner(root, runner, job, timeout_s=timeout_s, cancel=cancel)
+    if run.cancelled:
+        raise Cancelled(messages.cancelled)
+    if run.status == "timeout":
+        before, after = messages.step
+        raise messages.error(
+            f"{messages.timed_out} {timeout_s:g} s"
+            + (f"{before}{run.current}{after}" if run.current else "")
+            + f"; {messages.advice}"
+        )
+    if run.raw is None:
+        raise messages.error(f"{messages.failed} ({run.status}):\n{run.detail[-2000:]}".rstrip())
+    return run.raw, run.wall_s
 
 
 def _read(path: Path) -> str:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from perfedit.errors import Cancelled, WorkloadFailed
+from perfedit.errors import WorkloadFailed
 from perfedit.progress import CancelFn, never_cancelled
 from perfedit.testsource.profiling import (
     HOT_FUNCTIONS,
@@ -49,11 +49,12 @@ from perfedit.testsource.profiling import (
     LINE_BUDGET_SHARE,
     TIMEOUT_S,
     Profile,
+    RunnerMessages,
     _load,
     _profile_from_raw,
     cache_path,
     content_key,
-    run_runner,
+    run_checked,
     target_name,
 )
 
@@ -200,35 +201,38 @@ def run_workload(
     of the overhead figure) on a sandboxed copy of ``root``; its raw JSON (see
     :mod:`perfedit.sandbox.workload_runner`) and the run's wall time in seconds. Raises as
     :func:`profile_workload` does."""
-    job = {
-        "mode": mode,
-        "kind": command.kind,
-        "target": command.target,
-        "argv": list(command.argv),
-        "hot_functions": HOT_FUNCTIONS,
-        "line_budget_share": LINE_BUDGET_SHARE,
-        "line_budget_min_s": LINE_BUDGET_MIN_S,
-        "max_calls": MAX_CALLS,
-        "max_call_bytes": MAX_CALL_BYTES,
-        "max_function_bytes": MAX_FUNCTION_BYTES,
-        "replay_limit_s": REPLAY_LIMIT_S,
-        "record_share": RECORD_SHARE,
-    }
+    from perfedit.sandbox import protocol
+
+    job = protocol.WorkloadJob(
+        mode,
+        command.kind,
+        command.target,
+        command.argv,
+        hot_functions=HOT_FUNCTIONS,
+        line_budget_share=LINE_BUDGET_SHARE,
+        line_budget_min_s=LINE_BUDGET_MIN_S,
+        record_share=RECORD_SHARE,
+        max_calls=MAX_CALLS,
+        max_call_bytes=MAX_CALL_BYTES,
+        max_function_bytes=MAX_FUNCTION_BYTES,
+        replay_limit_s=REPLAY_LIMIT_S,
+    )
     name = f"the workload `{command.text}`"
-    run = run_runner(root, RUNNER, job, timeout_s=timeout_s, cancel=cancel)
-    if run.cancelled:
-        raise Cancelled(f"profiling {name} was cancelled.")
-    if run.status == "timeout":
-        raise WorkloadFailed(
-            f"{name} ran longer than {timeout_s:g} s"
-            + (f" (in its {run.current} pass)" if run.current else "")
-            + "; give it a smaller input, or raise --timeout."
-        )
-    raw = run.raw
-    if raw is None:
-        raise WorkloadFailed(
-            f"{name} could not be run in the sandbox ({run.status}):\n{run.detail[-2000:]}".rstrip()
-        )
+    raw, wall_s = run_checked(
+        root,
+        RUNNER,
+        job.to_json(),
+        RunnerMessages(
+            WorkloadFailed,
+            cancelled=f"profiling {name} was cancelled.",
+            timed_out=f"{name} ran longer than",
+            step=(" (in its ", " pass)"),
+            advice="give it a smaller input, or raise --timeout.",
+            failed=f"{name} could not be run in the sandbox",
+        ),
+        timeout_s=timeout_s,
+        cancel=cancel,
+    )
     if raw.get("processes"):
         raise WorkloadFailed(
             f"{name} started another process ({raw['processes'][0]}); only its own process is "
@@ -246,7 +250,7 @@ def run_workload(
             "folder, $TMPDIR to write in, no network, no input):\n"
             f"{str(raw.get('detail', ''))[-2000:]}".rstrip()
         )
-    return raw, run.wall_s
+    return raw, wall_s
 
 
 @dataclass(frozen=True)

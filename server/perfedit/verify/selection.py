@@ -14,6 +14,9 @@ def choose(verdicts: Sequence[Verdict], changed_lines: Mapping[str, int]) -> Ver
     """The winner among ``verdicts`` with verdict "faster", or None if there is none.
 
     ``changed_lines`` maps each candidate label to its diff size (lines added + removed).
+    Speedups are each verdict's deciding timing set's (``Verdict.comparison``: the workload's
+    recorded calls when the job has a workload, else the tests), the same set for every
+    candidate of a job.
     """
     faster = [v for v in verdicts if v.verdict == "faster" and v.comparison is not None]
     if not faster:

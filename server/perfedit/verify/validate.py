@@ -6,6 +6,13 @@ Each candidate gets its own workspace and worker: one correctness run, one warm-
 :class:`perfedit.verify.timing.SequentialRule` decides (after at most E = ``settings.runs`` pairs).
 Every candidate run is checked for correctness again, timed or not.
 
+With calls recorded from a workload (:mod:`perfedit.testsource.workload`), each timed run has two
+*timing sets*: the tests, and one pass over the workload's calls (:data:`WORKLOAD_CALLS`). The
+tests still decide correctness first; the workload's calls decide the speed (the time the user
+cares about, which many slow tests reaching the function would otherwise swamp), and the tests'
+set is a guard: a candidate significantly slower on it (the one-sided Yuen's test the other way
+round, at the same alpha) is not faster. Both speedups are reported, each with its set.
+
 A function's candidate that passes its tests must also match the original by differential
 testing (:mod:`perfedit.verify.differential`) before it is timed; a difference only on widened inputs
 (kinds the tests do not use), or on a script's varied case inputs, is named in the verdict's
@@ -43,7 +50,14 @@ from perfedit.testsource.profiling import HOT_LINES_KEPT
 from perfedit.verify import differential, literals, scaling
 from perfedit.verify.differential import Differential, DifferentialCheck, Mismatch
 from perfedit.verify.scaling import Scaling
-from perfedit.verify.timing import Comparison, CrossCheck, SequentialRule, cross_check, trimmed_mean
+from perfedit.verify.timing import (
+    Comparison,
+    CrossCheck,
+    SequentialRule,
+    compare,
+    cross_check,
+    trimmed_mean,
+)
 
 _FLOAT_TOLERANCE = 1e-3
 _OUTPUT_EXCERPT_BYTES = 1024  # of a case's expected and actual output in a failure's detail
@@ -51,8 +65,11 @@ _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 #: What a harness step says when its ``cancel`` callback stopped it: the user cancelled the job, or
 #: the job's time budget was spent (the job tells the two apart for the user).
 STOPPED = "stopped: the job was cancelled or its time budget was spent"
-#: The name of the timed run over the calls recorded from the workload, beside the tests' records.
+#: The name of the timed run over the calls recorded from the workload, beside the tests' records,
+#: and of the timing set it makes.
 WORKLOAD_CALLS = "workload calls"
+#: The timing set of the tests (or, with no tests, of the differential inputs).
+TESTS = "tests"
 
 
 def outputs_match(actual: str, expected: str) -> bool:
@@ -147,7 +164,10 @@ class Verdict:
     among the notes): a candidate with any is unsafe to apply unreviewed. ``mutated_argument``:
     for a candidate rejected by differential testing only because it left a positional argument
     changed where the original did not (:attr:`~perfedit.verify.differential.Mismatch.argument`),
-    that argument's index (0-based), else None. Memory in bytes, times in seconds.
+    that argument's index (0-based), else None. ``comparison`` is the
+    deciding timing set's (:attr:`timing_set`): the calls recorded from the workload when there
+    were any (``tests_comparison`` is then the tests' set beside it, which must not be
+    significantly slower), else the tests'. Memory in bytes, times in seconds.
     ``reason`` and ``detail`` may quote the candidate's output: each is capped at
     MAX_DETAIL_BYTES (4 KiB, UTF-8), the cut marked "… (N bytes cut) …", before it reaches the
     JSON, the editor's log or a refinement prompt.
@@ -168,6 +188,12 @@ class Verdict:
     notes: tuple[str, ...] = ()
     differences: tuple[str, ...] = ()
     mutated_argument: int | None = None
+    tests_comparison: Comparison | None = None
+
+    @property
+    def timing_set(self) -> str:
+        """The timing set that decided: :data:`WORKLOAD_CALLS` or :data:`TESTS`."""
+        return WORKLOAD_CALLS if self.tests_comparison is not None else TESTS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reason", cap_text(self.reason, MAX_DETAIL_BYTES))
@@ -470,56 +496,56 @@ class Harness:
             mismatch.narrowing if mismatch else ""
         )  # shown in the reason and the notes, not rejected
         self._warm_up(worker, workload_worker)
-        baseline_runs: list[list[TestRecord]] = []
-        candidate_runs: list[list[TestRecord]] = []
+        # the timing set that decides: the workload's calls when they are timed, else the tests
+        pairs = TimedPairs(WORKLOAD_CALLS if workload_worker is not None else TESTS)
 
         def another_pair() -> Verdict | None:
             """Time the original and the candidate once more; the rejection if the candidate
             failed a test this time."""
             self._check_cancel()
-            baseline_runs.append(self._timed_run(self._worker, self._workload_worker))
-            candidate_runs.append(self._timed_run(worker, workload_worker))
-            if broken := self._failures(candidate_runs[-1]):
+            pairs.baseline.append(self._timed_run(self._worker, self._workload_worker))
+            pairs.candidate.append(self._timed_run(worker, workload_worker))
+            if broken := self._failures(pairs.candidate[-1]):
                 reason = f"failed during a timing run: {broken[0].headline}"
                 return _rejected(label, reason, passed, len(records), broken[0])
             return None
 
-        def totals(field: str) -> list[list[float]]:
-            return [
-                [_total_s(run, field) for run in side] for side in (baseline_runs, candidate_runs)
-            ]
-
-        def checked_runs() -> CrossCheck:
-            return cross_check(*totals("cpu_seconds"), *totals("sample_cpu_seconds"))
-
-        while (comparison := self.rule.decide(*totals("seconds"), *totals("cpu_seconds"))) is None:
+        while (comparison := self.rule.decide(*pairs.totals(pairs.decides))) is None:
             if rejected := another_pair():
                 return rejected
-        check = checked_runs()
+        check = pairs.cross_check()
         # a cross-check within its noise takes more pairs (up to max_runs more), for it only
         while (
-            comparison.faster and not check.settled and len(baseline_runs) < 2 * self.rule.max_runs
+            comparison.faster and not check.settled and len(pairs.baseline) < 2 * self.rule.max_runs
         ):
             if rejected := another_pair():
                 return rejected
-            check = checked_runs()
-        if comparison.faster and not check.consistent:
-            reason = (
-                f"timing cross-check failed: its timed calls used {check.claimed_s * 1e3:.3f} ms less CPU time per run than the "
-                f"original's, but its test processes used {check.moved_s * 1e3:.3f} ms more CPU time outside them "
-                f"(± {check.noise_s * 1e3:.3f} ms): was work moved out of the timed calls?"
+            check = pairs.cross_check()
+        tests_comparison = None
+        if pairs.decides == WORKLOAD_CALLS:  # the tests' set: not significantly slower
+            wall_b, wall_c, cpu_b, cpu_c = pairs.totals(TESTS)
+            tests_comparison = compare(
+                wall_b,
+                wall_c,
+                alpha=comparison.alpha,
+                min_speedup=self.rule.min_speedup,
+                baseline_cpu=cpu_b,
+                candidate_cpu=cpu_c,
             )
+        candidate_runs = pairs.candidate
+        if comparison.faster and not check.consistent:
             return Verdict(
                 label,
                 "rejected",
-                reason,
+                _cross_check_failed(check),
                 passed,
                 len(records),
                 comparison,
                 per_test_s=_per_test(candidate_runs),
                 differential=checked,
+                tests_comparison=tests_comparison,
             )
-        verdict, reason = self._judge(comparison)
+        verdict, reason = judge(self.rule, comparison, tests_comparison)
         return Verdict(
             label,
             verdict,
@@ -533,26 +559,87 @@ class Harness:
             notes=(f"note: {narrowing}.",) if narrowing else (),
             differences=(narrowing,) if narrowing else (),
             detail=mismatch.detail if mismatch else "",
+            tests_comparison=tests_comparison,
         )
 
-    def _judge(self, c: Comparison) -> tuple[Literal["not_faster", "faster"], str]:
-        """The verdict and its one-line reason for a correct candidate: the wall-clock speedup
-        and its evidence, the CPU-time ratio beside it."""
-        evidence = f"p={c.p_value:.3g} vs {c.alpha:.3g} after {c.runs} of {self.rule.max_runs} runs"
-        cpu = f"CPU time {c.cpu_speedup:.2f}x"
-        if c.faster:
-            return "faster", f"{c.speedup:.2f}x faster on the wall clock ({evidence}, {cpu})"
-        if c.wall_faster:
-            return (
-                "not_faster",
-                f"{c.speedup:.2f}x faster on the wall clock but slower in CPU time ({cpu}, "
-                f"p={c.cpu_p_slower:.3g} that it uses more, {evidence})",
-            )
+
+def judge(
+    rule: SequentialRule, c: Comparison, tests: Comparison | None = None
+) -> tuple[Literal["not_faster", "faster"], str]:
+    """The verdict and its one-line reason for a correct candidate whose timing ``rule`` decided
+    ``c``: the wall-clock speedup and its evidence, the CPU-time ratio beside it. With the
+    workload's calls deciding (``c`` is theirs), ``tests`` is the tests' timing set, compared at
+    the same alpha: a candidate significantly slower on it (``tests.slower``, Yuen's test the
+    other way round) is not faster, and its speedup there is named in the reason."""
+    evidence = f"p={c.p_value:.3g} vs {c.alpha:.3g} after {c.runs} of {rule.max_runs} runs"
+    cpu = f"CPU time {c.cpu_speedup:.2f}x"
+    on = " on the workload's calls" if tests is not None else ""
+    on_tests = (
+        ""
+        if tests is None
+        else f"; on the tests {tests.speedup:.2f}x (p={tests.p_slower:.3g} that it is slower)"
+    )
+    if c.wall_faster and tests is not None and tests.slower:
         return (
             "not_faster",
-            f"correct but not significantly >= {self.rule.min_speedup:.2f}x faster on the wall clock "
-            f"({c.speedup:.2f}x, {evidence}, {cpu})",
+            f"{c.speedup:.2f}x faster on the wall clock{on} ({evidence}) but significantly "
+            f"slower on the tests ({tests.speedup:.2f}x, p={tests.p_slower:.3g} that it is "
+            f"slower, against {tests.alpha:.3g})",
         )
+    if c.faster:
+        return (
+            "faster",
+            f"{c.speedup:.2f}x faster on the wall clock{on} ({evidence}, {cpu}){on_tests}",
+        )
+    if c.wall_faster:
+        return (
+            "not_faster",
+            f"{c.speedup:.2f}x faster on the wall clock{on} but slower in CPU time ({cpu}, "
+            f"p={c.cpu_p_slower:.3g} that it uses more, {evidence}){on_tests}",
+        )
+    return (
+        "not_faster",
+        f"correct but not significantly >= {rule.min_speedup:.2f}x faster on the wall clock{on} "
+        f"({c.speedup:.2f}x, {evidence}, {cpu}){on_tests}",
+    )
+
+
+@dataclass
+class TimedPairs:
+    """The interleaved timed runs of the original (``baseline``) and a candidate, one list of
+    records per run, and the timing set that ``decides`` (:data:`WORKLOAD_CALLS` or
+    :data:`TESTS`)."""
+
+    decides: str
+    baseline: list[list[TestRecord]] = field(default_factory=list)
+    candidate: list[list[TestRecord]] = field(default_factory=list)
+
+    def totals(self, timing_set: str) -> tuple[list[float], list[float], list[float], list[float]]:
+        """``timing_set``'s per-run wall-clock seconds on each side, then its CPU seconds: the
+        arguments of :func:`~perfedit.verify.timing.compare` and ``SequentialRule.decide``."""
+        wall_b, wall_c, cpu_b, cpu_c = (
+            [_total_s(run, name, timing_set) for run in side]
+            for name in ("seconds", "cpu_seconds")
+            for side in (self.baseline, self.candidate)
+        )
+        return wall_b, wall_c, cpu_b, cpu_c
+
+    def cross_check(self) -> CrossCheck:
+        """:func:`~perfedit.verify.timing.cross_check` of every record of the runs, both sets."""
+        cpu, sample_cpu = (
+            [[_total_s(run, name) for run in side] for side in (self.baseline, self.candidate)]
+            for name in ("cpu_seconds", "sample_cpu_seconds")
+        )
+        return cross_check(*cpu, *sample_cpu)
+
+
+def _cross_check_failed(check: CrossCheck) -> str:
+    """The reason a candidate whose saving the CPU time outside its timed calls contradicts is rejected."""
+    return (
+        f"timing cross-check failed: its timed calls used {check.claimed_s * 1e3:.3f} ms less CPU time per run than the "
+        f"original's, but its test processes used {check.moved_s * 1e3:.3f} ms more CPU time outside them "
+        f"(± {check.noise_s * 1e3:.3f} ms): was work moved out of the timed calls?"
+    )
 
 
 def _rejected(label: str, reason: str, passed: int, total: int, failure: Failure) -> Verdict:
@@ -562,10 +649,16 @@ def _rejected(label: str, reason: str, passed: int, total: int, failure: Failure
     )
 
 
-def _total_s(run: list[TestRecord], field: str = "seconds") -> float:
-    """One run's time, the sum over its tests of ``field`` (a :class:`TestRecord` time: its
-    wall-clock ``seconds``, ``cpu_seconds`` or ``sample_cpu_seconds``), seconds."""
-    return sum(getattr(record, field) for record in run)
+def _total_s(run: list[TestRecord], field: str = "seconds", timing_set: str | None = None) -> float:
+    """One run's time, the sum over its records of ``field`` (a :class:`TestRecord` time: its
+    wall-clock ``seconds``, ``cpu_seconds`` or ``sample_cpu_seconds``), seconds: over those of
+    ``timing_set`` only if given (:data:`WORKLOAD_CALLS`: the pass over the workload's calls;
+    :data:`TESTS`: the rest)."""
+    return sum(
+        getattr(record, field)
+        for record in run
+        if timing_set is None or (record.name == WORKLOAD_CALLS) == (timing_set == WORKLOAD_CALLS)
+    )
 
 
 def _per_test(runs: list[list[TestRecord]]) -> dict[str, float]:
