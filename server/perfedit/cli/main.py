@@ -576,7 +576,7 @@ def _add_suggest(commands: argparse._SubParsersAction) -> None:
     config.add_option(s, "endpoint", metavar="URL")
     config.add_option(s, "budget_s", "--budget", metavar="SECONDS")
     config.add_option(s, "explain")
-    for name in ("cookbook", "scaling_feedback", "budget_reserve"):
+    for name in ("cookbook", "scaling_feedback", "compact_prompt", "budget_reserve"):
         config.add_option(s, name)
     config.add_option(s, "workload", metavar="CMD")
     s.add_argument(
