@@ -127,6 +127,10 @@ class CandidateSettings:
         True,
         "show the model how the original's time grows with its tests' input sizes (an empirical exponent from two measured sizes), and when it grows faster than linear ask for a lower-complexity algorithm first",
     )
+    compact_prompt: bool = setting(
+        True,
+        "show the model the code without its docstrings (each prompt token costs generation time on a CPU, and a docstring shown is one the reply copies); a candidate without the target's docstring gets it back",
+    )
     input_example: bool = setting(
         False,
         "show the model one of a script's test inputs (the shortest, cut to 8 lines), meant to keep it to the input format (off: on PIE val it did not, docs/results.md)",
@@ -181,6 +185,10 @@ class VerifySettings:
         "significance level of the one-sided Yuen's trimmed-mean test, split over the looks when `adaptive`",
     )
     min_speedup: float = setting(1.10, "smallest speedup (old/new) that counts")
+    timed_share: float = setting(
+        0.95,
+        "time a candidate on the original's slowest tests that together take this share of its time (every test still checks correctness; 1: time every test)",
+    )
     timeout_s: float = setting(10.0, "wall-clock limit per test run", unit="seconds")
     memory_limit_bytes: int = setting(
         2 * 1024**3, "address-space limit of a test run (at least 64 MiB)", unit="bytes"
@@ -234,6 +242,7 @@ class Settings(DeliverSettings, VerifySettings, CandidateSettings, JobSettings, 
             (self.temperature > 0, "temperature must be > 0"),
             (self.max_new_tokens > 0, "max_new_tokens must be > 0"),
             (self.exemplars_k >= 0, "exemplars_k must be >= 0"),
+            (0 < self.timed_share <= 1, "timed_share must be > 0 and <= 1"),
             (
                 self.refine_rounds >= 0 and self.refine_candidates >= 0,
                 "refine_rounds and refine_candidates must be >= 0",

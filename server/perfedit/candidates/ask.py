@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from perfedit.candidates.compact import for_prompt
 from perfedit.candidates.prompts import (
     ALGORITHM,
     STRATEGIES,
@@ -137,11 +138,18 @@ def faster_versions(
     start with the algorithm strategy. Raises Cancelled once ``should_stop()`` is true,
     ModelError."""
     code = textwrap.dedent(target.code)
+    shown = for_prompt(code, settings.compact_prompt)
     count = 0
     for group in _groups(settings, target.kind, scaling):
         replies = model.replies(
             optimize_messages(
-                code, target.kind, exemplars, group.strategy, hot_lines(), example_input, scaling()
+                shown.text,
+                target.kind,
+                exemplars,
+                group.strategy,
+                shown.hot_lines(list(hot_lines())),
+                example_input,
+                scaling(),
             ),
             num_samples=group.samples,
             temperature=group.temperature,

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from perfedit.candidates import Feedback, Proposer, ask
 from perfedit.candidates.ask import ModelProvider, extract_code
+from perfedit.candidates.compact import restore_docstring
 from perfedit.candidates.cookbook import cookbook_index
 from perfedit.candidates.fixes import FIXED, fix_prompt
 from perfedit.candidates.imports import missing_imports, with_imports
@@ -40,7 +41,8 @@ def fit_to_target(code: str, target: Target) -> str | None:
     """``code`` turned into a replacement for ``target``'s span, or None if it cannot be one.
 
     A script must parse. For a function, ``code`` must define a function of the target's name;
-    the definition is re-indented to the target's indentation, and for a top-level target the
+    it gets the target's docstring back when it has none (:func:`~perfedit.candidates.compact.restore_docstring`:
+    compact prompts leave it out); the definition is re-indented to the target's indentation, and for a top-level target the
     block's top-level imports are kept above it (the span may grow new imports, nothing else).
     """
     code = textwrap.dedent(code).strip("\n") + "\n"
@@ -51,6 +53,8 @@ def fit_to_target(code: str, target: Target) -> str | None:
     if target.kind == "script":
         return code
     name = target.name.rsplit(".", 1)[-1]
+    code = restore_docstring(code, textwrap.dedent(target.code), name)
+    tree = ast.parse(code)
     definition = next(
         (
             n

@@ -611,6 +611,7 @@ def _add_suggest(commands: argparse._SubParsersAction) -> None:
     for name in (
         "cookbook",
         "scaling_feedback",
+        "compact_prompt",
         "budget_reserve",
         "interleave_rules",
         "stream_fixes",

@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -376,17 +376,23 @@ class WorkerHandle:
             return ""
         return self._process.stderr.read().decode("utf-8", "replace")[-2000:]
 
-    def run(self, *, calibrate: bool = False) -> list[TestRecord]:
-        """Run every test once; ``calibrate`` loops pytest test calls for stable timings."""
+    def run(
+        self, *, calibrate: bool = False, only: Sequence[str] | None = None
+    ) -> list[TestRecord]:
+        """Run every test once, or the tests named in ``only`` (None: all; a differential
+        run is one test and ignores it); ``calibrate`` loops pytest test calls for stable
+        timings."""
+        wanted = None if only is None else list(only)
         answer = (
             None
             if self._lost
-            else self._exchange(protocol.run_request(calibrate), self._answer_timeout_s)
+            else self._exchange(protocol.run_request(calibrate, wanted), self._answer_timeout_s)
         )
         if answer is None:
             return [
                 TestRecord(**protocol.record(name, protocol.CRASHED, 0.0, 0.0, 0, self._lost))
                 for name in self._run_names
+                if wanted is None or name in wanted or name == protocol.DIFFERENTIAL_RUN
             ]
         return [TestRecord(**record) for record in answer[protocol.TESTS]]
 

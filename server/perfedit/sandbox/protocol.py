@@ -338,9 +338,10 @@ def job_spec(mode, **fields):
     return {"mode": mode, **fields}
 
 
-def run_request(calibrate):
-    """One run of every test; ``calibrate`` loops test calls for stable timings."""
-    return {"op": RUN, "calibrate": calibrate}
+def run_request(calibrate, only=None):
+    """One run of every test, or of the tests named in ``only`` (a list of test names; None:
+    all); ``calibrate`` loops test calls for stable timings."""
+    return {"op": RUN, "calibrate": calibrate, "only": only}
 
 
 def inputs_request(inputs):

@@ -12,7 +12,7 @@ are defined in :mod:`perfedit.sandbox.protocol`, which it loads by path (``_load
 or :mod:`~perfedit.sandbox.worker_differential`. This file starts the worker and confines it:
 
 * the manager sends the job spec; the worker answers ``{ISOLATION: {key: value}}``;
-* then one ``{"op": RUN, "calibrate": bool}`` per run, answered ``{TESTS: [record, ...]}``
+* then one ``{"op": RUN, "calibrate": bool, "only": [name, ...] or None}`` per run, answered ``{TESTS: [record, ...]}``
   on RESULT_FD, which no child ever holds open; in cases and pytest mode also ``{"op":
   PROFILE, ...}`` (:func:`protocol.profile_request`), answered ``{LINES: {line: seconds}}``.
 
@@ -220,7 +220,7 @@ def main():
             except ChannelClosed:
                 return
             if command["op"] == protocol.RUN:
-                answer = {protocol.TESTS: runner.run(command["calibrate"])}
+                answer = {protocol.TESTS: runner.run(command["calibrate"], command.get("only"))}
             else:
                 answer = runner.handle(command)
             send_frame(result_fd, answer)

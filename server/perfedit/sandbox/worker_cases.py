@@ -57,8 +57,13 @@ class _Cases:
         except (SyntaxError, ValueError, UnicodeDecodeError, OSError) as exc:
             self.problem = f"the program does not compile: {exc!r}"
 
-    def run(self, calibrate):
-        return [self._case(index) for index in range(len(self.spec["inputs"]))]
+    def run(self, calibrate, only=None):
+        names = self.spec["names"]
+        return [
+            self._case(index)
+            for index in range(len(self.spec["inputs"]))
+            if only is None or names[index] in only
+        ]
 
     def handle(self, command):
         if command["op"] != protocol.PROFILE:

@@ -189,8 +189,9 @@ class _Calls:
             start = index + 1
         return {protocol.OUTCOMES: entries}
 
-    def run(self, calibrate):
-        """Time passes over every input like one test run (one record, DIFFERENTIAL_RUN)."""
+    def run(self, calibrate, only=None):
+        """Time passes over every input like one test run (one record, DIFFERENTIAL_RUN;
+        ``only`` does not apply: the inputs are one test)."""
         spec = self.spec
         started = time.perf_counter()
         pid, frames = self._start(

@@ -161,7 +161,7 @@ class _Pytest:
         self.samples = 0  # samples asked for so far: each one's number is in its acks
         self.problem = ""  # why the tests cannot run at all (collection failed): every run fails
 
-    def run(self, calibrate):
+    def run(self, calibrate, only=None):
         if not self.server and not self.problem:
             self._start()
         if self.problem:
@@ -172,6 +172,8 @@ class _Pytest:
         self.alarm.arm(self.spec["run_timeout_s"], self._kill_server)
         try:
             for index, node_id in enumerate(self.collected):
+                if only is not None and node_id not in only:
+                    continue
                 record = self._test(index, node_id, nonce, calibrate)
                 if record["name"] == protocol.PYTEST_RUN:  # a sample ended without reporting
                     records = [record]

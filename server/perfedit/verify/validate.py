@@ -34,7 +34,7 @@ import re
 import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, NamedTuple
@@ -70,6 +70,9 @@ STOPPED = "stopped: the job was cancelled or its time budget was spent"
 WORKLOAD_CALLS = "workload calls"
 #: The timing set of the tests (or, with no tests, of the differential inputs).
 TESTS = "tests"
+#: The timing set: the slowest tests that together take this share of the original's time
+#: (:func:`timing_set`); the rest are run for correctness but not timed.
+TIMED_SHARE = 0.95
 
 
 def outputs_match(actual: str, expected: str) -> bool:
@@ -249,6 +252,8 @@ class Harness:
         self._workspace = Workspace(suite, self.relative_path, target.source)
         self._worker = self._open_worker(self._workspace)
         self._workload_worker: WorkerHandle | None = None  # opened by baseline() if there are calls
+        self._timed_tests: tuple[str, ...] | None = None  # set by baseline(): None times every test
+        self._baseline_tests_s: dict[str, float] = {}
 
     def __enter__(self) -> Harness:
         return self
@@ -286,11 +291,15 @@ class Harness:
         return worker
 
     def _timed_run(
-        self, worker: WorkerHandle, workload_worker: WorkerHandle | None
+        self,
+        worker: WorkerHandle,
+        workload_worker: WorkerHandle | None,
+        only: Sequence[str] | None = None,
     ) -> list[TestRecord]:
-        """One timed run: every test (``worker``), then one timed pass over the workload's calls
-        (``workload_worker``, a record named :data:`WORKLOAD_CALLS`), if any."""
-        records = worker.run(calibrate=True)
+        """One timed run: every test of ``only`` (None: all; ``worker``), then one timed pass
+        over the workload's calls (``workload_worker``, a record named
+        :data:`WORKLOAD_CALLS`), if any."""
+        records = worker.run(calibrate=True, only=only)
         if workload_worker is not None:
             records += [
                 dataclasses.replace(record, name=WORKLOAD_CALLS)
@@ -360,6 +369,8 @@ class Harness:
             run_s = time.perf_counter() - started
         per_test = _per_test(timed)
         tests_s = {name: s for name, s in per_test.items() if name != WORKLOAD_CALLS}
+        self._timed_tests = timing_set(tests_s, self.settings.timed_share)
+        self._baseline_tests_s = tests_s
         return Baseline(
             per_test_s=per_test,
             slowest_test=max(tests_s or per_test, key=(tests_s or per_test).__getitem__),
@@ -460,10 +471,29 @@ class Harness:
     def _failures(self, records: list[TestRecord]) -> list[Failure]:
         return [reason for r in records if (reason := _failure(r, self.suite))]
 
-    def _warm_up(self, worker: WorkerHandle, workload_worker: WorkerHandle | None) -> None:
+    def _warm_up(
+        self,
+        worker: WorkerHandle,
+        workload_worker: WorkerHandle | None,
+        only: Sequence[str] | None,
+    ) -> None:
         """One run per side, discarded: caches and CPU frequency settle before timing."""
-        self._timed_run(self._worker, self._workload_worker)
-        self._timed_run(worker, workload_worker)
+        self._timed_run(self._worker, self._workload_worker, only)
+        self._timed_run(worker, workload_worker, only)
+
+    def _timed_for(self, records: list[TestRecord]) -> tuple[str, ...] | None:
+        """The tests a candidate is timed on: the timing set (:func:`timing_set`), or every
+        test (None) when, in its correctness run (``records``), the tests left out of the set
+        took longer than the original's by more than the share of time they were left out for
+        (the set would hide that slowdown)."""
+        timed = self._timed_tests
+        if timed is None:
+            return None
+        left_out = [r for r in records if r.name not in timed]
+        original_s = sum(self._baseline_tests_s.get(r.name, 0.0) for r in left_out)
+        candidate_s = sum(r.seconds for r in left_out)
+        allowance_s = (1 - self.settings.timed_share) * sum(self._baseline_tests_s.values())
+        return None if candidate_s - original_s > allowance_s else timed
 
     def _validate_in(
         self,
@@ -495,7 +525,8 @@ class Harness:
         narrowing = (
             mismatch.narrowing if mismatch else ""
         )  # shown in the reason and the notes, not rejected
-        self._warm_up(worker, workload_worker)
+        only = self._timed_for(records)
+        self._warm_up(worker, workload_worker, only)
         # the timing set that decides: the workload's calls when they are timed, else the tests
         pairs = TimedPairs(WORKLOAD_CALLS if workload_worker is not None else TESTS)
 
@@ -503,8 +534,8 @@ class Harness:
             """Time the original and the candidate once more; the rejection if the candidate
             failed a test this time."""
             self._check_cancel()
-            pairs.baseline.append(self._timed_run(self._worker, self._workload_worker))
-            pairs.candidate.append(self._timed_run(worker, workload_worker))
+            pairs.baseline.append(self._timed_run(self._worker, self._workload_worker, only))
+            pairs.candidate.append(self._timed_run(worker, workload_worker, only))
             if broken := self._failures(pairs.candidate[-1]):
                 reason = f"failed during a timing run: {broken[0].headline}"
                 return _rejected(label, reason, passed, len(records), broken[0])
@@ -545,7 +576,13 @@ class Harness:
                 differential=checked,
                 tests_comparison=tests_comparison,
             )
-        verdict, reason = judge(self.rule, comparison, tests_comparison)
+        timed = (
+            f", timed on the {len(only)} of {len(records)} tests that take "
+            f"{self.settings.timed_share:.0%} of the time"
+            if only is not None
+            else ""
+        )
+        verdict, reason = judge(self.rule, comparison, tests_comparison, timed)
         return Verdict(
             label,
             verdict,
@@ -564,14 +601,16 @@ class Harness:
 
 
 def judge(
-    rule: SequentialRule, c: Comparison, tests: Comparison | None = None
+    rule: SequentialRule, c: Comparison, tests: Comparison | None = None, timed: str = ""
 ) -> tuple[Literal["not_faster", "faster"], str]:
     """The verdict and its one-line reason for a correct candidate whose timing ``rule`` decided
-    ``c``: the wall-clock speedup and its evidence, the CPU-time ratio beside it. With the
+    ``c``: the wall-clock speedup and its evidence (``timed``: which tests were timed, when the
+    timing set left some out, e.g. ", timed on the 4 of 13 tests that take 95% of the time"),
+    the CPU-time ratio beside it. With the
     workload's calls deciding (``c`` is theirs), ``tests`` is the tests' timing set, compared at
     the same alpha: a candidate significantly slower on it (``tests.slower``, Yuen's test the
     other way round) is not faster, and its speedup there is named in the reason."""
-    evidence = f"p={c.p_value:.3g} vs {c.alpha:.3g} after {c.runs} of {rule.max_runs} runs"
+    evidence = f"p={c.p_value:.3g} vs {c.alpha:.3g} after {c.runs} of {rule.max_runs} runs{timed}"
     cpu = f"CPU time {c.cpu_speedup:.2f}x"
     on = " on the workload's calls" if tests is not None else ""
     on_tests = (
@@ -640,6 +679,23 @@ def _cross_check_failed(check: CrossCheck) -> str:
         f"original's, but its test processes used {check.moved_s * 1e3:.3f} ms more CPU time outside them "
         f"(± {check.noise_s * 1e3:.3f} ms): was work moved out of the timed calls?"
     )
+
+
+def timing_set(per_test_s: dict[str, float], share: float) -> tuple[str, ...] | None:
+    """The names of the slowest tests of ``per_test_s`` (name → the original's seconds) that
+    together take at least ``share`` (0–1] of their total time, slowest first; None when that
+    is every test (or there are none). Timing only them spends a candidate's timed runs where
+    the time goes: pyperf and PIE time the heavy inputs, not every small check, and each timed
+    test costs a fresh sample process per run whatever its own time."""
+    ranked = sorted(per_test_s, key=lambda name: -per_test_s[name])
+    total_s, running_s = sum(per_test_s.values()), 0.0
+    if total_s <= 0:
+        return None
+    for count, name in enumerate(ranked, start=1):
+        running_s += per_test_s[name]
+        if running_s >= share * total_s:
+            return tuple(ranked[:count]) if count < len(ranked) else None
+    return None
 
 
 def _rejected(label: str, reason: str, passed: int, total: int, failure: Failure) -> Verdict:
