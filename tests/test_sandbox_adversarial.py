@@ -404,6 +404,43 @@ def test_answers_kept_in_system_v_shared_memory_are_not_faster(
     assert verdict.verdict == "not_faster", verdict.reason
 
 
+def _checksum_project(tmp_path: Path) -> Path:
+    """A script project: CHECKSUM_SCRIPT (checksum.py) with two stdin/stdout cases."""
+    project = tmp_path / "checksum"
+    (project / "tests").mkdir(parents=True)
+    (project / "checksum.py").write_text(CHECKSUM_SCRIPT)
+    for index, n in enumerate((300_000, 200_000)):
+        printed = subprocess.run(
+            [sys.executable, str(project / "checksum.py")],
+            input=f"{n}\n",
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        (project / "tests" / f"input.{index}.txt").write_text(f"{n}\n")
+        (project / "tests" / f"output.{index}.txt").write_text(printed)
+    return project / "checksum.py"
+
+
+def test_answers_kept_in_posix_message_queue_names_are_not_faster(
+    tmp_path: Path, isolation: dict[str, str]
+):
+    """The original algorithm, whose answers are kept in the names of POSIX message queues
+    (made through ctypes: one queue per set bit of the answer, and one saying it is there):
+    Landlock refuses to open a queue but not to make one, so their names carry data from one run
+    to the next. The sandbox's own IPC namespace keeps them from the host, and the worker
+    removes every queue before each case."""
+    if not isolation["ipc"].startswith("own IPC namespace"):
+        pytest.skip(f"POSIX message queues are the host's here: {isolation['ipc']}")
+    path = _checksum_project(tmp_path)
+    target = find(path, path.read_text())
+    with Harness(target, discover(target), SETTINGS) as harness:
+        harness.baseline(runs=3)
+        verdict = harness.validate("queue names", QUEUE_NAMES_CACHE)
+    assert verdict.verdict == "not_faster", verdict.reason
+
+
 @pytest.mark.parametrize(
     ("name", "candidate", "reason", "needs_landlock"), DEDUPE_ATTACKS, ids=_ids(DEDUPE_ATTACKS)
 )
@@ -770,4 +807,52 @@ if segment >= 0:
     address = libc.shmat(segment, None, 0)
     ctypes.memmove(address, len(answer).to_bytes(8, "little") + answer, len(answer) + 8)
 sys.stdout.write(answer.decode())
+"""
+
+CHECKSUM_SCRIPT = """\
+n = int(input())
+total = 0
+for i in range(n):
+    total = (total * 31 + i * i) % 1_000_003
+print(total)
+"""
+
+QUEUE_NAMES_CACHE = """\
+import ctypes
+import errno
+import os
+import zlib
+
+rt = ctypes.CDLL("librt.so.1", use_errno=True)
+data = input()
+key = zlib.crc32(data.encode())
+
+
+def present(name):
+    queue = rt.mq_open(name, os.O_RDONLY)
+    if queue >= 0:
+        rt.mq_close(queue)
+        return True
+    return ctypes.get_errno() != errno.ENOENT  # Landlock refuses to open it: it is there
+
+
+def make(name):
+    attributes = (ctypes.c_long * 8)(0, 1, 1, 0)  # at most one message of one byte
+    queue = rt.mq_open(name, os.O_CREAT | os.O_RDONLY, 0o600, attributes)
+    if queue >= 0:
+        rt.mq_close(queue)
+
+
+if present(b"/done-%d" % key):
+    print(sum(1 << bit for bit in range(20) if present(b"/bit-%d-%d" % (key, bit))))
+else:
+    n = int(data)
+    total = 0
+    for i in range(n):
+        total = (total * 31 + i * i) % 1_000_003
+    for bit in range(20):
+        if total >> bit & 1:
+            make(b"/bit-%d-%d" % (key, bit))
+    make(b"/done-%d" % key)
+    print(total)
 """

@@ -466,14 +466,9 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
             if facts.get(protocol.SCRATCH, protocol.DISK).startswith(protocol.TMPFS)
             else "on disk in the workspace (removed when the worker closes): RLIMIT_FSIZE caps each file, nothing caps the total"
         ),
-        "writable": _writable_line(landlock, facts.get(protocol.SHM) == protocol.PRIVATE),
+        "writable": _writable_line(landlock, facts.get(protocol.SHM, protocol.SHARED)),
         "ipc": _ipc_line(facts),
-        "shm": (
-            "private: /dev/shm is a folder of the scratch tmpfs, restored between test children, gone with the worker"
-            if facts.get(protocol.SHM) == protocol.PRIVATE
-            else "shared: /dev/shm is the host's; what a test leaves there stays"
-            + ("" if landlock else ", and other paths stay writable too")
-        ),
+        "shm": _shm_line(facts.get(protocol.SHM, protocol.SHARED), landlock),
         "signals": (
             "Landlock scope: no signals or abstract Unix sockets to processes outside the sandbox"
             if landlock >= 6
@@ -538,7 +533,7 @@ def _processes_line(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | 
 
 def _ipc_line(facts: dict[str, str]) -> str:
     """The doctor's line on System V and POSIX IPC objects a test leaves."""
-    return {
+    system_v = {
         protocol.NAMESPACE: "own IPC namespace, emptied between test children: System V shared memory, semaphores "
         "and message queues a test makes are removed before the next case, sample or call",
         protocol.KEPT: "own IPC namespace, not emptied (no ipcrm here): System V objects a test makes reach later "
@@ -546,10 +541,29 @@ def _ipc_line(facts: dict[str, str]) -> str:
     }.get(
         facts.get(protocol.IPC, protocol.SHARED),
         "shared with the host: System V objects a test makes stay and reach later runs",
-    ) + (
-        "; POSIX message queues (mq_open) are not emptied"
-        if facts.get(protocol.IPC) != protocol.SHARED
-        else ""
+    )
+    if facts.get(protocol.IPC) == protocol.SHARED:
+        return f"{system_v}; so do POSIX message queues (mq_open)"
+    if os.path.isabs(facts.get(protocol.MQUEUE, protocol.NONE)):
+        return (
+            f"{system_v}; POSIX message queues (mq_open) too (their file system is mounted in the sandbox, "
+            "where the worker removes every queue)"
+        )
+    return f"{system_v}; POSIX message queues (mq_open) are not emptied (their file system could not be mounted)"
+
+
+def _shm_line(shm: str, landlock: int) -> str:
+    """The doctor's line on /dev/shm (the SHM fact) and how it is kept fresh between runs."""
+    if shm == protocol.PRIVATE:
+        return "private: /dev/shm is a folder of the scratch tmpfs, restored between test children, gone with the worker"
+    if shm == protocol.SWEPT:
+        return (
+            "the host's (no mount namespace here): what a case, pytest sample or differential call creates there is "
+            "removed when it ends (its entries are those of this user not there when it started; what another program "
+            "of this user makes there meanwhile goes too); entries that were there before are not restored"
+        )
+    return "shared: /dev/shm is the host's; what a test leaves there stays" + (
+        "" if landlock else ", and other paths stay writable too"
     )
 
 
@@ -568,16 +582,19 @@ def _measured_line(facts: dict[str, str]) -> str:
     )
 
 
-def _writable_line(landlock: int, private_shm: bool) -> str:
-    """The doctor's line on where a test may write and what of it a later test child sees."""
+def _writable_line(landlock: int, shm: str) -> str:
+    """The doctor's line on where a test may write and what of it a later test child sees
+    (``shm``: the SHM fact)."""
     places = "HOME and TMPDIR (one folder), the output folder" + (
-        " and /dev/shm" if private_shm else ""
+        " and /dev/shm" if shm == protocol.PRIVATE else ""
     )
     line = (
         f"{places}: restored before every case, pytest sample and differential call to what the worker "
         "started with (pytest: what collection left), files inside folders included"
     )
-    if not private_shm:
+    if shm == protocol.SWEPT:
+        line += "; /dev/shm is the host's: what a test child creates there is removed when it ends (see shm)"
+    elif shm != protocol.PRIVATE:
         line += "; /dev/shm is the host's and is not restored: what a test leaves there reaches later runs"
     if landlock:
         return f"{line}; nothing else (Landlock), but /dev/null"

@@ -50,6 +50,7 @@ cap_text = protocol.cap_text
 SWEEP_ROUNDS = 100
 OPEN_FILES = 256
 IPCRM = "/usr/bin/ipcrm"  # util-linux
+HOST_SHM = "/dev/shm"
 SIGNAL_NAMES: dict[int, str] = {}
 for _name in sorted(dir(_signal)):
     if _name.startswith("SIG") and not _name.startswith("SIG_"):
@@ -355,9 +356,16 @@ def _refresh(kept, spec):
     TMPDIR, /dev/shm or the output folder. A changed file is rewritten in place (truncated), so
     that the pytest server's output files stay the files it writes to. Where the sandbox has an
     IPC namespace of its own (``spec["private_ipc"]``), the System V shared memory segments,
-    semaphore sets and message queues an earlier child made are removed too."""
+    semaphore sets and message queues an earlier child made are removed too, and so are its
+    POSIX message queues where their file system is mounted (``spec["message_queues"]``). Where
+    /dev/shm is the host's (``spec["host_shm"]``), what is in it now is noted, for
+    :func:`_clear_host_shm` to remove what the child creates there."""
     if spec["private_ipc"]:
         _remove_ipc_objects()
+    if spec["message_queues"]:
+        _remove_message_queues(spec["message_queues"])
+    if spec["host_shm"]:
+        spec["host_shm_before"] = _host_shm_entries()
     folders = sorted(path for path, entry in kept.items() if entry is None)
     for folder in folders:
         _restore(folder, None)
@@ -398,6 +406,47 @@ def _remove_ipc_objects():
         finally:
             os._exit(127)
     os.waitpid(pid, 0)
+
+
+def _host_shm_entries():
+    """The names in the host's /dev/shm (a frozenset; empty if it cannot be listed)."""
+    try:
+        return frozenset(os.listdir(HOST_SHM))
+    except OSError:
+        return frozenset()
+
+
+def _clear_host_shm(spec):
+    """Where /dev/shm is the host's (no mount namespace: ``spec["host_shm"]``), remove what was
+    created there since :func:`_refresh` before the test child that just ended (and whatever
+    it left running was swept): entries of this user not there then, files and folders alike,
+    no link followed. The worker cannot tell them from what another program of the same user
+    made there meanwhile, which goes too; entries that were there before are left as they are."""
+    if not spec["host_shm"]:
+        return
+    before, uid = spec["host_shm_before"], os.getuid()
+    for name in _host_shm_entries() - before:
+        path = os.path.join(HOST_SHM, name)
+        try:
+            if os.lstat(path).st_uid == uid:
+                _remove_tree(path)
+        except OSError:
+            continue
+
+
+def _remove_message_queues(folder):
+    """Remove every POSIX message queue of this IPC namespace: ``folder`` is its ``mqueue`` file
+    system, where removing a queue's file is ``mq_unlink``. A queue a process still holds open
+    lives on, nameless, until it is closed (no test child is left running by now)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(folder, name))
+        except OSError:
+            continue
 
 
 def _remove_tree(path):

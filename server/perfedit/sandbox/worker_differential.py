@@ -18,6 +18,7 @@ from _perfedit_sandbox_worker_common import (
     TIMEOUT,
     BrokenChannel,
     _child,
+    _clear_host_shm,
     _kill_child,
     _load_beside,
     _outcome,
@@ -115,6 +116,7 @@ class _Calls:
             lingered = self.alarm.fired
             self.alarm.disarm()
         _sweep()
+        _clear_host_shm(self.spec)
         os.close(frames)
         if not stopped:
             return "", peak_rss_bytes
@@ -239,6 +241,7 @@ class _Calls:
 
     def close(self):
         _sweep()
+        _clear_host_shm(self.spec)
 
 
 def _is_outcome(frame, index):

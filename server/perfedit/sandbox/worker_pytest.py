@@ -23,6 +23,7 @@ from _perfedit_sandbox_worker_common import (
     ChannelClosed,
     _child,
     _children,
+    _clear_host_shm,
     _dumpable_setter,
     _flush_stdio,
     _is_running,
@@ -91,8 +92,9 @@ def _shared_channels(pid, own_fds):
     """What process ``pid`` (the pytest server, whose collected session every sample is forked
     from) holds that could carry data from one sample to the next, as text ("" if nothing):
     threads beside its main one, descriptors other than ``own_fds`` of pipes, sockets (abstract
-    Unix ones included), anonymous inodes (eventfd, memfd, ...) or deleted files, and writable
-    shared memory. Read between samples, while the server waits for the next request."""
+    Unix ones included), anonymous inodes (eventfd, memfd, ...), deleted files or files no path
+    leads to (a POSIX message queue), and writable shared memory. Read between samples, while
+    the server waits for the next request."""
     held = []
     try:
         threads = len(os.listdir(f"/proc/{pid}/task"))
@@ -110,6 +112,8 @@ def _shared_channels(pid, own_fds):
             " (deleted)"
         ):
             held.append(f"descriptor {fd} ({target})")
+        elif not _path_leads_to(target, f"/proc/{pid}/fd/{fd}"):
+            held.append(f"descriptor {fd} ({target}, a file no path leads to)")
     try:
         with open(f"/proc/{pid}/maps", "rb") as handle:
             for line in handle:
@@ -120,6 +124,16 @@ def _shared_channels(pid, own_fds):
     except OSError:
         pass
     return ", ".join(held)
+
+
+def _path_leads_to(path, descriptor):
+    """True if ``path`` names the file open at ``descriptor`` (a ``/proc/PID/fd/N`` link): not
+    so for a POSIX message queue, whose path is in a file system mounted nowhere."""
+    try:
+        opened, named = os.stat(descriptor), os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino)
 
 
 def _living_below(pid):
@@ -280,6 +294,7 @@ class _Pytest:
         peak_rss_bytes = frame.get("peak_rss_bytes")
         peak_rss_bytes = peak_rss_bytes if isinstance(peak_rss_bytes, int) else 0
         left_running, left_cpu_s = _sweep(spare=self.server)
+        _clear_host_shm(self.spec)
         if report is None:
             return self._no_report(frame, peak_rss_bytes)
         if left_running:
@@ -386,6 +401,7 @@ class _Pytest:
         usable report (``exc``); the server is killed, to be restarted by the next run."""
         self._kill_server()
         self._forget_server()
+        _clear_host_shm(self.spec)
         if self.alarm.fired:
             status, detail = (
                 TIMEOUT,
@@ -460,6 +476,7 @@ class _Pytest:
             self.problem = f"{error or 'pytest collected no tests'}\n{output}".strip()
             self._kill_server()
             self._forget_server()
+        _clear_host_shm(spec)  # what collection made there goes, as System V objects do
         self.kept = _snapshot(spec["scratch_folders"])
 
     def _kill_server(self):
@@ -477,6 +494,7 @@ class _Pytest:
     def close(self):
         self._kill_server()
         self._forget_server()
+        _clear_host_shm(self.spec)
 
 
 def _call_seconds(marks):
