@@ -479,6 +479,40 @@ def test_sleeping_candidate_is_not_faster(dedupe_arena: Arena):
     assert "on the wall clock" in verdict.reason and "CPU time" in verdict.reason
 
 
+@pytest.fixture(scope="module")
+def sorting_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    """Differential mode: a hinted function with no tests (bubble sort), its baseline taken."""
+    project = tmp_path_factory.mktemp("sorting")
+    (project / "pyproject.toml").write_text("")
+    path = project / "sorting.py"
+    path.write_text(BUBBLE_SORT)
+    target = find(path, path.read_text(), function="sort_numbers")
+    with Harness(target, discover(target), SETTINGS) as harness:
+        assert harness.suite.kind == "differential"
+        harness.baseline(runs=3)
+        yield harness
+
+
+def test_sleeping_candidate_is_not_faster_in_differential_mode(sorting_harness: Harness):
+    """With no tests, the candidate is timed on passes over the differential inputs, read by the
+    worker at marks the child sends: a version that sleeps on its longer inputs and sorts with
+    ``sorted`` uses far less CPU time and more wall-clock time, and the wall clock decides."""
+    verdict = sorting_harness.validate("sleeper", sorting_harness.target.replace(SLEEPING_SORT))
+    assert verdict.verdict == "not_faster", verdict.reason
+    c = verdict.comparison
+    assert c is not None and c.speedup < 1.10 < c.cpu_speedup, verdict.reason
+
+
+def test_calls_moved_out_of_the_timed_passes_are_rejected(sorting_harness: Harness):
+    """The original algorithm, whose module replaces the differential child's pass loop at
+    import: after an honest first pass (which sets how many passes follow), each pass's calls
+    run before its start mark. The passes look empty, the child's CPU time outside them grows
+    by what they saved, and the cross-check between them rejects it."""
+    verdict = sorting_harness.validate("moved calls", PASSES_EMPTIED + BUBBLE_SORT)
+    assert verdict.verdict == "rejected", verdict.reason
+    assert re.search(r"timing cross-check", verdict.reason), verdict.reason
+
+
 def test_zeroed_timer_is_not_faster(dedupe_arena: Arena):
     """The original algorithm with every clock of the time module replaced by zero, before the
     tests import it: the worker's clock was captured earlier, so the times stay real."""
@@ -855,4 +889,62 @@ else:
             make(b"/bit-%d-%d" % (key, bit))
     make(b"/done-%d" % key)
     print(total)
+"""
+
+BUBBLE_SORT = """\
+def sort_numbers(items: list[int]) -> list[int]:
+    \"\"\"The items in ascending order, as a new list (bubble sort).\"\"\"
+    result = list(items)
+    for i in range(len(result)):
+        for j in range(len(result) - 1 - i):
+            if result[j] > result[j + 1]:
+                result[j], result[j + 1] = result[j + 1], result[j]
+    return result
+"""
+
+SLEEPING_SORT = """\
+def sort_numbers(items: list[int]) -> list[int]:
+    \"\"\"The items in ascending order, as a new list.\"\"\"
+    if len(items) > 30:
+        import time
+
+        time.sleep(0.002)
+    return sorted(items)
+"""
+
+PASSES_EMPTIED = """\
+import pickle
+import sys
+
+
+def _call_all(function, calls):
+    for args, kwargs in calls:
+        try:
+            function(*args, **kwargs)
+        except Exception:
+            pass
+
+
+def _calls_before_the_marks(function, inputs, mark):
+    \"\"\"The differential child's pass loop, with the calls of every pass but the first made
+    before its start mark.\"\"\"
+    mark("ready")
+    honest = True
+    while True:
+        calls = [pickle.loads(data) for data in inputs]
+        if not honest:
+            _call_all(function, calls)
+            calls = []
+        mark("start")
+        _call_all(function, calls)
+        honest = False
+        if not mark("stop"):
+            break
+    mark("end")
+
+
+if "_perfedit_differential" in sys.modules:  # the timing child, which loaded it before this
+    sys.modules["_perfedit_differential"].time_calls = _calls_before_the_marks
+
+
 """

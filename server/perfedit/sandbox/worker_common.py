@@ -276,6 +276,48 @@ def _schedstat(pid):
         return 0.0, 0.0
 
 
+CPUCLOCK_SCHED = (
+    2  # a process CPU clock id: ((~pid) << 3) | CPUCLOCK_SCHED, user + system time in ns
+)
+CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+class BadReport(Exception):
+    """A test child's marks or report are not consistent with what the worker saw."""
+
+
+def _cpu_s(pid):
+    """CPU seconds (user + system, every thread, not its children) that process ``pid`` has
+    used so far, from the kernel's per-process CPU clock; raises BadReport if it is gone.
+
+    The clock is the kernel's: nothing in that process can change what it reads."""
+    try:
+        return time.clock_gettime_ns(((~pid) << 3) | CPUCLOCK_SCHED) / 1e9
+    except OSError as exc:
+        raise BadReport(f"process {pid} ended before it was measured") from exc
+
+
+def _children_cpu_s(pid):
+    """CPU seconds of the children that process ``pid`` has reaped (``/proc/PID/stat`` cutime
+    + cstime, in clock ticks, so to 1/CLK_TCK s)."""
+    fields = _stat_fields(pid)
+    try:
+        return (int(fields[13]) + int(fields[14])) / CLOCK_TICKS_PER_S
+    except (IndexError, ValueError):
+        return 0.0
+
+
+def _living_below(pid):
+    """Every process below ``pid`` that is not a zombie (a set of pids)."""
+    living, todo = set(), [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            if _is_running(child):
+                living.add(child)
+            todo.append(child)
+    return living
+
+
 def _queued_s(pid):
     """Seconds the main thread of process ``pid`` has waited for a CPU (:func:`_schedstat`)."""
     return _schedstat(pid)[1]

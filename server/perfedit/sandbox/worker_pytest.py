@@ -19,17 +19,21 @@ from _perfedit_sandbox_worker_common import (
     MIN_SAMPLE_S,
     PASSED,
     TIMEOUT,
+    BadReport,
     BrokenChannel,
     ChannelClosed,
     _child,
     _children,
+    _children_cpu_s,
     _clear_host_shm,
+    _cpu_s,
     _dumpable_setter,
     _flush_stdio,
     _is_running,
     _kill_child,
     _left_running,
     _line_tracer,
+    _living_below,
     _outcome,
     _output,
     _queued_s,
@@ -37,7 +41,6 @@ from _perfedit_sandbox_worker_common import (
     _redirect,
     _refresh,
     _snapshot,
-    _stat_fields,
     _sweep,
     _unknown,
     _unloaded_clock,
@@ -53,39 +56,10 @@ CROSS_CHECK_RATIO = (
     2.0  # a call's kernel CPU time may exceed its in-process time by this factor ...
 )
 CROSS_CHECK_SLACK_S = 0.001  # ... plus this, before the run is rejected
-CPUCLOCK_SCHED = (
-    2  # a process CPU clock id: ((~pid) << 3) | CPUCLOCK_SCHED, user + system time in ns
-)
-CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
-
-
-class BadReport(Exception):
-    """A pytest run's report is not consistent with what the worker saw."""
 
 
 class SharedChannel(Exception):
     """The collected pytest session holds something every sample would share."""
-
-
-def _cpu_s(pid):
-    """CPU seconds (user + system, every thread, not its children) that process ``pid`` has
-    used so far, from the kernel's per-process CPU clock; raises BadReport if it is gone.
-
-    The clock is the kernel's: nothing in that process can change what it reads."""
-    try:
-        return time.clock_gettime_ns(((~pid) << 3) | CPUCLOCK_SCHED) / 1e9
-    except OSError as exc:
-        raise BadReport(f"process {pid} ended before it was measured") from exc
-
-
-def _children_cpu_s(pid):
-    """CPU seconds of the children that process ``pid`` has reaped (``/proc/PID/stat`` cutime
-    + cstime, in clock ticks, so to 1/CLK_TCK s)."""
-    fields = _stat_fields(pid)
-    try:
-        return (int(fields[13]) + int(fields[14])) / CLOCK_TICKS_PER_S
-    except (IndexError, ValueError):
-        return 0.0
 
 
 def _shared_channels(pid, own_fds):
@@ -134,17 +108,6 @@ def _path_leads_to(path, descriptor):
     except (OSError, ValueError):
         return False
     return (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino)
-
-
-def _living_below(pid):
-    """Every process below ``pid`` that is not a zombie (a set of pids)."""
-    living, todo = set(), [pid]
-    while todo:
-        for child in _children(todo.pop()):
-            if _is_running(child):
-                living.add(child)
-            todo.append(child)
-    return living
 
 
 def _inspectable(pid):
