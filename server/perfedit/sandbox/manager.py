@@ -454,8 +454,13 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
     return {
         "network": _network_line(facts, landlock),
         "filesystem": (
-            f"Landlock ABI {landlock}: files change only in the sandbox's HOME/TMPDIR and output folders, /dev/shm "
-            "and /dev/null (the project copy is read-only)"
+            f"Landlock ABI {landlock}: files change only in the sandbox's HOME/TMPDIR and output folders, /dev/shm"
+            + (
+                ", the sandbox's own message queues"
+                if os.path.isabs(facts.get(protocol.MQUEUE, protocol.NONE))
+                else ""
+            )
+            + " and /dev/null (the project copy is read-only)"
             if landlock
             else "no guard: HOME, TMPDIR and the working directory are in the workspace, other paths stay writable"
         ),
@@ -497,8 +502,8 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
         ),
         "environment": "scrubbed (PATH and locale kept); HOME and TMPDIR in the workspace (see writable)",
         "between_runs": "every process a test leaves is killed after its case or sample; the collected pytest "
-        "session blocks every signal and may hold no thread, pipe, socket, anonymous inode, deleted file or shared "
-        "writable memory (its runs fail if it does)",
+        "session blocks every signal and may hold no thread, pipe, socket, anonymous inode, deleted file, file no "
+        "path leads to (a message queue) or shared writable memory (its runs fail if it does)",
     }
 
 
@@ -571,7 +576,7 @@ def _measured_line(facts: dict[str, str]) -> str:
     """The doctor's line on what the worker's clock measures."""
     return (
         "wall-clock time by the worker's monotonic clock, outside the test's processes (a case from "
-        "fork to exit, a pytest call between its marks), "
+        "fork to exit, a pytest call or a pass over the differential inputs between its marks), "
         + (
             "less the time the machine's load kept the test's process waiting for a CPU (its run-queue time, "
             "/proc/PID/schedstat), "
