@@ -4,7 +4,9 @@ Each candidate attacks the harness: it hangs, exhausts memory or processes, floo
 tampers with files, opens a socket, kills its parent, crashes, exits early, leaves processes or
 threads running, fakes its timing or its report; or it attacks the measurement: slows
 the clocks it can reach through the garbage collector, moves its work out of the timed call,
-caches answers in HOME or in memory between samples, ptraces the measuring worker. Each must end rejected with a clear reason (the
+caches answers in HOME, in memory or in the names of message queues between runs, ptraces the
+measuring worker; with no tests (differential mode) it sleeps, or makes its calls outside the
+timed passes. Each must end rejected with a clear reason (the
 timer monkeypatch: not declared faster); after each, the same Harness must still validate a
 correct candidate, the canary files outside the workspace must be unchanged, a loopback
 listener must have seen no connection, and no process may be left beyond the baseline worker's.
@@ -479,10 +481,12 @@ def test_sleeping_candidate_is_not_faster(dedupe_arena: Arena):
     assert "on the wall clock" in verdict.reason and "CPU time" in verdict.reason
 
 
-@pytest.fixture(scope="module")
-def sorting_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    """Differential mode: a hinted function with no tests (bubble sort), its baseline taken."""
-    project = tmp_path_factory.mktemp("sorting")
+@pytest.fixture
+def sorting_harness(tmp_path: Path) -> Iterator[Harness]:
+    """Differential mode: a hinted function with no tests (bubble sort), its baseline taken
+    (per test: a module-scoped arena would count its workers as left behind)."""
+    project = tmp_path / "sorting"
+    project.mkdir()
     (project / "pyproject.toml").write_text("")
     path = project / "sorting.py"
     path.write_text(BUBBLE_SORT)
