@@ -28,7 +28,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from helpers.programs import FAST_SCRIPT
+from helpers.programs import BUBBLE_SORT, FAST_SCRIPT
 from helpers.settings import fast_settings
 from perfedit.sandbox import isolation_report
 from perfedit.targets import find
@@ -893,17 +893,6 @@ else:
             make(b"/bit-%d-%d" % (key, bit))
     make(b"/done-%d" % key)
     print(total)
-"""
-
-BUBBLE_SORT = """\
-def sort_numbers(items: list[int]) -> list[int]:
-    \"\"\"The items in ascending order, as a new list (bubble sort).\"\"\"
-    result = list(items)
-    for i in range(len(result)):
-        for j in range(len(result) - 1 - i):
-            if result[j] > result[j + 1]:
-                result[j], result[j + 1] = result[j + 1], result[j]
-    return result
 """
 
 SLEEPING_SORT = """\
