@@ -471,7 +471,11 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
             if facts.get(protocol.SCRATCH, protocol.DISK).startswith(protocol.TMPFS)
             else "on disk in the workspace (removed when the worker closes): RLIMIT_FSIZE caps each file, nothing caps the total"
         ),
-        "writable": _writable_line(landlock, facts.get(protocol.SHM, protocol.SHARED)),
+        "writable": _writable_line(
+            landlock,
+            facts.get(protocol.SHM, protocol.SHARED),
+            os.path.isabs(facts.get(protocol.MQUEUE, protocol.NONE)),
+        ),
         "ipc": _ipc_line(facts),
         "shm": _shm_line(facts.get(protocol.SHM, protocol.SHARED), landlock),
         "signals": (
@@ -587,9 +591,9 @@ def _measured_line(facts: dict[str, str]) -> str:
     )
 
 
-def _writable_line(landlock: int, shm: str) -> str:
+def _writable_line(landlock: int, shm: str, queues: bool) -> str:
     """The doctor's line on where a test may write and what of it a later test child sees
-    (``shm``: the SHM fact)."""
+    (``shm``: the SHM fact; ``queues``: the IPC namespace's message queues are mounted)."""
     places = "HOME and TMPDIR (one folder), the output folder" + (
         " and /dev/shm" if shm == protocol.PRIVATE else ""
     )
@@ -602,7 +606,8 @@ def _writable_line(landlock: int, shm: str) -> str:
     elif shm != protocol.PRIVATE:
         line += "; /dev/shm is the host's and is not restored: what a test leaves there reaches later runs"
     if landlock:
-        return f"{line}; nothing else (Landlock), but /dev/null"
+        queue_files = " and the sandbox's message queues (emptied, see ipc)" if queues else ""
+        return f"{line}; nothing else (Landlock), but /dev/null{queue_files}"
     return (
         f"{line}; without Landlock every other path this user can write (the working directory, /tmp, /var/tmp, "
         "...) stays writable and is not restored"
