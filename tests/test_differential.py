@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.programs import FAITHFUL
+from helpers.programs import BUBBLE_SORT, FAITHFUL
 from helpers.settings import fast_settings
 from perfedit.candidates.stub import stub_proposer
 from perfedit.config import Settings
@@ -25,7 +25,8 @@ from perfedit.testsource.discovery import discover
 from perfedit.verify.differential import applies, same, unchecked_note
 from perfedit.verify.validate import Harness
 
-MODULE = '''\
+MODULE = (
+    '''\
 def dedupe(items: list[int]) -> list[int]:
     """The distinct items in first-seen order."""
     result = []
@@ -39,15 +40,9 @@ def ratio(values: list[int]) -> float:
     return values[0] / values[1]
 
 
-def sort_numbers(items: list[int]) -> list[int]:
-    """The items in ascending order, as a new list (bubble sort)."""
-    result = list(items)
-    for i in range(len(result)):
-        for j in range(len(result) - 1 - i):
-            if result[j] > result[j + 1]:
-                result[j], result[j + 1] = result[j + 1], result[j]
-    return result
-
+'''
+    + BUBBLE_SORT
+    + """
 
 def lonely(x, scale=2):
     return x * scale
@@ -56,7 +51,8 @@ def lonely(x, scale=2):
 class Box:
     def size(self, extra: int) -> int:
         return extra
-'''
+"""
+)
 FAST_SORT = "def sort_numbers(items: list[int]) -> list[int]:\n    return sorted(items)\n"
 SETTINGS = fast_settings(timeout_s=2.0, explain=False)
 

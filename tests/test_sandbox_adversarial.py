@@ -4,7 +4,9 @@ Each candidate attacks the harness: it hangs, exhausts memory or processes, floo
 tampers with files, opens a socket, kills its parent, crashes, exits early, leaves processes or
 threads running, fakes its timing or its report; or it attacks the measurement: slows
 the clocks it can reach through the garbage collector, moves its work out of the timed call,
-caches answers in HOME or in memory between samples, ptraces the measuring worker. Each must end rejected with a clear reason (the
+caches answers in HOME, in memory or in the names of message queues between runs, ptraces the
+measuring worker; with no tests (differential mode) it sleeps, or makes its calls outside the
+timed passes. Each must end rejected with a clear reason (the
 timer monkeypatch: not declared faster); after each, the same Harness must still validate a
 correct candidate, the canary files outside the workspace must be unchanged, a loopback
 listener must have seen no connection, and no process may be left beyond the baseline worker's.
@@ -26,7 +28,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from helpers.programs import FAST_SCRIPT
+from helpers.programs import BUBBLE_SORT, FAST_SCRIPT
 from helpers.settings import fast_settings
 from perfedit.sandbox import isolation_report
 from perfedit.targets import find
@@ -404,6 +406,43 @@ def test_answers_kept_in_system_v_shared_memory_are_not_faster(
     assert verdict.verdict == "not_faster", verdict.reason
 
 
+def _checksum_project(tmp_path: Path) -> Path:
+    """A script project: CHECKSUM_SCRIPT (checksum.py) with two stdin/stdout cases."""
+    project = tmp_path / "checksum"
+    (project / "tests").mkdir(parents=True)
+    (project / "checksum.py").write_text(CHECKSUM_SCRIPT)
+    for index, n in enumerate((300_000, 200_000)):
+        printed = subprocess.run(
+            [sys.executable, str(project / "checksum.py")],
+            input=f"{n}\n",
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        ).stdout
+        (project / "tests" / f"input.{index}.txt").write_text(f"{n}\n")
+        (project / "tests" / f"output.{index}.txt").write_text(printed)
+    return project / "checksum.py"
+
+
+def test_answers_kept_in_posix_message_queue_names_are_not_faster(
+    tmp_path: Path, isolation: dict[str, str]
+):
+    """The original algorithm, whose answers are kept in the names of POSIX message queues
+    (made through ctypes: one queue per set bit of the answer, and one saying it is there):
+    Landlock refuses to open a queue but not to make one, so their names carry data from one run
+    to the next. The sandbox's own IPC namespace keeps them from the host, and the worker
+    removes every queue before each case."""
+    if not isolation["ipc"].startswith("own IPC namespace"):
+        pytest.skip(f"POSIX message queues are the host's here: {isolation['ipc']}")
+    path = _checksum_project(tmp_path)
+    target = find(path, path.read_text())
+    with Harness(target, discover(target), SETTINGS) as harness:
+        harness.baseline(runs=3)
+        verdict = harness.validate("queue names", QUEUE_NAMES_CACHE)
+    assert verdict.verdict == "not_faster", verdict.reason
+
+
 @pytest.mark.parametrize(
     ("name", "candidate", "reason", "needs_landlock"), DEDUPE_ATTACKS, ids=_ids(DEDUPE_ATTACKS)
 )
@@ -440,6 +479,42 @@ def test_sleeping_candidate_is_not_faster(dedupe_arena: Arena):
     c = verdict.comparison
     assert c is not None and c.speedup < 1.10 < c.cpu_speedup, verdict.reason
     assert "on the wall clock" in verdict.reason and "CPU time" in verdict.reason
+
+
+@pytest.fixture
+def sorting_harness(tmp_path: Path) -> Iterator[Harness]:
+    """Differential mode: a hinted function with no tests (bubble sort), its baseline taken
+    (per test: a module-scoped arena would count its workers as left behind)."""
+    project = tmp_path / "sorting"
+    project.mkdir()
+    (project / "pyproject.toml").write_text("")
+    path = project / "sorting.py"
+    path.write_text(BUBBLE_SORT)
+    target = find(path, path.read_text(), function="sort_numbers")
+    with Harness(target, discover(target), SETTINGS) as harness:
+        assert harness.suite.kind == "differential"
+        harness.baseline(runs=3)
+        yield harness
+
+
+def test_sleeping_candidate_is_not_faster_in_differential_mode(sorting_harness: Harness):
+    """With no tests, the candidate is timed on passes over the differential inputs, read by the
+    worker at marks the child sends: a version that sleeps on its longer inputs and sorts with
+    ``sorted`` uses far less CPU time and more wall-clock time, and the wall clock decides."""
+    verdict = sorting_harness.validate("sleeper", sorting_harness.target.replace(SLEEPING_SORT))
+    assert verdict.verdict == "not_faster", verdict.reason
+    c = verdict.comparison
+    assert c is not None and c.speedup < 1.10 < c.cpu_speedup, verdict.reason
+
+
+def test_calls_moved_out_of_the_timed_passes_are_rejected(sorting_harness: Harness):
+    """The original algorithm, whose module replaces the differential child's pass loop at
+    import: after an honest first pass (which sets how many passes follow), each pass's calls
+    run before its start mark. The passes look empty, the child's CPU time outside them grows
+    by what they saved, and the cross-check between them rejects it."""
+    verdict = sorting_harness.validate("moved calls", PASSES_EMPTIED + BUBBLE_SORT)
+    assert verdict.verdict == "rejected", verdict.reason
+    assert re.search(r"timing cross-check", verdict.reason), verdict.reason
 
 
 def test_zeroed_timer_is_not_faster(dedupe_arena: Arena):
@@ -770,4 +845,99 @@ if segment >= 0:
     address = libc.shmat(segment, None, 0)
     ctypes.memmove(address, len(answer).to_bytes(8, "little") + answer, len(answer) + 8)
 sys.stdout.write(answer.decode())
+"""
+
+CHECKSUM_SCRIPT = """\
+n = int(input())
+total = 0
+for i in range(n):
+    total = (total * 31 + i * i) % 1_000_003
+print(total)
+"""
+
+QUEUE_NAMES_CACHE = """\
+import ctypes
+import errno
+import os
+import zlib
+
+rt = ctypes.CDLL("librt.so.1", use_errno=True)
+data = input()
+key = zlib.crc32(data.encode())
+
+
+def present(name):
+    queue = rt.mq_open(name, os.O_RDONLY)
+    if queue >= 0:
+        rt.mq_close(queue)
+        return True
+    return ctypes.get_errno() != errno.ENOENT  # Landlock refuses to open it: it is there
+
+
+def make(name):
+    attributes = (ctypes.c_long * 8)(0, 1, 1, 0)  # at most one message of one byte
+    queue = rt.mq_open(name, os.O_CREAT | os.O_RDONLY, 0o600, attributes)
+    if queue >= 0:
+        rt.mq_close(queue)
+
+
+if present(b"/done-%d" % key):
+    print(sum(1 << bit for bit in range(20) if present(b"/bit-%d-%d" % (key, bit))))
+else:
+    n = int(data)
+    total = 0
+    for i in range(n):
+        total = (total * 31 + i * i) % 1_000_003
+    for bit in range(20):
+        if total >> bit & 1:
+            make(b"/bit-%d-%d" % (key, bit))
+    make(b"/done-%d" % key)
+    print(total)
+"""
+
+SLEEPING_SORT = """\
+def sort_numbers(items: list[int]) -> list[int]:
+    \"\"\"The items in ascending order, as a new list.\"\"\"
+    if len(items) > 30:
+        import time
+
+        time.sleep(0.002)
+    return sorted(items)
+"""
+
+PASSES_EMPTIED = """\
+import pickle
+import sys
+
+
+def _call_all(function, calls):
+    for args, kwargs in calls:
+        try:
+            function(*args, **kwargs)
+        except Exception:
+            pass
+
+
+def _calls_before_the_marks(function, inputs, mark):
+    \"\"\"The differential child's pass loop, with the calls of every pass but the first made
+    before its start mark.\"\"\"
+    mark("ready")
+    honest = True
+    while True:
+        calls = [pickle.loads(data) for data in inputs]
+        if not honest:
+            _call_all(function, calls)
+            calls = []
+        mark("start")
+        _call_all(function, calls)
+        honest = False
+        if not mark("stop"):
+            break
+    mark("end")
+
+
+if "_perfedit_differential" in sys.modules:  # the timing child, which loaded it before this
+    sys.modules["_perfedit_differential"].time_calls = _calls_before_the_marks
+
+
 """

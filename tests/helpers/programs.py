@@ -25,3 +25,15 @@ def unique_in_order(items):
                 result.append(item)
         return result
 """
+
+#: A slow function with type hints and no tests (differential testing alone judges it).
+BUBBLE_SORT = """\
+def sort_numbers(items: list[int]) -> list[int]:
+    \"\"\"The items in ascending order, as a new list (bubble sort).\"\"\"
+    result = list(items)
+    for i in range(len(result)):
+        for j in range(len(result) - 1 - i):
+            if result[j] > result[j + 1]:
+                result[j], result[j + 1] = result[j + 1], result[j]
+    return result
+"""

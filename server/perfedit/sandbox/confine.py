@@ -29,6 +29,11 @@ reports them to the manager. Each guard is applied if the kernel allows it:
   bound on /dev/shm (``shm=private``), and a tmpfs of ``output_bytes`` on the output folder:
   nothing written there reaches the disk or the host's /dev/shm, and the kernel frees it with
   the namespace's last process. Else ``scratch=disk`` and ``shm=shared``.
+* ``mqueue=PATH``: with an IPC namespace and a mount namespace of its own, the IPC namespace's
+  POSIX message queues (an ``mqueue`` file system) mounted on the folder ``.mqueue`` of the
+  scratch folder, where the worker lists and removes them between test children (Landlock lets
+  the tests change files there too; without that rule they could make a queue, but not open
+  it). Else ``mqueue=none``.
 * ``reads=landlock-N``: the same Landlock domain allows reading (and executing) only beneath
   the interpreter's prefixes and ``sys.path``, this folder, the ``readable`` paths, the
   writable ones and SYSTEM_READABLE. Else, with a mount namespace, ``reads=masked``: empty
@@ -333,6 +338,23 @@ def _scratch(scratch, size_bytes, output, output_bytes, writable):
     return f"{protocol.TMPFS}{size_bytes}", protocol.PRIVATE if private else protocol.SHARED
 
 
+def _message_queues(scratch):
+    """Mount the IPC namespace's ``mqueue`` file system on the folder ``.mqueue`` of ``scratch``
+    (in the worker's own mount and IPC namespaces: the queues listed there are the sandbox's
+    own); its path, or "" if it could not be mounted."""
+    if not scratch:
+        return ""
+    folder = os.path.join(scratch, ".mqueue")
+    try:
+        os.mkdir(folder, 0o700)
+    except OSError:
+        return ""
+    mounted = _call(
+        LIBC.mount, b"mqueue", folder.encode(), b"mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, None
+    )
+    return folder if mounted else ""
+
+
 def _mask_secrets(keep):
     """Without Landlock: mount an empty read-only tmpfs over each of SECRET_FOLDERS, or, where
     one holds a ``keep`` path (the interpreter, the workspace), over each of its entries but the
@@ -484,8 +506,14 @@ def main():
         if own_mounts
         else (protocol.DISK, protocol.SHARED)
     )
+    queues = (
+        _message_queues(options.get("scratch", ""))
+        if own_mounts and facts[protocol.IPC] == protocol.NAMESPACE
+        else ""
+    )
+    facts[protocol.MQUEUE] = queues or protocol.NONE
     _call(LIBC.prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-    abi = _landlock(writable, _readable(readable))
+    abi = _landlock([*writable, *([queues] if queues else [])], _readable(readable))
     facts[protocol.FILESYSTEM] = f"{protocol.LANDLOCK}{abi}" if abi else protocol.NONE
     if abi:
         facts[protocol.READS] = f"{protocol.LANDLOCK}{abi}"

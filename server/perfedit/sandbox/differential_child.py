@@ -12,8 +12,9 @@ worker has loaded as ``_perfedit_sandbox_protocol``) to the worker:
   parameters without a type hint; answered ``{GENERATED: [bytes, ...], PROBLEM: str}``.
 * ``OUTCOMES``: the function called on each input from ``start`` on, one frame per input
   (``{"index", *OUTCOME_FIELDS}``) after a ``{"ready": True}`` frame.
-* ``TIME``: the function called once on every input per pass, timed pyperf-style; answered
-  ``{"seconds": per pass, "timed_s": all timed passes}``.
+* ``TIME``: the function called once on every input per pass, as many passes as the worker
+  asks for, each between two marks at which the worker reads its own clocks
+  (:func:`time_calls`); nothing is timed here.
 
 An input is the :mod:`pickle` of one call's ``(args, kwargs)``. Pickles are loaded here, in the
 sandbox, and never in the server: the program and its candidates are untrusted. What goes back
@@ -51,11 +52,10 @@ WIDENED_SIZE = 3  # lists and dicts generated as items of a widened input
 _SCALARS = (bool, int, float, complex, str, bytes, bytearray, type(None))
 
 
-def serve(spec, task, inputs, send, clocks):
+def serve(spec, task, inputs, send, mark):
     """Do ``task`` (see the module docstring) for the function ``spec["function"]`` of module
     ``spec["module"]`` on ``inputs`` (pickled calls); ``send`` writes one frame to the worker,
-    ``clocks`` are the worker's ``time.perf_counter`` and ``time.process_time``, captured before
-    any project code ran."""
+    ``mark(name)`` sends a mark and waits for the worker's acknowledgement (True: another pass)."""
     try:
         __import__(spec["module"])
         function = getattr(sys.modules[spec["module"]], spec["function"])
@@ -82,11 +82,7 @@ def serve(spec, task, inputs, send, clocks):
         for index in range(task["start"], len(inputs)):
             send({"index": index, **describe_call(function, spec["function"], inputs[index])})
     elif task["op"] == protocol.TIME:
-        send(
-            time_calls(
-                function, inputs, task["calibrate"], task["min_sample_s"], task["max_loops"], clocks
-            )
-        )
+        time_calls(function, inputs, mark)
 
 
 def _traceback():
@@ -480,32 +476,22 @@ def _without_addresses(text):
 # --- timing --------------------------------------------------------------------------------------
 
 
-def time_calls(function, inputs, calibrate, min_sample_s, max_loops, clocks):
-    """Wall-clock and CPU seconds per pass of calls of ``function`` on every input (each call on
-    freshly loaded arguments; loading is not timed; an exception ends only its call), by
-    ``clocks`` (a wall clock and a CPU clock), pyperf-style: one pass, then with ``calibrate``
-    as many passes as make a sample of ``min_sample_s`` of wall clock. Answers ``{"seconds":
-    wall per pass, "cpu_seconds": CPU per pass, "timed_s": wall of all timed passes}``."""
-    clock, cpu_clock = clocks
-
-    def one_pass():
-        elapsed = cpu = 0.0
-        for data in inputs:
-            args, kwargs = pickle.loads(data)
-            started, cpu_started = clock(), cpu_clock()
+def time_calls(function, inputs, mark):
+    """Call ``function`` once on every input per pass, between a "start" and a "stop" mark, as
+    many passes as the worker asks for (``mark`` returns True for another), after a "ready"
+    mark and before an "end" one. Each pass's arguments are loaded freshly before its start
+    mark (so loading is not timed, and a call that mutates them changes none of another pass);
+    an exception ends only its call. The worker reads its clocks and this process's CPU time
+    at each mark, while this process waits (pyperf's calibrated loops, timed from outside)."""
+    mark("ready")
+    while True:
+        calls = [pickle.loads(data) for data in inputs]
+        mark("start")
+        for args, kwargs in calls:
             try:  # noqa: SIM105 - contextlib.suppress would add its own calls to the timed region
                 function(*args, **kwargs)
             except Exception:
                 pass
-            elapsed, cpu = elapsed + clock() - started, cpu + cpu_clock() - cpu_started
-        return elapsed, cpu
-
-    seconds, cpu_seconds = one_pass()
-    timed_s = seconds
-    if calibrate:
-        loops = max(1, min(max_loops, int(min_sample_s / max(seconds, 1e-9)) + 1))
-        passes = [one_pass() for _ in range(loops)]
-        seconds = sum(wall for wall, _ in passes) / loops
-        cpu_seconds = sum(cpu for _, cpu in passes) / loops
-        timed_s += seconds * loops
-    return {"seconds": float(seconds), "cpu_seconds": float(cpu_seconds), "timed_s": float(timed_s)}
+        if not mark("stop"):
+            break
+    mark("end")

@@ -460,8 +460,13 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
     return {
         "network": _network_line(facts, landlock),
         "filesystem": (
-            f"Landlock ABI {landlock}: files change only in the sandbox's HOME/TMPDIR and output folders, /dev/shm "
-            "and /dev/null (the project copy is read-only)"
+            f"Landlock ABI {landlock}: files change only in the sandbox's HOME/TMPDIR and output folders, /dev/shm"
+            + (
+                ", the sandbox's own message queues"
+                if os.path.isabs(facts.get(protocol.MQUEUE, protocol.NONE))
+                else ""
+            )
+            + " and /dev/null (the project copy is read-only)"
             if landlock
             else "no guard: HOME, TMPDIR and the working directory are in the workspace, other paths stay writable"
         ),
@@ -472,14 +477,13 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
             if facts.get(protocol.SCRATCH, protocol.DISK).startswith(protocol.TMPFS)
             else "on disk in the workspace (removed when the worker closes): RLIMIT_FSIZE caps each file, nothing caps the total"
         ),
-        "writable": _writable_line(landlock, facts.get(protocol.SHM) == protocol.PRIVATE),
-        "ipc": _ipc_line(facts),
-        "shm": (
-            "private: /dev/shm is a folder of the scratch tmpfs, restored between test children, gone with the worker"
-            if facts.get(protocol.SHM) == protocol.PRIVATE
-            else "shared: /dev/shm is the host's; what a test leaves there stays"
-            + ("" if landlock else ", and other paths stay writable too")
+        "writable": _writable_line(
+            landlock,
+            facts.get(protocol.SHM, protocol.SHARED),
+            os.path.isabs(facts.get(protocol.MQUEUE, protocol.NONE)),
         ),
+        "ipc": _ipc_line(facts),
+        "shm": _shm_line(facts.get(protocol.SHM, protocol.SHARED), landlock),
         "signals": (
             "Landlock scope: no signals or abstract Unix sockets to processes outside the sandbox"
             if landlock >= 6
@@ -508,8 +512,8 @@ def _describe(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | None) 
         ),
         "environment": "scrubbed (PATH and locale kept); HOME and TMPDIR in the workspace (see writable)",
         "between_runs": "every process a test leaves is killed after its case or sample; the collected pytest "
-        "session blocks every signal and may hold no thread, pipe, socket, anonymous inode, deleted file or shared "
-        "writable memory (its runs fail if it does)",
+        "session blocks every signal and may hold no thread, pipe, socket, anonymous inode, deleted file, file no "
+        "path leads to (a message queue) or shared writable memory (its runs fail if it does)",
     }
 
 
@@ -544,7 +548,7 @@ def _processes_line(facts: dict[str, str], limits: Limits, cgroup: PidsCgroup | 
 
 def _ipc_line(facts: dict[str, str]) -> str:
     """The doctor's line on System V and POSIX IPC objects a test leaves."""
-    return {
+    system_v = {
         protocol.NAMESPACE: "own IPC namespace, emptied between test children: System V shared memory, semaphores "
         "and message queues a test makes are removed before the next case, sample or call",
         protocol.KEPT: "own IPC namespace, not emptied (no ipcrm here): System V objects a test makes reach later "
@@ -552,10 +556,29 @@ def _ipc_line(facts: dict[str, str]) -> str:
     }.get(
         facts.get(protocol.IPC, protocol.SHARED),
         "shared with the host: System V objects a test makes stay and reach later runs",
-    ) + (
-        "; POSIX message queues (mq_open) are not emptied"
-        if facts.get(protocol.IPC) != protocol.SHARED
-        else ""
+    )
+    if facts.get(protocol.IPC) == protocol.SHARED:
+        return f"{system_v}; so do POSIX message queues (mq_open)"
+    if os.path.isabs(facts.get(protocol.MQUEUE, protocol.NONE)):
+        return (
+            f"{system_v}; POSIX message queues (mq_open) too (their file system is mounted in the sandbox, "
+            "where the worker removes every queue)"
+        )
+    return f"{system_v}; POSIX message queues (mq_open) are not emptied (their file system could not be mounted)"
+
+
+def _shm_line(shm: str, landlock: int) -> str:
+    """The doctor's line on /dev/shm (the SHM fact) and how it is kept fresh between runs."""
+    if shm == protocol.PRIVATE:
+        return "private: /dev/shm is a folder of the scratch tmpfs, restored between test children, gone with the worker"
+    if shm == protocol.SWEPT:
+        return (
+            "the host's (no mount namespace here): what a case, pytest sample or differential call creates there is "
+            "removed when it ends (its entries are those of this user not there when it started; what another program "
+            "of this user makes there meanwhile goes too); entries that were there before are not restored"
+        )
+    return "shared: /dev/shm is the host's; what a test leaves there stays" + (
+        "" if landlock else ", and other paths stay writable too"
     )
 
 
@@ -563,7 +586,7 @@ def _measured_line(facts: dict[str, str]) -> str:
     """The doctor's line on what the worker's clock measures."""
     return (
         "wall-clock time by the worker's monotonic clock, outside the test's processes (a case from "
-        "fork to exit, a pytest call between its marks), "
+        "fork to exit, a pytest call or a pass over the differential inputs between its marks), "
         + (
             "less the time the machine's load kept the test's process waiting for a CPU (its run-queue time, "
             "/proc/PID/schedstat), "
@@ -574,19 +597,23 @@ def _measured_line(facts: dict[str, str]) -> str:
     )
 
 
-def _writable_line(landlock: int, private_shm: bool) -> str:
-    """The doctor's line on where a test may write and what of it a later test child sees."""
+def _writable_line(landlock: int, shm: str, queues: bool) -> str:
+    """The doctor's line on where a test may write and what of it a later test child sees
+    (``shm``: the SHM fact; ``queues``: the IPC namespace's message queues are mounted)."""
     places = "HOME and TMPDIR (one folder), the output folder" + (
-        " and /dev/shm" if private_shm else ""
+        " and /dev/shm" if shm == protocol.PRIVATE else ""
     )
     line = (
         f"{places}: restored before every case, pytest sample and differential call to what the worker "
         "started with (pytest: what collection left), files inside folders included"
     )
-    if not private_shm:
+    if shm == protocol.SWEPT:
+        line += "; /dev/shm is the host's: what a test child creates there is removed when it ends (see shm)"
+    elif shm != protocol.PRIVATE:
         line += "; /dev/shm is the host's and is not restored: what a test leaves there reaches later runs"
     if landlock:
-        return f"{line}; nothing else (Landlock), but /dev/null"
+        queue_files = " and the sandbox's message queues (emptied, see ipc)" if queues else ""
+        return f"{line}; nothing else (Landlock), but /dev/null{queue_files}"
     return (
         f"{line}; without Landlock every other path this user can write (the working directory, /tmp, /var/tmp, "
         "...) stays writable and is not restored"

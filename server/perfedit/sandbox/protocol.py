@@ -100,7 +100,11 @@ TMPFS, DISK = (
     "tmpfs-",
     "disk",
 )  # SCRATCH: TMPFS + its size in bytes (HOME, TMPDIR, output, /dev/shm), or DISK
-PRIVATE = "private"  # SHM: PRIVATE (on the scratch tmpfs) or SHARED (the host's)
+PRIVATE, SWEPT = "private", "swept"  # SHM: PRIVATE (on the scratch tmpfs), SHARED (the host's),
+# or SWEPT (the host's, and what a test child creates there is removed when it ends)
+MQUEUE = (
+    "mqueue"  # the path of the IPC namespace's mqueue file system (queues removed there), or NONE
+)
 DROPPED, KEPT = "dropped", "kept"  # CAPABILITIES
 IGNORED_FOR_ROOT = "ignored for root"  # NPROC, else RLIMIT_NPROC; OPEN_FILES: RLIMIT_NOFILE
 DUMPABLE = (

@@ -38,7 +38,7 @@ sample's number, out of order, or from a process other than the sample fail the 
 "timing report inconsistent". Before every case, sample and differential child the worker
 restores every folder a test may write in (HOME/TMPDIR, the output folder, a private /dev/shm)
 to what it started with or collection left (:func:`_refresh`) and removes the System V IPC
-objects of its IPC namespace; the collected session blocks every signal, and a run fails if it
+objects and POSIX message queues of its IPC namespace; the collected session blocks every signal, and a run fails if it
 holds a thread or channel that every sample would share (:func:`_shared_channels`). The worker makes itself non-dumpable at start, so
 no test can ptrace it or read its memory.
 
@@ -48,7 +48,9 @@ INPUTS, "inputs": [bytes, ...]}``) and forks one child per request, which loads
 GENERATE, ...}`` makes inputs with hypothesis; ``{"op": OUTCOMES, "limits_s": [...],
 "keep_going": bool}`` describes every call, each within its own wall-clock limit (a call that
 times out or crashes is marked stopped; with ``keep_going`` a fresh child goes on with the next
-input); ``{"op": RUN}`` times passes over all the inputs like a test run. Every request has
+input); ``{"op": RUN}`` times passes over all the inputs like a test run, each measured here
+between the marks the child sends and waits at, as a pytest sample's call is
+(:meth:`~perfedit.sandbox.worker_differential._Calls._timed_passes`). Every request has
 ``run_timeout_s`` in all.
 
 Line profiles (PROFILE): one test runs once more, in a child of its own like any other (a
@@ -78,6 +80,7 @@ with open(_common.__file__, encoding="utf-8") as _source:
 
 import _perfedit_sandbox_protocol as protocol  # noqa: E402
 from _perfedit_sandbox_worker_common import (  # noqa: E402
+    HOST_SHM,
     IPCRM,
     OPEN_FILES,
     ChannelClosed,
@@ -206,6 +209,14 @@ def main():
     )
     if facts.get(protocol.IPC) == protocol.NAMESPACE and not spec["private_ipc"]:
         facts[protocol.IPC] = protocol.KEPT  # private, but nothing here can remove its objects
+    queues = facts.get(protocol.MQUEUE, protocol.NONE)
+    spec["message_queues"] = queues if os.path.isabs(queues) else ""
+    spec["host_shm"] = facts.get(protocol.SHM) != protocol.PRIVATE and os.access(
+        HOST_SHM, os.W_OK | os.X_OK
+    )
+    spec["host_shm_before"] = frozenset()
+    if spec["host_shm"]:
+        facts[protocol.SHM] = protocol.SWEPT
     facts[protocol.NPROC] = str(spec["nproc"]) if not _is_real_root() else protocol.IGNORED_FOR_ROOT
     facts[protocol.OPEN_FILES] = str(OPEN_FILES)
     facts[protocol.RUN_QUEUE] = protocol.YES if _schedstat_counts() else protocol.NO

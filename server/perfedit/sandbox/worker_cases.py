@@ -14,6 +14,7 @@ from _perfedit_sandbox_worker_common import (
     PASSED,
     BrokenChannel,
     _child,
+    _clear_host_shm,
     _kill_child,
     _left_running,
     _line_tracer,
@@ -126,6 +127,7 @@ class _Cases:
         _, wait_status, usage = os.wait4(pid, 0)
         self.alarm.disarm()
         left_running, left_cpu_s = _sweep()
+        _clear_host_shm(spec)
         status, detail = _outcome(wait_status, self.alarm.fired, spec)
         if status == ERROR and not detail:
             detail = _read_detail(err_path) or f"exit status {os.WEXITSTATUS(wait_status)}"
@@ -171,6 +173,7 @@ class _Cases:
             self.alarm.disarm()
         os.close(frames)
         _sweep()
+        _clear_host_shm(spec)
         if self.alarm.fired:
             problem = f"the profiled run took longer than {timeout_s:g} s"
         else:
@@ -183,3 +186,4 @@ class _Cases:
 
     def close(self):
         _sweep()
+        _clear_host_shm(self.spec)

@@ -50,6 +50,7 @@ cap_text = protocol.cap_text
 SWEEP_ROUNDS = 100
 OPEN_FILES = 256
 IPCRM = "/usr/bin/ipcrm"  # util-linux
+HOST_SHM = "/dev/shm"
 SIGNAL_NAMES: dict[int, str] = {}
 for _name in sorted(dir(_signal)):
     if _name.startswith("SIG") and not _name.startswith("SIG_"):
@@ -275,6 +276,48 @@ def _schedstat(pid):
         return 0.0, 0.0
 
 
+CPUCLOCK_SCHED = (
+    2  # a process CPU clock id: ((~pid) << 3) | CPUCLOCK_SCHED, user + system time in ns
+)
+CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+class BadReport(Exception):
+    """A test child's marks or report are not consistent with what the worker saw."""
+
+
+def _cpu_s(pid):
+    """CPU seconds (user + system, every thread, not its children) that process ``pid`` has
+    used so far, from the kernel's per-process CPU clock; raises BadReport if it is gone.
+
+    The clock is the kernel's: nothing in that process can change what it reads."""
+    try:
+        return time.clock_gettime_ns(((~pid) << 3) | CPUCLOCK_SCHED) / 1e9
+    except OSError as exc:
+        raise BadReport(f"process {pid} ended before it was measured") from exc
+
+
+def _children_cpu_s(pid):
+    """CPU seconds of the children that process ``pid`` has reaped (``/proc/PID/stat`` cutime
+    + cstime, in clock ticks, so to 1/CLK_TCK s)."""
+    fields = _stat_fields(pid)
+    try:
+        return (int(fields[13]) + int(fields[14])) / CLOCK_TICKS_PER_S
+    except (IndexError, ValueError):
+        return 0.0
+
+
+def _living_below(pid):
+    """Every process below ``pid`` that is not a zombie (a set of pids)."""
+    living, todo = set(), [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            if _is_running(child):
+                living.add(child)
+            todo.append(child)
+    return living
+
+
 def _queued_s(pid):
     """Seconds the main thread of process ``pid`` has waited for a CPU (:func:`_schedstat`)."""
     return _schedstat(pid)[1]
@@ -355,9 +398,16 @@ def _refresh(kept, spec):
     TMPDIR, /dev/shm or the output folder. A changed file is rewritten in place (truncated), so
     that the pytest server's output files stay the files it writes to. Where the sandbox has an
     IPC namespace of its own (``spec["private_ipc"]``), the System V shared memory segments,
-    semaphore sets and message queues an earlier child made are removed too."""
+    semaphore sets and message queues an earlier child made are removed too, and so are its
+    POSIX message queues where their file system is mounted (``spec["message_queues"]``). Where
+    /dev/shm is the host's (``spec["host_shm"]``), what is in it now is noted, for
+    :func:`_clear_host_shm` to remove what the child creates there."""
     if spec["private_ipc"]:
         _remove_ipc_objects()
+    if spec["message_queues"]:
+        _remove_message_queues(spec["message_queues"])
+    if spec["host_shm"]:
+        spec["host_shm_before"] = _host_shm_entries()
     folders = sorted(path for path, entry in kept.items() if entry is None)
     for folder in folders:
         _restore(folder, None)
@@ -398,6 +448,47 @@ def _remove_ipc_objects():
         finally:
             os._exit(127)
     os.waitpid(pid, 0)
+
+
+def _host_shm_entries():
+    """The names in the host's /dev/shm (a frozenset; empty if it cannot be listed)."""
+    try:
+        return frozenset(os.listdir(HOST_SHM))
+    except OSError:
+        return frozenset()
+
+
+def _clear_host_shm(spec):
+    """Where /dev/shm is the host's (no mount namespace: ``spec["host_shm"]``), remove what was
+    created there since :func:`_refresh` before the test child that just ended (and whatever
+    it left running was swept): entries of this user not there then, files and folders alike,
+    no link followed. The worker cannot tell them from what another program of the same user
+    made there meanwhile, which goes too; entries that were there before are left as they are."""
+    if not spec["host_shm"]:
+        return
+    before, uid = spec["host_shm_before"], os.getuid()
+    for name in _host_shm_entries() - before:
+        path = os.path.join(HOST_SHM, name)
+        try:
+            if os.lstat(path).st_uid == uid:
+                _remove_tree(path)
+        except OSError:
+            continue
+
+
+def _remove_message_queues(folder):
+    """Remove every POSIX message queue of this IPC namespace: ``folder`` is its ``mqueue`` file
+    system, where removing a queue's file is ``mq_unlink``. A queue a process still holds open
+    lives on, nameless, until it is closed (no test child is left running by now)."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        try:
+            os.unlink(os.path.join(folder, name))
+        except OSError:
+            continue
 
 
 def _remove_tree(path):

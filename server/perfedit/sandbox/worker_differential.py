@@ -16,24 +16,31 @@ from _perfedit_sandbox_worker_common import (
     MIN_SAMPLE_S,
     PASSED,
     TIMEOUT,
+    BadReport,
     BrokenChannel,
     _child,
+    _children_cpu_s,
+    _clear_host_shm,
+    _cpu_s,
     _kill_child,
+    _living_below,
     _load_beside,
     _outcome,
     _output,
+    _queued_s,
     _redirect,
     _refresh,
     _snapshot,
     _sweep,
     _unknown,
+    _unloaded_clock,
+    _unloaded_s,
     cap_text,
     receive_frame,
     send_frame,
 )
 
 MAX_LOOPS = 10_000  # differential mode's calibration loops
-CLOCK_SLACK_S = 0.002  # between the run child's clock and the worker's
 
 
 def _read_tail(path, limit=DETAIL_BYTES):
@@ -65,9 +72,10 @@ class _Calls:
             return self._outcomes(command["limits_s"], command["keep_going"])
         return _unknown(command)
 
-    def _start(self, task):
+    def _start(self, task, acks=None):
         """Fork a child serving ``task`` (the writable folders as they were when the worker
-        started); returns its pid and the read end of its frames."""
+        started); returns its pid and the read end of its frames. ``acks``: a pipe (read, write)
+        on which this worker acknowledges the child's marks (``task["acks"]`` is its read end)."""
         _refresh(self.kept, self.spec)
         frames, child_frames = os.pipe()
         spec = self.spec
@@ -75,11 +83,13 @@ class _Calls:
         if pid == 0:
             _child(
                 spec,
-                (*self.closed_fds, frames),
+                (*self.closed_fds, frames, *(acks[1:] if acks else ())),
                 spec["cpu_s"],
                 lambda: _serve_calls(spec, task, self.inputs, child_frames),
             )
         os.close(child_frames)
+        if acks:
+            os.close(acks[0])
         try:
             os.setpgid(pid, pid)
         except (ProcessLookupError, PermissionError):
@@ -115,6 +125,7 @@ class _Calls:
             lingered = self.alarm.fired
             self.alarm.disarm()
         _sweep()
+        _clear_host_shm(self.spec)
         os.close(frames)
         if not stopped:
             return "", peak_rss_bytes
@@ -191,55 +202,105 @@ class _Calls:
 
     def run(self, calibrate, only=None):
         """Time passes over every input like one test run (one record, DIFFERENTIAL_RUN;
-        ``only`` does not apply: the inputs are one test)."""
-        spec = self.spec
+        ``only`` does not apply: the inputs are one test),
+        measured here, outside the child (:meth:`_timed_passes`): one pass, or with
+        ``calibrate`` as many more as make MIN_SAMPLE_S of wall clock (at most MAX_LOOPS), whose
+        mean is the record's ``seconds`` (wall clock less run-queue time) and ``cpu_seconds``
+        (the kernel's CPU time of the child); ``sample_cpu_seconds`` adds the CPU time the child
+        and its processes used outside the passes (loading the inputs), per pass."""
         started = time.perf_counter()
-        pid, frames = self._start(
-            {
-                "op": protocol.TIME,
-                "calibrate": calibrate,
-                "min_sample_s": MIN_SAMPLE_S,
-                "max_loops": MAX_LOOPS,
-            }
-        )
-        frame = self._receive(frames, spec["run_timeout_s"])
+        acks_read, acks = os.pipe()
+        pid, frames = self._start({"op": protocol.TIME, "acks": acks_read}, (acks_read, acks))
+        failure, figures = "", None
+        try:
+            figures = self._timed_passes(pid, frames, acks, calibrate)
+        except BadReport as exc:
+            failure = f"timing report inconsistent: {exc}"
+        finally:
+            os.close(acks)
         wall_s = time.perf_counter() - started
-        reason, peak_rss_bytes = self._end(pid, frames, frame is None)
-        if frame is None:
+        left_cpu_s = _sweep(spare=pid)[1]
+        reason, peak_rss_bytes = self._end(pid, frames, figures is None, kill=bool(failure))
+        if figures is None and not failure:
             status = TIMEOUT if reason == TIMEOUT else CRASHED
             return [
                 protocol.record(
                     protocol.DIFFERENTIAL_RUN, status, wall_s, wall_s, peak_rss_bytes, reason
                 )
             ]
-        seconds, cpu_s, timed_s = (
-            frame.get("seconds"),
-            frame.get("cpu_seconds"),
-            frame.get("timed_s"),
-        )
-        if not (
-            isinstance(seconds, float)
-            and isinstance(cpu_s, float)
-            and isinstance(timed_s, float)
-            and 0.0 <= seconds <= timed_s <= wall_s + CLOCK_SLACK_S
-            and cpu_s >= 0.0
-        ):
-            detail = (
-                frame.get(protocol.PROBLEM)
-                if isinstance(frame.get(protocol.PROBLEM), str)
-                else "timing report inconsistent"
-            )
+        if failure or isinstance(figures, str):
+            detail = failure or figures
             return [
                 protocol.record(
                     protocol.DIFFERENTIAL_RUN, ERROR, wall_s, wall_s, peak_rss_bytes, detail
                 )
             ]
+        seconds, cpu_s, outside_cpu_s = figures
         return [
-            protocol.record(protocol.DIFFERENTIAL_RUN, PASSED, seconds, cpu_s, peak_rss_bytes, "")
+            protocol.record(
+                protocol.DIFFERENTIAL_RUN,
+                PASSED,
+                seconds,
+                cpu_s,
+                peak_rss_bytes,
+                "",
+                sample_cpu_seconds=cpu_s + outside_cpu_s + left_cpu_s,
+            )
         ]
+
+    def _timed_passes(self, pid, frames, acks, calibrate):
+        """Measure the passes of the TIME child ``pid`` from its marks on ``frames``, each read
+        here and acknowledged on ``acks`` while the child waits: "ready" once the module is
+        imported, "start" and "stop" around each pass (the acknowledgement of a stop says
+        whether another pass follows: 1, or 0), "end". At a start mark no other process may
+        run below this worker. Returns (wall seconds, CPU seconds, CPU seconds outside the
+        passes) per counted pass (the first is not counted when more follow), the child's
+        problem (a str) if its module did not import, or None if it ended or stopped sending
+        within ``run_timeout_s``; raises BadReport for a mark out of place."""
+        deadline = time.perf_counter() + self.spec["run_timeout_s"]
+        expected, passes, wanted = "ready", [], 1
+        while True:
+            waiting_since = _queued_s("self")
+            frame = self._receive(frames, deadline - time.perf_counter())
+            woken_s = _queued_s("self") - waiting_since  # this worker's wait for a CPU on waking
+            if frame is None:
+                return None
+            if expected == "ready" and isinstance(frame.get(protocol.PROBLEM), str):
+                return cap_text(frame[protocol.PROBLEM])
+            mark = frame.get("mark")
+            if mark != expected:
+                raise BadReport(f"a mark {mark!r} where {expected!r} was due")
+            if mark == "ready":
+                outside_cpu_s = -(_cpu_s(pid) + _children_cpu_s(pid))
+            elif mark == "start":
+                if _living_below(os.getpid()) - {pid}:
+                    raise BadReport("a process beside the timed one ran at the start of a pass")
+                start = _unloaded_clock(pid, True), _cpu_s(pid)
+            elif mark == "stop":
+                stop = _unloaded_clock(pid, False), _cpu_s(pid)
+                passes.append((_unloaded_s(start[0], stop[0], woken_s), stop[1] - start[1]))
+                if calibrate and len(passes) == 1:
+                    wanted += max(
+                        1, min(MAX_LOOPS, int(MIN_SAMPLE_S / max(passes[0][0], 1e-9)) + 1)
+                    )
+            else:
+                outside_cpu_s += _cpu_s(pid) + _children_cpu_s(pid) - sum(c for _, c in passes)
+            another = mark != "stop" or len(passes) < wanted
+            try:
+                os.write(acks, b"\x01" if another else b"\x00")
+            except BrokenPipeError:
+                return None  # the child is gone (and nothing else holds the other end)
+            if mark == "end":
+                counted = passes[1:] if len(passes) > 1 else passes
+                wall_s, cpu_s = (
+                    sum(column) / len(counted) for column in zip(*counted, strict=True)
+                )
+                return wall_s, cpu_s, outside_cpu_s / len(counted)
+            expected = "stop" if mark == "start" else "start" if another else "end"
 
     def close(self):
         _sweep()
+        _clear_host_shm(self.spec)
 
 
 def _is_outcome(frame, index):
@@ -255,8 +316,14 @@ def _is_outcome(frame, index):
 
 def _serve_calls(spec, task, inputs, frames):
     """A differential child's body: load :mod:`perfedit.sandbox.differential_child`, serve ``task``."""
-    clocks = (time.perf_counter, time.process_time)  # before any of the project's code runs
     _redirect(os.devnull, _output(spec, "differential.out"), _output(spec, "differential.err"))
     helper = _load_beside("differential_child.py", "_perfedit_differential")
-    helper.serve(spec, task, inputs, lambda message: send_frame(frames, message), clocks)
+
+    def mark(name):
+        """Send the mark ``name`` and wait for the worker's acknowledgement: True for another
+        pass (see :meth:`_Calls._timed_passes`)."""
+        send_frame(frames, {"mark": name})
+        return os.read(task["acks"], 1) == b"\x01"
+
+    helper.serve(spec, task, inputs, lambda message: send_frame(frames, message), mark)
     return 0

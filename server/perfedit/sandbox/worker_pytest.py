@@ -19,16 +19,21 @@ from _perfedit_sandbox_worker_common import (
     MIN_SAMPLE_S,
     PASSED,
     TIMEOUT,
+    BadReport,
     BrokenChannel,
     ChannelClosed,
     _child,
     _children,
+    _children_cpu_s,
+    _clear_host_shm,
+    _cpu_s,
     _dumpable_setter,
     _flush_stdio,
     _is_running,
     _kill_child,
     _left_running,
     _line_tracer,
+    _living_below,
     _outcome,
     _output,
     _queued_s,
@@ -36,7 +41,6 @@ from _perfedit_sandbox_worker_common import (
     _redirect,
     _refresh,
     _snapshot,
-    _stat_fields,
     _sweep,
     _unknown,
     _unloaded_clock,
@@ -52,47 +56,19 @@ CROSS_CHECK_RATIO = (
     2.0  # a call's kernel CPU time may exceed its in-process time by this factor ...
 )
 CROSS_CHECK_SLACK_S = 0.001  # ... plus this, before the run is rejected
-CPUCLOCK_SCHED = (
-    2  # a process CPU clock id: ((~pid) << 3) | CPUCLOCK_SCHED, user + system time in ns
-)
-CLOCK_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
-
-
-class BadReport(Exception):
-    """A pytest run's report is not consistent with what the worker saw."""
 
 
 class SharedChannel(Exception):
     """The collected pytest session holds something every sample would share."""
 
 
-def _cpu_s(pid):
-    """CPU seconds (user + system, every thread, not its children) that process ``pid`` has
-    used so far, from the kernel's per-process CPU clock; raises BadReport if it is gone.
-
-    The clock is the kernel's: nothing in that process can change what it reads."""
-    try:
-        return time.clock_gettime_ns(((~pid) << 3) | CPUCLOCK_SCHED) / 1e9
-    except OSError as exc:
-        raise BadReport(f"process {pid} ended before it was measured") from exc
-
-
-def _children_cpu_s(pid):
-    """CPU seconds of the children that process ``pid`` has reaped (``/proc/PID/stat`` cutime
-    + cstime, in clock ticks, so to 1/CLK_TCK s)."""
-    fields = _stat_fields(pid)
-    try:
-        return (int(fields[13]) + int(fields[14])) / CLOCK_TICKS_PER_S
-    except (IndexError, ValueError):
-        return 0.0
-
-
 def _shared_channels(pid, own_fds):
     """What process ``pid`` (the pytest server, whose collected session every sample is forked
     from) holds that could carry data from one sample to the next, as text ("" if nothing):
     threads beside its main one, descriptors other than ``own_fds`` of pipes, sockets (abstract
-    Unix ones included), anonymous inodes (eventfd, memfd, ...) or deleted files, and writable
-    shared memory. Read between samples, while the server waits for the next request."""
+    Unix ones included), anonymous inodes (eventfd, memfd, ...), deleted files or files no path
+    leads to (a POSIX message queue), and writable shared memory. Read between samples, while
+    the server waits for the next request."""
     held = []
     try:
         threads = len(os.listdir(f"/proc/{pid}/task"))
@@ -110,6 +86,8 @@ def _shared_channels(pid, own_fds):
             " (deleted)"
         ):
             held.append(f"descriptor {fd} ({target})")
+        elif not _path_leads_to(target, f"/proc/{pid}/fd/{fd}"):
+            held.append(f"descriptor {fd} ({target}, a file no path leads to)")
     try:
         with open(f"/proc/{pid}/maps", "rb") as handle:
             for line in handle:
@@ -122,15 +100,14 @@ def _shared_channels(pid, own_fds):
     return ", ".join(held)
 
 
-def _living_below(pid):
-    """Every process below ``pid`` that is not a zombie (a set of pids)."""
-    living, todo = set(), [pid]
-    while todo:
-        for child in _children(todo.pop()):
-            if _is_running(child):
-                living.add(child)
-            todo.append(child)
-    return living
+def _path_leads_to(path, descriptor):
+    """True if ``path`` names the file open at ``descriptor`` (a ``/proc/PID/fd/N`` link): not
+    so for a POSIX message queue, whose path is in a file system mounted nowhere."""
+    try:
+        opened, named = os.stat(descriptor), os.stat(path)
+    except (OSError, ValueError):
+        return False
+    return (opened.st_dev, opened.st_ino) == (named.st_dev, named.st_ino)
 
 
 def _inspectable(pid):
@@ -282,6 +259,7 @@ class _Pytest:
         peak_rss_bytes = frame.get("peak_rss_bytes")
         peak_rss_bytes = peak_rss_bytes if isinstance(peak_rss_bytes, int) else 0
         left_running, left_cpu_s = _sweep(spare=self.server)
+        _clear_host_shm(self.spec)
         if report is None:
             return self._no_report(frame, peak_rss_bytes)
         if left_running:
@@ -388,6 +366,7 @@ class _Pytest:
         usable report (``exc``); the server is killed, to be restarted by the next run."""
         self._kill_server()
         self._forget_server()
+        _clear_host_shm(self.spec)
         if self.alarm.fired:
             status, detail = (
                 TIMEOUT,
@@ -462,6 +441,7 @@ class _Pytest:
             self.problem = f"{error or 'pytest collected no tests'}\n{output}".strip()
             self._kill_server()
             self._forget_server()
+        _clear_host_shm(spec)  # what collection made there goes, as System V objects do
         self.kept = _snapshot(spec["scratch_folders"])
 
     def _kill_server(self):
@@ -479,6 +459,7 @@ class _Pytest:
     def close(self):
         self._kill_server()
         self._forget_server()
+        _clear_host_shm(self.spec)
 
 
 def _call_seconds(marks):
