@@ -481,6 +481,14 @@ class Harness:
         self._timed_run(self._worker, self._workload_worker, only)
         self._timed_run(worker, workload_worker, only)
 
+    def _timed_text(self, only: Sequence[str] | None, tests: int) -> str:
+        """What a verdict's evidence says of the timing set ``only`` among ``tests`` tests
+        ("" when every test was timed)."""
+        if only is None:
+            return ""
+        share = self.settings.timed_share
+        return f", timed on the {len(only)} of {tests} tests that take {share:.0%} of the time"
+
     def _timed_for(self, records: list[TestRecord]) -> tuple[str, ...] | None:
         """The tests a candidate is timed on: the timing set (:func:`timing_set`), or every
         test (None) when, in its correctness run (``records``), the tests left out of the set
@@ -576,13 +584,9 @@ class Harness:
                 differential=checked,
                 tests_comparison=tests_comparison,
             )
-        timed = (
-            f", timed on the {len(only)} of {len(records)} tests that take "
-            f"{self.settings.timed_share:.0%} of the time"
-            if only is not None
-            else ""
+        verdict, reason = judge(
+            self.rule, comparison, tests_comparison, self._timed_text(only, len(records))
         )
-        verdict, reason = judge(self.rule, comparison, tests_comparison, timed)
         return Verdict(
             label,
             verdict,
