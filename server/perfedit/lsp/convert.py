@@ -340,22 +340,34 @@ def failure_message(exc: PerfeditError) -> tuple[str, str | None]:
     return shown, "\n".join([message, *reasons])
 
 
-class ProgressBar:
-    """Work-done progress values for the reports of one job: a percentage that never goes back
-    and keeps moving through every phase.
+#: The most the work-done percentage moves between two consecutive values, percentage points: a
+#: twentieth of the bar, so that it passes through at least twenty values and reads as steady
+#: movement; with the job's one-second tick a lagging bar closes up at this many points a second.
+MAX_STEP = 5
 
-    Each :class:`~perfedit.progress.Phase` owns its share of the 0–100 bar from its
-    ``start_percent``. The bar is in the furthest phase reported so far; a report of an earlier
-    phase (a model candidate validated while the next is generated) or of ``FOUND`` changes only
-    the message. Inside its phase the bar follows the phase's count (completed/total) and, when
-    :meth:`value` is asked between reports, time: towards, never to, the phase's end, the phase's
-    share of the job's budget (``budget_s``, seconds) being its expected duration. It stops at 99
-    until the progress ends.
+
+class ProgressBar:
+    """Work-done progress values for the reports of one job: a percentage that never goes back,
+    keeps moving through every phase and moves at most :data:`MAX_STEP` points from one value to
+    the next, also when a phase ends early.
+
+    Each :class:`~perfedit.progress.Phase` owns its share of the bar. The bar is in the furthest
+    phase reported so far; a report of an earlier phase (a model candidate validated while the
+    next is generated) or of ``FOUND`` changes only the message. On entering a phase the rest of
+    the bar, from where it stands to 100, is spread over the phases still to come in proportion
+    to their shares: a phase that ended early (a rule's answer or the budget ended generation)
+    hands its unused share on to the phases after it instead of making the bar jump over it.
+    Inside its phase the bar follows the phase's count (completed/total) and, when :meth:`value`
+    is asked between reports, time: towards, never to, the phase's end, the phase's share of the
+    job's budget (``budget_s``, seconds) being its expected duration. It stops at 99 until the
+    progress ends.
     """
 
     def __init__(self, budget_s: float, now_s: float) -> None:
         self.budget_s = budget_s
         self._phase: Phase | None = None
+        self._from = 0.0  # where the bar stood when it entered its phase, percent
+        self._span = 0.0  # the points of the bar its phase owns from there, percent
         self._counted = 0.0  # the fraction of its phase the count reached, 0–1
         self._since_s = now_s  # when the bar entered its phase (a monotonic clock), seconds
         self._percent = 0
@@ -371,18 +383,23 @@ class ProgressBar:
         if phase.share_percent and (
             self._phase is None or phase.start_percent > self._phase.start_percent
         ):
-            self._phase, self._counted, self._since_s = phase, 0.0, now_s
+            self._enter(phase, now_s)
         if phase is self._phase and total:
             self._counted = max(self._counted, min(1.0, completed / total))
         return self.value(now_s)
+
+    def _enter(self, phase: Phase, now_s: float) -> None:
+        """Make ``phase`` the bar's phase: its share of what is left of the bar from here."""
+        left = 100 - phase.start_percent  # the shares of this phase and those after it
+        self._phase, self._counted, self._since_s = phase, 0.0, now_s
+        self._from = float(self._percent)
+        self._span = (100 - self._from) * phase.share_percent / left
 
     def value(self, now_s: float) -> types.WorkDoneProgressReport:
         """The value at ``now_s`` (seconds, the clock of :meth:`report`)."""
         if self._phase is not None:
             expected_s = self.budget_s * self._phase.share_percent / 100
             waited = 1 - math.exp(-(now_s - self._since_s) / expected_s)
-            reached = self._phase.start_percent + self._phase.share_percent * max(
-                self._counted, waited
-            )
-            self._percent = max(self._percent, min(99, int(reached)))
+            reached = int(self._from + self._span * max(self._counted, waited))
+            self._percent = max(self._percent, min(99, self._percent + MAX_STEP, reached))
         return types.WorkDoneProgressReport(message=self._message, percentage=self._percent)
