@@ -385,7 +385,9 @@ async def test_an_unsafe_suggestion_is_marked_and_always_previewed(
     (shown,) = client.shown_documents
     assert Path(to_fs_path(shown.uri)).read_text(encoding="utf-8") == result["report"]
     assert "## Before you apply" in result["report"]
-    annotation = applied[0].edit.change_annotations["perfedit"]
+    (change,) = applied[0].edit.document_changes
+    assert all(edit.annotation_id == "perfedit.unsafe" for edit in change.edits)
+    annotation = applied[0].edit.change_annotations["perfedit.unsafe"]
     assert annotation.needs_confirmation is True
     assert annotation.label.endswith(" · behaves differently")
     assert "unhashable" in annotation.description
@@ -665,7 +667,7 @@ def test_text_edits_round_trip_in_every_position_encoding(encoding: str):
     old = "def f():\n    s = 'é'\n    return s  # 🐢 slow"
     new = "def f():\n    '''→ 🚀'''\n    return 'é'  # 🐇"
     codec = PositionCodec(encoding)
-    edits = convert.text_edits(diffs.line_edits(old, new), old, codec, annotated=True)
+    edits = convert.text_edits(diffs.line_edits(old, new), old, codec, convert.ANNOTATION_ID)
     document = TextDocument("file:///f.py", old, position_codec=codec)
     for edit in reversed(edits):
         document.apply_change(

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 COMMAND = "perfedit.suggest"
 PROFILE_COMMAND = "perfedit.profile"
 ACTION_KIND = "refactor.rewrite.perfedit"
-ANNOTATION_ID = "perfedit"
+#: The change annotation's id: a client that knows perfedit (its VS Code extension) marks an
+#: unsafe suggestion's changes in its preview by it; the label and description say the rest.
+ANNOTATION_ID, UNSAFE_ANNOTATION_ID = "perfedit", "perfedit.unsafe"
 
 
 def kind_requested(only: Sequence[str] | None) -> bool:
@@ -33,9 +35,10 @@ def kind_requested(only: Sequence[str] | None) -> bool:
 
 
 def text_edits(
-    edits: Sequence[Edit], source: str, codec: PositionCodec, annotated: bool
+    edits: Sequence[Edit], source: str, codec: PositionCodec, annotation: str | None
 ) -> list[types.TextEdit | types.AnnotatedTextEdit]:
-    """The engine's edits (code-point columns in ``source``) in the client's position units."""
+    """The engine's edits (code-point columns in ``source``) in the client's position units,
+    under the change annotation ``annotation`` (its id; None: plain TextEdits)."""
     from perfedit.targets import split_lines
 
     lines = split_lines(source)
@@ -45,9 +48,9 @@ def text_edits(
 
     def convert(edit: Edit) -> types.TextEdit | types.AnnotatedTextEdit:
         where = types.Range(start=position(edit.start), end=position(edit.end))
-        if annotated:
+        if annotation is not None:
             return types.AnnotatedTextEdit(
-                range=where, new_text=edit.new_text, annotation_id=ANNOTATION_ID
+                range=where, new_text=edit.new_text, annotation_id=annotation
             )
         return types.TextEdit(range=where, new_text=edit.new_text)
 
@@ -63,12 +66,15 @@ def workspace_edit(
     capabilities: types.ClientCapabilities,
     needs_confirmation: bool,
 ) -> types.WorkspaceEdit:
-    """The suggestion as a versioned WorkspaceEdit under the change annotation ``perfedit``, or the
-    plainer forms a client without them accepts. The annotation's label is the headline
+    """The suggestion as a versioned WorkspaceEdit under the change annotation ``perfedit``
+    (``perfedit.unsafe`` for an unsafe suggestion), or the plainer forms a client without them
+    accepts. The annotation's label is the headline
     ("unique_in_order: 17.1× faster · 2 tests pass"), its description what to know before
     applying (:attr:`~perfedit.job.pipeline.Suggestion.cautions`); it needs confirmation when
     ``needs_confirmation`` or when the suggestion is unsafe."""
-    changes = text_edits(s.edits, source, codec, annotates(capabilities))
+    annotation_id = UNSAFE_ANNOTATION_ID if s.unsafe else ANNOTATION_ID
+    annotated = annotates(capabilities)
+    changes = text_edits(s.edits, source, codec, annotation_id if annotated else None)
     if not get_capability(capabilities, "workspace.workspace_edit.document_changes", False):
         # An AnnotatedTextEdit is a TextEdit in the LSP specification; lsprotocol does not subclass it.
         return types.WorkspaceEdit(changes={uri: changes})  # type: ignore[dict-item]
@@ -80,7 +86,7 @@ def workspace_edit(
     document = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version)
     return types.WorkspaceEdit(
         document_changes=[types.TextDocumentEdit(text_document=document, edits=changes)],
-        change_annotations={ANNOTATION_ID: annotation} if annotates(capabilities) else None,
+        change_annotations={annotation_id: annotation} if annotated else None,
     )
 
 
