@@ -1,16 +1,8 @@
 // Unit tests of results.ts: reading the command's result, the last-result page, the progress
-// notification's steps and the report links.
+// notification's steps, the report links and the Refactor Preview's marks.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import {
-  ProgressSteps,
-  asSuggestResult,
-  isReport,
-  previewMark,
-  previewNotice,
-  reportLinksAsCommands,
-  resultMarkdown,
-} from "../results";
+import { ProgressSteps, asSuggestResult, isReport, previewMark, previewNotice, reportLinksAsCommands, resultMarkdown } from "../results";
 
 test("a command result is read only if it has the applied flag", () => {
   assert.deepEqual(asSuggestResult({ applied: true, speedup: 2 }), { applied: true, speedup: 2 });
