@@ -185,6 +185,7 @@ def test_vscode_decides_with_the_facts_previews_and_hovers(tmp_path: Path):
         "progress",
         "decision",
         "refactor-preview",
+        "preview-notice",
         "details",
         "hover",
         "full-report",

@@ -106,7 +106,7 @@ class ProgressNotifications implements StaticFeature {
 /** Applies the server's edits (`workspace/applyEdit`). One that needs confirmation opens the
  * Refactor Preview, which shows a single change annotation only as each change's tooltip: here
  * each change also carries an icon (a warning for an unsafe suggestion, else a zap) and, while the
- * preview waits, a notification gives the headline. Registered after the client's own handler,
+ * preview waits, a notification gives the headline (its Cancel discards the preview). Registered after the client's own handler,
  * which it replaces; like that handler it refuses an edit for a document that has changed. */
 class PreviewWithHeadline implements StaticFeature {
   constructor(private readonly client: LanguageClient) {}
@@ -146,7 +146,13 @@ class PreviewWithHeadline implements StaticFeature {
       marked.set(uri, edits.map((edit): [vscode.TextEdit, vscode.WorkspaceEditEntryMetadata] => [edit, metadata]));
     }
     const applied = vscode.workspace.applyEdit(marked);
-    void vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: previewNotice(mark) }, () => applied);
+    // Cancellable: its Cancel button keeps the notification expanded (the whole headline shows)
+    // and discards the preview; the notification closes once the preview is applied or discarded.
+    const notice = { location: vscode.ProgressLocation.Notification, title: previewNotice(mark), cancellable: true };
+    void vscode.window.withProgress(notice, (_progress, cancel) => {
+      cancel.onCancellationRequested(() => void vscode.commands.executeCommand("refactorPreview.discard"));
+      return applied;
+    });
     return { applied: await applied };
   }
 }

@@ -237,7 +237,9 @@ async function runJob(job) {
       // The headline, in a notification while the preview waits for the decision.
       const notice = toast("review it in the Refactor Preview");
       await notice.first().waitFor({ timeout: 10_000 }).catch(() => {});
-      seen.previewNotice = (await notice.first().innerText().catch(() => "")).trim();
+      const noticeMessage = notice.first().locator(".notification-list-item-message");
+      seen.previewNotice = (await noticeMessage.innerText().catch(() => "")).trim();
+      await shot(`${job.name}-preview-notice`);
       // The change annotation (label and description) is each change's hover in the preview.
       seen.previewLabels = await rows.evaluateAll((elements) =>
         elements.flatMap((e) => [e.getAttribute("aria-label"), ...[...e.querySelectorAll("[title]")].map((t) => t.getAttribute("title"))]).filter(Boolean),
