@@ -7,9 +7,12 @@ for real (one sample, a short budget) beside the rule-based candidates: ``functo
 ``fib`` much faster and behaves as the original, so it is applied at once (``needsConfirmation``
 off); the set-based ``unique_in_order`` raises on unhashable items, which the original accepts, so
 the server asks first, through Neovim's own handlers, even with ``needsConfirmation`` off. The
-driver configures the server as docs/editors/neovim.md does, applies the code action, answers the
-questions, waits for the outcome, writes the buffer and asks for a hover; these tests check the
-report, the file on disk and that the file still passes its tests.
+driver configures the server as docs/editors/neovim.md does (running its block that renders the
+full report as written), applies the code action, answers the questions, waits for the outcome,
+writes the buffer, asks for a hover and follows its link to the full report with
+``:PerfeditReport``; these tests check the report, that the full report opens rendered (a
+floating Markdown window with conceal, as a hover), the file on disk and that the file still
+passes its tests.
 """
 
 from __future__ import annotations
@@ -72,6 +75,16 @@ def drive(
     return report
 
 
+def assert_rendered(window: dict[str, Any], name: str) -> None:
+    """The full report of ``name`` is shown rendered, as Neovim shows a hover: in a floating
+    window, as Markdown with its markup concealed, opening with the headline."""
+    assert window["floating"] and window["filetype"] == "markdown", window
+    assert window["conceallevel"] == 2, window
+    heading, _, headline = window["lines"]
+    assert heading.startswith(f"# perfedit: `{name}` in "), window
+    assert re.match(r"\*\*[\d.]+× faster · 2 tests pass", headline), window
+
+
 @pytest.mark.model
 def test_neovim_applies_a_safe_suggestion_and_hovers_the_explanation(tmp_path: Path):
     require_test_model()
@@ -97,6 +110,7 @@ def test_neovim_applies_a_safe_suggestion_and_hovers_the_explanation(tmp_path: P
     hover = report["hover"]
     assert hover.startswith("**perfedit: faster `fib` applied**: ") and "**Why:**" in hover
     assert len(hover.splitlines()) <= HOVER_LINES and "[Full report](file://" in hover
+    assert_rendered(report["report_window"], "fib")  # the hover's link, by :PerfeditReport
     assert_tests_pass(workspace)
 
 
@@ -116,7 +130,10 @@ def test_neovim_asks_before_an_unsafe_suggestion(tmp_path: Path):
     )
     assert "unhashable" in first["message"] and first["type"] == 2  # a warning
     (document,) = report["documents"]  # "Details": the full report
-    assert re.search(r"/perfedit-reports-[^/]+/perfedit-dedupe-unique_in_order\.md$", document)
+    assert re.search(
+        r"/perfedit-reports-[^/]+/perfedit-dedupe-unique_in_order\.md$", document["uri"]
+    )
+    assert_rendered(document["shown"], "unique_in_order")
     assert report["edited"] and any("applied." in m["message"] for m in report["messages"])
     hover = report["hover"]
     assert hover.startswith("**perfedit: faster `unique_in_order` applied**: ")

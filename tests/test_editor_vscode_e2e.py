@@ -7,7 +7,8 @@ The workspace (``tests/editors/workspace`` and the dedupe example) holds a naive
 for real (one sample, a short budget) beside the rule-based candidates. First ``unique_in_order``:
 its set-based winner raises on unhashable items, which the original accepts, so the decision
 notification is a warning without a plain Apply; "Show diff" opens the Refactor Preview, whose
-annotation carries the headline and the unsafe mark; the driver discards it. Then ``fib``:
+changes carry a warning icon and the annotation (the headline and the unsafe mark) as their
+tooltip, with the headline in a notification beside it while it waits; the driver discards it. Then ``fib``:
 ``functools.cache`` behaves as the original; "Details" opens the full report rendered, "Show diff"
 the preview, where the driver applies it. It then saves, reads the code lens, hovers the function,
 opens the hover's full report and "perfedit: Show Last Result"; this test checks what it saw, the
@@ -147,6 +148,13 @@ def test_vscode_decides_with_the_facts_previews_and_hovers(tmp_path: Path):
         for text in dedupe["previewHover"]
     ), dedupe["previewHover"]
 
+    # in the preview itself each change carries the unsafe mark; beside it, the headline
+    assert dedupe["previewIcons"] and set(dedupe["previewIcons"]) == {"warning"}
+    assert re.match(
+        r"perfedit: unique_in_order: [\d.]+× faster · 2 tests pass · behaves differently — review it in the Refactor Preview",
+        dedupe["previewNotice"],
+    ), dedupe["previewNotice"]
+
     assert "discarded" in dedupe["outcome"] or "declined" in dedupe["outcome"]
     # the safe one: asked with Apply, Details shown rendered, the headline in the preview
     first, second = fib["questions"]
@@ -154,6 +162,8 @@ def test_vscode_decides_with_the_facts_previews_and_hovers(tmp_path: Path):
     assert re.match(r"perfedit: fib [\d.]+× faster · 2 tests pass", first["message"])
     assert fib["details"] is True
     assert any(re.match(r"fib: [\d.]+× faster · 2 tests pass", t) for t in fib["previewHover"])
+    assert fib["previewIcons"] and set(fib["previewIcons"]) == {"zap"}
+    assert re.match(r"perfedit: fib: [\d.]+× faster · 2 tests pass — ", fib["previewNotice"])
     assert "applied" in fib["outcome"] and "faster" in fib["status"]
     on_disk = (workspace / "fib.py").read_text(encoding="utf-8")
     assert "@functools.cache" in on_disk and "import functools" in on_disk
@@ -175,6 +185,7 @@ def test_vscode_decides_with_the_facts_previews_and_hovers(tmp_path: Path):
         "progress",
         "decision",
         "refactor-preview",
+        "preview-notice",
         "details",
         "hover",
         "full-report",

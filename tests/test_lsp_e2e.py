@@ -44,7 +44,6 @@ from perfedit.errors import ConfigError, ModelMissing
 from perfedit.llm import modelstore
 from perfedit.lsp import convert, jobs
 from perfedit.lsp.state import EditorOptions
-from perfedit.progress import Phase
 from perfedit.targets import find
 
 UNTESTED = """
@@ -386,7 +385,9 @@ async def test_an_unsafe_suggestion_is_marked_and_always_previewed(
     (shown,) = client.shown_documents
     assert Path(to_fs_path(shown.uri)).read_text(encoding="utf-8") == result["report"]
     assert "## Before you apply" in result["report"]
-    annotation = applied[0].edit.change_annotations["perfedit"]
+    (change,) = applied[0].edit.document_changes
+    assert all(edit.annotation_id == "perfedit.unsafe" for edit in change.edits)
+    annotation = applied[0].edit.change_annotations["perfedit.unsafe"]
     assert annotation.needs_confirmation is True
     assert annotation.label.endswith(" · behaves differently")
     assert "unhashable" in annotation.description
@@ -666,7 +667,7 @@ def test_text_edits_round_trip_in_every_position_encoding(encoding: str):
     old = "def f():\n    s = 'é'\n    return s  # 🐢 slow"
     new = "def f():\n    '''→ 🚀'''\n    return 'é'  # 🐇"
     codec = PositionCodec(encoding)
-    edits = convert.text_edits(diffs.line_edits(old, new), old, codec, annotated=True)
+    edits = convert.text_edits(diffs.line_edits(old, new), old, codec, convert.ANNOTATION_ID)
     document = TextDocument("file:///f.py", old, position_codec=codec)
     for edit in reversed(edits):
         document.apply_change(
@@ -708,44 +709,6 @@ def test_editor_options_split_lsp_keys_skip_client_keys_and_reject_unknown_setti
     for wrong in ({"runz": 5}, {"runs": "five"}, {"budget_s": 30}, {"needsConfirmation": "yes"}):
         with pytest.raises(ConfigError):
             EditorOptions.from_json(wrong)
-
-
-def test_progress_percentages_only_move_forward_and_never_freeze():
-    """Streaming order (model candidates validated while generation goes on, a faster one found):
-    the percentage never goes back; a silent phase still moves with time, never past its end."""
-    bar = convert.ProgressBar(budget_s=60.0, now_s=0.0)
-    reports = [
-        (Phase.LOADING_MODEL, 0, None, ""),
-        (Phase.BASELINE, 0, None, ""),
-        (Phase.RULES, 1, 2, ""),
-        (Phase.VALIDATING, 0, 2, "rule 1"),
-        (Phase.GENERATING, 1, 3, ""),
-        (Phase.VALIDATING, 0, None, "greedy"),
-        (Phase.FOUND, 0, None, "3.2× faster (validated)"),
-        (Phase.GENERATING, 3, 3, ""),
-        (Phase.REFINING, 0, 1, ""),
-        (Phase.MINIMISING, 0, None, ""),
-        (Phase.EXPLAINING, 0, None, ""),
-    ]
-    seen = [
-        bar.report(*report, now_s=float(second)).percentage for second, report in enumerate(reports)
-    ]
-    assert seen == sorted(seen) and seen[-1] >= Phase.EXPLAINING.start_percent
-    assert {phase for phase, *_ in reports} == set(Phase)
-    assert (
-        seen[5] == seen[4] and bar.value(5.0).message == "explaining why it is faster"
-    )  # an earlier phase: message only
-    later = [bar.value(float(second)).percentage or 0 for second in (11, 12, 20, 60, 10_000)]
-    assert (
-        later == sorted(later) and later[0] < later[-1] == 99
-    )  # moving on its own, stopping at 99
-    generating = convert.ProgressBar(budget_s=60.0, now_s=0.0)
-    generating.report(Phase.GENERATING, 0, 9, "", now_s=0.0)
-    ticks = [generating.value(float(second)).percentage or 0 for second in range(0, 40, 4)]
-    assert ticks == sorted(ticks) and len(set(ticks)) == len(
-        ticks
-    )  # a slow first candidate: the bar moves
-    assert ticks[-1] < Phase.GENERATING.start_percent + Phase.GENERATING.share_percent
 
 
 async def test_deliver_refuses_a_result_for_an_older_version():

@@ -2,13 +2,15 @@
  * The perfedit extension: starts `perfedit lsp` with the configured Python, passes the user's
  * settings, shows the job's progress as a cancellable notification, opens the server's reports
  * rendered (from the hover's link, the decision's "Details" and "Show Last Result"), keeps the
- * last result in the status bar, and adds four commands (one, "Profile Tests", runs the server's
- * `perfedit.profile`, after which the hot functions get code lenses). The server does the work
+ * last result in the status bar, marks its changes in the Refactor Preview (an icon, and the
+ * headline in a notification while the preview waits), and adds four commands (one, "Profile
+ * Tests", runs the server's `perfedit.profile`, after which the hot functions get code lenses). The server does the work
  * and asks before applying (see docs/editors/vscode.md); the pure parts of this glue are in
  * interpreter.ts, settings.ts and results.ts.
  */
 import * as vscode from "vscode";
 import {
+  ApplyWorkspaceEditRequest,
   ExecuteCommandRequest,
   LanguageClient,
   ResponseError,
@@ -16,6 +18,8 @@ import {
   WorkDoneProgress,
   WorkDoneProgressCancelNotification,
   WorkDoneProgressCreateRequest,
+  type ApplyWorkspaceEditParams,
+  type ApplyWorkspaceEditResult,
   type FeatureState,
   type LanguageClientOptions,
   type ProgressToken,
@@ -27,6 +31,8 @@ import {
   SHOW_REPORT,
   asSuggestResult,
   isReport,
+  previewMark,
+  previewNotice,
   reportLinksAsCommands,
   resultMarkdown,
   type ProgressValue,
@@ -94,6 +100,60 @@ class ProgressNotifications implements StaticFeature {
       }
     });
     this.subscriptions.set(token, subscription);
+  }
+}
+
+/** Applies the server's edits (`workspace/applyEdit`). One that needs confirmation opens the
+ * Refactor Preview, which shows a single change annotation only as each change's tooltip: here
+ * each change also carries an icon (a warning for an unsafe suggestion, else a zap) and, while the
+ * preview waits, a notification gives the headline (its Cancel discards the preview). Registered after the client's own handler,
+ * which it replaces; like that handler it refuses an edit for a document that has changed. */
+class PreviewWithHeadline implements StaticFeature {
+  constructor(private readonly client: LanguageClient) {}
+
+  fillClientCapabilities(): void {} // the client declares workspace.applyEdit and change annotations
+
+  initialize(): void {
+    this.client.onRequest(ApplyWorkspaceEditRequest.type, (params) => this.apply(params));
+  }
+
+  getState(): FeatureState {
+    return { kind: "static" };
+  }
+
+  clear(): void {}
+
+  private async apply(params: ApplyWorkspaceEditParams): Promise<ApplyWorkspaceEditResult> {
+    const changed = (params.edit.documentChanges ?? []).some((change) => {
+      if (!("textDocument" in change) || change.textDocument.version === null) {
+        return false;
+      }
+      const uri = this.client.protocol2CodeConverter.asUri(change.textDocument.uri).toString();
+      const open = vscode.workspace.textDocuments.find((document) => document.uri.toString() === uri);
+      return open !== undefined && open.version !== change.textDocument.version;
+    });
+    if (changed) {
+      return { applied: false, failureReason: "the document changed" };
+    }
+    const converted = await this.client.protocol2CodeConverter.asWorkspaceEdit(params.edit);
+    const mark = previewMark(params.edit.changeAnnotations);
+    if (mark === undefined) {
+      return { applied: await vscode.workspace.applyEdit(converted) };
+    }
+    const metadata: vscode.WorkspaceEditEntryMetadata = { ...mark.annotation, needsConfirmation: true, iconPath: new vscode.ThemeIcon(mark.icon) };
+    const marked = new vscode.WorkspaceEdit();
+    for (const [uri, edits] of converted.entries()) {
+      marked.set(uri, edits.map((edit): [vscode.TextEdit, vscode.WorkspaceEditEntryMetadata] => [edit, metadata]));
+    }
+    const applied = vscode.workspace.applyEdit(marked);
+    // Cancellable: its Cancel button keeps the notification expanded (the whole headline shows)
+    // and discards the preview; the notification closes once the preview is applied or discarded.
+    const notice = { location: vscode.ProgressLocation.Notification, title: previewNotice(mark), cancellable: true };
+    void vscode.window.withProgress(notice, (_progress, cancel) => {
+      cancel.onCancellationRequested(() => void vscode.commands.executeCommand("refactorPreview.discard"));
+      return applied;
+    });
+    return { applied: await applied };
   }
 }
 
@@ -197,6 +257,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     };
     client = new LanguageClient("perfedit", "perfedit", serverOptions, clientOptions);
     client.registerFeature(new ProgressNotifications(client));
+    client.registerFeature(new PreviewWithHeadline(client));
     await client.start();
   };
 

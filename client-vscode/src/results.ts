@@ -80,3 +80,42 @@ export function reportLinksAsCommands(markdown: string): string {
     isReport(uri) ? `](command:${SHOW_REPORT}?${encodeURIComponent(JSON.stringify([uri]))})` : link,
   );
 }
+
+/** A change annotation as the server sends it in a WorkspaceEdit (LSP JSON). */
+export interface ChangeAnnotation {
+  label: string;
+  description?: string;
+  needsConfirmation?: boolean;
+}
+
+/** The server's change annotation ids: `perfedit`, or `perfedit.unsafe` for a suggestion that
+ * behaves differently from the original on some input the checks saw. */
+export const ANNOTATION_ID = "perfedit";
+export const UNSAFE_ANNOTATION_ID = "perfedit.unsafe";
+
+/** What the Refactor Preview shows of a suggestion's edit: its change annotation, whether it is
+ * unsafe, and the codicon that marks each of its changes. */
+export interface PreviewMark {
+  annotation: ChangeAnnotation;
+  unsafe: boolean;
+  icon: "warning" | "zap";
+}
+
+/** The mark of a WorkspaceEdit whose changes need confirmation (it opens the Refactor Preview)
+ * under perfedit's change annotation; undefined for any other edit. */
+export function previewMark(changeAnnotations?: Record<string, ChangeAnnotation>): PreviewMark | undefined {
+  for (const id of [UNSAFE_ANNOTATION_ID, ANNOTATION_ID]) {
+    const annotation = changeAnnotations?.[id];
+    if (annotation?.needsConfirmation) {
+      const unsafe = id === UNSAFE_ANNOTATION_ID;
+      return { annotation, unsafe, icon: unsafe ? "warning" : "zap" };
+    }
+  }
+  return undefined;
+}
+
+/** The notification shown while the Refactor Preview waits for the user: the headline (the
+ * annotation's label) and where to decide. */
+export function previewNotice(mark: PreviewMark): string {
+  return `perfedit: ${mark.annotation.label} — review it in the Refactor Preview, then Apply or Discard there`;
+}

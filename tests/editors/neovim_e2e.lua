@@ -1,13 +1,15 @@
--- Drives a real Neovim (0.11+) against `perfedit lsp`, configured as docs/editors/neovim.md says.
+-- Drives a real Neovim (0.11+) against `perfedit lsp`, configured as docs/editors/neovim.md says
+-- (its block that renders the full report runs here as it is written there).
 --
 --   nvim --clean --headless -l neovim_e2e.lua FILE TEXT REPORT PYTHON OPTIONS_JSON TIMEOUT_S ANSWERS_JSON
 --
 -- Opens FILE, puts the cursor on the first line holding TEXT, asks for the perfedit code action
 -- with `apply = true`, waits for the work-done progress to end and for the final message,
 -- answering the server's questions (window/showMessageRequest, through Neovim's own handler and
--- vim.ui.select) with the action titles of ANSWERS_JSON in turn, writes the buffer, then asks for
--- a hover on the line holding TEXT. Everything it saw goes to REPORT as JSON (the test asserts on
--- it): progress values, questions, shown documents and messages, the buffer text, the hover.
+-- vim.ui.select) with the action titles of ANSWERS_JSON in turn, writes the buffer, asks for a
+-- hover on the function's `def` line and runs :PerfeditReport there. Everything it saw goes to
+-- REPORT as JSON (the test asserts on it): progress values, questions, shown documents and how
+-- they were shown, messages, the buffer text, the hover, the window :PerfeditReport opened.
 
 vim.g.loaded_python3_provider = 0 -- no slow probe for a Python provider
 
@@ -61,10 +63,32 @@ vim.fn.inputlist = function(lines)
   end
   return 0
 end
+-- The documented block that shows the full report rendered (docs/editors/neovim.md), as written.
+local here = vim.fs.dirname(debug.getinfo(1, "S").source:sub(2))
+local docs = vim.fs.normalize(vim.fs.joinpath(here, "..", "..", "docs", "editors", "neovim.md"))
+local documented = table.concat(vim.fn.readfile(docs), "\n")
+local block = assert(
+  documented:match("```lua\n(%-%- perfedit: the full report.-)\n```"),
+  "no block rendering the report in " .. docs
+)
+assert(load(block, "@" .. docs))()
+
+-- How the current window shows a document: the window :PerfeditReport or "Details" opened.
+local function shown_window()
+  local win = vim.api.nvim_get_current_win()
+  return {
+    floating = vim.api.nvim_win_get_config(win).relative ~= "",
+    filetype = vim.bo.filetype,
+    conceallevel = vim.wo[win].conceallevel,
+    lines = vim.api.nvim_buf_get_lines(0, 0, 3, false),
+  }
+end
+
 local show_document = vim.lsp.handlers["window/showDocument"]
 vim.lsp.handlers["window/showDocument"] = function(err, params, ctx)
-  table.insert(report.documents, params.uri)
-  return show_document(err, params, ctx)
+  local result = show_document(err, params, ctx)
+  table.insert(report.documents, { uri = params.uri, shown = shown_window() })
+  return result
 end
 
 vim.lsp.config("perfedit", {
@@ -93,6 +117,7 @@ vim.api.nvim_create_autocmd("LspProgress", {
 
 vim.cmd.edit(vim.fn.fnameescape(file))
 vim.bo.filetype = "python"
+local main_win = vim.api.nvim_get_current_win()
 local buf = vim.api.nvim_get_current_buf()
 local original = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
 
@@ -126,7 +151,8 @@ end, 200) then
 elseif not vim.wait(60000, function() return #report.messages > 0 end, 50) then -- the outcome
   table.insert(report.errors, "no message after the progress ended")
 end
-vim.api.nvim_set_current_buf(buf) -- "Details" showed the report in this window
+vim.api.nvim_set_current_win(main_win) -- "Details" showed the report in a float, focused
+vim.api.nvim_set_current_buf(buf)
 report.edited = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n") ~= original
 vim.cmd.write()
 report.buffer = table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
@@ -138,5 +164,13 @@ if hover and hover.result and hover.result.contents then
   report.hover = hover.result.contents.value
 else
   table.insert(report.errors, "no hover: " .. vim.inspect(hover))
+end
+
+-- The hover's link to the full report, followed with the documented :PerfeditReport.
+vim.cmd.PerfeditReport()
+if vim.wait(30000, function() return vim.api.nvim_get_current_win() ~= main_win end, 50) then
+  report.report_window = shown_window()
+else
+  table.insert(report.errors, ":PerfeditReport opened no window within 30 s")
 end
 finish()

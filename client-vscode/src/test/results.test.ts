@@ -1,8 +1,8 @@
 // Unit tests of results.ts: reading the command's result, the last-result page, the progress
-// notification's steps and the report links.
+// notification's steps, the report links and the Refactor Preview's marks.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ProgressSteps, asSuggestResult, isReport, reportLinksAsCommands, resultMarkdown } from "../results";
+import { ProgressSteps, asSuggestResult, isReport, previewMark, previewNotice, reportLinksAsCommands, resultMarkdown } from "../results";
 
 test("a command result is read only if it has the applied flag", () => {
   assert.deepEqual(asSuggestResult({ applied: true, speedup: 2 }), { applied: true, speedup: 2 });
@@ -43,4 +43,23 @@ test("links to the server's report files open them rendered; other links stay", 
     reportLinksAsCommands(hover),
     `**perfedit suggests a faster \`f\`**\n\n[Full report](${command}): statistics. [docs](file:///ws/README.md)`,
   );
+});
+
+test("a perfedit edit that needs confirmation is marked for the preview, unsafe with a warning", () => {
+  const label = "unique_in_order: 17.1× faster · 2 tests pass · behaves differently";
+  const unsafe = previewMark({ "perfedit.unsafe": { label, description: "Differs …", needsConfirmation: true } });
+  assert.deepEqual(unsafe, { annotation: { label, description: "Differs …", needsConfirmation: true }, unsafe: true, icon: "warning" });
+  assert.equal(
+    previewNotice(unsafe!),
+    `perfedit: ${label} — review it in the Refactor Preview, then Apply or Discard there`,
+  );
+  const safe = previewMark({ perfedit: { label: "fib: 3.0× faster · 2 tests pass", needsConfirmation: true } });
+  assert.equal(safe?.icon, "zap");
+  assert.equal(safe?.unsafe, false);
+});
+
+test("an edit applied directly, or not perfedit's, gets no preview mark", () => {
+  assert.equal(previewMark({ perfedit: { label: "fib: 3.0× faster", needsConfirmation: false } }), undefined);
+  assert.equal(previewMark({ other: { label: "rename", needsConfirmation: true } }), undefined);
+  assert.equal(previewMark(undefined), undefined);
 });

@@ -8,11 +8,12 @@ Features:
   with the arguments ``[uri, line, version]``; once a result for this version of the document is
   cached, the action carries that edit instead.
 * ``workspace/executeCommand`` ``perfedit.suggest`` — runs :func:`perfedit.job.pipeline.suggest` in a
-  thread, reports server-initiated work-done progress (a percentage that only moves forward,
-  from the engine's :class:`~perfedit.progress.Phase` reports), stops on
+  thread, reports server-initiated work-done progress (a percentage that only moves forward, a
+  few points at a time, from the engine's :class:`~perfedit.progress.Phase` reports), stops on
   ``window/workDoneProgress/cancel`` or ``$/cancelRequest``, and delivers the result with
   ``workspace/applyEdit``: a versioned ``TextDocumentEdit`` under the change annotation
-  ``perfedit`` (``needsConfirmation`` opens VS Code's refactor preview), then a summary
+  ``perfedit`` (``perfedit.unsafe`` for an unsafe suggestion; ``needsConfirmation`` opens VS
+  Code's refactor preview), then a summary
   ``window/showMessage``. Nothing is applied if the document changed meanwhile. Returns
   ``{"applied": bool, "speedup": float, "summary": the shown message, "report": the hover's
   Markdown}`` or ``{"applied": false, "error": message, "cancelled": bool}`` (the VS Code

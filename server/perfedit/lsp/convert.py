@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 COMMAND = "perfedit.suggest"
 PROFILE_COMMAND = "perfedit.profile"
 ACTION_KIND = "refactor.rewrite.perfedit"
-ANNOTATION_ID = "perfedit"
+#: The change annotation's id: a client that knows perfedit (its VS Code extension) marks an
+#: unsafe suggestion's changes in its preview by it; the label and description say the rest.
+ANNOTATION_ID, UNSAFE_ANNOTATION_ID = "perfedit", "perfedit.unsafe"
 
 
 def kind_requested(only: Sequence[str] | None) -> bool:
@@ -33,9 +35,10 @@ def kind_requested(only: Sequence[str] | None) -> bool:
 
 
 def text_edits(
-    edits: Sequence[Edit], source: str, codec: PositionCodec, annotated: bool
+    edits: Sequence[Edit], source: str, codec: PositionCodec, annotation: str | None
 ) -> list[types.TextEdit | types.AnnotatedTextEdit]:
-    """The engine's edits (code-point columns in ``source``) in the client's position units."""
+    """The engine's edits (code-point columns in ``source``) in the client's position units,
+    under the change annotation ``annotation`` (its id; None: plain TextEdits)."""
     from perfedit.targets import split_lines
 
     lines = split_lines(source)
@@ -45,9 +48,9 @@ def text_edits(
 
     def convert(edit: Edit) -> types.TextEdit | types.AnnotatedTextEdit:
         where = types.Range(start=position(edit.start), end=position(edit.end))
-        if annotated:
+        if annotation is not None:
             return types.AnnotatedTextEdit(
-                range=where, new_text=edit.new_text, annotation_id=ANNOTATION_ID
+                range=where, new_text=edit.new_text, annotation_id=annotation
             )
         return types.TextEdit(range=where, new_text=edit.new_text)
 
@@ -63,12 +66,15 @@ def workspace_edit(
     capabilities: types.ClientCapabilities,
     needs_confirmation: bool,
 ) -> types.WorkspaceEdit:
-    """The suggestion as a versioned WorkspaceEdit under the change annotation ``perfedit``, or the
-    plainer forms a client without them accepts. The annotation's label is the headline
+    """The suggestion as a versioned WorkspaceEdit under the change annotation ``perfedit``
+    (``perfedit.unsafe`` for an unsafe suggestion), or the plainer forms a client without them
+    accepts. The annotation's label is the headline
     ("unique_in_order: 17.1× faster · 2 tests pass"), its description what to know before
     applying (:attr:`~perfedit.job.pipeline.Suggestion.cautions`); it needs confirmation when
     ``needs_confirmation`` or when the suggestion is unsafe."""
-    changes = text_edits(s.edits, source, codec, annotates(capabilities))
+    annotation_id = UNSAFE_ANNOTATION_ID if s.unsafe else ANNOTATION_ID
+    annotated = annotates(capabilities)
+    changes = text_edits(s.edits, source, codec, annotation_id if annotated else None)
     if not get_capability(capabilities, "workspace.workspace_edit.document_changes", False):
         # An AnnotatedTextEdit is a TextEdit in the LSP specification; lsprotocol does not subclass it.
         return types.WorkspaceEdit(changes={uri: changes})  # type: ignore[dict-item]
@@ -80,7 +86,7 @@ def workspace_edit(
     document = types.OptionalVersionedTextDocumentIdentifier(uri=uri, version=version)
     return types.WorkspaceEdit(
         document_changes=[types.TextDocumentEdit(text_document=document, edits=changes)],
-        change_annotations={ANNOTATION_ID: annotation} if annotates(capabilities) else None,
+        change_annotations={annotation_id: annotation} if annotated else None,
     )
 
 
@@ -340,22 +346,34 @@ def failure_message(exc: PerfeditError) -> tuple[str, str | None]:
     return shown, "\n".join([message, *reasons])
 
 
-class ProgressBar:
-    """Work-done progress values for the reports of one job: a percentage that never goes back
-    and keeps moving through every phase.
+#: The most the work-done percentage moves between two consecutive values, percentage points: a
+#: twentieth of the bar, so that it passes through at least twenty values and reads as steady
+#: movement; with the job's one-second tick a lagging bar closes up at this many points a second.
+MAX_STEP = 5
 
-    Each :class:`~perfedit.progress.Phase` owns its share of the 0–100 bar from its
-    ``start_percent``. The bar is in the furthest phase reported so far; a report of an earlier
-    phase (a model candidate validated while the next is generated) or of ``FOUND`` changes only
-    the message. Inside its phase the bar follows the phase's count (completed/total) and, when
-    :meth:`value` is asked between reports, time: towards, never to, the phase's end, the phase's
-    share of the job's budget (``budget_s``, seconds) being its expected duration. It stops at 99
-    until the progress ends.
+
+class ProgressBar:
+    """Work-done progress values for the reports of one job: a percentage that never goes back,
+    keeps moving through every phase and moves at most :data:`MAX_STEP` points from one value to
+    the next, also when a phase ends early.
+
+    Each :class:`~perfedit.progress.Phase` owns its share of the bar. The bar is in the furthest
+    phase reported so far; a report of an earlier phase (a model candidate validated while the
+    next is generated) or of ``FOUND`` changes only the message. On entering a phase the rest of
+    the bar, from where it stands to 100, is spread over the phases still to come in proportion
+    to their shares: a phase that ended early (a rule's answer or the budget ended generation)
+    hands its unused share on to the phases after it instead of making the bar jump over it.
+    Inside its phase the bar follows the phase's count (completed/total) and, when :meth:`value`
+    is asked between reports, time: towards, never to, the phase's end, the phase's share of the
+    job's budget (``budget_s``, seconds) being its expected duration. It stops at 99 until the
+    progress ends.
     """
 
     def __init__(self, budget_s: float, now_s: float) -> None:
         self.budget_s = budget_s
         self._phase: Phase | None = None
+        self._from = 0.0  # where the bar stood when it entered its phase, percent
+        self._span = 0.0  # the points of the bar its phase owns from there, percent
         self._counted = 0.0  # the fraction of its phase the count reached, 0–1
         self._since_s = now_s  # when the bar entered its phase (a monotonic clock), seconds
         self._percent = 0
@@ -371,18 +389,23 @@ class ProgressBar:
         if phase.share_percent and (
             self._phase is None or phase.start_percent > self._phase.start_percent
         ):
-            self._phase, self._counted, self._since_s = phase, 0.0, now_s
+            self._enter(phase, now_s)
         if phase is self._phase and total:
             self._counted = max(self._counted, min(1.0, completed / total))
         return self.value(now_s)
+
+    def _enter(self, phase: Phase, now_s: float) -> None:
+        """Make ``phase`` the bar's phase: its share of what is left of the bar from here."""
+        left = 100 - phase.start_percent  # the shares of this phase and those after it
+        self._phase, self._counted, self._since_s = phase, 0.0, now_s
+        self._from = float(self._percent)
+        self._span = (100 - self._from) * phase.share_percent / left
 
     def value(self, now_s: float) -> types.WorkDoneProgressReport:
         """The value at ``now_s`` (seconds, the clock of :meth:`report`)."""
         if self._phase is not None:
             expected_s = self.budget_s * self._phase.share_percent / 100
             waited = 1 - math.exp(-(now_s - self._since_s) / expected_s)
-            reached = self._phase.start_percent + self._phase.share_percent * max(
-                self._counted, waited
-            )
-            self._percent = max(self._percent, min(99, int(reached)))
+            reached = int(self._from + self._span * max(self._counted, waited))
+            self._percent = max(self._percent, min(99, self._percent + MAX_STEP, reached))
         return types.WorkDoneProgressReport(message=self._message, percentage=self._percent)

@@ -7,8 +7,8 @@
 // timeoutS, chromium}. For each job it opens `file` of the `workspace` folder, puts the cursor on
 // `line` (1-based), runs the perfedit code action from the light bulb, watches the progress
 // notification, reads the decision notification and answers it with `answers` in turn ("Details"
-// opens the report rendered; "Show diff" opens the Refactor Preview, where "Apply" ticks the file
-// and applies, "Discard" discards). After the last job it saves, reads the code lens, hovers the
+// opens the report rendered; "Show diff" opens the Refactor Preview, whose change icons and the
+// notification beside it are read, where "Apply" ticks the file and applies, "Discard" discards). After the last job it saves, reads the code lens, hovers the
 // function, opens the hover's full report and "perfedit: Show Last Result". What it saw goes to
 // `report` (JSON) for the test to check; screenshots of every step go to `artifacts`. Exit
 // status 0 if it got through every step.
@@ -230,6 +230,16 @@ async function runJob(job) {
       await apply.waitFor({ timeout: 60_000 });
       const rows = page.locator(".bulk-edit-panel .monaco-list-row");
       seen.preview = (await page.locator(".bulk-edit-panel").first().innerText()).trim();
+      // Each change's icon (a codicon: warning for an unsafe suggestion, zap for a safe one).
+      seen.previewIcons = await page.locator(".bulk-edit-panel .monaco-list-row .theme-icon").evaluateAll((elements) =>
+        elements.flatMap((e) => [...e.classList].filter((c) => /^codicon-./.test(c)).map((c) => c.slice("codicon-".length))),
+      );
+      // The headline, in a notification while the preview waits for the decision.
+      const notice = toast("review it in the Refactor Preview");
+      await notice.first().waitFor({ timeout: 10_000 }).catch(() => {});
+      const noticeMessage = notice.first().locator(".notification-list-item-message");
+      seen.previewNotice = (await noticeMessage.innerText().catch(() => "")).trim();
+      await shot(`${job.name}-preview-notice`);
       // The change annotation (label and description) is each change's hover in the preview.
       seen.previewLabels = await rows.evaluateAll((elements) =>
         elements.flatMap((e) => [e.getAttribute("aria-label"), ...[...e.querySelectorAll("[title]")].map((t) => t.getAttribute("title"))]).filter(Boolean),
