@@ -12,7 +12,7 @@ are as they were.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import libcst as cst
 
@@ -21,15 +21,14 @@ _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 @dataclass(frozen=True)
 class PromptCode:
-    """``code`` as a prompt shows it: ``text`` without docstrings, and ``lines`` mapping a line
-    of ``code`` (1-based) to its line in ``text`` (the lines of removed docstrings have none)."""
+    """Code as a prompt shows it: ``text`` without docstrings, and ``lines`` mapping a line of
+    the code (1-based) to its line in ``text`` (the lines of removed docstrings have none)."""
 
-    code: str
     text: str
-    lines: dict[int, int] = field(default_factory=dict)
+    lines: dict[int, int]
 
     def hot_lines(self, hot: list[tuple[int, float]]) -> list[tuple[int, float]]:
-        """``hot`` ((line of ``code``, seconds)) as lines of :attr:`text`; a line that was
+        """``hot`` ((line of the code, seconds)) as lines of :attr:`text`; a line that was
         removed is dropped."""
         return [(self.lines[line], seconds) for line, seconds in hot if line in self.lines]
 
@@ -66,7 +65,7 @@ def for_prompt(code: str, compact: bool = True) -> PromptCode:
         removed = set()
     kept = [n for n in range(1, len(lines) + 1) if n not in removed]
     text = "".join(lines[n - 1] for n in kept)
-    return PromptCode(code, text, {old: new for new, old in enumerate(kept, start=1)})
+    return PromptCode(text, {old: new for new, old in enumerate(kept, start=1)})
 
 
 def _docstring_source(code: str, name: str) -> str | None:
