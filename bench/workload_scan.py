@@ -87,7 +87,10 @@ def scan_rows(report: dict) -> list[str]:
     for f in report["functions"]:
         if f["found"]:
             low, high = f["ci95"] or (None, None)
-            on = "the workload's calls" if f["decided_by"] == "workload_calls" else "the tests"
+            on = {
+                "workload_calls": "the workload's calls",
+                "test_calls": "its calls in the tests",
+            }.get(f["decided_by"], "the tests")
             found = (
                 f"{times(f['speedup'])} on {on} (95% CI {times(low)}–{times(high)}, "
                 f"p={f['p_value']:.2g}); {times(f['tests_speedup'])} on the tests; "

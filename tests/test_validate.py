@@ -14,8 +14,8 @@ from perfedit.targets import find
 from perfedit.testsource.discovery import discover
 from perfedit.verify.timing import SequentialRule, compare
 from perfedit.verify.validate import (
+    CALLS,
     TESTS,
-    WORKLOAD_CALLS,
     Harness,
     TimedPairs,
     judge,
@@ -36,12 +36,12 @@ def _record(name: str, seconds: float) -> Record:
 def test_the_workloads_calls_are_a_timing_set_of_their_own():
     """Slow tests reaching the function no longer swamp its workload calls: each timing set
     sums its own records, and the cross-check still sees every record."""
-    pairs = TimedPairs(WORKLOAD_CALLS)
+    pairs = TimedPairs(CALLS)
     for run in range(5):
         tests = [_record(f"test_{i}", 0.100 + 0.001 * run) for i in range(3)]
-        pairs.baseline.append([*tests, _record(WORKLOAD_CALLS, 0.010)])
-        pairs.candidate.append([*tests, _record(WORKLOAD_CALLS, 0.002)])
-    wall_b, wall_c, cpu_b, cpu_c = pairs.totals(WORKLOAD_CALLS)
+        pairs.baseline.append([*tests, _record(CALLS, 0.010)])
+        pairs.candidate.append([*tests, _record(CALLS, 0.002)])
+    wall_b, wall_c, cpu_b, cpu_c = pairs.totals(CALLS)
     assert wall_b == pytest.approx([0.010] * 5) and wall_c == pytest.approx([0.002] * 5)
     assert cpu_c == pytest.approx(wall_c)
     tests_b, tests_c, _, _ = pairs.totals(TESTS)

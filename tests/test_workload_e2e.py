@@ -170,7 +170,7 @@ def test_compare_checks_and_times_a_candidate_on_the_workloads_calls(
     assert report["verdict"] != "rejected", accepted.stdout
     checked = report["checked_by_differential_testing"]
     assert checked["workload"] == 7 and checked["shared"] == 1, checked
-    assert report["timed_on"] == {"tests": 1, "workload_calls": 7}
+    assert report["timed_on"] == {"tests": 1, "workload_calls": 7, "test_calls": 0}
     sets = report["timing_sets"]  # the workload's calls decide; the tests are timed beside them
     assert sets.keys() == {"decided_by", "workload_calls", "tests"}
     assert sets["decided_by"] == "workload_calls"

@@ -189,6 +189,10 @@ class VerifySettings:
         0.95,
         "time a candidate on the original's slowest tests that together take this share of its time (every test still checks correctness; 1: time every test)",
     )
+    time_calls: bool = setting(
+        True,
+        "time a function's candidate on its own calls recorded from the tests (arguments loaded outside the timed calls), with the tests timed beside them as a guard that must not be significantly slower; off: the tests' time decides",
+    )
     timeout_s: float = setting(10.0, "wall-clock limit per test run", unit="seconds")
     memory_limit_bytes: int = setting(
         2 * 1024**3, "address-space limit of a test run (at least 64 MiB)", unit="bytes"

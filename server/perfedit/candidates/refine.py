@@ -38,7 +38,7 @@ from perfedit.llm import Messages
 from perfedit.progress import CancelFn, ProgressFn
 from perfedit.targets import REFINED, Candidate, Target
 from perfedit.testsource.discovery import feedback_text
-from perfedit.verify.validate import WORKLOAD_CALLS, Verdict, syntax_key
+from perfedit.verify.validate import CALLS, Verdict, syntax_key
 
 
 def repeated_label(candidate: Candidate, earlier: dict[str, str]) -> str | None:
@@ -77,7 +77,7 @@ def slowest_test(verdict: Verdict) -> str:
     """The test of ``verdict`` with the largest per-test trimmed mean over the timed runs (the
     PerfCodeGen feedback test, Peng et al. 2024, equation 1); the timed pass over the workload's
     calls is no test, and is named only when there is nothing else."""
-    tests = {name: s for name, s in verdict.per_test_s.items() if name != WORKLOAD_CALLS}
+    tests = {name: s for name, s in verdict.per_test_s.items() if name != CALLS}
     return max(tests or verdict.per_test_s, key=(tests or verdict.per_test_s).__getitem__)
 
 

@@ -312,25 +312,30 @@ def _apply(s: Suggestion, source: str) -> InputError | None:
 
 
 def _timed_on(v: Verdict) -> dict[str, int]:
-    """What a timed verdict was timed on: its tests (or differential inputs) and the calls
-    recorded from the workload (0 when none were)."""
-    from perfedit.verify.validate import WORKLOAD_CALLS
+    """What a timed verdict was timed on: its tests (or differential inputs), the calls
+    recorded from the workload and those recorded from the tests (0 when none were timed)."""
+    from perfedit.verify.validate import CALLS
 
-    workload = v.differential.workload if v.differential and WORKLOAD_CALLS in v.per_test_s else 0
-    return {"tests": len(set(v.per_test_s) - {WORKLOAD_CALLS}), "workload_calls": workload}
+    check = v.differential if CALLS in v.per_test_s else None
+    return {
+        "tests": len(set(v.per_test_s) - {CALLS}),
+        "workload_calls": check.workload if check and v.calls_from == "workload" else 0,
+        "test_calls": check.recorded if check and v.calls_from == "test" else 0,
+    }
 
 
 def _timing_sets_json(v: Verdict) -> dict[str, Any]:
-    """A timed verdict's timing sets, by name ("workload_calls", "tests"): the speedup (original
+    """A timed verdict's timing sets, by name ("workload_calls" or "test_calls": the function's
+    recorded calls, from the workload or the tests; "tests"): the speedup (original
     / candidate trimmed means), its 95% CI, Yuen's one-sided p-values that the candidate is
     faster and that it is slower, the alpha they were held to, the runs per side and the
     trimmed means (seconds per run), each as measured on that set; ``decided_by`` names the
     set whose speedup the verdict rests on (the top-level figures are its)."""
-    from perfedit.verify.validate import WORKLOAD_CALLS
+    from perfedit.verify.validate import CALLS
 
     c = v.comparison
     assert c is not None
-    decided_by = "workload_calls" if v.timing_set == WORKLOAD_CALLS else "tests"
+    decided_by = f"{v.calls_from}_calls" if v.timing_set == CALLS else "tests"
     sets = {decided_by: c, "tests": v.tests_comparison or c}
     return {
         "decided_by": decided_by,
@@ -555,6 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config.add_option(c, "runs")
     config.add_option(c, "workload", metavar="CMD")
+    config.add_option(c, "time_calls")
     c.add_argument(
         "--json", action="store_true", help="print one JSON object instead of the report"
     )
@@ -616,6 +622,7 @@ def _add_suggest(commands: argparse._SubParsersAction) -> None:
         "interleave_rules",
         "stream_fixes",
         "argument_repair",
+        "time_calls",
     ):
         config.add_option(s, name)
     config.add_option(s, "workload", metavar="CMD")

@@ -27,7 +27,7 @@ from perfedit.formats.suites import TestSuite
 from perfedit.verify.differential import DifferentialCheck
 from perfedit.verify.machine import Load
 from perfedit.verify.timing import Comparison
-from perfedit.verify.validate import WORKLOAD_CALLS, Baseline, Verdict
+from perfedit.verify.validate import CALLS, Baseline, Verdict, calls_phrase
 
 
 def plural(count: int, noun: str, nouns: str = "") -> str:
@@ -78,16 +78,18 @@ def _per_run(c: Comparison) -> str:
 
 
 def _on_set(verdict: Verdict) -> str:
-    """Which timing set the verdict's speedup is on, when it is the workload's calls."""
-    if verdict.timing_set != WORKLOAD_CALLS:
+    """Which timing set the verdict's speedup is on, when it is the function's recorded calls."""
+    check = verdict.differential
+    if verdict.timing_set != CALLS or check is None:
         return ""
-    calls = verdict.differential.workload if verdict.differential is not None else 0
-    return f" on the {plural(calls, 'call')} recorded from the workload"
+    if verdict.calls_from == "workload":
+        return f" on the {plural(check.workload, 'call')} recorded from the workload"
+    return f" on its {plural(check.recorded, 'call')} recorded from your tests"
 
 
 def _set_quantity(verdict: Verdict, suite: TestSuite) -> str:
     """What a run's time measures in the verdict's deciding timing set."""
-    if verdict.timing_set == WORKLOAD_CALLS:
+    if verdict.timing_set == CALLS:
         return "wall-clock time of one call on each of them, import excluded"
     return timed_quantity(suite)
 
@@ -181,7 +183,7 @@ def headline(verdict: Verdict, suite: TestSuite) -> str:
     it does on some input the checks saw)."""
     c = verdict.comparison
     assert c is not None, "a faster verdict is always timed"
-    on = " on the workload's calls" if verdict.timing_set == WORKLOAD_CALLS else ""
+    on = calls_phrase(verdict.calls_from) if verdict.timing_set == CALLS else ""
     parts = [f"{c.speedup:.1f}× faster{on}"]
     if suite.size:
         noun = "case" if suite.kind == "cases" else "test"

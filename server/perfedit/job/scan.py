@@ -32,6 +32,7 @@ from typing import Any
 from perfedit import config
 from perfedit.errors import Cancelled, ModelError, NoFasterVersion, PerfeditError, ProfilingFailed
 from perfedit.testsource.profiling import FunctionProfile, Profile, by_target
+from perfedit.verify.validate import calls_phrase
 
 
 @dataclass(frozen=True)
@@ -53,8 +54,9 @@ class ScanResult:
     ``diff``..., and ``new_source``, the faster version of ``source``, the file's text the unit
     read), or ``why`` not (``candidates``: each candidate's reason; ``model_error``: the model
     could not be used, which ends the scan). ``decided_by`` names the timing set the speedup
-    was measured on: "workload_calls" (the calls recorded from the workload; ``tests_speedup``
-    is then the speedup on the tests, timed beside them) or "tests"."""
+    was measured on: "workload_calls" or "test_calls" (the function's calls recorded from the
+    workload or from the tests; ``tests_speedup`` is then the speedup on the tests, timed beside
+    them) or "tests"."""
 
     found: bool = False
     why: str = ""
@@ -259,7 +261,7 @@ def suggest_unit(item: ScanItem) -> ScanResult:
         speedup=c.speedup,
         ci95=c.ci95,
         p_value=c.p_value,
-        decided_by="workload_calls" if s.winner.tests_comparison else "tests",
+        decided_by=f"{s.winner.calls_from}_calls" if s.winner.tests_comparison else "tests",
         tests_speedup=s.winner.tests_comparison.speedup if s.winner.tests_comparison else None,
         winner=s.winner.label,
         diff=s.diff,
@@ -298,9 +300,11 @@ def result_text(entry: ScanEntry) -> str:
             if entry.applied
             else (f"; not applied: {entry.not_applied}" if entry.not_applied else "")
         )
+        decided_by = entry.decided_by or "tests"
         on = (
-            f" on the workload's calls{ci}, {_times(entry.tests_speedup)} on the tests"
-            if entry.decided_by == "workload_calls"
+            f"{calls_phrase(decided_by.removesuffix('_calls'))}{ci}, "
+            f"{_times(entry.tests_speedup)} on the tests"
+            if decided_by.endswith("_calls")
             else ci
         )
         return f"{_times(entry.speedup)} faster{on}, {entry.changed_lines} line(s) changed{applied}"

@@ -347,6 +347,7 @@ class Differential:
         self._widened: list[bool] = []  # per kept input: beyond the recorded types
         self._widened_from = 0  # the index of the first widened input before the reference run
         self.workload_inputs: list[bytes] = []  # kept calls recorded from the workload
+        self.test_inputs: list[bytes] = []  # kept calls recorded from the tests
         self.workload_note = ""  # why the workload gave no calls, when it was asked for
 
     def open_worker(self, workspace: Workspace) -> WorkerHandle:
@@ -438,6 +439,7 @@ class Differential:
         self._widened = [index >= self._widened_from for index in kept]
         worker.request(protocol.inputs_request(self._inputs))
         kept_inputs = {inputs[index] for index in kept}
+        self.test_inputs = [inputs[index] for index in kept if index < len(from_tests)]
         self.workload_inputs = [data for data in workload_calls if data in kept_inputs]
         if workload_calls and not self.workload_inputs:
             self.workload_note = (

@@ -6,12 +6,16 @@ Each candidate gets its own workspace and worker: one correctness run, one warm-
 :class:`perfedit.verify.timing.SequentialRule` decides (after at most E = ``settings.runs`` pairs).
 Every candidate run is checked for correctness again, timed or not.
 
-With calls recorded from a workload (:mod:`perfedit.testsource.workload`), each timed run has two
-*timing sets*: the tests, and one pass over the workload's calls (:data:`WORKLOAD_CALLS`). The
-tests still decide correctness first; the workload's calls decide the speed (the time the user
-cares about, which many slow tests reaching the function would otherwise swamp), and the tests'
-set is a guard: a candidate significantly slower on it (the one-sided Yuen's test the other way
-round, at the same alpha) is not faster. Both speedups are reported, each with its set.
+A function's candidate is timed on its own calls: each timed run has two *timing sets*, the
+tests and one pass over the function's calls recorded from them (:data:`CALLS`; with calls
+recorded from a workload, :mod:`perfedit.testsource.workload`, those instead). The tests still
+decide correctness first; the calls decide the speed (the time of the function itself, which the
+tests' own work, their set-up, argument copies and checks, would otherwise swamp, as pyperf and
+ENAMEL time the function's calls, not its test harness), and the tests' set is a guard: a
+candidate significantly slower on it (the one-sided Yuen's test the other way round, at the same
+alpha) is not faster. Both speedups are reported, each with its set. Without recorded calls
+(a script, differential testing off, no call replayed the same twice) or with ``time_calls`` off
+and no workload, the tests alone decide.
 
 A function's candidate that passes its tests must also match the original by differential
 testing (:mod:`perfedit.verify.differential`) before it is timed; a difference only on widened inputs
@@ -65,9 +69,9 @@ _NUMBER = re.compile(r"-?\d+(\.\d+)?([eE][-+]?\d+)?")
 #: What a harness step says when its ``cancel`` callback stopped it: the user cancelled the job, or
 #: the job's time budget was spent (the job tells the two apart for the user).
 STOPPED = "stopped: the job was cancelled or its time budget was spent"
-#: The name of the timed run over the calls recorded from the workload, beside the tests' records,
-#: and of the timing set it makes.
-WORKLOAD_CALLS = "workload calls"
+#: The name of the timed run over the function's recorded calls (from the workload when there is
+#: one, else from the tests), beside the tests' records, and of the timing set it makes.
+CALLS = "recorded calls"
 #: The timing set of the tests (or, with no tests, of the differential inputs).
 TESTS = "tests"
 #: The timing set: the slowest tests that together take this share of the original's time
@@ -168,9 +172,10 @@ class Verdict:
     for a candidate rejected by differential testing only because it left a positional argument
     changed where the original did not (:attr:`~perfedit.verify.differential.Mismatch.argument`),
     that argument's index (0-based), else None. ``comparison`` is the
-    deciding timing set's (:attr:`timing_set`): the calls recorded from the workload when there
-    were any (``tests_comparison`` is then the tests' set beside it, which must not be
-    significantly slower), else the tests'. Memory in bytes, times in seconds.
+    deciding timing set's (:attr:`timing_set`): the function's recorded calls when they were
+    timed (``calls_from`` says where they were recorded: "workload" or "test";
+    ``tests_comparison`` is then the tests' set beside it, which must not be significantly
+    slower), else the tests'. Memory in bytes, times in seconds.
     ``reason`` and ``detail`` may quote the candidate's output: each is capped at
     MAX_DETAIL_BYTES (4 KiB, UTF-8), the cut marked "… (N bytes cut) …", before it reaches the
     JSON, the editor's log or a refinement prompt.
@@ -192,11 +197,12 @@ class Verdict:
     differences: tuple[str, ...] = ()
     mutated_argument: int | None = None
     tests_comparison: Comparison | None = None
+    calls_from: str = ""
 
     @property
     def timing_set(self) -> str:
-        """The timing set that decided: :data:`WORKLOAD_CALLS` or :data:`TESTS`."""
-        return WORKLOAD_CALLS if self.tests_comparison is not None else TESTS
+        """The timing set that decided: :data:`CALLS` or :data:`TESTS`."""
+        return CALLS if self.tests_comparison is not None else TESTS
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "reason", cap_text(self.reason, MAX_DETAIL_BYTES))
@@ -251,7 +257,9 @@ class Harness:
         )
         self._workspace = Workspace(suite, self.relative_path, target.source)
         self._worker = self._open_worker(self._workspace)
-        self._workload_worker: WorkerHandle | None = None  # opened by baseline() if there are calls
+        self._calls_worker: WorkerHandle | None = None  # opened by baseline() if there are calls
+        #: where the timed calls were recorded: "workload", "test" (the tests), or "" (the tests decide)
+        self.calls_from = ""
         self._timed_tests: tuple[str, ...] | None = None  # set by baseline(): None times every test
         self._baseline_tests_s: dict[str, float] = {}
 
@@ -264,8 +272,8 @@ class Harness:
     def close(self) -> None:
         """Stop the baseline's workers and delete its workspace."""
         self._worker.close()
-        if self._workload_worker is not None:
-            self._workload_worker.close()
+        if self._calls_worker is not None:
+            self._calls_worker.close()
         self._workspace.close()
 
     def _check_cancel(self) -> None:
@@ -279,31 +287,39 @@ class Harness:
             return self.differential.open_worker(workspace)
         return WorkerHandle(workspace, self.suite, self.limits)
 
-    def _open_workload_worker(self, workspace: Workspace) -> WorkerHandle | None:
-        """A differential-mode worker on ``workspace`` holding the kept calls recorded from the
-        workload, whose timed passes join the tests' in every timed run; None without such calls
-        (or with no tests, where the timed run already covers every differential input)."""
+    def _open_calls_worker(self, workspace: Workspace) -> WorkerHandle | None:
+        """A differential-mode worker on ``workspace`` holding the function's kept recorded
+        calls (the workload's, else the tests' with ``time_calls``; see the module docstring),
+        whose timed passes join the tests' in every timed run; None without such calls (or with
+        no tests, where the timed run already covers every differential input). Sets
+        :attr:`calls_from` on the first call."""
         checker = self.differential
-        if checker is None or not checker.workload_inputs or self.suite.kind == "differential":
+        if checker is None or self.suite.kind == "differential":
+            return None
+        if checker.workload_inputs:
+            inputs, self.calls_from = checker.workload_inputs, "workload"
+        elif checker.test_inputs and self.settings.time_calls:
+            inputs, self.calls_from = checker.test_inputs, "test"
+        else:
             return None
         worker = WorkerHandle(workspace, self.suite, self.limits, checker.calls)
-        worker.request(protocol.inputs_request(checker.workload_inputs))
+        worker.request(protocol.inputs_request(inputs))
         return worker
 
     def _timed_run(
         self,
         worker: WorkerHandle,
-        workload_worker: WorkerHandle | None,
+        calls_worker: WorkerHandle | None,
         only: Sequence[str] | None = None,
     ) -> list[TestRecord]:
         """One timed run: every test of ``only`` (None: all; ``worker``), then one timed pass
-        over the workload's calls (``workload_worker``, a record named
-        :data:`WORKLOAD_CALLS`), if any."""
+        over the function's recorded calls (``calls_worker``, a record named
+        :data:`CALLS`), if any."""
         records = worker.run(calibrate=True, only=only)
-        if workload_worker is not None:
+        if calls_worker is not None:
             records += [
-                dataclasses.replace(record, name=WORKLOAD_CALLS)
-                for record in workload_worker.run(calibrate=True)
+                dataclasses.replace(record, name=CALLS)
+                for record in calls_worker.run(calibrate=True)
             ]
         return records
 
@@ -358,17 +374,17 @@ class Harness:
             )
         if self.variations is not None:
             self.variations.prepare(self.target.source)
-        self._workload_worker = self._open_workload_worker(self._workspace)
+        self._calls_worker = self._open_calls_worker(self._workspace)
         timed: list[list[TestRecord]] = []
         for _ in range(runs):
             if timed and not another_run(run_s):
                 break
             self._check_cancel()
             started = time.perf_counter()
-            timed.append(self._timed_run(self._worker, self._workload_worker))
+            timed.append(self._timed_run(self._worker, self._calls_worker))
             run_s = time.perf_counter() - started
         per_test = _per_test(timed)
-        tests_s = {name: s for name, s in per_test.items() if name != WORKLOAD_CALLS}
+        tests_s = {name: s for name, s in per_test.items() if name != CALLS}
         self._timed_tests = timing_set(tests_s, self.settings.timed_share)
         self._baseline_tests_s = tests_s
         return Baseline(
@@ -450,13 +466,11 @@ class Harness:
             with contextlib.ExitStack() as stack:
                 worker = stack.enter_context(self._open_worker(workspace))
                 stopped = stack.enter_context(worker.stopped_when(self.cancel))
-                workload_worker = (
-                    self._open_workload_worker(workspace) if self._workload_worker else None
-                )
-                if workload_worker is not None:
-                    stack.enter_context(workload_worker)
-                    stack.enter_context(workload_worker.stopped_when(self.cancel))
-                verdict = self._validate_in(label, worker, workspace, workload_worker)
+                calls_worker = self._open_calls_worker(workspace) if self._calls_worker else None
+                if calls_worker is not None:
+                    stack.enter_context(calls_worker)
+                    stack.enter_context(calls_worker.stopped_when(self.cancel))
+                verdict = self._validate_in(label, worker, workspace, calls_worker)
             self._raise_if(stopped)
             return verdict
         finally:
@@ -474,12 +488,12 @@ class Harness:
     def _warm_up(
         self,
         worker: WorkerHandle,
-        workload_worker: WorkerHandle | None,
+        calls_worker: WorkerHandle | None,
         only: Sequence[str] | None,
     ) -> None:
         """One run per side, discarded: caches and CPU frequency settle before timing."""
-        self._timed_run(self._worker, self._workload_worker, only)
-        self._timed_run(worker, workload_worker, only)
+        self._timed_run(self._worker, self._calls_worker, only)
+        self._timed_run(worker, calls_worker, only)
 
     def _timed_text(self, only: Sequence[str] | None, tests: int) -> str:
         """What a verdict's evidence says of the timing set ``only`` among ``tests`` tests
@@ -508,7 +522,7 @@ class Harness:
         label: str,
         worker: WorkerHandle,
         workspace: Workspace,
-        workload_worker: WorkerHandle | None = None,
+        calls_worker: WorkerHandle | None = None,
     ) -> Verdict:
         self._check_cancel()
         records = worker.run() if self.suite.size else []
@@ -534,16 +548,16 @@ class Harness:
             mismatch.narrowing if mismatch else ""
         )  # shown in the reason and the notes, not rejected
         only = self._timed_for(records)
-        self._warm_up(worker, workload_worker, only)
-        # the timing set that decides: the workload's calls when they are timed, else the tests
-        pairs = TimedPairs(WORKLOAD_CALLS if workload_worker is not None else TESTS)
+        self._warm_up(worker, calls_worker, only)
+        # the timing set that decides: the function's recorded calls when they are timed, else the tests
+        pairs = TimedPairs(CALLS if calls_worker is not None else TESTS)
 
         def another_pair() -> Verdict | None:
             """Time the original and the candidate once more; the rejection if the candidate
             failed a test this time."""
             self._check_cancel()
-            pairs.baseline.append(self._timed_run(self._worker, self._workload_worker, only))
-            pairs.candidate.append(self._timed_run(worker, workload_worker, only))
+            pairs.baseline.append(self._timed_run(self._worker, self._calls_worker, only))
+            pairs.candidate.append(self._timed_run(worker, calls_worker, only))
             if broken := self._failures(pairs.candidate[-1]):
                 reason = f"failed during a timing run: {broken[0].headline}"
                 return _rejected(label, reason, passed, len(records), broken[0])
@@ -561,7 +575,7 @@ class Harness:
                 return rejected
             check = pairs.cross_check()
         tests_comparison = None
-        if pairs.decides == WORKLOAD_CALLS:  # the tests' set: not significantly slower
+        if pairs.decides == CALLS:  # the tests' set: not significantly slower
             wall_b, wall_c, cpu_b, cpu_c = pairs.totals(TESTS)
             tests_comparison = compare(
                 wall_b,
@@ -585,7 +599,11 @@ class Harness:
                 tests_comparison=tests_comparison,
             )
         verdict, reason = judge(
-            self.rule, comparison, tests_comparison, self._timed_text(only, len(records))
+            self.rule,
+            comparison,
+            tests_comparison,
+            self._timed_text(only, len(records)),
+            self.calls_from,
         )
         return Verdict(
             label,
@@ -601,22 +619,27 @@ class Harness:
             differences=(narrowing,) if narrowing else (),
             detail=mismatch.detail if mismatch else "",
             tests_comparison=tests_comparison,
+            calls_from=self.calls_from if tests_comparison is not None else "",
         )
 
 
 def judge(
-    rule: SequentialRule, c: Comparison, tests: Comparison | None = None, timed: str = ""
+    rule: SequentialRule,
+    c: Comparison,
+    tests: Comparison | None = None,
+    timed: str = "",
+    calls_from: str = "workload",
 ) -> tuple[Literal["not_faster", "faster"], str]:
     """The verdict and its one-line reason for a correct candidate whose timing ``rule`` decided
     ``c``: the wall-clock speedup and its evidence (``timed``: which tests were timed, when the
     timing set left some out, e.g. ", timed on the 4 of 13 tests that take 95% of the time"),
-    the CPU-time ratio beside it. With the
-    workload's calls deciding (``c`` is theirs), ``tests`` is the tests' timing set, compared at
-    the same alpha: a candidate significantly slower on it (``tests.slower``, Yuen's test the
-    other way round) is not faster, and its speedup there is named in the reason."""
+    the CPU-time ratio beside it. With the function's recorded calls deciding (``c`` is theirs,
+    recorded from ``calls_from``: "workload" or "test"), ``tests`` is the tests' timing set,
+    compared at the same alpha: a candidate significantly slower on it (``tests.slower``,
+    Yuen's test the other way round) is not faster, and its speedup there is named in the reason."""
     evidence = f"p={c.p_value:.3g} vs {c.alpha:.3g} after {c.runs} of {rule.max_runs} runs{timed}"
     cpu = f"CPU time {c.cpu_speedup:.2f}x"
-    on = " on the workload's calls" if tests is not None else ""
+    on = calls_phrase(calls_from) if tests is not None else ""
     on_tests = (
         ""
         if tests is None
@@ -647,10 +670,16 @@ def judge(
     )
 
 
+def calls_phrase(calls_from: str) -> str:
+    """How a reason names the recorded calls that decided (``calls_from``: "workload" or
+    "test"), e.g. " on the workload's calls"."""
+    return " on the workload's calls" if calls_from == "workload" else " on its calls in the tests"
+
+
 @dataclass
 class TimedPairs:
     """The interleaved timed runs of the original (``baseline``) and a candidate, one list of
-    records per run, and the timing set that ``decides`` (:data:`WORKLOAD_CALLS` or
+    records per run, and the timing set that ``decides`` (:data:`CALLS` or
     :data:`TESTS`)."""
 
     decides: str
@@ -712,12 +741,12 @@ def _rejected(label: str, reason: str, passed: int, total: int, failure: Failure
 def _total_s(run: list[TestRecord], field: str = "seconds", timing_set: str | None = None) -> float:
     """One run's time, the sum over its records of ``field`` (a :class:`TestRecord` time: its
     wall-clock ``seconds``, ``cpu_seconds`` or ``sample_cpu_seconds``), seconds: over those of
-    ``timing_set`` only if given (:data:`WORKLOAD_CALLS`: the pass over the workload's calls;
+    ``timing_set`` only if given (:data:`CALLS`: the pass over the function's recorded calls;
     :data:`TESTS`: the rest)."""
     return sum(
         getattr(record, field)
         for record in run
-        if timing_set is None or (record.name == WORKLOAD_CALLS) == (timing_set == WORKLOAD_CALLS)
+        if timing_set is None or (record.name == CALLS) == (timing_set == CALLS)
     )
 
 
