@@ -72,7 +72,7 @@ class JobSettings:
 
     budget_s: float = setting(
         60.0,
-        "wall-clock budget of one job: once it is spent, no further candidate is generated and the best validated one so far is returned (minimised and explained only while time is left)",
+        "wall-clock budget of one job, counted from the start of the command (`perfedit suggest`) or of the request (the editor), less 1 s kept for closing the job: once it is spent, no further candidate is generated, the validation in progress is stopped and the best validated one so far is returned (minimised and explained only while time is left)",
         unit="seconds",
     )
     budget_reserve: bool = setting(

@@ -15,6 +15,7 @@ import json
 import math
 import os
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -222,6 +223,16 @@ def _check_workload(settings: config.Settings, path: Path) -> None:
         parse_command(settings.workload, config.find_project_root(path.resolve()))
 
 
+def command_started() -> float:
+    """When this command's process started, as a :func:`time.monotonic` reading (seconds): the
+    job's budget counts from it, so that the interpreter's start-up and the imports are part of
+    the time the user waits."""
+    import psutil
+
+    age_s = max(0.0, time.time() - psutil.Process().create_time())
+    return time.monotonic() - age_s
+
+
 def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
     from perfedit.candidates.model import model_provider
     from perfedit.candidates.stub import stub_proposer
@@ -261,6 +272,7 @@ def _cmd_suggest(args: argparse.Namespace, console: Console) -> int:
             _RichJobProgress(bar),
             proposers=proposers,
             refiners=refiners,
+            started=command_started(),
         )
     not_applied = _apply(suggestion, source) if args.apply else None
     applied = bool(args.apply) and not_applied is None

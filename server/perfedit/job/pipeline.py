@@ -144,12 +144,22 @@ class Suggestion:
         return "\n".join(self.facts + ([f"Why: {self.reason}"] if self.reason else []))
 
 
-class Deadline:
-    """The end of a time budget (``seconds`` of wall time from now)."""
+#: The seconds at the end of a job's budget held back for closing it (stopping the sandbox's
+#: workers and the model, writing the result), so that the whole job, seen by its user, ends
+#: within the budget; at most :data:`CLOSING_SHARE` of a short budget.
+CLOSING_S = 1.0
+CLOSING_SHARE = 0.05
 
-    def __init__(self, seconds: float) -> None:
+
+class Deadline:
+    """The end of a time budget: ``seconds`` of wall time from ``started`` (a
+    :func:`time.monotonic` reading, e.g. when the user's command started; None: now), less the
+    closing margin (:data:`CLOSING_S`, at most :data:`CLOSING_SHARE` of ``seconds``)."""
+
+    def __init__(self, seconds: float, started: float | None = None) -> None:
         self.seconds = seconds
-        self._end = time.monotonic() + seconds
+        begin = time.monotonic() if started is None else started
+        self._end = begin + seconds - min(CLOSING_S, CLOSING_SHARE * seconds)
 
     def left(self) -> float:
         """Seconds left, never below 0."""
@@ -608,10 +618,12 @@ def suggest(
     *,
     proposers: Sequence[Proposer] | None = None,
     refiners: Sequence[Proposer] | None = None,
+    started: float | None = None,
 ) -> Suggestion:
     """Run the main job and return the winning suggestion, within ``settings.budget_s`` seconds
-    (the validation in progress when the budget ends is finished; minimisation and the
-    explanation run only while time is left).
+    from ``started`` (a :func:`time.monotonic` reading: when the user's command started, so
+    that its start-up counts; None: now) (the validation in progress when the budget ends is
+    stopped; minimisation and the explanation run only while time is left).
 
     Candidates come from ``proposers`` in turn (None: :func:`default_proposers`), then from
     ``settings.refine_rounds`` rounds of ``refiners`` (None: :func:`default_refiners`; empty: no
@@ -624,7 +636,7 @@ def suggest(
     proposers = default_proposers(settings, model) if proposers is None else proposers
     refiners = default_refiners(settings, model) if refiners is None else refiners
     clock = time.perf_counter()
-    deadline = Deadline(settings.budget_s)
+    deadline = Deadline(settings.budget_s, started)
     timings: dict[str, float] = {}
 
     def noting_first_faster(
