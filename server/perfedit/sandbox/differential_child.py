@@ -55,7 +55,7 @@ _SCALARS = (bool, int, float, complex, str, bytes, bytearray, type(None))
 def serve(spec, task, inputs, send, mark):
     """Do ``task`` (see the module docstring) for the function ``spec["function"]`` of module
     ``spec["module"]`` on ``inputs`` (pickled calls); ``send`` writes one frame to the worker,
-    ``mark(name)`` sends a mark and waits for the worker's acknowledgement (True: another pass)."""
+    ``mark(name)`` sends a mark and waits for the worker's acknowledgement."""
     try:
         __import__(spec["module"])
         function = getattr(sys.modules[spec["module"]], spec["function"])
@@ -477,21 +477,19 @@ def _without_addresses(text):
 
 
 def time_calls(function, inputs, mark):
-    """Call ``function`` once on every input per pass, between a "start" and a "stop" mark, as
-    many passes as the worker asks for (``mark`` returns True for another), after a "ready"
-    mark and before an "end" one. Each pass's arguments are loaded freshly before its start
-    mark (so loading is not timed, and a call that mutates them changes none of another pass);
-    an exception ends only its call. The worker reads its clocks and this process's CPU time
-    at each mark, while this process waits (pyperf's calibrated loops, timed from outside)."""
+    """Call ``function`` once on every input, one pass between a "start" and a "stop" mark,
+    after a "ready" mark and before an "end" one. The arguments are loaded before the start
+    mark (so loading is not timed); an exception ends only its call. One pass only: a second
+    one in this process would find whatever the first left behind (a cache of the answers), so
+    each timed run is a fresh child. The worker reads its clocks and this process's CPU time
+    at each mark, while this process waits."""
     mark("ready")
-    while True:
-        calls = [pickle.loads(data) for data in inputs]
-        mark("start")
-        for args, kwargs in calls:
-            try:  # noqa: SIM105 - contextlib.suppress would add its own calls to the timed region
-                function(*args, **kwargs)
-            except Exception:
-                pass
-        if not mark("stop"):
-            break
+    calls = [pickle.loads(data) for data in inputs]
+    mark("start")
+    for args, kwargs in calls:
+        try:  # noqa: SIM105 - contextlib.suppress would add its own calls to the timed region
+            function(*args, **kwargs)
+        except Exception:
+            pass
+    mark("stop")
     mark("end")

@@ -48,9 +48,9 @@ INPUTS, "inputs": [bytes, ...]}``) and forks one child per request, which loads
 GENERATE, ...}`` makes inputs with hypothesis; ``{"op": OUTCOMES, "limits_s": [...],
 "keep_going": bool}`` describes every call, each within its own wall-clock limit (a call that
 times out or crashes is marked stopped; with ``keep_going`` a fresh child goes on with the next
-input); ``{"op": RUN}`` times passes over all the inputs like a test run, each measured here
-between the marks the child sends and waits at, as a pytest sample's call is
-(:meth:`~perfedit.sandbox.worker_differential._Calls._timed_passes`). Every request has
+input); ``{"op": RUN}`` times one pass over all the inputs in a fresh child like a test run,
+measured here between the marks the child sends and waits at, as a pytest sample's call is
+(:meth:`~perfedit.sandbox.worker_differential._Calls._timed_pass`). Every request has
 ``run_timeout_s`` in all.
 
 Line profiles (PROFILE): one test runs once more, in a child of its own like any other (a

@@ -13,7 +13,6 @@ from _perfedit_sandbox_worker_common import (
     CRASHED,
     DETAIL_BYTES,
     ERROR,
-    MIN_SAMPLE_S,
     PASSED,
     TIMEOUT,
     BadReport,
@@ -39,8 +38,6 @@ from _perfedit_sandbox_worker_common import (
     receive_frame,
     send_frame,
 )
-
-MAX_LOOPS = 10_000  # differential mode's calibration loops
 
 
 def _read_tail(path, limit=DETAIL_BYTES):
@@ -201,19 +198,19 @@ class _Calls:
         return {protocol.OUTCOMES: entries}
 
     def run(self, calibrate, only=None):
-        """Time passes over every input like one test run (one record, DIFFERENTIAL_RUN;
-        ``only`` does not apply: the inputs are one test),
-        measured here, outside the child (:meth:`_timed_passes`): one pass, or with
-        ``calibrate`` as many more as make MIN_SAMPLE_S of wall clock (at most MAX_LOOPS), whose
-        mean is the record's ``seconds`` (wall clock less run-queue time) and ``cpu_seconds``
-        (the kernel's CPU time of the child); ``sample_cpu_seconds`` adds the CPU time the child
-        and its processes used outside the passes (loading the inputs), per pass."""
+        """Time one pass over every input, in a fresh child, like one test run (one record,
+        DIFFERENTIAL_RUN; ``only`` does not apply: the inputs are one test; nor does
+        ``calibrate``: a second pass in the same child would find what the first left behind,
+        a cache of the answers), measured here, outside the child (:meth:`_timed_pass`): the
+        record's ``seconds`` (wall clock less run-queue time) and ``cpu_seconds`` (the kernel's
+        CPU time of the child); ``sample_cpu_seconds`` adds the CPU time the child and its
+        processes used outside the pass (loading the inputs)."""
         started = time.perf_counter()
         acks_read, acks = os.pipe()
         pid, frames = self._start({"op": protocol.TIME, "acks": acks_read}, (acks_read, acks))
         failure, figures = "", None
         try:
-            figures = self._timed_passes(pid, frames, acks, calibrate)
+            figures = self._timed_pass(pid, frames, acks)
         except BadReport as exc:
             failure = f"timing report inconsistent: {exc}"
         finally:
@@ -248,18 +245,15 @@ class _Calls:
             )
         ]
 
-    def _timed_passes(self, pid, frames, acks, calibrate):
-        """Measure the passes of the TIME child ``pid`` from its marks on ``frames``, each read
+    def _timed_pass(self, pid, frames, acks):
+        """Measure the one pass of the TIME child ``pid`` from its marks on ``frames``, each read
         here and acknowledged on ``acks`` while the child waits: "ready" once the module is
-        imported, "start" and "stop" around each pass (the acknowledgement of a stop says
-        whether another pass follows: 1, or 0), "end". At a start mark no other process may
-        run below this worker. Returns (wall seconds, CPU seconds, CPU seconds outside the
-        passes) per counted pass (the first is not counted when more follow), the child's
-        problem (a str) if its module did not import, or None if it ended or stopped sending
-        within ``run_timeout_s``; raises BadReport for a mark out of place."""
+        imported, "start" and "stop" around the pass, "end". At the start mark no other process
+        may run below this worker. Returns (wall seconds, CPU seconds, CPU seconds outside the
+        pass), the child's problem (a str) if its module did not import, or None if it ended or
+        stopped sending within ``run_timeout_s``; raises BadReport for a mark out of place."""
         deadline = time.perf_counter() + self.spec["run_timeout_s"]
-        expected, passes, wanted = "ready", [], 1
-        while True:
+        for expected in ("ready", "start", "stop", "end"):
             waiting_since = _queued_s("self")
             frame = self._receive(frames, deadline - time.perf_counter())
             woken_s = _queued_s("self") - waiting_since  # this worker's wait for a CPU on waking
@@ -278,25 +272,14 @@ class _Calls:
                 start = _unloaded_clock(pid, True), _cpu_s(pid)
             elif mark == "stop":
                 stop = _unloaded_clock(pid, False), _cpu_s(pid)
-                passes.append((_unloaded_s(start[0], stop[0], woken_s), stop[1] - start[1]))
-                if calibrate and len(passes) == 1:
-                    wanted += max(
-                        1, min(MAX_LOOPS, int(MIN_SAMPLE_S / max(passes[0][0], 1e-9)) + 1)
-                    )
+                wall_s, cpu_s = _unloaded_s(start[0], stop[0], woken_s), stop[1] - start[1]
             else:
-                outside_cpu_s += _cpu_s(pid) + _children_cpu_s(pid) - sum(c for _, c in passes)
-            another = mark != "stop" or len(passes) < wanted
+                outside_cpu_s += _cpu_s(pid) + _children_cpu_s(pid) - cpu_s
             try:
-                os.write(acks, b"\x01" if another else b"\x00")
+                os.write(acks, b"\x01")
             except BrokenPipeError:
                 return None  # the child is gone (and nothing else holds the other end)
-            if mark == "end":
-                counted = passes[1:] if len(passes) > 1 else passes
-                wall_s, cpu_s = (
-                    sum(column) / len(counted) for column in zip(*counted, strict=True)
-                )
-                return wall_s, cpu_s, outside_cpu_s / len(counted)
-            expected = "stop" if mark == "start" else "start" if another else "end"
+        return wall_s, cpu_s, outside_cpu_s
 
     def close(self):
         _sweep()
@@ -320,10 +303,10 @@ def _serve_calls(spec, task, inputs, frames):
     helper = _load_beside("differential_child.py", "_perfedit_differential")
 
     def mark(name):
-        """Send the mark ``name`` and wait for the worker's acknowledgement: True for another
-        pass (see :meth:`_Calls._timed_passes`)."""
+        """Send the mark ``name`` and wait for the worker's acknowledgement (see
+        :meth:`_Calls._timed_pass`)."""
         send_frame(frames, {"mark": name})
-        return os.read(task["acks"], 1) == b"\x01"
+        os.read(task["acks"], 1)
 
     helper.serve(spec, task, inputs, lambda message: send_frame(frames, message), mark)
     return 0
