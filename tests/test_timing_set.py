@@ -7,7 +7,7 @@ from helpers.projects import SLOW_SUM, write_project
 from helpers.settings import fast_settings
 from perfedit.targets import find
 from perfedit.testsource.discovery import discover
-from perfedit.verify.validate import CALLS, Harness, timing_set
+from perfedit.verify.validate import Harness, timing_set
 
 TESTS = """\
 from solution import slow_sum
@@ -62,8 +62,9 @@ def test_a_candidate_is_timed_on_the_heavy_test_and_checked_on_all(tmp_path: Pat
         )
     assert verdict.verdict == "faster", verdict.reason
     assert "timed on the 1 of 4 tests" in verdict.reason
-    # the tests timed: the heavy one only, beside the pass over the function's recorded calls
-    assert list(verdict.per_test_s) == ["tests/test_solution.py::test_heavy", CALLS]
+    # the heavy test's time is the function's: its recorded calls do not decide, and no pass
+    # over them is timed (CALLS_DECIDE_BELOW)
+    assert list(verdict.per_test_s) == ["tests/test_solution.py::test_heavy"]
     assert broken.verdict == "rejected" and broken.tests_passed < 4  # all four checked it
 
 
@@ -72,7 +73,7 @@ def test_a_slowdown_on_the_tests_left_out_times_every_test(tmp_path: Path):
         harness.baseline()
         verdict = harness.validate("slow when small", FORMULA_SLOW_WHEN_SMALL)
     assert "timed on the" not in verdict.reason
-    assert len(verdict.per_test_s) == 5  # the four tests and the recorded calls
+    assert len(verdict.per_test_s) == 4
 
 
 def test_timed_share_one_times_every_test(tmp_path: Path):
@@ -80,4 +81,4 @@ def test_timed_share_one_times_every_test(tmp_path: Path):
         harness.baseline()
         verdict = harness.validate("formula", FORMULA)
     assert "timed on the" not in verdict.reason
-    assert len(verdict.per_test_s) == 5  # the four tests and the recorded calls
+    assert len(verdict.per_test_s) == 4

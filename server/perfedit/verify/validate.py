@@ -13,9 +13,11 @@ decide correctness first; the calls decide the speed (the time of the function i
 tests' own work, their set-up, argument copies and checks, would otherwise swamp, as pyperf and
 ENAMEL time the function's calls, not its test harness), and the tests' set is a guard: a
 candidate significantly slower on it (the one-sided Yuen's test the other way round, at the same
-alpha) is not faster. Both speedups are reported, each with its set. Without recorded calls
-(a script, differential testing off, no call replayed the same twice) or with ``time_calls`` off
-and no workload, the tests alone decide.
+alpha) is not faster. Both speedups are reported, each with its set. Calls recorded from the
+tests decide only where the tests' own work swamps them (they take less than
+:data:`CALLS_DECIDE_BELOW` of the tests' time in the baseline); elsewhere, without recorded calls
+(a script, differential testing off, no call replayed the same twice), or with ``time_calls``
+off and no workload, the tests alone decide.
 
 A function's candidate that passes its tests must also match the original by differential
 testing (:mod:`perfedit.verify.differential`) before it is timed; a difference only on widened inputs
@@ -72,6 +74,9 @@ STOPPED = "stopped: the job was cancelled or its time budget was spent"
 #: The name of the timed run over the function's recorded calls (from the workload when there is
 #: one, else from the tests), beside the tests' records, and of the timing set it makes.
 CALLS = "recorded calls"
+#: The calls recorded from the tests decide only while they take less than this share of the
+#: tests' time in the baseline (:func:`_swamped`).
+CALLS_DECIDE_BELOW = 0.5
 #: The timing set of the tests (or, with no tests, of the differential inputs).
 TESTS = "tests"
 #: The timing set: the slowest tests that together take this share of the original's time
@@ -272,9 +277,14 @@ class Harness:
     def close(self) -> None:
         """Stop the baseline's workers and delete its workspace."""
         self._worker.close()
+        self._close_calls_worker()
+        self._workspace.close()
+
+    def _close_calls_worker(self) -> None:
+        """Stop timing the recorded calls: the tests decide alone from now on."""
         if self._calls_worker is not None:
             self._calls_worker.close()
-        self._workspace.close()
+        self._calls_worker, self.calls_from = None, ""
 
     def _check_cancel(self) -> None:
         if self.cancel():
@@ -385,6 +395,9 @@ class Harness:
             run_s = time.perf_counter() - started
         per_test = _per_test(timed)
         tests_s = {name: s for name, s in per_test.items() if name != CALLS}
+        if self.calls_from == "test" and not _swamped(per_test.get(CALLS, 0.0), tests_s):
+            self._close_calls_worker()  # the tests measure the function well: they decide alone
+            per_test.pop(CALLS, None)
         self._timed_tests = timing_set(tests_s, self.settings.timed_share)
         self._baseline_tests_s = tests_s
         return Baseline(
@@ -712,6 +725,15 @@ def _cross_check_failed(check: CrossCheck) -> str:
         f"original's, but its test processes used {check.moved_s * 1e3:.3f} ms more CPU time outside them "
         f"(± {check.noise_s * 1e3:.3f} ms): was work moved out of the timed calls?"
     )
+
+
+def _swamped(calls_s: float, tests_s: dict[str, float]) -> bool:
+    """True when the tests' own work swamps the function's: its recorded calls (``calls_s``
+    seconds a pass, in the baseline) take less than :data:`CALLS_DECIDE_BELOW` of the tests'
+    time (``tests_s``, seconds by test). Only then do the calls decide for calls recorded from
+    the tests: otherwise the tests already time mostly the function, and a pass over its calls
+    would double the cost of every timed run for nothing."""
+    return calls_s < CALLS_DECIDE_BELOW * sum(tests_s.values())
 
 
 def timing_set(per_test_s: dict[str, float], share: float) -> tuple[str, ...] | None:
