@@ -191,7 +191,7 @@ class VerifySettings:
     )
     time_calls: bool = setting(
         True,
-        "time a function's candidate on its own calls recorded from the tests (arguments loaded outside the timed calls), with the tests timed beside them as a guard that must not be significantly slower; off: the tests' time decides",
+        "time a function's candidate on its own calls recorded from the tests (arguments loaded outside the timed calls, one pass per fresh process) where the tests' own work swamps them (under half the tests' time), with the tests timed beside them as a guard that must not be significantly slower; off: the tests' time decides",
     )
     timeout_s: float = setting(10.0, "wall-clock limit per test run", unit="seconds")
     memory_limit_bytes: int = setting(
