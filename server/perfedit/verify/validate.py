@@ -587,17 +587,7 @@ class Harness:
             if rejected := another_pair():
                 return rejected
             check = pairs.cross_check()
-        tests_comparison = None
-        if pairs.decides == CALLS:  # the tests' set: not significantly slower
-            wall_b, wall_c, cpu_b, cpu_c = pairs.totals(TESTS)
-            tests_comparison = compare(
-                wall_b,
-                wall_c,
-                alpha=comparison.alpha,
-                min_speedup=self.rule.min_speedup,
-                baseline_cpu=cpu_b,
-                candidate_cpu=cpu_c,
-            )
+        tests_comparison = pairs.guard(comparison, self.rule.min_speedup)
         candidate_runs = pairs.candidate
         if comparison.faster and not check.consistent:
             return Verdict(
@@ -708,6 +698,22 @@ class TimedPairs:
             for side in (self.baseline, self.candidate)
         )
         return wall_b, wall_c, cpu_b, cpu_c
+
+    def guard(self, decided: Comparison, min_speedup: float) -> Comparison | None:
+        """The tests' set compared beside the calls' ``decided`` comparison, at its alpha (the
+        guard: the candidate must not be significantly slower there); None when the tests
+        decided themselves."""
+        if self.decides != CALLS:
+            return None
+        wall_b, wall_c, cpu_b, cpu_c = self.totals(TESTS)
+        return compare(
+            wall_b,
+            wall_c,
+            alpha=decided.alpha,
+            min_speedup=min_speedup,
+            baseline_cpu=cpu_b,
+            candidate_cpu=cpu_c,
+        )
 
     def cross_check(self) -> CrossCheck:
         """:func:`~perfedit.verify.timing.cross_check` of every record of the runs, both sets."""
