@@ -9,17 +9,10 @@ from pathlib import Path
 import pytest
 
 from helpers.cli import run_perfedit
+from helpers.programs import QUADRATIC_DUPLICATES
 from helpers.projects import write_project
 
-SOLUTION = '''\
-def has_duplicate(numbers: list[int]) -> bool:
-    """True if two of the numbers are equal."""
-    for i in range(len(numbers)):
-        for j in range(i + 1, len(numbers)):
-            if numbers[i] == numbers[j]:
-                return True
-    return False
-'''
+SOLUTION = QUADRATIC_DUPLICATES
 TESTS = """\
 from solution import has_duplicate
 

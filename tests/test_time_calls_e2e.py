@@ -7,20 +7,12 @@ import json
 from pathlib import Path
 
 from helpers.cli import run_perfedit
+from helpers.programs import QUADRATIC_DUPLICATES
 
-QUADRATIC = '''\
-def has_duplicate(items):
-    """True if some value occurs twice in ``items``."""
-    for i in range(len(items)):
-        for j in range(i + 1, len(items)):
-            if items[i] == items[j]:
-                return True
-    return False
-'''
 WITH_A_SET = '''\
-def has_duplicate(items):
-    """True if some value occurs twice in ``items``."""
-    return len(set(items)) != len(items)
+def has_duplicate(numbers: list[int]) -> bool:
+    """True if two of the numbers are equal."""
+    return len(set(numbers)) != len(numbers)
 '''
 #: Each test first does about 40 ms of work of its own (a checksum it asserts), then calls the
 #: function on 300 items (a few ms for the quadratic original, microseconds with a set).
@@ -51,7 +43,7 @@ def test_small():
 
 def _project(folder: Path) -> Path:
     (folder / "tests").mkdir(parents=True)
-    (folder / "solution.py").write_text(QUADRATIC)
+    (folder / "solution.py").write_text(QUADRATIC_DUPLICATES)
     (folder / "faster.py").write_text(WITH_A_SET)
     (folder / "tests" / "test_solution.py").write_text(TESTS)
     return folder

@@ -37,3 +37,15 @@ def sort_numbers(items: list[int]) -> list[int]:
                 result[j], result[j + 1] = result[j + 1], result[j]
     return result
 """
+
+
+#: A quadratic duplicate search: every pair of positions compared.
+QUADRATIC_DUPLICATES = '''\
+def has_duplicate(numbers: list[int]) -> bool:
+    """True if two of the numbers are equal."""
+    for i in range(len(numbers)):
+        for j in range(i + 1, len(numbers)):
+            if numbers[i] == numbers[j]:
+                return True
+    return False
+'''
