@@ -103,7 +103,7 @@ def test_cli_help_comes_from_the_fields():
     parser = argparse.ArgumentParser()
     config.add_option(parser, "budget_s", "--budget")
     config.add_option(parser, "explain")
-    help_ = parser.format_help()
+    help_ = " ".join(parser.format_help().split())  # argparse wraps the help text
     assert (
         "wall-clock budget of one job" in help_
         and "(default 60.0 seconds)" in help_
