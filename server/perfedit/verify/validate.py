@@ -15,7 +15,7 @@ ENAMEL time the function's calls, not its test harness), and the tests' set is a
 candidate significantly slower on it (the one-sided Yuen's test the other way round, at the same
 alpha) is not faster. Both speedups are reported, each with its set. Calls recorded from the
 tests decide only where the tests' own work swamps them (they take less than
-:data:`CALLS_DECIDE_BELOW` of the tests' time in the baseline); elsewhere, without recorded calls
+:data:`CALLS_DECIDE_BELOW` of the tests' time in the original's first timed run); elsewhere, without recorded calls
 (a script, differential testing off, no call replayed the same twice), or with ``time_calls``
 off and no workload, the tests alone decide.
 
@@ -393,11 +393,11 @@ class Harness:
             started = time.perf_counter()
             timed.append(self._timed_run(self._worker, self._calls_worker))
             run_s = time.perf_counter() - started
+            if len(timed) == 1 and self.calls_from == "test" and not _swamped(timed[0]):
+                self._close_calls_worker()  # the tests measure the function well: they decide alone
+                timed[0] = [record for record in timed[0] if record.name != CALLS]
         per_test = _per_test(timed)
         tests_s = {name: s for name, s in per_test.items() if name != CALLS}
-        if self.calls_from == "test" and not _swamped(per_test.get(CALLS, 0.0), tests_s):
-            self._close_calls_worker()  # the tests measure the function well: they decide alone
-            per_test.pop(CALLS, None)
         self._timed_tests = timing_set(tests_s, self.settings.timed_share)
         self._baseline_tests_s = tests_s
         return Baseline(
@@ -733,13 +733,13 @@ def _cross_check_failed(check: CrossCheck) -> str:
     )
 
 
-def _swamped(calls_s: float, tests_s: dict[str, float]) -> bool:
-    """True when the tests' own work swamps the function's: its recorded calls (``calls_s``
-    seconds a pass, in the baseline) take less than :data:`CALLS_DECIDE_BELOW` of the tests'
-    time (``tests_s``, seconds by test). Only then do the calls decide for calls recorded from
-    the tests: otherwise the tests already time mostly the function, and a pass over its calls
-    would double the cost of every timed run for nothing."""
-    return calls_s < CALLS_DECIDE_BELOW * sum(tests_s.values())
+def _swamped(run: list[TestRecord]) -> bool:
+    """True when, in the original's first timed ``run``, the tests' own work swamps the
+    function's: the pass over its recorded calls took less than :data:`CALLS_DECIDE_BELOW` of
+    the tests' time. Only then do the calls decide for calls recorded from the tests: otherwise
+    the tests already time mostly the function, and a pass over its calls would double the cost
+    of every timed run for nothing."""
+    return _total_s(run, timing_set=CALLS) < CALLS_DECIDE_BELOW * _total_s(run, timing_set=TESTS)
 
 
 def timing_set(per_test_s: dict[str, float], share: float) -> tuple[str, ...] | None:
