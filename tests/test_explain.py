@@ -57,6 +57,7 @@ SCRIPT = (EXAMPLES / "script" / "seen_before.py").read_text()
 FALSE_REASON = (
     "Sets are implemented as hash tables, which are generally faster than dictionaries for lookups."
 )
+FALSE_DEQUE = "A deque pops from the left in O(1), where a list shifts every item."
 FROMKEYS = "def unique_in_order(items):\n    return list(dict.fromkeys(items))\n"
 SEEN_SET = (
     "def unique_in_order(items):\n    seen = set()\n    result = []\n    for item in items:\n"
@@ -99,7 +100,10 @@ def test_every_rule_rewrite_gets_a_rule_derived_reason(name: str):
     assert rewritten is not None
     found = changes(code, rewritten)
     assert found, f"no change named for rule {name!r}"
-    assert grounded_reason(code, rewritten, FALSE_REASON) == " ".join(c.sentence for c in found[:2])
+    # a wrong model sentence: about sets, unless the rewrite brings sets in (str.translate's table)
+    false = FALSE_REASON if not agrees(FALSE_REASON, code, rewritten) else FALSE_DEQUE
+    assert not agrees(false, code, rewritten)
+    assert grounded_reason(code, rewritten, false) == " ".join(c.sentence for c in found[:2])
 
 
 SLOW_DEDUPE = (

@@ -37,7 +37,7 @@ def _run(code: str, args, kind: str):
 def test_every_rule_has_a_case_a_source_and_a_family():
     assert len(CATALOGUE) >= 60
     assert set(CASES) == set(RULES)
-    families = {"builtins", "structures", "loops", "memo", "scripts"}
+    families = {"builtins", "strings", "structures", "loops", "memo", "scripts"}
     assert all(rule.source and rule.family in families for rule in CATALOGUE)
 
 

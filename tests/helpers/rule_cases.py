@@ -402,6 +402,36 @@ CASES: dict[str, Case] = {
         [([1, 2],)],
         _f("return xs[len(xs) - 2]"),
     ),
+    "% then //= → divmod": Case(
+        "def f(n, b):\n    out = ''\n    while n > 0:\n        out = str(n % b) + out\n        n //= b\n    return out\n",
+        "n, remainder = divmod(n, b)\n        out = str(remainder) + out",
+        [(10**30 + 7, 3), (0, 2), (255, 16)],
+        "def f(n, b):\n    out = ''\n    while n > 0:\n        out = str(n % b) + str(n) + out\n        n //= b\n    return out\n",
+    ),
+    "max then first match → max(key=)": Case(
+        _f(
+            "if not xs:\n    return None\nm = max(len(x) for x in xs)\nfor s in xs:\n    if len(s) == m:\n        return s"
+        ),
+        "return max(xs, key=len)",
+        [(["a", "bb", "cc", "d"],), ([],), (["x"],)],
+        _f("m = max(len(x) for x in xs)\nfor s in xs:\n    if len(s) >= m:\n        return s"),
+    ),
+    # --- strings
+    "per-character join → str.translate": Case(
+        _f(
+            "return ''.join([chr((ord(c) - 97 + k) % 26 + 97) if c.islower() else c.upper() for c in s])",
+            "s, k",
+        ),
+        "s.translate({ord(c): ",
+        [("hello World zz", 3), ("", 1), ("aaaa", 25)],
+        _f("return ''.join([ord(c) for c in s])", "s, k"),
+    ),
+    "string prepend loop → list + join": Case(
+        _f("out = '!'\nfor x in xs:\n    out = str(x) + out\nreturn out"),
+        "out_pieces.append(str(x))",
+        [([1, 2, 3],), ([],)],
+        _f("out = ''\nfor x in xs:\n    out = str(x) + out\n    print(len(out))\nreturn out"),
+    ),
     # --- loops
     "append loop → list comprehension": Case(
         _f(

@@ -7,7 +7,8 @@ docs' performance tips, PIE's frequent edits), the libcst transformation and the
 :mod:`perfedit.deliver.explain` gives for the change. The families are modules of this package:
 :mod:`~.structures` (hashing, Counter, deque, heapq, bisect), :mod:`~.memo` (caches),
 :mod:`~.scripts` (stdin, output, imports, module code), :mod:`~.builtins` (loops and expressions
-replaced by built-ins) and :mod:`~.loops` (comprehensions, hoisting, ``range``, itertools).
+replaced by built-ins), :mod:`~.strings` (``str.translate``, joined pieces) and :mod:`~.loops`
+(comprehensions, hoisting, ``range``, itertools).
 
 Rules need no model and take milliseconds, but they are only candidates: several are not
 equivalent in every case (``input`` on ``sys.stdin.readline``, ``eval`` → ``int``,
@@ -22,7 +23,7 @@ import textwrap
 
 from perfedit.candidates import Feedback
 from perfedit.candidates.model import fit_to_target
-from perfedit.candidates.rules import builtins, loops, memo, scripts, structures
+from perfedit.candidates.rules import builtins, loops, memo, scripts, strings, structures
 from perfedit.candidates.rules.base import Rewrite
 from perfedit.progress import CancelFn, Phase, ProgressFn
 from perfedit.targets import RULE, Candidate, Target
@@ -36,6 +37,7 @@ CATALOGUE: tuple[Rewrite, ...] = (
     *memo.REWRITES,
     *scripts.REWRITES,
     *builtins.REWRITES,
+    *strings.REWRITES,
     *loops.REWRITES,
 )
 

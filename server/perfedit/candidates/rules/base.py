@@ -319,6 +319,23 @@ class PairRewriter(BlockRewriter):
         return out
 
 
+class NamingPairRewriter(PairRewriter):
+    """A :class:`PairRewriter` whose rewrite binds new names, each one the module does not use."""
+
+    def visit_Module(self, node: cst.Module) -> bool:
+        self.taken = names_in(node)
+        return True
+
+    def _fresh(self, name: str) -> str:
+        """``name``, else ``name_2``, ``name_3``, … the first the module does not use yet."""
+        chosen, index = name, 1
+        while chosen in self.taken:
+            index += 1
+            chosen = f"{name}_{index}"
+        self.taken.add(chosen)
+        return chosen
+
+
 class LoopFold(PairRewriter):
     """Base of rules that fold ``name = init`` followed by a ``for`` loop into one expression."""
 

@@ -11,15 +11,18 @@ from perfedit.candidates.rules.base import (
     LITERAL,
     BlockRewriter,
     LoopFold,
+    NamingPairRewriter,
     PairRewriter,
     Rewrite,
     Rewriter,
+    assigned_in,
     call,
     code_of,
     generator,
     guarded,
     keyword,
     names_in,
+    nodes_of,
     only,
     pure,
     transform,
@@ -516,6 +519,138 @@ class DivMod(PairRewriter):
             elements=[cst.Element(cst.Name(q[0])), cst.Element(cst.Name(r[0]))], lpar=[], rpar=[]
         )
         return cst.Assign(targets=[cst.AssignTarget(target)], value=call("divmod", q[1], q[2]))
+
+
+class DivModStep(NamingPairRewriter):
+    """A statement that uses ``x % b`` once (and ``x`` nowhere else) followed by ``x //= b`` →
+    ``x, rem = divmod(x, b)`` and the statement with ``rem``: one division per step of a digit
+    loop instead of two (on large integers each division is O(digits))."""
+
+    def _merge(
+        self, first: cst.BaseStatement, second: cst.BaseStatement
+    ) -> list[cst.BaseStatement] | None:
+        step = m.SimpleStatementLine(
+            body=[
+                m.AugAssign(target=m.Name(), operator=m.FloorDivideAssign())
+                | m.Assign(
+                    targets=[m.AssignTarget(m.Name())],
+                    value=m.BinaryOperation(left=m.Name(), operator=m.FloorDivide()),
+                )
+            ]
+        )
+        if not (isinstance(first, cst.SimpleStatementLine) and m.matches(second, step)):
+            return None
+        update = second.body[0]  # type: ignore[attr-defined]
+        if isinstance(update, cst.AugAssign):
+            number, divisor = update.target.value, update.value  # type: ignore[attr-defined]
+        else:
+            number, divisor = update.targets[0].target.value, update.value.right
+            if update.value.left.value != number:
+                return None
+        if not pure(divisor) or number in names_in(divisor):
+            return None
+        modulo = [
+            node
+            for node in nodes_of(first, cst.BinaryOperation)
+            if isinstance(node.operator, cst.Modulo)
+            and m.matches(node.left, m.Name(number))
+            and code_of(node.right) == code_of(divisor)
+        ]
+        if len(modulo) != 1 or (assigned_in(first) & (names_in(divisor) | {number})):
+            return None
+        remainder = self._fresh("remainder")
+        replaced = first.deep_replace(modulo[0], cst.Name(remainder))
+        if number in names_in(replaced):  # x used outside x % b: it must not change first
+            return None
+        target = cst.Tuple(
+            [cst.Element(cst.Name(number)), cst.Element(cst.Name(remainder))], lpar=[], rpar=[]
+        )
+        split = cst.Assign([cst.AssignTarget(target)], call("divmod", cst.Name(number), divisor))
+        return [second.with_changes(body=[split]), replaced]  # type: ignore[list-item]
+
+
+class FirstExtremum(PairRewriter):
+    """``best = max(f(x) for x in xs)`` followed by ``for s in xs: if f(s) == best: return s``
+    → ``return max(xs, key=f)`` (``min`` alike): ``max`` returns the first item with the
+    largest key, in one pass."""
+
+    def _merge(
+        self, first: cst.BaseStatement, second: cst.BaseStatement
+    ) -> list[cst.BaseStatement] | None:
+        extreme = m.SimpleStatementLine(
+            body=[
+                m.Assign(
+                    targets=[m.AssignTarget(m.Name())],
+                    value=m.Call(
+                        func=m.Name("max") | m.Name("min"),
+                        args=[m.Arg(m.GeneratorExp() | m.ListComp(), keyword=None)],
+                    ),
+                )
+            ]
+        )
+        if not (
+            m.matches(first, extreme)
+            and isinstance(second, cst.For)
+            and second.orelse is None
+            and isinstance(second.target, cst.Name)
+        ):
+            return None
+        assign = first.body[0]  # type: ignore[attr-defined]
+        best, function = assign.targets[0].target.value, assign.value.func.value
+        items = assign.value.args[0].value
+        clause = items.for_in
+        if not (
+            isinstance(clause.target, cst.Name)
+            and not clause.ifs
+            and clause.inner_for_in is None
+            and m.matches(clause.iter, m.Name())
+            and code_of(clause.iter) == code_of(second.iter)
+        ):
+            return None
+        item = second.target.value
+        test = self._found(only(second), item, best)
+        if test is None:
+            return None
+        key = items.elt.visit(_Rename(clause.target.value, item))
+        if code_of(key) != code_of(test) or best in names_in(key):
+            return None
+        if m.matches(key, m.Call(func=m.Name(), args=[m.Arg(m.Name(item))])):
+            key_function: cst.BaseExpression = key.func
+        else:
+            key_function = cst.Lambda(params=cst.Parameters([cst.Param(cst.Name(item))]), body=key)
+        found = call(function, second.iter, keyword("key", key_function))
+        return [cst.SimpleStatementLine(body=[cst.Return(found)])]
+
+    @staticmethod
+    def _found(
+        statement: cst.BaseStatement | cst.BaseSmallStatement | None, item: str, best: str
+    ) -> cst.BaseExpression | None:
+        """The key side ``f(s)`` of ``if f(s) == best: return s`` (either order), or None."""
+        hit = m.SimpleStatementLine(body=[m.Return(m.Name(item))])
+        if not m.matches(statement, m.If(orelse=None, body=m.IndentedBlock(body=[hit]))):  # type: ignore[arg-type]
+            return None
+        test = statement.test  # type: ignore[union-attr]
+        if not (
+            isinstance(test, cst.Comparison)
+            and len(test.comparisons) == 1
+            and isinstance(test.comparisons[0].operator, cst.Equal)
+        ):
+            return None
+        left, right = test.left, test.comparisons[0].comparator
+        if m.matches(right, m.Name(best)):
+            return left
+        return right if m.matches(left, m.Name(best)) else None
+
+
+class _Rename(cst.CSTTransformer):
+    """Every name ``old`` renamed ``new``."""
+
+    def __init__(self, old: str, new: str) -> None:
+        super().__init__()
+        self.old, self.new = old, new
+
+    def leave_Name(self, original: cst.Name, updated: cst.Name) -> cst.Name:
+        return updated.with_changes(value=self.new) if updated.value == self.old else updated
 
 
 class OperatorKey(Rewriter):
@@ -1129,6 +1264,14 @@ REWRITES = [
         ("seq:Assign>For", "If"),
     ),
     Rewrite(
+        "max then first match → max(key=)",
+        FAMILY,
+        "Python docs: built-in max (the first maximal item); refurb FURB118 family",
+        transform(FirstExtremum),
+        r.FIRST_EXTREMUM,
+        ("seq:Assign>For", "call:max|call:min", "op:Eq"),
+    ),
+    Rewrite(
         "count loop → .count",
         FAMILY,
         "PIE train: counting loops",
@@ -1319,6 +1462,14 @@ REWRITES = [
         transform(DivMod),
         r.MATH_CALL,
         ("binop:FloorDiv", "binop:Mod"),
+    ),
+    Rewrite(
+        "% then //= → divmod",
+        FAMILY,
+        "PIE train: digit loops; Python docs: divmod",
+        transform(DivModStep),
+        r.MATH_CALL,
+        ("augop:FloorDiv|binop:FloorDiv", "binop:Mod"),
     ),
     Rewrite(
         "floor/ceil of a division → //",

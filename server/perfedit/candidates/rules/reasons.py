@@ -683,3 +683,26 @@ UNBOUNDED_CACHE = Reason(
     ),
     (CACHE,),
 )
+TRANSLATED = Reason(
+    when(
+        "str.translate maps the whole string in one C-level pass, with the replacement computed once per distinct character, instead of a Python expression evaluated for every character.",
+        gains_call("translate"),
+    ),
+    (JOIN,),
+)
+PREPEND_JOINED = Reason(
+    when(
+        "The pieces are collected in a list and joined once, instead of prepended to the string on every step, which copied the whole string each time (O(n²) in all, O(n) with join).",
+        lambda d: d.gained(_calls("reversed")) and d.gained(JOIN.uses),
+    ),
+    (JOIN, CONCATENATION),
+)
+FIRST_EXTREMUM = Reason(
+    when(
+        "max/min with key= return the first item with the largest/smallest key in one C-level pass, instead of finding the extreme key and then searching for the first item that has it (two passes, the key computed twice per item).",
+        lambda d: d.gained(
+            lambda n: called(n, "max", "min") and any(k.arg == "key" for k in n.keywords)  # type: ignore[attr-defined]
+        ),
+    ),
+    (BUILTIN,),
+)
