@@ -13,14 +13,14 @@ ORIGINAL = "a = 1\nb = 2\nc = 3\nd = 4\ne = 5\n"
 CANDIDATE = "a = 10\nb = 2\nc = 30\nd = 4\ne = 50\n"
 
 
-def faster(label: str = "x", speedup: float = 3.0) -> Verdict:
+def faster(label: str = "x", speedup: float = 3.0, p_value: float = 0.001) -> Verdict:
     return Verdict(
         label,
         "faster",
         "",
         2,
         2,
-        Comparison(1.0, 1 / speedup, speedup, (speedup * 0.9, speedup * 1.1), 0.001, True),
+        Comparison(1.0, 1 / speedup, speedup, (speedup * 0.9, speedup * 1.1), p_value, True),
     )
 
 
@@ -67,6 +67,20 @@ def test_a_smaller_version_must_keep_most_of_the_speedup():
 
     result = minimise(ORIGINAL, CANDIDATE, faster(speedup=3.0), check)
     assert result.source == CANDIDATE and result.changed_lines_after == 6
+
+
+def test_a_subset_must_be_faster_beyond_the_minimisers_own_chances():
+    """Eight re-validations are eight chances of a false "faster" (the A/A case: a subset left
+    with only an added import): at p = 0.03 < alpha a subset is still not enough, the winner
+    stays whole; at p = 0.001 < alpha / 8 it is."""
+
+    def check(p_value: float):
+        return lambda source: faster(p_value=p_value) if "c = 30" in source else faster(p_value=0.5)
+
+    assert minimise(ORIGINAL, CANDIDATE, faster(), check(0.03)).source == CANDIDATE
+    assert minimise(ORIGINAL, CANDIDATE, faster(), check(0.001)).source == (
+        "a = 1\nb = 2\nc = 30\nd = 4\ne = 5\n"
+    )
 
 
 def test_cosmetic_hunks_are_reverted_without_running_anything():

@@ -9,7 +9,9 @@ The winner's diff against the original is split into hunks (maximal runs of chan
    Isolating Failure-Inducing Input", IEEE TSE 28(2), the ``ddmin`` algorithm) looks for the
    smallest subset that still passes the tests and is still significantly faster, keeping at
    least ``keep_fraction`` of the winner's speedup; every step is a full re-validation in the
-   sandbox (tests, then interleaved timing). Renames that the speedup does not depend on go with
+   sandbox (tests, then interleaved timing). Each re-validation is one more chance of a false
+   "faster", so a subset's p-value is held to alpha / ``max_validations`` (Bonferroni over the
+   minimiser's validations); one that only reaches alpha leaves the winner as it was. Renames that the speedup does not depend on go with
    the hunks that hold them.
 
 3. a hunk that hurts is dropped even when ddmin ran out of budget or the rest fell just short of
@@ -205,6 +207,17 @@ def ddmin(items: list[Hunk], test: Callable[[list[Hunk]], bool]) -> list[Hunk]:
     return items
 
 
+def _held(verdict: Verdict | None, looks: int) -> bool:
+    """True if ``verdict`` is "faster" with its p-value within its alpha / ``looks``: the
+    Bonferroni correction over the minimiser's ``looks`` validations."""
+    return (
+        verdict is not None
+        and verdict.verdict == "faster"
+        and verdict.comparison is not None
+        and verdict.comparison.p_value <= verdict.comparison.alpha / looks
+    )
+
+
 def _drop_harmful(
     kept: list[Hunk],
     original: str,
@@ -228,8 +241,7 @@ def _drop_harmful(
     for hunk in list(kept):
         if len(kept) < 2:
             break
-        rest = verdict_of([h for h in kept if h != hunk])
-        if rest is None or rest.verdict != "faster":
+        if not _held(verdict_of([h for h in kept if h != hunk]), max_validations):
             continue
         alone = verdict_of([hunk])
         if alone is not None and alone.comparison is not None and alone.comparison.speedup < 1:
@@ -249,8 +261,9 @@ def minimise(
     """Revert the hunks of ``candidate`` (a whole new file, validated as ``verdict``, which must be
     "faster") that the speedup does not need; see the module docstring.
 
-    A subset is kept only if ``check`` finds it "faster" with a speedup of at least
-    ``keep_fraction`` times ``verdict``'s; at most ``max_validations`` calls of ``check``. Raises
+    A subset is kept only if ``check`` finds it "faster" at alpha / ``max_validations`` with a
+    speedup of at least ``keep_fraction`` times ``verdict``'s; at most ``max_validations`` calls
+    of ``check``. Raises
     whatever ``check`` raises (Cancelled).
     """
     assert verdict.comparison is not None, "minimise() needs a faster verdict"
@@ -264,11 +277,7 @@ def minimise(
         if len(verdicts) >= max_validations:
             raise BudgetSpent
         result = verdicts[tuple(kept)] = check(apply(original, candidate, kept))
-        return (
-            result.verdict == "faster"
-            and result.comparison is not None
-            and result.comparison.speedup >= floor
-        )
+        return _held(result, max_validations) and result.comparison.speedup >= floor  # type: ignore[union-attr]
 
     # Without the cosmetic hunks the tree, hence the behaviour and verdict, is the winner's; ddmin
     # only ever moves to a subset that passed, so its result carries a verdict.
