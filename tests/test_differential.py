@@ -194,6 +194,43 @@ def test_a_different_exception_type_is_rejected(untested: Path):
     )
 
 
+GUARDED = "def ratio(a: int, b: int) -> float:\n    return a / b if b else 0.0\n"
+
+
+def _ratio(tmp_path: Path, body: str) -> Target:
+    """``ratio(a, b)`` with ``body``, in a project without tests (hypothesis draws b = 0)."""
+    (tmp_path / "pyproject.toml").write_text("")
+    path = tmp_path / "m.py"
+    path.write_text(f"def ratio(a: int, b: int) -> float:\n{body}")
+    return _target(path, "ratio")
+
+
+def test_an_input_where_an_operation_of_the_original_fails_does_not_reject(tmp_path: Path):
+    """``b == 0``: the original's division fails (ZeroDivisionError from ``/``), so a candidate
+    that answers there is named, not rejected (a different exception still rejects: above)."""
+    target = _ratio(tmp_path, "    return a / b\n")
+    with Harness(target, discover(target), SETTINGS) as harness:
+        harness.baseline(runs=1)
+        verdict = harness.validate("guarded", target.replace(GUARDED))
+    assert verdict.verdict != "rejected", verdict.reason
+    assert any(
+        "a generated input on which the original fails with ZeroDivisionError" in difference
+        for difference in verdict.differences
+    ), verdict.differences
+
+
+def test_a_raise_statement_of_the_original_is_behaviour_to_keep(tmp_path: Path):
+    """The same candidate where the original raises ZeroDivisionError itself: rejected."""
+    target = _ratio(
+        tmp_path, "    if b == 0:\n        raise ZeroDivisionError('b is 0')\n    return a / b\n"
+    )
+    with Harness(target, discover(target), SETTINGS) as harness:
+        harness.baseline(runs=1)
+        verdict = harness.validate("guarded", target.replace(GUARDED))
+    assert verdict.verdict == "rejected"
+    assert "instead of raising ZeroDivisionError" in verdict.reason, verdict.reason
+
+
 def test_inputs_recorded_from_thin_tests_catch_what_they_miss(dedupe_project: Path):
     """examples/dedupe has two tests; they do not notice that a candidate empties its argument."""
     target = _target(dedupe_project / "dedupe.py", "unique_in_order")

@@ -32,6 +32,11 @@ def test_fit_function_keeps_imports_and_drops_other_code():
         "import heapq\n\ndef top(xs):\n    return min(xs)\n\nprint(top([3, 1]))\n", target
     )
     assert code == "import heapq\n\n\ndef top(xs):\n    return min(xs)\n"
+    # an import the file already makes above the target is not made twice
+    code = fit_to_target("import os\nimport heapq\n\ndef top(xs):\n    return min(xs)\n", target)
+    assert code == "import heapq\n\n\ndef top(xs):\n    return min(xs)\n"
+    code = fit_to_target("import os\n\ndef top(xs):\n    return min(xs)\n", target)
+    assert code == "def top(xs):\n    return min(xs)\n"
 
 
 def test_fit_method_is_reindented():

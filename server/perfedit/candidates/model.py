@@ -43,7 +43,8 @@ def fit_to_target(code: str, target: Target) -> str | None:
     A script must parse. For a function, ``code`` must define a function of the target's name;
     it gets the target's docstring back when it has none (:func:`~perfedit.candidates.compact.restore_docstring`:
     compact prompts leave it out); the definition is re-indented to the target's indentation, and for a top-level target the
-    block's top-level imports are kept above it (the span may grow new imports, nothing else).
+    block's top-level imports are kept above it, less those the file already makes above the
+    target (the span may grow new imports, nothing else).
     """
     code = textwrap.dedent(code).strip("\n") + "\n"
     try:
@@ -71,12 +72,23 @@ def fit_to_target(code: str, target: Target) -> str | None:
     indent = _indentation(target.code.splitlines()[0]) if target.code else ""
     if indent:
         return textwrap.indent(function, indent)
+    present = _imports_above(target)
     imports = "".join(
         "".join(lines[n.lineno - 1 : n.end_lineno])
         for n in tree.body
-        if isinstance(n, ast.Import | ast.ImportFrom)
+        if isinstance(n, ast.Import | ast.ImportFrom) and ast.dump(n) not in present
     )
     return f"{imports}\n\n{function}" if imports else function
+
+
+def _imports_above(target: Target) -> set[str]:
+    """The top-level imports of the file above ``target`` (as :func:`ast.dump` texts): a
+    candidate that repeats one needs no second copy."""
+    try:
+        tree = ast.parse(target.source[: target.start])
+    except SyntaxError:
+        return set()
+    return {ast.dump(n) for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)}
 
 
 def to_candidate(

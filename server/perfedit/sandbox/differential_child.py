@@ -22,7 +22,8 @@ is plain data: bytes of pickles the server only passes on, and outcomes as JSON 
 
 An outcome describes what one call did in canonical, JSON-safe form: ``result`` is
 ``["returns", value]`` or ``["raises", exception type]`` (the message, ``message``, is shown but
-not compared), ``args`` and
+not compared; ``fault``: the exception is one of ``FAULTS`` that an operation raised, not a
+``raise`` statement), ``args`` and
 ``kwargs`` are the arguments after the call (so mutation counts). A value is ``[type name,
 contents]``: sets and dicts are sorted canonically, floats stay numbers (the server compares
 them with a tolerance), non-finite floats become strings, iterators are consumed (up to
@@ -31,6 +32,7 @@ memory addresses removed. A description longer than ``MAX_JSON_CHARS`` is replac
 SHA-256 digest (compared exactly); one of more than ``MAX_NODES`` values is cut short.
 """
 
+import dis
 import hashlib
 import json
 import math
@@ -49,6 +51,10 @@ MAX_TEXT_CHARS = 120
 MAX_COLLECTION_SIZE = 30  # generated lists, sets and dicts built from recorded values
 SAMPLED_ITEMS = 200  # items of a recorded container looked at to infer its element types
 WIDENED_SIZE = 3  # lists and dicts generated as items of a widened input
+#: Exceptions that mark an input outside what a function can compute when an operation raises
+#: them (not a ``raise`` statement): callers rarely catch them as a signal, unlike KeyError,
+#: IndexError, ValueError or StopIteration.
+FAULTS = (ZeroDivisionError, OverflowError, RecursionError)
 _SCALARS = (bool, int, float, complex, str, bytes, bytearray, type(None))
 
 
@@ -319,11 +325,14 @@ def describe_call(function, name, data):
             f"raises {type_name(type(exc))}",
             _message(exc),
         )
+        fault = _operation_fault(exc)
     else:
         result, text, message = ["returns", canonical(value)], f"returns {short(value)}", ""
+        fault = False
     outcome = {
         "result": result,
         "message": message,
+        "fault": fault,
         "args": [canonical(arg) for arg in args],
         "kwargs": [[key, canonical(value)] for key, value in sorted(kwargs.items())],
     }
@@ -334,6 +343,25 @@ def describe_call(function, name, data):
         "result": _cut(text),
         "args": texts,
     }
+
+
+def _operation_fault(exc):
+    """True if ``exc`` is one of ``FAULTS`` raised by an operation (``n % 0``, a float too large,
+    recursion too deep) rather than by a ``raise`` statement."""
+    if not isinstance(exc, FAULTS):
+        return False
+    tb = exc.__traceback__
+    if tb is None:
+        return True
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    try:
+        raised = next(
+            (i for i in dis.get_instructions(tb.tb_frame.f_code) if i.offset == tb.tb_lasti), None
+        )
+    except Exception:
+        return False
+    return raised is None or raised.opname != "RAISE_VARARGS"
 
 
 def _message(exc):

@@ -25,7 +25,10 @@ a difference is named, not rejected), and :func:`unchecked_note` says what was n
    return values, exception types and the arguments after the call must match the original's
    (floats within ``FLOAT_TOLERANCE``), else the candidate is rejected with the input named;
    a difference only on widened inputs is a ``narrowing``, named in the verdict but not
-   rejected (the candidate accepts less than the original, beyond what the tests ask).
+   rejected (the candidate accepts less than the original, beyond what the tests ask), and so
+   is one on a generated input where an operation of the original failed (``n % 0``, overflow,
+   recursion too deep: ``fault`` in the outcome), not a ``raise`` statement: that input is
+   outside what the original computes, so a candidate that answers there is not wrong.
 
 The inputs are pickles made in the sandbox and only ever loaded there: nothing the program or a
 candidate produces is unpickled in this process. Outcomes come back as JSON text.
@@ -345,6 +348,7 @@ class Differential:
             tuple[dict[str, Any], dict[str, Any]]
         ] = []  # the original's entries and parsed outcomes
         self._widened: list[bool] = []  # per kept input: beyond the recorded types
+        self._generated: list[bool] = []  # per kept input: generated, not recorded
         self._widened_from = 0  # the index of the first widened input before the reference run
         self.workload_inputs: list[bytes] = []  # kept calls recorded from the workload
         self.test_inputs: list[bytes] = []  # kept calls recorded from the tests
@@ -437,6 +441,7 @@ class Differential:
         self._inputs = [inputs[index] for index in kept]
         self._reference = [described for index in kept if (described := first[index]) is not None]
         self._widened = [index >= self._widened_from for index in kept]
+        self._generated = [index >= len(recorded) for index in kept]
         worker.request(protocol.inputs_request(self._inputs))
         kept_inputs = {inputs[index] for index in kept}
         self.test_inputs = [inputs[index] for index in kept if index < len(from_tests)]
@@ -505,7 +510,8 @@ class Differential:
         """The first input on which the candidate served by ``worker`` (a worker from
         :meth:`open_worker` on the candidate's workspace) does not behave as the original and
         which rejects it; else the first widened input on which it answers otherwise (a
-        ``narrowing``, shown but not rejected); else None."""
+        ``narrowing``, shown but not rejected), or the first generated input on which the
+        original's operation failed (a fault) and the candidate answers; else None."""
         if not self._inputs:
             return None
         entries = self._outcomes(
@@ -524,8 +530,8 @@ class Differential:
                 "",
             )
         narrowed = None
-        for (original, want), entry, beyond in zip(
-            self._reference, entries, self._widened, strict=True
+        for (original, want), entry, beyond, generated in zip(
+            self._reference, entries, self._widened, self._generated, strict=True
         ):
             found = self._difference(original, want, entry)
             if found is None:
@@ -539,12 +545,17 @@ class Differential:
                 and protocol.STOPPED not in entry
                 and "result" in (_parse(entry["outcome"]) or {})
             )
-            if not (beyond and answered):  # timeouts and crashes reject on any input
+            failed = generated and want["result"][0] == "raises" and want.get("fault") is True
+            if not ((beyond or failed) and answered):  # timeouts and crashes reject on any input
                 return Mismatch(
                     f"differential testing: {how} for {call}", call, detail, argument=argument
                 )
             if narrowed is None:
-                kind = "an input of a kind the tests do not use, which the original accepts"
+                kind = (
+                    f"a generated input on which the original fails with {want['result'][1]}"
+                    if failed
+                    else "an input of a kind the tests do not use, which the original accepts"
+                )
                 narrowed = Mismatch(
                     f"differential testing: {how} for {call} ({kind})",
                     call,
