@@ -447,6 +447,14 @@ CASES: dict[str, Case] = {
         [([1, 2, 3, 9],)],
         _f("while len(xs) > 1:\n    xs.pop()\nreturn xs"),
     ),
+    "hoist invariant arithmetic": Case(
+        _f("lo, hi = min(xs), max(xs)\nreturn [(x - lo) / (hi - lo) * (2 * lo) for x in xs]"),
+        "hoisted_2_times_lo = 2 * lo\n    return [(x - lo) / hi_minus_lo * hoisted_2_times_lo for x in xs]",
+        [([1.0, 2.5, 4.0],), ([3, 7],)],
+        _f(
+            "lo = min(xs)\nout = []\nfor x in xs:\n    out.append(x / (lo - 1))\n    lo = x\nreturn out"
+        ),
+    ),
     "while counter → for range": Case(
         "def f(n):\n    t = 0\n    i = 1\n    while i <= n:\n        t += i * i\n        i += 1\n    return t\n",
         "for i in range(1, n + 1):",

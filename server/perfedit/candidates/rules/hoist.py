@@ -142,6 +142,10 @@ class Hoister(BlockRewriter):
         """(the name the value depends on, the new local's name) when ``node`` is to be hoisted."""
         raise NotImplementedError
 
+    def _depends(self, node: cst.CSTNode, name: str) -> set[str]:
+        """The names whose change stops ``node`` from being hoisted (``name``, from :meth:`_found`)."""
+        return {name}
+
     def _value(self, node: cst.CSTNode) -> cst.BaseExpression:
         raise NotImplementedError
 
@@ -189,8 +193,13 @@ class Hoister(BlockRewriter):
         changed = assigned_in(statement) if self.rebinding_only else changed_in(statement)
         plan: dict[str, cst.CSTNode] = {}  # new local → a node whose value it takes
         for node, (name, hoisted) in found:
-            if name not in changed and hoisted not in self._taken | changed:
+            if not self._depends(node, name) & changed and hoisted not in self._taken | changed:
                 plan.setdefault(hoisted, node)
+        for hoisted, node in list(plan.items()):  # the largest expression, not its parts too
+            if any(
+                other is not node and node in nodes_of(other, type(node)) for other in plan.values()
+            ):
+                del plan[hoisted]
         if not plan:
             return [statement]
         targets = {node: hoisted for node, (_, hoisted) in found if hoisted in plan}

@@ -181,6 +181,51 @@ class HoistBuiltinCalls(Hoister):
         return node  # type: ignore[return-value]
 
 
+_SPELLED = {
+    cst.Add: "plus",
+    cst.Subtract: "minus",
+    cst.Multiply: "times",
+    cst.Divide: "over",
+    cst.FloorDivide: "floordiv",
+    cst.Power: "pow",
+}
+
+
+def _spelled(node: cst.CSTNode) -> str | None:
+    """A name for the arithmetic ``node`` (``b - a`` → ``b_minus_a``), or None when it is not
+    built of plain names, numbers and the operators of :data:`_SPELLED` alone."""
+    if isinstance(node, cst.Name | cst.Integer):
+        return node.value
+    if isinstance(node, cst.BinaryOperation) and type(node.operator) in _SPELLED:
+        left, right = _spelled(node.left), _spelled(node.right)
+        if left is None or right is None:
+            return None
+        return f"{left}_{_SPELLED[type(node.operator)]}_{right}"
+    return None
+
+
+class HoistInvariantArithmetic(Hoister):
+    """Arithmetic of names the loop never changes (``max_x - min_x`` in
+    ``[(x - min_x) / (max_x - min_x) for x in xs]``), evaluated on every iteration → computed
+    once before the loop into a local (``max_x_minus_min_x``): the same operations on the same
+    values, once. The largest such expression is hoisted, not its parts."""
+
+    kinds = (cst.BinaryOperation,)
+
+    def _found(self, node: cst.CSTNode) -> tuple[str, str] | None:
+        spelled = _spelled(node)
+        names = names_in(node)
+        if spelled is None or not names or len(spelled) > 40:
+            return None
+        return min(names), spelled if spelled.isidentifier() else f"hoisted_{spelled}"
+
+    def _depends(self, node: cst.CSTNode, name: str) -> set[str]:
+        return names_in(node)
+
+    def _value(self, node: cst.CSTNode) -> cst.BaseExpression:
+        return node.with_changes(lpar=[], rpar=[])  # type: ignore[return-value]
+
+
 def _collected(loop: cst.For, grow: m.BaseMatcherNode) -> tuple[cst.CompFor, cst.CSTNode] | None:
     """The comprehension clauses of ``loop`` (nested single-statement ``for``s and ``if``s) and
     the innermost statement, when it matches ``grow``."""
@@ -540,6 +585,14 @@ REWRITES = [
         (
             "loop:call:len|loop:call:max|loop:call:min|loop:call:sum|loop:call:sorted|loop:call:set|loop:call:frozenset|loop:call:list|loop:call:tuple",
         ),
+    ),
+    Rewrite(
+        "hoist invariant arithmetic",
+        FAMILY,
+        "Python docs: performance tips (loops); loop-invariant code motion",
+        transform(HoistInvariantArithmetic),
+        r.HOISTED_ARITHMETIC,
+        ("BinOp", "For|While|ListComp|SetComp|DictComp|GeneratorExp"),
     ),
     Rewrite(
         "while counter → for range",

@@ -706,3 +706,13 @@ FIRST_EXTREMUM = Reason(
     ),
     (BUILTIN,),
 )
+HOISTED_ARITHMETIC = Reason(
+    when(
+        "Arithmetic on values the loop never changes is computed once before the loop instead of on every iteration.",
+        lambda d: (
+            _count(d.new_loop, lambda n: isinstance(n, ast.BinOp))
+            < _count(d.old_loop, lambda n: isinstance(n, ast.BinOp))
+        ),
+    ),
+    (),
+)
