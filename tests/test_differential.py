@@ -5,6 +5,7 @@ first mismatch names the input. A verdict's notes say what the tests cannot tell
 
 import builtins
 import json
+import pickle
 import re
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from perfedit.deliver.explain import cautions, facts, headline
 from perfedit.errors import NoTestsFound
 from perfedit.formats import suites
 from perfedit.job.pipeline import Request, suggest
+from perfedit.sandbox import Workspace, protocol
 from perfedit.targets import Target, find
 from perfedit.testsource.discovery import discover
 from perfedit.verify.differential import applies, same, unchecked_note
@@ -229,6 +231,30 @@ def test_a_raise_statement_of_the_original_is_behaviour_to_keep(tmp_path: Path):
         verdict = harness.validate("guarded", target.replace(GUARDED))
     assert verdict.verdict == "rejected"
     assert "instead of raising ZeroDivisionError" in verdict.reason, verdict.reason
+
+
+def test_a_request_goes_past_only_so_many_stopped_calls(tmp_path: Path):
+    """``spin`` never returns on an odd n: with ``go_past`` 1 the request goes on after the
+    first call that times out and ends at the second, leaving the later inputs unrun (the
+    reference run's REFERENCE_STOPS: a function that generated inputs drive past its limit does
+    not spend the job's budget on them)."""
+    target = _ratio(tmp_path, "    while b % 2:\n        pass\n    return a\n")
+    suite = discover(target)
+    calls = [pickle.dumps(((0, b), {})) for b in (2, 1, 4, 3, 6, 5)]
+    with Harness(target, suite, SETTINGS) as harness:
+        assert harness.differential is not None
+        workspace = Workspace(suite, harness.relative_path, target.source)
+        try:
+            with harness.differential.open_worker(workspace) as worker:
+                worker.request(protocol.inputs_request(calls))
+                answer = worker.request(protocol.outcomes_request([0.3] * len(calls), 1))
+        finally:
+            workspace.close()
+    kinds = [
+        None if entry is None else "stopped" if protocol.STOPPED in entry else "described"
+        for entry in answer[protocol.OUTCOMES]
+    ]
+    assert kinds == ["described", "stopped", "described", "stopped", None, None]
 
 
 def test_inputs_recorded_from_thin_tests_catch_what_they_miss(dedupe_project: Path):

@@ -368,12 +368,13 @@ def generate_request(recorded, examples, max_input_bytes, storage_dir, widen=Fal
     }
 
 
-def outcomes_request(limits_s, keep_going):
-    """Call the function on every held input, input i within ``limits_s[i]`` seconds; with
-    ``keep_going`` a call that does not finish does not stop the later ones. Answered
-    ``{OUTCOMES: [entry, ...]}``, one entry per input: a dict of :data:`OUTCOME_FIELDS`,
-    ``{STOPPED: ...}``, or None (not reached in time); or ``{PROBLEM: why}``."""
-    return {"op": OUTCOMES, "limits_s": limits_s, "keep_going": keep_going}
+def outcomes_request(limits_s, go_past):
+    """Call the function on every held input, input i within ``limits_s[i]`` seconds; the
+    first ``go_past`` calls that do not finish (time out or crash) do not stop the later ones,
+    the next one ends the request (0: the first). Answered ``{OUTCOMES: [entry, ...]}``, one
+    entry per input: a dict of :data:`OUTCOME_FIELDS`, ``{STOPPED: ...}``, or None (not reached
+    in time, or after the request ended); or ``{PROBLEM: why}``."""
+    return {"op": OUTCOMES, "limits_s": limits_s, "go_past": go_past}
 
 
 def profile_request(test, first_line, last_line, timeout_s):

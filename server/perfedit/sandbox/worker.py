@@ -46,9 +46,9 @@ Differential mode (:mod:`perfedit.verify.differential`): the worker holds pickle
 INPUTS, "inputs": [bytes, ...]}``) and forks one child per request, which loads
 :mod:`perfedit.sandbox.differential_child` by path and calls the target function: ``{"op":
 GENERATE, ...}`` makes inputs with hypothesis; ``{"op": OUTCOMES, "limits_s": [...],
-"keep_going": bool}`` describes every call, each within its own wall-clock limit (a call that
-times out or crashes is marked stopped; with ``keep_going`` a fresh child goes on with the next
-input); ``{"op": RUN}`` times one pass over all the inputs in a fresh child like a test run,
+"go_past": int}`` describes every call, each within its own wall-clock limit (a call that
+times out or crashes is marked stopped, and for the first ``go_past`` of them a fresh child
+goes on with the next input); ``{"op": RUN}`` times one pass over all the inputs in a fresh child like a test run,
 measured here between the marks the child sends and waits at, as a pytest sample's call is
 (:meth:`~perfedit.sandbox.worker_differential._Calls._timed_pass`). Every request has
 ``run_timeout_s`` in all.

@@ -66,7 +66,7 @@ class _Calls:
         if op == protocol.GENERATE:
             return self._generate(command)
         if op == protocol.OUTCOMES:
-            return self._outcomes(command["limits_s"], command["keep_going"])
+            return self._outcomes(command["limits_s"], command["go_past"])
         return _unknown(command)
 
     def _start(self, task, acks=None):
@@ -155,12 +155,13 @@ class _Calls:
             protocol.PROBLEM: cap_text(problem) if isinstance(problem, str) else "",
         }
 
-    def _outcomes(self, limits_s, keep_going):
-        """One entry per input: a dict of OUTCOME_FIELDS, ``{STOPPED: TIMEOUT | reason}``, or None where none was reached within ``run_timeout_s``; or
-        ``{PROBLEM: ...}`` if the module does not import."""
+    def _outcomes(self, limits_s, go_past):
+        """One entry per input: a dict of OUTCOME_FIELDS, ``{STOPPED: TIMEOUT | reason}``, or
+        None where none was reached within ``run_timeout_s`` or after the ``go_past`` + 1-th
+        stopped call; or ``{PROBLEM: ...}`` if the module does not import."""
         deadline = time.perf_counter() + self.spec["run_timeout_s"]
         entries = [None] * len(self.inputs)
-        start = 0
+        start, stops = 0, 0
         while start < len(self.inputs) and time.perf_counter() < deadline:
             pid, frames = self._start({"op": protocol.OUTCOMES, "start": start})
             ready = self._receive(
@@ -192,7 +193,8 @@ class _Calls:
                 entries[index] = {
                     protocol.STOPPED: "sent a malformed result" if malformed else reason
                 }
-            if not keep_going:
+            stops += 1
+            if stops > go_past:
                 break
             start = index + 1
         return {protocol.OUTCOMES: entries}

@@ -19,7 +19,8 @@ a difference is named, not rejected), and :func:`unchecked_note` says what was n
    (a type hint is the function's contract, so hinted parameters are not widened).
 3. **Reference**: the original is called on every input twice, each time in a fresh child;
    inputs on which it times out (generated ones get ``GENERATED_INPUT_LIMIT_S``), crashes or
-   behaves differently between the two runs are dropped, and so are widened inputs on which it
+   behaves differently between the two runs are dropped, and after ``REFERENCE_STOPS`` such
+   stops the inputs after the next one are dropped unrun, and so are widened inputs on which it
    raises: only what the original accepted counts beyond the tests' types.
 4. **Comparing** (:meth:`Differential.mismatch`): the candidate is called on the kept inputs;
    return values, exception types and the arguments after the call must match the original's
@@ -60,6 +61,11 @@ MAX_RECORDED_CALLS = 100
 MAX_RECORDED_BYTES = 8 * 1024**2  # all recorded calls together; below RLIMIT_FSIZE of a test
 MAX_INPUT_BYTES = 64 * 1024  # one generated call, pickled
 GENERATED_INPUT_LIMIT_S = 0.5
+#: The original's reference run goes past this many inputs on which it times out or crashes,
+#: and drops the inputs after the next one: each costs up to ``GENERATED_INPUT_LIMIT_S`` and a
+#: fresh child, and a function that the generated inputs drive past its limit (ENAMEL's
+#: ``prime_fib``: hypothesis's n = 40 never returns) spent the job's budget on them.
+REFERENCE_STOPS = 3
 WIDENED_SHARE = 4  # widened inputs generated: differential_examples // WIDENED_SHARE
 FLOAT_TOLERANCE = 1e-6  # relative, and absolute near zero
 _RECORDING = "recorded-calls"
@@ -417,7 +423,7 @@ class Differential:
         limits_s = [self.limits.timeout_s] * len(recorded) + [generated_limit_s] * len(generated)
         worker.request(protocol.inputs_request(inputs))
         first, second = (
-            _described(self._outcomes(worker, limits_s, keep_going=True)) for _ in range(2)
+            _described(self._outcomes(worker, limits_s, go_past=REFERENCE_STOPS)) for _ in range(2)
         )
         kept = [  # (a run that failed as a whole described nothing: zip stops there)
             index
@@ -494,11 +500,11 @@ class Differential:
         return []
 
     def _outcomes(
-        self, worker: WorkerHandle, limits_s: list[float], *, keep_going: bool
+        self, worker: WorkerHandle, limits_s: list[float], *, go_past: int
     ) -> list[Any] | str:
         """The worker's entries for its inputs (see :mod:`perfedit.sandbox.worker`), or its
         ``problem`` (a string: the module did not load)."""
-        answer = worker.request(protocol.outcomes_request(limits_s, keep_going))
+        answer = worker.request(protocol.outcomes_request(limits_s, go_past))
         entries = answer.get(protocol.OUTCOMES)
         return (
             entries
@@ -514,9 +520,7 @@ class Differential:
         original's operation failed (a fault) and the candidate answers; else None."""
         if not self._inputs:
             return None
-        entries = self._outcomes(
-            worker, [self.limits.timeout_s] * len(self._inputs), keep_going=False
-        )
+        entries = self._outcomes(worker, [self.limits.timeout_s] * len(self._inputs), go_past=0)
         if isinstance(entries, str):
             return Mismatch(
                 f"differential testing: {self.target.name} cannot be called: {entries.splitlines()[-1]}",
