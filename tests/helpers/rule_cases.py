@@ -300,6 +300,15 @@ CASES: dict[str, Case] = {
         [([(1, 2), (0, 3)],)],
         _f("return sorted(xs, key=lambda p: p[1] + 1)"),
     ),
+    "lambda x: table[x] → table.__getitem__": Case(
+        _f(
+            "rank = {'b': 0, 'a': 1, '': 2}\n"
+            "return sorted(xs, key=lambda x: rank[x]), [rank[x] for x in xs if x]"
+        ),
+        "sorted(xs, key=rank.__getitem__), list(map(rank.__getitem__, filter(None, xs)))",
+        [(["a", "b", "", "a"],), ([],)],
+        _f("rank = {'b': 0, 'a': 1}\nreturn sorted(xs, key=lambda x: rank[x[0]])"),
+    ),
     "negated sort key → reverse=True": Case(
         _f("return sorted(xs, key=lambda x: -x)"),
         "sorted(xs, reverse=True)",
@@ -446,6 +455,17 @@ CASES: dict[str, Case] = {
         "xs_len = len(xs)\n    xs_max = max(xs)\n    while i < xs_len and xs[i] < xs_max:",
         [([1, 2, 3, 9],)],
         _f("while len(xs) > 1:\n    xs.pop()\nreturn xs"),
+    ),
+    "interleaving loop → slice assignment": Case(
+        "def f(xs, ys, d):\n    out = []\n    for x in xs[1:]:\n        out.append(x)\n"
+        "        out.append(d)\n    both = []\n    for a, b in zip(xs, ys):\n"
+        "        both.extend([b, a])\n    return out, both\n",
+        "items = xs[1:]\n    out = [d] * (2 * len(items))\n    out[0::2] = items\n"
+        "    size = min(len(xs), len(ys))\n    both = [None] * (2 * size)\n"
+        "    both[0::2] = ys[:size]\n    both[1::2] = xs[:size]\n",
+        [([1, 2, 3], [4, 5], 0), ([], [1], 9), ([7], [], 1)],
+        "def f(xs, d):\n    out = []\n    for x in xs:\n        out.append(x)\n"
+        "        out.append(d)\n    return out, x\n",
     ),
     "hoist invariant arithmetic": Case(
         _f("lo, hi = min(xs), max(xs)\nreturn [(x - lo) / (hi - lo) * (2 * lo) for x in xs]"),

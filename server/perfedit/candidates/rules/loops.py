@@ -4,14 +4,18 @@ counted ``while``, ``itertools`` instead of hand-written prefix sums and slices.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import libcst as cst
 import libcst.matchers as m
 
 from perfedit.candidates.rules import reasons as r
 from perfedit.candidates.rules.base import (
+    EMPTY_LIST,
     LITERAL,
     RANGE_CLAUSE,
     LoopFold,
+    NamingPairRewriter,
     PairRewriter,
     Rewrite,
     Rewriter,
@@ -23,6 +27,7 @@ from perfedit.candidates.rules.base import (
     names_in,
     nodes_of,
     only,
+    pure,
     transform,
 )
 from perfedit.candidates.rules.builtins import FlagNoBreak
@@ -341,6 +346,120 @@ class ExtendLoop(Rewriter):
         return self._done(line)
 
 
+def _slots(loop: cst.For, name: str) -> list[cst.BaseExpression] | None:
+    """The items the loop's body adds to the list ``name`` per iteration, in order: a body of
+    ``name.append(e)`` lines, or one ``name.extend([e1, e2, ...])`` (a list or tuple display);
+    None for any other body."""
+
+    def method(attr: str) -> m.Call:
+        return m.Call(
+            func=m.Attribute(value=m.Name(name), attr=m.Name(attr)),
+            args=[m.Arg(keyword=None, star="")],
+        )
+
+    lines = loop.body.body
+    if not all(m.matches(line, m.SimpleStatementLine(body=[m.Expr()])) for line in lines):
+        return None
+    calls = [line.body[0].value for line in lines]  # type: ignore[union-attr]
+    if len(calls) >= 2 and all(m.matches(c, method("append")) for c in calls):
+        return [c.args[0].value for c in calls]
+    display = m.List() | m.Tuple()
+    if len(calls) == 1 and m.matches(calls[0], method("extend")):
+        items = calls[0].args[0].value
+        if m.matches(items, display) and all(isinstance(e, cst.Element) for e in items.elements):
+            return [e.value for e in items.elements]
+    return None
+
+
+class InterleaveSlices(NamingPairRewriter):
+    """``out = []`` + ``for x in xs: out.append(x); out.append(c)`` (also ``out.extend([a, b])``
+    over ``zip(xs, ys)``) → ``out = [c] * (2 * len(xs))`` + ``out[0::2] = xs``: the list is
+    allocated once and each slot filled by one strided slice assignment in C, instead of a
+    method call per item (the Python docs: mutable sequence types, ``s[i:j:k] = t``; the
+    interleaving loops of ENAMEL's ``intersperse`` and ``sort_even``). Each item added must be
+    a loop variable or a value the loop does not change (a name, literal or attribute), and the
+    loop variables must not be read after the loop."""
+
+    def visit_Module(self, node: cst.Module) -> bool:
+        self.uses = Counter(n.value for n in nodes_of(node, cst.Name))
+        return super().visit_Module(node)
+
+    def _sources(self, loop: cst.For) -> dict[str, cst.BaseExpression] | None:
+        """Loop variable → the sequence it walks: ``for x in xs`` or ``for a, b in zip(xs, ys)``."""
+        if isinstance(loop.target, cst.Name):
+            return {loop.target.value: loop.iter}
+        names = m.Tuple(elements=[m.ZeroOrMore(m.Element(m.Name()))])
+        zipped = m.Call(func=m.Name("zip"), args=[m.ZeroOrMore(m.Arg(keyword=None, star=""))])
+        if not (m.matches(loop.target, names) and m.matches(loop.iter, zipped)):
+            return None
+        targets = [e.value.value for e in loop.target.elements]  # type: ignore[attr-defined]
+        sequences = [a.value for a in loop.iter.args]  # type: ignore[attr-defined]
+        if len(targets) != len(sequences) or len(set(targets)) != len(targets):
+            return None
+        return dict(zip(targets, sequences, strict=True))
+
+    def _merge(
+        self, first: cst.BaseStatement, second: cst.BaseStatement
+    ) -> list[cst.BaseStatement] | None:
+        if not (
+            m.matches(first, m.SimpleStatementLine(body=[EMPTY_LIST]))
+            and isinstance(second, cst.For)
+            and second.orelse is None
+            and second.asynchronous is None
+        ):
+            return None
+        name = first.body[0].targets[0].target.value  # type: ignore[attr-defined]
+        slots, sources = _slots(second, name), self._sources(second)
+        if slots is None or sources is None or len(slots) < 2:
+            return None
+        inside = Counter(n.value for n in nodes_of(second, cst.Name))
+        if any(self.uses[v] != inside[v] for v in sources):  # a loop variable read after it
+            return None
+        changing = assigned_in(second) | {name}
+        walked = [s for s in slots if isinstance(s, cst.Name) and s.value in sources]
+        others = [s for s in slots if s not in walked]
+        fills = {code_of(s) for s in others}
+        if not walked or len(fills) > 1:
+            return None
+        if not all(pure(s) and not names_in(s) & changing for s in others):
+            return None
+        if any(name in names_in(seq) for seq in sources.values()):
+            return None
+        return self._filled(name, slots, sources, fills.pop() if fills else "None", first)
+
+    def _filled(
+        self,
+        name: str,
+        slots: list[cst.BaseExpression],
+        sources: dict[str, cst.BaseExpression],
+        fill: str,
+        first: cst.BaseStatement,
+    ) -> list[cst.BaseStatement]:
+        out, bound = [], {}
+        for variable, sequence in sources.items():
+            text = code_of(sequence)
+            if not isinstance(sequence, cst.Name):
+                fresh = self._fresh("items")
+                out.append(f"{fresh} = {text}")
+                text = fresh
+            bound[variable] = text
+        k = len(slots)
+        if len(bound) == 1:
+            (size,) = (f"len({text})" for text in bound.values())
+            cut = ""
+        else:
+            size = self._fresh("size")
+            out.append(f"{size} = min({', '.join(f'len({t})' for t in bound.values())})")
+            cut = f"[:{size}]"
+        out.append(f"{name} = [{fill}] * ({k} * {size})")
+        for index, slot in enumerate(slots):
+            if isinstance(slot, cst.Name) and slot.value in bound:
+                out.append(f"{name}[{index}::{k}] = {bound[slot.value]}{cut}")
+        statements: list[cst.BaseStatement] = [cst.parse_statement(line) for line in out]
+        statements[0] = statements[0].with_changes(leading_lines=first.leading_lines)  # type: ignore[attr-defined]
+        return statements
+
+
 class ListCast(Rewriter):
     """``for x in list(xs)`` / ``for x in list(range(n))`` → ``for x in xs`` when the loop
     body does not touch what is iterated: no copy (ruff PERF101)."""
@@ -633,6 +752,14 @@ REWRITES = [
         transform(DictLoop),
         r.COMPREHENSION_BUILT,
         ("seq:Assign>For", "Dict"),
+    ),
+    Rewrite(
+        "interleaving loop → slice assignment",
+        FAMILY,
+        "Python docs: mutable sequence types (s[i:j:k] = t)",
+        transform(InterleaveSlices),
+        r.SLICE_FILLED,
+        ("seq:Assign>For", "call:append|call:extend"),
     ),
     Rewrite(
         "append loop → extend",

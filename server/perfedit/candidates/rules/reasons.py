@@ -537,6 +537,34 @@ OPERATOR_FUNCTION = Reason(
 )
 
 
+def _getitem(node: ast.AST) -> bool:
+    return isinstance(node, ast.Attribute) and node.attr == "__getitem__"
+
+
+def _slice_store(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.ctx, ast.Store)
+        and isinstance(node.slice, ast.Slice)
+    )
+
+
+BOUND_LOOKUP = Reason(
+    when(
+        "The table's own __getitem__, a C method, looks up each item instead of a lambda or a comprehension's bytecode, so no Python-level step runs per item.",
+        lambda d: d.gained(_getitem),
+    ),
+    (DICT, COMPREHENSION),
+)
+SLICE_FILLED = Reason(
+    when(
+        "The list is allocated once at its final size and filled by strided slice assignments (one C-level copy per slot) instead of one or two method calls per item in a Python loop.",
+        lambda d: d.gained(_slice_store) and d.loops(d.new) < d.loops(d.old),
+    ),
+    (LIST,),
+)
+
+
 def _reverse_keyword(node: ast.AST) -> bool:
     return isinstance(node, ast.keyword) and node.arg == "reverse"
 
