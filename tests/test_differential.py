@@ -233,6 +233,42 @@ def test_a_raise_statement_of_the_original_is_behaviour_to_keep(tmp_path: Path):
     assert "instead of raising ZeroDivisionError" in verdict.reason, verdict.reason
 
 
+LARGE = (
+    "def scaled(xs: list[float]) -> list[float]:\n    return [x / 3 for x in xs]\n",
+    "def test_large():\n    assert len(scaled([float(i) for i in range(20_000)])) == 20_000\n",
+)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "rejected"),
+    [
+        ("    return [x * (1 / 3) for x in xs]\n", False),  # the same but for float rounding
+        ("    out = [x / 3 for x in xs]\n    out[-1] += 1\n    return out\n", True),
+    ],
+)
+def test_a_large_result_is_compared_by_its_digest_and_its_call_kept(
+    tmp_path: Path, candidate: str, rejected: bool
+):
+    """A call whose description is too long to send whole (20,000 floats in, 20,000 out) is
+    still compared, by the digest of each long part with floats rounded, and kept for timing:
+    the large calls of a function's tests are the ones its timing needs most."""
+    (tmp_path / "pyproject.toml").write_text("")
+    (tmp_path / "m.py").write_text(LARGE[0])
+    (tmp_path / "test_m.py").write_text("from m import scaled\n\n\n" + LARGE[1])
+    target = _target(tmp_path / "m.py", "scaled")
+    with Harness(target, discover(target), SETTINGS) as harness:
+        harness.baseline(runs=1)
+        assert harness.differential is not None
+        assert any(len(data) > 100_000 for data in harness.differential.test_inputs)
+        verdict = harness.validate(
+            "candidate",
+            target.replace(f"def scaled(xs: list[float]) -> list[float]:\n{candidate}"),
+        )
+    assert (verdict.verdict == "rejected") is rejected, verdict.reason
+    if rejected:
+        assert verdict.reason.startswith("differential testing: returns ["), verdict.reason
+
+
 def test_a_request_goes_past_only_so_many_stopped_calls(tmp_path: Path):
     """``spin`` never returns on an odd n: with ``go_past`` 1 the request goes on after the
     first call that times out and ends at the second, leaving the later inputs unrun (the

@@ -28,8 +28,12 @@ not compared; ``fault``: the exception is one of ``FAULTS`` that an operation ra
 contents]``: sets and dicts are sorted canonically, floats stay numbers (the server compares
 them with a tolerance), non-finite floats become strings, iterators are consumed (up to
 ``MAX_ITEMS``), other objects are described by their attributes, else by their ``repr`` with
-memory addresses removed. A description longer than ``MAX_JSON_CHARS`` is replaced by its
-SHA-256 digest (compared exactly); one of more than ``MAX_NODES`` values is cut short.
+memory addresses removed. When an outcome's description is longer than ``MAX_JSON_CHARS``,
+each part of it (the value returned, each argument) longer than ``MAX_PART_CHARS`` becomes
+``[type name, {"sha256": digest}]``, the digest of its description with floats rounded to
+``DIGEST_DIGITS`` significant digits (so a large result still compares, exactly but for float
+rounding, and the call stays usable for timing); an outcome still too long is replaced by one
+digest. A value of more than ``MAX_NODES`` values is cut short.
 """
 
 import dis
@@ -47,6 +51,8 @@ MAX_NODES = 200_000
 MAX_DEPTH = 100
 MAX_ITEMS = 10_000
 MAX_JSON_CHARS = 256 * 1024
+MAX_PART_CHARS = 4 * 1024
+DIGEST_DIGITS = 6  # significant digits of floats in a digest: FLOAT_TOLERANCE's scale (1e-6)
 MAX_TEXT_CHARS = 120
 MAX_COLLECTION_SIZE = 30  # generated lists, sets and dicts built from recorded values
 SAMPLED_ITEMS = 200  # items of a recorded container looked at to infer its element types
@@ -338,7 +344,7 @@ def describe_call(function, name, data):
     }
     texts = [*map(short, args), *(short(value) for _, value in sorted(kwargs.items()))]
     return {
-        "outcome": _bounded(json.dumps(outcome, allow_nan=False)),
+        "outcome": _bounded(_digested_outcome(outcome)),
         "call": _cut(call),
         "result": _cut(text),
         "args": texts,
@@ -370,6 +376,40 @@ def _message(exc):
         return _cut(str(exc).splitlines()[0] if str(exc) else "")
     except Exception:
         return ""
+
+
+def _digested_outcome(outcome):
+    """The JSON text of ``outcome``; when it is longer than MAX_JSON_CHARS, with its returned
+    value and arguments longer than MAX_PART_CHARS each replaced by their digest."""
+    text = json.dumps(outcome, allow_nan=False)
+    if len(text) <= MAX_JSON_CHARS:
+        return text
+    kind, *value = outcome["result"]
+    digested = dict(
+        outcome,
+        result=[kind, *map(_digest, value)] if kind == "returns" else outcome["result"],
+        args=[_digest(form) for form in outcome["args"]],
+        kwargs=[[key, _digest(form)] for key, form in outcome["kwargs"]],
+    )
+    return json.dumps(digested, allow_nan=False)
+
+
+def _digest(form):
+    """``form``, or ``[type name, {"sha256": …}]`` when its JSON is longer than MAX_PART_CHARS."""
+    text = json.dumps(form, allow_nan=False)
+    if len(text) <= MAX_PART_CHARS:
+        return form
+    rounded = json.dumps(_rounded(form), allow_nan=False)
+    return [form[0], {"sha256": hashlib.sha256(rounded.encode()).hexdigest()}]
+
+
+def _rounded(form):
+    """``form`` with every float rounded to DIGEST_DIGITS significant digits (0 below 1e-6)."""
+    if isinstance(form, float):
+        return 0.0 if abs(form) < 1e-6 else float(f"{form:.{DIGEST_DIGITS}g}")
+    if isinstance(form, list):
+        return [_rounded(item) for item in form]
+    return form
 
 
 def _bounded(text):
