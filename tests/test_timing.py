@@ -97,17 +97,31 @@ def _declared_faster(rule: SequentialRule, baseline: list[float], candidate: lis
 
 def test_fixed_mode_is_one_look_at_alpha():
     rule = SequentialRule(max_runs=10, adaptive=False)
-    assert (rule.first_look, rule.looks, rule.alpha_per_look) == (10, 1, 0.05)
+    assert (rule.first_look, rule.looks, rule.alpha_at(10)) == (10, 1, 0.05)
     assert rule.decide(BASE[:9], FAST[:9]) is None
     assert rule.decide(BASE, FAST) == compare(BASE, FAST)
 
 
-def test_adaptive_mode_splits_alpha_over_its_looks():
+def test_adaptive_mode_splits_alpha_over_its_looks_keeping_half_for_the_last():
     rule = SequentialRule(max_runs=10, min_runs=5, alpha=0.05)
-    assert (rule.first_look, rule.looks) == (5, 6) and rule.alpha_per_look == pytest.approx(
-        0.05 / 6
-    )
+    assert (rule.first_look, rule.looks) == (5, 6)
+    thresholds = [rule.alpha_at(pairs) for pairs in range(5, 11)]
+    assert thresholds[:5] == pytest.approx([0.025 / 5] * 5) and thresholds[5] == 0.025
+    assert sum(thresholds) == pytest.approx(0.05)  # the union bound: alpha over all looks
     assert SequentialRule(max_runs=3, min_runs=5).looks == 1  # first look capped at max_runs
+
+
+def test_a_close_candidate_is_decided_at_the_last_looks_threshold():
+    """p between the equal split's alpha / 6 and the last look's alpha / 2: faster at the
+    last look only (the case of a 1.2x candidate on noisy runs)."""
+    rule = SequentialRule(max_runs=10, min_runs=5)
+    base = [1.0, 1.2, 0.9, 1.3, 1.05, 0.95, 1.25, 1.1, 0.85, 1.15]
+    fast = [x / 1.2 for x in (1.15, 0.9, 1.2, 1.0, 1.3, 1.1, 0.95, 1.25, 1.05, 0.85)]
+    final = compare(base, fast, alpha=rule.alpha_at(10))
+    assert 0.05 / 6 < final.p_value < 0.025 and final.speedup >= 1.10
+    assert [rule.decide(base[:n], fast[:n]) for n in range(5, 10)] == [None] * 5
+    decision = rule.decide(base, fast)
+    assert decision is not None and decision.faster and decision.alpha == 0.025
 
 
 def test_clearly_faster_stops_at_the_first_look():
@@ -115,7 +129,7 @@ def test_clearly_faster_stops_at_the_first_look():
     assert rule.decide(BASE[:4], FAST[:4]) is None
     decision = rule.decide(BASE[:5], FAST[:5])
     assert decision is not None and decision.faster and decision.runs == 5
-    assert decision.alpha == pytest.approx(0.05 / 6)
+    assert decision.alpha == pytest.approx(0.025 / 5)
 
 
 def test_faster_on_the_wall_clock_but_slower_in_cpu_time_is_not_faster():

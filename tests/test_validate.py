@@ -52,7 +52,7 @@ def test_the_workloads_calls_are_a_timing_set_of_their_own():
 def test_the_workloads_calls_decide_and_the_tests_must_not_get_slower():
     rule = SequentialRule(max_runs=10, min_runs=5)
     base = [1.0, 1.02, 0.99, 1.01, 1.0, 1.03, 0.98, 1.0, 1.01, 0.99]
-    workload = compare(base, [x / 2 for x in base], alpha=rule.alpha_per_look)
+    workload = compare(base, [x / 2 for x in base], alpha=rule.alpha_at(5))
     same = compare(base, base[::-1], alpha=workload.alpha)
     verdict, reason = judge(rule, workload, same)
     assert verdict == "faster" and "on the workload's calls" in reason

@@ -188,17 +188,20 @@ def _suggestion_json(s: Suggestion, applied: bool) -> dict[str, Any]:
 
 
 def _print_suggestion(console: Console, s: Suggestion, applied: bool) -> None:
+    from rich.markup import escape
     from rich.syntax import Syntax
 
-    console.print(f"[bold]Faster version of {s.target.name}[/bold] ({s.winner.label})")
+    console.print(
+        f"[bold]Faster version of {escape(s.target.name)}[/bold] ({escape(s.winner.label)})"
+    )
     if console.is_terminal:
         console.print(Syntax(s.diff, "diff", theme="ansi_dark", background_color="default"))
     else:  # a file or a CI log: the diff as it is, never cropped at the console's width
         console.print(s.diff.rstrip("\n"), markup=False, highlight=False)
     for fact in s.facts:
-        console.print(f"• {fact}")
+        console.print(f"• {fact}", markup=False)
     if s.reason:
-        console.print(f"• Why: {s.reason}")
+        console.print(f"• Why: {s.reason}", markup=False)
     console.print(
         f"Candidates: {len(s.verdicts)} ({s.distinct_correct} distinct and correct, "
         f"{sum(v.verdict == 'faster' for v in s.verdicts)} faster)"
