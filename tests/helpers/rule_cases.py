@@ -277,9 +277,9 @@ CASES: dict[str, Case] = {
         "def f(a, b):\n    while b:\n        a, b = b, a // b\n    return a\n",
     ),
     "x ** 0.5 → math.sqrt": Case(
-        "def f(x):\n    return int(math.sqrt(x)) + x ** 0.5\n",
-        "math.isqrt(x) + math.sqrt(x)",
-        [(10,)],
+        "def f(x):\n    return int(math.sqrt(x)) + x ** 0.5, int(math.sqrt(x) + 1)\n",
+        "math.isqrt(x) + math.sqrt(x), math.isqrt(x) + 1",
+        [(10,), (16,), (0,)],
         "def f(x):\n    return x ** 0.25\n",
     ),
     "any(x == v) → in": Case(

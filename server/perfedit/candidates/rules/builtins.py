@@ -70,7 +70,10 @@ class SortedIndex(Rewriter):
 
 
 class PowerHalf(Rewriter):
-    """``x ** 0.5`` → ``math.sqrt(x)``; ``int(math.sqrt(n))`` → ``math.isqrt(n)``."""
+    """``x ** 0.5`` → ``math.sqrt(x)``; ``int(math.sqrt(n))`` → ``math.isqrt(n)`` and
+    ``int(math.sqrt(n) + k)`` → ``math.isqrt(n) + k`` (an integer ``k``): one exact integer
+    root instead of a float root, an addition and a conversion (equal below 2**52; above, the
+    float root may be off by one, which validation catches where it matters)."""
 
     imports = ("math",)
 
@@ -85,6 +88,11 @@ class PowerHalf(Rewriter):
         sqrt = m.Call(func=m.Attribute(value=m.Name("math"), attr=m.Name("sqrt")), args=[m.Arg()])
         if m.matches(updated, m.Call(func=m.Name("int"), args=[m.Arg(sqrt)])):
             return self._done(call("math.isqrt", updated.args[0].value.args[0].value))  # type: ignore[attr-defined]
+        shifted = m.BinaryOperation(left=sqrt, operator=m.Add(), right=m.Integer())
+        if m.matches(updated, m.Call(func=m.Name("int"), args=[m.Arg(shifted)])):
+            total = updated.args[0].value
+            root = call("math.isqrt", total.left.args[0].value)  # type: ignore[attr-defined]
+            return self._done(total.with_changes(left=root, lpar=[], rpar=[]))  # type: ignore[attr-defined]
         return updated
 
 
