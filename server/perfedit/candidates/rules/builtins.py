@@ -92,7 +92,7 @@ class PowerHalf(Rewriter):
         if m.matches(updated, m.Call(func=m.Name("int"), args=[m.Arg(shifted)])):
             total = updated.args[0].value
             root = call("math.isqrt", total.left.args[0].value)  # type: ignore[attr-defined]
-            return self._done(total.with_changes(left=root, lpar=[], rpar=[]))  # type: ignore[attr-defined]
+            return self._done(total.with_changes(left=root, lpar=[], rpar=[]))
         return updated
 
 
