@@ -199,3 +199,32 @@ def test_the_machine_load_is_stated_and_a_busy_machine_warned_of():
     assert "1 line changed (minimised from 4: the rest was not needed for the speedup)." in shown
     assert busy.sentence() in shown
     assert "Passes all 2 of 2 tests (2 pytest tests in tests/test_d.py)." in shown
+
+
+def test_the_cli_prints_labels_facts_and_reasons_as_they_are():
+    """A rule's label, a fact and a reason hold brackets (``table[x]``, ``returns [1, 2]``):
+    printed as text, not read as console markup that would drop them."""
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from perfedit.cli.main import _print_suggestion
+
+    suggestion = SimpleNamespace(
+        target=SimpleNamespace(name="parse", path=Path("m.py")),
+        winner=SimpleNamespace(label="rule: lambda x: table[x] → table.__getitem__"),
+        diff="-a\n+b\n",
+        facts=["note: differs from the original on f([1, 2]) [bold]"],
+        reason="The table's own __getitem__ looks up each item [x].",
+        verdicts=[],
+        distinct_correct=1,
+        changed_lines=1,
+        changed_lines_before=1,
+        stopped_early="",
+    )
+    console = Console(record=True, width=200, force_terminal=False)
+    _print_suggestion(console, suggestion, applied=False)  # type: ignore[arg-type]
+    text = console.export_text()
+    assert "(rule: lambda x: table[x] → table.__getitem__)" in text
+    assert "• note: differs from the original on f([1, 2]) [bold]" in text
+    assert "• Why: The table's own __getitem__ looks up each item [x]." in text
